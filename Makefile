@@ -1,0 +1,49 @@
+# The two commands of the README's quick start:
+#   make run    installs what is missing, builds, runs the main job on embedded defaults
+#   make test   installs what is missing, builds (plain and ASan+UBSan), runs every test
+# Anything after JOB= / ARGS= is passed through: make run JOB=pipeline ARGS="--records 1e7"
+BUILD      ?= build
+BUILD_SAN  ?= build-san
+JOBS       ?= $(shell nproc)
+JOB        ?= pipeline
+ARGS       ?=
+CMAKE_ARGS ?=
+
+.PHONY: all deps build build-san run test test-plain test-san bench clean format
+
+all: build
+
+deps:
+	@./tools/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-san: deps
+	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DWEIR_SANITIZE=ON -DWEIR_BENCH=OFF \
+	    -DWEIR_WERROR=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD_SAN) -j $(JOBS)
+
+run: build
+	@$(BUILD)/tools/weir run $(JOB) $(ARGS)
+
+test-plain: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_WERROR=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-san: build-san
+	@cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+test: test-plain test-san
+
+bench: build
+	@echo "see bench/RESULTS.md for the commands that reproduce each figure"
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h' '*.cc')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)

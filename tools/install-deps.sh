@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages weir builds, tests and benchmarks with, but
+# only those that are missing, so a second run costs one dpkg query.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config git curl ca-certificates
+  libhwloc-dev hwloc libyaml-dev liburing-dev libjemalloc-dev librocksdb-dev
+  librdkafka-dev libmicrohttpd-dev libcmocka-dev libbenchmark-dev
+  libck-dev libdpdk-dev
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "weir: installing missing Debian packages: ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "weir: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
