@@ -1,0 +1,194 @@
+/*
+ * Building and running a job: the control plane.
+ *
+ * A job is a graph of sources, operators and sinks joined by streams. Builder
+ * functions take and return opaque weir_stream handles; the first invalid call
+ * makes the job invalid (sticky) and weir_job_run reports that error, so job code
+ * need not check each call. Every operator has a uid: state is matched to
+ * operators by uid on restore, never by position.
+ *
+ *     int weir_job_main(weir_job *job, int argc, char **argv)
+ *     {
+ *         weir_stream *lines = weir_source_file(job, "lines", argv[1]);
+ *         weir_stream *words = weir_flat_map(lines, "split", split_words);
+ *         weir_sink_file(weir_key_by(words, word_key), "out", "words.txt");
+ *         return 0;
+ *     }
+ *
+ * Streams whose operators have the same parallelism and are joined by a forward
+ * edge are chained into one subtask (a function call per record); every other
+ * edge becomes one SPSC ring per (producer subtask, consumer subtask).
+ */
+#ifndef WEIR_JOB_H
+#define WEIR_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <weir/record.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weir_job weir_job;
+typedef struct weir_stream weir_stream;
+typedef struct weir_ctx weir_ctx;
+struct weir_config;
+
+/* --- what an operator sees of its subtask ------------------------------- */
+int weir_ctx_subtask(const weir_ctx *ctx);
+int weir_ctx_parallelism(const weir_ctx *ctx);
+int weir_ctx_max_parallelism(const weir_ctx *ctx);
+const char *weir_ctx_uid(const weir_ctx *ctx);
+/* The arg given when the operator or source was added to the job. */
+void *weir_ctx_arg(const weir_ctx *ctx);
+/* True once the job is being stopped (SIGINT/SIGTERM, weir_job_cancel): an
+ * unbounded source should report WEIR_SOURCE_DONE. */
+bool weir_ctx_stopping(const weir_ctx *ctx);
+/* Records a one-line failure reason; the operator then returns a negative errno. */
+void weir_ctx_fail(weir_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --- user functions ------------------------------------------------------ */
+/* map emits exactly one record per input; flat_map any number. Return 0 or a
+ * negative errno, which fails the job. */
+typedef int (*weir_process_fn)(weir_ctx *ctx, const weir_rec *in, weir_emit *out);
+/* > 0 keeps the record, 0 drops it, < 0 fails the job. */
+typedef int (*weir_filter_fn)(weir_ctx *ctx, const weir_rec *in);
+/* The key of a record; partitioned by Flink's key-group formulas (keygroup.h). */
+typedef uint64_t (*weir_key_fn)(const weir_rec *in);
+
+/* A general operator: built-in operators and sinks are written against this. */
+struct weir_operator_ops {
+    const char *kind; /* "map", "window", ... for names and metrics */
+    size_t state_size; /* bytes of per-subtask state the runtime allocates, zeroed */
+    int (*open)(weir_ctx *ctx, void *state, void *arg);
+    /* input is the index of the stream the record came from (0 but for joins). */
+    int (*process)(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out);
+    /* NULL forwards the watermark unchanged. */
+    int (*watermark)(weir_ctx *ctx, void *state, int64_t wm, weir_emit *out);
+    /* All inputs ended: emit what is left. NULL: nothing to flush. */
+    int (*end)(weir_ctx *ctx, void *state, weir_emit *out);
+    void (*close)(weir_ctx *ctx, void *state);
+};
+
+#define WEIR_SOURCE_MORE 0
+#define WEIR_SOURCE_DONE 1
+
+struct weir_source_ops {
+    const char *kind;
+    size_t state_size;
+    int (*open)(weir_ctx *ctx, void *state, void *arg);
+    /* Emits up to max records. Returns WEIR_SOURCE_MORE, WEIR_SOURCE_DONE when
+     * exhausted, or a negative errno. *emitted = records emitted (0: nothing now). */
+    int (*poll)(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, uint32_t *emitted);
+    void (*close)(weir_ctx *ctx, void *state);
+};
+
+/* --- building ------------------------------------------------------------ */
+weir_job *weir_job_new(const char *name);
+void weir_job_free(weir_job *job);
+const char *weir_job_name(const weir_job *job);
+/* The first builder error, or NULL when the graph is valid so far. */
+const char *weir_job_error(const weir_job *job);
+
+weir_stream *weir_source(weir_job *job, const char *uid, const struct weir_source_ops *ops,
+                         void *arg);
+weir_stream *weir_transform(weir_stream *in, const char *uid, const struct weir_operator_ops *ops,
+                            void *arg);
+/* A sink is an operator whose output is not consumed; its stream may not be used. */
+weir_stream *weir_sink(weir_stream *in, const char *uid, const struct weir_operator_ops *ops,
+                       void *arg);
+
+weir_stream *weir_map(weir_stream *in, const char *uid, weir_process_fn fn);
+weir_stream *weir_flat_map(weir_stream *in, const char *uid, weir_process_fn fn);
+weir_stream *weir_filter(weir_stream *in, const char *uid, weir_filter_fn fn);
+
+/* Partitionings of the next edge. */
+weir_stream *weir_key_by(weir_stream *in, weir_key_fn key);
+weir_stream *weir_rebalance(weir_stream *in);
+weir_stream *weir_broadcast(weir_stream *in);
+weir_stream *weir_forward(weir_stream *in);
+/* Records of a and b, in no particular order between them. */
+weir_stream *weir_union(weir_stream *a, weir_stream *b);
+
+/* Parallelism / display name of the operator that produces the stream. */
+weir_stream *weir_set_parallelism(weir_stream *s, int parallelism);
+weir_stream *weir_set_name(weir_stream *s, const char *name);
+
+/* --- built-in sources and sinks ------------------------------------------ */
+/* Payload of every datagen record (record_size bytes; the tail is filler). */
+struct weir_datagen_rec {
+    uint64_t seq;   /* 0..records-1, unique across subtasks */
+    uint64_t key;   /* seq % keys (sequence) or uniform in [0, keys) (random) */
+    uint64_t value; /* deterministic from seed and seq */
+};
+struct weir_datagen_opts {
+    uint64_t records;     /* 0 = unbounded */
+    uint64_t keys;        /* distinct keys; 0 = records */
+    uint32_t record_size; /* payload bytes, >= 24 (sizeof struct weir_datagen_rec) */
+    double rate;          /* records per second over all subtasks; 0 = as fast as possible */
+    uint64_t seed;
+    bool random;          /* keys uniform at random instead of seq % keys */
+};
+weir_stream *weir_source_datagen(weir_job *job, const char *uid,
+                                 const struct weir_datagen_opts *opts);
+/* One record per line (without the newline); subtasks split the file by bytes. */
+weir_stream *weir_source_file(weir_job *job, const char *uid, const char *path);
+
+/* Formats a record as text (without newline) into buf; returns its length, or
+ * the length needed when it exceeds cap, or a negative errno. NULL: the payload
+ * bytes as they are. */
+typedef int (*weir_format_fn)(const weir_rec *r, char *buf, size_t cap);
+/* One line per record. Parallelism 1 writes PATH; parallelism N > 1 makes PATH a
+ * directory holding part-0 .. part-(N-1). */
+weir_stream *weir_sink_file(weir_stream *in, const char *uid, const char *path,
+                            weir_format_fn fmt);
+weir_stream *weir_sink_stdout(weir_stream *in, const char *uid, weir_format_fn fmt);
+/* Counts records and drops them. */
+weir_stream *weir_sink_blackhole(weir_stream *in, const char *uid);
+/* "seq,key,value" for datagen records. */
+int weir_format_datagen(const weir_rec *r, char *buf, size_t cap);
+
+/* --- running --------------------------------------------------------------- */
+struct weir_run_opts {
+    int parallelism; /* -p; 0 = parallelism.default */
+    /* Called from the control thread about every 200 ms while running, and once at
+     * the end with done = true. */
+    void (*progress)(void *arg, uint64_t records, double elapsed_s, bool done);
+    void *progress_arg;
+    bool quiet; /* no pool table or placement lines on stderr */
+};
+
+struct weir_run_stats {
+    uint64_t source_records; /* records emitted by all sources */
+    uint64_t sink_records;   /* records reached all sinks */
+    double elapsed_s;
+    int workers;
+    bool cancelled;
+    int metrics_port; /* bound Prometheus port, 0 when off */
+};
+
+/* Plans, places and runs the job until its sources are exhausted and every record
+ * has drained, or until weir_job_cancel. cfg must have been resolved. Returns 0 or
+ * a negative errno with a one-line reason in err. */
+int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
+                 struct weir_run_stats *stats, char *err, size_t errlen);
+/* The physical plan as one line, e.g. "[datagen -> map x2] =hash=> blackhole; [blackhole x2]":
+ * chains in brackets with their parallelism, and how each chain's output is
+ * partitioned. parallelism 0 = parallelism.default. */
+int weir_job_describe_plan(weir_job *job, struct weir_config *cfg, int parallelism, char *buf,
+                           size_t len, char *err, size_t errlen);
+/* Asks a running job to stop: sources end, in-flight records drain. Safe from a
+ * signal handler. */
+void weir_job_cancel(weir_job *job);
+
+/* The entry point a job shared object exports (as flink run takes a jar). */
+typedef int (*weir_job_main_fn)(weir_job *job, int argc, char **argv);
+#define WEIR_JOB_MAIN_SYMBOL "weir_job_main"
+
+#ifdef __cplusplus
+}
+#endif
+#endif

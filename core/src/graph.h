@@ -1,0 +1,77 @@
+/*
+ * The logical graph behind job.h's opaque handles, shared by the builder
+ * (job.c), the planner and the runtime (runtime.c). Internal.
+ */
+#ifndef WEIR_GRAPH_H
+#define WEIR_GRAPH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <weir/job.h>
+
+enum node_type { NODE_SOURCE, NODE_OPERATOR, NODE_SINK };
+
+enum part {
+    PART_DEFAULT,   /* forward, or rebalance when parallelism differs (Flink's rule) */
+    PART_FORWARD,   /* explicit: parallelism must match */
+    PART_REBALANCE, /* round robin over consumer subtasks */
+    PART_HASH,      /* by key group */
+    PART_BROADCAST, /* every consumer subtask */
+};
+
+struct edge;
+
+struct node {
+    int id;
+    enum node_type type;
+    char *uid;
+    char *name;
+    const struct weir_source_ops *src;
+    const struct weir_operator_ops *op;
+    void *arg;
+    void (*free_arg)(void *arg);
+    int parallelism; /* 0 = the job default, fixed at plan time */
+    int n_in, n_out;
+    struct edge **in, **out;
+    bool stream_used; /* its output stream was consumed */
+    /* plan */
+    int p;        /* resolved parallelism */
+    int chain;    /* chain id */
+    int chain_pos;
+};
+
+struct edge {
+    struct node *from, *to;
+    enum part part; /* as built */
+    enum part eff;  /* as planned: PART_DEFAULT resolved to forward or rebalance */
+    weir_key_fn key;
+    int input; /* index of the consuming operator's logical input */
+};
+
+struct stream_src {
+    struct node *node;
+    enum part part;
+    weir_key_fn key;
+};
+
+struct weir_stream {
+    weir_job *job;
+    int n;
+    struct stream_src src[];
+};
+
+struct weir_job {
+    char *name;
+    int n_nodes, cap_nodes;
+    struct node **nodes;
+    int n_streams, cap_streams;
+    weir_stream **streams;
+    char *error; /* first builder error (sticky) */
+    _Atomic int cancel;
+    struct runtime *rt; /* while running */
+};
+
+const char *part_str(enum part p);
+
+#endif

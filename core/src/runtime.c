@@ -1,0 +1,1372 @@
+/*
+ * The runtime: plans a job, places its subtasks on pinned workers, wires the
+ * rings, runs until the sources are exhausted (or the job is cancelled) and
+ * everything has drained.
+ *
+ * Threads: the caller of weir_job_run is the control thread (progress, the
+ * metrics endpoint, cancellation); one worker thread per slot runs its tasks
+ * cooperatively. A worker with nothing to do spins briefly, yields, then sleeps
+ * on a futex that producers and consumers on other workers poke after they
+ * publish or release a buffer.
+ *
+ * Wake-up protocol (Dekker): the sleeper stores sleeping = 1, issues a seq_cst
+ * fence, then looks at its rings once more; the waker publishes to a ring,
+ * issues a seq_cst fence, then loads sleeping. At least one of the two sees the
+ * other's store, so a published buffer is never left unseen by a sleeping
+ * worker. The futex wait also times out, which bounds the cost of any mistake
+ * to one timeout and lets buffer timeouts fire.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <weir/config.h>
+#include <weir/keygroup.h>
+#include <weir/metrics.h>
+#include <weir/prom.h>
+
+#include "runtime.h"
+
+#define SOURCE_BATCH 1024u   /* records a source emits per step */
+#define INPUT_BUDGET 4096u   /* records an input task takes per step, at least one buffer */
+#define SPIN_ROUNDS 64       /* idle passes before yielding */
+#define YIELD_ROUNDS 16      /* yields before sleeping */
+#define SLEEP_NS 2000000     /* futex wait bound: buffer timeouts and cancellation */
+
+struct ring_block {
+    void *mem;
+    size_t size;
+};
+
+struct runtime {
+    weir_job *job;
+    struct weir_config *cfg;
+    const struct weir_run_opts *opts;
+    int max_parallelism;
+    uint32_t nbufs, seg_size;
+    uint64_t buffer_timeout_ns;
+    int n_chains;
+    struct node ***chains; /* chains[c] = nodes in order */
+    int *chain_len;
+    int n_tasks;
+    struct task *tasks;
+    int n_workers;
+    struct worker *workers;
+    weir_topo *topo;
+    int n_blocks;
+    struct ring_block *blocks;
+    int n_rings;
+    _Atomic int n_done;
+    _Atomic int failed;
+    pthread_mutex_t err_lock;
+    char *error;
+    weir_metrics *metrics;
+    weir_prom_server *prom;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Counters have one writer (the worker); readers are the control thread and the
+ * metrics endpoint, which only need a value that is not torn. */
+static inline void pub_add(_Atomic uint64_t *c, uint64_t d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
+static void rt_fail(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rt_fail(struct runtime *rt, const char *fmt, ...)
+{
+    pthread_mutex_lock(&rt->err_lock);
+    if (!rt->error) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&rt->error, fmt, ap) < 0)
+            rt->error = NULL;
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&rt->err_lock);
+    atomic_store_explicit(&rt->failed, 1, memory_order_release);
+}
+
+/* --- ctx accessors (job.h) ------------------------------------------------ */
+
+int weir_ctx_subtask(const weir_ctx *ctx)
+{
+    return ctx->subtask;
+}
+
+int weir_ctx_parallelism(const weir_ctx *ctx)
+{
+    return ctx->parallelism;
+}
+
+int weir_ctx_max_parallelism(const weir_ctx *ctx)
+{
+    return ctx->max_parallelism;
+}
+
+const char *weir_ctx_uid(const weir_ctx *ctx)
+{
+    return ctx->op->node->uid;
+}
+
+void *weir_ctx_arg(const weir_ctx *ctx)
+{
+    return ctx->op->node->arg;
+}
+
+bool weir_ctx_stopping(const weir_ctx *ctx)
+{
+    return atomic_load_explicit(&ctx->rt->job->cancel, memory_order_relaxed) != 0;
+}
+
+void weir_ctx_fail(weir_ctx *ctx, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rt_fail(ctx->rt, "%s (subtask %d/%d): %s", ctx->op->node->uid, ctx->subtask + 1,
+            ctx->parallelism, msg);
+}
+
+void weir_job_cancel(weir_job *job)
+{
+    atomic_store_explicit(&job->cancel, 1, memory_order_relaxed);
+}
+
+/* --- waking workers ------------------------------------------------------- */
+
+static void futex_wake(_Atomic uint32_t *addr)
+{
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void futex_wait(_Atomic uint32_t *addr, uint32_t val, long ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L};
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+/* Called after publishing to or releasing a ring that `other` watches. The fence
+ * pairs with the one in worker_sleep (see the file comment). */
+static inline void poke(struct worker *self, struct worker *other)
+{
+    if (other == self)
+        return;
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&other->sleeping, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&other->futex, 1, memory_order_relaxed);
+        futex_wake(&other->futex);
+    }
+}
+
+/* --- writers: the producer side of a channel ------------------------------ */
+
+static int ovf_append(struct writer *w, const weir_rec *r, uint32_t sz)
+{
+    if (w->ovf_len + sz > w->ovf_cap) {
+        size_t ncap = w->ovf_cap ? w->ovf_cap * 2 : 65536;
+        while (ncap < w->ovf_len + sz)
+            ncap *= 2;
+        unsigned char *p = realloc(w->ovf, ncap);
+        if (!p)
+            return -ENOMEM;
+        w->ovf = p;
+        w->ovf_cap = ncap;
+    }
+    memcpy(w->ovf + w->ovf_len, r, WEIR_REC_HEADER + r->len);
+    w->ovf_len += sz;
+    return 0;
+}
+
+static inline void writer_commit(struct writer *w)
+{
+    weir_ring_sp_commit(w->ring, w->used);
+    w->buf = NULL;
+    w->used = 0;
+    poke(w->self, w->consumer);
+}
+
+/* Reserves a fresh buffer; false when the ring is full. */
+static inline bool writer_reserve(struct writer *w)
+{
+    w->buf = weir_ring_sp_reserve(w->ring);
+    if (!w->buf)
+        return false;
+    w->used = 0;
+    w->first_ns = w->self->now_ns;
+    return true;
+}
+
+static inline int writer_put(struct writer *w, const weir_rec *r)
+{
+    uint32_t sz = weir_rec_size(r->len);
+    if (__builtin_expect(w->ovf_len != 0, 0))
+        return ovf_append(w, r, sz);
+    if (__builtin_expect(!w->buf || w->used + sz > w->cap, 0)) {
+        if (w->buf)
+            writer_commit(w);
+        if (!writer_reserve(w))
+            return ovf_append(w, r, sz);
+    }
+    memcpy(w->buf + w->used, r, WEIR_REC_HEADER + r->len);
+    w->used += sz;
+    return 0;
+}
+
+/* Moves overflow into the ring; true when nothing is left over. A partly
+ * filled last buffer is published too: it only exists under backpressure. */
+static bool writer_drain(struct writer *w)
+{
+    size_t off = 0;
+    while (off < w->ovf_len) {
+        const weir_rec *r = (const weir_rec *)(w->ovf + off);
+        uint32_t sz = weir_rec_size(r->len);
+        if (!w->buf || w->used + sz > w->cap) {
+            if (w->buf)
+                writer_commit(w);
+            if (!writer_reserve(w))
+                break;
+        }
+        memcpy(w->buf + w->used, r, WEIR_REC_HEADER + r->len);
+        w->used += sz;
+        off += sz;
+    }
+    if (off) {
+        memmove(w->ovf, w->ovf + off, w->ovf_len - off);
+        w->ovf_len -= off;
+    }
+    if (w->ovf_len == 0 && w->buf && w->used)
+        writer_commit(w);
+    return w->ovf_len == 0;
+}
+
+/* Publishes a partly filled buffer. */
+static inline void writer_flush(struct writer *w)
+{
+    if (w->ovf_len == 0 && w->buf && w->used)
+        writer_commit(w);
+}
+
+/* --- routes: the chain's tail --------------------------------------------- */
+
+static int route_control(struct task *t, const weir_rec *r)
+{
+    for (int i = 0; i < t->n_routes; i++) {
+        struct route *rt = &t->routes[i];
+        for (int j = 0; j < rt->n; j++) {
+            int rc = writer_put(rt->w[j], r);
+            if (rc < 0)
+                return rc;
+            writer_flush(rt->w[j]);
+        }
+    }
+    return 0;
+}
+
+static int push_routes(weir_emit *e, const weir_rec *r)
+{
+    struct task *t = e->target;
+    if (__builtin_expect(r->kind != WEIR_REC_DATA, 0))
+        return route_control(t, r);
+    t->n_out_local++;
+    for (int i = 0; i < t->n_routes; i++) {
+        struct route *rt = &t->routes[i];
+        int rc = 0;
+        switch (rt->part) {
+        case PART_DEFAULT:
+        case PART_FORWARD:
+            rc = writer_put(rt->w[0], r);
+            break;
+        case PART_REBALANCE:
+            rc = writer_put(rt->w[rt->rr++ % (uint32_t)rt->n], r);
+            break;
+        case PART_HASH: {
+            uint32_t kg = weir_key_group_of(rt->key(r), rt->max_parallelism);
+            rc = writer_put(rt->w[weir_key_group_subtask(kg, rt->max_parallelism,
+                                                         (uint32_t)rt->n)],
+                            r);
+            break;
+        }
+        case PART_BROADCAST:
+            for (int j = 0; j < rt->n && rc == 0; j++)
+                rc = writer_put(rt->w[j], r);
+            break;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A sink's output goes nowhere; emitting from a sink is a bug in the job. */
+static int push_nowhere(weir_emit *e, const weir_rec *r)
+{
+    (void)e;
+    (void)r;
+    return 0;
+}
+
+static int deliver_watermark(struct op_inst *op, int64_t wm);
+
+static int push_op(weir_emit *e, const weir_rec *r)
+{
+    struct op_inst *next = e->target;
+    if (__builtin_expect(r->kind == WEIR_REC_WATERMARK, 0))
+        return deliver_watermark(next, r->ts);
+    if (__builtin_expect(r->kind != WEIR_REC_DATA, 0))
+        return 0;
+    next->records++;
+    return next->node->op->process(&next->ctx, next->state, 0, r, &next->emit);
+}
+
+static int deliver_watermark(struct op_inst *op, int64_t wm)
+{
+    if (op->node->op && op->node->op->watermark)
+        return op->node->op->watermark(&op->ctx, op->state, wm, &op->emit);
+    return weir_emit_watermark(&op->emit, wm);
+}
+
+/* --- tasks ---------------------------------------------------------------- */
+
+static bool task_backpressured(struct task *t)
+{
+    bool blocked = false;
+    for (int i = 0; i < t->n_routes; i++)
+        for (int j = 0; j < t->routes[i].n; j++) {
+            struct writer *w = t->routes[i].w[j];
+            if (w->ovf_len && !writer_drain(w))
+                blocked = true;
+        }
+    return blocked;
+}
+
+static bool task_flushed(struct task *t)
+{
+    for (int i = 0; i < t->n_routes; i++)
+        for (int j = 0; j < t->routes[i].n; j++) {
+            struct writer *w = t->routes[i].w[j];
+            writer_flush(w);
+            if (w->ovf_len || (w->buf && w->used))
+                return false;
+        }
+    return true;
+}
+
+static void task_flush_timeout(struct task *t, uint64_t now, uint64_t timeout_ns)
+{
+    for (int i = 0; i < t->n_routes; i++)
+        for (int j = 0; j < t->routes[i].n; j++) {
+            struct writer *w = t->routes[i].w[j];
+            if (w->buf && w->used && now - w->first_ns >= timeout_ns)
+                writer_flush(w);
+        }
+}
+
+static int task_fail_rc(struct task *t, struct op_inst *op, int rc)
+{
+    if (!atomic_load_explicit(&t->rt->failed, memory_order_relaxed))
+        rt_fail(t->rt, "%s (subtask %d/%d) failed: %s", op->node->uid, t->subtask + 1,
+                op->ctx.parallelism, strerror(-rc));
+    return rc;
+}
+
+/* All input is consumed: let every operator flush, then send end of input. */
+static int task_finish(struct task *t)
+{
+    int first = t->is_source ? 1 : 0;
+    for (int i = first; i < t->n_ops; i++) {
+        struct op_inst *op = &t->ops[i];
+        if (op->node->op->end) {
+            int rc = op->node->op->end(&op->ctx, op->state, &op->emit);
+            if (rc < 0)
+                return task_fail_rc(t, op, rc);
+        }
+    }
+    weir_rec end = {.len = 0, .kind = WEIR_REC_END, .ts = WEIR_TS_NONE};
+    int rc = route_control(t, &end);
+    if (rc < 0)
+        return task_fail_rc(t, &t->ops[t->n_ops - 1], rc);
+    t->state = TASK_FINISHING;
+    return 0;
+}
+
+static void gate_watermark(struct task *t)
+{
+    int64_t wm = INT64_MAX;
+    for (int i = 0; i < t->n_in; i++)
+        if (!t->in[i].ended && t->in[i].wm < wm)
+            wm = t->in[i].wm;
+    if (wm != INT64_MAX && wm > t->wm) {
+        t->wm = wm;
+        int rc = deliver_watermark(&t->ops[0], wm);
+        if (rc < 0)
+            task_fail_rc(t, &t->ops[0], rc);
+    }
+}
+
+/* Processes one buffer of a channel; returns data records processed or < 0. */
+static int consume_buffer(struct task *t, struct in_chan *c, const unsigned char *buf,
+                          uint32_t used)
+{
+    struct op_inst *head = &t->ops[0];
+    const struct weir_operator_ops *ops = head->node->op;
+    int n = 0;
+    for (uint32_t off = 0; off < used;) {
+        const weir_rec *r = (const weir_rec *)(buf + off);
+        off += weir_rec_size(r->len);
+        if (__builtin_expect(r->kind == WEIR_REC_DATA, 1)) {
+            n++;
+            int rc = ops->process(&head->ctx, head->state, c->input, r, &head->emit);
+            if (__builtin_expect(rc < 0, 0))
+                return task_fail_rc(t, head, rc);
+            continue;
+        }
+        switch (r->kind) {
+        case WEIR_REC_WATERMARK:
+            if (r->ts > c->wm) {
+                c->wm = r->ts;
+                gate_watermark(t);
+            }
+            break;
+        case WEIR_REC_END:
+            c->ended = true;
+            t->n_live--;
+            gate_watermark(t);
+            break;
+        default: /* barriers: checkpointing is not wired yet */
+            break;
+        }
+    }
+    head->records += (uint64_t)n;
+    return n;
+}
+
+/* One scheduling step. Returns > 0 when work was done, 0 when idle, -1 when
+ * blocked by backpressure. */
+static int task_step(struct task *t)
+{
+    if (t->state == TASK_DONE)
+        return 0;
+    if (task_backpressured(t))
+        return -1;
+    if (t->state == TASK_FINISHING) {
+        if (!task_flushed(t))
+            return -1;
+        t->state = TASK_DONE;
+        atomic_fetch_add_explicit(&t->rt->n_done, 1, memory_order_acq_rel);
+        return 1;
+    }
+    if (t->is_source) {
+        struct op_inst *src = &t->ops[0];
+        if (atomic_load_explicit(&t->rt->job->cancel, memory_order_relaxed))
+            return task_finish(t) < 0 ? 0 : 1;
+        uint32_t emitted = 0;
+        int rc = src->node->src->poll(&src->ctx, src->state, &src->emit, SOURCE_BATCH, &emitted);
+        src->records += emitted;
+        if (rc < 0)
+            return task_fail_rc(t, src, rc), 0;
+        if (rc == WEIR_SOURCE_DONE) {
+            task_finish(t);
+            return 1;
+        }
+        return emitted ? (int)emitted : 0;
+    }
+    uint32_t done = 0;
+    for (int k = 0; k < t->n_in && done < INPUT_BUDGET; k++) {
+        struct in_chan *c = &t->in[(t->rr + k) % t->n_in];
+        if (c->ended)
+            continue;
+        uint32_t used;
+        const void *buf = weir_ring_sc_peek(c->ring, &used);
+        if (!buf)
+            continue;
+        int n = consume_buffer(t, c, buf, used);
+        weir_ring_sc_release(c->ring);
+        poke(t->worker, c->producer);
+        if (n < 0)
+            return 0;
+        t->n_in_local += (uint64_t)n;
+        done += (uint32_t)n + 1;
+        if (task_backpressured(t))
+            break;
+    }
+    t->rr++;
+    if (t->n_live == 0 && t->state == TASK_RUNNING) {
+        task_finish(t);
+        return 1;
+    }
+    return done ? (int)done : 0;
+}
+
+static void task_publish(struct task *t)
+{
+    if (t->n_in_local) {
+        pub_add(&t->rec_in, t->n_in_local);
+        t->n_in_local = 0;
+    }
+    if (t->n_out_local) {
+        pub_add(&t->rec_out, t->n_out_local);
+        t->n_out_local = 0;
+    }
+    for (int i = 0; i < t->n_ops; i++)
+        atomic_store_explicit(&t->ops[i].records_pub, t->ops[i].records, memory_order_relaxed);
+}
+
+/* --- workers -------------------------------------------------------------- */
+
+static int worker_pass(struct worker *w)
+{
+    struct runtime *rt = w->rt;
+    int progress = 0;
+    for (int i = 0; i < w->n_tasks; i++) {
+        struct task *t = w->tasks[i];
+        if (t->state == TASK_DONE)
+            continue;
+        uint64_t t0 = w->now_ns;
+        int r = task_step(t);
+        uint64_t t1 = now_ns();
+        w->now_ns = t1;
+        if (r > 0) {
+            progress += r;
+            pub_add(&t->busy_ns, t1 - t0);
+        } else if (r < 0) {
+            pub_add(&t->bp_ns, t1 - t0);
+        } else {
+            pub_add(&t->idle_ns, t1 - t0);
+        }
+        if (rt->buffer_timeout_ns == 0)
+            task_flushed(t);
+        else
+            task_flush_timeout(t, t1, rt->buffer_timeout_ns);
+        task_publish(t);
+    }
+    return progress;
+}
+
+static bool worker_finished(struct worker *w)
+{
+    for (int i = 0; i < w->n_tasks; i++)
+        if (w->tasks[i]->state != TASK_DONE)
+            return false;
+    return true;
+}
+
+static void worker_idle_time(struct worker *w, uint64_t ns)
+{
+    for (int i = 0; i < w->n_tasks; i++)
+        if (w->tasks[i]->state != TASK_DONE)
+            pub_add(&w->tasks[i]->idle_ns, ns);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct runtime *rt = w->rt;
+    char name[16];
+    snprintf(name, sizeof name, "weir-w%d", w->id);
+    pthread_setname_np(pthread_self(), name);
+    weir_topo_bind_thread(rt->topo, &w->slot);
+
+    w->now_ns = now_ns();
+    int idle = 0;
+    while (!atomic_load_explicit(&rt->failed, memory_order_acquire) && !worker_finished(w)) {
+        if (worker_pass(w) > 0) {
+            idle = 0;
+            continue;
+        }
+        /* Nothing moved: publish what waits in partly filled buffers rather
+         * than holding it for the whole buffer timeout. */
+        for (int i = 0; i < w->n_tasks; i++)
+            if (w->tasks[i]->state != TASK_DONE)
+                task_flushed(w->tasks[i]);
+        idle++;
+        if (idle < SPIN_ROUNDS) {
+            __builtin_ia32_pause();
+            continue;
+        }
+        if (idle < SPIN_ROUNDS + YIELD_ROUNDS) {
+            sched_yield();
+            continue;
+        }
+        uint32_t seq = atomic_load_explicit(&w->futex, memory_order_relaxed);
+        atomic_store_explicit(&w->sleeping, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst); /* pairs with poke() */
+        if (worker_pass(w) > 0) {
+            atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+            idle = 0;
+            continue;
+        }
+        uint64_t t0 = now_ns();
+        futex_wait(&w->futex, seq, SLEEP_NS);
+        atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+        w->now_ns = now_ns();
+        worker_idle_time(w, w->now_ns - t0);
+    }
+    return NULL;
+}
+
+/* --- planning ------------------------------------------------------------- */
+
+static bool chainable(const struct edge *e)
+{
+    return e->eff == PART_FORWARD && e->from->p == e->to->p &&
+           e->from->n_out == 1 && e->to->n_in == 1;
+}
+
+static int plan(struct runtime *rt, int default_p, char *err, size_t errlen)
+{
+    weir_job *job = rt->job;
+    if (job->n_nodes == 0) {
+        snprintf(err, errlen, "job %s: has no operators", job->name);
+        return -EINVAL;
+    }
+    bool any_sink = false;
+    for (int i = 0; i < job->n_nodes; i++) {
+        struct node *n = job->nodes[i];
+        n->p = n->parallelism ? n->parallelism : default_p;
+        if (n->p > rt->max_parallelism) {
+            snprintf(err, errlen,
+                     "operator \"%s\": parallelism %d exceeds pipeline.max-parallelism %d: "
+                     "raise pipeline.max-parallelism or lower the parallelism",
+                     n->uid, n->p, rt->max_parallelism);
+            return -EINVAL;
+        }
+        if (n->type == NODE_SINK)
+            any_sink = true;
+        if (n->type != NODE_SINK && !n->stream_used) {
+            snprintf(err, errlen,
+                     "operator \"%s\": its output goes nowhere; add a sink (e.g. "
+                     "weir_sink_blackhole) or remove it",
+                     n->uid);
+            return -EINVAL;
+        }
+        if (n->type == NODE_SOURCE && n->n_in) {
+            snprintf(err, errlen, "source \"%s\" has inputs", n->uid);
+            return -EINVAL;
+        }
+    }
+    if (!any_sink) {
+        snprintf(err, errlen, "job %s: has no sink", job->name);
+        return -EINVAL;
+    }
+    for (int i = 0; i < job->n_nodes; i++) {
+        struct node *n = job->nodes[i];
+        for (int j = 0; j < n->n_in; j++) {
+            struct edge *e = n->in[j];
+            if (e->part == PART_FORWARD && e->from->p != e->to->p) {
+                snprintf(err, errlen,
+                         "forward edge \"%s\" -> \"%s\" joins parallelism %d to %d; use "
+                         "rebalance or key_by, or give both the same parallelism",
+                         e->from->uid, e->to->uid, e->from->p, e->to->p);
+                return -EINVAL;
+            }
+            e->eff = e->part;
+            if (e->part == PART_DEFAULT) /* Flink's rule for an unspecified edge */
+                e->eff = e->from->p == e->to->p ? PART_FORWARD : PART_REBALANCE;
+        }
+    }
+    /* Chains: start at every node whose input is not chainable, follow forward. */
+    rt->chains = calloc((size_t)job->n_nodes, sizeof *rt->chains);
+    rt->chain_len = calloc((size_t)job->n_nodes, sizeof *rt->chain_len);
+    if (!rt->chains || !rt->chain_len)
+        goto oom;
+    for (int i = 0; i < job->n_nodes; i++)
+        job->nodes[i]->chain = -1;
+    for (int i = 0; i < job->n_nodes; i++) {
+        struct node *n = job->nodes[i];
+        if (n->n_in == 1 && chainable(n->in[0]))
+            continue;
+        int c = rt->n_chains++;
+        rt->chains[c] = calloc((size_t)job->n_nodes, sizeof(struct node *));
+        if (!rt->chains[c])
+            goto oom;
+        for (struct node *m = n;;) {
+            m->chain = c;
+            m->chain_pos = rt->chain_len[c];
+            rt->chains[c][rt->chain_len[c]++] = m;
+            if (m->n_out == 1 && chainable(m->out[0]))
+                m = m->out[0]->to;
+            else
+                break;
+        }
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory while planning job %s", job->name);
+    return -ENOMEM;
+}
+
+static char *chain_name(struct runtime *rt, int c)
+{
+    size_t len = 1;
+    for (int i = 0; i < rt->chain_len[c]; i++)
+        len += strlen(rt->chains[c][i]->name) + 4;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    s[0] = 0;
+    for (int i = 0; i < rt->chain_len[c]; i++) {
+        if (i)
+            strcat(s, " -> ");
+        strcat(s, rt->chains[c][i]->name);
+    }
+    return s;
+}
+
+/* --- set-up --------------------------------------------------------------- */
+
+static struct task *task_of(struct runtime *rt, int chain, int subtask)
+{
+    for (int i = 0; i < rt->n_tasks; i++)
+        if (rt->tasks[i].chain == chain && rt->tasks[i].subtask == subtask)
+            return &rt->tasks[i];
+    return NULL;
+}
+
+static int build_tasks(struct runtime *rt, char *err, size_t errlen)
+{
+    int n = 0;
+    for (int c = 0; c < rt->n_chains; c++)
+        n += rt->chains[c][0]->p;
+    rt->tasks = calloc((size_t)n, sizeof *rt->tasks);
+    if (!rt->tasks)
+        goto oom;
+    uint32_t scratch_cap = rt->seg_size - WEIR_REC_HEADER;
+    for (int c = 0; c < rt->n_chains; c++) {
+        int p = rt->chains[c][0]->p;
+        char *cname = chain_name(rt, c);
+        if (!cname)
+            goto oom;
+        for (int s = 0; s < p; s++) {
+            struct task *t = &rt->tasks[rt->n_tasks++];
+            t->rt = rt;
+            t->chain = c;
+            t->subtask = s;
+            t->chain_name = s == 0 ? cname : strdup(cname);
+            if (!t->chain_name || asprintf(&t->label, "%s (%d/%d)", cname, s + 1, p) < 0)
+                goto oom;
+            t->wm = INT64_MIN;
+            t->n_ops = rt->chain_len[c];
+            t->ops = calloc((size_t)t->n_ops, sizeof *t->ops);
+            if (!t->ops)
+                goto oom;
+            t->is_source = rt->chains[c][0]->type == NODE_SOURCE;
+            for (int i = 0; i < t->n_ops; i++) {
+                struct op_inst *op = &t->ops[i];
+                struct node *nd = rt->chains[c][i];
+                op->node = nd;
+                op->task = t;
+                op->ctx = (struct weir_ctx){.op = op, .subtask = s, .parallelism = p,
+                                            .max_parallelism = rt->max_parallelism, .rt = rt};
+                size_t ssize = nd->src ? nd->src->state_size : nd->op->state_size;
+                if (ssize && !(op->state = calloc(1, ssize)))
+                    goto oom;
+                op->emit.scratch = aligned_alloc(64, (rt->seg_size + 63) & ~63u);
+                if (!op->emit.scratch)
+                    goto oom;
+                op->emit.scratch_cap = scratch_cap;
+                if (i + 1 < t->n_ops) {
+                    op->next = &t->ops[i + 1];
+                    op->emit.push = push_op;
+                    op->emit.target = op->next;
+                } else if (nd->type == NODE_SINK) {
+                    op->emit.push = push_nowhere;
+                } else {
+                    op->emit.push = push_routes;
+                    op->emit.target = t;
+                }
+            }
+        }
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory while setting up job %s", rt->job->name);
+    return -ENOMEM;
+}
+
+/* Counts the rings the plan needs and checks them against the network pool. */
+static int count_rings(struct runtime *rt, uint64_t network_pool, char *err, size_t errlen)
+{
+    int rings = 0;
+    for (int c = 0; c < rt->n_chains; c++) {
+        struct node *tail = rt->chains[c][rt->chain_len[c] - 1];
+        for (int e = 0; e < tail->n_out; e++) {
+            struct edge *ed = tail->out[e];
+            rings += ed->eff == PART_FORWARD
+                         ? ed->to->p
+                         : ed->from->p * ed->to->p;
+        }
+    }
+    rt->n_rings = rings;
+    uint64_t need = (uint64_t)rings * weir_ring_memsize(rt->nbufs, rt->seg_size);
+    if (need > network_pool) {
+        char a[32], b[32], s[32];
+        weir_format_size(need, a, sizeof a);
+        weir_format_size(network_pool, b, sizeof b);
+        weir_format_size(rt->seg_size, s, sizeof s);
+        snprintf(err, errlen,
+                 "network pool too small: %d channels x %u buffers x %s need %s but the pool "
+                 "holds %s; raise memory.network.fraction / memory.network.min / "
+                 "memory.network.max (or memory.process.size), or lower "
+                 "network.buffers-per-channel",
+                 rings, rt->nbufs, s, a, b);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int wire(struct runtime *rt, char *err, size_t errlen)
+{
+    size_t rsize = weir_ring_memsize(rt->nbufs, rt->seg_size);
+    int nodes = weir_topo_num_nodes(rt->topo);
+    if (nodes < 1)
+        nodes = 1;
+    /* One block of ring memory per NUMA node, each ring on its consumer's node. */
+    size_t *per_node = calloc((size_t)nodes, sizeof *per_node);
+    size_t *used = calloc((size_t)nodes, sizeof *used);
+    rt->blocks = calloc((size_t)nodes, sizeof *rt->blocks);
+    if (!per_node || !used || !rt->blocks)
+        goto oom;
+    rt->n_blocks = nodes;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int c = 0; c < rt->n_chains; c++) {
+            struct node *tail = rt->chains[c][rt->chain_len[c] - 1];
+            for (int e = 0; e < tail->n_out; e++) {
+                struct edge *ed = tail->out[e];
+                bool fwd = ed->eff == PART_FORWARD;
+                for (int ps = 0; ps < ed->from->p; ps++) {
+                    struct task *prod = task_of(rt, c, ps);
+                    struct route *route = pass ? &prod->routes[e] : NULL;
+                    for (int cs = 0; cs < ed->to->p; cs++) {
+                        if (fwd && cs != ps)
+                            continue;
+                        struct task *cons = task_of(rt, ed->to->chain, cs);
+                        int node = cons->worker->slot.node;
+                        if (node < 0 || node >= nodes)
+                            node = 0;
+                        if (!pass) {
+                            per_node[node] += rsize;
+                            cons->n_in++;
+                            continue;
+                        }
+                        struct weir_ring *ring =
+                            (struct weir_ring *)((char *)rt->blocks[node].mem + used[node]);
+                        used[node] += rsize;
+                        weir_ring_init(ring, rt->nbufs, rt->seg_size);
+                        struct writer *w = calloc(1, sizeof *w);
+                        if (!w)
+                            goto oom;
+                        w->ring = ring;
+                        w->cap = rt->seg_size;
+                        w->self = prod->worker;
+                        w->consumer = cons->worker;
+                        route->w[fwd ? 0 : cs] = w;
+                        struct in_chan *ic = &cons->in[cons->n_live++];
+                        ic->ring = ring;
+                        ic->input = ed->input;
+                        ic->wm = INT64_MIN;
+                        ic->producer = prod->worker;
+                    }
+                }
+            }
+        }
+        if (pass)
+            break;
+        /* Allocate routes, input arrays and ring memory for pass 1. */
+        for (int i = 0; i < rt->n_tasks; i++) {
+            struct task *t = &rt->tasks[i];
+            struct node *tail = t->ops[t->n_ops - 1].node;
+            if (t->n_in && !(t->in = calloc((size_t)t->n_in, sizeof *t->in)))
+                goto oom;
+            t->n_routes = tail->n_out;
+            if (t->n_routes && !(t->routes = calloc((size_t)t->n_routes, sizeof *t->routes)))
+                goto oom;
+            for (int e = 0; e < t->n_routes; e++) {
+                struct edge *ed = tail->out[e];
+                struct route *r = &t->routes[e];
+                r->part = ed->eff;
+                r->key = ed->key;
+                r->n = ed->eff == PART_FORWARD ? 1 : ed->to->p;
+                r->max_parallelism = (uint32_t)rt->max_parallelism;
+                r->rr = (uint32_t)t->subtask; /* spread round robin starts */
+                if (!(r->w = calloc((size_t)r->n, sizeof *r->w)))
+                    goto oom;
+            }
+        }
+        for (int nd = 0; nd < nodes; nd++) {
+            if (!per_node[nd])
+                continue;
+            weir_page_kind kind;
+            rt->blocks[nd].mem = weir_numa_alloc(rt->topo, per_node[nd], nodes > 1 ? nd : -1,
+                                                 &kind);
+            if (!rt->blocks[nd].mem) {
+                char a[32];
+                weir_format_size(per_node[nd], a, sizeof a);
+                snprintf(err, errlen, "could not map %s of ring memory on NUMA node %d: %s", a,
+                         nd, strerror(errno));
+                free(per_node);
+                free(used);
+                return -ENOMEM;
+            }
+            rt->blocks[nd].size = per_node[nd];
+            if (!rt->opts->quiet) {
+                char a[32];
+                weir_format_size(per_node[nd], a, sizeof a);
+                fprintf(stderr, "weir: rings: %s on NUMA node %d in %s\n", a, nd,
+                        weir_page_kind_str(kind));
+            }
+        }
+    }
+    free(per_node);
+    free(used);
+    return 0;
+oom:
+    free(per_node);
+    free(used);
+    snprintf(err, errlen, "out of memory while wiring job %s", rt->job->name);
+    return -ENOMEM;
+}
+
+static int place(struct runtime *rt, char *err, size_t errlen)
+{
+    int workers = 0;
+    for (int c = 0; c < rt->n_chains; c++)
+        if (rt->chains[c][0]->p > workers)
+            workers = rt->chains[c][0]->p;
+    int rc = weir_topo_load(&rt->topo);
+    if (rc < 0) {
+        snprintf(err, errlen, "could not read the machine's topology (hwloc): %s", strerror(-rc));
+        return rc;
+    }
+    const char *cpus = weir_config_get_str(rt->cfg, "numa.cpus");
+    int cores = weir_topo_num_cores(rt->topo);
+    weir_worker_slot *slots = calloc((size_t)workers, sizeof *slots);
+    rt->workers = calloc((size_t)workers, sizeof *rt->workers);
+    if (!slots || !rt->workers) {
+        free(slots);
+        snprintf(err, errlen, "out of memory while placing job %s", rt->job->name);
+        return -ENOMEM;
+    }
+    /* Flink runs more slots than cores when asked to; so do we, with a warning:
+     * workers beyond the granted cores share them round robin. */
+    int placed = workers;
+    rc = weir_topo_place(rt->topo, placed, cpus, slots, err, errlen);
+    if (rc < 0 && workers > 1) {
+        char first[256];
+        snprintf(first, sizeof first, "%s", err);
+        for (placed = workers - 1; placed >= 1; placed--)
+            if (weir_topo_place(rt->topo, placed, cpus, slots, err, errlen) == 0)
+                break;
+        if (placed < 1) {
+            snprintf(err, errlen, "%s", first);
+            free(slots);
+            return rc;
+        }
+        if (!rt->opts->quiet)
+            fprintf(stderr,
+                    "weir: warning: %d workers on %d granted cores: workers share cores "
+                    "(numa.cpus=\"%s\", %d cores on this machine)\n",
+                    workers, placed, cpus, cores);
+        rc = 0;
+    }
+    if (rc < 0) {
+        free(slots);
+        return rc;
+    }
+    rt->n_workers = workers;
+    for (int w = 0; w < workers; w++) {
+        rt->workers[w].id = w;
+        rt->workers[w].rt = rt;
+        rt->workers[w].slot = slots[w % placed];
+        rt->workers[w].slot.worker = w;
+    }
+    free(slots);
+    /* Slot sharing: subtask i of every chain runs on worker i. */
+    for (int i = 0; i < rt->n_tasks; i++) {
+        struct worker *w = &rt->workers[rt->tasks[i].subtask];
+        rt->tasks[i].worker = w;
+        w->n_tasks++;
+    }
+    for (int w = 0; w < workers; w++) {
+        rt->workers[w].tasks = calloc((size_t)rt->workers[w].n_tasks, sizeof(struct task *));
+        if (!rt->workers[w].tasks) {
+            snprintf(err, errlen, "out of memory while placing job %s", rt->job->name);
+            return -ENOMEM;
+        }
+        rt->workers[w].n_tasks = 0;
+    }
+    /* Downstream chains first on each worker, so a worker drains before it fills. */
+    for (int i = rt->n_tasks - 1; i >= 0; i--) {
+        struct worker *w = rt->tasks[i].worker;
+        w->tasks[w->n_tasks++] = &rt->tasks[i];
+    }
+    if (!rt->opts->quiet) {
+        char desc[128];
+        weir_topo_describe(rt->topo, desc, sizeof desc);
+        fprintf(stderr, "weir: placement: %d worker%s on %s:", workers, workers == 1 ? "" : "s",
+                desc);
+        for (int w = 0; w < workers; w++)
+            fprintf(stderr, " w%d->cpu%d(node%d)", w, rt->workers[w].slot.pu_os_index,
+                    rt->workers[w].slot.node);
+        fputc('\n', stderr);
+    }
+    return 0;
+}
+
+/* --- metrics -------------------------------------------------------------- */
+
+static double ring_fill(struct weir_ring *const *rings, int n, uint32_t nbufs)
+{
+    if (n == 0)
+        return 0;
+    uint64_t sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += weir_ring_count(rings[i]);
+    return (double)sum / ((double)n * nbufs);
+}
+
+static double in_pool_usage(void *arg)
+{
+    struct task *t = arg;
+    struct weir_ring *rings[256];
+    int n = t->n_in < 256 ? t->n_in : 256;
+    for (int i = 0; i < n; i++)
+        rings[i] = t->in[i].ring;
+    return ring_fill(rings, n, t->rt->nbufs);
+}
+
+static double out_pool_usage(void *arg)
+{
+    struct task *t = arg;
+    struct weir_ring *rings[256];
+    int n = 0;
+    for (int i = 0; i < t->n_routes; i++)
+        for (int j = 0; j < t->routes[i].n && n < 256; j++)
+            rings[n++] = t->routes[i].w[j]->ring;
+    return ring_fill(rings, n, t->rt->nbufs);
+}
+
+static void label_escape(char *dst, size_t cap, const char *src)
+{
+    size_t o = 0;
+    for (; *src && o + 2 < cap; src++) {
+        if (*src == '"' || *src == '\\') {
+            dst[o++] = '\\';
+            dst[o++] = *src;
+        } else if (*src == '\n') {
+            dst[o++] = '\\';
+            dst[o++] = 'n';
+        } else {
+            dst[o++] = *src;
+        }
+    }
+    dst[o] = 0;
+}
+
+static int register_metrics(struct runtime *rt)
+{
+    rt->metrics = weir_metrics_new();
+    if (!rt->metrics)
+        return -ENOMEM;
+    char job[256];
+    label_escape(job, sizeof job, rt->job->name);
+    for (int i = 0; i < rt->n_tasks; i++) {
+        struct task *t = &rt->tasks[i];
+        char name[512], labels[1024];
+        label_escape(name, sizeof name, t->chain_name);
+        snprintf(labels, sizeof labels, "job_name=\"%s\",task_name=\"%s\",subtask_index=\"%d\"",
+                 job, name, t->subtask);
+        int rc = 0;
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_numRecordsIn",
+                                   "Records this subtask received", WEIR_METRIC_COUNTER, labels,
+                                   &t->rec_in);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_numRecordsOut",
+                                   "Records this subtask sent downstream", WEIR_METRIC_COUNTER,
+                                   labels, &t->rec_out);
+        rc |= weir_metrics_add_meter(rt->metrics, "weir_task_numRecordsInPerSecond",
+                                     "Records received per second", labels, &t->rec_in, 5);
+        rc |= weir_metrics_add_meter(rt->metrics, "weir_task_numRecordsOutPerSecond",
+                                     "Records sent per second", labels, &t->rec_out, 5);
+        rc |= weir_metrics_add_time_share(rt->metrics, "weir_task_busyTimeMsPerSecond",
+                                          "Milliseconds per second spent processing", labels,
+                                          &t->busy_ns, 5);
+        rc |= weir_metrics_add_time_share(rt->metrics, "weir_task_idleTimeMsPerSecond",
+                                          "Milliseconds per second with nothing to do", labels,
+                                          &t->idle_ns, 5);
+        rc |= weir_metrics_add_time_share(
+            rt->metrics, "weir_task_backPressuredTimeMsPerSecond",
+            "Milliseconds per second blocked on full output rings", labels, &t->bp_ns, 5);
+        rc |= weir_metrics_add_fn(rt->metrics, "weir_task_inPoolUsage",
+                                  "Fill ratio of the input rings (0..1)", labels, in_pool_usage, t);
+        rc |= weir_metrics_add_fn(rt->metrics, "weir_task_outPoolUsage",
+                                  "Fill ratio of the output rings (0..1)", labels, out_pool_usage,
+                                  t);
+        if (rc)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* --- run ------------------------------------------------------------------ */
+
+static uint64_t sum_records(struct runtime *rt, enum node_type type)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < rt->n_tasks; i++)
+        for (int j = 0; j < rt->tasks[i].n_ops; j++)
+            if (rt->tasks[i].ops[j].node->type == type)
+                n += atomic_load_explicit(&rt->tasks[i].ops[j].records_pub,
+                                          memory_order_relaxed);
+    return n;
+}
+
+static void runtime_free(struct runtime *rt)
+{
+    weir_prom_server_stop(rt->prom);
+    weir_metrics_free(rt->metrics);
+    for (int i = 0; i < rt->n_tasks; i++) {
+        struct task *t = &rt->tasks[i];
+        for (int j = 0; j < t->n_ops; j++) {
+            free(t->ops[j].state);
+            free(t->ops[j].emit.scratch);
+        }
+        free(t->ops);
+        for (int r = 0; r < t->n_routes; r++) {
+            for (int j = 0; j < t->routes[r].n; j++) {
+                if (t->routes[r].w[j])
+                    free(t->routes[r].w[j]->ovf);
+                free(t->routes[r].w[j]);
+            }
+            free(t->routes[r].w);
+        }
+        free(t->routes);
+        free(t->in);
+        free(t->label);
+        free(t->chain_name);
+    }
+    free(rt->tasks);
+    for (int w = 0; w < rt->n_workers; w++)
+        free(rt->workers[w].tasks);
+    free(rt->workers);
+    for (int b = 0; b < rt->n_blocks; b++)
+        weir_numa_free(rt->blocks[b].mem, rt->blocks[b].size);
+    free(rt->blocks);
+    for (int c = 0; c < rt->n_chains; c++)
+        free(rt->chains[c]);
+    free(rt->chains);
+    free(rt->chain_len);
+    weir_topo_free(rt->topo);
+    free(rt->error);
+    pthread_mutex_destroy(&rt->err_lock);
+}
+
+/* "[datagen -> map x2] =hash=> [blackhole x2]": chains with their parallelism and
+ * the partitioning of every edge between chains. */
+static int describe_plan(struct runtime *rt, char *buf, size_t len)
+{
+    size_t o = 0;
+#define OUT(...)                                                                                   \
+    do {                                                                                           \
+        int n_ = snprintf(buf + o, o < len ? len - o : 0, __VA_ARGS__);                            \
+        if (n_ > 0)                                                                                \
+            o += (size_t)n_;                                                                       \
+    } while (0)
+    for (int c = 0; c < rt->n_chains; c++) {
+        if (c)
+            OUT("; ");
+        OUT("[");
+        for (int i = 0; i < rt->chain_len[c]; i++)
+            OUT("%s%s", i ? " -> " : "", rt->chains[c][i]->name);
+        OUT(" x%d]", rt->chains[c][0]->p);
+        struct node *tail = rt->chains[c][rt->chain_len[c] - 1];
+        for (int e = 0; e < tail->n_out; e++)
+            OUT(" =%s=> %s", part_str(tail->out[e]->eff), tail->out[e]->to->name);
+    }
+#undef OUT
+    return (int)o;
+}
+
+int weir_job_describe_plan(weir_job *job, struct weir_config *cfg, int parallelism, char *buf,
+                           size_t len, char *err, size_t errlen)
+{
+    struct runtime rtv = {0}, *rt = &rtv;
+    pthread_mutex_init(&rt->err_lock, NULL);
+    rt->job = job;
+    rt->cfg = cfg;
+    rt->max_parallelism = (int)weir_config_get_int(cfg, "pipeline.max-parallelism");
+    int rc = -EINVAL;
+    if (job->error)
+        snprintf(err, errlen, "job %s: %s", job->name, job->error);
+    else
+        rc = plan(rt, parallelism > 0 ? parallelism
+                                      : (int)weir_config_get_int(cfg, "parallelism.default"),
+                  err, errlen);
+    if (rc == 0)
+        describe_plan(rt, buf, len);
+    runtime_free(rt);
+    return rc;
+}
+
+static int open_ops(struct runtime *rt)
+{
+    for (int i = 0; i < rt->n_tasks; i++) {
+        struct task *t = &rt->tasks[i];
+        for (int j = 0; j < t->n_ops; j++) {
+            struct op_inst *op = &t->ops[j];
+            int (*open)(weir_ctx *, void *, void *) =
+                op->node->src ? op->node->src->open : op->node->op->open;
+            if (open) {
+                int rc = open(&op->ctx, op->state, op->node->arg);
+                if (rc < 0) {
+                    if (!atomic_load(&rt->failed))
+                        rt_fail(rt, "%s (subtask %d/%d) failed to open: %s", op->node->uid,
+                                t->subtask + 1, op->ctx.parallelism, strerror(-rc));
+                    return rc;
+                }
+            }
+            op->opened = true;
+        }
+    }
+    return 0;
+}
+
+static void close_ops(struct runtime *rt)
+{
+    for (int i = 0; i < rt->n_tasks; i++) {
+        struct task *t = &rt->tasks[i];
+        for (int j = 0; j < t->n_ops; j++) {
+            struct op_inst *op = &t->ops[j];
+            if (!op->opened)
+                continue;
+            void (*close)(weir_ctx *, void *) =
+                op->node->src ? op->node->src->close : op->node->op->close;
+            if (close)
+                close(&op->ctx, op->state);
+        }
+    }
+}
+
+int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
+                 struct weir_run_stats *stats, char *err, size_t errlen)
+{
+    static const struct weir_run_opts no_opts;
+    if (!opts)
+        opts = &no_opts;
+    if (job->error) {
+        snprintf(err, errlen, "job %s: %s", job->name, job->error);
+        return -EINVAL;
+    }
+    struct runtime rtv = {0}, *rt = &rtv;
+    pthread_mutex_init(&rt->err_lock, NULL);
+    rt->job = job;
+    rt->cfg = cfg;
+    rt->opts = opts;
+    rt->max_parallelism = (int)weir_config_get_int(cfg, "pipeline.max-parallelism");
+    rt->nbufs = (uint32_t)weir_config_get_int(cfg, "network.buffers-per-channel");
+    rt->seg_size = (uint32_t)weir_config_get_size(cfg, "memory.segment-size");
+    rt->buffer_timeout_ns =
+        (uint64_t)weir_config_get_duration_ms(cfg, "execution.buffer-timeout") * 1000000ull;
+    int default_p = opts->parallelism > 0 ? opts->parallelism
+                                          : (int)weir_config_get_int(cfg, "parallelism.default");
+    int rc = plan(rt, default_p, err, errlen);
+    if (rc == 0)
+        rc = count_rings(rt, weir_config_pools(cfg)->network, err, errlen);
+    if (rc == 0)
+        rc = build_tasks(rt, err, errlen);
+    if (rc == 0)
+        rc = place(rt, err, errlen);
+    if (rc == 0 && !opts->quiet) {
+        char desc[2048];
+        describe_plan(rt, desc, sizeof desc);
+        fprintf(stderr, "weir: plan: %s\n", desc);
+    }
+    if (rc == 0)
+        rc = wire(rt, err, errlen);
+    if (rc == 0 && register_metrics(rt) < 0) {
+        snprintf(err, errlen, "out of memory while registering metrics");
+        rc = -ENOMEM;
+    }
+    const char *port = weir_config_get_str(cfg, "metrics.reporter.prom.port");
+    if (rc == 0 && strcmp(port, "0") != 0) {
+        rc = weir_prom_server_start(rt->metrics,
+                                    weir_config_get_str(cfg, "metrics.reporter.prom.host"), port,
+                                    &rt->prom, err, errlen);
+        if (rc == 0 && !opts->quiet)
+            fprintf(stderr, "weir: metrics: http://%s:%d/metrics\n",
+                    weir_config_get_str(cfg, "metrics.reporter.prom.host"),
+                    weir_prom_server_port(rt->prom));
+    }
+    if (rc < 0) {
+        runtime_free(rt);
+        return rc;
+    }
+
+    uint64_t t0 = now_ns();
+    job->rt = rt;
+    atomic_store(&job->cancel, 0);
+    if (open_ops(rt) == 0) {
+        int started = 0;
+        for (; started < rt->n_workers; started++)
+            if (pthread_create(&rt->workers[started].thread, NULL, worker_main,
+                               &rt->workers[started]) != 0) {
+                rt_fail(rt, "could not start worker thread %d", started);
+                break;
+            }
+        uint64_t last_progress = 0;
+        while (atomic_load_explicit(&rt->n_done, memory_order_acquire) < rt->n_tasks &&
+               !atomic_load_explicit(&rt->failed, memory_order_acquire)) {
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+            uint64_t now = now_ns();
+            if (opts->progress && now - last_progress >= 200000000ull) {
+                last_progress = now;
+                opts->progress(opts->progress_arg, sum_records(rt, NODE_SOURCE),
+                               (double)(now - t0) / 1e9, false);
+            }
+        }
+        for (int w = 0; w < started; w++) {
+            poke(NULL, &rt->workers[w]);
+            pthread_join(rt->workers[w].thread, NULL);
+        }
+    }
+    close_ops(rt);
+    double elapsed = (double)(now_ns() - t0) / 1e9;
+    if (stats) {
+        memset(stats, 0, sizeof *stats);
+        stats->source_records = sum_records(rt, NODE_SOURCE);
+        stats->sink_records = sum_records(rt, NODE_SINK);
+        stats->elapsed_s = elapsed;
+        stats->workers = rt->n_workers;
+        stats->cancelled = atomic_load(&job->cancel) != 0;
+        stats->metrics_port = rt->prom ? weir_prom_server_port(rt->prom) : 0;
+    }
+    if (opts->progress)
+        opts->progress(opts->progress_arg, sum_records(rt, NODE_SOURCE), elapsed, true);
+    job->rt = NULL;
+    rc = 0;
+    if (atomic_load(&rt->failed)) {
+        snprintf(err, errlen, "job %s failed: %s", job->name,
+                 rt->error ? rt->error : "unknown error");
+        rc = -EIO;
+    }
+    runtime_free(rt);
+    return rc;
+}

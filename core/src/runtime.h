@@ -1,0 +1,111 @@
+/*
+ * The runtime's structures: workers, tasks (one chain at one subtask index),
+ * channel writers and input channels. Internal to core/src.
+ *
+ * A task is a chain of operator instances. Its input is a set of rings, one per
+ * upstream producer subtask; its output is a set of routes, one per outgoing
+ * edge of the chain's last operator, each holding one writer per downstream
+ * subtask. A writer fills the ring buffer it has reserved in place; when the
+ * ring is full, records go to the writer's overflow and the task is
+ * backpressured: it takes no new input until the overflow has drained, so it
+ * never blocks the worker thread that other subtasks need.
+ */
+#ifndef WEIR_RUNTIME_H
+#define WEIR_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <weir/job.h>
+#include <weir/numa.h>
+#include <weir/ring.h>
+
+#include "graph.h"
+
+struct runtime;
+struct task;
+struct worker;
+
+struct weir_ctx {
+    struct op_inst *op;
+    int subtask;
+    int parallelism;
+    int max_parallelism;
+    struct runtime *rt;
+};
+
+struct op_inst {
+    struct node *node;
+    struct task *task;
+    void *state;
+    struct weir_ctx ctx;
+    weir_emit emit;
+    struct op_inst *next; /* NULL: the chain's tail, emit goes to the routes */
+    uint64_t records;     /* in (operators, sinks) or emitted (sources) */
+    _Atomic uint64_t records_pub;
+    bool opened;
+};
+
+struct writer {
+    struct weir_ring *ring;
+    unsigned char *buf; /* reserved ring buffer being filled, or NULL */
+    uint32_t used, cap;
+    uint64_t first_ns; /* when the first record went into buf */
+    struct worker *self, *consumer;
+    unsigned char *ovf; /* records that did not fit: the ring was full */
+    size_t ovf_len, ovf_cap;
+};
+
+struct route {
+    enum part part;
+    weir_key_fn key;
+    int n;
+    struct writer **w;
+    uint32_t rr;
+    uint32_t max_parallelism;
+};
+
+struct in_chan {
+    struct weir_ring *ring;
+    int input;
+    bool ended;
+    int64_t wm;
+    struct worker *producer;
+};
+
+enum task_state { TASK_RUNNING, TASK_FINISHING, TASK_DONE };
+
+struct task {
+    struct runtime *rt;
+    struct worker *worker;
+    int chain;
+    int subtask;
+    char *label; /* "map -> filter (2/4)" */
+    char *chain_name;
+    int n_ops;
+    struct op_inst *ops;
+    bool is_source;
+    int n_in, n_live, rr;
+    struct in_chan *in;
+    int64_t wm;
+    int n_routes;
+    struct route *routes;
+    enum task_state state;
+    uint64_t n_in_local, n_out_local;
+    _Atomic uint64_t rec_in, rec_out, busy_ns, idle_ns, bp_ns;
+};
+
+struct worker {
+    int id;
+    weir_worker_slot slot;
+    pthread_t thread;
+    struct runtime *rt;
+    int n_tasks;
+    struct task **tasks;
+    uint64_t now_ns;
+    _Atomic uint32_t futex;
+    _Atomic int sleeping;
+};
+
+#endif

@@ -1,0 +1,442 @@
+/*
+ * Prometheus endpoint on libmicrohttpd.
+ *
+ * We bind the listening socket ourselves and hand it to MHD
+ * (MHD_OPTION_LISTEN_SOCKET): that is how a port range is walked port by port and
+ * how an error can say exactly which port or address failed and why, which MHD's
+ * own binding reports only to its log. MHD then owns the socket and closes it in
+ * MHD_stop_daemon.
+ *
+ * MHD runs one internal polling thread (epoll on Linux, via MHD_USE_AUTO: a job with
+ * many RocksDB files open has descriptors past select()'s FD_SETSIZE). A scrape
+ * renders the registry on that thread; rendering takes the registry's lock briefly.
+ */
+#include <weir/prom.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KEY_PORT       "metrics.reporter.prom.port"
+#define KEY_HOST       "metrics.reporter.prom.host"
+#define DEFAULT_HOST   "127.0.0.1"
+#define CONTENT_TYPE   "text/plain; version=0.0.4; charset=utf-8"
+#define LISTEN_BACKLOG 64
+#define MAX_CLIENTS    64
+#define IDLE_TIMEOUT_S 30
+#define MAX_RANGES     32
+
+struct weir_prom_server {
+    struct MHD_Daemon *daemon;
+    weir_metrics *metrics;
+    int port;
+};
+
+static const char ROOT_PAGE[] =
+    "<!DOCTYPE html>\n<html><head><title>weir</title></head>\n"
+    "<body><p>weir metrics are at <a href=\"/metrics\">/metrics</a>.</p></body></html>\n";
+static const char NOT_FOUND[] = "Not found. Metrics are at /metrics.\n";
+static const char NOT_ALLOWED[] = "Method not allowed: use GET.\n";
+static const char NO_MEMORY[] = "Out of memory rendering metrics.\n";
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- HTTP ------------------------------------------------------------------ */
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, const char *type,
+                             const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
+    enum MHD_Result ret;
+
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free((void *)body);
+        return MHD_NO;
+    }
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES)
+        goto err;
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
+        goto err;
+    ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+
+err:
+    MHD_destroy_response(r);
+    return MHD_NO;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls)
+{
+    struct weir_prom_server *s = cls;
+    char *text;
+    size_t len;
+
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    (void)req_cls;
+    /* MHD answers HEAD with the headers of the GET response and no body. */
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", NOT_ALLOWED,
+                     sizeof(NOT_ALLOWED) - 1, MHD_RESPMEM_PERSISTENT);
+    if (strcmp(url, "/metrics") == 0) {
+        if (weir_metrics_render(s->metrics, &text, &len) < 0)
+            return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", NO_MEMORY,
+                         sizeof(NO_MEMORY) - 1, MHD_RESPMEM_PERSISTENT);
+        return reply(c, MHD_HTTP_OK, CONTENT_TYPE, text, len, MHD_RESPMEM_MUST_FREE);
+    }
+    if (strcmp(url, "/") == 0)
+        return reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", ROOT_PAGE, sizeof(ROOT_PAGE) - 1,
+                     MHD_RESPMEM_PERSISTENT);
+    return reply(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", NOT_FOUND,
+                 sizeof(NOT_FOUND) - 1, MHD_RESPMEM_PERSISTENT);
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    fputs("weir: prometheus endpoint: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+/* ---- port spec ------------------------------------------------------------- */
+
+struct port_range {
+    unsigned lo, hi;
+};
+
+static bool parse_port(const char **p, unsigned *port)
+{
+    unsigned v = 0;
+    const char *s = *p;
+
+    if (*s < '0' || *s > '9')
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        v = v * 10 + (unsigned)(*s - '0');
+        if (v > 65535)
+            return false;
+    }
+    *port = v;
+    *p = s;
+    return true;
+}
+
+static void skip_blanks(const char **p)
+{
+    while (**p == ' ' || **p == '\t')
+        (*p)++;
+}
+
+/* "9249", "9249-9259", "9249,9300-9310", "0". Returns the number of ranges or
+ * -EINVAL with err set. */
+static int parse_port_spec(const char *spec, struct port_range *r, int max, char *err,
+                           size_t errlen)
+{
+    const char *p = spec;
+    int n = 0;
+
+    for (;;) {
+        skip_blanks(&p);
+        if (n == max || !parse_port(&p, &r[n].lo))
+            goto err;
+        r[n].hi = r[n].lo;
+        skip_blanks(&p);
+        if (*p == '-') {
+            p++;
+            skip_blanks(&p);
+            if (!parse_port(&p, &r[n].hi))
+                goto err;
+            skip_blanks(&p);
+            if (r[n].lo == 0 || r[n].hi < r[n].lo) {
+                set_err(err, errlen,
+                        KEY_PORT ": %s: not a port range (a range runs from a "
+                                 "port to a port not below it, e.g. 9249-9259)",
+                        spec);
+                return -EINVAL;
+            }
+        }
+        n++;
+        if (*p == '\0')
+            break;
+        if (*p++ != ',')
+            goto err;
+    }
+    if (n > 1) {
+        for (int i = 0; i < n; i++)
+            if (r[i].lo == 0)
+                goto err;
+    }
+    return n;
+
+err:
+    set_err(err, errlen, KEY_PORT ": %s: not a port (expected 9249, a range 9249-9259, or 0)",
+            spec);
+    return -EINVAL;
+}
+
+/* ---- binding --------------------------------------------------------------- */
+
+static void set_port(struct sockaddr_storage *ss, unsigned port)
+{
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* A listening socket on addr:port, or -errno. */
+static int listen_on(struct sockaddr_storage *addr, socklen_t addrlen, unsigned port)
+{
+    int fd, one = 1, rc;
+
+    set_port(addr, port);
+    fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    /* Lets a restarted weir take its port back from connections in TIME_WAIT; on
+     * Linux it does not let two listeners share a port, so a taken port still
+     * fails with EADDRINUSE. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        goto err;
+    /* "::" means IPv6 only, as the host asked: 0.0.0.0 is its own setting. */
+    if (addr->ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+        goto err;
+    if (bind(fd, (struct sockaddr *)addr, addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+        goto err;
+    return fd;
+
+err:
+    rc = -errno;
+    close(fd);
+    return rc;
+}
+
+/* First IPv4 address of host, else its first IPv6 one: "localhost" should mean
+ * 127.0.0.1, which is where a scraper configured by hand will look. */
+static int resolve_host(const char *host, struct sockaddr_storage *addr, socklen_t *addrlen,
+                        char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
+    struct addrinfo *res = NULL, *pick = NULL;
+    char bare[256];
+    size_t n = strlen(host);
+    int rc;
+
+    /* Accept "[::1]" as URLs write it. */
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(bare)) {
+        memcpy(bare, host + 1, n - 2);
+        bare[n - 2] = '\0';
+    } else if (n < sizeof(bare)) {
+        memcpy(bare, host, n + 1);
+    } else {
+        set_err(err, errlen, KEY_HOST ": %.64s...: name too long", host);
+        return -EINVAL;
+    }
+    rc = getaddrinfo(bare, NULL, &hints, &res);
+    if (rc != 0) {
+        set_err(err, errlen, KEY_HOST ": %s: %s", host,
+                rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        switch (rc) {
+        case EAI_MEMORY:
+            return -ENOMEM;
+        case EAI_AGAIN:
+            return -EAGAIN;
+        case EAI_SYSTEM:
+            return errno ? -errno : -EINVAL;
+        default:
+            return -EINVAL;
+        }
+    }
+    for (struct addrinfo *ai = res; ai && !pick; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET)
+            pick = ai;
+    for (struct addrinfo *ai = res; ai && !pick; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET6)
+            pick = ai;
+    if (!pick) {
+        set_err(err, errlen, KEY_HOST ": %s: no IPv4 or IPv6 address", host);
+        freeaddrinfo(res);
+        return -EINVAL;
+    }
+    memcpy(addr, pick->ai_addr, pick->ai_addrlen);
+    *addrlen = pick->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* "localhost (127.0.0.1)" when the host is a name, else just the host. */
+static void describe_host(const char *host, const struct sockaddr_storage *addr, socklen_t addrlen,
+                          char *out, size_t outlen)
+{
+    char num[NI_MAXHOST];
+
+    if (getnameinfo((const struct sockaddr *)addr, addrlen, num, sizeof(num), NULL, 0,
+                    NI_NUMERICHOST) != 0 ||
+        strcmp(num, host) == 0)
+        snprintf(out, outlen, "%s", host);
+    else
+        snprintf(out, outlen, "%s (%s)", host, num);
+}
+
+/* Walk the ranges in order; the first port that binds wins. A taken port moves on
+ * to the next; any other failure is about the host or this port and stops. */
+static int bind_first_free(const char *host, const char *spec, const struct port_range *r, int nr,
+                           struct sockaddr_storage *addr, socklen_t addrlen, char *err,
+                           size_t errlen)
+{
+    char where[NI_MAXHOST + 300];
+    int fd;
+
+    for (int i = 0; i < nr; i++) {
+        for (unsigned port = r[i].lo; port <= r[i].hi; port++) {
+            fd = listen_on(addr, addrlen, port);
+            if (fd >= 0)
+                return fd;
+            if (fd == -EADDRINUSE)
+                continue;
+            if (fd == -EADDRNOTAVAIL || fd == -EAFNOSUPPORT) {
+                describe_host(host, addr, addrlen, where, sizeof(where));
+                set_err(err, errlen, KEY_HOST ": %s: %s", where, strerror(-fd));
+            } else {
+                set_err(err, errlen, KEY_PORT ": %u: %s", port, strerror(-fd));
+            }
+            return fd;
+        }
+    }
+    if (nr == 1 && r[0].lo == r[0].hi)
+        set_err(err, errlen, KEY_PORT ": %s: %s", spec, strerror(EADDRINUSE));
+    else
+        set_err(err, errlen, KEY_PORT ": %s: %s (every port in the range is taken)", spec,
+                strerror(EADDRINUSE));
+    return -EADDRINUSE;
+}
+
+/* ---- server ---------------------------------------------------------------- */
+
+int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_spec,
+                           weir_prom_server **out, char *err, size_t errlen)
+{
+    struct port_range ranges[MAX_RANGES];
+    struct sockaddr_storage addr;
+    socklen_t addrlen = 0;
+    weir_prom_server *s = NULL;
+    struct stat before, after;
+    int nr, fd = -1, rc;
+
+    set_err(err, errlen, "%s", "");
+    if (!m || !out) {
+        set_err(err, errlen, "weir_prom_server_start: no registry or no result pointer");
+        return -EINVAL;
+    }
+    *out = NULL;
+    if (!host || !host[0])
+        host = DEFAULT_HOST;
+    if (!port_spec) {
+        set_err(err, errlen, KEY_PORT ": not set (expected 9249, a range 9249-9259, or 0)");
+        return -EINVAL;
+    }
+    nr = parse_port_spec(port_spec, ranges, MAX_RANGES, err, errlen);
+    if (nr < 0)
+        return nr;
+    rc = resolve_host(host, &addr, &addrlen, err, errlen);
+    if (rc < 0)
+        return rc;
+
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        set_err(err, errlen, KEY_PORT ": %s: %s", port_spec, strerror(ENOMEM));
+        rc = -ENOMEM;
+        goto err;
+    }
+    s->metrics = m;
+    fd = bind_first_free(host, port_spec, ranges, nr, &addr, addrlen, err, errlen);
+    if (fd < 0) {
+        rc = fd;
+        goto err;
+    }
+    s->port = bound_port(fd);
+    if (s->port < 0 || fstat(fd, &before) < 0) {
+        rc = s->port < 0 ? s->port : -errno;
+        set_err(err, errlen, KEY_PORT ": %s: %s", port_spec, strerror(-rc));
+        goto err;
+    }
+
+    s->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+            (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CLIENTS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S, MHD_OPTION_END);
+    if (!s->daemon) {
+        /* Whether MHD closed the socket on its way out depends on where it failed:
+         * close it only if the descriptor is still the socket we made. */
+        if (fstat(fd, &after) < 0 || after.st_ino != before.st_ino || after.st_dev != before.st_dev)
+            fd = -1;
+        rc = -EIO;
+        set_err(err, errlen, KEY_PORT ": %d: could not start the HTTP server (libmicrohttpd)",
+                s->port);
+        goto err;
+    }
+    *out = s;
+    return 0;
+
+err:
+    if (fd >= 0)
+        close(fd);
+    free(s);
+    return rc;
+}
+
+int weir_prom_server_port(const weir_prom_server *s)
+{
+    return s ? s->port : -EINVAL;
+}
+
+void weir_prom_server_stop(weir_prom_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}

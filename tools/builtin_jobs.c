@@ -1,0 +1,222 @@
+/*
+ * Built-in jobs. They use only the public API, so each is also an example of
+ * how a job shared object is written.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <weir/weir.h>
+
+#include "builtin_jobs.h"
+
+/* Parses a count like 1000000, 1e6 or 10M; one-line error naming the flag. */
+static int parse_count(const char *flag, const char *v, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || errno)
+        goto bad;
+    if (*end == 'k' || *end == 'K')
+        d *= 1e3, end++;
+    else if (*end == 'm' || *end == 'M')
+        d *= 1e6, end++;
+    else if (*end == 'g' || *end == 'G' || *end == 'b' || *end == 'B')
+        d *= 1e9, end++;
+    if (*end || d < 0 || d > 1.8e19)
+        goto bad;
+    *out = (uint64_t)d;
+    return 0;
+bad:
+    fprintf(stderr, "weir: %s: \"%s\": expected a non-negative count like 1000000, 1e6 or 10M\n",
+            flag, v);
+    return -EINVAL;
+}
+
+/* Options shared by the generator jobs. */
+static int datagen_args(int argc, char **argv, struct weir_datagen_opts *o, const char *job)
+{
+    static const struct option longopts[] = {
+        {"records", required_argument, NULL, 'n'}, {"keys", required_argument, NULL, 'k'},
+        {"record-size", required_argument, NULL, 's'}, {"rate", required_argument, NULL, 'r'},
+        {"seed", required_argument, NULL, 'S'},      {"random", no_argument, NULL, 'R'},
+        {"unbounded", no_argument, NULL, 'u'},        {NULL, 0, NULL, 0},
+    };
+    uint64_t v;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (parse_count("--records", optarg, &o->records) < 0)
+                return -EINVAL;
+            break;
+        case 'k':
+            if (parse_count("--keys", optarg, &o->keys) < 0)
+                return -EINVAL;
+            break;
+        case 's':
+            if (parse_count("--record-size", optarg, &v) < 0)
+                return -EINVAL;
+            if (v < sizeof(struct weir_datagen_rec) || v > (1u << 24)) {
+                fprintf(stderr, "weir: --record-size: %s: expected %zu to 16777216 bytes\n",
+                        optarg, sizeof(struct weir_datagen_rec));
+                return -EINVAL;
+            }
+            o->record_size = (uint32_t)v;
+            break;
+        case 'r':
+            if (parse_count("--rate", optarg, &v) < 0)
+                return -EINVAL;
+            o->rate = (double)v;
+            break;
+        case 'S':
+            if (parse_count("--seed", optarg, &o->seed) < 0)
+                return -EINVAL;
+            break;
+        case 'R':
+            o->random = true;
+            break;
+        case 'u':
+            o->records = 0;
+            break;
+        default:
+            fprintf(stderr, "weir: job %s: unknown option; see `weir jobs`\n", job);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* --- pipeline: generator -> map -> filter -> key_by -> blackhole ------------ */
+
+static int scale_value(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
+{
+    (void)ctx;
+    struct weir_datagen_rec *o = weir_emit_reserve(out, in->len);
+    if (!o)
+        return -EMSGSIZE;
+    memcpy(o, in->data, in->len);
+    o->value = o->value * 3 + 1;
+    return weir_emit_commit(out, in->ts);
+}
+
+static int drop_sixteenth(weir_ctx *ctx, const weir_rec *in)
+{
+    (void)ctx;
+    const struct weir_datagen_rec *r = (const void *)in->data;
+    return (r->value & 15) != 0;
+}
+
+static uint64_t datagen_key(const weir_rec *r)
+{
+    return ((const struct weir_datagen_rec *)(const void *)r->data)->key;
+}
+
+static int job_pipeline(weir_job *job, int argc, char **argv)
+{
+    struct weir_datagen_opts o = {.records = 50000000, .keys = 1000000, .record_size = 64};
+    if (datagen_args(argc, argv, &o, "pipeline") < 0)
+        return -EINVAL;
+    weir_stream *s = weir_source_datagen(job, "datagen", &o);
+    s = weir_map(s, "map", scale_value);
+    s = weir_filter(s, "filter", drop_sixteenth);
+    weir_sink_blackhole(weir_key_by(s, datagen_key), "blackhole");
+    return 0;
+}
+
+/* --- generate: generator -> key_by -> file, "seq,key,value" lines ----------- */
+
+static int job_generate(weir_job *job, int argc, char **argv)
+{
+    struct weir_datagen_opts o = {.records = 1000, .keys = 0, .record_size = 24};
+    if (datagen_args(argc, argv, &o, "generate") < 0)
+        return -EINVAL;
+    if (optind != argc - 1) {
+        fprintf(stderr, "weir: job generate: expected one OUTPUT path after the options\n");
+        return -EINVAL;
+    }
+    weir_stream *s = weir_source_datagen(job, "datagen", &o);
+    weir_sink_file(weir_key_by(s, datagen_key), "file", argv[optind], weir_format_datagen);
+    return 0;
+}
+
+/* --- copy and split-words: file -> file -------------------------------------- */
+
+static int split_words(weir_ctx *ctx, const weir_rec *line, weir_emit *out)
+{
+    (void)ctx;
+    const char *s = (const char *)line->data, *e = s + line->len;
+    while (s < e) {
+        while (s < e && (*s == ' ' || *s == '\t' || *s == '\r'))
+            s++;
+        const char *w = s;
+        while (s < e && *s != ' ' && *s != '\t' && *s != '\r')
+            s++;
+        if (s > w) {
+            int rc = weir_emit_copy(out, line->ts, w, (uint32_t)(s - w));
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* FNV-1a of the word's bytes: the same word always reaches the same subtask. */
+static uint64_t word_key(const weir_rec *r)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (uint32_t i = 0; i < r->len; i++)
+        h = (h ^ r->data[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static int two_paths(int argc, char **argv, const char *job)
+{
+    if (argc != 3) {
+        fprintf(stderr, "weir: job %s: expected INPUT and OUTPUT paths\n", job);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int job_copy(weir_job *job, int argc, char **argv)
+{
+    if (two_paths(argc, argv, "copy") < 0)
+        return -EINVAL;
+    weir_sink_file(weir_source_file(job, "lines", argv[1]), "file", argv[2], NULL);
+    return 0;
+}
+
+static int job_split_words(weir_job *job, int argc, char **argv)
+{
+    if (two_paths(argc, argv, "split-words") < 0)
+        return -EINVAL;
+    weir_stream *words = weir_flat_map(weir_source_file(job, "lines", argv[1]), "split",
+                                       split_words);
+    weir_sink_file(weir_key_by(words, word_key), "file", argv[2], NULL);
+    return 0;
+}
+
+const struct builtin_job builtin_jobs[] = {
+    {"pipeline", "[--records N] [--keys K] [--record-size B] [--rate R] [--seed S] [--unbounded]",
+     "generator -> map -> filter -> key_by -> blackhole (the benchmark pipeline)", job_pipeline},
+    {"generate", "[--records N] [--keys K] [--rate R] [--seed S] [--unbounded] OUTPUT",
+     "generator -> key_by -> file of \"seq,key,value\" lines", job_generate},
+    {"copy", "INPUT OUTPUT", "file -> file, line by line", job_copy},
+    {"split-words", "INPUT OUTPUT", "file -> split into words -> key_by word -> file",
+     job_split_words},
+    {NULL, NULL, NULL, NULL},
+};
+
+const struct builtin_job *builtin_job_find(const char *name)
+{
+    for (const struct builtin_job *j = builtin_jobs; j->name; j++)
+        if (strcmp(j->name, name) == 0)
+            return j;
+    return NULL;
+}

@@ -1,0 +1,335 @@
+/*
+ * The weir command.
+ *
+ *   weir run [-c FILE] [-p N] [-D key=value]... JOB [ARGS...]
+ *   weir config [-c FILE] [-D key=value]...
+ *   weir jobs
+ *
+ * JOB is a built-in job (weir jobs) or a path to a job shared object exporting
+ * weir_job_main, as `flink run` takes a jar. Exit status: 0 when the job
+ * finished or was stopped by SIGINT/SIGTERM, 1 when it failed, 2 for bad usage
+ * or configuration.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <weir/config.h>
+#include <weir/weir.h>
+
+#include "builtin_jobs.h"
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+
+static weir_job *volatile running_job;
+static volatile sig_atomic_t signals_seen;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (signals_seen++ && running_job) {
+        static const char msg[] = "\nweir: second signal, exiting now\n";
+        (void)!write(2, msg, sizeof msg - 1);
+        _exit(130);
+    }
+    if (running_job)
+        weir_job_cancel(running_job);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: weir run [-c FILE] [-p N] [-D key=value]... JOB [ARGS...]\n"
+                 "       weir config [-c FILE] [-D key=value]...\n"
+                 "       weir jobs\n"
+                 "JOB is a built-in job (see `weir jobs`) or a path to a job shared object.\n");
+}
+
+/* Options common to run and config; returns the index of the first operand. */
+static int parse_common(int argc, char **argv, bool want_job, weir_config *cfg, int *parallelism)
+{
+    char err[512];
+    const char *file = NULL;
+    int i = 1;
+    /* -D values apply after the file whatever their order on the line. */
+    const char *defs[256];
+    int n_defs = 0;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || !a[1])
+            break;
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        }
+        const char *val = NULL;
+        char opt = a[1];
+        if ((opt == 'c' || opt == 'p' || opt == 'D') && a[2])
+            val = a + 2;
+        else if (opt == 'c' || opt == 'p' || opt == 'D') {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "weir: -%c needs a value\n", opt);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        if (!strcmp(a, "--config")) {
+            opt = 'c';
+            if (i + 1 >= argc) {
+                fprintf(stderr, "weir: --config needs a value\n");
+                return -1;
+            }
+            val = argv[++i];
+        } else if (!strcmp(a, "--parallelism")) {
+            opt = 'p';
+            if (i + 1 >= argc) {
+                fprintf(stderr, "weir: --parallelism needs a value\n");
+                return -1;
+            }
+            val = argv[++i];
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!val) {
+            fprintf(stderr, "weir: unknown option \"%s\"\n", a);
+            usage(stderr);
+            return -1;
+        }
+        switch (opt) {
+        case 'c':
+            file = val;
+            break;
+        case 'p': {
+            char *end;
+            long p = strtol(val, &end, 10);
+            if (*end || end == val || p < 1 || p > 32768) {
+                fprintf(stderr, "weir: -p: \"%s\": expected a parallelism from 1 to 32768\n",
+                        val);
+                return -1;
+            }
+            *parallelism = (int)p;
+            break;
+        }
+        case 'D':
+            if (n_defs == 256) {
+                fprintf(stderr, "weir: -D: more than 256 overrides\n");
+                return -1;
+            }
+            defs[n_defs++] = val;
+            break;
+        }
+    }
+    if (file && weir_config_load_file(cfg, file, err, sizeof err) < 0) {
+        fprintf(stderr, "weir: %s\n", err);
+        return -1;
+    }
+    for (int d = 0; d < n_defs; d++) {
+        if (weir_config_set_kv(cfg, defs[d], err, sizeof err) < 0) {
+            fprintf(stderr, "weir: -D %s\n", err);
+            return -1;
+        }
+    }
+    if (parallelism && *parallelism) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", *parallelism);
+        if (weir_config_set(cfg, "parallelism.default", p, err, sizeof err) < 0) {
+            fprintf(stderr, "weir: -p %s\n", err);
+            return -1;
+        }
+    }
+    if (weir_config_resolve(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "weir: %s\n", err);
+        return -1;
+    }
+    if (want_job && i >= argc) {
+        fprintf(stderr, "weir: run: no JOB given; `weir jobs` lists the built-in ones\n");
+        return -1;
+    }
+    return i;
+}
+
+static int cmd_jobs(void)
+{
+    printf("built-in jobs (weir run [-p N] JOB ARGS):\n");
+    for (const struct builtin_job *j = builtin_jobs; j->name; j++)
+        printf("  %-12s %s\n  %-12s   args: %s\n", j->name, j->summary, "", j->usage);
+    printf("or a path to a job shared object exporting %s (see README.md)\n",
+           WEIR_JOB_MAIN_SYMBOL);
+    return 0;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+    weir_config *cfg = weir_config_new();
+    if (!cfg)
+        return EXIT_FAILED;
+    int parallelism = 0;
+    int first = parse_common(argc, argv, false, cfg, &parallelism);
+    if (first < 0) {
+        weir_config_free(cfg);
+        return EXIT_USAGE;
+    }
+    if (first < argc) {
+        fprintf(stderr, "weir: config: unexpected argument \"%s\"\n", argv[first]);
+        weir_config_free(cfg);
+        return EXIT_USAGE;
+    }
+    weir_config_print(cfg, stdout);
+    weir_config_print_pools(cfg, stdout);
+    weir_config_free(cfg);
+    return 0;
+}
+
+struct progress {
+    bool on;
+    bool drawn;
+};
+
+static void human(double v, char *buf, size_t len)
+{
+    if (v >= 1e9)
+        snprintf(buf, len, "%.2f G", v / 1e9);
+    else if (v >= 1e6)
+        snprintf(buf, len, "%.2f M", v / 1e6);
+    else if (v >= 1e3)
+        snprintf(buf, len, "%.2f K", v / 1e3);
+    else
+        snprintf(buf, len, "%.0f ", v);
+}
+
+static void show_progress(void *arg, uint64_t records, double elapsed_s, bool done)
+{
+    struct progress *p = arg;
+    if (!p->on)
+        return;
+    char n[32], r[32];
+    human((double)records, n, sizeof n);
+    human(elapsed_s > 0 ? (double)records / elapsed_s : 0, r, sizeof r);
+    fprintf(stderr, "\r\033[Kweir: %srecords  %srecords/s  %.1f s", n, r, elapsed_s);
+    p->drawn = true;
+    if (done)
+        fputc('\n', stderr);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    weir_config *cfg = weir_config_new();
+    if (!cfg)
+        return EXIT_FAILED;
+    int parallelism = 0;
+    int first = parse_common(argc, argv, true, cfg, &parallelism);
+    if (first < 0) {
+        weir_config_free(cfg);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[first];
+    weir_job_main_fn job_main = NULL;
+    void *dl = NULL;
+    const struct builtin_job *bj = builtin_job_find(name);
+    if (bj) {
+        job_main = bj->main;
+    } else if (strchr(name, '/') || strstr(name, ".so")) {
+        dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+        if (!dl) {
+            fprintf(stderr, "weir: run: %s\n", dlerror());
+            weir_config_free(cfg);
+            return EXIT_USAGE;
+        }
+        job_main = (weir_job_main_fn)dlsym(dl, WEIR_JOB_MAIN_SYMBOL);
+        if (!job_main) {
+            fprintf(stderr, "weir: run: %s: does not export %s\n", name, WEIR_JOB_MAIN_SYMBOL);
+            dlclose(dl);
+            weir_config_free(cfg);
+            return EXIT_USAGE;
+        }
+    } else {
+        fprintf(stderr,
+                "weir: run: \"%s\" is neither a built-in job (see `weir jobs`) nor a path to a "
+                "job shared object\n",
+                name);
+        weir_config_free(cfg);
+        return EXIT_USAGE;
+    }
+
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    weir_job *job = weir_job_new(base);
+    int rc = job ? job_main(job, argc - first, argv + first) : -ENOMEM;
+    if (rc != 0) {
+        if (job && weir_job_error(job))
+            fprintf(stderr, "weir: job %s: %s\n", base, weir_job_error(job));
+        else
+            fprintf(stderr, "weir: job %s: could not build the job (%s returned %d)\n", base,
+                    WEIR_JOB_MAIN_SYMBOL, rc);
+        weir_job_free(job);
+        weir_config_free(cfg);
+        if (dl)
+            dlclose(dl);
+        return EXIT_USAGE;
+    }
+
+    const char *pmode = weir_config_get_str(cfg, "weir.progress");
+    struct progress prog = {
+        .on = !strcmp(pmode, "always") || (!strcmp(pmode, "auto") && isatty(STDERR_FILENO))};
+    weir_config_print_pools(cfg, stderr);
+    struct weir_run_opts opts = {.parallelism = parallelism,
+                                 .progress = show_progress,
+                                 .progress_arg = &prog};
+    struct weir_run_stats st;
+    char err[1024];
+    running_job = job;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    rc = weir_job_run(job, cfg, &opts, &st, err, sizeof err);
+    running_job = NULL;
+    int status = 0;
+    if (rc < 0) {
+        fprintf(stderr, "weir: %s\n", err);
+        status = rc == -EINVAL || rc == -ENOMEM ? EXIT_USAGE : EXIT_FAILED;
+        if (rc == -EIO)
+            status = EXIT_FAILED;
+    } else {
+        char a[32], b[32];
+        double rate = st.elapsed_s > 0 ? (double)st.source_records / st.elapsed_s : 0;
+        human(rate, a, sizeof a);
+        human(st.workers ? rate / st.workers : 0, b, sizeof b);
+        fprintf(stderr,
+                "weir: job %s %s in %.3f s: %llu records from sources, %llu into sinks, "
+                "%srecords/s (%srecords/s per worker, %d worker%s)\n",
+                base, st.cancelled ? "stopped" : "finished", st.elapsed_s,
+                (unsigned long long)st.source_records, (unsigned long long)st.sink_records, a,
+                b, st.workers, st.workers == 1 ? "" : "s");
+    }
+    weir_job_free(job);
+    weir_config_free(cfg);
+    if (dl)
+        dlclose(dl);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "config"))
+        return cmd_config(argc - 1, argv + 1);
+    if (!strcmp(cmd, "jobs"))
+        return cmd_jobs();
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "weir: unknown command \"%s\"\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}
