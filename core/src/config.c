@@ -21,8 +21,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define PPQ_ONE 1000000000000000000ull /* fractions are kept in parts per 10^18 */
-#define MAX_KEY_LEN 512
+#define PPQ_ONE        1000000000000000000ull /* fractions are kept in parts per 10^18 */
+#define MAX_KEY_LEN    512
 #define MAX_YAML_DEPTH 32
 
 enum source { SRC_UNSET, SRC_DEFAULT, SRC_FILE, SRC_CMDLINE, SRC_DERIVED };
@@ -57,8 +57,8 @@ struct weir_config {
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
-static void __attribute__((format(printf, 3, 4))) seterr(char *err, size_t errlen,
-                                                          const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4)))
+seterr(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     if (!err || errlen == 0)
@@ -151,9 +151,9 @@ int weir_parse_size(const char *text, uint64_t *bytes)
         const char *label;
         unsigned shift;
     } units[] = {
-        {"", 0},          {"b", 0},          {"bytes", 0},  {"k", 10},         {"kb", 10},
-        {"kibibytes", 10}, {"m", 20},         {"mb", 20},    {"mebibytes", 20}, {"g", 30},
-        {"gb", 30},        {"gibibytes", 30}, {"t", 40},     {"tb", 40},        {"tebibytes", 40},
+        {"", 0},           {"b", 0},          {"bytes", 0}, {"k", 10},         {"kb", 10},
+        {"kibibytes", 10}, {"m", 20},         {"mb", 20},   {"mebibytes", 20}, {"g", 30},
+        {"gb", 30},        {"gibibytes", 30}, {"t", 40},    {"tb", 40},        {"tebibytes", 40},
     };
     char label[16];
     uint64_t n;
@@ -180,6 +180,7 @@ int weir_parse_size(const char *text, uint64_t *bytes)
 /* Flink's TimeUtils labels, plus "us" for those who cannot type µ. */
 static int parse_duration(const char *text, uint64_t *n, uint64_t *unit_ns)
 {
+    /* clang-format off */
     static const struct {
         const char *label;
         uint64_t ns;
@@ -197,6 +198,7 @@ static int parse_duration(const char *text, uint64_t *n, uint64_t *unit_ns)
         {"nano", 1ull},               {"nanos", 1ull},              {"nanosecond", 1ull},
         {"nanoseconds", 1ull},
     };
+    /* clang-format on */
     char label[16];
     int rc;
 
@@ -343,7 +345,6 @@ static int parse_decimal(const char *s, double *d, uint64_t *ppq, bool *ge_one)
     bool neg = false;
     long exp10 = 0;
     size_t ndig = 0;
-    char *stop;
 
     if (*p == '+' || *p == '-')
         neg = *p++ == '-';
@@ -360,7 +361,8 @@ static int parse_decimal(const char *s, double *d, uint64_t *ppq, bool *ge_one)
     if (*p == 'e' || *p == 'E') {
         char *e;
         p++;
-        if (!isdigit((unsigned char)*p) && !((*p == '+' || *p == '-') && isdigit((unsigned char)p[1])))
+        if (!isdigit((unsigned char)*p) &&
+            !((*p == '+' || *p == '-') && isdigit((unsigned char)p[1])))
             return -EINVAL;
         errno = 0;
         exp10 = strtol(p, &e, 10);
@@ -370,8 +372,7 @@ static int parse_decimal(const char *s, double *d, uint64_t *ppq, bool *ge_one)
     }
     if (*skip_space(p) != '\0')
         return -EINVAL;
-    errno = 0;
-    *d = strtod(s, &stop);
+    *d = strtod(s, NULL);
     if (!isfinite(*d))
         return -ERANGE;
 
@@ -380,10 +381,10 @@ static int parse_decimal(const char *s, double *d, uint64_t *ppq, bool *ge_one)
     long w = exp10 + 18 - (point ? (long)(end - point - 1) : 0);
     uint64_t q = 0;
     bool big = false;
-    for (const char *c = end - 1; c >= mant; c--) {
-        if (*c == '.')
+    for (size_t i = (size_t)(end - mant); i-- > 0;) {
+        if (mant[i] == '.')
             continue;
-        unsigned dgt = (unsigned)(*c - '0');
+        unsigned dgt = (unsigned)(mant[i] - '0');
         if (dgt != 0 && w >= 18)
             big = true;
         else if (dgt != 0 && w >= 0) {
@@ -754,8 +755,7 @@ static int set_from(weir_config *c, const struct weir_config_key *k, const char 
     return 0;
 }
 
-int weir_config_set(weir_config *c, const char *key, const char *value, char *err,
-                    size_t errlen)
+int weir_config_set(weir_config *c, const char *key, const char *value, char *err, size_t errlen)
 {
     const struct weir_config_key *k;
     if (!c || !key || !value) {
@@ -820,8 +820,9 @@ struct loader {
 
 static const char *node_kind(const yaml_node_t *n)
 {
-    return n->type == YAML_MAPPING_NODE ? "mapping" : n->type == YAML_SEQUENCE_NODE ? "sequence"
-                                                                                    : "scalar";
+    return n->type == YAML_MAPPING_NODE    ? "mapping"
+           : n->type == YAML_SEQUENCE_NODE ? "sequence"
+                                           : "scalar";
 }
 
 static bool is_yaml_null(const yaml_node_t *n)
@@ -878,6 +879,25 @@ static int load_scalar(struct loader *l, const char *name, const struct weir_con
     return rc;
 }
 
+/* True when some key's name continues name with a dot: "state.backend" of a future
+ * "state.backend.incremental", so a mapping under a key that is also a prefix is flattened
+ * rather than refused. */
+static bool is_prefix_of_a_key(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < weir_config_key_count; i++) {
+        const struct weir_config_key *k = &weir_config_keys[i];
+        for (size_t a = 0; a <= sizeof k->aliases / sizeof k->aliases[0]; a++) {
+            const char *cand = a == 0 ? k->name : k->aliases[a - 1];
+            if (!cand)
+                break;
+            if (strncmp(cand, name, n) == 0 && cand[n] == '.')
+                return true;
+        }
+    }
+    return false;
+}
+
 static int load_mapping(struct loader *l, const yaml_node_t *map, char *prefix, size_t plen,
                         int depth)
 {
@@ -922,7 +942,7 @@ static int load_mapping(struct loader *l, const yaml_node_t *map, char *prefix, 
                 return -ENOENT;
             }
             rc = load_scalar(l, prefix, k, kn, vn);
-        } else if (k) {
+        } else if (k && !(vn->type == YAML_MAPPING_NODE && is_prefix_of_a_key(prefix))) {
             expectation(k, exp, sizeof exp);
             seterr(l->err, l->errlen, "%s:%d: %s: %s, not a YAML %s", l->path,
                    (int)vn->start_mark.line + 1, k->name, exp, node_kind(vn));
@@ -1005,8 +1025,8 @@ int weir_config_load_file(weir_config *c, const char *path, char *err, size_t er
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root) {
         if (root->type != YAML_MAPPING_NODE) {
-            seterr(err, errlen, "%s:%zu: expected a mapping of keys to values, not a YAML %s",
-                   path, root->start_mark.line + 1, node_kind(root));
+            seterr(err, errlen, "%s:%zu: expected a mapping of keys to values, not a YAML %s", path,
+                   root->start_mark.line + 1, node_kind(root));
             rc = -EINVAL;
             goto err;
         }
@@ -1072,8 +1092,7 @@ int weir_config_get_enum(const weir_config *c, const char *key)
 
 const char *weir_config_get_str(const weir_config *c, const char *key)
 {
-    const struct entry *e =
-        getter_entry(c, key, __func__, WEIR_CONFIG_STRING, WEIR_CONFIG_ENUM);
+    const struct entry *e = getter_entry(c, key, __func__, WEIR_CONFIG_STRING, WEIR_CONFIG_ENUM);
     return e->v.text ? e->v.text : "";
 }
 
@@ -1234,15 +1253,15 @@ static const char *size_desc(const struct entry *e, char *buf, size_t len)
     return buf;
 }
 
-static int check_min_max(const weir_config *c, const char *min_key, const char *max_key,
-                         char *err, size_t errlen)
+static int check_min_max(const weir_config *c, const char *min_key, const char *max_key, char *err,
+                         size_t errlen)
 {
     char a[96], b[96];
     const struct entry *lo = ent(c, min_key), *hi = ent(c, max_key);
     if (lo->v.size <= hi->v.size)
         return 0;
-    seterr(err, errlen, "%s %s is greater than %s %s", min_key, size_desc(lo, a, sizeof a),
-           max_key, size_desc(hi, b, sizeof b));
+    seterr(err, errlen, "%s %s is greater than %s %s", min_key, size_desc(lo, a, sizeof a), max_key,
+           size_desc(hi, b, sizeof b));
     return -EINVAL;
 }
 
@@ -1311,10 +1330,11 @@ static int compute_pools(weir_config *c, char *err, size_t errlen)
         p.overhead = clamp_u64(mul_frac(p.process, of), omin, omax);
         uint64_t total = p.process > p.overhead ? p.process - p.overhead : 0;
         p.network = clamp_u64(mul_frac(total, nf), nmin, nmax);
-        p.managed = managed_set ? managed->v.size : mul_frac(total, ent(c, "memory.managed.fraction")->v.ppq);
+        p.managed = managed_set ? managed->v.size
+                                : mul_frac(total, ent(c, "memory.managed.fraction")->v.ppq);
         uint64_t heap_need = heap_set ? heap->v.size : WEIR_TASK_HEAP_MIN;
-        uint64_t sum = add_sat(add_sat(add_sat(p.overhead, p.framework), add_sat(p.network, p.managed)),
-                               heap_need);
+        uint64_t sum = add_sat(
+            add_sat(add_sat(p.overhead, p.framework), add_sat(p.network, p.managed)), heap_need);
         if (heap_set && heap->v.size < WEIR_TASK_HEAP_MIN) {
             weir_format_size(WEIR_TASK_HEAP_MIN, b, sizeof b);
             seterr(err, errlen, "memory.task.heap.size %s is less than the minimum task heap, %s",
@@ -1383,8 +1403,13 @@ int weir_config_resolve(weir_config *c, char *err, size_t errlen)
         limit = c->test_limit;
         snprintf(from, sizeof from, "the test limit");
     } else if ((rc = weir_machine_memory_limit(&limit, from, sizeof from)) < 0) {
-        seterr(err, errlen, "memory.process.size: cannot find this machine's memory: %s",
-               strerror(-rc));
+        const char *test = getenv("WEIR_TEST_MEMORY_LIMIT");
+        if (test && *test)
+            seterr(err, errlen, "WEIR_TEST_MEMORY_LIMIT: %s: expected a size like 4g",
+                   quote(test, a, sizeof a));
+        else
+            seterr(err, errlen, "memory.process.size: cannot find this machine's memory: %s",
+                   strerror(-rc));
         return rc;
     }
     if (c->pools.process > limit) {

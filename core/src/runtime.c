@@ -215,6 +215,25 @@ static inline bool writer_reserve(struct writer *w)
     return true;
 }
 
+/* Copies a record of sz bytes (a multiple of 8) in 8-byte words: small records
+ * are the common case and a call to memcpy costs more than the copy. */
+static inline void copy_rec(unsigned char *dst, const weir_rec *r, uint32_t sz)
+{
+    if (sz > 256) {
+        memcpy(dst, r, WEIR_REC_HEADER + r->len);
+        return;
+    }
+    const unsigned char *src = (const unsigned char *)r;
+    uint32_t full = WEIR_REC_HEADER + (r->len & ~7u);
+    for (uint32_t i = 0; i < full; i += 8) {
+        uint64_t v;
+        memcpy(&v, src + i, 8);
+        memcpy(dst + i, &v, 8);
+    }
+    if (full < WEIR_REC_HEADER + r->len) /* the last partial word: copy only what exists */
+        memcpy(dst + full, src + full, r->len & 7u);
+}
+
 static inline int writer_put(struct writer *w, const weir_rec *r)
 {
     uint32_t sz = weir_rec_size(r->len);
@@ -226,7 +245,7 @@ static inline int writer_put(struct writer *w, const weir_rec *r)
         if (!writer_reserve(w))
             return ovf_append(w, r, sz);
     }
-    memcpy(w->buf + w->used, r, WEIR_REC_HEADER + r->len);
+    copy_rec(w->buf + w->used, r, sz);
     w->used += sz;
     return 0;
 }
@@ -299,10 +318,11 @@ static int push_routes(weir_emit *e, const weir_rec *r)
             rc = writer_put(rt->w[rt->rr++ % (uint32_t)rt->n], r);
             break;
         case PART_HASH: {
-            uint32_t kg = weir_key_group_of(rt->key(r), rt->max_parallelism);
-            rc = writer_put(rt->w[weir_key_group_subtask(kg, rt->max_parallelism,
-                                                         (uint32_t)rt->n)],
-                            r);
+            /* key group = murmur % max parallelism; the owner comes from a table
+             * built with weir_key_group_subtask, so no division per record. */
+            uint32_t h = weir_murmur_int(weir_key_hash_code(rt->key(r)));
+            uint32_t kg = rt->kg_mask ? h & rt->kg_mask : h % rt->max_parallelism;
+            rc = writer_put(rt->w[rt->owner[kg]], r);
             break;
         }
         case PART_BROADCAST:
@@ -489,24 +509,33 @@ static int task_step(struct task *t)
         }
         return emitted ? (int)emitted : 0;
     }
+    /* Round robin over the channels, one buffer each, until the budget is spent
+     * or no channel has a buffer ready. */
     uint32_t done = 0;
-    for (int k = 0; k < t->n_in && done < INPUT_BUDGET; k++) {
-        struct in_chan *c = &t->in[(t->rr + k) % t->n_in];
-        if (c->ended)
-            continue;
-        uint32_t used;
-        const void *buf = weir_ring_sc_peek(c->ring, &used);
-        if (!buf)
-            continue;
-        int n = consume_buffer(t, c, buf, used);
-        weir_ring_sc_release(c->ring);
-        poke(t->worker, c->producer);
-        if (n < 0)
-            return 0;
-        t->n_in_local += (uint64_t)n;
-        done += (uint32_t)n + 1;
-        if (task_backpressured(t))
-            break;
+    bool more = true;
+    while (more && done < INPUT_BUDGET) {
+        more = false;
+        for (int k = 0; k < t->n_in && done < INPUT_BUDGET; k++) {
+            struct in_chan *c = &t->in[(t->rr + k) % t->n_in];
+            if (c->ended)
+                continue;
+            uint32_t used;
+            const void *buf = weir_ring_sc_peek(c->ring, &used);
+            if (!buf)
+                continue;
+            int n = consume_buffer(t, c, buf, used);
+            weir_ring_sc_release(c->ring);
+            poke(t->worker, c->producer);
+            if (n < 0)
+                return 0;
+            t->n_in_local += (uint64_t)n;
+            done += (uint32_t)n + 1;
+            more = true;
+            if (task_backpressured(t)) {
+                more = false;
+                break;
+            }
+        }
     }
     t->rr++;
     if (t->n_live == 0 && t->state == TASK_RUNNING) {
@@ -906,6 +935,16 @@ static int wire(struct runtime *rt, char *err, size_t errlen)
                 r->key = ed->key;
                 r->n = ed->eff == PART_FORWARD ? 1 : ed->to->p;
                 r->max_parallelism = (uint32_t)rt->max_parallelism;
+                r->kg_mask = (r->max_parallelism & (r->max_parallelism - 1)) == 0
+                                 ? r->max_parallelism - 1
+                                 : 0;
+                if (r->part == PART_HASH) {
+                    if (!(r->owner = calloc(r->max_parallelism, sizeof *r->owner)))
+                        goto oom;
+                    for (uint32_t kg = 0; kg < r->max_parallelism; kg++)
+                        r->owner[kg] = (uint16_t)weir_key_group_subtask(
+                            kg, r->max_parallelism, (uint32_t)r->n);
+                }
                 r->rr = (uint32_t)t->subtask; /* spread round robin starts */
                 if (!(r->w = calloc((size_t)r->n, sizeof *r->w)))
                     goto oom;
@@ -1156,6 +1195,7 @@ static void runtime_free(struct runtime *rt)
                 free(t->routes[r].w[j]);
             }
             free(t->routes[r].w);
+            free(t->routes[r].owner);
         }
         free(t->routes);
         free(t->in);

@@ -64,6 +64,8 @@ struct route {
     struct writer **w;
     uint32_t rr;
     uint32_t max_parallelism;
+    uint32_t kg_mask; /* max_parallelism - 1 when it is a power of two, else 0 */
+    uint16_t *owner;  /* key group -> consumer subtask (hash routes) */
 };
 
 struct in_chan {

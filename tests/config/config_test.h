@@ -54,8 +54,7 @@ static inline char *print_to_string(void (*print)(const weir_config *, FILE *),
 }
 
 /* The line of text that starts with start, without its newline, into buf; "" when none. */
-static inline const char *line_starting(const char *text, const char *start, char *buf,
-                                        size_t len)
+static inline const char *line_starting(const char *text, const char *start, char *buf, size_t len)
 {
     size_t sl = strlen(start);
     buf[0] = '\0';

@@ -116,17 +116,16 @@ static void alias_sets_the_canonical_key(void **state)
 {
     weir_config *c = *state;
     char err[256] = "";
-    assert_int_equal(
-        weir_config_set_kv(c, "taskmanager.memory.process.size=4g", err, sizeof err), 0);
+    assert_int_equal(weir_config_set_kv(c, "taskmanager.memory.process.size=4g", err, sizeof err),
+                     0);
     assert_int_equal(weir_config_get_size(c, "memory.process.size"), 4ull << 30);
     assert_true(weir_config_is_set(c, "memory.process.size"));
-    assert_int_equal(weir_config_set_kv(c, "taskmanager.memory.jvm-overhead.min=256m", err,
-                                        sizeof err),
-                     0);
+    assert_int_equal(
+        weir_config_set_kv(c, "taskmanager.memory.jvm-overhead.min=256m", err, sizeof err), 0);
     assert_int_equal(weir_config_get_size(c, "memory.overhead.min"), 256ull << 20);
-    assert_int_equal(weir_config_set_kv(c, "taskmanager.network.memory.buffers-per-channel=16",
-                                        err, sizeof err),
-                     0);
+    assert_int_equal(
+        weir_config_set_kv(c, "taskmanager.network.memory.buffers-per-channel=16", err, sizeof err),
+        0);
     assert_int_equal(weir_config_get_int(c, "network.buffers-per-channel"), 16);
     /* Getters take the alias too. */
     assert_int_equal(weir_config_get_size(c, "taskmanager.memory.process.size"), 4ull << 30);
@@ -200,8 +199,9 @@ static void bad_size_names_key_and_value(void **state)
 {
     refused(*state, "memory.process.size=2 gigs",
             "memory.process.size: \"2 gigs\": expected a size like 4096m, 64kb or 4g");
-    refused(*state, "memory.process.size=", "memory.process.size: \"\": expected a size like "
-                                            "4096m, 64kb or 4g");
+    refused(*state, "memory.process.size=",
+            "memory.process.size: \"\": expected a size like "
+            "4096m, 64kb or 4g");
 }
 
 static void size_overflow_names_key_and_value(void **state)
@@ -327,8 +327,7 @@ static void error_is_truncated_to_errlen(void **state)
 {
     char err[16];
     memset(err, 'x', sizeof err);
-    assert_int_equal(weir_config_set(*state, "parallelism.default", "0", err, sizeof err),
-                     -EINVAL);
+    assert_int_equal(weir_config_set(*state, "parallelism.default", "0", err, sizeof err), -EINVAL);
     assert_int_equal(strlen(err), sizeof err - 1);
     assert_int_equal(weir_config_set(*state, "parallelism.default", "0", NULL, 0), -EINVAL);
 }

@@ -103,6 +103,19 @@ static void pools_clamp_at_the_maxima(void **state)
     sum_is_process(p);
 }
 
+/* Fractions are applied as the decimal written, like Flink's BigDecimal: 0.7 of 11811160060
+ * is exactly 8267812042, where the double 0.7 (0.69999999999999996) gives 8267812041.
+ * P = 12884901884: overhead and network are at their 1g maxima, total = 11811160060. */
+static void fraction_of_a_size_is_exact_decimal(void **state)
+{
+    set(*state, "memory.process.size=12884901884");
+    set(*state, "memory.managed.fraction=0.7");
+    const struct weir_memory_pools *p = resolved(*state);
+    assert_int_equal(p->overhead, GiB);
+    assert_int_equal(p->managed, 8267812042ull);
+    sum_is_process(p);
+}
+
 /* Managed set: heap = 1610612736 - 134217728 - 161061273 - 268435456 = 1046898279. */
 static void explicit_managed_size(void **state)
 {
@@ -133,8 +146,8 @@ static void explicit_task_heap_leaves_the_rest_unused(void **state)
     const struct weir_memory_pools *p = resolved(*state);
     assert_int_equal(p->task_heap, 512 * MiB);
     assert_int_equal(p->managed, 644245094ull);
-    assert_int_equal(p->process - (p->framework + p->task_heap + p->managed + p->network +
-                                   p->overhead),
+    assert_int_equal(p->process -
+                         (p->framework + p->task_heap + p->managed + p->network + p->overhead),
                      134217729ull);
     char *out = print_to_string(weir_config_print_pools, *state);
     assert_non_null(strstr(out, "  unused      128.000 MiB "));
@@ -274,6 +287,13 @@ static void machine_limit_from_environment(void **state)
                             "allows, 1.000 GiB (WEIR_TEST_MEMORY_LIMIT)");
 }
 
+static void bad_machine_limit_in_environment_is_named(void **state)
+{
+    weir_config_set_machine_limit_for_test(*state, 0);
+    setenv("WEIR_TEST_MEMORY_LIMIT", "lots", 1);
+    resolve_refused(*state, "WEIR_TEST_MEMORY_LIMIT: \"lots\": expected a size like 4g");
+}
+
 static void machine_limit_is_detected(void **state)
 {
     (void)state;
@@ -284,7 +304,8 @@ static void machine_limit_is_detected(void **state)
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     assert_true(bytes > 0);
     assert_true(bytes <= (uint64_t)pages * (uint64_t)psize);
-    assert_true(strcmp(from, "physical memory") == 0 || strncmp(from, "cgroup limit in /sys/fs/cgroup", 30) == 0);
+    assert_true(strcmp(from, "physical memory") == 0 ||
+                strncmp(from, "cgroup limit in /sys/fs/cgroup", 30) == 0);
 }
 
 static void parallelism_over_max_parallelism_is_refused(void **state)
@@ -354,6 +375,7 @@ int main(void)
         T(default_pools),
         T(pools_of_4g),
         T(pools_clamp_at_the_maxima),
+        T(fraction_of_a_size_is_exact_decimal),
         T(explicit_managed_size),
         T(explicit_managed_size_zero),
         T(explicit_task_heap_leaves_the_rest_unused),
@@ -371,6 +393,7 @@ int main(void)
         T(derived_process_size_over_machine_limit_is_refused),
         T(process_size_at_machine_limit_is_accepted),
         T(machine_limit_from_environment),
+        T(bad_machine_limit_in_environment_is_named),
         T(machine_limit_is_detected),
         T(parallelism_over_max_parallelism_is_refused),
         T(network_pool_too_small_for_one_channel_is_refused),

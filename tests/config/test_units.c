@@ -62,8 +62,8 @@ static void size_units_are_binary_and_case_insensitive(void **state)
 static void size_rejects_what_flink_rejects(void **state)
 {
     (void)state;
-    const char *bad[] = {"", " ", "m", "-1m", "+1m", "1.5g", "1 p", "1gib", "1 g b", "0x10",
-                         "1e3", "ten", "4g4"};
+    const char *bad[] = {"",     " ",     "m",    "-1m", "+1m", "1.5g", "1 p",
+                         "1gib", "1 g b", "0x10", "1e3", "ten", "4g4"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint64_t b = 0;
         if (weir_parse_size(bad[i], &b) != -EINVAL)
@@ -75,9 +75,9 @@ static void size_overflow_is_erange(void **state)
 {
     (void)state;
     uint64_t b;
-    assert_int_equal(weir_parse_size("16777216t", &b), -ERANGE);     /* 2^64 */
+    assert_int_equal(weir_parse_size("16777216t", &b), -ERANGE); /* 2^64 */
     assert_int_equal(weir_parse_size("99999999999999999999", &b), -ERANGE);
-    assert_int_equal(weir_parse_size("16777215t", &b), 0);          /* 2^64 - 2^40 fits */
+    assert_int_equal(weir_parse_size("16777215t", &b), 0); /* 2^64 - 2^40 fits */
     assert_int_equal(weir_parse_size("18446744073709551615", &b), 0);
     assert_true(b == UINT64_MAX);
 }
@@ -130,8 +130,8 @@ static void duration_below_a_millisecond_is_edom_for_ms(void **state)
 static void duration_rejects_what_flink_rejects(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "ms", "-5 s", "1.5s", "10 parsecs", "10 mins", "10 sek", "1h30m",
-                         "5 s s", "PT5S"};
+    const char *bad[] = {"",        "ms",     "-5 s",  "1.5s",  "10 parsecs",
+                         "10 mins", "10 sek", "1h30m", "5 s s", "PT5S"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t v;
         if (weir_parse_duration_ms(bad[i], &v) != -EINVAL)

@@ -196,8 +196,8 @@ static void cmdline_overrides_file_loaded_after(void **state)
 {
     weir_config *c = *state;
     char err[512] = "";
-    assert_int_equal(
-        weir_config_set_kv(c, "taskmanager.memory.process.size=3g", err, sizeof err), 0);
+    assert_int_equal(weir_config_set_kv(c, "taskmanager.memory.process.size=3g", err, sizeof err),
+                     0);
     load_ok(c, write_test_file("after.yaml", "memory.process.size: 2g\n"
                                              "parallelism.default: 5\n"));
     assert_int_equal(weir_config_get_size(c, "memory.process.size"), 3ull << 30);
@@ -228,18 +228,20 @@ static void later_file_overrides_earlier_file(void **state)
 
 static void unknown_key_in_file_suggests_the_nearest(void **state)
 {
-    load_refused(*state, "parallelism.default: 2\n"
-                         "\n"
-                         "execution.bufer-timeout: 10ms\n",
+    load_refused(*state,
+                 "parallelism.default: 2\n"
+                 "\n"
+                 "execution.bufer-timeout: 10ms\n",
                  "3: unknown key \"execution.bufer-timeout\" (did you mean "
                  "\"execution.buffer-timeout\"?)");
 }
 
 static void unknown_nested_key_is_named_flattened(void **state)
 {
-    load_refused(*state, "memory:\n"
-                         "  proces:\n"
-                         "    size: 1g\n",
+    load_refused(*state,
+                 "memory:\n"
+                 "  proces:\n"
+                 "    size: 1g\n",
                  "3: unknown key \"memory.proces.size\" (did you mean \"memory.process.size\"?)");
 }
 
@@ -250,26 +252,29 @@ static void unknown_key_far_from_all_in_file(void **state)
 
 static void bad_value_in_file_has_file_and_line(void **state)
 {
-    load_refused(*state, "parallelism.default: 2\n"
-                         "execution.buffer-timeout: 10 parsecs\n",
+    load_refused(*state,
+                 "parallelism.default: 2\n"
+                 "execution.buffer-timeout: 10 parsecs\n",
                  "2: execution.buffer-timeout: \"10 parsecs\": expected a duration like 100ms, "
                  "10 s, 1 min");
 }
 
 static void bad_nested_value_names_the_flattened_key(void **state)
 {
-    load_refused(*state, "memory:\n"
-                         "  managed:\n"
-                         "    fraction: 1.2\n",
+    load_refused(*state,
+                 "memory:\n"
+                 "  managed:\n"
+                 "    fraction: 1.2\n",
                  "3: memory.managed.fraction: \"1.2\": expected a fraction from 0 to less than "
                  "1, like 0.4");
 }
 
 static void sequence_where_a_value_belongs_is_refused(void **state)
 {
-    load_refused(*state, "numa.cpus:\n"
-                         "  - 0\n"
-                         "  - 1\n",
+    load_refused(*state,
+                 "numa.cpus:\n"
+                 "  - 0\n"
+                 "  - 1\n",
                  "2: numa.cpus: expected a Linux cpu list like 0-3,8-11, or \"\" for all, not a "
                  "YAML sequence");
     load_refused(*state, "memory.process.size: [1g, 2g]\n",
@@ -279,8 +284,9 @@ static void sequence_where_a_value_belongs_is_refused(void **state)
 
 static void mapping_where_a_value_belongs_is_refused(void **state)
 {
-    load_refused(*state, "memory.process.size:\n"
-                         "  value: 1g\n",
+    load_refused(*state,
+                 "memory.process.size:\n"
+                 "  value: 1g\n",
                  "2: memory.process.size: expected a size like 4096m, 64kb or 4g, not a YAML "
                  "mapping");
 }
@@ -304,41 +310,46 @@ static void key_must_be_text(void **state)
 
 static void key_given_twice_is_refused(void **state)
 {
-    load_refused(*state, "memory.process.size: 2g\n"
-                         "memory:\n"
-                         "  process.size: 3g\n",
+    load_refused(*state,
+                 "memory.process.size: 2g\n"
+                 "memory:\n"
+                 "  process.size: 3g\n",
                  "3: memory.process.size: given twice in this file (first at line 1)");
 }
 
 static void key_given_twice_by_alias_is_refused(void **state)
 {
-    load_refused(*state, "taskmanager.memory.process.size: 2g\n"
-                         "memory.process.size: 3g\n",
+    load_refused(*state,
+                 "taskmanager.memory.process.size: 2g\n"
+                 "memory.process.size: 3g\n",
                  "2: memory.process.size: given twice in this file (first at line 1 as "
                  "\"taskmanager.memory.process.size\")");
 }
 
 static void yaml_syntax_error_has_the_line(void **state)
 {
-    load_refused(*state, "parallelism.default: 2\n"
-                         "  memory.process.size: 1g\n",
+    load_refused(*state,
+                 "parallelism.default: 2\n"
+                 "  memory.process.size: 1g\n",
                  "2: YAML syntax error: mapping values are not allowed in this context");
 }
 
 static void yaml_syntax_error_names_where_the_construct_began(void **state)
 {
-    load_refused(*state, "parallelism.default: 2\n"
-                         "memory.process.size: [1g\n"
-                         "numa.cpus: \"0\"\n",
+    load_refused(*state,
+                 "parallelism.default: 2\n"
+                 "memory.process.size: [1g\n"
+                 "numa.cpus: \"0\"\n",
                  "3: YAML syntax error: did not find expected ',' or ']' while parsing a flow "
                  "sequence started at line 2");
 }
 
 static void second_document_is_refused(void **state)
 {
-    load_refused(*state, "parallelism.default: 2\n"
-                         "---\n"
-                         "parallelism.default: 3\n",
+    load_refused(*state,
+                 "parallelism.default: 2\n"
+                 "---\n"
+                 "parallelism.default: 3\n",
                  "3: a second YAML document; weir reads one");
 }
 
@@ -375,6 +386,15 @@ static void deep_nesting_is_refused(void **state)
     snprintf(text + o, sizeof text - o, "%*sx: 1\n", 80, "");
     char err[512] = "";
     const char *path = write_test_file("deep.yaml", text);
+    assert_int_equal(weir_config_load_file(*state, path, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "nested deeper than 32 levels"));
+}
+
+static void self_referencing_alias_is_refused(void **state)
+{
+    char err[512] = "";
+    const char *path = write_test_file("cycle.yaml", "memory: &m\n"
+                                                     "  again: *m\n");
     assert_int_equal(weir_config_load_file(*state, path, err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "nested deeper than 32 levels"));
 }
@@ -416,6 +436,7 @@ int main(void)
         T(missing_file_is_enoent_with_path),
         T(directory_is_refused),
         T(deep_nesting_is_refused),
+        T(self_referencing_alias_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 #undef T

@@ -96,8 +96,7 @@ int weir_config_load_file(weir_config *c, const char *path, char *err, size_t er
 
 /* Sets one key (canonical name or alias) from text, as -D key=value does, and checks the value
  * now. Returns 0, -ENOENT for an unknown key, -EINVAL for a bad value, -ENOMEM. */
-int weir_config_set(weir_config *c, const char *key, const char *value, char *err,
-                    size_t errlen);
+int weir_config_set(weir_config *c, const char *key, const char *value, char *err, size_t errlen);
 
 /* weir_config_set on "key=value", split at the first '='. */
 int weir_config_set_kv(weir_config *c, const char *key_eq_value, char *err, size_t errlen);
@@ -183,14 +182,14 @@ enum weir_config_type {
 struct weir_config_key {
     const char *name;
     enum weir_config_type type;
-    const char *def;         /* default as text; NULL: none (derived or off) */
-    const char *aliases[4];  /* other names, NULL-terminated; printing uses name */
-    int64_t min, max;        /* int, size, duration bounds */
-    unsigned flags;          /* WEIR_CONFIG_POW2 */
-    const char *words;       /* enum: "auto|always|never" */
+    const char *def;                 /* default as text; NULL: none (derived or off) */
+    const char *aliases[4];          /* other names, NULL-terminated; printing uses name */
+    int64_t min, max;                /* int, size, duration bounds */
+    unsigned flags;                  /* WEIR_CONFIG_POW2 */
+    const char *words;               /* enum: "auto|always|never" */
     int (*check)(const char *value); /* string: 0 when well-formed */
-    const char *expect;      /* string: what a good value looks like, for errors */
-    const char *doc;         /* one line */
+    const char *expect;              /* string: what a good value looks like, for errors */
+    const char *doc;                 /* one line */
 };
 
 extern const struct weir_config_key weir_config_keys[];
