@@ -9,8 +9,8 @@
 //                         per-core rate on a shared machine where the workers
 //                         do not get whole cores
 //
-//   build/bench/bench_pipeline --benchmark_repetitions=5
-//       --benchmark_report_aggregates_only=true
+//   build/bench/bench_pipeline --benchmark_filter='BM_Pipeline/[12]/'
+//       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -108,9 +108,14 @@ void BM_Pipeline(benchmark::State &state)
 
 } // namespace
 
+// Parallelism 1..16 (records scale with it); on a 2-core machine run
+// --benchmark_filter='BM_Pipeline/[12]/'.
 BENCHMARK(BM_Pipeline)
     ->Args({1, 20000000})
-    ->Args({2, 20000000})
+    ->Args({2, 40000000})
+    ->Args({4, 80000000})
+    ->Args({8, 160000000})
+    ->Args({16, 320000000})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3);

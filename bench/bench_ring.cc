@@ -2,27 +2,40 @@
 // thread on another core, through
 //
 //   weir_ring     weir's SPSC ring of buffers: the producer writes records back to back in
-//                 place into a 32 KiB (by default) buffer and commits it; the consumer reads
+//                 place into a buffer (32 KiB by default) and commits it; the consumer reads
 //                 them in place and releases the buffer.
-//   ck_ring       Concurrency Kit's SPSC ring carrying each record by value (one record per
-//                 enqueue/dequeue; ck has no burst call).
+//   ck_ring       Concurrency Kit's SPSC ring carrying each record by value (the body of
+//                 CK_RING_PROTOTYPE's enqueue/dequeue; one record per call, ck has no burst).
 //   dpdk_ring     DPDK rte_ring in SP/SC mode, _elem API with esize = record size, burst
 //                 enqueue/dequeue through an on-stack batch (the API copies in and out).
 //   dpdk_ring_zc  the same ring through DPDK's zero-copy burst API (write and read in place),
 //                 the like-for-like peer of weir's reserve/commit.
 //   memcpy        one thread copying 64 MiB to another 64 MiB: the machine's reference.
+//   core_rtt      round trip of one cache line between the two pinned threads.
+//   round/<size>  all of the above, back to back within every iteration (see below): the
+//                 figures in bench/RESULTS.md.
+//   pair/<size>/  weir's default ring and one other configuration, back to back: DPDK's
+//                 slots and burst, and weir's own buffer size and count.
 //
-// Every variant does the same work per record: the producer writes every 8-byte word of it
-// (word k of record s is s + k) and the consumer reads every word, checks the sequence
-// number and sums; the sum is checked at the end of each iteration, so a variant that drops,
-// repeats or tears a record is reported as an error, not as a fast result.
+// Every ring variant does the same work per record: the producer writes every 8-byte word
+// (word k of record s is s + k) and the consumer reads every word, checks the sequence number
+// and sums; the sum is checked after each exchange, so a variant that drops, repeats or tears
+// a record is reported as an error, not as a fast result.
 //
 // Time is wall time from the moment both threads are ready until the consumer has read the
-// last record (manual time), per iteration of kBytesPerIter bytes of records. The producer
-// runs on the first allowed CPU and the consumer on the second (cpus 0 and 1 here); with
-// fewer than two CPUs nothing is pinned and the numbers mean little.
+// last record (manual time). The producer runs on the first allowed CPU and the consumer on
+// the second (cpus 0 and 1 here); with fewer than two CPUs nothing is pinned and the numbers
+// mean little.
 //
-//   bench_ring --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+// On a shared virtual machine the cost of moving a cache line between the two vCPUs changes
+// by several times when the host moves them (core_rtt shows it), for seconds at a time, and
+// that swamps any difference between rings run one after the other. The round/ and pair/
+// benchmarks therefore run their members back to back within every iteration (16 MiB of
+// records each, a different member first each time), so all see the same machine; their
+// weir/<peer> counters are the geometric mean of the per-iteration ratios of rates.
+//
+//   bench_ring --benchmark_filter='^round/' --benchmark_repetitions=5
+//              --benchmark_report_aggregates_only=true
 //
 // See bench/RESULTS.md for the figures and the exact command.
 #include <benchmark/benchmark.h>
@@ -34,12 +47,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "weir/ring.h"
 
@@ -65,9 +83,14 @@
 #pragma GCC diagnostic pop
 #endif
 
-namespace {
+namespace
+{
 
+// Bytes of records per exchange (per iteration of the single-ring benchmarks).
 constexpr size_t kBytesPerIter = size_t{64} << 20;
+// Bytes per ring per iteration of the pair/ and round/ benchmarks: short, so that all the
+// members of a round run within the same few tens of milliseconds.
+constexpr size_t kBytesPerRoundRun = size_t{16} << 20;
 
 template <size_t N> struct Rec {
     static_assert(N % 8 == 0, "records are whole 8-byte words");
@@ -181,9 +204,17 @@ class PinScope
     cpu_set_t saved_;
 };
 
-// Memory for the rings: 2 MiB aligned, transparent hugepages asked for (the runtime puts
-// rings in hugepages), touched so that no page fault lands in the timed region.
-void *alloc_shared(size_t bytes)
+// Memory for rings and copies: 2 MiB aligned, transparent hugepages asked for (the runtime
+// puts rings in hugepages), touched so that no page fault lands in a timed region.
+struct FreeDeleter {
+    void operator()(void *p) const
+    {
+        free(p);
+    }
+};
+using Mem = std::unique_ptr<void, FreeDeleter>;
+
+Mem alloc_shared(size_t bytes)
 {
     const size_t huge = size_t{2} << 20;
     bytes = (bytes + huge - 1) / huge * huge;
@@ -194,11 +225,11 @@ void *alloc_shared(size_t bytes)
     }
     madvise(p, bytes, MADV_HUGEPAGE);
     memset(p, 0, bytes);
-    return p;
+    return Mem(p);
 }
 
-// One exchange of n records: the consumer runs on its own pinned thread, the producer on the
-// calling one. Returns the seconds from "both ready" to "consumer done".
+// One exchange: the consumer runs on its own pinned thread, the producer on the calling one.
+// Returns the seconds from "both ready" to "consumer done".
 template <class Produce, class Consume> double run_pair(Produce produce, Consume consume)
 {
     std::atomic<int> ready{0};
@@ -221,37 +252,35 @@ template <class Produce, class Consume> double run_pair(Produce produce, Consume
     return done_at - start;
 }
 
-template <size_t N>
-void finish(benchmark::State &state, uint64_t n, bool ok, const std::string &label)
+// ---- the exchanges ------------------------------------------------------------------------
+// Each sets up its ring once; run(n, ok) moves records 0 .. n-1 and returns the seconds,
+// clearing *ok if anything arrived wrong.
+
+template <size_t N> class WeirExchange
 {
-    if (!ok) {
-        state.SkipWithError("records lost, repeated or corrupted");
-        return;
+  public:
+    WeirExchange(uint32_t buf_size, uint32_t nbufs)
+        : mem_(alloc_shared(weir_ring_memsize(nbufs, buf_size))),
+          r_(static_cast<struct weir_ring *>(mem_.get())), per_buf_(buf_size / N)
+    {
+        ok_ = weir_ring_init(r_, nbufs, buf_size) == 0;
+        label_ = "weir " + std::to_string(nbufs) + " x " + std::to_string(buf_size / 1024) +
+                 " KiB bufs, in place";
     }
-    state.SetBytesProcessed((int64_t)(state.iterations() * n * N));
-    state.SetItemsProcessed((int64_t)(state.iterations() * n));
-    state.SetLabel(label);
-}
-
-// ---- weir_ring ----------------------------------------------------------------------------
-
-template <size_t N> void weir_ring(benchmark::State &state)
-{
-    const uint32_t buf_size = (uint32_t)state.range(0);
-    const uint32_t nbufs = (uint32_t)state.range(1);
-    const uint64_t n = kBytesPerIter / N;
-    const uint32_t per_buf = buf_size / N;
-
-    size_t bytes = weir_ring_memsize(nbufs, buf_size);
-    auto *r = static_cast<struct weir_ring *>(alloc_shared(bytes));
-    if (weir_ring_init(r, nbufs, buf_size) != 0) {
-        state.SkipWithError("weir_ring_init");
-        return;
+    bool ready() const
+    {
+        return ok_;
     }
-    PinScope pin;
-    bool ok = true;
-    for (auto _ : state) {
+    const std::string &label() const
+    {
+        return label_;
+    }
+
+    double run(uint64_t n, bool *ok)
+    {
         uint64_t sum = 0, bad = 0;
+        struct weir_ring *r = r_;
+        const uint32_t per_buf = per_buf_;
         double secs = run_pair(
             [&] {
                 Backoff b;
@@ -284,16 +313,17 @@ template <size_t N> void weir_ring(benchmark::State &state)
                 sum = s;
                 bad = e;
             });
-        state.SetIterationTime(secs);
-        ok = ok && bad == 0 && sum == expected_sum<N>(n);
+        *ok = *ok && bad == 0 && sum == expected_sum<N>(n);
+        return secs;
     }
-    finish<N>(state, n, ok,
-              "weir " + std::to_string(nbufs) + " x " + std::to_string(buf_size / 1024) +
-                  " KiB bufs, in place");
-    free(r);
-}
 
-// ---- ck_ring ------------------------------------------------------------------------------
+  private:
+    Mem mem_;
+    struct weir_ring *r_;
+    uint32_t per_buf_;
+    bool ok_;
+    std::string label_;
+};
 
 #ifdef WEIR_HAVE_CK
 // The bodies of CK_RING_PROTOTYPE(name, type)'s ck_ring_enqueue_spsc_##name and
@@ -309,18 +339,31 @@ template <class T> inline bool ck_dequeue_spsc_value(ck_ring_t *ring, const T *s
     return _ck_ring_dequeue_sc(ring, slots, rec, sizeof(T));
 }
 
-template <size_t N> void ck_ring(benchmark::State &state)
+template <size_t N> class CkExchange
 {
-    const uint32_t slots_n = (uint32_t)state.range(0);
-    const uint64_t n = kBytesPerIter / N;
+  public:
+    explicit CkExchange(uint32_t nslots)
+        : ring_mem_(alloc_shared(sizeof(ck_ring_t))), slots_mem_(alloc_shared(N * nslots)),
+          ring_(static_cast<ck_ring_t *>(ring_mem_.get())),
+          slots_(static_cast<Rec<N> *>(slots_mem_.get()))
+    {
+        ck_ring_init(ring_, nslots);
+        label_ = "ck spsc by value, " + std::to_string(nslots) + " slots, 1 rec per call";
+    }
+    bool ready() const
+    {
+        return true;
+    }
+    const std::string &label() const
+    {
+        return label_;
+    }
 
-    auto *ring = static_cast<ck_ring_t *>(alloc_shared(sizeof(ck_ring_t)));
-    auto *slots = static_cast<Rec<N> *>(alloc_shared(sizeof(Rec<N>) * slots_n));
-    ck_ring_init(ring, slots_n);
-    PinScope pin;
-    bool ok = true;
-    for (auto _ : state) {
+    double run(uint64_t n, bool *ok)
+    {
         uint64_t sum = 0, bad = 0;
+        ck_ring_t *ring = ring_;
+        Rec<N> *slots = slots_;
         double secs = run_pair(
             [&] {
                 Backoff b;
@@ -343,52 +386,71 @@ template <size_t N> void ck_ring(benchmark::State &state)
                 sum = s;
                 bad = e;
             });
-        state.SetIterationTime(secs);
-        ok = ok && bad == 0 && sum == expected_sum<N>(n);
+        *ok = *ok && bad == 0 && sum == expected_sum<N>(n);
+        return secs;
     }
-    finish<N>(state, n, ok,
-              "ck spsc by value, " + std::to_string(slots_n) + " slots, 1 rec per call");
-    free(slots);
-    free(ring);
-}
-#endif
 
-// ---- DPDK rte_ring ------------------------------------------------------------------------
+  private:
+    Mem ring_mem_, slots_mem_;
+    ck_ring_t *ring_;
+    Rec<N> *slots_;
+    std::string label_;
+};
+#endif
 
 #ifdef WEIR_HAVE_DPDK
 // rte_ring_init needs no EAL: it only fills in the header of caller-provided memory.
-struct rte_ring *dpdk_ring_new(uint32_t esize, uint32_t count)
+class DpdkRing
 {
-    ssize_t bytes = rte_ring_get_memsize_elem(esize, count);
-    if (bytes < 0)
-        return nullptr;
-    auto *r = static_cast<struct rte_ring *>(alloc_shared((size_t)bytes));
-    if (rte_ring_init(r, "bench", count, RING_F_SP_ENQ | RING_F_SC_DEQ) != 0) {
-        free(r);
-        return nullptr;
+  public:
+    DpdkRing(uint32_t esize, uint32_t count)
+    {
+        ssize_t bytes = rte_ring_get_memsize_elem(esize, count);
+        if (bytes < 0)
+            return;
+        mem_ = alloc_shared((size_t)bytes);
+        auto *r = static_cast<struct rte_ring *>(mem_.get());
+        if (rte_ring_init(r, "bench", count, RING_F_SP_ENQ | RING_F_SC_DEQ) == 0)
+            r_ = r;
     }
-    return r;
-}
+    struct rte_ring *get() const
+    {
+        return r_;
+    }
 
-template <size_t N> void dpdk_ring(benchmark::State &state)
+  private:
+    Mem mem_;
+    struct rte_ring *r_ = nullptr;
+};
+
+constexpr uint32_t kMaxBurst = 512;
+
+template <size_t N> class DpdkExchange
 {
-    const uint32_t count = (uint32_t)state.range(0);
-    const uint32_t burst = (uint32_t)state.range(1);
-    const uint64_t n = kBytesPerIter / N;
-
-    struct rte_ring *r = dpdk_ring_new(N, count);
-    if (r == nullptr) {
-        state.SkipWithError("rte_ring_init");
-        return;
+  public:
+    DpdkExchange(uint32_t count, uint32_t burst) : ring_(N, count), burst_(burst)
+    {
+        label_ = "dpdk sp/sc elem, " + std::to_string(count) + " slots, burst " +
+                 std::to_string(burst) + ", copies via batch";
     }
-    PinScope pin;
-    bool ok = true;
-    for (auto _ : state) {
+    bool ready() const
+    {
+        return ring_.get() != nullptr && burst_ <= kMaxBurst;
+    }
+    const std::string &label() const
+    {
+        return label_;
+    }
+
+    double run(uint64_t n, bool *ok)
+    {
         uint64_t sum = 0, bad = 0;
+        struct rte_ring *r = ring_.get();
+        const uint32_t burst = burst_;
         double secs = run_pair(
             [&] {
                 Backoff b;
-                Rec<N> batch[512];
+                Rec<N> batch[kMaxBurst];
                 for (uint64_t seq = 0; seq < n;) {
                     uint32_t k = (uint32_t)std::min<uint64_t>(burst, n - seq);
                     for (uint32_t i = 0; i < k; i++)
@@ -405,7 +467,7 @@ template <size_t N> void dpdk_ring(benchmark::State &state)
             },
             [&] {
                 Backoff b;
-                Rec<N> batch[512];
+                Rec<N> batch[kMaxBurst];
                 uint64_t s = 0, e = 0;
                 for (uint64_t seq = 0; seq < n;) {
                     uint32_t m = rte_ring_sc_dequeue_burst_elem(r, batch, N, burst, NULL);
@@ -420,31 +482,39 @@ template <size_t N> void dpdk_ring(benchmark::State &state)
                 sum = s;
                 bad = e;
             });
-        state.SetIterationTime(secs);
-        ok = ok && bad == 0 && sum == expected_sum<N>(n);
+        *ok = *ok && bad == 0 && sum == expected_sum<N>(n);
+        return secs;
     }
-    finish<N>(state, n, ok,
-              "dpdk sp/sc elem, " + std::to_string(count) + " slots, burst " +
-                  std::to_string(burst) + ", copies via batch");
-    free(r);
-}
+
+  private:
+    DpdkRing ring_;
+    uint32_t burst_;
+    std::string label_;
+};
 
 // Zero-copy: write records straight into the ring's slots, read them there.
-template <size_t N> void dpdk_ring_zc(benchmark::State &state)
+template <size_t N> class DpdkZcExchange
 {
-    const uint32_t count = (uint32_t)state.range(0);
-    const uint32_t burst = (uint32_t)state.range(1);
-    const uint64_t n = kBytesPerIter / N;
-
-    struct rte_ring *r = dpdk_ring_new(N, count);
-    if (r == nullptr) {
-        state.SkipWithError("rte_ring_init");
-        return;
+  public:
+    DpdkZcExchange(uint32_t count, uint32_t burst) : ring_(N, count), burst_(burst)
+    {
+        label_ = "dpdk sp/sc zero-copy, " + std::to_string(count) + " slots, burst " +
+                 std::to_string(burst);
     }
-    PinScope pin;
-    bool ok = true;
-    for (auto _ : state) {
+    bool ready() const
+    {
+        return ring_.get() != nullptr;
+    }
+    const std::string &label() const
+    {
+        return label_;
+    }
+
+    double run(uint64_t n, bool *ok)
+    {
         uint64_t sum = 0, bad = 0;
+        struct rte_ring *r = ring_.get();
+        const uint32_t burst = burst_;
         double secs = run_pair(
             [&] {
                 Backoff b;
@@ -490,80 +560,281 @@ template <size_t N> void dpdk_ring_zc(benchmark::State &state)
                 sum = s;
                 bad = e;
             });
-        state.SetIterationTime(secs);
-        ok = ok && bad == 0 && sum == expected_sum<N>(n);
+        *ok = *ok && bad == 0 && sum == expected_sum<N>(n);
+        return secs;
     }
-    finish<N>(state, n, ok,
-              "dpdk sp/sc zero-copy, " + std::to_string(count) + " slots, burst " +
-                  std::to_string(burst));
-    free(r);
-}
+
+  private:
+    DpdkRing ring_;
+    uint32_t burst_;
+    std::string label_;
+};
 #endif
 
-// ---- memcpy -------------------------------------------------------------------------------
+// ---- the machine's references -------------------------------------------------------------
 
-void memcpy_64MiB(benchmark::State &state)
+// One thread copying 64 MiB to another 64 MiB.
+class MemcpyRun
 {
-    const size_t bytes = size_t{64} << 20;
-    auto *src = static_cast<char *>(alloc_shared(bytes));
-    auto *dst = static_cast<char *>(alloc_shared(bytes));
-    memset(src, 0x5a, bytes);
-    PinScope pin;
-    for (auto _ : state) {
-        memcpy(dst, src, bytes);
-        benchmark::ClobberMemory();
+  public:
+    static constexpr size_t kBytes = size_t{64} << 20;
+    MemcpyRun() : src_(alloc_shared(kBytes)), dst_(alloc_shared(kBytes))
+    {
+        memset(src_.get(), 0x5a, kBytes);
     }
-    state.SetBytesProcessed((int64_t)(state.iterations() * bytes));
+    double run()
+    {
+        double t0 = now_s();
+        memcpy(dst_.get(), src_.get(), kBytes);
+        benchmark::ClobberMemory();
+        return now_s() - t0;
+    }
+
+  private:
+    Mem src_, dst_;
+};
+
+// Round trips of one cache line between the producer and the consumer CPU: how expensive a
+// transfer between the two is right now, for reading the other figures.
+double core_rtt_run(uint64_t trips)
+{
+    struct alignas(64) Line {
+        std::atomic<uint64_t> v{0};
+    };
+    Line ping, pong;
+    return run_pair(
+        [&] {
+            for (uint64_t i = 1; i <= trips; i++) {
+                ping.v.store(i, std::memory_order_release);
+                while (pong.v.load(std::memory_order_acquire) != i)
+                    cpu_relax();
+            }
+        },
+        [&] {
+            for (uint64_t i = 1; i <= trips; i++) {
+                while (ping.v.load(std::memory_order_acquire) != i)
+                    cpu_relax();
+                pong.v.store(i, std::memory_order_release);
+            }
+        });
+}
+
+// ---- benchmarks ---------------------------------------------------------------------------
+
+template <size_t N, class X> void bm_exchange(benchmark::State &state, X &x)
+{
+    if (!x.ready()) {
+        state.SkipWithError("ring set-up failed");
+        return;
+    }
+    const uint64_t n = kBytesPerIter / N;
+    PinScope pin;
+    bool ok = true;
+    for (auto _ : state)
+        state.SetIterationTime(x.run(n, &ok));
+    if (!ok) {
+        state.SkipWithError("records lost, repeated or corrupted");
+        return;
+    }
+    state.SetBytesProcessed((int64_t)(state.iterations() * n * N));
+    state.SetItemsProcessed((int64_t)(state.iterations() * n));
+    state.SetLabel(x.label());
+}
+
+void bm_memcpy(benchmark::State &state)
+{
+    MemcpyRun m;
+    PinScope pin;
+    for (auto _ : state)
+        state.SetIterationTime(m.run());
+    state.SetBytesProcessed((int64_t)(state.iterations() * MemcpyRun::kBytes));
     state.SetLabel("1 thread, 64 MiB -> 64 MiB");
-    free(dst);
-    free(src);
+}
+
+void bm_core_rtt(benchmark::State &state)
+{
+    constexpr uint64_t kTrips = 100000;
+    PinScope pin;
+    for (auto _ : state)
+        state.SetIterationTime(core_rtt_run(kTrips));
+    state.counters["ns_per_round_trip"] =
+        benchmark::Counter((double)(state.iterations() * kTrips),
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// A round: several members run one after another in every iteration, starting with a
+// different one each time, so that all of them see the same state of the machine. Each
+// member gets <name>_bytes_per_second and <name>_items_per_second over its own time (or
+// <name>_ns per item where it moves no bytes), and each (a, b) in `ratios` a counter a/b: the
+// geometric mean over iterations of a's rate divided by b's rate in that iteration (the
+// arithmetic mean of noisy ratios leans above 1; pair/<size>/weir_16x32KiB, weir against
+// itself, is the check).
+struct Member {
+    std::string name;
+    std::function<double(bool *ok)> run; // one timed run, in seconds
+    double bytes, items;                 // moved by one run
+};
+
+void bm_round(benchmark::State &state, std::vector<Member> &members,
+              const std::vector<std::pair<size_t, size_t>> &ratios, const std::string &label)
+{
+    PinScope pin;
+    const size_t m = members.size();
+    std::vector<double> total(m, 0.0), secs(m, 0.0), ratio(ratios.size(), 0.0);
+    bool ok = true;
+    int64_t iters = 0;
+    for (auto _ : state) {
+        double all = 0;
+        for (size_t j = 0; j < m; j++) {
+            size_t i = (j + (size_t)iters) % m;
+            secs[i] = members[i].run(&ok);
+            total[i] += secs[i];
+            all += secs[i];
+        }
+        for (size_t k = 0; k < ratios.size(); k++) {
+            const Member &a = members[ratios[k].first], &b = members[ratios[k].second];
+            ratio[k] +=
+                std::log((a.bytes / secs[ratios[k].first]) / (b.bytes / secs[ratios[k].second]));
+        }
+        state.SetIterationTime(all);
+        iters++;
+    }
+    if (!ok) {
+        state.SkipWithError("records lost, repeated or corrupted");
+        return;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const Member &a = members[i];
+        if (a.bytes > 0) {
+            state.counters[a.name + "_bytes_per_second"] = (double)iters * a.bytes / total[i];
+            if (a.items > 0)
+                state.counters[a.name + "_items_per_second"] = (double)iters * a.items / total[i];
+        } else {
+            state.counters[a.name + "_ns"] = total[i] * 1e9 / ((double)iters * a.items);
+        }
+    }
+    for (size_t k = 0; k < ratios.size(); k++)
+        state.counters[members[ratios[k].first].name + "/" + members[ratios[k].second].name] =
+            std::exp(ratio[k] / (double)iters);
+    state.SetLabel(label);
+}
+
+// A ring exchange of kBytesPerRoundRun bytes of records as a round member.
+template <size_t N, class X> Member ring_member(const std::string &name, X &x)
+{
+    const uint64_t n = kBytesPerRoundRun / N;
+    return Member{name, [&x, n](bool *ok) { return x.run(n, ok); }, (double)(n * N), (double)n};
 }
 
 // ---- registration -------------------------------------------------------------------------
 
-// Ring memory is kept near 256 KiB (8 x 32 KiB) or 512 KiB (16 x 32 KiB) for every variant
-// by default; the tune_ args sweep around that.
+// Each benchmark run (repetition) sets up its own rings, outside the timed region.
+template <size_t N, class X, class... A> void reg(const std::string &name, A... args)
+{
+    benchmark::RegisterBenchmark(name.c_str(), [args...](benchmark::State &state) {
+        X x(args...);
+        bm_exchange<N>(state, x);
+    })->UseManualTime();
+}
+
+// weir's default ring against another ring B, back to back: counters weir/B and both rates.
+template <size_t N, class B, class... A>
+void reg_pair(const std::string &name, const std::string &bname, A... args)
+{
+    benchmark::RegisterBenchmark(name.c_str(), [bname, args...](benchmark::State &state) {
+        WeirExchange<N> w(32768u, 16u);
+        B b(args...);
+        if (!w.ready() || !b.ready()) {
+            state.SkipWithError("ring set-up failed");
+            return;
+        }
+        std::vector<Member> ms{ring_member<N>("weir", w), ring_member<N>(bname, b)};
+        bm_round(state, ms, {{0, 1}}, w.label() + " vs " + b.label());
+    })->UseManualTime();
+}
+
 template <size_t N> void register_size()
 {
-    const std::string sz = std::to_string(N) + "B";
-    const int64_t slots256k = (256 << 10) / (int64_t)N, slots512k = (512 << 10) / (int64_t)N;
+    const std::string sz = "/" + std::to_string(N) + "B/";
+    const uint32_t s256k = (256 << 10) / N, s512k = (512 << 10) / N;
+    const uint32_t zc_burst = std::min(32768u / (uint32_t)N, s256k / 2); // one weir buffer
+    auto kib = [](uint32_t b) { return std::to_string(b / 1024) + "KiB"; };
+    auto slots = [](uint32_t s) { return std::to_string(s) + "slots"; };
 
-    benchmark::RegisterBenchmark(("weir_ring/" + sz).c_str(), weir_ring<N>)
-        ->ArgNames({"buf", "nbufs"})
-        ->Args({32768, 8})
-        ->Args({32768, 16})
-        ->UseManualTime();
+    // Each ring alone, 64 MiB of records per iteration. Ring memory is 256 KiB or 512 KiB
+    // for every ring.
+    for (uint32_t nb : {8u, 16u})
+        reg<N, WeirExchange<N>>("weir_ring" + sz + std::to_string(nb) + "x32KiB", 32768u, nb);
 #ifdef WEIR_HAVE_CK
-    benchmark::RegisterBenchmark(("ck_ring/" + sz).c_str(), ck_ring<N>)
-        ->ArgNames({"slots"})
-        ->Args({slots256k})
-        ->Args({slots512k})
-        ->UseManualTime();
+    for (uint32_t s : {s256k, s512k})
+        reg<N, CkExchange<N>>("ck_ring" + sz + slots(s), s);
 #endif
 #ifdef WEIR_HAVE_DPDK
-    benchmark::RegisterBenchmark(("dpdk_ring/" + sz).c_str(), dpdk_ring<N>)
-        ->ArgNames({"slots", "burst"})
-        ->Args({slots256k, 32})
-        ->Args({slots256k, 64})
-        ->Args({slots512k, 32})
-        ->Args({slots512k, 64})
-        ->UseManualTime();
-    benchmark::RegisterBenchmark(("dpdk_ring_zc/" + sz).c_str(), dpdk_ring_zc<N>)
-        ->ArgNames({"slots", "burst"})
-        ->Args({slots256k, 64})
-        ->Args({slots256k, std::min<int64_t>(32768 / N, slots256k / 2)})
-        ->UseManualTime();
+    for (uint32_t s : {s256k, s512k})
+        for (uint32_t burst : {32u, 64u, 256u})
+            reg<N, DpdkExchange<N>>("dpdk_ring" + sz + slots(s) + "/burst" + std::to_string(burst),
+                                    s, burst);
+    for (uint32_t burst : {64u, zc_burst})
+        reg<N, DpdkZcExchange<N>>(
+            "dpdk_ring_zc" + sz + slots(s256k) + "/burst" + std::to_string(burst), s256k, burst);
 #endif
-    // Tuning sweep of weir's buffer size and count, run by filter (see RESULTS.md).
-    benchmark::RegisterBenchmark(("tune_weir_ring/" + sz).c_str(), weir_ring<N>)
-        ->ArgNames({"buf", "nbufs"})
-        ->Args({4096, 64})
-        ->Args({8192, 32})
-        ->Args({16384, 16})
-        ->Args({65536, 4})
-        ->Args({65536, 8})
-        ->Args({32768, 4})
-        ->Args({32768, 32})
+
+        // Pairs with weir's default (16 x 32 KiB): DPDK's configurations, to find its best fairly,
+        // and weir's own buffer size and count (weir/B < 1: B is faster).
+#ifdef WEIR_HAVE_DPDK
+    for (uint32_t s : {s256k, s512k})
+        for (uint32_t burst : {32u, 64u, 256u})
+            reg_pair<N, DpdkExchange<N>>("pair" + sz + "dpdk_" + slots(s) + "_burst" +
+                                             std::to_string(burst),
+                                         "dpdk", s, burst);
+    for (uint32_t burst : {64u, zc_burst})
+        reg_pair<N, DpdkZcExchange<N>>("pair" + sz + "dpdk_zc_" + slots(s256k) + "_burst" +
+                                           std::to_string(burst),
+                                       "dpdk_zc", s256k, burst);
+#endif
+    static const uint32_t tune[][2] = {{4096, 64},  {8192, 32}, {16384, 16},
+                                       {32768, 4},  {32768, 8}, {32768, 16},
+                                       {32768, 32}, {65536, 4}, {65536, 8}};
+    for (const auto &t : tune)
+        reg_pair<N, WeirExchange<N>>("pair" + sz + "weir_" + std::to_string(t[1]) + "x" + kib(t[0]),
+                                     "weir_" + std::to_string(t[1]) + "x" + kib(t[0]), t[0], t[1]);
+
+    // The round behind RESULTS.md: the four side by side, plus the line round trip.
+    benchmark::RegisterBenchmark(
+        ("round/" + std::to_string(N) + "B").c_str(),
+        [s256k, s512k](benchmark::State &st) {
+            std::vector<Member> ms;
+            std::string label;
+            WeirExchange<N> w(32768u, 16u);
+            ms.push_back(ring_member<N>("weir", w));
+            label = w.label();
+#ifdef WEIR_HAVE_CK
+            CkExchange<N> c(s512k);
+            ms.push_back(ring_member<N>("ck", c));
+            label += "; " + c.label();
+#endif
+#ifdef WEIR_HAVE_DPDK
+            DpdkExchange<N> d(s256k, 64);
+            DpdkZcExchange<N> z(s256k, std::min(32768u / (uint32_t)N, s256k / 2));
+            if (!d.ready() || !z.ready()) {
+                st.SkipWithError("rte_ring_init");
+                return;
+            }
+            ms.push_back(ring_member<N>("dpdk", d));
+            ms.push_back(ring_member<N>("dpdk_zc", z));
+            label += "; " + d.label() + "; " + z.label();
+#endif
+            MemcpyRun mc;
+            ms.push_back(Member{"memcpy", [&mc](bool *) { return mc.run(); },
+                                (double)MemcpyRun::kBytes, (double)MemcpyRun::kBytes / N});
+            constexpr uint64_t kTrips = 20000;
+            ms.push_back(Member{"rtt", [](bool *) { return core_rtt_run(kTrips); }, 0, kTrips});
+            std::vector<std::pair<size_t, size_t>> ratios;
+            for (size_t i = 1; i < ms.size(); i++)
+                if (ms[i].bytes > 0)
+                    ratios.emplace_back(0, i);
+            bm_round(st, ms, ratios, label);
+        })
         ->UseManualTime();
 }
 
@@ -574,7 +845,8 @@ int main(int argc, char **argv)
     register_size<8>();
     register_size<64>();
     register_size<256>();
-    benchmark::RegisterBenchmark("memcpy", memcpy_64MiB)->UseRealTime();
+    benchmark::RegisterBenchmark("memcpy", bm_memcpy)->UseManualTime();
+    benchmark::RegisterBenchmark("core_rtt", bm_core_rtt)->UseManualTime();
 
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv))

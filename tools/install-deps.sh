@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config git curl ca-certificates
   libhwloc-dev hwloc libyaml-dev liburing-dev libjemalloc-dev librocksdb-dev
-  librdkafka-dev libmicrohttpd-dev libcmocka-dev libbenchmark-dev
+  librdkafka-dev libmicrohttpd-dev libcmocka-dev libbenchmark-dev libxxhash-dev
   libck-dev libdpdk-dev
 )
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include <weir/job.h>
+#include <weir/operator.h>
 
 enum node_type { NODE_SOURCE, NODE_OPERATOR, NODE_SINK };
 
@@ -29,8 +30,14 @@ struct node {
     char *name;
     const struct weir_source_ops *src;
     const struct weir_operator_ops *op;
+    const struct weir_keyed_ops *kops; /* keyed operators: timers */
+    bool keyed;                        /* consumes key_by streams: has keyed state */
+    const struct weir_watermark_strategy *wms; /* sources: watermark generation */
+    struct weir_watermark_strategy *wms_copy;
     void *arg;
     void (*free_arg)(void *arg);
+    int n_tags;    /* side outputs this node feeds */
+    char **tags;
     int parallelism; /* 0 = the job default, fixed at plan time */
     int n_in, n_out;
     struct edge **in, **out;
@@ -46,13 +53,15 @@ struct edge {
     enum part part; /* as built */
     enum part eff;  /* as planned: PART_DEFAULT resolved to forward or rebalance */
     weir_key_fn key;
-    int input; /* index of the consuming operator's logical input */
+    int input;       /* index of the consuming operator's logical input */
+    const char *tag; /* side output name (one of from->tags), NULL for the main output */
 };
 
 struct stream_src {
     struct node *node;
     enum part part;
     weir_key_fn key;
+    const char *tag; /* side output of node, or NULL */
 };
 
 struct weir_stream {

@@ -69,6 +69,10 @@ void weir_job_free(weir_job *job)
         free(n->out);
         if (n->free_arg)
             n->free_arg(n->arg);
+        for (int t = 0; t < n->n_tags; t++)
+            free(n->tags[t]);
+        free(n->tags);
+        free(n->wms_copy);
         free(n->uid);
         free(n->name);
         free(n);
@@ -202,6 +206,7 @@ static int connect(weir_stream *in, struct node *to, int input)
         e->to = to;
         e->part = in->src[i].part;
         e->key = in->src[i].key;
+        e->tag = in->src[i].tag;
         e->input = input;
         to->in[to->n_in++] = e;
         from->out[from->n_out++] = e;
@@ -286,7 +291,8 @@ static weir_stream *with_part(weir_stream *in, enum part part, weir_key_fn key, 
     if (!s)
         return NULL;
     for (int i = 0; i < in->n; i++)
-        s->src[i] = (struct stream_src){.node = in->src[i].node, .part = part, .key = key};
+        s->src[i] = (struct stream_src){
+            .node = in->src[i].node, .part = part, .key = key, .tag = in->src[i].tag};
     (void)what;
     return s;
 }
@@ -430,4 +436,127 @@ weir_stream *weir_flat_map(weir_stream *in, const char *uid, weir_process_fn fn)
 weir_stream *weir_filter(weir_stream *in, const char *uid, weir_filter_fn fn)
 {
     return fn_operator(in, uid, &filter_ops, &fn, sizeof fn);
+}
+
+/* --- keyed operators, side outputs, watermarks (operator.h) ------------------ */
+
+static bool all_keyed(weir_stream *in, const char *uid)
+{
+    for (int i = 0; i < in->n; i++) {
+        if (in->src[i].part != PART_HASH) {
+            job_fail(in->job,
+                     "keyed operator \"%s\": its input from \"%s\" is not keyed; apply "
+                     "weir_key_by first",
+                     uid ? uid : "", in->src[i].node->uid);
+            return false;
+        }
+    }
+    return true;
+}
+
+static struct node *last_node(weir_stream *s)
+{
+    return s && s->n == 1 ? s->src[0].node : NULL;
+}
+
+weir_stream *weir_keyed_transform(weir_stream *keyed, const char *uid,
+                                  const struct weir_operator_ops *ops,
+                                  const struct weir_keyed_ops *kops, void *arg)
+{
+    if (!keyed || !all_keyed(keyed, uid))
+        return NULL;
+    weir_stream *s = weir_transform(keyed, uid, ops, arg);
+    struct node *n = last_node(s);
+    if (n) {
+        n->keyed = true;
+        n->kops = kops;
+    }
+    return s;
+}
+
+weir_stream *weir_keyed_connect(weir_stream *a, weir_stream *b, const char *uid,
+                                const struct weir_operator_ops *ops,
+                                const struct weir_keyed_ops *kops, void *arg)
+{
+    if (!a || !b)
+        return NULL;
+    weir_job *job = a->job;
+    if (b->job != job) {
+        job_fail(job, "connect \"%s\": streams from two different jobs", uid ? uid : "");
+        return NULL;
+    }
+    if (!all_keyed(a, uid) || !all_keyed(b, uid))
+        return NULL;
+    if (!ops || !ops->process) {
+        job_fail(job, "operator \"%s\": no process function", uid ? uid : "");
+        return NULL;
+    }
+    struct node *n = node_new(job, NODE_OPERATOR, uid, ops->kind);
+    if (!n || connect(a, n, 0) < 0 || connect(b, n, 1) < 0)
+        return NULL;
+    n->op = ops;
+    n->arg = arg;
+    n->keyed = true;
+    n->kops = kops;
+    return single(job, n);
+}
+
+weir_stream *weir_side_output(weir_stream *s, const char *tag)
+{
+    struct node *n = only_node(s, "side_output");
+    if (!n)
+        return NULL;
+    if (!tag || !*tag) {
+        job_fail(s->job, "side output of \"%s\": empty tag", n->uid);
+        return NULL;
+    }
+    const char *name = NULL;
+    for (int i = 0; i < n->n_tags; i++)
+        if (!strcmp(n->tags[i], tag))
+            name = n->tags[i];
+    if (!name) {
+        char **tags = realloc(n->tags, (size_t)(n->n_tags + 1) * sizeof *tags);
+        char *copy = strdup(tag);
+        if (tags)
+            n->tags = tags;
+        if (!tags || !copy) {
+            free(copy);
+            job_fail(s->job, "out of memory while building the job");
+            return NULL;
+        }
+        name = n->tags[n->n_tags++] = copy;
+    }
+    weir_stream *out = stream_new(s->job, 1);
+    if (!out)
+        return NULL;
+    out->src[0] = (struct stream_src){.node = n, .part = PART_DEFAULT, .tag = name};
+    return out;
+}
+
+weir_stream *weir_assign_watermarks(weir_stream *source, const struct weir_watermark_strategy *ws)
+{
+    struct node *n = only_node(source, "assign_watermarks");
+    if (!n)
+        return NULL;
+    if (n->type != NODE_SOURCE) {
+        job_fail(source->job, "assign_watermarks: \"%s\" is not a source", n->uid);
+        return NULL;
+    }
+    if (!ws || ws->max_out_of_orderness_ms < 0 || ws->idleness_ms < 0 ||
+        (ws->alignment_group && ws->alignment_max_drift_ms <= 0)) {
+        job_fail(source->job,
+                 "assign_watermarks \"%s\": out-of-orderness and idleness must be >= 0 and an "
+                 "alignment group needs a positive max drift",
+                 n->uid);
+        return NULL;
+    }
+    free(n->wms_copy);
+    n->wms_copy = malloc(sizeof *n->wms_copy);
+    if (!n->wms_copy) {
+        job_fail(source->job, "out of memory while building the job");
+        return NULL;
+    }
+    *n->wms_copy = *ws;
+    n->wms = n->wms_copy;
+    return source;
 }

@@ -32,7 +32,9 @@
 #include <weir/config.h>
 #include <weir/keygroup.h>
 #include <weir/metrics.h>
+#include <weir/operator.h>
 #include <weir/prom.h>
+#include <weir/state.h>
 
 #include "runtime.h"
 
@@ -71,6 +73,14 @@ struct runtime {
     char *error;
     weir_metrics *metrics;
     weir_prom_server *prom;
+    weir_state_env *state_env;
+    uint64_t wm_interval_ns;
+    bool exactly_once;
+    _Atomic uint64_t trigger; /* newest checkpoint sources should take */
+    int (*snapshot)(void *arg, struct task *t, uint64_t id);
+    void *snapshot_arg;
+    int n_groups;
+    struct align_group *groups;
 };
 
 static uint64_t now_ns(void)
@@ -254,7 +264,7 @@ static inline int writer_put(struct writer *w, const weir_rec *r)
  * filled last buffer is published too: it only exists under backpressure. */
 static bool writer_drain(struct writer *w)
 {
-    size_t off = 0;
+    size_t off = w->ovf_head;
     while (off < w->ovf_len) {
         const weir_rec *r = (const weir_rec *)(w->ovf + off);
         uint32_t sz = weir_rec_size(r->len);
@@ -268,10 +278,11 @@ static bool writer_drain(struct writer *w)
         w->used += sz;
         off += sz;
     }
-    if (off) {
-        memmove(w->ovf, w->ovf + off, w->ovf_len - off);
-        w->ovf_len -= off;
-    }
+    /* Drained records are skipped by offset, not moved; the buffer is reused
+     * from its start once empty. */
+    w->ovf_head = off;
+    if (w->ovf_head == w->ovf_len)
+        w->ovf_head = w->ovf_len = 0;
     if (w->ovf_len == 0 && w->buf && w->used)
         writer_commit(w);
     return w->ovf_len == 0;
@@ -282,6 +293,19 @@ static inline void writer_flush(struct writer *w)
 {
     if (w->ovf_len == 0 && w->buf && w->used)
         writer_commit(w);
+}
+
+/* Bytes the writer can take without overflowing: free ring buffers plus what
+ * is left of the one being filled. Producer-side view, so never too high. */
+static inline uint64_t writer_room(const struct writer *w)
+{
+    if (w->ovf_len)
+        return 0;
+    uint32_t nb = weir_ring_nbufs(w->ring), full = weir_ring_count(w->ring);
+    uint64_t free_bufs = full < nb ? nb - full : 0;
+    if (w->buf)
+        return (free_bufs ? free_bufs - 1 : 0) * w->cap + (w->cap - w->used);
+    return free_bufs * w->cap;
 }
 
 /* --- routes: the chain's tail --------------------------------------------- */
@@ -306,8 +330,12 @@ static int push_routes(weir_emit *e, const weir_rec *r)
     if (__builtin_expect(r->kind != WEIR_REC_DATA, 0))
         return route_control(t, r);
     t->n_out_local++;
+    t->n_out_bytes += weir_rec_size(r->len);
+    t->n_out_bytes_recs++;
     for (int i = 0; i < t->n_routes; i++) {
         struct route *rt = &t->routes[i];
+        if (rt->tag)
+            continue; /* side output routes take only what weir_ctx_side_output emits */
         int rc = 0;
         switch (rt->part) {
         case PART_DEFAULT:
@@ -344,6 +372,64 @@ static int push_nowhere(weir_emit *e, const weir_rec *r)
     return 0;
 }
 
+/* A side output: the same partitioners, only the routes of that tag. */
+static int push_side(weir_emit *e, const weir_rec *r)
+{
+    struct side_emit *se = (struct side_emit *)e;
+    struct task *t = se->task;
+    if (r->kind != WEIR_REC_DATA)
+        return 0; /* control events go to every route from the task itself */
+    for (int i = 0; i < t->n_routes; i++) {
+        struct route *rt = &t->routes[i];
+        if (rt->tag != se->tag)
+            continue;
+        int rc = 0;
+        switch (rt->part) {
+        case PART_DEFAULT:
+        case PART_FORWARD:
+            rc = writer_put(rt->w[0], r);
+            break;
+        case PART_REBALANCE:
+            rc = writer_put(rt->w[rt->rr++ % (uint32_t)rt->n], r);
+            break;
+        case PART_HASH: {
+            uint32_t h = weir_murmur_int(weir_key_hash_code(rt->key(r)));
+            rc = writer_put(rt->w[rt->owner[h % rt->max_parallelism]], r);
+            break;
+        }
+        case PART_BROADCAST:
+            for (int j = 0; j < rt->n && rc == 0; j++)
+                rc = writer_put(rt->w[j], r);
+            break;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A source's emit: notes timestamps for its watermark strategy and wakes an
+ * idle source up before passing the record on. */
+static int route_control(struct task *t, const weir_rec *r);
+static int push_source(weir_emit *e, const weir_rec *r)
+{
+    struct op_inst *op = e->target;
+    struct task *t = op->task;
+    if (r->kind == WEIR_REC_DATA) {
+        if (r->ts != WEIR_TS_NONE && r->ts > t->max_ts)
+            t->max_ts = r->ts;
+        t->last_data_ns = t->worker->now_ns;
+        if (__builtin_expect(t->src_idle, 0)) {
+            t->src_idle = false;
+            weir_rec st = {.kind = WEIR_REC_STATUS, .ts = 0};
+            int rc = route_control(t, &st);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return op->fwd.push(&op->fwd, r);
+}
+
 static int deliver_watermark(struct op_inst *op, int64_t wm);
 
 static int push_op(weir_emit *e, const weir_rec *r)
@@ -357,8 +443,38 @@ static int push_op(weir_emit *e, const weir_rec *r)
     return next->node->op->process(&next->ctx, next->state, 0, r, &next->emit);
 }
 
+static void set_key(struct op_inst *op, uint64_t key, uint32_t kg)
+{
+    op->cur_key = key;
+    op->cur_kg = kg;
+    weir_keyed_backend_set_current_key(op->backend, key, kg);
+    weir_keyed_backend_set_namespace(op->backend, 0);
+}
+
+static int fire_timers(struct op_inst *op, int domain, int64_t upto)
+{
+    struct weir_timer tm;
+    const struct weir_keyed_ops *k = op->node->kops;
+    while (timers_pop_due(&op->timers, domain, upto, &tm)) {
+        set_key(op, tm.key, tm.key_group);
+        weir_keyed_backend_set_namespace(op->backend, tm.ns);
+        int rc = k->on_timer(&op->ctx, op->state, (enum weir_time_domain)domain, tm.ns, tm.ts,
+                             &op->emit);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Event-time timers up to wm fire before the watermark moves on, as in Flink. */
 static int deliver_watermark(struct op_inst *op, int64_t wm)
 {
+    op->wm = wm;
+    if (op->backend && op->node->kops && op->node->kops->on_timer) {
+        int rc = fire_timers(op, WEIR_EVENT_TIME, wm);
+        if (rc < 0)
+            return rc;
+    }
     if (op->node->op && op->node->op->watermark)
         return op->node->op->watermark(&op->ctx, op->state, wm, &op->emit);
     return weir_emit_watermark(&op->emit, wm);
@@ -376,6 +492,20 @@ static bool task_backpressured(struct task *t)
                 blocked = true;
         }
     return blocked;
+}
+
+/* The least room over the task's writers (UINT64_MAX for a sink). Producers
+ * size their next batch by it, so overflow stays the exception. */
+static uint64_t task_room(const struct task *t)
+{
+    uint64_t room = UINT64_MAX;
+    for (int i = 0; i < t->n_routes; i++)
+        for (int j = 0; j < t->routes[i].n; j++) {
+            uint64_t r = writer_room(t->routes[i].w[j]);
+            if (r < room)
+                room = r;
+        }
+    return room;
 }
 
 static bool task_flushed(struct task *t)
@@ -409,9 +539,19 @@ static int task_fail_rc(struct task *t, struct op_inst *op, int rc)
 }
 
 /* All input is consumed: let every operator flush, then send end of input. */
+static void align_leave(struct task *t);
+
 static int task_finish(struct task *t)
 {
     int first = t->is_source ? 1 : 0;
+    if (t->is_source) {
+        /* A bounded source ends with the maximal watermark (Flink's
+         * MAX_WATERMARK): every event-time timer downstream fires. */
+        align_leave(t);
+        int rc = weir_emit_watermark(&t->ops[0].emit, INT64_MAX);
+        if (rc < 0)
+            return task_fail_rc(t, &t->ops[0], rc);
+    }
     for (int i = first; i < t->n_ops; i++) {
         struct op_inst *op = &t->ops[i];
         if (op->node->op->end) {
@@ -431,10 +571,25 @@ static int task_finish(struct task *t)
 static void gate_watermark(struct task *t)
 {
     int64_t wm = INT64_MAX;
-    for (int i = 0; i < t->n_in; i++)
-        if (!t->in[i].ended && t->in[i].wm < wm)
+    int active = 0, live = 0;
+    for (int i = 0; i < t->n_in; i++) {
+        if (t->in[i].ended)
+            continue;
+        live++;
+        if (t->in[i].idle)
+            continue; /* an idle input does not hold the watermark back */
+        active++;
+        if (t->in[i].wm < wm)
             wm = t->in[i].wm;
-    if (wm != INT64_MAX && wm > t->wm) {
+    }
+    /* Every live input idle: this task is idle too, downstream should know. */
+    bool all_idle = live > 0 && active == 0;
+    if (all_idle != t->idle_sent) {
+        t->idle_sent = all_idle;
+        weir_rec st = {.kind = WEIR_REC_STATUS, .ts = all_idle ? 1 : 0};
+        route_control(t, &st);
+    }
+    if (active > 0 && wm > t->wm) {
         t->wm = wm;
         int rc = deliver_watermark(&t->ops[0], wm);
         if (rc < 0)
@@ -443,17 +598,94 @@ static void gate_watermark(struct task *t)
 }
 
 /* Processes one buffer of a channel; returns data records processed or < 0. */
+/* --- barriers ---------------------------------------------------------------
+ *
+ * Barrier alignment of one task (Flink's CheckpointBarrierHandler), per
+ * checkpoint id n:
+ *
+ *   IDLE --first barrier n--> ALIGNING --barrier n on every live input--> IDLE
+ *                                         (snapshot, forward barrier n)
+ *
+ * EXACTLY_ONCE blocks each input that delivered barrier n until the others
+ * have: records behind the barrier stay in the ring (the consumer keeps its
+ * offset into the buffer). AT_LEAST_ONCE only counts. An input that ends
+ * counts as aligned. A newer barrier abandons an older alignment (that
+ * checkpoint has failed or been superseded).
+ */
+
+static int task_checkpoint(struct task *t, uint64_t id);
+
+static bool aligned(const struct task *t)
+{
+    for (int i = 0; i < t->n_in; i++)
+        if (!t->in[i].ended && t->in[i].barrier != t->aligning)
+            return false;
+    return true;
+}
+
+static int finish_alignment(struct task *t)
+{
+    uint64_t id = t->aligning;
+    t->aligning = 0;
+    for (int i = 0; i < t->n_in; i++)
+        t->in[i].blocked = false;
+    pub_add(&t->align_ns, t->worker->now_ns - t->align_start_ns);
+    return task_checkpoint(t, id);
+}
+
+static int on_barrier(struct task *t, struct in_chan *c, uint64_t id)
+{
+    if (id <= t->last_chk)
+        return 0; /* an abandoned alignment's late barrier */
+    if (id > t->aligning) {
+        if (t->aligning)
+            for (int i = 0; i < t->n_in; i++)
+                t->in[i].blocked = false;
+        t->aligning = id;
+        t->align_start_ns = t->worker->now_ns;
+    }
+    c->barrier = id;
+    if (t->rt->exactly_once)
+        c->blocked = true;
+    return aligned(t) ? finish_alignment(t) : 0;
+}
+
+/* Snapshots every operator of the task for checkpoint id and forwards the
+ * barrier. The checkpoint module fills rt->snapshot; without it (checkpointing
+ * off) barriers are only forwarded. */
+static int task_checkpoint(struct task *t, uint64_t id)
+{
+    t->last_chk = id;
+    if (t->rt->snapshot) {
+        uint64_t t0 = now_ns();
+        int rc = t->rt->snapshot(t->rt->snapshot_arg, t, id);
+        pub_add(&t->sync_ns, now_ns() - t0);
+        if (rc < 0)
+            return rc;
+    }
+    weir_rec b = {.kind = WEIR_REC_BARRIER, .ts = (int64_t)id};
+    return route_control(t, &b);
+}
+
+/* Processes a channel's buffer from c->off. Returns the data records processed,
+ * or < 0. Stops early, leaving c->off at the next record, when a barrier
+ * blocks the channel. */
 static int consume_buffer(struct task *t, struct in_chan *c, const unsigned char *buf,
                           uint32_t used)
 {
     struct op_inst *head = &t->ops[0];
     const struct weir_operator_ops *ops = head->node->op;
+    const uint32_t maxp = (uint32_t)t->rt->max_parallelism;
     int n = 0;
-    for (uint32_t off = 0; off < used;) {
+    for (uint32_t off = c->off; off < used;) {
         const weir_rec *r = (const weir_rec *)(buf + off);
         off += weir_rec_size(r->len);
         if (__builtin_expect(r->kind == WEIR_REC_DATA, 1)) {
             n++;
+            if (c->key) {
+                uint64_t key = c->key(r);
+                set_key(head, key, weir_key_group_of(key, maxp));
+            }
             int rc = ops->process(&head->ctx, head->state, c->input, r, &head->emit);
             if (__builtin_expect(rc < 0, 0))
                 return task_fail_rc(t, head, rc);
@@ -470,13 +702,91 @@ static int consume_buffer(struct task *t, struct in_chan *c, const unsigned char
             c->ended = true;
             t->n_live--;
             gate_watermark(t);
+            if (t->aligning && aligned(t)) {
+                int rc = finish_alignment(t);
+                if (rc < 0)
+                    return task_fail_rc(t, head, rc);
+            }
             break;
-        default: /* barriers: checkpointing is not wired yet */
+        case WEIR_REC_STATUS:
+            c->idle = r->ts == 1;
+            gate_watermark(t);
+            break;
+        case WEIR_REC_BARRIER: {
+            int rc = on_barrier(t, c, (uint64_t)r->ts);
+            if (rc < 0)
+                return task_fail_rc(t, head, rc);
+            if (c->blocked) {
+                c->off = off;
+                head->records += (uint64_t)n;
+                return n;
+            }
+            break;
+        }
+        default:
             break;
         }
     }
+    c->off = used;
     head->records += (uint64_t)n;
     return n;
+}
+
+/* --- event time at the sources ------------------------------------------- */
+
+static void align_leave(struct task *t)
+{
+    if (t->align_wm)
+        atomic_store_explicit(t->align_wm, INT64_MAX, memory_order_relaxed);
+}
+
+/* Periodic watermarks, idleness and alignment of a source with a watermark
+ * strategy. Returns 1 when the source must pause (alignment), 0 to go on. */
+static int source_time(struct task *t)
+{
+    const struct weir_watermark_strategy *ws = t->wms;
+    uint64_t now = t->worker->now_ns;
+    struct op_inst *src = &t->ops[0];
+    if (t->last_data_ns == 0)
+        t->last_data_ns = now;
+    if (now - t->last_wm_ns >= t->rt->wm_interval_ns) {
+        t->last_wm_ns = now;
+        if (t->max_ts != INT64_MIN) {
+            int64_t wm = t->max_ts - ws->max_out_of_orderness_ms - 1;
+            if (wm > t->last_wm) {
+                t->last_wm = wm;
+                int rc = weir_emit_watermark(&src->emit, wm);
+                if (rc < 0)
+                    return rc;
+            }
+        }
+        if (ws->idleness_ms && !t->src_idle &&
+            now - t->last_data_ns >= (uint64_t)ws->idleness_ms * 1000000ull) {
+            t->src_idle = true;
+            weir_rec st = {.kind = WEIR_REC_STATUS, .ts = 1};
+            int rc = route_control(t, &st);
+            if (rc < 0)
+                return rc;
+        }
+        if (t->align_wm)
+            atomic_store_explicit(t->align_wm, t->src_idle ? INT64_MAX : t->last_wm,
+                                  memory_order_relaxed);
+    }
+    if (t->align) {
+        int64_t min = INT64_MAX;
+        for (int i = 0; i < t->align->n; i++) {
+            int64_t w = atomic_load_explicit(&t->align->wm[i], memory_order_relaxed);
+            if (w < min)
+                min = w;
+        }
+        int64_t mine = t->max_ts == INT64_MIN ? INT64_MIN
+                                              : t->max_ts - ws->max_out_of_orderness_ms - 1;
+        if (min != INT64_MAX && mine != INT64_MIN &&
+            mine > (min == INT64_MIN ? INT64_MIN + t->align->max_drift_ms
+                                     : min + t->align->max_drift_ms))
+            return 1;
+    }
+    return 0;
 }
 
 /* One scheduling step. Returns > 0 when work was done, 0 when idle, -1 when
@@ -498,8 +808,30 @@ static int task_step(struct task *t)
         struct op_inst *src = &t->ops[0];
         if (atomic_load_explicit(&t->rt->job->cancel, memory_order_relaxed))
             return task_finish(t) < 0 ? 0 : 1;
+        uint64_t trig = atomic_load_explicit(&t->rt->trigger, memory_order_acquire);
+        if (trig > t->last_chk) {
+            /* The source's position goes into checkpoint trig, then the barrier. */
+            int rc = task_checkpoint(t, trig);
+            if (rc < 0)
+                return task_fail_rc(t, src, rc), 0;
+        }
+        if (t->wms) {
+            int rc = source_time(t);
+            if (rc < 0)
+                return task_fail_rc(t, src, rc), 0;
+            if (rc == 1)
+                return 0; /* paused by watermark alignment */
+        }
+        /* Ask the source for no more than fits: with records of the average
+         * size seen so far (one per emitted record, fan-out aside). */
+        uint64_t room = task_room(t);
+        uint64_t avg = t->n_out_bytes_recs ? t->n_out_bytes / t->n_out_bytes_recs : 64;
+        uint64_t fit = room / (avg ? avg : 1);
+        if (fit == 0)
+            return -1;
+        uint32_t max = fit < SOURCE_BATCH ? (uint32_t)fit : SOURCE_BATCH;
         uint32_t emitted = 0;
-        int rc = src->node->src->poll(&src->ctx, src->state, &src->emit, SOURCE_BATCH, &emitted);
+        int rc = src->node->src->poll(&src->ctx, src->state, &src->emit, max, &emitted);
         src->records += emitted;
         if (rc < 0)
             return task_fail_rc(t, src, rc), 0;
@@ -512,22 +844,32 @@ static int task_step(struct task *t)
     /* Round robin over the channels, one buffer each, until the budget is spent
      * or no channel has a buffer ready. */
     uint32_t done = 0;
-    bool more = true;
+    bool more = true, blocked = false;
     while (more && done < INPUT_BUDGET) {
         more = false;
         for (int k = 0; k < t->n_in && done < INPUT_BUDGET; k++) {
             struct in_chan *c = &t->in[(t->rr + k) % t->n_in];
-            if (c->ended)
+            if (c->ended || c->blocked)
                 continue;
             uint32_t used;
             const void *buf = weir_ring_sc_peek(c->ring, &used);
             if (!buf)
                 continue;
+            /* One input buffer makes about one buffer of output per route: wait
+             * for room rather than overflow. */
+            if (t->n_routes && task_room(t) < used) {
+                blocked = true;
+                more = false;
+                break;
+            }
             int n = consume_buffer(t, c, buf, used);
-            weir_ring_sc_release(c->ring);
-            poke(t->worker, c->producer);
             if (n < 0)
                 return 0;
+            if (c->off == used) { /* not stopped by a barrier: hand the buffer back */
+                c->off = 0;
+                weir_ring_sc_release(c->ring);
+                poke(t->worker, c->producer);
+            }
             t->n_in_local += (uint64_t)n;
             done += (uint32_t)n + 1;
             more = true;
@@ -542,7 +884,7 @@ static int task_step(struct task *t)
         task_finish(t);
         return 1;
     }
-    return done ? (int)done : 0;
+    return done ? (int)done : blocked ? -1 : 0;
 }
 
 static void task_publish(struct task *t)
@@ -555,11 +897,16 @@ static void task_publish(struct task *t)
         pub_add(&t->rec_out, t->n_out_local);
         t->n_out_local = 0;
     }
-    for (int i = 0; i < t->n_ops; i++)
+    for (int i = 0; i < t->n_ops; i++) {
         atomic_store_explicit(&t->ops[i].records_pub, t->ops[i].records, memory_order_relaxed);
+        if (t->ops[i].late)
+            atomic_store_explicit(&t->ops[i].late_pub, t->ops[i].late, memory_order_relaxed);
+    }
 }
 
 /* --- workers -------------------------------------------------------------- */
+
+static void task_processing_time(struct task *t);
 
 static int worker_pass(struct worker *w)
 {
@@ -581,6 +928,7 @@ static int worker_pass(struct worker *w)
         } else {
             pub_add(&t->idle_ns, t1 - t0);
         }
+        task_processing_time(t);
         if (rt->buffer_timeout_ns == 0)
             task_flushed(t);
         else
@@ -656,7 +1004,7 @@ static void *worker_main(void *arg)
 
 static bool chainable(const struct edge *e)
 {
-    return e->eff == PART_FORWARD && e->from->p == e->to->p &&
+    return e->eff == PART_FORWARD && !e->tag && e->from->p == e->to->p &&
            e->from->n_out == 1 && e->to->n_in == 1;
 }
 
@@ -812,6 +1160,11 @@ static int build_tasks(struct runtime *rt, char *err, size_t errlen)
                 if (!op->emit.scratch)
                     goto oom;
                 op->emit.scratch_cap = scratch_cap;
+                op->wm = INT64_MIN;
+                timers_init(&op->timers);
+                op->nowhere.push = push_nowhere;
+                op->nowhere.scratch = op->emit.scratch;
+                op->nowhere.scratch_cap = scratch_cap;
                 if (i + 1 < t->n_ops) {
                     op->next = &t->ops[i + 1];
                     op->emit.push = push_op;
@@ -821,6 +1174,29 @@ static int build_tasks(struct runtime *rt, char *err, size_t errlen)
                 } else {
                     op->emit.push = push_routes;
                     op->emit.target = t;
+                }
+                if (i + 1 == t->n_ops && nd->n_tags) {
+                    op->side = calloc((size_t)nd->n_tags, sizeof *op->side);
+                    if (!op->side)
+                        goto oom;
+                    op->n_side = nd->n_tags;
+                    for (int g = 0; g < nd->n_tags; g++) {
+                        struct side_emit *se = &op->side[g];
+                        se->emit.push = push_side;
+                        se->emit.scratch = op->emit.scratch;
+                        se->emit.scratch_cap = scratch_cap;
+                        se->task = t;
+                        se->tag = nd->tags[g];
+                    }
+                }
+                if (nd->type == NODE_SOURCE) {
+                    /* emit notes timestamps, fwd goes where emit would have gone */
+                    op->fwd = op->emit;
+                    op->emit.push = push_source;
+                    op->emit.target = op;
+                    t->wms = nd->wms;
+                    t->max_ts = INT64_MIN;
+                    t->last_wm = INT64_MIN;
                 }
             }
         }
@@ -911,6 +1287,7 @@ static int wire(struct runtime *rt, char *err, size_t errlen)
                         struct in_chan *ic = &cons->in[cons->n_live++];
                         ic->ring = ring;
                         ic->input = ed->input;
+                        ic->key = ed->to->keyed && ed->eff == PART_HASH ? ed->key : NULL;
                         ic->wm = INT64_MIN;
                         ic->producer = prod->worker;
                     }
@@ -933,6 +1310,7 @@ static int wire(struct runtime *rt, char *err, size_t errlen)
                 struct route *r = &t->routes[e];
                 r->part = ed->eff;
                 r->key = ed->key;
+                r->tag = ed->tag;
                 r->n = ed->eff == PART_FORWARD ? 1 : ed->to->p;
                 r->max_parallelism = (uint32_t)rt->max_parallelism;
                 r->kg_mask = (r->max_parallelism & (r->max_parallelism - 1)) == 0
@@ -1070,6 +1448,154 @@ static int place(struct runtime *rt, char *err, size_t errlen)
     return 0;
 }
 
+/* --- keyed state and event time ------------------------------------------ */
+
+static int setup_keyed(struct runtime *rt, char *err, size_t errlen)
+{
+    bool any = false;
+    for (int i = 0; i < rt->job->n_nodes; i++)
+        any |= rt->job->nodes[i]->keyed;
+    if (any) {
+        int rc = weir_state_env_new(rt->cfg, rt->job->name, &rt->state_env, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    uint32_t maxp = (uint32_t)rt->max_parallelism;
+    for (int i = 0; i < rt->n_tasks; i++) {
+        struct task *t = &rt->tasks[i];
+        for (int j = 0; j < t->n_ops; j++) {
+            struct op_inst *op = &t->ops[j];
+            if (!op->node->keyed)
+                continue;
+            uint32_t p = (uint32_t)op->ctx.parallelism, sub = (uint32_t)t->subtask;
+            int rc = weir_keyed_backend_open(
+                rt->state_env, op->node->uid, t->subtask, weir_key_group_range_start(sub, maxp, p),
+                weir_key_group_range_end(sub, maxp, p), maxp, t->worker->slot.node, &op->backend,
+                err, errlen);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    /* Watermark alignment groups: one slot per source subtask of the group. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < rt->n_tasks; i++) {
+            struct task *t = &rt->tasks[i];
+            if (!t->wms || !t->wms->alignment_group)
+                continue;
+            struct align_group *g = NULL;
+            for (int k = 0; k < rt->n_groups; k++)
+                if (!strcmp(rt->groups[k].name, t->wms->alignment_group))
+                    g = &rt->groups[k];
+            if (!pass) {
+                if (!g) {
+                    struct align_group *ng =
+                        realloc(rt->groups, (size_t)(rt->n_groups + 1) * sizeof *ng);
+                    if (!ng)
+                        goto oom;
+                    rt->groups = ng;
+                    g = &rt->groups[rt->n_groups++];
+                    *g = (struct align_group){.name = t->wms->alignment_group,
+                                              .max_drift_ms = t->wms->alignment_max_drift_ms};
+                }
+                g->n++;
+                continue;
+            }
+            if (!g->wm) {
+                g->wm = calloc((size_t)g->n, sizeof *g->wm);
+                if (!g->wm)
+                    goto oom;
+                for (int k = 0; k < g->n; k++)
+                    atomic_init(&g->wm[k], INT64_MIN);
+                g->n = 0;
+            }
+            t->align = g;
+            t->align_wm = &g->wm[g->n++];
+        }
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory while setting up job %s", rt->job->name);
+    return -ENOMEM;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Processing time for TTL and processing-time timers of a task's keyed head. */
+static void task_processing_time(struct task *t)
+{
+    struct op_inst *op = &t->ops[0];
+    if (!op->backend || t->state == TASK_DONE)
+        return;
+    int64_t now = wall_ms();
+    weir_keyed_backend_set_time(op->backend, now);
+    if (op->node->kops && op->node->kops->on_timer &&
+        timers_count(&op->timers, WEIR_PROCESSING_TIME)) {
+        int rc = fire_timers(op, WEIR_PROCESSING_TIME, now);
+        if (rc < 0)
+            task_fail_rc(t, op, rc);
+    }
+}
+
+weir_keyed_backend *weir_ctx_state(weir_ctx *ctx)
+{
+    return ctx->op->backend;
+}
+
+uint64_t weir_ctx_current_key(const weir_ctx *ctx)
+{
+    return ctx->op->cur_key;
+}
+
+int64_t weir_ctx_watermark(const weir_ctx *ctx)
+{
+    return ctx->op->wm;
+}
+
+int64_t weir_ctx_processing_time(const weir_ctx *ctx)
+{
+    (void)ctx;
+    return wall_ms();
+}
+
+int weir_timer_register(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns, int64_t ts)
+{
+    struct op_inst *op = ctx->op;
+    if (!op->backend || (d != WEIR_EVENT_TIME && d != WEIR_PROCESSING_TIME))
+        return -EINVAL;
+    struct weir_timer tm = {.ts = ts, .key = op->cur_key, .ns = ns, .key_group = op->cur_kg};
+    int rc = timers_add(&op->timers, d, &tm);
+    return rc < 0 ? rc : 0;
+}
+
+int weir_timer_delete(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns, int64_t ts)
+{
+    struct op_inst *op = ctx->op;
+    if (!op->backend || (d != WEIR_EVENT_TIME && d != WEIR_PROCESSING_TIME))
+        return -EINVAL;
+    struct weir_timer tm = {.ts = ts, .key = op->cur_key, .ns = ns, .key_group = op->cur_kg};
+    timers_del(&op->timers, d, &tm);
+    return 0;
+}
+
+void weir_ctx_count_late(weir_ctx *ctx)
+{
+    ctx->op->late++;
+}
+
+weir_emit *weir_ctx_side_output(weir_ctx *ctx, const char *tag)
+{
+    struct op_inst *op = ctx->op;
+    for (int i = 0; i < op->n_side; i++)
+        if (!strcmp(op->side[i].tag, tag))
+            return &op->side[i].emit;
+    return &op->nowhere;
+}
+
 /* --- metrics -------------------------------------------------------------- */
 
 static double ring_fill(struct weir_ring *const *rings, int n, uint32_t nbufs)
@@ -1158,8 +1684,21 @@ static int register_metrics(struct runtime *rt)
         rc |= weir_metrics_add_fn(rt->metrics, "weir_task_outPoolUsage",
                                   "Fill ratio of the output rings (0..1)", labels, out_pool_usage,
                                   t);
+        for (int j = 0; j < t->n_ops && rc == 0; j++) {
+            struct op_inst *op = &t->ops[j];
+            if (!op->node->keyed)
+                continue;
+            char oname[512], olabels[1280];
+            label_escape(oname, sizeof oname, op->node->name);
+            snprintf(olabels, sizeof olabels,
+                     "job_name=\"%s\",operator_name=\"%s\",subtask_index=\"%d\"", job, oname,
+                     t->subtask);
+            rc |= weir_metrics_add_u64(rt->metrics, "weir_operator_numLateRecordsDropped",
+                                       "Records later than the watermark allowed",
+                                       WEIR_METRIC_COUNTER, olabels, &op->late_pub);
+        }
         if (rc)
-            return -ENOMEM;
+            return rc < 0 ? rc : -ENOMEM;
     }
     return 0;
 }
@@ -1186,6 +1725,9 @@ static void runtime_free(struct runtime *rt)
         for (int j = 0; j < t->n_ops; j++) {
             free(t->ops[j].state);
             free(t->ops[j].emit.scratch);
+            free(t->ops[j].side);
+            timers_free(&t->ops[j].timers);
+            weir_keyed_backend_close(t->ops[j].backend);
         }
         free(t->ops);
         for (int r = 0; r < t->n_routes; r++) {
@@ -1214,6 +1756,10 @@ static void runtime_free(struct runtime *rt)
     free(rt->chains);
     free(rt->chain_len);
     weir_topo_free(rt->topo);
+    weir_state_env_free(rt->state_env);
+    for (int g = 0; g < rt->n_groups; g++)
+        free(rt->groups[g].wm);
+    free(rt->groups);
     free(rt->error);
     pthread_mutex_destroy(&rt->err_lock);
 }
@@ -1324,6 +1870,8 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
     rt->seg_size = (uint32_t)weir_config_get_size(cfg, "memory.segment-size");
     rt->buffer_timeout_ns =
         (uint64_t)weir_config_get_duration_ms(cfg, "execution.buffer-timeout") * 1000000ull;
+    rt->wm_interval_ns =
+        (uint64_t)weir_config_get_duration_ms(cfg, "pipeline.auto-watermark-interval") * 1000000ull;
     int default_p = opts->parallelism > 0 ? opts->parallelism
                                           : (int)weir_config_get_int(cfg, "parallelism.default");
     int rc = plan(rt, default_p, err, errlen);
@@ -1340,6 +1888,8 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
     }
     if (rc == 0)
         rc = wire(rt, err, errlen);
+    if (rc == 0)
+        rc = setup_keyed(rt, err, errlen);
     if (rc == 0 && register_metrics(rt) < 0) {
         snprintf(err, errlen, "out of memory while registering metrics");
         rc = -ENOMEM;

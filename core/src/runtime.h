@@ -22,6 +22,7 @@
 #include <weir/ring.h>
 
 #include "graph.h"
+#include "timers.h"
 
 struct runtime;
 struct task;
@@ -35,16 +36,34 @@ struct weir_ctx {
     struct runtime *rt;
 };
 
+struct side_emit {
+    weir_emit emit;
+    struct task *task;
+    const char *tag; /* == the route's tag pointer */
+};
+
 struct op_inst {
     struct node *node;
     struct task *task;
     void *state;
     struct weir_ctx ctx;
     weir_emit emit;
+    weir_emit fwd;        /* sources: where emit really goes (emit tracks timestamps) */
+    weir_emit nowhere;    /* side outputs nobody consumes */
     struct op_inst *next; /* NULL: the chain's tail, emit goes to the routes */
     uint64_t records;     /* in (operators, sinks) or emitted (sources) */
     _Atomic uint64_t records_pub;
+    uint64_t late;
+    _Atomic uint64_t late_pub;
     bool opened;
+    /* keyed operators */
+    weir_keyed_backend *backend;
+    struct timer_service timers;
+    uint64_t cur_key;
+    uint32_t cur_kg;
+    int64_t wm;
+    int n_side;
+    struct side_emit *side;
 };
 
 struct writer {
@@ -54,10 +73,11 @@ struct writer {
     uint64_t first_ns; /* when the first record went into buf */
     struct worker *self, *consumer;
     unsigned char *ovf; /* records that did not fit: the ring was full */
-    size_t ovf_len, ovf_cap;
+    size_t ovf_head, ovf_len, ovf_cap; /* undrained records are ovf[head..len) */
 };
 
 struct route {
+    const char *tag; /* side output this route carries, NULL for the main output */
     enum part part;
     weir_key_fn key;
     int n;
@@ -71,7 +91,12 @@ struct route {
 struct in_chan {
     struct weir_ring *ring;
     int input;
+    weir_key_fn key; /* keyed consumers: the edge's key function */
     bool ended;
+    bool idle;
+    bool blocked;     /* delivered barrier `barrier`, waits for the other inputs */
+    uint64_t barrier; /* last barrier seen */
+    uint32_t off;     /* read offset into the peeked buffer (a barrier stopped there) */
     int64_t wm;
     struct worker *producer;
 };
@@ -91,11 +116,31 @@ struct task {
     int n_in, n_live, rr;
     struct in_chan *in;
     int64_t wm;
+    uint64_t last_chk; /* newest checkpoint this task took */
+    uint64_t aligning; /* checkpoint being aligned, 0 when none */
+    uint64_t align_start_ns;
+    _Atomic uint64_t align_ns, sync_ns; /* alignment and synchronous snapshot time */
+    bool idle_sent; /* all inputs idle: told downstream */
+    /* sources with a watermark strategy */
+    const struct weir_watermark_strategy *wms;
+    int64_t max_ts, last_wm;
+    uint64_t last_wm_ns, last_data_ns;
+    bool src_idle;
+    _Atomic int64_t *align_wm; /* this source's slot in its alignment group */
+    struct align_group *align;
     int n_routes;
     struct route *routes;
     enum task_state state;
     uint64_t n_in_local, n_out_local;
+    uint64_t n_out_bytes, n_out_bytes_recs; /* learning the output record size */
     _Atomic uint64_t rec_in, rec_out, busy_ns, idle_ns, bp_ns;
+};
+
+struct align_group {
+    const char *name;
+    int64_t max_drift_ms;
+    int n;
+    _Atomic int64_t *wm; /* per member source subtask; INT64_MAX when done or idle */
 };
 
 struct worker {

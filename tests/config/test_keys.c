@@ -166,7 +166,23 @@ static void unknown_key_suggests_a_key_it_is_part_of(void **state)
 
 static void unknown_key_far_from_all_suggests_nothing(void **state)
 {
-    refused(*state, "state.backend=rocksdb", "unknown key \"state.backend\"");
+    refused(*state, "high-availability=zookeeper", "unknown key \"high-availability\"");
+}
+
+static void state_backend_takes_flink_names(void **state)
+{
+    weir_config *c = *state;
+    char err[256] = "";
+    assert_string_equal(weir_config_get_str(c, "state.backend"), "hashmap");
+    assert_int_equal(weir_config_set_kv(c, "state.backend.type=RocksDB", err, sizeof err), 0);
+    assert_string_equal(weir_config_get_str(c, "state.backend"), "rocksdb");
+    assert_int_equal(weir_config_set_kv(c, "execution.checkpointing.incremental=true", err,
+                                        sizeof err),
+                     0);
+    assert_true(weir_config_get_bool(c, "state.backend.incremental"));
+    refused(c, "state.backend.rocksdb.memory.write-buffer-ratio=1.5",
+            "state.backend.rocksdb.memory.write-buffer-ratio: \"1.5\": expected a fraction from "
+            "0 to less than 1, like 0.4");
 }
 
 static void unknown_key_is_enoent(void **state)
@@ -417,6 +433,7 @@ int main(void)
         T(unknown_key_suggests_an_alias_when_nearest),
         T(unknown_key_suggests_a_key_it_is_part_of),
         T(unknown_key_far_from_all_suggests_nothing),
+        T(state_backend_takes_flink_names),
         T(unknown_key_is_enoent),
         T(bad_int_names_key_value_and_range),
         T(bad_power_of_two_int_names_key_and_value),

@@ -247,7 +247,7 @@ static void unknown_nested_key_is_named_flattened(void **state)
 
 static void unknown_key_far_from_all_in_file(void **state)
 {
-    load_refused(*state, "state.backend: rocksdb\n", "1: unknown key \"state.backend\"");
+    load_refused(*state, "high-availability: zookeeper\n", "1: unknown key \"high-availability\"");
 }
 
 static void bad_value_in_file_has_file_and_line(void **state)

@@ -49,6 +49,10 @@ struct stress {
     char error[200];
     /* Written by the producer before it returns; read after pthread_join. */
     uint64_t full_polls;
+    /* Written by the monitor before it returns; read after pthread_join. */
+    uint64_t count_reads;
+    uint32_t count_max;
+    int done; /* __atomic: set by the main thread once producer and consumer are joined */
 };
 
 static uint64_t xorshift(uint64_t *s)
@@ -153,12 +157,12 @@ static void *consumer(void *arg)
             uint32_t count = weir_ring_count(r);
             if (count < 1 || count > nbufs) {
                 stress_fail(st, "consumer: count %u outside [1, %u] while holding a buffer", count,
-                     nbufs);
+                            nbufs);
                 return NULL;
             }
             if (used > buf_size || used % 8 != 0) {
                 stress_fail(st, "consumer: buffer %llu: used %u (buf_size %u)",
-                     (unsigned long long)st->buffers, used, buf_size);
+                            (unsigned long long)st->buffers, used, buf_size);
                 return NULL;
             }
             uint32_t again_used;
@@ -170,8 +174,8 @@ static void *consumer(void *arg)
             for (uint32_t i = 0; i < used / 8; i++) {
                 if (buf[i] != expect) {
                     stress_fail(st, "consumer: buffer %llu record %u: got %llu, expected %llu",
-                         (unsigned long long)st->buffers, i, (unsigned long long)buf[i],
-                         (unsigned long long)expect);
+                                (unsigned long long)st->buffers, i, (unsigned long long)buf[i],
+                                (unsigned long long)expect);
                     return NULL;
                 }
                 expect++;
@@ -179,15 +183,16 @@ static void *consumer(void *arg)
             if (used < buf_size && buf[used / 8] != POISON) {
                 /* The producer poisoned the word past `used` before it committed. */
                 stress_fail(st, "consumer: buffer %llu: word past used is %llx",
-                     (unsigned long long)st->buffers, (unsigned long long)buf[used / 8]);
+                            (unsigned long long)st->buffers, (unsigned long long)buf[used / 8]);
                 return NULL;
             }
             dither(&rng);
             /* Still ours: the producer must not have touched it meanwhile. */
             for (uint32_t i = 0; i < used / 8; i++) {
                 if (buf[i] != first + i) {
-                    stress_fail(st, "consumer: buffer %llu record %u changed to %llu before release",
-                         (unsigned long long)st->buffers, i, (unsigned long long)buf[i]);
+                    stress_fail(st,
+                                "consumer: buffer %llu record %u changed to %llu before release",
+                                (unsigned long long)st->buffers, i, (unsigned long long)buf[i]);
                     return NULL;
                 }
             }
@@ -200,6 +205,26 @@ static void *consumer(void *arg)
     /* Everything sent has arrived: nothing more may be published. */
     if (weir_ring_sc_peek(r, NULL) != NULL)
         stress_fail(st, "consumer: a buffer after the last record");
+    return NULL;
+}
+
+/* A third thread reading weir_ring_count while both sides run, as a metrics reporter does:
+ * the value must stay within [0, nbufs] (and ThreadSanitizer checks its loads). */
+static void *monitor(void *arg)
+{
+    struct stress *st = arg;
+    const uint32_t nbufs = weir_ring_nbufs(st->ring);
+    while (!__atomic_load_n(&st->done, __ATOMIC_ACQUIRE)) {
+        uint32_t count = weir_ring_count(st->ring);
+        if (count > nbufs) {
+            stress_fail(st, "monitor: count %u > nbufs %u", count, nbufs);
+            return NULL;
+        }
+        if (count > st->count_max)
+            st->count_max = count;
+        st->count_reads++;
+        sched_yield();
+    }
     return NULL;
 }
 
@@ -231,19 +256,22 @@ static void run_stress(uint32_t nbufs, uint32_t buf_size)
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    pthread_t p, c;
+    pthread_t p, c, m;
+    assert_int_equal(pthread_create(&m, NULL, monitor, &st), 0);
     assert_int_equal(pthread_create(&c, NULL, consumer, &st), 0);
     assert_int_equal(pthread_create(&p, NULL, producer, &st), 0);
     pthread_join(p, NULL);
     pthread_join(c, NULL);
+    __atomic_store_n(&st.done, 1, __ATOMIC_RELEASE);
+    pthread_join(m, NULL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 
     printf("    %u x %u B: %llu records in %llu buffers, %.2f s, seed %llu, "
-           "%llu full / %llu empty polls\n",
-           nbufs, buf_size, (unsigned long long)st.received, (unsigned long long)st.buffers,
-           secs, (unsigned long long)st.seed, (unsigned long long)st.full_polls,
-           (unsigned long long)st.empty_polls);
+           "%llu full / %llu empty polls, count read %llu times (max %u)\n",
+           nbufs, buf_size, (unsigned long long)st.received, (unsigned long long)st.buffers, secs,
+           (unsigned long long)st.seed, (unsigned long long)st.full_polls,
+           (unsigned long long)st.empty_polls, (unsigned long long)st.count_reads, st.count_max);
     if (st.error[0] != '\0')
         fail_msg("%u x %u B, seed %llu: %s", nbufs, buf_size, (unsigned long long)st.seed,
                  st.error);
@@ -290,8 +318,8 @@ static void four_buffers_of_256_bytes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(two_buffers_of_64_bytes),  cmocka_unit_test(two_buffers_of_256_bytes),
-        cmocka_unit_test(four_buffers_of_64_bytes), cmocka_unit_test(four_buffers_of_192_bytes),
+        cmocka_unit_test(two_buffers_of_64_bytes),   cmocka_unit_test(two_buffers_of_256_bytes),
+        cmocka_unit_test(four_buffers_of_64_bytes),  cmocka_unit_test(four_buffers_of_192_bytes),
         cmocka_unit_test(four_buffers_of_256_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,6 +36,7 @@ enum weir_rec_kind {
     WEIR_REC_WATERMARK = 1,  /* ts = the watermark */
     WEIR_REC_BARRIER = 2,    /* ts = checkpoint id */
     WEIR_REC_END = 3,        /* end of input on this channel */
+    WEIR_REC_STATUS = 4,     /* ts = 1: the channel went idle, 0: active again */
 };
 
 typedef struct weir_rec {

@@ -11,7 +11,7 @@
  * (consumer).
  *
  *     size_t bytes = weir_ring_memsize(16, 32768);       // 0: bad sizes
- *     struct weir_ring *r = numa_alloc_on_node(bytes);   // 64-byte aligned
+ *     struct weir_ring *r = weir_numa_alloc(topo, bytes, consumer_node, NULL); // page-aligned
  *     weir_ring_init(r, 16, 32768);
  *
  *     // producer thread

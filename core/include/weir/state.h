@@ -57,7 +57,11 @@ typedef struct weir_aggregating_state weir_aggregating_state;
 
 /* State TTL, as Flink's StateTtlConfig: entries expire ttl_ms after they were
  * last written (or read, with update_on_read); expired entries are never
- * returned and are removed (memory or disk space actually freed) by cleanup. */
+ * returned and are removed (memory or disk space actually freed) by cleanup.
+ * The clock is weir_keyed_backend_set_time's. A map's entries expire one by
+ * one, as in Flink; a list expires as a whole, ttl_ms after its last add or
+ * update (Flink times each element), and an add to an expired list starts a
+ * new one. */
 struct weir_state_ttl {
     int64_t ttl_ms;      /* 0 = no TTL */
     bool update_on_read; /* OnReadAndWrite instead of OnCreateAndWrite */
@@ -81,6 +85,11 @@ int weir_keyed_backend_open(weir_state_env *env, const char *operator_uid, int s
 void weir_keyed_backend_close(weir_keyed_backend *be);
 void weir_keyed_backend_set_current_key(weir_keyed_backend *be, uint64_t key, uint32_t key_group);
 uint64_t weir_keyed_backend_current_key(const weir_keyed_backend *be);
+/* A hint, for the runtime's batch loop: the record after next (or a few after) will set this
+ * key, in namespace 0. The hashmap backend starts loading that key's slot in each state's
+ * table, so the cache misses of several records overlap instead of queueing one after the
+ * other (a million random keys: about 2x the operations per second). RocksDB: no-op. */
+void weir_keyed_backend_prefetch(weir_keyed_backend *be, uint64_t key, uint32_t key_group);
 void weir_keyed_backend_set_namespace(weir_keyed_backend *be, uint64_t ns);
 /* Processing time used by TTL (ms); the runtime advances it. */
 void weir_keyed_backend_set_time(weir_keyed_backend *be, int64_t now_ms);
@@ -159,9 +168,47 @@ struct weir_snapshot_in {
  * hashmap snapshot restores into rocksdb and vice versa). */
 int weir_keyed_backend_snapshot_key_group(weir_keyed_backend *be, uint32_t kg,
                                           struct weir_snapshot_out *out);
-/* Restores one key group's entries written by snapshot_key_group. */
+/* Restores one key group's entries written by snapshot_key_group, into a
+ * backend that owns kg (any parallelism, same max parallelism). States are
+ * matched by name; ones the operator has not declared yet are registered from
+ * the snapshot and matched when it does. Errors: -EIO for truncated or corrupt
+ * input (checksum), -EINVAL for another key group or max parallelism or a
+ * state of another shape, -ERANGE for a key group the backend does not own;
+ * after an error the key group may be partly restored (the job fails). */
 int weir_keyed_backend_restore_key_group(weir_keyed_backend *be, uint32_t kg,
                                          struct weir_snapshot_in *in);
+
+/* --- maintenance and introspection ----------------------------------------- */
+
+/* The key groups this backend owns, [*first, *last]. */
+void weir_keyed_backend_key_groups(const weir_keyed_backend *be, uint32_t *first, uint32_t *last);
+
+/* Removes every expired entry now and gives the room back: hashmap entries are freed and
+ * tables shrink (the pool's bytes go down); RocksDB flushes and compacts its whole range, so
+ * the compaction filter drops expired entries and their disk space. Reads and writes of TTL
+ * state already clean up as they go (hashmap: expired entries met by a read, and a few slots
+ * per write; RocksDB: expired entries met by a read, and every compaction); this is the full
+ * pass, for a quiet moment or a test. Returns 0 or a negative errno. */
+int weir_keyed_backend_cleanup(weir_keyed_backend *be);
+
+/* RocksDB: writes the memtables out to SST files and waits (what a native checkpoint of the
+ * instance wants first). hashmap: nothing to do. Returns 0 or a negative errno. */
+int weir_keyed_backend_flush(weir_keyed_backend *be);
+
+struct weir_keyed_backend_stats {
+    uint64_t entries;    /* stored entries, expired ones not yet removed included; one per
+                            (key, namespace) and, for map state, one per user key. RocksDB:
+                            counted by a scan of the instance, so not for a hot path. */
+    uint64_t heap_bytes; /* charged to the task-heap pool by this backend (hashmap) */
+    bool numa_bound;     /* hashmap: pages are bound to the backend's node (not first-touch) */
+    /* rocksdb */
+    uint64_t memtable_bytes;       /* rocksdb.cur-size-all-mem-tables */
+    uint64_t write_buffer_size;    /* this instance's memtable size now */
+    uint64_t block_cache_bytes;    /* usage of the cache all instances of the env share */
+    uint64_t block_cache_capacity; /* its capacity */
+    uint64_t sst_bytes;            /* rocksdb.total-sst-files-size */
+};
+int weir_keyed_backend_stats_get(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
 
 #ifdef __cplusplus
 }

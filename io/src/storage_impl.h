@@ -1,0 +1,265 @@
+/*
+ * @internal Checkpoint storage: the structures storage.c (control and worker side),
+ * storage_io.c (the io thread) and storage_restore.c (reading back) share. The state
+ * machines are described at the top of storage.c.
+ */
+#ifndef WEIR_STORAGE_IMPL_H
+#define WEIR_STORAGE_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <liburing.h>
+#include <xxhash.h>
+
+#include <weir/storage.h>
+
+#include "storage_format.h"
+
+#define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+/* What a CQE's user_data points at. */
+enum op_kind { OP_EVENTFD = 1, OP_WRITE, OP_FSYNC, OP_CHAIN, OP_DIRSYNC };
+struct op {
+    uint8_t kind;
+    uint8_t idx; /* OP_CHAIN: the step */
+};
+
+/* What the io thread's queue carries. */
+enum req_type {
+    REQ_BEGIN = 1,  /* weir_ckpt.begin_req */
+    REQ_DATA,       /* struct sbuf.req: a full buffer of a file */
+    REQ_SUBMIT,     /* weir_ckpt_file.end_req: last buffer and section index */
+    REQ_FILE_ABORT, /* weir_ckpt_file.end_req: the worker gave the file up */
+    REQ_SHARED,     /* struct shared_req.req */
+    REQ_COMMIT,     /* weir_ckpt.commit_req */
+    REQ_ABORT,      /* weir_ckpt.abort_req: wakes the io thread to clean up */
+    REQ_STOP,       /* weir_storage.stop_req */
+};
+struct req {
+    struct req *next;
+    uint8_t type;
+};
+
+/* One pool buffer (buf_size bytes, FMT_ALIGN-aligned), and the request and the io_uring
+ * operation that carry it. A one-off buffer (a tail larger than a pool buffer) is freed
+ * instead of going back to the pool. */
+struct sbuf {
+    struct req req;
+    struct op op;
+    struct sbuf *free_next;
+    struct weir_ckpt_file *file;
+    uint8_t *data;
+    uint64_t off;  /* file offset of data[0] */
+    uint32_t len;  /* bytes to write */
+    uint32_t done; /* written so far (short writes are resumed) */
+    bool one_off;
+};
+
+struct shared_req {
+    struct req req;
+    struct weir_ckpt *ck;
+    char *src, *name;
+};
+
+/* A file the checkpoint wrote or references, as _metadata will record it. */
+struct file_rec {
+    char *name;
+    uint64_t size, checksum;
+};
+
+struct weir_ckpt_file {
+    struct weir_ckpt *ck;
+    char name[204];
+
+    /* worker side, until submit */
+    struct sbuf *cur;
+    size_t fill;  /* bytes in cur */
+    uint64_t pos; /* file offset of cur->data[0] */
+    struct fmt_section *sec;
+    size_t nsec, capsec;
+    struct weir_snapshot_out out;
+    struct req end_req;
+    int abort_err;
+
+    /* io thread side */
+    struct weir_ckpt_file *io_next; /* in ck->io_files */
+    bool seen, opened, direct, submitted, fsyncing, finished;
+    int fd;
+    unsigned pending; /* writes in flight */
+    XXH3_state_t *hash;
+    uint64_t *blocks;
+    size_t nblocks, capblocks;
+    uint64_t size, checksum;
+    uint64_t truncate_to; /* O_DIRECT padded the tail: cut back to the real size */
+    struct op fsync_op;
+};
+
+/* Commit's linked io_uring chain: [fsync shared/] write tmp, fsync tmp, rename, fsync dir.
+ * (The parent was fsynced when the directory was made, off the commit's path.) */
+#define CHAIN_MAX 5
+
+struct weir_ckpt {
+    struct weir_storage *s;
+    uint64_t id;
+    bool savepoint;
+    char *path;     /* the directory */
+    char label[64]; /* "chk-7", or "savepoint" */
+    struct weir_ckpt_callbacks cb;
+    atomic_int refs;        /* caller, each file, the io thread until settled */
+    struct weir_ckpt *next; /* s->cks: begun and not settled */
+
+    /* under s->lock; status is also read without it on the workers' path */
+    enum weir_ckpt_state state;
+    atomic_int status;
+    char errmsg[512];
+    unsigned files_opened, files_durable;
+    uint64_t bytes_durable;
+    char **names; /* opened file names */
+    size_t nnames, capnames;
+    bool chain_started, settled, abort_queued;
+    struct weir_ckpt_meta *commit_meta; /* clone, one allocation */
+
+    /* io thread only */
+    bool begun;
+    bool io_done; /* outcome final, done() called: settled is set after the clean-up */
+    int dirfd, parentfd;
+    bool dir_made, dir_existed;
+    bool dir_synced;      /* the parent's fsync after mkdir completed */
+    struct op dirsync_op; /* that fsync */
+    struct weir_ckpt_file *io_files;
+    unsigned io_pending; /* writes, fsyncs and chain ops in flight */
+    struct file_rec *durable;
+    size_t ndurable, capdurable;
+    struct file_rec *shared; /* added or referenced by this checkpoint */
+    size_t nshared, capshared;
+    char **pins; /* registry names this checkpoint holds */
+    size_t npins, cappins;
+    bool added_shared;
+    int tmpfd;
+    struct fmt_mem meta_file;
+    struct op chain_op[CHAIN_MAX];
+    const char *chain_what[CHAIN_MAX]; /* each step, for the message */
+    unsigned chain_write;              /* the step that writes _metadata.tmp */
+    unsigned chain_n, chain_done;
+    int chain_err;
+    const char *chain_err_what;
+
+    struct req begin_req, commit_req, abort_req;
+};
+
+/* A shared file the storage holds: refs from retained checkpoints' _metadata, pins from
+ * running checkpoints. */
+struct reg_ent {
+    struct reg_ent *next;
+    uint64_t size, checksum;
+    unsigned refs, pins;
+    char name[];
+};
+
+struct retained {
+    uint64_t id;
+    char **shared;
+    size_t nshared;
+};
+
+enum storage_state { ST_READY, ST_BROKEN, ST_CLOSING };
+
+struct weir_storage {
+    char *root, *job, *job_dir, *shared_dir;
+    int job_fd, shared_fd;
+    int num_retained;
+    size_t buf_size, pool_max;
+    unsigned depth;
+    bool try_direct;
+    weir_storage_log_fn log;
+    void *log_arg;
+
+    /* buffers */
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+    struct sbuf *pool_free;
+    void *pool_map; /* pool_allocated buffers of buf_size, back to back */
+    size_t pool_map_len;
+    struct sbuf *pool_descs;
+    size_t pool_allocated, pool_in_use;
+    uint64_t pool_waits, pool_wait_ns;
+
+    /* requests to the io thread: many producers, one consumer */
+    pthread_mutex_t q_lock;
+    struct req *q_head, *q_tail;
+    int efd;
+
+    /* checkpoints, registry, retained list */
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* a checkpoint settled */
+    atomic_int state;    /* enum storage_state */
+    struct weir_ckpt *cks;
+    struct retained *ret; /* ascending id */
+    size_t nret, capret;
+    struct reg_ent **reg;
+    size_t reg_buckets, reg_count;
+    uint64_t max_id;
+
+    /* io thread */
+    pthread_t thread;
+    bool thread_started;
+    struct io_uring ring;
+    bool ring_ready, have_renameat;
+    struct req *backlog, *backlog_tail;
+    unsigned inflight_writes, inflight_all;
+    uint64_t efd_val;
+    struct op efd_op;
+    bool stopping;
+    struct req stop_req;
+    bool direct_logged;
+
+    /* statistics */
+    atomic_uint_fast64_t bytes_written, files_written, cks_completed, cks_failed;
+    atomic_bool direct_refused;
+
+    /* test hooks */
+    atomic_uint fail_write_nth;
+    atomic_int fail_write_err, fail_fsync_err;
+    atomic_bool stalled, refuse_direct;
+};
+
+/* storage.c */
+void storage_log(struct weir_storage *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void pool_put(struct weir_storage *s, struct sbuf *b);
+void ck_put(struct weir_ckpt *ck);
+/* Fails ck with err and a message (first error wins). Returns true when this call failed it.
+ * from_io: the io thread may fail a checkpoint whose chain is running; others may not. */
+bool ck_fail(struct weir_ckpt *ck, int err, bool from_io, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+enum weir_ckpt_state ck_state_locked(struct weir_ckpt *ck);
+bool ck_check_state(const struct weir_ckpt *ck);
+const char *ck_key(const struct weir_ckpt *ck); /* key named in messages */
+void file_free(struct weir_ckpt_file *f);
+
+/* registry (storage.c); callers hold s->lock */
+struct reg_ent *reg_find(struct weir_storage *s, const char *name);
+struct reg_ent *reg_add(struct weir_storage *s, const char *name, uint64_t size, uint64_t checksum);
+void reg_remove(struct weir_storage *s, struct reg_ent *e);
+int retained_add(struct weir_storage *s, uint64_t id, const struct weir_ckpt_meta *m);
+void retained_drop_at(struct weir_storage *s, size_t i);
+bool retained_has(struct weir_storage *s, uint64_t id);
+
+/* filesystem helpers (storage.c) */
+int rm_rf_at(int dirfd, const char *name);
+int mkdir_p(const char *path);
+int list_checkpoints(int job_fd, uint64_t **ids, size_t *n); /* chk-N, ascending */
+
+/* storage_io.c */
+void *io_main(void *arg);
+void sweep_shared(struct weir_storage *s);
+
+/* storage_restore.c */
+int storage_scan(struct weir_storage *s, char *err, size_t errlen);
+int read_metadata(int dirfd, struct meta_owned **out, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * Snapshot and restore per key group, in the backend-independent format: round trips on each
+ * backend, from hashmap to rocksdb and back, and across parallelism (128 key groups from
+ * four backends at p=4 into two at p=2); truncated or corrupted input is -EIO; a snapshot of
+ * the wrong key group or max parallelism is refused; states restored before the operator
+ * declares them are matched by name.
+ */
+#include "state_test.h"
+
+#define NKEYS 3000
+
+/* What each key holds, derived from the key so any backend can be checked without a copy:
+ * value key*3 in namespace key%3; a list of 1 + key%5 elements; a map of 1 + key%7 entries;
+ * a reduced sum and an aggregated count; a TTL value that outlives the test. */
+struct states {
+    weir_value_state *v, *vt;
+    weir_list_state *l;
+    weir_map_state *m;
+    weir_reducing_state *r;
+    weir_aggregating_state *a;
+};
+
+static void sum(void *acc, const void *in)
+{
+    *(uint64_t *)acc += *(const uint64_t *)in;
+}
+
+static void cnt_init(void *acc)
+{
+    *(uint64_t *)acc = 0;
+}
+
+static void cnt_add(void *acc, const void *in)
+{
+    (void)in;
+    ++*(uint64_t *)acc;
+}
+
+static void cnt_result(const void *acc, void *out)
+{
+    memcpy(out, acc, 8);
+}
+
+static const struct weir_aggregate_fn count_fn = {8, 8, cnt_init, cnt_add, NULL, cnt_result};
+static const struct weir_state_ttl long_ttl = {.ttl_ms = 3600 * 1000};
+
+static struct states declare(weir_keyed_backend *be)
+{
+    struct states s = {
+        .v = weir_value_state_get(be, "value", 8, NULL),
+        .vt = weir_value_state_get(be, "value-ttl", 8, &long_ttl),
+        .l = weir_list_state_get(be, "list", 4, NULL),
+        .m = weir_map_state_get(be, "map", 8, 8, NULL),
+        .r = weir_reducing_state_get(be, "sum", 8, sum, NULL),
+        .a = weir_aggregating_state_get(be, "count", &count_fn, NULL),
+    };
+    assert_non_null(s.v);
+    assert_non_null(s.vt);
+    assert_non_null(s.l);
+    assert_non_null(s.m);
+    assert_non_null(s.r);
+    assert_non_null(s.a);
+    return s;
+}
+
+static uint64_t key_at(uint64_t i)
+{
+    return i * 0x9e3779b97f4a7c15ull + 17;
+}
+
+static bool owns(weir_keyed_backend *be, uint64_t key)
+{
+    uint32_t first, last, kg = weir_key_group_of(key, MAXP);
+    weir_keyed_backend_key_groups(be, &first, &last);
+    return kg >= first && kg <= last;
+}
+
+static void fill_key(weir_keyed_backend *be, const struct states *s, uint64_t key)
+{
+    at(be, key);
+    weir_keyed_backend_set_namespace(be, key % 3);
+    uint64_t x = key * 3;
+    assert_int_equal(weir_value_put(s->v, &x), 0);
+    weir_keyed_backend_set_namespace(be, 0);
+    assert_int_equal(weir_value_put(s->vt, &x), 0);
+    for (uint32_t i = 0; i <= key % 5; i++) {
+        uint32_t e = (uint32_t)key + i;
+        assert_int_equal(weir_list_add(s->l, &e), 0);
+    }
+    for (uint64_t i = 1; i <= 1 + key % 7; i++) {
+        uint64_t v = key * i;
+        assert_int_equal(weir_map_put(s->m, &i, &v), 0);
+    }
+    for (uint64_t i = 1; i <= 1 + key % 4; i++) {
+        assert_int_equal(weir_reducing_add(s->r, &i), 0);
+        assert_int_equal(weir_aggregating_add(s->a, &i), 0);
+    }
+}
+
+static void check_key(weir_keyed_backend *be, const struct states *s, uint64_t key)
+{
+    at(be, key);
+    for (uint64_t ns = 0; ns < 3; ns++) {
+        weir_keyed_backend_set_namespace(be, ns);
+        const uint64_t *v = weir_value_get(s->v);
+        if (ns == key % 3) {
+            assert_non_null(v);
+            assert_int_equal(*v, key * 3);
+        } else {
+            assert_null(v);
+        }
+    }
+    weir_keyed_backend_set_namespace(be, 0);
+    assert_int_equal(*(const uint64_t *)weir_value_get(s->vt), key * 3);
+    const void *e;
+    uint32_t n;
+    assert_int_equal(weir_list_get(s->l, &e, &n), 0);
+    assert_int_equal(n, 1 + key % 5);
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(((const uint32_t *)e)[i], (uint32_t)key + i);
+    for (uint64_t i = 1; i <= 8; i++) {
+        const uint64_t *v = weir_map_get(s->m, &i);
+        if (i <= 1 + key % 7) {
+            assert_non_null(v);
+            assert_int_equal(*v, key * i);
+        } else {
+            assert_null(v);
+        }
+    }
+    uint64_t k4 = 1 + key % 4, out;
+    assert_int_equal(*(const uint64_t *)weir_reducing_get(s->r), k4 * (k4 + 1) / 2);
+    assert_int_equal(weir_aggregating_get(s->a, &out), 0);
+    assert_int_equal(out, k4);
+}
+
+static void fill(weir_keyed_backend *be)
+{
+    struct states s = declare(be);
+    for (uint64_t i = 0; i < NKEYS; i++)
+        if (owns(be, key_at(i)))
+            fill_key(be, &s, key_at(i));
+}
+
+static uint64_t check(weir_keyed_backend *be)
+{
+    struct states s = declare(be);
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < NKEYS; i++) {
+        if (owns(be, key_at(i))) {
+            check_key(be, &s, key_at(i));
+            n++;
+        }
+    }
+    return n;
+}
+
+static uint64_t entries(weir_keyed_backend *be)
+{
+    struct weir_keyed_backend_stats st;
+    weir_keyed_backend_stats_get(be, &st);
+    return st.entries;
+}
+
+/* ---- fixtures: a source and a target backend kind ---------------------------------------- */
+
+struct pair {
+    const char *from, *to;
+    weir_config *cfrom, *cto;
+    weir_state_env *efrom, *eto;
+};
+
+static int pair_setup(void **state)
+{
+    const char *spec = *state; /* "hashmap>rocksdb" */
+    struct pair *p = calloc(1, sizeof *p);
+    p->from = strncmp(spec, "hashmap", 7) == 0 ? "hashmap" : "rocksdb";
+    p->to = strstr(spec, ">hashmap") ? "hashmap" : "rocksdb";
+    p->cfrom = config_for(p->from, NULL);
+    p->cto = config_for(p->to, NULL);
+    p->efrom = env_for(p->cfrom, "from");
+    p->eto = env_for(p->cto, "to");
+    *state = p;
+    return 0;
+}
+
+static int pair_teardown(void **state)
+{
+    struct pair *p = *state;
+    weir_state_env_free(p->efrom);
+    weir_state_env_free(p->eto);
+    weir_config_free(p->cfrom);
+    weir_config_free(p->cto);
+    free(p);
+    return 0;
+}
+
+#define PAIRS(fn)                                                                                  \
+    {"hashmap>hashmap: " #fn, fn, pair_setup, pair_teardown, (void *)"hashmap>hashmap"},           \
+        {"rocksdb>rocksdb: " #fn, fn, pair_setup, pair_teardown, (void *)"rocksdb>rocksdb"},       \
+        {"hashmap>rocksdb: " #fn, fn, pair_setup, pair_teardown, (void *)"hashmap>rocksdb"},       \
+    {                                                                                              \
+        "rocksdb>hashmap: " #fn, fn, pair_setup, pair_teardown, (void *)"rocksdb>hashmap"          \
+    }
+
+static void round_trip_keeps_every_kind_of_state(void **state)
+{
+    struct pair *p = *state;
+    weir_keyed_backend *a = backend_for(p->efrom, "op", 0, 0, MAXP - 1);
+    fill(a);
+    struct membuf bufs[MAXP] = {0};
+    snapshot_all(a, bufs);
+    weir_keyed_backend *b = backend_for(p->eto, "op", 0, 0, MAXP - 1);
+    restore_all(b, bufs);
+    assert_int_equal(check(b), NKEYS);
+    assert_int_equal(entries(b), entries(a));
+    /* And back again: the second generation's snapshot restores the same contents. */
+    struct membuf again[MAXP] = {0};
+    snapshot_all(b, again);
+    weir_keyed_backend *c = backend_for(p->efrom, "op2", 0, 0, MAXP - 1);
+    restore_all(c, again);
+    assert_int_equal(check(c), NKEYS);
+    weir_keyed_backend_close(a);
+    weir_keyed_backend_close(b);
+    weir_keyed_backend_close(c);
+    free_bufs(bufs, MAXP);
+    free_bufs(again, MAXP);
+}
+
+static void rescale_from_4_to_2_keeps_every_key(void **state)
+{
+    struct pair *p = *state;
+    weir_keyed_backend *four[4], *two[2];
+    struct membuf bufs[MAXP] = {0};
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < 4; i++) {
+        four[i] = backend_for(p->efrom, "op", (int)i, weir_key_group_range_start(i, MAXP, 4),
+                              weir_key_group_range_end(i, MAXP, 4));
+        fill(four[i]);
+        snapshot_all(four[i], bufs);
+        total += entries(four[i]);
+    }
+    uint64_t keys = 0, total2 = 0;
+    for (uint32_t i = 0; i < 2; i++) {
+        uint32_t first = weir_key_group_range_start(i, MAXP, 2);
+        uint32_t last = weir_key_group_range_end(i, MAXP, 2);
+        assert_int_equal(first, i * 64);
+        assert_int_equal(last, i * 64 + 63);
+        two[i] = backend_for(p->eto, "op", (int)i, first, last);
+        restore_all(two[i], bufs);
+        keys += check(two[i]);
+        total2 += entries(two[i]);
+    }
+    assert_int_equal(keys, NKEYS);
+    assert_int_equal(total2, total);
+    for (int i = 0; i < 4; i++)
+        weir_keyed_backend_close(four[i]);
+    for (int i = 0; i < 2; i++)
+        weir_keyed_backend_close(two[i]);
+    free_bufs(bufs, MAXP);
+}
+
+static void restore_before_declare_matches_by_name(void **state)
+{
+    struct pair *p = *state;
+    weir_keyed_backend *a = backend_for(p->efrom, "op", 0, 0, MAXP - 1);
+    fill(a);
+    struct membuf bufs[MAXP] = {0};
+    snapshot_all(a, bufs);
+    weir_keyed_backend *b = backend_for(p->eto, "op", 0, 0, MAXP - 1);
+    /* The operator declares a state the snapshot does not have, and one in another order. */
+    assert_non_null(weir_value_state_get(b, "new", 4, NULL));
+    assert_non_null(weir_map_state_get(b, "map", 8, 8, NULL));
+    restore_all(b, bufs);
+    /* A restored state declared with another shape is refused. */
+    assert_null(weir_list_state_get(b, "value", 8, NULL));
+    assert_string_equal(weir_keyed_backend_error(b),
+                        "operator op: state \"value\" is a value of 8-byte values in the snapshot, "
+                        "not a list of 8-byte elements");
+    assert_int_equal(check(b), NKEYS);
+    weir_keyed_backend_close(a);
+    weir_keyed_backend_close(b);
+    free_bufs(bufs, MAXP);
+}
+
+/* ---- damaged input, on each backend ------------------------------------------------------ */
+
+/* A snapshot of the key group of key 5 with a few entries of every kind. */
+static uint32_t small_snapshot(weir_keyed_backend *be, struct membuf *b)
+{
+    struct states s = declare(be);
+    uint32_t kg = weir_key_group_of(5, MAXP);
+    fill_key(be, &s, 5);
+    for (uint64_t k = 6; k < 2000; k++)
+        if (weir_key_group_of(k, MAXP) == kg)
+            fill_key(be, &s, k);
+    b->limit = SIZE_MAX;
+    struct weir_snapshot_out o = mem_out(b);
+    assert_int_equal(weir_keyed_backend_snapshot_key_group(be, kg, &o), 0);
+    return kg;
+}
+
+static void truncated_snapshot_is_eio(void **state)
+{
+    struct fx *f = *state;
+    struct membuf b = {0};
+    uint32_t kg = small_snapshot(f->be, &b);
+    assert_true(b.len > 100);
+    weir_keyed_backend *to = backend_for(f->env, "to", 0, 0, MAXP - 1);
+    for (size_t cut = 0; cut < b.len; cut += 1 + cut / 64) {
+        b.limit = cut;
+        struct weir_snapshot_in in = mem_in(&b);
+        int rc = weir_keyed_backend_restore_key_group(to, kg, &in);
+        if (rc != -EIO)
+            fail_msg("cut at %zu of %zu: %d (%s)", cut, b.len, rc, weir_keyed_backend_error(to));
+    }
+    b.limit = b.len - 1;
+    struct weir_snapshot_in in = mem_in(&b);
+    assert_int_equal(weir_keyed_backend_restore_key_group(to, kg, &in), -EIO);
+    char want[128];
+    snprintf(want, sizeof want, "operator to: snapshot of key group %u is truncated", kg);
+    assert_string_equal(weir_keyed_backend_error(to), want);
+    b.limit = SIZE_MAX;
+    in = mem_in(&b);
+    assert_int_equal(weir_keyed_backend_restore_key_group(to, kg, &in), 0);
+    weir_keyed_backend_close(to);
+    free(b.data);
+}
+
+static void corrupted_snapshot_is_eio(void **state)
+{
+    struct fx *f = *state;
+    struct membuf b = {0};
+    uint32_t kg = small_snapshot(f->be, &b);
+    weir_keyed_backend *to = backend_for(f->env, "to", 0, 0, MAXP - 1);
+    /* A flipped bit in an entry's payload (past the header and descriptors). */
+    b.data[b.len - 20] ^= 0x10;
+    struct weir_snapshot_in in = mem_in(&b);
+    assert_int_equal(weir_keyed_backend_restore_key_group(to, kg, &in), -EIO);
+    char want[160];
+    snprintf(want, sizeof want,
+             "operator to: snapshot of key group %u is corrupt: checksum mismatch", kg);
+    assert_string_equal(weir_keyed_backend_error(to), want);
+    /* Not a snapshot at all. */
+    b.data[0] = 'X';
+    in = mem_in(&b);
+    assert_int_equal(weir_keyed_backend_restore_key_group(to, kg, &in), -EIO);
+    weir_keyed_backend_close(to);
+    free(b.data);
+}
+
+static void snapshot_of_another_key_group_or_max_parallelism_is_refused(void **state)
+{
+    struct fx *f = *state;
+    struct membuf b = {0};
+    uint32_t kg = small_snapshot(f->be, &b);
+    weir_keyed_backend *to = backend_for(f->env, "to", 0, 0, MAXP - 1);
+    struct weir_snapshot_in in = mem_in(&b);
+    assert_int_equal(weir_keyed_backend_restore_key_group(to, (kg + 1) % MAXP, &in), -EINVAL);
+    weir_keyed_backend *narrow = backend_for(f->env, "narrow", 0, (kg + 1) % MAXP, (kg + 1) % MAXP);
+    in = mem_in(&b);
+    assert_int_equal(weir_keyed_backend_restore_key_group(narrow, kg, &in), -ERANGE);
+    weir_keyed_backend *other = NULL;
+    char err[256];
+    assert_int_equal(
+        weir_keyed_backend_open(f->env, "other", 0, 0, 255, 256, -1, &other, err, sizeof err), 0);
+    in = mem_in(&b);
+    assert_int_equal(weir_keyed_backend_restore_key_group(other, kg, &in), -EINVAL);
+    assert_string_equal(weir_keyed_backend_error(other),
+                        "operator other: snapshot was taken with pipeline.max-parallelism 128; "
+                        "this job has 256, and key groups cannot be re-split");
+    weir_keyed_backend_close(to);
+    weir_keyed_backend_close(narrow);
+    weir_keyed_backend_close(other);
+    free(b.data);
+}
+
+static void empty_key_group_round_trips(void **state)
+{
+    struct fx *f = *state;
+    declare(f->be);
+    struct membuf b = {.limit = SIZE_MAX};
+    struct weir_snapshot_out o = mem_out(&b);
+    assert_int_equal(weir_keyed_backend_snapshot_key_group(f->be, 3, &o), 0);
+    weir_keyed_backend *to = backend_for(f->env, "to", 0, 0, MAXP - 1);
+    struct weir_snapshot_in in = mem_in(&b);
+    assert_int_equal(weir_keyed_backend_restore_key_group(to, 3, &in), 0);
+    assert_int_equal(entries(to), 0);
+    weir_keyed_backend_close(to);
+    free(b.data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        PAIRS(round_trip_keeps_every_kind_of_state),
+        PAIRS(rescale_from_4_to_2_keeps_every_key),
+        PAIRS(restore_before_declare_matches_by_name),
+        BOTH(truncated_snapshot_is_eio),
+        BOTH(corrupted_snapshot_is_eio),
+        BOTH(snapshot_of_another_key_group_or_max_parallelism_is_refused),
+        BOTH(empty_key_group_round_trips),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    remove_test_dir();
+    return rc;
+}
