@@ -43,11 +43,15 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: weir run [-c FILE] [-p N] [-D key=value]... JOB [ARGS...]\n"
+    fprintf(out, "usage: weir run [-c FILE] [-p N] [-D key=value]... [--from-checkpoint latest|DIR]\n"
+                 "                [--allow-non-restored-state] JOB [ARGS...]\n"
                  "       weir config [-c FILE] [-D key=value]...\n"
                  "       weir jobs\n"
                  "JOB is a built-in job (see `weir jobs`) or a path to a job shared object.\n");
 }
+
+static const char *restore_from;
+static bool allow_non_restored;
 
 /* Options common to run and config; returns the index of the first operand. */
 static int parse_common(int argc, char **argv, bool want_job, weir_config *cfg, int *parallelism)
@@ -91,6 +95,17 @@ static int parse_common(int argc, char **argv, bool want_job, weir_config *cfg, 
                 return -1;
             }
             val = argv[++i];
+        } else if (!strcmp(a, "--from-checkpoint") || !strcmp(a, "--from-savepoint") ||
+                   !strcmp(a, "-s")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "weir: %s needs \"latest\" or a checkpoint directory\n", a);
+                return -1;
+            }
+            restore_from = argv[++i];
+            continue;
+        } else if (!strcmp(a, "--allow-non-restored-state") || !strcmp(a, "-n")) {
+            allow_non_restored = true;
+            continue;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
@@ -277,7 +292,9 @@ static int cmd_run(int argc, char **argv)
     weir_config_print_pools(cfg, stderr);
     struct weir_run_opts opts = {.parallelism = parallelism,
                                  .progress = show_progress,
-                                 .progress_arg = &prog};
+                                 .progress_arg = &prog,
+                                 .restore_from = restore_from,
+                                 .allow_non_restored_state = allow_non_restored};
     struct weir_run_stats st;
     char err[1024];
     running_job = job;
@@ -298,12 +315,23 @@ static int cmd_run(int argc, char **argv)
         double rate = st.elapsed_s > 0 ? (double)st.source_records / st.elapsed_s : 0;
         human(rate, a, sizeof a);
         human(st.workers ? rate / st.workers : 0, b, sizeof b);
+        char chk[200] = "", from[64] = "";
+        if (st.restored_checkpoint)
+            snprintf(from, sizeof from, ", restored from %llu",
+                     (unsigned long long)st.restored_checkpoint);
+        if (st.checkpoints_completed || st.checkpoints_failed || st.restored_checkpoint)
+            snprintf(chk, sizeof chk,
+                     "; checkpoints: %llu completed, %llu failed, last %llu%s, %d restart%s",
+                     (unsigned long long)st.checkpoints_completed,
+                     (unsigned long long)st.checkpoints_failed,
+                     (unsigned long long)st.last_checkpoint_id, from, st.restarts,
+                     st.restarts == 1 ? "" : "s");
         fprintf(stderr,
                 "weir: job %s %s in %.3f s: %llu records from sources, %llu into sinks, "
-                "%srecords/s (%srecords/s per worker, %d worker%s)\n",
+                "%srecords/s (%srecords/s per worker, %d worker%s)%s\n",
                 base, st.cancelled ? "stopped" : "finished", st.elapsed_s,
                 (unsigned long long)st.source_records, (unsigned long long)st.sink_records, a,
-                b, st.workers, st.workers == 1 ? "" : "s");
+                b, st.workers, st.workers == 1 ? "" : "s", chk);
     }
     weir_job_free(job);
     weir_config_free(cfg);

@@ -15,8 +15,8 @@
 #include <time.h>
 
 #include <weir/job.h>
+#include <weir/state.h>
 
-void job_node_own_arg(weir_stream *s, void (*free_arg)(void *));
 
 static inline uint64_t splitmix64(uint64_t x)
 {
@@ -89,11 +89,37 @@ static int datagen_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max
     return WEIR_SOURCE_MORE;
 }
 
+/* Position: the next sequence number of this subtask. */
+static int datagen_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
+{
+    struct datagen *g = state;
+    (void)ctx;
+    (void)id;
+    uint64_t pos[2] = {g->next, g->stride};
+    return out->write(out, pos, sizeof pos);
+}
+
+static int datagen_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+{
+    struct datagen *g = state;
+    (void)ctx;
+    uint64_t pos[2];
+    int rc = in->read(in, pos, sizeof pos);
+    if (rc < 0)
+        return rc;
+    if (pos[1] != g->stride || pos[0] % g->stride != g->next % g->stride)
+        return -EINVAL; /* another parallelism: positions do not map */
+    g->next = pos[0];
+    return 0;
+}
+
 static const struct weir_source_ops datagen_ops = {
     .kind = "datagen",
     .state_size = sizeof(struct datagen),
     .open = datagen_open,
     .poll = datagen_poll,
+    .snapshot = datagen_snapshot,
+    .restore = datagen_restore,
 };
 
 weir_stream *weir_source_datagen(weir_job *job, const char *uid,
@@ -112,7 +138,7 @@ weir_stream *weir_source_datagen(weir_job *job, const char *uid,
         free(copy);
         return NULL;
     }
-    job_node_own_arg(s, free);
+    weir_stream_own_arg(s, free);
     return s;
 }
 

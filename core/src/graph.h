@@ -70,7 +70,15 @@ struct weir_stream {
     struct stream_src src[];
 };
 
+/* Checkpoint counters of a job, kept across restarts (metrics). */
+struct chk_stats {
+    _Atomic uint64_t completed, failed, in_progress;
+    _Atomic uint64_t last_duration_ms, last_size_bytes, last_id;
+    _Atomic uint64_t restarts;
+};
+
 struct weir_job {
+    struct chk_stats chk;
     char *name;
     int n_nodes, cap_nodes;
     struct node **nodes;

@@ -271,9 +271,7 @@ weir_stream *weir_sink(weir_stream *in, const char *uid, const struct weir_opera
     return add_operator(in, NODE_SINK, uid, ops, arg);
 }
 
-/* A node may carry a destructor for its arg (built-ins copy their options). */
-void job_node_own_arg(weir_stream *s, void (*free_arg)(void *));
-void job_node_own_arg(weir_stream *s, void (*free_arg)(void *))
+void weir_stream_own_arg(weir_stream *s, void (*free_arg)(void *))
 {
     if (s && s->n == 1)
         s->src[0].node->free_arg = free_arg;
@@ -419,7 +417,7 @@ static weir_stream *fn_operator(weir_stream *in, const char *uid,
         free(copy);
         return NULL;
     }
-    job_node_own_arg(s, free);
+    weir_stream_own_arg(s, free);
     return s;
 }
 

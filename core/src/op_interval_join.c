@@ -29,8 +29,6 @@
 #include <weir/state.h>
 #include <weir/windows.h>
 
-/* Lets the job free a builder's copied options; see op_window.c. */
-void job_node_own_arg(weir_stream *s, void (*free_arg)(void *));
 
 struct ijcfg {
     const char *error; /* static text: open() fails the job with it */
@@ -314,6 +312,6 @@ weir_stream *weir_interval_join(weir_stream *a, weir_stream *b, const char *uid,
     if (!s)
         ijcfg_free(c);
     else
-        job_node_own_arg(s, ijcfg_free);
+        weir_stream_own_arg(s, ijcfg_free);
     return s;
 }

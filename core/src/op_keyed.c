@@ -25,8 +25,6 @@
 #include <weir/state.h>
 #include <weir/windows.h>
 
-/* Lets the job free a builder's copied options; see op_window.c. */
-void job_node_own_arg(weir_stream *s, void (*free_arg)(void *));
 
 struct kcfg {
     const char *error; /* static text: open() fails the job with it */
@@ -76,7 +74,7 @@ static weir_stream *finish(weir_stream *s, struct kcfg *c)
     if (!s)
         free(c);
     else
-        job_node_own_arg(s, free);
+        weir_stream_own_arg(s, free);
     return s;
 }
 

@@ -53,8 +53,6 @@
 #include <weir/state.h>
 #include <weir/windows.h>
 
-/* Lets the job free a builder's copied options; see the report. */
-void job_node_own_arg(weir_stream *s, void (*free_arg)(void *));
 
 /* --- specs and assignment ------------------------------------------------------ */
 
@@ -1040,7 +1038,7 @@ static weir_stream *finish(weir_stream *s, struct wcfg *c)
         wcfg_free(c);
         return NULL;
     }
-    job_node_own_arg(s, wcfg_free);
+    weir_stream_own_arg(s, wcfg_free);
     return s;
 }
 

@@ -36,6 +36,7 @@
 #include <weir/prom.h>
 #include <weir/state.h>
 
+#include "restart.h"
 #include "runtime.h"
 
 #define SOURCE_BATCH 1024u   /* records a source emits per step */
@@ -43,45 +44,6 @@
 #define SPIN_ROUNDS 64       /* idle passes before yielding */
 #define YIELD_ROUNDS 16      /* yields before sleeping */
 #define SLEEP_NS 2000000     /* futex wait bound: buffer timeouts and cancellation */
-
-struct ring_block {
-    void *mem;
-    size_t size;
-};
-
-struct runtime {
-    weir_job *job;
-    struct weir_config *cfg;
-    const struct weir_run_opts *opts;
-    int max_parallelism;
-    uint32_t nbufs, seg_size;
-    uint64_t buffer_timeout_ns;
-    int n_chains;
-    struct node ***chains; /* chains[c] = nodes in order */
-    int *chain_len;
-    int n_tasks;
-    struct task *tasks;
-    int n_workers;
-    struct worker *workers;
-    weir_topo *topo;
-    int n_blocks;
-    struct ring_block *blocks;
-    int n_rings;
-    _Atomic int n_done;
-    _Atomic int failed;
-    pthread_mutex_t err_lock;
-    char *error;
-    weir_metrics *metrics;
-    weir_prom_server *prom;
-    weir_state_env *state_env;
-    uint64_t wm_interval_ns;
-    bool exactly_once;
-    _Atomic uint64_t trigger; /* newest checkpoint sources should take */
-    int (*snapshot)(void *arg, struct task *t, uint64_t id);
-    void *snapshot_arg;
-    int n_groups;
-    struct align_group *groups;
-};
 
 static uint64_t now_ns(void)
 {
@@ -113,6 +75,11 @@ static void rt_fail(struct runtime *rt, const char *fmt, ...)
     atomic_store_explicit(&rt->failed, 1, memory_order_release);
 }
 
+void rt_fail_msg(struct runtime *rt, const char *msg)
+{
+    rt_fail(rt, "%s", msg);
+}
+
 /* --- ctx accessors (job.h) ------------------------------------------------ */
 
 int weir_ctx_subtask(const weir_ctx *ctx)
@@ -133,6 +100,11 @@ int weir_ctx_max_parallelism(const weir_ctx *ctx)
 const char *weir_ctx_uid(const weir_ctx *ctx)
 {
     return ctx->op->node->uid;
+}
+
+bool weir_ctx_checkpointing(const weir_ctx *ctx)
+{
+    return ctx->rt->snapshot != NULL;
 }
 
 void *weir_ctx_arg(const weir_ctx *ctx)
@@ -801,12 +773,14 @@ static int task_step(struct task *t)
         if (!task_flushed(t))
             return -1;
         t->state = TASK_DONE;
+        atomic_store_explicit(&t->done_flag, 1, memory_order_release);
         atomic_fetch_add_explicit(&t->rt->n_done, 1, memory_order_acq_rel);
         return 1;
     }
     if (t->is_source) {
         struct op_inst *src = &t->ops[0];
-        if (atomic_load_explicit(&t->rt->job->cancel, memory_order_relaxed))
+        if (t->restored_finished ||
+            atomic_load_explicit(&t->rt->job->cancel, memory_order_relaxed))
             return task_finish(t) < 0 ? 0 : 1;
         uint64_t trig = atomic_load_explicit(&t->rt->trigger, memory_order_acquire);
         if (trig > t->last_chk) {
@@ -929,6 +903,7 @@ static int worker_pass(struct worker *w)
             pub_add(&t->idle_ns, t1 - t0);
         }
         task_processing_time(t);
+        chk_notify(t);
         if (rt->buffer_timeout_ns == 0)
             task_flushed(t);
         else
@@ -1133,7 +1108,8 @@ static int build_tasks(struct runtime *rt, char *err, size_t errlen)
         if (!cname)
             goto oom;
         for (int s = 0; s < p; s++) {
-            struct task *t = &rt->tasks[rt->n_tasks++];
+            struct task *t = &rt->tasks[rt->n_tasks];
+            t->index = rt->n_tasks++;
             t->rt = rt;
             t->chain = c;
             t->subtask = s;
@@ -1718,6 +1694,7 @@ static uint64_t sum_records(struct runtime *rt, enum node_type type)
 
 static void runtime_free(struct runtime *rt)
 {
+    chk_free(rt);
     weir_prom_server_stop(rt->prom);
     weir_metrics_free(rt->metrics);
     for (int i = 0; i < rt->n_tasks; i++) {
@@ -1850,16 +1827,12 @@ static void close_ops(struct runtime *rt)
     }
 }
 
-int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
-                 struct weir_run_stats *stats, char *err, size_t errlen)
+/* One attempt: set up, restore, run until done, failed or cancelled.
+ * Returns 0, -EIO for a failure while running (restartable), or another
+ * negative errno for a job that cannot start. */
+static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
+                       struct weir_run_stats *stats, char *err, size_t errlen)
 {
-    static const struct weir_run_opts no_opts;
-    if (!opts)
-        opts = &no_opts;
-    if (job->error) {
-        snprintf(err, errlen, "job %s: %s", job->name, job->error);
-        return -EINVAL;
-    }
     struct runtime rtv = {0}, *rt = &rtv;
     pthread_mutex_init(&rt->err_lock, NULL);
     rt->job = job;
@@ -1890,7 +1863,9 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         rc = wire(rt, err, errlen);
     if (rc == 0)
         rc = setup_keyed(rt, err, errlen);
-    if (rc == 0 && register_metrics(rt) < 0) {
+    if (rc == 0)
+        rc = chk_setup(rt, err, errlen);
+    if (rc == 0 && (register_metrics(rt) < 0 || chk_register_metrics(rt) < 0)) {
         snprintf(err, errlen, "out of memory while registering metrics");
         rc = -ENOMEM;
     }
@@ -1911,8 +1886,17 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
 
     uint64_t t0 = now_ns();
     job->rt = rt;
-    atomic_store(&job->cancel, 0);
-    if (open_ops(rt) == 0) {
+    rc = open_ops(rt);
+    if (rc == 0) {
+        rc = chk_restore(rt, err, errlen);
+        if (rc < 0) {
+            close_ops(rt);
+            job->rt = NULL;
+            runtime_free(rt);
+            return rc;
+        }
+    }
+    if (rc == 0) {
         int started = 0;
         for (; started < rt->n_workers; started++)
             if (pthread_create(&rt->workers[started].thread, NULL, worker_main,
@@ -1925,6 +1909,7 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
                !atomic_load_explicit(&rt->failed, memory_order_acquire)) {
             struct timespec ts = {0, 20000000};
             nanosleep(&ts, NULL);
+            chk_tick(rt);
             uint64_t now = now_ns();
             if (opts->progress && now - last_progress >= 200000000ull) {
                 last_progress = now;
@@ -1935,6 +1920,13 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         for (int w = 0; w < started; w++) {
             poke(NULL, &rt->workers[w]);
             pthread_join(rt->workers[w].thread, NULL);
+        }
+        /* A bounded job that ran to its end takes a final checkpoint, so that
+         * what its exactly-once sinks staged is committed. */
+        if (!atomic_load(&rt->failed) && !atomic_load(&job->cancel)) {
+            int frc = chk_final(rt);
+            if (frc < 0)
+                rt_fail(rt, "final checkpoint failed: %s", strerror(-frc));
         }
     }
     close_ops(rt);
@@ -1947,6 +1939,7 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         stats->workers = rt->n_workers;
         stats->cancelled = atomic_load(&job->cancel) != 0;
         stats->metrics_port = rt->prom ? weir_prom_server_port(rt->prom) : 0;
+        stats->restored_checkpoint = rt->restored_id;
     }
     if (opts->progress)
         opts->progress(opts->progress_arg, sum_records(rt, NODE_SOURCE), elapsed, true);
@@ -1958,5 +1951,64 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         rc = -EIO;
     }
     runtime_free(rt);
+    return rc;
+}
+
+int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
+                 struct weir_run_stats *stats, char *err, size_t errlen)
+{
+    static const struct weir_run_opts no_opts;
+    if (!opts)
+        opts = &no_opts;
+    if (job->error) {
+        snprintf(err, errlen, "job %s: %s", job->name, job->error);
+        return -EINVAL;
+    }
+    atomic_store(&job->cancel, 0);
+    memset(&job->chk, 0, sizeof job->chk);
+    struct restart_strategy rs;
+    if (restart_strategy_init(&rs, cfg) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    bool checkpointing = weir_config_get_duration_ms(cfg, "execution.checkpointing.interval") > 0;
+    struct weir_run_opts o = *opts;
+    struct weir_run_stats st = {0};
+    int restarts = 0, rc;
+    for (;;) {
+        rc = run_attempt(job, cfg, &o, &st, err, errlen);
+        if (rc != -EIO || atomic_load(&job->cancel))
+            break;
+        int64_t delay;
+        if (restart_next(&rs, wall_ms(), &delay) < 0) {
+            if (restarts) {
+                size_t n = strlen(err);
+                snprintf(err + n, errlen - n, " (after %d restart%s, restart-strategy.type %s)",
+                         restarts, restarts == 1 ? "" : "s", restart_type_str(rs.type));
+            }
+            break;
+        }
+        restarts++;
+        atomic_fetch_add(&job->chk.restarts, 1);
+        if (!opts->quiet)
+            fprintf(stderr, "weir: %s\nweir: restart %d (%s) in %lld ms from %s\n", err,
+                    restarts, restart_type_str(rs.type), (long long)delay,
+                    checkpointing ? "the latest checkpoint" : "the beginning (no checkpoints)");
+        for (int64_t waited = 0; waited < delay && !atomic_load(&job->cancel); waited += 10) {
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+        if (checkpointing)
+            o.restore_from = "latest";
+        err[0] = 0;
+    }
+    restart_strategy_free(&rs);
+    if (stats) {
+        *stats = st;
+        stats->restarts = restarts;
+        stats->checkpoints_completed = atomic_load(&job->chk.completed);
+        stats->checkpoints_failed = atomic_load(&job->chk.failed);
+        stats->last_checkpoint_id = atomic_load(&job->chk.last_id);
+    }
     return rc;
 }

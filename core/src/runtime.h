@@ -18,8 +18,11 @@
 #include <stdint.h>
 
 #include <weir/job.h>
+#include <weir/metrics.h>
 #include <weir/numa.h>
+#include <weir/prom.h>
 #include <weir/ring.h>
+#include <weir/state.h>
 
 #include "graph.h"
 #include "timers.h"
@@ -105,6 +108,10 @@ enum task_state { TASK_RUNNING, TASK_FINISHING, TASK_DONE };
 
 struct task {
     struct runtime *rt;
+    int index; /* in rt->tasks */
+    _Atomic int done_flag; /* state == TASK_DONE, for the control thread */
+    uint64_t notified_id;  /* newest checkpoint_complete delivered */
+    bool restored_finished; /* restored from a checkpoint where it had finished */
     struct worker *worker;
     int chain;
     int subtask;
@@ -154,5 +161,66 @@ struct worker {
     _Atomic uint32_t futex;
     _Atomic int sleeping;
 };
+
+struct ring_block {
+    void *mem;
+    size_t size;
+};
+
+struct weir_state_env;
+struct weir_metrics;
+struct weir_prom_server;
+struct weir_config;
+struct coordinator;
+
+struct runtime {
+    weir_job *job;
+    struct weir_config *cfg;
+    const struct weir_run_opts *opts;
+    int max_parallelism;
+    uint32_t nbufs, seg_size;
+    uint64_t buffer_timeout_ns;
+    int n_chains;
+    struct node ***chains; /* chains[c] = nodes in order */
+    int *chain_len;
+    int n_tasks;
+    struct task *tasks;
+    int n_workers;
+    struct worker *workers;
+    weir_topo *topo;
+    int n_blocks;
+    struct ring_block *blocks;
+    int n_rings;
+    _Atomic int n_done;
+    _Atomic int failed;
+    pthread_mutex_t err_lock;
+    char *error;
+    weir_metrics *metrics;
+    weir_prom_server *prom;
+    weir_state_env *state_env;
+    uint64_t wm_interval_ns;
+    bool exactly_once;
+    _Atomic uint64_t trigger; /* newest checkpoint sources should take */
+    int (*snapshot)(void *arg, struct task *t, uint64_t id);
+    void *snapshot_arg;
+    int n_groups;
+    struct align_group *groups;
+    struct coordinator *coord;
+    _Atomic uint64_t completed_id; /* newest complete checkpoint: sinks commit up to it */
+    uint64_t restored_id;
+};
+
+
+/* runtime.c */
+void rt_fail_msg(struct runtime *rt, const char *msg);
+
+/* checkpoint.c */
+int chk_setup(struct runtime *rt, char *err, size_t errlen);
+int chk_restore(struct runtime *rt, char *err, size_t errlen);
+void chk_tick(struct runtime *rt);
+int chk_final(struct runtime *rt);
+void chk_notify(struct task *t);
+void chk_free(struct runtime *rt);
+int chk_register_metrics(struct runtime *rt);
 
 #endif

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include <weir/job.h>
+#include <weir/state.h>
 
-void job_node_own_arg(weir_stream *s, void (*free_arg)(void *));
 
 #define READ_CHUNK (1u << 20)
 
@@ -157,12 +157,42 @@ static void fsrc_close(weir_ctx *ctx, void *state)
     free(f->buf);
 }
 
+/* Position: the file offset of the next line to emit. */
+static int fsrc_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
+{
+    struct file_src *f = state;
+    (void)ctx;
+    (void)id;
+    int64_t pos = (int64_t)f->line_off;
+    return out->write(out, &pos, sizeof pos);
+}
+
+static int fsrc_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+{
+    struct file_src *f = state;
+    int64_t pos;
+    int rc = in->read(in, &pos, sizeof pos);
+    if (rc < 0)
+        return rc;
+    if (pos < f->line_off || pos > f->end + (1 << 30)) {
+        weir_ctx_fail(ctx, "restored position %lld is outside this subtask's part of the file",
+                      (long long)pos);
+        return -EINVAL;
+    }
+    f->pos = f->line_off = (off_t)pos;
+    f->head = f->len = 0;
+    f->eof = false;
+    return 0;
+}
+
 static const struct weir_source_ops file_source_ops = {
     .kind = "file",
     .state_size = sizeof(struct file_src),
     .open = fsrc_open,
     .poll = fsrc_poll,
     .close = fsrc_close,
+    .snapshot = fsrc_snapshot,
+    .restore = fsrc_restore,
 };
 
 weir_stream *weir_source_file(weir_job *job, const char *uid, const char *path)
@@ -177,7 +207,7 @@ weir_stream *weir_source_file(weir_job *job, const char *uid, const char *path)
         free(copy);
         return NULL;
     }
-    job_node_own_arg(s, free);
+    weir_stream_own_arg(s, free);
     return s;
 }
 
@@ -360,7 +390,7 @@ static weir_stream *line_sink(weir_stream *in, const char *uid, const char *path
         sink_args_free(a);
         return NULL;
     }
-    job_node_own_arg(s, sink_args_free);
+    weir_stream_own_arg(s, sink_args_free);
     return s;
 }
 

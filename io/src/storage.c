@@ -621,7 +621,6 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
     struct io_uring_probe *probe = io_uring_get_probe_ring(&s->ring);
     if (probe) {
         s->have_renameat = io_uring_opcode_supported(probe, IORING_OP_RENAMEAT);
-            s->have_renameat = false; /* EXPERIMENT */
         io_uring_free_probe(probe);
     }
     s->efd_op.kind = OP_EVENTFD;
@@ -745,6 +744,11 @@ void weir_storage_stall_for_test(weir_storage *s, bool stalled)
         while (write(s->efd, &one, sizeof one) < 0 && errno == EINTR)
             ;
     }
+}
+
+void storage_sync_commit_for_test(weir_storage *s)
+{
+    s->have_renameat = false;
 }
 
 void weir_storage_refuse_direct_for_test(weir_storage *s)

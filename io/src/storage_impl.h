@@ -94,7 +94,9 @@ struct weir_ckpt_file {
     uint64_t *blocks;
     size_t nblocks, capblocks;
     uint64_t size, checksum;
-    uint64_t truncate_to; /* O_DIRECT padded the tail: cut back to the real size */
+    uint64_t truncate_to; /* padded tail or preallocation: cut back to the real size */
+    uint64_t alloc_end;   /* fallocate'd up to here */
+    bool no_prealloc;     /* fallocate refused: write without */
     struct op fsync_op;
 };
 
@@ -253,6 +255,10 @@ bool retained_has(struct weir_storage *s, uint64_t id);
 int rm_rf_at(int dirfd, const char *name);
 int mkdir_p(const char *path);
 int list_checkpoints(int job_fd, uint64_t **ids, size_t *n); /* chk-N, ascending */
+
+/* Tests: commit with plain system calls on the io thread, as on kernels without
+ * IORING_OP_RENAMEAT (before 5.11). Call before any checkpoint begins. */
+void storage_sync_commit_for_test(struct weir_storage *s);
 
 /* storage_io.c */
 void *io_main(void *arg);

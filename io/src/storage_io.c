@@ -672,6 +672,27 @@ static void file_progress(struct weir_storage *s, struct weir_ckpt_file *f)
     s->inflight_all++;
 }
 
+/* Allocates the file ahead of its writes, in chunks that double up to 256 MiB. A write
+ * past the end of a file must update its size when it completes, which ext4 does one write
+ * at a time (O_DIRECT) or not asynchronously at all (buffered): measured here, io_uring
+ * writes went from 2.4 to 3.0 GB/s with O_DIRECT and from 0.5 to 2.7 GB/s without. A
+ * refusal (no fallocate on this filesystem, or not enough room for a whole chunk) only
+ * stops preallocating: the writes themselves say whether the data fits. */
+static void preallocate(struct weir_ckpt_file *f, uint64_t end)
+{
+    if (f->no_prealloc || end <= f->alloc_end)
+        return;
+    uint64_t chunk = f->alloc_end < (8u << 20) ? (8u << 20) : f->alloc_end;
+    if (chunk > (256u << 20))
+        chunk = 256u << 20;
+    if (end - f->alloc_end > chunk)
+        chunk = end - f->alloc_end;
+    if (fallocate(f->fd, 0, (off_t)f->alloc_end, (off_t)chunk) == 0)
+        f->alloc_end += chunk;
+    else
+        f->no_prealloc = true;
+}
+
 static void do_data(struct weir_storage *s, struct sbuf *b)
 {
     struct weir_ckpt_file *f = b->file;
@@ -689,6 +710,7 @@ static void do_data(struct weir_storage *s, struct sbuf *b)
         ck_try_settle(s, ck);
         return;
     }
+    preallocate(f, b->off + b->len);
     submit_write(s, b);
 }
 
@@ -737,7 +759,7 @@ static void do_submit(struct weir_storage *s, struct weir_ckpt_file *f)
     f->checksum = XXH3_64bits_digest(f->hash);
     put_u64(p + flen + FMT_TRAILER_SIZE - 8, f->checksum);
     memset(tb->data + tail, 0, wlen - tail);
-    if (wlen != tail)
+    if (wlen != tail || f->alloc_end > f->size)
         f->truncate_to = f->size;
     tb->file = f;
     tb->off = f->pos;

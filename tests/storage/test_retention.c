@@ -4,6 +4,8 @@
  * copy, counted by the _metadata files that list them, and deleted when no retained
  * checkpoint lists them any more; counts survive a restart.
  */
+#include <sys/mount.h>
+
 #include "storage_test.h"
 
 struct rfx {
@@ -190,6 +192,40 @@ static void unknown_and_orphaned_shared_files(void **state)
     assert_true(in_shared(x, "000011.sst"));
 }
 
+/* RocksDB's directory on another filesystem: the link is refused (EXDEV), so the file is
+ * copied into shared/, once, and checked the same way. */
+static void shared_file_from_another_filesystem_is_copied(void **state)
+{
+    struct rfx *x = *state;
+    char mnt[600];
+    snprintf(mnt, sizeof mnt, "%s/other-fs", x->src);
+    assert_int_equal(mkdir(mnt, 0755), 0);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=4m") != 0) {
+        fprintf(stderr, "skip: cannot mount a tmpfs here: %s\n", strerror(errno));
+        skip();
+    }
+    make_sst(x, "other-fs/000021.sst", 12345);
+    char src[700];
+    snprintf(src, sizeof src, "%s/other-fs/000021.sst", x->src);
+    weir_ckpt *ck;
+    assert_int_equal(weir_ckpt_begin(x->f->s, 1, NULL, &ck), 0);
+    assert_int_equal(weir_ckpt_shared_add(ck, src, "000021.sst"), 0);
+    struct weir_ckpt_shared sh = {.name = "000021.sst"};
+    struct weir_ckpt_meta m = {.shared_count = 1, .shared = &sh};
+    assert_int_equal(weir_ckpt_commit(ck, &m), 0);
+    int rc = weir_ckpt_wait(ck, 30000);
+    if (rc < 0)
+        fprintf(stderr, "%s\n", weir_ckpt_error(ck));
+    weir_ckpt_release(ck);
+    umount2(mnt, MNT_DETACH);
+    assert_int_equal(rc, 0);
+    assert_true(in_shared(x, "000021.sst"));
+    weir_restore *r;
+    assert_int_equal(weir_restore_open_latest(x->f->s, 0, &r), 0);
+    assert_int_equal(weir_restore_meta(r)->shared[0].size_bytes, 12345);
+    weir_restore_close(r);
+}
+
 /* Savepoints are never deleted by retention. */
 static void savepoints_survive_retention(void **state)
 {
@@ -219,6 +255,8 @@ int main(void)
             retention_deletes_old_checkpoints_and_unreferenced_shared_files, setup, teardown),
         cmocka_unit_test_setup_teardown(shared_file_is_linked_and_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_and_orphaned_shared_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(shared_file_from_another_filesystem_is_copied, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(savepoints_survive_retention, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,6 +36,8 @@ typedef struct weir_job weir_job;
 typedef struct weir_stream weir_stream;
 typedef struct weir_ctx weir_ctx;
 struct weir_config;
+struct weir_snapshot_out;
+struct weir_snapshot_in;
 
 /* --- what an operator sees of its subtask ------------------------------- */
 int weir_ctx_subtask(const weir_ctx *ctx);
@@ -47,6 +49,10 @@ void *weir_ctx_arg(const weir_ctx *ctx);
 /* True once the job is being stopped (SIGINT/SIGTERM, weir_job_cancel): an
  * unbounded source should report WEIR_SOURCE_DONE. */
 bool weir_ctx_stopping(const weir_ctx *ctx);
+/* True when the job takes checkpoints (execution.checkpointing.interval > 0, or
+ * it was restored from one): two-phase-commit sinks then publish on
+ * checkpoint_complete instead of at end of input. */
+bool weir_ctx_checkpointing(const weir_ctx *ctx);
 /* Records a one-line failure reason; the operator then returns a negative errno. */
 void weir_ctx_fail(weir_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -71,6 +77,16 @@ struct weir_operator_ops {
     /* All inputs ended: emit what is left. NULL: nothing to flush. */
     int (*end)(weir_ctx *ctx, void *state, weir_emit *out);
     void (*close)(weir_ctx *ctx, void *state);
+    /* --- checkpoints (all optional) --- */
+    /* Operator (non-keyed) state for checkpoint id, written to out; keyed state
+     * and timers are snapshotted by the runtime. Runs on the worker: keep it a copy. */
+    int (*snapshot)(weir_ctx *ctx, void *state, uint64_t checkpoint_id,
+                    struct weir_snapshot_out *out);
+    /* Reads back what snapshot wrote, after open, before any record. */
+    int (*restore)(weir_ctx *ctx, void *state, struct weir_snapshot_in *in);
+    /* Checkpoint id is complete (its _metadata is durable): two-phase-commit sinks
+     * publish what they staged up to it. */
+    int (*checkpoint_complete)(weir_ctx *ctx, void *state, uint64_t checkpoint_id);
 };
 
 #define WEIR_SOURCE_MORE 0
@@ -84,6 +100,11 @@ struct weir_source_ops {
      * exhausted, or a negative errno. *emitted = records emitted (0: nothing now). */
     int (*poll)(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, uint32_t *emitted);
     void (*close)(weir_ctx *ctx, void *state);
+    /* --- checkpoints: the source's position (all optional) --- */
+    int (*snapshot)(weir_ctx *ctx, void *state, uint64_t checkpoint_id,
+                    struct weir_snapshot_out *out);
+    int (*restore)(weir_ctx *ctx, void *state, struct weir_snapshot_in *in);
+    int (*checkpoint_complete)(weir_ctx *ctx, void *state, uint64_t checkpoint_id);
 };
 
 /* --- building ------------------------------------------------------------ */
@@ -112,6 +133,11 @@ weir_stream *weir_broadcast(weir_stream *in);
 weir_stream *weir_forward(weir_stream *in);
 /* Records of a and b, in no particular order between them. */
 weir_stream *weir_union(weir_stream *a, weir_stream *b);
+
+/* Hands the arg of the operator that produces s to the job: free_arg(arg) runs
+ * when the job is freed. For builders that copy their options into a malloc'd
+ * arg, as the built-in operators do. */
+void weir_stream_own_arg(weir_stream *s, void (*free_arg)(void *arg));
 
 /* Parallelism / display name of the operator that produces the stream. */
 weir_stream *weir_set_parallelism(weir_stream *s, int parallelism);
@@ -146,6 +172,14 @@ typedef int (*weir_format_fn)(const weir_rec *r, char *buf, size_t cap);
 weir_stream *weir_sink_file(weir_stream *in, const char *uid, const char *path,
                             weir_format_fn fmt);
 weir_stream *weir_sink_stdout(weir_stream *in, const char *uid, weir_format_fn fmt);
+/* Exactly-once file output (two-phase commit, as Flink's FileSink): each
+ * subtask writes DIR/.part-<subtask>-<n><suffix>.inprogress; at a checkpoint the
+ * file becomes .pending, and when that checkpoint completes it is renamed to
+ * DIR/part-<subtask>-<n><suffix>, so readers of DIR/part-*<suffix> never see a record
+ * twice, whatever crashes and restarts happen. Without checkpointing, files are
+ * published at end of input. suffix may be NULL. */
+weir_stream *weir_sink_file_exactly_once(weir_stream *in, const char *uid, const char *dir,
+                                         weir_format_fn fmt, const char *suffix);
 /* Counts records and drops them. */
 weir_stream *weir_sink_blackhole(weir_stream *in, const char *uid);
 /* "seq,key,value" for datagen records. */
@@ -159,6 +193,13 @@ struct weir_run_opts {
     void (*progress)(void *arg, uint64_t records, double elapsed_s, bool done);
     void *progress_arg;
     bool quiet; /* no pool table or placement lines on stderr */
+    /* Start from a checkpoint: "latest" (the newest complete one under
+     * state.checkpoints.dir/<job>) or the path of a checkpoint or savepoint
+     * directory. NULL: start empty. */
+    const char *restore_from;
+    /* State of an operator uid the job no longer has is skipped instead of
+     * refused (Flink's --allowNonRestoredState). */
+    bool allow_non_restored_state;
 };
 
 struct weir_run_stats {
@@ -168,6 +209,10 @@ struct weir_run_stats {
     int workers;
     bool cancelled;
     int metrics_port; /* bound Prometheus port, 0 when off */
+    uint64_t restored_checkpoint; /* id the job started from, 0 when none */
+    uint64_t checkpoints_completed, checkpoints_failed;
+    uint64_t last_checkpoint_id;
+    int restarts; /* numRestarts */
 };
 
 /* Plans, places and runs the job until its sources are exhausted and every record

@@ -9,4 +9,7 @@
 #include <weir/record.h>
 #include <weir/keygroup.h>
 #include <weir/job.h>
+#include <weir/state.h>
+#include <weir/operator.h>
+#include <weir/windows.h>
 #endif

@@ -34,6 +34,8 @@
  *         weir_keyed_backend_snapshot_key_group(be, kg, weir_ckpt_file_out(f));
  *     }
  *     weir_ckpt_file_submit(f);                 // f is the io thread's now; worker goes on
+ *     // (RocksDB, incremental: weir_ckpt_shared_add(ck, sst_path, sst_name) for new SSTs,
+ *     //  before the submit; _metadata's shared list names every SST a checkpoint needs)
  *     // io thread: callbacks.file_done(arg, ck, {"window-3", size, checksum}, 0) = the ack
  *     // coordinator, once every subtask acked:
  *     weir_ckpt_commit(ck, &meta);              // _metadata: tmp, fsync, rename, fsync dir
@@ -183,13 +185,14 @@ struct weir_ckpt_progress {
     unsigned files_opened;  /* weir_ckpt_file_open calls that succeeded */
     unsigned files_durable; /* written and fsynced */
     uint64_t bytes_durable; /* their sizes */
-    bool settled;           /* complete, or failed and cleaned up; done() has run */
+    bool settled;           /* as weir_ckpt_wait: done() and the clean-up after it ran */
 };
 void weir_ckpt_progress_get(const weir_ckpt *ck, struct weir_ckpt_progress *p);
 
-/* Waits until the checkpoint is settled (done() has run). Returns its status: 0 when
- * complete, the sticky error when failed, -ETIMEDOUT after timeout_ms (< 0: no limit). For
- * the control thread and tests; never for a worker. */
+/* Waits until the checkpoint is settled: done() has run and so has the clean-up after it
+ * (retention after a completion; the directory and shared files of a failure removed).
+ * Returns its status: 0 when complete, the sticky error when failed, -ETIMEDOUT after
+ * timeout_ms (< 0: no limit). For the control thread and tests; never for a worker. */
 int weir_ckpt_wait(weir_ckpt *ck, int64_t timeout_ms);
 
 /* Fails the checkpoint with err (negative errno, e.g. -ETIMEDOUT for
@@ -251,9 +254,11 @@ void weir_ckpt_file_abort(weir_ckpt_file *f, int err);
  * On the io thread: hard-linked into <job>/shared/name (copied when the link is refused,
  * e.g. across filesystems), fsynced and checksummed. A name already held for a retained or
  * running checkpoint is not copied again. For a savepoint the file is copied into the
- * savepoint directory. src_path must stay until the checkpoint is settled. List the name
- * in meta.shared at commit: a shared file is deleted once no retained checkpoint's
- * _metadata lists it. Returns 0, -EINVAL, the sticky error, -EBUSY after commit. */
+ * savepoint directory. src_path must stay until the checkpoint is settled. Call it before
+ * submitting the subtask's state file, so that its ack (file_done) means the add is queued
+ * ahead of any commit. List the name in meta.shared at commit: a shared file is deleted
+ * once no retained checkpoint's _metadata lists it and no running one holds it. Returns 0,
+ * -EINVAL, the sticky error, -EBUSY after commit. */
 int weir_ckpt_shared_add(weir_ckpt *ck, const char *src_path, const char *name);
 
 /* How many retained checkpoints list name, plus one per running checkpoint holding it;

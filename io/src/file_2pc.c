@@ -1,0 +1,327 @@
+/*
+ * Exactly-once file sink: two-phase commit over checkpoints (Flink's FileSink).
+ *
+ * A part file of one subtask goes through these states, each a file name in
+ * DIR (n is the subtask's part counter):
+ *
+ *   IN_PROGRESS  .part-<s>-<n><sfx>.inprogress   records are appended
+ *        | snapshot of checkpoint c: flush, fsync, rename        (pre-commit)
+ *        v
+ *   PENDING      .part-<s>-<n><sfx>.pending      listed in checkpoint c's state
+ *        | checkpoint_complete(c' >= c): rename, fsync DIR        (commit)
+ *        v
+ *   COMMITTED    part-<s>-<n><sfx>               visible to readers
+ *
+ * Recovery from checkpoint c: the PENDING files its state lists belonged to a
+ * complete checkpoint, so they are committed (again, idempotently); every other
+ * in-progress or pending file of the subtask holds records after c, which the
+ * sources replay, so it is deleted. The part counter continues from the state,
+ * so replayed records land in new files. Without checkpointing, files are
+ * committed at end of input.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <weir/job.h>
+#include <weir/state.h>
+
+struct pending_file {
+    uint64_t n;   /* part number */
+    uint64_t chk; /* checkpoint that pre-committed it; 0 = staged at end of input */
+};
+
+struct tpc_args {
+    char *dir;
+    char *suffix;
+    weir_format_fn fmt;
+};
+
+struct tpc_sink {
+    const struct tpc_args *a;
+    int subtask;
+    uint64_t next_n; /* part number of the next file */
+    FILE *f;         /* the in-progress file, NULL when none */
+    uint64_t f_n;
+    struct pending_file *pending;
+    size_t n_pending, cap_pending;
+    char *line;
+    size_t line_cap;
+    int dirfd;
+};
+
+static void part_name(char *buf, size_t len, const struct tpc_sink *s, uint64_t n, int stage)
+{
+    static const char *const ext[] = {".inprogress", ".pending", ""};
+    snprintf(buf, len, "%s%s/%spart-%d-%" PRIu64 "%s%s", "", s->a->dir, stage < 2 ? "." : "",
+             s->subtask, n, s->a->suffix, ext[stage]);
+}
+
+static int fail_errno(weir_ctx *ctx, const char *what, const char *path)
+{
+    int e = errno ? errno : EIO;
+    weir_ctx_fail(ctx, "%s %s: %s", what, path, strerror(e));
+    return -e;
+}
+
+static int tpc_open(weir_ctx *ctx, void *state, void *arg)
+{
+    struct tpc_sink *s = state;
+    s->a = arg;
+    s->subtask = weir_ctx_subtask(ctx);
+    s->dirfd = -1;
+    if (mkdir(s->a->dir, 0777) < 0 && errno != EEXIST)
+        return fail_errno(ctx, "mkdir", s->a->dir);
+    s->dirfd = open(s->a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dirfd < 0)
+        return fail_errno(ctx, "open", s->a->dir);
+    s->line_cap = 4096;
+    s->line = malloc(s->line_cap);
+    return s->line ? 0 : -ENOMEM;
+}
+
+static int roll_to_pending(weir_ctx *ctx, struct tpc_sink *s, uint64_t chk)
+{
+    if (!s->f)
+        return 0;
+    char from[4096], to[4096];
+    part_name(from, sizeof from, s, s->f_n, 0);
+    part_name(to, sizeof to, s, s->f_n, 1);
+    if (fflush(s->f) != 0 || fsync(fileno(s->f)) != 0) {
+        int rc = fail_errno(ctx, "write", from);
+        fclose(s->f);
+        s->f = NULL;
+        return rc;
+    }
+    int rc = fclose(s->f);
+    s->f = NULL;
+    if (rc != 0)
+        return fail_errno(ctx, "close", from);
+    if (rename(from, to) != 0)
+        return fail_errno(ctx, "rename", from);
+    if (s->n_pending == s->cap_pending) {
+        size_t ncap = s->cap_pending ? s->cap_pending * 2 : 8;
+        struct pending_file *p = realloc(s->pending, ncap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        s->pending = p;
+        s->cap_pending = ncap;
+    }
+    s->pending[s->n_pending++] = (struct pending_file){.n = s->f_n, .chk = chk};
+    return 0;
+}
+
+/* Publishes pending files pre-committed by checkpoints <= upto. */
+static int commit_upto(weir_ctx *ctx, struct tpc_sink *s, uint64_t upto)
+{
+    size_t keep = 0;
+    bool any = false;
+    for (size_t i = 0; i < s->n_pending; i++) {
+        struct pending_file *p = &s->pending[i];
+        if (p->chk > upto) {
+            s->pending[keep++] = *p;
+            continue;
+        }
+        char from[4096], to[4096];
+        part_name(from, sizeof from, s, p->n, 1);
+        part_name(to, sizeof to, s, p->n, 2);
+        if (rename(from, to) != 0 && !(errno == ENOENT && access(to, F_OK) == 0))
+            return fail_errno(ctx, "commit", from);
+        any = true;
+    }
+    s->n_pending = keep;
+    if (any && s->dirfd >= 0 && fsync(s->dirfd) != 0)
+        return fail_errno(ctx, "fsync", s->a->dir);
+    return 0;
+}
+
+static int tpc_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
+{
+    struct tpc_sink *s = state;
+    (void)input;
+    (void)out;
+    if (!s->f) {
+        char name[4096];
+        s->f_n = s->next_n++;
+        part_name(name, sizeof name, s, s->f_n, 0);
+        s->f = fopen(name, "we");
+        if (!s->f)
+            return fail_errno(ctx, "create", name);
+        setvbuf(s->f, NULL, _IOFBF, 1 << 16);
+    }
+    const char *text = (const char *)in->data;
+    size_t len = in->len;
+    if (s->a->fmt) {
+        int n = s->a->fmt(in, s->line, s->line_cap);
+        if (n >= 0 && (size_t)n >= s->line_cap) {
+            char *p = realloc(s->line, (size_t)n + 1);
+            if (!p)
+                return -ENOMEM;
+            s->line = p;
+            s->line_cap = (size_t)n + 1;
+            n = s->a->fmt(in, s->line, s->line_cap);
+        }
+        if (n < 0) {
+            weir_ctx_fail(ctx, "format function failed: %s", strerror(-n));
+            return n;
+        }
+        text = s->line;
+        len = (size_t)n;
+    }
+    if (fwrite(text, 1, len, s->f) != len || putc('\n', s->f) == EOF) {
+        char name[4096];
+        part_name(name, sizeof name, s, s->f_n, 0);
+        return fail_errno(ctx, "write", name);
+    }
+    return 0;
+}
+
+/* Pre-commit: the in-progress file becomes pending for this checkpoint; the
+ * state lists every pending file and the part counter. */
+static int tpc_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
+{
+    struct tpc_sink *s = state;
+    int rc = roll_to_pending(ctx, s, id);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < s->n_pending; i++)
+        if (s->pending[i].chk == 0)
+            s->pending[i].chk = id; /* staged at end of input: this (final) checkpoint */
+    uint64_t hdr[2] = {s->next_n, s->n_pending};
+    rc = out->write(out, hdr, sizeof hdr);
+    for (size_t i = 0; rc == 0 && i < s->n_pending; i++)
+        rc = out->write(out, &s->pending[i], sizeof s->pending[i]);
+    return rc;
+}
+
+static int tpc_complete(weir_ctx *ctx, void *state, uint64_t id)
+{
+    return commit_upto(ctx, state, id);
+}
+
+/* Removes this subtask's in-progress and pending files that the restored state
+ * does not list: they hold records after the checkpoint. */
+static int discard_strays(weir_ctx *ctx, struct tpc_sink *s)
+{
+    DIR *d = opendir(s->a->dir);
+    if (!d)
+        return fail_errno(ctx, "open", s->a->dir);
+    char prefix[64];
+    int plen = snprintf(prefix, sizeof prefix, ".part-%d-", s->subtask);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, prefix, (size_t)plen) != 0)
+            continue;
+        uint64_t n = strtoull(de->d_name + plen, NULL, 10);
+        bool listed = false;
+        for (size_t i = 0; i < s->n_pending && !listed; i++)
+            listed = s->pending[i].n == n && strstr(de->d_name, ".pending");
+        if (!listed)
+            unlinkat(s->dirfd, de->d_name, 0);
+    }
+    closedir(d);
+    return 0;
+}
+
+static int tpc_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+{
+    struct tpc_sink *s = state;
+    uint64_t hdr[2];
+    int rc = in->read(in, hdr, sizeof hdr);
+    if (rc < 0)
+        return rc;
+    s->next_n = hdr[0];
+    s->n_pending = 0;
+    for (uint64_t i = 0; i < hdr[1]; i++) {
+        struct pending_file p;
+        rc = in->read(in, &p, sizeof p);
+        if (rc < 0)
+            return rc;
+        if (s->n_pending == s->cap_pending) {
+            size_t ncap = s->cap_pending ? s->cap_pending * 2 : 8;
+            struct pending_file *np = realloc(s->pending, ncap * sizeof *np);
+            if (!np)
+                return -ENOMEM;
+            s->pending = np;
+            s->cap_pending = ncap;
+        }
+        s->pending[s->n_pending++] = p;
+    }
+    rc = discard_strays(ctx, s);
+    /* Everything listed was pre-committed by a complete checkpoint. */
+    return rc < 0 ? rc : commit_upto(ctx, s, UINT64_MAX);
+}
+
+static int tpc_end(weir_ctx *ctx, void *state, weir_emit *out)
+{
+    struct tpc_sink *s = state;
+    (void)out;
+    int rc = roll_to_pending(ctx, s, 0);
+    if (rc == 0 && !weir_ctx_checkpointing(ctx))
+        rc = commit_upto(ctx, s, UINT64_MAX);
+    return rc;
+}
+
+static void tpc_close(weir_ctx *ctx, void *state)
+{
+    struct tpc_sink *s = state;
+    (void)ctx;
+    if (s->f)
+        fclose(s->f); /* left in progress: a restore discards it */
+    if (s->dirfd >= 0)
+        close(s->dirfd);
+    free(s->pending);
+    free(s->line);
+}
+
+static const struct weir_operator_ops tpc_ops = {
+    .kind = "file-exactly-once",
+    .state_size = sizeof(struct tpc_sink),
+    .open = tpc_open,
+    .process = tpc_process,
+    .end = tpc_end,
+    .close = tpc_close,
+    .snapshot = tpc_snapshot,
+    .restore = tpc_restore,
+    .checkpoint_complete = tpc_complete,
+};
+
+static void tpc_args_free(void *p)
+{
+    struct tpc_args *a = p;
+    if (!a)
+        return;
+    free(a->dir);
+    free(a->suffix);
+    free(a);
+}
+
+weir_stream *weir_sink_file_exactly_once(weir_stream *in, const char *uid, const char *dir,
+                                         weir_format_fn fmt, const char *suffix)
+{
+    if (!in)
+        return NULL;
+    struct tpc_args *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->dir = strdup(dir ? dir : "");
+    a->suffix = strdup(suffix ? suffix : "");
+    a->fmt = fmt;
+    if (!a->dir || !a->suffix) {
+        tpc_args_free(a);
+        return NULL;
+    }
+    weir_stream *s = weir_sink(in, uid, &tpc_ops, a);
+    if (!s) {
+        tpc_args_free(a);
+        return NULL;
+    }
+    weir_stream_own_arg(s, tpc_args_free);
+    return s;
+}
