@@ -29,6 +29,7 @@
  * subtask owns from whichever old files hold them.
  */
 #include <assert.h>
+#include <signal.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -98,6 +99,23 @@ struct coordinator {
     int n_all, cap_all;
     _Atomic uint64_t align_ns_max;
 };
+
+/* Test hook for crash tests: WEIR_CRASH_POINT=snapshot:N kills the process
+ * with SIGKILL in the middle of a task's snapshot for the Nth checkpoint this
+ * process takes (after its first state file went to the io thread); commit:N
+ * kills it right after that checkpoint's _metadata was handed to the io
+ * thread, while it is being written. */
+static char crash_where[16];
+static uint64_t crash_id;
+
+static void crash_point(const char *where, uint64_t id)
+{
+    if (crash_id && id == crash_id && !strcmp(where, crash_where)) {
+        fprintf(stderr, "weir: WEIR_CRASH_POINT %s:%llu reached: SIGKILL\n", where,
+                (unsigned long long)id);
+        raise(SIGKILL);
+    }
+}
 
 static uint64_t mono_ns(void)
 {
@@ -180,7 +198,8 @@ static int timers_gather(struct timer_service *ts, struct timer_list *tl)
         for (size_t i = 0; i < set->cap; i++)
             if (set->used[i] == 1)
                 tl->v[d][tl->n[d]++] = set->slot[i];
-        qsort(tl->v[d], tl->n[d], sizeof *tl->v[d], cmp_timer_kg);
+        if (tl->n[d] > 1)
+            qsort(tl->v[d], tl->n[d], sizeof *tl->v[d], cmp_timer_kg);
     }
     return 0;
 }
@@ -279,6 +298,8 @@ static int snapshot_task(void *arg, struct task *t, uint64_t id)
     for (int j = 0; j < t->n_ops && rc == 0; j++) {
         a->blobs[j] = BLOB_RUNNING;
         rc = snapshot_op(&t->ops[j], pd->ck, id, &a->e[a->n], a->names[j]);
+        if (rc == 0 && a->e[a->n].file)
+            crash_point("snapshot", id);
         if (rc == 0) {
             a->e[a->n].blob = &a->blobs[j];
             a->e[a->n].blob_len = 1;
@@ -502,6 +523,7 @@ void chk_tick(struct runtime *rt)
             if (rc < 0)
                 weir_ckpt_abort(pd->ck, rc);
             pd->state = P_COMMITTING;
+            crash_point("commit", pd->id);
         }
         if (now - pd->start_ns > c->timeout_ns)
             weir_ckpt_abort(pd->ck, -ETIMEDOUT);
@@ -593,6 +615,10 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
         return -ENOMEM;
     }
     struct coordinator *c = rt->coord;
+    const char *cp = getenv("WEIR_CRASH_POINT");
+    uint64_t crash_nth = 0;
+    if (cp && sscanf(cp, "%15[a-z]:%" SCNu64, crash_where, &crash_nth) != 2)
+        crash_nth = 0;
     if (interval <= 0 && !rt->opts->restore_from)
         return 0; /* checkpointing off, nothing to restore */
     c->interval_ns = (uint64_t)(interval > 0 ? interval : 0) * 1000000ull;
@@ -611,6 +637,13 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
     int rc = weir_storage_open_config(cfg, rt->job->name, &c->storage, err, errlen);
     if (rc < 0)
         return rc;
+    if (crash_nth)
+        crash_id = weir_storage_next_id(c->storage) + crash_nth - 1;
+    /* Test hook: WEIR_TEST_CKPT_WRITE_ERROR=N makes the Nth checkpoint write
+     * fail with ENOSPC, as a full disk would. */
+    const char *we = getenv("WEIR_TEST_CKPT_WRITE_ERROR");
+    if (we && atoi(we) > 0)
+        weir_storage_fail_write_for_test(c->storage, (unsigned)atoi(we), -ENOSPC);
     rt->snapshot = snapshot_task;
     rt->snapshot_arg = rt;
     return 0;

@@ -1,0 +1,279 @@
+/*
+ * Restart strategies: the number of restarts and the delays Flink's
+ * strategies give, then failure; and a job whose operator fails restarts from
+ * its latest checkpoint with nothing lost or duplicated.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <weir/config.h>
+#include <weir/weir.h>
+
+#include "restart.h"
+
+static weir_config *cfg_with(const char *const *defs)
+{
+    weir_config *c = weir_config_new();
+    char err[512];
+    assert_int_equal(weir_config_set(c, "metrics.reporter.prom.port", "0", err, sizeof err), 0);
+    for (; defs && *defs; defs++)
+        if (weir_config_set_kv(c, *defs, err, sizeof err) != 0)
+            fail_msg("%s", err);
+    if (weir_config_resolve(c, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return c;
+}
+
+static void none_never_restarts(void **state)
+{
+    (void)state;
+    weir_config *c = cfg_with(NULL);
+    struct restart_strategy rs;
+    assert_int_equal(restart_strategy_init(&rs, c), 0);
+    int64_t d;
+    assert_int_equal(rs.type, RESTART_NONE);
+    assert_int_equal(restart_next(&rs, 0, &d), -1);
+    restart_strategy_free(&rs);
+    weir_config_free(c);
+}
+
+static void checkpointing_without_a_strategy_means_exponential_delay(void **state)
+{
+    (void)state;
+    static const char *const d[] = {"execution.checkpointing.interval=1s", NULL};
+    weir_config *c = cfg_with(d);
+    struct restart_strategy rs;
+    assert_int_equal(restart_strategy_init(&rs, c), 0);
+    assert_int_equal(rs.type, RESTART_EXPONENTIAL);
+    restart_strategy_free(&rs);
+    weir_config_free(c);
+}
+
+static void fixed_delay_restarts_attempts_times_then_fails(void **state)
+{
+    (void)state;
+    static const char *const d[] = {"restart-strategy.type=fixed-delay",
+                                    "restart-strategy.fixed-delay.attempts=3",
+                                    "restart-strategy.fixed-delay.delay=250ms", NULL};
+    weir_config *c = cfg_with(d);
+    struct restart_strategy rs;
+    assert_int_equal(restart_strategy_init(&rs, c), 0);
+    int64_t delay;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(restart_next(&rs, i * 1000, &delay), 0);
+        assert_int_equal(delay, 250);
+    }
+    assert_int_equal(restart_next(&rs, 5000, &delay), -1);
+    restart_strategy_free(&rs);
+    weir_config_free(c);
+}
+
+static void exponential_delay_doubles_up_to_the_max_and_resets(void **state)
+{
+    (void)state;
+    static const char *const d[] = {
+        "restart-strategy.type=exponential-delay",
+        "restart-strategy.exponential-delay.initial-backoff=1s",
+        "restart-strategy.exponential-delay.backoff-multiplier=2",
+        "restart-strategy.exponential-delay.max-backoff=10s",
+        "restart-strategy.exponential-delay.jitter-factor=0",
+        "restart-strategy.exponential-delay.reset-backoff-threshold=1min",
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff=6", NULL};
+    weir_config *c = cfg_with(d);
+    struct restart_strategy rs;
+    assert_int_equal(restart_strategy_init(&rs, c), 0);
+    /* Flink's documented example: 1 s, 2 s, 4 s, 8 s, 10 s, 10 s */
+    int64_t want[] = {1000, 2000, 4000, 8000, 10000, 10000}, delay, now = 0;
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(restart_next(&rs, now, &delay), 0);
+        assert_int_equal(delay, want[i]);
+        now += delay + 100;
+    }
+    /* attempts-before-reset-backoff used up without a reset: the job fails */
+    assert_int_equal(restart_next(&rs, now, &delay), -1);
+    /* after running longer than the threshold, the backoff starts over */
+    struct restart_strategy rs2;
+    restart_strategy_init(&rs2, c);
+    restart_next(&rs2, 0, &delay);
+    restart_next(&rs2, 1000, &delay);
+    assert_int_equal(delay, 2000);
+    assert_int_equal(restart_next(&rs2, 1000 + 61000, &delay), 0);
+    assert_int_equal(delay, 1000);
+    restart_strategy_free(&rs);
+    restart_strategy_free(&rs2);
+    weir_config_free(c);
+}
+
+static void failure_rate_fails_on_too_many_failures_in_the_interval(void **state)
+{
+    (void)state;
+    static const char *const d[] = {
+        "restart-strategy.type=failure-rate",
+        "restart-strategy.failure-rate.max-failures-per-interval=2",
+        "restart-strategy.failure-rate.failure-rate-interval=10s",
+        "restart-strategy.failure-rate.delay=100ms", NULL};
+    weir_config *c = cfg_with(d);
+    struct restart_strategy rs;
+    assert_int_equal(restart_strategy_init(&rs, c), 0);
+    int64_t delay;
+    assert_int_equal(restart_next(&rs, 0, &delay), 0);
+    assert_int_equal(delay, 100);
+    assert_int_equal(restart_next(&rs, 20000, &delay), 0); /* the first is out of the window */
+    assert_int_equal(restart_next(&rs, 25000, &delay), 0);
+    assert_int_equal(restart_next(&rs, 26000, &delay), -1); /* 2 within 10 s already */
+    restart_strategy_free(&rs);
+    weir_config_free(c);
+}
+
+/* --- a job whose operator fails -------------------------------------------- */
+
+static int fail_budget; /* failures left to inject */
+static uint64_t best[10]; /* the largest running sum seen per key */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int flaky(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
+{
+    const struct weir_datagen_rec *r = (const void *)in->data;
+    if (r->seq == 30000 && __atomic_load_n(&fail_budget, __ATOMIC_SEQ_CST) > 0) {
+        __atomic_sub_fetch(&fail_budget, 1, __ATOMIC_SEQ_CST);
+        weir_ctx_fail(ctx, "injected failure at seq %llu", (unsigned long long)r->seq);
+        return -EIO;
+    }
+    return weir_emit_forward(out, in);
+}
+
+/* Keyed running sum per key, so the result shows loss or duplication. */
+static uint64_t key_of(const weir_rec *r)
+{
+    return ((const struct weir_datagen_rec *)(const void *)r->data)->key;
+}
+
+struct sums {
+    weir_value_state *sum;
+};
+
+static int sum_open(weir_ctx *ctx, void *st, void *arg)
+{
+    (void)arg;
+    struct sums *s = st;
+    s->sum = weir_value_state_get(weir_ctx_state(ctx), "sum", sizeof(uint64_t), NULL);
+    return s->sum ? 0 : -ENOMEM;
+}
+
+/* Emits (key, running sum): with exactly-once state the last one per key is
+ * the true total, a lost record makes it smaller, a duplicate larger. */
+static int sum_process(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
+{
+    (void)ctx;
+    (void)input;
+    struct sums *s = st;
+    const struct weir_datagen_rec *r = (const void *)in->data;
+    const uint64_t *old = weir_value_get(s->sum);
+    uint64_t v = (old ? *old : 0) + r->seq;
+    int rc = weir_value_put(s->sum, &v);
+    if (rc < 0)
+        return rc;
+    struct weir_datagen_rec o = {.key = r->key, .value = v};
+    return weir_emit_copy(out, in->ts, &o, sizeof o);
+}
+
+static const struct weir_operator_ops sum_ops = {.kind = "sum",
+                                                 .state_size = sizeof(struct sums),
+                                                 .open = sum_open,
+                                                 .process = sum_process};
+
+static int best_sink(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
+{
+    (void)ctx;
+    (void)st;
+    (void)input;
+    (void)out;
+    const struct weir_datagen_rec *r = (const void *)in->data;
+    pthread_mutex_lock(&seen_lock);
+    if (r->value > best[r->key])
+        best[r->key] = r->value;
+    pthread_mutex_unlock(&seen_lock);
+    return 0;
+}
+
+static const struct weir_operator_ops best_ops = {.kind = "best", .process = best_sink};
+
+static void failing_operator_restarts_from_checkpoint(void **state)
+{
+    (void)state;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/restart-%d", getenv("WEIR_TEST_TMP") ?: "/tmp", (int)getpid());
+    mkdir(getenv("WEIR_TEST_TMP") ?: "/tmp", 0777);
+    char kv[600];
+    snprintf(kv, sizeof kv, "state.checkpoints.dir=%s", dir);
+    const char *d[] = {"execution.checkpointing.interval=50ms", "restart-strategy.type=fixed-delay",
+                       "restart-strategy.fixed-delay.attempts=2",
+                       "restart-strategy.fixed-delay.delay=200ms", kv, NULL};
+    weir_config *c = cfg_with(d);
+    fail_budget = 1;
+    memset(best, 0, sizeof best);
+    weir_job *job = weir_job_new("flaky");
+    struct weir_datagen_opts o = {.records = 60000, .keys = 10, .record_size = 24, .rate = 60000};
+    weir_stream *s = weir_map(weir_source_datagen(job, "gen", &o), "flaky", flaky);
+    weir_sink(weir_keyed_transform(weir_key_by(s, key_of), "sum", &sum_ops, NULL, NULL), "best",
+              &best_ops, NULL);
+    struct weir_run_opts ro = {.parallelism = 2, .quiet = true};
+    struct weir_run_stats st;
+    char err[512] = "";
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = weir_job_run(job, c, &ro, &st, err, sizeof err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc != 0)
+        fail_msg("%s", err);
+    assert_int_equal(st.restarts, 1);
+    assert_true(st.checkpoints_completed >= 1);
+    /* the restart waited the configured delay */
+    double s_el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(s_el >= 0.2);
+    for (uint64_t k = 0; k < 10; k++) {
+        uint64_t want = 0;
+        for (uint64_t seq = k; seq < 60000; seq += 10)
+            want += seq;
+        assert_int_equal(best[k], want); /* nothing lost, nothing counted twice */
+    }
+    weir_job_free(job);
+
+    /* always failing: 2 restarts, then the job fails naming them */
+    fail_budget = 1000;
+    job = weir_job_new("flaky2");
+    s = weir_map(weir_source_datagen(job, "gen", &o), "flaky", flaky);
+    weir_sink(weir_keyed_transform(weir_key_by(s, key_of), "sum", &sum_ops, NULL, NULL), "best",
+              &best_ops, NULL);
+    rc = weir_job_run(job, c, &ro, &st, err, sizeof err);
+    assert_int_equal(rc, -EIO);
+    assert_int_equal(st.restarts, 2);
+    assert_non_null(strstr(err, "injected failure at seq 30000"));
+    assert_non_null(strstr(err, "after 2 restarts"));
+    weir_job_free(job);
+    weir_config_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(none_never_restarts),
+        cmocka_unit_test(checkpointing_without_a_strategy_means_exponential_delay),
+        cmocka_unit_test(fixed_delay_restarts_attempts_times_then_fails),
+        cmocka_unit_test(exponential_delay_doubles_up_to_the_max_and_resets),
+        cmocka_unit_test(failure_rate_fails_on_too_many_failures_in_the_interval),
+        cmocka_unit_test(failing_operator_restarts_from_checkpoint),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Failures that are not crashes: a corrupt latest checkpoint falls back to the
+# one before; a checkpoint that cannot be written (disk full) is counted as
+# failed while the job goes on; an operator that fails restarts the job from
+# its latest checkpoint under the restart strategy, and fails it when the
+# strategy says so.
+set -u
+: "${WEIR:?}" "${WEIR_SRC:?}"
+T="${WEIR_TEST_TMP:-/tmp}/failures.$$"
+mkdir -p "$T"
+trap 'rm -rf "$T"' EXIT
+fails=0 passes=0
+ok()  { passes=$((passes + 1)); echo "ok - $1"; }
+bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+
+JOB=(window-count --records 100000 --keys 20 --rate 25000 --window-ms 500)
+base=(-p 2 -D metrics.reporter.prom.port=0 -D execution.checkpointing.interval=100ms
+      -D restart-strategy.type=none -D weir.progress=never)
+
+"$WEIR" run "${base[@]}" -D state.checkpoints.dir="$T/ref-ck" "${JOB[@]}" "$T/ref" >"$T/ref.log" 2>&1
+cat "$T/ref"/part-*.csv | sort >"$T/ref.sorted"
+
+# --- corrupt latest checkpoint: bytes flipped, truncated, _metadata missing ---
+for how in flip truncate nometa; do
+  ck="$T/ck-$how"
+  args=("${base[@]}" -D state.checkpoints.dir="$ck" -D execution.checkpointing.num-retained=3)
+  "$WEIR" run "${args[@]}" "${JOB[@]}" "$T/out-$how" >"$T/run.log" 2>&1 &
+  pid=$!
+  sleep 1.2
+  kill -9 $pid; wait $pid 2>/dev/null
+  latest=$(ls -d "$ck"/window-count/chk-* | sed 's/.*chk-//' | sort -n | tail -1)
+  dir="$ck/window-count/chk-$latest"
+  [ -f "$dir/_metadata" ] || { latest=$((latest - 1)); dir="$ck/window-count/chk-$latest"; }
+  f=$(ls "$dir" | grep -v _metadata | head -1)
+  case $how in
+    flip)     printf '\xff\xff\xff\xff' | dd of="$dir/$f" bs=1 seek=100 conv=notrunc 2>/dev/null ;;
+    truncate) truncate -s 80 "$dir/$f" ;;
+    nometa)   rm -f "$dir/_metadata" ;;
+  esac
+  "$WEIR" run "${args[@]}" --from-checkpoint latest "${JOB[@]}" "$T/out-$how" >"$T/run.log" 2>&1; rc=$?
+  prev=$((latest - 1))
+  if [ $rc -eq 0 ] && grep -q "restored from .*chk-$prev " "$T/run.log" \
+     && { [ $how = nometa ] || grep -q "chk-$latest is corrupt" "$T/run.log"; }; then
+    ok "latest checkpoint $how: falls back to chk-$prev with a log line"
+  else
+    bad "latest checkpoint $how (rc=$rc, latest=$latest)" "$T/run.log"
+  fi
+done
+
+# --- disk full while writing a checkpoint: counted, the job goes on ---
+WEIR_TEST_CKPT_WRITE_ERROR=3 "$WEIR" run "${base[@]}" -D state.checkpoints.dir="$T/ck-full" \
+  -D execution.checkpointing.tolerable-failed-checkpoints=3 "${JOB[@]}" "$T/out-full" >"$T/run.log" 2>&1; rc=$?
+if [ $rc -eq 0 ] && grep -q "checkpoint [0-9]* failed: .*No space left on device" "$T/run.log" \
+   && grep -Eq "checkpoints: [0-9]+ completed, [1-9][0-9]* failed" "$T/run.log" \
+   && cmp -s "$T/ref.sorted" <(cat "$T/out-full"/part-*.csv | sort); then
+  ok "a checkpoint that hits a full disk fails, is counted, and the job finishes exactly once"
+else bad "disk full (rc=$rc)" "$T/run.log"; fi
+# no partial checkpoint is ever left looking complete
+partial=0
+for d in "$T/ck-full"/window-count/chk-*; do
+  [ -f "$d/_metadata" ] || partial=$((partial + 1))
+done
+[ $partial -eq 0 ] && ok "no checkpoint directory without _metadata is left behind" || bad "$partial partial checkpoint dirs"
+
+# too many failed checkpoints fail the job
+WEIR_TEST_CKPT_WRITE_ERROR=1 "$WEIR" run "${base[@]}" -D state.checkpoints.dir="$T/ck-full2" \
+  -D execution.checkpointing.tolerable-failed-checkpoints=0 "${JOB[@]}" "$T/out-full2" >"$T/run.log" 2>&1; rc=$?
+if [ $rc -eq 1 ] && grep -q "execution.checkpointing.tolerable-failed-checkpoints" "$T/run.log"; then
+  ok "failed checkpoints beyond tolerable-failed-checkpoints fail the job"
+else bad "tolerable failed checkpoints (rc=$rc)" "$T/run.log"; fi
+
+echo "$passes passed, $fails failed"
+[ $fails -eq 0 ]
