@@ -41,6 +41,13 @@ static void on_signal(int sig)
         weir_job_cancel(running_job);
 }
 
+static void on_usr1(int sig)
+{
+    (void)sig;
+    if (running_job)
+        weir_job_savepoint(running_job);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: weir run [-c FILE] [-p N] [-D key=value]... [--from-checkpoint latest|DIR]\n"
@@ -302,6 +309,9 @@ static int cmd_run(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction su = {.sa_handler = on_usr1};
+    sigemptyset(&su.sa_mask);
+    sigaction(SIGUSR1, &su, NULL);
     rc = weir_job_run(job, cfg, &opts, &st, err, sizeof err);
     running_job = NULL;
     int status = 0;

@@ -80,6 +80,7 @@ struct task_ack {
 
 struct pending {
     uint64_t id;
+    char *savepoint; /* path when this is a savepoint */
     enum pending_state state;
     weir_ckpt *ck;
     uint64_t start_ns;
@@ -389,6 +390,7 @@ static void pending_free(struct runtime *rt, struct pending *pd)
     }
     free(pd->acks);
     weir_ckpt_release(pd->ck);
+    free(pd->savepoint);
     free(pd);
 }
 
@@ -442,6 +444,9 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
     uint64_t now = mono_ns();
     c->last_end_ns = now;
     atomic_fetch_sub(&cs->in_progress, 1);
+    if (status == 0 && pd->savepoint)
+        log_line(rt, "savepoint %" PRIu64 " complete: %s (weir run --from-savepoint %s ...)",
+                 pd->id, pd->savepoint, pd->savepoint);
     if (status == 0) {
         pd->state = P_COMPLETED;
         struct weir_ckpt_progress pr;
@@ -475,14 +480,26 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
     }
 }
 
-static void trigger(struct runtime *rt, uint64_t now)
+static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
 {
     struct coordinator *c = rt->coord;
     uint64_t id = weir_storage_next_id(c->storage);
     struct pending *pd = pending_new(rt, id);
     if (!pd)
         return;
-    int rc = weir_ckpt_begin(c->storage, id, NULL, &pd->ck);
+    int rc;
+    if (savepoint) {
+        const char *dir = weir_config_get_str(rt->cfg, "state.savepoints.dir");
+        char path[4096];
+        snprintf(path, sizeof path, "%s/savepoint-%s-%" PRIu64,
+                 *dir ? dir : weir_storage_job_dir(c->storage), rt->job->name, id);
+        pd->savepoint = strdup(path);
+        rc = pd->savepoint ? weir_savepoint_begin(c->storage, path, id, NULL, &pd->ck) : -ENOMEM;
+        if (rc == 0)
+            log_line(rt, "savepoint %" PRIu64 " triggered: %s", id, path);
+    } else {
+        rc = weir_ckpt_begin(c->storage, id, NULL, &pd->ck);
+    }
     if (rc < 0) {
         log_line(rt, "checkpoint %" PRIu64 " could not start: %s", id, strerror(-rc));
         atomic_fetch_add(&rt->job->chk.failed, 1);
@@ -507,8 +524,12 @@ static void trigger(struct runtime *rt, uint64_t now)
 void chk_tick(struct runtime *rt)
 {
     struct coordinator *c = rt->coord;
-    if (!chk_enabled(rt))
+    if (!chk_enabled(rt)) {
+        if (atomic_exchange(&rt->job->savepoint_requested, 0))
+            log_line(rt, "savepoint not taken: the job takes no checkpoints; set "
+                         "execution.checkpointing.interval");
         return;
+    }
     assert(coord_check_state(c));
     uint64_t now = mono_ns();
     for (int i = 0; i < c->n_pending; i++) {
@@ -535,10 +556,16 @@ void chk_tick(struct runtime *rt)
             i--;
         }
     }
+    if (atomic_load(&rt->job->savepoint_requested) && c->n_pending == 0 &&
+        !atomic_load(&rt->failed)) {
+        atomic_store(&rt->job->savepoint_requested, 0);
+        trigger(rt, now, true);
+        return;
+    }
     if (c->interval_ns && c->n_pending < c->max_concurrent &&
         now - c->last_trigger_ns >= c->interval_ns && now - c->last_end_ns >= c->min_pause_ns &&
         !atomic_load(&rt->failed))
-        trigger(rt, now);
+        trigger(rt, now, false);
 }
 
 /* After the last task finished: one more checkpoint in which every task is

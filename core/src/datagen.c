@@ -76,7 +76,7 @@ static int datagen_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max
         r->key = o->random ? splitmix64(o->seed ^ (seq * 0xd1342543de82ef95ull)) % keys
                            : seq % keys;
         r->value = splitmix64(o->seed + seq);
-        int rc = weir_emit_commit(out, (int64_t)seq);
+        int rc = weir_emit_commit(out, (int64_t)(o->records_per_ms ? seq / o->records_per_ms : seq));
         if (rc < 0)
             return rc;
         g->next += g->stride;

@@ -86,6 +86,7 @@ struct weir_job {
     weir_stream **streams;
     char *error; /* first builder error (sticky) */
     _Atomic int cancel;
+    _Atomic int savepoint_requested;
     struct runtime *rt; /* while running */
 };
 

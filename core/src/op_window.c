@@ -580,7 +580,8 @@ static void agg_add_value(const struct wcfg *c, void *acc, const weir_rec *in)
     }
 }
 
-/* Adds `in` to the accumulator in the current namespace. */
+/* Adds `in` to the accumulator in the current namespace. Returns 1 when this
+ * created the accumulator (the window is new for this key), 0, or < 0. */
 static int agg_add(struct wstate *s, const weir_rec *in)
 {
     const struct wcfg *c = s->cfg;
@@ -590,7 +591,8 @@ static int agg_add(struct wstate *s, const weir_rec *in)
     else
         c->agg.init(s->accbuf);
     agg_add_value(c, s->accbuf, in);
-    return weir_value_put(s->acc, s->accbuf);
+    int rc = weir_value_put(s->acc, s->accbuf);
+    return rc < 0 ? rc : cur == NULL;
 }
 
 /* Emits the result of the accumulator in the current namespace, if any. */
@@ -777,16 +779,21 @@ static int fixed_process(weir_ctx *ctx, void *state, int input, const weir_rec *
         weir_keyed_backend_set_namespace(s->be, (uint64_t)start);
         if ((rc = contents_add(ctx, s, input, in)) < 0)
             return rc;
+        /* An aggregate's timers exist from the record that created its window
+         * on (timers are checkpointed with the state): registering them again
+         * for every record would only be deduplicated, at a hash lookup each. */
+        bool fresh = c->op != WOP_AGG || rc == 1;
         enum weir_time_domain d = event ? WEIR_EVENT_TIME : WEIR_PROCESSING_TIME;
         if (event && max_ts <= wm) {
             /* Fired already; still within the allowed lateness: fire again. */
             weir_keyed_backend_set_namespace(s->be, (uint64_t)start);
             if ((rc = contents_fire(ctx, s, start, max_ts + 1, out)) < 0)
                 return rc;
-        } else if ((rc = weir_timer_register(ctx, d, (uint64_t)start, max_ts)) < 0) {
+        } else if (fresh && (rc = weir_timer_register(ctx, d, (uint64_t)start, max_ts)) < 0) {
             return rc;
         }
-        if (cleanup != max_ts && (rc = weir_timer_register(ctx, d, (uint64_t)start, cleanup)) < 0)
+        if (fresh && cleanup != max_ts &&
+            (rc = weir_timer_register(ctx, d, (uint64_t)start, cleanup)) < 0)
             return rc;
     }
     if (!taken && event)

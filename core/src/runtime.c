@@ -128,6 +128,11 @@ void weir_ctx_fail(weir_ctx *ctx, const char *fmt, ...)
             ctx->parallelism, msg);
 }
 
+void weir_job_savepoint(weir_job *job)
+{
+    atomic_store_explicit(&job->savepoint_requested, 1, memory_order_relaxed);
+}
+
 void weir_job_cancel(weir_job *job)
 {
     atomic_store_explicit(&job->cancel, 1, memory_order_relaxed);

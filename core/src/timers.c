@@ -5,12 +5,17 @@
 
 #include "timers.h"
 
+/* murmur3's 64-bit finalizer over the three fields: linear probing needs
+ * well-mixed low bits. */
 static uint64_t timer_hash(const struct weir_timer *tm)
 {
-    uint64_t h = (uint64_t)tm->ts * 0x9e3779b97f4a7c15ull;
-    h ^= tm->key + 0x632be59bd9b4e019ull + (h << 6) + (h >> 2);
-    h ^= tm->ns * 0xc2b2ae3d27d4eb4full + (h << 6) + (h >> 2);
-    return h ^ (h >> 29);
+    uint64_t h = (uint64_t)tm->ts * 0x9e3779b97f4a7c15ull ^ tm->key ^
+                 tm->ns * 0xc2b2ae3d27d4eb4full;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
 }
 
 static bool timer_eq(const struct weir_timer *a, const struct weir_timer *b)

@@ -157,6 +157,8 @@ struct weir_datagen_opts {
     double rate;          /* records per second over all subtasks; 0 = as fast as possible */
     uint64_t seed;
     bool random;          /* keys uniform at random instead of seq % keys */
+    uint64_t records_per_ms; /* event time: record seq has timestamp seq / records_per_ms
+                                (ms); 0 = 1 */
 };
 weir_stream *weir_source_datagen(weir_job *job, const char *uid,
                                  const struct weir_datagen_opts *opts);
@@ -228,6 +230,12 @@ int weir_job_describe_plan(weir_job *job, struct weir_config *cfg, int paralleli
 /* Asks a running job to stop: sources end, in-flight records drain. Safe from a
  * signal handler. */
 void weir_job_cancel(weir_job *job);
+
+/* Asks a running job that takes checkpoints for a savepoint: the same snapshot
+ * written to state.savepoints.dir/savepoint-<job>-<id> (default: under the
+ * checkpoint directory), self-contained and never deleted by retention.
+ * Restore it with restore_from = its path. Safe from a signal handler. */
+void weir_job_savepoint(weir_job *job);
 
 /* The entry point a job shared object exports (as flink run takes a jar). */
 typedef int (*weir_job_main_fn)(weir_job *job, int argc, char **argv);

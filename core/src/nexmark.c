@@ -1,0 +1,720 @@
+/*
+ * The Nexmark generator (see weir/nexmark.h for the contract).
+ *
+ * Event n is built the way Beam's Generator builds the event with id n: a
+ * java.util.Random seeded per event, then the same calls in the same order
+ * (PersonGenerator, AuctionGenerator, BidGenerator, StringsGenerator,
+ * PriceGenerator, LongGenerator), so that the Java port in
+ * bench/peers/flink/ makes the same events. Where Nexmark is not
+ * deterministic (Flink's nexmark draws bid channel URLs from an unseeded
+ * Random) the URLs here come from Random(channel): see channel_table().
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <weir/job.h>
+#include <weir/nexmark.h>
+#include <weir/operator.h>
+#include <weir/state.h>
+
+#include "nexmark_random.h"
+
+/* Nexmark's constants (GeneratorConfig, *Generator classes). */
+#define HOT_AUCTION_RATIO  100
+#define HOT_SELLER_RATIO   100
+#define HOT_BIDDER_RATIO   100
+#define PERSON_ID_LEAD     10
+#define AUCTION_ID_LEAD    10
+#define HOT_CHANNELS_RATIO 2
+#define CHANNELS_NUMBER    10000
+#define NUM_HOT_CHANNELS   4
+
+/* Mixes the seed into the per-event Random seed; seed 0 leaves Beam's
+ * Random(eventId). */
+#define SEED_MULTIPLIER UINT64_C(0x9E3779B97F4A7C15)
+
+static const char *const us_states[] = {"AZ", "CA", "ID", "OR", "WA", "WY"};
+static const char *const us_cities[] = {"Phoenix",  "Los Angeles", "San Francisco", "Boise",
+                                        "Portland", "Bend",        "Redmond",       "Seattle",
+                                        "Kent",     "Cheyenne"};
+static const char *const first_names[] = {"Peter", "Paul",  "Luke",  "John",   "Saul",  "Vicky",
+                                          "Kate",  "Julie", "Sarah", "Deiter", "Walter"};
+static const char *const last_names[] = {"Shultz", "Abrams", "Spencer", "White", "Bartels",
+                                         "Walton", "Smith",  "Jones",   "Noris"};
+static const char *const hot_channels[NUM_HOT_CHANNELS] = {"Google", "Facebook", "Baidu", "Apple"};
+
+#define COUNT(a) ((int32_t)(sizeof(a) / sizeof((a)[0])))
+
+/* --- options ----------------------------------------------------------------- */
+
+/* Options with every default resolved, and what follows from them. */
+struct cfg {
+    struct weir_nexmark_opts o;
+    uint64_t total;  /* person + auction + bid proportions */
+    double delay_us; /* between events */
+};
+
+void weir_nexmark_opts_init(struct weir_nexmark_opts *o)
+{
+    *o = (struct weir_nexmark_opts){
+        .events = 0,
+        .seed = 0,
+        .events_per_second = 10000000.0,
+        .base_time_ms = WEIR_NEXMARK_DEFAULT_BASE_TIME_MS,
+        .person_proportion = 1,
+        .auction_proportion = 3,
+        .bid_proportion = 46,
+        .hot_auction_ratio = 2,
+        .hot_bidders_ratio = 4,
+        .hot_sellers_ratio = 4,
+        .num_in_flight_auctions = 100,
+        .num_active_people = 1000,
+        .avg_person_bytes = 200,
+        .avg_auction_bytes = 500,
+        .avg_bid_bytes = 100,
+        .max_out_of_orderness_ms = 0,
+        .rate_limit = 0,
+    };
+}
+
+static void resolve(const struct weir_nexmark_opts *in, struct cfg *c)
+{
+    struct weir_nexmark_opts d;
+    weir_nexmark_opts_init(&d);
+    c->o = *in;
+#define DEF(f)                                                                                     \
+    if (!c->o.f)                                                                                   \
+    c->o.f = d.f
+    DEF(events_per_second);
+    DEF(person_proportion);
+    DEF(auction_proportion);
+    DEF(bid_proportion);
+    DEF(hot_auction_ratio);
+    DEF(hot_bidders_ratio);
+    DEF(hot_sellers_ratio);
+    DEF(num_in_flight_auctions);
+    DEF(num_active_people);
+    DEF(avg_person_bytes);
+    DEF(avg_auction_bytes);
+    DEF(avg_bid_bytes);
+#undef DEF
+    c->total = (uint64_t)c->o.person_proportion + c->o.auction_proportion + c->o.bid_proportion;
+    c->delay_us = 1000000.0 / c->o.events_per_second;
+}
+
+int weir_nexmark_opts_check(const struct weir_nexmark_opts *o, char *err, size_t errlen)
+{
+    struct cfg c;
+    resolve(o, &c);
+    const struct weir_nexmark_opts *r = &c.o;
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        if (err && errlen)                                                                         \
+            snprintf(err, errlen, __VA_ARGS__);                                                    \
+        return -EINVAL;                                                                            \
+    } while (0)
+    if (!(r->events_per_second > 0) || !isfinite(r->events_per_second))
+        BAD("nexmark events_per_second: %g: expected a positive rate", r->events_per_second);
+    if (r->rate_limit < 0 || !isfinite(r->rate_limit))
+        BAD("nexmark rate_limit: %g: expected 0 (as fast as possible) or a positive rate",
+            r->rate_limit);
+    if (r->max_out_of_orderness_ms < 0)
+        BAD("nexmark max_out_of_orderness_ms: %" PRId64 ": expected >= 0",
+            r->max_out_of_orderness_ms);
+    /* Java ints in the reference generator: keep every product in range. */
+    if (c.total > 1000000)
+        BAD("nexmark proportions: %" PRIu64 " in all: expected at most 1000000", c.total);
+    if (r->hot_auction_ratio > INT32_MAX || r->hot_bidders_ratio > INT32_MAX ||
+        r->hot_sellers_ratio > INT32_MAX)
+        BAD("nexmark hot ratios: expected at most %d", INT32_MAX);
+    if (r->num_in_flight_auctions > 100000000 || r->num_active_people > 100000000)
+        BAD("nexmark num_in_flight_auctions/num_active_people: expected at most 100000000");
+    if (r->avg_person_bytes > 1000000 || r->avg_auction_bytes > 1000000 ||
+        r->avg_bid_bytes > 1000000)
+        BAD("nexmark avg_*_bytes: expected at most 1000000");
+#undef BAD
+    return 0;
+}
+
+/* --- Nexmark's id and time arithmetic (GeneratorConfig, *Generator) ----------- */
+
+static int64_t time_at(const struct cfg *c, uint64_t n)
+{
+    /* Java: baseTime + (long)(eventNumber * interEventDelayUs) / 1000L; the cast
+     * saturates in Java, so clamp rather than overflow. */
+    double us = (double)n * c->delay_us;
+    int64_t l = us >= 9.2e18 ? INT64_MAX : (int64_t)us;
+    return c->o.base_time_ms + l / 1000;
+}
+
+static enum weir_nexmark_type type_of(const struct cfg *c, uint64_t id)
+{
+    uint64_t rem = id % c->total;
+    if (rem < c->o.person_proportion)
+        return WEIR_NEXMARK_PERSON;
+    if (rem < (uint64_t)c->o.person_proportion + c->o.auction_proportion)
+        return WEIR_NEXMARK_AUCTION;
+    return WEIR_NEXMARK_BID;
+}
+
+static int64_t last_base0_person_id(const struct cfg *c, int64_t id)
+{
+    int64_t total = (int64_t)c->total, pp = c->o.person_proportion;
+    int64_t epoch = id / total, offset = id % total;
+    if (offset >= pp)
+        offset = pp - 1;
+    return epoch * pp + offset;
+}
+
+static int64_t last_base0_auction_id(const struct cfg *c, int64_t id)
+{
+    int64_t total = (int64_t)c->total, pp = c->o.person_proportion, ap = c->o.auction_proportion;
+    int64_t epoch = id / total, offset = id % total;
+    if (offset < pp) {
+        epoch--;
+        offset = ap - 1;
+    } else if (offset >= pp + ap) {
+        offset = ap - 1;
+    } else {
+        offset -= pp;
+    }
+    return epoch * ap + offset;
+}
+
+/* LongGenerator.nextLong: nextInt below Integer.MAX_VALUE, else a skewed
+ * abs(nextLong() % n) (Java's remainder keeps the dividend's sign). */
+static int64_t next_long(struct jrand *r, int64_t n)
+{
+    if (n < INT32_MAX)
+        return jrand_next_int_bound(r, (int32_t)n);
+    int64_t v = jrand_next_long(r) % n;
+    return v < 0 ? -v : v;
+}
+
+static int64_t next_base0_person_id(const struct cfg *c, int64_t id, struct jrand *r)
+{
+    int64_t num_people = last_base0_person_id(c, id) + 1;
+    int64_t active =
+        num_people < (int64_t)c->o.num_active_people ? num_people : (int64_t)c->o.num_active_people;
+    int64_t n = next_long(r, active + PERSON_ID_LEAD);
+    return num_people - active + n;
+}
+
+static int64_t next_base0_auction_id(const struct cfg *c, int64_t id, struct jrand *r)
+{
+    int64_t max_auction = last_base0_auction_id(c, id);
+    int64_t min_auction = max_auction - (int64_t)c->o.num_in_flight_auctions;
+    if (min_auction < 0)
+        min_auction = 0;
+    return min_auction + next_long(r, max_auction - min_auction + 1 + AUCTION_ID_LEAD);
+}
+
+/* PriceGenerator.nextPrice: Math.round(Math.pow(10, nextDouble() * 6) * 100). */
+static int64_t next_price(struct jrand *r)
+{
+    return java_round(pow(10.0, jrand_next_double(r) * 6.0) * 100.0);
+}
+
+static int64_t next_auction_length_ms(const struct cfg *c, uint64_t n, int64_t ts, struct jrand *r)
+{
+    /* When will the auction num_in_flight_auctions beyond this one be made? */
+    uint64_t ahead = ((uint64_t)c->o.num_in_flight_auctions * c->total) / c->o.auction_proportion;
+    int64_t horizon_ms = time_at(c, n + ahead) - ts;
+    int64_t bound = horizon_ms * 2 > 1 ? horizon_ms * 2 : 1;
+    return 1 + next_long(r, bound);
+}
+
+/* StringsGenerator.nextString into buf (cap >= max_len): length 3 +
+ * nextInt(max_len - 3), each char `special` with probability 1/13 else a-z,
+ * then Java's trim() (which only a ' ' special can trigger). Returns the length. */
+static size_t next_string(struct jrand *r, int32_t max_len, char special, char *buf)
+{
+    int32_t len = 3 + jrand_next_int_bound(r, max_len - 3);
+    for (int32_t i = 0; i < len; i++)
+        buf[i] =
+            jrand_next_int_bound(r, 13) == 0 ? special : (char)('a' + jrand_next_int_bound(r, 26));
+    size_t b = 0, e = (size_t)len;
+    while (b < e && (unsigned char)buf[b] <= ' ')
+        b++;
+    while (e > b && (unsigned char)buf[e - 1] <= ' ')
+        e--;
+    if (b)
+        memmove(buf, buf + b, e - b);
+    buf[e - b] = '\0';
+    return e - b;
+}
+
+/* StringsGenerator.nextExtra: the length of the extra that pads current_size
+ * to about avg (+-20%), drawing what Java draws before nextExactString. */
+static int32_t next_extra_len(struct jrand *r, int32_t current_size, int32_t avg)
+{
+    if (current_size > avg)
+        return 0;
+    avg -= current_size;
+    int32_t delta = (int32_t)java_round(avg * 0.2);
+    int32_t min_size = avg - delta;
+    return min_size + (delta == 0 ? 0 : jrand_next_int_bound(r, 2 * delta));
+}
+
+/* StringsGenerator.nextExactString: six letters per nextInt(); a negative int
+ * gives the characters below 'a' that Java's (char)('a' + rnd % 26) gives. */
+static void next_exact_string(struct jrand *r, int32_t len, char *buf)
+{
+    int32_t rnd = 0, left = 0;
+    for (int32_t i = 0; i < len; i++) {
+        if (left == 0) {
+            rnd = jrand_next_int(r);
+            left = 6;
+        }
+        buf[i] = (char)('a' + rnd % 26);
+        rnd /= 26;
+        left--;
+    }
+    buf[len] = '\0';
+}
+
+/* --- bid channels --------------------------------------------------------- */
+
+struct channel {
+    uint8_t channel_len, url_len;
+    char channel[WEIR_NEXMARK_CHANNEL_CAP];
+    char url[WEIR_NEXMARK_URL_CAP];
+};
+
+/* Channels 0..9999, then the hot ones. Flink's nexmark draws each channel's base
+ * URL and its channel_id suffix (9 in 10) from an unseeded Random; here they come
+ * from Random(channel) (Random(10000 + i) for hot channel i), in the same order
+ * of calls, so every run and the Java peer agree. */
+static struct channel channels[CHANNELS_NUMBER + NUM_HOT_CHANNELS];
+static pthread_once_t channels_once = PTHREAD_ONCE_INIT;
+
+static size_t base_url(struct jrand *r, char *url)
+{
+    static const char prefix[] = "https://www.nexmark.com/";
+    size_t len = sizeof prefix - 1;
+    memcpy(url, prefix, len);
+    for (int i = 0; i < 3; i++) {
+        len += next_string(r, 5, '_', url + len);
+        url[len++] = '/';
+    }
+    memcpy(url + len, "item.htm?query=1", sizeof "item.htm?query=1");
+    return len + sizeof "item.htm?query=1" - 1;
+}
+
+static void channels_build(void)
+{
+    char buf[WEIR_NEXMARK_URL_CAP];
+    for (int32_t i = 0; i < CHANNELS_NUMBER + NUM_HOT_CHANNELS; i++) {
+        struct channel *ch = &channels[i];
+        struct jrand r;
+        jrand_seed(&r, i);
+        size_t len = base_url(&r, buf);
+        if (i < CHANNELS_NUMBER) {
+            if (jrand_next_int_bound(&r, 10) > 0) {
+                /* Math.abs(Integer.reverse(c)): reverse(1) is Integer.MIN_VALUE,
+                 * which abs leaves negative. */
+                uint32_t rev = 0;
+                for (int b = 0; b < 32; b++)
+                    rev |= (((uint32_t)i >> b) & 1u) << (31 - b);
+                int64_t v = (int32_t)rev;
+                if (v < 0 && v != INT32_MIN)
+                    v = -v;
+                len += (size_t)snprintf(buf + len, sizeof buf - len, "&channel_id=%" PRId64, v);
+            }
+            ch->channel_len = (uint8_t)snprintf(ch->channel, sizeof ch->channel, "channel-%d", i);
+        } else {
+            const char *h = hot_channels[i - CHANNELS_NUMBER];
+            ch->channel_len = (uint8_t)strlen(h);
+            memcpy(ch->channel, h, ch->channel_len + 1);
+        }
+        ch->url_len = (uint8_t)len;
+        memcpy(ch->url, buf, len + 1);
+    }
+}
+
+/* --- events -------------------------------------------------------------------- */
+
+static void copy_str(char *dst, uint8_t *len, const char *src)
+{
+    size_t n = strlen(src);
+    memcpy(dst, src, n + 1);
+    *len = (uint8_t)n;
+}
+
+/* Generates event n: the body into body (zeroed by the caller), the extra's
+ * Random position left in r for next_exact_string. Returns the extra's length. */
+static int32_t make_event(const struct cfg *c, uint64_t n, struct jrand *r,
+                          enum weir_nexmark_type *type, void *body)
+{
+    int64_t id = (int64_t)n; /* Beam's event id (firstEventId 0) */
+    int64_t ts = time_at(c, n);
+    jrand_seed(r, (int64_t)(c->o.seed * SEED_MULTIPLIER + n));
+    *type = type_of(c, n);
+    switch (*type) {
+    case WEIR_NEXMARK_PERSON: {
+        struct weir_nexmark_person *p = body;
+        p->id = last_base0_person_id(c, id) + WEIR_NEXMARK_FIRST_PERSON_ID;
+        p->date_time = ts;
+        const char *first = first_names[jrand_next_int_bound(r, COUNT(first_names))];
+        const char *last = last_names[jrand_next_int_bound(r, COUNT(last_names))];
+        p->name_len = (uint8_t)snprintf(p->name, sizeof p->name, "%s %s", first, last);
+        size_t e = next_string(r, 7, ' ', p->email_address);
+        p->email_address[e++] = '@';
+        e += next_string(r, 5, ' ', p->email_address + e);
+        memcpy(p->email_address + e, ".com", 5);
+        p->email_address_len = (uint8_t)(e + 4);
+        int32_t d[4];
+        for (int i = 0; i < 4; i++)
+            d[i] = jrand_next_int_bound(r, 10000);
+        p->credit_card_len = (uint8_t)snprintf(p->credit_card, sizeof p->credit_card,
+                                               "%04d %04d %04d %04d", d[0], d[1], d[2], d[3]);
+        copy_str(p->city, &p->city_len, us_cities[jrand_next_int_bound(r, COUNT(us_cities))]);
+        copy_str(p->state, &p->state_len, us_states[jrand_next_int_bound(r, COUNT(us_states))]);
+        int32_t size = 8 + p->name_len + p->email_address_len + p->credit_card_len + p->city_len +
+                       p->state_len;
+        return next_extra_len(r, size, (int32_t)c->o.avg_person_bytes);
+    }
+    case WEIR_NEXMARK_AUCTION: {
+        struct weir_nexmark_auction *a = body;
+        a->id = last_base0_auction_id(c, id) + WEIR_NEXMARK_FIRST_AUCTION_ID;
+        a->date_time = ts;
+        int64_t seller;
+        if (jrand_next_int_bound(r, (int32_t)c->o.hot_sellers_ratio) > 0)
+            seller = (last_base0_person_id(c, id) / HOT_SELLER_RATIO) * HOT_SELLER_RATIO;
+        else
+            seller = next_base0_person_id(c, id, r);
+        a->seller = seller + WEIR_NEXMARK_FIRST_PERSON_ID;
+        a->category =
+            WEIR_NEXMARK_FIRST_CATEGORY_ID + jrand_next_int_bound(r, WEIR_NEXMARK_NUM_CATEGORIES);
+        a->initial_bid = next_price(r);
+        a->expires = ts + next_auction_length_ms(c, n, ts, r);
+        a->item_name_len = (uint8_t)next_string(r, 20, ' ', a->item_name);
+        a->description_len = (uint8_t)next_string(r, 100, ' ', a->description);
+        a->reserve = a->initial_bid + next_price(r);
+        int32_t size = 8 + a->item_name_len + a->description_len + 8 + 8 + 8 + 8 + 8;
+        return next_extra_len(r, size, (int32_t)c->o.avg_auction_bytes);
+    }
+    case WEIR_NEXMARK_BID:
+    default: {
+        struct weir_nexmark_bid *b = body;
+        int64_t auction, bidder;
+        if (jrand_next_int_bound(r, (int32_t)c->o.hot_auction_ratio) > 0)
+            auction = (last_base0_auction_id(c, id) / HOT_AUCTION_RATIO) * HOT_AUCTION_RATIO;
+        else
+            auction = next_base0_auction_id(c, id, r);
+        b->auction = auction + WEIR_NEXMARK_FIRST_AUCTION_ID;
+        if (jrand_next_int_bound(r, (int32_t)c->o.hot_bidders_ratio) > 0)
+            bidder = (last_base0_person_id(c, id) / HOT_BIDDER_RATIO) * HOT_BIDDER_RATIO + 1;
+        else
+            bidder = next_base0_person_id(c, id, r);
+        b->bidder = bidder + WEIR_NEXMARK_FIRST_PERSON_ID;
+        b->price = next_price(r);
+        b->date_time = ts;
+        const struct channel *ch;
+        if (jrand_next_int_bound(r, HOT_CHANNELS_RATIO) > 0)
+            ch = &channels[CHANNELS_NUMBER + jrand_next_int_bound(r, NUM_HOT_CHANNELS)];
+        else
+            ch = &channels[jrand_next_int_bound(r, CHANNELS_NUMBER)];
+        b->channel_len = ch->channel_len;
+        memcpy(b->channel, ch->channel, sizeof b->channel);
+        b->url_len = ch->url_len;
+        memcpy(b->url, ch->url, sizeof b->url);
+        return next_extra_len(r, 8 + 8 + 8 + 8, (int32_t)c->o.avg_bid_bytes);
+    }
+    }
+}
+
+/* The generator with its resolved options: what the source and event_at share. */
+static int event_at(const struct cfg *c, uint64_t n, struct weir_nexmark_event *out, size_t cap)
+{
+    union {
+        struct weir_nexmark_person p;
+        struct weir_nexmark_auction a;
+        struct weir_nexmark_bid b;
+    } body;
+    memset(&body, 0, sizeof body);
+    struct jrand r;
+    enum weir_nexmark_type type;
+    int32_t extra_len = make_event(c, n, &r, &type, &body);
+    size_t body_size = weir_nexmark_body_size(type);
+    size_t size = sizeof *out + body_size + (size_t)extra_len + 1;
+    if (size > cap || size > INT32_MAX)
+        return size > INT32_MAX ? -EOVERFLOW : (int)size;
+    *out = (struct weir_nexmark_event){
+        .type = (uint8_t)type, .extra_len = (uint32_t)extra_len, .event_number = n};
+    memcpy(out + 1, &body, body_size);
+    next_exact_string(&r, extra_len, (char *)(out + 1) + body_size);
+    return (int)size;
+}
+
+size_t weir_nexmark_event_max_size(const struct weir_nexmark_opts *o)
+{
+    struct cfg c;
+    resolve(o, &c);
+    /* extra <= (avg - size) + round(0.2 * (avg - size)) - 1 < 1.2 * avg + 1 */
+    size_t max = 0;
+    const uint32_t avg[3] = {c.o.avg_person_bytes, c.o.avg_auction_bytes, c.o.avg_bid_bytes};
+    for (int t = 0; t < 3; t++) {
+        size_t s = sizeof(struct weir_nexmark_event) +
+                   weir_nexmark_body_size((enum weir_nexmark_type)t) + avg[t] + avg[t] / 5 + 2 + 1;
+        if (s > max)
+            max = s;
+    }
+    return max;
+}
+
+int weir_nexmark_event_at(const struct weir_nexmark_opts *o, uint64_t n,
+                          struct weir_nexmark_event *out, size_t cap)
+{
+    if (weir_nexmark_opts_check(o, NULL, 0) < 0)
+        return -EINVAL;
+    pthread_once(&channels_once, channels_build);
+    struct cfg c;
+    resolve(o, &c);
+    return event_at(&c, n, out, cap);
+}
+
+enum weir_nexmark_type weir_nexmark_type_at(const struct weir_nexmark_opts *o, uint64_t n)
+{
+    struct cfg c;
+    resolve(o, &c);
+    return type_of(&c, n);
+}
+
+int64_t weir_nexmark_time_at(const struct weir_nexmark_opts *o, uint64_t n)
+{
+    struct cfg c;
+    resolve(o, &c);
+    return time_at(&c, n);
+}
+
+/* --- the source ---------------------------------------------------------------- */
+
+struct source {
+    struct cfg c;
+    uint64_t next, stride, emitted;
+    double rate; /* this subtask's wall-clock events per second; 0 = unlimited */
+    uint64_t start_ns;
+    size_t max_size;
+    struct weir_nexmark_event *buf;
+};
+
+static int64_t event_time(const struct weir_nexmark_event *e)
+{
+    switch (e->type) {
+    case WEIR_NEXMARK_PERSON:
+        return ((const struct weir_nexmark_person *)(const void *)(e + 1))->date_time;
+    case WEIR_NEXMARK_AUCTION:
+        return ((const struct weir_nexmark_auction *)(const void *)(e + 1))->date_time;
+    default:
+        return ((const struct weir_nexmark_bid *)(const void *)(e + 1))->date_time;
+    }
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int source_open(weir_ctx *ctx, void *state, void *arg)
+{
+    struct source *s = state;
+    const struct weir_nexmark_opts *o = arg;
+    char err[160];
+    if (weir_nexmark_opts_check(o, err, sizeof err) < 0) {
+        weir_ctx_fail(ctx, "%s", err);
+        return -EINVAL;
+    }
+    pthread_once(&channels_once, channels_build);
+    resolve(o, &s->c);
+    s->next = (uint64_t)weir_ctx_subtask(ctx);
+    s->stride = (uint64_t)weir_ctx_parallelism(ctx);
+    s->rate = s->c.o.rate_limit > 0 ? s->c.o.rate_limit / (double)s->stride : 0;
+    s->start_ns = mono_ns();
+    s->max_size = weir_nexmark_event_max_size(o);
+    /* uint64_t-aligned: the payload is read as the structs it holds */
+    s->buf = aligned_alloc(8, (s->max_size + 7) & ~(size_t)7);
+    if (!s->buf)
+        return -ENOMEM;
+    return 0;
+}
+
+static int source_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, uint32_t *emitted)
+{
+    struct source *s = state;
+    uint64_t n = max;
+    if (s->rate > 0) {
+        double due = (double)(mono_ns() - s->start_ns) * 1e-9 * s->rate;
+        uint64_t allowed = due > (double)s->emitted ? (uint64_t)due - s->emitted : 0;
+        if (allowed < n)
+            n = allowed;
+    }
+    uint64_t events = s->c.o.events;
+    uint32_t i = 0;
+    for (; i < n; i++) {
+        if (weir_ctx_stopping(ctx) || (events && s->next >= events))
+            break;
+        int size = event_at(&s->c, s->next, s->buf, s->max_size);
+        if (size < 0 || (size_t)size > s->max_size) {
+            weir_ctx_fail(ctx, "nexmark: event %" PRIu64 " does not fit %zu bytes", s->next,
+                          s->max_size);
+            return -EOVERFLOW;
+        }
+        int rc = weir_emit_copy(out, event_time(s->buf), s->buf, (uint32_t)size);
+        if (rc < 0)
+            return rc;
+        s->next += s->stride;
+    }
+    s->emitted += i;
+    *emitted = i;
+    if ((events && s->next >= events) || weir_ctx_stopping(ctx))
+        return WEIR_SOURCE_DONE;
+    return WEIR_SOURCE_MORE;
+}
+
+static void source_close(weir_ctx *ctx, void *state)
+{
+    struct source *s = state;
+    (void)ctx;
+    free(s->buf);
+    s->buf = NULL;
+}
+
+/* Position: the next event number of this subtask, and the stride it steps by. */
+static int source_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
+{
+    struct source *s = state;
+    (void)ctx;
+    (void)id;
+    uint64_t pos[2] = {s->next, s->stride};
+    return out->write(out, pos, sizeof pos);
+}
+
+static int source_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+{
+    struct source *s = state;
+    uint64_t pos[2];
+    int rc = in->read(in, pos, sizeof pos);
+    if (rc < 0)
+        return rc;
+    if (pos[1] != s->stride || pos[0] % s->stride != s->next % s->stride) {
+        /* Another parallelism: the subtasks' positions do not map one to one. */
+        weir_ctx_fail(ctx,
+                      "nexmark source: checkpoint was taken at parallelism %" PRIu64
+                      ", job runs at %" PRIu64 "; restore at the same -p",
+                      pos[1], s->stride);
+        return -EINVAL;
+    }
+    s->next = pos[0];
+    return 0;
+}
+
+static const struct weir_source_ops source_ops = {
+    .kind = "nexmark",
+    .state_size = sizeof(struct source),
+    .open = source_open,
+    .poll = source_poll,
+    .close = source_close,
+    .snapshot = source_snapshot,
+    .restore = source_restore,
+};
+
+weir_stream *weir_source_nexmark(weir_job *job, const char *uid,
+                                 const struct weir_nexmark_opts *opts)
+{
+    if (!job)
+        return NULL;
+    struct weir_nexmark_opts *copy = malloc(sizeof *copy);
+    if (!copy)
+        return NULL;
+    if (opts)
+        *copy = *opts;
+    else
+        weir_nexmark_opts_init(copy);
+    weir_stream *s = weir_source(job, uid, &source_ops, copy);
+    if (!s) {
+        free(copy);
+        return NULL;
+    }
+    weir_stream_own_arg(s, free);
+    struct weir_watermark_strategy ws = {
+        .max_out_of_orderness_ms =
+            copy->max_out_of_orderness_ms > 0 ? copy->max_out_of_orderness_ms : 0};
+    return weir_assign_watermarks(s, &ws);
+}
+
+/* --- CSV ---------------------------------------------------------------------------- */
+
+const char *weir_nexmark_type_name(enum weir_nexmark_type t)
+{
+    switch (t) {
+    case WEIR_NEXMARK_PERSON:
+        return "person";
+    case WEIR_NEXMARK_AUCTION:
+        return "auction";
+    case WEIR_NEXMARK_BID:
+        return "bid";
+    }
+    return "?";
+}
+
+const char *weir_nexmark_csv_header(enum weir_nexmark_type t)
+{
+    switch (t) {
+    case WEIR_NEXMARK_PERSON:
+        return "id,name,emailAddress,creditCard,city,state,dateTime,extra";
+    case WEIR_NEXMARK_AUCTION:
+        return "id,itemName,description,initialBid,reserve,dateTime,expires,seller,category,"
+               "extra";
+    case WEIR_NEXMARK_BID:
+        return "auction,bidder,price,channel,url,dateTime,extra";
+    }
+    return "";
+}
+
+int weir_nexmark_event_csv(const struct weir_nexmark_event *e, char *buf, size_t cap)
+{
+    const char *extra = weir_nexmark_extra(e);
+    int x = (int)e->extra_len;
+    switch (e->type) {
+    case WEIR_NEXMARK_PERSON: {
+        const struct weir_nexmark_person *p = (const void *)(e + 1);
+        return snprintf(buf, cap, "%" PRId64 ",%s,%s,%s,%s,%s,%" PRId64 ",%.*s", p->id, p->name,
+                        p->email_address, p->credit_card, p->city, p->state, p->date_time, x,
+                        extra);
+    }
+    case WEIR_NEXMARK_AUCTION: {
+        const struct weir_nexmark_auction *a = (const void *)(e + 1);
+        return snprintf(buf, cap,
+                        "%" PRId64 ",%s,%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
+                        ",%" PRId64 ",%.*s",
+                        a->id, a->item_name, a->description, a->initial_bid, a->reserve,
+                        a->date_time, a->expires, a->seller, a->category, x, extra);
+    }
+    case WEIR_NEXMARK_BID: {
+        const struct weir_nexmark_bid *b = (const void *)(e + 1);
+        return snprintf(buf, cap, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,%s,%" PRId64 ",%.*s",
+                        b->auction, b->bidder, b->price, b->channel, b->url, b->date_time, x,
+                        extra);
+    }
+    }
+    return -EINVAL;
+}
+
+int weir_nexmark_format_csv(const weir_rec *r, char *buf, size_t cap)
+{
+    if (r->len < sizeof(struct weir_nexmark_event))
+        return -EINVAL;
+    const struct weir_nexmark_event *e = weir_nexmark_event(r);
+    if (e->type > WEIR_NEXMARK_BID || r->len < weir_nexmark_event_size(e))
+        return -EINVAL;
+    return weir_nexmark_event_csv(e, buf, cap);
+}
