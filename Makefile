@@ -1,11 +1,15 @@
 # The two commands of the README's quick start:
 #   make run    installs what is missing, builds, runs the main job on embedded defaults
 #   make test   installs what is missing, builds (plain and ASan+UBSan), runs every test
-# Anything after JOB= / ARGS= is passed through: make run JOB=pipeline ARGS="--records 1e7"
+# `make run` measures a Nexmark query (weir bench nexmark ARGS); any other JOB= runs that
+# job: make run JOB=pipeline ARGS="--records 1e7", make run ARGS="--query q7 --events 20M -p 2"
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 JOBS       ?= $(shell nproc)
-JOB        ?= pipeline
+JOB        ?= nexmark
+ifeq ($(JOB),nexmark)
+ARGS       ?= --query q5 --events 10M
+endif
 ARGS       ?=
 CMAKE_ARGS ?=
 
@@ -26,7 +30,7 @@ build-san: deps
 	@cmake --build $(BUILD_SAN) -j $(JOBS)
 
 run: build
-	@$(BUILD)/tools/weir run $(JOB) $(ARGS)
+	@$(BUILD)/tools/weir $(if $(filter nexmark,$(JOB)),bench nexmark,run $(JOB)) $(ARGS)
 
 test-plain: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_WERROR=ON $(CMAKE_ARGS) >/dev/null

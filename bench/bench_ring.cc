@@ -802,7 +802,7 @@ template <size_t N> void register_size()
     // The round behind RESULTS.md: the four side by side, plus the line round trip.
     benchmark::RegisterBenchmark(
         ("round/" + std::to_string(N) + "B").c_str(),
-        [s256k, s512k](benchmark::State &st) {
+        [s512k](benchmark::State &st) {
             std::vector<Member> ms;
             std::string label;
             WeirExchange<N> w(32768u, 16u);
@@ -814,19 +814,22 @@ template <size_t N> void register_size()
             label += "; " + c.label();
 #endif
 #ifdef WEIR_HAVE_DPDK
-            DpdkExchange<N> d(s256k, 64);
-            DpdkZcExchange<N> z(s256k, std::min(32768u / (uint32_t)N, s256k / 2));
-            if (!d.ready() || !z.ready()) {
+            // 512 KiB of slots, as weir's 16 x 32 KiB: burst 64 as the issue asks, burst 256
+            // as DPDK's best in the pair/ sweep, and zero-copy bursts of one weir buffer.
+            DpdkExchange<N> d(s512k, 64), d256(s512k, 256);
+            DpdkZcExchange<N> z(s512k, std::min(32768u / (uint32_t)N, s512k / 2));
+            if (!d.ready() || !d256.ready() || !z.ready()) {
                 st.SkipWithError("rte_ring_init");
                 return;
             }
             ms.push_back(ring_member<N>("dpdk", d));
+            ms.push_back(ring_member<N>("dpdk_b256", d256));
             ms.push_back(ring_member<N>("dpdk_zc", z));
-            label += "; " + d.label() + "; " + z.label();
+            label += "; " + d.label() + "; " + d256.label() + "; " + z.label();
 #endif
             MemcpyRun mc;
-            ms.push_back(Member{"memcpy", [&mc](bool *) { return mc.run(); },
-                                (double)MemcpyRun::kBytes, (double)MemcpyRun::kBytes / N});
+            ms.push_back(
+                Member{"memcpy", [&mc](bool *) { return mc.run(); }, (double)MemcpyRun::kBytes, 0});
             constexpr uint64_t kTrips = 20000;
             ms.push_back(Member{"rtt", [](bool *) { return core_rtt_run(kTrips); }, 0, kTrips});
             std::vector<std::pair<size_t, size_t>> ratios;

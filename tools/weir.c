@@ -21,6 +21,7 @@
 #include <weir/config.h>
 #include <weir/weir.h>
 
+#include "bench_nexmark.h"
 #include "builtin_jobs.h"
 
 #define EXIT_FAILED 1
@@ -54,6 +55,7 @@ static void usage(FILE *out)
                  "                [--allow-non-restored-state] JOB [ARGS...]\n"
                  "       weir config [-c FILE] [-D key=value]...\n"
                  "       weir jobs\n"
+                 "       weir bench nexmark --query QUERY --events N [...]   (see --help)\n"
                  "JOB is a built-in job (see `weir jobs`) or a path to a job shared object.\n");
 }
 
@@ -179,6 +181,7 @@ static int cmd_jobs(void)
     printf("built-in jobs (weir run [-p N] JOB ARGS):\n");
     for (const struct builtin_job *j = builtin_jobs; j->name; j++)
         printf("  %-12s %s\n  %-12s   args: %s\n", j->name, j->summary, "", j->usage);
+    nexmark_jobs_print(stdout);
     printf("or a path to a job shared object exporting %s (see README.md)\n",
            WEIR_JOB_MAIN_SYMBOL);
     return 0;
@@ -363,6 +366,8 @@ int main(int argc, char **argv)
         return cmd_config(argc - 1, argv + 1);
     if (!strcmp(cmd, "jobs"))
         return cmd_jobs();
+    if (!strcmp(cmd, "bench"))
+        return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -451,8 +451,16 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         pd->state = P_COMPLETED;
         struct weir_ckpt_progress pr;
         weir_ckpt_progress_get(pd->ck, &pr);
-        atomic_store(&cs->last_duration_ms, (now - pd->start_ns) / 1000000ull);
+        uint64_t ms = (now - pd->start_ns) / 1000000ull;
+        atomic_store(&cs->last_duration_ms, ms);
         atomic_store(&cs->last_size_bytes, pr.bytes_durable);
+        if (ms > atomic_load(&cs->max_duration_ms))
+            atomic_store(&cs->max_duration_ms, ms);
+        if (pr.bytes_durable > atomic_load(&cs->max_size_bytes))
+            atomic_store(&cs->max_size_bytes, pr.bytes_durable);
+        if (!pd->final)
+            log_line(rt, "checkpoint %" PRIu64 " complete: %" PRIu64 " ms, %" PRIu64 " bytes",
+                     pd->id, ms, pr.bytes_durable);
         atomic_store(&cs->last_id, pd->id);
         atomic_fetch_add(&cs->completed, 1);
         c->consecutive_failed = 0;
@@ -555,6 +563,14 @@ void chk_tick(struct runtime *rt)
             c->p[i] = c->p[--c->n_pending];
             i--;
         }
+    }
+    if (atomic_load(&rt->job->cancel)) {
+        /* Stopping: sources end early, and a checkpoint now would record them
+         * as finished. Nothing new starts; what is in flight is aborted. */
+        for (int i = 0; i < c->n_pending; i++)
+            if (c->p[i]->state == P_PENDING)
+                weir_ckpt_abort(c->p[i]->ck, -ECANCELED);
+        return;
     }
     if (atomic_load(&rt->job->savepoint_requested) && c->n_pending == 0 &&
         !atomic_load(&rt->failed)) {
@@ -847,6 +863,8 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
             rc = restore_op(rt, r, &rt->tasks[i].ops[j], m, err, errlen);
     if (rc == 0) {
         rt->restored_id = m->checkpoint_id;
+        for (size_t i = 0; i < m->entry_count; i++)
+            rt->restored_bytes += m->entries[i].size_bytes;
         log_line(rt, "restored from %s (checkpoint %" PRIu64 ")", weir_restore_dir(r),
                  m->checkpoint_id);
         /* What the restored checkpoint staged is committed: it was complete. */

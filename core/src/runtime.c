@@ -636,7 +636,18 @@ static int task_checkpoint(struct task *t, uint64_t id)
     if (t->rt->snapshot) {
         uint64_t t0 = now_ns();
         int rc = t->rt->snapshot(t->rt->snapshot_arg, t, id);
-        pub_add(&t->sync_ns, now_ns() - t0);
+        uint64_t dt = now_ns() - t0;
+        pub_add(&t->sync_ns, dt);
+        if (t->n_sync == t->cap_sync) {
+            size_t ncap = t->cap_sync ? t->cap_sync * 2 : 64;
+            uint32_t *v = realloc(t->sync_us, ncap * sizeof *v);
+            if (v) {
+                t->sync_us = v;
+                t->cap_sync = ncap;
+            }
+        }
+        if (t->n_sync < t->cap_sync)
+            t->sync_us[t->n_sync++] = (uint32_t)(dt / 1000 > UINT32_MAX ? UINT32_MAX : dt / 1000);
         if (rc < 0)
             return rc;
     }
@@ -1725,6 +1736,7 @@ static void runtime_free(struct runtime *rt)
         free(t->in);
         free(t->label);
         free(t->chain_name);
+        free(t->sync_us);
     }
     free(rt->tasks);
     for (int w = 0; w < rt->n_workers; w++)
@@ -1832,6 +1844,36 @@ static void close_ops(struct runtime *rt)
     }
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Worker stall per snapshot (its synchronous part), over every task. */
+static void sync_percentiles(struct runtime *rt, struct weir_run_stats *st)
+{
+    size_t n = 0;
+    for (int i = 0; i < rt->n_tasks; i++)
+        n += rt->tasks[i].n_sync;
+    if (!n)
+        return;
+    uint32_t *v = malloc(n * sizeof *v);
+    if (!v)
+        return;
+    n = 0;
+    for (int i = 0; i < rt->n_tasks; i++) {
+        memcpy(v + n, rt->tasks[i].sync_us, rt->tasks[i].n_sync * sizeof *v);
+        n += rt->tasks[i].n_sync;
+    }
+    qsort(v, n, sizeof *v, cmp_u32);
+    st->snapshots = n;
+    st->sync_ms_p50 = v[(n - 1) / 2] / 1000.0;
+    st->sync_ms_p99 = v[(n - 1) * 99 / 100] / 1000.0;
+    st->sync_ms_max = v[n - 1] / 1000.0;
+    free(v);
+}
+
 /* One attempt: set up, restore, run until done, failed or cancelled.
  * Returns 0, -EIO for a failure while running (restartable), or another
  * negative errno for a job that cannot start. */
@@ -1893,7 +1935,9 @@ static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir
     job->rt = rt;
     rc = open_ops(rt);
     if (rc == 0) {
+        uint64_t r0 = now_ns();
         rc = chk_restore(rt, err, errlen);
+        rt->restore_ns = now_ns() - r0;
         if (rc < 0) {
             close_ops(rt);
             job->rt = NULL;
@@ -1945,6 +1989,9 @@ static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir
         stats->cancelled = atomic_load(&job->cancel) != 0;
         stats->metrics_port = rt->prom ? weir_prom_server_port(rt->prom) : 0;
         stats->restored_checkpoint = rt->restored_id;
+        stats->restore_ms = (double)rt->restore_ns / 1e6;
+        stats->restored_bytes = rt->restored_bytes;
+        sync_percentiles(rt, stats);
     }
     if (opts->progress)
         opts->progress(opts->progress_arg, sum_records(rt, NODE_SOURCE), elapsed, true);
@@ -2011,6 +2058,10 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
     if (stats) {
         *stats = st;
         stats->restarts = restarts;
+        stats->last_checkpoint_ms = atomic_load(&job->chk.last_duration_ms);
+        stats->last_checkpoint_bytes = atomic_load(&job->chk.last_size_bytes);
+        stats->max_checkpoint_ms = atomic_load(&job->chk.max_duration_ms);
+        stats->max_checkpoint_bytes = atomic_load(&job->chk.max_size_bytes);
         stats->checkpoints_completed = atomic_load(&job->chk.completed);
         stats->checkpoints_failed = atomic_load(&job->chk.failed);
         stats->last_checkpoint_id = atomic_load(&job->chk.last_id);

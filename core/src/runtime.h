@@ -127,6 +127,8 @@ struct task {
     uint64_t aligning; /* checkpoint being aligned, 0 when none */
     uint64_t align_start_ns;
     _Atomic uint64_t align_ns, sync_ns; /* alignment and synchronous snapshot time */
+    uint32_t *sync_us; /* each snapshot's synchronous time, for percentiles */
+    size_t n_sync, cap_sync;
     bool idle_sent; /* all inputs idle: told downstream */
     /* sources with a watermark strategy */
     const struct weir_watermark_strategy *wms;
@@ -208,6 +210,8 @@ struct runtime {
     struct coordinator *coord;
     _Atomic uint64_t completed_id; /* newest complete checkpoint: sinks commit up to it */
     uint64_t restored_id;
+    uint64_t restore_ns;
+    uint64_t restored_bytes;
 };
 
 
