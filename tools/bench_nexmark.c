@@ -1020,6 +1020,20 @@ int cmd_bench(int argc, char **argv)
     double p50 = hist_quantile(&b.lat, 0.50) / 1e6, p95 = hist_quantile(&b.lat, 0.95) / 1e6,
            p99 = hist_quantile(&b.lat, 0.99) / 1e6, lmax = (double)b.lat.max_ns / 1e6;
     double lmean = b.lat.count ? b.lat.sum_ns / (double)b.lat.count / 1e6 : 0;
+    /* The last checkpoint (often the final one, after the endpoint stopped) from
+     * the run stats, when the scrapes missed it. */
+    if (st.last_checkpoint_id && (!sc.n || sc.seen[sc.n - 1].id != st.last_checkpoint_id)) {
+        if (sc.n == sc.cap) {
+            struct ckpt_seen *ns = realloc(sc.seen, (sc.cap + 1) * sizeof *ns);
+            if (ns) {
+                sc.seen = ns;
+                sc.cap++;
+            }
+        }
+        if (sc.n < sc.cap)
+            sc.seen[sc.n++] = (struct ckpt_seen){st.last_checkpoint_id, st.last_checkpoint_ms,
+                                                 st.last_checkpoint_bytes};
+    }
     uint64_t *durs = calloc(sc.n ? sc.n : 1, sizeof *durs);
     for (size_t i = 0; durs && i < sc.n; i++)
         durs[i] = sc.seen[i].duration_ms;
@@ -1052,15 +1066,22 @@ int cmd_bench(int argc, char **argv)
     printf("  checkpoints  %" PRIu64 " completed, %" PRIu64 " failed (%s, every %" PRId64
            " ms)",
            st.checkpoints_completed, st.checkpoints_failed, mode, interval_ms);
-    if (sc.n && durs)
-        printf("; duration min %" PRIu64 " ms, p50 %" PRIu64 " ms, max %" PRIu64
-               " ms, mean %.1f ms over %zu read from weir_job_lastCheckpointDuration",
-               durs[0], durs[(sc.n - 1) / 2], durs[sc.n - 1], dsum / (double)sc.n, sc.n);
-    else if (!sc.port_lo)
-        printf("; durations unknown (metrics.reporter.prom.port is 0)");
-    if (st.restored_checkpoint)
-        printf("; restored from checkpoint %" PRIu64, st.restored_checkpoint);
     printf("\n");
+    if (sc.n && durs)
+        printf("               duration min %" PRIu64 " ms, p50 %" PRIu64 " ms, max %" PRIu64
+               " ms, mean %.1f ms (%zu of them: trigger to _metadata durable); longest %" PRIu64
+               " ms, largest %.1f MiB\n",
+               durs[0], durs[(sc.n - 1) / 2], durs[sc.n - 1], dsum / (double)sc.n, sc.n,
+               st.max_checkpoint_ms, (double)st.max_checkpoint_bytes / 1048576.0);
+    else if (!sc.port_lo && st.checkpoints_completed)
+        printf("               durations unknown (metrics.reporter.prom.port is 0)\n");
+    if (st.snapshots)
+        printf("               worker stall per snapshot (synchronous part) p50 %.3f ms, p99 "
+               "%.3f ms, max %.3f ms over %" PRIu64 " snapshots\n",
+               st.sync_ms_p50, st.sync_ms_p99, st.sync_ms_max, st.snapshots);
+    if (st.restored_checkpoint)
+        printf("               restored from checkpoint %" PRIu64 " (%.1f MiB) in %.1f ms\n",
+               st.restored_checkpoint, (double)st.restored_bytes / 1048576.0, st.restore_ms);
 
     int status = 0;
     if (o.json) {
@@ -1097,9 +1118,14 @@ int cmd_bench(int argc, char **argv)
             fprintf(f,
                     "  \"checkpoints\": {\"mode\": \"%s\", \"interval_ms\": %" PRId64
                     ", \"completed\": %" PRIu64 ", \"failed\": %" PRIu64
-                    ", \"restored_from\": %" PRIu64 ", \"durations\": [",
+                    ", \"restored_from\": %" PRIu64 ", \"restore_ms\": %.3f"
+                    ", \"max_ms\": %" PRIu64 ", \"max_bytes\": %" PRIu64
+                    ",\n    \"sync_ms\": {\"snapshots\": %" PRIu64
+                    ", \"p50\": %.4f, \"p99\": %.4f, \"max\": %.4f},\n    \"durations\": [",
                     mode, interval_ms, st.checkpoints_completed, st.checkpoints_failed,
-                    st.restored_checkpoint);
+                    st.restored_checkpoint, st.restore_ms, st.max_checkpoint_ms,
+                    st.max_checkpoint_bytes, st.snapshots, st.sync_ms_p50, st.sync_ms_p99,
+                    st.sync_ms_max);
             for (size_t i = 0; i < sc.n; i++)
                 fprintf(f, "%s{\"id\": %" PRIu64 ", \"duration_ms\": %" PRIu64
                            ", \"size_bytes\": %" PRIu64 "}",

@@ -188,17 +188,33 @@ struct timer_list {
     size_t n[2];
 };
 
+struct gather {
+    struct weir_timer *v;
+    size_t n, cap;
+};
+
+static int gather_one(void *arg, const struct weir_timer *tm)
+{
+    struct gather *g = arg;
+    if (g->n == g->cap)
+        return -ENOMEM; /* sized from timers_count: cannot happen */
+    g->v[g->n++] = *tm;
+    return 0;
+}
+
 static int timers_gather(struct timer_service *ts, struct timer_list *tl)
 {
     for (int d = 0; d < 2; d++) {
-        const struct timer_set *set = &ts->set[d];
+        size_t live = timers_count(ts, d);
+        struct gather g = {.v = live ? malloc(live * sizeof *g.v) : NULL, .cap = live};
+        tl->v[d] = g.v;
         tl->n[d] = 0;
-        tl->v[d] = set->live ? malloc(set->live * sizeof *tl->v[d]) : NULL;
-        if (set->live && !tl->v[d])
+        if (live && !g.v)
             return -ENOMEM;
-        for (size_t i = 0; i < set->cap; i++)
-            if (set->used[i] == 1)
-                tl->v[d][tl->n[d]++] = set->slot[i];
+        int rc = timers_foreach(ts, d, gather_one, &g);
+        if (rc < 0)
+            return rc;
+        tl->n[d] = g.n;
         if (tl->n[d] > 1)
             qsort(tl->v[d], tl->n[d], sizeof *tl->v[d], cmp_timer_kg);
     }

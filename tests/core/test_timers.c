@@ -123,6 +123,52 @@ static void many_timers_with_churn_stay_consistent(void **state)
     timers_free(&t);
 }
 
+/* One timestamp with many timers (a window over many keys) and many
+ * timestamps with one timer each (per-record cleanup timers), interleaved. */
+static void big_buckets_and_many_timestamps(void **state)
+{
+    (void)state;
+    struct timer_service t;
+    timers_init(&t);
+    for (uint64_t k = 0; k < 50000; k++) {
+        struct weir_timer w = tm(1000, k, 7), c = tm(2000 + (int64_t)k, k, 0);
+        assert_int_equal(timers_add(&t, 0, &w), 0);
+        assert_int_equal(timers_add(&t, 0, &c), 0);
+        assert_int_equal(timers_add(&t, 0, &w), 1); /* deduplicated in the big bucket */
+    }
+    for (uint64_t k = 0; k < 50000; k += 2) {
+        struct weir_timer w = tm(1000, k, 7), c = tm(2000 + (int64_t)k, k, 0);
+        assert_int_equal(timers_del(&t, 0, &w), 0);
+        assert_int_equal(timers_del(&t, 0, &c), 0);
+    }
+    assert_int_equal(timers_count(&t, 0), 50000);
+    struct weir_timer out;
+    size_t n = 0;
+    while (timers_pop_due(&t, 0, 1000, &out)) {
+        assert_int_equal(out.ts, 1000);
+        assert_int_equal(out.key % 2, 1);
+        n++;
+    }
+    assert_int_equal(n, 25000);
+    /* a timer fired at 1000 can be registered again and fires again */
+    struct weir_timer again = tm(1000, 1, 7);
+    assert_int_equal(timers_add(&t, 0, &again), 0);
+    assert_true(timers_pop_due(&t, 0, 1000, &out));
+    assert_false(timers_pop_due(&t, 0, 1000, &out));
+    int64_t last = 0;
+    n = 0;
+    while (timers_pop_due(&t, 0, INT64_MAX, &out)) {
+        assert_true(out.ts > last);
+        assert_int_equal((uint64_t)(out.ts - 2000), out.key);
+        assert_int_equal(out.key % 2, 1);
+        last = out.ts;
+        n++;
+    }
+    assert_int_equal(n, 25000);
+    assert_int_equal(timers_count(&t, 0), 0);
+    timers_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -131,6 +177,7 @@ int main(void)
         cmocka_unit_test(deleted_timer_does_not_fire),
         cmocka_unit_test(domains_are_separate),
         cmocka_unit_test(many_timers_with_churn_stay_consistent),
+        cmocka_unit_test(big_buckets_and_many_timestamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
