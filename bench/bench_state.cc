@@ -91,12 +91,18 @@ const Keys &keys()
 
 std::string scratch_dir()
 {
-    const char *t = getenv("WEIR_BENCH_TMP");
-    if (!t || !*t)
-        t = getenv("TMPDIR");
-    if (!t || !*t)
-        t = "/tmp";
-    return std::string(t) + "/weir-bench-state-" + std::to_string(getpid());
+    static std::string dir;
+    if (dir.empty()) {
+        const char *t = getenv("WEIR_BENCH_TMP");
+        if (!t || !*t)
+            t = getenv("TMPDIR");
+        if (!t || !*t)
+            t = "/tmp";
+        dir = std::string(t) + "/weir-bench-state-" + std::to_string(getpid());
+        // Every env and instance removes what it made; the directory itself goes at exit.
+        std::atexit([] { rmdir(dir.c_str()); });
+    }
+    return dir;
 }
 
 weir_config *config(const char *backend)

@@ -8,7 +8,9 @@
  *
  * The job is source "nexmark" -> "latency-stamp" -> the query -> "latency-probe"
  * -> sink (a blackhole, or with --output exactly-once CSV files). Checkpoints
- * are on: EXACTLY_ONCE every 10 s unless -c or -D say otherwise.
+ * are on: EXACTLY_ONCE every 10 s unless -c or -D say otherwise; a failure ends
+ * the run (restart-strategy.type none unless set), so that the figures are of
+ * one attempt. --dump-events without --query writes the events and stops.
  *
  * What is measured, and how:
  *   throughput  events the sources emitted / wall time of weir_job_run, and /
@@ -60,7 +62,7 @@
 #include "bench_nexmark.h"
 
 #define EXIT_FAILED 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE  2
 
 /* --- small helpers --------------------------------------------------------------- */
 
@@ -102,6 +104,26 @@ bad:
     return -EINVAL;
 }
 
+/* A positive event-time rate: below one event per second spreads a run over
+ * days of event time. One-line error naming the flag. */
+static int parse_rate(const char *flag, const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double r = strtod(v, &end);
+    if (*end == 'k' || *end == 'K')
+        r *= 1e3, end++;
+    else if (*end == 'm' || *end == 'M')
+        r *= 1e6, end++;
+    if (end == v || *end || errno || !(r > 0) || r > 1e12) {
+        fprintf(stderr, "weir: %s: \"%s\": expected a positive rate like 0.5, 1000 or 10M\n", flag,
+                v);
+        return -EINVAL;
+    }
+    *out = r;
+    return 0;
+}
+
 static void human(double v, char *buf, size_t len)
 {
     if (v >= 1e9)
@@ -122,9 +144,9 @@ struct gen_sample {
     int64_t ns; /* CLOCK_MONOTONIC when the event left the generator */
 };
 
-#define CHUNK_BITS 16
-#define CHUNK (1u << CHUNK_BITS)
-#define MAX_CHUNKS 4096
+#define CHUNK_BITS  16
+#define CHUNK       (1u << CHUNK_BITS)
+#define MAX_CHUNKS  4096
 #define STAMP_EVERY 64
 
 /* One source subtask's samples: appended by its worker, read by the probes.
@@ -238,8 +260,7 @@ static int stamp_open(weir_ctx *ctx, void *state, void *arg)
     return 0;
 }
 
-static int stamp_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
-                         weir_emit *out)
+static int stamp_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
     (void)ctx;
     (void)input;
@@ -255,8 +276,8 @@ static int stamp_process(weir_ctx *ctx, void *state, int input, const weir_rec *
                     atomic_store_explicit(&t->chunk[i >> CHUNK_BITS], c, memory_order_relaxed);
             }
             if (c) {
-                c[i & (CHUNK - 1)] = (struct gen_sample){
-                    weir_nexmark_event(in)->event_number, in->ts, mono_ns()};
+                c[i & (CHUNK - 1)] =
+                    (struct gen_sample){weir_nexmark_event(in)->event_number, in->ts, mono_ns()};
                 /* pairs with the probes' acquire load of count */
                 atomic_store_explicit(&t->count, i + 1, memory_order_release);
             }
@@ -364,8 +385,7 @@ static int probe_open(weir_ctx *ctx, void *state, void *arg)
     return 0;
 }
 
-static int probe_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
-                         weir_emit *out)
+static int probe_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
     (void)ctx;
     (void)input;
@@ -663,18 +683,23 @@ static void on_signal(int sig)
 
 static void bench_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: weir bench nexmark --query QUERY --events N [-p N] [-c FILE] [-D key=value]...\n"
-            "                          [--rate R] [--event-rate R] [--seed S]\n"
-            "                          [--dump-events DIR] [--output DIR] [--json PATH]\n"
-            "                          [--from-checkpoint latest|DIR] [--allow-non-restored-state]\n"
-            "QUERY is one of:");
+    fprintf(
+        out,
+        "usage: weir bench nexmark --query QUERY --events N [-p N] [-c FILE] [-D key=value]...\n"
+        "                          [--rate R] [--event-rate R] [--seed S]\n"
+        "                          [--dump-events DIR] [--output DIR] [--json PATH]\n"
+        "                          [--from-checkpoint latest|DIR] [--allow-non-restored-state]\n"
+        "QUERY is one of:");
     for (const struct weir_nexmark_query *q = weir_nexmark_queries; q->name; q++)
         fprintf(out, " %s", q->name);
-    fprintf(out, "\n"
-                 "Checkpoints are on (EXACTLY_ONCE, execution.checkpointing.interval 10 s) unless\n"
-                 "-c or -D set them. --rate limits events per wall-clock second (default: as fast\n"
-                 "as possible); --event-rate sets Nexmark's event-time rate (default 10M/s).\n");
+    fprintf(out,
+            "\n"
+            "Checkpoints are on (EXACTLY_ONCE, execution.checkpointing.interval 10 s) and a\n"
+            "failure ends the run (restart-strategy.type none) unless -c or -D say otherwise.\n"
+            "--rate limits events per wall-clock second (default: as fast as possible);\n"
+            "--event-rate sets Nexmark's event-time rate (default 10M/s). --output DIR writes\n"
+            "the result rows exactly once as DIR/part-*.csv; --json PATH the measurements.\n"
+            "With --dump-events DIR and no --query, only the events are written (as CSV).\n");
 }
 
 struct bench_opts {
@@ -713,6 +738,33 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
             o->allow_non_restored = true;
             continue;
         } else if (a[0] == '-') {
+            static const char *const with_value[] = {"--query",
+                                                     "-q",
+                                                     "--events",
+                                                     "--rate",
+                                                     "--event-rate",
+                                                     "--events-per-second",
+                                                     "--seed",
+                                                     "--dump-events",
+                                                     "--output",
+                                                     "--json",
+                                                     "--from-checkpoint",
+                                                     "--from-savepoint",
+                                                     "-s",
+                                                     "-c",
+                                                     "--config",
+                                                     "-p",
+                                                     "--parallelism",
+                                                     "-D",
+                                                     NULL};
+            bool known = false;
+            for (int k = 0; with_value[k] && !known; k++)
+                known = !strcmp(a, with_value[k]);
+            if (!known) {
+                fprintf(stderr, "weir: bench nexmark: unknown option \"%s\"\n", a);
+                bench_usage(stderr);
+                return -1;
+            }
             if (need_value(argc, argv, i, a) < 0)
                 return -1;
             v = argv[++i];
@@ -738,13 +790,9 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
             if (parse_count("--rate", v, &n) < 0)
                 return -1;
             o->rate = (double)n;
-        } else if (!strcmp(a, "--event-rate")) {
-            if (parse_count("--event-rate", v, &n) < 0 || n == 0) {
-                if (n == 0)
-                    fprintf(stderr, "weir: --event-rate: \"%s\": expected a positive rate\n", v);
+        } else if (!strcmp(a, "--event-rate") || !strcmp(a, "--events-per-second")) {
+            if (parse_rate(a, v, &o->event_rate) < 0)
                 return -1;
-            }
-            o->event_rate = (double)n;
         } else if (!strcmp(a, "--seed")) {
             if (parse_count("--seed", v, &o->seed) < 0)
                 return -1;
@@ -779,7 +827,7 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
             return -1;
         }
     }
-    if (!o->q) {
+    if (!o->q && !o->dump_dir) {
         fprintf(stderr, "weir: bench nexmark: --query is required (e.g. --query q5)\n");
         return -1;
     }
@@ -919,6 +967,10 @@ int cmd_bench(int argc, char **argv)
         }
         fprintf(stderr, "weir: wrote %" PRIu64 " events to %s/{person,auction,bid}.csv in %.2f s\n",
                 o.events, o.dump_dir, (double)(mono_ns() - t0) / 1e9);
+        if (!o.q) { /* only the events were asked for */
+            weir_config_free(cfg);
+            return 0;
+        }
     }
 
     int p = (int)weir_config_get_int(cfg, "parallelism.default");
@@ -952,9 +1004,9 @@ int cmd_bench(int argc, char **argv)
     }
 
     const char *pmode = weir_config_get_str(cfg, "weir.progress");
-    struct progress prog = {
-        .on = !strcmp(pmode, "always") || (!strcmp(pmode, "auto") && isatty(STDERR_FILENO)),
-        .sc = &sc};
+    struct progress prog = {.on = !strcmp(pmode, "always") ||
+                                  (!strcmp(pmode, "auto") && isatty(STDERR_FILENO)),
+                            .sc = &sc};
     weir_config_print_pools(cfg, stderr);
     int64_t interval_ms = weir_config_get_duration_ms(cfg, "execution.checkpointing.interval");
     const char *mode = weir_config_get_str(cfg, "execution.checkpointing.mode");
@@ -1049,8 +1101,8 @@ int cmd_bench(int argc, char **argv)
     human(epw, a3, sizeof a3);
     printf("nexmark %s (%s) %s: %" PRIu64 " events in %.3f s, parallelism %d (%d worker%s), "
            "state %s\n",
-           o.q->name, o.q->title, st.cancelled ? "stopped" : "finished", st.source_records, wall,
-           p, st.workers, st.workers == 1 ? "" : "s", backend);
+           o.q->name, o.q->title, st.cancelled ? "stopped" : "finished", st.source_records, wall, p,
+           st.workers, st.workers == 1 ? "" : "s", backend);
     printf("  throughput   %sevents/s over wall time; %sevents/s per core used (process CPU "
            "%.3f s: user %.3f + sys %.3f, %.2f cores busy); %sevents/s per worker\n",
            a1, a2, cpu, user, sys, wall > 0 ? cpu / wall : 0, a3);
@@ -1063,8 +1115,7 @@ int cmd_bench(int argc, char **argv)
                p50, p95, p99, lmax, lmean, b.lat.count, n_rows);
     else
         printf("  latency      no rows to measure\n");
-    printf("  checkpoints  %" PRIu64 " completed, %" PRIu64 " failed (%s, every %" PRId64
-           " ms)",
+    printf("  checkpoints  %" PRIu64 " completed, %" PRIu64 " failed (%s, every %" PRId64 " ms)",
            st.checkpoints_completed, st.checkpoints_failed, mode, interval_ms);
     printf("\n");
     if (sc.n && durs)
@@ -1098,13 +1149,14 @@ int cmd_bench(int argc, char **argv)
                     ",\n  \"events\": %" PRIu64 ",\n  \"events_requested\": %" PRIu64
                     ",\n  \"rate_limit\": %.0f,\n  \"event_rate\": %.0f,\n  \"seed\": %" PRIu64
                     ",\n  \"parallelism\": %d,\n  \"workers\": %d,\n  \"state_backend\": ",
-                    st.source_records, o.events, gen.rate_limit, gen.events_per_second, gen.seed,
-                    p, st.workers);
+                    st.source_records, o.events, gen.rate_limit, gen.events_per_second, gen.seed, p,
+                    st.workers);
             json_str(f, backend);
-            fprintf(f, ",\n  \"cancelled\": %s,\n  \"wall_s\": %.6f,\n  \"cpu_s\": %.6f,\n"
-                       "  \"cpu_user_s\": %.6f,\n  \"cpu_sys_s\": %.6f,\n"
-                       "  \"throughput\": {\"events_per_s\": %.1f, \"events_per_cpu_s\": %.1f, "
-                       "\"events_per_s_per_worker\": %.1f},\n  \"rows\": %" PRIu64 ",\n",
+            fprintf(f,
+                    ",\n  \"cancelled\": %s,\n  \"wall_s\": %.6f,\n  \"cpu_s\": %.6f,\n"
+                    "  \"cpu_user_s\": %.6f,\n  \"cpu_sys_s\": %.6f,\n"
+                    "  \"throughput\": {\"events_per_s\": %.1f, \"events_per_cpu_s\": %.1f, "
+                    "\"events_per_s_per_worker\": %.1f},\n  \"rows\": %" PRIu64 ",\n",
                     st.cancelled ? "true" : "false", wall, cpu, user, sys, eps, epc, epw, n_rows);
             fprintf(f,
                     "  \"latency_ms\": {\"samples\": %" PRIu64 ", \"unmeasured\": %" PRIu64
@@ -1127,8 +1179,9 @@ int cmd_bench(int argc, char **argv)
                     st.max_checkpoint_bytes, st.snapshots, st.sync_ms_p50, st.sync_ms_p99,
                     st.sync_ms_max);
             for (size_t i = 0; i < sc.n; i++)
-                fprintf(f, "%s{\"id\": %" PRIu64 ", \"duration_ms\": %" PRIu64
-                           ", \"size_bytes\": %" PRIu64 "}",
+                fprintf(f,
+                        "%s{\"id\": %" PRIu64 ", \"duration_ms\": %" PRIu64
+                        ", \"size_bytes\": %" PRIu64 "}",
                         i ? ", " : "", sc.seen[i].id, sc.seen[i].duration_ms,
                         sc.seen[i].size_bytes);
             fprintf(f, "]},\n  \"output\": ");
@@ -1175,8 +1228,8 @@ static int nexmark_job_main(weir_job *job, int argc, char **argv)
         const char *a = argv[i];
         if (a[0] != '-') {
             if (out) {
-                fprintf(stderr, "weir: job %s: one OUTPUT_DIR at most (\"%s\", \"%s\")\n",
-                        q->name, out, a);
+                fprintf(stderr, "weir: job %s: one OUTPUT_DIR at most (\"%s\", \"%s\")\n", q->name,
+                        out, a);
                 goto bad;
             }
             out = a;
@@ -1195,9 +1248,8 @@ static int nexmark_job_main(weir_job *job, int argc, char **argv)
                 goto bad;
             gen->rate_limit = (double)n;
         } else if (!strcmp(a, "--event-rate")) {
-            if (parse_count("--event-rate", v, &n) < 0)
+            if (parse_rate("--event-rate", v, &gen->events_per_second) < 0)
                 goto bad;
-            gen->events_per_second = (double)n;
         } else if (!strcmp(a, "--seed")) {
             if (parse_count("--seed", v, &gen->seed) < 0)
                 goto bad;
@@ -1253,8 +1305,9 @@ const struct builtin_job *nexmark_builtin_job_find(const char *name)
 void nexmark_jobs_print(FILE *out)
 {
     nexmark_jobs_init();
-    fprintf(out, "Nexmark queries (weir run [-p N] QUERY %s; with OUTPUT_DIR: exactly-once CSV "
-                 "files, else a blackhole; measured: weir bench nexmark --query QUERY):\n",
+    fprintf(out,
+            "Nexmark queries (weir run [-p N] QUERY %s; with OUTPUT_DIR: exactly-once CSV "
+            "files, else a blackhole; measured: weir bench nexmark --query QUERY):\n",
             RUN_USAGE);
     for (const struct builtin_job *j = nexmark_jobs; j->name; j++)
         fprintf(out, "  %-12s %s\n", j->name, j->summary);

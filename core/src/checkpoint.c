@@ -44,6 +44,7 @@
 #include <weir/operator.h>
 #include <weir/storage.h>
 
+#include "checkpoint_rocksdb.h"
 #include "runtime.h"
 
 #define TAG_OPERATOR (1ull << 32)
@@ -87,12 +88,17 @@ struct pending {
     struct task_ack *acks;
     _Atomic int acked;
     bool final; /* taken by the control thread after every task finished */
+    struct rocks_shared_list shared; /* SSTs referenced (incremental RocksDB) */
+    pthread_mutex_t tmp_lock;
+    char **tmp_dirs; /* RocksDB checkpoint links, removed once settled */
+    size_t n_tmp;
 };
 
 struct coordinator {
     weir_storage *storage;
     uint64_t interval_ns, min_pause_ns, timeout_ns;
     int max_concurrent, tolerable, consecutive_failed;
+    bool incremental;
     uint64_t last_trigger_ns, last_end_ns;
     struct pending *p[MAX_PENDING];
     int n_pending;
@@ -243,9 +249,10 @@ static int timers_write_kg(struct weir_snapshot_out *o, struct timer_list *tl, u
     return 0;
 }
 
-static int snapshot_op(struct op_inst *op, weir_ckpt *ck, uint64_t id, struct weir_ckpt_entry *e,
-                       char name[256])
+static int snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id,
+                       struct weir_ckpt_entry *e, char name[256])
 {
+    weir_ckpt *ck = pd->ck;
     struct task *t = op->task;
     const struct weir_operator_ops *ops = op->node->op;
     const struct weir_source_ops *sops = op->node->src;
@@ -279,10 +286,34 @@ static int snapshot_op(struct op_inst *op, weir_ckpt *ck, uint64_t id, struct we
         struct timer_list tl = {0};
         size_t cursor[2] = {0, 0};
         rc = timers_gather(&op->timers, &tl);
+        /* Incremental RocksDB: the instance's SST files instead of its entries
+         * (savepoints stay in the portable format). */
+        bool native = t->rt->coord->incremental && !pd->savepoint &&
+                      rocks_incremental_applies(op->backend);
+        if (rc == 0 && native) {
+            char *tmp = NULL;
+            char base[256];
+            snprintf(base, sizeof base, "%s", name);
+            rc = rocks_incremental_snapshot(t->rt->coord->storage, op->backend, ck, f, base, id,
+                                            &tmp, &pd->shared);
+            if (tmp) {
+                pthread_mutex_lock(&pd->tmp_lock);
+                char **v = realloc(pd->tmp_dirs, (pd->n_tmp + 1) * sizeof *v);
+                if (v) {
+                    pd->tmp_dirs = v;
+                    pd->tmp_dirs[pd->n_tmp++] = tmp;
+                } else {
+                    free(tmp);
+                }
+                pthread_mutex_unlock(&pd->tmp_lock);
+            }
+        }
         for (uint32_t kg = first; rc == 0 && kg <= last; kg++) {
-            rc = weir_ckpt_file_section_begin(f, TAG_KEYED | kg);
-            if (rc == 0)
-                rc = weir_keyed_backend_snapshot_key_group(op->backend, kg, out);
+            if (!native) {
+                rc = weir_ckpt_file_section_begin(f, TAG_KEYED | kg);
+                if (rc == 0)
+                    rc = weir_keyed_backend_snapshot_key_group(op->backend, kg, out);
+            }
             if (rc == 0)
                 rc = weir_ckpt_file_section_begin(f, TAG_TIMERS | kg);
             if (rc == 0)
@@ -314,7 +345,7 @@ static int snapshot_task(void *arg, struct task *t, uint64_t id)
     int rc = 0;
     for (int j = 0; j < t->n_ops && rc == 0; j++) {
         a->blobs[j] = BLOB_RUNNING;
-        rc = snapshot_op(&t->ops[j], pd->ck, id, &a->e[a->n], a->names[j]);
+        rc = snapshot_op(&t->ops[j], pd, id, &a->e[a->n], a->names[j]);
         if (rc == 0 && a->e[a->n].file)
             crash_point("snapshot", id);
         if (rc == 0) {
@@ -362,6 +393,8 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
     if (!pd)
         return NULL;
     pd->id = id;
+    pthread_mutex_init(&pd->shared.lock, NULL);
+    pthread_mutex_init(&pd->tmp_lock, NULL);
     pd->acks = calloc((size_t)rt->n_tasks, sizeof *pd->acks);
     if (!pd->acks)
         goto oom;
@@ -407,6 +440,14 @@ static void pending_free(struct runtime *rt, struct pending *pd)
     free(pd->acks);
     weir_ckpt_release(pd->ck);
     free(pd->savepoint);
+    rocks_shared_list_free(&pd->shared);
+    for (size_t i = 0; i < pd->n_tmp; i++) {
+        rocks_rm_rf(pd->tmp_dirs[i]);
+        free(pd->tmp_dirs[i]);
+    }
+    free(pd->tmp_dirs);
+    pthread_mutex_destroy(&pd->shared.lock);
+    pthread_mutex_destroy(&pd->tmp_lock);
     free(pd);
 }
 
@@ -445,11 +486,21 @@ static int commit(struct runtime *rt, struct pending *pd)
     for (int i = 0; i < rt->n_tasks; i++)
         for (int j = 0; j < pd->acks[i].n; j++)
             e[n++] = pd->acks[i].e[j];
+    struct weir_ckpt_shared *sh = calloc(pd->shared.n ? pd->shared.n : 1, sizeof *sh);
+    if (!sh) {
+        free(e);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < pd->shared.n; i++)
+        sh[i].name = pd->shared.names[i];
     struct weir_ckpt_meta meta = {.max_parallelism = (uint32_t)rt->max_parallelism,
                                   .entry_count = n,
-                                  .entries = e};
+                                  .entries = e,
+                                  .shared_count = pd->shared.n,
+                                  .shared = sh};
     int rc = weir_ckpt_commit(pd->ck, &meta);
     free(e);
+    free(sh);
     return rc;
 }
 
@@ -460,6 +511,14 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
     uint64_t now = mono_ns();
     c->last_end_ns = now;
     atomic_fetch_sub(&cs->in_progress, 1);
+    /* settled: the storage has linked or copied what it needed */
+    pthread_mutex_lock(&pd->tmp_lock);
+    for (size_t i = 0; i < pd->n_tmp; i++) {
+        rocks_rm_rf(pd->tmp_dirs[i]);
+        free(pd->tmp_dirs[i]);
+    }
+    pd->n_tmp = 0;
+    pthread_mutex_unlock(&pd->tmp_lock);
     if (status == 0 && pd->savepoint)
         log_line(rt, "savepoint %" PRIu64 " complete: %s (weir run --from-savepoint %s ...)",
                  pd->id, pd->savepoint, pd->savepoint);
@@ -468,15 +527,24 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         struct weir_ckpt_progress pr;
         weir_ckpt_progress_get(pd->ck, &pr);
         uint64_t ms = (now - pd->start_ns) / 1000000ull;
+        /* what this checkpoint stored: its files plus the SSTs new to shared/ */
+        pr.bytes_durable += atomic_load(&pd->shared.new_bytes);
         atomic_store(&cs->last_duration_ms, ms);
         atomic_store(&cs->last_size_bytes, pr.bytes_durable);
         if (ms > atomic_load(&cs->max_duration_ms))
             atomic_store(&cs->max_duration_ms, ms);
         if (pr.bytes_durable > atomic_load(&cs->max_size_bytes))
             atomic_store(&cs->max_size_bytes, pr.bytes_durable);
-        if (!pd->final)
+        if (!pd->final) {
             log_line(rt, "checkpoint %" PRIu64 " complete: %" PRIu64 " ms, %" PRIu64 " bytes",
                      pd->id, ms, pr.bytes_durable);
+            uint32_t h = atomic_load(&cs->hist_n);
+            if (h < 32) {
+                cs->hist_bytes[h] = pr.bytes_durable;
+                cs->hist_ms[h] = ms;
+                atomic_store(&cs->hist_n, h + 1);
+            }
+        }
         atomic_store(&cs->last_id, pd->id);
         atomic_fetch_add(&cs->completed, 1);
         c->consecutive_failed = 0;
@@ -636,7 +704,7 @@ int chk_final(struct runtime *rt)
             a->blobs[j] = BLOB_FINISHED;
             weir_keyed_backend *be = op->backend;
             op->backend = NULL;
-            rc = snapshot_op(op, pd->ck, id, &a->e[a->n], a->names[j]);
+            rc = snapshot_op(op, pd, id, &a->e[a->n], a->names[j]);
             op->backend = be;
             a->e[a->n].blob = &a->blobs[j];
             a->e[a->n].blob_len = 1;
@@ -692,6 +760,7 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
         c->max_concurrent = MAX_PENDING;
     c->tolerable =
         (int)weir_config_get_int(cfg, "execution.checkpointing.tolerable-failed-checkpoints");
+    c->incremental = weir_config_get_bool(cfg, "state.backend.incremental");
     c->last_trigger_ns = c->last_end_ns = mono_ns();
     int rc = weir_storage_open_config(cfg, rt->job->name, &c->storage, err, errlen);
     if (rc < 0)
@@ -819,6 +888,13 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
             break;
         uint32_t a = e->kg_first > first ? e->kg_first : first;
         uint32_t b = e->kg_last < last ? e->kg_last : last;
+        if (rocks_file_is_incremental(f)) {
+            rc = rocks_incremental_restore(op->backend, r, f, a, b, err, errlen);
+            if (rc < 0) {
+                weir_restore_file_close(f);
+                return rc;
+            }
+        }
         for (uint32_t kg = a; kg <= b && rc == 0; kg++) {
             size_t sec;
             if (weir_restore_file_find(f, TAG_KEYED | kg, &sec) == 0)

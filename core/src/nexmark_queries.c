@@ -73,7 +73,7 @@
 #include <weir/windows.h>
 
 #define SUITE_WINDOW_MS (10 * WEIR_SECOND)
-#define SUITE_SLIDE_MS (2 * WEIR_SECOND)
+#define SUITE_SLIDE_MS  (2 * WEIR_SECOND)
 
 /* --- helpers ------------------------------------------------------------------- */
 
@@ -94,12 +94,11 @@ static uint32_t max_event_size(const struct weir_nexmark_query_params *p, enum w
     struct weir_nexmark_opts d;
     weir_nexmark_opts_init(&d);
     const struct weir_nexmark_opts *g = p && p->gen ? p->gen : &d;
-    uint32_t avg = t == WEIR_NEXMARK_PERSON    ? (g->avg_person_bytes ? g->avg_person_bytes
-                                                                     : d.avg_person_bytes)
-                   : t == WEIR_NEXMARK_AUCTION ? (g->avg_auction_bytes ? g->avg_auction_bytes
-                                                                      : d.avg_auction_bytes)
-                                               : (g->avg_bid_bytes ? g->avg_bid_bytes
-                                                                  : d.avg_bid_bytes);
+    uint32_t avg = t == WEIR_NEXMARK_PERSON
+                       ? (g->avg_person_bytes ? g->avg_person_bytes : d.avg_person_bytes)
+                   : t == WEIR_NEXMARK_AUCTION
+                       ? (g->avg_auction_bytes ? g->avg_auction_bytes : d.avg_auction_bytes)
+                       : (g->avg_bid_bytes ? g->avg_bid_bytes : d.avg_bid_bytes);
     return (uint32_t)(sizeof(struct weir_nexmark_event) + weir_nexmark_body_size(t) + avg +
                       avg / 5 + 3);
 }
@@ -641,8 +640,8 @@ static int wb_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
         if ((rc = weir_list_clear(s->pending)) < 0)
             return rc;
         for (uint32_t i = 0; i < n && rc == 0; i++)
-            rc = wb_offer(s, (const struct slot *)(const void *)(s->list_buf +
-                                                                   (size_t)i * s->b_slot));
+            rc = wb_offer(s,
+                          (const struct slot *)(const void *)(s->list_buf + (size_t)i * s->b_slot));
         return rc;
     }
     if ((rc = to_slot(ctx, in, s->c->b_max, s->tmp)) < 0)
@@ -657,8 +656,8 @@ static int wb_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
     return weir_timer_register(ctx, WEIR_EVENT_TIME, 0, in->ts);
 }
 
-static int wb_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns,
-                       int64_t ts, weir_emit *out)
+static int wb_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns, int64_t ts,
+                       weir_emit *out)
 {
     (void)ctx;
     (void)d;
@@ -920,8 +919,7 @@ static int format_q9(const weir_rec *rec, char *buf, size_t cap)
     HEADER(rec, buf, cap, q9_columns);
     const struct q9_row *r = (const void *)rec->data;
     const struct weir_nexmark_event *ae = (const void *)r->data;
-    const struct weir_nexmark_event *be =
-        (const void *)(r->data + ((r->auction_len + 7u) & ~7u));
+    const struct weir_nexmark_event *be = (const void *)(r->data + ((r->auction_len + 7u) & ~7u));
     const struct weir_nexmark_auction *a = (const void *)(ae + 1);
     const struct weir_nexmark_bid *b = (const void *)(be + 1);
     return snprintf(buf, cap,
@@ -1028,8 +1026,8 @@ static int q5_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
     return first ? weir_timer_register(ctx, WEIR_EVENT_TIME, 0, in->ts) : 0;
 }
 
-static int q5_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns,
-                       int64_t ts, weir_emit *out)
+static int q5_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns, int64_t ts,
+                       weir_emit *out)
 {
     (void)ctx;
     (void)d;
@@ -1043,7 +1041,7 @@ static int q5_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint
     const void *elems;
     uint32_t n;
     int rc = weir_list_get(s->auctions, &elems, &n);
-    if (rc < 0)
+    if (rc < 0 || n == 0)
         return rc;
     if (n > s->ids_cap) {
         int64_t *ids = realloc(s->ids, n * sizeof *ids);
@@ -1156,8 +1154,7 @@ static struct q7_window *q7_window_get(struct q7_local *s, int64_t start)
     return &s->w[at];
 }
 
-static int q7_window_add(struct q7_local *s, struct q7_window *w, const void *payload,
-                         uint32_t len)
+static int q7_window_add(struct q7_local *s, struct q7_window *w, const void *payload, uint32_t len)
 {
     if (w->n == w->cap) {
         uint32_t ncap = w->cap ? w->cap * 2 : 2;
@@ -1184,8 +1181,8 @@ static int q7_local_process(weir_ctx *ctx, void *state, int input, const weir_re
     if (!b)
         return 0;
     if (in->len > s->c->bid_max) {
-        weir_ctx_fail(ctx, "%s: a bid of %" PRIu32 " bytes; slots hold %" PRIu32,
-                      weir_ctx_uid(ctx), in->len, s->c->bid_max);
+        weir_ctx_fail(ctx, "%s: a bid of %" PRIu32 " bytes; slots hold %" PRIu32, weir_ctx_uid(ctx),
+                      in->len, s->c->bid_max);
         return -EMSGSIZE;
     }
     int64_t start = weir_window_start(in->ts, 0, s->c->size_ms);
@@ -1242,8 +1239,7 @@ static int q7_local_end(weir_ctx *ctx, void *state, weir_emit *out)
 }
 
 /* Operator state: the open windows and their bids. */
-static int q7_local_snapshot(weir_ctx *ctx, void *state, uint64_t id,
-                             struct weir_snapshot_out *o)
+static int q7_local_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *o)
 {
     (void)ctx;
     (void)id;
@@ -1270,8 +1266,9 @@ static int q7_local_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in 
     if (rc < 0)
         return rc;
     if (hdr[1] != s->slot) {
-        weir_ctx_fail(ctx, "%s: checkpoint holds bid slots of %" PRIu64 " bytes, this job %" PRIu32
-                           " (another avg bid size?)",
+        weir_ctx_fail(ctx,
+                      "%s: checkpoint holds bid slots of %" PRIu64 " bytes, this job %" PRIu32
+                      " (another avg bid size?)",
                       weir_ctx_uid(ctx), hdr[1], s->slot);
         return -EINVAL;
     }
@@ -1370,8 +1367,8 @@ static int q7_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
     return first ? weir_timer_register(ctx, WEIR_EVENT_TIME, 0, in->ts) : 0;
 }
 
-static int q7_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns,
-                       int64_t ts, weir_emit *out)
+static int q7_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns, int64_t ts,
+                       weir_emit *out)
 {
     (void)ctx;
     (void)d;
@@ -1515,8 +1512,8 @@ static int q8_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
     return rc < 0 ? rc : weir_timer_register(ctx, WEIR_EVENT_TIME, (uint64_t)start, last);
 }
 
-static int q8_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns,
-                       int64_t ts, weir_emit *out)
+static int q8_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns, int64_t ts,
+                       weir_emit *out)
 {
     (void)d;
     struct q8_state *s = state;
@@ -1537,8 +1534,10 @@ static int q8_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint
     return rc;
 }
 
-static const struct weir_operator_ops q8_ops = {
-    .kind = "new-users", .state_size = sizeof(struct q8_state), .open = q8_open, .process = q8_process};
+static const struct weir_operator_ops q8_ops = {.kind = "new-users",
+                                                .state_size = sizeof(struct q8_state),
+                                                .open = q8_open,
+                                                .process = q8_process};
 static const struct weir_keyed_ops q8_kops = {.on_timer = q8_on_timer};
 
 static const char q8_columns[] = "id,name,stime";
@@ -1608,8 +1607,8 @@ static weir_stream *build_q12(weir_stream *events, const struct weir_nexmark_que
 {
     weir_stream *b = weir_flat_map(events, "bidders", bidders);
     return weir_window_aggregate(weir_key_by(b, bidder_key), "processing-time-windows",
-                                 weir_processing_time(weir_tumbling(window_ms(p))),
-                                 &weir_agg_count, NULL, NULL);
+                                 weir_processing_time(weir_tumbling(window_ms(p))), &weir_agg_count,
+                                 NULL, NULL);
 }
 
 /* ==================================================================================
@@ -1645,8 +1644,9 @@ static int q14_map(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
     r->bidder = b->bidder;
     r->price_milli = milli;
     r->date_time = b->date_time;
-    r->time_type = hour >= 8 && hour <= 18 ? Q14_DAY : hour <= 6 || hour >= 20 ? Q14_NIGHT
-                                                                              : Q14_OTHER;
+    r->time_type = hour >= 8 && hour <= 18   ? Q14_DAY
+                   : hour <= 6 || hour >= 20 ? Q14_NIGHT
+                                             : Q14_OTHER;
     int64_t c = 0;
     for (uint32_t i = 0; i < e->extra_len; i++)
         c += extra[i] == 'c';
@@ -1665,9 +1665,9 @@ static int format_q14(const weir_rec *rec, char *buf, size_t cap)
     const struct q14_row *r = (const void *)rec->data;
     char price[32];
     format_milli(price, sizeof price, r->price_milli);
-    return snprintf(buf, cap, "%" PRId64 ",%" PRId64 ",%s,%s,%" PRId64 ",%.*s,%" PRId64,
-                    r->auction, r->bidder, price, types[r->time_type % 3], r->date_time,
-                    (int)r->extra_len, r->extra, r->c_counts);
+    return snprintf(buf, cap, "%" PRId64 ",%" PRId64 ",%s,%s,%" PRId64 ",%.*s,%" PRId64, r->auction,
+                    r->bidder, price, types[r->time_type % 3], r->date_time, (int)r->extra_len,
+                    r->extra, r->c_counts);
 }
 
 static weir_stream *build_q14(weir_stream *events, const struct weir_nexmark_query_params *p)
@@ -1851,8 +1851,8 @@ static int q19_process(weir_ctx *ctx, void *state, int input, const weir_rec *in
     if (!b)
         return -EINVAL;
     if (in->len > *s->bid_max) {
-        weir_ctx_fail(ctx, "%s: a bid of %" PRIu32 " bytes; slots hold %" PRIu32,
-                      weir_ctx_uid(ctx), in->len, *s->bid_max);
+        weir_ctx_fail(ctx, "%s: a bid of %" PRIu32 " bytes; slots hold %" PRIu32, weir_ctx_uid(ctx),
+                      in->len, *s->bid_max);
         return -EMSGSIZE;
     }
     weir_keyed_backend_set_namespace(s->be, 0);
@@ -1865,13 +1865,16 @@ static int q19_process(weir_ctx *ctx, void *state, int input, const weir_rec *in
         n = Q19_N;
     /* rank: after every bid with a price >= this one (earlier arrivals win ties) */
     uint32_t at = 0;
-    while (at < n && slot_bid_price((const unsigned char *)elems + (size_t)at * s->slot) >= b->price)
+    while (at < n &&
+           slot_bid_price((const unsigned char *)elems + (size_t)at * s->slot) >= b->price)
         at++;
     if (at == Q19_N)
         return 0;
-    memcpy(s->buf, elems, (size_t)at * s->slot);
-    memcpy(s->buf + (size_t)(at + 1) * s->slot, (const unsigned char *)elems + (size_t)at * s->slot,
-           (size_t)(n - at) * s->slot);
+    if (n) { /* an absent list is NULL: memcpy may not see it, even for 0 bytes */
+        memcpy(s->buf, elems, (size_t)at * s->slot);
+        memcpy(s->buf + (size_t)(at + 1) * s->slot,
+               (const unsigned char *)elems + (size_t)at * s->slot, (size_t)(n - at) * s->slot);
+    }
     struct slot *sl = (void *)(s->buf + (size_t)at * s->slot);
     memset(sl, 0, s->slot);
     sl->len = in->len;
@@ -1902,8 +1905,7 @@ static const struct weir_operator_ops q19_ops = {.kind = "top-10",
                                                  .process = q19_process,
                                                  .close = q19_close};
 
-static const char q19_columns[] =
-    "auction,bidder,price,channel,url,dateTime,extra,rank_number";
+static const char q19_columns[] = "auction,bidder,price,channel,url,dateTime,extra,rank_number";
 
 static int format_q19(const weir_rec *rec, char *buf, size_t cap)
 {
@@ -2268,8 +2270,8 @@ const struct weir_nexmark_query weir_nexmark_queries[] = {
     {"q19", "Auction TOP-10 Price", "the 10 highest bids per auction (unbounded top-N)",
      q19_columns, build_q19, format_q19, origin_row_event, "auction,rank_number"},
     {"q20", "Expand Bid with Auction",
-     "bids with their auction, for category-10 auctions (incremental join)", q20_columns,
-     build_q20, format_q20, origin_row_event, NULL},
+     "bids with their auction, for category-10 auctions (incremental join)", q20_columns, build_q20,
+     format_q20, origin_row_event, NULL},
     {"q21", "Add Channel ID", "bids with a channel id from the channel name or the url (map)",
      q21_columns, build_q21, format_q21, origin_row_event, NULL},
     {"q22", "Get URL Directories", "bids with the first three directories of their url (map)",
@@ -2304,8 +2306,7 @@ static int header_open(weir_ctx *ctx, void *state, void *arg)
     return 0;
 }
 
-static int header_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
-                          weir_emit *out)
+static int header_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
     (void)ctx;
     (void)input;

@@ -42,6 +42,7 @@
 #define SOURCE_BATCH 1024u   /* records a source emits per step */
 #define INPUT_BUDGET 4096u   /* records an input task takes per step, at least one buffer */
 #define SPIN_ROUNDS 64       /* idle passes before yielding */
+#define PREFETCH_AHEAD 8     /* keyed records looked ahead for state prefetch */
 #define YIELD_ROUNDS 16      /* yields before sleeping */
 #define SLEEP_NS 2000000     /* futex wait bound: buffer timeouts and cancellation */
 
@@ -665,11 +666,25 @@ static int consume_buffer(struct task *t, struct in_chan *c, const unsigned char
     const struct weir_operator_ops *ops = head->node->op;
     const uint32_t maxp = (uint32_t)t->rt->max_parallelism;
     int n = 0;
+    /* Keyed state: touch the entry of the record PREFETCH_AHEAD records on, so
+     * its cache miss overlaps with this record's work. */
+    uint32_t ahead = c->off;
+    if (c->key && head->backend)
+        for (int k = 0; k < PREFETCH_AHEAD && ahead < used; k++)
+            ahead += weir_rec_size(((const weir_rec *)(buf + ahead))->len);
     for (uint32_t off = c->off; off < used;) {
         const weir_rec *r = (const weir_rec *)(buf + off);
         off += weir_rec_size(r->len);
         if (__builtin_expect(r->kind == WEIR_REC_DATA, 1)) {
             n++;
+            if (c->key && head->backend && ahead < used) {
+                const weir_rec *a = (const weir_rec *)(buf + ahead);
+                ahead += weir_rec_size(a->len);
+                if (a->kind == WEIR_REC_DATA) {
+                    uint64_t ak = c->key(a);
+                    weir_keyed_backend_prefetch(head->backend, ak, weir_key_group_of(ak, maxp));
+                }
+            }
             if (c->key) {
                 uint64_t key = c->key(r);
                 set_key(head, key, weir_key_group_of(key, maxp));
@@ -2062,6 +2077,9 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         stats->last_checkpoint_bytes = atomic_load(&job->chk.last_size_bytes);
         stats->max_checkpoint_ms = atomic_load(&job->chk.max_duration_ms);
         stats->max_checkpoint_bytes = atomic_load(&job->chk.max_size_bytes);
+        stats->n_history = atomic_load(&job->chk.hist_n);
+        memcpy(stats->history_bytes, job->chk.hist_bytes, sizeof stats->history_bytes);
+        memcpy(stats->history_ms, job->chk.hist_ms, sizeof stats->history_ms);
         stats->checkpoints_completed = atomic_load(&job->chk.completed);
         stats->checkpoints_failed = atomic_load(&job->chk.failed);
         stats->last_checkpoint_id = atomic_load(&job->chk.last_id);

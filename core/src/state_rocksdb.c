@@ -1041,3 +1041,19 @@ void rdb_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st)
     st->write_buffer_size = r->write_buffer_size;
     pthread_mutex_unlock(&be->env->lock);
 }
+
+/* ---- for incremental checkpoints (core/src/checkpoint_rocksdb.c) ------------------------ */
+
+bool rdb_is_rocksdb(const weir_keyed_backend *be)
+{
+    return be && be->kind == BACKEND_ROCKSDB && be->rdb;
+}
+
+void rdb_handles(weir_keyed_backend *be, rocksdb_t **db, rocksdb_options_t **opts,
+                 rocksdb_writeoptions_t **wo, const char **dir)
+{
+    *db = be->rdb->db;
+    *opts = be->rdb->opts;
+    *wo = be->rdb->wo;
+    *dir = be->rdb->dir;
+}

@@ -32,7 +32,7 @@
 #include <weir/nexmark_queries.h>
 #include <weir/weir.h>
 
-#define N_EVENTS 20000
+#define N_EVENTS   20000
 #define EVENT_RATE 500.0 /* event time: 40 s over the run, so windows of 10 s are many */
 
 /* --- string lists ------------------------------------------------------------------ */
@@ -87,8 +87,9 @@ static void assert_same_rows(const char *what, struct lines *got, struct lines *
     while (i < got->n && i < want->n && !strcmp(got->v[i], want->v[i]))
         i++;
     if (i < got->n || i < want->n) {
-        fprintf(stderr, "%s: %zu rows, expected %zu; first difference at sorted row %zu:\n"
-                        "  got:      %s\n  expected: %s\n",
+        fprintf(stderr,
+                "%s: %zu rows, expected %zu; first difference at sorted row %zu:\n"
+                "  got:      %s\n  expected: %s\n",
                 what, got->n, want->n, i, i < got->n ? got->v[i] : "(none)",
                 i < want->n ? want->v[i] : "(none)");
         fail();
@@ -186,8 +187,7 @@ static struct {
     size_t headers;
 } sink = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static int sink_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
-                        weir_emit *out)
+static int sink_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
     (void)ctx;
     (void)state;
@@ -231,8 +231,8 @@ static void set(weir_config *c, const char *k, const char *v)
 }
 
 /* Runs query name on the test's events; its rows land in sink.rows. */
-static void run_query(const char *name, const struct variant *v,
-                      const struct weir_nexmark_opts *g, const struct weir_nexmark_query_params *qp)
+static void run_query(const char *name, const struct variant *v, const struct weir_nexmark_opts *g,
+                      const struct weir_nexmark_query_params *qp)
 {
     const struct weir_nexmark_query *q = weir_nexmark_query_find(name);
     assert_non_null(q);
@@ -318,8 +318,8 @@ static void final_table(struct lines *rows, const int *key_fields, int n_keys, s
     free(kv);
 }
 
-static void check_updating(const char *name, const int *key_fields, int n_keys,
-                           struct lines *want, void (*project)(struct lines *))
+static void check_updating(const char *name, const int *key_fields, int n_keys, struct lines *want,
+                           void (*project)(struct lines *))
 {
     for (size_t i = 0; i < N_VARIANTS; i++) {
         char what[128];
@@ -350,8 +350,8 @@ static void test_q0_pass_through(void **state)
     struct lines want = {0};
     for (uint64_t n = 0; n < N_EVENTS; n++)
         if (B(n))
-            lines_addf(&want, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%.*s",
-                       B(n)->auction, B(n)->bidder, B(n)->price, B(n)->date_time, XL(n), X(n));
+            lines_addf(&want, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%.*s", B(n)->auction,
+                       B(n)->bidder, B(n)->price, B(n)->date_time, XL(n), X(n));
     assert_true(want.n > N_EVENTS * 9 / 10);
     check_query("q0", &want);
     lines_free(&want);
@@ -520,8 +520,8 @@ static void test_q7_highest_bid(void **state)
         if (!B(e))
             continue;
         if (B(e)->price == max[(B(e)->date_time - t0) / size])
-            lines_addf(&want, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%.*s",
-                       B(e)->auction, B(e)->bidder, B(e)->price, B(e)->date_time, XL(e), X(e));
+            lines_addf(&want, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%.*s", B(e)->auction,
+                       B(e)->bidder, B(e)->price, B(e)->date_time, XL(e), X(e));
     }
     assert_true(want.n >= 4);
     check_query("q7", &want);
@@ -565,8 +565,8 @@ static void test_q9_winning_bids(void **state)
                    "%" PRId64 ",%s,%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
                    ",%" PRId64 ",%.*s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%.*s",
                    x->id, x->item_name, x->description, x->initial_bid, x->reserve, x->date_time,
-                   x->expires, x->seller, x->category, XL(a), X(a), b->auction, b->bidder,
-                   b->price, b->date_time, XL(w), X(w));
+                   x->expires, x->seller, x->category, XL(a), X(a), b->auction, b->bidder, b->price,
+                   b->date_time, XL(w), X(w));
     }
     assert_true(want.n > 100);
     check_query("q9", &want);
@@ -633,9 +633,8 @@ static void test_q12_processing_time_windows(void **state)
         int64_t counted[1000] = {0}, total = 0;
         for (size_t r = 0; r < sink.rows.n; r++) {
             long long bidder, count, start, end;
-            assert_int_equal(sscanf(sink.rows.v[r], "%lld,%lld,%lld,%lld", &bidder, &count,
-                                    &start, &end),
-                             4);
+            assert_int_equal(
+                sscanf(sink.rows.v[r], "%lld,%lld,%lld,%lld", &bidder, &count, &start, &end), 4);
             assert_int_equal(end - start, 200);
             assert_int_equal(start % 200, 0);
             assert_true(count > 0);
@@ -668,7 +667,7 @@ static void test_q14_calculation(void **state)
         time_t t = (time_t)(b->date_time / 1000);
         struct tm tm;
         gmtime_r(&t, &tm);
-        const char *type = tm.tm_hour >= 8 && tm.tm_hour <= 18 ? "dayTime"
+        const char *type = tm.tm_hour >= 8 && tm.tm_hour <= 18   ? "dayTime"
                            : tm.tm_hour <= 6 || tm.tm_hour >= 20 ? "nightTime"
                                                                  : "otherTime";
         int c = 0;
@@ -785,8 +784,8 @@ static void test_q18_last_bid(void **state)
             continue;
         uint64_t e = v[i].event;
         const struct weir_nexmark_bid *b = B(e);
-        lines_addf(&want, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,%s,%" PRId64 ",%.*s",
-                   b->auction, b->bidder, b->price, b->channel, b->url, b->date_time, XL(e), X(e));
+        lines_addf(&want, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,%s,%" PRId64 ",%.*s", b->auction,
+                   b->bidder, b->price, b->channel, b->url, b->date_time, XL(e), X(e));
     }
     free(v);
     static const int key[] = {0, 1};
@@ -859,8 +858,8 @@ static void test_q20_expand_bid_with_auction(void **state)
                        "%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,%s,%" PRId64 ",%.*s,%s,%s,%" PRId64
                        ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%.*s",
                        b->auction, b->bidder, b->price, b->channel, b->url, b->date_time, XL(e),
-                       X(e), x->item_name, x->description, x->initial_bid, x->reserve,
-                       x->date_time, x->expires, x->seller, x->category, XL(a), X(a));
+                       X(e), x->item_name, x->description, x->initial_bid, x->reserve, x->date_time,
+                       x->expires, x->seller, x->category, XL(a), X(a));
         }
     }
     assert_true(want.n > 100);
@@ -891,9 +890,8 @@ static void test_q21_add_channel_id(void **state)
                        b->price, b->channel, k);
         } else if (found) {
             from_url++;
-            lines_addf(&want, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,%.*s", b->auction,
-                       b->bidder, b->price, b->channel, (int)(m[2].rm_eo - m[2].rm_so),
-                       b->url + m[2].rm_so);
+            lines_addf(&want, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,%.*s", b->auction, b->bidder,
+                       b->price, b->channel, (int)(m[2].rm_eo - m[2].rm_so), b->url + m[2].rm_so);
         }
     }
     regfree(&re);
@@ -919,8 +917,8 @@ static void test_q22_url_directories(void **state)
                 break;
             *q = '\0';
         }
-        lines_addf(&want, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,%s,%s,%s", b->auction,
-                   b->bidder, b->price, b->channel, n > 3 ? parts[3] : "", n > 4 ? parts[4] : "",
+        lines_addf(&want, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,%s,%s,%s", b->auction, b->bidder,
+                   b->price, b->channel, n > 3 ? parts[3] : "", n > 4 ? parts[4] : "",
                    n > 5 ? parts[5] : "");
     }
     check_query("q22", &want);

@@ -32,7 +32,11 @@ rows=$(wc -l <"$T/ref.sorted")
 # WEIR_CRASH_POINT value; a run is killed per item, then one run completes.
 run_with_kills() {
   local mode=$1 backend=$2 out=$3 ck=$4; shift 4
+  # RocksDB runs with incremental checkpoints (shared SST files)
+  local incr=false
+  [ "$backend" = rocksdb ] && incr=true
   local args=("${base[@]}" -D execution.checkpointing.mode=$mode -D state.backend=$backend
+              -D state.backend.incremental=$incr
               -D state.backend.rocksdb.localdir="$T/rocks" -D state.checkpoints.dir="$ck")
   local from=() i=0
   for plan in "$@"; do

@@ -223,6 +223,9 @@ struct weir_run_stats {
     uint64_t max_checkpoint_ms, max_checkpoint_bytes; /* the longest and largest */
     double restore_ms; /* reading the checkpoint back into state, when restored */
     uint64_t restored_bytes; /* size of the checkpoint restored from */
+    /* The first 32 periodic checkpoints completed: bytes written and ms taken. */
+    uint32_t n_history;
+    uint64_t history_bytes[32], history_ms[32];
 };
 
 /* Plans, places and runs the job until its sources are exhausted and every record

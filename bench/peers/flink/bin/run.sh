@@ -15,5 +15,5 @@ for p in java.lang java.util java.lang.reflect java.io java.nio sun.nio.ch java.
     opens+=("--add-opens=java.base/$p=ALL-UNNAMED")
 done
 exec java ${WEIR_FLINK_JAVA_OPTS:--Xmx4g} "${opens[@]}" \
-    -Dorg.slf4j.simpleLogger.defaultLogLevel="${WEIR_FLINK_LOG_LEVEL:-warn}" \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel="${WEIR_FLINK_LOG_LEVEL:-error}" \
     -cp "$here/target/classes:$(cat "$here/target/classpath.txt")" weir.nexmark.flink.Runner "$@"

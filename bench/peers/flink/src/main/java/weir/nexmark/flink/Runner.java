@@ -29,6 +29,12 @@ import weir.nexmark.NexmarkConfig;
  *       --checkpoint-interval 10s --json result.json [--output rows.csv]
  * </pre>
  *
+ * <p>The flags and defaults follow `weir bench nexmark`: --seed, --event-rate (Nexmark's
+ * event-time rate, 10M/s), --rate (a wall-clock limit; default as fast as possible), -p, and
+ * -D key=value for Flink configuration keys (the same names weir accepts, e.g.
+ * execution.checkpointing.interval). Checkpoints: EXACTLY_ONCE every 10 s by default, to a
+ * temporary directory unless --checkpoint-dir; a failure ends the run (no restarts).
+ *
  * --dump-events DIR writes person.csv, auction.csv and bid.csv of the Java generator instead.
  */
 public final class Runner {
@@ -47,6 +53,8 @@ public final class Runner {
         String json;
         String dumpEvents;
         boolean updates; // updating queries emit every update even with --output
+        /** -D key=value: Flink configuration, applied last (Flink's own key names). */
+        Map<String, String> flinkConf = new HashMap<>();
         NexmarkConfig nexmark = new NexmarkConfig();
     }
 
@@ -166,12 +174,20 @@ public final class Runner {
                 case "--seed":
                     o.nexmark.seed = parseCount(a, v);
                     break;
-                case "--rate":
+                case "--event-rate":
                 case "--events-per-second":
                     o.nexmark.eventsPerSecond = parseCount(a, v);
                     break;
-                case "--rate-limit":
+                case "--rate":
                     o.nexmark.rateLimit = parseCount(a, v);
+                    break;
+                case "-D":
+                    int eq = v.indexOf('=');
+                    if (eq <= 0) {
+                        throw new IllegalArgumentException("-D: \"" + v
+                                + "\": expected key=value, e.g. -D state.backend.type=rocksdb");
+                    }
+                    o.flinkConf.put(v.substring(0, eq).trim(), v.substring(eq + 1).trim());
                     break;
                 case "--base-time":
                     o.nexmark.baseTimeMs = Long.parseLong(v);
@@ -191,9 +207,9 @@ public final class Runner {
                 default:
                     throw new IllegalArgumentException(a + ": unknown flag; flags: --query "
                             + "--events --parallelism --state-backend --checkpoint-interval "
-                            + "--checkpointing-mode --checkpoint-dir --incremental --seed --rate "
-                            + "--rate-limit --base-time --max-out-of-orderness --output --json "
-                            + "--updates --dump-events");
+                            + "--checkpointing-mode --checkpoint-dir --incremental --seed "
+                            + "--event-rate --rate --base-time --max-out-of-orderness --output "
+                            + "--json --updates --dump-events -D key=value");
             }
         }
         if (o.query == null && o.dumpEvents == null) {
@@ -214,6 +230,8 @@ public final class Runner {
         // pipeline.object-reuse stays off (Flink's default): the queries keep input records in
         // heap state, which a reused record would overwrite.
         c.put("state.backend.type", o.stateBackend);
+        // a benchmark run that fails should say so, not restart and skew the numbers
+        c.put("restart-strategy.type", "none");
         if (o.checkpointIntervalMs > 0) {
             c.put("execution.checkpointing.interval", o.checkpointIntervalMs + " ms");
             c.put("execution.checkpointing.mode", o.checkpointingMode);
@@ -224,6 +242,7 @@ public final class Runner {
             boolean inc = o.incremental != null ? o.incremental : o.stateBackend.equals("rocksdb");
             c.put("execution.checkpointing.incremental", Boolean.toString(inc));
         }
+        c.putAll(o.flinkConf);
         return Configuration.fromMap(c);
     }
 

@@ -17,7 +17,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.junit.jupiter.api.BeforeAll;
@@ -58,9 +57,13 @@ class QueriesTest {
         for (long n = 0; n < EVENTS; n++) {
             events.add(g.eventAt(n));
         }
-        Configuration conf = new Configuration();
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
-        env.enableCheckpointing(1000);
+        Runner.Options o = new Runner.Options();
+        o.parallelism = 2;
+        o.checkpointIntervalMs = 1000;
+        o.checkpointDir = tmp.resolve("chk").toString();
+        o.nexmark = config;
+        StreamExecutionEnvironment env =
+                StreamExecutionEnvironment.createLocalEnvironment(2, Runner.flinkConfig(o));
         DataStream<Event> src = env.fromSource(new NexmarkSource(config),
                 WatermarkStrategy.<Event>forBoundedOutOfOrderness(Duration.ZERO), "nexmark");
         for (String q : QUERIES) {

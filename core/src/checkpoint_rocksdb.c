@@ -1,0 +1,408 @@
+/*
+ * Incremental RocksDB checkpoints (state.backend.incremental: true), as
+ * Flink's: instead of serializing every entry, a subtask's snapshot is a
+ * RocksDB checkpoint (a flush, then hard links of the live SST files, the
+ * synchronous part) whose SST files go to the storage's shared/ directory
+ * under names that identify their content (an SST file is immutable, and its
+ * number is unique within one RocksDB instance, whose identity is in the
+ * name). A file already in shared/ is referenced again, not copied: the
+ * checkpoint's size is what changed since the last one. The small files that
+ * describe the instance (MANIFEST, CURRENT, OPTIONS) go into the state file.
+ *
+ * State file sections written here:
+ *   TAG_ROCKS_SHARED            count, then (shared name, file name) pairs
+ *   TAG_ROCKS_FILE | i          file name, then its bytes
+ *
+ * Restore materializes the instance in a scratch directory (SSTs hard-linked
+ * from the checkpoint, small files written), opens it read-only and copies the
+ * entries of the key groups the new subtask owns into its live instance, so it
+ * works at any parallelism. Savepoints always use the full, backend-independent
+ * format.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+#include <weir/storage.h>
+
+#include "checkpoint_rocksdb.h"
+
+bool rdb_is_rocksdb(const weir_keyed_backend *be);
+void rdb_handles(weir_keyed_backend *be, rocksdb_t **db, rocksdb_options_t **opts,
+                 rocksdb_writeoptions_t **wo, const char **dir);
+
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void rocks_rm_rf(const char *dir)
+{
+    if (dir)
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+bool rocks_incremental_applies(weir_keyed_backend *be)
+{
+    return rdb_is_rocksdb(be);
+}
+
+static int read_whole(const char *path, char **buf, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    *len = (size_t)st.st_size;
+    *buf = malloc(*len ? *len : 1);
+    if (!*buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    while (got < *len) {
+        ssize_t n = read(fd, *buf + got, *len - got);
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            close(fd);
+            free(*buf);
+            return -e;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    return 0;
+}
+
+static int put_str(struct weir_snapshot_out *o, const char *s)
+{
+    uint32_t n = (uint32_t)strlen(s);
+    int rc = o->write(o, &n, sizeof n);
+    return rc ? rc : o->write(o, s, n);
+}
+
+static int get_str(struct weir_snapshot_in *in, char *buf, size_t cap)
+{
+    uint32_t n;
+    int rc = in->read(in, &n, sizeof n);
+    if (rc < 0)
+        return rc;
+    if (n >= cap)
+        return -EBADMSG;
+    rc = in->read(in, buf, n);
+    buf[n] = 0;
+    return rc;
+}
+
+int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ckpt *ck,
+                               weir_ckpt_file *f,
+                               const char *file_base, uint64_t id, char **tmp_dir,
+                               struct rocks_shared_list *shared)
+{
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wo;
+    const char *dir;
+    rdb_handles(be, &db, &opts, &wo, &dir);
+    char *err = NULL;
+    /* memtables to SSTs first, so the checkpoint is files only (no WAL replay) */
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    rocksdb_flush(db, fo, &err);
+    rocksdb_flushoptions_destroy(fo);
+    if (err)
+        goto rocks_err;
+    if (asprintf(tmp_dir, "%s.chk-%" PRIu64, dir, id) < 0) {
+        *tmp_dir = NULL;
+        return -ENOMEM;
+    }
+    rocks_rm_rf(*tmp_dir);
+    rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(db, &err);
+    if (!err) {
+        rocksdb_checkpoint_create(cp, *tmp_dir, 0, &err);
+        rocksdb_checkpoint_object_destroy(cp);
+    }
+    if (err)
+        goto rocks_err;
+
+    /* the instance's identity makes SST names unique across instances */
+    char identity[64] = "";
+    {
+        char path[4096], *buf;
+        size_t len;
+        snprintf(path, sizeof path, "%s/IDENTITY", dir); /* the live instance's */
+        if (read_whole(path, &buf, &len) == 0) {
+            size_t o = 0;
+            for (size_t i = 0; i < len && o < 16; i++)
+                if ((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f'))
+                    identity[o++] = buf[i];
+            identity[o] = 0;
+            free(buf);
+        }
+    }
+    if (!identity[0])
+        return -EIO; /* without it, SST names could repeat across instances */
+    DIR *d = opendir(*tmp_dir);
+    if (!d)
+        return -errno;
+    struct dirent *de;
+    int rc = 0, n_private = 0;
+    char **sst = NULL, **priv = NULL;
+    int n_sst = 0;
+    while ((de = readdir(d)) && rc == 0) {
+        if (de->d_name[0] == '.')
+            continue;
+        size_t l = strlen(de->d_name);
+        bool is_sst = l > 4 && !strcmp(de->d_name + l - 4, ".sst");
+        char ***list = is_sst ? &sst : &priv;
+        int *n = is_sst ? &n_sst : &n_private;
+        char **nl = realloc(*list, (size_t)(*n + 1) * sizeof *nl);
+        if (!nl || !(nl[*n] = strdup(de->d_name))) {
+            if (nl)
+                *list = nl;
+            rc = -ENOMEM;
+            break;
+        }
+        *list = nl;
+        (*n)++;
+    }
+    closedir(d);
+    struct weir_snapshot_out *out = weir_ckpt_file_out(f);
+    if (rc == 0)
+        rc = weir_ckpt_file_section_begin(f, TAG_ROCKS_SHARED);
+    uint32_t count = (uint32_t)n_sst;
+    if (rc == 0)
+        rc = out->write(out, &count, sizeof count);
+    for (int i = 0; rc == 0 && i < n_sst; i++) {
+        char name[512], path[4608];
+        snprintf(name, sizeof name, "%s-%s-%s", file_base, identity, sst[i]);
+        snprintf(path, sizeof path, "%s/%s", *tmp_dir, sst[i]);
+        struct stat sb;
+        if (weir_storage_shared_refs(st, name) == 0 && stat(path, &sb) == 0)
+            atomic_fetch_add(&shared->new_bytes, (uint64_t)sb.st_size);
+        rc = weir_ckpt_shared_add(ck, path, name);
+        if (rc == 0)
+            rc = put_str(out, name);
+        if (rc == 0)
+            rc = put_str(out, sst[i]);
+        if (rc == 0)
+            rc = rocks_shared_list_add(shared, name);
+    }
+    for (int i = 0; rc == 0 && i < n_private; i++) {
+        char path[4096], *buf;
+        size_t len;
+        snprintf(path, sizeof path, "%s/%s", *tmp_dir, priv[i]);
+        rc = read_whole(path, &buf, &len);
+        if (rc < 0)
+            break;
+        rc = weir_ckpt_file_section_begin(f, TAG_ROCKS_FILE | (uint64_t)i);
+        uint64_t l64 = len;
+        if (rc == 0)
+            rc = put_str(out, priv[i]);
+        if (rc == 0)
+            rc = out->write(out, &l64, sizeof l64);
+        if (rc == 0 && len)
+            rc = out->write(out, buf, len);
+        free(buf);
+    }
+    for (int i = 0; i < n_sst; i++)
+        free(sst[i]);
+    for (int i = 0; i < n_private; i++)
+        free(priv[i]);
+    free(sst);
+    free(priv);
+    return rc;
+rocks_err:
+    rocksdb_free(err);
+    return -EIO;
+}
+
+int rocks_shared_list_add(struct rocks_shared_list *l, const char *name)
+{
+    pthread_mutex_lock(&l->lock);
+    int rc = 0;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        char **v = realloc(l->names, ncap * sizeof *v);
+        if (!v)
+            rc = -ENOMEM;
+        else {
+            l->names = v;
+            l->cap = ncap;
+        }
+    }
+    if (rc == 0 && !(l->names[l->n] = strdup(name)))
+        rc = -ENOMEM;
+    if (rc == 0)
+        l->n++;
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+void rocks_shared_list_free(struct rocks_shared_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->names[i]);
+    free(l->names);
+    l->names = NULL;
+    l->n = l->cap = 0;
+}
+
+bool rocks_file_is_incremental(weir_restore_file *f)
+{
+    size_t i;
+    return weir_restore_file_find(f, TAG_ROCKS_SHARED, &i) == 0;
+}
+
+/* Rebuilds the checkpointed instance in scratch, copies key groups
+ * [first, last] of it into be's live instance. */
+int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
+                              uint32_t first, uint32_t last, char *errbuf, size_t errlen)
+{
+    if (!rdb_is_rocksdb(be)) {
+        snprintf(errbuf, errlen,
+                 "an incremental RocksDB checkpoint restores only with state.backend: rocksdb "
+                 "(take a savepoint to change backends)");
+        return -EINVAL;
+    }
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wo;
+    const char *dir;
+    rdb_handles(be, &db, &opts, &wo, &dir);
+    char scratch[4000];
+    snprintf(scratch, sizeof scratch, "%s.restore", dir);
+    rocks_rm_rf(scratch);
+    if (mkdir(scratch, 0777) < 0)
+        return -errno;
+    int rc = 0;
+    size_t sec;
+    /* shared SSTs: hard links (or copies) from the checkpoint */
+    if (weir_restore_file_find(f, TAG_ROCKS_SHARED, &sec) == 0) {
+        struct weir_snapshot_in *in = weir_restore_file_section_in(f, sec);
+        uint32_t count;
+        rc = in->read(in, &count, sizeof count);
+        for (uint32_t i = 0; rc == 0 && i < count; i++) {
+            char name[512], local[512], src[4096], dst[4608];
+            rc = get_str(in, name, sizeof name);
+            if (rc == 0)
+                rc = get_str(in, local, sizeof local);
+            if (rc == 0)
+                rc = weir_restore_shared_path(r, name, src, sizeof src);
+            if (rc < 0)
+                break;
+            snprintf(dst, sizeof dst, "%s/%s", scratch, local);
+            if (link(src, dst) < 0) {
+                char *buf;
+                size_t len;
+                rc = read_whole(src, &buf, &len);
+                if (rc == 0) {
+                    int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                    if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
+                        rc = -EIO;
+                    if (fd >= 0)
+                        close(fd);
+                    free(buf);
+                }
+            }
+        }
+    }
+    /* the instance's own small files */
+    size_t nsec = weir_restore_file_section_count(f);
+    for (size_t i = 0; rc == 0 && i < nsec; i++) {
+        uint64_t tag, len;
+        if (weir_restore_file_section(f, i, &tag, &len) < 0 || (tag >> 32) != (TAG_ROCKS_FILE >> 32))
+            continue;
+        struct weir_snapshot_in *in = weir_restore_file_section_in(f, i);
+        char name[512], path[4608];
+        uint64_t n;
+        rc = get_str(in, name, sizeof name);
+        if (rc == 0)
+            rc = in->read(in, &n, sizeof n);
+        char *buf = rc == 0 ? malloc(n ? n : 1) : NULL;
+        if (rc == 0 && !buf)
+            rc = -ENOMEM;
+        if (rc == 0 && n)
+            rc = in->read(in, buf, n);
+        if (rc == 0) {
+            snprintf(path, sizeof path, "%s/%s", scratch, name);
+            int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (fd < 0 || write(fd, buf, n) != (ssize_t)n)
+                rc = -EIO;
+            if (fd >= 0)
+                close(fd);
+        }
+        free(buf);
+    }
+    if (rc < 0) {
+        snprintf(errbuf, errlen, "rebuilding the RocksDB checkpoint in %s: %s", scratch,
+                 strerror(-rc));
+        rocks_rm_rf(scratch);
+        return rc;
+    }
+    /* copy the owned key groups: keys start with the key group, big-endian */
+    char *err = NULL;
+    rocksdb_t *old = rocksdb_open_for_read_only(opts, scratch, 0, &err);
+    if (err) {
+        snprintf(errbuf, errlen, "opening the RocksDB checkpoint: %s", err);
+        rocksdb_free(err);
+        rocks_rm_rf(scratch);
+        return -EIO;
+    }
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator(old, ro);
+    unsigned char start[2] = {(unsigned char)(first >> 8), (unsigned char)first};
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    for (rocksdb_iter_seek(it, (const char *)start, 2); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl < 2)
+            continue;
+        uint32_t kg = ((uint32_t)(unsigned char)k[0] << 8) | (unsigned char)k[1];
+        if (kg > last)
+            break;
+        const char *v = rocksdb_iter_value(it, &vl);
+        rocksdb_writebatch_put(wb, k, kl, v, vl);
+        if (rocksdb_writebatch_count(wb) >= 4096) {
+            rocksdb_write(db, wo, wb, &err);
+            rocksdb_writebatch_clear(wb);
+            if (err)
+                break;
+        }
+    }
+    if (!err)
+        rocksdb_iter_get_error(it, &err);
+    if (!err)
+        rocksdb_write(db, wo, wb, &err);
+    rocksdb_writebatch_destroy(wb);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_close(old);
+    rocks_rm_rf(scratch);
+    if (err) {
+        snprintf(errbuf, errlen, "copying state from the RocksDB checkpoint: %s", err);
+        rocksdb_free(err);
+        return -EIO;
+    }
+    return 0;
+}

@@ -1,0 +1,37 @@
+/* Incremental RocksDB checkpoints: see checkpoint_rocksdb.c. Internal. */
+#ifndef WEIR_CHECKPOINT_ROCKSDB_H
+#define WEIR_CHECKPOINT_ROCKSDB_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <weir/state.h>
+#include <weir/storage.h>
+
+#define TAG_ROCKS_SHARED (4ull << 32)
+#define TAG_ROCKS_FILE (5ull << 32)
+
+/* Shared file names a checkpoint's subtasks added, for its _metadata. */
+struct rocks_shared_list {
+    pthread_mutex_t lock;
+    char **names;
+    size_t n, cap;
+    _Atomic uint64_t new_bytes; /* SST bytes the storage did not hold before */
+};
+
+bool rocks_incremental_applies(weir_keyed_backend *be);
+/* Writes be's instance into f as shared SSTs plus small files; *tmp_dir (hard
+ * links) must be removed once the checkpoint has settled. */
+int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ckpt *ck,
+                               weir_ckpt_file *f,
+                               const char *file_base, uint64_t id, char **tmp_dir,
+                               struct rocks_shared_list *shared);
+bool rocks_file_is_incremental(weir_restore_file *f);
+int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
+                              uint32_t first, uint32_t last, char *err, size_t errlen);
+int rocks_shared_list_add(struct rocks_shared_list *l, const char *name);
+void rocks_shared_list_free(struct rocks_shared_list *l);
+void rocks_rm_rf(const char *dir);
+
+#endif
