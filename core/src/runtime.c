@@ -510,9 +510,12 @@ static void task_flush_timeout(struct task *t, uint64_t now, uint64_t timeout_ns
 
 static int task_fail_rc(struct task *t, struct op_inst *op, int rc)
 {
-    if (!atomic_load_explicit(&t->rt->failed, memory_order_relaxed))
+    if (!atomic_load_explicit(&t->rt->failed, memory_order_relaxed)) {
+        /* A state backend says why (pool exhausted, RocksDB error) better than errno. */
+        const char *why = op->backend ? weir_keyed_backend_error(op->backend) : NULL;
         rt_fail(t->rt, "%s (subtask %d/%d) failed: %s", op->node->uid, t->subtask + 1,
-                op->ctx.parallelism, strerror(-rc));
+                op->ctx.parallelism, why && *why ? why : strerror(-rc));
+    }
     return rc;
 }
 

@@ -69,5 +69,19 @@ if [ $rc -eq 1 ] && grep -q "execution.checkpointing.tolerable-failed-checkpoint
   ok "failed checkpoints beyond tolerable-failed-checkpoints fail the job"
 else bad "tolerable failed checkpoints (rc=$rc)" "$T/run.log"; fi
 
+# --- state matched by uid: unknown uids refused unless --allow-non-restored-state ---
+chk=$(ls -d "$T/ck-full"/window-count/chk-* | sort -t- -k2 -n | tail -1)
+"$WEIR" run "${base[@]}" -D state.checkpoints.dir="$T/ck-other" --from-checkpoint "$chk" \
+  generate --records 1000 "$T/gen-out" >"$T/run.log" 2>&1; rc=$?
+if [ $rc -eq 2 ] && grep -q 'uid "count" matches no operator' "$T/run.log" \
+   && grep -q -- '--allow-non-restored-state' "$T/run.log"; then
+  ok "state of an unknown operator uid is refused, naming the uid and the flag"
+else bad "unknown uid (rc=$rc)" "$T/run.log"; fi
+"$WEIR" run "${base[@]}" -D state.checkpoints.dir="$T/ck-other" --from-checkpoint "$chk" \
+  --allow-non-restored-state generate --records 1000 "$T/gen-out2" >"$T/run.log" 2>&1; rc=$?
+if [ $rc -eq 0 ] && grep -q "restored from" "$T/run.log"; then
+  ok "--allow-non-restored-state skips it and restores the rest"
+else bad "--allow-non-restored-state (rc=$rc)" "$T/run.log"; fi
+
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]

@@ -40,7 +40,7 @@ import weir.nexmark.Person;
  * repository (the SQL Flink's benchmark runs) and Beam's Nexmark. Each returns its result rows as
  * CSV lines (no header); the columns of each query are in {@link #COLUMNS}.
  *
- * <p>q4, q18 and q19 are updating queries (a continuous GROUP BY / ROW_NUMBER in SQL). With
+ * <p>q4, q17, q18 and q19 are updating queries (a continuous GROUP BY / ROW_NUMBER in SQL). With
  * finalOnly false they emit a row per update, as the SQL would, for throughput runs; with
  * finalOnly true they emit the result table once, at the end of input (an event-time timer at
  * Long.MAX_VALUE, which the final watermark of a bounded source fires), so results can be
