@@ -25,15 +25,22 @@
  *               each source subtask, records (event number, timestamp,
  *               CLOCK_MONOTONIC) for every 64th event and for the first event
  *               of each new millisecond of event time; "latency-probe", chained
- *               before the sink, looks the origin up in those samples
- *               (interpolating event numbers) for the first 4096 rows of each
- *               subtask and every 16th after, into a log-linear histogram (3 %
- *               buckets). Processing-time windows (q12) measure from the
+ *               before the sink, looks the origin up in those samples. An
+ *               event's time is known when it was sampled or when samples on
+ *               both sides bracket it (interpolated by event number); rows of
+ *               other events are not measured (never extrapolated), so a row
+ *               that reaches the probe within the generator's own call (maps
+ *               and filters chained to the source) is measured only for the
+ *               sampled events. Of the measurable rows, the first 4096 of each
+ *               subtask and every 16th after go into a log-linear histogram
+ *               (3 % buckets). Processing-time windows (q12) measure from the
  *               window's end on the wall clock.
  *   checkpoints the runtime's weir_job_lastCheckpointDuration and
  *               weir_job_lastCompletedCheckpointId gauges, read from the
  *               Prometheus endpoint every 100 ms while the job runs (each
- *               completed checkpoint once, unless two complete within 100 ms).
+ *               completed checkpoint once, unless two complete within 100 ms),
+ *               and the run stats (the last, longest and largest checkpoint,
+ *               the workers' synchronous snapshot time).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -102,6 +109,15 @@ bad:
     fprintf(stderr, "weir: %s: \"%s\": expected a non-negative count like 1000000, 1e6 or 10M\n",
             flag, v);
     return -EINVAL;
+}
+
+/* A duration given in ms, in ms or, below one, in us. */
+static void duration(double ms, char *buf, size_t len)
+{
+    if (ms < 1.0)
+        snprintf(buf, len, "%.1f us", ms * 1000.0);
+    else
+        snprintf(buf, len, "%.2f ms", ms);
 }
 
 /* A positive event-time rate: below one event per second spreads a run over
@@ -319,21 +335,21 @@ static int64_t gen_time_of_event(struct bench *b, uint64_t n)
     const struct gen_sample *a = track_at(t, lo);
     if (a->event == n)
         return a->ns;
-    const struct gen_sample *z;
-    if (lo + 1 < cnt) {
-        z = track_at(t, lo + 1);
-    } else if (lo > 0) {
-        /* past the last sample: extrapolate at the recent rate, not beyond now */
-        const struct gen_sample *p = track_at(t, lo - 1);
-        double per = (double)(a->ns - p->ns) / (double)(a->event - p->event);
-        int64_t v = a->ns + (int64_t)(per * (double)(n - a->event));
-        int64_t now = mono_ns();
-        return v < now ? v : now;
-    } else {
-        return a->ns;
-    }
+    if (lo + 1 == cnt)
+        return -1; /* past the last sample: not bracketed (yet) */
+    const struct gen_sample *z = track_at(t, lo + 1);
     return a->ns + (int64_t)((double)(z->ns - a->ns) * (double)(n - a->event) /
                              (double)(z->event - a->event));
+}
+
+/* Whether event n's generation time is known: it is a sample, or a later
+ * sample brackets it. A chained pipeline (the row reaches the probe in the
+ * generator's call) knows it only for the sampled events themselves. */
+static bool event_measurable(struct bench *b, uint64_t n)
+{
+    struct gen_track *t = &b->tracks[n % (uint64_t)b->parallelism];
+    uint64_t cnt = atomic_load_explicit(&t->count, memory_order_acquire);
+    return cnt && track_at(t, cnt - 1)->event >= n;
 }
 
 /* When every source subtask had generated an event later than ts. */
@@ -373,7 +389,7 @@ static int64_t gen_time_after(struct bench *b, int64_t ts)
 struct probe_state {
     struct bench *b;
     struct hist h;
-    uint64_t rows, unmeasured;
+    uint64_t rows, measurable, unmeasured;
 };
 
 static int probe_open(weir_ctx *ctx, void *state, void *arg)
@@ -390,10 +406,18 @@ static int probe_process(weir_ctx *ctx, void *state, int input, const weir_rec *
     (void)ctx;
     (void)input;
     struct probe_state *s = state;
-    uint64_t k = s->rows++;
+    s->rows++;
+    int64_t v;
+    enum weir_nexmark_origin o = s->b->q->origin(in, &v);
+    if (o == WEIR_NEXMARK_ORIGIN_EVENT && !event_measurable(s->b, (uint64_t)v)) {
+        s->unmeasured++;
+        return weir_emit_forward(out, in);
+    }
+    /* the first 4096 measurable rows, then every 16th */
+    uint64_t k = s->measurable++;
     if (k < 4096 || (k & 15) == 0) {
-        int64_t v, gen = -1, now;
-        switch (s->b->q->origin(in, &v)) {
+        int64_t gen = -1, now;
+        switch (o) {
         case WEIR_NEXMARK_ORIGIN_EVENT:
             gen = gen_time_of_event(s->b, (uint64_t)v);
             now = mono_ns();
@@ -1072,27 +1096,33 @@ int cmd_bench(int argc, char **argv)
     double p50 = hist_quantile(&b.lat, 0.50) / 1e6, p95 = hist_quantile(&b.lat, 0.95) / 1e6,
            p99 = hist_quantile(&b.lat, 0.99) / 1e6, lmax = (double)b.lat.max_ns / 1e6;
     double lmean = b.lat.count ? b.lat.sum_ns / (double)b.lat.count / 1e6 : 0;
-    /* The last checkpoint (often the final one, after the endpoint stopped) from
-     * the run stats, when the scrapes missed it. */
-    if (st.last_checkpoint_id && (!sc.n || sc.seen[sc.n - 1].id != st.last_checkpoint_id)) {
-        if (sc.n == sc.cap) {
-            struct ckpt_seen *ns = realloc(sc.seen, (sc.cap + 1) * sizeof *ns);
-            if (ns) {
-                sc.seen = ns;
-                sc.cap++;
-            }
-        }
-        if (sc.n < sc.cap)
-            sc.seen[sc.n++] = (struct ckpt_seen){st.last_checkpoint_id, st.last_checkpoint_ms,
-                                                 st.last_checkpoint_bytes};
+    /* Checkpoint durations: the run stats keep the first 32 periodic ones
+     * exactly; beyond those, what the scrapes saw. The last one (often the
+     * final checkpoint, taken after the endpoint stopped) comes from the stats. */
+    struct ckpt_seen *cks = calloc(sc.n + 33, sizeof *cks);
+    size_t nck = 0;
+    const char *ck_from = "the run stats";
+    if (cks && st.n_history && st.checkpoints_completed <= st.n_history + 1u) {
+        for (uint32_t i = 0; i < st.n_history && i < 32; i++)
+            cks[nck++] = (struct ckpt_seen){0, st.history_ms[i], st.history_bytes[i]};
+        if (st.checkpoints_completed == st.n_history + 1u)
+            cks[nck++] = (struct ckpt_seen){st.last_checkpoint_id, st.last_checkpoint_ms,
+                                            st.last_checkpoint_bytes};
+    } else if (cks) {
+        ck_from = "weir_job_lastCheckpointDuration, read every 100 ms";
+        memcpy(cks, sc.seen, sc.n * sizeof *cks);
+        nck = sc.n;
+        if (st.last_checkpoint_id && (!nck || cks[nck - 1].id != st.last_checkpoint_id))
+            cks[nck++] = (struct ckpt_seen){st.last_checkpoint_id, st.last_checkpoint_ms,
+                                            st.last_checkpoint_bytes};
     }
-    uint64_t *durs = calloc(sc.n ? sc.n : 1, sizeof *durs);
-    for (size_t i = 0; durs && i < sc.n; i++)
-        durs[i] = sc.seen[i].duration_ms;
+    uint64_t *durs = calloc(nck ? nck : 1, sizeof *durs);
+    for (size_t i = 0; durs && i < nck; i++)
+        durs[i] = cks[i].duration_ms;
     if (durs)
-        qsort(durs, sc.n, sizeof *durs, cmp_u64);
+        qsort(durs, nck, sizeof *durs, cmp_u64);
     double dsum = 0;
-    for (size_t i = 0; durs && i < sc.n; i++)
+    for (size_t i = 0; durs && i < nck; i++)
         dsum += (double)durs[i];
 
     char a1[32], a2[32], a3[32];
@@ -1108,24 +1138,27 @@ int cmd_bench(int argc, char **argv)
            a1, a2, cpu, user, sys, wall > 0 ? cpu / wall : 0, a3);
     printf("  rows         %" PRIu64 " result rows to %s\n", n_rows,
            o.output ? o.output : "a blackhole");
-    if (b.lat.count)
-        printf("  latency      p50 %.3f ms  p95 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms "
-               "(%" PRIu64 " of %" PRIu64 " rows sampled; sink time minus the time the row's "
-               "input was generated)\n",
-               p50, p95, p99, lmax, lmean, b.lat.count, n_rows);
-    else
+    if (b.lat.count) {
+        char l[5][32];
+        duration(p50, l[0], sizeof l[0]);
+        duration(p95, l[1], sizeof l[1]);
+        duration(p99, l[2], sizeof l[2]);
+        duration(lmax, l[3], sizeof l[3]);
+        duration(lmean, l[4], sizeof l[4]);
+        printf("  latency      p50 %s  p95 %s  p99 %s  max %s  mean %s (%" PRIu64 " of %" PRIu64
+               " rows sampled; sink time minus the time the row's input was generated)\n",
+               l[0], l[1], l[2], l[3], l[4], b.lat.count, n_rows);
+    } else
         printf("  latency      no rows to measure\n");
     printf("  checkpoints  %" PRIu64 " completed, %" PRIu64 " failed (%s, every %" PRId64 " ms)",
            st.checkpoints_completed, st.checkpoints_failed, mode, interval_ms);
     printf("\n");
-    if (sc.n && durs)
-        printf("               duration min %" PRIu64 " ms, p50 %" PRIu64 " ms, max %" PRIu64
-               " ms, mean %.1f ms (%zu of them: trigger to _metadata durable); longest %" PRIu64
-               " ms, largest %.1f MiB\n",
-               durs[0], durs[(sc.n - 1) / 2], durs[sc.n - 1], dsum / (double)sc.n, sc.n,
+    if (nck && durs)
+        printf("               duration (trigger to _metadata durable) min %" PRIu64
+               " ms, p50 %" PRIu64 " ms, max %" PRIu64 " ms, mean %.1f ms over %zu, from %s; "
+               "longest %" PRIu64 " ms, largest %.1f MiB\n",
+               durs[0], durs[(nck - 1) / 2], durs[nck - 1], dsum / (double)nck, nck, ck_from,
                st.max_checkpoint_ms, (double)st.max_checkpoint_bytes / 1048576.0);
-    else if (!sc.port_lo && st.checkpoints_completed)
-        printf("               durations unknown (metrics.reporter.prom.port is 0)\n");
     if (st.snapshots)
         printf("               worker stall per snapshot (synchronous part) p50 %.3f ms, p99 "
                "%.3f ms, max %.3f ms over %" PRIu64 " snapshots\n",
@@ -1164,8 +1197,9 @@ int cmd_bench(int argc, char **argv)
                     "%.4f,\n    \"method\": \"sink arrival minus the generation time of the row's "
                     "origin (the event that made it, or the moment every source subtask had "
                     "generated an event later than a timer-fired row's timestamp; the window end "
-                    "on the wall clock for processing-time windows); first 4096 rows per "
-                    "subtask, then every 16th\"},\n",
+                    "on the wall clock for processing-time windows); rows whose event time is "
+                    "not known exactly (sampled or bracketed by samples) are unmeasured; of the "
+                    "rest the first 4096 per subtask, then every 16th\"},\n",
                     b.lat.count, b.unmeasured, p50, p95, p99, lmax, lmean);
             fprintf(f,
                     "  \"checkpoints\": {\"mode\": \"%s\", \"interval_ms\": %" PRId64
@@ -1178,13 +1212,16 @@ int cmd_bench(int argc, char **argv)
                     st.restored_checkpoint, st.restore_ms, st.max_checkpoint_ms,
                     st.max_checkpoint_bytes, st.snapshots, st.sync_ms_p50, st.sync_ms_p99,
                     st.sync_ms_max);
-            for (size_t i = 0; i < sc.n; i++)
-                fprintf(f,
-                        "%s{\"id\": %" PRIu64 ", \"duration_ms\": %" PRIu64
-                        ", \"size_bytes\": %" PRIu64 "}",
-                        i ? ", " : "", sc.seen[i].id, sc.seen[i].duration_ms,
-                        sc.seen[i].size_bytes);
-            fprintf(f, "]},\n  \"output\": ");
+            for (size_t i = 0; i < nck; i++) {
+                fprintf(f, "%s{", i ? ", " : "");
+                if (cks[i].id)
+                    fprintf(f, "\"id\": %" PRIu64 ", ", cks[i].id);
+                fprintf(f, "\"duration_ms\": %" PRIu64 ", \"size_bytes\": %" PRIu64 "}",
+                        cks[i].duration_ms, cks[i].size_bytes);
+            }
+            fprintf(f, "],\n    \"durations_from\": ");
+            json_str(f, ck_from);
+            fprintf(f, "},\n  \"output\": ");
             if (o.output)
                 json_str(f, o.output);
             else
@@ -1197,6 +1234,7 @@ int cmd_bench(int argc, char **argv)
         }
     }
     free(durs);
+    free(cks);
     weir_job_free(job);
     for (int i = 0; i < p; i++)
         for (int c = 0; c < MAX_CHUNKS; c++)

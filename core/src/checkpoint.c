@@ -548,6 +548,16 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         atomic_store(&cs->last_id, pd->id);
         atomic_fetch_add(&cs->completed, 1);
         c->consecutive_failed = 0;
+        /* Per subtask: sync = its snapshot's synchronous part; async = from its
+         * hand-over to the io thread until the checkpoint's files were durable
+         * and _metadata committed (this tick). */
+        for (int i = 0; i < rt->n_tasks; i++) {
+            struct task *t = &rt->tasks[i];
+            if (!t->submit_ns || t->submit_ns < pd->start_ns)
+                continue;
+            atomic_store(&t->last_sync_ms, t->pending_sync_ms);
+            atomic_store(&t->last_async_ms, (now - t->submit_ns) / 1000000ull);
+        }
         atomic_store_explicit(&rt->completed_id, pd->id, memory_order_release);
         /* Workers sleeping on an idle job still have to commit. */
         for (int w = 0; w < rt->n_workers; w++) {
@@ -1006,6 +1016,12 @@ int chk_register_metrics(struct runtime *rt)
         rc |= weir_metrics_add_u64(rt->metrics, "weir_task_checkpointSyncTimeNs",
                                    "Total time in the synchronous part of snapshots (ns)",
                                    WEIR_METRIC_COUNTER, l, &t->sync_ns);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointSyncDurationMs",
+                                   "Synchronous part of this subtask's last completed snapshot",
+                                   WEIR_METRIC_GAUGE, l, &t->last_sync_ms);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointAsyncDurationMs",
+                                   "From hand-over to the io thread to the checkpoint complete",
+                                   WEIR_METRIC_GAUGE, l, &t->last_async_ms);
     }
     return rc ? -ENOMEM : 0;
 }

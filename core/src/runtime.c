@@ -642,6 +642,8 @@ static int task_checkpoint(struct task *t, uint64_t id)
         int rc = t->rt->snapshot(t->rt->snapshot_arg, t, id);
         uint64_t dt = now_ns() - t0;
         pub_add(&t->sync_ns, dt);
+        t->submit_ns = t0 + dt;
+        t->pending_sync_ms = dt / 1000000ull;
         if (t->n_sync == t->cap_sync) {
             size_t ncap = t->cap_sync ? t->cap_sync * 2 : 64;
             uint32_t *v = realloc(t->sync_us, ncap * sizeof *v);

@@ -128,6 +128,9 @@ struct task {
     uint64_t align_start_ns;
     _Atomic uint64_t align_ns, sync_ns; /* alignment and synchronous snapshot time */
     uint32_t *sync_us; /* each snapshot's synchronous time, for percentiles */
+    uint64_t submit_ns; /* when its last snapshot's files went to the io thread */
+    _Atomic uint64_t last_sync_ms, last_async_ms; /* of the last completed checkpoint */
+    uint64_t pending_sync_ms;
     size_t n_sync, cap_sync;
     bool idle_sent; /* all inputs idle: told downstream */
     /* sources with a watermark strategy */

@@ -83,5 +83,26 @@ if [ $rc -eq 0 ] && grep -q "restored from" "$T/run.log"; then
   ok "--allow-non-restored-state skips it and restores the rest"
 else bad "--allow-non-restored-state (rc=$rc)" "$T/run.log"; fi
 
+# --- checkpoint metrics on the Prometheus endpoint, scraped with curl ---
+"$WEIR" run -p 2 -D metrics.reporter.prom.port=19500-19599 -D weir.progress=never \
+  -D execution.checkpointing.interval=200ms -D state.checkpoints.dir="$T/ck-metrics" \
+  "${JOB[@]}" "$T/out-metrics" >"$T/run.log" 2>&1 &
+pid=$!
+port=""
+for i in $(seq 1 50); do
+  port=$(sed -n 's|^weir: metrics: http://127.0.0.1:\([0-9]*\)/metrics$|\1|p' "$T/run.log")
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+sleep 1.5
+curl -fsS "http://127.0.0.1:$port/metrics" >"$T/m" 2>&1
+kill $pid; wait $pid 2>/dev/null
+if grep -Eq '^weir_job_numberOfCompletedCheckpoints\{job_name="window-count"\} [1-9]' "$T/m" \
+   && grep -q '^weir_job_lastCheckpointDuration' "$T/m" && grep -q '^weir_job_lastCheckpointSize' "$T/m" \
+   && grep -q '^weir_job_numRestarts' "$T/m" && grep -q '^weir_task_checkpointAlignmentTimeNs' "$T/m" \
+   && grep -q '^weir_task_lastCheckpointAsyncDurationMs' "$T/m"; then
+  ok "checkpoint metrics are served to Prometheus"
+else bad "checkpoint metrics (port=$port)" "$T/m"; fi
+
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]
