@@ -1102,7 +1102,7 @@ int cmd_bench(int argc, char **argv)
     struct ckpt_seen *cks = calloc(sc.n + 33, sizeof *cks);
     size_t nck = 0;
     const char *ck_from = "the run stats";
-    if (cks && st.n_history && st.checkpoints_completed <= st.n_history + 1u) {
+    if (cks && st.checkpoints_completed <= st.n_history + 1u) {
         for (uint32_t i = 0; i < st.n_history && i < 32; i++)
             cks[nck++] = (struct ckpt_seen){0, st.history_ms[i], st.history_bytes[i]};
         if (st.checkpoints_completed == st.n_history + 1u)

@@ -1202,10 +1202,13 @@ static int build_tasks(struct runtime *rt, char *err, size_t errlen)
                     }
                 }
                 if (nd->type == NODE_SOURCE) {
-                    /* emit notes timestamps, fwd goes where emit would have gone */
+                    /* With a watermark strategy, emit notes timestamps and fwd goes
+                     * where emit would have gone; without, nothing is interposed. */
                     op->fwd = op->emit;
-                    op->emit.push = push_source;
-                    op->emit.target = op;
+                    if (nd->wms) {
+                        op->emit.push = push_source;
+                        op->emit.target = op;
+                    }
                     t->wms = nd->wms;
                     t->max_ts = INT64_MIN;
                     t->last_wm = INT64_MIN;
