@@ -34,7 +34,7 @@
  *               sampled events. Of the measurable rows, the first 4096 of each
  *               subtask and every 16th after go into a log-linear histogram
  *               (3 % buckets). Processing-time windows (q12) measure from the
- *               window's end on the wall clock.
+ *               window's last millisecond on the wall clock, when its timer is due.
  *   checkpoints the runtime's weir_job_lastCheckpointDuration and
  *               weir_job_lastCompletedCheckpointId gauges, read from the
  *               Prometheus endpoint every 100 ms while the job runs (each
@@ -1191,16 +1191,18 @@ int cmd_bench(int argc, char **argv)
                     "  \"throughput\": {\"events_per_s\": %.1f, \"events_per_cpu_s\": %.1f, "
                     "\"events_per_s_per_worker\": %.1f},\n  \"rows\": %" PRIu64 ",\n",
                     st.cancelled ? "true" : "false", wall, cpu, user, sys, eps, epc, epw, n_rows);
-            fprintf(f,
-                    "  \"latency_ms\": {\"samples\": %" PRIu64 ", \"unmeasured\": %" PRIu64
-                    ", \"p50\": %.4f, \"p95\": %.4f, \"p99\": %.4f, \"max\": %.4f, \"mean\": "
-                    "%.4f,\n    \"method\": \"sink arrival minus the generation time of the row's "
-                    "origin (the event that made it, or the moment every source subtask had "
-                    "generated an event later than a timer-fired row's timestamp; the window end "
-                    "on the wall clock for processing-time windows); rows whose event time is "
-                    "not known exactly (sampled or bracketed by samples) are unmeasured; of the "
-                    "rest the first 4096 per subtask, then every 16th\"},\n",
-                    b.lat.count, b.unmeasured, p50, p95, p99, lmax, lmean);
+            fprintf(
+                f,
+                "  \"latency_ms\": {\"samples\": %" PRIu64 ", \"unmeasured\": %" PRIu64
+                ", \"p50\": %.4f, \"p95\": %.4f, \"p99\": %.4f, \"max\": %.4f, \"mean\": "
+                "%.4f,\n    \"method\": \"sink arrival minus the generation time of the row's "
+                "origin (the event that made it, or the moment every source subtask had "
+                "generated an event later than a timer-fired row's timestamp; the window's last "
+                "millisecond on the wall clock for processing-time windows); rows whose event time "
+                "is "
+                "not known exactly (sampled or bracketed by samples) are unmeasured; of the "
+                "rest the first 4096 per subtask, then every 16th\"},\n",
+                b.lat.count, b.unmeasured, p50, p95, p99, lmax, lmean);
             fprintf(f,
                     "  \"checkpoints\": {\"mode\": \"%s\", \"interval_ms\": %" PRId64
                     ", \"completed\": %" PRIu64 ", \"failed\": %" PRIu64

@@ -10,6 +10,11 @@ PKGS=(
   libck-dev libdpdk-dev
 )
 
+# The Flink peer (bench/peers/flink) needs a JDK 17 and Maven; many machines
+# bring their own, so only install Debian's when the commands are missing.
+if ! command -v javac >/dev/null 2>&1; then PKGS+=(openjdk-17-jdk-headless); fi
+if ! command -v mvn >/dev/null 2>&1; then PKGS+=(maven); fi
+
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

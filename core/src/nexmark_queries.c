@@ -184,10 +184,12 @@ static enum weir_nexmark_origin origin_ts(const weir_rec *row, int64_t *value)
     return WEIR_NEXMARK_ORIGIN_EVENT_TIME;
 }
 
-/* A processing-time window's row: timestamp end - 1 on the wall clock. */
+/* A processing-time window's row: its timestamp is the window's end - 1 on the
+ * wall clock, when its timer is due (the runtime fires a processing-time timer
+ * once the clock reaches its time). */
 static enum weir_nexmark_origin origin_wall(const weir_rec *row, int64_t *value)
 {
-    *value = row->ts + 1;
+    *value = row->ts;
     return WEIR_NEXMARK_ORIGIN_WALL_TIME;
 }
 

@@ -1550,7 +1550,8 @@ static void task_processing_time(struct task *t)
     weir_keyed_backend_set_time(op->backend, now);
     if (op->node->kops && op->node->kops->on_timer &&
         timers_count(&op->timers, WEIR_PROCESSING_TIME)) {
-        int rc = fire_timers(op, WEIR_PROCESSING_TIME, now);
+        /* a timer fires once the clock has passed its time (windows.h) */
+        int rc = fire_timers(op, WEIR_PROCESSING_TIME, now - 1);
         if (rc < 0)
             task_fail_rc(t, op, rc);
     }
@@ -1886,6 +1887,8 @@ static void sync_percentiles(struct runtime *rt, struct weir_run_stats *st)
         return;
     n = 0;
     for (int i = 0; i < rt->n_tasks; i++) {
+        if (!rt->tasks[i].n_sync)
+            continue;
         memcpy(v + n, rt->tasks[i].sync_us, rt->tasks[i].n_sync * sizeof *v);
         n += rt->tasks[i].n_sync;
     }
@@ -2073,7 +2076,10 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
             struct timespec ts = {0, 10000000};
             nanosleep(&ts, NULL);
         }
-        if (checkpointing)
+        /* Restart from this run's latest checkpoint; before its first one, from
+         * where the run began (its --from-checkpoint, or empty): never from an
+         * older run's checkpoints left in the same directory. */
+        if (checkpointing && atomic_load(&job->chk.completed) > 0)
             o.restore_from = "latest";
         err[0] = 0;
     }

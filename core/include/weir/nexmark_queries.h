@@ -61,7 +61,7 @@ enum weir_nexmark_origin {
      * had generated an event later than it (a window's end - 1, an expiry) */
     WEIR_NEXMARK_ORIGIN_EVENT_TIME = 1,
     /* value = wall-clock time (CLOCK_REALTIME, ms) at which the row was
-     * determined (the end of a processing-time window) */
+     * due (a processing-time window's end - 1, when its timer is due) */
     WEIR_NEXMARK_ORIGIN_WALL_TIME = 2,
 };
 
