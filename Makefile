@@ -1,6 +1,7 @@
 # The two commands of the README's quick start:
 #   make run    installs what is missing, builds, runs the main job on embedded defaults
-#   make test   installs what is missing, builds (plain and ASan+UBSan), runs every test
+#   make test   installs what is missing, builds (plain and ASan+UBSan), runs every test,
+#               then the Flink peer's Maven tests against the build
 # `make run` measures a Nexmark query (weir bench nexmark ARGS); any other JOB= runs that
 # job: make run JOB=pipeline ARGS="--records 1e7", make run ARGS="--query q7 --events 20M -p 2"
 BUILD      ?= build
@@ -13,7 +14,7 @@ endif
 ARGS       ?=
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-san run test test-plain test-san bench clean format
+.PHONY: all deps build build-san run test test-plain test-san test-peer bench clean format
 
 all: build
 
@@ -41,7 +42,12 @@ test-san: build-san
 	@cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
-test: test-plain test-san
+# The Flink peer's tests (bench/peers/flink): its Java generator against
+# weir's, and Flink's q0-q8 results against weir's on 1 M events.
+test-peer: test-plain
+	@cd bench/peers/flink && WEIR=$(CURDIR)/$(BUILD)/tools/weir mvn -B -ntp package
+
+test: test-plain test-san test-peer
 
 bench: build
 	@echo "see bench/RESULTS.md for the commands that reproduce each figure"
