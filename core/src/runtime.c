@@ -302,6 +302,33 @@ static int route_control(struct task *t, const weir_rec *r)
     return 0;
 }
 
+/* One data record to one route, by its partitioning. */
+static inline int route_put(struct route *rt, const weir_rec *r)
+{
+    switch (rt->part) {
+    case PART_DEFAULT:
+    case PART_FORWARD:
+        return writer_put(rt->w[0], r);
+    case PART_REBALANCE:
+        return writer_put(rt->w[rt->rr++ % (uint32_t)rt->n], r);
+    case PART_HASH: {
+        /* key group = murmur % max parallelism; the owner comes from a table
+         * built with weir_key_group_subtask, so no division per record. */
+        uint32_t h = weir_murmur_int(weir_key_hash_code(rt->key(r)));
+        uint32_t kg = rt->kg_mask ? h & rt->kg_mask : h % rt->max_parallelism;
+        return writer_put(rt->w[rt->owner[kg]], r);
+    }
+    case PART_BROADCAST:
+        for (int j = 0; j < rt->n; j++) {
+            int rc = writer_put(rt->w[j], r);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    return 0;
+}
+
 static int push_routes(weir_emit *e, const weir_rec *r)
 {
     struct task *t = e->target;
@@ -314,28 +341,7 @@ static int push_routes(weir_emit *e, const weir_rec *r)
         struct route *rt = &t->routes[i];
         if (rt->tag)
             continue; /* side output routes take only what weir_ctx_side_output emits */
-        int rc = 0;
-        switch (rt->part) {
-        case PART_DEFAULT:
-        case PART_FORWARD:
-            rc = writer_put(rt->w[0], r);
-            break;
-        case PART_REBALANCE:
-            rc = writer_put(rt->w[rt->rr++ % (uint32_t)rt->n], r);
-            break;
-        case PART_HASH: {
-            /* key group = murmur % max parallelism; the owner comes from a table
-             * built with weir_key_group_subtask, so no division per record. */
-            uint32_t h = weir_murmur_int(weir_key_hash_code(rt->key(r)));
-            uint32_t kg = rt->kg_mask ? h & rt->kg_mask : h % rt->max_parallelism;
-            rc = writer_put(rt->w[rt->owner[kg]], r);
-            break;
-        }
-        case PART_BROADCAST:
-            for (int j = 0; j < rt->n && rc == 0; j++)
-                rc = writer_put(rt->w[j], r);
-            break;
-        }
+        int rc = route_put(rt, r);
         if (rc < 0)
             return rc;
     }
@@ -358,28 +364,9 @@ static int push_side(weir_emit *e, const weir_rec *r)
     if (r->kind != WEIR_REC_DATA)
         return 0; /* control events go to every route from the task itself */
     for (int i = 0; i < t->n_routes; i++) {
-        struct route *rt = &t->routes[i];
-        if (rt->tag != se->tag)
+        if (t->routes[i].tag != se->tag)
             continue;
-        int rc = 0;
-        switch (rt->part) {
-        case PART_DEFAULT:
-        case PART_FORWARD:
-            rc = writer_put(rt->w[0], r);
-            break;
-        case PART_REBALANCE:
-            rc = writer_put(rt->w[rt->rr++ % (uint32_t)rt->n], r);
-            break;
-        case PART_HASH: {
-            uint32_t h = weir_murmur_int(weir_key_hash_code(rt->key(r)));
-            rc = writer_put(rt->w[rt->owner[h % rt->max_parallelism]], r);
-            break;
-        }
-        case PART_BROADCAST:
-            for (int j = 0; j < rt->n && rc == 0; j++)
-                rc = writer_put(rt->w[j], r);
-            break;
-        }
+        int rc = route_put(&t->routes[i], r);
         if (rc < 0)
             return rc;
     }
