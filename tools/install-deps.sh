@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake pkg-config git curl ca-certificates
   libhwloc-dev hwloc libyaml-dev liburing-dev libjemalloc-dev librocksdb-dev
   librdkafka-dev libmicrohttpd-dev libcmocka-dev libbenchmark-dev libxxhash-dev
-  libck-dev libdpdk-dev
+  libck-dev libdpdk-dev gnuplot-nox
 )
 
 # The Flink peer (bench/peers/flink) needs a JDK 17 and Maven; many machines

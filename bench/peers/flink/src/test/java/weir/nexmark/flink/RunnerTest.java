@@ -35,6 +35,9 @@ class RunnerTest {
         assertEquals("hashmap", o.stateBackend);
         assertEquals(10_000_000.0, o.nexmark.eventsPerSecond);
         assertEquals(0.0, o.nexmark.rateLimit);
+        assertEquals(0, o.warmupEvents);
+        assertEquals(50_000, Runner.parse(new String[] {"--query", "q0", "--warmup-events", "50K"})
+                .warmupEvents);
     }
 
     @Test
