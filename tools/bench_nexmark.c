@@ -67,6 +67,7 @@
 #include <weir/weir.h>
 
 #include "bench_nexmark.h"
+#include "cli.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE  2
@@ -85,30 +86,6 @@ static int64_t real_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* A count like 1000000, 1e6 or 10M; one-line error naming the flag. */
-static int parse_count(const char *flag, const char *v, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (end == v || errno)
-        goto bad;
-    if (*end == 'k' || *end == 'K')
-        d *= 1e3, end++;
-    else if (*end == 'm' || *end == 'M')
-        d *= 1e6, end++;
-    else if (*end == 'g' || *end == 'G' || *end == 'b' || *end == 'B')
-        d *= 1e9, end++;
-    if (*end || !(d >= 0) || d > 1.8e19)
-        goto bad;
-    *out = (uint64_t)d;
-    return 0;
-bad:
-    fprintf(stderr, "weir: %s: \"%s\": expected a non-negative count like 1000000, 1e6 or 10M\n",
-            flag, v);
-    return -EINVAL;
 }
 
 /* A duration given in ms, in ms or, below one, in us. */
@@ -690,21 +667,6 @@ static int dump_events(const struct weir_nexmark_opts *o, const char *dir)
 
 /* --- the command ------------------------------------------------------------------- */
 
-static weir_job *volatile running_job;
-static volatile sig_atomic_t signals_seen;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (signals_seen++ && running_job) {
-        static const char msg[] = "\nweir: second signal, exiting now\n";
-        (void)!write(2, msg, sizeof msg - 1);
-        _exit(130);
-    }
-    if (running_job)
-        weir_job_cancel(running_job);
-}
-
 static void bench_usage(FILE *out)
 {
     fprintf(
@@ -807,18 +769,18 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
                 return -1;
             }
         } else if (!strcmp(a, "--events")) {
-            if (parse_count("--events", v, &o->events) < 0)
+            if (cli_parse_count("--events", v, &o->events) < 0)
                 return -1;
             o->events_set = true;
         } else if (!strcmp(a, "--rate")) {
-            if (parse_count("--rate", v, &n) < 0)
+            if (cli_parse_count("--rate", v, &n) < 0)
                 return -1;
             o->rate = (double)n;
         } else if (!strcmp(a, "--event-rate") || !strcmp(a, "--events-per-second")) {
             if (parse_rate(a, v, &o->event_rate) < 0)
                 return -1;
         } else if (!strcmp(a, "--seed")) {
-            if (parse_count("--seed", v, &o->seed) < 0)
+            if (cli_parse_count("--seed", v, &o->seed) < 0)
                 return -1;
         } else if (!strcmp(a, "--dump-events")) {
             o->dump_dir = v;
@@ -1053,18 +1015,14 @@ int cmd_bench(int argc, char **argv)
                                .allow_non_restored_state = o.allow_non_restored};
     struct weir_run_stats st;
     memset(&st, 0, sizeof st);
-    running_job = job;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_watch_signals(job);
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
     int64_t t0 = mono_ns();
     int rc = weir_job_run(job, cfg, &ro, &st, err, sizeof err);
     int64_t t1 = mono_ns();
     getrusage(RUSAGE_SELF, &ru1);
-    running_job = NULL;
+    cli_watch_signals(NULL);
     if (sc.started) {
         scrape_once(&sc); /* usually fails: the endpoint stopped with the job */
         atomic_store(&sc.stop, 1);
@@ -1281,17 +1239,17 @@ static int nexmark_job_main(weir_job *job, int argc, char **argv)
         }
         const char *v = argv[++i];
         if (!strcmp(a, "--events")) {
-            if (parse_count("--events", v, &gen->events) < 0)
+            if (cli_parse_count("--events", v, &gen->events) < 0)
                 goto bad;
         } else if (!strcmp(a, "--rate")) {
-            if (parse_count("--rate", v, &n) < 0)
+            if (cli_parse_count("--rate", v, &n) < 0)
                 goto bad;
             gen->rate_limit = (double)n;
         } else if (!strcmp(a, "--event-rate")) {
             if (parse_rate("--event-rate", v, &gen->events_per_second) < 0)
                 goto bad;
         } else if (!strcmp(a, "--seed")) {
-            if (parse_count("--seed", v, &gen->seed) < 0)
+            if (cli_parse_count("--seed", v, &gen->seed) < 0)
                 goto bad;
         } else {
             fprintf(stderr, "weir: job %s: unknown option \"%s\"; options: %s\n", q->name, a,

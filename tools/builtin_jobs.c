@@ -13,30 +13,7 @@
 
 #include "bench_nexmark.h"
 #include "builtin_jobs.h"
-
-/* Parses a count like 1000000, 1e6 or 10M; one-line error naming the flag. */
-static int parse_count(const char *flag, const char *v, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (end == v || errno)
-        goto bad;
-    if (*end == 'k' || *end == 'K')
-        d *= 1e3, end++;
-    else if (*end == 'm' || *end == 'M')
-        d *= 1e6, end++;
-    else if (*end == 'g' || *end == 'G' || *end == 'b' || *end == 'B')
-        d *= 1e9, end++;
-    if (*end || d < 0 || d > 1.8e19)
-        goto bad;
-    *out = (uint64_t)d;
-    return 0;
-bad:
-    fprintf(stderr, "weir: %s: \"%s\": expected a non-negative count like 1000000, 1e6 or 10M\n",
-            flag, v);
-    return -EINVAL;
-}
+#include "cli.h"
 
 /* Options shared by the generator jobs. */
 static int datagen_args(int argc, char **argv, struct weir_datagen_opts *o, const char *job)
@@ -53,15 +30,15 @@ static int datagen_args(int argc, char **argv, struct weir_datagen_opts *o, cons
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            if (parse_count("--records", optarg, &o->records) < 0)
+            if (cli_parse_count("--records", optarg, &o->records) < 0)
                 return -EINVAL;
             break;
         case 'k':
-            if (parse_count("--keys", optarg, &o->keys) < 0)
+            if (cli_parse_count("--keys", optarg, &o->keys) < 0)
                 return -EINVAL;
             break;
         case 's':
-            if (parse_count("--record-size", optarg, &v) < 0)
+            if (cli_parse_count("--record-size", optarg, &v) < 0)
                 return -EINVAL;
             if (v < sizeof(struct weir_datagen_rec) || v > (1u << 24)) {
                 fprintf(stderr, "weir: --record-size: %s: expected %zu to 16777216 bytes\n",
@@ -71,12 +48,12 @@ static int datagen_args(int argc, char **argv, struct weir_datagen_opts *o, cons
             o->record_size = (uint32_t)v;
             break;
         case 'r':
-            if (parse_count("--rate", optarg, &v) < 0)
+            if (cli_parse_count("--rate", optarg, &v) < 0)
                 return -EINVAL;
             o->rate = (double)v;
             break;
         case 'S':
-            if (parse_count("--seed", optarg, &o->seed) < 0)
+            if (cli_parse_count("--seed", optarg, &o->seed) < 0)
                 return -EINVAL;
             break;
         case 'R':
@@ -230,7 +207,7 @@ static int job_window_count(weir_job *job, int argc, char **argv)
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--window-ms")) {
             uint64_t v;
-            if (parse_count("--window-ms", argv[i + 1], &v) < 0 || v == 0)
+            if (cli_parse_count("--window-ms", argv[i + 1], &v) < 0 || v == 0)
                 return -EINVAL;
             window_ms = (int64_t)v;
             memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 2) * sizeof *argv);

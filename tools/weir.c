@@ -23,31 +23,10 @@
 
 #include "bench_nexmark.h"
 #include "builtin_jobs.h"
+#include "cli.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
-
-static weir_job *volatile running_job;
-static volatile sig_atomic_t signals_seen;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (signals_seen++ && running_job) {
-        static const char msg[] = "\nweir: second signal, exiting now\n";
-        (void)!write(2, msg, sizeof msg - 1);
-        _exit(130);
-    }
-    if (running_job)
-        weir_job_cancel(running_job);
-}
-
-static void on_usr1(int sig)
-{
-    (void)sig;
-    if (running_job)
-        weir_job_savepoint(running_job);
-}
 
 static void usage(FILE *out)
 {
@@ -307,16 +286,9 @@ static int cmd_run(int argc, char **argv)
                                  .allow_non_restored_state = allow_non_restored};
     struct weir_run_stats st;
     char err[1024];
-    running_job = job;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    struct sigaction su = {.sa_handler = on_usr1};
-    sigemptyset(&su.sa_mask);
-    sigaction(SIGUSR1, &su, NULL);
+    cli_watch_signals(job);
     rc = weir_job_run(job, cfg, &opts, &st, err, sizeof err);
-    running_job = NULL;
+    cli_watch_signals(NULL);
     int status = 0;
     if (rc < 0) {
         fprintf(stderr, "weir: %s\n", err);
