@@ -26,7 +26,8 @@ extern "C" {
 #include <weir/weir.h>
 }
 
-namespace {
+namespace
+{
 
 struct value {
     uint64_t count;
@@ -60,7 +61,8 @@ int op_process(weir_ctx *, void *st, int, const weir_rec *in, weir_emit *out)
     return weir_emit_forward(out, in); // a trickle downstream
 }
 
-weir_operator_ops ops() {
+weir_operator_ops ops()
+{
     weir_operator_ops o{};
     o.kind = "state";
     o.state_size = sizeof(op_state);
@@ -152,8 +154,8 @@ result run(const char *interval, const char *restore, uint64_t records, double s
 void BM_CheckpointOverhead(benchmark::State &state)
 {
     const uint64_t records = static_cast<uint64_t>(state.range(0));
-    const char *interval = getenv("WEIR_BENCH_CKPT_INTERVAL") ? getenv("WEIR_BENCH_CKPT_INTERVAL")
-                                                              : "10s";
+    const char *interval =
+        getenv("WEIR_BENCH_CKPT_INTERVAL") ? getenv("WEIR_BENCH_CKPT_INTERVAL") : "10s";
     for (auto _ : state) {
         result none = run("0", nullptr, records, 0);
         result with = run(interval, nullptr, records, 0);

@@ -26,7 +26,8 @@ extern "C" {
 #include <weir/weir.h>
 }
 
-namespace {
+namespace
+{
 
 constexpr uint64_t kKeys = 1000000;
 constexpr double kTrickle = 2000; // changes per second after the load
@@ -55,8 +56,8 @@ int src_poll(weir_ctx *ctx, void *st, weir_emit *out, uint32_t max, uint32_t *em
                 s->loaded = true;
                 s->t_load_done = now;
             }
-            double el = (now.tv_sec - s->t_load_done.tv_sec) +
-                        (now.tv_nsec - s->t_load_done.tv_nsec) / 1e9;
+            double el =
+                (now.tv_sec - s->t_load_done.tv_sec) + (now.tv_nsec - s->t_load_done.tv_nsec) / 1e9;
             if (s->next - kKeys >= el * kTrickle)
                 break;
             s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull;
@@ -128,79 +129,79 @@ void BM_RocksCheckpointSize(benchmark::State &state)
     std::string dir = std::string(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp") +
                       "/weir-bench-incr-" + std::to_string(getpid());
     for (auto _ : state) {
-      for (int pass = 0; pass < 2; pass++) {
-        // pass 0: run 16 s with checkpoints; pass 1: restore the latest and stop
-        char err[1024];
-        weir_config *cfg = weir_config_new();
-        std::string ck = dir + "/ck", rdb = dir + "/rdb";
-        const char *kv[][2] = {{"metrics.reporter.prom.port", "0"},
-                               {"state.backend", "rocksdb"},
-                               {"state.backend.rocksdb.localdir", rdb.c_str()},
-                               {"state.backend.incremental", incremental ? "true" : "false"},
-                               {"state.checkpoints.dir", ck.c_str()},
-                               {"execution.checkpointing.interval", "2s"},
-                               {"execution.checkpointing.num-retained", "2"},
-                               {"memory.process.size", "4g"}};
-        for (auto &p : kv)
-            if (weir_config_set(cfg, p[0], p[1], err, sizeof err) != 0) {
+        for (int pass = 0; pass < 2; pass++) {
+            // pass 0: run 16 s with checkpoints; pass 1: restore the latest and stop
+            char err[1024];
+            weir_config *cfg = weir_config_new();
+            std::string ck = dir + "/ck", rdb = dir + "/rdb";
+            const char *kv[][2] = {{"metrics.reporter.prom.port", "0"},
+                                   {"state.backend", "rocksdb"},
+                                   {"state.backend.rocksdb.localdir", rdb.c_str()},
+                                   {"state.backend.incremental", incremental ? "true" : "false"},
+                                   {"state.checkpoints.dir", ck.c_str()},
+                                   {"execution.checkpointing.interval", "2s"},
+                                   {"execution.checkpointing.num-retained", "2"},
+                                   {"memory.process.size", "4g"}};
+            for (auto &p : kv)
+                if (weir_config_set(cfg, p[0], p[1], err, sizeof err) != 0) {
+                    state.SkipWithError(err);
+                    return;
+                }
+            if (weir_config_resolve(cfg, err, sizeof err) != 0) {
                 state.SkipWithError(err);
                 return;
             }
-        if (weir_config_resolve(cfg, err, sizeof err) != 0) {
-            state.SkipWithError(err);
-            return;
+            weir_job *job = weir_job_new("incr");
+            weir_stream *s = weir_source(job, "src", &src_ops, nullptr);
+            weir_sink_blackhole(
+                weir_keyed_transform(weir_key_by(s, key_of), "state", &state_ops, nullptr, nullptr),
+                "sink");
+            weir_run_opts ro{};
+            ro.parallelism = 1;
+            ro.quiet = true;
+            if (pass == 1)
+                ro.restore_from = "latest";
+            std::thread stop([job, pass] {
+                if (pass == 0)
+                    sleep(16);
+                else
+                    usleep(1000);
+                weir_job_cancel(job);
+            });
+            weir_run_stats st{};
+            int rc = weir_job_run(job, cfg, &ro, &st, err, sizeof err);
+            stop.join();
+            weir_job_free(job);
+            weir_config_free(cfg);
+            if (rc != 0) {
+                state.SkipWithError(err);
+                break;
+            }
+            if (pass == 1) {
+                // logical state: 1 M keys x (8-byte key + 112-byte value)
+                double gib = kKeys * (8.0 + sizeof(value)) / 1073741824.0;
+                state.counters["restore_ms"] = st.restore_ms;
+                state.counters["restore_s_per_logical_GiB"] = st.restore_ms / 1e3 / gib;
+                continue;
+            }
+            state.SetIterationTime(st.elapsed_s);
+            printf("%s:", incremental ? "incremental" : "full");
+            std::vector<double> after_load;
+            for (uint32_t i = 0; i < st.n_history; i++) {
+                printf(" %.2f MiB/%llu ms", st.history_bytes[i] / 1048576.0,
+                       (unsigned long long)st.history_ms[i]);
+                if (i >= 2)
+                    after_load.push_back(st.history_bytes[i] / 1048576.0);
+            }
+            printf("\n");
+            if (st.n_history) {
+                state.counters["first_ckpt_MiB"] = st.history_bytes[0] / 1048576.0;
+                std::sort(after_load.begin(), after_load.end());
+                if (!after_load.empty())
+                    state.counters["later_ckpt_MiB_median"] = after_load[after_load.size() / 2];
+                state.counters["checkpoints"] = st.n_history;
+            }
         }
-        weir_job *job = weir_job_new("incr");
-        weir_stream *s = weir_source(job, "src", &src_ops, nullptr);
-        weir_sink_blackhole(
-            weir_keyed_transform(weir_key_by(s, key_of), "state", &state_ops, nullptr, nullptr),
-            "sink");
-        weir_run_opts ro{};
-        ro.parallelism = 1;
-        ro.quiet = true;
-        if (pass == 1)
-            ro.restore_from = "latest";
-        std::thread stop([job, pass] {
-            if (pass == 0)
-                sleep(16);
-            else
-                usleep(1000);
-            weir_job_cancel(job);
-        });
-        weir_run_stats st{};
-        int rc = weir_job_run(job, cfg, &ro, &st, err, sizeof err);
-        stop.join();
-        weir_job_free(job);
-        weir_config_free(cfg);
-        if (rc != 0) {
-            state.SkipWithError(err);
-            break;
-        }
-        if (pass == 1) {
-            // logical state: 1 M keys x (8-byte key + 112-byte value)
-            double gib = kKeys * (8.0 + sizeof(value)) / 1073741824.0;
-            state.counters["restore_ms"] = st.restore_ms;
-            state.counters["restore_s_per_logical_GiB"] = st.restore_ms / 1e3 / gib;
-            continue;
-        }
-        state.SetIterationTime(st.elapsed_s);
-        printf("%s:", incremental ? "incremental" : "full");
-        std::vector<double> after_load;
-        for (uint32_t i = 0; i < st.n_history; i++) {
-            printf(" %.2f MiB/%llu ms", st.history_bytes[i] / 1048576.0,
-                   (unsigned long long)st.history_ms[i]);
-            if (i >= 2)
-                after_load.push_back(st.history_bytes[i] / 1048576.0);
-        }
-        printf("\n");
-        if (st.n_history) {
-            state.counters["first_ckpt_MiB"] = st.history_bytes[0] / 1048576.0;
-            std::sort(after_load.begin(), after_load.end());
-            if (!after_load.empty())
-                state.counters["later_ckpt_MiB_median"] = after_load[after_load.size() / 2];
-            state.counters["checkpoints"] = st.n_history;
-        }
-      }
     }
     std::string cmd = "rm -rf " + dir;
     if (system(cmd.c_str()) != 0)

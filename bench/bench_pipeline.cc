@@ -22,7 +22,8 @@ extern "C" {
 #include <weir/weir.h>
 }
 
-namespace {
+namespace
+{
 
 struct payload {
     weir_datagen_rec d;

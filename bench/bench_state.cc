@@ -48,7 +48,8 @@ rocksdb_options_t *state_rocksdb_options_new(weir_state_env *env);
 rocksdb_writeoptions_t *state_rocksdb_writeoptions_new(void);
 }
 
-namespace {
+namespace
+{
 
 constexpr uint32_t kMaxp = 128;
 constexpr size_t kKeys = 1u << 20;
@@ -343,7 +344,9 @@ const char *merge_name(void *)
     return "bench.concat";
 }
 
-void no_destroy(void *) {}
+void no_destroy(void *)
+{
+}
 
 // A raw instance opened with the backend's options, in its own directory.
 struct Raw {

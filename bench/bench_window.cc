@@ -23,7 +23,8 @@ extern "C" {
 #include <weir/weir.h>
 }
 
-namespace {
+namespace
+{
 
 uint64_t key_of(const weir_rec *r)
 {
@@ -66,9 +67,8 @@ void BM_WindowCount(benchmark::State &state)
         weir_watermark_strategy ws{};
         weir_stream *s = weir_assign_watermarks(weir_source_datagen(job, "datagen", &o), &ws);
         // ten 1 s windows, each updating (nearly) every one of the 1 M keys
-        weir_stream *w = weir_window_aggregate(weir_key_by(s, key_of), "count",
-                                               weir_tumbling(1000), &weir_agg_count, nullptr,
-                                               nullptr);
+        weir_stream *w = weir_window_aggregate(weir_key_by(s, key_of), "count", weir_tumbling(1000),
+                                               &weir_agg_count, nullptr, nullptr);
         weir_sink_blackhole(w, "blackhole");
         weir_run_opts ro{};
         ro.parallelism = 1;

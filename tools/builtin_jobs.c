@@ -19,10 +19,10 @@
 static int datagen_args(int argc, char **argv, struct weir_datagen_opts *o, const char *job)
 {
     static const struct option longopts[] = {
-        {"records", required_argument, NULL, 'n'}, {"keys", required_argument, NULL, 'k'},
+        {"records", required_argument, NULL, 'n'},     {"keys", required_argument, NULL, 'k'},
         {"record-size", required_argument, NULL, 's'}, {"rate", required_argument, NULL, 'r'},
-        {"seed", required_argument, NULL, 'S'},      {"random", no_argument, NULL, 'R'},
-        {"unbounded", no_argument, NULL, 'u'},        {NULL, 0, NULL, 0},
+        {"seed", required_argument, NULL, 'S'},        {"random", no_argument, NULL, 'R'},
+        {"unbounded", no_argument, NULL, 'u'},         {NULL, 0, NULL, 0},
     };
     uint64_t v;
     optind = 1;
@@ -41,8 +41,8 @@ static int datagen_args(int argc, char **argv, struct weir_datagen_opts *o, cons
             if (cli_parse_count("--record-size", optarg, &v) < 0)
                 return -EINVAL;
             if (v < sizeof(struct weir_datagen_rec) || v > (1u << 24)) {
-                fprintf(stderr, "weir: --record-size: %s: expected %zu to 16777216 bytes\n",
-                        optarg, sizeof(struct weir_datagen_rec));
+                fprintf(stderr, "weir: --record-size: %s: expected %zu to 16777216 bytes\n", optarg,
+                        sizeof(struct weir_datagen_rec));
                 return -EINVAL;
             }
             o->record_size = (uint32_t)v;
@@ -185,8 +185,8 @@ static int job_split_words(weir_job *job, int argc, char **argv)
 {
     if (two_paths(argc, argv, "split-words") < 0)
         return -EINVAL;
-    weir_stream *words = weir_flat_map(weir_source_file(job, "lines", argv[1]), "split",
-                                       split_words);
+    weir_stream *words =
+        weir_flat_map(weir_source_file(job, "lines", argv[1]), "split", split_words);
     weir_sink_file(weir_key_by(words, word_key), "file", argv[2], NULL);
     return 0;
 }
@@ -217,7 +217,8 @@ static int job_window_count(weir_job *job, int argc, char **argv)
     if (datagen_args(argc, argv, &o, "window-count") < 0)
         return -EINVAL;
     if (optind != argc - 1) {
-        fprintf(stderr, "weir: job window-count: expected one OUTPUT directory after the options\n");
+        fprintf(stderr,
+                "weir: job window-count: expected one OUTPUT directory after the options\n");
         return -EINVAL;
     }
     /* event time = seq (ms): each source subtask's timestamps only grow */
@@ -235,8 +236,7 @@ const struct builtin_job builtin_jobs[] = {
     {"generate", "[--records N] [--keys K] [--rate R] [--seed S] [--unbounded] OUTPUT",
      "generator -> key_by -> file of \"seq,key,value\" lines", job_generate},
     {"copy", "INPUT OUTPUT", "file -> file, line by line", job_copy},
-    {"window-count",
-     "[--records N] [--keys K] [--rate R] [--seed S] [--window-ms W] OUTPUT_DIR",
+    {"window-count", "[--records N] [--keys K] [--rate R] [--seed S] [--window-ms W] OUTPUT_DIR",
      "generator -> key_by -> tumbling event-time window count -> exactly-once files "
      "(key,start,end,count)",
      job_window_count},

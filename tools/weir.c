@@ -26,16 +26,17 @@
 #include "cli.h"
 
 #define EXIT_FAILED 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE  2
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: weir run [-c FILE] [-p N] [-D key=value]... [--from-checkpoint latest|DIR]\n"
-                 "                [--allow-non-restored-state] JOB [ARGS...]\n"
-                 "       weir config [-c FILE] [-D key=value]...\n"
-                 "       weir jobs\n"
-                 "       weir bench nexmark --query QUERY --events N [...]   (see --help)\n"
-                 "JOB is a built-in job (see `weir jobs`) or a path to a job shared object.\n");
+    fprintf(out,
+            "usage: weir run [-c FILE] [-p N] [-D key=value]... [--from-checkpoint latest|DIR]\n"
+            "                [--allow-non-restored-state] JOB [ARGS...]\n"
+            "       weir config [-c FILE] [-D key=value]...\n"
+            "       weir jobs\n"
+            "       weir bench nexmark --query QUERY --events N [...]   (see --help)\n"
+            "JOB is a built-in job (see `weir jobs`) or a path to a job shared object.\n");
 }
 
 static const char *restore_from;
@@ -110,8 +111,7 @@ static int parse_common(int argc, char **argv, bool want_job, weir_config *cfg, 
             char *end;
             long p = strtol(val, &end, 10);
             if (*end || end == val || p < 1 || p > 32768) {
-                fprintf(stderr, "weir: -p: \"%s\": expected a parallelism from 1 to 32768\n",
-                        val);
+                fprintf(stderr, "weir: -p: \"%s\": expected a parallelism from 1 to 32768\n", val);
                 return -1;
             }
             *parallelism = (int)p;
@@ -161,8 +161,7 @@ static int cmd_jobs(void)
     for (const struct builtin_job *j = builtin_jobs; j->name; j++)
         printf("  %-12s %s\n  %-12s   args: %s\n", j->name, j->summary, "", j->usage);
     nexmark_jobs_print(stdout);
-    printf("or a path to a job shared object exporting %s (see README.md)\n",
-           WEIR_JOB_MAIN_SYMBOL);
+    printf("or a path to a job shared object exporting %s (see README.md)\n", WEIR_JOB_MAIN_SYMBOL);
     return 0;
 }
 
@@ -276,8 +275,8 @@ static int cmd_run(int argc, char **argv)
     }
 
     const char *pmode = weir_config_get_str(cfg, "weir.progress");
-    struct progress prog = {
-        .on = !strcmp(pmode, "always") || (!strcmp(pmode, "auto") && isatty(STDERR_FILENO))};
+    struct progress prog = {.on = !strcmp(pmode, "always") ||
+                                  (!strcmp(pmode, "auto") && isatty(STDERR_FILENO))};
     weir_config_print_pools(cfg, stderr);
     struct weir_run_opts opts = {.parallelism = parallelism,
                                  .progress = show_progress,
@@ -315,8 +314,8 @@ static int cmd_run(int argc, char **argv)
                 "weir: job %s %s in %.3f s: %llu records from sources, %llu into sinks, "
                 "%srecords/s (%srecords/s per worker, %d worker%s)%s\n",
                 base, st.cancelled ? "stopped" : "finished", st.elapsed_s,
-                (unsigned long long)st.source_records, (unsigned long long)st.sink_records, a,
-                b, st.workers, st.workers == 1 ? "" : "s", chk);
+                (unsigned long long)st.source_records, (unsigned long long)st.sink_records, a, b,
+                st.workers, st.workers == 1 ? "" : "s", chk);
     }
     weir_job_free(job);
     weir_config_free(cfg);

@@ -47,12 +47,12 @@
 #include "checkpoint_rocksdb.h"
 #include "runtime.h"
 
-#define TAG_OPERATOR (1ull << 32)
-#define TAG_KEYED (2ull << 32)
-#define TAG_TIMERS (3ull << 32)
-#define MAX_PENDING 16
+#define TAG_OPERATOR  (1ull << 32)
+#define TAG_KEYED     (2ull << 32)
+#define TAG_TIMERS    (3ull << 32)
+#define MAX_PENDING   16
 #define BLOB_FINISHED 'F'
-#define BLOB_RUNNING 'R'
+#define BLOB_RUNNING  'R'
 
 enum pending_state { P_PENDING, P_COMMITTING, P_COMPLETED, P_FAILED };
 
@@ -87,7 +87,7 @@ struct pending {
     uint64_t start_ns;
     struct task_ack *acks;
     _Atomic int acked;
-    bool final; /* taken by the control thread after every task finished */
+    bool final;                      /* taken by the control thread after every task finished */
     struct rocks_shared_list shared; /* SSTs referenced (incremental RocksDB) */
     pthread_mutex_t tmp_lock;
     char **tmp_dirs; /* RocksDB checkpoint links, removed once settled */
@@ -141,7 +141,8 @@ static bool coord_check_state(const struct coordinator *c)
     return true;
 }
 
-static void log_line(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(struct runtime *rt, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void log_line(struct runtime *rt, const char *fmt, ...)
 {
     if (rt->opts->quiet)
@@ -288,8 +289,8 @@ static int snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id,
         rc = timers_gather(&op->timers, &tl);
         /* Incremental RocksDB: the instance's SST files instead of its entries
          * (savepoints stay in the portable format). */
-        bool native = t->rt->coord->incremental && !pd->savepoint &&
-                      rocks_incremental_applies(op->backend);
+        bool native =
+            t->rt->coord->incremental && !pd->savepoint && rocks_incremental_applies(op->backend);
         if (rc == 0 && native) {
             char *tmp = NULL;
             char base[256];
@@ -916,8 +917,8 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
         weir_restore_file_close(f);
     }
     if (rc < 0)
-        snprintf(err, errlen, "operator \"%s\" (subtask %d): restoring keyed state failed: %s",
-                 uid, t->subtask + 1, strerror(-rc));
+        snprintf(err, errlen, "operator \"%s\" (subtask %d): restoring keyed state failed: %s", uid,
+                 t->subtask + 1, strerror(-rc));
     return rc;
 }
 
@@ -984,27 +985,27 @@ int chk_register_metrics(struct runtime *rt)
     char labels[300];
     snprintf(labels, sizeof labels, "job_name=\"%s\"", rt->job->name);
     int rc = 0;
-    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_numberOfCompletedCheckpoints",
-                               "Checkpoints completed", WEIR_METRIC_COUNTER, labels,
-                               &cs->completed);
+    rc |=
+        weir_metrics_add_u64(rt->metrics, "weir_job_numberOfCompletedCheckpoints",
+                             "Checkpoints completed", WEIR_METRIC_COUNTER, labels, &cs->completed);
     rc |= weir_metrics_add_u64(rt->metrics, "weir_job_numberOfFailedCheckpoints",
                                "Checkpoints failed or expired", WEIR_METRIC_COUNTER, labels,
                                &cs->failed);
-    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_numberOfInProgressCheckpoints",
-                               "Checkpoints in flight", WEIR_METRIC_GAUGE, labels,
-                               &cs->in_progress);
+    rc |=
+        weir_metrics_add_u64(rt->metrics, "weir_job_numberOfInProgressCheckpoints",
+                             "Checkpoints in flight", WEIR_METRIC_GAUGE, labels, &cs->in_progress);
     rc |= weir_metrics_add_u64(rt->metrics, "weir_job_lastCheckpointDuration",
-                               "Duration of the last completed checkpoint in ms",
-                               WEIR_METRIC_GAUGE, labels, &cs->last_duration_ms);
+                               "Duration of the last completed checkpoint in ms", WEIR_METRIC_GAUGE,
+                               labels, &cs->last_duration_ms);
     rc |= weir_metrics_add_u64(rt->metrics, "weir_job_lastCheckpointSize",
-                               "Bytes of the last completed checkpoint", WEIR_METRIC_GAUGE,
-                               labels, &cs->last_size_bytes);
+                               "Bytes of the last completed checkpoint", WEIR_METRIC_GAUGE, labels,
+                               &cs->last_size_bytes);
     rc |= weir_metrics_add_u64(rt->metrics, "weir_job_lastCompletedCheckpointId",
                                "Id of the last completed checkpoint", WEIR_METRIC_GAUGE, labels,
                                &cs->last_id);
     rc |= weir_metrics_add_u64(rt->metrics, "weir_job_numRestarts",
-                               "Restarts of the job from a checkpoint", WEIR_METRIC_COUNTER,
-                               labels, &cs->restarts);
+                               "Restarts of the job from a checkpoint", WEIR_METRIC_COUNTER, labels,
+                               &cs->restarts);
     for (int i = 0; i < rt->n_tasks && rc == 0; i++) {
         struct task *t = &rt->tasks[i];
         char l[1024];

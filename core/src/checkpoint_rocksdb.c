@@ -114,9 +114,8 @@ static int get_str(struct weir_snapshot_in *in, char *buf, size_t cap)
 }
 
 int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ckpt *ck,
-                               weir_ckpt_file *f,
-                               const char *file_base, uint64_t id, char **tmp_dir,
-                               struct rocks_shared_list *shared)
+                               weir_ckpt_file *f, const char *file_base, uint64_t id,
+                               char **tmp_dir, struct rocks_shared_list *shared)
 {
     rocksdb_t *db;
     rocksdb_options_t *opts;
@@ -330,7 +329,8 @@ int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_rest
     size_t nsec = weir_restore_file_section_count(f);
     for (size_t i = 0; rc == 0 && i < nsec; i++) {
         uint64_t tag, len;
-        if (weir_restore_file_section(f, i, &tag, &len) < 0 || (tag >> 32) != (TAG_ROCKS_FILE >> 32))
+        if (weir_restore_file_section(f, i, &tag, &len) < 0 ||
+            (tag >> 32) != (TAG_ROCKS_FILE >> 32))
             continue;
         struct weir_snapshot_in *in = weir_restore_file_section_in(f, i);
         char name[512], path[4608];

@@ -10,7 +10,7 @@
 #include <weir/storage.h>
 
 #define TAG_ROCKS_SHARED (4ull << 32)
-#define TAG_ROCKS_FILE (5ull << 32)
+#define TAG_ROCKS_FILE   (5ull << 32)
 
 /* Shared file names a checkpoint's subtasks added, for its _metadata. */
 struct rocks_shared_list {
@@ -24,9 +24,8 @@ bool rocks_incremental_applies(weir_keyed_backend *be);
 /* Writes be's instance into f as shared SSTs plus small files; *tmp_dir (hard
  * links) must be removed once the checkpoint has settled. */
 int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ckpt *ck,
-                               weir_ckpt_file *f,
-                               const char *file_base, uint64_t id, char **tmp_dir,
-                               struct rocks_shared_list *shared);
+                               weir_ckpt_file *f, const char *file_base, uint64_t id,
+                               char **tmp_dir, struct rocks_shared_list *shared);
 bool rocks_file_is_incremental(weir_restore_file *f);
 int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
                               uint32_t first, uint32_t last, char *err, size_t errlen);

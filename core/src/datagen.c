@@ -17,7 +17,6 @@
 #include <weir/job.h>
 #include <weir/state.h>
 
-
 static inline uint64_t splitmix64(uint64_t x)
 {
     x += 0x9e3779b97f4a7c15ull;
@@ -51,8 +50,7 @@ static int datagen_open(weir_ctx *ctx, void *state, void *arg)
     return 0;
 }
 
-static int datagen_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max,
-                        uint32_t *emitted)
+static int datagen_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, uint32_t *emitted)
 {
     struct datagen *g = state;
     const struct weir_datagen_opts *o = &g->o;
@@ -73,10 +71,11 @@ static int datagen_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max
         if (!r)
             return -EMSGSIZE;
         r->seq = seq;
-        r->key = o->random ? splitmix64(o->seed ^ (seq * 0xd1342543de82ef95ull)) % keys
-                           : seq % keys;
+        r->key =
+            o->random ? splitmix64(o->seed ^ (seq * 0xd1342543de82ef95ull)) % keys : seq % keys;
         r->value = splitmix64(o->seed + seq);
-        int rc = weir_emit_commit(out, (int64_t)(o->records_per_ms ? seq / o->records_per_ms : seq));
+        int rc =
+            weir_emit_commit(out, (int64_t)(o->records_per_ms ? seq / o->records_per_ms : seq));
         if (rc < 0)
             return rc;
         g->next += g->stride;

@@ -30,21 +30,21 @@ struct node {
     char *name;
     const struct weir_source_ops *src;
     const struct weir_operator_ops *op;
-    const struct weir_keyed_ops *kops; /* keyed operators: timers */
-    bool keyed;                        /* consumes key_by streams: has keyed state */
+    const struct weir_keyed_ops *kops;         /* keyed operators: timers */
+    bool keyed;                                /* consumes key_by streams: has keyed state */
     const struct weir_watermark_strategy *wms; /* sources: watermark generation */
     struct weir_watermark_strategy *wms_copy;
     void *arg;
     void (*free_arg)(void *arg);
-    int n_tags;    /* side outputs this node feeds */
+    int n_tags; /* side outputs this node feeds */
     char **tags;
     int parallelism; /* 0 = the job default, fixed at plan time */
     int n_in, n_out;
     struct edge **in, **out;
     bool stream_used; /* its output stream was consumed */
     /* plan */
-    int p;        /* resolved parallelism */
-    int chain;    /* chain id */
+    int p;     /* resolved parallelism */
+    int chain; /* chain id */
     int chain_pos;
 };
 

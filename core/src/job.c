@@ -137,8 +137,10 @@ static bool uid_ok(weir_job *job, const char *uid)
     }
     for (const char *c = uid; *c; c++) {
         if (*c == '/' || *c == '"' || *c == '\\' || (unsigned char)*c < 0x20) {
-            job_fail(job, "operator uid \"%s\": may not contain '/', '\"', '\\' or control "
-                          "characters", uid);
+            job_fail(job,
+                     "operator uid \"%s\": may not contain '/', '\"', '\\' or control "
+                     "characters",
+                     uid);
             return false;
         }
     }
@@ -381,8 +383,7 @@ static int fn_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
     return fn(ctx, in, out);
 }
 
-static int filter_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
-                          weir_emit *out)
+static int filter_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
     (void)state;
     (void)input;

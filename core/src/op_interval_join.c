@@ -29,7 +29,6 @@
 #include <weir/state.h>
 #include <weir/windows.h>
 
-
 struct ijcfg {
     const char *error; /* static text: open() fails the job with it */
     int64_t lower, upper;

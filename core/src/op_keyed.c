@@ -25,7 +25,6 @@
 #include <weir/state.h>
 #include <weir/windows.h>
 
-
 struct kcfg {
     const char *error; /* static text: open() fails the job with it */
     /* reduce */

@@ -53,7 +53,6 @@
 #include <weir/state.h>
 #include <weir/windows.h>
 
-
 /* --- specs and assignment ------------------------------------------------------ */
 
 struct weir_window_spec weir_tumbling(int64_t size_ms)

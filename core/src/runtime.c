@@ -39,12 +39,12 @@
 #include "restart.h"
 #include "runtime.h"
 
-#define SOURCE_BATCH 1024u   /* records a source emits per step */
-#define INPUT_BUDGET 4096u   /* records an input task takes per step, at least one buffer */
-#define SPIN_ROUNDS 64       /* idle passes before yielding */
-#define PREFETCH_AHEAD 8     /* keyed records looked ahead for state prefetch */
-#define YIELD_ROUNDS 16      /* yields before sleeping */
-#define SLEEP_NS 2000000     /* futex wait bound: buffer timeouts and cancellation */
+#define SOURCE_BATCH   1024u   /* records a source emits per step */
+#define INPUT_BUDGET   4096u   /* records an input task takes per step, at least one buffer */
+#define SPIN_ROUNDS    64      /* idle passes before yielding */
+#define PREFETCH_AHEAD 8       /* keyed records looked ahead for state prefetch */
+#define YIELD_ROUNDS   16      /* yields before sleeping */
+#define SLEEP_NS       2000000 /* futex wait bound: buffer timeouts and cancellation */
 
 static uint64_t now_ns(void)
 {
@@ -774,8 +774,8 @@ static int source_time(struct task *t)
             if (w < min)
                 min = w;
         }
-        int64_t mine = t->max_ts == INT64_MIN ? INT64_MIN
-                                              : t->max_ts - ws->max_out_of_orderness_ms - 1;
+        int64_t mine =
+            t->max_ts == INT64_MIN ? INT64_MIN : t->max_ts - ws->max_out_of_orderness_ms - 1;
         if (min != INT64_MAX && mine != INT64_MIN &&
             mine > (min == INT64_MIN ? INT64_MIN + t->align->max_drift_ms
                                      : min + t->align->max_drift_ms))
@@ -802,8 +802,7 @@ static int task_step(struct task *t)
     }
     if (t->is_source) {
         struct op_inst *src = &t->ops[0];
-        if (t->restored_finished ||
-            atomic_load_explicit(&t->rt->job->cancel, memory_order_relaxed))
+        if (t->restored_finished || atomic_load_explicit(&t->rt->job->cancel, memory_order_relaxed))
             return task_finish(t) < 0 ? 0 : 1;
         uint64_t trig = atomic_load_explicit(&t->rt->trigger, memory_order_acquire);
         if (trig > t->last_chk) {
@@ -1002,8 +1001,8 @@ static void *worker_main(void *arg)
 
 static bool chainable(const struct edge *e)
 {
-    return e->eff == PART_FORWARD && !e->tag && e->from->p == e->to->p &&
-           e->from->n_out == 1 && e->to->n_in == 1;
+    return e->eff == PART_FORWARD && !e->tag && e->from->p == e->to->p && e->from->n_out == 1 &&
+           e->to->n_in == 1;
 }
 
 static int plan(struct runtime *rt, int default_p, char *err, size_t errlen)
@@ -1150,8 +1149,11 @@ static int build_tasks(struct runtime *rt, char *err, size_t errlen)
                 struct node *nd = rt->chains[c][i];
                 op->node = nd;
                 op->task = t;
-                op->ctx = (struct weir_ctx){.op = op, .subtask = s, .parallelism = p,
-                                            .max_parallelism = rt->max_parallelism, .rt = rt};
+                op->ctx = (struct weir_ctx){.op = op,
+                                            .subtask = s,
+                                            .parallelism = p,
+                                            .max_parallelism = rt->max_parallelism,
+                                            .rt = rt};
                 size_t ssize = nd->src ? nd->src->state_size : nd->op->state_size;
                 if (ssize && !(op->state = calloc(1, ssize)))
                     goto oom;
@@ -1217,9 +1219,7 @@ static int count_rings(struct runtime *rt, uint64_t network_pool, char *err, siz
         struct node *tail = rt->chains[c][rt->chain_len[c] - 1];
         for (int e = 0; e < tail->n_out; e++) {
             struct edge *ed = tail->out[e];
-            rings += ed->eff == PART_FORWARD
-                         ? ed->to->p
-                         : ed->from->p * ed->to->p;
+            rings += ed->eff == PART_FORWARD ? ed->to->p : ed->from->p * ed->to->p;
         }
     }
     rt->n_rings = rings;
@@ -1322,8 +1322,8 @@ static int wire(struct runtime *rt, char *err, size_t errlen)
                     if (!(r->owner = calloc(r->max_parallelism, sizeof *r->owner)))
                         goto oom;
                     for (uint32_t kg = 0; kg < r->max_parallelism; kg++)
-                        r->owner[kg] = (uint16_t)weir_key_group_subtask(
-                            kg, r->max_parallelism, (uint32_t)r->n);
+                        r->owner[kg] = (uint16_t)weir_key_group_subtask(kg, r->max_parallelism,
+                                                                        (uint32_t)r->n);
                 }
                 r->rr = (uint32_t)t->subtask; /* spread round robin starts */
                 if (!(r->w = calloc((size_t)r->n, sizeof *r->w)))
@@ -1334,13 +1334,13 @@ static int wire(struct runtime *rt, char *err, size_t errlen)
             if (!per_node[nd])
                 continue;
             weir_page_kind kind;
-            rt->blocks[nd].mem = weir_numa_alloc(rt->topo, per_node[nd], nodes > 1 ? nd : -1,
-                                                 &kind);
+            rt->blocks[nd].mem =
+                weir_numa_alloc(rt->topo, per_node[nd], nodes > 1 ? nd : -1, &kind);
             if (!rt->blocks[nd].mem) {
                 char a[32];
                 weir_format_size(per_node[nd], a, sizeof a);
-                snprintf(err, errlen, "could not map %s of ring memory on NUMA node %d: %s", a,
-                         nd, strerror(errno));
+                snprintf(err, errlen, "could not map %s of ring memory on NUMA node %d: %s", a, nd,
+                         strerror(errno));
                 free(per_node);
                 free(used);
                 return -ENOMEM;
@@ -1470,10 +1470,10 @@ static int setup_keyed(struct runtime *rt, char *err, size_t errlen)
             if (!op->node->keyed)
                 continue;
             uint32_t p = (uint32_t)op->ctx.parallelism, sub = (uint32_t)t->subtask;
-            int rc = weir_keyed_backend_open(
-                rt->state_env, op->node->uid, t->subtask, weir_key_group_range_start(sub, maxp, p),
-                weir_key_group_range_end(sub, maxp, p), maxp, t->worker->slot.node, &op->backend,
-                err, errlen);
+            int rc = weir_keyed_backend_open(rt->state_env, op->node->uid, t->subtask,
+                                             weir_key_group_range_start(sub, maxp, p),
+                                             weir_key_group_range_end(sub, maxp, p), maxp,
+                                             t->worker->slot.node, &op->backend, err, errlen);
             if (rc < 0)
                 return rc;
         }
@@ -1679,14 +1679,14 @@ static int register_metrics(struct runtime *rt)
         rc |= weir_metrics_add_time_share(rt->metrics, "weir_task_idleTimeMsPerSecond",
                                           "Milliseconds per second with nothing to do", labels,
                                           &t->idle_ns, 5);
-        rc |= weir_metrics_add_time_share(
-            rt->metrics, "weir_task_backPressuredTimeMsPerSecond",
-            "Milliseconds per second blocked on full output rings", labels, &t->bp_ns, 5);
+        rc |= weir_metrics_add_time_share(rt->metrics, "weir_task_backPressuredTimeMsPerSecond",
+                                          "Milliseconds per second blocked on full output rings",
+                                          labels, &t->bp_ns, 5);
         rc |= weir_metrics_add_fn(rt->metrics, "weir_task_inPoolUsage",
                                   "Fill ratio of the input rings (0..1)", labels, in_pool_usage, t);
-        rc |= weir_metrics_add_fn(rt->metrics, "weir_task_outPoolUsage",
-                                  "Fill ratio of the output rings (0..1)", labels, out_pool_usage,
-                                  t);
+        rc |=
+            weir_metrics_add_fn(rt->metrics, "weir_task_outPoolUsage",
+                                "Fill ratio of the output rings (0..1)", labels, out_pool_usage, t);
         for (int j = 0; j < t->n_ops && rc == 0; j++) {
             struct op_inst *op = &t->ops[j];
             if (!op->node->keyed)
@@ -1714,8 +1714,7 @@ static uint64_t sum_records(struct runtime *rt, enum node_type type)
     for (int i = 0; i < rt->n_tasks; i++)
         for (int j = 0; j < rt->tasks[i].n_ops; j++)
             if (rt->tasks[i].ops[j].node->type == type)
-                n += atomic_load_explicit(&rt->tasks[i].ops[j].records_pub,
-                                          memory_order_relaxed);
+                n += atomic_load_explicit(&rt->tasks[i].ops[j].records_pub, memory_order_relaxed);
     return n;
 }
 
@@ -1807,8 +1806,9 @@ int weir_job_describe_plan(weir_job *job, struct weir_config *cfg, int paralleli
     if (job->error)
         snprintf(err, errlen, "job %s: %s", job->name, job->error);
     else
-        rc = plan(rt, parallelism > 0 ? parallelism
-                                      : (int)weir_config_get_int(cfg, "parallelism.default"),
+        rc = plan(rt,
+                  parallelism > 0 ? parallelism
+                                  : (int)weir_config_get_int(cfg, "parallelism.default"),
                   err, errlen);
     if (rc == 0)
         describe_plan(rt, buf, len);
@@ -2056,8 +2056,8 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         restarts++;
         atomic_fetch_add(&job->chk.restarts, 1);
         if (!opts->quiet)
-            fprintf(stderr, "weir: %s\nweir: restart %d (%s) in %lld ms from %s\n", err,
-                    restarts, restart_type_str(rs.type), (long long)delay,
+            fprintf(stderr, "weir: %s\nweir: restart %d (%s) in %lld ms from %s\n", err, restarts,
+                    restart_type_str(rs.type), (long long)delay,
                     checkpointing ? "the latest checkpoint" : "the beginning (no checkpoints)");
         for (int64_t waited = 0; waited < delay && !atomic_load(&job->cancel); waited += 10) {
             struct timespec ts = {0, 10000000};

@@ -75,7 +75,7 @@ struct writer {
     uint32_t used, cap;
     uint64_t first_ns; /* when the first record went into buf */
     struct worker *self, *consumer;
-    unsigned char *ovf; /* records that did not fit: the ring was full */
+    unsigned char *ovf;                /* records that did not fit: the ring was full */
     size_t ovf_head, ovf_len, ovf_cap; /* undrained records are ovf[head..len) */
 };
 
@@ -108,9 +108,9 @@ enum task_state { TASK_RUNNING, TASK_FINISHING, TASK_DONE };
 
 struct task {
     struct runtime *rt;
-    int index; /* in rt->tasks */
-    _Atomic int done_flag; /* state == TASK_DONE, for the control thread */
-    uint64_t notified_id;  /* newest checkpoint_complete delivered */
+    int index;              /* in rt->tasks */
+    _Atomic int done_flag;  /* state == TASK_DONE, for the control thread */
+    uint64_t notified_id;   /* newest checkpoint_complete delivered */
     bool restored_finished; /* restored from a checkpoint where it had finished */
     struct worker *worker;
     int chain;
@@ -127,8 +127,8 @@ struct task {
     uint64_t aligning; /* checkpoint being aligned, 0 when none */
     uint64_t align_start_ns;
     _Atomic uint64_t align_ns, sync_ns; /* alignment and synchronous snapshot time */
-    uint32_t *sync_us; /* each snapshot's synchronous time, for percentiles */
-    uint64_t submit_ns; /* when its last snapshot's files went to the io thread */
+    uint32_t *sync_us;                  /* each snapshot's synchronous time, for percentiles */
+    uint64_t submit_ns;                 /* when its last snapshot's files went to the io thread */
     _Atomic uint64_t last_sync_ms, last_async_ms; /* of the last completed checkpoint */
     uint64_t pending_sync_ms;
     size_t n_sync, cap_sync;
@@ -216,7 +216,6 @@ struct runtime {
     uint64_t restore_ns;
     uint64_t restored_bytes;
 };
-
 
 /* runtime.c */
 void rt_fail_msg(struct runtime *rt, const char *msg);

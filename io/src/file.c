@@ -22,7 +22,6 @@
 #include <weir/job.h>
 #include <weir/state.h>
 
-
 #define READ_CHUNK (1u << 20)
 
 /* --- source ----------------------------------------------------------------- */
@@ -394,8 +393,7 @@ static weir_stream *line_sink(weir_stream *in, const char *uid, const char *path
     return s;
 }
 
-weir_stream *weir_sink_file(weir_stream *in, const char *uid, const char *path,
-                            weir_format_fn fmt)
+weir_stream *weir_sink_file(weir_stream *in, const char *uid, const char *path, weir_format_fn fmt)
 {
     return line_sink(in, uid, path ? path : "", fmt);
 }

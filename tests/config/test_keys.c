@@ -176,9 +176,8 @@ static void state_backend_takes_flink_names(void **state)
     assert_string_equal(weir_config_get_str(c, "state.backend"), "hashmap");
     assert_int_equal(weir_config_set_kv(c, "state.backend.type=RocksDB", err, sizeof err), 0);
     assert_string_equal(weir_config_get_str(c, "state.backend"), "rocksdb");
-    assert_int_equal(weir_config_set_kv(c, "execution.checkpointing.incremental=true", err,
-                                        sizeof err),
-                     0);
+    assert_int_equal(
+        weir_config_set_kv(c, "execution.checkpointing.incremental=true", err, sizeof err), 0);
     assert_true(weir_config_get_bool(c, "state.backend.incremental"));
     refused(c, "state.backend.rocksdb.memory.write-buffer-ratio=1.5",
             "state.backend.rocksdb.memory.write-buffer-ratio: \"1.5\": expected a fraction from "

@@ -227,8 +227,8 @@ static void union_merges_two_sources(void **state)
     weir_job *job = weir_job_new("union");
     struct weir_datagen_opts a = {.records = 3000, .record_size = 24};
     struct weir_datagen_opts b = {.records = 2000, .record_size = 32};
-    weir_stream *u = weir_union(weir_source_datagen(job, "a", &a),
-                                weir_source_datagen(job, "b", &b));
+    weir_stream *u =
+        weir_union(weir_source_datagen(job, "a", &a), weir_source_datagen(job, "b", &b));
     weir_sink(weir_key_by(u, rec_key), "collect", &collect_ops, NULL);
     char err[512];
     struct weir_run_stats st;
@@ -282,8 +282,7 @@ static void buffer_timeout_zero_still_delivers_everything(void **state)
     weir_config *cfg = test_config(defs);
     weir_job *job = weir_job_new("timeout0");
     struct weir_datagen_opts o = {.records = 20000, .record_size = 24};
-    weir_sink(weir_rebalance(weir_source_datagen(job, "gen", &o)), "collect", &collect_ops,
-              NULL);
+    weir_sink(weir_rebalance(weir_source_datagen(job, "gen", &o)), "collect", &collect_ops, NULL);
     char err[512];
     struct weir_run_stats st;
     if (run(job, cfg, 2, &st, err, sizeof err) != 0)
@@ -317,8 +316,8 @@ static void cancel_stops_unbounded_job_and_drains(void **state)
     struct bg_run b = {.cfg = test_config(NULL)};
     b.job = weir_job_new("unbounded");
     struct weir_datagen_opts o = {.records = 0, .keys = 100, .record_size = 24, .rate = 200000};
-    weir_sink(weir_key_by(weir_source_datagen(b.job, "gen", &o), rec_key), "collect",
-              &collect_ops, NULL);
+    weir_sink(weir_key_by(weir_source_datagen(b.job, "gen", &o), rec_key), "collect", &collect_ops,
+              NULL);
     pthread_t th;
     pthread_create(&th, NULL, bg_main, &b);
     usleep(300000);
@@ -367,8 +366,8 @@ static void failing_operator_fails_job_with_its_uid(void **state)
 static void network_pool_too_small_names_the_keys(void **state)
 {
     (void)state;
-    static const char *const defs[] = {"memory.segment-size=1mb",
-                                       "network.buffers-per-channel=64", NULL};
+    static const char *const defs[] = {"memory.segment-size=1mb", "network.buffers-per-channel=64",
+                                       NULL};
     weir_config *cfg = test_config(defs);
     weir_job *job = weir_job_new("big");
     struct weir_datagen_opts o = {.records = 10, .record_size = 24};

@@ -145,8 +145,8 @@ static weir_config *cfg_new(void)
     weir_config *c = weir_config_new();
     char err[256];
     assert_int_equal(weir_config_set(c, "metrics.reporter.prom.port", "0", err, sizeof err), 0);
-    assert_int_equal(
-        weir_config_set(c, "pipeline.auto-watermark-interval", "1ms", err, sizeof err), 0);
+    assert_int_equal(weir_config_set(c, "pipeline.auto-watermark-interval", "1ms", err, sizeof err),
+                     0);
     assert_int_equal(weir_config_resolve(c, err, sizeof err), 0);
     return c;
 }
@@ -166,9 +166,13 @@ static void bounded_out_of_orderness_watermark_trails_max_timestamp(void **state
 {
     (void)state;
     seen_reset();
-    static const struct src_arg a = {
-        .id = 0, .n = 200, .first = 1000, .step = 7, .per_poll = 10, .sleep_us = 200,
-        .linger_ms = 50};
+    static const struct src_arg a = {.id = 0,
+                                     .n = 200,
+                                     .first = 1000,
+                                     .step = 7,
+                                     .per_poll = 10,
+                                     .sleep_us = 200,
+                                     .linger_ms = 50};
     static const struct weir_watermark_strategy ws = {.max_out_of_orderness_ms = 5};
     weir_job *job = weir_job_new("wm");
     weir_stream *s = weir_assign_watermarks(weir_source(job, "src", &src_ops, (void *)&a), &ws);
@@ -194,7 +198,7 @@ static void bounded_out_of_orderness_watermark_trails_max_timestamp(void **state
         last_wm = e.ts;
     }
     assert_int_equal(max_ts, 1000 + 199 * 7);
-    assert_true(saw_final_finite); /* emitted while the source lingered */
+    assert_true(saw_final_finite);        /* emitted while the source lingered */
     assert_int_equal(last_wm, INT64_MAX); /* a bounded source ends with the maximal watermark */
     weir_job_free(job);
 }
@@ -236,8 +240,13 @@ static int64_t max_finite_wm_before_slow_ends(void)
 static void idle_input_stops_holding_the_watermark(void **state)
 {
     (void)state;
-    static const struct src_arg busy = {
-        .id = 0, .n = 200, .first = 0, .step = 10, .per_poll = 5, .sleep_us = 1000, .linger_ms = 50};
+    static const struct src_arg busy = {.id = 0,
+                                        .n = 200,
+                                        .first = 0,
+                                        .step = 10,
+                                        .per_poll = 5,
+                                        .sleep_us = 1000,
+                                        .linger_ms = 50};
     static const struct src_arg quiet = {
         .id = 1, .n = 3, .first = 0, .step = 1, .per_poll = 3, .linger_ms = 600};
     for (int with_idleness = 0; with_idleness < 2; with_idleness++) {
@@ -321,8 +330,8 @@ static void side_output_carries_only_what_goes_there(void **state)
     seen_reset();
     static const struct src_arg a = {.id = 0, .n = 1000, .first = 0, .step = 1, .per_poll = 100};
     weir_job *job = weir_job_new("side");
-    weir_stream *main_out = weir_transform(weir_source(job, "src", &src_ops, (void *)&a), "split",
-                                           &split_ops, NULL);
+    weir_stream *main_out =
+        weir_transform(weir_source(job, "src", &src_ops, (void *)&a), "split", &split_ops, NULL);
     weir_sink_blackhole(main_out, "evens");
     weir_sink(weir_side_output(main_out, "odd"), "observe", &obs_ops, NULL);
     run_job(job);

@@ -63,8 +63,7 @@ static void forward_edges_of_equal_parallelism_chain(void **state)
     weir_stream *s = weir_source_datagen(job, "gen", &gen);
     s = weir_filter(weir_map(s, "map", pass), "filter", keep);
     weir_sink_blackhole(weir_key_by(s, key0), "sink");
-    assert_string_equal(plan_of(job, 2),
-                        "[gen -> map -> filter x2] =hash=> sink; [sink x2]");
+    assert_string_equal(plan_of(job, 2), "[gen -> map -> filter x2] =hash=> sink; [sink x2]");
     weir_job_free(job);
 }
 
@@ -180,8 +179,7 @@ static void zero_parallelism_is_refused(void **state)
     (void)state;
     weir_job *job = weir_job_new("j");
     assert_null(weir_set_parallelism(weir_source_datagen(job, "gen", &gen), 0));
-    assert_string_equal(weir_job_error(job),
-                        "operator \"gen\": parallelism 0: must be at least 1");
+    assert_string_equal(weir_job_error(job), "operator \"gen\": parallelism 0: must be at least 1");
     weir_job_free(job);
 }
 
@@ -203,9 +201,12 @@ static void key_groups_follow_flink(void **state)
         uint64_t key;
         uint32_t murmur, kg, owner;
     } flink[] = {
-        {0, 593689054, 94, 2},           {1, 68075478, 86, 2},
-        {42, 1134849565, 29, 0},         {1000, 3506311, 7, 0},
-        {123456789, 1088346449, 81, 1},  {UINT64_MAX, 593689054, 94, 2},
+        {0, 593689054, 94, 2},
+        {1, 68075478, 86, 2},
+        {42, 1134849565, 29, 0},
+        {1000, 3506311, 7, 0},
+        {123456789, 1088346449, 81, 1},
+        {UINT64_MAX, 593689054, 94, 2},
         {4294967296ull, 68075478, 86, 2},
     };
     for (size_t i = 0; i < sizeof flink / sizeof flink[0]; i++) {

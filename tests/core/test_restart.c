@@ -89,7 +89,8 @@ static void exponential_delay_doubles_up_to_the_max_and_resets(void **state)
         "restart-strategy.exponential-delay.max-backoff=10s",
         "restart-strategy.exponential-delay.jitter-factor=0",
         "restart-strategy.exponential-delay.reset-backoff-threshold=1min",
-        "restart-strategy.exponential-delay.attempts-before-reset-backoff=6", NULL};
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff=6",
+        NULL};
     weir_config *c = cfg_with(d);
     struct restart_strategy rs;
     assert_int_equal(restart_strategy_init(&rs, c), 0);
@@ -118,11 +119,10 @@ static void exponential_delay_doubles_up_to_the_max_and_resets(void **state)
 static void failure_rate_fails_on_too_many_failures_in_the_interval(void **state)
 {
     (void)state;
-    static const char *const d[] = {
-        "restart-strategy.type=failure-rate",
-        "restart-strategy.failure-rate.max-failures-per-interval=2",
-        "restart-strategy.failure-rate.failure-rate-interval=10s",
-        "restart-strategy.failure-rate.delay=100ms", NULL};
+    static const char *const d[] = {"restart-strategy.type=failure-rate",
+                                    "restart-strategy.failure-rate.max-failures-per-interval=2",
+                                    "restart-strategy.failure-rate.failure-rate-interval=10s",
+                                    "restart-strategy.failure-rate.delay=100ms", NULL};
     weir_config *c = cfg_with(d);
     struct restart_strategy rs;
     assert_int_equal(restart_strategy_init(&rs, c), 0);
@@ -138,7 +138,7 @@ static void failure_rate_fails_on_too_many_failures_in_the_interval(void **state
 
 /* --- a job whose operator fails -------------------------------------------- */
 
-static int fail_budget; /* failures left to inject */
+static int fail_budget;   /* failures left to inject */
 static uint64_t best[10]; /* the largest running sum seen per key */
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -188,10 +188,8 @@ static int sum_process(weir_ctx *ctx, void *st, int input, const weir_rec *in, w
     return weir_emit_copy(out, in->ts, &o, sizeof o);
 }
 
-static const struct weir_operator_ops sum_ops = {.kind = "sum",
-                                                 .state_size = sizeof(struct sums),
-                                                 .open = sum_open,
-                                                 .process = sum_process};
+static const struct weir_operator_ops sum_ops = {
+    .kind = "sum", .state_size = sizeof(struct sums), .open = sum_open, .process = sum_process};
 
 static int best_sink(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
 {
@@ -217,9 +215,12 @@ static void failing_operator_restarts_from_checkpoint(void **state)
     mkdir(getenv("WEIR_TEST_TMP") ?: "/tmp", 0777);
     char kv[600];
     snprintf(kv, sizeof kv, "state.checkpoints.dir=%s", dir);
-    const char *d[] = {"execution.checkpointing.interval=50ms", "restart-strategy.type=fixed-delay",
+    const char *d[] = {"execution.checkpointing.interval=50ms",
+                       "restart-strategy.type=fixed-delay",
                        "restart-strategy.fixed-delay.attempts=2",
-                       "restart-strategy.fixed-delay.delay=200ms", kv, NULL};
+                       "restart-strategy.fixed-delay.delay=200ms",
+                       kv,
+                       NULL};
     weir_config *c = cfg_with(d);
     fail_budget = 1;
     memset(best, 0, sizeof best);

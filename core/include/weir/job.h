@@ -67,7 +67,7 @@ typedef uint64_t (*weir_key_fn)(const weir_rec *in);
 
 /* A general operator: built-in operators and sinks are written against this. */
 struct weir_operator_ops {
-    const char *kind; /* "map", "window", ... for names and metrics */
+    const char *kind;  /* "map", "window", ... for names and metrics */
     size_t state_size; /* bytes of per-subtask state the runtime allocates, zeroed */
     int (*open)(weir_ctx *ctx, void *state, void *arg);
     /* input is the index of the stream the record came from (0 but for joins). */
@@ -156,7 +156,7 @@ struct weir_datagen_opts {
     uint32_t record_size; /* payload bytes, >= 24 (sizeof struct weir_datagen_rec) */
     double rate;          /* records per second over all subtasks; 0 = as fast as possible */
     uint64_t seed;
-    bool random;          /* keys uniform at random instead of seq % keys */
+    bool random;             /* keys uniform at random instead of seq % keys */
     uint64_t records_per_ms; /* event time: record seq has timestamp seq / records_per_ms
                                 (ms); 0 = 1 */
 };
@@ -171,8 +171,7 @@ weir_stream *weir_source_file(weir_job *job, const char *uid, const char *path);
 typedef int (*weir_format_fn)(const weir_rec *r, char *buf, size_t cap);
 /* One line per record. Parallelism 1 writes PATH; parallelism N > 1 makes PATH a
  * directory holding part-0 .. part-(N-1). */
-weir_stream *weir_sink_file(weir_stream *in, const char *uid, const char *path,
-                            weir_format_fn fmt);
+weir_stream *weir_sink_file(weir_stream *in, const char *uid, const char *path, weir_format_fn fmt);
 weir_stream *weir_sink_stdout(weir_stream *in, const char *uid, weir_format_fn fmt);
 /* Exactly-once file output (two-phase commit, as Flink's FileSink): each
  * subtask writes DIR/.part-<subtask>-<n><suffix>.inprogress; at a checkpoint the
@@ -210,7 +209,7 @@ struct weir_run_stats {
     double elapsed_s;
     int workers;
     bool cancelled;
-    int metrics_port; /* bound Prometheus port, 0 when off */
+    int metrics_port;             /* bound Prometheus port, 0 when off */
     uint64_t restored_checkpoint; /* id the job started from, 0 when none */
     uint64_t checkpoints_completed, checkpoints_failed;
     uint64_t last_checkpoint_id;
@@ -221,7 +220,7 @@ struct weir_run_stats {
     double sync_ms_p50, sync_ms_p99, sync_ms_max;
     uint64_t last_checkpoint_ms, last_checkpoint_bytes;
     uint64_t max_checkpoint_ms, max_checkpoint_bytes; /* the longest and largest */
-    double restore_ms; /* reading the checkpoint back into state, when restored */
+    double restore_ms;       /* reading the checkpoint back into state, when restored */
     uint64_t restored_bytes; /* size of the checkpoint restored from */
     /* The first 32 periodic checkpoints completed: bytes written and ms taken. */
     uint32_t n_history;

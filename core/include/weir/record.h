@@ -33,10 +33,10 @@ extern "C" {
 /* Record kinds. Control events travel in-band, in order with the data. */
 enum weir_rec_kind {
     WEIR_REC_DATA = 0,
-    WEIR_REC_WATERMARK = 1,  /* ts = the watermark */
-    WEIR_REC_BARRIER = 2,    /* ts = checkpoint id */
-    WEIR_REC_END = 3,        /* end of input on this channel */
-    WEIR_REC_STATUS = 4,     /* ts = 1: the channel went idle, 0: active again */
+    WEIR_REC_WATERMARK = 1, /* ts = the watermark */
+    WEIR_REC_BARRIER = 2,   /* ts = checkpoint id */
+    WEIR_REC_END = 3,       /* end of input on this channel */
+    WEIR_REC_STATUS = 4,    /* ts = 1: the channel went idle, 0: active again */
 };
 
 typedef struct weir_rec {
@@ -48,7 +48,7 @@ typedef struct weir_rec {
 } weir_rec;
 
 #define WEIR_REC_HEADER ((uint32_t)sizeof(weir_rec))
-#define WEIR_TS_NONE INT64_MIN
+#define WEIR_TS_NONE    INT64_MIN
 
 /* Bytes a record with `len` payload bytes takes in a buffer. */
 static inline uint32_t weir_rec_size(uint32_t len)

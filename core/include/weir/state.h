@@ -105,8 +105,8 @@ const void *weir_value_get(weir_value_state *s); /* NULL when absent or expired 
 int weir_value_put(weir_value_state *s, const void *value);
 int weir_value_clear(weir_value_state *s);
 
-weir_list_state *weir_list_state_get(weir_keyed_backend *be, const char *name,
-                                     uint32_t elem_size, const struct weir_state_ttl *ttl);
+weir_list_state *weir_list_state_get(weir_keyed_backend *be, const char *name, uint32_t elem_size,
+                                     const struct weir_state_ttl *ttl);
 int weir_list_add(weir_list_state *s, const void *elem);
 /* All elements, contiguous, in insertion order; *n = 0 when absent. */
 int weir_list_get(weir_list_state *s, const void **elems, uint32_t *n);
@@ -121,8 +121,8 @@ int weir_map_remove(weir_map_state *s, const void *ukey);
 /* Calls fn for every entry of the current key and namespace (order unspecified
  * for hashmap, by key bytes for rocksdb); fn returns 0 to go on, 1 to stop,
  * < 0 to fail. fn must not modify this map state. */
-int weir_map_iterate(weir_map_state *s,
-                     int (*fn)(void *arg, const void *ukey, const void *value), void *arg);
+int weir_map_iterate(weir_map_state *s, int (*fn)(void *arg, const void *ukey, const void *value),
+                     void *arg);
 bool weir_map_is_empty(weir_map_state *s);
 int weir_map_clear(weir_map_state *s);
 
