@@ -72,24 +72,13 @@ static int datagen_args(int argc, char **argv, struct weir_datagen_opts *o, cons
 
 /* --- pipeline: generator -> map -> filter -> key_by -> blackhole ------------ */
 
-/* The pipeline's records: 64 bytes. A fixed-size copy compiles to a few moves;
- * a memcpy of in->len bytes calls libc's (AVX-512 on some machines), which cost
- * more than the rest of the operator when two workers ran it at once. */
-struct pipeline_rec {
-    struct weir_datagen_rec d;
-    unsigned char pad[64 - sizeof(struct weir_datagen_rec)];
-};
-
 static int scale_value(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
     (void)ctx;
     struct weir_datagen_rec *o = weir_emit_reserve(out, in->len);
     if (!o)
         return -EMSGSIZE;
-    if (in->len == sizeof(struct pipeline_rec))
-        *(struct pipeline_rec *)(void *)o = *(const struct pipeline_rec *)(const void *)in->data;
-    else
-        memcpy(o, in->data, in->len);
+    memcpy(o, in->data, in->len);
     o->value = o->value * 3 + 1;
     return weir_emit_commit(out, in->ts);
 }

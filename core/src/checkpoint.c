@@ -51,12 +51,14 @@
 #define TAG_KEYED     (2ull << 32)
 #define TAG_TIMERS    (3ull << 32)
 #define MAX_PENDING   16
+#define SLOTS         64
 #define BLOB_FINISHED 'F'
 #define BLOB_RUNNING  'R'
 
 enum pending_state { P_PENDING, P_COMMITTING, P_COMPLETED, P_FAILED };
 
-static const char *pending_state_str(enum pending_state s)
+/* For the debugger (STYLE.md): `call pending_state_str(pd->state)`. */
+__attribute__((used)) static const char *pending_state_str(enum pending_state s)
 {
     switch (s) {
     case P_PENDING:
@@ -100,11 +102,15 @@ struct coordinator {
     int max_concurrent, tolerable, consecutive_failed;
     bool incremental;
     uint64_t last_trigger_ns, last_end_ns;
-    struct pending *p[MAX_PENDING];
+    struct pending *p[MAX_PENDING]; /* in flight */
     int n_pending;
-    struct pending **all; /* every pending ever made: freed at the end (tasks may hold one) */
-    int n_all, cap_all;
-    _Atomic uint64_t align_ns_max;
+    /* Workers find checkpoint id's pending in slot[id % SLOTS] (release store
+     * in pending_new, acquire load in find_pending). A pending is freed once it
+     * has settled and every task has acked it: after its ack no worker touches
+     * it again. Until then it stays in live (control thread only). */
+    _Atomic(struct pending *) slot[SLOTS];
+    struct pending **live;
+    int n_live, cap_live;
 };
 
 /* Test hook for crash tests: WEIR_CRASH_POINT=snapshot:N kills the process
@@ -155,28 +161,20 @@ static void log_line(struct runtime *rt, const char *fmt, ...)
     va_end(ap);
 }
 
-bool chk_enabled(const struct runtime *rt);
-bool chk_enabled(const struct runtime *rt)
+static bool chk_enabled(const struct runtime *rt)
 {
     return rt->coord && rt->coord->storage;
 }
 
 /* --- task side: snapshots (worker threads) -------------------------------- */
 
+/* A newer checkpoint may have taken the slot: then id's is gone (settled), and
+ * the caller has nothing to write. */
 static struct pending *find_pending(struct runtime *rt, uint64_t id)
 {
-    struct coordinator *c = rt->coord;
-    /* The pending array is only appended to while workers run; entries are
-     * never freed before the runtime ends. */
-    for (int i = __atomic_load_n(&c->n_all, __ATOMIC_ACQUIRE) - 1; i >= 0; i--)
-        if (c->all[i]->id == id)
-            return c->all[i];
-    return NULL;
+    struct pending *pd = atomic_load_explicit(&rt->coord->slot[id % SLOTS], memory_order_acquire);
+    return pd && pd->id == id ? pd : NULL;
 }
-
-struct out_cursor {
-    struct weir_snapshot_out *out;
-};
 
 static int put(struct weir_snapshot_out *o, const void *p, size_t n)
 {
@@ -408,16 +406,17 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
         if (!a->e || !a->names || !a->blobs)
             goto oom;
     }
-    if (c->n_all == c->cap_all) {
-        int ncap = c->cap_all ? c->cap_all * 2 : 16;
-        struct pending **all = realloc(c->all, (size_t)ncap * sizeof *all);
-        if (!all)
+    if (c->n_live == c->cap_live) {
+        int ncap = c->cap_live ? c->cap_live * 2 : 16;
+        struct pending **live = realloc(c->live, (size_t)ncap * sizeof *live);
+        if (!live)
             goto oom;
-        c->all = all;
-        c->cap_all = ncap;
+        c->live = live;
+        c->cap_live = ncap;
     }
-    c->all[c->n_all] = pd;
-    __atomic_store_n(&c->n_all, c->n_all + 1, __ATOMIC_RELEASE);
+    c->live[c->n_live++] = pd;
+    /* pairs with the acquire load in find_pending */
+    atomic_store_explicit(&c->slot[id % SLOTS], pd, memory_order_release);
     return pd;
 oom:
     if (pd->acks)
@@ -560,10 +559,7 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
             atomic_store(&t->last_async_ms, (now - t->submit_ns) / 1000000ull);
         }
         atomic_store_explicit(&rt->completed_id, pd->id, memory_order_release);
-        /* Workers sleeping on an idle job still have to commit. */
-        for (int w = 0; w < rt->n_workers; w++) {
-            atomic_fetch_add(&rt->workers[w].futex, 1);
-        }
+        rt_wake_workers(rt); /* sleeping sinks commit now, not at their next timeout */
         return;
     }
     pd->state = P_FAILED;
@@ -620,8 +616,7 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
             ack_finished(rt, pd, &rt->tasks[i]);
     /* pairs with the sources' acquire load in task_step */
     atomic_store_explicit(&rt->trigger, id, memory_order_release);
-    for (int w = 0; w < rt->n_workers; w++)
-        atomic_fetch_add(&rt->workers[w].futex, 1);
+    rt_wake_workers(rt); /* idle sources inject the barrier now */
 }
 
 void chk_tick(struct runtime *rt)
@@ -658,6 +653,17 @@ void chk_tick(struct runtime *rt)
             c->p[i] = c->p[--c->n_pending];
             i--;
         }
+    }
+    /* Free what no worker will touch again. */
+    for (int i = 0; i < c->n_live; i++) {
+        struct pending *pd = c->live[i];
+        if ((pd->state != P_COMPLETED && pd->state != P_FAILED) ||
+            atomic_load_explicit(&pd->acked, memory_order_acquire) < rt->n_tasks)
+            continue;
+        struct pending *expect = pd;
+        atomic_compare_exchange_strong(&c->slot[pd->id % SLOTS], &expect, NULL);
+        pending_free(rt, pd);
+        c->live[i--] = c->live[--c->n_live];
     }
     if (atomic_load(&rt->job->cancel)) {
         /* Stopping: sources end early, and a checkpoint now would record them
@@ -795,12 +801,12 @@ void chk_free(struct runtime *rt)
         return;
     for (int i = 0; i < c->n_pending; i++)
         weir_ckpt_abort(c->p[i]->ck, -ECANCELED);
-    for (int i = 0; i < c->n_all; i++) {
-        if (c->all[i]->ck && c->all[i]->state != P_COMPLETED && c->all[i]->state != P_FAILED)
-            weir_ckpt_wait(c->all[i]->ck, 10000);
-        pending_free(rt, c->all[i]);
+    for (int i = 0; i < c->n_live; i++) {
+        if (c->live[i]->ck && c->live[i]->state != P_COMPLETED && c->live[i]->state != P_FAILED)
+            weir_ckpt_wait(c->live[i]->ck, 10000);
+        pending_free(rt, c->live[i]);
     }
-    free(c->all);
+    free(c->live);
     weir_storage_close(c->storage);
     free(c);
     rt->coord = NULL;
@@ -982,9 +988,10 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
 int chk_register_metrics(struct runtime *rt)
 {
     struct chk_stats *cs = &rt->job->chk;
-    char labels[300];
-    snprintf(labels, sizeof labels, "job_name=\"%s\"", rt->job->name);
-    int rc = 0;
+    char labels[600];
+    int rc = rt_labels(rt, NULL, NULL, -1, labels, sizeof labels);
+    if (rc < 0)
+        return rc;
     rc |=
         weir_metrics_add_u64(rt->metrics, "weir_job_numberOfCompletedCheckpoints",
                              "Checkpoints completed", WEIR_METRIC_COUNTER, labels, &cs->completed);
@@ -1009,8 +1016,8 @@ int chk_register_metrics(struct runtime *rt)
     for (int i = 0; i < rt->n_tasks && rc == 0; i++) {
         struct task *t = &rt->tasks[i];
         char l[1024];
-        snprintf(l, sizeof l, "job_name=\"%s\",task_name=\"%s\",subtask_index=\"%d\"",
-                 rt->job->name, t->chain_name, t->subtask);
+        if (rt_labels(rt, "task_name", t->chain_name, t->subtask, l, sizeof l) < 0)
+            return -ENOMEM;
         rc |= weir_metrics_add_u64(rt->metrics, "weir_task_checkpointAlignmentTimeNs",
                                    "Total time spent aligning checkpoint barriers (ns)",
                                    WEIR_METRIC_COUNTER, l, &t->align_ns);
@@ -1025,10 +1032,4 @@ int chk_register_metrics(struct runtime *rt)
                                    WEIR_METRIC_GAUGE, l, &t->last_async_ms);
     }
     return rc ? -ENOMEM : 0;
-}
-
-const char *chk_pending_state_str(int s);
-const char *chk_pending_state_str(int s)
-{
-    return pending_state_str((enum pending_state)s);
 }

@@ -165,6 +165,12 @@ static inline void poke(struct worker *self, struct worker *other)
     }
 }
 
+void rt_wake_workers(struct runtime *rt)
+{
+    for (int w = 0; w < rt->n_workers; w++)
+        poke(NULL, &rt->workers[w]);
+}
+
 /* --- writers: the producer side of a channel ------------------------------ */
 
 static int ovf_append(struct writer *w, const weir_rec *r, uint32_t sz)
@@ -1136,7 +1142,7 @@ static int build_tasks(struct runtime *rt, char *err, size_t errlen)
             t->chain = c;
             t->subtask = s;
             t->chain_name = s == 0 ? cname : strdup(cname);
-            if (!t->chain_name || asprintf(&t->label, "%s (%d/%d)", cname, s + 1, p) < 0)
+            if (!t->chain_name)
                 goto oom;
             t->wm = INT64_MIN;
             t->n_ops = rt->chain_len[c];
@@ -1632,21 +1638,19 @@ static double out_pool_usage(void *arg)
     return ring_fill(rings, n, t->rt->nbufs);
 }
 
-static void label_escape(char *dst, size_t cap, const char *src)
+/* job_name, <what>_name and subtask_index labels, escaped by the registry's helper. */
+int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
+              size_t cap)
 {
-    size_t o = 0;
-    for (; *src && o + 2 < cap; src++) {
-        if (*src == '"' || *src == '\\') {
-            dst[o++] = '\\';
-            dst[o++] = *src;
-        } else if (*src == '\n') {
-            dst[o++] = '\\';
-            dst[o++] = 'n';
-        } else {
-            dst[o++] = *src;
-        }
-    }
-    dst[o] = 0;
+    char idx[16];
+    snprintf(idx, sizeof idx, "%d", subtask);
+    buf[0] = 0;
+    int rc = weir_metrics_labels_append(buf, cap, "job_name", rt->job->name);
+    if (rc == 0 && what)
+        rc = weir_metrics_labels_append(buf, cap, what, name);
+    if (rc == 0 && subtask >= 0)
+        rc = weir_metrics_labels_append(buf, cap, "subtask_index", idx);
+    return rc;
 }
 
 static int register_metrics(struct runtime *rt)
@@ -1654,15 +1658,12 @@ static int register_metrics(struct runtime *rt)
     rt->metrics = weir_metrics_new();
     if (!rt->metrics)
         return -ENOMEM;
-    char job[256];
-    label_escape(job, sizeof job, rt->job->name);
     for (int i = 0; i < rt->n_tasks; i++) {
         struct task *t = &rt->tasks[i];
-        char name[512], labels[1024];
-        label_escape(name, sizeof name, t->chain_name);
-        snprintf(labels, sizeof labels, "job_name=\"%s\",task_name=\"%s\",subtask_index=\"%d\"",
-                 job, name, t->subtask);
-        int rc = 0;
+        char labels[1024];
+        int rc = rt_labels(rt, "task_name", t->chain_name, t->subtask, labels, sizeof labels);
+        if (rc < 0)
+            return rc;
         rc |= weir_metrics_add_u64(rt->metrics, "weir_task_numRecordsIn",
                                    "Records this subtask received", WEIR_METRIC_COUNTER, labels,
                                    &t->rec_in);
@@ -1691,11 +1692,11 @@ static int register_metrics(struct runtime *rt)
             struct op_inst *op = &t->ops[j];
             if (!op->node->keyed)
                 continue;
-            char oname[512], olabels[1280];
-            label_escape(oname, sizeof oname, op->node->name);
-            snprintf(olabels, sizeof olabels,
-                     "job_name=\"%s\",operator_name=\"%s\",subtask_index=\"%d\"", job, oname,
-                     t->subtask);
+            char olabels[1280];
+            rc =
+                rt_labels(rt, "operator_name", op->node->name, t->subtask, olabels, sizeof olabels);
+            if (rc < 0)
+                return rc;
             rc |= weir_metrics_add_u64(rt->metrics, "weir_operator_numLateRecordsDropped",
                                        "Records later than the watermark allowed",
                                        WEIR_METRIC_COUNTER, olabels, &op->late_pub);
@@ -1744,7 +1745,6 @@ static void runtime_free(struct runtime *rt)
         }
         free(t->routes);
         free(t->in);
-        free(t->label);
         free(t->chain_name);
         free(t->sync_us);
     }

@@ -115,7 +115,6 @@ struct task {
     struct worker *worker;
     int chain;
     int subtask;
-    char *label; /* "map -> filter (2/4)" */
     char *chain_name;
     int n_ops;
     struct op_inst *ops;
@@ -219,6 +218,11 @@ struct runtime {
 
 /* runtime.c */
 void rt_fail_msg(struct runtime *rt, const char *msg);
+/* Metric labels job_name[, what=name][, subtask_index] (subtask < 0: none). */
+int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
+              size_t cap);
+/* Wakes every sleeping worker (after the control thread published work). */
+void rt_wake_workers(struct runtime *rt);
 
 /* checkpoint.c */
 int chk_setup(struct runtime *rt, char *err, size_t errlen);

@@ -69,6 +69,15 @@ if [ $rc -eq 1 ] && grep -q "execution.checkpointing.tolerable-failed-checkpoint
   ok "failed checkpoints beyond tolerable-failed-checkpoints fail the job"
 else bad "tolerable failed checkpoints (rc=$rc)" "$T/run.log"; fi
 
+# --- many checkpoints in one run: pendings are recycled (64 slots), output exact ---
+"$WEIR" run -p 2 -D metrics.reporter.prom.port=0 -D weir.progress=never \
+  -D execution.checkpointing.interval=20ms -D state.checkpoints.dir="$T/ck-many" \
+  "${JOB[@]}" "$T/out-many" >"$T/run.log" 2>&1; rc=$?
+n=$(sed -n 's/.*checkpoints: \([0-9]*\) completed.*/\1/p' "$T/run.log")
+if [ $rc -eq 0 ] && [ "${n:-0}" -gt 64 ] && cmp -s "$T/ref.sorted" <(cat "$T/out-many"/part-*.csv | sort); then
+  ok "$n checkpoints in one run (more than the 64 pending slots), output exactly once"
+else bad "many checkpoints (rc=$rc, n=$n)" "$T/run.log"; fi
+
 # --- state matched by uid: unknown uids refused unless --allow-non-restored-state ---
 chk=$(ls -d "$T/ck-full"/window-count/chk-* | sort -t- -k2 -n | tail -1)
 "$WEIR" run "${base[@]}" -D state.checkpoints.dir="$T/ck-other" --from-checkpoint "$chk" \
