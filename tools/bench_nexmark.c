@@ -255,8 +255,6 @@ static int stamp_open(weir_ctx *ctx, void *state, void *arg)
 
 static int stamp_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
-    (void)input;
     struct gen_track *t = ((struct stamp_state *)state)->t;
     if ((t->seen++ & (STAMP_EVERY - 1)) == 0 || in->ts != t->last_ts) {
         uint64_t i = atomic_load_explicit(&t->count, memory_order_relaxed);
@@ -282,8 +280,6 @@ static int stamp_process(weir_ctx *ctx, void *state, int input, const weir_rec *
 
 static int stamp_end(weir_ctx *ctx, void *state, weir_emit *out)
 {
-    (void)ctx;
-    (void)out;
     atomic_store(&((struct stamp_state *)state)->t->end_ns, mono_ns());
     return 0;
 }
@@ -371,7 +367,6 @@ struct probe_state {
 
 static int probe_open(weir_ctx *ctx, void *state, void *arg)
 {
-    (void)ctx;
     struct probe_state *s = state;
     memset(s, 0, sizeof *s);
     s->b = arg;
@@ -380,8 +375,6 @@ static int probe_open(weir_ctx *ctx, void *state, void *arg)
 
 static int probe_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
-    (void)input;
     struct probe_state *s = state;
     s->rows++;
     int64_t v;
@@ -419,7 +412,6 @@ static int probe_process(weir_ctx *ctx, void *state, int input, const weir_rec *
 
 static void probe_close(weir_ctx *ctx, void *state)
 {
-    (void)ctx;
     struct probe_state *s = state;
     struct bench *b = s->b;
     if (!b)

@@ -74,7 +74,6 @@ static int datagen_args(int argc, char **argv, struct weir_datagen_opts *o, cons
 
 static int scale_value(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     struct weir_datagen_rec *o = weir_emit_reserve(out, in->len);
     if (!o)
         return -EMSGSIZE;
@@ -85,7 +84,6 @@ static int scale_value(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 
 static int drop_sixteenth(weir_ctx *ctx, const weir_rec *in)
 {
-    (void)ctx;
     const struct weir_datagen_rec *r = (const void *)in->data;
     return (r->value & 15) != 0;
 }
@@ -127,7 +125,6 @@ static int job_generate(weir_job *job, int argc, char **argv)
 
 static int split_words(weir_ctx *ctx, const weir_rec *line, weir_emit *out)
 {
-    (void)ctx;
     const char *s = (const char *)line->data, *e = s + line->len;
     while (s < e) {
         while (s < e && (*s == ' ' || *s == '\t' || *s == '\r'))

@@ -35,7 +35,6 @@ static volatile sig_atomic_t signals_seen;
 
 static void on_signal(int sig)
 {
-    (void)sig;
     if (signals_seen++ && running_job) {
         static const char msg[] = "\nweir: second signal, exiting now\n";
         (void)!write(2, msg, sizeof msg - 1);
@@ -47,7 +46,6 @@ static void on_signal(int sig)
 
 static void on_usr1(int sig)
 {
-    (void)sig;
     if (running_job)
         weir_job_savepoint(running_job);
 }

@@ -471,7 +471,6 @@ static void ack_finished(struct runtime *rt, struct pending *pd, struct task *t)
     }
     atomic_store_explicit(&a->filled, 1, memory_order_release);
     atomic_fetch_add_explicit(&pd->acked, 1, memory_order_acq_rel);
-    (void)rt;
 }
 
 static int commit(struct runtime *rt, struct pending *pd)

@@ -43,9 +43,6 @@ void rdb_handles(weir_keyed_backend *be, rocksdb_t **db, rocksdb_options_t **opt
 
 static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-    (void)st;
-    (void)type;
-    (void)ftw;
     remove(path);
     return 0;
 }

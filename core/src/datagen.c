@@ -82,7 +82,6 @@ static int datagen_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max
     }
     g->emitted += i;
     *emitted = i;
-    (void)ctx;
     if (o->records && g->next >= o->records)
         return WEIR_SOURCE_DONE;
     return WEIR_SOURCE_MORE;
@@ -92,8 +91,6 @@ static int datagen_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max
 static int datagen_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
 {
     struct datagen *g = state;
-    (void)ctx;
-    (void)id;
     uint64_t pos[2] = {g->next, g->stride};
     return out->write(out, pos, sizeof pos);
 }
@@ -101,7 +98,6 @@ static int datagen_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir
 static int datagen_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
 {
     struct datagen *g = state;
-    (void)ctx;
     uint64_t pos[2];
     int rc = in->read(in, pos, sizeof pos);
     if (rc < 0)
@@ -154,10 +150,6 @@ int weir_format_datagen(const weir_rec *r, char *buf, size_t cap)
 static int blackhole_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
                              weir_emit *out)
 {
-    (void)ctx;
-    (void)state;
-    (void)input;
-    (void)out;
     /* Read the record so the benchmark measures delivery, not just the header. */
     __asm__ volatile("" : : "r"(in->len ? in->data[0] : 0) : "memory");
     return 0;

@@ -174,7 +174,6 @@ static struct node *node_new(weir_job *job, enum node_type type, const char *uid
         free(n);
         goto oom;
     }
-    (void)kind;
     job->nodes[job->n_nodes++] = n;
     return n;
 oom:
@@ -293,7 +292,6 @@ static weir_stream *with_part(weir_stream *in, enum part part, weir_key_fn key, 
     for (int i = 0; i < in->n; i++)
         s->src[i] = (struct stream_src){
             .node = in->src[i].node, .part = part, .key = key, .tag = in->src[i].tag};
-    (void)what;
     return s;
 }
 
@@ -377,16 +375,12 @@ weir_stream *weir_set_name(weir_stream *s, const char *name)
 
 static int fn_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)state;
-    (void)input;
     weir_process_fn fn = *(weir_process_fn *)weir_ctx_arg(ctx);
     return fn(ctx, in, out);
 }
 
 static int filter_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)state;
-    (void)input;
     weir_filter_fn fn = *(weir_filter_fn *)weir_ctx_arg(ctx);
     int keep = fn(ctx, in);
     if (keep > 0)

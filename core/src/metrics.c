@@ -72,7 +72,6 @@ struct weir_metrics {
 
 static uint64_t monotonic_ns(void *arg)
 {
-    (void)arg;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;

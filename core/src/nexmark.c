@@ -583,7 +583,6 @@ static int source_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max,
 static void source_close(weir_ctx *ctx, void *state)
 {
     struct source *s = state;
-    (void)ctx;
     free(s->buf);
     s->buf = NULL;
 }
@@ -592,8 +591,6 @@ static void source_close(weir_ctx *ctx, void *state)
 static int source_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
 {
     struct source *s = state;
-    (void)ctx;
-    (void)id;
     uint64_t pos[2] = {s->next, s->stride};
     return out->write(out, pos, sizeof pos);
 }

@@ -139,7 +139,6 @@ static weir_stream *own(weir_stream *s, void *arg)
 
 static int is_bid(weir_ctx *ctx, const weir_rec *r)
 {
-    (void)ctx;
     return ev(r)->type == WEIR_NEXMARK_BID;
 }
 
@@ -232,7 +231,6 @@ static int format_milli(char *buf, size_t cap, int64_t milli)
 
 static weir_stream *build_q0(weir_stream *events, const struct weir_nexmark_query_params *p)
 {
-    (void)p;
     return weir_filter(events, "bids", is_bid);
 }
 
@@ -252,7 +250,6 @@ struct q1_row {
 
 static int q1_map(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b)
         return 0;
@@ -285,7 +282,6 @@ static int format_q1(const weir_rec *rec, char *buf, size_t cap)
 
 static weir_stream *build_q1(weir_stream *events, const struct weir_nexmark_query_params *p)
 {
-    (void)p;
     return weir_flat_map(events, "currency-conversion", q1_map);
 }
 
@@ -300,7 +296,6 @@ struct q2_row {
 
 static int q2_select(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b || b->auction % 123 != 0)
         return 0;
@@ -319,7 +314,6 @@ static int format_q2(const weir_rec *rec, char *buf, size_t cap)
 
 static weir_stream *build_q2(weir_stream *events, const struct weir_nexmark_query_params *p)
 {
-    (void)p;
     return weir_flat_map(events, "selection", q2_select);
 }
 
@@ -352,7 +346,6 @@ struct q3_row {
 
 static int q3_persons(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_person *p = weir_nexmark_person(in);
     if (!p || (strcmp(p->state, "OR") && strcmp(p->state, "ID") && strcmp(p->state, "CA")))
         return 0;
@@ -370,7 +363,6 @@ static int q3_persons(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 
 static int q3_auctions(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_auction *a = weir_nexmark_auction(in);
     if (!a || a->category != 10)
         return 0;
@@ -398,7 +390,6 @@ struct q3_state {
 
 static int q3_open(weir_ctx *ctx, void *state, void *arg)
 {
-    (void)arg;
     struct q3_state *s = state;
     s->be = weir_ctx_state(ctx);
     if (!s->be)
@@ -410,7 +401,6 @@ static int q3_open(weir_ctx *ctx, void *state, void *arg)
 
 static void q3_close(weir_ctx *ctx, void *state)
 {
-    (void)ctx;
     free(((struct q3_state *)state)->ids);
 }
 
@@ -431,7 +421,6 @@ static int q3_emit(const struct q3_person *p, int64_t auction, uint64_t event, i
 
 static int q3_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     struct q3_state *s = state;
     weir_keyed_backend_set_namespace(s->be, 0);
     if (input == 1) { /* a person: kept for the auctions to come */
@@ -483,7 +472,6 @@ static int format_q3(const weir_rec *rec, char *buf, size_t cap)
 
 static weir_stream *build_q3(weir_stream *events, const struct weir_nexmark_query_params *p)
 {
-    (void)p;
     weir_stream *auctions = weir_flat_map(events, "auctions", q3_auctions);
     weir_stream *persons = weir_flat_map(events, "persons", q3_persons);
     return weir_keyed_connect(weir_key_by(auctions, q3_auction_seller),
@@ -555,7 +543,6 @@ static int wb_open(weir_ctx *ctx, void *state, void *arg)
 
 static void wb_close(weir_ctx *ctx, void *state)
 {
-    (void)ctx;
     struct wb_state *s = state;
     free(s->a_buf);
     free(s->best_buf);
@@ -623,7 +610,6 @@ static int wb_offer(struct wb_state *s, const struct slot *b)
 
 static int wb_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)out;
     struct wb_state *s = state;
     weir_keyed_backend_set_namespace(s->be, 0);
     int rc;
@@ -661,9 +647,6 @@ static int wb_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
 static int wb_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns, int64_t ts,
                        weir_emit *out)
 {
-    (void)ctx;
-    (void)d;
-    (void)ns;
     struct wb_state *s = state;
     weir_keyed_backend_set_namespace(s->be, 0);
     int rc;
@@ -720,7 +703,6 @@ static uint64_t raw_bid_auction(const weir_rec *r)
 
 static int is_auction(weir_ctx *ctx, const weir_rec *r)
 {
-    (void)ctx;
     return ev(r)->type == WEIR_NEXMARK_AUCTION;
 }
 
@@ -743,7 +725,6 @@ struct q4_winner {
 
 static int q4_auctions(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_auction *a = weir_nexmark_auction(in);
     if (!a)
         return 0;
@@ -753,7 +734,6 @@ static int q4_auctions(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 
 static int q4_bids(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b)
         return 0;
@@ -862,7 +842,6 @@ static weir_stream *winning_bids(weir_stream *auctions, weir_key_fn akey, weir_s
 
 static weir_stream *build_q4(weir_stream *events, const struct weir_nexmark_query_params *p)
 {
-    (void)p;
     static const struct wb_cfg cfg = {.a_max = sizeof(struct q4_auction),
                                       .b_max = sizeof(struct q4_bid),
                                       .auction_view = q4_auction_view,
@@ -959,7 +938,6 @@ struct q5_row {
 
 static int q5_bids(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b)
         return 0;
@@ -991,7 +969,6 @@ struct q5_state {
 
 static int q5_open(weir_ctx *ctx, void *state, void *arg)
 {
-    (void)arg;
     struct q5_state *s = state;
     s->be = weir_ctx_state(ctx);
     if (!s->be)
@@ -1003,14 +980,11 @@ static int q5_open(weir_ctx *ctx, void *state, void *arg)
 
 static void q5_close(weir_ctx *ctx, void *state)
 {
-    (void)ctx;
     free(((struct q5_state *)state)->ids);
 }
 
 static int q5_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)input;
-    (void)out;
     struct q5_state *s = state;
     const struct weir_window_result *w = (const void *)in->data;
     int64_t count = weir_result_i64(w->result), auction = (int64_t)w->key;
@@ -1031,9 +1005,6 @@ static int q5_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
 static int q5_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns, int64_t ts,
                        weir_emit *out)
 {
-    (void)ctx;
-    (void)d;
-    (void)ns;
     struct q5_state *s = state;
     weir_keyed_backend_set_namespace(s->be, 0);
     const int64_t *max = weir_value_get(s->max);
@@ -1116,7 +1087,6 @@ struct q7_local {
 
 static int q7_local_open(weir_ctx *ctx, void *state, void *arg)
 {
-    (void)ctx;
     struct q7_local *s = state;
     s->c = arg;
     s->slot = slot_size(s->c->bid_max);
@@ -1126,7 +1096,6 @@ static int q7_local_open(weir_ctx *ctx, void *state, void *arg)
 
 static void q7_local_close(weir_ctx *ctx, void *state)
 {
-    (void)ctx;
     struct q7_local *s = state;
     for (uint32_t i = 0; i < s->n; i++)
         free(s->w[i].bids);
@@ -1176,8 +1145,6 @@ static int q7_window_add(struct q7_local *s, struct q7_window *w, const void *pa
 static int q7_local_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
                             weir_emit *out)
 {
-    (void)input;
-    (void)out;
     struct q7_local *s = state;
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b)
@@ -1227,7 +1194,6 @@ static int q7_local_fire(struct q7_local *s, int64_t wm, weir_emit *out)
 
 static int q7_local_watermark(weir_ctx *ctx, void *state, int64_t wm, weir_emit *out)
 {
-    (void)ctx;
     struct q7_local *s = state;
     s->wm = wm;
     int rc = q7_local_fire(s, wm, out);
@@ -1236,15 +1202,12 @@ static int q7_local_watermark(weir_ctx *ctx, void *state, int64_t wm, weir_emit 
 
 static int q7_local_end(weir_ctx *ctx, void *state, weir_emit *out)
 {
-    (void)ctx;
     return q7_local_fire(state, INT64_MAX, out);
 }
 
 /* Operator state: the open windows and their bids. */
 static int q7_local_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *o)
 {
-    (void)ctx;
-    (void)id;
     struct q7_local *s = state;
     uint64_t hdr[2] = {s->n, s->slot};
     int rc = o->write(o, hdr, sizeof hdr);
@@ -1339,7 +1302,6 @@ static int q7_open(weir_ctx *ctx, void *state, void *arg)
 
 static void q7_close(weir_ctx *ctx, void *state)
 {
-    (void)ctx;
     struct q7_state *s = state;
     free(s->tmp);
     free(s->list_buf);
@@ -1347,8 +1309,6 @@ static void q7_close(weir_ctx *ctx, void *state)
 
 static int q7_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)input;
-    (void)out;
     struct q7_state *s = state;
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b)
@@ -1372,9 +1332,6 @@ static int q7_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
 static int q7_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns, int64_t ts,
                        weir_emit *out)
 {
-    (void)ctx;
-    (void)d;
-    (void)ns;
     struct q7_state *s = state;
     weir_keyed_backend_set_namespace(s->be, 0);
     const void *elems;
@@ -1445,7 +1402,6 @@ struct q8_row {
 
 static int q8_persons(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_person *p = weir_nexmark_person(in);
     if (!p)
         return 0;
@@ -1456,7 +1412,6 @@ static int q8_persons(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 
 static int q8_sellers(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_auction *a = weir_nexmark_auction(in);
     if (!a)
         return 0;
@@ -1497,7 +1452,6 @@ static int q8_open(weir_ctx *ctx, void *state, void *arg)
 
 static int q8_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)out;
     struct q8_state *s = state;
     int64_t start = weir_window_start(in->ts, 0, *s->size_ms);
     int64_t last = start + *s->size_ms - 1;
@@ -1517,7 +1471,6 @@ static int q8_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
 static int q8_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns, int64_t ts,
                        weir_emit *out)
 {
-    (void)d;
     struct q8_state *s = state;
     weir_keyed_backend_set_namespace(s->be, ns);
     const char *name = weir_value_get(s->person);
@@ -1575,7 +1528,6 @@ struct bidder_rec {
 
 static int bidders(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b)
         return 0;
@@ -1628,7 +1580,6 @@ struct q14_row {
 
 static int q14_map(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b)
         return 0;
@@ -1674,7 +1625,6 @@ static int format_q14(const weir_rec *rec, char *buf, size_t cap)
 
 static weir_stream *build_q14(weir_stream *events, const struct weir_nexmark_query_params *p)
 {
-    (void)p;
     return weir_flat_map(events, "calculation", q14_map);
 }
 
@@ -1696,7 +1646,6 @@ struct q17_acc {
 
 static int q17_bids(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b)
         return 0;
@@ -1776,7 +1725,6 @@ static enum weir_nexmark_origin origin_q17(const weir_rec *row, int64_t *value)
 
 static weir_stream *build_q17(weir_stream *events, const struct weir_nexmark_query_params *p)
 {
-    (void)p;
     weir_stream *b = weir_flat_map(events, "bids", q17_bids);
     return weir_aggregate(weir_key_by(b, q17_key), "auction-day-stats", &q17_agg, NULL);
 }
@@ -1793,7 +1741,6 @@ static uint64_t q18_key(const weir_rec *r)
 
 static weir_stream *build_q18(weir_stream *events, const struct weir_nexmark_query_params *p)
 {
-    (void)p;
     struct weir_dedup_opts o = {.keep = WEIR_DEDUP_KEEP_LAST};
     return weir_dedup(weir_key_by(weir_filter(events, "bids", is_bid), q18_key), "last-bid", &o);
 }
@@ -1834,7 +1781,6 @@ static int q19_open(weir_ctx *ctx, void *state, void *arg)
 
 static void q19_close(weir_ctx *ctx, void *state)
 {
-    (void)ctx;
     free(((struct q19_state *)state)->buf);
 }
 
@@ -1847,7 +1793,6 @@ static int64_t slot_bid_price(const unsigned char *slot)
 
 static int q19_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)input;
     struct q19_state *s = state;
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b)
@@ -1983,7 +1928,6 @@ static int q20_open(weir_ctx *ctx, void *state, void *arg)
 
 static void q20_close(weir_ctx *ctx, void *state)
 {
-    (void)ctx;
     struct q20_state *s = state;
     free(s->a_buf);
     free(s->tmp);
@@ -2123,7 +2067,6 @@ static const char *url_channel_id(const char *url, size_t *len)
 
 static int q21_map(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     static const char *const known[] = {"apple", "google", "facebook", "baidu"};
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b)
@@ -2164,7 +2107,6 @@ static int format_q21(const weir_rec *rec, char *buf, size_t cap)
 
 static weir_stream *build_q21(weir_stream *events, const struct weir_nexmark_query_params *p)
 {
-    (void)p;
     return weir_flat_map(events, "channel-id", q21_map);
 }
 
@@ -2179,7 +2121,6 @@ struct q22_row {
 
 static int q22_map(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     const struct weir_nexmark_bid *b = weir_nexmark_bid(in);
     if (!b)
         return 0;
@@ -2222,7 +2163,6 @@ static int format_q22(const weir_rec *rec, char *buf, size_t cap)
 
 static weir_stream *build_q22(weir_stream *events, const struct weir_nexmark_query_params *p)
 {
-    (void)p;
     return weir_flat_map(events, "url-directories", q22_map);
 }
 
@@ -2302,16 +2242,12 @@ struct header_state {
 
 static int header_open(weir_ctx *ctx, void *state, void *arg)
 {
-    (void)ctx;
-    (void)arg;
     ((struct header_state *)state)->due = true;
     return 0;
 }
 
 static int header_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
-    (void)input;
     struct header_state *s = state;
     if (s->due) {
         s->due = false;
@@ -2324,18 +2260,12 @@ static int header_process(weir_ctx *ctx, void *state, int input, const weir_rec 
 
 static int header_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *o)
 {
-    (void)ctx;
-    (void)id;
-    (void)o;
     ((struct header_state *)state)->due = true;
     return 0;
 }
 
 static int header_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
 {
-    (void)ctx;
-    (void)state;
-    (void)in;
     return 0;
 }
 

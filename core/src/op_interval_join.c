@@ -100,7 +100,6 @@ static int ij_open(weir_ctx *ctx, void *state, void *arg)
 
 static void ij_close(weir_ctx *ctx, void *state)
 {
-    (void)ctx;
     struct ijstate *s = state;
     free(s->slot);
     free(s->rec[0]);
@@ -125,7 +124,6 @@ struct range {
 
 static int collect_in_range(void *arg, const void *ukey, const void *value)
 {
-    (void)value;
     struct range *r = arg;
     struct ijstate *s = r->s;
     int64_t ts;
@@ -258,8 +256,6 @@ static int ij_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
 static int ij_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns, int64_t ts,
                        weir_emit *out)
 {
-    (void)ctx;
-    (void)out;
     struct ijstate *s = state;
     const struct ijcfg *c = s->cfg;
     if (d != WEIR_EVENT_TIME || ns > 1)

@@ -62,7 +62,6 @@ static int k_open_common(weir_ctx *ctx, struct kstate *s, const struct kcfg *c, 
 
 static void k_close(weir_ctx *ctx, void *state)
 {
-    (void)ctx;
     free(((struct kstate *)state)->buf);
 }
 
@@ -93,7 +92,6 @@ static int reduce_open(weir_ctx *ctx, void *state, void *arg)
 
 static int reduce_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)input;
     struct kstate *s = state;
     const struct kcfg *c = s->cfg;
     if (in->len != c->value_size) {
@@ -156,7 +154,6 @@ static int aggregate_open(weir_ctx *ctx, void *state, void *arg)
 static int aggregate_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
                              weir_emit *out)
 {
-    (void)input;
     struct kstate *s = state;
     const struct kcfg *c = s->cfg;
     int rc;
@@ -230,7 +227,6 @@ static int64_t forget_at(int64_t ts, int64_t ttl)
 
 static int dedup_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)input;
     struct kstate *s = state;
     const struct kcfg *c = s->cfg;
     bool by_event = event_ttl(c);
@@ -266,9 +262,6 @@ static int dedup_process(weir_ctx *ctx, void *state, int input, const weir_rec *
 static int dedup_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns,
                           int64_t ts, weir_emit *out)
 {
-    (void)ctx;
-    (void)ns;
-    (void)out;
     struct kstate *s = state;
     const struct kcfg *c = s->cfg;
     if (d != WEIR_EVENT_TIME || !event_ttl(c))

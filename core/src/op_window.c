@@ -173,7 +173,6 @@ static void i64_max_init(void *acc)
 }
 static void count_add(void *acc, const void *in)
 {
-    (void)in;
     *(int64_t *)acc += 1;
 }
 static void sum_add(void *acc, const void *in)
@@ -489,7 +488,6 @@ static int w_open(weir_ctx *ctx, void *state, void *arg)
 
 static void w_close(weir_ctx *ctx, void *state)
 {
-    (void)ctx;
     struct wstate *s = state;
     free(s->starts);
     free(s->accbuf);

@@ -357,8 +357,6 @@ static int push_routes(weir_emit *e, const weir_rec *r)
 /* A sink's output goes nowhere; emitting from a sink is a bug in the job. */
 static int push_nowhere(weir_emit *e, const weir_rec *r)
 {
-    (void)e;
-    (void)r;
     return 0;
 }
 
@@ -1567,7 +1565,6 @@ int64_t weir_ctx_watermark(const weir_ctx *ctx)
 
 int64_t weir_ctx_processing_time(const weir_ctx *ctx)
 {
-    (void)ctx;
     return wall_ms();
 }
 

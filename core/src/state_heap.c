@@ -158,7 +158,6 @@ int heap_env_init(weir_state_env *env)
         default_hooks = h; /* the same pointer for every process-wide call; a benign race */
     }
 #endif
-    (void)env;
     return 0;
 }
 
@@ -173,7 +172,6 @@ void heap_env_fini(weir_state_env *env)
     if (env->topo)
         hwloc_topology_destroy(env->topo);
 #else
-    (void)env;
 #endif
 }
 
@@ -302,8 +300,6 @@ int heap_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
         be->mflags = (int)MALLOCX_ARENA(be->arena->ind) | MALLOCX_TCACHE_NONE;
     }
 #else
-    (void)err;
-    (void)errlen;
 #endif
     return 0;
 }
@@ -316,7 +312,6 @@ void heap_backend_close(weir_keyed_backend *be)
         mallctl("tcache.destroy", NULL, NULL, &tc, sizeof tc);
     }
 #else
-    (void)be;
 #endif
 }
 

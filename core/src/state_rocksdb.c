@@ -185,8 +185,6 @@ static int mkdirs(char *path)
 
 static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-    (void)st;
-    (void)ftw;
     return type == FTW_DP ? rmdir(path) : unlink(path);
 }
 
@@ -218,10 +216,6 @@ static int64_t key_ttl(struct rdb *r, const char *key, size_t klen)
 static unsigned char ttl_filter(void *arg, int level, const char *key, size_t klen, const char *val,
                                 size_t vlen, char **nv, size_t *nvlen, unsigned char *changed)
 {
-    (void)level;
-    (void)nv;
-    (void)nvlen;
-    (void)changed;
     struct rdb *r = arg;
     int64_t ttl = key_ttl(r, key, klen);
     if (ttl <= 0 || vlen < 8)
@@ -232,7 +226,6 @@ static unsigned char ttl_filter(void *arg, int level, const char *key, size_t kl
 
 static const char *ttl_filter_name(void *arg)
 {
-    (void)arg;
     return "weir.ttl";
 }
 
@@ -303,20 +296,16 @@ static char *list_partial_merge(void *arg, const char *key, size_t klen, const c
 
 static void merge_free(void *arg, const char *value, size_t len)
 {
-    (void)arg;
-    (void)len;
     free((void *)value);
 }
 
 static const char *merge_name(void *arg)
 {
-    (void)arg;
     return "weir.list-append";
 }
 
 static void nothing(void *arg)
 {
-    (void)arg;
 }
 
 /* ---- environment ------------------------------------------------------------------------ */
@@ -880,8 +869,7 @@ int rdb_map_iterate(struct kstate *s, int (*fn)(void *, const void *, const void
     free(w.buf);
     /* Reads refresh TTL (OnReadAndWrite): write the visited entries back with the time now. */
     for (size_t off = 0; rc >= 0 && off < w.nrefresh; off += s->key_size) {
-        const void *v = rdb_map_get(s, w.refresh + off); /* get_value refreshes */
-        (void)v;
+        rdb_map_get(s, w.refresh + off); /* the read refreshes the entry's TTL */
     }
     free(w.refresh);
     return rc < 0 ? rc : 0;
@@ -1020,10 +1008,6 @@ int rdb_cleanup(weir_keyed_backend *be)
 
 static int count_one(void *arg, const char *k, size_t kl, const char *v, size_t vl)
 {
-    (void)k;
-    (void)kl;
-    (void)v;
-    (void)vl;
     (*(uint64_t *)arg)++;
     return 0;
 }

@@ -150,7 +150,6 @@ done:
 static void fsrc_close(weir_ctx *ctx, void *state)
 {
     struct file_src *f = state;
-    (void)ctx;
     if (f->fd > 0)
         close(f->fd);
     free(f->buf);
@@ -160,8 +159,6 @@ static void fsrc_close(weir_ctx *ctx, void *state)
 static int fsrc_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
 {
     struct file_src *f = state;
-    (void)ctx;
-    (void)id;
     int64_t pos = (int64_t)f->line_off;
     return out->write(out, &pos, sizeof pos);
 }
@@ -289,8 +286,6 @@ static int sink_process(weir_ctx *ctx, void *state, int input, const weir_rec *i
 {
     struct line_sink *s = state;
     const struct sink_args *a = weir_ctx_arg(ctx);
-    (void)input;
-    (void)out;
     const char *text = (const char *)in->data;
     size_t len = in->len;
     if (a->fmt) {
@@ -332,7 +327,6 @@ static int sink_process(weir_ctx *ctx, void *state, int input, const weir_rec *i
 static int sink_end(weir_ctx *ctx, void *state, weir_emit *out)
 {
     struct line_sink *s = state;
-    (void)out;
     int rc = sink_write_out(ctx, s);
     if (rc == 0 && s->f && fflush(s->f) != 0) {
         int e = errno;

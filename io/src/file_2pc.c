@@ -144,8 +144,6 @@ static int commit_upto(weir_ctx *ctx, struct tpc_sink *s, uint64_t upto)
 static int tpc_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
     struct tpc_sink *s = state;
-    (void)input;
-    (void)out;
     if (!s->f) {
         char name[4096];
         s->f_n = s->next_n++;
@@ -261,7 +259,6 @@ static int tpc_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
 static int tpc_end(weir_ctx *ctx, void *state, weir_emit *out)
 {
     struct tpc_sink *s = state;
-    (void)out;
     int rc = roll_to_pending(ctx, s, 0);
     if (rc == 0 && !weir_ctx_checkpointing(ctx))
         rc = commit_upto(ctx, s, UINT64_MAX);
@@ -271,7 +268,6 @@ static int tpc_end(weir_ctx *ctx, void *state, weir_emit *out)
 static void tpc_close(weir_ctx *ctx, void *state)
 {
     struct tpc_sink *s = state;
-    (void)ctx;
     if (s->f)
         fclose(s->f); /* left in progress: a restore discards it */
     if (s->dirfd >= 0)

@@ -98,10 +98,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     char *text;
     size_t len;
 
-    (void)version;
-    (void)upload_data;
-    (void)upload_data_size;
-    (void)req_cls;
     /* MHD answers HEAD with the headers of the GET response and no body. */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", NOT_ALLOWED,
@@ -121,7 +117,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
     fputs("weir: prometheus endpoint: ", stderr);
     vfprintf(stderr, fmt, ap);
 }

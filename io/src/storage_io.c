@@ -104,7 +104,6 @@ static bool pin(struct weir_storage *s, struct weir_ckpt *ck, struct reg_ent *e)
         return false;
     ck->npins++;
     e->pins++;
-    (void)s;
     return true;
 }
 

@@ -290,7 +290,6 @@ void weir_numa_free(void *p, size_t size)
     if (m == NULL)
         return;
     assert(m->size == size && "weir_numa_free: size differs from the one allocated");
-    (void)size;
     munmap(m->addr, m->len);
     free(m);
 }

@@ -7,7 +7,6 @@
 
 static int upper(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     char *p = weir_emit_reserve(out, in->len);
     if (!p)
         return -EMSGSIZE;

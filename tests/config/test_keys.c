@@ -54,7 +54,6 @@ static void defaults_are_flinks(void **state)
 
 static void every_default_in_the_table_parses(void **state)
 {
-    (void)state;
     /* weir_config_new aborts on a default that does not parse; a fresh config per row keeps
      * the check honest should the loop above it ever change. */
     for (size_t i = 0; i < weir_config_key_count; i++) {

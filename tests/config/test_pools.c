@@ -296,7 +296,6 @@ static void bad_machine_limit_in_environment_is_named(void **state)
 
 static void machine_limit_is_detected(void **state)
 {
-    (void)state;
     uint64_t bytes = 0;
     char from[4200] = "";
     unsetenv("WEIR_TEST_MEMORY_LIMIT");

@@ -32,7 +32,6 @@ static int64_t ms_ok(const char *text)
 
 static void size_bare_number_is_bytes(void **state)
 {
-    (void)state;
     assert_int_equal(size_ok("4096"), 4096);
     assert_int_equal(size_ok("0"), 0);
     assert_int_equal(size_ok("  17  "), 17);
@@ -40,7 +39,6 @@ static void size_bare_number_is_bytes(void **state)
 
 static void size_units_are_binary_and_case_insensitive(void **state)
 {
-    (void)state;
     assert_int_equal(size_ok("100b"), 100);
     assert_int_equal(size_ok("100 bytes"), 100);
     assert_int_equal(size_ok("64k"), 64 * 1024);
@@ -61,7 +59,6 @@ static void size_units_are_binary_and_case_insensitive(void **state)
 
 static void size_rejects_what_flink_rejects(void **state)
 {
-    (void)state;
     const char *bad[] = {"",     " ",     "m",    "-1m", "+1m", "1.5g", "1 p",
                          "1gib", "1 g b", "0x10", "1e3", "ten", "4g4"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -73,7 +70,6 @@ static void size_rejects_what_flink_rejects(void **state)
 
 static void size_overflow_is_erange(void **state)
 {
-    (void)state;
     uint64_t b;
     assert_int_equal(weir_parse_size("16777216t", &b), -ERANGE); /* 2^64 */
     assert_int_equal(weir_parse_size("99999999999999999999", &b), -ERANGE);
@@ -84,14 +80,12 @@ static void size_overflow_is_erange(void **state)
 
 static void duration_bare_number_is_milliseconds(void **state)
 {
-    (void)state;
     assert_int_equal(ms_ok("100"), 100);
     assert_int_equal(ms_ok("0"), 0);
 }
 
 static void duration_units_in_short_and_long_forms(void **state)
 {
-    (void)state;
     assert_int_equal(ms_ok("100ms"), 100);
     assert_int_equal(ms_ok("100 ms"), 100);
     assert_int_equal(ms_ok("100 millis"), 100);
@@ -117,7 +111,6 @@ static void duration_units_in_short_and_long_forms(void **state)
 
 static void duration_below_a_millisecond_is_edom_for_ms(void **state)
 {
-    (void)state;
     int64_t v;
     assert_int_equal(weir_parse_duration_ms("500 us", &v), -EDOM);
     assert_int_equal(weir_parse_duration_ms("1500us", &v), -EDOM);
@@ -129,7 +122,6 @@ static void duration_below_a_millisecond_is_edom_for_ms(void **state)
 
 static void duration_rejects_what_flink_rejects(void **state)
 {
-    (void)state;
     const char *bad[] = {"",        "ms",     "-5 s",  "1.5s",  "10 parsecs",
                          "10 mins", "10 sek", "1h30m", "5 s s", "PT5S"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -141,7 +133,6 @@ static void duration_rejects_what_flink_rejects(void **state)
 
 static void duration_overflow_is_erange(void **state)
 {
-    (void)state;
     int64_t v;
     assert_int_equal(weir_parse_duration_ms("9223372036854775807 d", &v), -ERANGE);
     assert_int_equal(weir_parse_duration_ns("300 years", &v), -EINVAL);
@@ -151,7 +142,6 @@ static void duration_overflow_is_erange(void **state)
 
 static void format_size_picks_the_largest_unit(void **state)
 {
-    (void)state;
     char buf[32];
     assert_int_equal(weir_format_size(1536ull << 20, buf, sizeof buf), 0);
     assert_string_equal(buf, "1.500 GiB");
@@ -171,7 +161,6 @@ static void format_size_picks_the_largest_unit(void **state)
 
 static void format_size_reports_a_short_buffer(void **state)
 {
-    (void)state;
     char buf[4];
     assert_int_equal(weir_format_size(1ull << 30, buf, sizeof buf), -ENOSPC);
     assert_int_equal(strlen(buf), 3);
@@ -180,7 +169,6 @@ static void format_size_reports_a_short_buffer(void **state)
 
 static void port_range_in_flink_syntax(void **state)
 {
-    (void)state;
     unsigned lo, hi;
     assert_int_equal(weir_parse_port_range("9249", &lo, &hi), 0);
     assert_int_equal(lo, 9249);

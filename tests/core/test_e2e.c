@@ -48,9 +48,6 @@ static void col_reset(void)
 static int collect_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
                            weir_emit *out)
 {
-    (void)state;
-    (void)input;
-    (void)out;
     const struct weir_datagen_rec *r = (const void *)in->data;
     if (col.slow_us && r->seq % 64 == 0)
         usleep((useconds_t)col.slow_us);
@@ -77,7 +74,6 @@ static uint64_t rec_key(const weir_rec *r)
 
 static int add_one(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     struct weir_datagen_rec *o = weir_emit_reserve(out, in->len);
     if (!o)
         return -EMSGSIZE;
@@ -88,7 +84,6 @@ static int add_one(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 
 static int keep_even_seq(weir_ctx *ctx, const weir_rec *in)
 {
-    (void)ctx;
     return ((const struct weir_datagen_rec *)(const void *)in->data)->seq % 2 == 0;
 }
 
@@ -157,25 +152,21 @@ static void keyed_pipeline_exactly_once(int p)
 
 static void every_record_arrives_once_and_keys_reach_one_subtask_p1(void **state)
 {
-    (void)state;
     keyed_pipeline_exactly_once(1);
 }
 
 static void every_record_arrives_once_and_keys_reach_one_subtask_p2(void **state)
 {
-    (void)state;
     keyed_pipeline_exactly_once(2);
 }
 
 static void every_record_arrives_once_and_keys_reach_one_subtask_p4(void **state)
 {
-    (void)state;
     keyed_pipeline_exactly_once(4);
 }
 
 static void rebalance_spreads_records_evenly(void **state)
 {
-    (void)state;
     col_reset();
     weir_config *cfg = test_config(NULL);
     weir_job *job = weir_job_new("rebalance");
@@ -198,7 +189,6 @@ static void rebalance_spreads_records_evenly(void **state)
 
 static void broadcast_reaches_every_subtask(void **state)
 {
-    (void)state;
     col_reset();
     weir_config *cfg = test_config(NULL);
     weir_job *job = weir_job_new("broadcast");
@@ -221,7 +211,6 @@ static void broadcast_reaches_every_subtask(void **state)
 
 static void union_merges_two_sources(void **state)
 {
-    (void)state;
     col_reset();
     weir_config *cfg = test_config(NULL);
     weir_job *job = weir_job_new("union");
@@ -250,7 +239,6 @@ static void union_merges_two_sources(void **state)
  * and again; the job must still finish with every record. */
 static void tiny_rings_and_slow_sink_do_not_deadlock(void **state)
 {
-    (void)state;
     for (int p = 2; p <= 4; p += 2) {
         col_reset();
         col.slow_us = 50;
@@ -276,7 +264,6 @@ static void tiny_rings_and_slow_sink_do_not_deadlock(void **state)
 
 static void buffer_timeout_zero_still_delivers_everything(void **state)
 {
-    (void)state;
     col_reset();
     static const char *const defs[] = {"execution.buffer-timeout=0", NULL};
     weir_config *cfg = test_config(defs);
@@ -311,7 +298,6 @@ static void *bg_main(void *arg)
 
 static void cancel_stops_unbounded_job_and_drains(void **state)
 {
-    (void)state;
     col_reset();
     struct bg_run b = {.cfg = test_config(NULL)};
     b.job = weir_job_new("unbounded");
@@ -348,7 +334,6 @@ static int fail_at_1000(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 
 static void failing_operator_fails_job_with_its_uid(void **state)
 {
-    (void)state;
     weir_config *cfg = test_config(NULL);
     weir_job *job = weir_job_new("poison");
     struct weir_datagen_opts o = {.records = 100000, .record_size = 24};
@@ -365,7 +350,6 @@ static void failing_operator_fails_job_with_its_uid(void **state)
 
 static void network_pool_too_small_names_the_keys(void **state)
 {
-    (void)state;
     static const char *const defs[] = {"memory.segment-size=1mb", "network.buffers-per-channel=64",
                                        NULL};
     weir_config *cfg = test_config(defs);
@@ -386,7 +370,6 @@ static void network_pool_too_small_names_the_keys(void **state)
 
 static int line_to_rec(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     struct weir_datagen_rec r = {0};
     char buf[32];
     size_t n = in->len < sizeof buf - 1 ? in->len : sizeof buf - 1;
@@ -399,7 +382,6 @@ static int line_to_rec(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 
 static void file_source_reads_every_line_once_at_any_parallelism(void **state)
 {
-    (void)state;
     const char *tmp = getenv("WEIR_TEST_TMP") ? getenv("WEIR_TEST_TMP") : "/tmp";
     mkdir(tmp, 0777);
     char path[512];
@@ -432,7 +414,6 @@ static void file_source_reads_every_line_once_at_any_parallelism(void **state)
 
 static void missing_input_file_names_path_and_operator(void **state)
 {
-    (void)state;
     weir_config *cfg = test_config(NULL);
     weir_job *job = weir_job_new("missing");
     weir_sink_blackhole(weir_source_file(job, "src", "/nonexistent/in.txt"), "sink");

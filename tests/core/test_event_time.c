@@ -47,15 +47,12 @@ struct src_state {
 
 static int src_open(weir_ctx *ctx, void *state, void *arg)
 {
-    (void)ctx;
     ((struct src_state *)state)->a = arg;
     return 0;
 }
 
 static int src_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, uint32_t *emitted)
 {
-    (void)ctx;
-    (void)max;
     struct src_state *s = state;
     const struct src_arg *a = s->a;
     *emitted = 0;
@@ -120,10 +117,6 @@ static void seen_reset(void)
 
 static int obs_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
-    (void)state;
-    (void)input;
-    (void)out;
     const struct tsrec *r = (const void *)in->data;
     seen_add((struct event){.src = r->src, .ts = r->ts});
     return 0;
@@ -131,8 +124,6 @@ static int obs_process(weir_ctx *ctx, void *state, int input, const weir_rec *in
 
 static int obs_watermark(weir_ctx *ctx, void *state, int64_t wm, weir_emit *out)
 {
-    (void)ctx;
-    (void)state;
     seen_add((struct event){.is_wm = true, .ts = wm});
     return weir_emit_watermark(out, wm);
 }
@@ -164,7 +155,6 @@ static void run_job(weir_job *job)
 
 static void bounded_out_of_orderness_watermark_trails_max_timestamp(void **state)
 {
-    (void)state;
     seen_reset();
     static const struct src_arg a = {.id = 0,
                                      .n = 200,
@@ -206,7 +196,6 @@ static void bounded_out_of_orderness_watermark_trails_max_timestamp(void **state
 /* Two sources into one operator: its watermark is the minimum. */
 static void watermark_is_minimum_over_inputs(void **state)
 {
-    (void)state;
     seen_reset();
     static const struct src_arg fast = {
         .id = 0, .n = 100, .first = 0, .step = 10, .per_poll = 100, .linger_ms = 100};
@@ -239,7 +228,6 @@ static int64_t max_finite_wm_before_slow_ends(void)
 
 static void idle_input_stops_holding_the_watermark(void **state)
 {
-    (void)state;
     static const struct src_arg busy = {.id = 0,
                                         .n = 200,
                                         .first = 0,
@@ -272,7 +260,6 @@ static void idle_input_stops_holding_the_watermark(void **state)
 
 static void alignment_pauses_the_fast_source(void **state)
 {
-    (void)state;
     static const struct src_arg fast = {
         .id = 0, .n = 3000, .first = 0, .step = 1, .per_poll = 20, .linger_ms = 0};
     static const struct src_arg slow = {
@@ -314,8 +301,6 @@ static void alignment_pauses_the_fast_source(void **state)
 
 static int split_odd(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)state;
-    (void)input;
     const struct tsrec *r = (const void *)in->data;
     if (r->ts % 2)
         return weir_emit_forward(weir_ctx_side_output(ctx, "odd"), in);
@@ -326,7 +311,6 @@ static const struct weir_operator_ops split_ops = {.kind = "split", .process = s
 
 static void side_output_carries_only_what_goes_there(void **state)
 {
-    (void)state;
     seen_reset();
     static const struct src_arg a = {.id = 0, .n = 1000, .first = 0, .step = 1, .per_poll = 100};
     weir_job *job = weir_job_new("side");

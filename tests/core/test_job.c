@@ -16,14 +16,11 @@
 
 static int pass(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
     return weir_emit_forward(out, in);
 }
 
 static int keep(weir_ctx *ctx, const weir_rec *in)
 {
-    (void)ctx;
-    (void)in;
     return 1;
 }
 
@@ -58,7 +55,6 @@ static const char *plan_of(weir_job *job, int p)
 
 static void forward_edges_of_equal_parallelism_chain(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("j");
     weir_stream *s = weir_source_datagen(job, "gen", &gen);
     s = weir_filter(weir_map(s, "map", pass), "filter", keep);
@@ -69,7 +65,6 @@ static void forward_edges_of_equal_parallelism_chain(void **state)
 
 static void different_parallelism_breaks_chain_with_rebalance(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("j");
     weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &gen), 1);
     weir_sink_blackhole(weir_map(s, "map", pass), "sink");
@@ -79,7 +74,6 @@ static void different_parallelism_breaks_chain_with_rebalance(void **state)
 
 static void fan_out_is_not_chained(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("j");
     weir_stream *s = weir_source_datagen(job, "gen", &gen);
     weir_sink_blackhole(s, "a");
@@ -90,7 +84,6 @@ static void fan_out_is_not_chained(void **state)
 
 static void set_name_shows_in_plan(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("j");
     weir_stream *s = weir_set_name(weir_source_datagen(job, "gen", &gen), "Generator");
     weir_sink_blackhole(s, "sink");
@@ -100,7 +93,6 @@ static void set_name_shows_in_plan(void **state)
 
 static void duplicate_uid_is_refused(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("j");
     weir_stream *s = weir_source_datagen(job, "gen", &gen);
     assert_null(weir_map(s, "gen", pass));
@@ -114,7 +106,6 @@ static void duplicate_uid_is_refused(void **state)
 
 static void empty_uid_is_refused(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("j");
     assert_null(weir_source_datagen(job, "", &gen));
     assert_non_null(strstr(weir_job_error(job), "uid"));
@@ -123,7 +114,6 @@ static void empty_uid_is_refused(void **state)
 
 static void job_without_sink_is_refused(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("nosink");
     weir_map(weir_source_datagen(job, "gen", &gen), "map", pass);
     assert_string_equal(plan_of(job, 1),
@@ -134,7 +124,6 @@ static void job_without_sink_is_refused(void **state)
 
 static void empty_job_is_refused(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("empty");
     assert_string_equal(plan_of(job, 1), "ERROR: job empty: has no operators");
     weir_job_free(job);
@@ -142,7 +131,6 @@ static void empty_job_is_refused(void **state)
 
 static void sink_output_cannot_be_consumed(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("j");
     weir_stream *sink = weir_sink_blackhole(weir_source_datagen(job, "gen", &gen), "sink");
     assert_null(weir_map(sink, "after", pass));
@@ -152,7 +140,6 @@ static void sink_output_cannot_be_consumed(void **state)
 
 static void explicit_forward_with_different_parallelism_is_refused(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("j");
     weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &gen), 1);
     weir_set_parallelism(weir_sink_blackhole(weir_forward(s), "sink"), 2);
@@ -164,7 +151,6 @@ static void explicit_forward_with_different_parallelism_is_refused(void **state)
 
 static void parallelism_above_max_parallelism_is_refused(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("j");
     weir_sink_blackhole(weir_source_datagen(job, "gen", &gen), "sink");
     assert_string_equal(plan_of(job, 129),
@@ -176,7 +162,6 @@ static void parallelism_above_max_parallelism_is_refused(void **state)
 
 static void zero_parallelism_is_refused(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("j");
     assert_null(weir_set_parallelism(weir_source_datagen(job, "gen", &gen), 0));
     assert_string_equal(weir_job_error(job), "operator \"gen\": parallelism 0: must be at least 1");
@@ -185,7 +170,6 @@ static void zero_parallelism_is_refused(void **state)
 
 static void key_by_without_function_is_refused(void **state)
 {
-    (void)state;
     weir_job *job = weir_job_new("j");
     assert_null(weir_key_by(weir_source_datagen(job, "gen", &gen), NULL));
     assert_string_equal(weir_job_error(job), "key_by: no key function");
@@ -194,7 +178,6 @@ static void key_by_without_function_is_refused(void **state)
 
 static void key_groups_follow_flink(void **state)
 {
-    (void)state;
     /* Reference values printed by Flink 2.3.0's own org.apache.flink.util.MathUtils:
      * murmurHash(Long.hashCode(k)), that % 128, and the owner at parallelism 3. */
     static const struct {

@@ -37,7 +37,6 @@ static weir_config *cfg_with(const char *const *defs)
 
 static void none_never_restarts(void **state)
 {
-    (void)state;
     weir_config *c = cfg_with(NULL);
     struct restart_strategy rs;
     assert_int_equal(restart_strategy_init(&rs, c), 0);
@@ -50,7 +49,6 @@ static void none_never_restarts(void **state)
 
 static void checkpointing_without_a_strategy_means_exponential_delay(void **state)
 {
-    (void)state;
     static const char *const d[] = {"execution.checkpointing.interval=1s", NULL};
     weir_config *c = cfg_with(d);
     struct restart_strategy rs;
@@ -62,7 +60,6 @@ static void checkpointing_without_a_strategy_means_exponential_delay(void **stat
 
 static void fixed_delay_restarts_attempts_times_then_fails(void **state)
 {
-    (void)state;
     static const char *const d[] = {"restart-strategy.type=fixed-delay",
                                     "restart-strategy.fixed-delay.attempts=3",
                                     "restart-strategy.fixed-delay.delay=250ms", NULL};
@@ -81,7 +78,6 @@ static void fixed_delay_restarts_attempts_times_then_fails(void **state)
 
 static void exponential_delay_doubles_up_to_the_max_and_resets(void **state)
 {
-    (void)state;
     static const char *const d[] = {
         "restart-strategy.type=exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff=1s",
@@ -118,7 +114,6 @@ static void exponential_delay_doubles_up_to_the_max_and_resets(void **state)
 
 static void failure_rate_fails_on_too_many_failures_in_the_interval(void **state)
 {
-    (void)state;
     static const char *const d[] = {"restart-strategy.type=failure-rate",
                                     "restart-strategy.failure-rate.max-failures-per-interval=2",
                                     "restart-strategy.failure-rate.failure-rate-interval=10s",
@@ -165,7 +160,6 @@ struct sums {
 
 static int sum_open(weir_ctx *ctx, void *st, void *arg)
 {
-    (void)arg;
     struct sums *s = st;
     s->sum = weir_value_state_get(weir_ctx_state(ctx), "sum", sizeof(uint64_t), NULL);
     return s->sum ? 0 : -ENOMEM;
@@ -175,8 +169,6 @@ static int sum_open(weir_ctx *ctx, void *st, void *arg)
  * the true total, a lost record makes it smaller, a duplicate larger. */
 static int sum_process(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
-    (void)input;
     struct sums *s = st;
     const struct weir_datagen_rec *r = (const void *)in->data;
     const uint64_t *old = weir_value_get(s->sum);
@@ -193,10 +185,6 @@ static const struct weir_operator_ops sum_ops = {
 
 static int best_sink(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
-    (void)st;
-    (void)input;
-    (void)out;
     const struct weir_datagen_rec *r = (const void *)in->data;
     pthread_mutex_lock(&seen_lock);
     if (r->value > best[r->key])
@@ -209,7 +197,6 @@ static const struct weir_operator_ops best_ops = {.kind = "best", .process = bes
 
 static void failing_operator_restarts_from_checkpoint(void **state)
 {
-    (void)state;
     char dir[512];
     snprintf(dir, sizeof dir, "%s/restart-%d", getenv("WEIR_TEST_TMP") ?: "/tmp", (int)getpid());
     mkdir(getenv("WEIR_TEST_TMP") ?: "/tmp", 0777);

@@ -16,7 +16,6 @@ static struct weir_timer tm(int64_t ts, uint64_t key, uint64_t ns)
 
 static void due_timers_pop_in_time_order(void **state)
 {
-    (void)state;
     struct timer_service t;
     timers_init(&t);
     int64_t ts[] = {50, 10, 40, 20, 30};
@@ -36,7 +35,6 @@ static void due_timers_pop_in_time_order(void **state)
 
 static void same_timer_twice_fires_once(void **state)
 {
-    (void)state;
     struct timer_service t;
     timers_init(&t);
     struct weir_timer a = tm(10, 7, 3);
@@ -54,7 +52,6 @@ static void same_timer_twice_fires_once(void **state)
 
 static void deleted_timer_does_not_fire(void **state)
 {
-    (void)state;
     struct timer_service t;
     timers_init(&t);
     struct weir_timer a = tm(10, 1, 0), b = tm(20, 1, 0);
@@ -76,7 +73,6 @@ static void deleted_timer_does_not_fire(void **state)
 
 static void domains_are_separate(void **state)
 {
-    (void)state;
     struct timer_service t;
     timers_init(&t);
     struct weir_timer a = tm(10, 1, 0);
@@ -89,7 +85,6 @@ static void domains_are_separate(void **state)
 
 static void many_timers_with_churn_stay_consistent(void **state)
 {
-    (void)state;
     struct timer_service t;
     timers_init(&t);
     srand(1);
@@ -127,7 +122,6 @@ static void many_timers_with_churn_stay_consistent(void **state)
  * timestamps with one timer each (per-record cleanup timers), interleaved. */
 static void big_buckets_and_many_timestamps(void **state)
 {
-    (void)state;
     struct timer_service t;
     timers_init(&t);
     for (uint64_t k = 0; k < 50000; k++) {

@@ -86,7 +86,6 @@ static double constant(void *arg)
 static void render_of_empty_registry_is_empty(void **state)
 {
     weir_metrics *m = weir_metrics_new();
-    (void)state;
     assert_non_null(m);
     assert_render(m, "");
     weir_metrics_free(m);
@@ -96,7 +95,6 @@ static void render_writes_help_and_type_once_per_name(void **state)
 {
     weir_metrics *m = weir_metrics_new();
     _Atomic uint64_t in0 = 5, in1 = 7, fill = 3;
-    (void)state;
 
     /* Interleaved registration: the output still groups one name's series. */
     assert_int_equal(weir_metrics_add_u64(m, "weir_task_numRecordsIn", "Records received.",
@@ -122,7 +120,6 @@ static void render_omits_braces_and_help_when_empty(void **state)
 {
     weir_metrics *m = weir_metrics_new();
     _Atomic uint64_t v = 1;
-    (void)state;
 
     assert_int_equal(weir_metrics_add_u64(m, "weir_up", "", WEIR_METRIC_GAUGE, "", &v), 0);
     assert_int_equal(weir_metrics_add_u64(m, "weir_x", NULL, WEIR_METRIC_GAUGE, NULL, &v), 0);
@@ -136,7 +133,6 @@ static void render_writes_u64_and_double_values_exactly(void **state)
     _Atomic uint64_t big = UINT64_MAX;
     double tenth = 0.1, neg = -2.5, big_d = 1e21, nan_d = NAN, pinf = INFINITY, ninf = -INFINITY,
            third = 1.0 / 3.0, zero = 0.0;
-    (void)state;
 
     assert_int_equal(weir_metrics_add_u64(m, "c", "h", WEIR_METRIC_COUNTER, "k=\"max\"", &big), 0);
     assert_int_equal(weir_metrics_add_fn(m, "g", "h", "k=\"a\"", constant, &tenth), 0);
@@ -166,7 +162,6 @@ static void counter_update_is_visible_on_next_render(void **state)
     weir_metrics *m = weir_metrics_new();
     _Atomic uint64_t n = 0;
     char *v;
-    (void)state;
 
     assert_int_equal(weir_metrics_add_u64(m, "weir_n", "h", WEIR_METRIC_COUNTER, "", &n), 0);
     v = value_of(m, "weir_n");
@@ -184,7 +179,6 @@ static void gauge_fn_is_called_at_each_render(void **state)
     weir_metrics *m = weir_metrics_new();
     double x = 0.25;
     char *v;
-    (void)state;
 
     assert_int_equal(weir_metrics_add_fn(m, "weir_fill_ratio", "h", "", constant, &x), 0);
     v = value_of(m, "weir_fill_ratio");
@@ -201,7 +195,6 @@ static void help_escapes_backslash_and_newline(void **state)
 {
     weir_metrics *m = weir_metrics_new();
     _Atomic uint64_t v = 0;
-    (void)state;
 
     assert_int_equal(weir_metrics_add_u64(m, "weir_h", "a\\b\nc \"q\"", WEIR_METRIC_GAUGE, "", &v),
                      0);
@@ -213,7 +206,6 @@ static void invalid_name_characters_become_underscores(void **state)
 {
     weir_metrics *m = weir_metrics_new();
     _Atomic uint64_t v = 0;
-    (void)state;
 
     assert_int_equal(weir_metrics_add_u64(m, "weir.task-records in", "", WEIR_METRIC_GAUGE, "", &v),
                      0);
@@ -230,7 +222,6 @@ static void invalid_name_characters_become_underscores(void **state)
 static void labels_append_escapes_quote_backslash_newline(void **state)
 {
     char buf[128] = "";
-    (void)state;
 
     assert_int_equal(weir_metrics_labels_append(buf, sizeof(buf), "job", "pipeline"), 0);
     assert_int_equal(weir_metrics_labels_append(buf, sizeof(buf), "task", "a\"b\\c\nd"), 0);
@@ -240,7 +231,6 @@ static void labels_append_escapes_quote_backslash_newline(void **state)
 static void labels_append_refuses_bad_label_name(void **state)
 {
     char buf[64] = "";
-    (void)state;
 
     assert_int_equal(weir_metrics_labels_append(buf, sizeof(buf), "1job", "x"), -EINVAL);
     assert_int_equal(weir_metrics_labels_append(buf, sizeof(buf), "a:b", "x"), -EINVAL);
@@ -254,7 +244,6 @@ static void labels_append_refuses_bad_label_name(void **state)
 static void labels_append_leaves_buffer_alone_when_full(void **state)
 {
     char buf[12] = "a=\"1\"";
-    (void)state;
 
     /* ,b="12345" is 10 more: 5 + 10 + NUL = 16 > 12. */
     assert_int_equal(weir_metrics_labels_append(buf, sizeof(buf), "b", "12345"), -ENOSPC);
@@ -279,7 +268,6 @@ static void add_refuses_malformed_labels(void **state)
         "job=\"a",            /* unterminated */
         "job=\"a\" ,k=\"b\"", /* stray blank */
     };
-    (void)state;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(weir_metrics_add_u64(m, "weir_x", "", WEIR_METRIC_GAUGE, bad[i], &v),
@@ -294,7 +282,6 @@ static void add_refuses_missing_arguments(void **state)
 {
     weir_metrics *m = weir_metrics_new();
     _Atomic uint64_t v = 0;
-    (void)state;
 
     assert_int_equal(weir_metrics_add_u64(NULL, "a", "", WEIR_METRIC_GAUGE, "", &v), -EINVAL);
     assert_int_equal(weir_metrics_add_u64(m, NULL, "", WEIR_METRIC_GAUGE, "", &v), -EINVAL);
@@ -311,7 +298,6 @@ static void add_refuses_same_name_with_other_type(void **state)
 {
     weir_metrics *m = weir_metrics_new();
     _Atomic uint64_t v = 0;
-    (void)state;
 
     assert_int_equal(weir_metrics_add_u64(m, "weir_x", "", WEIR_METRIC_COUNTER, "a=\"1\"", &v), 0);
     assert_int_equal(weir_metrics_add_u64(m, "weir_x", "", WEIR_METRIC_GAUGE, "a=\"2\"", &v),
@@ -324,7 +310,6 @@ static void add_refuses_duplicate_series(void **state)
     weir_metrics *m = weir_metrics_new();
     _Atomic uint64_t v = 0;
     double d = 1;
-    (void)state;
 
     assert_int_equal(weir_metrics_add_u64(m, "weir_x", "", WEIR_METRIC_GAUGE, "a=\"1\"", &v), 0);
     assert_int_equal(weir_metrics_add_u64(m, "weir_x", "", WEIR_METRIC_GAUGE, "a=\"1\"", &v),
@@ -341,7 +326,6 @@ static void meter_is_zero_before_a_second_sample(void **state)
     weir_metrics *m = weir_metrics_new();
     struct fake_clock clk = {.now_ns = 100 * NS_PER_S};
     _Atomic uint64_t n = 1000;
-    (void)state;
 
     weir_metrics_set_clock(m, fake_now, &clk);
     assert_int_equal(weir_metrics_add_meter(m, "weir_rate", "h", "", &n, 60), 0);
@@ -356,7 +340,6 @@ static void meter_rate_is_count_delta_over_time_delta(void **state)
     weir_metrics *m = weir_metrics_new();
     struct fake_clock clk = {.now_ns = 100 * NS_PER_S};
     _Atomic uint64_t n = 1000;
-    (void)state;
 
     weir_metrics_set_clock(m, fake_now, &clk); /* sample taken at add: t=100, n=1000 */
     assert_int_equal(weir_metrics_add_meter(m, "weir_rate", "h", "", &n, 60), 0);
@@ -377,7 +360,6 @@ static void meter_averages_only_over_its_window(void **state)
     weir_metrics *m = weir_metrics_new();
     struct fake_clock clk = {.now_ns = NS_PER_S};
     _Atomic uint64_t n = 0;
-    (void)state;
 
     weir_metrics_set_clock(m, fake_now, &clk);
     assert_int_equal(weir_metrics_add_meter(m, "weir_rate", "", "", &n, 3), 0);
@@ -407,7 +389,6 @@ static void meter_uses_measured_time_between_samples(void **state)
     weir_metrics *m = weir_metrics_new();
     struct fake_clock clk = {.now_ns = NS_PER_S};
     _Atomic uint64_t n = 0;
-    (void)state;
 
     weir_metrics_set_clock(m, fake_now, &clk);
     assert_int_equal(weir_metrics_add_meter(m, "weir_rate", "", "", &n, 60), 0);
@@ -424,7 +405,6 @@ static void time_share_is_milliseconds_per_second(void **state)
     weir_metrics *m = weir_metrics_new();
     struct fake_clock clk = {.now_ns = NS_PER_S};
     _Atomic uint64_t busy_ns = 0;
-    (void)state;
 
     weir_metrics_set_clock(m, fake_now, &clk);
     assert_int_equal(weir_metrics_add_time_share(m, "weir_task_busyTimeMsPerSecond", "",
@@ -445,7 +425,6 @@ static void time_share_is_clamped_to_1000(void **state)
     weir_metrics *m = weir_metrics_new();
     struct fake_clock clk = {.now_ns = NS_PER_S};
     _Atomic uint64_t busy_ns = 0;
-    (void)state;
 
     weir_metrics_set_clock(m, fake_now, &clk);
     assert_int_equal(weir_metrics_add_time_share(m, "weir_busy", "", "", &busy_ns, 1), 0);
@@ -463,7 +442,6 @@ static void sampler_thread_samples_meters_on_its_own(void **state)
     _Atomic uint64_t n = 0;
     struct timespec pause = {.tv_sec = 0, .tv_nsec = 50 * 1000000};
     double rate = 0;
-    (void)state;
 
     /* Real clock, no sample_now: only the thread can make the rate non-zero. The
      * counter keeps moving; give the thread up to 10 s (it samples every second). */
@@ -483,7 +461,6 @@ static void remove_matches_whole_label_pairs(void **state)
 {
     weir_metrics *m = weir_metrics_new();
     _Atomic uint64_t v = 0;
-    (void)state;
 
     assert_int_equal(
         weir_metrics_add_u64(m, "weir_in", "", WEIR_METRIC_COUNTER, "job=\"pipe\",task=\"a\"", &v),
@@ -513,7 +490,6 @@ static void removed_meter_is_no_longer_sampled(void **state)
     weir_metrics *m = weir_metrics_new();
     struct fake_clock clk = {.now_ns = NS_PER_S};
     _Atomic uint64_t *n = malloc(sizeof(*n));
-    (void)state;
 
     /* Under ASan, a sample of the freed counter would be a use after free. */
     atomic_init(n, 0);
@@ -558,7 +534,6 @@ static void registration_while_rendering_loses_nothing(void **state)
     void *ret;
     char *text;
     size_t lines = 0;
-    (void)state;
 
     for (int i = 0; i < 2; i++) {
         a[i].m = m;
@@ -582,7 +557,6 @@ static void registration_while_rendering_loses_nothing(void **state)
 
 static void free_null_is_a_no_op(void **state)
 {
-    (void)state;
     weir_metrics_free(NULL);
     weir_metrics_sample_now(NULL);
     assert_int_equal(weir_metrics_remove(NULL, ""), 0);

@@ -404,7 +404,6 @@ static void default_host_is_loopback_only(void **state)
     weir_prom_server *srv = NULL;
     char err[256];
     int fd, port;
-    (void)state;
 
     assert_int_equal(weir_prom_server_start(m, NULL, "0", &srv, err, sizeof(err)), 0);
     port = weir_prom_server_port(srv);
@@ -424,7 +423,6 @@ static void ipv6_loopback_host_serves(void **state)
     struct response r = {0};
     char err[256];
     int rc;
-    (void)state;
 
     rc = weir_prom_server_start(m, "[::1]", "0", &srv, err, sizeof(err));
     if (rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT || rc == -EINVAL) {
@@ -446,7 +444,6 @@ static void stop_releases_the_port(void **state)
     weir_prom_server *srv = NULL;
     char err[256], spec[16];
     int port;
-    (void)state;
 
     assert_int_equal(weir_prom_server_start(m, "127.0.0.1", "0", &srv, err, sizeof(err)), 0);
     port = weir_prom_server_port(srv);
@@ -467,7 +464,6 @@ static void port_range_skips_a_taken_port(void **state)
     weir_prom_server *srv = NULL;
     char err[256], spec[32];
     int fds[2], p;
-    (void)state;
 
     /* Find p, p+1 free; keep p taken, free p+1 for the server. */
     hold_two_ports(fds, &p);
@@ -486,7 +482,6 @@ static void taken_port_is_an_error_naming_key_and_port(void **state)
     weir_prom_server *srv = (weir_prom_server *)1;
     char err[256], spec[16], expected[256];
     int p = 0, fd = hold_port(&p);
-    (void)state;
 
     assert_true(fd >= 0);
     snprintf(spec, sizeof(spec), "%d", p);
@@ -506,7 +501,6 @@ static void fully_taken_range_is_an_error_naming_the_range(void **state)
     weir_prom_server *srv = NULL;
     char err[256], spec[32], expected[256];
     int fds[2], p;
-    (void)state;
 
     hold_two_ports(fds, &p);
     snprintf(spec, sizeof(spec), "%d-%d", p, p + 1);
@@ -529,7 +523,6 @@ static void malformed_port_spec_is_an_error_naming_the_key(void **state)
     static const char *bad[] = {"",    "92x9",  "70000",  "-1",    "9259-9249",
                                 "0-5", "9249,", "0,9249", "9249-", "http"};
     char err[256], prefix[64];
-    (void)state;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(weir_prom_server_start(m, "127.0.0.1", bad[i], &srv, err, sizeof(err)),
@@ -547,7 +540,6 @@ static void unresolvable_host_is_an_error_naming_host_key(void **state)
     weir_prom_server *srv = NULL;
     char err[256];
     static const char prefix[] = "metrics.reporter.prom.host: no-such-host.invalid: ";
-    (void)state;
 
     assert_true(weir_prom_server_start(m, "no-such-host.invalid", "0", &srv, err, sizeof(err)) < 0);
     assert_null(srv);
@@ -563,7 +555,6 @@ static void foreign_address_is_an_error_naming_host_key(void **state)
     char err[256];
     FILE *f = fopen("/proc/sys/net/ipv4/ip_nonlocal_bind", "r");
     int nonlocal = 0;
-    (void)state;
 
     if (f) {
         if (fscanf(f, "%d", &nonlocal) != 1)

@@ -44,7 +44,6 @@ static const struct weir_nexmark_event *gen(const struct weir_nexmark_opts *o, u
 
 static void kinds_come_in_proportion_one_three_forty_six(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     uint64_t count[3] = {0};
     for (uint64_t n = 0; n < N; n++) {
@@ -65,7 +64,6 @@ static void kinds_come_in_proportion_one_three_forty_six(void **state)
 
 static void custom_proportions_are_followed(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     o.person_proportion = 2;
     o.auction_proportion = 2;
@@ -82,7 +80,6 @@ static void custom_proportions_are_followed(void **state)
  * in the windows Nexmark draws from. */
 static void ids_follow_beam(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     for (uint64_t n = 0; n < N; n++) {
         const struct weir_nexmark_event *e = gen(&o, n);
@@ -117,7 +114,6 @@ static void ids_follow_beam(void **state)
  * auction is by the hot seller with 3/4 + a little. */
 static void hot_ratios_hold(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     uint64_t bids = 0, hot_auction = 0, hot_bidder = 0, auctions = 0, hot_seller = 0;
     for (uint64_t n = 60000; n < 60000 + N; n++) { /* past the first 1000 people */
@@ -144,7 +140,6 @@ static void hot_ratios_hold(void **state)
 
 static void other_hot_ratios_are_followed(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     o.hot_auction_ratio = 10; /* 9 in 10 bids for the hot auction */
     uint64_t bids = 0, hot = 0;
@@ -175,7 +170,6 @@ static int64_t date_time_of(const struct weir_nexmark_event *e)
 /* dateTime = base + (long)(n * (1e6 / rate)) / 1000, as nexmark's GeneratorConfig. */
 static void timestamps_follow_the_rate(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     o.events_per_second = 1000; /* one event per ms */
     o.base_time_ms = 5000;
@@ -201,7 +195,6 @@ static void timestamps_follow_the_rate(void **state)
  * 100 more auctions exist (1666 events: 1.666 s at 1000 events/s). */
 static void auctions_expire_within_twice_the_horizon(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     o.events_per_second = 1000;
     int64_t longest = 0;
@@ -220,7 +213,6 @@ static void auctions_expire_within_twice_the_horizon(void **state)
 
 static void same_seed_same_events_other_seed_other_events(void **state)
 {
-    (void)state;
     static uint64_t a[4096], b[4096];
     struct weir_nexmark_opts o = defaults(), o7 = defaults();
     o7.seed = 7;
@@ -241,7 +233,6 @@ static void same_seed_same_events_other_seed_other_events(void **state)
  * follow from Random(4) as the Java peer computes them. */
 static void seed_zero_first_events_are_stable(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     char line[2048];
     const char *want[] = {
@@ -262,7 +253,6 @@ static void seed_zero_first_events_are_stable(void **state)
 
 static void strings_fit_their_capacities_and_sizes_their_bound(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     size_t max = weir_nexmark_event_max_size(&o), largest = 0;
     for (uint64_t n = 0; n < N; n++) {
@@ -302,7 +292,6 @@ static void strings_fit_their_capacities_and_sizes_their_bound(void **state)
 
 static void event_larger_than_the_buffer_reports_its_size(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     int need = weir_nexmark_event_at(&o, 1, BUF, sizeof buf_words);
     assert_true(need > 64);
@@ -319,7 +308,6 @@ static int count_fields(const char *s)
 
 static void csv_rows_have_the_header_columns(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     assert_string_equal(weir_nexmark_csv_header(WEIR_NEXMARK_BID),
                         "auction,bidder,price,channel,url,dateTime,extra");
@@ -348,7 +336,6 @@ static void csv_rows_have_the_header_columns(void **state)
 
 static void bad_options_are_refused_with_the_field_named(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o = defaults();
     char err[200];
     assert_int_equal(weir_nexmark_opts_check(&o, err, sizeof err), 0);

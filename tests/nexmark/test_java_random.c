@@ -72,7 +72,6 @@ static uint64_t bits_of(double d)
 
 static void random_matches_java_for_known_seeds(void **state)
 {
-    (void)state;
     for (size_t v = 0; v < sizeof vectors / sizeof vectors[0]; v++) {
         const struct vector *x = &vectors[v];
         struct jrand r;
@@ -94,7 +93,6 @@ static void random_matches_java_for_known_seeds(void **state)
 
 static void next_int_bound_stays_in_range(void **state)
 {
-    (void)state;
     struct jrand r;
     jrand_seed(&r, 7);
     const int32_t bounds[] = {1, 2, 3, 10, 26, 1000, 1 << 30, INT32_MAX};
@@ -109,7 +107,6 @@ static void next_int_bound_stays_in_range(void **state)
  * Math.round(Math.pow(10, x * 6) * 100) for x = 0, 0.3, 0.5, 0.999999. */
 static void round_matches_java(void **state)
 {
-    (void)state;
     assert_int_equal(java_round(0.49999999999999994), 0);
     assert_int_equal(java_round(2.5), 3);
     assert_int_equal(java_round(68 * 0.2), 14);

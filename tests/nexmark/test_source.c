@@ -48,17 +48,12 @@ struct sink_state {
 
 static int sink_open(weir_ctx *ctx, void *state, void *arg)
 {
-    (void)ctx;
-    (void)arg;
     ((struct sink_state *)state)->wm = INT64_MIN;
     return 0;
 }
 
 static int sink_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
-    (void)input;
-    (void)out;
     struct sink_state *s = state;
     const struct weir_nexmark_event *e = weir_nexmark_event(in);
     pthread_mutex_lock(&got.lock);
@@ -81,8 +76,6 @@ static int sink_process(weir_ctx *ctx, void *state, int input, const weir_rec *i
 
 static int sink_watermark(weir_ctx *ctx, void *state, int64_t wm, weir_emit *out)
 {
-    (void)ctx;
-    (void)out;
     ((struct sink_state *)state)->wm = wm;
     return 0;
 }
@@ -141,7 +134,6 @@ static void check_against_event_at(const struct weir_nexmark_opts *o)
 
 static void every_parallelism_emits_the_same_events(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o;
     weir_nexmark_opts_init(&o);
     o.events = EVENTS;
@@ -155,7 +147,6 @@ static void every_parallelism_emits_the_same_events(void **state)
 
 static void out_of_orderness_setting_keeps_records_on_time(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o;
     weir_nexmark_opts_init(&o);
     o.events = EVENTS;
@@ -167,7 +158,6 @@ static void out_of_orderness_setting_keeps_records_on_time(void **state)
 
 static void bad_options_fail_the_job_with_the_field_named(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts o;
     weir_nexmark_opts_init(&o);
     o.events = 10;
@@ -188,7 +178,6 @@ static void bad_options_fail_the_job_with_the_field_named(void **state)
 
 static int teardown(void **state)
 {
-    (void)state;
     got_reset();
     return 0;
 }

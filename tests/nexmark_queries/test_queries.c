@@ -150,7 +150,6 @@ static int XL(uint64_t n)
 
 static int setup_events(void **state)
 {
-    (void)state;
     weir_nexmark_opts_init(&gen);
     gen.events = N_EVENTS;
     gen.events_per_second = EVENT_RATE;
@@ -171,7 +170,6 @@ static int setup_events(void **state)
 
 static int teardown_events(void **state)
 {
-    (void)state;
     for (uint64_t n = 0; n < N_EVENTS; n++)
         free(events[n]);
     free(events);
@@ -189,10 +187,6 @@ static struct {
 
 static int sink_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
-    (void)state;
-    (void)input;
-    (void)out;
     char buf[4096];
     int n = sink.q->format(in, buf, sizeof buf);
     if (n < 0 || (size_t)n >= sizeof buf)
@@ -346,7 +340,6 @@ static void milli(char *buf, size_t cap, int64_t price)
 
 static void test_q0_pass_through(void **state)
 {
-    (void)state;
     struct lines want = {0};
     for (uint64_t n = 0; n < N_EVENTS; n++)
         if (B(n))
@@ -359,7 +352,6 @@ static void test_q0_pass_through(void **state)
 
 static void test_q1_currency_conversion(void **state)
 {
-    (void)state;
     struct lines want = {0};
     for (uint64_t n = 0; n < N_EVENTS; n++)
         if (B(n)) {
@@ -374,7 +366,6 @@ static void test_q1_currency_conversion(void **state)
 
 static void test_q2_selection(void **state)
 {
-    (void)state;
     struct lines want = {0};
     for (uint64_t n = 0; n < N_EVENTS; n++)
         if (B(n) && B(n)->auction % 123 == 0)
@@ -386,7 +377,6 @@ static void test_q2_selection(void **state)
 
 static void test_q3_local_item_suggestion(void **state)
 {
-    (void)state;
     struct lines want = {0};
     for (uint64_t a = 0; a < N_EVENTS; a++) {
         if (!A(a) || A(a)->category != 10)
@@ -422,7 +412,6 @@ static int64_t winner_of(uint64_t a)
 
 static void test_q4_average_price_for_a_category(void **state)
 {
-    (void)state;
     int64_t sum[5] = {0}, count[5] = {0};
     for (uint64_t a = 0; a < N_EVENTS; a++) {
         if (!A(a))
@@ -457,7 +446,6 @@ static int cmp_wa(const void *a, const void *b)
 
 static void test_q5_hot_items(void **state)
 {
-    (void)state;
     const int64_t size = 10000, slide = 2000;
     struct wa *v = malloc(N_EVENTS * 5 * sizeof *v);
     assert_non_null(v);
@@ -501,7 +489,6 @@ static void test_q5_hot_items(void **state)
 
 static void test_q7_highest_bid(void **state)
 {
-    (void)state;
     const int64_t size = 10000;
     /* the highest price of each window, by window index from the first event */
     int64_t t0 = weir_nexmark_time_at(&gen, 0), max[64];
@@ -530,7 +517,6 @@ static void test_q7_highest_bid(void **state)
 
 static void test_q8_monitor_new_users(void **state)
 {
-    (void)state;
     const int64_t size = 10000;
     struct lines want = {0};
     for (uint64_t p = 0; p < N_EVENTS; p++) {
@@ -551,7 +537,6 @@ static void test_q8_monitor_new_users(void **state)
 
 static void test_q9_winning_bids(void **state)
 {
-    (void)state;
     struct lines want = {0};
     for (uint64_t a = 0; a < N_EVENTS; a++) {
         if (!A(a))
@@ -587,7 +572,6 @@ static int cmp_bt(const void *a, const void *b)
 
 static void test_q11_user_sessions(void **state)
 {
-    (void)state;
     const int64_t gap = 10000;
     struct bt *v = malloc(N_EVENTS * sizeof *v);
     assert_non_null(v);
@@ -617,7 +601,6 @@ static void test_q11_user_sessions(void **state)
  * bids for a bidder than it made. */
 static void test_q12_processing_time_windows(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts g = gen;
     g.events = 3000;
     g.rate_limit = 2500;
@@ -655,7 +638,6 @@ static void test_q12_processing_time_windows(void **state)
 
 static void test_q14_calculation(void **state)
 {
-    (void)state;
     struct lines want = {0};
     for (uint64_t n = 0; n < N_EVENTS; n++) {
         const struct weir_nexmark_bid *b = B(n);
@@ -686,7 +668,6 @@ static void test_q14_calculation(void **state)
 /* q14 over a whole day: HOUR() must give all three types. */
 static void test_q14_time_types(void **state)
 {
-    (void)state;
     struct weir_nexmark_opts g = gen;
     g.events = 2000;
     g.events_per_second = 2000.0 / 86400; /* one day of event time */
@@ -710,7 +691,6 @@ struct q17acc {
 
 static void test_q17_auction_statistics(void **state)
 {
-    (void)state;
     struct q17acc *acc = calloc(N_EVENTS, sizeof *acc);
     assert_non_null(acc);
     size_t n = 0;
@@ -769,7 +749,6 @@ static int cmp_bae(const void *a, const void *b)
 
 static void test_q18_last_bid(void **state)
 {
-    (void)state;
     /* the latest bid (highest event number) of each (bidder, auction) */
     struct bae *v = malloc(N_EVENTS * sizeof *v);
     assert_non_null(v);
@@ -819,7 +798,6 @@ static void q19_project(struct lines *l)
 
 static void test_q19_top10_price(void **state)
 {
-    (void)state;
     struct ap *v = malloc(N_EVENTS * sizeof *v);
     assert_non_null(v);
     size_t n = 0;
@@ -844,7 +822,6 @@ static void test_q19_top10_price(void **state)
 
 static void test_q20_expand_bid_with_auction(void **state)
 {
-    (void)state;
     struct lines want = {0};
     for (uint64_t a = 0; a < N_EVENTS; a++) {
         const struct weir_nexmark_auction *x = A(a);
@@ -869,7 +846,6 @@ static void test_q20_expand_bid_with_auction(void **state)
 
 static void test_q21_add_channel_id(void **state)
 {
-    (void)state;
     regex_t re;
     assert_int_equal(regcomp(&re, "(&|^)channel_id=([^&]*)", REG_EXTENDED), 0);
     struct lines want = {0};
@@ -902,7 +878,6 @@ static void test_q21_add_channel_id(void **state)
 
 static void test_q22_url_directories(void **state)
 {
-    (void)state;
     struct lines want = {0};
     for (uint64_t e = 0; e < N_EVENTS; e++) {
         const struct weir_nexmark_bid *b = B(e);
@@ -928,7 +903,6 @@ static void test_q22_url_directories(void **state)
 /* Every query formats an empty payload as its header, and names are unique. */
 static void test_table(void **state)
 {
-    (void)state;
     int n = 0;
     for (const struct weir_nexmark_query *q = weir_nexmark_queries; q->name; q++, n++) {
         char buf[512];

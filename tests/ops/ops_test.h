@@ -134,9 +134,6 @@ static inline size_t coll_count(int c)
 static inline int collect_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
                                   weir_emit *out)
 {
-    (void)state;
-    (void)input;
-    (void)out;
     struct coll *c = weir_ctx_arg(ctx);
     if (in->len > OUT_MAX)
         return -EMSGSIZE;
@@ -279,13 +276,11 @@ static inline const struct trec *out_trec(int c, size_t i)
 
 static inline int is_side_a(weir_ctx *ctx, const weir_rec *in)
 {
-    (void)ctx;
     return trec_of(in)->side == 0;
 }
 
 static inline int is_side_b(weir_ctx *ctx, const weir_rec *in)
 {
-    (void)ctx;
     return trec_of(in)->side == 1;
 }
 

@@ -28,17 +28,12 @@ struct st {
 
 static int open_fn(weir_ctx *ctx, void *s, void *arg)
 {
-    (void)arg;
     ((struct st *)s)->v = weir_value_state_get(weir_ctx_state(ctx), "v", sizeof(struct big), NULL);
     return ((struct st *)s)->v ? 0 : -ENOMEM;
 }
 
 static int process(weir_ctx *ctx, void *s, int input, const weir_rec *in, weir_emit *out)
 {
-    (void)ctx;
-    (void)input;
-    (void)in;
-    (void)out;
     struct big b;
     memset(&b, 7, sizeof b);
     return weir_value_put(((struct st *)s)->v, &b);
@@ -83,7 +78,6 @@ static int run_job(const char *backend, char *err, size_t errlen)
 
 static void too_much_heap_state_fails_naming_the_pool(void **state)
 {
-    (void)state;
     char err[1024] = "";
     int rc = run_job("hashmap", err, sizeof err);
     print_message("%s\n", err);
@@ -95,7 +89,6 @@ static void too_much_heap_state_fails_naming_the_pool(void **state)
 
 static void same_job_on_rocksdb_completes(void **state)
 {
-    (void)state;
     char err[1024] = "";
     if (run_job("rocksdb", err, sizeof err) != 0)
         fail_msg("%s", err);

@@ -233,7 +233,6 @@ static void test_interval_join_negative_interval(void **st)
 
 static void test_join_record_larger_than_max_size_fails_the_job(void **st)
 {
-    (void)st;
     static const struct ev ev[] = {D(1, 1, 0, 1), DB(1, 1, 0, 2)};
     struct script sc = SCRIPT(ev);
     colls_reset();

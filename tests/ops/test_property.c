@@ -63,7 +63,6 @@ static void generate(uint64_t seed)
 
 static int join_ids(weir_ctx *ctx, const weir_rec *a, const weir_rec *b, int64_t ts, weir_emit *out)
 {
-    (void)ctx;
     uint64_t v[4] = {trec_of(a)->key, trec_of(a)->id, trec_of(b)->id, (uint64_t)ts};
     return weir_emit_copy(out, ts, v, sizeof v);
 }
@@ -245,7 +244,6 @@ static void check_oracles(const struct snapshot *s)
 
 static void test_parallelism_1_and_4_agree_on_both_backends(void **st)
 {
-    (void)st;
     uint64_t seed = 42;
     const char *env = getenv("WEIR_TEST_SEED");
     if (env && *env)

@@ -29,7 +29,6 @@ void op_session_merge(const struct session *set, uint32_t n, int64_t start, int6
 
 static void test_tumbling_assigns_one_window_floor_for_negative_ts(void **st)
 {
-    (void)st;
     struct weir_window_spec w = weir_tumbling(10);
     int64_t s[4];
     assert_int_equal(weir_window_assign(&w, 0, s, 4), 1);
@@ -48,7 +47,6 @@ static void test_tumbling_assigns_one_window_floor_for_negative_ts(void **st)
 
 static void test_tumbling_offset_shifts_window_starts(void **st)
 {
-    (void)st;
     struct weir_window_spec w = weir_window_offset(weir_tumbling(10), 3);
     int64_t s[2];
     assert_int_equal(weir_window_assign(&w, 3, s, 2), 1);
@@ -64,7 +62,6 @@ static void test_tumbling_offset_shifts_window_starts(void **st)
 
 static void test_sliding_assigns_size_over_slide_windows_latest_first(void **st)
 {
-    (void)st;
     struct weir_window_spec w = weir_sliding(10, 5);
     int64_t s[4];
     assert_int_equal(weir_window_assign(&w, 7, s, 4), 2);
@@ -94,7 +91,6 @@ static void test_sliding_assigns_size_over_slide_windows_latest_first(void **st)
 
 static void test_session_spec_has_no_fixed_windows(void **st)
 {
-    (void)st;
     struct weir_window_spec w = weir_session(10);
     int64_t s[1];
     assert_int_equal(weir_window_assign(&w, 3, s, 1), -EINVAL);
@@ -102,7 +98,6 @@ static void test_session_spec_has_no_fixed_windows(void **st)
 
 static void test_spec_check_rejects_bad_sizes_with_a_reason(void **st)
 {
-    (void)st;
     char err[256];
     struct weir_window_spec w = weir_tumbling(0);
     assert_int_equal(weir_window_spec_check(&w, err, sizeof err), -EINVAL);
@@ -132,7 +127,6 @@ static void agg_feed(const struct weir_aggregate_fn *f, void *acc, const int64_t
 
 static void test_builtin_aggregates_add_and_merge(void **st)
 {
-    (void)st;
     const int64_t x[] = {4, -2, 7}, y[] = {10, 1};
     unsigned char a[16], b[16], out[8];
     struct {
@@ -164,7 +158,6 @@ static void test_builtin_aggregates_add_and_merge(void **st)
 
 static void test_session_alone_is_new_and_keeps_its_own_state(void **st)
 {
-    (void)st;
     struct session set[] = {{0, 10, 0}, {30, 40, 33}};
     uint32_t merged[2];
     struct session_plan p;
@@ -178,7 +171,6 @@ static void test_session_alone_is_new_and_keeps_its_own_state(void **st)
 
 static void test_session_inside_one_changes_nothing(void **st)
 {
-    (void)st;
     struct session set[] = {{0, 20, 5}};
     uint32_t merged[1];
     struct session_plan p;
@@ -192,7 +184,6 @@ static void test_session_inside_one_changes_nothing(void **st)
 
 static void test_session_touching_windows_merge_as_in_flink(void **st)
 {
-    (void)st;
     /* [30,40) and [40,50) touch: Flink's TimeWindow.intersects is inclusive. */
     struct session set[] = {{30, 40, 30}};
     uint32_t merged[1];
@@ -214,7 +205,6 @@ static void test_session_touching_windows_merge_as_in_flink(void **st)
 
 static void test_session_bridging_two_merges_three_keeping_earliest_state(void **st)
 {
-    (void)st;
     /* stored in no particular order; the earliest absorbed session's state wins */
     struct session set[] = {{15, 25, 17}, {100, 110, 100}, {1, 11, 1}};
     uint32_t merged[3];

@@ -420,7 +420,6 @@ static void test_processing_time_tumbling_counts_every_record_once(void **st)
 
 static void test_session_with_an_aggregate_without_merge_fails_the_job(void **st)
 {
-    (void)st;
     static const struct ev ev[] = {D(1, 1, 1, 1)};
     struct script sc = SCRIPT(ev);
     struct weir_aggregate_fn nomerge = sq_agg;
@@ -439,7 +438,6 @@ static void test_session_with_an_aggregate_without_merge_fails_the_job(void **st
 
 static void test_negative_window_size_fails_the_job(void **st)
 {
-    (void)st;
     static const struct ev ev[] = {D(1, 1, 1, 1)};
     struct script sc = SCRIPT(ev);
     colls_reset();

@@ -27,7 +27,6 @@ static struct weir_ring *ring_new(uint32_t nbufs, uint32_t buf_size)
 
 static void memsize_rejects_bad_sizes(void **state)
 {
-    (void)state;
     assert_int_equal(weir_ring_memsize(0, 64), 0);
     assert_int_equal(weir_ring_memsize(1, 64), 0);
     assert_int_equal(weir_ring_memsize(3, 64), 0);
@@ -42,7 +41,6 @@ static void memsize_rejects_bad_sizes(void **state)
 
 static void memsize_covers_buffers_and_is_line_multiple(void **state)
 {
-    (void)state;
     static const uint32_t nbufs[] = {2, 4, 16, 1024};
     static const uint32_t sizes[] = {64, 192, 32768};
     for (size_t i = 0; i < sizeof(nbufs) / sizeof(nbufs[0]); i++) {
@@ -57,7 +55,6 @@ static void memsize_covers_buffers_and_is_line_multiple(void **state)
 
 static void init_rejects_bad_sizes(void **state)
 {
-    (void)state;
     struct weir_ring *r = ring_new(4, 64);
     assert_int_equal(weir_ring_init(r, 1, 64), -EINVAL);
     assert_int_equal(weir_ring_init(r, 3, 64), -EINVAL);
@@ -69,7 +66,6 @@ static void init_rejects_bad_sizes(void **state)
 
 static void init_rejects_misaligned_memory(void **state)
 {
-    (void)state;
     size_t bytes = weir_ring_memsize(4, 64);
     char *mem = aligned_alloc(64, bytes + 64);
     assert_non_null(mem);
@@ -80,7 +76,6 @@ static void init_rejects_misaligned_memory(void **state)
 
 static void init_reports_sizes(void **state)
 {
-    (void)state;
     struct weir_ring *r = ring_new(8, 192);
     assert_int_equal(weir_ring_nbufs(r), 8);
     assert_int_equal(weir_ring_buf_size(r), 192);
@@ -90,7 +85,6 @@ static void init_reports_sizes(void **state)
 
 static void buffers_are_aligned_distinct_and_inside_the_block(void **state)
 {
-    (void)state;
     const uint32_t n = 8, size = 192;
     struct weir_ring *r = ring_new(n, size);
     char *lo = (char *)r, *hi = lo + weir_ring_memsize(n, size);
@@ -111,7 +105,6 @@ static void buffers_are_aligned_distinct_and_inside_the_block(void **state)
 
 static void reserve_is_null_exactly_when_full(void **state)
 {
-    (void)state;
     static const uint32_t nbufs[] = {2, 4, 16};
     for (size_t k = 0; k < sizeof(nbufs) / sizeof(nbufs[0]); k++) {
         uint32_t n = nbufs[k];
@@ -135,7 +128,6 @@ static void reserve_is_null_exactly_when_full(void **state)
 
 static void reserve_twice_returns_the_same_buffer(void **state)
 {
-    (void)state;
     struct weir_ring *r = ring_new(4, 64);
     void *a = weir_ring_sp_reserve(r);
     assert_non_null(a);
@@ -149,7 +141,6 @@ static void reserve_twice_returns_the_same_buffer(void **state)
 
 static void reserve_without_commit_publishes_nothing(void **state)
 {
-    (void)state;
     struct weir_ring *r = ring_new(4, 64);
     assert_non_null(weir_ring_sp_reserve(r));
     assert_null(weir_ring_sc_peek(r, NULL));
@@ -159,7 +150,6 @@ static void reserve_without_commit_publishes_nothing(void **state)
 
 static void peek_is_null_when_empty(void **state)
 {
-    (void)state;
     struct weir_ring *r = ring_new(2, 64);
     uint32_t used = 12345;
     assert_null(weir_ring_sc_peek(r, &used));
@@ -175,7 +165,6 @@ static void peek_is_null_when_empty(void **state)
 
 static void peek_twice_returns_the_same_buffer(void **state)
 {
-    (void)state;
     struct weir_ring *r = ring_new(4, 64);
     for (int i = 0; i < 2; i++) {
         *(uint64_t *)weir_ring_sp_reserve(r) = (uint64_t)i;
@@ -193,7 +182,6 @@ static void peek_twice_returns_the_same_buffer(void **state)
 
 static void consumer_sees_the_producers_buffer(void **state)
 {
-    (void)state;
     struct weir_ring *r = ring_new(4, 128);
     void *w = weir_ring_sp_reserve(r);
     weir_ring_sp_commit(r, 128);
@@ -205,7 +193,6 @@ static void consumer_sees_the_producers_buffer(void **state)
  * running a varying distance ahead of the consumer. */
 static void buffers_arrive_in_fifo_order_with_their_used_bytes(void **state)
 {
-    (void)state;
     const uint32_t n = 4, size = 256;
     struct weir_ring *r = ring_new(n, size);
     uint64_t next_in = 0, next_out = 0;
@@ -241,7 +228,6 @@ static void buffers_arrive_in_fifo_order_with_their_used_bytes(void **state)
 
 static void used_bytes_round_trip_at_the_limits(void **state)
 {
-    (void)state;
     const uint32_t size = 32768;
     struct weir_ring *r = ring_new(2, size);
     static const uint32_t values[] = {0, 1, 63, 64, 32767, 32768};
@@ -258,7 +244,6 @@ static void used_bytes_round_trip_at_the_limits(void **state)
 
 static void count_follows_commits_and_releases(void **state)
 {
-    (void)state;
     const uint32_t n = 8;
     struct weir_ring *r = ring_new(n, 64);
     for (uint32_t i = 1; i <= n; i++) {
@@ -279,7 +264,6 @@ static void count_follows_commits_and_releases(void **state)
 /* The uint32_t indices wrap after 2^32 buffers; start just below so the wrap happens here. */
 static void indices_wrap_around_uint32(void **state)
 {
-    (void)state;
     const uint32_t n = 4;
     struct weir_ring *r = ring_new(n, 64);
     const uint32_t start = UINT32_MAX - 5;

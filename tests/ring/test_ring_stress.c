@@ -287,31 +287,26 @@ static void run_stress(uint32_t nbufs, uint32_t buf_size)
 
 static void two_buffers_of_64_bytes(void **state)
 {
-    (void)state;
     run_stress(2, 64);
 }
 
 static void two_buffers_of_256_bytes(void **state)
 {
-    (void)state;
     run_stress(2, 256);
 }
 
 static void four_buffers_of_64_bytes(void **state)
 {
-    (void)state;
     run_stress(4, 64);
 }
 
 static void four_buffers_of_192_bytes(void **state)
 {
-    (void)state;
     run_stress(4, 192);
 }
 
 static void four_buffers_of_256_bytes(void **state)
 {
-    (void)state;
     run_stress(4, 256);
 }
 

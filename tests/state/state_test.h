@@ -44,8 +44,6 @@ static inline const char *test_dir(void)
 
 static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *f)
 {
-    (void)st;
-    (void)f;
     return type == FTW_DP ? rmdir(p) : unlink(p);
 }
 

@@ -31,7 +31,6 @@ static uint64_t put_many(weir_keyed_backend *be, uint64_t n, int *rc)
 
 static void hashmap_beyond_the_task_heap_fails_with_the_pool_named(void **state)
 {
-    (void)state;
     weir_config *c = config_for("hashmap", "memory.task.heap.size=16m", NULL);
     weir_state_env *env = env_for(c, "job");
     weir_keyed_backend *be = backend_for(env, "op", 0, 0, MAXP - 1);
@@ -64,7 +63,6 @@ static void hashmap_beyond_the_task_heap_fails_with_the_pool_named(void **state)
 
 static void lists_and_maps_beyond_the_pool_fail_the_same_way(void **state)
 {
-    (void)state;
     weir_config *c = config_for("hashmap", "memory.task.heap.size=16m", NULL);
     weir_state_env *env = env_for(c, "job");
     weir_keyed_backend *be = backend_for(env, "op", 0, 0, MAXP - 1);
@@ -91,7 +89,6 @@ static void lists_and_maps_beyond_the_pool_fail_the_same_way(void **state)
 
 static void backends_of_an_env_share_the_pool(void **state)
 {
-    (void)state;
     weir_config *c = config_for("hashmap", "memory.task.heap.size=16m", NULL);
     weir_state_env *env = env_for(c, "job");
     weir_keyed_backend *a = backend_for(env, "a", 0, 0, 63);
@@ -132,7 +129,6 @@ static void backends_of_an_env_share_the_pool(void **state)
 
 static void rocksdb_instances_share_one_cache_and_split_write_buffers(void **state)
 {
-    (void)state;
     weir_config *c = config_for("rocksdb", "memory.managed.size=256m", NULL);
     weir_state_env *env = env_for(c, "job");
     weir_keyed_backend *a = backend_for(env, "a", 0, 0, 63);
@@ -176,7 +172,6 @@ static void rocksdb_instances_share_one_cache_and_split_write_buffers(void **sta
 
 static void bad_localdir_is_named(void **state)
 {
-    (void)state;
     char file[1200], kv[1300], want[1400], err[1500] = "";
     snprintf(file, sizeof file, "%s/a-file", test_dir());
     FILE *fp = fopen(file, "w");
@@ -199,7 +194,6 @@ static void bad_localdir_is_named(void **state)
 
 static void rocksdb_directory_is_working_state_removed_on_close(void **state)
 {
-    (void)state;
     weir_config *c = config_for("rocksdb", NULL);
     weir_state_env *env = env_for(c, "my job");
     char dir[1200];
@@ -228,7 +222,6 @@ static void rocksdb_directory_is_working_state_removed_on_close(void **state)
 
 static void backend_keys_take_flink_spellings(void **state)
 {
-    (void)state;
     const char *cases[][2] = {
         {"state.backend=hashmap", "hashmap"},    {"state.backend=rocksdb", "rocksdb"},
         {"state.backend=RocksDB", "rocksdb"},    {"state.backend.type=rocksdb", "rocksdb"},
@@ -261,7 +254,6 @@ static void backend_keys_take_flink_spellings(void **state)
 
 static void rocksdb_without_managed_memory_is_refused_or_unmanaged(void **state)
 {
-    (void)state;
     weir_config *c = config_for("rocksdb", "memory.managed.size=0", NULL);
     weir_state_env *env = NULL;
     char err[512] = "";
@@ -286,7 +278,6 @@ static void rocksdb_without_managed_memory_is_refused_or_unmanaged(void **state)
 
 static void backend_open_with_a_bad_range_is_refused(void **state)
 {
-    (void)state;
     weir_config *c = config_for("hashmap", NULL);
     weir_state_env *env = env_for(c, "job");
     weir_keyed_backend *be = NULL;
@@ -302,7 +293,6 @@ static void backend_open_with_a_bad_range_is_refused(void **state)
 
 static void numa_node_binding_is_reported(void **state)
 {
-    (void)state;
     weir_config *c = config_for("hashmap", NULL);
     weir_state_env *env = env_for(c, "job");
     weir_keyed_backend *be = NULL;

@@ -218,7 +218,6 @@ static void move(struct side *s, weir_state_env *env, const char *uid)
 
 static void backends_and_model_agree(void **state)
 {
-    (void)state;
     uint64_t seed = test_seed(20240611), rs = seed;
     const char *ops_env = getenv("WEIR_TEST_OPS");
     uint64_t nops = ops_env && *ops_env ? strtoull(ops_env, NULL, 0) : 30000;

@@ -198,9 +198,6 @@ static int collect_one(void *arg, const void *ukey, const void *value)
 
 static int fail_one(void *arg, const void *ukey, const void *value)
 {
-    (void)arg;
-    (void)ukey;
-    (void)value;
     return -EPIPE;
 }
 

@@ -101,8 +101,6 @@ static void map_entries_expire_one_by_one(void **state)
 
 static int count_entries(void *arg, const void *k, const void *v)
 {
-    (void)k;
-    (void)v;
     (*(int *)arg)++;
     return 0;
 }
@@ -134,7 +132,6 @@ static void count_init(void *acc)
 
 static void count_add(void *acc, const void *in)
 {
-    (void)in;
     ++*(int64_t *)acc;
 }
 
