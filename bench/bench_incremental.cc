@@ -18,6 +18,7 @@
 #include <ctime>
 #include <string>
 #include <thread>
+#include <utility>
 #include <unistd.h>
 #include <vector>
 
@@ -156,9 +157,17 @@ void BM_RocksCheckpointSize(benchmark::State &state)
             weir_sink_blackhole(
                 weir_keyed_transform(weir_key_by(s, key_of), "state", &state_ops, nullptr, nullptr),
                 "sink");
+            // the periodic checkpoints, as the coordinator reports them
+            std::vector<std::pair<uint64_t, uint64_t>> ckpts; // bytes, ms
             weir_run_opts ro{};
             ro.parallelism = 1;
             ro.quiet = true;
+            ro.on_checkpoint = [](void *arg, const weir_checkpoint_event *ev) {
+                if (ev->completed && !ev->savepoint && !ev->final)
+                    static_cast<std::vector<std::pair<uint64_t, uint64_t>> *>(arg)->emplace_back(
+                        ev->size_bytes, ev->duration_ms);
+            };
+            ro.on_checkpoint_arg = &ckpts;
             if (pass == 1)
                 ro.restore_from = "latest";
             std::thread stop([job, pass] {
@@ -187,19 +196,19 @@ void BM_RocksCheckpointSize(benchmark::State &state)
             state.SetIterationTime(st.elapsed_s);
             printf("%s:", incremental ? "incremental" : "full");
             std::vector<double> after_load;
-            for (uint32_t i = 0; i < st.n_history; i++) {
-                printf(" %.2f MiB/%llu ms", st.history_bytes[i] / 1048576.0,
-                       (unsigned long long)st.history_ms[i]);
+            for (size_t i = 0; i < ckpts.size(); i++) {
+                printf(" %.2f MiB/%llu ms", ckpts[i].first / 1048576.0,
+                       (unsigned long long)ckpts[i].second);
                 if (i >= 2)
-                    after_load.push_back(st.history_bytes[i] / 1048576.0);
+                    after_load.push_back(ckpts[i].first / 1048576.0);
             }
             printf("\n");
-            if (st.n_history) {
-                state.counters["first_ckpt_MiB"] = st.history_bytes[0] / 1048576.0;
+            if (!ckpts.empty()) {
+                state.counters["first_ckpt_MiB"] = ckpts[0].first / 1048576.0;
                 std::sort(after_load.begin(), after_load.end());
                 if (!after_load.empty())
                     state.counters["later_ckpt_MiB_median"] = after_load[after_load.size() / 2];
-                state.counters["checkpoints"] = st.n_history;
+                state.counters["checkpoints"] = (double)ckpts.size();
             }
         }
     }

@@ -440,134 +440,32 @@ struct ckpt_seen {
     uint64_t id, duration_ms, size_bytes;
 };
 
-struct scraper {
-    char host[64];
-    unsigned port_lo, port_hi, port; /* port: the one that answered for our job */
-    char job_label[300];             /* job_name="nexmark-q5" */
-    _Atomic int stop;
-    pthread_t thread;
-    bool started;
+/* Every checkpoint the run completed, as weir_run_opts.on_checkpoint reports them. */
+struct ckpt_log {
     pthread_mutex_t lock;
     struct ckpt_seen *seen;
     size_t n, cap;
     _Atomic uint64_t completed; /* for the progress line */
 };
 
-/* GET /metrics into a malloc'd buffer; NULL when nothing answers. */
-static char *http_get_metrics(const char *host, unsigned port)
+static void ckpt_logged(void *arg, const struct weir_checkpoint_event *ev)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return NULL;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    struct timeval tv = {.tv_sec = 1};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
-        connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        close(fd);
-        return NULL;
-    }
-    static const char req[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    if (write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
-        close(fd);
-        return NULL;
-    }
-    size_t len = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (cap - len < 4096) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + len, cap - len - 1);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    if (buf)
-        buf[len] = '\0';
-    return buf;
-}
-
-/* The value of metric name{...job label...} in a scrape; false when absent. */
-static bool metric_value(const char *text, const char *name, const char *label, uint64_t *v)
-{
-    size_t nlen = strlen(name);
-    for (const char *p = text; (p = strstr(p, name)) != NULL; p += nlen) {
-        if ((p != text && p[-1] != '\n') || p[nlen] != '{')
-            continue;
-        const char *close = strchr(p, '}');
-        const char *eol = strchr(p, '\n');
-        if (!close || (eol && close > eol))
-            continue;
-        const char *l = strstr(p, label);
-        if (!l || l > close)
-            continue;
-        *v = strtoull(close + 1, NULL, 10);
-        return true;
-    }
-    return false;
-}
-
-static void scrape_once(struct scraper *s)
-{
-    char *text = NULL;
-    if (s->port) {
-        text = http_get_metrics(s->host, s->port);
-    } else {
-        for (unsigned p = s->port_lo; p <= s->port_hi && !text; p++) {
-            text = http_get_metrics(s->host, p);
-            if (text && !strstr(text, s->job_label)) {
-                free(text);
-                text = NULL;
-            } else if (text) {
-                s->port = p;
-            }
-        }
-    }
-    if (!text)
+    struct ckpt_log *l = arg;
+    if (!ev->completed || ev->savepoint)
         return;
-    uint64_t id, dur, size = 0, done = 0;
-    if (metric_value(text, "weir_job_lastCompletedCheckpointId", s->job_label, &id) && id &&
-        metric_value(text, "weir_job_lastCheckpointDuration", s->job_label, &dur)) {
-        metric_value(text, "weir_job_lastCheckpointSize", s->job_label, &size);
-        pthread_mutex_lock(&s->lock);
-        if (!s->n || s->seen[s->n - 1].id != id) {
-            if (s->n == s->cap) {
-                size_t ncap = s->cap ? s->cap * 2 : 64;
-                struct ckpt_seen *ns = realloc(s->seen, ncap * sizeof *ns);
-                if (ns) {
-                    s->seen = ns;
-                    s->cap = ncap;
-                }
-            }
-            if (s->n < s->cap)
-                s->seen[s->n++] = (struct ckpt_seen){id, dur, size};
+    pthread_mutex_lock(&l->lock);
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        struct ckpt_seen *ns = realloc(l->seen, ncap * sizeof *ns);
+        if (ns) {
+            l->seen = ns;
+            l->cap = ncap;
         }
-        pthread_mutex_unlock(&s->lock);
     }
-    if (metric_value(text, "weir_job_numberOfCompletedCheckpoints", s->job_label, &done))
-        atomic_store(&s->completed, done);
-    free(text);
-}
-
-static void *scraper_main(void *arg)
-{
-    struct scraper *s = arg;
-    while (!atomic_load(&s->stop)) {
-        scrape_once(s);
-        struct timespec d = {.tv_nsec = 100 * 1000000};
-        nanosleep(&d, NULL);
-    }
-    return NULL;
+    if (l->n < l->cap)
+        l->seen[l->n++] = (struct ckpt_seen){ev->id, ev->duration_ms, ev->size_bytes};
+    pthread_mutex_unlock(&l->lock);
+    atomic_fetch_add(&l->completed, 1);
 }
 
 /* A port nothing listens on now, for the metrics endpoint. */
@@ -823,7 +721,7 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
 }
 
 /* Config: file, then -D, then the bench's defaults for what neither set. */
-static weir_config *bench_config(const struct bench_opts *o, struct scraper *sc)
+static weir_config *bench_config(const struct bench_opts *o)
 {
     char err[512];
     weir_config *cfg = weir_config_new();
@@ -851,8 +749,8 @@ static weir_config *bench_config(const struct bench_opts *o, struct scraper *sc)
     if (!weir_config_is_set(cfg, "restart-strategy.type") &&
         weir_config_set(cfg, "restart-strategy.type", "none", err, sizeof err) < 0)
         goto bad;
-    /* The checkpoint durations are read from the metrics endpoint: give it a
-     * port of its own unless one was chosen. */
+    /* The metrics endpoint gets a port of its own unless one was chosen, so that
+     * two benches on one host do not collide. */
     if (!weir_config_is_set(cfg, "metrics.reporter.prom.port")) {
         unsigned port = free_port();
         char p[16];
@@ -862,12 +760,6 @@ static weir_config *bench_config(const struct bench_opts *o, struct scraper *sc)
     }
     if (weir_config_resolve(cfg, err, sizeof err) < 0)
         goto bad;
-    const char *port = weir_config_get_str(cfg, "metrics.reporter.prom.port");
-    if (weir_parse_port_range(port, &sc->port_lo, &sc->port_hi) < 0)
-        sc->port_lo = sc->port_hi = 0;
-    const char *host = weir_config_get_str(cfg, "metrics.reporter.prom.host");
-    snprintf(sc->host, sizeof sc->host, "%s",
-             !strcmp(host, "0.0.0.0") || !strcmp(host, "localhost") ? "127.0.0.1" : host);
     return cfg;
 bad:
     fprintf(stderr, "weir: %s\n", err);
@@ -877,7 +769,7 @@ bad:
 
 struct progress {
     bool on;
-    struct scraper *sc;
+    struct ckpt_log *log;
 };
 
 static void show_progress(void *arg, uint64_t records, double elapsed_s, bool done)
@@ -889,7 +781,7 @@ static void show_progress(void *arg, uint64_t records, double elapsed_s, bool do
     human((double)records, n, sizeof n);
     human(elapsed_s > 0 ? (double)records / elapsed_s : 0, r, sizeof r);
     fprintf(stderr, "\r\033[Kweir: %sevents  %sevents/s  %.1f s  %" PRIu64 " checkpoints", n, r,
-            elapsed_s, atomic_load(&p->sc->completed));
+            elapsed_s, atomic_load(&p->log->completed));
     if (done)
         fputc('\n', stderr);
 }
@@ -919,8 +811,8 @@ int cmd_bench(int argc, char **argv)
     struct bench_opts o = {0};
     if (parse_bench(argc - 2, argv + 2, &o) < 0)
         return EXIT_USAGE;
-    struct scraper sc = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    weir_config *cfg = bench_config(&o, &sc);
+    struct ckpt_log cl = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    weir_config *cfg = bench_config(&o);
     if (!cfg)
         return EXIT_USAGE;
 
@@ -956,7 +848,6 @@ int cmd_bench(int argc, char **argv)
     b.tracks = calloc((size_t)p, sizeof *b.tracks);
     char job_name[64];
     snprintf(job_name, sizeof job_name, "nexmark-%s", o.q->name);
-    snprintf(sc.job_label, sizeof sc.job_label, "job_name=\"%s\"", job_name);
     weir_job *job = b.tracks ? weir_job_new(job_name) : NULL;
     if (!job) {
         fprintf(stderr, "weir: out of memory\n");
@@ -984,7 +875,7 @@ int cmd_bench(int argc, char **argv)
     const char *pmode = weir_config_get_str(cfg, "weir.progress");
     struct progress prog = {.on = !strcmp(pmode, "always") ||
                                   (!strcmp(pmode, "auto") && isatty(STDERR_FILENO)),
-                            .sc = &sc};
+                            .log = &cl};
     weir_config_print_pools(cfg, stderr);
     int64_t interval_ms = weir_config_get_duration_ms(cfg, "execution.checkpointing.interval");
     const char *mode = weir_config_get_str(cfg, "execution.checkpointing.mode");
@@ -998,13 +889,13 @@ int cmd_bench(int argc, char **argv)
                 : "<tmp>/weir-checkpoints",
             job_name);
 
-    if (sc.port_lo && pthread_create(&sc.thread, NULL, scraper_main, &sc) == 0)
-        sc.started = true;
     struct weir_run_opts ro = {.parallelism = p,
                                .progress = show_progress,
                                .progress_arg = &prog,
                                .restore_from = o.restore_from,
-                               .allow_non_restored_state = o.allow_non_restored};
+                               .allow_non_restored_state = o.allow_non_restored,
+                               .on_checkpoint = ckpt_logged,
+                               .on_checkpoint_arg = &cl};
     struct weir_run_stats st;
     memset(&st, 0, sizeof st);
     cli_watch_signals(job);
@@ -1015,11 +906,6 @@ int cmd_bench(int argc, char **argv)
     int64_t t1 = mono_ns();
     getrusage(RUSAGE_SELF, &ru1);
     cli_watch_signals(NULL);
-    if (sc.started) {
-        scrape_once(&sc); /* usually fails: the endpoint stopped with the job */
-        atomic_store(&sc.stop, 1);
-        pthread_join(sc.thread, NULL);
-    }
     if (rc < 0) {
         fprintf(stderr, "weir: %s\n", err);
         weir_job_free(job);
@@ -1027,7 +913,7 @@ int cmd_bench(int argc, char **argv)
             for (int c = 0; c < MAX_CHUNKS; c++)
                 free(atomic_load(&b.tracks[i].chunk[c]));
         free(b.tracks);
-        free(sc.seen);
+        free(cl.seen);
         weir_config_free(cfg);
         return rc == -EINVAL || rc == -ENOMEM ? EXIT_USAGE : EXIT_FAILED;
     }
@@ -1046,26 +932,11 @@ int cmd_bench(int argc, char **argv)
     double p50 = hist_quantile(&b.lat, 0.50) / 1e6, p95 = hist_quantile(&b.lat, 0.95) / 1e6,
            p99 = hist_quantile(&b.lat, 0.99) / 1e6, lmax = (double)b.lat.max_ns / 1e6;
     double lmean = b.lat.count ? b.lat.sum_ns / (double)b.lat.count / 1e6 : 0;
-    /* Checkpoint durations: the run stats keep the first 32 periodic ones
-     * exactly; beyond those, what the scrapes saw. The last one (often the
-     * final checkpoint, taken after the endpoint stopped) comes from the stats. */
-    struct ckpt_seen *cks = calloc(sc.n + 33, sizeof *cks);
-    size_t nck = 0;
-    const char *ck_from = "the run stats";
-    if (cks && st.checkpoints_completed <= st.n_history + 1u) {
-        for (uint32_t i = 0; i < st.n_history && i < 32; i++)
-            cks[nck++] = (struct ckpt_seen){0, st.history_ms[i], st.history_bytes[i]};
-        if (st.checkpoints_completed == st.n_history + 1u)
-            cks[nck++] = (struct ckpt_seen){st.last_checkpoint_id, st.last_checkpoint_ms,
-                                            st.last_checkpoint_bytes};
-    } else if (cks) {
-        ck_from = "weir_job_lastCheckpointDuration, read every 100 ms";
-        memcpy(cks, sc.seen, sc.n * sizeof *cks);
-        nck = sc.n;
-        if (st.last_checkpoint_id && (!nck || cks[nck - 1].id != st.last_checkpoint_id))
-            cks[nck++] = (struct ckpt_seen){st.last_checkpoint_id, st.last_checkpoint_ms,
-                                            st.last_checkpoint_bytes};
-    }
+    /* Checkpoint durations: every completed one, as on_checkpoint reported it
+     * (the final checkpoint at end of input included). */
+    struct ckpt_seen *cks = cl.seen;
+    size_t nck = cl.n;
+    const char *ck_from = "every checkpoint";
     uint64_t *durs = calloc(nck ? nck : 1, sizeof *durs);
     for (size_t i = 0; durs && i < nck; i++)
         durs[i] = cks[i].duration_ms;
@@ -1186,13 +1057,12 @@ int cmd_bench(int argc, char **argv)
         }
     }
     free(durs);
-    free(cks);
     weir_job_free(job);
     for (int i = 0; i < p; i++)
         for (int c = 0; c < MAX_CHUNKS; c++)
             free(atomic_load(&b.tracks[i].chunk[c]));
     free(b.tracks);
-    free(sc.seen);
+    free(cl.seen);
     weir_config_free(cfg);
     return status;
 }

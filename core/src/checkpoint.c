@@ -503,6 +503,23 @@ static int commit(struct runtime *rt, struct pending *pd)
     return rc;
 }
 
+/* Tells the run's caller (weir_run_opts.on_checkpoint) that checkpoint pd ended. */
+static void report(struct runtime *rt, const struct pending *pd, bool completed,
+                   uint64_t duration_ms, uint64_t size_bytes, const char *reason)
+{
+    const struct weir_run_opts *o = rt->opts;
+    if (!o || !o->on_checkpoint)
+        return;
+    struct weir_checkpoint_event ev = {.id = pd->id,
+                                       .savepoint = pd->savepoint != NULL,
+                                       .final = pd->final,
+                                       .completed = completed,
+                                       .duration_ms = duration_ms,
+                                       .size_bytes = size_bytes,
+                                       .reason = reason};
+    o->on_checkpoint(o->on_checkpoint_arg, &ev);
+}
+
 static void settle(struct runtime *rt, struct pending *pd, int status)
 {
     struct coordinator *c = rt->coord;
@@ -537,13 +554,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         if (!pd->final) {
             log_line(rt, "checkpoint %" PRIu64 " complete: %" PRIu64 " ms, %" PRIu64 " bytes",
                      pd->id, ms, pr.bytes_durable);
-            uint32_t h = atomic_load(&cs->hist_n);
-            if (h < 32) {
-                cs->hist_bytes[h] = pr.bytes_durable;
-                cs->hist_ms[h] = ms;
-                atomic_store(&cs->hist_n, h + 1);
-            }
         }
+        report(rt, pd, true, ms, pr.bytes_durable, NULL);
         atomic_store(&cs->last_id, pd->id);
         atomic_fetch_add(&cs->completed, 1);
         c->consecutive_failed = 0;
@@ -567,6 +579,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
     log_line(rt, "checkpoint %" PRIu64 " %s: %s", pd->id,
              status == -ETIMEDOUT ? "expired (execution.checkpointing.timeout)" : "failed",
              *weir_ckpt_error(pd->ck) ? weir_ckpt_error(pd->ck) : strerror(-status));
+    report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0,
+           *weir_ckpt_error(pd->ck) ? weir_ckpt_error(pd->ck) : strerror(-status));
     if (c->consecutive_failed > c->tolerable) {
         char msg[512];
         snprintf(msg, sizeof msg,

@@ -75,8 +75,6 @@ struct chk_stats {
     _Atomic uint64_t completed, failed, in_progress;
     _Atomic uint64_t last_duration_ms, last_size_bytes, last_id;
     _Atomic uint64_t max_duration_ms, max_size_bytes;
-    uint64_t hist_bytes[32], hist_ms[32]; /* the first 32 completed checkpoints */
-    _Atomic uint32_t hist_n;
     _Atomic uint64_t restarts;
 };
 

@@ -2075,9 +2075,6 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         stats->last_checkpoint_bytes = atomic_load(&job->chk.last_size_bytes);
         stats->max_checkpoint_ms = atomic_load(&job->chk.max_duration_ms);
         stats->max_checkpoint_bytes = atomic_load(&job->chk.max_size_bytes);
-        stats->n_history = atomic_load(&job->chk.hist_n);
-        memcpy(stats->history_bytes, job->chk.hist_bytes, sizeof stats->history_bytes);
-        memcpy(stats->history_ms, job->chk.hist_ms, sizeof stats->history_ms);
         stats->checkpoints_completed = atomic_load(&job->chk.completed);
         stats->checkpoints_failed = atomic_load(&job->chk.failed);
         stats->last_checkpoint_id = atomic_load(&job->chk.last_id);

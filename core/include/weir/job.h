@@ -187,6 +187,17 @@ weir_stream *weir_sink_blackhole(weir_stream *in, const char *uid);
 int weir_format_datagen(const weir_rec *r, char *buf, size_t cap);
 
 /* --- running --------------------------------------------------------------- */
+/* A checkpoint or savepoint as the coordinator saw it end, completed or not. */
+struct weir_checkpoint_event {
+    uint64_t id;
+    bool savepoint;
+    bool final;           /* the checkpoint taken at end of input */
+    bool completed;       /* false: failed or expired; reason says why */
+    uint64_t duration_ms; /* from trigger to _metadata committed (or to the failure) */
+    uint64_t size_bytes;  /* what it stored: its files plus the shared files new to it */
+    const char *reason;   /* NULL when completed; valid during the call only */
+};
+
 struct weir_run_opts {
     int parallelism; /* -p; 0 = parallelism.default */
     /* Called from the control thread about every 200 ms while running, and once at
@@ -201,6 +212,10 @@ struct weir_run_opts {
     /* State of an operator uid the job no longer has is skipped instead of
      * refused (Flink's --allowNonRestoredState). */
     bool allow_non_restored_state;
+    /* Called from the control thread as each checkpoint or savepoint ends; it must
+     * return quickly (the coordinator waits for it). NULL: not called. */
+    void (*on_checkpoint)(void *arg, const struct weir_checkpoint_event *ev);
+    void *on_checkpoint_arg;
 };
 
 struct weir_run_stats {
@@ -222,9 +237,6 @@ struct weir_run_stats {
     uint64_t max_checkpoint_ms, max_checkpoint_bytes; /* the longest and largest */
     double restore_ms;       /* reading the checkpoint back into state, when restored */
     uint64_t restored_bytes; /* size of the checkpoint restored from */
-    /* The first 32 periodic checkpoints completed: bytes written and ms taken. */
-    uint32_t n_history;
-    uint64_t history_bytes[32], history_ms[32];
 };
 
 /* Plans, places and runs the job until its sources are exhausted and every record
