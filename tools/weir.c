@@ -12,6 +12,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,8 @@ static void usage(FILE *out)
             "       weir config [-c FILE] [-D key=value]...\n"
             "       weir jobs\n"
             "       weir bench nexmark --query QUERY --events N [...]   (see --help)\n"
-            "JOB is a built-in job (see `weir jobs`) or a path to a job shared object.\n");
+            "JOB is a built-in job (see `weir jobs`) or a path to a job shared object, with a\n"
+            "slash (./job.so).\n");
 }
 
 static const char *restore_from;
@@ -161,7 +163,8 @@ static int cmd_jobs(void)
     for (const struct builtin_job *j = builtin_jobs; j->name; j++)
         printf("  %-12s %s\n  %-12s   args: %s\n", j->name, j->summary, "", j->usage);
     nexmark_jobs_print(stdout);
-    printf("or a path to a job shared object exporting %s (see README.md)\n", WEIR_JOB_MAIN_SYMBOL);
+    printf("or a path to a job shared object (./job.so) exporting %s (see README.md)\n",
+           WEIR_JOB_MAIN_SYMBOL);
     return 0;
 }
 
@@ -218,6 +221,41 @@ static void show_progress(void *arg, uint64_t records, double elapsed_s, bool do
         fputc('\n', stderr);
 }
 
+/* Loads a job shared object from a path (cmd_run never passes a bare name: dlopen would look
+ * it up in the library search path) and returns its entry point, or NULL after a one-line
+ * error. A job built against another job API (WEIR_ABI_VERSION, job.h) is refused before
+ * it runs: its struct weir_emit may not be weir's. */
+static weir_job_main_fn load_job(const char *path, void **dl_out)
+{
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        fprintf(stderr, "weir: run: %s\n", dlerror());
+        return NULL;
+    }
+    /* The handle's scope is the job .so and its dependencies: libweir does not export the
+     * symbol, so only the job's own definition is found. */
+    const uint32_t *abi = dlsym(dl, WEIR_ABI_VERSION_SYMBOL);
+    weir_job_main_fn job_main = (weir_job_main_fn)dlsym(dl, WEIR_JOB_MAIN_SYMBOL);
+    if (!abi)
+        fprintf(stderr,
+                "weir: run: %s: built against a weir older than ABI version checks (no %s), "
+                "this weir is ABI version %d: rebuild the job\n",
+                path, WEIR_ABI_VERSION_SYMBOL, WEIR_ABI_VERSION);
+    else if (*abi != WEIR_ABI_VERSION)
+        fprintf(stderr,
+                "weir: run: %s: built against weir ABI version %" PRIu32
+                ", this weir is ABI version %d: rebuild the job\n",
+                path, *abi, WEIR_ABI_VERSION);
+    else if (!job_main)
+        fprintf(stderr, "weir: run: %s: does not export %s\n", path, WEIR_JOB_MAIN_SYMBOL);
+    else {
+        *dl_out = dl;
+        return job_main;
+    }
+    dlclose(dl);
+    return NULL;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     weir_config *cfg = weir_config_new();
@@ -235,20 +273,19 @@ static int cmd_run(int argc, char **argv)
     const struct builtin_job *bj = builtin_job_find(name);
     if (bj) {
         job_main = bj->main;
-    } else if (strchr(name, '/') || strstr(name, ".so")) {
-        dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-        if (!dl) {
-            fprintf(stderr, "weir: run: %s\n", dlerror());
-            weir_config_free(cfg);
-            return EXIT_USAGE;
-        }
-        job_main = (weir_job_main_fn)dlsym(dl, WEIR_JOB_MAIN_SYMBOL);
+    } else if (strchr(name, '/')) {
+        job_main = load_job(name, &dl);
         if (!job_main) {
-            fprintf(stderr, "weir: run: %s: does not export %s\n", name, WEIR_JOB_MAIN_SYMBOL);
-            dlclose(dl);
             weir_config_free(cfg);
             return EXIT_USAGE;
         }
+    } else if (strstr(name, ".so")) {
+        fprintf(stderr,
+                "weir: run: \"%s\": a job shared object is loaded from a path with a slash only, "
+                "never through the library search path: write ./%s\n",
+                name, name);
+        weir_config_free(cfg);
+        return EXIT_USAGE;
     } else {
         fprintf(stderr,
                 "weir: run: \"%s\" is neither a built-in job (see `weir jobs`) nor a path to a "

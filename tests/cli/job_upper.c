@@ -1,6 +1,6 @@
-/* A job shared object, built by test_cli.sh the way a user builds one:
- *   cc -shared -fPIC -I core/include job_upper.c -o job_upper.so
- * It upper-cases every line of a file. */
+/* A job shared object: it upper-cases every line of a file. Built against an installed weir:
+ *     cc -shared -fPIC job_upper.c -o job_upper.so $(pkg-config --cflags --libs weir)
+ *     weir run -p 4 ./job_upper.so in.txt out     # out/part-0 .. out/part-3 */
 #include <ctype.h>
 #include <errno.h>
 #include <weir/weir.h>

@@ -9,7 +9,6 @@
 #ifndef OPS_TEST_H
 #define OPS_TEST_H
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -292,33 +291,27 @@ static inline void split_keyed(weir_stream *src, weir_stream **a, weir_stream **
     *b = weir_key_by(weir_set_parallelism(weir_filter(src, "side-b", is_side_b), 1), key_of);
 }
 
-/* --- late records are counted: weir_ctx_count_late, interposed --------------------- */
+/* --- late records are counted: weir_ctx_count_late, wrapped ------------------------- */
 
-/* The test program's definition takes precedence over libweir's for calls
- * from inside the library (ELF interposition), counts, then calls the real one. */
-void weir_ctx_count_late(weir_ctx *ctx)
+/* The ops tests link with --wrap for these two (tests/CMakeLists.txt): the engine's calls
+ * come here, which count, then call the engine's function. */
+void __real_weir_ctx_count_late(weir_ctx *ctx);
+void __wrap_weir_ctx_count_late(weir_ctx *ctx)
 {
-    static void (*real)(weir_ctx *);
-    if (!real)
-        *(void **)&real = dlsym(RTLD_NEXT, "weir_ctx_count_late");
     atomic_fetch_add(&late_count, 1);
-    if (real)
-        real(ctx);
+    __real_weir_ctx_count_late(ctx);
 }
 
 /* State left behind: the runtime closes each keyed backend when the job ends,
  * after the final watermark fired every timer; the entries still stored then
- * are state an operator never cleaned up. Interposed like the above. */
-void weir_keyed_backend_close(weir_keyed_backend *be)
+ * are state an operator never cleaned up. Wrapped like the above. */
+void __real_weir_keyed_backend_close(weir_keyed_backend *be);
+void __wrap_weir_keyed_backend_close(weir_keyed_backend *be)
 {
-    static void (*real)(weir_keyed_backend *);
-    if (!real)
-        *(void **)&real = dlsym(RTLD_NEXT, "weir_keyed_backend_close");
     struct weir_keyed_backend_stats st;
     if (be && weir_keyed_backend_stats_get(be, &st) == 0)
         atomic_fetch_add(&leftover_entries, (long)st.entries);
-    if (real)
-        real(be);
+    __real_weir_keyed_backend_close(be);
 }
 
 /* --- running ------------------------------------------------------------------------- */

@@ -263,6 +263,20 @@ void weir_job_savepoint(weir_job *job);
 typedef int (*weir_job_main_fn)(weir_job *job, int argc, char **argv);
 #define WEIR_JOB_MAIN_SYMBOL "weir_job_main"
 
+/* The job API's ABI version. A job .so has struct weir_emit, struct weir_rec and the inline
+ * functions of record.h compiled into it, so it runs only on the weir it was built against:
+ * raise this when a change to these headers would break a job built before it. Every job
+ * .so records the version it was built against in weir_job_abi_version, defined here (weak,
+ * so each file of a job may include this header; the job author writes nothing), and
+ * `weir run` refuses a job .so whose version differs from its own or that lacks it. */
+#define WEIR_ABI_VERSION        1
+#define WEIR_ABI_VERSION_SYMBOL "weir_job_abi_version"
+#ifdef __cplusplus
+extern /* C++ gives a namespace-scope const internal linkage */
+#endif
+    __attribute__((weak, visibility("default"), used)) const uint32_t weir_job_abi_version =
+        WEIR_ABI_VERSION;
+
 #ifdef __cplusplus
 }
 #endif
