@@ -62,8 +62,8 @@
 #include <unistd.h>
 
 #include <weir/config.h>
-#include <weir/nexmark.h>
-#include <weir/nexmark_queries.h>
+#include "nexmark.h"
+#include "nexmark_queries.h"
 #include <weir/weir.h>
 
 #include "bench_nexmark.h"

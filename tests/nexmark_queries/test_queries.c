@@ -28,8 +28,8 @@
 #include <cmocka.h>
 
 #include <weir/config.h>
-#include <weir/nexmark.h>
-#include <weir/nexmark_queries.h>
+#include "nexmark.h"
+#include "nexmark_queries.h"
 #include <weir/weir.h>
 
 #define N_EVENTS   20000

@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include <weir/job.h>
-#include <weir/nexmark.h>
+#include "nexmark.h"
 #include <weir/record.h>
 
 #ifdef __cplusplus

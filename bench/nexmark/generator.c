@@ -1,5 +1,5 @@
 /*
- * The Nexmark generator (see weir/nexmark.h for the contract).
+ * The Nexmark generator (see include/nexmark.h for the contract).
  *
  * Event n is built the way Beam's Generator builds the event with id n: a
  * java.util.Random seeded per event, then the same calls in the same order
@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include <weir/job.h>
-#include <weir/nexmark.h>
+#include "nexmark.h"
 #include <weir/operator.h>
 #include <weir/state.h>
 

@@ -1,5 +1,5 @@
 /*
- * The Nexmark queries (see weir/nexmark_queries.h), written against the public
+ * The Nexmark queries (see include/nexmark_queries.h), written against the public
  * API as a user would: each query is a build function over the stream of
  * Nexmark events, a row struct and a CSV formatter.
  *
@@ -66,8 +66,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include <weir/nexmark.h>
-#include <weir/nexmark_queries.h>
+#include "nexmark.h"
+#include "nexmark_queries.h"
 #include <weir/operator.h>
 #include <weir/state.h>
 #include <weir/windows.h>
