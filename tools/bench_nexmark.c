@@ -566,8 +566,8 @@ static void bench_usage(FILE *out)
         "                          [--dump-events DIR] [--output DIR] [--json PATH]\n"
         "                          [--from-checkpoint latest|DIR] [--allow-non-restored-state]\n"
         "QUERY is one of:");
-    for (const struct weir_nexmark_query *q = weir_nexmark_queries; q->name; q++)
-        fprintf(out, " %s", q->name);
+    for (const struct weir_nexmark_query *const *q = weir_nexmark_queries; *q; q++)
+        fprintf(out, " %s", (*q)->name);
     fprintf(out,
             "\n"
             "Checkpoints are on (EXACTLY_ONCE, execution.checkpointing.interval 10 s) and a\n"
@@ -653,8 +653,8 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
             o->q = weir_nexmark_query_find(v);
             if (!o->q) {
                 fprintf(stderr, "weir: --query: \"%s\": expected one of", v);
-                for (const struct weir_nexmark_query *q = weir_nexmark_queries; q->name; q++)
-                    fprintf(stderr, " %s", q->name);
+                for (const struct weir_nexmark_query *const *q = weir_nexmark_queries; *q; q++)
+                    fprintf(stderr, " %s", (*q)->name);
                 fputc('\n', stderr);
                 return -1;
             }
@@ -1145,7 +1145,9 @@ static void nexmark_jobs_init(void)
     if (nexmark_jobs[0].name)
         return;
     int i = 0;
-    for (const struct weir_nexmark_query *q = weir_nexmark_queries; q->name && i < 63; q++, i++) {
+    for (const struct weir_nexmark_query *const *qp = weir_nexmark_queries; *qp && i < 63;
+         qp++, i++) {
+        const struct weir_nexmark_query *q = *qp;
         snprintf(nexmark_summaries[i], sizeof nexmark_summaries[i], "Nexmark %s: %s", q->title,
                  q->description);
         nexmark_jobs[i] =
