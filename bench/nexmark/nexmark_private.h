@@ -1,16 +1,21 @@
 /*
  * What the files of bench/nexmark share, and nothing else includes: the
  * generator's resolved options (generator.c, source.c); the helpers, state
- * slots and winning-bids operator of the queries (queries/).
+ * slots and winning-bids operator of the queries (queries/); the measurements
+ * of a bench run (measure.c, report.c).
  */
 #ifndef WEIR_NEXMARK_PRIVATE_H
 #define WEIR_NEXMARK_PRIVATE_H
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <weir/job.h>
@@ -292,7 +297,74 @@ struct wb_cfg {
 weir_stream *nexmark_winning_bids(weir_stream *auctions, weir_key_fn akey, weir_stream *bids,
                                   weir_key_fn bkey, const struct wb_cfg *tmpl);
 
-/* CLOCK_MONOTONIC in ns. */
+/* --- measuring a run (measure.c, report.c) ---------------------------------------- */
+
+/* --- generation samples (latency-stamp) -------------------------------------------- */
+
+struct gen_sample {
+    uint64_t event;
+    int64_t ts;
+    int64_t ns; /* CLOCK_MONOTONIC when the event left the generator */
+};
+
+#define CHUNK_BITS  16
+#define CHUNK       (1u << CHUNK_BITS)
+#define MAX_CHUNKS  4096
+#define STAMP_EVERY 64
+
+/* One source subtask's samples: appended by its worker, read by the probes.
+ * A sample is written before count is raised (release); readers load count
+ * (acquire) and read only below it. */
+struct gen_track {
+    _Atomic uint64_t count;
+    _Atomic int64_t end_ns; /* when the subtask's input ended; 0 before */
+    struct gen_sample *_Atomic chunk[MAX_CHUNKS];
+    /* writer only */
+    uint64_t seen;
+    int64_t last_ts;
+};
+
+/* --- latency histogram --------------------------------------------------------------- */
+
+/* Log-linear: values below 64 ns exactly, then 32 buckets per power of two. */
+#define HIST_BUCKETS (64 + 58 * 32)
+
+struct hist {
+    uint64_t n[HIST_BUCKETS];
+    uint64_t count;
+    int64_t max_ns;
+    double sum_ns;
+};
+
+struct ckpt_seen {
+    uint64_t id, duration_ms, size_bytes;
+};
+
+/* Every checkpoint the run completed, as weir_run_opts.on_checkpoint reports them. */
+struct ckpt_log {
+    pthread_mutex_t lock;
+    struct ckpt_seen *seen;
+    size_t n, cap;
+    _Atomic uint64_t completed; /* for the progress line */
+};
+
+/* What measure.c and report.c share: the whole of a run's measurements. */
+struct nexmark_bench {
+    const struct weir_nexmark_query *q;
+    int parallelism;          /* of the sources: event n comes from subtask n % p */
+    struct gen_track *tracks; /* one per source subtask */
+    pthread_mutex_t lock;     /* guards what follows */
+    struct hist lat;
+    uint64_t rows, unmeasured;
+    struct ckpt_log ckpts;
+    bool progress;          /* nexmark_bench_progress prints */
+    int64_t t0_ns, t1_ns;   /* CLOCK_MONOTONIC at start and stop */
+    struct rusage ru0, ru1; /* the process's CPU time then */
+};
+
+/* The value below which a fraction q of the histogram's values lie. */
+double nexmark_hist_quantile(const struct hist *h, double q);
+
 static inline int64_t nexmark_mono_ns(void)
 {
     struct timespec ts;
