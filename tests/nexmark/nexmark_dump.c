@@ -3,8 +3,8 @@
  * bid.csv (header rows of Nexmark's field names, events in event-number order),
  * for the Flink peer's test that the Java port makes the same events. Not a
  * test itself (tests/CMakeLists.txt builds test_*.c only): the peer's Maven
- * test compiles it against a build's libweir when `weir bench nexmark
- * --dump-events` is not available.
+ * test compiles it against a build's libweir_nexmark.a and libweir when
+ * `weir bench nexmark --dump-events` is not available.
  *
  *     nexmark_dump [--events N] [--seed S] [--events-per-second R] [--base-time MS] DIR
  */
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <weir/nexmark.h>
+#include "nexmark.h"
 
 static int parse_u64(const char *flag, const char *v, uint64_t *out)
 {

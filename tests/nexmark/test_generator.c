@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include <weir/nexmark.h>
+#include "nexmark.h"
 
 #define N 200000 /* 4000 persons, 12000 auctions, 184000 bids */
 

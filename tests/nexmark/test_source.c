@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include <weir/config.h>
-#include <weir/nexmark.h>
+#include "nexmark.h"
 #include <weir/weir.h>
 
 #define EVENTS 30000

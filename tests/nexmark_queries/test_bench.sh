@@ -2,7 +2,8 @@
 # weir bench nexmark's files: --dump-events writes the events as person.csv,
 # auction.csv and bid.csv with Nexmark's header rows; --output's committed rows
 # of q2 and q14 are what awk computes from the dumped bid.csv; --json holds the
-# measurements; bad flags are one-line errors naming the flag and value.
+# measurements; the checkpoint summary counts every completed checkpoint; bad
+# flags are one-line errors naming the flag and value.
 set -u
 : "${WEIR:?}"
 T="${WEIR_TEST_TMP:-/tmp}/nexmark-bench.$$"
@@ -57,6 +58,17 @@ for key in '"query": "q2"' '"events": 20000' '"parallelism": 2' '"events_per_s"'
 done
 grep -q '"completed": [1-9]' "$T/q2.json" && ok "--json has the measurements and completed checkpoints" \
   || bad "--json has no completed checkpoint" "$T/q2.json"
+
+# The checkpoint summary covers every checkpoint, past the 32 that the run stats
+# once kept: a 4 s run (--rate) checkpointing every 50 ms completes some 80.
+"$WEIR" bench nexmark --query q1 --events 200000 --rate 50000 -p 2 "${common[@]}" \
+  --json "$T/q1.json" >"$T/q1.out" 2>"$T/q1.log" || bad "q1 run" "$T/q1.log"
+done_n=$(sed -n 's/^  checkpoints  \([0-9]*\) completed.*/\1/p' "$T/q1.out")
+over_n=$(sed -n 's/.* over \([0-9]*\), from every checkpoint;.*/\1/p' "$T/q1.out")
+json_n=$(grep -o '"duration_ms"' "$T/q1.json" | wc -l)
+[ -n "$done_n" ] && [ "$done_n" -gt 32 ] && [ "$over_n" = "$done_n" ] && [ "$json_n" = "$done_n" ] \
+  && ok "the checkpoint summary covers all $done_n completed checkpoints" \
+  || bad "checkpoint summary: ${done_n:-?} completed, durations over ${over_n:-?}, $json_n in --json" "$T/q1.out"
 
 err=$("$WEIR" bench nexmark --query q6 --events 10 2>&1); rc=$?
 [ $rc -eq 2 ] && [ "$(echo "$err" | wc -l)" -eq 1 ] && echo "$err" | grep -q -- '--query: "q6"' \

@@ -28,8 +28,8 @@
 #include <cmocka.h>
 
 #include <weir/config.h>
-#include <weir/nexmark.h>
-#include <weir/nexmark_queries.h>
+#include "nexmark.h"
+#include "nexmark_queries.h"
 #include <weir/weir.h>
 
 #define N_EVENTS   20000
@@ -904,7 +904,9 @@ static void test_q22_url_directories(void **state)
 static void test_table(void **state)
 {
     int n = 0;
-    for (const struct weir_nexmark_query *q = weir_nexmark_queries; q->name; q++, n++) {
+    for (const struct weir_nexmark_query *const *qp = weir_nexmark_queries; *qp; qp++, n++) {
+        const struct weir_nexmark_query *q = *qp;
+        assert_ptr_equal(q, weir_nexmark_queries[n]);
         char buf[512];
         weir_rec empty = {.len = 0, .kind = WEIR_REC_DATA, .ts = 0};
         assert_int_equal(q->format(&empty, buf, sizeof buf), (int)strlen(q->columns));
@@ -914,6 +916,9 @@ static void test_table(void **state)
         assert_non_null(q->origin);
     }
     assert_int_equal(n, 18);
+    assert_int_equal(n, WEIR_NEXMARK_QUERIES);
+    assert_string_equal(weir_nexmark_queries[WEIR_NEXMARK_Q5]->name, "q5");
+    assert_string_equal(weir_nexmark_queries[WEIR_NEXMARK_Q22]->name, "q22");
     assert_non_null(weir_nexmark_query_find("Q5"));
     assert_null(weir_nexmark_query_find("q6"));
 }

@@ -15,10 +15,6 @@
 #pragma GCC visibility push(default)
 #include <weir/config.h>
 #include <weir/weir.h>
-/* moving to bench/nexmark: remove when it lands */
-#include <weir/nexmark.h>
-#include <weir/nexmark_queries.h>
-/* end of the part moving to bench/nexmark */
 #pragma GCC visibility pop
 
 #endif

@@ -3,7 +3,7 @@ package weir.nexmark;
 import java.io.Serializable;
 
 /**
- * The generator's options: struct weir_nexmark_opts of core/include/weir/nexmark.h, with the
+ * The generator's options: struct weir_nexmark_opts of bench/nexmark/include/nexmark.h, with the
  * same defaults (weir_nexmark_opts_init).
  */
 public class NexmarkConfig implements Serializable {

@@ -70,8 +70,8 @@ public final class WeirTools {
     /**
      * person.csv, auction.csv, bid.csv of weir's generator in dir: from `weir bench nexmark
      * --dump-events` when that exists and no event-time rate is asked for (eventsPerSecond 0),
-     * else from tests/nexmark/nexmark_dump.c compiled against a build's libweir. Returns how they
-     * were made, or empty when neither is available.
+     * else from tests/nexmark/nexmark_dump.c compiled against a build's libweir_nexmark.a and
+     * libweir. Returns how they were made, or empty when neither is available.
      */
     public static Optional<String> dumpEvents(Path dir, long events, long seed,
             long eventsPerSecond, Path work) throws IOException {
@@ -92,10 +92,13 @@ public final class WeirTools {
         }
         Path exe = work.resolve("nexmark_dump");
         if (!Files.isExecutable(exe)) {
+            // the generator is bench/nexmark's static library, which links libweir
             List<String> cc = List.of("cc", "-O2", "-I", root().resolve("core/include").toString(),
+                    "-I", root().resolve("bench/nexmark/include").toString(),
                     root().resolve("tests/nexmark/nexmark_dump.c").toString(), "-o",
-                    exe.toString(), "-Wl,--no-as-needed", "-ljemalloc", "-L",
-                    lib.get().toString(), "-lweir", "-Wl,-rpath," + lib.get());
+                    exe.toString(), lib.get().resolve("bench/nexmark/libweir_nexmark.a").toString(),
+                    "-Wl,--no-as-needed", "-ljemalloc", "-L", lib.get().toString(), "-lweir",
+                    "-lm", "-Wl,-rpath," + lib.get());
             if (run(cc, work.resolve("cc.log"), 120) != 0) {
                 return Optional.empty();
             }

@@ -1,5 +1,5 @@
 /*
- * The Nexmark generator (see weir/nexmark.h for the contract).
+ * The Nexmark generator (see include/nexmark.h for the contract).
  *
  * Event n is built the way Beam's Generator builds the event with id n: a
  * java.util.Random seeded per event, then the same calls in the same order
@@ -19,10 +19,11 @@
 #include <time.h>
 
 #include <weir/job.h>
-#include <weir/nexmark.h>
+#include "nexmark.h"
 #include <weir/operator.h>
 #include <weir/state.h>
 
+#include "nexmark_private.h"
 #include "nexmark_random.h"
 
 /* Nexmark's constants (GeneratorConfig, *Generator classes). */
@@ -53,13 +54,6 @@ static const char *const hot_channels[NUM_HOT_CHANNELS] = {"Google", "Facebook",
 
 /* --- options ----------------------------------------------------------------- */
 
-/* Options with every default resolved, and what follows from them. */
-struct cfg {
-    struct weir_nexmark_opts o;
-    uint64_t total;  /* person + auction + bid proportions */
-    double delay_us; /* between events */
-};
-
 void weir_nexmark_opts_init(struct weir_nexmark_opts *o)
 {
     *o = (struct weir_nexmark_opts){
@@ -83,7 +77,7 @@ void weir_nexmark_opts_init(struct weir_nexmark_opts *o)
     };
 }
 
-static void resolve(const struct weir_nexmark_opts *in, struct cfg *c)
+void nexmark_resolve(const struct weir_nexmark_opts *in, struct nexmark_cfg *c)
 {
     struct weir_nexmark_opts d;
     weir_nexmark_opts_init(&d);
@@ -110,8 +104,8 @@ static void resolve(const struct weir_nexmark_opts *in, struct cfg *c)
 
 int weir_nexmark_opts_check(const struct weir_nexmark_opts *o, char *err, size_t errlen)
 {
-    struct cfg c;
-    resolve(o, &c);
+    struct nexmark_cfg c;
+    nexmark_resolve(o, &c);
     const struct weir_nexmark_opts *r = &c.o;
 #define BAD(...)                                                                                   \
     do {                                                                                           \
@@ -144,7 +138,7 @@ int weir_nexmark_opts_check(const struct weir_nexmark_opts *o, char *err, size_t
 
 /* --- Nexmark's id and time arithmetic (GeneratorConfig, *Generator) ----------- */
 
-static int64_t time_at(const struct cfg *c, uint64_t n)
+static int64_t time_at(const struct nexmark_cfg *c, uint64_t n)
 {
     /* Java: baseTime + (long)(eventNumber * interEventDelayUs) / 1000L; the cast
      * saturates in Java, so clamp rather than overflow. */
@@ -153,7 +147,7 @@ static int64_t time_at(const struct cfg *c, uint64_t n)
     return c->o.base_time_ms + l / 1000;
 }
 
-static enum weir_nexmark_type type_of(const struct cfg *c, uint64_t id)
+static enum weir_nexmark_type type_of(const struct nexmark_cfg *c, uint64_t id)
 {
     uint64_t rem = id % c->total;
     if (rem < c->o.person_proportion)
@@ -163,7 +157,7 @@ static enum weir_nexmark_type type_of(const struct cfg *c, uint64_t id)
     return WEIR_NEXMARK_BID;
 }
 
-static int64_t last_base0_person_id(const struct cfg *c, int64_t id)
+static int64_t last_base0_person_id(const struct nexmark_cfg *c, int64_t id)
 {
     int64_t total = (int64_t)c->total, pp = c->o.person_proportion;
     int64_t epoch = id / total, offset = id % total;
@@ -172,7 +166,7 @@ static int64_t last_base0_person_id(const struct cfg *c, int64_t id)
     return epoch * pp + offset;
 }
 
-static int64_t last_base0_auction_id(const struct cfg *c, int64_t id)
+static int64_t last_base0_auction_id(const struct nexmark_cfg *c, int64_t id)
 {
     int64_t total = (int64_t)c->total, pp = c->o.person_proportion, ap = c->o.auction_proportion;
     int64_t epoch = id / total, offset = id % total;
@@ -197,7 +191,7 @@ static int64_t next_long(struct jrand *r, int64_t n)
     return v < 0 ? -v : v;
 }
 
-static int64_t next_base0_person_id(const struct cfg *c, int64_t id, struct jrand *r)
+static int64_t next_base0_person_id(const struct nexmark_cfg *c, int64_t id, struct jrand *r)
 {
     int64_t num_people = last_base0_person_id(c, id) + 1;
     int64_t active =
@@ -206,7 +200,7 @@ static int64_t next_base0_person_id(const struct cfg *c, int64_t id, struct jran
     return num_people - active + n;
 }
 
-static int64_t next_base0_auction_id(const struct cfg *c, int64_t id, struct jrand *r)
+static int64_t next_base0_auction_id(const struct nexmark_cfg *c, int64_t id, struct jrand *r)
 {
     int64_t max_auction = last_base0_auction_id(c, id);
     int64_t min_auction = max_auction - (int64_t)c->o.num_in_flight_auctions;
@@ -221,7 +215,8 @@ static int64_t next_price(struct jrand *r)
     return java_round(pow(10.0, jrand_next_double(r) * 6.0) * 100.0);
 }
 
-static int64_t next_auction_length_ms(const struct cfg *c, uint64_t n, int64_t ts, struct jrand *r)
+static int64_t next_auction_length_ms(const struct nexmark_cfg *c, uint64_t n, int64_t ts,
+                                      struct jrand *r)
 {
     /* When will the auction num_in_flight_auctions beyond this one be made? */
     uint64_t ahead = ((uint64_t)c->o.num_in_flight_auctions * c->total) / c->o.auction_proportion;
@@ -338,9 +333,14 @@ static void channels_build(void)
     }
 }
 
+void nexmark_channels_init(void)
+{
+    pthread_once(&channels_once, channels_build);
+}
+
 /* --- events -------------------------------------------------------------------- */
 
-static void copy_str(char *dst, uint8_t *len, const char *src)
+static void set_str(char *dst, uint8_t *len, const char *src)
 {
     size_t n = strlen(src);
     memcpy(dst, src, n + 1);
@@ -349,7 +349,7 @@ static void copy_str(char *dst, uint8_t *len, const char *src)
 
 /* Generates event n: the body into body (zeroed by the caller), the extra's
  * Random position left in r for next_exact_string. Returns the extra's length. */
-static int32_t make_event(const struct cfg *c, uint64_t n, struct jrand *r,
+static int32_t make_event(const struct nexmark_cfg *c, uint64_t n, struct jrand *r,
                           enum weir_nexmark_type *type, void *body)
 {
     int64_t id = (int64_t)n; /* Beam's event id (firstEventId 0) */
@@ -374,8 +374,8 @@ static int32_t make_event(const struct cfg *c, uint64_t n, struct jrand *r,
             d[i] = jrand_next_int_bound(r, 10000);
         p->credit_card_len = (uint8_t)snprintf(p->credit_card, sizeof p->credit_card,
                                                "%04d %04d %04d %04d", d[0], d[1], d[2], d[3]);
-        copy_str(p->city, &p->city_len, us_cities[jrand_next_int_bound(r, COUNT(us_cities))]);
-        copy_str(p->state, &p->state_len, us_states[jrand_next_int_bound(r, COUNT(us_states))]);
+        set_str(p->city, &p->city_len, us_cities[jrand_next_int_bound(r, COUNT(us_cities))]);
+        set_str(p->state, &p->state_len, us_states[jrand_next_int_bound(r, COUNT(us_states))]);
         int32_t size = 8 + p->name_len + p->email_address_len + p->credit_card_len + p->city_len +
                        p->state_len;
         return next_extra_len(r, size, (int32_t)c->o.avg_person_bytes);
@@ -431,7 +431,8 @@ static int32_t make_event(const struct cfg *c, uint64_t n, struct jrand *r,
 }
 
 /* The generator with its resolved options: what the source and event_at share. */
-static int event_at(const struct cfg *c, uint64_t n, struct weir_nexmark_event *out, size_t cap)
+int nexmark_event_at(const struct nexmark_cfg *c, uint64_t n, struct weir_nexmark_event *out,
+                     size_t cap)
 {
     union {
         struct weir_nexmark_person p;
@@ -455,8 +456,8 @@ static int event_at(const struct cfg *c, uint64_t n, struct weir_nexmark_event *
 
 size_t weir_nexmark_event_max_size(const struct weir_nexmark_opts *o)
 {
-    struct cfg c;
-    resolve(o, &c);
+    struct nexmark_cfg c;
+    nexmark_resolve(o, &c);
     /* extra <= (avg - size) + round(0.2 * (avg - size)) - 1 < 1.2 * avg + 1 */
     size_t max = 0;
     const uint32_t avg[3] = {c.o.avg_person_bytes, c.o.avg_auction_bytes, c.o.avg_bid_bytes};
@@ -474,178 +475,24 @@ int weir_nexmark_event_at(const struct weir_nexmark_opts *o, uint64_t n,
 {
     if (weir_nexmark_opts_check(o, NULL, 0) < 0)
         return -EINVAL;
-    pthread_once(&channels_once, channels_build);
-    struct cfg c;
-    resolve(o, &c);
-    return event_at(&c, n, out, cap);
+    nexmark_channels_init();
+    struct nexmark_cfg c;
+    nexmark_resolve(o, &c);
+    return nexmark_event_at(&c, n, out, cap);
 }
 
 enum weir_nexmark_type weir_nexmark_type_at(const struct weir_nexmark_opts *o, uint64_t n)
 {
-    struct cfg c;
-    resolve(o, &c);
+    struct nexmark_cfg c;
+    nexmark_resolve(o, &c);
     return type_of(&c, n);
 }
 
 int64_t weir_nexmark_time_at(const struct weir_nexmark_opts *o, uint64_t n)
 {
-    struct cfg c;
-    resolve(o, &c);
+    struct nexmark_cfg c;
+    nexmark_resolve(o, &c);
     return time_at(&c, n);
-}
-
-/* --- the source ---------------------------------------------------------------- */
-
-struct source {
-    struct cfg c;
-    uint64_t next, stride, emitted;
-    double rate; /* this subtask's wall-clock events per second; 0 = unlimited */
-    uint64_t start_ns;
-    size_t max_size;
-    struct weir_nexmark_event *buf;
-};
-
-static int64_t event_time(const struct weir_nexmark_event *e)
-{
-    switch (e->type) {
-    case WEIR_NEXMARK_PERSON:
-        return ((const struct weir_nexmark_person *)(const void *)(e + 1))->date_time;
-    case WEIR_NEXMARK_AUCTION:
-        return ((const struct weir_nexmark_auction *)(const void *)(e + 1))->date_time;
-    default:
-        return ((const struct weir_nexmark_bid *)(const void *)(e + 1))->date_time;
-    }
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int source_open(weir_ctx *ctx, void *state, void *arg)
-{
-    struct source *s = state;
-    const struct weir_nexmark_opts *o = arg;
-    char err[160];
-    if (weir_nexmark_opts_check(o, err, sizeof err) < 0) {
-        weir_ctx_fail(ctx, "%s", err);
-        return -EINVAL;
-    }
-    pthread_once(&channels_once, channels_build);
-    resolve(o, &s->c);
-    s->next = (uint64_t)weir_ctx_subtask(ctx);
-    s->stride = (uint64_t)weir_ctx_parallelism(ctx);
-    s->rate = s->c.o.rate_limit > 0 ? s->c.o.rate_limit / (double)s->stride : 0;
-    s->start_ns = mono_ns();
-    s->max_size = weir_nexmark_event_max_size(o);
-    /* uint64_t-aligned: the payload is read as the structs it holds */
-    s->buf = aligned_alloc(8, (s->max_size + 7) & ~(size_t)7);
-    if (!s->buf)
-        return -ENOMEM;
-    return 0;
-}
-
-static int source_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, uint32_t *emitted)
-{
-    struct source *s = state;
-    uint64_t n = max;
-    if (s->rate > 0) {
-        double due = (double)(mono_ns() - s->start_ns) * 1e-9 * s->rate;
-        uint64_t allowed = due > (double)s->emitted ? (uint64_t)due - s->emitted : 0;
-        if (allowed < n)
-            n = allowed;
-    }
-    uint64_t events = s->c.o.events;
-    uint32_t i = 0;
-    for (; i < n; i++) {
-        if (weir_ctx_stopping(ctx) || (events && s->next >= events))
-            break;
-        int size = event_at(&s->c, s->next, s->buf, s->max_size);
-        if (size < 0 || (size_t)size > s->max_size) {
-            weir_ctx_fail(ctx, "nexmark: event %" PRIu64 " does not fit %zu bytes", s->next,
-                          s->max_size);
-            return -EOVERFLOW;
-        }
-        int rc = weir_emit_copy(out, event_time(s->buf), s->buf, (uint32_t)size);
-        if (rc < 0)
-            return rc;
-        s->next += s->stride;
-    }
-    s->emitted += i;
-    *emitted = i;
-    if ((events && s->next >= events) || weir_ctx_stopping(ctx))
-        return WEIR_SOURCE_DONE;
-    return WEIR_SOURCE_MORE;
-}
-
-static void source_close(weir_ctx *ctx, void *state)
-{
-    struct source *s = state;
-    free(s->buf);
-    s->buf = NULL;
-}
-
-/* Position: the next event number of this subtask, and the stride it steps by. */
-static int source_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
-{
-    struct source *s = state;
-    uint64_t pos[2] = {s->next, s->stride};
-    return out->write(out, pos, sizeof pos);
-}
-
-static int source_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
-{
-    struct source *s = state;
-    uint64_t pos[2];
-    int rc = in->read(in, pos, sizeof pos);
-    if (rc < 0)
-        return rc;
-    if (pos[1] != s->stride || pos[0] % s->stride != s->next % s->stride) {
-        /* Another parallelism: the subtasks' positions do not map one to one. */
-        weir_ctx_fail(ctx,
-                      "nexmark source: checkpoint was taken at parallelism %" PRIu64
-                      ", job runs at %" PRIu64 "; restore at the same -p",
-                      pos[1], s->stride);
-        return -EINVAL;
-    }
-    s->next = pos[0];
-    return 0;
-}
-
-static const struct weir_source_ops source_ops = {
-    .kind = "nexmark",
-    .state_size = sizeof(struct source),
-    .open = source_open,
-    .poll = source_poll,
-    .close = source_close,
-    .snapshot = source_snapshot,
-    .restore = source_restore,
-};
-
-weir_stream *weir_source_nexmark(weir_job *job, const char *uid,
-                                 const struct weir_nexmark_opts *opts)
-{
-    if (!job)
-        return NULL;
-    struct weir_nexmark_opts *copy = malloc(sizeof *copy);
-    if (!copy)
-        return NULL;
-    if (opts)
-        *copy = *opts;
-    else
-        weir_nexmark_opts_init(copy);
-    weir_stream *s = weir_source(job, uid, &source_ops, copy);
-    if (!s) {
-        free(copy);
-        return NULL;
-    }
-    weir_stream_own_arg(s, free);
-    struct weir_watermark_strategy ws = {
-        .max_out_of_orderness_ms =
-            copy->max_out_of_orderness_ms > 0 ? copy->max_out_of_orderness_ms : 0};
-    return weir_assign_watermarks(s, &ws);
 }
 
 /* --- CSV ---------------------------------------------------------------------------- */

@@ -4,7 +4,7 @@
  * stream of its result rows, built from the public API only (filters and maps,
  * windows.h operators, keyed state and timers), the way a user would write it.
  * `weir run q5`, `weir bench nexmark --query q5` and the tests build them from
- * this table.
+ * the table weir_nexmark_queries.
  *
  *     const struct weir_nexmark_query *q = weir_nexmark_query_find("q5");
  *     struct weir_nexmark_opts o;
@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include <weir/job.h>
-#include <weir/nexmark.h>
+#include "nexmark.h"
 #include <weir/record.h>
 
 #ifdef __cplusplus
@@ -82,8 +82,32 @@ struct weir_nexmark_query {
     const char *updating;
 };
 
-/* The queries, in suite order, ending with a zeroed entry. */
-extern const struct weir_nexmark_query weir_nexmark_queries[];
+/* The queries, in suite order: weir_nexmark_queries[WEIR_NEXMARK_Q5] is q5. */
+enum weir_nexmark_query_id {
+    WEIR_NEXMARK_Q0,
+    WEIR_NEXMARK_Q1,
+    WEIR_NEXMARK_Q2,
+    WEIR_NEXMARK_Q3,
+    WEIR_NEXMARK_Q4,
+    WEIR_NEXMARK_Q5,
+    WEIR_NEXMARK_Q7,
+    WEIR_NEXMARK_Q8,
+    WEIR_NEXMARK_Q9,
+    WEIR_NEXMARK_Q11,
+    WEIR_NEXMARK_Q12,
+    WEIR_NEXMARK_Q14,
+    WEIR_NEXMARK_Q17,
+    WEIR_NEXMARK_Q18,
+    WEIR_NEXMARK_Q19,
+    WEIR_NEXMARK_Q20,
+    WEIR_NEXMARK_Q21,
+    WEIR_NEXMARK_Q22,
+    WEIR_NEXMARK_QUERIES /* how many; weir_nexmark_queries[WEIR_NEXMARK_QUERIES] is NULL */
+};
+
+/* Each query's entry, indexed by enum weir_nexmark_query_id, then NULL. Each
+ * entry is defined in its own file, bench/nexmark/queries/qN.c. */
+extern const struct weir_nexmark_query *const weir_nexmark_queries[WEIR_NEXMARK_QUERIES + 1];
 
 /* The query named name ("q5", or "Q5"); NULL when there is none. */
 const struct weir_nexmark_query *weir_nexmark_query_find(const char *name);
