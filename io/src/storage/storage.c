@@ -1,6 +1,10 @@
 /*
- * Checkpoint storage: control and worker side (the io thread is storage_io.c, reading back
- * is storage_restore.c, the file format storage_format.c).
+ * Checkpoint storage: its state machines, open and close, and the control thread's side of
+ * a checkpoint (begin, wait, abort, release). The rest, by concern: writer.c (buffers and
+ * state files: reserve, write, submit, complete), uring.c (the io thread and its queue),
+ * commit.c (_metadata), shared.c (shared files), retention.c (what is kept on disk),
+ * storage_restore.c (reading back), storage_format.c (the file format); storage_impl.h
+ * holds what they share.
  *
  * Three threads meet here: the control thread (begin, commit, abort, restore), workers
  * (state files) and the io thread (everything that touches the disk while checkpoints are
@@ -28,18 +32,19 @@
  *               written; the io thread makes the directory (BEGIN) and the files.
  *   COMMITTING  weir_ckpt_commit cloned the metadata. The io thread waits until every
  *               opened file is durable, then checks the metadata, sets chain_started and
- *               writes _metadata through a linked chain (storage_io.c: ck_try_commit). From
+ *               writes _metadata through a linked chain (commit.c: ck_try_commit). From
  *               chain_started on, only the chain's outcome decides (abort gets -EALREADY).
- *   COMPLETE    the chain succeeded; retention runs (storage_io.c: retention).
+ *   COMPLETE    the chain succeeded; retention runs (retention.c: retention).
  *   FAILED      status holds the first error (sticky; workers see it lock-free on their
  *               next call); once no operation of it is in flight the io thread removes its
- *               directory (storage_io.c: ck_try_settle).
+ *               directory (uring.c: ck_try_settle).
  *
  *   settled     COMPLETE, or FAILED and cleaned up; done() has run, weir_ckpt_wait returns.
  *
  * A state file: opened (worker fills buffers; full ones go to the io thread) → submitted
  * or aborted (the io thread owns it) → durable (written, fsynced; file_done) or failed →
- * freed once the worker has let go and no write of it is in flight.
+ * freed once the worker has let go and no write of it is in flight. Its own table is at
+ * the top of writer.c, the io thread's at the top of uring.c.
  */
 #include "storage_impl.h"
 
@@ -63,25 +68,6 @@
 #define DEFAULT_BUF_SIZE (1u << 20)
 #define DEFAULT_POOL     (64u << 20)
 #define DEFAULT_DEPTH    64u
-
-static void seterr(char *err, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-    if (!err || !len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void storage_log(struct weir_storage *s, const char *fmt, ...)
 {
@@ -153,366 +139,6 @@ const char *ck_key(const struct weir_ckpt *ck)
     return ck->savepoint ? "savepoint" : "state.checkpoints.dir";
 }
 
-/* --- buffer pool --------------------------------------------------------------------- */
-
-/* A worker's only wait: every buffer of the pool is queued or being written. The io
- * thread's pool_put signals pool_cond. */
-static struct sbuf *pool_get(weir_storage *s, int *err)
-{
-    uint64_t t0 = 0;
-    pthread_mutex_lock(&s->pool_lock);
-    while (!s->pool_free) {
-        if (atomic_load(&s->state) == ST_BROKEN) {
-            pthread_mutex_unlock(&s->pool_lock);
-            *err = -EIO;
-            return NULL;
-        }
-        if (!t0) {
-            t0 = now_ns();
-            s->pool_waits++;
-        }
-        pthread_cond_wait(&s->pool_cond, &s->pool_lock);
-    }
-    if (t0)
-        s->pool_wait_ns += now_ns() - t0;
-    struct sbuf *b = s->pool_free;
-    s->pool_free = b->free_next;
-    s->pool_in_use++;
-    pthread_mutex_unlock(&s->pool_lock);
-    b->file = NULL;
-    b->done = 0;
-    return b;
-}
-
-/* The whole pool, mapped and faulted in once at open: a page fault per 4 KiB on the
- * workers' path would cost more than the copy itself. */
-static int pool_init(weir_storage *s)
-{
-    size_t n = s->pool_max / s->buf_size;
-    s->pool_map_len = n * s->buf_size;
-    s->pool_map = mmap(NULL, s->pool_map_len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (s->pool_map == MAP_FAILED) {
-        s->pool_map = NULL;
-        return -errno;
-    }
-    s->pool_descs = calloc(n, sizeof *s->pool_descs);
-    if (!s->pool_descs)
-        return -ENOMEM;
-    for (size_t i = n; i-- > 0;) {
-        struct sbuf *b = &s->pool_descs[i];
-        b->data = (uint8_t *)s->pool_map + i * s->buf_size;
-        b->free_next = s->pool_free;
-        s->pool_free = b;
-    }
-    s->pool_allocated = n;
-    return 0;
-}
-
-void pool_put(weir_storage *s, struct sbuf *b)
-{
-    if (b->one_off) {
-        free(b->data);
-        free(b);
-        return;
-    }
-    pthread_mutex_lock(&s->pool_lock);
-    b->free_next = s->pool_free;
-    s->pool_free = b;
-    s->pool_in_use--;
-    pthread_cond_signal(&s->pool_cond);
-    pthread_mutex_unlock(&s->pool_lock);
-}
-
-/* --- the request queue ----------------------------------------------------------------- */
-
-/* The eventfd write pairs with the io thread's armed read: it is needed only when the
- * queue was empty, because the io thread takes the whole queue each time it wakes. */
-static void enqueue(weir_storage *s, struct req *r)
-{
-    bool was_empty;
-    r->next = NULL;
-    pthread_mutex_lock(&s->q_lock);
-    was_empty = s->q_head == NULL;
-    if (s->q_tail)
-        s->q_tail->next = r;
-    else
-        s->q_head = r;
-    s->q_tail = r;
-    pthread_mutex_unlock(&s->q_lock);
-    if (was_empty) {
-        uint64_t one = 1;
-        while (write(s->efd, &one, sizeof one) < 0 && errno == EINTR)
-            ;
-    }
-}
-
-/* --- registry of shared files (callers hold s->lock) ---------------------------------- */
-
-static size_t name_hash(const char *name, size_t buckets)
-{
-    return (size_t)(XXH3_64bits(name, strlen(name)) & (buckets - 1));
-}
-
-struct reg_ent *reg_find(weir_storage *s, const char *name)
-{
-    if (!s->reg)
-        return NULL;
-    for (struct reg_ent *e = s->reg[name_hash(name, s->reg_buckets)]; e; e = e->next)
-        if (strcmp(e->name, name) == 0)
-            return e;
-    return NULL;
-}
-
-struct reg_ent *reg_add(weir_storage *s, const char *name, uint64_t size, uint64_t checksum)
-{
-    struct reg_ent *e = reg_find(s, name);
-    if (e)
-        return e;
-    if (s->reg_count + 1 > s->reg_buckets) {
-        size_t nb = s->reg_buckets ? 2 * s->reg_buckets : 64;
-        struct reg_ent **t = calloc(nb, sizeof *t);
-        if (!t)
-            return NULL;
-        for (size_t i = 0; i < s->reg_buckets; i++) {
-            for (struct reg_ent *x = s->reg[i], *nx; x; x = nx) {
-                nx = x->next;
-                size_t h = name_hash(x->name, nb);
-                x->next = t[h];
-                t[h] = x;
-            }
-        }
-        free(s->reg);
-        s->reg = t;
-        s->reg_buckets = nb;
-    }
-    size_t n = strlen(name);
-    e = calloc(1, sizeof *e + n + 1);
-    if (!e)
-        return NULL;
-    memcpy(e->name, name, n + 1);
-    e->size = size;
-    e->checksum = checksum;
-    size_t h = name_hash(name, s->reg_buckets);
-    e->next = s->reg[h];
-    s->reg[h] = e;
-    s->reg_count++;
-    return e;
-}
-
-void reg_remove(weir_storage *s, struct reg_ent *e)
-{
-    struct reg_ent **pp = &s->reg[name_hash(e->name, s->reg_buckets)];
-    while (*pp && *pp != e)
-        pp = &(*pp)->next;
-    if (*pp) {
-        *pp = e->next;
-        s->reg_count--;
-        free(e);
-    }
-}
-
-bool retained_has(weir_storage *s, uint64_t id)
-{
-    for (size_t i = 0; i < s->nret; i++)
-        if (s->ret[i].id == id)
-            return true;
-    return false;
-}
-
-/* Counts the shared files m lists, once per checkpoint. */
-int retained_add(weir_storage *s, uint64_t id, const struct weir_ckpt_meta *m)
-{
-    if (retained_has(s, id))
-        return 0;
-    if (s->nret == s->capret) {
-        size_t cap = s->capret ? 2 * s->capret : 8;
-        struct retained *r = realloc(s->ret, cap * sizeof *r);
-        if (!r)
-            return -ENOMEM;
-        s->ret = r;
-        s->capret = cap;
-    }
-    struct retained r = {.id = id};
-    r.shared = calloc(m->shared_count ? m->shared_count : 1, sizeof *r.shared);
-    if (!r.shared)
-        return -ENOMEM;
-    for (size_t i = 0; i < m->shared_count; i++) {
-        struct reg_ent *e =
-            reg_add(s, m->shared[i].name, m->shared[i].size_bytes, m->shared[i].checksum);
-        if (!e || !(r.shared[r.nshared] = strdup(m->shared[i].name))) {
-            for (size_t j = 0; j < r.nshared; j++) {
-                reg_find(s, r.shared[j])->refs--;
-                free(r.shared[j]);
-            }
-            free(r.shared);
-            return -ENOMEM;
-        }
-        e->refs++;
-        r.nshared++;
-    }
-    size_t at = s->nret;
-    while (at > 0 && s->ret[at - 1].id > id)
-        at--;
-    memmove(&s->ret[at + 1], &s->ret[at], (s->nret - at) * sizeof *s->ret);
-    s->ret[at] = r;
-    s->nret++;
-    return 0;
-}
-
-/* Forgets retained checkpoint i; its shared files lose one reference (sweep_shared deletes
- * the ones nothing holds). */
-void retained_drop_at(weir_storage *s, size_t i)
-{
-    struct retained *r = &s->ret[i];
-    for (size_t j = 0; j < r->nshared; j++) {
-        struct reg_ent *e = reg_find(s, r->shared[j]);
-        if (e && e->refs)
-            e->refs--;
-        free(r->shared[j]);
-    }
-    free(r->shared);
-    memmove(&s->ret[i], &s->ret[i + 1], (s->nret - i - 1) * sizeof *s->ret);
-    s->nret--;
-}
-
-unsigned weir_storage_shared_refs(weir_storage *s, const char *name)
-{
-    pthread_mutex_lock(&s->lock);
-    struct reg_ent *e = reg_find(s, name);
-    unsigned n = e ? e->refs + e->pins : 0;
-    pthread_mutex_unlock(&s->lock);
-    return n;
-}
-
-/* --- filesystem helpers ---------------------------------------------------------------- */
-
-int rm_rf_at(int dirfd, const char *name)
-{
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOTDIR || errno == ELOOP)
-            return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-        return errno == ENOENT ? 0 : -errno;
-    }
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    int rc = 0;
-    /* _metadata goes first: a directory caught half-deleted by a crash is then incomplete,
-     * never a complete checkpoint with files missing. */
-    if (unlinkat(fd, "_metadata", 0) < 0 && errno != ENOENT)
-        rc = -errno;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        int r = (de->d_type == DT_DIR) ? rm_rf_at(fd, de->d_name)
-                                       : (unlinkat(fd, de->d_name, 0) < 0 ? -errno : 0);
-        if (r == -EISDIR)
-            r = rm_rf_at(fd, de->d_name);
-        if (r < 0 && r != -ENOENT && !rc)
-            rc = r;
-    }
-    closedir(d);
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
-        rc = -errno;
-    return rc;
-}
-
-int mkdir_p(const char *path)
-{
-    char *p = strdup(path);
-    if (!p)
-        return -ENOMEM;
-    int rc = 0;
-    for (char *q = p + 1;; q++) {
-        if (*q == '/' || *q == '\0') {
-            char c = *q;
-            *q = '\0';
-            if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-                rc = -errno;
-                break;
-            }
-            *q = c;
-            if (!c)
-                break;
-        }
-    }
-    if (!rc) {
-        struct stat st;
-        if (stat(path, &st) < 0)
-            rc = -errno;
-        else if (!S_ISDIR(st.st_mode))
-            rc = -ENOTDIR;
-    }
-    free(p);
-    return rc;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* "chk-" followed by decimal digits only, no leading zero: what begin creates. */
-static bool parse_chk(const char *name, uint64_t *id)
-{
-    if (strncmp(name, "chk-", 4) != 0 || name[4] < '1' || name[4] > '9')
-        return false;
-    uint64_t v = 0;
-    for (const char *p = name + 4; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    *id = v;
-    return true;
-}
-
-int list_checkpoints(int job_fd, uint64_t **ids, size_t *n)
-{
-    int fd = openat(job_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    size_t cap = 16, cnt = 0;
-    uint64_t *v = malloc(cap * sizeof *v);
-    struct dirent *de;
-    while (v && (de = readdir(d))) {
-        uint64_t id;
-        if (!parse_chk(de->d_name, &id))
-            continue;
-        if (cnt == cap) {
-            uint64_t *nv = realloc(v, 2 * cap * sizeof *v);
-            if (!nv) {
-                free(v);
-                v = NULL;
-                break;
-            }
-            v = nv;
-            cap *= 2;
-        }
-        v[cnt++] = id;
-    }
-    closedir(d);
-    if (!v)
-        return -ENOMEM;
-    qsort(v, cnt, sizeof *v, cmp_u64);
-    *ids = v;
-    *n = cnt;
-    return 0;
-}
-
 /* --- open and close -------------------------------------------------------------------- */
 
 static bool job_name_ok(const char *job)
@@ -528,6 +154,12 @@ static char *path_join(const char *a, const char *b)
     if (p)
         snprintf(p, n, "%s%s%s", a, (*a && a[strlen(a) - 1] == '/') ? "" : "/", b);
     return p;
+}
+
+static int nomem(char *err, size_t errlen)
+{
+    seterr(err, errlen, "checkpoint storage: out of memory");
+    return -ENOMEM;
 }
 
 int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, char *err,
@@ -548,8 +180,10 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
         seterr(err, errlen, "checkpoint buffer size %zu: expected a multiple of %u", bs, FMT_ALIGN);
         return -EINVAL;
     }
-    if (!(s = calloc(1, sizeof *s)))
-        goto nomem;
+    if (!(s = calloc(1, sizeof *s))) {
+        rc = nomem(err, errlen);
+        goto err;
+    }
     s->job_fd = s->shared_fd = s->efd = -1;
     s->buf_size = bs;
     s->pool_max = o->pool_bytes ? o->pool_bytes : DEFAULT_POOL;
@@ -579,8 +213,10 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
         s->root = strdup(tmpdir);
     }
     if (!s->root || !(s->job = strdup(o->job)) || !(s->job_dir = path_join(s->root, s->job)) ||
-        !(s->shared_dir = path_join(s->job_dir, "shared")))
-        goto nomem;
+        !(s->shared_dir = path_join(s->job_dir, "shared"))) {
+        rc = nomem(err, errlen);
+        goto err;
+    }
     if ((rc = mkdir_p(s->shared_dir)) < 0) {
         seterr(err, errlen, "state.checkpoints.dir: %s: %s", s->shared_dir, strerror(-rc));
         goto err;
@@ -632,9 +268,6 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
     assert(storage_check_state(s));
     *out = s;
     return 0;
-nomem:
-    rc = -ENOMEM;
-    seterr(err, errlen, "checkpoint storage: out of memory");
 err:
     weir_storage_close(s);
     return rc;
@@ -793,6 +426,8 @@ bool ck_fail(struct weir_ckpt *ck, int err, bool from_io, const char *fmt, ...)
         vsnprintf(ck->errmsg, sizeof ck->errmsg, fmt, ap);
         va_end(ap);
         ck->state = WEIR_CKPT_FAILED;
+        /* Pairs with the workers' relaxed loads in writer.c (weir_ckpt_file_reserve,
+         * _commit, _section_begin): they need the error, nothing published with it. */
         atomic_store(&ck->status, err);
         failed = true;
     }
@@ -970,355 +605,4 @@ void weir_ckpt_release(weir_ckpt *ck)
 {
     if (ck)
         ck_put(ck);
-}
-
-/* A deep copy of meta in one allocation, so the caller may free its own at once. */
-static struct weir_ckpt_meta *meta_clone(const struct weir_ckpt_meta *m)
-{
-    size_t n =
-        sizeof *m + m->entry_count * sizeof *m->entries + m->shared_count * sizeof *m->shared + 16;
-    n += (m->job ? strlen(m->job) : 0) + 1;
-    for (size_t i = 0; i < m->entry_count; i++) {
-        const struct weir_ckpt_entry *e = &m->entries[i];
-        n += (e->operator_uid ? strlen(e->operator_uid) : 0) + 1;
-        n += (e->file ? strlen(e->file) : 0) + 1;
-        n += (e->blob ? e->blob_len : 0) + 8;
-    }
-    for (size_t i = 0; i < m->shared_count; i++)
-        n += (m->shared[i].name ? strlen(m->shared[i].name) : 0) + 1;
-    uint8_t *base = malloc(n), *p = base;
-    if (!base)
-        return NULL;
-    struct weir_ckpt_meta *c = (void *)p;
-    *c = *m;
-    p += sizeof *c;
-    struct weir_ckpt_entry *ents = (void *)p;
-    p += m->entry_count * sizeof *ents;
-    struct weir_ckpt_shared *sh = (void *)p;
-    p += m->shared_count * sizeof *sh;
-#define CLONE_STR(dst, src)                                                                        \
-    do {                                                                                           \
-        size_t l_ = (src) ? strlen(src) : 0;                                                       \
-        memcpy(p, (src) ? (src) : "", l_ + 1);                                                     \
-        (dst) = (const char *)p;                                                                   \
-        p += l_ + 1;                                                                               \
-    } while (0)
-    for (size_t i = 0; i < m->entry_count; i++) {
-        ents[i] = m->entries[i];
-        CLONE_STR(ents[i].operator_uid, m->entries[i].operator_uid);
-        CLONE_STR(ents[i].file, m->entries[i].file);
-        if (m->entries[i].blob && m->entries[i].blob_len) {
-            p = (uint8_t *)(((uintptr_t)p + 7) & ~(uintptr_t)7);
-            memcpy(p, m->entries[i].blob, m->entries[i].blob_len);
-            ents[i].blob = p;
-            p += m->entries[i].blob_len;
-        } else {
-            ents[i].blob = NULL;
-            ents[i].blob_len = 0;
-        }
-    }
-    for (size_t i = 0; i < m->shared_count; i++) {
-        sh[i] = m->shared[i];
-        CLONE_STR(sh[i].name, m->shared[i].name);
-    }
-    CLONE_STR(c->job, m->job);
-#undef CLONE_STR
-    c->entries = ents;
-    c->shared = sh;
-    return c;
-}
-
-int weir_ckpt_commit(weir_ckpt *ck, const struct weir_ckpt_meta *meta)
-{
-    weir_storage *s = ck->s;
-    for (size_t i = 0; i < meta->entry_count; i++) {
-        const struct weir_ckpt_entry *e = &meta->entries[i];
-        if (!e->operator_uid || (e->file && *e->file && !fmt_name_ok(e->file)) ||
-            (e->blob_len && !e->blob))
-            return -EINVAL;
-    }
-    for (size_t i = 0; i < meta->shared_count; i++)
-        if (!fmt_name_ok(meta->shared[i].name))
-            return -EINVAL;
-    struct weir_ckpt_meta *c = meta_clone(meta);
-    if (!c)
-        return -ENOMEM;
-    if (!c->timestamp_ms) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        c->timestamp_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    }
-    c->checkpoint_id = ck->id;
-    c->job = s->job; /* the storage's name outlives the checkpoint */
-    c->savepoint = ck->savepoint;
-    pthread_mutex_lock(&s->lock);
-    int rc = atomic_load(&ck->status);
-    if (rc == 0 && ck->state != WEIR_CKPT_WRITING)
-        rc = -EBUSY;
-    if (rc == 0) {
-        ck->state = WEIR_CKPT_COMMITTING;
-        ck->commit_meta = c;
-        assert(ck_check_state(ck));
-    }
-    pthread_mutex_unlock(&s->lock);
-    if (rc < 0) {
-        free(c);
-        return rc;
-    }
-    ck->commit_req.type = REQ_COMMIT;
-    enqueue(s, &ck->commit_req);
-    return 0;
-}
-
-/* --- state files ----------------------------------------------------------------------- */
-
-int weir_ckpt_file_name(char *buf, size_t len, const char *uid, int subtask)
-{
-    char clean[160];
-    size_t n = 0;
-    bool changed = false;
-    for (const char *p = uid; *p; p++) {
-        char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || (c == '.' && p != uid);
-        if (n + 1 >= sizeof clean) {
-            changed = true;
-            break;
-        }
-        clean[n++] = ok ? c : '-';
-        changed |= !ok;
-    }
-    clean[n] = '\0';
-    int w;
-    if (changed || n == 0)
-        w = snprintf(buf, len, "%s-%08x-%d", n ? clean : "op",
-                     (unsigned)XXH3_64bits(uid, strlen(uid)), subtask);
-    else
-        w = snprintf(buf, len, "%s-%d", clean, subtask);
-    return (w < 0 || (size_t)w >= len) ? -ENOSPC : 0;
-}
-
-static int file_write_cb(struct weir_snapshot_out *o, const void *buf, size_t len)
-{
-    return weir_ckpt_file_write(o->arg, buf, len);
-}
-
-int weir_ckpt_file_open(weir_ckpt *ck, const char *name, weir_ckpt_file **out)
-{
-    weir_storage *s = ck->s;
-    *out = NULL;
-    if (!fmt_name_ok(name))
-        return -EINVAL;
-    struct weir_ckpt_file *f = calloc(1, sizeof *f);
-    char *dup = strdup(name);
-    if (!f || !dup) {
-        free(f);
-        free(dup);
-        return -ENOMEM;
-    }
-    pthread_mutex_lock(&s->lock);
-    int rc = atomic_load(&ck->status);
-    if (rc == 0 && ck->state != WEIR_CKPT_WRITING)
-        rc = -EBUSY;
-    for (size_t i = 0; rc == 0 && i < ck->nnames; i++)
-        if (strcmp(ck->names[i], name) == 0)
-            rc = -EEXIST;
-    if (rc == 0 && ck->nnames == ck->capnames) {
-        size_t cap = ck->capnames ? 2 * ck->capnames : 16;
-        char **nn = realloc(ck->names, cap * sizeof *nn);
-        if (nn) {
-            ck->names = nn;
-            ck->capnames = cap;
-        } else {
-            rc = -ENOMEM;
-        }
-    }
-    if (rc == 0) {
-        ck->names[ck->nnames++] = dup;
-        ck->files_opened++;
-        atomic_fetch_add(&ck->refs, 1);
-    }
-    pthread_mutex_unlock(&s->lock);
-    if (rc < 0) {
-        free(f);
-        free(dup);
-        return rc;
-    }
-    f->ck = ck;
-    f->fd = -1;
-    snprintf(f->name, sizeof f->name, "%s", name);
-    f->out.write = file_write_cb;
-    f->out.arg = f;
-    f->fsync_op.kind = OP_FSYNC;
-    /* From here the file counts as opened: a failure must go through the io thread (abort)
-     * so that the checkpoint cannot wait for it forever. */
-    f->cur = pool_get(s, &rc);
-    if (!f->cur) {
-        weir_ckpt_file_abort(f, rc);
-        return rc;
-    }
-    fmt_header_encode(f->cur->data, FMT_KIND_STATE, (uint32_t)s->buf_size, ck->id);
-    f->fill = FMT_HEADER_SIZE;
-    *out = f;
-    return 0;
-}
-
-static void hand_over(struct weir_ckpt_file *f)
-{
-    struct sbuf *b = f->cur;
-    b->file = f;
-    b->off = f->pos;
-    b->len = (uint32_t)f->fill;
-    b->done = 0;
-    b->req.type = REQ_DATA;
-    f->pos += f->fill;
-    f->cur = NULL;
-    f->fill = 0;
-    enqueue(f->ck->s, &b->req);
-}
-
-int weir_ckpt_file_reserve(weir_ckpt_file *f, void **p, size_t *avail)
-{
-    int rc = atomic_load_explicit(&f->ck->status, memory_order_relaxed);
-    if (rc < 0)
-        return rc;
-    if (!f->cur && !(f->cur = pool_get(f->ck->s, &rc)))
-        return rc;
-    *p = f->cur->data + f->fill;
-    *avail = f->ck->s->buf_size - f->fill;
-    return 0;
-}
-
-int weir_ckpt_file_commit(weir_ckpt_file *f, size_t n)
-{
-    assert(f->cur && f->fill + n <= f->ck->s->buf_size);
-    f->fill += n;
-    if (f->fill == f->ck->s->buf_size)
-        hand_over(f);
-    return atomic_load_explicit(&f->ck->status, memory_order_relaxed);
-}
-
-int weir_ckpt_file_write(weir_ckpt_file *f, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    while (len) {
-        void *dst;
-        size_t avail;
-        int rc = weir_ckpt_file_reserve(f, &dst, &avail);
-        if (rc < 0)
-            return rc;
-        size_t n = avail < len ? avail : len;
-        memcpy(dst, p, n);
-        p += n;
-        len -= n;
-        if ((rc = weir_ckpt_file_commit(f, n)) < 0)
-            return rc;
-    }
-    return 0;
-}
-
-struct weir_snapshot_out *weir_ckpt_file_out(weir_ckpt_file *f)
-{
-    return &f->out;
-}
-
-uint64_t weir_ckpt_file_tell(const weir_ckpt_file *f)
-{
-    return f->pos + f->fill;
-}
-
-static void close_section(struct weir_ckpt_file *f)
-{
-    if (f->nsec)
-        f->sec[f->nsec - 1].length = weir_ckpt_file_tell(f) - f->sec[f->nsec - 1].offset;
-}
-
-int weir_ckpt_file_section_begin(weir_ckpt_file *f, uint64_t tag)
-{
-    int rc = atomic_load_explicit(&f->ck->status, memory_order_relaxed);
-    if (rc < 0)
-        return rc;
-    close_section(f);
-    if (f->nsec == f->capsec) {
-        size_t cap = f->capsec ? 2 * f->capsec : 64;
-        struct fmt_section *ns = realloc(f->sec, cap * sizeof *ns);
-        if (!ns)
-            return -ENOMEM;
-        f->sec = ns;
-        f->capsec = cap;
-    }
-    f->sec[f->nsec++] = (struct fmt_section){.tag = tag, .offset = weir_ckpt_file_tell(f)};
-    return 0;
-}
-
-int weir_ckpt_file_submit(weir_ckpt_file *f)
-{
-    weir_ckpt *ck = f->ck;
-    close_section(f);
-    int rc = atomic_load(&ck->status);
-    f->end_req.type = REQ_SUBMIT;
-    enqueue(ck->s, &f->end_req);
-    return rc;
-}
-
-void weir_ckpt_file_abort(weir_ckpt_file *f, int err)
-{
-    weir_ckpt *ck = f->ck;
-    if (err >= 0)
-        err = -ECANCELED;
-    ck_fail(ck, err, false, "%s: %s/%s: snapshot abandoned: %s", ck_key(ck), ck->path, f->name,
-            strerror(-err));
-    f->abort_err = err;
-    f->end_req.type = REQ_FILE_ABORT;
-    enqueue(ck->s, &f->end_req);
-}
-
-/* io thread: the worker has let go and nothing of f is in flight. */
-void file_free(struct weir_ckpt_file *f)
-{
-    weir_ckpt *ck = f->ck;
-    for (struct weir_ckpt_file **pp = &ck->io_files; *pp; pp = &(*pp)->io_next) {
-        if (*pp == f) {
-            *pp = f->io_next;
-            break;
-        }
-    }
-    if (f->cur)
-        pool_put(ck->s, f->cur);
-    if (f->hash)
-        XXH3_freeState(f->hash);
-    free(f->blocks);
-    free(f->sec);
-    free(f);
-    ck_put(ck);
-}
-
-/* --- shared files ---------------------------------------------------------------------- */
-
-int weir_ckpt_shared_add(weir_ckpt *ck, const char *src_path, const char *name)
-{
-    if (!src_path || !fmt_name_ok(name))
-        return -EINVAL;
-    pthread_mutex_lock(&ck->s->lock);
-    int rc = atomic_load(&ck->status);
-    if (rc == 0 && ck->state != WEIR_CKPT_WRITING)
-        rc = -EBUSY;
-    if (rc == 0)
-        atomic_fetch_add(&ck->refs, 1);
-    pthread_mutex_unlock(&ck->s->lock);
-    if (rc < 0)
-        return rc;
-    struct shared_req *r = calloc(1, sizeof *r);
-    if (!r || !(r->src = strdup(src_path)) || !(r->name = strdup(name))) {
-        if (r) {
-            free(r->src);
-            free(r);
-        }
-        ck_put(ck);
-        return -ENOMEM;
-    }
-    r->ck = ck;
-    r->req.type = REQ_SHARED;
-    enqueue(ck->s, &r->req);
-    return 0;
 }
