@@ -43,6 +43,7 @@
 #include <weir/keygroup.h>
 #include <weir/operator.h>
 #include <weir/storage.h>
+#include <weir/storage_test_hooks.h>
 
 #include "checkpoint_rocksdb.h"
 #include "runtime.h"

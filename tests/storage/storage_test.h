@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <weir/storage.h>
+#include <weir/storage_test_hooks.h>
 
 /* ---- skip when io_uring is missing (exit 77, as ctest's SKIP_RETURN_CODE) ----------- */
 

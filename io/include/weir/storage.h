@@ -355,7 +355,7 @@ void weir_restore_file_close(weir_restore_file *f); /* NULL is a no-op */
 
 void weir_restore_close(weir_restore *r); /* NULL is a no-op */
 
-/* --- statistics and test hooks ------------------------------------------------------- */
+/* --- statistics --------------------------------------------------------------------- */
 
 struct weir_storage_stats {
     uint64_t bytes_written;         /* by io_uring writes, padding included */
@@ -369,15 +369,6 @@ struct weir_storage_stats {
     bool direct_io;             /* O_DIRECT in use (false: off, or refused) */
 };
 void weir_storage_stats_get(weir_storage *s, struct weir_storage_stats *st);
-
-/* Tests: the nth io_uring data write from now (1 = the next) completes with err, e.g.
- * -ENOSPC; fsync_err != 0 makes the next file fsync fail with it. 0 turns them off. */
-void weir_storage_fail_write_for_test(weir_storage *s, unsigned nth, int err);
-void weir_storage_fail_fsync_for_test(weir_storage *s, int fsync_err);
-/* Tests: the io thread takes no new request while stalled (as when the disk hangs). */
-void weir_storage_stall_for_test(weir_storage *s, bool stalled);
-/* Tests: opening with O_DIRECT fails with EINVAL, as on a filesystem that refuses it. */
-void weir_storage_refuse_direct_for_test(weir_storage *s);
 
 #ifdef __cplusplus
 }

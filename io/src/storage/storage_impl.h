@@ -1,7 +1,8 @@
 /*
- * @internal Checkpoint storage: the structures storage.c (control and worker side),
- * storage_io.c (the io thread) and storage_restore.c (reading back) share. The state
- * machines are described at the top of storage.c.
+ * @internal Checkpoint storage: the structures its files share. storage.c (the storage and
+ * checkpoint state machines, the control API), writer.c (buffers and state files), uring.c
+ * (the io thread), commit.c (_metadata), shared.c (shared files), retention.c (what is kept
+ * on disk), storage_restore.c (reading back), storage_format.c (the file format).
  */
 #ifndef WEIR_STORAGE_IMPL_H
 #define WEIR_STORAGE_IMPL_H
@@ -16,6 +17,7 @@
 #include <xxhash.h>
 
 #include <weir/storage.h>
+#include <weir/storage_test_hooks.h>
 
 #include "storage_format.h"
 
@@ -229,10 +231,19 @@ struct weir_storage {
     atomic_bool stalled, refuse_direct;
 };
 
-/* storage.c */
+static inline bool ck_failed(struct weir_ckpt *ck)
+{
+    return atomic_load(&ck->status) < 0;
+}
+
+static inline void ck_get(struct weir_ckpt *ck)
+{
+    atomic_fetch_add(&ck->refs, 1);
+}
+
+/* storage.c: the storage and checkpoint state machines, open and close, the control API */
 void storage_log(struct weir_storage *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void pool_put(struct weir_storage *s, struct sbuf *b);
 void ck_put(struct weir_ckpt *ck);
 /* Fails ck with err and a message (first error wins). Returns true when this call failed it.
  * from_io: the io thread may fail a checkpoint whose chain is running; others may not. */
@@ -241,31 +252,61 @@ bool ck_fail(struct weir_ckpt *ck, int err, bool from_io, const char *fmt, ...)
 enum weir_ckpt_state ck_state_locked(struct weir_ckpt *ck);
 bool ck_check_state(const struct weir_ckpt *ck);
 const char *ck_key(const struct weir_ckpt *ck); /* key named in messages */
-void file_free(struct weir_ckpt_file *f);
 
-/* registry (storage.c); callers hold s->lock */
+/* uring.c: the io thread, its request queue, begin and settling */
+void *io_main(void *arg);
+const char *io_state_str(struct weir_storage *s);    /* for the debugger */
+void enqueue(struct weir_storage *s, struct req *r); /* any thread */
+struct io_uring_sqe *get_sqe(struct weir_storage *s);
+void file_done_cb(struct weir_ckpt_file *f, int status);
+void ck_finish(struct weir_storage *s, struct weir_ckpt *ck);
+void ck_mark_settled(struct weir_storage *s, struct weir_ckpt *ck);
+void ck_try_settle(struct weir_storage *s, struct weir_ckpt *ck);
+
+/* writer.c: the buffer pool and state files, worker side and io thread side */
+int pool_init(struct weir_storage *s);
+void pool_put(struct weir_storage *s, struct sbuf *b);
+void file_free(struct weir_ckpt_file *f);
+const char *file_state_str(const struct weir_ckpt_file *f); /* for the debugger */
+void do_data(struct weir_storage *s, struct sbuf *b);
+void do_submit(struct weir_storage *s, struct weir_ckpt_file *f);
+void do_file_abort(struct weir_storage *s, struct weir_ckpt_file *f);
+void on_write(struct weir_storage *s, struct sbuf *b, int res);
+void on_fsync(struct weir_storage *s, struct weir_ckpt_file *f, int res);
+
+/* commit.c: _metadata's linked chain (io thread) */
+void ck_try_commit(struct weir_storage *s, struct weir_ckpt *ck);
+void on_chain(struct weir_storage *s, struct op *op, int res);
+
+/* shared.c: the registry of shared files (callers hold s->lock) and their copies */
 struct reg_ent *reg_find(struct weir_storage *s, const char *name);
 struct reg_ent *reg_add(struct weir_storage *s, const char *name, uint64_t size, uint64_t checksum);
 void reg_remove(struct weir_storage *s, struct reg_ent *e);
+bool pin(struct weir_storage *s, struct weir_ckpt *ck, struct reg_ent *e);
+void unpin_all(struct weir_storage *s, struct weir_ckpt *ck);
+void sweep_shared(struct weir_storage *s);
+void do_shared(struct weir_storage *s, struct shared_req *r);
+bool add_rec(struct file_rec **v, size_t *n, size_t *cap, const char *name, uint64_t size,
+             uint64_t sum);
+struct file_rec *find_rec(struct file_rec *v, size_t n, const char *name);
+
+/* retention.c: retained checkpoints (callers hold s->lock), directories, retention */
 int retained_add(struct weir_storage *s, uint64_t id, const struct weir_ckpt_meta *m);
 void retained_drop_at(struct weir_storage *s, size_t i);
 bool retained_has(struct weir_storage *s, uint64_t id);
-
-/* filesystem helpers (storage.c) */
+void retention(struct weir_storage *s, uint64_t new_id);
+void remove_ck_dir(struct weir_storage *s, struct weir_ckpt *ck);
 int rm_rf_at(int dirfd, const char *name);
 int mkdir_p(const char *path);
 int list_checkpoints(int job_fd, uint64_t **ids, size_t *n); /* chk-N, ascending */
 
-/* Tests: commit with plain system calls on the io thread, as on kernels without
- * IORING_OP_RENAMEAT (before 5.11). Call before any checkpoint begins. */
-void storage_sync_commit_for_test(struct weir_storage *s);
-
-/* storage_io.c */
-void *io_main(void *arg);
-void sweep_shared(struct weir_storage *s);
-
 /* storage_restore.c */
 int storage_scan(struct weir_storage *s, char *err, size_t errlen);
 int read_metadata(int dirfd, struct meta_owned **out, char *why, size_t whylen);
+
+/* Tests: commit with plain system calls on the io thread, as on kernels without
+ * IORING_OP_RENAMEAT (before 5.11). Call before any checkpoint begins. The other test hooks
+ * are in weir/storage_test_hooks.h. */
+void storage_sync_commit_for_test(struct weir_storage *s);
 
 #endif

@@ -18,7 +18,20 @@
  * sources replay, so it is deleted. The part counter continues from the state,
  * so replayed records land in new files. Without checkpointing, files are
  * committed at end of input.
+ *
+ * The sink of one subtask (tpc_state_str), over those files:
+ *
+ *     IDLE ──(a record, no file open: tpc_process creates part next_n)──▶ WRITING
+ *     WRITING ──(snapshot of c, or end of input: roll_to_pending)──▶ IDLE
+ *
+ *   IDLE     no in-progress file (f is NULL).
+ *   WRITING  f is the IN_PROGRESS file of part f_n.
+ *
+ * In both, pending lists the PENDING files not yet committed, each a part below next_n
+ * and none the part being written; checkpoint_complete(c) commits and forgets the ones
+ * pre-committed by c or earlier (commit_upto). tpc_check_state asserts this.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +44,8 @@
 
 #include <weir/job.h>
 #include <weir/state.h>
+
+#include "connectors_private.h"
 
 struct pending_file {
     uint64_t n;   /* part number */
@@ -51,10 +66,40 @@ struct tpc_sink {
     uint64_t f_n;
     struct pending_file *pending;
     size_t n_pending, cap_pending;
-    char *line;
-    size_t line_cap;
+    struct line_buf lb;
     int dirfd;
 };
+
+/* For the debugger. */
+__attribute__((unused)) static const char *tpc_state_str(const struct tpc_sink *s)
+{
+    return s->f ? "writing" : "idle";
+}
+
+/* The invariants of the table at the top. */
+static bool tpc_check_state(const struct tpc_sink *s)
+{
+    if (s->f && s->f_n >= s->next_n)
+        return false;
+    for (size_t i = 0; i < s->n_pending; i++)
+        if (s->pending[i].n >= s->next_n || (s->f && s->pending[i].n == s->f_n))
+            return false;
+    return s->n_pending <= s->cap_pending;
+}
+
+static int push_pending(struct tpc_sink *s, struct pending_file p)
+{
+    if (s->n_pending == s->cap_pending) {
+        size_t ncap = s->cap_pending ? s->cap_pending * 2 : 8;
+        struct pending_file *np = realloc(s->pending, ncap * sizeof *np);
+        if (!np)
+            return -ENOMEM;
+        s->pending = np;
+        s->cap_pending = ncap;
+    }
+    s->pending[s->n_pending++] = p;
+    return 0;
+}
 
 static void part_name(char *buf, size_t len, const struct tpc_sink *s, uint64_t n, int stage)
 {
@@ -81,9 +126,9 @@ static int tpc_open(weir_ctx *ctx, void *state, void *arg)
     s->dirfd = open(s->a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->dirfd < 0)
         return fail_errno(ctx, "open", s->a->dir);
-    s->line_cap = 4096;
-    s->line = malloc(s->line_cap);
-    return s->line ? 0 : -ENOMEM;
+    s->lb.cap = 4096;
+    s->lb.line = malloc(s->lb.cap);
+    return s->lb.line ? 0 : -ENOMEM;
 }
 
 static int roll_to_pending(weir_ctx *ctx, struct tpc_sink *s, uint64_t chk)
@@ -105,16 +150,7 @@ static int roll_to_pending(weir_ctx *ctx, struct tpc_sink *s, uint64_t chk)
         return fail_errno(ctx, "close", from);
     if (rename(from, to) != 0)
         return fail_errno(ctx, "rename", from);
-    if (s->n_pending == s->cap_pending) {
-        size_t ncap = s->cap_pending ? s->cap_pending * 2 : 8;
-        struct pending_file *p = realloc(s->pending, ncap * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        s->pending = p;
-        s->cap_pending = ncap;
-    }
-    s->pending[s->n_pending++] = (struct pending_file){.n = s->f_n, .chk = chk};
-    return 0;
+    return push_pending(s, (struct pending_file){.n = s->f_n, .chk = chk});
 }
 
 /* Publishes pending files pre-committed by checkpoints <= upto. */
@@ -136,6 +172,7 @@ static int commit_upto(weir_ctx *ctx, struct tpc_sink *s, uint64_t upto)
         any = true;
     }
     s->n_pending = keep;
+    assert(tpc_check_state(s));
     if (any && s->dirfd >= 0 && fsync(s->dirfd) != 0)
         return fail_errno(ctx, "fsync", s->a->dir);
     return 0;
@@ -153,25 +190,11 @@ static int tpc_process(weir_ctx *ctx, void *state, int input, const weir_rec *in
             return fail_errno(ctx, "create", name);
         setvbuf(s->f, NULL, _IOFBF, 1 << 16);
     }
-    const char *text = (const char *)in->data;
-    size_t len = in->len;
-    if (s->a->fmt) {
-        int n = s->a->fmt(in, s->line, s->line_cap);
-        if (n >= 0 && (size_t)n >= s->line_cap) {
-            char *p = realloc(s->line, (size_t)n + 1);
-            if (!p)
-                return -ENOMEM;
-            s->line = p;
-            s->line_cap = (size_t)n + 1;
-            n = s->a->fmt(in, s->line, s->line_cap);
-        }
-        if (n < 0) {
-            weir_ctx_fail(ctx, "format function failed: %s", strerror(-n));
-            return n;
-        }
-        text = s->line;
-        len = (size_t)n;
-    }
+    const char *text;
+    size_t len;
+    int rc = line_format(ctx, s->a->fmt, in, &s->lb, &text, &len);
+    if (rc < 0)
+        return rc;
     if (fwrite(text, 1, len, s->f) != len || putc('\n', s->f) == EOF) {
         char name[4096];
         part_name(name, sizeof name, s, s->f_n, 0);
@@ -191,6 +214,7 @@ static int tpc_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_sna
     for (size_t i = 0; i < s->n_pending; i++)
         if (s->pending[i].chk == 0)
             s->pending[i].chk = id; /* staged at end of input: this (final) checkpoint */
+    assert(tpc_check_state(s));
     uint64_t hdr[2] = {s->next_n, s->n_pending};
     rc = out->write(out, hdr, sizeof hdr);
     for (size_t i = 0; rc == 0 && i < s->n_pending; i++)
@@ -241,16 +265,10 @@ static int tpc_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
         rc = in->read(in, &p, sizeof p);
         if (rc < 0)
             return rc;
-        if (s->n_pending == s->cap_pending) {
-            size_t ncap = s->cap_pending ? s->cap_pending * 2 : 8;
-            struct pending_file *np = realloc(s->pending, ncap * sizeof *np);
-            if (!np)
-                return -ENOMEM;
-            s->pending = np;
-            s->cap_pending = ncap;
-        }
-        s->pending[s->n_pending++] = p;
+        if ((rc = push_pending(s, p)) < 0)
+            return rc;
     }
+    assert(tpc_check_state(s));
     rc = discard_strays(ctx, s);
     /* Everything listed was pre-committed by a complete checkpoint. */
     return rc < 0 ? rc : commit_upto(ctx, s, UINT64_MAX);
@@ -273,7 +291,7 @@ static void tpc_close(weir_ctx *ctx, void *state)
     if (s->dirfd >= 0)
         close(s->dirfd);
     free(s->pending);
-    free(s->line);
+    free(s->lb.line);
 }
 
 static const struct weir_operator_ops tpc_ops = {

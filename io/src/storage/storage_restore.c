@@ -33,18 +33,6 @@ struct weir_restore_file {
     uint64_t pos, end;
 };
 
-static void seterr(char *err, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-    if (!err || !len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
-
 int read_metadata(int dirfd, struct meta_owned **out, char *why, size_t whylen)
 {
     struct fmt_reader r;

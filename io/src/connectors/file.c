@@ -22,6 +22,8 @@
 #include <weir/job.h>
 #include <weir/state.h>
 
+#include "connectors_private.h"
+
 #define READ_CHUNK (1u << 20)
 
 /* --- source ----------------------------------------------------------------- */
@@ -207,6 +209,35 @@ weir_stream *weir_source_file(weir_job *job, const char *uid, const char *path)
     return s;
 }
 
+/* --- lines ------------------------------------------------------------------ */
+
+int line_format(weir_ctx *ctx, weir_format_fn fmt, const weir_rec *in, struct line_buf *lb,
+                const char **text, size_t *len)
+{
+    if (!fmt) {
+        *text = (const char *)in->data;
+        *len = in->len;
+        return 0;
+    }
+    int n = fmt(in, lb->line, lb->cap);
+    if (n >= 0 && (size_t)n >= lb->cap) {
+        size_t ncap = (size_t)n + 1;
+        char *p = realloc(lb->line, ncap);
+        if (!p)
+            return -ENOMEM;
+        lb->line = p;
+        lb->cap = ncap;
+        n = fmt(in, lb->line, lb->cap);
+    }
+    if (n < 0) {
+        weir_ctx_fail(ctx, "format function failed: %s", strerror(-n));
+        return n;
+    }
+    *text = lb->line;
+    *len = (size_t)n;
+    return 0;
+}
+
 /* --- sinks ------------------------------------------------------------------ */
 
 struct sink_args {
@@ -219,8 +250,7 @@ struct line_sink {
     char *path;
     char *buf; /* formatted lines not yet handed to f */
     size_t len, cap;
-    char *line;
-    size_t line_cap;
+    struct line_buf lb;
 };
 
 static pthread_mutex_t stdout_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -253,9 +283,9 @@ static int sink_open(weir_ctx *ctx, void *state, void *arg)
     const struct sink_args *a = arg;
     s->cap = 1u << 16;
     s->buf = malloc(s->cap);
-    s->line_cap = 4096;
-    s->line = malloc(s->line_cap);
-    if (!s->buf || !s->line)
+    s->lb.cap = 4096;
+    s->lb.line = malloc(s->lb.cap);
+    if (!s->buf || !s->lb.line)
         return -ENOMEM;
     if (!a->path)
         return 0;
@@ -286,28 +316,13 @@ static int sink_process(weir_ctx *ctx, void *state, int input, const weir_rec *i
 {
     struct line_sink *s = state;
     const struct sink_args *a = weir_ctx_arg(ctx);
-    const char *text = (const char *)in->data;
-    size_t len = in->len;
-    if (a->fmt) {
-        int n = a->fmt(in, s->line, s->line_cap);
-        if (n >= 0 && (size_t)n >= s->line_cap) {
-            size_t ncap = (size_t)n + 1;
-            char *p = realloc(s->line, ncap);
-            if (!p)
-                return -ENOMEM;
-            s->line = p;
-            s->line_cap = ncap;
-            n = a->fmt(in, s->line, s->line_cap);
-        }
-        if (n < 0) {
-            weir_ctx_fail(ctx, "format function failed: %s", strerror(-n));
-            return n;
-        }
-        text = s->line;
-        len = (size_t)n;
-    }
+    const char *text;
+    size_t len;
+    int rc = line_format(ctx, a->fmt, in, &s->lb, &text, &len);
+    if (rc < 0)
+        return rc;
     if (s->len + len + 1 > s->cap) {
-        int rc = sink_write_out(ctx, s);
+        rc = sink_write_out(ctx, s);
         if (rc < 0)
             return rc;
         if (len + 1 > s->cap) {
@@ -345,7 +360,7 @@ static void sink_close(weir_ctx *ctx, void *state)
         weir_ctx_fail(ctx, "%s: %s", s->path, strerror(errno));
     free(s->path);
     free(s->buf);
-    free(s->line);
+    free(s->lb.line);
 }
 
 static const struct weir_operator_ops line_sink_ops = {
