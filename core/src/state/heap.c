@@ -28,7 +28,7 @@
  * cleanup); heap_cleanup is the full pass, which also shrinks tables and purges the arena,
  * so the pool's bytes and the process's resident memory both go down.
  */
-#include "state_impl.h"
+#include "state_private.h"
 
 #include <weir/config.h>
 

@@ -31,7 +31,7 @@
  * restores into a backend whose operator declared its states in another order, or has not
  * declared them yet (they are registered from the descriptors and matched when it does).
  */
-#include "state_impl.h"
+#include "state_private.h"
 
 #include <weir/config.h>
 

@@ -7,8 +7,8 @@
  * snapshot format; each backend file implements the per-kind operations and the two halves of
  * a snapshot (walking a key group's entries, taking restored entries back).
  */
-#ifndef WEIR_STATE_IMPL_H
-#define WEIR_STATE_IMPL_H
+#ifndef WEIR_STATE_PRIVATE_H
+#define WEIR_STATE_PRIVATE_H
 
 #include <weir/state.h>
 
