@@ -1,11 +1,21 @@
 /*
- * What the keyed-state files share (state.c, state_heap.c, state_rocksdb.c): the inside of a
- * weir_state_env, a weir_keyed_backend and a state handle. Not part of the API; the benchmark
- * includes it only to give the raw RocksDB peer the very options the backend uses.
+ * What the keyed-state files share: the inside of a weir_state_env, a weir_keyed_backend and
+ * a state handle, and each backend's internals. Not part of the API; the benchmark uses
+ * state_rocksdb_options_new only to give the raw RocksDB peer the very options the backend
+ * uses.
  *
- * state.c owns the environment, the registry of states by name, dispatch to a backend and the
- * snapshot format; each backend file implements the per-kind operations and the two halves of
- * a snapshot (walking a key group's entries, taking restored entries back).
+ *   state.c          the environment, opening a backend, the registry of states by name,
+ *                    dispatch of every state operation to a backend
+ *   snapshot.c       the snapshot of one key group: format, writer, reader
+ *   heap.c           the hashmap backend: arenas, the task-heap pool, open/close, cleanup,
+ *                    stats
+ *   heap_table.c     its tables and the per-kind operations
+ *   heap_snapshot.c  its half of a snapshot (walking a key group, taking entries back)
+ *   rocksdb.c        the RocksDB backend: environment, open/close, TTL filter, list merge
+ *   rocksdb_ops.c    its per-kind operations
+ *   rocksdb_snapshot.c  its half of a snapshot, cleanup, stats
+ *   rocksdb_incremental.c  incremental checkpoints of a RocksDB backend (checkpoint_rocksdb.h)
+ *   timers.c         the timer service on keyed state (timers.h)
  */
 #ifndef WEIR_STATE_PRIVATE_H
 #define WEIR_STATE_PRIVATE_H
@@ -144,10 +154,17 @@ static inline struct kstate *KS(const void *handle)
 #pragma GCC visibility push(hidden)
 
 /* state.c */
+#define MAX_KEY_SIZE 1024u /* a map's user key */
+
 int state_err(weir_keyed_backend *be, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int64_t state_now(const weir_keyed_backend *be);
 bool state_expired(const struct kstate *s, int64_t ts, int64_t now);
+/* The state named name, registered now if new; NULL (with the backend's error) when a
+ * state of that name differs in kind, sizes or TTL. */
+struct kstate *state_declare(weir_keyed_backend *be, const char *name, enum state_kind kind,
+                             uint32_t key_size, uint32_t value_size,
+                             const struct weir_state_ttl *ttl, bool from_restore);
 
 /* A key group's entries as the snapshot writer takes them. ukey is NULL except for map
  * entries; ts is ignored for states without TTL; payload is the value, the accumulator or
