@@ -11,9 +11,9 @@
  * list, or a pointer to a per-(key, namespace) table of user keys for a map, so iterating one
  * key's map never scans other keys. Tables grow by doubling and halve when an eighth full.
  *
- * Memory. Every byte (tables, list arrays, map tables) comes from halloc/hfree, which charge
- * the allocator's usable size to the env's task-heap counter before allocating; a charge that
- * would pass memory.task.heap.size fails the operation with -ENOSPC and the one-line message
+ * Memory. Every byte (tables, list arrays, map tables) comes from heap_alloc/heap_free, which
+ * charge the allocator's usable size to the env's task-heap counter before allocating; a charge
+ * that would pass memory.task.heap.size fails the operation with -ENOSPC and the one-line message
  * that names the pool, never an OOM kill. With jemalloc (WEIR_HAVE_JEMALLOC) allocations go
  * to a private arena per NUMA node through an explicit tcache per backend; the arena's extent
  * hooks are jemalloc's defaults plus an mbind(MPOL_PREFERRED) of every new extent to the
@@ -47,7 +47,6 @@
 #include <unistd.h>
 #endif
 
-#define MIN_CAP     8u
 #define HUGE_EXTENT (2u << 20)
 
 /* ---- memory: arenas, accounting --------------------------------------------------------- */
@@ -204,7 +203,7 @@ static void uncharge(weir_keyed_backend *be, size_t n)
     be->heap_bytes -= n;
 }
 
-static void *halloc(weir_keyed_backend *be, size_t size, bool zero)
+void *heap_alloc(weir_keyed_backend *be, size_t size, bool zero)
 {
 #ifdef WEIR_HAVE_JEMALLOC
     size_t usable = nallocx(size, be->mflags);
@@ -230,7 +229,7 @@ static void *halloc(weir_keyed_backend *be, size_t size, bool zero)
 #endif
 }
 
-static void hfree(weir_keyed_backend *be, void *p)
+void heap_free(weir_keyed_backend *be, void *p)
 {
     if (!p)
         return;
@@ -244,10 +243,10 @@ static void hfree(weir_keyed_backend *be, void *p)
 }
 
 /* Like realloc; on failure p is untouched and still charged. */
-static void *hrealloc(weir_keyed_backend *be, void *p, size_t size)
+void *heap_realloc(weir_keyed_backend *be, void *p, size_t size)
 {
     if (!p)
-        return halloc(be, size, false);
+        return heap_alloc(be, size, false);
 #ifdef WEIR_HAVE_JEMALLOC
     size_t old = sallocx(p, be->mflags), usable = nallocx(size, be->mflags);
     if (usable > old && charge(be, usable - old) < 0)
@@ -263,12 +262,12 @@ static void *hrealloc(weir_keyed_backend *be, void *p, size_t size)
         uncharge(be, old - usable);
     return q;
 #else
-    void *q = halloc(be, size, false);
+    void *q = heap_alloc(be, size, false);
     if (!q)
         return NULL;
     size_t old = malloc_usable_size(p);
     memcpy(q, p, old < size ? old : size);
-    hfree(be, p);
+    heap_free(be, p);
     return q;
 #endif
 }
@@ -315,761 +314,7 @@ void heap_backend_close(weir_keyed_backend *be)
 #endif
 }
 
-/* ---- tables ----------------------------------------------------------------------------- */
-
-static inline uint8_t *slot_at(const struct htable *t, uint32_t ss, uint32_t i)
-{
-    return t->slots + (size_t)i * ss;
-}
-
-static inline uint64_t slot_hash(const uint8_t *sl)
-{
-    return *(const uint64_t *)sl;
-}
-
-static inline uint32_t home_of(uint64_t h, uint32_t cap)
-{
-    return (uint32_t)(h >> 1) & (cap - 1);
-}
-
-/* Rehash into newcap slots (newcap 0 frees the table). */
-static int tab_resize(weir_keyed_backend *be, struct htable *t, uint32_t ss, uint32_t newcap)
-{
-    uint8_t *slots = NULL;
-    if (newcap) {
-        slots = halloc(be, (size_t)newcap * ss, true);
-        if (!slots)
-            return -ENOSPC;
-        for (uint32_t i = 0; i < t->cap; i++) {
-            const uint8_t *src = slot_at(t, ss, i);
-            uint64_t h = slot_hash(src);
-            if (!h)
-                continue;
-            uint32_t j = home_of(h, newcap);
-            while (slot_hash(slots + (size_t)j * ss))
-                j = (j + 1) & (newcap - 1);
-            memcpy(slots + (size_t)j * ss, src, ss);
-        }
-    }
-    hfree(be, t->slots);
-    t->slots = slots;
-    t->cap = newcap;
-    be->gen++;
-    return 0;
-}
-
-static int tab_reserve_one(weir_keyed_backend *be, struct htable *t, uint32_t ss)
-{
-    if ((uint64_t)(t->count + 1) * 4 <= (uint64_t)t->cap * 3)
-        return 0;
-    if (t->cap >= (1u << 30))
-        return state_err(be, -ENOSPC, "operator %s: a key group of keyed state has 2^30 entries",
-                         be->uid);
-    return tab_resize(be, t, ss, t->cap ? t->cap * 2 : MIN_CAP);
-}
-
-/* The smallest capacity that holds count entries at most half full. */
-static uint32_t fit_cap(uint32_t count)
-{
-    if (count == 0)
-        return 0;
-    uint32_t c = MIN_CAP;
-    while (c < 2 * count)
-        c *= 2;
-    return c;
-}
-
-/* Backward-shift deletion: later entries of the probe run move up, so no tombstone is left.
- * The slot's payload must already be released. A scan that deletes as it goes passes shrink
- * false (a resize would reorder what it has not seen yet) and fits the table afterwards. */
-static void tab_delete(weir_keyed_backend *be, struct htable *t, uint32_t ss, uint32_t i,
-                       bool shrink)
-{
-    uint32_t mask = t->cap - 1, j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        uint8_t *sj = slot_at(t, ss, j);
-        uint64_t hj = slot_hash(sj);
-        if (!hj)
-            break;
-        uint32_t home = home_of(hj, t->cap);
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            memcpy(slot_at(t, ss, i), sj, ss);
-            i = j;
-        }
-    }
-    memset(slot_at(t, ss, i), 0, ss);
-    t->count--;
-    be->gen++;
-    if (!shrink)
-        return;
-    if (t->count == 0)
-        tab_resize(be, t, ss, 0);
-    else if (t->cap > 64 && t->count * 8 < t->cap)
-        tab_resize(be, t, ss, t->cap / 2); /* on failure the table just stays larger */
-}
-
-static inline bool outer_find(const struct htable *t, uint32_t ss, uint64_t h, uint64_t key,
-                              uint64_t ns, uint32_t *idx)
-{
-    uint32_t mask = t->cap - 1, i = home_of(h, t->cap);
-    for (;;) {
-        const uint64_t *sl = (const uint64_t *)slot_at(t, ss, i);
-        if (sl[0] == 0) {
-            *idx = i;
-            return false;
-        }
-        if (sl[0] == h && sl[1] == key && sl[2] == ns) {
-            *idx = i;
-            return true;
-        }
-        i = (i + 1) & mask;
-    }
-}
-
-static inline uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
-
-/* Same as state.c's key_hash: restore needs it for keys that are not the current one. */
-static inline uint64_t outer_hash(uint64_t key, uint64_t ns)
-{
-    return mix64(key ^ (ns * 0x9e3779b97f4a7c15ull)) | 1;
-}
-
-static uint64_t ukey_hash(const void *ukey, uint32_t n)
-{
-    const uint8_t *p = ukey;
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-    for (; n >= 8; n -= 8, p += 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        h = mix64(h ^ v) * 0x9e3779b97f4a7c15ull;
-    }
-    if (n) {
-        uint64_t v = 0;
-        memcpy(&v, p, n);
-        h = mix64(h ^ v);
-    }
-    return mix64(h) | 1;
-}
-
-static bool sub_find(const struct kstate *s, const struct htable *t, uint64_t h, const void *ukey,
-                     uint32_t *idx)
-{
-    uint32_t mask = t->cap - 1, i = home_of(h, t->cap);
-    for (;;) {
-        const uint8_t *sl = slot_at(t, s->sub_slot_size, i);
-        uint64_t sh = slot_hash(sl);
-        if (!sh) {
-            *idx = i;
-            return false;
-        }
-        if (sh == h && memcmp(sl + 8, ukey, s->key_size) == 0) {
-            *idx = i;
-            return true;
-        }
-        i = (i + 1) & mask;
-    }
-}
-
-/* ---- states ----------------------------------------------------------------------------- */
-
-static inline uint32_t round8(uint32_t n)
-{
-    return (n + 7u) & ~7u;
-}
-
-int heap_state_init(struct kstate *s)
-{
-    weir_keyed_backend *be = s->be;
-    uint32_t payload;
-    switch (s->kind) {
-    case KIND_LIST:
-        payload = sizeof(struct hlist);
-        break;
-    case KIND_MAP:
-        payload = sizeof(struct htable *);
-        break;
-    default:
-        payload = round8(s->value_size);
-        break;
-    }
-    /* Map entries carry their own timestamps (TTL per user key, as Flink); other kinds one
-     * per (key, namespace). */
-    bool outer_ts = s->ttl && s->kind != KIND_MAP;
-    s->off_ts = 24;
-    s->off_val = outer_ts ? 32 : 24;
-    s->slot_size = s->off_val + payload;
-    s->sub_off_ts = 8 + round8(s->key_size);
-    s->sub_off_val = s->sub_off_ts + (s->ttl ? 8 : 0);
-    s->sub_slot_size = s->sub_off_val + round8(s->value_size);
-    s->tabs = halloc(be, (size_t)be->nkg * sizeof *s->tabs, true);
-    return s->tabs ? 0 : -ENOSPC;
-}
-
-/* Releases what an outer slot's payload owns (a list's array, a map's table). */
-static void release_payload(struct kstate *s, uint8_t *sl)
-{
-    weir_keyed_backend *be = s->be;
-    if (s->kind == KIND_LIST) {
-        struct hlist *l = (struct hlist *)(sl + s->off_val);
-        hfree(be, l->elems);
-        l->elems = NULL;
-        l->n = l->cap = 0;
-    } else if (s->kind == KIND_MAP) {
-        struct htable **sub = (struct htable **)(sl + s->off_val);
-        if (*sub) {
-            hfree(be, (*sub)->slots);
-            hfree(be, *sub);
-            *sub = NULL;
-        }
-    }
-}
-
-void heap_state_free(struct kstate *s)
-{
-    weir_keyed_backend *be = s->be;
-    if (!s->tabs)
-        return;
-    for (uint32_t k = 0; k < be->nkg; k++) {
-        struct htable *t = &s->tabs[k];
-        for (uint32_t i = 0; i < t->cap; i++) {
-            uint8_t *sl = slot_at(t, s->slot_size, i);
-            if (slot_hash(sl))
-                release_payload(s, sl);
-        }
-        hfree(be, t->slots);
-    }
-    hfree(be, s->tabs);
-    s->tabs = NULL;
-}
-
-static void remove_outer(struct kstate *s, struct htable *t, uint32_t idx, bool shrink)
-{
-    release_payload(s, slot_at(t, s->slot_size, idx));
-    tab_delete(s->be, t, s->slot_size, idx, shrink);
-}
-
-static inline int64_t *ts_of(const struct kstate *s, uint8_t *sl)
-{
-    return (int64_t *)(sl + s->off_ts);
-}
-
-/* Removes expired entries of a map's table; true when the table is now empty. */
-static bool sweep_sub(struct kstate *s, struct htable *sub, int64_t now)
-{
-    for (uint32_t i = 0; i < sub->cap;) {
-        uint8_t *sl = slot_at(sub, s->sub_slot_size, i);
-        if (slot_hash(sl) && state_expired(s, *(int64_t *)(sl + s->sub_off_ts), now)) {
-            tab_delete(s->be, sub, s->sub_slot_size, i, false);
-            continue; /* a later entry may have moved into i */
-        }
-        i++;
-    }
-    return sub->count == 0;
-}
-
-/* Is the outer slot expired (and should go)? For a map: are all its entries expired (the
- * expired ones are removed on the way). */
-static bool outer_expired(struct kstate *s, uint8_t *sl, int64_t now)
-{
-    if (s->kind == KIND_MAP) {
-        struct htable *sub = *(struct htable **)(sl + s->off_val);
-        return sweep_sub(s, sub, now);
-    }
-    return state_expired(s, *ts_of(s, sl), now);
-}
-
-/* Flink's incremental cleanup: a write to a TTL state looks at a few more of its slots. */
-static void ttl_step(struct kstate *s)
-{
-    weir_keyed_backend *be = s->be;
-    int64_t now = state_now(be);
-    for (int budget = TTL_CLEANUP_STEP; budget > 0; budget--) {
-        struct htable *t = &s->tabs[s->cur_kgi];
-        if (s->cur_slot >= t->cap) {
-            s->cur_slot = 0;
-            s->cur_kgi = s->cur_kgi + 1 < be->nkg ? s->cur_kgi + 1 : 0;
-            continue;
-        }
-        uint8_t *sl = slot_at(t, s->slot_size, s->cur_slot);
-        if (slot_hash(sl) && outer_expired(s, sl, now)) {
-            remove_outer(s, t, s->cur_slot, false);
-            continue;
-        }
-        s->cur_slot++;
-    }
-}
-
-/* The current key's slot in s: found (true) or the empty slot where it would go. Remembered
- * until the key or any table of the backend changes, so get-then-put probes once. */
-static inline bool find_cur(struct kstate *s, struct htable *t, uint32_t *idx)
-{
-    weir_keyed_backend *be = s->be;
-    if (s->c_gen == be->gen) {
-        *idx = s->c_idx;
-        return s->c_found;
-    }
-    bool found = false;
-    *idx = UINT32_MAX;
-    if (t->cap)
-        found = outer_find(t, s->slot_size, be->h, be->key, be->ns, idx);
-    s->c_gen = be->gen;
-    s->c_idx = *idx;
-    s->c_found = found;
-    return found;
-}
-
-/* The current key's slot, created (zeroed payload) when absent; *created says which. An
- * expired entry counts as absent: its payload is reset. NULL on error (pool exhausted). */
-static uint8_t *slot_for_write(struct kstate *s, bool *created)
-{
-    weir_keyed_backend *be = s->be;
-    if (s->ttl)
-        ttl_step(s);
-    struct htable *t = &s->tabs[be->kgi];
-    uint32_t idx;
-    if (find_cur(s, t, &idx)) {
-        uint8_t *sl = slot_at(t, s->slot_size, idx);
-        *created = false;
-        if (s->ttl && s->kind != KIND_MAP && state_expired(s, *ts_of(s, sl), state_now(be))) {
-            release_payload(s, sl);
-            memset(sl + s->off_val, 0, s->slot_size - s->off_val);
-            *created = true;
-        }
-        return sl;
-    }
-    if (idx == UINT32_MAX || (uint64_t)(t->count + 1) * 4 > (uint64_t)t->cap * 3) {
-        if (tab_reserve_one(be, t, s->slot_size) < 0)
-            return NULL;
-        outer_find(t, s->slot_size, be->h, be->key, be->ns, &idx);
-    }
-    uint64_t *sl = (uint64_t *)slot_at(t, s->slot_size, idx);
-    sl[0] = be->h;
-    sl[1] = be->key;
-    sl[2] = be->ns;
-    t->count++;
-    s->c_gen = be->gen;
-    s->c_idx = idx;
-    s->c_found = true;
-    *created = true;
-    return (uint8_t *)sl;
-}
-
-/* The current key's live slot, or NULL; an expired one is removed (except while iterating). */
-static uint8_t *slot_for_read(struct kstate *s, struct htable **tp, uint32_t *idxp)
-{
-    weir_keyed_backend *be = s->be;
-    struct htable *t = &s->tabs[be->kgi];
-    uint32_t idx;
-    if (!find_cur(s, t, &idx))
-        return NULL;
-    uint8_t *sl = slot_at(t, s->slot_size, idx);
-    if (s->ttl && s->kind != KIND_MAP) {
-        int64_t now = state_now(be);
-        int64_t *ts = ts_of(s, sl);
-        if (state_expired(s, *ts, now)) {
-            if (!s->iterating)
-                remove_outer(s, t, idx, true);
-            return NULL;
-        }
-        if (s->update_on_read)
-            *ts = now;
-    }
-    if (tp)
-        *tp = t;
-    if (idxp)
-        *idxp = idx;
-    return sl;
-}
-
-const void *heap_value_get(struct kstate *s)
-{
-    uint8_t *sl = slot_for_read(s, NULL, NULL);
-    return sl ? sl + s->off_val : NULL;
-}
-
-static inline void touch(struct kstate *s, uint8_t *sl)
-{
-    if (s->ttl)
-        *ts_of(s, sl) = state_now(s->be);
-}
-
-int heap_value_put(struct kstate *s, const void *value)
-{
-    bool created;
-    uint8_t *sl = slot_for_write(s, &created);
-    if (!sl)
-        return -ENOSPC;
-    memcpy(sl + s->off_val, value, s->value_size);
-    touch(s, sl);
-    return 0;
-}
-
-int heap_clear(struct kstate *s)
-{
-    weir_keyed_backend *be = s->be;
-    struct htable *t = &s->tabs[be->kgi];
-    uint32_t idx;
-    if (find_cur(s, t, &idx))
-        remove_outer(s, t, idx, true);
-    return 0;
-}
-
-int heap_reduce(struct kstate *s, const void *in)
-{
-    bool created;
-    uint8_t *sl = slot_for_write(s, &created);
-    if (!sl)
-        return -ENOSPC;
-    void *acc = sl + s->off_val;
-    if (s->kind == KIND_REDUCING) {
-        if (created)
-            memcpy(acc, in, s->value_size);
-        else
-            s->reduce(acc, in);
-    } else {
-        if (created)
-            s->agg.init(acc);
-        s->agg.add(acc, in);
-    }
-    touch(s, sl);
-    return 0;
-}
-
-/* ---- list ------------------------------------------------------------------------------- */
-
-static int list_reserve(struct kstate *s, struct hlist *l, uint32_t n)
-{
-    if (n <= l->cap)
-        return 0;
-    uint32_t cap = l->cap ? l->cap : 4;
-    while (cap < n)
-        cap = cap > (1u << 30) ? n : cap * 2;
-    void *e = hrealloc(s->be, l->elems, (size_t)cap * s->value_size);
-    if (!e)
-        return -ENOSPC;
-    l->elems = e;
-    l->cap = cap;
-    return 0;
-}
-
-/* A slot just created by slot_for_write for a list with nothing in it must not stay: an empty
- * list is an absent one. */
-static void drop_if_empty(struct kstate *s, uint8_t *sl)
-{
-    struct hlist *l = (struct hlist *)(sl + s->off_val);
-    if (l->n == 0)
-        heap_clear(s);
-}
-
-int heap_list_add(struct kstate *s, const void *elem)
-{
-    bool created;
-    uint8_t *sl = slot_for_write(s, &created);
-    if (!sl)
-        return -ENOSPC;
-    struct hlist *l = (struct hlist *)(sl + s->off_val);
-    if (list_reserve(s, l, l->n + 1) < 0) {
-        drop_if_empty(s, sl);
-        return -ENOSPC;
-    }
-    memcpy(l->elems + (size_t)l->n * s->value_size, elem, s->value_size);
-    l->n++;
-    touch(s, sl);
-    return 0;
-}
-
-int heap_list_get(struct kstate *s, const void **elems, uint32_t *n)
-{
-    uint8_t *sl = slot_for_read(s, NULL, NULL);
-    if (!sl)
-        return 0;
-    struct hlist *l = (struct hlist *)(sl + s->off_val);
-    *elems = l->elems;
-    *n = l->n;
-    return 0;
-}
-
-int heap_list_update(struct kstate *s, const void *elems, uint32_t n)
-{
-    bool created;
-    uint8_t *sl = slot_for_write(s, &created);
-    if (!sl)
-        return -ENOSPC;
-    struct hlist *l = (struct hlist *)(sl + s->off_val);
-    if (list_reserve(s, l, n) < 0) {
-        drop_if_empty(s, sl);
-        return -ENOSPC;
-    }
-    memcpy(l->elems, elems, (size_t)n * s->value_size);
-    l->n = n;
-    touch(s, sl);
-    return 0;
-}
-
-/* ---- map -------------------------------------------------------------------------------- */
-
-static struct htable *cur_sub(struct kstate *s, struct htable **tp, uint32_t *idxp)
-{
-    uint8_t *sl = slot_for_read(s, tp, idxp);
-    return sl ? *(struct htable **)(sl + s->off_val) : NULL;
-}
-
-const void *heap_map_get(struct kstate *s, const void *ukey)
-{
-    struct htable *t;
-    uint32_t oidx, idx;
-    struct htable *sub = cur_sub(s, &t, &oidx);
-    if (!sub || !sub_find(s, sub, ukey_hash(ukey, s->key_size), ukey, &idx))
-        return NULL;
-    uint8_t *sl = slot_at(sub, s->sub_slot_size, idx);
-    if (s->ttl) {
-        int64_t now = state_now(s->be);
-        int64_t *ts = (int64_t *)(sl + s->sub_off_ts);
-        if (state_expired(s, *ts, now)) {
-            if (!s->iterating) {
-                tab_delete(s->be, sub, s->sub_slot_size, idx, true);
-                if (sub->count == 0)
-                    remove_outer(s, t, oidx, true);
-            }
-            return NULL;
-        }
-        if (s->update_on_read)
-            *ts = now;
-    }
-    return sl + s->sub_off_val;
-}
-
-int heap_map_put(struct kstate *s, const void *ukey, const void *value)
-{
-    weir_keyed_backend *be = s->be;
-    bool created;
-    uint8_t *osl = slot_for_write(s, &created);
-    if (!osl)
-        return -ENOSPC;
-    struct htable **subp = (struct htable **)(osl + s->off_val);
-    if (!*subp) {
-        *subp = halloc(be, sizeof **subp, true);
-        if (!*subp) {
-            heap_clear(s);
-            return -ENOSPC;
-        }
-    }
-    struct htable *sub = *subp;
-    uint64_t h = ukey_hash(ukey, s->key_size);
-    uint32_t idx = 0;
-    bool found = sub->cap && sub_find(s, sub, h, ukey, &idx);
-    if (!found) {
-        if (tab_reserve_one(be, sub, s->sub_slot_size) < 0) {
-            if (sub->count == 0)
-                heap_clear(s);
-            return -ENOSPC;
-        }
-        sub_find(s, sub, h, ukey, &idx);
-        sub->count++;
-    }
-    uint8_t *sl = slot_at(sub, s->sub_slot_size, idx);
-    *(uint64_t *)sl = h;
-    memcpy(sl + 8, ukey, s->key_size);
-    memcpy(sl + s->sub_off_val, value, s->value_size);
-    if (s->ttl)
-        *(int64_t *)(sl + s->sub_off_ts) = state_now(be);
-    return 0;
-}
-
-int heap_map_remove(struct kstate *s, const void *ukey)
-{
-    struct htable *t;
-    uint32_t oidx, idx;
-    struct htable *sub = cur_sub(s, &t, &oidx);
-    if (!sub || !sub_find(s, sub, ukey_hash(ukey, s->key_size), ukey, &idx))
-        return 0;
-    tab_delete(s->be, sub, s->sub_slot_size, idx, true);
-    if (sub->count == 0)
-        remove_outer(s, t, oidx, true);
-    return 0;
-}
-
-int heap_map_iterate(struct kstate *s, int (*fn)(void *, const void *, const void *), void *arg)
-{
-    struct htable *sub = cur_sub(s, NULL, NULL);
-    if (!sub)
-        return 0;
-    int64_t now = state_now(s->be);
-    int rc = 0;
-    s->iterating = true;
-    for (uint32_t i = 0; i < sub->cap && rc == 0; i++) {
-        uint8_t *sl = slot_at(sub, s->sub_slot_size, i);
-        if (!slot_hash(sl))
-            continue;
-        if (s->ttl) {
-            int64_t *ts = (int64_t *)(sl + s->sub_off_ts);
-            if (state_expired(s, *ts, now))
-                continue;
-            if (s->update_on_read)
-                *ts = now;
-        }
-        rc = fn(arg, sl + 8, sl + s->sub_off_val);
-    }
-    s->iterating = false;
-    return rc < 0 ? rc : 0;
-}
-
-bool heap_map_is_empty(struct kstate *s)
-{
-    struct htable *sub = cur_sub(s, NULL, NULL);
-    if (!sub)
-        return true;
-    if (!s->ttl)
-        return sub->count == 0;
-    int64_t now = state_now(s->be);
-    for (uint32_t i = 0; i < sub->cap; i++) {
-        uint8_t *sl = slot_at(sub, s->sub_slot_size, i);
-        if (slot_hash(sl) && !state_expired(s, *(int64_t *)(sl + s->sub_off_ts), now))
-            return false;
-    }
-    return true;
-}
-
-/* ---- prefetch --------------------------------------------------------------------------- */
-
-/* The home slot of hash h in every state's table of key group kgi (a few states at most are
- * worth it: each prefetch is a cache line the record may not touch). */
-void heap_prefetch(weir_keyed_backend *be, uint64_t h, uint32_t kgi)
-{
-    uint32_t n = be->nstates < 4 ? be->nstates : 4;
-    for (uint32_t i = 0; i < n; i++) {
-        struct kstate *s = be->states[i];
-        const struct htable *t = &s->tabs[kgi];
-        if (t->cap)
-            __builtin_prefetch(slot_at(t, s->slot_size, home_of(h, t->cap)), 1);
-    }
-}
-
-/* ---- snapshot, restore, cleanup, stats -------------------------------------------------- */
-
-int heap_snapshot_kg(weir_keyed_backend *be, uint32_t kgi, state_emit_fn emit, void *arg)
-{
-    int64_t now = state_now(be);
-    for (uint32_t si = 0; si < be->nstates; si++) {
-        struct kstate *s = be->states[si];
-        struct htable *t = &s->tabs[kgi];
-        for (uint32_t i = 0; i < t->cap; i++) {
-            uint8_t *sl = slot_at(t, s->slot_size, i);
-            if (!slot_hash(sl))
-                continue;
-            uint64_t key = ((uint64_t *)sl)[1], ns = ((uint64_t *)sl)[2];
-            int rc = 0;
-            if (s->kind == KIND_MAP) {
-                struct htable *sub = *(struct htable **)(sl + s->off_val);
-                for (uint32_t j = 0; j < sub->cap && rc == 0; j++) {
-                    uint8_t *e = slot_at(sub, s->sub_slot_size, j);
-                    if (!slot_hash(e))
-                        continue;
-                    int64_t ts = s->ttl ? *(int64_t *)(e + s->sub_off_ts) : 0;
-                    if (!state_expired(s, ts, now))
-                        rc = emit(arg, s, key, ns, e + 8, ts, e + s->sub_off_val, s->value_size);
-                }
-            } else {
-                int64_t ts = s->ttl ? *ts_of(s, sl) : 0;
-                if (state_expired(s, ts, now))
-                    continue;
-                if (s->kind == KIND_LIST) {
-                    struct hlist *l = (struct hlist *)(sl + s->off_val);
-                    if (l->n)
-                        rc =
-                            emit(arg, s, key, ns, NULL, ts, l->elems, (size_t)l->n * s->value_size);
-                } else {
-                    rc = emit(arg, s, key, ns, NULL, ts, sl + s->off_val, s->value_size);
-                }
-            }
-            if (rc < 0)
-                return rc;
-        }
-    }
-    return 0;
-}
-
-int heap_restore_entry(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t ns, const void *ukey,
-                       int64_t ts, const void *payload, size_t len)
-{
-    weir_keyed_backend *be = s->be;
-    struct htable *t = &s->tabs[kgi];
-    uint64_t h = outer_hash(key, ns);
-    uint32_t idx;
-    bool found = t->cap && outer_find(t, s->slot_size, h, key, ns, &idx);
-    if (!found) {
-        if (tab_reserve_one(be, t, s->slot_size) < 0)
-            return -ENOSPC;
-        outer_find(t, s->slot_size, h, key, ns, &idx);
-        uint64_t *sl = (uint64_t *)slot_at(t, s->slot_size, idx);
-        sl[0] = h;
-        sl[1] = key;
-        sl[2] = ns;
-        t->count++;
-    }
-    be->gen++;
-    uint8_t *sl = slot_at(t, s->slot_size, idx);
-    int rc = 0;
-    switch (s->kind) {
-    case KIND_LIST: {
-        struct hlist *l = (struct hlist *)(sl + s->off_val);
-        uint32_t n = (uint32_t)(len / s->value_size);
-        rc = list_reserve(s, l, n);
-        if (rc == 0) {
-            memcpy(l->elems, payload, len);
-            l->n = n;
-        }
-        break;
-    }
-    case KIND_MAP: {
-        struct htable **subp = (struct htable **)(sl + s->off_val);
-        if (!*subp && !(*subp = halloc(be, sizeof **subp, true))) {
-            rc = -ENOSPC;
-            break;
-        }
-        struct htable *sub = *subp;
-        uint64_t uh = ukey_hash(ukey, s->key_size);
-        uint32_t j = 0;
-        if (!(sub->cap && sub_find(s, sub, uh, ukey, &j))) {
-            if ((rc = tab_reserve_one(be, sub, s->sub_slot_size)) < 0)
-                break;
-            sub_find(s, sub, uh, ukey, &j);
-            sub->count++;
-        }
-        uint8_t *e = slot_at(sub, s->sub_slot_size, j);
-        *(uint64_t *)e = uh;
-        memcpy(e + 8, ukey, s->key_size);
-        memcpy(e + s->sub_off_val, payload, len);
-        if (s->ttl)
-            *(int64_t *)(e + s->sub_off_ts) = ts;
-        break;
-    }
-    default:
-        memcpy(sl + s->off_val, payload, len);
-        break;
-    }
-    if (s->ttl && s->kind != KIND_MAP)
-        *ts_of(s, sl) = ts;
-    if (rc < 0) {
-        /* Leave no empty list or map behind. */
-        bool empty = s->kind == KIND_LIST  ? ((struct hlist *)(sl + s->off_val))->n == 0
-                     : s->kind == KIND_MAP ? !*(struct htable **)(sl + s->off_val) ||
-                                                 (*(struct htable **)(sl + s->off_val))->count == 0
-                                           : false;
-        if (empty)
-            remove_outer(s, t, idx, true);
-    }
-    return rc;
-}
+/* ---- cleanup, stats ---------------------------------------------------------------------- */
 
 int heap_cleanup(weir_keyed_backend *be)
 {
@@ -1080,27 +325,27 @@ int heap_cleanup(weir_keyed_backend *be)
             struct htable *t = &s->tabs[k];
             if (s->ttl) {
                 for (uint32_t i = 0; i < t->cap;) {
-                    uint8_t *sl = slot_at(t, s->slot_size, i);
-                    if (slot_hash(sl) && outer_expired(s, sl, now)) {
-                        remove_outer(s, t, i, false);
+                    uint8_t *sl = heap_slot_at(t, s->slot_size, i);
+                    if (heap_slot_hash(sl) && heap_outer_expired(s, sl, now)) {
+                        heap_remove_outer(s, t, i, false);
                         continue; /* a later entry may have moved into i */
                     }
                     i++;
                 }
             }
             /* Shrink what removals left sparse (tab_delete only halves once per removal). */
-            uint32_t want = fit_cap(t->count);
+            uint32_t want = heap_fit_cap(t->count);
             if (want < t->cap)
-                tab_resize(be, t, s->slot_size, want);
+                heap_tab_resize(be, t, s->slot_size, want);
             if (s->kind == KIND_MAP) {
                 for (uint32_t i = 0; i < t->cap; i++) {
-                    uint8_t *sl = slot_at(t, s->slot_size, i);
-                    if (!slot_hash(sl))
+                    uint8_t *sl = heap_slot_at(t, s->slot_size, i);
+                    if (!heap_slot_hash(sl))
                         continue;
                     struct htable *sub = *(struct htable **)(sl + s->off_val);
-                    uint32_t w = fit_cap(sub->count);
+                    uint32_t w = heap_fit_cap(sub->count);
                     if (w < sub->cap)
-                        tab_resize(be, sub, s->sub_slot_size, w);
+                        heap_tab_resize(be, sub, s->sub_slot_size, w);
                 }
             }
         }
@@ -1130,8 +375,8 @@ void heap_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st)
                 continue;
             }
             for (uint32_t i = 0; i < t->cap; i++) {
-                uint8_t *sl = slot_at(t, s->slot_size, i);
-                if (slot_hash(sl))
+                uint8_t *sl = heap_slot_at(t, s->slot_size, i);
+                if (heap_slot_hash(sl))
                     st->entries += (*(struct htable **)(sl + s->off_val))->count;
             }
         }

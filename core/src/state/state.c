@@ -252,26 +252,13 @@ void weir_keyed_backend_close(weir_keyed_backend *be)
     free(be);
 }
 
-/* Flink's MurmurHash finalizer over (key, namespace): the hashmap backend's slot hash. Odd,
- * so that 0 can mark an empty slot. */
-static inline uint64_t key_hash(uint64_t key, uint64_t ns)
-{
-    uint64_t h = key ^ (ns * 0x9e3779b97f4a7c15ull);
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h | 1;
-}
-
 void weir_keyed_backend_set_current_key(weir_keyed_backend *be, uint64_t key, uint32_t key_group)
 {
     be->key = key;
     be->kg = key_group;
     be->kgi = key_group - be->kg_first;
     be->kg_bad = key_group < be->kg_first || key_group > be->kg_last;
-    be->h = key_hash(key, be->ns);
+    be->h = state_key_hash(key, be->ns);
     be->gen++;
     if (be->kind == BACKEND_ROCKSDB)
         rdb_set_current_key(be);
@@ -280,7 +267,7 @@ void weir_keyed_backend_set_current_key(weir_keyed_backend *be, uint64_t key, ui
 void weir_keyed_backend_prefetch(weir_keyed_backend *be, uint64_t key, uint32_t key_group)
 {
     if (be->kind == BACKEND_HASHMAP && key_group >= be->kg_first && key_group <= be->kg_last)
-        heap_prefetch(be, key_hash(key, 0), key_group - be->kg_first);
+        heap_prefetch(be, state_key_hash(key, 0), key_group - be->kg_first);
 }
 
 uint64_t weir_keyed_backend_current_key(const weir_keyed_backend *be)
@@ -293,7 +280,7 @@ void weir_keyed_backend_set_namespace(weir_keyed_backend *be, uint64_t ns)
     if (ns == be->ns)
         return;
     be->ns = ns;
-    be->h = key_hash(be->key, ns);
+    be->h = state_key_hash(be->key, ns);
     be->gen++;
     if (be->kind == BACKEND_ROCKSDB)
         rdb_set_namespace(be);

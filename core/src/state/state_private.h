@@ -150,6 +150,24 @@ static inline struct kstate *KS(const void *handle)
     return (struct kstate *)handle;
 }
 
+/* Flink's MurmurHash finalizer; over (key, namespace) it is the hashmap backend's slot hash,
+ * odd so that 0 can mark an empty slot. The current key (state.c) and a restored entry's
+ * key (heap_snapshot.c) hash alike. */
+static inline uint64_t state_mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static inline uint64_t state_key_hash(uint64_t key, uint64_t ns)
+{
+    return state_mix64(key ^ (ns * 0x9e3779b97f4a7c15ull)) | 1;
+}
+
 /* Internal functions bind inside libweir (no PLT hop on the per-record path). */
 #pragma GCC visibility push(hidden)
 
@@ -198,6 +216,59 @@ void heap_prefetch(weir_keyed_backend *be, uint64_t h, uint32_t kgi);
 int heap_cleanup(weir_keyed_backend *be);
 void heap_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
 
+/* heap*.c, between its files: the memory of the task-heap pool (heap.c) and the tables
+ * (heap_table.c). */
+void *heap_alloc(weir_keyed_backend *be, size_t size, bool zero);
+void heap_free(weir_keyed_backend *be, void *p);
+void *heap_realloc(weir_keyed_backend *be, void *p, size_t size);
+int heap_tab_resize(weir_keyed_backend *be, struct htable *t, uint32_t ss, uint32_t newcap);
+int heap_tab_reserve_one(weir_keyed_backend *be, struct htable *t, uint32_t ss);
+uint32_t heap_fit_cap(uint32_t count);
+uint64_t heap_ukey_hash(const void *ukey, uint32_t n);
+bool heap_sub_find(const struct kstate *s, const struct htable *t, uint64_t h, const void *ukey,
+                   uint32_t *idx);
+void heap_remove_outer(struct kstate *s, struct htable *t, uint32_t idx, bool shrink);
+bool heap_outer_expired(struct kstate *s, uint8_t *sl, int64_t now);
+int heap_list_reserve(struct kstate *s, struct hlist *l, uint32_t n);
+
+static inline uint8_t *heap_slot_at(const struct htable *t, uint32_t ss, uint32_t i)
+{
+    return t->slots + (size_t)i * ss;
+}
+
+static inline uint64_t heap_slot_hash(const uint8_t *sl)
+{
+    return *(const uint64_t *)sl;
+}
+
+static inline uint32_t heap_home_of(uint64_t h, uint32_t cap)
+{
+    return (uint32_t)(h >> 1) & (cap - 1);
+}
+
+static inline bool heap_outer_find(const struct htable *t, uint32_t ss, uint64_t h, uint64_t key,
+                                   uint64_t ns, uint32_t *idx)
+{
+    uint32_t mask = t->cap - 1, i = heap_home_of(h, t->cap);
+    for (;;) {
+        const uint64_t *sl = (const uint64_t *)heap_slot_at(t, ss, i);
+        if (sl[0] == 0) {
+            *idx = i;
+            return false;
+        }
+        if (sl[0] == h && sl[1] == key && sl[2] == ns) {
+            *idx = i;
+            return true;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+static inline int64_t *heap_ts_of(const struct kstate *s, uint8_t *sl)
+{
+    return (int64_t *)(sl + s->off_ts);
+}
+
 /* state_rocksdb.c */
 int rdb_env_init(weir_state_env *env, char *err, size_t errlen);
 void rdb_env_fini(weir_state_env *env);
@@ -234,5 +305,11 @@ void rdb_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
  * the backend's merge operator and compaction filter. Destroy with rocksdb_options_destroy. */
 rocksdb_options_t *state_rocksdb_options_new(weir_state_env *env);
 rocksdb_writeoptions_t *state_rocksdb_writeoptions_new(void);
+
+/* For incremental checkpoints (rocksdb_incremental.c): whether be is a RocksDB backend with
+ * an open instance, and that instance's handles and directory. */
+bool rdb_is_rocksdb(const weir_keyed_backend *be);
+void rdb_handles(weir_keyed_backend *be, rocksdb_t **db, rocksdb_options_t **opts,
+                 rocksdb_writeoptions_t **wo, const char **dir);
 
 #endif
