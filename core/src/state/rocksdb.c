@@ -37,7 +37,7 @@
  * route sets the high-priority pool ratio in this version; all instances copy the same
  * options object and so share that one cache.
  */
-#include "state_impl.h"
+#include "state_private.h"
 
 #include <errno.h>
 #include <ftw.h>

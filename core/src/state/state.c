@@ -1,7 +1,7 @@
 /*
  * Keyed state, the part both backends share: the environment (one per process run), opening
  * and closing a backend, the registry of states by name, dispatch of every state operation to
- * the hashmap (state_heap.c) or RocksDB (state_rocksdb.c) backend, and the snapshot format.
+ * the hashmap (heap*.c) or RocksDB (rocksdb*.c) backend.
  *
  * Contract (state.h): a backend is used by one thread at a time; the runtime sets the current
  * key (and namespace) before each record or timer, and every state handle then works on that
@@ -16,40 +16,21 @@
  *   (closed)   weir_keyed_backend_close frees everything; the RocksDB directory is removed
  * Snapshot and restore work in any of the first three; they do not change the current key.
  *
- * Snapshot of one key group, backend-independent, little-endian:
- *
- *   "WEIRKGS1"  u32 version (1)  u32 key group  u32 max parallelism  u32 number of states
- *   state descriptor, per state: u16 id  u8 kind  u8 flags (1 ttl, 2 update on read)
- *                                u32 key size  u32 value size  i64 ttl ms  u16 name length, name
- *   entry, any number:           u8 'E'  u16 state id  u64 key  u64 namespace
- *                                [user key, map]  [i64 timestamp, ttl]  u32 length, payload
- *   end:                         u8 'Z'  u64 number of entries  u32 crc32c of all bytes before
- *
- * A payload is a value or accumulator (value size), or a list's elements back to back (a
- * multiple of the element size); a map has one entry per user key. Expired entries are left
- * out, as Flink's full-snapshot cleanup does. Restore matches states by name, so a snapshot
- * restores into a backend whose operator declared its states in another order, or has not
- * declared them yet (they are registered from the descriptors and matched when it does).
+ * snapshot.c holds the snapshot of one key group: its format, the writer and the reader.
  */
-#include "state_impl.h"
+#include "state_private.h"
 
 #include <weir/config.h>
 
 #include <errno.h>
 #include <limits.h>
-#include <nmmintrin.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define SNAP_MAGIC     "WEIRKGS1"
-#define SNAP_VERSION   1u
-#define SNAP_BUF       (64u << 10)
-#define SNAP_MAX_VALUE (1u << 30) /* a payload longer than this is corruption, not data */
 #define MAX_VALUE_SIZE (1u << 20)
-#define MAX_KEY_SIZE   1024u
 
 static const char *const kind_names[] = {"value", "list", "map", "reducing", "aggregating"};
 
@@ -271,26 +252,13 @@ void weir_keyed_backend_close(weir_keyed_backend *be)
     free(be);
 }
 
-/* Flink's MurmurHash finalizer over (key, namespace): the hashmap backend's slot hash. Odd,
- * so that 0 can mark an empty slot. */
-static inline uint64_t key_hash(uint64_t key, uint64_t ns)
-{
-    uint64_t h = key ^ (ns * 0x9e3779b97f4a7c15ull);
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h | 1;
-}
-
 void weir_keyed_backend_set_current_key(weir_keyed_backend *be, uint64_t key, uint32_t key_group)
 {
     be->key = key;
     be->kg = key_group;
     be->kgi = key_group - be->kg_first;
     be->kg_bad = key_group < be->kg_first || key_group > be->kg_last;
-    be->h = key_hash(key, be->ns);
+    be->h = state_key_hash(key, be->ns);
     be->gen++;
     if (be->kind == BACKEND_ROCKSDB)
         rdb_set_current_key(be);
@@ -299,7 +267,7 @@ void weir_keyed_backend_set_current_key(weir_keyed_backend *be, uint64_t key, ui
 void weir_keyed_backend_prefetch(weir_keyed_backend *be, uint64_t key, uint32_t key_group)
 {
     if (be->kind == BACKEND_HASHMAP && key_group >= be->kg_first && key_group <= be->kg_last)
-        heap_prefetch(be, key_hash(key, 0), key_group - be->kg_first);
+        heap_prefetch(be, state_key_hash(key, 0), key_group - be->kg_first);
 }
 
 uint64_t weir_keyed_backend_current_key(const weir_keyed_backend *be)
@@ -312,7 +280,7 @@ void weir_keyed_backend_set_namespace(weir_keyed_backend *be, uint64_t ns)
     if (ns == be->ns)
         return;
     be->ns = ns;
-    be->h = key_hash(be->key, ns);
+    be->h = state_key_hash(be->key, ns);
     be->gen++;
     if (be->kind == BACKEND_ROCKSDB)
         rdb_set_namespace(be);
@@ -377,9 +345,9 @@ static void describe(const struct kstate *s, char *buf, size_t len)
 /* The state named name, registered now if new. A state restored from a snapshot before any
  * operator declared it must match in kind, sizes and whether it has TTL (its entries are
  * stored with or without timestamps); the declaration then sets the TTL length and functions. */
-static struct kstate *declare(weir_keyed_backend *be, const char *name, enum state_kind kind,
-                              uint32_t key_size, uint32_t value_size,
-                              const struct weir_state_ttl *ttl, bool from_restore)
+struct kstate *state_declare(weir_keyed_backend *be, const char *name, enum state_kind kind,
+                             uint32_t key_size, uint32_t value_size,
+                             const struct weir_state_ttl *ttl, bool from_restore)
 {
     bool has_ttl = ttl && ttl->ttl_ms > 0;
     if (!name || !*name || value_size == 0 || value_size > MAX_VALUE_SIZE ||
@@ -446,19 +414,19 @@ static struct kstate *declare(weir_keyed_backend *be, const char *name, enum sta
 weir_value_state *weir_value_state_get(weir_keyed_backend *be, const char *name,
                                        uint32_t value_size, const struct weir_state_ttl *ttl)
 {
-    return (weir_value_state *)declare(be, name, KIND_VALUE, 0, value_size, ttl, false);
+    return (weir_value_state *)state_declare(be, name, KIND_VALUE, 0, value_size, ttl, false);
 }
 
 weir_list_state *weir_list_state_get(weir_keyed_backend *be, const char *name, uint32_t elem_size,
                                      const struct weir_state_ttl *ttl)
 {
-    return (weir_list_state *)declare(be, name, KIND_LIST, 0, elem_size, ttl, false);
+    return (weir_list_state *)state_declare(be, name, KIND_LIST, 0, elem_size, ttl, false);
 }
 
 weir_map_state *weir_map_state_get(weir_keyed_backend *be, const char *name, uint32_t key_size,
                                    uint32_t value_size, const struct weir_state_ttl *ttl)
 {
-    return (weir_map_state *)declare(be, name, KIND_MAP, key_size, value_size, ttl, false);
+    return (weir_map_state *)state_declare(be, name, KIND_MAP, key_size, value_size, ttl, false);
 }
 
 weir_reducing_state *weir_reducing_state_get(weir_keyed_backend *be, const char *name,
@@ -470,7 +438,7 @@ weir_reducing_state *weir_reducing_state_get(weir_keyed_backend *be, const char 
                   be->uid, name ? name : "");
         return NULL;
     }
-    struct kstate *s = declare(be, name, KIND_REDUCING, 0, value_size, ttl, false);
+    struct kstate *s = state_declare(be, name, KIND_REDUCING, 0, value_size, ttl, false);
     if (s)
         s->reduce = reduce;
     return (weir_reducing_state *)s;
@@ -486,7 +454,7 @@ weir_aggregating_state *weir_aggregating_state_get(weir_keyed_backend *be, const
                   be->uid, name ? name : "");
         return NULL;
     }
-    struct kstate *s = declare(be, name, KIND_AGGREGATING, 0, fn->acc_size, ttl, false);
+    struct kstate *s = state_declare(be, name, KIND_AGGREGATING, 0, fn->acc_size, ttl, false);
     if (s)
         s->agg = *fn;
     return (weir_aggregating_state *)s;
@@ -646,373 +614,4 @@ int weir_aggregating_get(weir_aggregating_state *h, void *out)
 int weir_aggregating_clear(weir_aggregating_state *h)
 {
     return clear_any(KS(h));
-}
-
-/* ---- snapshot writer -------------------------------------------------------------------- */
-
-static uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    uint64_t c = ~crc;
-    for (; len >= 8; len -= 8, p += 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        c = _mm_crc32_u64(c, v);
-    }
-    uint32_t c32 = (uint32_t)c;
-    for (; len; len--, p++)
-        c32 = _mm_crc32_u8(c32, *p);
-    return ~c32;
-}
-
-struct snap_w {
-    weir_keyed_backend *be;
-    struct weir_snapshot_out *out;
-    uint8_t *buf;
-    size_t len;
-    uint32_t crc;
-    uint64_t entries;
-};
-
-static int w_flush(struct snap_w *w)
-{
-    if (!w->len)
-        return 0;
-    w->crc = crc32c(w->crc, w->buf, w->len);
-    int rc = w->out->write(w->out, w->buf, w->len);
-    w->len = 0;
-    return rc < 0 ? rc : 0;
-}
-
-static int w_bytes(struct snap_w *w, const void *p, size_t n)
-{
-    if (w->len + n > SNAP_BUF) {
-        int rc = w_flush(w);
-        if (rc < 0)
-            return rc;
-        if (n > SNAP_BUF) {
-            w->crc = crc32c(w->crc, p, n);
-            rc = w->out->write(w->out, p, n);
-            return rc < 0 ? rc : 0;
-        }
-    }
-    memcpy(w->buf + w->len, p, n);
-    w->len += n;
-    return 0;
-}
-
-/* x86 is little-endian, which is the format's order; these say where the format fixes it. */
-static int w_u8(struct snap_w *w, uint8_t v)
-{
-    return w_bytes(w, &v, 1);
-}
-static int w_u16(struct snap_w *w, uint16_t v)
-{
-    return w_bytes(w, &v, 2);
-}
-static int w_u32(struct snap_w *w, uint32_t v)
-{
-    return w_bytes(w, &v, 4);
-}
-static int w_u64(struct snap_w *w, uint64_t v)
-{
-    return w_bytes(w, &v, 8);
-}
-
-static int emit_entry(void *arg, struct kstate *s, uint64_t key, uint64_t ns, const void *ukey,
-                      int64_t ts, const void *payload, size_t len)
-{
-    struct snap_w *w = arg;
-    uint8_t head[19];
-    head[0] = 'E';
-    memcpy(head + 1, &s->id, 2);
-    memcpy(head + 3, &key, 8);
-    memcpy(head + 11, &ns, 8);
-    int rc = w_bytes(w, head, sizeof head);
-    if (rc == 0 && s->kind == KIND_MAP)
-        rc = w_bytes(w, ukey, s->key_size);
-    if (rc == 0 && s->ttl)
-        rc = w_u64(w, (uint64_t)ts);
-    if (rc == 0)
-        rc = w_u32(w, (uint32_t)len);
-    if (rc == 0)
-        rc = w_bytes(w, payload, len);
-    w->entries++;
-    return rc;
-}
-
-int weir_keyed_backend_snapshot_key_group(weir_keyed_backend *be, uint32_t kg,
-                                          struct weir_snapshot_out *out)
-{
-    if (kg < be->kg_first || kg > be->kg_last)
-        return state_err(be, -ERANGE,
-                         "operator %s subtask %d: snapshot of key group %u, outside [%u, %u]",
-                         be->uid, be->subtask, kg, be->kg_first, be->kg_last);
-    struct snap_w w = {.be = be, .out = out, .buf = malloc(SNAP_BUF)};
-    if (!w.buf)
-        return state_err(be, -ENOMEM, "operator %s: out of memory for a snapshot", be->uid);
-    int rc = w_bytes(&w, SNAP_MAGIC, 8);
-    if (rc == 0)
-        rc = w_u32(&w, SNAP_VERSION);
-    if (rc == 0)
-        rc = w_u32(&w, kg);
-    if (rc == 0)
-        rc = w_u32(&w, be->max_parallelism);
-    if (rc == 0)
-        rc = w_u32(&w, be->nstates);
-    for (uint32_t i = 0; rc == 0 && i < be->nstates; i++) {
-        struct kstate *s = be->states[i];
-        size_t nl = strlen(s->name);
-        rc = w_u16(&w, s->id);
-        if (rc == 0)
-            rc = w_u8(&w, (uint8_t)s->kind);
-        if (rc == 0)
-            rc = w_u8(&w, (uint8_t)((s->ttl ? 1 : 0) | (s->update_on_read ? 2 : 0)));
-        if (rc == 0)
-            rc = w_u32(&w, s->key_size);
-        if (rc == 0)
-            rc = w_u32(&w, s->value_size);
-        if (rc == 0)
-            rc = w_u64(&w, (uint64_t)s->ttl_ms);
-        if (rc == 0)
-            rc = w_u16(&w, (uint16_t)nl);
-        if (rc == 0)
-            rc = w_bytes(&w, s->name, nl);
-    }
-    if (rc == 0)
-        rc = be->kind == BACKEND_HASHMAP ? heap_snapshot_kg(be, kg - be->kg_first, emit_entry, &w)
-                                         : rdb_snapshot_kg(be, kg, emit_entry, &w);
-    if (rc == 0)
-        rc = w_u8(&w, 'Z');
-    if (rc == 0)
-        rc = w_u64(&w, w.entries);
-    if (rc == 0)
-        rc = w_flush(&w);
-    if (rc == 0) {
-        uint32_t crc = w.crc;
-        rc = out->write(out, &crc, 4);
-        rc = rc < 0 ? rc : 0;
-    }
-    free(w.buf);
-    if (rc < 0 && !be->err[0])
-        state_err(be, rc, "operator %s: snapshot of key group %u: %s", be->uid, kg, strerror(-rc));
-    return rc;
-}
-
-/* ---- snapshot reader -------------------------------------------------------------------- */
-
-struct snap_r {
-    weir_keyed_backend *be;
-    struct weir_snapshot_in *in;
-    uint32_t kg;
-    uint32_t crc;
-};
-
-static int r_bytes(struct snap_r *r, void *p, size_t n)
-{
-    if (n == 0)
-        return 0;
-    int rc = r->in->read(r->in, p, n);
-    if (rc == -ENODATA || rc == -EIO)
-        return state_err(r->be, -EIO, "operator %s: snapshot of key group %u is truncated",
-                         r->be->uid, r->kg);
-    if (rc < 0)
-        return state_err(r->be, rc, "operator %s: reading the snapshot of key group %u: %s",
-                         r->be->uid, r->kg, strerror(-rc));
-    r->crc = crc32c(r->crc, p, n);
-    return 0;
-}
-
-static int corrupt(struct snap_r *r, const char *what)
-{
-    return state_err(r->be, -EIO, "operator %s: snapshot of key group %u is corrupt: %s",
-                     r->be->uid, r->kg, what);
-}
-
-int weir_keyed_backend_restore_key_group(weir_keyed_backend *be, uint32_t kg,
-                                         struct weir_snapshot_in *in)
-{
-    struct snap_r r = {.be = be, .in = in, .kg = kg};
-    struct kstate **map = NULL; /* snapshot state id -> this backend's state */
-    uint8_t *buf = NULL;
-    size_t bufcap = 0;
-    uint32_t nstates = 0;
-    bool batch = false;
-    int rc;
-    be->err[0] = '\0';
-    if (kg < be->kg_first || kg > be->kg_last)
-        return state_err(be, -ERANGE,
-                         "operator %s subtask %d: restore of key group %u, outside [%u, %u]",
-                         be->uid, be->subtask, kg, be->kg_first, be->kg_last);
-
-    uint8_t head[24];
-    rc = r_bytes(&r, head, sizeof head);
-    if (rc < 0)
-        goto err;
-    uint32_t version, skg, smaxp;
-    memcpy(&version, head + 8, 4);
-    memcpy(&skg, head + 12, 4);
-    memcpy(&smaxp, head + 16, 4);
-    memcpy(&nstates, head + 20, 4);
-    if (memcmp(head, SNAP_MAGIC, 8) != 0) {
-        rc = corrupt(&r, "not a keyed-state snapshot");
-        goto err;
-    }
-    if (version != SNAP_VERSION) {
-        rc = state_err(be, -EINVAL, "operator %s: snapshot format version %u; this weir reads %u",
-                       be->uid, version, SNAP_VERSION);
-        goto err;
-    }
-    if (skg != kg) {
-        rc = state_err(be, -EINVAL, "operator %s: snapshot holds key group %u, not %u", be->uid,
-                       skg, kg);
-        goto err;
-    }
-    if (smaxp != be->max_parallelism) {
-        rc = state_err(be, -EINVAL,
-                       "operator %s: snapshot was taken with pipeline.max-parallelism %u; this "
-                       "job has %u, and key groups cannot be re-split",
-                       be->uid, smaxp, be->max_parallelism);
-        goto err;
-    }
-    if (nstates > STATE_MAX) {
-        rc = corrupt(&r, "too many states");
-        goto err;
-    }
-    map = calloc(nstates ? nstates : 1, sizeof *map);
-    if (!map) {
-        rc = -ENOMEM;
-        goto err;
-    }
-    for (uint32_t i = 0; i < nstates; i++) {
-        uint8_t d[22];
-        char name[1025];
-        uint16_t id, nl;
-        uint32_t ksz, vsz;
-        int64_t ttl_ms;
-        rc = r_bytes(&r, d, sizeof d);
-        if (rc < 0)
-            goto err;
-        memcpy(&id, d, 2);
-        memcpy(&ksz, d + 4, 4);
-        memcpy(&vsz, d + 8, 4);
-        memcpy(&ttl_ms, d + 12, 8);
-        memcpy(&nl, d + 20, 2);
-        if (id >= nstates || map[id] || d[2] > KIND_AGGREGATING || nl == 0 || nl > 1024) {
-            rc = corrupt(&r, "bad state descriptor");
-            goto err;
-        }
-        rc = r_bytes(&r, name, nl);
-        if (rc < 0)
-            goto err;
-        name[nl] = '\0';
-        struct weir_state_ttl ttl = {.ttl_ms = (d[3] & 1) ? (ttl_ms > 0 ? ttl_ms : 1) : 0,
-                                     .update_on_read = (d[3] & 2) != 0};
-        map[id] = declare(be, name, (enum state_kind)d[2], ksz, vsz, &ttl, true);
-        if (!map[id]) {
-            rc = -EINVAL;
-            goto err;
-        }
-    }
-
-    if (be->kind == BACKEND_ROCKSDB) {
-        rc = rdb_restore_begin(be);
-        if (rc < 0)
-            goto err;
-        batch = true;
-    }
-    int64_t now = state_now(be);
-    uint64_t entries = 0;
-    for (;;) {
-        uint8_t tag;
-        rc = r_bytes(&r, &tag, 1);
-        if (rc < 0)
-            goto err;
-        if (tag == 'Z')
-            break;
-        if (tag != 'E') {
-            rc = corrupt(&r, "unknown record");
-            goto err;
-        }
-        uint8_t e[18];
-        rc = r_bytes(&r, e, sizeof e);
-        if (rc < 0)
-            goto err;
-        uint16_t id;
-        uint64_t key, ns;
-        int64_t ts = 0;
-        uint32_t len;
-        memcpy(&id, e, 2);
-        memcpy(&key, e + 2, 8);
-        memcpy(&ns, e + 10, 8);
-        if (id >= nstates) {
-            rc = corrupt(&r, "entry of an unknown state");
-            goto err;
-        }
-        struct kstate *s = map[id];
-        uint8_t ukey[MAX_KEY_SIZE];
-        if (s->kind == KIND_MAP && (rc = r_bytes(&r, ukey, s->key_size)) < 0)
-            goto err;
-        if (s->ttl && (rc = r_bytes(&r, &ts, 8)) < 0)
-            goto err;
-        if ((rc = r_bytes(&r, &len, 4)) < 0)
-            goto err;
-        bool fits =
-            s->kind == KIND_LIST ? len > 0 && len % s->value_size == 0 : len == s->value_size;
-        if (!fits || len > SNAP_MAX_VALUE) {
-            rc = corrupt(&r, "entry of the wrong size");
-            goto err;
-        }
-        if (len > bufcap) {
-            free(buf);
-            bufcap = len < 4096 ? 4096 : len;
-            buf = malloc(bufcap);
-            if (!buf) {
-                rc = -ENOMEM;
-                goto err;
-            }
-        }
-        if ((rc = r_bytes(&r, buf, len)) < 0)
-            goto err;
-        entries++;
-        if (state_expired(s, ts, now))
-            continue;
-        rc = be->kind == BACKEND_HASHMAP
-                 ? heap_restore_entry(s, kg - be->kg_first, key, ns,
-                                      s->kind == KIND_MAP ? ukey : NULL, ts, buf, len)
-                 : rdb_restore_entry(s, kg, key, ns, s->kind == KIND_MAP ? ukey : NULL, ts, buf,
-                                     len);
-        if (rc < 0)
-            goto err;
-    }
-    uint64_t count;
-    if ((rc = r_bytes(&r, &count, 8)) < 0)
-        goto err;
-    uint32_t want = r.crc, crc;
-    rc = in->read(in, &crc, 4);
-    if (rc < 0) {
-        rc = state_err(be, -EIO, "operator %s: snapshot of key group %u is truncated", be->uid, kg);
-        goto err;
-    }
-    if (crc != want || count != entries) {
-        rc = corrupt(&r, crc != want ? "checksum mismatch" : "entry count mismatch");
-        goto err;
-    }
-    if (batch) {
-        batch = false;
-        rc = rdb_restore_end(be, true);
-        if (rc < 0)
-            goto err;
-    }
-    be->gen++;
-    free(buf);
-    free(map);
-    return 0;
-err:
-    if (batch)
-        rdb_restore_end(be, false);
-    be->gen++;
-    free(buf);
-    free(map);
-    return rc;
 }

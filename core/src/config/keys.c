@@ -1,13 +1,15 @@
 /*
  * Every configuration key weir knows, in the order weir_config_print lists them. A new key is
- * a new row; config.c needs no change unless the key takes part in a cross-key check.
+ * a new row; the rest of config/ needs no change unless the key takes part in a cross-key check.
  *
  * Names follow Flink wherever the concept is the same; where weir's name is shorter
  * (memory.* for taskmanager.memory.*), Flink's name is an alias so a Flink config file
  * carries over.
  */
-#include <weir/config.h>
+#include "config_private.h"
 
+#include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,11 +255,96 @@ const struct weir_config_key *weir_config_key_find(const char *name)
         return NULL;
     for (size_t i = 0; i < weir_config_key_count; i++) {
         const struct weir_config_key *k = &weir_config_keys[i];
-        if (strcmp(k->name, name) == 0)
-            return k;
-        for (size_t a = 0; a < sizeof k->aliases / sizeof k->aliases[0] && k->aliases[a]; a++)
-            if (strcmp(k->aliases[a], name) == 0)
+        const char *s;
+        for (size_t a = 0; (s = config_key_spelling(k, a)); a++)
+            if (strcmp(s, name) == 0)
                 return k;
     }
     return NULL;
+}
+
+const char *config_key_spelling(const struct weir_config_key *k, size_t a)
+{
+    size_t n = sizeof k->aliases / sizeof k->aliases[0];
+    return a == 0 ? k->name : a <= n ? k->aliases[a - 1] : NULL;
+}
+
+/* ---- suggestions ------------------------------------------------------------------------ */
+
+static size_t levenshtein(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t row[MAX_KEY_LEN + 1];
+    if (la > MAX_KEY_LEN || lb > MAX_KEY_LEN)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            size_t best = diag + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* True when name is tail of full at a dot boundary ("process.size" of "memory.process.size"),
+ * or full is name plus more segments ("parallelism" of "parallelism.default"). */
+static bool dotted_part(const char *name, const char *full)
+{
+    size_t ln = strlen(name), lf = strlen(full);
+    if (ln == 0 || ln >= lf)
+        return false;
+    if (strcmp(full + lf - ln, name) == 0 && full[lf - ln - 1] == '.')
+        return true;
+    return strncmp(full, name, ln) == 0 && full[ln] == '.';
+}
+
+/* The known name nearest to an unknown one, or NULL when none is near enough to be what the
+ * person meant. */
+static const char *suggest(const char *name)
+{
+    const char *best = NULL, *part = NULL;
+    size_t best_d = SIZE_MAX, limit = strlen(name) / 4;
+    int parts = 0;
+    if (limit < 2)
+        limit = 2;
+    for (size_t i = 0; i < weir_config_key_count; i++) {
+        const struct weir_config_key *k = &weir_config_keys[i];
+        const char *cand;
+        for (size_t a = 0; (cand = config_key_spelling(k, a)); a++) {
+            size_t d = levenshtein(name, cand);
+            if (d < best_d) {
+                best_d = d;
+                best = cand;
+            }
+            if (a == 0 && dotted_part(name, cand)) {
+                part = cand;
+                parts++;
+            }
+        }
+    }
+    if (best && best_d <= limit)
+        return best;
+    return parts == 1 ? part : NULL;
+}
+
+void config_unknown_key(const char *name, char *err, size_t errlen)
+{
+    char q[160];
+    const char *s = suggest(name);
+    if (s)
+        config_seterr(err, errlen, "unknown key %s (did you mean \"%s\"?)",
+                      config_quote(name, q, sizeof q), s);
+    else
+        config_seterr(err, errlen, "unknown key %s", config_quote(name, q, sizeof q));
 }

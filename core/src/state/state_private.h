@@ -1,14 +1,24 @@
 /*
- * What the keyed-state files share (state.c, state_heap.c, state_rocksdb.c): the inside of a
- * weir_state_env, a weir_keyed_backend and a state handle. Not part of the API; the benchmark
- * includes it only to give the raw RocksDB peer the very options the backend uses.
+ * What the keyed-state files share: the inside of a weir_state_env, a weir_keyed_backend and
+ * a state handle, and each backend's internals. Not part of the API; the benchmark uses
+ * state_rocksdb_options_new only to give the raw RocksDB peer the very options the backend
+ * uses.
  *
- * state.c owns the environment, the registry of states by name, dispatch to a backend and the
- * snapshot format; each backend file implements the per-kind operations and the two halves of
- * a snapshot (walking a key group's entries, taking restored entries back).
+ *   state.c          the environment, opening a backend, the registry of states by name,
+ *                    dispatch of every state operation to a backend
+ *   snapshot.c       the snapshot of one key group: format, writer, reader
+ *   heap.c           the hashmap backend: arenas, the task-heap pool, open/close, cleanup,
+ *                    stats
+ *   heap_table.c     its tables and the per-kind operations
+ *   heap_snapshot.c  its half of a snapshot (walking a key group, taking entries back)
+ *   rocksdb.c        the RocksDB backend: environment, open/close, TTL filter, list merge
+ *   rocksdb_ops.c    its per-kind operations
+ *   rocksdb_snapshot.c  its half of a snapshot, cleanup, stats
+ *   rocksdb_incremental.c  incremental checkpoints of a RocksDB backend (checkpoint_rocksdb.h)
+ *   timers.c         the timer service on keyed state (timers.h)
  */
-#ifndef WEIR_STATE_IMPL_H
-#define WEIR_STATE_IMPL_H
+#ifndef WEIR_STATE_PRIVATE_H
+#define WEIR_STATE_PRIVATE_H
 
 #include <weir/state.h>
 
@@ -140,14 +150,39 @@ static inline struct kstate *KS(const void *handle)
     return (struct kstate *)handle;
 }
 
+/* Flink's MurmurHash finalizer; over (key, namespace) it is the hashmap backend's slot hash,
+ * odd so that 0 can mark an empty slot. The current key (state.c) and a restored entry's
+ * key (heap_snapshot.c) hash alike. */
+static inline uint64_t state_mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static inline uint64_t state_key_hash(uint64_t key, uint64_t ns)
+{
+    return state_mix64(key ^ (ns * 0x9e3779b97f4a7c15ull)) | 1;
+}
+
 /* Internal functions bind inside libweir (no PLT hop on the per-record path). */
 #pragma GCC visibility push(hidden)
 
 /* state.c */
+#define MAX_KEY_SIZE 1024u /* a map's user key */
+
 int state_err(weir_keyed_backend *be, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int64_t state_now(const weir_keyed_backend *be);
 bool state_expired(const struct kstate *s, int64_t ts, int64_t now);
+/* The state named name, registered now if new; NULL (with the backend's error) when a
+ * state of that name differs in kind, sizes or TTL. */
+struct kstate *state_declare(weir_keyed_backend *be, const char *name, enum state_kind kind,
+                             uint32_t key_size, uint32_t value_size,
+                             const struct weir_state_ttl *ttl, bool from_restore);
 
 /* A key group's entries as the snapshot writer takes them. ukey is NULL except for map
  * entries; ts is ignored for states without TTL; payload is the value, the accumulator or
@@ -180,6 +215,59 @@ int heap_restore_entry(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t ns
 void heap_prefetch(weir_keyed_backend *be, uint64_t h, uint32_t kgi);
 int heap_cleanup(weir_keyed_backend *be);
 void heap_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
+
+/* heap*.c, between its files: the memory of the task-heap pool (heap.c) and the tables
+ * (heap_table.c). */
+void *heap_alloc(weir_keyed_backend *be, size_t size, bool zero);
+void heap_free(weir_keyed_backend *be, void *p);
+void *heap_realloc(weir_keyed_backend *be, void *p, size_t size);
+int heap_tab_resize(weir_keyed_backend *be, struct htable *t, uint32_t ss, uint32_t newcap);
+int heap_tab_reserve_one(weir_keyed_backend *be, struct htable *t, uint32_t ss);
+uint32_t heap_fit_cap(uint32_t count);
+uint64_t heap_ukey_hash(const void *ukey, uint32_t n);
+bool heap_sub_find(const struct kstate *s, const struct htable *t, uint64_t h, const void *ukey,
+                   uint32_t *idx);
+void heap_remove_outer(struct kstate *s, struct htable *t, uint32_t idx, bool shrink);
+bool heap_outer_expired(struct kstate *s, uint8_t *sl, int64_t now);
+int heap_list_reserve(struct kstate *s, struct hlist *l, uint32_t n);
+
+static inline uint8_t *heap_slot_at(const struct htable *t, uint32_t ss, uint32_t i)
+{
+    return t->slots + (size_t)i * ss;
+}
+
+static inline uint64_t heap_slot_hash(const uint8_t *sl)
+{
+    return *(const uint64_t *)sl;
+}
+
+static inline uint32_t heap_home_of(uint64_t h, uint32_t cap)
+{
+    return (uint32_t)(h >> 1) & (cap - 1);
+}
+
+static inline bool heap_outer_find(const struct htable *t, uint32_t ss, uint64_t h, uint64_t key,
+                                   uint64_t ns, uint32_t *idx)
+{
+    uint32_t mask = t->cap - 1, i = heap_home_of(h, t->cap);
+    for (;;) {
+        const uint64_t *sl = (const uint64_t *)heap_slot_at(t, ss, i);
+        if (sl[0] == 0) {
+            *idx = i;
+            return false;
+        }
+        if (sl[0] == h && sl[1] == key && sl[2] == ns) {
+            *idx = i;
+            return true;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+static inline int64_t *heap_ts_of(const struct kstate *s, uint8_t *sl)
+{
+    return (int64_t *)(sl + s->off_ts);
+}
 
 /* state_rocksdb.c */
 int rdb_env_init(weir_state_env *env, char *err, size_t errlen);
@@ -217,5 +305,11 @@ void rdb_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
  * the backend's merge operator and compaction filter. Destroy with rocksdb_options_destroy. */
 rocksdb_options_t *state_rocksdb_options_new(weir_state_env *env);
 rocksdb_writeoptions_t *state_rocksdb_writeoptions_new(void);
+
+/* For incremental checkpoints (rocksdb_incremental.c): whether be is a RocksDB backend with
+ * an open instance, and that instance's handles and directory. */
+bool rdb_is_rocksdb(const weir_keyed_backend *be);
+void rdb_handles(weir_keyed_backend *be, rocksdb_t **db, rocksdb_options_t **opts,
+                 rocksdb_writeoptions_t **wo, const char **dir);
 
 #endif

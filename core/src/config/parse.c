@@ -1,0 +1,261 @@
+/*
+ * The YAML loader: a file is one mapping; nested mappings are flattened into dotted keys
+ * ("state: {backend: rocksdb}" is state.backend), a key may be given under a Flink alias,
+ * and a key given twice in one file is an error that names both lines.
+ */
+#include "config_private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+struct loader {
+    weir_config *c;
+    yaml_document_t *doc;
+    const char *path;
+    char *err;
+    size_t errlen;
+};
+
+static const char *node_kind(const yaml_node_t *n)
+{
+    return n->type == YAML_MAPPING_NODE    ? "mapping"
+           : n->type == YAML_SEQUENCE_NODE ? "sequence"
+                                           : "scalar";
+}
+
+static bool is_yaml_null(const yaml_node_t *n)
+{
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
+        if (strcmp((const char *)n->data.scalar.value, nulls[i]) == 0)
+            return true;
+    return false;
+}
+
+static int load_scalar(struct loader *l, const char *name, const struct weir_config_key *k,
+                       const yaml_node_t *key_node, const yaml_node_t *val)
+{
+    struct entry *e = &l->c->e[config_key_index(k)];
+    int kline = (int)key_node->start_mark.line + 1;
+    int vline = (int)val->start_mark.line + 1;
+    char msg[512];
+    int rc;
+
+    if (e->seen_gen == l->c->gen) {
+        if (strcmp(name, e->seen_as) != 0)
+            config_seterr(l->err, l->errlen,
+                          "%s:%d: %s: given twice in this file (first at line %d as \"%s\")",
+                          l->path, kline, k->name, e->seen_line, e->seen_as);
+        else
+            config_seterr(l->err, l->errlen,
+                          "%s:%d: %s: given twice in this file (first at line %d)", l->path, kline,
+                          k->name, e->seen_line);
+        return -EINVAL;
+    }
+    e->seen_gen = l->c->gen;
+    e->seen_line = kline;
+    /* seen_as outlives name: it points at the table's own string. */
+    e->seen_as = k->name;
+    const char *s;
+    for (size_t a = 1; (s = config_key_spelling(k, a)); a++)
+        if (strcmp(name, s) == 0)
+            e->seen_as = s;
+
+    if (is_yaml_null(val)) {
+        if (e->src == SRC_CMDLINE)
+            return 0;
+        rc = config_entry_reset(e, k);
+        l->c->resolved = false;
+        if (rc < 0)
+            config_seterr(l->err, l->errlen, "%s:%d: out of memory", l->path, kline);
+        return rc;
+    }
+    rc = config_set_from(l->c, k, (const char *)val->data.scalar.value, SRC_FILE, l->path, vline,
+                         msg, sizeof msg);
+    if (rc < 0)
+        config_seterr(l->err, l->errlen, "%s:%d: %s", l->path, vline, msg);
+    return rc;
+}
+
+/* True when some key's name continues name with a dot: "state.backend" of a future
+ * "state.backend.incremental", so a mapping under a key that is also a prefix is flattened
+ * rather than refused. */
+static bool is_prefix_of_a_key(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < weir_config_key_count; i++) {
+        const struct weir_config_key *k = &weir_config_keys[i];
+        const char *cand;
+        for (size_t a = 0; (cand = config_key_spelling(k, a)); a++) {
+            if (strncmp(cand, name, n) == 0 && cand[n] == '.')
+                return true;
+        }
+    }
+    return false;
+}
+
+static int load_mapping(struct loader *l, const yaml_node_t *map, char *prefix, size_t plen,
+                        int depth)
+{
+    char exp[200];
+    if (depth > MAX_YAML_DEPTH) {
+        config_seterr(l->err, l->errlen, "%s:%d: %s: nested deeper than %d levels", l->path,
+                      (int)map->start_mark.line + 1, prefix, MAX_YAML_DEPTH);
+        return -EINVAL;
+    }
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = yaml_document_get_node(l->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(l->doc, p->value);
+        int kline = (int)kn->start_mark.line + 1;
+        const struct weir_config_key *k;
+        int rc;
+
+        if (kn->type != YAML_SCALAR_NODE) {
+            config_seterr(l->err, l->errlen, "%s:%d: a key must be text, not a YAML %s", l->path,
+                          kline, node_kind(kn));
+            return -EINVAL;
+        }
+        const char *seg = (const char *)kn->data.scalar.value;
+        size_t slen = strlen(seg);
+        if (plen + 1 + slen > MAX_KEY_LEN) {
+            config_seterr(l->err, l->errlen, "%s:%d: key longer than %d characters", l->path, kline,
+                          MAX_KEY_LEN);
+            return -EINVAL;
+        }
+        size_t nlen = plen;
+        if (plen)
+            prefix[nlen++] = '.';
+        memcpy(prefix + nlen, seg, slen + 1);
+        nlen += slen;
+
+        k = weir_config_key_find(prefix);
+        if (vn->type == YAML_SCALAR_NODE) {
+            if (!k) {
+                char msg[400];
+                config_unknown_key(prefix, msg, sizeof msg);
+                config_seterr(l->err, l->errlen, "%s:%d: %s", l->path, kline, msg);
+                return -ENOENT;
+            }
+            rc = load_scalar(l, prefix, k, kn, vn);
+        } else if (k && !(vn->type == YAML_MAPPING_NODE && is_prefix_of_a_key(prefix))) {
+            config_expectation(k, exp, sizeof exp);
+            config_seterr(l->err, l->errlen, "%s:%d: %s: %s, not a YAML %s", l->path,
+                          (int)vn->start_mark.line + 1, k->name, exp, node_kind(vn));
+            return -EINVAL;
+        } else if (vn->type == YAML_SEQUENCE_NODE) {
+            char msg[400];
+            config_unknown_key(prefix, msg, sizeof msg);
+            config_seterr(l->err, l->errlen, "%s:%d: %s", l->path, kline, msg);
+            return -ENOENT;
+        } else {
+            rc = load_mapping(l, vn, prefix, nlen, depth + 1);
+        }
+        prefix[plen] = '\0';
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int yaml_failure(const yaml_parser_t *p, const char *path, char *err, size_t errlen)
+{
+    const char *problem = p->problem ? p->problem : "unknown error";
+    switch (p->error) {
+    case YAML_MEMORY_ERROR:
+        config_seterr(err, errlen, "%s: out of memory reading YAML", path);
+        return -ENOMEM;
+    case YAML_READER_ERROR:
+        /* Bad bytes (not UTF-8) or a read error: libyaml knows the offset, not the line. */
+        config_seterr(err, errlen, "%s: byte %zu: %s", path, p->problem_offset, problem);
+        return -EINVAL;
+    default:
+        if (p->context)
+            config_seterr(err, errlen, "%s:%zu: YAML syntax error: %s %s started at line %zu", path,
+                          p->problem_mark.line + 1, problem, p->context, p->context_mark.line + 1);
+        else
+            config_seterr(err, errlen, "%s:%zu: YAML syntax error: %s", path,
+                          p->problem_mark.line + 1, problem);
+        return -EINVAL;
+    }
+}
+
+int weir_config_load_file(weir_config *c, const char *path, char *err, size_t errlen)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    bool have_doc = false;
+    char prefix[MAX_KEY_LEN + 1] = "";
+    FILE *f;
+    int rc = 0;
+
+    if (!c || !path) {
+        config_seterr(err, errlen, "weir_config_load_file: missing argument");
+        return -EINVAL;
+    }
+    f = fopen(path, "rb");
+    if (!f) {
+        rc = -errno;
+        config_seterr(err, errlen, "%s: %s", path, strerror(errno));
+        return rc;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        config_seterr(err, errlen, "%s: %s", path, strerror(EISDIR));
+        return -EISDIR;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(f);
+        config_seterr(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+    }
+    yaml_parser_set_input_file(&parser, f);
+    c->gen++;
+
+    if (!yaml_parser_load(&parser, &doc)) {
+        rc = yaml_failure(&parser, path, err, errlen);
+        goto err;
+    }
+    have_doc = true;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root) {
+        if (root->type != YAML_MAPPING_NODE) {
+            config_seterr(err, errlen,
+                          "%s:%zu: expected a mapping of keys to values, not a YAML %s", path,
+                          root->start_mark.line + 1, node_kind(root));
+            rc = -EINVAL;
+            goto err;
+        }
+        struct loader l = {c, &doc, path, err, errlen};
+        rc = load_mapping(&l, root, prefix, 0, 0);
+        if (rc < 0)
+            goto err;
+        yaml_document_delete(&doc);
+        have_doc = false;
+        /* A second document would be silently ignored; say so instead. */
+        if (!yaml_parser_load(&parser, &doc)) {
+            rc = yaml_failure(&parser, path, err, errlen);
+            goto err;
+        }
+        have_doc = true;
+        root = yaml_document_get_root_node(&doc);
+        if (root) {
+            config_seterr(err, errlen, "%s:%zu: a second YAML document; weir reads one", path,
+                          root->start_mark.line + 1);
+            rc = -EINVAL;
+            goto err;
+        }
+    }
+err:
+    if (have_doc)
+        yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}

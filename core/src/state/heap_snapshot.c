@@ -1,0 +1,124 @@
+/*
+ * The hashmap backend's half of a key group's snapshot (snapshot.c writes the format): walk a
+ * key group's entries in table order, leaving expired ones out, and take restored entries
+ * back into the tables.
+ */
+#include "state_private.h"
+
+#include <errno.h>
+#include <string.h>
+
+int heap_snapshot_kg(weir_keyed_backend *be, uint32_t kgi, state_emit_fn emit, void *arg)
+{
+    int64_t now = state_now(be);
+    for (uint32_t si = 0; si < be->nstates; si++) {
+        struct kstate *s = be->states[si];
+        struct htable *t = &s->tabs[kgi];
+        for (uint32_t i = 0; i < t->cap; i++) {
+            uint8_t *sl = heap_slot_at(t, s->slot_size, i);
+            if (!heap_slot_hash(sl))
+                continue;
+            uint64_t key = ((uint64_t *)sl)[1], ns = ((uint64_t *)sl)[2];
+            int rc = 0;
+            if (s->kind == KIND_MAP) {
+                struct htable *sub = *(struct htable **)(sl + s->off_val);
+                for (uint32_t j = 0; j < sub->cap && rc == 0; j++) {
+                    uint8_t *e = heap_slot_at(sub, s->sub_slot_size, j);
+                    if (!heap_slot_hash(e))
+                        continue;
+                    int64_t ts = s->ttl ? *(int64_t *)(e + s->sub_off_ts) : 0;
+                    if (!state_expired(s, ts, now))
+                        rc = emit(arg, s, key, ns, e + 8, ts, e + s->sub_off_val, s->value_size);
+                }
+            } else {
+                int64_t ts = s->ttl ? *heap_ts_of(s, sl) : 0;
+                if (state_expired(s, ts, now))
+                    continue;
+                if (s->kind == KIND_LIST) {
+                    struct hlist *l = (struct hlist *)(sl + s->off_val);
+                    if (l->n)
+                        rc =
+                            emit(arg, s, key, ns, NULL, ts, l->elems, (size_t)l->n * s->value_size);
+                } else {
+                    rc = emit(arg, s, key, ns, NULL, ts, sl + s->off_val, s->value_size);
+                }
+            }
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int heap_restore_entry(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t ns, const void *ukey,
+                       int64_t ts, const void *payload, size_t len)
+{
+    weir_keyed_backend *be = s->be;
+    struct htable *t = &s->tabs[kgi];
+    uint64_t h = state_key_hash(key, ns);
+    uint32_t idx;
+    bool found = t->cap && heap_outer_find(t, s->slot_size, h, key, ns, &idx);
+    if (!found) {
+        if (heap_tab_reserve_one(be, t, s->slot_size) < 0)
+            return -ENOSPC;
+        heap_outer_find(t, s->slot_size, h, key, ns, &idx);
+        uint64_t *sl = (uint64_t *)heap_slot_at(t, s->slot_size, idx);
+        sl[0] = h;
+        sl[1] = key;
+        sl[2] = ns;
+        t->count++;
+    }
+    be->gen++;
+    uint8_t *sl = heap_slot_at(t, s->slot_size, idx);
+    int rc = 0;
+    switch (s->kind) {
+    case KIND_LIST: {
+        struct hlist *l = (struct hlist *)(sl + s->off_val);
+        uint32_t n = (uint32_t)(len / s->value_size);
+        rc = heap_list_reserve(s, l, n);
+        if (rc == 0) {
+            memcpy(l->elems, payload, len);
+            l->n = n;
+        }
+        break;
+    }
+    case KIND_MAP: {
+        struct htable **subp = (struct htable **)(sl + s->off_val);
+        if (!*subp && !(*subp = heap_alloc(be, sizeof **subp, true))) {
+            rc = -ENOSPC;
+            break;
+        }
+        struct htable *sub = *subp;
+        uint64_t uh = heap_ukey_hash(ukey, s->key_size);
+        uint32_t j = 0;
+        if (!(sub->cap && heap_sub_find(s, sub, uh, ukey, &j))) {
+            if ((rc = heap_tab_reserve_one(be, sub, s->sub_slot_size)) < 0)
+                break;
+            heap_sub_find(s, sub, uh, ukey, &j);
+            sub->count++;
+        }
+        uint8_t *e = heap_slot_at(sub, s->sub_slot_size, j);
+        *(uint64_t *)e = uh;
+        memcpy(e + 8, ukey, s->key_size);
+        memcpy(e + s->sub_off_val, payload, len);
+        if (s->ttl)
+            *(int64_t *)(e + s->sub_off_ts) = ts;
+        break;
+    }
+    default:
+        memcpy(sl + s->off_val, payload, len);
+        break;
+    }
+    if (s->ttl && s->kind != KIND_MAP)
+        *heap_ts_of(s, sl) = ts;
+    if (rc < 0) {
+        /* Leave no empty list or map behind. */
+        bool empty = s->kind == KIND_LIST  ? ((struct hlist *)(sl + s->off_val))->n == 0
+                     : s->kind == KIND_MAP ? !*(struct htable **)(sl + s->off_val) ||
+                                                 (*(struct htable **)(sl + s->off_val))->count == 0
+                                           : false;
+        if (empty)
+            heap_remove_outer(s, t, idx, true);
+    }
+    return rc;
+}

@@ -1,0 +1,390 @@
+/*
+ * The snapshot of one key group, backend-independent, little-endian:
+ *
+ *   "WEIRKGS1"  u32 version (1)  u32 key group  u32 max parallelism  u32 number of states
+ *   state descriptor, per state: u16 id  u8 kind  u8 flags (1 ttl, 2 update on read)
+ *                                u32 key size  u32 value size  i64 ttl ms  u16 name length, name
+ *   entry, any number:           u8 'E'  u16 state id  u64 key  u64 namespace
+ *                                [user key, map]  [i64 timestamp, ttl]  u32 length, payload
+ *   end:                         u8 'Z'  u64 number of entries  u32 crc32c of all bytes before
+ *
+ * A payload is a value or accumulator (value size), or a list's elements back to back (a
+ * multiple of the element size); a map has one entry per user key. Expired entries are left
+ * out, as Flink's full-snapshot cleanup does. Restore matches states by name, so a snapshot
+ * restores into a backend whose operator declared its states in another order, or has not
+ * declared them yet (they are registered from the descriptors and matched when it does).
+ */
+#include "state_private.h"
+
+#include <errno.h>
+#include <nmmintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SNAP_MAGIC     "WEIRKGS1"
+#define SNAP_VERSION   1u
+#define SNAP_BUF       (64u << 10)
+#define SNAP_MAX_VALUE (1u << 30) /* a payload longer than this is corruption, not data */
+
+/* ---- snapshot writer -------------------------------------------------------------------- */
+
+static uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    uint64_t c = ~crc;
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = _mm_crc32_u64(c, v);
+    }
+    uint32_t c32 = (uint32_t)c;
+    for (; len; len--, p++)
+        c32 = _mm_crc32_u8(c32, *p);
+    return ~c32;
+}
+
+struct snap_w {
+    weir_keyed_backend *be;
+    struct weir_snapshot_out *out;
+    uint8_t *buf;
+    size_t len;
+    uint32_t crc;
+    uint64_t entries;
+};
+
+static int w_flush(struct snap_w *w)
+{
+    if (!w->len)
+        return 0;
+    w->crc = crc32c(w->crc, w->buf, w->len);
+    int rc = w->out->write(w->out, w->buf, w->len);
+    w->len = 0;
+    return rc < 0 ? rc : 0;
+}
+
+static int w_bytes(struct snap_w *w, const void *p, size_t n)
+{
+    if (w->len + n > SNAP_BUF) {
+        int rc = w_flush(w);
+        if (rc < 0)
+            return rc;
+        if (n > SNAP_BUF) {
+            w->crc = crc32c(w->crc, p, n);
+            rc = w->out->write(w->out, p, n);
+            return rc < 0 ? rc : 0;
+        }
+    }
+    memcpy(w->buf + w->len, p, n);
+    w->len += n;
+    return 0;
+}
+
+/* x86 is little-endian, which is the format's order; these say where the format fixes it. */
+static int w_u8(struct snap_w *w, uint8_t v)
+{
+    return w_bytes(w, &v, 1);
+}
+static int w_u16(struct snap_w *w, uint16_t v)
+{
+    return w_bytes(w, &v, 2);
+}
+static int w_u32(struct snap_w *w, uint32_t v)
+{
+    return w_bytes(w, &v, 4);
+}
+static int w_u64(struct snap_w *w, uint64_t v)
+{
+    return w_bytes(w, &v, 8);
+}
+
+static int emit_entry(void *arg, struct kstate *s, uint64_t key, uint64_t ns, const void *ukey,
+                      int64_t ts, const void *payload, size_t len)
+{
+    struct snap_w *w = arg;
+    uint8_t head[19];
+    head[0] = 'E';
+    memcpy(head + 1, &s->id, 2);
+    memcpy(head + 3, &key, 8);
+    memcpy(head + 11, &ns, 8);
+    int rc = w_bytes(w, head, sizeof head);
+    if (rc == 0 && s->kind == KIND_MAP)
+        rc = w_bytes(w, ukey, s->key_size);
+    if (rc == 0 && s->ttl)
+        rc = w_u64(w, (uint64_t)ts);
+    if (rc == 0)
+        rc = w_u32(w, (uint32_t)len);
+    if (rc == 0)
+        rc = w_bytes(w, payload, len);
+    w->entries++;
+    return rc;
+}
+
+int weir_keyed_backend_snapshot_key_group(weir_keyed_backend *be, uint32_t kg,
+                                          struct weir_snapshot_out *out)
+{
+    if (kg < be->kg_first || kg > be->kg_last)
+        return state_err(be, -ERANGE,
+                         "operator %s subtask %d: snapshot of key group %u, outside [%u, %u]",
+                         be->uid, be->subtask, kg, be->kg_first, be->kg_last);
+    struct snap_w w = {.be = be, .out = out, .buf = malloc(SNAP_BUF)};
+    if (!w.buf)
+        return state_err(be, -ENOMEM, "operator %s: out of memory for a snapshot", be->uid);
+    int rc = w_bytes(&w, SNAP_MAGIC, 8);
+    if (rc == 0)
+        rc = w_u32(&w, SNAP_VERSION);
+    if (rc == 0)
+        rc = w_u32(&w, kg);
+    if (rc == 0)
+        rc = w_u32(&w, be->max_parallelism);
+    if (rc == 0)
+        rc = w_u32(&w, be->nstates);
+    for (uint32_t i = 0; rc == 0 && i < be->nstates; i++) {
+        struct kstate *s = be->states[i];
+        size_t nl = strlen(s->name);
+        rc = w_u16(&w, s->id);
+        if (rc == 0)
+            rc = w_u8(&w, (uint8_t)s->kind);
+        if (rc == 0)
+            rc = w_u8(&w, (uint8_t)((s->ttl ? 1 : 0) | (s->update_on_read ? 2 : 0)));
+        if (rc == 0)
+            rc = w_u32(&w, s->key_size);
+        if (rc == 0)
+            rc = w_u32(&w, s->value_size);
+        if (rc == 0)
+            rc = w_u64(&w, (uint64_t)s->ttl_ms);
+        if (rc == 0)
+            rc = w_u16(&w, (uint16_t)nl);
+        if (rc == 0)
+            rc = w_bytes(&w, s->name, nl);
+    }
+    if (rc == 0)
+        rc = be->kind == BACKEND_HASHMAP ? heap_snapshot_kg(be, kg - be->kg_first, emit_entry, &w)
+                                         : rdb_snapshot_kg(be, kg, emit_entry, &w);
+    if (rc == 0)
+        rc = w_u8(&w, 'Z');
+    if (rc == 0)
+        rc = w_u64(&w, w.entries);
+    if (rc == 0)
+        rc = w_flush(&w);
+    if (rc == 0) {
+        uint32_t crc = w.crc;
+        rc = out->write(out, &crc, 4);
+        rc = rc < 0 ? rc : 0;
+    }
+    free(w.buf);
+    if (rc < 0 && !be->err[0])
+        state_err(be, rc, "operator %s: snapshot of key group %u: %s", be->uid, kg, strerror(-rc));
+    return rc;
+}
+
+/* ---- snapshot reader -------------------------------------------------------------------- */
+
+struct snap_r {
+    weir_keyed_backend *be;
+    struct weir_snapshot_in *in;
+    uint32_t kg;
+    uint32_t crc;        /* of every byte read so far */
+    struct kstate **map; /* snapshot state id -> this backend's state */
+    uint32_t nstates;    /* in the snapshot */
+    uint8_t *buf;        /* the payload being read */
+    size_t bufcap;
+    uint64_t entries; /* read, expired ones included */
+};
+
+static int r_bytes(struct snap_r *r, void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int rc = r->in->read(r->in, p, n);
+    if (rc == -ENODATA || rc == -EIO)
+        return state_err(r->be, -EIO, "operator %s: snapshot of key group %u is truncated",
+                         r->be->uid, r->kg);
+    if (rc < 0)
+        return state_err(r->be, rc, "operator %s: reading the snapshot of key group %u: %s",
+                         r->be->uid, r->kg, strerror(-rc));
+    r->crc = crc32c(r->crc, p, n);
+    return 0;
+}
+
+static int corrupt(struct snap_r *r, const char *what)
+{
+    return state_err(r->be, -EIO, "operator %s: snapshot of key group %u is corrupt: %s",
+                     r->be->uid, r->kg, what);
+}
+
+/* Magic, version, key group, max parallelism: each must be this backend's. */
+static int read_header(struct snap_r *r)
+{
+    weir_keyed_backend *be = r->be;
+    uint8_t head[24];
+    uint32_t version, skg, smaxp;
+    int rc = r_bytes(r, head, sizeof head);
+    if (rc < 0)
+        return rc;
+    memcpy(&version, head + 8, 4);
+    memcpy(&skg, head + 12, 4);
+    memcpy(&smaxp, head + 16, 4);
+    memcpy(&r->nstates, head + 20, 4);
+    if (memcmp(head, SNAP_MAGIC, 8) != 0)
+        return corrupt(r, "not a keyed-state snapshot");
+    if (version != SNAP_VERSION)
+        return state_err(be, -EINVAL, "operator %s: snapshot format version %u; this weir reads %u",
+                         be->uid, version, SNAP_VERSION);
+    if (skg != r->kg)
+        return state_err(be, -EINVAL, "operator %s: snapshot holds key group %u, not %u", be->uid,
+                         skg, r->kg);
+    if (smaxp != be->max_parallelism)
+        return state_err(be, -EINVAL,
+                         "operator %s: snapshot was taken with pipeline.max-parallelism %u; this "
+                         "job has %u, and key groups cannot be re-split",
+                         be->uid, smaxp, be->max_parallelism);
+    if (r->nstates > STATE_MAX)
+        return corrupt(r, "too many states");
+    return 0;
+}
+
+/* The state descriptors, each matched by name to a state of this backend (registered now
+ * if no operator declared it yet) into r->map. */
+static int read_descriptors(struct snap_r *r)
+{
+    r->map = calloc(r->nstates ? r->nstates : 1, sizeof *r->map);
+    if (!r->map)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < r->nstates; i++) {
+        uint8_t d[22];
+        char name[1025];
+        uint16_t id, nl;
+        uint32_t ksz, vsz;
+        int64_t ttl_ms;
+        int rc = r_bytes(r, d, sizeof d);
+        if (rc < 0)
+            return rc;
+        memcpy(&id, d, 2);
+        memcpy(&ksz, d + 4, 4);
+        memcpy(&vsz, d + 8, 4);
+        memcpy(&ttl_ms, d + 12, 8);
+        memcpy(&nl, d + 20, 2);
+        if (id >= r->nstates || r->map[id] || d[2] > KIND_AGGREGATING || nl == 0 || nl > 1024)
+            return corrupt(r, "bad state descriptor");
+        rc = r_bytes(r, name, nl);
+        if (rc < 0)
+            return rc;
+        name[nl] = '\0';
+        struct weir_state_ttl ttl = {.ttl_ms = (d[3] & 1) ? (ttl_ms > 0 ? ttl_ms : 1) : 0,
+                                     .update_on_read = (d[3] & 2) != 0};
+        r->map[id] = state_declare(r->be, name, (enum state_kind)d[2], ksz, vsz, &ttl, true);
+        if (!r->map[id])
+            return -EINVAL;
+    }
+    return 0;
+}
+
+/* Room for a payload of len bytes in r->buf. */
+static int reserve_payload(struct snap_r *r, uint32_t len)
+{
+    if (len <= r->bufcap)
+        return 0;
+    free(r->buf);
+    r->bufcap = len < 4096 ? 4096 : len;
+    r->buf = malloc(r->bufcap);
+    return r->buf ? 0 : -ENOMEM;
+}
+
+/* One record: 1 for the end marker, 0 for an entry (taken by the backend unless expired at
+ * now), or an error. */
+static int read_entry(struct snap_r *r, int64_t now)
+{
+    weir_keyed_backend *be = r->be;
+    uint8_t tag, e[18], ukey[MAX_KEY_SIZE];
+    uint16_t id;
+    uint64_t key, ns;
+    int64_t ts = 0;
+    uint32_t len;
+    int rc = r_bytes(r, &tag, 1);
+    if (rc < 0)
+        return rc;
+    if (tag == 'Z')
+        return 1;
+    if (tag != 'E')
+        return corrupt(r, "unknown record");
+    if ((rc = r_bytes(r, e, sizeof e)) < 0)
+        return rc;
+    memcpy(&id, e, 2);
+    memcpy(&key, e + 2, 8);
+    memcpy(&ns, e + 10, 8);
+    if (id >= r->nstates)
+        return corrupt(r, "entry of an unknown state");
+    struct kstate *s = r->map[id];
+    if (s->kind == KIND_MAP && (rc = r_bytes(r, ukey, s->key_size)) < 0)
+        return rc;
+    if (s->ttl && (rc = r_bytes(r, &ts, 8)) < 0)
+        return rc;
+    if ((rc = r_bytes(r, &len, 4)) < 0)
+        return rc;
+    bool fits = s->kind == KIND_LIST ? len > 0 && len % s->value_size == 0 : len == s->value_size;
+    if (!fits || len > SNAP_MAX_VALUE)
+        return corrupt(r, "entry of the wrong size");
+    if ((rc = reserve_payload(r, len)) < 0 || (rc = r_bytes(r, r->buf, len)) < 0)
+        return rc;
+    r->entries++;
+    if (state_expired(s, ts, now))
+        return 0;
+    const void *uk = s->kind == KIND_MAP ? ukey : NULL;
+    return be->kind == BACKEND_HASHMAP
+               ? heap_restore_entry(s, r->kg - be->kg_first, key, ns, uk, ts, r->buf, len)
+               : rdb_restore_entry(s, r->kg, key, ns, uk, ts, r->buf, len);
+}
+
+/* The end marker's entry count and the checksum of everything before it. */
+static int read_trailer(struct snap_r *r)
+{
+    uint64_t count;
+    int rc = r_bytes(r, &count, 8);
+    if (rc < 0)
+        return rc;
+    uint32_t want = r->crc, crc;
+    rc = r->in->read(r->in, &crc, 4);
+    if (rc < 0)
+        return state_err(r->be, -EIO, "operator %s: snapshot of key group %u is truncated",
+                         r->be->uid, r->kg);
+    if (crc != want || count != r->entries)
+        return corrupt(r, crc != want ? "checksum mismatch" : "entry count mismatch");
+    return 0;
+}
+
+int weir_keyed_backend_restore_key_group(weir_keyed_backend *be, uint32_t kg,
+                                         struct weir_snapshot_in *in)
+{
+    struct snap_r r = {.be = be, .in = in, .kg = kg};
+    bool batch = false; /* RocksDB: entries go to one write batch, committed at the end */
+    int rc;
+    be->err[0] = '\0';
+    if (kg < be->kg_first || kg > be->kg_last)
+        return state_err(be, -ERANGE,
+                         "operator %s subtask %d: restore of key group %u, outside [%u, %u]",
+                         be->uid, be->subtask, kg, be->kg_first, be->kg_last);
+    if ((rc = read_header(&r)) < 0 || (rc = read_descriptors(&r)) < 0)
+        goto err;
+    if (be->kind == BACKEND_ROCKSDB) {
+        if ((rc = rdb_restore_begin(be)) < 0)
+            goto err;
+        batch = true;
+    }
+    int64_t now = state_now(be);
+    while ((rc = read_entry(&r, now)) == 0)
+        ;
+    if (rc < 0 || (rc = read_trailer(&r)) < 0)
+        goto err;
+    if (batch) {
+        batch = false;
+        if ((rc = rdb_restore_end(be, true)) < 0)
+            goto err;
+    }
+err:
+    if (batch)
+        rdb_restore_end(be, false);
+    be->gen++;
+    free(r.buf);
+    free(r.map);
+    return rc;
+}
