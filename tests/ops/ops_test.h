@@ -1,7 +1,8 @@
 /*
  * What only the operator tests share, on top of tests/support/weir_test.h (scripted source,
  * collectors, running): every test runs once per backend, late records and state left
- * behind are counted, and the join tests split a script into two keyed streams.
+ * behind are counted, the scripted source keyed, the ids a collector got, and the join tests'
+ * split of a script into two keyed streams.
  *
  * Every operator test runs once per backend: cmocka's prestate carries the backend name
  * ("hashmap" or "rocksdb"), see BOTH().
@@ -58,6 +59,31 @@ static inline void split_keyed(weir_stream *src, weir_stream **a, weir_stream **
 {
     *a = weir_key_by(weir_set_parallelism(weir_filter(src, "side-a", is_side_a), 1), wt_key_of);
     *b = weir_key_by(weir_set_parallelism(weir_filter(src, "side-b", is_side_b), 1), wt_key_of);
+}
+
+/* The scripted source, keyed by the records' key. */
+static inline weir_stream *keyed_script(weir_job *job, const struct wt_script *sc)
+{
+    return weir_key_by(wt_script_source(job, "src", sc), wt_key_of);
+}
+
+/* The ids of the records in collector c (wt_rec payloads), sorted, are ids[0 .. n). */
+static inline void expect_ids(int c, const uint64_t *ids, size_t n)
+{
+    assert_int_equal(wt_collected(c), n);
+    uint64_t *got = calloc(n + 1, sizeof *got);
+    assert_non_null(got);
+    for (size_t i = 0; i < n; i++)
+        got[i] = wt_out_rec(c, i)->id;
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && got[j - 1] > got[j]; j--) {
+            uint64_t t = got[j];
+            got[j] = got[j - 1];
+            got[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(got[i], ids[i]);
+    free(got);
 }
 
 /* --- late records are counted: weir_ctx_count_late, interposed --------------------- */

@@ -5,11 +5,6 @@
  */
 #include "ops_test.h"
 
-static weir_stream *keyed_script(weir_job *job, const struct wt_script *sc)
-{
-    return weir_key_by(wt_script_source(job, "src", sc), wt_key_of);
-}
-
 /* Per key, the sequence of (ts, value, id) of the trec records in collector c,
  * in arrival order (one subtask emits a key's records in order). */
 static void expect_key_seq(int c, uint64_t key, const int64_t (*want)[3], size_t n)
@@ -27,22 +22,6 @@ static void expect_key_seq(int c, uint64_t key, const int64_t (*want)[3], size_t
         k++;
     }
     assert_int_equal(k, n);
-}
-
-static void expect_ids(int c, const uint64_t *ids, size_t n)
-{
-    uint64_t got[64];
-    assert_int_equal(wt_collected(c), n);
-    for (size_t i = 0; i < n; i++)
-        got[i] = wt_out_rec(c, i)->id;
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && got[j - 1] > got[j]; j--) {
-            uint64_t t = got[j];
-            got[j] = got[j - 1];
-            got[j - 1] = t;
-        }
-    for (size_t i = 0; i < n; i++)
-        assert_int_equal(got[i], ids[i]);
 }
 
 /* --- reduce and running aggregate --------------------------------------------------- */

@@ -29,11 +29,7 @@ static size_t n_gen;
 static uint64_t rng_state;
 static uint64_t rnd(void)
 {
-    /* splitmix64: reproducible from the seed on any libc */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return wt_rand(&rng_state);
 }
 
 static void generate(uint64_t seed)
@@ -243,10 +239,7 @@ static void check_oracles(const struct snapshot *s)
 
 static void test_parallelism_1_and_4_agree_on_both_backends(void **st)
 {
-    uint64_t seed = 42;
-    const char *env = getenv("WEIR_TEST_SEED");
-    if (env && *env)
-        seed = strtoull(env, NULL, 0);
+    uint64_t seed = wt_seed(42);
     generate(seed);
     struct snapshot ref, got;
     run_once("hashmap", 1, &ref);

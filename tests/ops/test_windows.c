@@ -47,29 +47,6 @@ static void expect_windows(int c, const struct wres *want, size_t n)
     free(got);
 }
 
-/* The ids of the records in collector c (trec payloads), sorted. */
-static void expect_ids(int c, const uint64_t *ids, size_t n)
-{
-    assert_int_equal(wt_collected(c), n);
-    uint64_t *got = calloc(n + 1, sizeof *got);
-    for (size_t i = 0; i < n; i++)
-        got[i] = wt_out_rec(c, i)->id;
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && got[j - 1] > got[j]; j--) {
-            uint64_t t = got[j];
-            got[j] = got[j - 1];
-            got[j - 1] = t;
-        }
-    for (size_t i = 0; i < n; i++)
-        assert_int_equal(got[i], ids[i]);
-    free(got);
-}
-
-static weir_stream *keyed_script(weir_job *job, const struct wt_script *sc)
-{
-    return weir_key_by(wt_script_source(job, "src", sc), wt_key_of);
-}
-
 /* --- tumbling ------------------------------------------------------------------------ */
 
 static void test_tumbling_sum_fires_on_watermark_and_drops_late(void **st)

@@ -48,6 +48,13 @@ const char *wt_tmp_file(const char *name, const char *text);
 /* rm -rf path; quiet when it does not exist. */
 void wt_rm_tree(const char *path);
 
+/* ---- randomness ------------------------------------------------------------------------ */
+
+/* The next number of the splitmix64 sequence in *state: the same from a seed on any libc. */
+uint64_t wt_rand(uint64_t *state);
+/* $WEIR_TEST_SEED when set (to replay a failure), else def. */
+uint64_t wt_seed(uint64_t def);
+
 /* ---- configs --------------------------------------------------------------------------- */
 
 /* A NULL-terminated list of "key=value" settings, as a compound literal. */
