@@ -1,43 +1,20 @@
 /*
- * Helpers shared by the config tests: files in the scratch directory, a config's printed
- * output as a string, and a check that a call aborts.
+ * Helpers only the config tests share, on top of tests/support/weir_test.h: a config's
+ * printed output as a string, one line of it, and a check that a call aborts.
  */
 #ifndef WEIR_CONFIG_TEST_H
 #define WEIR_CONFIG_TEST_H
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <weir/config.h>
 
-/* Writes text to NAME in $WEIR_TEST_TMP/config (or /tmp when unset) and returns the path in a
- * static buffer that the next call reuses. */
-static inline const char *write_test_file(const char *name, const char *text)
-{
-    static char path[4096];
-    char dir[4000];
-    const char *tmp = getenv("WEIR_TEST_TMP");
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
-    mkdir(tmp, 0755);
-    snprintf(dir, sizeof dir, "%s/config-%d", tmp, (int)getpid());
-    mkdir(dir, 0755);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
-        abort();
-    }
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
+#include "weir_test.h"
 
 /* What print(c, out) writes, as a malloc'd string. */
 static inline char *print_to_string(void (*print)(const weir_config *, FILE *),

@@ -31,18 +31,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static void set(weir_config *c, const char *kv)
-{
-    char err[512] = "";
-    if (weir_config_set_kv(c, kv, err, sizeof err) != 0)
-        fail_msg("-D %s: %s", kv, err);
-}
-
 static const struct weir_memory_pools *resolved(weir_config *c)
 {
-    char err[512] = "";
-    if (weir_config_resolve(c, err, sizeof err) != 0)
-        fail_msg("resolve: %s", err);
+    wt_config_resolve(c);
     return weir_config_pools(c);
 }
 
@@ -81,7 +72,7 @@ static void default_pools(void **state)
  * 1546188226 = 1798517557. */
 static void pools_of_4g(void **state)
 {
-    set(*state, "memory.process.size=4g");
+    wt_config_set(*state, "memory.process.size=4g");
     const struct weir_memory_pools *p = resolved(*state);
     assert_int_equal(p->overhead, 429496729ull);
     assert_int_equal(p->network, 386547056ull);
@@ -94,7 +85,7 @@ static void pools_of_4g(void **state)
  * managed = 0.4 * 63g = 27058293964 (floor of .8), heap = 63g - 128m - 1g - managed. */
 static void pools_clamp_at_the_maxima(void **state)
 {
-    set(*state, "memory.process.size=64g");
+    wt_config_set(*state, "memory.process.size=64g");
     const struct weir_memory_pools *p = resolved(*state);
     assert_int_equal(p->overhead, GiB);
     assert_int_equal(p->network, GiB);
@@ -108,8 +99,8 @@ static void pools_clamp_at_the_maxima(void **state)
  * P = 12884901884: overhead and network are at their 1g maxima, total = 11811160060. */
 static void fraction_of_a_size_is_exact_decimal(void **state)
 {
-    set(*state, "memory.process.size=12884901884");
-    set(*state, "memory.managed.fraction=0.7");
+    wt_config_set(*state, "memory.process.size=12884901884");
+    wt_config_set(*state, "memory.managed.fraction=0.7");
     const struct weir_memory_pools *p = resolved(*state);
     assert_int_equal(p->overhead, GiB);
     assert_int_equal(p->managed, 8267812042ull);
@@ -119,7 +110,7 @@ static void fraction_of_a_size_is_exact_decimal(void **state)
 /* Managed set: heap = 1610612736 - 134217728 - 161061273 - 268435456 = 1046898279. */
 static void explicit_managed_size(void **state)
 {
-    set(*state, "memory.managed.size=256m");
+    wt_config_set(*state, "memory.managed.size=256m");
     const struct weir_memory_pools *p = resolved(*state);
     assert_int_equal(p->managed, 256 * MiB);
     assert_int_equal(p->network, 161061273ull);
@@ -132,7 +123,7 @@ static void explicit_managed_size(void **state)
 
 static void explicit_managed_size_zero(void **state)
 {
-    set(*state, "memory.managed.size=0");
+    wt_config_set(*state, "memory.managed.size=0");
     const struct weir_memory_pools *p = resolved(*state);
     assert_int_equal(p->managed, 0);
     assert_int_equal(p->task_heap, 1610612736ull - 134217728ull - 161061273ull);
@@ -142,7 +133,7 @@ static void explicit_managed_size_zero(void **state)
  * of P are left to no pool. */
 static void explicit_task_heap_leaves_the_rest_unused(void **state)
 {
-    set(*state, "memory.task.heap.size=512m");
+    wt_config_set(*state, "memory.task.heap.size=512m");
     const struct weir_memory_pools *p = resolved(*state);
     assert_int_equal(p->task_heap, 512 * MiB);
     assert_int_equal(p->managed, 644245094ull);
@@ -160,8 +151,8 @@ static void explicit_task_heap_leaves_the_rest_unused(void **state)
  * so 201326592; P = 1043915662 + 201326592 = 1245242254. */
 static void process_size_derived_from_heap_and_managed(void **state)
 {
-    set(*state, "memory.task.heap.size=512m");
-    set(*state, "memory.managed.size=256m");
+    wt_config_set(*state, "memory.task.heap.size=512m");
+    wt_config_set(*state, "memory.managed.size=256m");
     const struct weir_memory_pools *p = resolved(*state);
     assert_int_equal(p->network, 104391566ull);
     assert_int_equal(p->overhead, 201326592ull);
@@ -177,9 +168,9 @@ static void process_size_derived_from_heap_and_managed(void **state)
 
 static void explicit_process_size_wins_over_derivation(void **state)
 {
-    set(*state, "memory.task.heap.size=512m");
-    set(*state, "memory.managed.size=256m");
-    set(*state, "memory.process.size=2g");
+    wt_config_set(*state, "memory.task.heap.size=512m");
+    wt_config_set(*state, "memory.managed.size=256m");
+    wt_config_set(*state, "memory.process.size=2g");
     const struct weir_memory_pools *p = resolved(*state);
     assert_int_equal(p->process, 2 * GiB);
     assert_int_equal(p->task_heap, 512 * MiB);
@@ -189,7 +180,7 @@ static void explicit_process_size_wins_over_derivation(void **state)
  * 128m; with the 16m minimum heap that is 528m. */
 static void pools_over_process_size_are_refused(void **state)
 {
-    set(*state, "memory.process.size=512m");
+    wt_config_set(*state, "memory.process.size=512m");
     resolve_refused(*state, "memory pools do not fit in memory.process.size 512m (512.000 MiB): "
                             "memory.overhead.* 192.000 MiB + memory.framework.size 128.000 MiB + "
                             "memory.network.* 64.000 MiB + memory.managed.fraction 128.000 MiB "
@@ -198,9 +189,9 @@ static void pools_over_process_size_are_refused(void **state)
 
 static void explicit_parts_over_process_size_are_refused(void **state)
 {
-    set(*state, "memory.managed.size=1g");
-    set(*state, "memory.task.heap.size=512m");
-    set(*state, "memory.process.size=1728m");
+    wt_config_set(*state, "memory.managed.size=1g");
+    wt_config_set(*state, "memory.task.heap.size=512m");
+    wt_config_set(*state, "memory.process.size=1728m");
     resolve_refused(*state, "memory pools do not fit in memory.process.size 1728m (1.688 GiB): "
                             "memory.overhead.* 192.000 MiB + memory.framework.size 128.000 MiB + "
                             "memory.network.* 153.600 MiB + memory.managed.size 1.000 GiB + "
@@ -209,7 +200,7 @@ static void explicit_parts_over_process_size_are_refused(void **state)
 
 static void overhead_larger_than_process_is_refused(void **state)
 {
-    set(*state, "memory.process.size=100m");
+    wt_config_set(*state, "memory.process.size=100m");
     char err[512] = "";
     assert_int_equal(weir_config_resolve(*state, err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "memory.process.size 100m (100.000 MiB)"));
@@ -218,7 +209,7 @@ static void overhead_larger_than_process_is_refused(void **state)
 
 static void fractions_leaving_no_heap_are_refused(void **state)
 {
-    set(*state, "memory.managed.fraction=0.95");
+    wt_config_set(*state, "memory.managed.fraction=0.95");
     char err[512] = "";
     assert_int_equal(weir_config_resolve(*state, err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "memory.managed.fraction 1.425 GiB"));
@@ -226,7 +217,7 @@ static void fractions_leaving_no_heap_are_refused(void **state)
 
 static void task_heap_below_minimum_is_refused(void **state)
 {
-    set(*state, "memory.task.heap.size=1m");
+    wt_config_set(*state, "memory.task.heap.size=1m");
     resolve_refused(*state,
                     "memory.task.heap.size 1m (1.000 MiB) is less than the minimum task heap, "
                     "16.000 MiB");
@@ -234,7 +225,7 @@ static void task_heap_below_minimum_is_refused(void **state)
 
 static void network_min_over_max_is_refused(void **state)
 {
-    set(*state, "memory.network.min=2g");
+    wt_config_set(*state, "memory.network.min=2g");
     resolve_refused(*state,
                     "memory.network.min 2g (2.000 GiB) is greater than memory.network.max 1g "
                     "(1.000 GiB)");
@@ -242,7 +233,7 @@ static void network_min_over_max_is_refused(void **state)
 
 static void overhead_min_over_max_is_refused(void **state)
 {
-    set(*state, "taskmanager.memory.jvm-overhead.max=100m");
+    wt_config_set(*state, "taskmanager.memory.jvm-overhead.max=100m");
     resolve_refused(*state,
                     "memory.overhead.min 192m (192.000 MiB) is greater than memory.overhead.max "
                     "100m (100.000 MiB)");
@@ -250,7 +241,7 @@ static void overhead_min_over_max_is_refused(void **state)
 
 static void process_size_over_machine_limit_is_refused(void **state)
 {
-    set(*state, "memory.process.size=2g");
+    wt_config_set(*state, "memory.process.size=2g");
     weir_config_set_machine_limit_for_test(*state, GiB);
     resolve_refused(*state, "memory.process.size 2g (2.000 GiB) is more than this machine "
                             "allows, 1.000 GiB (the test limit)");
@@ -265,8 +256,8 @@ static void default_process_size_over_machine_limit_is_refused(void **state)
 
 static void derived_process_size_over_machine_limit_is_refused(void **state)
 {
-    set(*state, "memory.task.heap.size=512m");
-    set(*state, "memory.managed.size=256m");
+    wt_config_set(*state, "memory.task.heap.size=512m");
+    wt_config_set(*state, "memory.managed.size=256m");
     weir_config_set_machine_limit_for_test(*state, GiB);
     resolve_refused(*state, "memory.process.size 1245242254 (1.160 GiB, the sum of the pools) is "
                             "more than this machine allows, 1.000 GiB (the test limit)");
@@ -274,7 +265,7 @@ static void derived_process_size_over_machine_limit_is_refused(void **state)
 
 static void process_size_at_machine_limit_is_accepted(void **state)
 {
-    set(*state, "memory.process.size=2g");
+    wt_config_set(*state, "memory.process.size=2g");
     weir_config_set_machine_limit_for_test(*state, 2 * GiB);
     resolved(*state);
 }
@@ -309,7 +300,7 @@ static void machine_limit_is_detected(void **state)
 
 static void parallelism_over_max_parallelism_is_refused(void **state)
 {
-    set(*state, "parallelism.default=200");
+    wt_config_set(*state, "parallelism.default=200");
     resolve_refused(*state, "parallelism.default 200 is greater than pipeline.max-parallelism "
                             "128; a keyed operator cannot have more subtasks than key groups");
 }
@@ -317,7 +308,7 @@ static void parallelism_over_max_parallelism_is_refused(void **state)
 /* network 161061273 bytes / 32m segments = 4 buffers, fewer than 8 per channel. */
 static void network_pool_too_small_for_one_channel_is_refused(void **state)
 {
-    set(*state, "memory.segment-size=32m");
+    wt_config_set(*state, "memory.segment-size=32m");
     resolve_refused(*state, "memory.network.* 153.600 MiB holds 4 buffers of memory.segment-size "
                             "32m, fewer than one channel needs (network.buffers-per-channel 8)");
 }
@@ -333,7 +324,7 @@ static void derived_sizes_are_readable_after_resolve(void **state)
 static void resolve_again_derives_again(void **state)
 {
     resolved(*state);
-    set(*state, "memory.process.size=4g");
+    wt_config_set(*state, "memory.process.size=4g");
     const struct weir_memory_pools *p = resolved(*state);
     /* The first resolve's derived heap and managed sizes must not be taken as given. */
     assert_int_equal(p->task_heap, 1798517557ull);
@@ -349,7 +340,7 @@ static void pools_before_resolve_aborts(void **state)
 {
     assert_true(aborts(pools_before_resolve, *state));
     resolved(*state);
-    set(*state, "parallelism.default=2"); /* a set undoes resolve */
+    wt_config_set(*state, "parallelism.default=2"); /* a set undoes resolve */
     assert_true(aborts(pools_before_resolve, *state));
 }
 

@@ -32,7 +32,7 @@ static void load_ok(weir_config *c, const char *path)
 static void load_refused(weir_config *c, const char *text, const char *message)
 {
     char err[512] = "", want[4200];
-    const char *path = write_test_file("refused.yaml", text);
+    const char *path = wt_tmp_file("refused.yaml", text);
     if (weir_config_load_file(c, path, err, sizeof err) >= 0)
         fail_msg("accepted:\n%s", text);
     snprintf(want, sizeof want, "%s:%s", path, message);
@@ -42,10 +42,10 @@ static void load_refused(weir_config *c, const char *text, const char *message)
 static void flat_keys_load(void **state)
 {
     weir_config *c = *state;
-    load_ok(c, write_test_file("flat.yaml", "parallelism.default: 4\n"
-                                            "execution.buffer-timeout: 10 s\n"
-                                            "memory.process.size: 2g\n"
-                                            "weir.progress: never\n"));
+    load_ok(c, wt_tmp_file("flat.yaml", "parallelism.default: 4\n"
+                                        "execution.buffer-timeout: 10 s\n"
+                                        "memory.process.size: 2g\n"
+                                        "weir.progress: never\n"));
     assert_int_equal(weir_config_get_int(c, "parallelism.default"), 4);
     assert_int_equal(weir_config_get_duration_ms(c, "execution.buffer-timeout"), 10000);
     assert_int_equal(weir_config_get_size(c, "memory.process.size"), 2ull << 30);
@@ -57,17 +57,17 @@ static void flat_keys_load(void **state)
 static void nested_mappings_flatten_with_dots(void **state)
 {
     weir_config *c = *state;
-    load_ok(c, write_test_file("nested.yaml", "memory:\n"
-                                              "  process:\n"
-                                              "    size: 2g\n"
-                                              "  managed.fraction: 0.3\n"
-                                              "  network: {min: 32m, max: 512m}\n"
-                                              "taskmanager:\n"
-                                              "  memory:\n"
-                                              "    segment-size: 64kb\n"
-                                              "metrics.reporter:\n"
-                                              "  prom:\n"
-                                              "    port: 9300-9310\n"));
+    load_ok(c, wt_tmp_file("nested.yaml", "memory:\n"
+                                          "  process:\n"
+                                          "    size: 2g\n"
+                                          "  managed.fraction: 0.3\n"
+                                          "  network: {min: 32m, max: 512m}\n"
+                                          "taskmanager:\n"
+                                          "  memory:\n"
+                                          "    segment-size: 64kb\n"
+                                          "metrics.reporter:\n"
+                                          "  prom:\n"
+                                          "    port: 9300-9310\n"));
     assert_int_equal(weir_config_get_size(c, "memory.process.size"), 2ull << 30);
     assert_true(weir_config_get_double(c, "memory.managed.fraction") == 0.3);
     assert_int_equal(weir_config_get_size(c, "memory.network.min"), 32ull << 20);
@@ -79,9 +79,9 @@ static void nested_mappings_flatten_with_dots(void **state)
 static void flink_names_load_as_aliases(void **state)
 {
     weir_config *c = *state;
-    load_ok(c, write_test_file("flink.yaml", "taskmanager.memory.process.size: 4096m\n"
-                                             "taskmanager.memory.managed.fraction: 0.2\n"
-                                             "taskmanager.memory.jvm-overhead.max: 512m\n"));
+    load_ok(c, wt_tmp_file("flink.yaml", "taskmanager.memory.process.size: 4096m\n"
+                                         "taskmanager.memory.managed.fraction: 0.2\n"
+                                         "taskmanager.memory.jvm-overhead.max: 512m\n"));
     assert_int_equal(weir_config_get_size(c, "memory.process.size"), 4096ull << 20);
     assert_true(weir_config_get_double(c, "memory.managed.fraction") == 0.2);
     assert_int_equal(weir_config_get_size(c, "memory.overhead.max"), 512ull << 20);
@@ -90,13 +90,13 @@ static void flink_names_load_as_aliases(void **state)
 static void every_scalar_style_is_its_text(void **state)
 {
     weir_config *c = *state;
-    load_ok(c, write_test_file("styles.yaml", "execution.buffer-timeout: '250 ms'\n"
-                                              "memory.process.size: \"3g\"\n"
-                                              "numa.cpus: |\n"
-                                              "  0-3\n"
-                                              "metrics.reporter.prom.host: >\n"
-                                              "  localhost\n"
-                                              "parallelism.default: !!str 2\n"));
+    load_ok(c, wt_tmp_file("styles.yaml", "execution.buffer-timeout: '250 ms'\n"
+                                          "memory.process.size: \"3g\"\n"
+                                          "numa.cpus: |\n"
+                                          "  0-3\n"
+                                          "metrics.reporter.prom.host: >\n"
+                                          "  localhost\n"
+                                          "parallelism.default: !!str 2\n"));
     assert_int_equal(weir_config_get_duration_ms(c, "execution.buffer-timeout"), 250);
     assert_int_equal(weir_config_get_size(c, "memory.process.size"), 3ull << 30);
     assert_string_equal(weir_config_get_str(c, "numa.cpus"), "0-3");
@@ -107,23 +107,23 @@ static void every_scalar_style_is_its_text(void **state)
 static void anchors_and_aliases_resolve(void **state)
 {
     weir_config *c = *state;
-    load_ok(c, write_test_file("anchors.yaml", "memory.network.max: &big 2g\n"
-                                               "memory.overhead.max: *big\n"));
+    load_ok(c, wt_tmp_file("anchors.yaml", "memory.network.max: &big 2g\n"
+                                           "memory.overhead.max: *big\n"));
     assert_int_equal(weir_config_get_size(c, "memory.overhead.max"), 2ull << 30);
 }
 
 static void empty_file_sets_nothing(void **state)
 {
     weir_config *c = *state;
-    load_ok(c, write_test_file("empty.yaml", "# only a comment\n"));
+    load_ok(c, wt_tmp_file("empty.yaml", "# only a comment\n"));
     assert_false(weir_config_is_set(c, "memory.process.size"));
 }
 
 static void null_value_leaves_the_default(void **state)
 {
     weir_config *c = *state;
-    load_ok(c, write_test_file("null.yaml", "memory.process.size:\n"
-                                            "parallelism.default: ~\n"));
+    load_ok(c, wt_tmp_file("null.yaml", "memory.process.size:\n"
+                                        "parallelism.default: ~\n"));
     assert_false(weir_config_is_set(c, "memory.process.size"));
     assert_int_equal(weir_config_get_size(c, "memory.process.size"), 1728ull << 20);
     assert_int_equal(weir_config_get_int(c, "parallelism.default"), 1);
@@ -132,7 +132,7 @@ static void null_value_leaves_the_default(void **state)
 static void quoted_empty_string_is_a_value_not_null(void **state)
 {
     weir_config *c = *state;
-    load_ok(c, write_test_file("emptystr.yaml", "numa.cpus: \"\"\n"));
+    load_ok(c, wt_tmp_file("emptystr.yaml", "numa.cpus: \"\"\n"));
     assert_true(weir_config_is_set(c, "numa.cpus"));
     load_refused(c, "memory.process.size: ''\n",
                  "1: memory.process.size: \"\": expected a size like 4096m, 64kb or 4g");
@@ -142,10 +142,10 @@ static void print_names_the_file_and_line(void **state)
 {
     weir_config *c = *state;
     char want[4200], line[4300];
-    const char *path = write_test_file("source.yaml", "# weir\n"
-                                                      "memory:\n"
-                                                      "  process:\n"
-                                                      "    size: 2g\n");
+    const char *path = wt_tmp_file("source.yaml", "# weir\n"
+                                                  "memory:\n"
+                                                  "  process:\n"
+                                                  "    size: 2g\n");
     load_ok(c, path);
     char *out = print_to_string(weir_config_print, c);
     snprintf(want, sizeof want, "# (file) %s:4 2.000 GiB", path);
@@ -169,7 +169,7 @@ static void printed_config_loads_back_the_same(void **state)
     assert_int_equal(weir_config_resolve(c, err, sizeof err), 0);
 
     char *out = print_to_string(weir_config_print, c);
-    load_ok(back, write_test_file("printed.yaml", out));
+    load_ok(back, wt_tmp_file("printed.yaml", out));
     assert_int_equal(weir_config_resolve(back, err, sizeof err), 0);
     char *again = print_to_string(weir_config_print_pools, back);
     char *pools = print_to_string(weir_config_print_pools, c);
@@ -187,7 +187,7 @@ static void cmdline_overrides_file_loaded_before(void **state)
 {
     weir_config *c = *state;
     char err[512] = "";
-    load_ok(c, write_test_file("before.yaml", "memory.process.size: 2g\n"));
+    load_ok(c, wt_tmp_file("before.yaml", "memory.process.size: 2g\n"));
     assert_int_equal(weir_config_set_kv(c, "memory.process.size=3g", err, sizeof err), 0);
     assert_int_equal(weir_config_get_size(c, "memory.process.size"), 3ull << 30);
 }
@@ -198,8 +198,8 @@ static void cmdline_overrides_file_loaded_after(void **state)
     char err[512] = "";
     assert_int_equal(weir_config_set_kv(c, "taskmanager.memory.process.size=3g", err, sizeof err),
                      0);
-    load_ok(c, write_test_file("after.yaml", "memory.process.size: 2g\n"
-                                             "parallelism.default: 5\n"));
+    load_ok(c, wt_tmp_file("after.yaml", "memory.process.size: 2g\n"
+                                         "parallelism.default: 5\n"));
     assert_int_equal(weir_config_get_size(c, "memory.process.size"), 3ull << 30);
     assert_int_equal(weir_config_get_int(c, "parallelism.default"), 5);
     char *out = print_to_string(weir_config_print, c);
@@ -221,8 +221,8 @@ static void file_value_is_checked_even_under_cmdline(void **state)
 static void later_file_overrides_earlier_file(void **state)
 {
     weir_config *c = *state;
-    load_ok(c, write_test_file("one.yaml", "parallelism.default: 2\n"));
-    load_ok(c, write_test_file("two.yaml", "parallelism.default: 3\n"));
+    load_ok(c, wt_tmp_file("one.yaml", "parallelism.default: 2\n"));
+    load_ok(c, wt_tmp_file("two.yaml", "parallelism.default: 3\n"));
     assert_int_equal(weir_config_get_int(c, "parallelism.default"), 3);
 }
 
@@ -356,7 +356,7 @@ static void second_document_is_refused(void **state)
 static void invalid_utf8_names_the_byte(void **state)
 {
     char err[512] = "", want[4200];
-    const char *path = write_test_file("utf8.yaml", "numa.cpus: \xff\n");
+    const char *path = wt_tmp_file("utf8.yaml", "numa.cpus: \xff\n");
     assert_int_equal(weir_config_load_file(*state, path, err, sizeof err), -EINVAL);
     snprintf(want, sizeof want, "%s: byte 11: invalid leading UTF-8 octet", path);
     assert_string_equal(err, want);
@@ -385,7 +385,7 @@ static void deep_nesting_is_refused(void **state)
         o += (size_t)snprintf(text + o, sizeof text - o, "%*sa%d:\n", i * 2, "", i);
     snprintf(text + o, sizeof text - o, "%*sx: 1\n", 80, "");
     char err[512] = "";
-    const char *path = write_test_file("deep.yaml", text);
+    const char *path = wt_tmp_file("deep.yaml", text);
     assert_int_equal(weir_config_load_file(*state, path, err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "nested deeper than 32 levels"));
 }
@@ -393,8 +393,8 @@ static void deep_nesting_is_refused(void **state)
 static void self_referencing_alias_is_refused(void **state)
 {
     char err[512] = "";
-    const char *path = write_test_file("cycle.yaml", "memory: &m\n"
-                                                     "  again: *m\n");
+    const char *path = wt_tmp_file("cycle.yaml", "memory: &m\n"
+                                                 "  again: *m\n");
     assert_int_equal(weir_config_load_file(*state, path, err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "nested deeper than 32 levels"));
 }

@@ -17,59 +17,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 #include <weir/config.h>
 #include <weir/weir.h>
 
-/* --- a sink that records what each subtask received ------------------------ */
+#include "weir_test.h"
 
-struct seen {
-    int subtask;
-    int input_p;
-    uint64_t seq, key, value;
-};
-
-static struct {
-    pthread_mutex_t lock;
-    struct seen *v;
-    size_t n, cap;
-    int slow_us; /* sleep per record in the sink: a slow consumer */
-} col = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void col_reset(void)
+/* The datagen record collector 0 received as entry i. */
+static const struct weir_datagen_rec *got(size_t i)
 {
-    free(col.v);
-    col.v = NULL;
-    col.n = col.cap = 0;
-    col.slow_us = 0;
+    return (const void *)wt_out(0, i)->data;
 }
 
-static int collect_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
-                           weir_emit *out)
+/* Orders collector entries by datagen sequence number. */
+static int cmp_seq(const void *a, const void *b)
 {
-    const struct weir_datagen_rec *r = (const void *)in->data;
-    if (col.slow_us && r->seq % 64 == 0)
-        usleep((useconds_t)col.slow_us);
-    pthread_mutex_lock(&col.lock);
-    if (col.n == col.cap) {
-        col.cap = col.cap ? col.cap * 2 : 4096;
-        col.v = realloc(col.v, col.cap * sizeof *col.v);
-    }
-    col.v[col.n++] = (struct seen){.subtask = weir_ctx_subtask(ctx),
-                                   .input_p = weir_ctx_parallelism(ctx),
-                                   .seq = r->seq,
-                                   .key = r->key,
-                                   .value = r->value};
-    pthread_mutex_unlock(&col.lock);
-    return 0;
-}
-
-static const struct weir_operator_ops collect_ops = {.kind = "collect", .process = collect_process};
-
-static uint64_t rec_key(const weir_rec *r)
-{
-    return ((const struct weir_datagen_rec *)(const void *)r->data)->key;
+    const struct weir_datagen_rec *x = (const void *)((const struct wt_out *)a)->data;
+    const struct weir_datagen_rec *y = (const void *)((const struct wt_out *)b)->data;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static int add_one(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
@@ -87,47 +51,24 @@ static int keep_even_seq(weir_ctx *ctx, const weir_rec *in)
     return ((const struct weir_datagen_rec *)(const void *)in->data)->seq % 2 == 0;
 }
 
-static weir_config *test_config(const char *const *defs)
-{
-    weir_config *c = weir_config_new();
-    char err[512];
-    assert_non_null(c);
-    /* No Prometheus port: tests run side by side. */
-    assert_int_equal(weir_config_set(c, "metrics.reporter.prom.port", "0", err, sizeof err), 0);
-    for (; defs && *defs; defs++) {
-        if (weir_config_set_kv(c, *defs, err, sizeof err) != 0)
-            fail_msg("%s", err);
-    }
-    if (weir_config_resolve(c, err, sizeof err) != 0)
-        fail_msg("%s", err);
-    return c;
-}
-
 static int run(weir_job *job, weir_config *cfg, int p, struct weir_run_stats *st, char *err,
                size_t errlen)
 {
-    struct weir_run_opts o = {.parallelism = p, .quiet = true};
-    return weir_job_run(job, cfg, &o, st, err, errlen);
-}
-
-static int cmp_seq(const void *a, const void *b)
-{
-    const struct seen *x = a, *y = b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    return wt_run(job, cfg, &(struct wt_run){.parallelism = p}, st, err, errlen);
 }
 
 /* datagen -> map -> filter -> key_by -> collect at parallelism p. */
 static void keyed_pipeline_exactly_once(int p)
 {
-    col_reset();
+    wt_collect_reset();
     const uint64_t n = 50000, keys = 1000;
-    weir_config *cfg = test_config(NULL);
+    weir_config *cfg = wt_config(NULL);
     weir_job *job = weir_job_new("e2e");
     struct weir_datagen_opts o = {.records = n, .keys = keys, .record_size = 64, .seed = 7};
     weir_stream *s = weir_source_datagen(job, "gen", &o);
     s = weir_map(s, "add-one", add_one);
     s = weir_filter(s, "even", keep_even_seq);
-    weir_sink(weir_key_by(s, rec_key), "collect", &collect_ops, NULL);
+    wt_collect(weir_key_by(s, wt_datagen_key), "collect", 0);
     struct weir_run_stats st;
     char err[1024] = "";
     int rc = run(job, cfg, p, &st, err, sizeof err);
@@ -135,16 +76,16 @@ static void keyed_pipeline_exactly_once(int p)
         fail_msg("%s", err);
     assert_int_equal(st.source_records, n);
     assert_int_equal(st.sink_records, n / 2);
-    assert_int_equal(col.n, n / 2);
-    qsort(col.v, col.n, sizeof *col.v, cmp_seq);
-    for (size_t i = 0; i < col.n; i++) {
+    assert_int_equal(wt_collected(0), n / 2);
+    wt_collect_sort(0, cmp_seq);
+    for (size_t i = 0; i < wt_collected(0); i++) {
         /* every even seq exactly once, in order after sorting: no loss, no duplicate */
-        assert_int_equal(col.v[i].seq, 2 * i);
-        assert_int_equal(col.v[i].key, col.v[i].seq % keys);
+        assert_int_equal(got(i)->seq, 2 * i);
+        assert_int_equal(got(i)->key, got(i)->seq % keys);
         /* every key at exactly the subtask Flink's formula names */
-        uint32_t kg = weir_key_group_of(col.v[i].key, 128);
-        assert_int_equal(col.v[i].subtask, weir_key_group_subtask(kg, 128, (uint32_t)p));
-        assert_int_equal(col.v[i].input_p, p);
+        uint32_t kg = weir_key_group_of(got(i)->key, 128);
+        assert_int_equal(wt_out(0, i)->subtask, weir_key_group_subtask(kg, 128, (uint32_t)p));
+        assert_int_equal(wt_out(0, i)->parallelism, p);
     }
     weir_job_free(job);
     weir_config_free(cfg);
@@ -167,20 +108,20 @@ static void every_record_arrives_once_and_keys_reach_one_subtask_p4(void **state
 
 static void rebalance_spreads_records_evenly(void **state)
 {
-    col_reset();
-    weir_config *cfg = test_config(NULL);
+    wt_collect_reset();
+    weir_config *cfg = wt_config(NULL);
     weir_job *job = weir_job_new("rebalance");
     struct weir_datagen_opts o = {.records = 40000, .record_size = 24};
     weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
-    weir_set_parallelism(weir_sink(weir_rebalance(s), "collect", &collect_ops, NULL), 4);
+    weir_set_parallelism(wt_collect(weir_rebalance(s), "collect", 0), 4);
     char err[512];
     struct weir_run_stats st;
     if (run(job, cfg, 4, &st, err, sizeof err) != 0)
         fail_msg("%s", err);
     size_t per[4] = {0};
-    for (size_t i = 0; i < col.n; i++)
-        per[col.v[i].subtask]++;
-    assert_int_equal(col.n, 40000);
+    for (size_t i = 0; i < wt_collected(0); i++)
+        per[wt_out(0, i)->subtask]++;
+    assert_int_equal(wt_collected(0), 40000);
     for (int i = 0; i < 4; i++)
         assert_int_equal(per[i], 10000);
     weir_job_free(job);
@@ -189,20 +130,20 @@ static void rebalance_spreads_records_evenly(void **state)
 
 static void broadcast_reaches_every_subtask(void **state)
 {
-    col_reset();
-    weir_config *cfg = test_config(NULL);
+    wt_collect_reset();
+    weir_config *cfg = wt_config(NULL);
     weir_job *job = weir_job_new("broadcast");
     struct weir_datagen_opts o = {.records = 5000, .record_size = 24};
     weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
-    weir_set_parallelism(weir_sink(weir_broadcast(s), "collect", &collect_ops, NULL), 3);
+    weir_set_parallelism(wt_collect(weir_broadcast(s), "collect", 0), 3);
     char err[512];
     struct weir_run_stats st;
     if (run(job, cfg, 3, &st, err, sizeof err) != 0)
         fail_msg("%s", err);
-    assert_int_equal(col.n, 15000);
+    assert_int_equal(wt_collected(0), 15000);
     size_t per[3] = {0};
-    for (size_t i = 0; i < col.n; i++)
-        per[col.v[i].subtask]++;
+    for (size_t i = 0; i < wt_collected(0); i++)
+        per[wt_out(0, i)->subtask]++;
     for (int i = 0; i < 3; i++)
         assert_int_equal(per[i], 5000);
     weir_job_free(job);
@@ -211,26 +152,26 @@ static void broadcast_reaches_every_subtask(void **state)
 
 static void union_merges_two_sources(void **state)
 {
-    col_reset();
-    weir_config *cfg = test_config(NULL);
+    wt_collect_reset();
+    weir_config *cfg = wt_config(NULL);
     weir_job *job = weir_job_new("union");
     struct weir_datagen_opts a = {.records = 3000, .record_size = 24};
     struct weir_datagen_opts b = {.records = 2000, .record_size = 32};
     weir_stream *u =
         weir_union(weir_source_datagen(job, "a", &a), weir_source_datagen(job, "b", &b));
-    weir_sink(weir_key_by(u, rec_key), "collect", &collect_ops, NULL);
+    wt_collect(weir_key_by(u, wt_datagen_key), "collect", 0);
     char err[512];
     struct weir_run_stats st;
     if (run(job, cfg, 2, &st, err, sizeof err) != 0)
         fail_msg("%s", err);
     assert_int_equal(st.source_records, 5000);
-    assert_int_equal(col.n, 5000);
-    qsort(col.v, col.n, sizeof *col.v, cmp_seq);
+    assert_int_equal(wt_collected(0), 5000);
+    wt_collect_sort(0, cmp_seq);
     /* seq 0..1999 twice (both sources), 2000..2999 once */
     for (size_t i = 0; i < 4000; i++)
-        assert_int_equal(col.v[i].seq, i / 2);
+        assert_int_equal(got(i)->seq, i / 2);
     for (size_t i = 4000; i < 5000; i++)
-        assert_int_equal(col.v[i].seq, i - 2000);
+        assert_int_equal(got(i)->seq, i - 2000);
     weir_job_free(job);
     weir_config_free(cfg);
 }
@@ -240,23 +181,23 @@ static void union_merges_two_sources(void **state)
 static void tiny_rings_and_slow_sink_do_not_deadlock(void **state)
 {
     for (int p = 2; p <= 4; p += 2) {
-        col_reset();
-        col.slow_us = 50;
+        wt_collect_reset();
+        wt_collect_slow(0, 64, 50);
         static const char *const defs[] = {"network.buffers-per-channel=2",
                                            "memory.segment-size=4kb", NULL};
-        weir_config *cfg = test_config(defs);
+        weir_config *cfg = wt_config(defs);
         weir_job *job = weir_job_new("backpressure");
         struct weir_datagen_opts o = {.records = 60000, .keys = 97, .record_size = 200};
         weir_stream *s = weir_map(weir_source_datagen(job, "gen", &o), "add-one", add_one);
-        weir_sink(weir_key_by(s, rec_key), "collect", &collect_ops, NULL);
+        wt_collect(weir_key_by(s, wt_datagen_key), "collect", 0);
         char err[512];
         struct weir_run_stats st;
         if (run(job, cfg, p, &st, err, sizeof err) != 0)
             fail_msg("%s", err);
-        assert_int_equal(col.n, 60000);
-        qsort(col.v, col.n, sizeof *col.v, cmp_seq);
-        for (size_t i = 0; i < col.n; i++)
-            assert_int_equal(col.v[i].seq, i);
+        assert_int_equal(wt_collected(0), 60000);
+        wt_collect_sort(0, cmp_seq);
+        for (size_t i = 0; i < wt_collected(0); i++)
+            assert_int_equal(got(i)->seq, i);
         weir_job_free(job);
         weir_config_free(cfg);
     }
@@ -264,17 +205,17 @@ static void tiny_rings_and_slow_sink_do_not_deadlock(void **state)
 
 static void buffer_timeout_zero_still_delivers_everything(void **state)
 {
-    col_reset();
+    wt_collect_reset();
     static const char *const defs[] = {"execution.buffer-timeout=0", NULL};
-    weir_config *cfg = test_config(defs);
+    weir_config *cfg = wt_config(defs);
     weir_job *job = weir_job_new("timeout0");
     struct weir_datagen_opts o = {.records = 20000, .record_size = 24};
-    weir_sink(weir_rebalance(weir_source_datagen(job, "gen", &o)), "collect", &collect_ops, NULL);
+    wt_collect(weir_rebalance(weir_source_datagen(job, "gen", &o)), "collect", 0);
     char err[512];
     struct weir_run_stats st;
     if (run(job, cfg, 2, &st, err, sizeof err) != 0)
         fail_msg("%s", err);
-    assert_int_equal(col.n, 20000);
+    assert_int_equal(wt_collected(0), 20000);
     weir_job_free(job);
     weir_config_free(cfg);
 }
@@ -298,12 +239,11 @@ static void *bg_main(void *arg)
 
 static void cancel_stops_unbounded_job_and_drains(void **state)
 {
-    col_reset();
-    struct bg_run b = {.cfg = test_config(NULL)};
+    wt_collect_reset();
+    struct bg_run b = {.cfg = wt_config(NULL)};
     b.job = weir_job_new("unbounded");
     struct weir_datagen_opts o = {.records = 0, .keys = 100, .record_size = 24, .rate = 200000};
-    weir_sink(weir_key_by(weir_source_datagen(b.job, "gen", &o), rec_key), "collect", &collect_ops,
-              NULL);
+    wt_collect(weir_key_by(weir_source_datagen(b.job, "gen", &o), wt_datagen_key), "collect", 0);
     pthread_t th;
     pthread_create(&th, NULL, bg_main, &b);
     usleep(300000);
@@ -315,7 +255,7 @@ static void cancel_stops_unbounded_job_and_drains(void **state)
     assert_true(b.st.source_records > 0);
     /* everything the sources emitted before stopping reached the sink */
     assert_int_equal(b.st.sink_records, b.st.source_records);
-    assert_int_equal(col.n, b.st.source_records);
+    assert_int_equal(wt_collected(0), b.st.source_records);
     weir_job_free(b.job);
     weir_config_free(b.cfg);
 }
@@ -334,7 +274,7 @@ static int fail_at_1000(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 
 static void failing_operator_fails_job_with_its_uid(void **state)
 {
-    weir_config *cfg = test_config(NULL);
+    weir_config *cfg = wt_config(NULL);
     weir_job *job = weir_job_new("poison");
     struct weir_datagen_opts o = {.records = 100000, .record_size = 24};
     weir_stream *s = weir_map(weir_source_datagen(job, "gen", &o), "poison-map", fail_at_1000);
@@ -352,10 +292,10 @@ static void network_pool_too_small_names_the_keys(void **state)
 {
     static const char *const defs[] = {"memory.segment-size=1mb", "network.buffers-per-channel=64",
                                        NULL};
-    weir_config *cfg = test_config(defs);
+    weir_config *cfg = wt_config(defs);
     weir_job *job = weir_job_new("big");
     struct weir_datagen_opts o = {.records = 10, .record_size = 24};
-    weir_sink_blackhole(weir_key_by(weir_source_datagen(job, "gen", &o), rec_key), "sink");
+    weir_sink_blackhole(weir_key_by(weir_source_datagen(job, "gen", &o), wt_datagen_key), "sink");
     char err[1024] = "";
     struct weir_run_stats st;
     assert_int_equal(run(job, cfg, 2, &st, err, sizeof err), -ENOMEM);
@@ -382,10 +322,8 @@ static int line_to_rec(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 
 static void file_source_reads_every_line_once_at_any_parallelism(void **state)
 {
-    const char *tmp = getenv("WEIR_TEST_TMP") ? getenv("WEIR_TEST_TMP") : "/tmp";
-    mkdir(tmp, 0777);
-    char path[512];
-    snprintf(path, sizeof path, "%s/lines-%d.txt", tmp, (int)getpid());
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lines.txt", wt_tmp_dir("e2e"));
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     const int lines = 10007;
@@ -393,19 +331,19 @@ static void file_source_reads_every_line_once_at_any_parallelism(void **state)
         fprintf(f, "line-%d%s", i, i + 1 < lines ? "\n" : ""); /* no final newline */
     fclose(f);
     for (int p = 1; p <= 4; p++) {
-        col_reset();
-        weir_config *cfg = test_config(NULL);
+        wt_collect_reset();
+        weir_config *cfg = wt_config(NULL);
         weir_job *job = weir_job_new("lines");
         weir_stream *s = weir_map(weir_source_file(job, "src", path), "parse", line_to_rec);
-        weir_sink(weir_rebalance(s), "collect", &collect_ops, NULL);
+        wt_collect(weir_rebalance(s), "collect", 0);
         char err[512];
         struct weir_run_stats st;
         if (run(job, cfg, p, &st, err, sizeof err) != 0)
             fail_msg("%s", err);
-        assert_int_equal(col.n, lines);
-        qsort(col.v, col.n, sizeof *col.v, cmp_seq);
-        for (size_t i = 0; i < col.n; i++)
-            assert_int_equal(col.v[i].seq, i);
+        assert_int_equal(wt_collected(0), lines);
+        wt_collect_sort(0, cmp_seq);
+        for (size_t i = 0; i < wt_collected(0); i++)
+            assert_int_equal(got(i)->seq, i);
         weir_job_free(job);
         weir_config_free(cfg);
     }
@@ -414,7 +352,7 @@ static void file_source_reads_every_line_once_at_any_parallelism(void **state)
 
 static void missing_input_file_names_path_and_operator(void **state)
 {
-    weir_config *cfg = test_config(NULL);
+    weir_config *cfg = wt_config(NULL);
     weir_job *job = weir_job_new("missing");
     weir_sink_blackhole(weir_source_file(job, "src", "/nonexistent/in.txt"), "sink");
     char err[512] = "";
@@ -444,6 +382,6 @@ int main(void)
         cmocka_unit_test(missing_input_file_names_path_and_operator),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    col_reset();
+    wt_collect_reset();
     return rc;
 }

@@ -16,11 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 #include <weir/config.h>
 #include <weir/operator.h>
 #include <weir/weir.h>
+
+#include "weir_test.h"
 
 struct tsrec {
     int src;
@@ -85,77 +85,21 @@ static int src_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, ui
 static const struct weir_source_ops src_ops = {
     .kind = "test", .state_size = sizeof(struct src_state), .open = src_open, .poll = src_poll};
 
-/* What the observing operator saw, in order: records and watermarks. */
-struct event {
-    bool is_wm;
-    int src;
-    int64_t ts;
-};
-static struct {
-    pthread_mutex_t lock;
-    struct event *v;
-    size_t n, cap;
-} seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void seen_add(struct event e)
+/* What the observing sink (collector 0) saw, in order: records and watermarks. */
+static int src_of(const struct wt_out *e)
 {
-    pthread_mutex_lock(&seen.lock);
-    if (seen.n == seen.cap) {
-        seen.cap = seen.cap ? 2 * seen.cap : 1024;
-        seen.v = realloc(seen.v, seen.cap * sizeof *seen.v);
-    }
-    seen.v[seen.n++] = e;
-    pthread_mutex_unlock(&seen.lock);
-}
-
-static void seen_reset(void)
-{
-    free(seen.v);
-    seen.v = NULL;
-    seen.n = seen.cap = 0;
-}
-
-static int obs_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
-{
-    const struct tsrec *r = (const void *)in->data;
-    seen_add((struct event){.src = r->src, .ts = r->ts});
-    return 0;
-}
-
-static int obs_watermark(weir_ctx *ctx, void *state, int64_t wm, weir_emit *out)
-{
-    seen_add((struct event){.is_wm = true, .ts = wm});
-    return weir_emit_watermark(out, wm);
-}
-
-static const struct weir_operator_ops obs_ops = {
-    .kind = "observe", .process = obs_process, .watermark = obs_watermark};
-
-static weir_config *cfg_new(void)
-{
-    weir_config *c = weir_config_new();
-    char err[256];
-    assert_int_equal(weir_config_set(c, "metrics.reporter.prom.port", "0", err, sizeof err), 0);
-    assert_int_equal(weir_config_set(c, "pipeline.auto-watermark-interval", "1ms", err, sizeof err),
-                     0);
-    assert_int_equal(weir_config_resolve(c, err, sizeof err), 0);
-    return c;
+    return ((const struct tsrec *)(const void *)e->data)->src;
 }
 
 static void run_job(weir_job *job)
 {
-    weir_config *c = cfg_new();
-    struct weir_run_opts o = {.parallelism = 1, .quiet = true};
-    struct weir_run_stats st;
-    char err[512];
-    if (weir_job_run(job, c, &o, &st, err, sizeof err) != 0)
-        fail_msg("%s", err);
-    weir_config_free(c);
+    wt_run_ok(job, NULL, &(struct wt_run){.defs = WT_DEFS("pipeline.auto-watermark-interval=1ms")},
+              NULL);
 }
 
 static void bounded_out_of_orderness_watermark_trails_max_timestamp(void **state)
 {
-    seen_reset();
+    wt_collect_reset();
     static const struct src_arg a = {.id = 0,
                                      .n = 200,
                                      .first = 1000,
@@ -166,26 +110,26 @@ static void bounded_out_of_orderness_watermark_trails_max_timestamp(void **state
     static const struct weir_watermark_strategy ws = {.max_out_of_orderness_ms = 5};
     weir_job *job = weir_job_new("wm");
     weir_stream *s = weir_assign_watermarks(weir_source(job, "src", &src_ops, (void *)&a), &ws);
-    weir_sink(s, "observe", &obs_ops, NULL);
+    wt_collect_with_watermarks(s, "observe", 0);
     run_job(job);
     int64_t max_ts = INT64_MIN, last_wm = INT64_MIN;
     bool saw_final_finite = false;
-    for (size_t i = 0; i < seen.n; i++) {
-        struct event e = seen.v[i];
-        if (!e.is_wm) {
+    for (size_t i = 0; i < wt_collected(0); i++) {
+        const struct wt_out *e = wt_out(0, i);
+        if (!e->watermark) {
             /* no record is late with in-order timestamps */
-            assert_true(e.ts > last_wm);
-            if (e.ts > max_ts)
-                max_ts = e.ts;
+            assert_true(e->ts > last_wm);
+            if (e->ts > max_ts)
+                max_ts = e->ts;
             continue;
         }
-        assert_true(e.ts > last_wm); /* strictly increasing */
-        if (e.ts != INT64_MAX) {
-            assert_true(e.ts <= max_ts - 5 - 1);
-            if (e.ts == 1000 + 199 * 7 - 6)
+        assert_true(e->ts > last_wm); /* strictly increasing */
+        if (e->ts != INT64_MAX) {
+            assert_true(e->ts <= max_ts - 5 - 1);
+            if (e->ts == 1000 + 199 * 7 - 6)
                 saw_final_finite = true;
         }
-        last_wm = e.ts;
+        last_wm = e->ts;
     }
     assert_int_equal(max_ts, 1000 + 199 * 7);
     assert_true(saw_final_finite);        /* emitted while the source lingered */
@@ -196,7 +140,7 @@ static void bounded_out_of_orderness_watermark_trails_max_timestamp(void **state
 /* Two sources into one operator: its watermark is the minimum. */
 static void watermark_is_minimum_over_inputs(void **state)
 {
-    seen_reset();
+    wt_collect_reset();
     static const struct src_arg fast = {
         .id = 0, .n = 100, .first = 0, .step = 10, .per_poll = 100, .linger_ms = 100};
     static const struct src_arg slow = {
@@ -205,12 +149,13 @@ static void watermark_is_minimum_over_inputs(void **state)
     weir_job *job = weir_job_new("min");
     weir_stream *a = weir_assign_watermarks(weir_source(job, "fast", &src_ops, (void *)&fast), &ws);
     weir_stream *b = weir_assign_watermarks(weir_source(job, "slow", &src_ops, (void *)&slow), &ws);
-    weir_sink(weir_rebalance(weir_union(a, b)), "observe", &obs_ops, NULL);
+    wt_collect_with_watermarks(weir_rebalance(weir_union(a, b)), "observe", 0);
     run_job(job);
     int64_t max_finite = INT64_MIN;
-    for (size_t i = 0; i < seen.n; i++)
-        if (seen.v[i].is_wm && seen.v[i].ts != INT64_MAX && seen.v[i].ts > max_finite)
-            max_finite = seen.v[i].ts;
+    for (size_t i = 0; i < wt_collected(0); i++)
+        if (wt_out(0, i)->watermark && wt_out(0, i)->ts != INT64_MAX &&
+            wt_out(0, i)->ts > max_finite)
+            max_finite = wt_out(0, i)->ts;
     /* the slow source's last timestamp is 90: the fast one (990) cannot lead
      * the operator's watermark past 89 while the slow one lives */
     assert_int_equal(max_finite, 89);
@@ -220,9 +165,9 @@ static void watermark_is_minimum_over_inputs(void **state)
 static int64_t max_finite_wm_before_slow_ends(void)
 {
     int64_t m = INT64_MIN;
-    for (size_t i = 0; i < seen.n; i++)
-        if (seen.v[i].is_wm && seen.v[i].ts != INT64_MAX && seen.v[i].ts > m)
-            m = seen.v[i].ts;
+    for (size_t i = 0; i < wt_collected(0); i++)
+        if (wt_out(0, i)->watermark && wt_out(0, i)->ts != INT64_MAX && wt_out(0, i)->ts > m)
+            m = wt_out(0, i)->ts;
     return m;
 }
 
@@ -238,7 +183,7 @@ static void idle_input_stops_holding_the_watermark(void **state)
     static const struct src_arg quiet = {
         .id = 1, .n = 3, .first = 0, .step = 1, .per_poll = 3, .linger_ms = 600};
     for (int with_idleness = 0; with_idleness < 2; with_idleness++) {
-        seen_reset();
+        wt_collect_reset();
         static const struct weir_watermark_strategy plain = {.max_out_of_orderness_ms = 0};
         static const struct weir_watermark_strategy idle = {.max_out_of_orderness_ms = 0,
                                                             .idleness_ms = 20};
@@ -247,7 +192,7 @@ static void idle_input_stops_holding_the_watermark(void **state)
             weir_assign_watermarks(weir_source(job, "busy", &src_ops, (void *)&busy), &plain);
         weir_stream *b = weir_assign_watermarks(weir_source(job, "quiet", &src_ops, (void *)&quiet),
                                                 with_idleness ? &idle : &plain);
-        weir_sink(weir_rebalance(weir_union(a, b)), "observe", &obs_ops, NULL);
+        wt_collect_with_watermarks(weir_rebalance(weir_union(a, b)), "observe", 0);
         run_job(job);
         int64_t m = max_finite_wm_before_slow_ends();
         if (with_idleness)
@@ -265,7 +210,7 @@ static void alignment_pauses_the_fast_source(void **state)
     static const struct src_arg slow = {
         .id = 1, .n = 3000, .first = 0, .step = 1, .per_poll = 20, .sleep_us = 500, .linger_ms = 0};
     for (int aligned = 0; aligned < 2; aligned++) {
-        seen_reset();
+        wt_collect_reset();
         static const struct weir_watermark_strategy plain = {.max_out_of_orderness_ms = 0};
         static const struct weir_watermark_strategy al = {
             .max_out_of_orderness_ms = 0, .alignment_group = "g", .alignment_max_drift_ms = 100};
@@ -274,17 +219,17 @@ static void alignment_pauses_the_fast_source(void **state)
                                                 aligned ? &al : &plain);
         weir_stream *b = weir_assign_watermarks(weir_source(job, "slow", &src_ops, (void *)&slow),
                                                 aligned ? &al : &plain);
-        weir_sink(weir_rebalance(weir_union(a, b)), "observe", &obs_ops, NULL);
+        wt_collect_with_watermarks(weir_rebalance(weir_union(a, b)), "observe", 0);
         run_job(job);
         int64_t max[2] = {-1, -1}, lead = 0;
         size_t recs = 0;
-        for (size_t i = 0; i < seen.n; i++) {
-            struct event e = seen.v[i];
-            if (e.is_wm)
+        for (size_t i = 0; i < wt_collected(0); i++) {
+            const struct wt_out *e = wt_out(0, i);
+            if (e->watermark)
                 continue;
             recs++;
-            if (e.ts > max[e.src])
-                max[e.src] = e.ts;
+            if (e->ts > max[src_of(e)])
+                max[src_of(e)] = e->ts;
             if (max[1] >= 0 && max[0] - max[1] > lead)
                 lead = max[0] - max[1];
         }
@@ -311,19 +256,19 @@ static const struct weir_operator_ops split_ops = {.kind = "split", .process = s
 
 static void side_output_carries_only_what_goes_there(void **state)
 {
-    seen_reset();
+    wt_collect_reset();
     static const struct src_arg a = {.id = 0, .n = 1000, .first = 0, .step = 1, .per_poll = 100};
     weir_job *job = weir_job_new("side");
     weir_stream *main_out =
         weir_transform(weir_source(job, "src", &src_ops, (void *)&a), "split", &split_ops, NULL);
     weir_sink_blackhole(main_out, "evens");
-    weir_sink(weir_side_output(main_out, "odd"), "observe", &obs_ops, NULL);
+    wt_collect_with_watermarks(weir_side_output(main_out, "odd"), "observe", 0);
     run_job(job);
     size_t recs = 0;
-    for (size_t i = 0; i < seen.n; i++) {
-        if (seen.v[i].is_wm)
+    for (size_t i = 0; i < wt_collected(0); i++) {
+        if (wt_out(0, i)->watermark)
             continue;
-        assert_int_equal(seen.v[i].ts % 2, 1);
+        assert_int_equal(wt_out(0, i)->ts % 2, 1);
         recs++;
     }
     assert_int_equal(recs, 500);
@@ -340,6 +285,6 @@ int main(void)
         cmocka_unit_test(side_output_carries_only_what_goes_there),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    seen_reset();
+    wt_collect_reset();
     return rc;
 }

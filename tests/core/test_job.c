@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include <weir/config.h>
 #include <weir/weir.h>
+
+#include "weir_test.h"
 
 static int pass(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
@@ -31,21 +31,12 @@ static uint64_t key0(const weir_rec *r)
 
 static const struct weir_datagen_opts gen = {.records = 10, .record_size = 24};
 
-static weir_config *cfg_new(void)
-{
-    weir_config *c = weir_config_new();
-    char err[256];
-    assert_int_equal(weir_config_set(c, "metrics.reporter.prom.port", "0", err, sizeof err), 0);
-    assert_int_equal(weir_config_resolve(c, err, sizeof err), 0);
-    return c;
-}
-
 /* Plans the job and returns the plan line, or the error. */
 static const char *plan_of(weir_job *job, int p)
 {
     static char buf[2048];
     char err[512];
-    weir_config *c = cfg_new();
+    weir_config *c = wt_config(NULL);
     int rc = weir_job_describe_plan(job, c, p, buf, sizeof buf, err, sizeof err);
     weir_config_free(c);
     if (rc != 0)

@@ -15,29 +15,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 #include <weir/config.h>
 #include <weir/weir.h>
 
-#include "restart.h"
+#include "weir_test.h"
 
-static weir_config *cfg_with(const char *const *defs)
-{
-    weir_config *c = weir_config_new();
-    char err[512];
-    assert_int_equal(weir_config_set(c, "metrics.reporter.prom.port", "0", err, sizeof err), 0);
-    for (; defs && *defs; defs++)
-        if (weir_config_set_kv(c, *defs, err, sizeof err) != 0)
-            fail_msg("%s", err);
-    if (weir_config_resolve(c, err, sizeof err) != 0)
-        fail_msg("%s", err);
-    return c;
-}
+#include "restart.h"
 
 static void none_never_restarts(void **state)
 {
-    weir_config *c = cfg_with(NULL);
+    weir_config *c = wt_config(NULL);
     struct restart_strategy rs;
     assert_int_equal(restart_strategy_init(&rs, c), 0);
     int64_t d;
@@ -50,7 +37,7 @@ static void none_never_restarts(void **state)
 static void checkpointing_without_a_strategy_means_exponential_delay(void **state)
 {
     static const char *const d[] = {"execution.checkpointing.interval=1s", NULL};
-    weir_config *c = cfg_with(d);
+    weir_config *c = wt_config(d);
     struct restart_strategy rs;
     assert_int_equal(restart_strategy_init(&rs, c), 0);
     assert_int_equal(rs.type, RESTART_EXPONENTIAL);
@@ -63,7 +50,7 @@ static void fixed_delay_restarts_attempts_times_then_fails(void **state)
     static const char *const d[] = {"restart-strategy.type=fixed-delay",
                                     "restart-strategy.fixed-delay.attempts=3",
                                     "restart-strategy.fixed-delay.delay=250ms", NULL};
-    weir_config *c = cfg_with(d);
+    weir_config *c = wt_config(d);
     struct restart_strategy rs;
     assert_int_equal(restart_strategy_init(&rs, c), 0);
     int64_t delay;
@@ -87,7 +74,7 @@ static void exponential_delay_doubles_up_to_the_max_and_resets(void **state)
         "restart-strategy.exponential-delay.reset-backoff-threshold=1min",
         "restart-strategy.exponential-delay.attempts-before-reset-backoff=6",
         NULL};
-    weir_config *c = cfg_with(d);
+    weir_config *c = wt_config(d);
     struct restart_strategy rs;
     assert_int_equal(restart_strategy_init(&rs, c), 0);
     /* Flink's documented example: 1 s, 2 s, 4 s, 8 s, 10 s, 10 s */
@@ -118,7 +105,7 @@ static void failure_rate_fails_on_too_many_failures_in_the_interval(void **state
                                     "restart-strategy.failure-rate.max-failures-per-interval=2",
                                     "restart-strategy.failure-rate.failure-rate-interval=10s",
                                     "restart-strategy.failure-rate.delay=100ms", NULL};
-    weir_config *c = cfg_with(d);
+    weir_config *c = wt_config(d);
     struct restart_strategy rs;
     assert_int_equal(restart_strategy_init(&rs, c), 0);
     int64_t delay;
@@ -149,11 +136,6 @@ static int flaky(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 }
 
 /* Keyed running sum per key, so the result shows loss or duplication. */
-static uint64_t key_of(const weir_rec *r)
-{
-    return ((const struct weir_datagen_rec *)(const void *)r->data)->key;
-}
-
 struct sums {
     weir_value_state *sum;
 };
@@ -197,31 +179,24 @@ static const struct weir_operator_ops best_ops = {.kind = "best", .process = bes
 
 static void failing_operator_restarts_from_checkpoint(void **state)
 {
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/restart-%d", getenv("WEIR_TEST_TMP") ?: "/tmp", (int)getpid());
-    mkdir(getenv("WEIR_TEST_TMP") ?: "/tmp", 0777);
-    char kv[600];
-    snprintf(kv, sizeof kv, "state.checkpoints.dir=%s", dir);
-    const char *d[] = {"execution.checkpointing.interval=50ms",
-                       "restart-strategy.type=fixed-delay",
-                       "restart-strategy.fixed-delay.attempts=2",
-                       "restart-strategy.fixed-delay.delay=200ms",
-                       kv,
-                       NULL};
-    weir_config *c = cfg_with(d);
+    weir_config *c = wt_config_new(WT_DEFS(
+        "execution.checkpointing.interval=50ms", "restart-strategy.type=fixed-delay",
+        "restart-strategy.fixed-delay.attempts=2", "restart-strategy.fixed-delay.delay=200ms"));
+    wt_config_set(c, "state.checkpoints.dir=%s", wt_tmp_dir("restart"));
+    wt_config_resolve(c);
     fail_budget = 1;
     memset(best, 0, sizeof best);
     weir_job *job = weir_job_new("flaky");
     struct weir_datagen_opts o = {.records = 60000, .keys = 10, .record_size = 24, .rate = 60000};
     weir_stream *s = weir_map(weir_source_datagen(job, "gen", &o), "flaky", flaky);
-    weir_sink(weir_keyed_transform(weir_key_by(s, key_of), "sum", &sum_ops, NULL, NULL), "best",
-              &best_ops, NULL);
-    struct weir_run_opts ro = {.parallelism = 2, .quiet = true};
+    weir_sink(weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &sum_ops, NULL, NULL),
+              "best", &best_ops, NULL);
+    const struct wt_run ro = {.parallelism = 2};
     struct weir_run_stats st;
     char err[512] = "";
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = weir_job_run(job, c, &ro, &st, err, sizeof err);
+    int rc = wt_run(job, c, &ro, &st, err, sizeof err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc != 0)
         fail_msg("%s", err);
@@ -242,9 +217,9 @@ static void failing_operator_restarts_from_checkpoint(void **state)
     fail_budget = 1000;
     job = weir_job_new("flaky2");
     s = weir_map(weir_source_datagen(job, "gen", &o), "flaky", flaky);
-    weir_sink(weir_keyed_transform(weir_key_by(s, key_of), "sum", &sum_ops, NULL, NULL), "best",
-              &best_ops, NULL);
-    rc = weir_job_run(job, c, &ro, &st, err, sizeof err);
+    weir_sink(weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &sum_ops, NULL, NULL),
+              "best", &best_ops, NULL);
+    rc = wt_run(job, c, &ro, &st, err, sizeof err);
     assert_int_equal(rc, -EIO);
     assert_int_equal(st.restarts, 2);
     assert_non_null(strstr(err, "injected failure at seq 30000"));

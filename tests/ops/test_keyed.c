@@ -5,23 +5,18 @@
  */
 #include "ops_test.h"
 
-static weir_stream *keyed_script(weir_job *job, const struct script *sc)
-{
-    return weir_key_by(script_source(job, "src", sc), key_of);
-}
-
 /* Per key, the sequence of (ts, value, id) of the trec records in collector c,
  * in arrival order (one subtask emits a key's records in order). */
 static void expect_key_seq(int c, uint64_t key, const int64_t (*want)[3], size_t n)
 {
     size_t k = 0;
-    for (size_t i = 0; i < colls[c].n; i++) {
-        const struct trec *r = out_trec(c, i);
+    for (size_t i = 0; i < wt_collected(c); i++) {
+        const struct wt_rec *r = wt_out_rec(c, i);
         if (r->key != key)
             continue;
         if (k >= n)
             fail_msg("key %" PRIu64 ": more than %zu records", key, n);
-        assert_int_equal(colls[c].v[i].ts, want[k][0]);
+        assert_int_equal(wt_out(c, i)->ts, want[k][0]);
         assert_int_equal(r->value, want[k][1]);
         assert_int_equal(r->id, (uint64_t)want[k][2]);
         k++;
@@ -29,28 +24,12 @@ static void expect_key_seq(int c, uint64_t key, const int64_t (*want)[3], size_t
     assert_int_equal(k, n);
 }
 
-static void expect_ids(int c, const uint64_t *ids, size_t n)
-{
-    uint64_t got[64];
-    assert_int_equal(colls[c].n, n);
-    for (size_t i = 0; i < n; i++)
-        got[i] = out_trec(c, i)->id;
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && got[j - 1] > got[j]; j--) {
-            uint64_t t = got[j];
-            got[j] = got[j - 1];
-            got[j - 1] = t;
-        }
-    for (size_t i = 0; i < n; i++)
-        assert_int_equal(got[i], ids[i]);
-}
-
 /* --- reduce and running aggregate --------------------------------------------------- */
 
 static void sum_keep_last_id(void *acc, const void *in)
 {
-    struct trec *a = acc;
-    const struct trec *r = in;
+    struct wt_rec *a = acc;
+    const struct wt_rec *r = in;
     a->value += r->value;
     a->id = r->id;
 }
@@ -59,24 +38,25 @@ static void test_reduce_emits_every_update(void **st)
 {
     const char *backend = *st;
     /* clang-format off */
-    static const struct ev ev[] = {
-        D(1, 1, 1, 1),
-        D(2, 2, 10, 2),
-        D(3, 1, 2, 3),
-        D(4, 1, 3, 4),
+    static const struct wt_ev ev[] = {
+        WT_D(1, 1, 1, 1),
+        WT_D(2, 2, 10, 2),
+        WT_D(3, 1, 2, 3),
+        WT_D(4, 1, 3, 4),
     };
     /* clang-format on */
-    struct script sc = SCRIPT(ev);
+    struct wt_script sc = WT_SCRIPT(ev);
     colls_reset();
     weir_job *job = weir_job_new("reduce");
-    collect(weir_reduce(keyed_script(job, &sc), "reduce", sizeof(struct trec), sum_keep_last_id),
-            "out", 0);
+    wt_collect(
+        weir_reduce(keyed_script(job, &sc), "reduce", sizeof(struct wt_rec), sum_keep_last_id),
+        "out", 0);
     run_job(job, backend, 2);
     weir_job_free(job);
     assert_int_equal(atomic_load(&leftover_entries), 2 /* one value per key, kept */);
     static const int64_t k1[][3] = {{1, 1, 1}, {3, 3, 3}, {4, 6, 4}};
     static const int64_t k2[][3] = {{2, 10, 2}};
-    assert_int_equal(colls[0].n, 4);
+    assert_int_equal(wt_collected(0), 4);
     expect_key_seq(0, 1, k1, 3);
     expect_key_seq(0, 2, k2, 1);
 }
@@ -85,29 +65,29 @@ static void test_running_aggregate_emits_result_per_record(void **st)
 {
     const char *backend = *st;
     /* clang-format off */
-    static const struct ev ev[] = {
-        D(7, 1, 5, 1),
-        D(3, 2, 1, 2),
-        D(8, 1, 3, 3),
-        D(2, 1, 9, 4),
+    static const struct wt_ev ev[] = {
+        WT_D(7, 1, 5, 1),
+        WT_D(3, 2, 1, 2),
+        WT_D(8, 1, 3, 3),
+        WT_D(2, 1, 9, 4),
     };
     /* clang-format on */
-    struct script sc = SCRIPT(ev);
+    struct wt_script sc = WT_SCRIPT(ev);
     colls_reset();
     weir_job *job = weir_job_new("aggregate");
     weir_stream *k = keyed_script(job, &sc);
-    collect(weir_aggregate(k, "max", &weir_agg_max, value_of), "out-max", 0);
-    collect(weir_aggregate(k, "count", &weir_agg_count, NULL), "out-count", 1);
+    wt_collect(weir_aggregate(k, "max", &weir_agg_max, wt_value_of), "out-max", 0);
+    wt_collect(weir_aggregate(k, "count", &weir_agg_count, NULL), "out-count", 1);
     run_job(job, backend, 2);
     weir_job_free(job);
     assert_int_equal(atomic_load(&leftover_entries), 4 /* two operators, two keys */);
     /* per key, in order: (ts, result) */
     static const int64_t max1[][2] = {{7, 5}, {8, 5}, {2, 9}}, cnt1[][2] = {{7, 1}, {8, 2}, {2, 3}};
     for (int c = 0; c < 2; c++) {
-        assert_int_equal(colls[c].n, 4);
+        assert_int_equal(wt_collected(c), 4);
         size_t k1 = 0;
         for (size_t i = 0; i < 4; i++) {
-            const struct out *o = &colls[c].v[i];
+            const struct wt_out *o = wt_out(c, i);
             assert_int_equal(o->len, sizeof(struct weir_keyed_result) + 8);
             const struct weir_keyed_result *r = (const void *)o->data;
             if (r->key == 2) {
@@ -129,23 +109,23 @@ static void test_dedup_keep_first_forgets_after_event_time_ttl(void **st)
 {
     const char *backend = *st;
     /* clang-format off */
-    static const struct ev ev[] = {
-        D(1, 1, 0, 1),   /* kept; key 1 remembered until the watermark reaches 11 */
-        D(3, 1, 0, 2),
-        D(2, 1, 0, 3),
-        D(5, 2, 0, 4),   /* kept: key 2 until 15 */
-        W(11),           /* key 1 forgotten */
-        D(12, 1, 0, 5),  /* kept */
-        D(13, 1, 0, 6),
-        D(14, 2, 0, 7),
+    static const struct wt_ev ev[] = {
+        WT_D(1, 1, 0, 1),   /* kept; key 1 remembered until the watermark reaches 11 */
+        WT_D(3, 1, 0, 2),
+        WT_D(2, 1, 0, 3),
+        WT_D(5, 2, 0, 4),   /* kept: key 2 until 15 */
+        WT_W(11),           /* key 1 forgotten */
+        WT_D(12, 1, 0, 5),  /* kept */
+        WT_D(13, 1, 0, 6),
+        WT_D(14, 2, 0, 7),
     };
     /* clang-format on */
-    struct script sc = SCRIPT(ev);
+    struct wt_script sc = WT_SCRIPT(ev);
     colls_reset();
     weir_job *job = weir_job_new("dedup-first");
     struct weir_dedup_opts o = {
         .keep = WEIR_DEDUP_KEEP_FIRST, .ttl_ms = 10, .ttl_time = WEIR_EVENT_TIME};
-    collect(weir_dedup(keyed_script(job, &sc), "dedup", &o), "out", 0);
+    wt_collect(weir_dedup(keyed_script(job, &sc), "dedup", &o), "out", 0);
     run_job(job, backend, 2);
     weir_job_free(job);
     assert_int_equal(atomic_load(&leftover_entries), 0);
@@ -153,9 +133,9 @@ static void test_dedup_keep_first_forgets_after_event_time_ttl(void **st)
     expect_ids(0, want, 3);
     /* records come out unchanged: id i was written at ts_of[i] */
     static const int64_t ts_of[] = {[1] = 1, [4] = 5, [5] = 12};
-    for (size_t i = 0; i < colls[0].n; i++) {
-        assert_int_equal(colls[0].v[i].len, sizeof(struct trec));
-        assert_int_equal(colls[0].v[i].ts, ts_of[out_trec(0, i)->id]);
+    for (size_t i = 0; i < wt_collected(0); i++) {
+        assert_int_equal(wt_out(0, i)->len, sizeof(struct wt_rec));
+        assert_int_equal(wt_out(0, i)->ts, ts_of[wt_out_rec(0, i)->id]);
     }
 }
 
@@ -163,17 +143,17 @@ static void test_dedup_keep_first_forever_without_ttl(void **st)
 {
     const char *backend = *st;
     /* clang-format off */
-    static const struct ev ev[] = {
-        D(1, 1, 0, 1),
-        W(1000),
-        D(2000, 1, 0, 2),
-        D(5, 3, 0, 3),
+    static const struct wt_ev ev[] = {
+        WT_D(1, 1, 0, 1),
+        WT_W(1000),
+        WT_D(2000, 1, 0, 2),
+        WT_D(5, 3, 0, 3),
     };
     /* clang-format on */
-    struct script sc = SCRIPT(ev);
+    struct wt_script sc = WT_SCRIPT(ev);
     colls_reset();
     weir_job *job = weir_job_new("dedup-forever");
-    collect(weir_dedup(keyed_script(job, &sc), "dedup", NULL), "out", 0);
+    wt_collect(weir_dedup(keyed_script(job, &sc), "dedup", NULL), "out", 0);
     run_job(job, backend, 2);
     weir_job_free(job);
     assert_int_equal(atomic_load(&leftover_entries), 2 /* keys 1 and 3, remembered */);
@@ -185,20 +165,20 @@ static void test_dedup_keep_last_emits_each_newer_row(void **st)
 {
     const char *backend = *st;
     /* clang-format off */
-    static const struct ev ev[] = {
-        D(5, 1, 0, 1),
-        D(3, 1, 0, 2),  /* older: dropped */
-        D(5, 1, 0, 3),  /* as new: emitted */
-        D(9, 1, 0, 4),
-        D(7, 1, 0, 5),
-        D(1, 2, 0, 6),
+    static const struct wt_ev ev[] = {
+        WT_D(5, 1, 0, 1),
+        WT_D(3, 1, 0, 2),  /* older: dropped */
+        WT_D(5, 1, 0, 3),  /* as new: emitted */
+        WT_D(9, 1, 0, 4),
+        WT_D(7, 1, 0, 5),
+        WT_D(1, 2, 0, 6),
     };
     /* clang-format on */
-    struct script sc = SCRIPT(ev);
+    struct wt_script sc = WT_SCRIPT(ev);
     colls_reset();
     weir_job *job = weir_job_new("dedup-last");
     struct weir_dedup_opts o = {.keep = WEIR_DEDUP_KEEP_LAST};
-    collect(weir_dedup(keyed_script(job, &sc), "dedup", &o), "out", 0);
+    wt_collect(weir_dedup(keyed_script(job, &sc), "dedup", &o), "out", 0);
     run_job(job, backend, 2);
     weir_job_free(job);
     assert_int_equal(atomic_load(&leftover_entries), 2);
@@ -210,21 +190,21 @@ static void test_dedup_keep_last_ttl_moves_with_the_last_row(void **st)
 {
     const char *backend = *st;
     /* clang-format off */
-    static const struct ev ev[] = {
-        D(5, 1, 0, 1),  /* forget at 15 */
-        D(9, 1, 0, 2),  /* forget at 19 instead */
-        W(16),
-        D(8, 1, 0, 3),  /* still remembered: older, dropped */
-        W(19),
-        D(7, 1, 0, 4),  /* forgotten: emitted */
+    static const struct wt_ev ev[] = {
+        WT_D(5, 1, 0, 1),  /* forget at 15 */
+        WT_D(9, 1, 0, 2),  /* forget at 19 instead */
+        WT_W(16),
+        WT_D(8, 1, 0, 3),  /* still remembered: older, dropped */
+        WT_W(19),
+        WT_D(7, 1, 0, 4),  /* forgotten: emitted */
     };
     /* clang-format on */
-    struct script sc = SCRIPT(ev);
+    struct wt_script sc = WT_SCRIPT(ev);
     colls_reset();
     weir_job *job = weir_job_new("dedup-last-ttl");
     struct weir_dedup_opts o = {
         .keep = WEIR_DEDUP_KEEP_LAST, .ttl_ms = 10, .ttl_time = WEIR_EVENT_TIME};
-    collect(weir_dedup(keyed_script(job, &sc), "dedup", &o), "out", 0);
+    wt_collect(weir_dedup(keyed_script(job, &sc), "dedup", &o), "out", 0);
     run_job(job, backend, 1);
     weir_job_free(job);
     assert_int_equal(atomic_load(&leftover_entries), 0);
@@ -236,20 +216,20 @@ static void test_dedup_processing_time_ttl_expires(void **st)
 {
     const char *backend = *st;
     /* clang-format off */
-    static const struct ev ev[] = {
-        D(1, 1, 0, 1),
-        D(2, 1, 0, 2),
-        SLEEP(400),
-        D(3, 1, 0, 3),
-        D(4, 1, 0, 4),
+    static const struct wt_ev ev[] = {
+        WT_D(1, 1, 0, 1),
+        WT_D(2, 1, 0, 2),
+        WT_SLEEP(400),
+        WT_D(3, 1, 0, 3),
+        WT_D(4, 1, 0, 4),
     };
     /* clang-format on */
-    struct script sc = SCRIPT(ev);
+    struct wt_script sc = WT_SCRIPT(ev);
     colls_reset();
     weir_job *job = weir_job_new("dedup-proc-ttl");
     struct weir_dedup_opts o = {
         .keep = WEIR_DEDUP_KEEP_FIRST, .ttl_ms = 100, .ttl_time = WEIR_PROCESSING_TIME};
-    collect(weir_dedup(keyed_script(job, &sc), "dedup", &o), "out", 0);
+    wt_collect(weir_dedup(keyed_script(job, &sc), "dedup", &o), "out", 0);
     run_job(job, backend, 1);
     weir_job_free(job);
     static const uint64_t want[] = {1, 3};
@@ -270,28 +250,29 @@ static void test_top_n_per_key_and_window_with_late_refire(void **st)
 {
     const char *backend = *st;
     /* clang-format off */
-    static const struct ev ev[] = {
-        D(1, 1, 5, 1),
-        D(2, 1, 9, 2),
-        D(3, 1, 5, 3),
-        D(4, 1, 7, 4),
-        D(5, 1, 9, 5),
-        D(11, 1, 1, 6),
-        D(0, 2, 3, 7),
-        W(9),             /* fires [0,10): key 1: 2, 5 (ties: earlier first); key 2: 7 */
-        D(6, 2, 4, 8),    /* allowed lateness: key 2 ranks again: 8, 7 */
-        W(14),            /* cleaned up */
-        D(7, 1, 100, 9),  /* too late */
+    static const struct wt_ev ev[] = {
+        WT_D(1, 1, 5, 1),
+        WT_D(2, 1, 9, 2),
+        WT_D(3, 1, 5, 3),
+        WT_D(4, 1, 7, 4),
+        WT_D(5, 1, 9, 5),
+        WT_D(11, 1, 1, 6),
+        WT_D(0, 2, 3, 7),
+        WT_W(9),             /* fires [0,10): key 1: 2, 5 (ties: earlier first); key 2: 7 */
+        WT_D(6, 2, 4, 8),    /* allowed lateness: key 2 ranks again: 8, 7 */
+        WT_W(14),            /* cleaned up */
+        WT_D(7, 1, 100, 9),  /* too late */
     };
     /* clang-format on */
-    struct script sc = SCRIPT(ev);
+    struct wt_script sc = WT_SCRIPT(ev);
     colls_reset();
     weir_job *job = weir_job_new("top-n");
     struct weir_top_n_opts o = {
-        .max_size = sizeof(struct trec), .allowed_lateness_ms = 5, .late_tag = "late"};
-    weir_stream *t = weir_top_n(keyed_script(job, &sc), "top2", weir_tumbling(10), 2, value_of, &o);
-    collect(t, "out", 0);
-    collect(weir_side_output(t, "late"), "late-out", 1);
+        .max_size = sizeof(struct wt_rec), .allowed_lateness_ms = 5, .late_tag = "late"};
+    weir_stream *t =
+        weir_top_n(keyed_script(job, &sc), "top2", weir_tumbling(10), 2, wt_value_of, &o);
+    wt_collect(t, "out", 0);
+    wt_collect(weir_side_output(t, "late"), "late-out", 1);
     run_job(job, backend, 2);
     weir_job_free(job);
     assert_int_equal(atomic_load(&leftover_entries), 0);
@@ -300,15 +281,15 @@ static void test_top_n_per_key_and_window_with_late_refire(void **st)
         {2, 0, 10, 1, 4, 6, 8}, {2, 0, 10, 2, 3, 0, 7}, {1, 10, 20, 1, 1, 11, 6},
     };
     size_t n = sizeof want / sizeof want[0];
-    assert_int_equal(colls[0].n, n);
+    assert_int_equal(wt_collected(0), n);
     bool used[8] = {false};
-    for (size_t i = 0; i < colls[0].n; i++) {
-        const struct out *o2 = &colls[0].v[i];
+    for (size_t i = 0; i < wt_collected(0); i++) {
+        const struct wt_out *o2 = wt_out(0, i);
         const struct weir_top_n_result *r = (const void *)o2->data;
-        assert_int_equal(o2->len, sizeof *r + sizeof(struct trec));
-        assert_int_equal(r->len, sizeof(struct trec));
+        assert_int_equal(o2->len, sizeof *r + sizeof(struct wt_rec));
+        assert_int_equal(r->len, sizeof(struct wt_rec));
         assert_int_equal(o2->ts, r->end - 1);
-        struct trec tr;
+        struct wt_rec tr;
         memcpy(&tr, r->data, sizeof tr);
         struct topn_row g = {r->key, r->start, r->end, r->rank, r->score, r->ts, tr.id};
         assert_int_equal(tr.value, r->score);

@@ -23,17 +23,13 @@
 #define WM_EVERY  25
 #define BOUND     30 /* watermark = max timestamp - BOUND */
 
-static struct ev *gen;
+static struct wt_ev *gen;
 static size_t n_gen;
 
 static uint64_t rng_state;
 static uint64_t rnd(void)
 {
-    /* splitmix64: reproducible from the seed on any libc */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return wt_rand(&rng_state);
 }
 
 static void generate(uint64_t seed)
@@ -51,86 +47,85 @@ static void generate(uint64_t seed)
             ts = base - 40 - (int64_t)(rnd() % 150); /* well behind the watermark */
         if (ts > max_ts)
             max_ts = ts;
-        struct ev e = D(ts, rnd() % N_KEYS, (int64_t)(rnd() % 1000) - 200, (uint64_t)i);
+        struct wt_ev e = WT_D(ts, rnd() % N_KEYS, (int64_t)(rnd() % 1000) - 200, (uint64_t)i);
         e.r.side = ts > wm ? (uint32_t)(rnd() % 2) : 2;
         gen[n_gen++] = e;
         if (i % WM_EVERY == WM_EVERY - 1 && max_ts - BOUND > wm) {
             wm = max_ts - BOUND;
-            gen[n_gen++] = (struct ev)W(wm);
+            gen[n_gen++] = (struct wt_ev)WT_W(wm);
         }
     }
 }
 
 static int join_ids(weir_ctx *ctx, const weir_rec *a, const weir_rec *b, int64_t ts, weir_emit *out)
 {
-    uint64_t v[4] = {trec_of(a)->key, trec_of(a)->id, trec_of(b)->id, (uint64_t)ts};
+    uint64_t v[4] = {wt_rec_of(a)->key, wt_rec_of(a)->id, wt_rec_of(b)->id, (uint64_t)ts};
     return weir_emit_copy(out, ts, v, sizeof v);
 }
 
 static void sum_values(void *acc, const void *in)
 {
-    ((struct trec *)acc)->value += ((const struct trec *)in)->value;
+    ((struct wt_rec *)acc)->value += ((const struct wt_rec *)in)->value;
 }
 
 /* The window operators. A sliding count whose lateness no record exceeds is
  * also the oracle: its last firing per window counts every record. */
-static void build_windows(weir_job *job, const struct script *sc)
+static void build_windows(weir_job *job, const struct wt_script *sc)
 {
-    weir_stream *k = weir_key_by(script_source(job, "src", sc), key_of);
+    weir_stream *k = weir_key_by(wt_script_source(job, "src", sc), wt_key_of);
     struct weir_window_opts late15 = {.allowed_lateness_ms = 15, .late_tag = "late"};
     weir_stream *w = weir_window_aggregate(k, "tumbling-sum", weir_tumbling(10), &weir_agg_sum,
-                                           value_of, &late15);
-    collect(w, "c0", 0);
-    collect(weir_side_output(w, "late"), "c1", 1);
+                                           wt_value_of, &late15);
+    wt_collect(w, "c0", 0);
+    wt_collect(weir_side_output(w, "late"), "c1", 1);
     struct weir_window_opts forever = {.allowed_lateness_ms = 1000000};
-    collect(weir_window_aggregate(k, "sliding-count", weir_sliding(30, 10), &weir_agg_count, NULL,
-                                  &forever),
-            "c2", 2);
+    wt_collect(weir_window_aggregate(k, "sliding-count", weir_sliding(30, 10), &weir_agg_count,
+                                     NULL, &forever),
+               "c2", 2);
     struct weir_window_opts late10 = {.allowed_lateness_ms = 10, .late_tag = "late"};
-    w = weir_window_aggregate(k, "session-max", weir_session(8), &weir_agg_max, value_of, &late10);
-    collect(w, "c3", 3);
-    collect(weir_side_output(w, "late"), "c4", 4);
+    w = weir_window_aggregate(k, "session-max", weir_session(8), &weir_agg_max, wt_value_of,
+                              &late10);
+    wt_collect(w, "c3", 3);
+    wt_collect(weir_side_output(w, "late"), "c4", 4);
     struct weir_top_n_opts tn = {
-        .max_size = sizeof(struct trec), .allowed_lateness_ms = 5, .late_tag = "late"};
-    w = weir_top_n(k, "top3", weir_tumbling(25), 3, value_of, &tn);
-    collect(w, "c5", 5);
-    collect(weir_side_output(w, "late"), "c6", 6);
+        .max_size = sizeof(struct wt_rec), .allowed_lateness_ms = 5, .late_tag = "late"};
+    w = weir_top_n(k, "top3", weir_tumbling(25), 3, wt_value_of, &tn);
+    wt_collect(w, "c5", 5);
+    wt_collect(weir_side_output(w, "late"), "c6", 6);
 }
 
 /* Joins, dedup, reduce. Two jobs rather than one keep the number of keyed
  * backends of a run (a RocksDB instance each) small. */
-static void build_others(weir_job *job, const struct script *sc)
+static void build_others(weir_job *job, const struct wt_script *sc)
 {
-    weir_stream *src = script_source(job, "src", sc);
-    weir_stream *k = weir_key_by(src, key_of);
+    weir_stream *src = wt_script_source(job, "src", sc);
+    weir_stream *k = weir_key_by(src, wt_key_of);
     struct weir_dedup_opts last = {
         .keep = WEIR_DEDUP_KEEP_LAST, .ttl_ms = 50, .ttl_time = WEIR_EVENT_TIME};
-    collect(weir_dedup(k, "dedup-last", &last), "c7", 7);
-    collect(weir_dedup(k, "dedup-first", NULL), "c8", 8);
-    collect(weir_reduce(k, "reduce", sizeof(struct trec), sum_values), "c9", 9);
+    wt_collect(weir_dedup(k, "dedup-last", &last), "c7", 7);
+    wt_collect(weir_dedup(k, "dedup-first", NULL), "c8", 8);
+    wt_collect(weir_reduce(k, "reduce", sizeof(struct wt_rec), sum_values), "c9", 9);
     weir_stream *a, *b;
     split_keyed(src, &a, &b);
-    struct weir_join_opts jo = {.a_max_size = sizeof(struct trec),
-                                .b_max_size = sizeof(struct trec)};
-    collect(weir_window_join(a, b, "window-join", weir_sliding(20, 10), join_ids, &jo), "c10", 10);
-    collect(weir_interval_join(a, b, "interval-join", -5, 10, join_ids, &jo), "c11", 11);
+    struct weir_join_opts jo = {.a_max_size = sizeof(struct wt_rec),
+                                .b_max_size = sizeof(struct wt_rec)};
+    wt_collect(weir_window_join(a, b, "window-join", weir_sliding(20, 10), join_ids, &jo), "c10",
+               10);
+    wt_collect(weir_interval_join(a, b, "interval-join", -5, 10, join_ids, &jo), "c11", 11);
 }
 
 struct snapshot {
-    struct out *v[N_COLL];
-    size_t n[N_COLL];
+    struct wt_out *v[WT_COLLECTORS];
+    size_t n[WT_COLLECTORS];
     long late;
     long leftover; /* state entries left at the end */
 };
 
 static void take(struct snapshot *s)
 {
-    for (int c = 0; c < N_COLL; c++) {
-        coll_sort(c);
-        s->n[c] = colls[c].n;
-        s->v[c] = colls[c].v;
-        colls[c].v = NULL;
-        colls[c].n = colls[c].cap = 0;
+    for (int c = 0; c < WT_COLLECTORS; c++) {
+        wt_collect_sort(c, NULL);
+        s->v[c] = wt_collect_take(c, &s->n[c]);
     }
     s->late = atomic_load(&late_count);
     s->leftover = atomic_load(&leftover_entries);
@@ -138,13 +133,13 @@ static void take(struct snapshot *s)
 
 static void drop(struct snapshot *s)
 {
-    for (int c = 0; c < N_COLL; c++)
+    for (int c = 0; c < WT_COLLECTORS; c++)
         free(s->v[c]);
 }
 
 static void run_once(const char *backend, int p, struct snapshot *s)
 {
-    struct script sc = {.ev = gen, .n = n_gen};
+    struct wt_script sc = {.ev = gen, .n = n_gen};
     colls_reset();
     weir_job *job = weir_job_new("property-windows");
     build_windows(job, &sc);
@@ -159,11 +154,11 @@ static void run_once(const char *backend, int p, struct snapshot *s)
 
 static void compare(const struct snapshot *ref, const struct snapshot *got, const char *what)
 {
-    for (int c = 0; c < N_COLL; c++) {
+    for (int c = 0; c < WT_COLLECTORS; c++) {
         if (ref->n[c] != got->n[c])
             fail_msg("%s: collector %d: %zu records, reference %zu", what, c, got->n[c], ref->n[c]);
         for (size_t i = 0; i < ref->n[c]; i++)
-            if (cmp_out(&ref->v[c][i], &got->v[c][i]) != 0)
+            if (wt_out_cmp(&ref->v[c][i], &got->v[c][i]) != 0)
                 fail_msg("%s: collector %d differs from the reference at sorted record %zu", what,
                          c, i);
     }
@@ -181,7 +176,7 @@ static void check_oracles(const struct snapshot *s)
     const struct weir_window_spec sl = weir_sliding(30, 10);
     int64_t min_start = INT64_MAX, starts[3];
     for (size_t i = 0; i < n_gen; i++) {
-        if (gen[i].kind != EV_DATA)
+        if (gen[i].kind != WT_EV_DATA)
             continue;
         int n = weir_window_assign(&sl, gen[i].ts, starts, 3);
         assert_int_equal(n, 3);
@@ -190,7 +185,7 @@ static void check_oracles(const struct snapshot *s)
     }
     size_t windows = 0;
     for (size_t i = 0; i < n_gen; i++) {
-        if (gen[i].kind != EV_DATA)
+        if (gen[i].kind != WT_EV_DATA)
             continue;
         weir_window_assign(&sl, gen[i].ts, starts, 3);
         for (int j = 0; j < 3; j++) {
@@ -223,13 +218,13 @@ static void check_oracles(const struct snapshot *s)
     bool first_seen[N_KEYS] = {false};
     size_t firsts = 0;
     for (size_t i = 0; i < n_gen; i++) {
-        if (gen[i].kind != EV_DATA || first_seen[gen[i].r.key])
+        if (gen[i].kind != WT_EV_DATA || first_seen[gen[i].r.key])
             continue;
         first_seen[gen[i].r.key] = true;
         firsts++;
         bool found = false;
         for (size_t j = 0; j < s->n[8] && !found; j++)
-            found = ((const struct trec *)(const void *)s->v[8][j].data)->id == gen[i].r.id;
+            found = ((const struct wt_rec *)(const void *)s->v[8][j].data)->id == gen[i].r.id;
         assert_true(found);
     }
     assert_int_equal(s->n[8], firsts);
@@ -237,17 +232,14 @@ static void check_oracles(const struct snapshot *s)
      * every window, join, top-N and TTL'd entry was cleaned up by its timer */
     assert_int_equal(s->leftover, 2 * N_KEYS);
     /* every operator produced something: the input exercises all of them */
-    for (int c = 0; c < N_COLL; c++)
+    for (int c = 0; c < WT_COLLECTORS; c++)
         if (s->n[c] == 0)
             fail_msg("collector %d is empty: the input does not exercise it", c);
 }
 
 static void test_parallelism_1_and_4_agree_on_both_backends(void **st)
 {
-    uint64_t seed = 42;
-    const char *env = getenv("WEIR_TEST_SEED");
-    if (env && *env)
-        seed = strtoull(env, NULL, 0);
+    uint64_t seed = wt_seed(42);
     generate(seed);
     struct snapshot ref, got;
     run_once("hashmap", 1, &ref);

@@ -3,13 +3,12 @@
  * backend over a key-group range, a memory snapshot sink/source, and the table that runs
  * every test once per backend ("hashmap: name", "rocksdb: name").
  *
- * RocksDB directories go under $WEIR_TEST_TMP/state-<pid> (or /tmp), removed at the end.
+ * RocksDB directories go under a scratch directory of tests/support, removed at exit.
  */
 #ifndef WEIR_STATE_TEST_H
 #define WEIR_STATE_TEST_H
 
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,8 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
@@ -26,53 +23,32 @@
 #include <weir/keygroup.h>
 #include <weir/state.h>
 
+#include "weir_test.h"
+
 #define MAXP 128u
 
+/* The scratch directory of this program's RocksDB instances (removed at exit). */
 static inline const char *test_dir(void)
 {
-    static char dir[1024];
-    if (!dir[0]) {
-        const char *tmp = getenv("WEIR_TEST_TMP");
-        if (!tmp || !*tmp)
-            tmp = "/tmp";
-        mkdir(tmp, 0755);
-        snprintf(dir, sizeof dir, "%s/state-%d", tmp, (int)getpid());
-        mkdir(dir, 0755);
-    }
+    static const char *dir;
+    if (!dir)
+        dir = wt_tmp_dir("state");
     return dir;
-}
-
-static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *f)
-{
-    return type == FTW_DP ? rmdir(p) : unlink(p);
-}
-
-static inline void remove_test_dir(void)
-{
-    nftw(test_dir(), rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* A resolved config for backend, with extra -D settings (NULL-terminated). */
 static inline weir_config *config_for(const char *backend, ...)
 {
-    char err[512] = "", kv[1200];
-    weir_config *c = weir_config_new();
-    assert_non_null(c);
-    snprintf(kv, sizeof kv, "state.backend=%s", backend);
-    if (weir_config_set_kv(c, kv, err, sizeof err) < 0)
-        fail_msg("%s", err);
-    snprintf(kv, sizeof kv, "state.backend.rocksdb.localdir=%s", test_dir());
-    if (weir_config_set_kv(c, kv, err, sizeof err) < 0)
-        fail_msg("%s", err);
+    weir_config *c = wt_config_new(NULL);
+    wt_config_set(c, "state.backend=%s", backend);
+    wt_config_set(c, "state.backend.rocksdb.localdir=%s", test_dir());
     va_list ap;
     va_start(ap, backend);
     for (const char *s; (s = va_arg(ap, const char *));)
-        if (weir_config_set_kv(c, s, err, sizeof err) < 0)
-            fail_msg("-D %s: %s", s, err);
+        wt_config_set(c, "%s", s);
     va_end(ap);
     weir_config_set_machine_limit_for_test(c, 1ull << 40);
-    if (weir_config_resolve(c, err, sizeof err) < 0)
-        fail_msg("%s", err);
+    wt_config_resolve(c);
     return c;
 }
 
@@ -221,21 +197,6 @@ static inline void free_bufs(struct membuf *bufs, size_t n)
         free(bufs[i].data);
         bufs[i] = (struct membuf){0};
     }
-}
-
-/* splitmix64: reproducible on any libc. */
-static inline uint64_t rnd_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static inline uint64_t test_seed(uint64_t def)
-{
-    const char *s = getenv("WEIR_TEST_SEED");
-    return s && *s ? strtoull(s, NULL, 0) : def;
 }
 
 #endif

@@ -6,6 +6,9 @@
  * split the write-buffer budget; a bad state.backend.rocksdb.localdir is named; the instance
  * directory is removed on close; the backend keys and their aliases.
  */
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "state_test.h"
 
 #define POOL_MSG                                                                                   \
@@ -332,6 +335,5 @@ int main(void)
         cmocka_unit_test(numa_node_binding_is_reported),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    remove_test_dir();
     return rc;
 }

@@ -218,7 +218,7 @@ static void move(struct side *s, weir_state_env *env, const char *uid)
 
 static void backends_and_model_agree(void **state)
 {
-    uint64_t seed = test_seed(20240611), rs = seed;
+    uint64_t seed = wt_seed(20240611), rs = seed;
     const char *ops_env = getenv("WEIR_TEST_OPS");
     uint64_t nops = ops_env && *ops_env ? strtoull(ops_env, NULL, 0) : 30000;
     print_message("seed %" PRIu64 ", %" PRIu64 " operations\n", seed, nops);
@@ -246,7 +246,7 @@ static void backends_and_model_agree(void **state)
                     check(&r, mo, k, ns, step);
                 }
         }
-        uint64_t x = rnd_next(&rs);
+        uint64_t x = wt_rand(&rs);
         unsigned k = (unsigned)(x % NK), ns = (unsigned)((x >> 8) % NNS);
         unsigned op = (unsigned)((x >> 16) % 13);
         uint64_t arg = (x >> 24) % 1000;
@@ -279,6 +279,5 @@ int main(void)
         cmocka_unit_test(backends_and_model_agree),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    remove_test_dir();
     return rc;
 }

@@ -457,6 +457,5 @@ int main(void)
         BOTH(get_then_put_updates_the_right_entry),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    remove_test_dir();
     return rc;
 }

@@ -400,6 +400,5 @@ int main(void)
         BOTH(empty_key_group_round_trips),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    remove_test_dir();
     return rc;
 }

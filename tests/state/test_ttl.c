@@ -283,6 +283,5 @@ int main(void)
         BOTH(writes_clean_up_incrementally),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    remove_test_dir();
     return rc;
 }

@@ -1,7 +1,7 @@
 /*
- * Helpers shared by the checkpoint storage tests: a scratch directory under WEIR_TEST_TMP,
- * a storage whose log lines are kept for assertions, deterministic state files, and ways to
- * damage files on disk. Each test program includes this once.
+ * Helpers only the checkpoint storage tests share, on top of tests/support/weir_test.h
+ * (scratch directories): a storage whose log lines are kept for assertions, deterministic
+ * state files, and ways to damage files on disk. Each test program includes this once.
  */
 #ifndef WEIR_STORAGE_TEST_H
 #define WEIR_STORAGE_TEST_H
@@ -29,6 +29,8 @@
 #include <weir/storage.h>
 #include <weir/storage_test_hooks.h>
 
+#include "weir_test.h"
+
 /* ---- skip when io_uring is missing (exit 77, as ctest's SKIP_RETURN_CODE) ----------- */
 
 static __attribute__((unused)) void require_io_uring(void)
@@ -42,29 +44,7 @@ static __attribute__((unused)) void require_io_uring(void)
     io_uring_queue_exit(&ring);
 }
 
-/* ---- scratch directories ------------------------------------------------------------- */
-
-static __attribute__((unused)) char *scratch_dir(const char *tag)
-{
-    const char *base = getenv("WEIR_TEST_TMP");
-    char path[512];
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0755);
-    snprintf(path, sizeof path, "%s/storage-%s-XXXXXX", base, tag);
-    char *p = strdup(path);
-    assert_non_null(p);
-    assert_non_null(mkdtemp(p));
-    return p;
-}
-
-static __attribute__((unused)) void rm_tree(const char *path)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0)
-        fprintf(stderr, "warning: could not remove %s\n", path);
-}
+/* ---- files ---------------------------------------------------------------------------- */
 
 static __attribute__((unused)) bool path_exists(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -110,7 +90,7 @@ static __attribute__((unused)) bool log_has(struct logbuf *l, const char *needle
 /* ---- storage ------------------------------------------------------------------------- */
 
 struct fx {
-    char *dir;
+    const char *dir; /* a scratch directory of tests/support */
     weir_storage *s;
     struct logbuf log;
     struct weir_storage_opts o;
@@ -135,7 +115,9 @@ static __attribute__((unused)) struct fx *fx_new(const char *tag)
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
     pthread_mutex_init(&f->log.mu, NULL);
-    f->dir = scratch_dir(tag);
+    char name[64];
+    snprintf(name, sizeof name, "storage-%s", tag);
+    f->dir = wt_tmp_dir(name);
     f->o.buffer_size = 64 << 10; /* small: several blocks per file in the tests */
     f->o.pool_bytes = 4 << 20;
     f->o.num_retained = 3;
@@ -153,8 +135,7 @@ static __attribute__((unused)) void fx_free(struct fx *f)
     if (!f)
         return;
     fx_close(f);
-    rm_tree(f->dir);
-    free(f->dir);
+    wt_rm_tree(f->dir); /* now: the next test's files need the room */
     free(f);
 }
 

@@ -77,7 +77,7 @@ static void flink_spellings_and_aliases(void **state)
 
 static void open_config_uses_the_tmp_dir_by_default(void **state)
 {
-    char *tmp = scratch_dir("config");
+    const char *tmp = wt_tmp_dir("storage-config");
     setenv("TMPDIR", tmp, 1);
     weir_config *c = weir_config_new();
     char err[512];
@@ -113,8 +113,7 @@ static void open_config_uses_the_tmp_dir_by_default(void **state)
     assert_int_equal(weir_storage_open_config(c, "a/b", &s, err, sizeof err), -EINVAL);
     weir_config_free(c);
     weir_storage_close(NULL);
-    rm_tree(tmp);
-    free(tmp);
+    wt_rm_tree(tmp);
 }
 
 int main(void)

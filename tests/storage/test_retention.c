@@ -10,7 +10,7 @@
 
 struct rfx {
     struct fx *f;
-    char *src; /* where the "RocksDB instance" writes its SSTs */
+    const char *src; /* where the "RocksDB instance" writes its SSTs */
 };
 
 static int setup(void **state)
@@ -18,7 +18,7 @@ static int setup(void **state)
     struct rfx *x = calloc(1, sizeof *x);
     x->f = fx_new("retention");
     x->f->o.num_retained = 2;
-    x->src = scratch_dir("retention-src");
+    x->src = wt_tmp_dir("storage-retention-src");
     fx_open(x->f);
     *state = x;
     return 0;
@@ -28,8 +28,7 @@ static int teardown(void **state)
 {
     struct rfx *x = *state;
     fx_free(x->f);
-    rm_tree(x->src);
-    free(x->src);
+    wt_rm_tree(x->src);
     free(x);
     return 0;
 }

@@ -7,14 +7,14 @@
 
 struct sfx {
     struct fx *f;
-    char *elsewhere;
+    const char *elsewhere;
 };
 
 static int setup(void **state)
 {
     struct sfx *x = calloc(1, sizeof *x);
     x->f = fx_new("savepoint");
-    x->elsewhere = scratch_dir("savepoint-target");
+    x->elsewhere = wt_tmp_dir("storage-savepoint-target");
     fx_open(x->f);
     *state = x;
     return 0;
@@ -24,8 +24,7 @@ static int teardown(void **state)
 {
     struct sfx *x = *state;
     fx_free(x->f);
-    rm_tree(x->elsewhere);
-    free(x->elsewhere);
+    wt_rm_tree(x->elsewhere);
     free(x);
     return 0;
 }
