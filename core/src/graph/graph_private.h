@@ -1,12 +1,14 @@
 /*
- * The logical graph behind job.h's opaque handles, shared by the builder
- * (job.c), the planner and the runtime (runtime.c). Internal.
+ * The graph module's one private header: the logical graph behind job.h's
+ * opaque handles, built by job.c, planned into chains by plan.c, and read by
+ * the runtime (core/src/runtime/) to build tasks and wire them. Internal.
  */
 #ifndef WEIR_GRAPH_H
 #define WEIR_GRAPH_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <weir/job.h>
 #include <weir/operator.h>
@@ -92,5 +94,22 @@ struct weir_job {
 };
 
 const char *part_str(enum part p);
+
+/* A job cut into chains (plan.c): chains[c][0..chain_len[c]) are the nodes of
+ * chain c in order; every node's p, chain and chain_pos and every edge's eff
+ * are set. */
+struct plan {
+    int n_chains;
+    struct node ***chains;
+    int *chain_len;
+};
+
+int plan_build(struct plan *pl, weir_job *job, int max_parallelism, int default_p, char *err,
+               size_t errlen);
+/* "a -> b -> c": the names of chain c's nodes; malloc'd, NULL when out of memory. */
+char *plan_chain_name(const struct plan *pl, int c);
+/* "[datagen -> map x2] =hash=> [blackhole x2]"; returns the length it needed. */
+int plan_describe(const struct plan *pl, char *buf, size_t len);
+void plan_free(struct plan *pl);
 
 #endif

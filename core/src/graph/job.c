@@ -1,5 +1,5 @@
 /*
- * The job builder: turns job.h calls into the logical graph of graph.h.
+ * The job builder: turns job.h calls into the logical graph of graph_private.h.
  *
  * Errors are sticky: the first invalid call records a one-line reason in the job
  * and returns NULL; every later call given a NULL stream returns NULL too, and
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph.h"
+#include "graph_private.h"
 
 const char *part_str(enum part p)
 {

@@ -1,0 +1,185 @@
+/*
+ * The checkpoint module's one private header, and the contract between it and
+ * the runtime (core/src/runtime/). Flink's split: the coordinator
+ * (coordinator.c, control thread) triggers, commits and retires checkpoints;
+ * the barrier handler (barrier.c, worker threads) aligns barriers per task;
+ * snapshot.c writes a task's operators into checkpoint storage; restore.c
+ * reads them back before the workers start.
+ *
+ * The runtime calls (and nothing else of this module):
+ *   control thread:  chk_setup, chk_register_metrics, chk_restore (once, before
+ *                    the workers start), chk_tick (every control tick),
+ *                    chk_final (after the workers joined), chk_sync_percentiles,
+ *                    chk_free (from runtime_free, any prefix of set-up)
+ *   worker threads:  chk_source_trigger (a source, each step), chk_on_barrier
+ *                    (a barrier record on an input), chk_input_ended (END on
+ *                    an input), chk_notify (each task, each pass)
+ *
+ * The checkpoint module calls back into the runtime (runtime_private.h):
+ *   rt_fail_msg      fail the run (too many failed checkpoints)
+ *   rt_labels        metric labels
+ *   rt_wake_workers  after publishing trigger or completed_id
+ *   route_control    forward a barrier on every route of a task
+ *   pub_add, now_ns  the runtime's counter and clock helpers
+ *
+ * State owned by this module but kept inside runtime structs, so that the
+ * worker's hot path reads it without a call: struct task_chk (t->chk) and
+ * struct rt_chk (rt->chk) below. The runtime reads of them only rt->chk.on
+ * (weir_ctx_checkpointing), rt->chk.restored_id/restored_bytes (run stats);
+ * it writes none of them.
+ *
+ * Runtime fields this module reads (never writes, except where noted):
+ *   runtime:  job (name, nodes, chk counters, cancel, savepoint_requested),
+ *             cfg, opts, max_parallelism, failed, metrics, n_tasks, tasks
+ *   task:     index, subtask, n_ops, ops, is_source, chain_name, done_flag
+ *             (acquire), worker->now_ns, n_in and in[] (ended, barrier,
+ *             blocked: the barrier handler writes barrier and blocked);
+ *             restored_finished (written by restore, before workers start)
+ *   op_inst:  node (uid, src, op hooks), task, ctx, state, backend (the final
+ *             checkpoint hides it for a moment), timers (restore adds to them)
+ */
+#ifndef WEIR_CHECKPOINT_H
+#define WEIR_CHECKPOINT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <weir/storage.h>
+
+#include "checkpoint_rocksdb.h"
+
+struct runtime;
+struct task;
+struct in_chan;
+struct op_inst;
+struct weir_run_stats;
+struct coordinator;
+
+/* A task's checkpoint state (t->chk): written by its worker, the atomics and
+ * submit_ns/pending_sync_ms also read by the coordinator and metrics. */
+struct task_chk {
+    uint64_t notified_id;               /* newest checkpoint_complete delivered */
+    uint64_t last_chk;                  /* newest checkpoint this task took */
+    uint64_t aligning;                  /* checkpoint being aligned, 0 when none (barrier.c) */
+    uint64_t align_start_ns;            /* when the alignment began */
+    _Atomic uint64_t align_ns, sync_ns; /* alignment and synchronous snapshot time */
+    uint32_t *sync_us;                  /* each snapshot's synchronous time, for percentiles */
+    size_t n_sync, cap_sync;
+    uint64_t submit_ns; /* when its last snapshot's files went to the io thread */
+    uint64_t pending_sync_ms;
+    _Atomic uint64_t last_sync_ms, last_async_ms; /* of the last completed checkpoint */
+};
+
+/* A run's checkpoint state (rt->chk). */
+struct rt_chk {
+    struct coordinator *coord; /* opaque outside this module */
+    bool on;                   /* tasks snapshot at barriers: storage is open */
+    bool exactly_once;         /* barriers block inputs while aligning */
+    /* Newest checkpoint the sources should take: release store in trigger()
+     * (coordinator.c) <-> acquire load in chk_source_trigger (barrier.c). */
+    _Atomic uint64_t trigger;
+    /* Newest complete checkpoint, sinks commit up to it: release store in
+     * settle() (coordinator.c) <-> acquire load in chk_notify (snapshot.c). */
+    _Atomic uint64_t completed_id;
+    uint64_t restored_id, restored_bytes;
+};
+
+/* --- called by the runtime --------------------------------------------------- */
+
+/* coordinator.c, control thread */
+int chk_setup(struct runtime *rt, char *err, size_t errlen);
+int chk_register_metrics(struct runtime *rt);
+void chk_tick(struct runtime *rt);
+int chk_final(struct runtime *rt);
+void chk_free(struct runtime *rt);
+/* restore.c, control thread, before the workers start */
+int chk_restore(struct runtime *rt, char *err, size_t errlen);
+/* snapshot.c */
+void chk_notify(struct task *t);
+void chk_sync_percentiles(struct runtime *rt, struct weir_run_stats *st);
+/* barrier.c, the task's worker; each returns 0 or a negative errno */
+int chk_source_trigger(struct task *t);
+int chk_on_barrier(struct task *t, struct in_chan *c, uint64_t id);
+int chk_input_ended(struct task *t);
+
+/* --- inside the module (not for the runtime) --------------------------------- */
+
+/* State file sections: the operator's own state, then per key group its keyed
+ * state and its timers. */
+#define TAG_OPERATOR  (1ull << 32)
+#define TAG_KEYED     (2ull << 32)
+#define TAG_TIMERS    (3ull << 32)
+#define MAX_PENDING   16
+#define SLOTS         64
+#define BLOB_FINISHED 'F'
+#define BLOB_RUNNING  'R'
+
+enum pending_state { P_PENDING, P_COMMITTING, P_COMPLETED, P_FAILED };
+
+struct task_ack {
+    _Atomic int filled;
+    int n;
+    struct weir_ckpt_entry *e; /* one per operator of the task */
+    char (*names)[256];
+    char *blobs; /* one status byte per operator */
+};
+
+struct pending {
+    uint64_t id;
+    char *savepoint; /* path when this is a savepoint */
+    enum pending_state state;
+    weir_ckpt *ck;
+    uint64_t start_ns;
+    struct task_ack *acks;
+    _Atomic int acked;
+    bool final;                      /* taken by the control thread after every task finished */
+    struct rocks_shared_list shared; /* SSTs referenced (incremental RocksDB) */
+    pthread_mutex_t tmp_lock;
+    char **tmp_dirs; /* RocksDB checkpoint links, removed once settled */
+    size_t n_tmp;
+};
+
+struct coordinator {
+    weir_storage *storage;
+    uint64_t interval_ns, min_pause_ns, timeout_ns;
+    int max_concurrent, tolerable, consecutive_failed;
+    bool incremental;
+    uint64_t last_trigger_ns, last_end_ns;
+    struct pending *p[MAX_PENDING]; /* in flight */
+    int n_pending;
+    /* Workers find checkpoint id's pending in slot[id % SLOTS]: release store
+     * in pending_new (coordinator.c) <-> acquire load in find_pending
+     * (snapshot.c). A pending is freed once it has settled and every task has
+     * acked it: after its ack no worker touches it again. Until then it stays
+     * in live (control thread only). */
+    _Atomic(struct pending *) slot[SLOTS];
+    struct pending **live;
+    int n_live, cap_live;
+};
+
+/* Test hooks (crash and disk-full injection), NULL in production. Installed
+ * once at process start from the environment (test_hooks.c); the checkpoint
+ * code calls them at its injection points, never on the per-record path. */
+struct chk_test_hooks {
+    /* storage opened for a run whose next checkpoint id is next_id */
+    void (*storage_opened)(weir_storage *s, uint64_t next_id);
+    /* a task's first state file for checkpoint id went to the io thread */
+    void (*snapshot_submitted)(uint64_t id);
+    /* checkpoint id's _metadata went to the io thread */
+    void (*commit_submitted)(uint64_t id);
+};
+extern const struct chk_test_hooks *chk_test_hooks;
+
+/* coordinator.c */
+void chk_log(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* snapshot.c: one operator's state files for checkpoint id of pending pd */
+int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, struct weir_ckpt_entry *e,
+                    char name[256]);
+/* snapshot.c: a task's snapshot when barrier id is aligned (or a source sees
+ * the trigger), on the task's worker */
+int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id);
+
+#endif

@@ -1,0 +1,581 @@
+/*
+ * The checkpoint coordinator (Flink's CheckpointCoordinator), on the control
+ * thread, over the storage of io/include/weir/storage.h. The task side is
+ * barrier.c (alignment) and snapshot.c (state files); checkpoint.h is the
+ * contract with the runtime.
+ *
+ * A checkpoint, coordinator side (one struct pending each):
+ *
+ *   (trigger) PENDING --every task acked (chk_tick)--> COMMITTING
+ *   COMMITTING --_metadata durable (chk_tick: settle)--> COMPLETED
+ *   PENDING, COMMITTING --timeout / file error / cancel (chk_tick: settle)--> FAILED
+ *   (a timeout aborts: the storage settles the checkpoint as failed, -ETIMEDOUT
+ *    counts as EXPIRED in the log line). COMPLETED and FAILED pendings leave
+ *   c->p at once and are freed by chk_tick once every task has acked them.
+ *
+ *   trigger:   chk_tick begins checkpoint n in storage, marks the tasks that have
+ *              already finished as acked (finished marker, no state), and
+ *              publishes n in rt->chk.trigger (release; the sources' acquire load).
+ *   sources:   take their snapshot (position) and emit barrier n in-band.
+ *   tasks:     align (barrier.c), snapshot into one state file per stateful
+ *              operator (the synchronous part: serializing state into storage
+ *              buffers), hand the files to the io thread, fill their ack slot.
+ *   commit:    when every slot is filled, chk_tick commits _metadata (the
+ *              storage's io thread writes it atomically once the files are
+ *              durable) and, once it is, publishes n in rt->chk.completed_id:
+ *              tasks then call checkpoint_complete (sinks publish).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <weir/config.h>
+#include <weir/metrics.h>
+#include <weir/storage.h>
+
+#include "checkpoint.h"
+#include "runtime_private.h"
+
+/* chk_final waits for the checkpoints in flight: up to 6000 ticks of 5 ms (30 s) */
+#define FINAL_SETTLE_TRIES   6000
+#define FINAL_SETTLE_POLL_NS 5000000L
+/* chk_free waits this long for a checkpoint still being written */
+#define FREE_WAIT_MS 10000
+
+/* For the debugger (STYLE.md): `call pending_state_str(pd->state)`. */
+__attribute__((used)) static const char *pending_state_str(enum pending_state s)
+{
+    switch (s) {
+    case P_PENDING:
+        return "pending";
+    case P_COMMITTING:
+        return "committing";
+    case P_COMPLETED:
+        return "completed";
+    case P_FAILED:
+        return "failed";
+    }
+    return "?";
+}
+
+static bool coord_check_state(const struct coordinator *c)
+{
+    if (c->n_pending < 0 || c->n_pending > MAX_PENDING)
+        return false;
+    for (int i = 0; i < c->n_pending; i++)
+        if (c->p[i]->state != P_PENDING && c->p[i]->state != P_COMMITTING)
+            return false;
+    return true;
+}
+
+void chk_log(struct runtime *rt, const char *fmt, ...)
+{
+    if (rt->opts->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("weir: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static bool chk_enabled(const struct runtime *rt)
+{
+    return rt->chk.coord && rt->chk.coord->storage;
+}
+
+static struct pending *pending_new(struct runtime *rt, uint64_t id)
+{
+    struct coordinator *c = rt->chk.coord;
+    struct pending *pd = calloc(1, sizeof *pd);
+    if (!pd)
+        return NULL;
+    pd->id = id;
+    pthread_mutex_init(&pd->shared.lock, NULL);
+    pthread_mutex_init(&pd->tmp_lock, NULL);
+    pd->acks = calloc((size_t)rt->n_tasks, sizeof *pd->acks);
+    if (!pd->acks)
+        goto oom;
+    for (int i = 0; i < rt->n_tasks; i++) {
+        int n = rt->tasks[i].n_ops;
+        struct task_ack *a = &pd->acks[i];
+        a->e = calloc((size_t)n, sizeof *a->e);
+        a->names = calloc((size_t)n, sizeof *a->names);
+        a->blobs = calloc((size_t)n, 1);
+        if (!a->e || !a->names || !a->blobs)
+            goto oom;
+    }
+    if (c->n_live == c->cap_live) {
+        int ncap = c->cap_live ? c->cap_live * 2 : 16;
+        struct pending **live = realloc(c->live, (size_t)ncap * sizeof *live);
+        if (!live)
+            goto oom;
+        c->live = live;
+        c->cap_live = ncap;
+    }
+    c->live[c->n_live++] = pd;
+    /* release: pairs with the acquire load in find_pending (snapshot.c) */
+    atomic_store_explicit(&c->slot[id % SLOTS], pd, memory_order_release);
+    return pd;
+oom:
+    if (pd->acks)
+        for (int i = 0; i < rt->n_tasks; i++) {
+            free(pd->acks[i].e);
+            free(pd->acks[i].names);
+            free(pd->acks[i].blobs);
+        }
+    free(pd->acks);
+    free(pd);
+    return NULL;
+}
+
+static void pending_free(struct runtime *rt, struct pending *pd)
+{
+    for (int i = 0; i < rt->n_tasks; i++) {
+        free(pd->acks[i].e);
+        free(pd->acks[i].names);
+        free(pd->acks[i].blobs);
+    }
+    free(pd->acks);
+    weir_ckpt_release(pd->ck);
+    free(pd->savepoint);
+    rocks_shared_list_free(&pd->shared);
+    for (size_t i = 0; i < pd->n_tmp; i++) {
+        rocks_rm_rf(pd->tmp_dirs[i]);
+        free(pd->tmp_dirs[i]);
+    }
+    free(pd->tmp_dirs);
+    pthread_mutex_destroy(&pd->shared.lock);
+    pthread_mutex_destroy(&pd->tmp_lock);
+    free(pd);
+}
+
+/* A finished task acks with a marker and no state: on restore it is done. */
+static void ack_finished(struct runtime *rt, struct pending *pd, struct task *t)
+{
+    struct task_ack *a = &pd->acks[t->index];
+    /* acquire: pairs with the release store of filled in chk_snapshot_task */
+    if (atomic_load_explicit(&a->filled, memory_order_acquire))
+        return;
+    a->n = 0;
+    for (int j = 0; j < t->n_ops; j++) {
+        struct op_inst *op = &t->ops[j];
+        a->blobs[j] = BLOB_FINISHED;
+        a->e[a->n++] = (struct weir_ckpt_entry){.operator_uid = op->node->uid,
+                                                .subtask = (uint32_t)t->subtask,
+                                                .parallelism = (uint32_t)op->ctx.parallelism,
+                                                .kg_first = WEIR_KG_NONE,
+                                                .kg_last = WEIR_KG_NONE,
+                                                .blob = &a->blobs[j],
+                                                .blob_len = 1};
+    }
+    /* pairs as in chk_snapshot_task */
+    atomic_store_explicit(&a->filled, 1, memory_order_release);
+    atomic_fetch_add_explicit(&pd->acked, 1, memory_order_acq_rel);
+}
+
+static int commit(struct runtime *rt, struct pending *pd)
+{
+    size_t n = 0;
+    for (int i = 0; i < rt->n_tasks; i++)
+        n += (size_t)pd->acks[i].n;
+    struct weir_ckpt_entry *e = calloc(n ? n : 1, sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    n = 0;
+    for (int i = 0; i < rt->n_tasks; i++)
+        for (int j = 0; j < pd->acks[i].n; j++)
+            e[n++] = pd->acks[i].e[j];
+    struct weir_ckpt_shared *sh = calloc(pd->shared.n ? pd->shared.n : 1, sizeof *sh);
+    if (!sh) {
+        free(e);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < pd->shared.n; i++)
+        sh[i].name = pd->shared.names[i];
+    struct weir_ckpt_meta meta = {.max_parallelism = (uint32_t)rt->max_parallelism,
+                                  .entry_count = n,
+                                  .entries = e,
+                                  .shared_count = pd->shared.n,
+                                  .shared = sh};
+    int rc = weir_ckpt_commit(pd->ck, &meta);
+    free(e);
+    free(sh);
+    return rc;
+}
+
+/* Tells the run's caller (weir_run_opts.on_checkpoint) that checkpoint pd ended. */
+static void report(struct runtime *rt, const struct pending *pd, bool completed,
+                   uint64_t duration_ms, uint64_t size_bytes, const char *reason)
+{
+    const struct weir_run_opts *o = rt->opts;
+    if (!o || !o->on_checkpoint)
+        return;
+    struct weir_checkpoint_event ev = {.id = pd->id,
+                                       .savepoint = pd->savepoint != NULL,
+                                       .final = pd->final,
+                                       .completed = completed,
+                                       .duration_ms = duration_ms,
+                                       .size_bytes = size_bytes,
+                                       .reason = reason};
+    o->on_checkpoint(o->on_checkpoint_arg, &ev);
+}
+
+static void settle(struct runtime *rt, struct pending *pd, int status)
+{
+    struct coordinator *c = rt->chk.coord;
+    struct chk_stats *cs = &rt->job->chk;
+    uint64_t now = now_ns();
+    c->last_end_ns = now;
+    atomic_fetch_sub(&cs->in_progress, 1);
+    /* settled: the storage has linked or copied what it needed */
+    pthread_mutex_lock(&pd->tmp_lock);
+    for (size_t i = 0; i < pd->n_tmp; i++) {
+        rocks_rm_rf(pd->tmp_dirs[i]);
+        free(pd->tmp_dirs[i]);
+    }
+    pd->n_tmp = 0;
+    pthread_mutex_unlock(&pd->tmp_lock);
+    if (status == 0 && pd->savepoint)
+        chk_log(rt, "savepoint %" PRIu64 " complete: %s (weir run --from-savepoint %s ...)", pd->id,
+                pd->savepoint, pd->savepoint);
+    if (status == 0) {
+        pd->state = P_COMPLETED;
+        struct weir_ckpt_progress pr;
+        weir_ckpt_progress_get(pd->ck, &pr);
+        uint64_t ms = (now - pd->start_ns) / 1000000ull;
+        /* what this checkpoint stored: its files plus the SSTs new to shared/ */
+        pr.bytes_durable += atomic_load(&pd->shared.new_bytes);
+        atomic_store(&cs->last_duration_ms, ms);
+        atomic_store(&cs->last_size_bytes, pr.bytes_durable);
+        if (ms > atomic_load(&cs->max_duration_ms))
+            atomic_store(&cs->max_duration_ms, ms);
+        if (pr.bytes_durable > atomic_load(&cs->max_size_bytes))
+            atomic_store(&cs->max_size_bytes, pr.bytes_durable);
+        if (!pd->final) {
+            chk_log(rt, "checkpoint %" PRIu64 " complete: %" PRIu64 " ms, %" PRIu64 " bytes",
+                    pd->id, ms, pr.bytes_durable);
+        }
+        report(rt, pd, true, ms, pr.bytes_durable, NULL);
+        atomic_store(&cs->last_id, pd->id);
+        atomic_fetch_add(&cs->completed, 1);
+        c->consecutive_failed = 0;
+        /* Per subtask: sync = its snapshot's synchronous part; async = from its
+         * hand-over to the io thread until the checkpoint's files were durable
+         * and _metadata committed (this tick). */
+        for (int i = 0; i < rt->n_tasks; i++) {
+            struct task *t = &rt->tasks[i];
+            if (!t->chk.submit_ns || t->chk.submit_ns < pd->start_ns)
+                continue;
+            atomic_store(&t->chk.last_sync_ms, t->chk.pending_sync_ms);
+            atomic_store(&t->chk.last_async_ms, (now - t->chk.submit_ns) / 1000000ull);
+        }
+        /* release: pairs with the acquire load in chk_notify */
+        atomic_store_explicit(&rt->chk.completed_id, pd->id, memory_order_release);
+        rt_wake_workers(rt); /* sleeping sinks commit now, not at their next timeout */
+        return;
+    }
+    pd->state = P_FAILED;
+    atomic_fetch_add(&cs->failed, 1);
+    c->consecutive_failed++;
+    chk_log(rt, "checkpoint %" PRIu64 " %s: %s", pd->id,
+            status == -ETIMEDOUT ? "expired (execution.checkpointing.timeout)" : "failed",
+            *weir_ckpt_error(pd->ck) ? weir_ckpt_error(pd->ck) : strerror(-status));
+    report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0,
+           *weir_ckpt_error(pd->ck) ? weir_ckpt_error(pd->ck) : strerror(-status));
+    if (c->consecutive_failed > c->tolerable) {
+        char msg[512];
+        snprintf(msg, sizeof msg,
+                 "%d consecutive checkpoints failed, more than "
+                 "execution.checkpointing.tolerable-failed-checkpoints (%d); last: %s",
+                 c->consecutive_failed, c->tolerable,
+                 *weir_ckpt_error(pd->ck) ? weir_ckpt_error(pd->ck) : strerror(-status));
+        rt_fail_msg(rt, msg);
+    }
+}
+
+static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
+{
+    struct coordinator *c = rt->chk.coord;
+    uint64_t id = weir_storage_next_id(c->storage);
+    struct pending *pd = pending_new(rt, id);
+    if (!pd)
+        return;
+    int rc;
+    if (savepoint) {
+        const char *dir = weir_config_get_str(rt->cfg, "state.savepoints.dir");
+        char path[4096];
+        snprintf(path, sizeof path, "%s/savepoint-%s-%" PRIu64,
+                 *dir ? dir : weir_storage_job_dir(c->storage), rt->job->name, id);
+        pd->savepoint = strdup(path);
+        rc = pd->savepoint ? weir_savepoint_begin(c->storage, path, id, NULL, &pd->ck) : -ENOMEM;
+        if (rc == 0)
+            chk_log(rt, "savepoint %" PRIu64 " triggered: %s", id, path);
+    } else {
+        rc = weir_ckpt_begin(c->storage, id, NULL, &pd->ck);
+    }
+    if (rc < 0) {
+        chk_log(rt, "checkpoint %" PRIu64 " could not start: %s", id, strerror(-rc));
+        atomic_fetch_add(&rt->job->chk.failed, 1);
+        c->consecutive_failed++;
+        c->last_trigger_ns = now;
+        return;
+    }
+    pd->start_ns = now;
+    pd->state = P_PENDING;
+    c->p[c->n_pending++] = pd;
+    c->last_trigger_ns = now;
+    atomic_fetch_add(&rt->job->chk.in_progress, 1);
+    /* acquire: pairs with the release store of done_flag in task_step */
+    for (int i = 0; i < rt->n_tasks; i++)
+        if (atomic_load_explicit(&rt->tasks[i].done_flag, memory_order_acquire))
+            ack_finished(rt, pd, &rt->tasks[i]);
+    /* release: pairs with the sources' acquire load in chk_source_trigger */
+    atomic_store_explicit(&rt->chk.trigger, id, memory_order_release);
+    rt_wake_workers(rt); /* idle sources inject the barrier now */
+}
+
+void chk_tick(struct runtime *rt)
+{
+    struct coordinator *c = rt->chk.coord;
+    if (!chk_enabled(rt)) {
+        if (atomic_exchange(&rt->job->savepoint_requested, 0))
+            chk_log(rt, "savepoint not taken: the job takes no checkpoints; set "
+                        "execution.checkpointing.interval");
+        return;
+    }
+    assert(coord_check_state(c));
+    uint64_t now = now_ns();
+    for (int i = 0; i < c->n_pending; i++) {
+        struct pending *pd = c->p[i];
+        /* Tasks that finished after the trigger will not see the barrier.
+         * acquire: pairs with the release store of done_flag in task_step */
+        for (int k = 0; k < rt->n_tasks; k++)
+            if (atomic_load_explicit(&rt->tasks[k].done_flag, memory_order_acquire))
+                ack_finished(rt, pd, &rt->tasks[k]);
+        /* acquire: pairs with the acq_rel increments of acked in
+         * chk_snapshot_task and ack_finished: every ack slot is filled */
+        if (pd->state == P_PENDING &&
+            atomic_load_explicit(&pd->acked, memory_order_acquire) == rt->n_tasks) {
+            int rc = commit(rt, pd);
+            if (rc < 0)
+                weir_ckpt_abort(pd->ck, rc);
+            pd->state = P_COMMITTING;
+            if (chk_test_hooks && chk_test_hooks->commit_submitted)
+                chk_test_hooks->commit_submitted(pd->id);
+        }
+        if (now - pd->start_ns > c->timeout_ns)
+            weir_ckpt_abort(pd->ck, -ETIMEDOUT);
+        struct weir_ckpt_progress pr;
+        weir_ckpt_progress_get(pd->ck, &pr);
+        if (pr.settled) {
+            settle(rt, pd, pr.status);
+            c->p[i] = c->p[--c->n_pending];
+            i--;
+        }
+    }
+    /* Free what no worker will touch again (acquire on acked: pairs as above). */
+    for (int i = 0; i < c->n_live; i++) {
+        struct pending *pd = c->live[i];
+        if ((pd->state != P_COMPLETED && pd->state != P_FAILED) ||
+            atomic_load_explicit(&pd->acked, memory_order_acquire) < rt->n_tasks)
+            continue;
+        struct pending *expect = pd;
+        atomic_compare_exchange_strong(&c->slot[pd->id % SLOTS], &expect, NULL);
+        pending_free(rt, pd);
+        c->live[i--] = c->live[--c->n_live];
+    }
+    if (atomic_load(&rt->job->cancel)) {
+        /* Stopping: sources end early, and a checkpoint now would record them
+         * as finished. Nothing new starts; what is in flight is aborted. */
+        for (int i = 0; i < c->n_pending; i++)
+            if (c->p[i]->state == P_PENDING)
+                weir_ckpt_abort(c->p[i]->ck, -ECANCELED);
+        return;
+    }
+    if (atomic_load(&rt->job->savepoint_requested) && c->n_pending == 0 &&
+        !atomic_load(&rt->failed)) {
+        atomic_store(&rt->job->savepoint_requested, 0);
+        trigger(rt, now, true);
+        return;
+    }
+    if (c->interval_ns && c->n_pending < c->max_concurrent &&
+        now - c->last_trigger_ns >= c->interval_ns && now - c->last_end_ns >= c->min_pause_ns &&
+        !atomic_load(&rt->failed))
+        trigger(rt, now, false);
+}
+
+/* After the last task finished: one more checkpoint in which every task is
+ * finished and sinks have staged everything, then checkpoint_complete on the
+ * control thread (workers are gone), so that bounded exactly-once output is
+ * committed as Flink's final checkpoint does. */
+int chk_final(struct runtime *rt)
+{
+    struct coordinator *c = rt->chk.coord;
+    if (!chk_enabled(rt))
+        return 0;
+    /* settle what is in flight first */
+    for (int tries = 0; c->n_pending && tries < FINAL_SETTLE_TRIES; tries++) {
+        chk_tick(rt);
+        struct timespec ts = {0, FINAL_SETTLE_POLL_NS};
+        nanosleep(&ts, NULL);
+    }
+    uint64_t id = weir_storage_next_id(c->storage);
+    struct pending *pd = pending_new(rt, id);
+    if (!pd)
+        return -ENOMEM;
+    pd->final = true;
+    int rc = weir_ckpt_begin(c->storage, id, NULL, &pd->ck);
+    if (rc < 0)
+        return rc;
+    pd->start_ns = now_ns();
+    atomic_fetch_add(&rt->job->chk.in_progress, 1);
+    for (int i = 0; i < rt->n_tasks && rc == 0; i++) {
+        struct task *t = &rt->tasks[i];
+        /* Operator state still matters for sinks (what they staged); keyed
+         * state of a finished job does not. */
+        struct task_ack *a = &pd->acks[i];
+        a->n = 0;
+        for (int j = 0; j < t->n_ops && rc == 0; j++) {
+            struct op_inst *op = &t->ops[j];
+            a->blobs[j] = BLOB_FINISHED;
+            weir_keyed_backend *be = op->backend;
+            op->backend = NULL;
+            rc = chk_snapshot_op(op, pd, id, &a->e[a->n], a->names[j]);
+            op->backend = be;
+            a->e[a->n].blob = &a->blobs[j];
+            a->e[a->n].blob_len = 1;
+            a->n++;
+        }
+        atomic_store(&a->filled, 1);
+        atomic_fetch_add(&pd->acked, 1);
+    }
+    if (rc == 0)
+        rc = commit(rt, pd);
+    if (rc < 0) {
+        weir_ckpt_abort(pd->ck, rc);
+    }
+    rc = weir_ckpt_wait(pd->ck, (int64_t)(c->timeout_ns / 1000000ull));
+    pd->state = P_PENDING;
+    settle(rt, pd, rc);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < rt->n_tasks; i++)
+        chk_notify(&rt->tasks[i]);
+    return 0;
+}
+
+int chk_setup(struct runtime *rt, char *err, size_t errlen)
+{
+    struct weir_config *cfg = rt->cfg;
+    int64_t interval = weir_config_get_duration_ms(cfg, "execution.checkpointing.interval");
+    rt->chk.exactly_once =
+        strcasecmp(weir_config_get_str(cfg, "execution.checkpointing.mode"), "AT_LEAST_ONCE") != 0;
+    rt->chk.coord = calloc(1, sizeof *rt->chk.coord);
+    if (!rt->chk.coord) {
+        snprintf(err, errlen, "out of memory while setting up checkpoints");
+        return -ENOMEM;
+    }
+    struct coordinator *c = rt->chk.coord;
+    if (interval <= 0 && !rt->opts->restore_from)
+        return 0; /* checkpointing off, nothing to restore */
+    c->interval_ns = (uint64_t)(interval > 0 ? interval : 0) * 1000000ull;
+    c->min_pause_ns =
+        (uint64_t)weir_config_get_duration_ms(cfg, "execution.checkpointing.min-pause") *
+        1000000ull;
+    c->timeout_ns =
+        (uint64_t)weir_config_get_duration_ms(cfg, "execution.checkpointing.timeout") * 1000000ull;
+    c->max_concurrent =
+        (int)weir_config_get_int(cfg, "execution.checkpointing.max-concurrent-checkpoints");
+    if (c->max_concurrent > MAX_PENDING)
+        c->max_concurrent = MAX_PENDING;
+    c->tolerable =
+        (int)weir_config_get_int(cfg, "execution.checkpointing.tolerable-failed-checkpoints");
+    c->incremental = weir_config_get_bool(cfg, "state.backend.incremental");
+    c->last_trigger_ns = c->last_end_ns = now_ns();
+    int rc = weir_storage_open_config(cfg, rt->job->name, &c->storage, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (chk_test_hooks && chk_test_hooks->storage_opened)
+        chk_test_hooks->storage_opened(c->storage, weir_storage_next_id(c->storage));
+    rt->chk.on = true;
+    return 0;
+}
+
+void chk_free(struct runtime *rt)
+{
+    for (int i = 0; i < rt->n_tasks; i++) {
+        free(rt->tasks[i].chk.sync_us);
+        rt->tasks[i].chk.sync_us = NULL;
+    }
+    struct coordinator *c = rt->chk.coord;
+    if (!c)
+        return;
+    for (int i = 0; i < c->n_pending; i++)
+        weir_ckpt_abort(c->p[i]->ck, -ECANCELED);
+    for (int i = 0; i < c->n_live; i++) {
+        if (c->live[i]->ck && c->live[i]->state != P_COMPLETED && c->live[i]->state != P_FAILED)
+            weir_ckpt_wait(c->live[i]->ck, FREE_WAIT_MS);
+        pending_free(rt, c->live[i]);
+    }
+    free(c->live);
+    weir_storage_close(c->storage);
+    free(c);
+    rt->chk.coord = NULL;
+}
+
+int chk_register_metrics(struct runtime *rt)
+{
+    struct chk_stats *cs = &rt->job->chk;
+    char labels[600];
+    int rc = rt_labels(rt, NULL, NULL, -1, labels, sizeof labels);
+    if (rc < 0)
+        return rc;
+    rc |=
+        weir_metrics_add_u64(rt->metrics, "weir_job_numberOfCompletedCheckpoints",
+                             "Checkpoints completed", WEIR_METRIC_COUNTER, labels, &cs->completed);
+    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_numberOfFailedCheckpoints",
+                               "Checkpoints failed or expired", WEIR_METRIC_COUNTER, labels,
+                               &cs->failed);
+    rc |=
+        weir_metrics_add_u64(rt->metrics, "weir_job_numberOfInProgressCheckpoints",
+                             "Checkpoints in flight", WEIR_METRIC_GAUGE, labels, &cs->in_progress);
+    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_lastCheckpointDuration",
+                               "Duration of the last completed checkpoint in ms", WEIR_METRIC_GAUGE,
+                               labels, &cs->last_duration_ms);
+    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_lastCheckpointSize",
+                               "Bytes of the last completed checkpoint", WEIR_METRIC_GAUGE, labels,
+                               &cs->last_size_bytes);
+    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_lastCompletedCheckpointId",
+                               "Id of the last completed checkpoint", WEIR_METRIC_GAUGE, labels,
+                               &cs->last_id);
+    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_numRestarts",
+                               "Restarts of the job from a checkpoint", WEIR_METRIC_COUNTER, labels,
+                               &cs->restarts);
+    for (int i = 0; i < rt->n_tasks && rc == 0; i++) {
+        struct task *t = &rt->tasks[i];
+        char l[1024];
+        if (rt_labels(rt, "task_name", t->chain_name, t->subtask, l, sizeof l) < 0)
+            return -ENOMEM;
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_checkpointAlignmentTimeNs",
+                                   "Total time spent aligning checkpoint barriers (ns)",
+                                   WEIR_METRIC_COUNTER, l, &t->chk.align_ns);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_checkpointSyncTimeNs",
+                                   "Total time in the synchronous part of snapshots (ns)",
+                                   WEIR_METRIC_COUNTER, l, &t->chk.sync_ns);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointSyncDurationMs",
+                                   "Synchronous part of this subtask's last completed snapshot",
+                                   WEIR_METRIC_GAUGE, l, &t->chk.last_sync_ms);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointAsyncDurationMs",
+                                   "From hand-over to the io thread to the checkpoint complete",
+                                   WEIR_METRIC_GAUGE, l, &t->chk.last_async_ms);
+    }
+    return rc ? -ENOMEM : 0;
+}

@@ -1,0 +1,278 @@
+/*
+ * The task side of a checkpoint (Flink's snapshot half of StreamTask): on the
+ * task's worker, once the barrier handler has aligned barrier n, every
+ * operator of the task writes one state file (the synchronous part:
+ * serializing state into storage buffers), which goes to the io thread; the
+ * task then fills its ack slot in checkpoint n's pending. Also delivers
+ * checkpoint_complete to the task's operators once the coordinator has
+ * committed a checkpoint (chk_notify).
+ *
+ * State files hold sections: the operator's own state (TAG_OPERATOR), then per
+ * key group its keyed state (TAG_KEYED | kg) and its timers (TAG_TIMERS | kg),
+ * so that restoring at another parallelism reads exactly the key groups a new
+ * subtask owns from whichever old files hold them.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <weir/keygroup.h>
+#include <weir/operator.h>
+#include <weir/storage.h>
+
+#include "checkpoint.h"
+#include "runtime_private.h"
+
+/* A newer checkpoint may have taken the slot: then id's is gone (settled), and
+ * the caller has nothing to write. */
+static struct pending *find_pending(struct runtime *rt, uint64_t id)
+{
+    /* acquire: pairs with the release store in pending_new */
+    struct pending *pd =
+        atomic_load_explicit(&rt->chk.coord->slot[id % SLOTS], memory_order_acquire);
+    return pd && pd->id == id ? pd : NULL;
+}
+
+static int put(struct weir_snapshot_out *o, const void *p, size_t n)
+{
+    return o->write(o, p, n);
+}
+
+static int cmp_timer_kg(const void *a, const void *b)
+{
+    const struct weir_timer *x = a, *y = b;
+    return x->key_group < y->key_group ? -1 : x->key_group > y->key_group;
+}
+
+/* Timers of one operator, gathered once and sorted by key group; each domain. */
+struct timer_list {
+    struct weir_timer *v[2];
+    size_t n[2];
+};
+
+struct gather {
+    struct weir_timer *v;
+    size_t n, cap;
+};
+
+static int gather_one(void *arg, const struct weir_timer *tm)
+{
+    struct gather *g = arg;
+    if (g->n == g->cap)
+        return -ENOMEM; /* sized from timers_count: cannot happen */
+    g->v[g->n++] = *tm;
+    return 0;
+}
+
+static int timers_gather(struct timer_service *ts, struct timer_list *tl)
+{
+    for (int d = 0; d < 2; d++) {
+        size_t live = timers_count(ts, d);
+        struct gather g = {.v = live ? malloc(live * sizeof *g.v) : NULL, .cap = live};
+        tl->v[d] = g.v;
+        tl->n[d] = 0;
+        if (live && !g.v)
+            return -ENOMEM;
+        int rc = timers_foreach(ts, d, gather_one, &g);
+        if (rc < 0)
+            return rc;
+        tl->n[d] = g.n;
+        if (tl->n[d] > 1)
+            qsort(tl->v[d], tl->n[d], sizeof *tl->v[d], cmp_timer_kg);
+    }
+    return 0;
+}
+
+/* Section TAG_TIMERS | kg: per domain a count, then (ts, key, ns) triples. */
+static int timers_write_kg(struct weir_snapshot_out *o, struct timer_list *tl, uint32_t kg,
+                           size_t cursor[2])
+{
+    for (int d = 0; d < 2; d++) {
+        size_t b = cursor[d], e = b;
+        while (e < tl->n[d] && tl->v[d][e].key_group == kg)
+            e++;
+        uint64_t n = e - b;
+        int rc = put(o, &n, sizeof n);
+        for (size_t i = b; rc == 0 && i < e; i++) {
+            const struct weir_timer *t = &tl->v[d][i];
+            int64_t rec[3] = {t->ts, (int64_t)t->key, (int64_t)t->ns};
+            rc = put(o, rec, sizeof rec);
+        }
+        if (rc < 0)
+            return rc;
+        cursor[d] = e;
+    }
+    return 0;
+}
+
+int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, struct weir_ckpt_entry *e,
+                    char name[256])
+{
+    weir_ckpt *ck = pd->ck;
+    struct task *t = op->task;
+    const struct weir_operator_ops *ops = op->node->op;
+    const struct weir_source_ops *sops = op->node->src;
+    int (*hook)(weir_ctx *, void *, uint64_t, struct weir_snapshot_out *) =
+        sops ? sops->snapshot : ops->snapshot;
+    uint32_t maxp = (uint32_t)t->rt->max_parallelism, p = (uint32_t)op->ctx.parallelism;
+    *e = (struct weir_ckpt_entry){.operator_uid = op->node->uid,
+                                  .subtask = (uint32_t)t->subtask,
+                                  .parallelism = p,
+                                  .kg_first = WEIR_KG_NONE,
+                                  .kg_last = WEIR_KG_NONE};
+    if (!hook && !op->backend)
+        return 0;
+    int rc = weir_ckpt_file_name(name, 256, op->node->uid, t->subtask);
+    weir_ckpt_file *f = NULL;
+    if (rc == 0)
+        rc = weir_ckpt_file_open(ck, name, &f);
+    if (rc < 0)
+        return rc;
+    struct weir_snapshot_out *out = weir_ckpt_file_out(f);
+    if (hook) {
+        rc = weir_ckpt_file_section_begin(f, TAG_OPERATOR);
+        if (rc == 0)
+            rc = hook(&op->ctx, op->state, id, out);
+    }
+    if (rc == 0 && op->backend) {
+        uint32_t first = weir_key_group_range_start((uint32_t)t->subtask, maxp, p);
+        uint32_t last = weir_key_group_range_end((uint32_t)t->subtask, maxp, p);
+        e->kg_first = first;
+        e->kg_last = last;
+        struct timer_list tl = {0};
+        size_t cursor[2] = {0, 0};
+        rc = timers_gather(&op->timers, &tl);
+        /* Incremental RocksDB: the instance's SST files instead of its entries
+         * (savepoints stay in the portable format). */
+        bool native = t->rt->chk.coord->incremental && !pd->savepoint &&
+                      rocks_incremental_applies(op->backend);
+        if (rc == 0 && native) {
+            char *tmp = NULL;
+            char base[256];
+            snprintf(base, sizeof base, "%s", name);
+            rc = rocks_incremental_snapshot(t->rt->chk.coord->storage, op->backend, ck, f, base, id,
+                                            &tmp, &pd->shared);
+            if (tmp) {
+                pthread_mutex_lock(&pd->tmp_lock);
+                char **v = realloc(pd->tmp_dirs, (pd->n_tmp + 1) * sizeof *v);
+                if (v) {
+                    pd->tmp_dirs = v;
+                    pd->tmp_dirs[pd->n_tmp++] = tmp;
+                } else {
+                    free(tmp);
+                }
+                pthread_mutex_unlock(&pd->tmp_lock);
+            }
+        }
+        for (uint32_t kg = first; rc == 0 && kg <= last; kg++) {
+            if (!native) {
+                rc = weir_ckpt_file_section_begin(f, TAG_KEYED | kg);
+                if (rc == 0)
+                    rc = weir_keyed_backend_snapshot_key_group(op->backend, kg, out);
+            }
+            if (rc == 0)
+                rc = weir_ckpt_file_section_begin(f, TAG_TIMERS | kg);
+            if (rc == 0)
+                rc = timers_write_kg(out, &tl, kg, cursor);
+        }
+        free(tl.v[0]);
+        free(tl.v[1]);
+    }
+    if (rc < 0) {
+        weir_ckpt_file_abort(f, rc);
+        return rc;
+    }
+    e->file = name;
+    return weir_ckpt_file_submit(f);
+}
+
+/* Runs on the task's worker when barrier id is aligned (or a
+ * source sees the trigger). */
+int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id)
+{
+    struct pending *pd = find_pending(rt, id);
+    if (!pd)
+        return 0; /* not ours (aborted before this task saw it) */
+    struct task_ack *a = &pd->acks[t->index];
+    if (atomic_load_explicit(&a->filled, memory_order_acquire))
+        return 0;
+    a->n = 0;
+    int rc = 0;
+    for (int j = 0; j < t->n_ops && rc == 0; j++) {
+        a->blobs[j] = BLOB_RUNNING;
+        rc = chk_snapshot_op(&t->ops[j], pd, id, &a->e[a->n], a->names[j]);
+        if (rc == 0 && a->e[a->n].file && chk_test_hooks && chk_test_hooks->snapshot_submitted)
+            chk_test_hooks->snapshot_submitted(id);
+        if (rc == 0) {
+            a->e[a->n].blob = &a->blobs[j];
+            a->e[a->n].blob_len = 1;
+            a->n++;
+        }
+    }
+    if (rc < 0) {
+        /* The checkpoint fails; the job goes on (tolerable-failed-checkpoints). */
+        weir_ckpt_abort(pd->ck, rc);
+        rc = 0;
+    }
+    /* release: pairs with the acquire loads of filled in ack_finished and
+     * here (a task acks once); acq_rel on acked pairs with the coordinator's
+     * acquire loads of acked in chk_tick, which then reads a->e */
+    atomic_store_explicit(&a->filled, 1, memory_order_release);
+    atomic_fetch_add_explicit(&pd->acked, 1, memory_order_acq_rel);
+    return rc;
+}
+
+/* Tasks call this each step: deliver checkpoint_complete up to completed_id. */
+void chk_notify(struct task *t)
+{
+    /* acquire: pairs with the release store of completed_id in settle() */
+    uint64_t done = atomic_load_explicit(&t->rt->chk.completed_id, memory_order_acquire);
+    if (done <= t->chk.notified_id)
+        return;
+    t->chk.notified_id = done;
+    for (int j = 0; j < t->n_ops; j++) {
+        struct op_inst *op = &t->ops[j];
+        int (*cb)(weir_ctx *, void *, uint64_t) =
+            op->node->src ? op->node->src->checkpoint_complete : op->node->op->checkpoint_complete;
+        if (cb) {
+            int rc = cb(&op->ctx, op->state, done);
+            if (rc < 0)
+                weir_ctx_fail(&op->ctx, "commit of checkpoint %" PRIu64 " failed: %s", done,
+                              strerror(-rc));
+        }
+    }
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Worker stall per snapshot (its synchronous part), over every task. */
+void chk_sync_percentiles(struct runtime *rt, struct weir_run_stats *st)
+{
+    size_t n = 0;
+    for (int i = 0; i < rt->n_tasks; i++)
+        n += rt->tasks[i].chk.n_sync;
+    if (!n)
+        return;
+    uint32_t *v = malloc(n * sizeof *v);
+    if (!v)
+        return;
+    n = 0;
+    for (int i = 0; i < rt->n_tasks; i++) {
+        if (!rt->tasks[i].chk.n_sync)
+            continue;
+        memcpy(v + n, rt->tasks[i].chk.sync_us, rt->tasks[i].chk.n_sync * sizeof *v);
+        n += rt->tasks[i].chk.n_sync;
+    }
+    qsort(v, n, sizeof *v, cmp_u32);
+    st->snapshots = n;
+    st->sync_ms_p50 = v[(n - 1) / 2] / 1000.0;
+    st->sync_ms_p99 = v[(n - 1) * 99 / 100] / 1000.0;
+    st->sync_ms_max = v[n - 1] / 1000.0;
+    free(v);
+}

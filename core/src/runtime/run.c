@@ -1,0 +1,230 @@
+/*
+ * The runtime: plans a job, places its subtasks on pinned workers, wires the
+ * rings, runs until the sources are exhausted (or the job is cancelled) and
+ * everything has drained; restarts it from its latest checkpoint when it fails
+ * and the restart strategy allows.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <weir/config.h>
+#include <weir/prom.h>
+
+#include "restart.h"
+#include "runtime_private.h"
+
+/* The control thread's periods. */
+#define CONTROL_TICK_NS    20000000L    /* 20 ms: checkpoint coordinator tick, done check */
+#define PROGRESS_PERIOD_NS 200000000ull /* 200 ms: weir_run_opts.progress */
+#define RESTART_POLL_MS    10           /* restart delay: how often cancellation is checked */
+
+void rt_fail(struct runtime *rt, const char *fmt, ...)
+{
+    pthread_mutex_lock(&rt->err_lock);
+    if (!rt->error) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&rt->error, fmt, ap) < 0)
+            rt->error = NULL;
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&rt->err_lock);
+    /* release: pairs with the acquire loads of failed in worker_main and
+     * run_workers, which then stop (rt->error is read after the join) */
+    atomic_store_explicit(&rt->failed, 1, memory_order_release);
+}
+
+void rt_fail_msg(struct runtime *rt, const char *msg)
+{
+    rt_fail(rt, "%s", msg);
+}
+
+void weir_job_savepoint(weir_job *job)
+{
+    atomic_store_explicit(&job->savepoint_requested, 1, memory_order_relaxed);
+}
+
+void weir_job_cancel(weir_job *job)
+{
+    atomic_store_explicit(&job->cancel, 1, memory_order_relaxed);
+}
+
+static uint64_t sum_records(struct runtime *rt, enum node_type type)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < rt->n_tasks; i++)
+        for (int j = 0; j < rt->tasks[i].n_ops; j++)
+            if (rt->tasks[i].ops[j].node->type == type)
+                n += atomic_load_explicit(&rt->tasks[i].ops[j].records_pub, memory_order_relaxed);
+    return n;
+}
+
+/* Control thread while the workers run: checkpoints and progress reports
+ * until every task is done or the run has failed. */
+static void run_workers(struct runtime *rt, uint64_t t0)
+{
+    const struct weir_run_opts *opts = rt->opts;
+    int started = 0;
+    for (; started < rt->n_workers; started++)
+        if (pthread_create(&rt->workers[started].thread, NULL, worker_main,
+                           &rt->workers[started]) != 0) {
+            rt_fail(rt, "could not start worker thread %d", started);
+            break;
+        }
+    uint64_t last_progress = 0;
+    /* acquire: pairs with the release increment of n_done in task_step and
+     * the release store of failed in rt_fail */
+    while (atomic_load_explicit(&rt->n_done, memory_order_acquire) < rt->n_tasks &&
+           !atomic_load_explicit(&rt->failed, memory_order_acquire)) {
+        struct timespec ts = {0, CONTROL_TICK_NS};
+        nanosleep(&ts, NULL);
+        chk_tick(rt);
+        uint64_t now = now_ns();
+        if (opts->progress && now - last_progress >= PROGRESS_PERIOD_NS) {
+            last_progress = now;
+            opts->progress(opts->progress_arg, sum_records(rt, NODE_SOURCE),
+                           (double)(now - t0) / 1e9, false);
+        }
+    }
+    for (int w = 0; w < started; w++) {
+        poke(NULL, &rt->workers[w]);
+        pthread_join(rt->workers[w].thread, NULL);
+    }
+    /* A bounded job that ran to its end takes a final checkpoint, so that
+     * what its exactly-once sinks staged is committed. */
+    if (!atomic_load(&rt->failed) && !atomic_load(&rt->job->cancel)) {
+        int frc = chk_final(rt);
+        if (frc < 0)
+            rt_fail(rt, "final checkpoint failed: %s", strerror(-frc));
+    }
+}
+
+static void fill_stats(struct runtime *rt, double elapsed, struct weir_run_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    stats->source_records = sum_records(rt, NODE_SOURCE);
+    stats->sink_records = sum_records(rt, NODE_SINK);
+    stats->elapsed_s = elapsed;
+    stats->workers = rt->n_workers;
+    stats->cancelled = atomic_load(&rt->job->cancel) != 0;
+    stats->metrics_port = rt->prom ? weir_prom_server_port(rt->prom) : 0;
+    stats->restored_checkpoint = rt->chk.restored_id;
+    stats->restore_ms = (double)rt->restore_ns / 1e6;
+    stats->restored_bytes = rt->chk.restored_bytes;
+    chk_sync_percentiles(rt, stats);
+}
+
+/* One attempt: set up, restore, run until done, failed or cancelled.
+ * Returns 0, -EIO for a failure while running (restartable), or another
+ * negative errno for a job that cannot start. */
+static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
+                       struct weir_run_stats *stats, char *err, size_t errlen)
+{
+    struct runtime rtv = {0}, *rt = &rtv;
+    int rc = runtime_setup(rt, job, cfg, opts, err, errlen);
+    if (rc < 0)
+        return rc; /* runtime_setup has freed what it built */
+
+    uint64_t t0 = now_ns();
+    job->rt = rt;
+    rc = open_ops(rt);
+    if (rc == 0) {
+        uint64_t r0 = now_ns();
+        rc = chk_restore(rt, err, errlen);
+        rt->restore_ns = now_ns() - r0;
+        if (rc < 0) {
+            close_ops(rt);
+            job->rt = NULL;
+            runtime_free(rt);
+            return rc;
+        }
+    }
+    if (rc == 0)
+        run_workers(rt, t0);
+    close_ops(rt);
+    double elapsed = (double)(now_ns() - t0) / 1e9;
+    if (stats)
+        fill_stats(rt, elapsed, stats);
+    if (opts->progress)
+        opts->progress(opts->progress_arg, sum_records(rt, NODE_SOURCE), elapsed, true);
+    job->rt = NULL;
+    rc = 0;
+    if (atomic_load(&rt->failed)) {
+        snprintf(err, errlen, "job %s failed: %s", job->name,
+                 rt->error ? rt->error : "unknown error");
+        rc = -EIO;
+    }
+    runtime_free(rt);
+    return rc;
+}
+
+int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
+                 struct weir_run_stats *stats, char *err, size_t errlen)
+{
+    static const struct weir_run_opts no_opts;
+    if (!opts)
+        opts = &no_opts;
+    if (job->error) {
+        snprintf(err, errlen, "job %s: %s", job->name, job->error);
+        return -EINVAL;
+    }
+    atomic_store(&job->cancel, 0);
+    memset(&job->chk, 0, sizeof job->chk);
+    struct restart_strategy rs;
+    if (restart_strategy_init(&rs, cfg) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    bool checkpointing = weir_config_get_duration_ms(cfg, "execution.checkpointing.interval") > 0;
+    struct weir_run_opts o = *opts;
+    struct weir_run_stats st = {0};
+    int restarts = 0, rc;
+    for (;;) {
+        rc = run_attempt(job, cfg, &o, &st, err, errlen);
+        if (rc != -EIO || atomic_load(&job->cancel))
+            break;
+        int64_t delay;
+        if (restart_next(&rs, wall_ms(), &delay) < 0) {
+            if (restarts) {
+                size_t n = strlen(err);
+                snprintf(err + n, errlen - n, " (after %d restart%s, restart-strategy.type %s)",
+                         restarts, restarts == 1 ? "" : "s", restart_type_str(rs.type));
+            }
+            break;
+        }
+        restarts++;
+        atomic_fetch_add(&job->chk.restarts, 1);
+        if (!opts->quiet)
+            fprintf(stderr, "weir: %s\nweir: restart %d (%s) in %lld ms from %s\n", err, restarts,
+                    restart_type_str(rs.type), (long long)delay,
+                    checkpointing ? "the latest checkpoint" : "the beginning (no checkpoints)");
+        for (int64_t waited = 0; waited < delay && !atomic_load(&job->cancel);
+             waited += RESTART_POLL_MS) {
+            struct timespec ts = {0, RESTART_POLL_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        /* Restart from this run's latest checkpoint; before its first one, from
+         * where the run began (its --from-checkpoint, or empty): never from an
+         * older run's checkpoints left in the same directory. */
+        if (checkpointing && atomic_load(&job->chk.completed) > 0)
+            o.restore_from = "latest";
+        err[0] = 0;
+    }
+    restart_strategy_free(&rs);
+    if (stats) {
+        *stats = st;
+        stats->restarts = restarts;
+        stats->last_checkpoint_ms = atomic_load(&job->chk.last_duration_ms);
+        stats->last_checkpoint_bytes = atomic_load(&job->chk.last_size_bytes);
+        stats->max_checkpoint_ms = atomic_load(&job->chk.max_duration_ms);
+        stats->max_checkpoint_bytes = atomic_load(&job->chk.max_size_bytes);
+        stats->checkpoints_completed = atomic_load(&job->chk.completed);
+        stats->checkpoints_failed = atomic_load(&job->chk.failed);
+        stats->last_checkpoint_id = atomic_load(&job->chk.last_id);
+    }
+    return rc;
+}

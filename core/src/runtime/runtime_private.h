@@ -1,0 +1,377 @@
+/*
+ * The runtime module's one private header (core/src/runtime/): workers, tasks
+ * (one chain at one subtask index), channel writers and input channels, the
+ * functions the module's files call across, and the per-record fast path
+ * (writer_put and what it needs), inline because it runs once per record.
+ * What the checkpoint module may read of these structs, and which functions
+ * cross between the two, is the contract in checkpoint/checkpoint.h.
+ *
+ * A task is a chain of operator instances. Its input is a set of rings, one per
+ * upstream producer subtask; its output is a set of routes, one per outgoing
+ * edge of the chain's last operator, each holding one writer per downstream
+ * subtask. A writer fills the ring buffer it has reserved in place; when the
+ * ring is full, records go to the writer's overflow and the task is
+ * backpressured: it takes no new input until the overflow has drained, so it
+ * never blocks the worker thread that other subtasks need.
+ */
+#ifndef WEIR_RUNTIME_PRIVATE_H
+#define WEIR_RUNTIME_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <weir/job.h>
+#include <weir/metrics.h>
+#include <weir/numa.h>
+#include <weir/prom.h>
+#include <weir/ring.h>
+#include <weir/state.h>
+
+#include "checkpoint.h"
+#include "graph_private.h"
+#include "timers.h"
+
+struct runtime;
+struct task;
+struct worker;
+
+struct weir_ctx {
+    struct op_inst *op;
+    int subtask;
+    int parallelism;
+    int max_parallelism;
+    struct runtime *rt;
+};
+
+struct side_emit {
+    weir_emit emit;
+    struct task *task;
+    const char *tag; /* == the route's tag pointer */
+};
+
+struct op_inst {
+    struct node *node;
+    struct task *task;
+    void *state;
+    struct weir_ctx ctx;
+    weir_emit emit;
+    weir_emit fwd;        /* sources: where emit really goes (emit tracks timestamps) */
+    weir_emit nowhere;    /* side outputs nobody consumes */
+    struct op_inst *next; /* NULL: the chain's tail, emit goes to the routes */
+    uint64_t records;     /* in (operators, sinks) or emitted (sources) */
+    _Atomic uint64_t records_pub;
+    uint64_t late;
+    _Atomic uint64_t late_pub;
+    bool opened;
+    /* keyed operators */
+    weir_keyed_backend *backend;
+    struct timer_service timers;
+    uint64_t cur_key;
+    uint32_t cur_kg;
+    int64_t wm;
+    int n_side;
+    struct side_emit *side;
+};
+
+struct writer {
+    struct weir_ring *ring;
+    unsigned char *buf; /* reserved ring buffer being filled, or NULL */
+    uint32_t used, cap;
+    uint64_t first_ns; /* when the first record went into buf */
+    struct worker *self, *consumer;
+    unsigned char *ovf;                /* records that did not fit: the ring was full */
+    size_t ovf_head, ovf_len, ovf_cap; /* undrained records are ovf[head..len) */
+};
+
+struct route {
+    const char *tag; /* side output this route carries, NULL for the main output */
+    enum part part;
+    weir_key_fn key;
+    int n;
+    struct writer **w;
+    uint32_t rr;
+    uint32_t max_parallelism;
+    uint32_t kg_mask; /* max_parallelism - 1 when it is a power of two, else 0 */
+    uint16_t *owner;  /* key group -> consumer subtask (hash routes) */
+};
+
+struct in_chan {
+    struct weir_ring *ring;
+    int input;
+    weir_key_fn key; /* keyed consumers: the edge's key function */
+    bool ended;
+    bool idle;
+    bool blocked;     /* delivered barrier `barrier`, waits for the other inputs */
+    uint64_t barrier; /* last barrier seen */
+    uint32_t off;     /* read offset into the peeked buffer (a barrier stopped there) */
+    int64_t wm;
+    struct worker *producer;
+};
+
+enum task_state { TASK_RUNNING, TASK_FINISHING, TASK_DONE };
+
+struct task {
+    struct runtime *rt;
+    int index;              /* in rt->tasks */
+    _Atomic int done_flag;  /* state == TASK_DONE, for the control thread */
+    bool restored_finished; /* restored from a checkpoint where it had finished */
+    struct worker *worker;
+    int chain;
+    int subtask;
+    char *chain_name;
+    int n_ops;
+    struct op_inst *ops;
+    bool is_source;
+    int n_in, n_live, rr;
+    struct in_chan *in;
+    int64_t wm;
+    struct task_chk chk; /* the checkpoint module's (checkpoint.h) */
+    bool idle_sent;      /* all inputs idle: told downstream */
+    /* sources with a watermark strategy */
+    const struct weir_watermark_strategy *wms;
+    int64_t max_ts, last_wm;
+    uint64_t last_wm_ns, last_data_ns;
+    bool src_idle;
+    _Atomic int64_t *align_wm; /* this source's slot in its alignment group */
+    struct align_group *align;
+    int n_routes;
+    struct route *routes;
+    enum task_state state;
+    uint64_t n_in_local, n_out_local;
+    uint64_t n_out_bytes, n_out_bytes_recs; /* learning the output record size */
+    _Atomic uint64_t rec_in, rec_out, busy_ns, idle_ns, bp_ns;
+};
+
+struct align_group {
+    const char *name;
+    int64_t max_drift_ms;
+    int n;
+    _Atomic int64_t *wm; /* per member source subtask; INT64_MAX when done or idle */
+};
+
+struct worker {
+    int id;
+    weir_worker_slot slot;
+    pthread_t thread;
+    struct runtime *rt;
+    int n_tasks;
+    struct task **tasks;
+    uint64_t now_ns;
+    _Atomic uint32_t futex;
+    _Atomic int sleeping;
+};
+
+struct ring_block {
+    void *mem;
+    size_t size;
+};
+
+struct weir_state_env;
+struct weir_metrics;
+struct weir_prom_server;
+struct weir_config;
+
+struct runtime {
+    weir_job *job;
+    struct weir_config *cfg;
+    const struct weir_run_opts *opts;
+    int max_parallelism;
+    uint32_t nbufs, seg_size;
+    uint64_t buffer_timeout_ns;
+    struct plan plan;
+    int n_tasks;
+    struct task *tasks;
+    int n_workers;
+    struct worker *workers;
+    weir_topo *topo;
+    int n_blocks;
+    struct ring_block *blocks;
+    int n_rings;
+    _Atomic int n_done;
+    _Atomic int failed;
+    pthread_mutex_t err_lock;
+    char *error;
+    weir_metrics *metrics;
+    weir_prom_server *prom;
+    weir_state_env *state_env;
+    uint64_t wm_interval_ns;
+    int n_groups;
+    struct align_group *groups;
+    struct rt_chk chk; /* the checkpoint module's (checkpoint.h) */
+    uint64_t restore_ns;
+};
+
+/* channel.c */
+void futex_wake(_Atomic uint32_t *addr);
+void futex_wait(_Atomic uint32_t *addr, uint32_t val, long ns);
+/* Wakes every sleeping worker (after the control thread published work). */
+void rt_wake_workers(struct runtime *rt);
+/* Keeps a record that did not fit (the ring was full) in the writer's overflow. */
+int ovf_append(struct writer *w, const weir_rec *r, uint32_t sz);
+/* Drains overflow; true while some of it is left (the task takes no input). */
+bool task_backpressured(struct task *t);
+/* The least room in bytes over the task's writers (UINT64_MAX for a sink). */
+uint64_t task_room(const struct task *t);
+/* Publishes partly filled buffers; true when nothing is left unpublished. */
+bool task_flushed(struct task *t);
+void task_flush_timeout(struct task *t, uint64_t now, uint64_t timeout_ns);
+
+/* route.c */
+/* A control event (watermark, status, barrier, end) to every writer, flushed. */
+int route_control(struct task *t, const weir_rec *r);
+/* weir_emit.push of a chain's tail, a sink, a side output, a source with a
+ * watermark strategy, and an operator inside a chain (build_tasks sets them). */
+int push_routes(weir_emit *e, const weir_rec *r);
+int push_nowhere(weir_emit *e, const weir_rec *r);
+int push_side(weir_emit *e, const weir_rec *r);
+int push_source(weir_emit *e, const weir_rec *r);
+int push_op(weir_emit *e, const weir_rec *r);
+
+/* progress.c */
+int deliver_watermark(struct op_inst *op, int64_t wm);
+void gate_watermark(struct task *t);
+/* A finished source leaves its watermark alignment group (not barrier alignment). */
+void align_leave(struct task *t);
+/* Watermarks, idleness, alignment of a source; 1 when it must pause. */
+int source_time(struct task *t);
+void task_processing_time(struct task *t);
+
+/* task.c */
+/* Fails the run with what op's rc (or its state backend) says; returns rc. */
+int task_fail_rc(struct task *t, struct op_inst *op, int rc);
+/* One scheduling step: > 0 work done, 0 idle, -1 backpressured. */
+int task_step(struct task *t);
+/* Publishes the worker-local counters for the metrics reader. */
+void task_publish(struct task *t);
+
+/* worker.c */
+void *worker_main(void *arg);
+
+/* setup.c */
+int open_ops(struct runtime *rt);
+void close_ops(struct runtime *rt);
+int runtime_setup(struct runtime *rt, weir_job *job, struct weir_config *cfg,
+                  const struct weir_run_opts *opts, char *err, size_t errlen);
+void runtime_free(struct runtime *rt);
+
+/* task_metrics.c */
+/* Metric labels job_name[, what=name][, subtask_index] (subtask < 0: none). */
+int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
+              size_t cap);
+int register_metrics(struct runtime *rt);
+
+/* run.c */
+void rt_fail(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rt_fail_msg(struct runtime *rt, const char *msg);
+
+/* --- the per-record fast path, inline --------------------------------------- */
+
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Counters have one writer (the worker); readers are the control thread and the
+ * metrics endpoint, which only need a value that is not torn. */
+static inline void pub_add(_Atomic uint64_t *c, uint64_t d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
+/* Called after publishing to or releasing a ring that `other` watches. The seq_cst
+ * fence pairs with the one worker_main issues after it stores sleeping = 1
+ * (the Dekker protocol in worker.c's file comment). */
+static inline void poke(struct worker *self, struct worker *other)
+{
+    if (other == self)
+        return;
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&other->sleeping, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&other->futex, 1, memory_order_relaxed);
+        futex_wake(&other->futex);
+    }
+}
+
+static inline void writer_commit(struct writer *w)
+{
+    weir_ring_sp_commit(w->ring, w->used);
+    w->buf = NULL;
+    w->used = 0;
+    poke(w->self, w->consumer);
+}
+
+/* Reserves a fresh buffer; false when the ring is full. */
+static inline bool writer_reserve(struct writer *w)
+{
+    w->buf = weir_ring_sp_reserve(w->ring);
+    if (!w->buf)
+        return false;
+    w->used = 0;
+    w->first_ns = w->self->now_ns;
+    return true;
+}
+
+/* Copies a record of sz bytes (a multiple of 8) in 8-byte words: small records
+ * are the common case and a call to memcpy costs more than the copy. */
+static inline void copy_rec(unsigned char *dst, const weir_rec *r, uint32_t sz)
+{
+    if (sz > 256) {
+        memcpy(dst, r, WEIR_REC_HEADER + r->len);
+        return;
+    }
+    const unsigned char *src = (const unsigned char *)r;
+    uint32_t full = WEIR_REC_HEADER + (r->len & ~7u);
+    for (uint32_t i = 0; i < full; i += 8) {
+        uint64_t v;
+        memcpy(&v, src + i, 8);
+        memcpy(dst + i, &v, 8);
+    }
+    if (full < WEIR_REC_HEADER + r->len) /* the last partial word: copy only what exists */
+        memcpy(dst + full, src + full, r->len & 7u);
+}
+
+static inline int writer_put(struct writer *w, const weir_rec *r)
+{
+    uint32_t sz = weir_rec_size(r->len);
+    if (__builtin_expect(w->ovf_len != 0, 0))
+        return ovf_append(w, r, sz);
+    if (__builtin_expect(!w->buf || w->used + sz > w->cap, 0)) {
+        if (w->buf)
+            writer_commit(w);
+        if (!writer_reserve(w))
+            return ovf_append(w, r, sz);
+    }
+    copy_rec(w->buf + w->used, r, sz);
+    w->used += sz;
+    return 0;
+}
+
+/* Publishes a partly filled buffer. */
+static inline void writer_flush(struct writer *w)
+{
+    if (w->ovf_len == 0 && w->buf && w->used)
+        writer_commit(w);
+}
+
+static inline void set_key(struct op_inst *op, uint64_t key, uint32_t kg)
+{
+    op->cur_key = key;
+    op->cur_kg = kg;
+    weir_keyed_backend_set_current_key(op->backend, key, kg);
+    weir_keyed_backend_set_namespace(op->backend, 0);
+}
+
+static inline int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * The run's metrics registry: per task records in and out, busy, idle and
+ * backpressured time, input and output ring fill; per keyed operator late
+ * records. The checkpoint module adds its own (chk_register_metrics).
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include <weir/metrics.h>
+
+#include "runtime_private.h"
+
+static double ring_fill(struct weir_ring *const *rings, int n, uint32_t nbufs)
+{
+    if (n == 0)
+        return 0;
+    uint64_t sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += weir_ring_count(rings[i]);
+    return (double)sum / ((double)n * nbufs);
+}
+
+static double in_pool_usage(void *arg)
+{
+    struct task *t = arg;
+    struct weir_ring *rings[256];
+    int n = t->n_in < 256 ? t->n_in : 256;
+    for (int i = 0; i < n; i++)
+        rings[i] = t->in[i].ring;
+    return ring_fill(rings, n, t->rt->nbufs);
+}
+
+static double out_pool_usage(void *arg)
+{
+    struct task *t = arg;
+    struct weir_ring *rings[256];
+    int n = 0;
+    for (int i = 0; i < t->n_routes; i++)
+        for (int j = 0; j < t->routes[i].n && n < 256; j++)
+            rings[n++] = t->routes[i].w[j]->ring;
+    return ring_fill(rings, n, t->rt->nbufs);
+}
+
+/* job_name, <what>_name and subtask_index labels, escaped by the registry's helper. */
+int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
+              size_t cap)
+{
+    char idx[16];
+    snprintf(idx, sizeof idx, "%d", subtask);
+    buf[0] = 0;
+    int rc = weir_metrics_labels_append(buf, cap, "job_name", rt->job->name);
+    if (rc == 0 && what)
+        rc = weir_metrics_labels_append(buf, cap, what, name);
+    if (rc == 0 && subtask >= 0)
+        rc = weir_metrics_labels_append(buf, cap, "subtask_index", idx);
+    return rc;
+}
+
+int register_metrics(struct runtime *rt)
+{
+    rt->metrics = weir_metrics_new();
+    if (!rt->metrics)
+        return -ENOMEM;
+    for (int i = 0; i < rt->n_tasks; i++) {
+        struct task *t = &rt->tasks[i];
+        char labels[1024];
+        int rc = rt_labels(rt, "task_name", t->chain_name, t->subtask, labels, sizeof labels);
+        if (rc < 0)
+            return rc;
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_numRecordsIn",
+                                   "Records this subtask received", WEIR_METRIC_COUNTER, labels,
+                                   &t->rec_in);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_numRecordsOut",
+                                   "Records this subtask sent downstream", WEIR_METRIC_COUNTER,
+                                   labels, &t->rec_out);
+        rc |= weir_metrics_add_meter(rt->metrics, "weir_task_numRecordsInPerSecond",
+                                     "Records received per second", labels, &t->rec_in, 5);
+        rc |= weir_metrics_add_meter(rt->metrics, "weir_task_numRecordsOutPerSecond",
+                                     "Records sent per second", labels, &t->rec_out, 5);
+        rc |= weir_metrics_add_time_share(rt->metrics, "weir_task_busyTimeMsPerSecond",
+                                          "Milliseconds per second spent processing", labels,
+                                          &t->busy_ns, 5);
+        rc |= weir_metrics_add_time_share(rt->metrics, "weir_task_idleTimeMsPerSecond",
+                                          "Milliseconds per second with nothing to do", labels,
+                                          &t->idle_ns, 5);
+        rc |= weir_metrics_add_time_share(rt->metrics, "weir_task_backPressuredTimeMsPerSecond",
+                                          "Milliseconds per second blocked on full output rings",
+                                          labels, &t->bp_ns, 5);
+        rc |= weir_metrics_add_fn(rt->metrics, "weir_task_inPoolUsage",
+                                  "Fill ratio of the input rings (0..1)", labels, in_pool_usage, t);
+        rc |=
+            weir_metrics_add_fn(rt->metrics, "weir_task_outPoolUsage",
+                                "Fill ratio of the output rings (0..1)", labels, out_pool_usage, t);
+        for (int j = 0; j < t->n_ops && rc == 0; j++) {
+            struct op_inst *op = &t->ops[j];
+            if (!op->node->keyed)
+                continue;
+            char olabels[1280];
+            rc =
+                rt_labels(rt, "operator_name", op->node->name, t->subtask, olabels, sizeof olabels);
+            if (rc < 0)
+                return rc;
+            rc |= weir_metrics_add_u64(rt->metrics, "weir_operator_numLateRecordsDropped",
+                                       "Records later than the watermark allowed",
+                                       WEIR_METRIC_COUNTER, olabels, &op->late_pub);
+        }
+        if (rc)
+            return rc < 0 ? rc : -ENOMEM;
+    }
+    return 0;
+}
