@@ -174,6 +174,7 @@ static const struct weir_operator_ops stamp_ops = {.kind = "latency-stamp",
 static int64_t gen_time_of_event(struct nexmark_bench *b, uint64_t n)
 {
     struct gen_track *t = &b->tracks[n % (uint64_t)b->parallelism];
+    /* pairs with stamp_process's release store of count */
     uint64_t cnt = atomic_load_explicit(&t->count, memory_order_acquire);
     if (!cnt || track_at(t, 0)->event > n)
         return -1;
@@ -201,6 +202,7 @@ static int64_t gen_time_of_event(struct nexmark_bench *b, uint64_t n)
 static bool event_measurable(struct nexmark_bench *b, uint64_t n)
 {
     struct gen_track *t = &b->tracks[n % (uint64_t)b->parallelism];
+    /* pairs with stamp_process's release store of count */
     uint64_t cnt = atomic_load_explicit(&t->count, memory_order_acquire);
     return cnt && track_at(t, cnt - 1)->event >= n;
 }
@@ -211,6 +213,7 @@ static int64_t gen_time_after(struct nexmark_bench *b, int64_t ts)
     int64_t when = -1;
     for (int i = 0; i < b->parallelism; i++) {
         struct gen_track *t = &b->tracks[i];
+        /* pairs with stamp_process's release store of count */
         uint64_t cnt = atomic_load_explicit(&t->count, memory_order_acquire);
         int64_t end = atomic_load(&t->end_ns);
         int64_t w;

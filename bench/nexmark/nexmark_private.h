@@ -64,10 +64,11 @@ extern const struct weir_nexmark_query nexmark_q20;
 extern const struct weir_nexmark_query nexmark_q21;
 extern const struct weir_nexmark_query nexmark_q22;
 
+/* The suite's window (q5, q7, q8, q11, q12) and q5's slide. */
 #define SUITE_WINDOW_MS (10 * WEIR_SECOND)
 #define SUITE_SLIDE_MS  (2 * WEIR_SECOND)
 
-/* --- helpers ------------------------------------------------------------------- */
+/* --- helpers of the queries ------------------------------------------------------- */
 
 static inline const struct weir_nexmark_event *ev(const weir_rec *r)
 {
@@ -218,6 +219,8 @@ static inline int format_milli(char *buf, size_t cap, int64_t milli)
     return snprintf(buf, cap, "%s%" PRIu64 ".%03" PRIu64, sign, m / 1000, m % 1000);
 }
 
+/* Copies a record's payload into a slot of max payload bytes; fails the
+ * operator when it does not fit. */
 static inline int to_slot(weir_ctx *ctx, const weir_rec *in, uint32_t max, struct slot *out)
 {
     if (in->len > max) {
@@ -231,6 +234,7 @@ static inline int to_slot(weir_ctx *ctx, const weir_rec *in, uint32_t max, struc
     return 0;
 }
 
+/* Keys and filters over raw events (q9, q20). */
 static inline uint64_t raw_auction_id(const weir_rec *r)
 {
     return (uint64_t)weir_nexmark_auction(r)->id;
@@ -246,6 +250,7 @@ static inline int is_auction(weir_ctx *ctx, const weir_rec *r)
     return ev(r)->type == WEIR_NEXMARK_AUCTION;
 }
 
+/* q11 and q12: the bidder of each bid, counted per window. */
 struct bidder_rec {
     int64_t bidder;
 };
@@ -274,7 +279,12 @@ static inline int format_count_window(const weir_rec *rec, char *buf, size_t cap
                     weir_result_i64(r->result), r->start, r->end);
 }
 
+/* A keyed operator that registers no timers (q3, q19, q20). */
 static const struct weir_keyed_ops no_timers = {0};
+
+/* --- winning bids (winning_bids.c, for q4 and q9) ---------------------------------- */
+
+/* What winning_bids reads of a query's own auction and bid rows. */
 
 struct wb_auction_view {
     int64_t date_time, expires;
@@ -292,14 +302,14 @@ struct wb_cfg {
     int (*emit)(const struct slot *a, const struct slot *b, int64_t ts, weir_emit *out);
 };
 
-/* Winning bids of auctions (winning_bids.c, for q4 and q9): auctions keyed by
+/* The winning bid of each auction, emitted when it expires: auctions keyed by
  * akey and bids keyed by bkey, connected in keyed state; tmpl is copied. */
 weir_stream *nexmark_winning_bids(weir_stream *auctions, weir_key_fn akey, weir_stream *bids,
                                   weir_key_fn bkey, const struct wb_cfg *tmpl);
 
 /* --- measuring a run (measure.c, report.c) ---------------------------------------- */
 
-/* --- generation samples (latency-stamp) -------------------------------------------- */
+/* Generation samples: what latency-stamp records, per source subtask. */
 
 struct gen_sample {
     uint64_t event;
@@ -324,9 +334,8 @@ struct gen_track {
     int64_t last_ts;
 };
 
-/* --- latency histogram --------------------------------------------------------------- */
-
-/* Log-linear: values below 64 ns exactly, then 32 buckets per power of two. */
+/* The latency histogram. Log-linear: values below 64 ns exactly, then 32 buckets per power of two.
+ */
 #define HIST_BUCKETS (64 + 58 * 32)
 
 struct hist {
@@ -336,6 +345,7 @@ struct hist {
     double sum_ns;
 };
 
+/* One completed checkpoint. */
 struct ckpt_seen {
     uint64_t id, duration_ms, size_bytes;
 };
