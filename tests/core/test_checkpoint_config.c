@@ -223,7 +223,7 @@ static void min_pause_separates_a_checkpoint_end_from_the_next_trigger(void **st
     }
     /* 1.5 s of input: several pauses, far fewer checkpoints than 10 ms intervals */
     assert_true(gaps >= 3);
-    assert_true(st.checkpoints_completed <= 1500 / min_pause_ms + 2);
+    assert_true(st.checkpoints_completed <= (uint64_t)(1500 / min_pause_ms + 2));
 }
 
 /* ---- timeout --------------------------------------------------------------------------- */
