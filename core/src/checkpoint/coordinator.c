@@ -181,6 +181,14 @@ static void ack_finished(struct runtime *rt, struct pending *pd, struct task *t)
     atomic_fetch_add_explicit(&pd->acked, 1, memory_order_acq_rel);
 }
 
+/* Acks pd for every task that has finished (task_finished: acquire). */
+static void ack_finished_tasks(struct runtime *rt, struct pending *pd)
+{
+    for (int i = 0; i < rt->n_tasks; i++)
+        if (task_finished(&rt->tasks[i]))
+            ack_finished(rt, pd, &rt->tasks[i]);
+}
+
 static int commit(struct runtime *rt, struct pending *pd)
 {
     size_t n = 0;
@@ -333,10 +341,7 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
     c->p[c->n_pending++] = pd;
     c->last_trigger_ns = now;
     atomic_fetch_add(&rt->job->chk.in_progress, 1);
-    /* acquire: pairs with the release store of done_flag in task_step */
-    for (int i = 0; i < rt->n_tasks; i++)
-        if (atomic_load_explicit(&rt->tasks[i].done_flag, memory_order_acquire))
-            ack_finished(rt, pd, &rt->tasks[i]);
+    ack_finished_tasks(rt, pd);
     /* release: pairs with the sources' acquire load in chk_source_trigger */
     atomic_store_explicit(&rt->chk.trigger, id, memory_order_release);
     rt_wake_workers(rt); /* idle sources inject the barrier now */
@@ -355,11 +360,8 @@ void chk_tick(struct runtime *rt)
     uint64_t now = now_ns();
     for (int i = 0; i < c->n_pending; i++) {
         struct pending *pd = c->p[i];
-        /* Tasks that finished after the trigger will not see the barrier.
-         * acquire: pairs with the release store of done_flag in task_step */
-        for (int k = 0; k < rt->n_tasks; k++)
-            if (atomic_load_explicit(&rt->tasks[k].done_flag, memory_order_acquire))
-                ack_finished(rt, pd, &rt->tasks[k]);
+        /* Tasks that finished after the trigger will not see the barrier. */
+        ack_finished_tasks(rt, pd);
         /* acquire: pairs with the acq_rel increments of acked in
          * chk_snapshot_task and ack_finished: every ack slot is filled */
         if (pd->state == P_PENDING &&
