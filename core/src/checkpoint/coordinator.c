@@ -91,6 +91,17 @@ static bool chk_enabled(const struct runtime *rt)
     return rt->chk.coord && rt->chk.coord->storage;
 }
 
+static void free_acks(struct runtime *rt, struct pending *pd)
+{
+    if (pd->acks)
+        for (int i = 0; i < rt->n_tasks; i++) {
+            free(pd->acks[i].e);
+            free(pd->acks[i].names);
+            free(pd->acks[i].blobs);
+        }
+    free(pd->acks);
+}
+
 static struct pending *pending_new(struct runtime *rt, uint64_t id)
 {
     struct coordinator *c = rt->chk.coord;
@@ -102,7 +113,7 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
     pthread_mutex_init(&pd->tmp_lock, NULL);
     pd->acks = calloc((size_t)rt->n_tasks, sizeof *pd->acks);
     if (!pd->acks)
-        goto oom;
+        goto err;
     for (int i = 0; i < rt->n_tasks; i++) {
         int n = rt->tasks[i].n_ops;
         struct task_ack *a = &pd->acks[i];
@@ -110,13 +121,13 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
         a->names = calloc((size_t)n, sizeof *a->names);
         a->blobs = calloc((size_t)n, 1);
         if (!a->e || !a->names || !a->blobs)
-            goto oom;
+            goto err;
     }
     if (c->n_live == c->cap_live) {
         int ncap = c->cap_live ? c->cap_live * 2 : 16;
         struct pending **live = realloc(c->live, (size_t)ncap * sizeof *live);
         if (!live)
-            goto oom;
+            goto err;
         c->live = live;
         c->cap_live = ncap;
     }
@@ -124,26 +135,15 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
     /* release: pairs with the acquire load in find_pending (snapshot.c) */
     atomic_store_explicit(&c->slot[id % SLOTS], pd, memory_order_release);
     return pd;
-oom:
-    if (pd->acks)
-        for (int i = 0; i < rt->n_tasks; i++) {
-            free(pd->acks[i].e);
-            free(pd->acks[i].names);
-            free(pd->acks[i].blobs);
-        }
-    free(pd->acks);
+err:
+    free_acks(rt, pd);
     free(pd);
     return NULL;
 }
 
 static void pending_free(struct runtime *rt, struct pending *pd)
 {
-    for (int i = 0; i < rt->n_tasks; i++) {
-        free(pd->acks[i].e);
-        free(pd->acks[i].names);
-        free(pd->acks[i].blobs);
-    }
-    free(pd->acks);
+    free_acks(rt, pd);
     weir_ckpt_release(pd->ck);
     free(pd->savepoint);
     rocks_shared_list_free(&pd->shared);
