@@ -19,6 +19,7 @@
  *   rt_fail_msg      fail the run (too many failed checkpoints)
  *   rt_labels        metric labels
  *   rt_wake_workers  after publishing trigger or completed_id
+ *   task_finished    whether a task is DONE (acquire)
  *   route_control    forward a barrier on every route of a task
  *   pub_add, now_ns  the runtime's counter and clock helpers
  *
@@ -31,10 +32,11 @@
  * Runtime fields this module reads (never writes, except where noted):
  *   runtime:  job (name, nodes, chk counters, cancel, savepoint_requested),
  *             cfg, opts, max_parallelism, failed, metrics, n_tasks, tasks
- *   task:     index, subtask, n_ops, ops, is_source, chain_name, done_flag
- *             (acquire), worker->now_ns, n_in and in[] (ended, barrier,
- *             blocked: the barrier handler writes barrier and blocked);
- *             restored_finished (written by restore, before workers start)
+ *   task:     index, subtask, n_ops, ops, is_source, chain_name,
+ *             worker->now_ns, n_in and in[] (ended; barrier and blocked,
+ *             which the barrier handler also writes); restored_finished
+ *             (written by restore, before the workers start); whether it
+ *             has finished only through task_finished()
  *   op_inst:  node (uid, src, op hooks), task, ctx, state, backend (the final
  *             checkpoint hides it for a moment), timers (restore adds to them)
  */

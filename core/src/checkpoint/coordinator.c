@@ -91,6 +91,17 @@ static bool chk_enabled(const struct runtime *rt)
     return rt->chk.coord && rt->chk.coord->storage;
 }
 
+static void free_acks(struct runtime *rt, struct pending *pd)
+{
+    if (pd->acks)
+        for (int i = 0; i < rt->n_tasks; i++) {
+            free(pd->acks[i].e);
+            free(pd->acks[i].names);
+            free(pd->acks[i].blobs);
+        }
+    free(pd->acks);
+}
+
 static struct pending *pending_new(struct runtime *rt, uint64_t id)
 {
     struct coordinator *c = rt->chk.coord;
@@ -102,7 +113,7 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
     pthread_mutex_init(&pd->tmp_lock, NULL);
     pd->acks = calloc((size_t)rt->n_tasks, sizeof *pd->acks);
     if (!pd->acks)
-        goto oom;
+        goto err;
     for (int i = 0; i < rt->n_tasks; i++) {
         int n = rt->tasks[i].n_ops;
         struct task_ack *a = &pd->acks[i];
@@ -110,13 +121,13 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
         a->names = calloc((size_t)n, sizeof *a->names);
         a->blobs = calloc((size_t)n, 1);
         if (!a->e || !a->names || !a->blobs)
-            goto oom;
+            goto err;
     }
     if (c->n_live == c->cap_live) {
         int ncap = c->cap_live ? c->cap_live * 2 : 16;
         struct pending **live = realloc(c->live, (size_t)ncap * sizeof *live);
         if (!live)
-            goto oom;
+            goto err;
         c->live = live;
         c->cap_live = ncap;
     }
@@ -124,26 +135,15 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
     /* release: pairs with the acquire load in find_pending (snapshot.c) */
     atomic_store_explicit(&c->slot[id % SLOTS], pd, memory_order_release);
     return pd;
-oom:
-    if (pd->acks)
-        for (int i = 0; i < rt->n_tasks; i++) {
-            free(pd->acks[i].e);
-            free(pd->acks[i].names);
-            free(pd->acks[i].blobs);
-        }
-    free(pd->acks);
+err:
+    free_acks(rt, pd);
     free(pd);
     return NULL;
 }
 
 static void pending_free(struct runtime *rt, struct pending *pd)
 {
-    for (int i = 0; i < rt->n_tasks; i++) {
-        free(pd->acks[i].e);
-        free(pd->acks[i].names);
-        free(pd->acks[i].blobs);
-    }
-    free(pd->acks);
+    free_acks(rt, pd);
     weir_ckpt_release(pd->ck);
     free(pd->savepoint);
     rocks_shared_list_free(&pd->shared);
@@ -179,6 +179,14 @@ static void ack_finished(struct runtime *rt, struct pending *pd, struct task *t)
     /* pairs as in chk_snapshot_task */
     atomic_store_explicit(&a->filled, 1, memory_order_release);
     atomic_fetch_add_explicit(&pd->acked, 1, memory_order_acq_rel);
+}
+
+/* Acks pd for every task that has finished (task_finished: acquire). */
+static void ack_finished_tasks(struct runtime *rt, struct pending *pd)
+{
+    for (int i = 0; i < rt->n_tasks; i++)
+        if (task_finished(&rt->tasks[i]))
+            ack_finished(rt, pd, &rt->tasks[i]);
 }
 
 static int commit(struct runtime *rt, struct pending *pd)
@@ -333,10 +341,7 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
     c->p[c->n_pending++] = pd;
     c->last_trigger_ns = now;
     atomic_fetch_add(&rt->job->chk.in_progress, 1);
-    /* acquire: pairs with the release store of done_flag in task_step */
-    for (int i = 0; i < rt->n_tasks; i++)
-        if (atomic_load_explicit(&rt->tasks[i].done_flag, memory_order_acquire))
-            ack_finished(rt, pd, &rt->tasks[i]);
+    ack_finished_tasks(rt, pd);
     /* release: pairs with the sources' acquire load in chk_source_trigger */
     atomic_store_explicit(&rt->chk.trigger, id, memory_order_release);
     rt_wake_workers(rt); /* idle sources inject the barrier now */
@@ -355,11 +360,8 @@ void chk_tick(struct runtime *rt)
     uint64_t now = now_ns();
     for (int i = 0; i < c->n_pending; i++) {
         struct pending *pd = c->p[i];
-        /* Tasks that finished after the trigger will not see the barrier.
-         * acquire: pairs with the release store of done_flag in task_step */
-        for (int k = 0; k < rt->n_tasks; k++)
-            if (atomic_load_explicit(&rt->tasks[k].done_flag, memory_order_acquire))
-                ack_finished(rt, pd, &rt->tasks[k]);
+        /* Tasks that finished after the trigger will not see the barrier. */
+        ack_finished_tasks(rt, pd);
         /* acquire: pairs with the acq_rel increments of acked in
          * chk_snapshot_task and ack_finished: every ack slot is filled */
         if (pd->state == P_PENDING &&

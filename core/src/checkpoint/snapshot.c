@@ -196,6 +196,8 @@ int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id)
     if (!pd)
         return 0; /* not ours (aborted before this task saw it) */
     struct task_ack *a = &pd->acks[t->index];
+    /* acquire: pairs with the release store of filled in ack_finished (the
+     * coordinator acked for this task already) */
     if (atomic_load_explicit(&a->filled, memory_order_acquire))
         return 0;
     a->n = 0;

@@ -75,7 +75,7 @@ int plan_build(struct plan *pl, weir_job *job, int max_parallelism, int default_
     pl->chains = calloc((size_t)job->n_nodes, sizeof *pl->chains);
     pl->chain_len = calloc((size_t)job->n_nodes, sizeof *pl->chain_len);
     if (!pl->chains || !pl->chain_len)
-        goto oom;
+        goto err;
     for (int i = 0; i < job->n_nodes; i++)
         job->nodes[i]->chain = -1;
     for (int i = 0; i < job->n_nodes; i++) {
@@ -85,7 +85,7 @@ int plan_build(struct plan *pl, weir_job *job, int max_parallelism, int default_
         int c = pl->n_chains++;
         pl->chains[c] = calloc((size_t)job->n_nodes, sizeof(struct node *));
         if (!pl->chains[c])
-            goto oom;
+            goto err;
         for (struct node *m = n;;) {
             m->chain = c;
             m->chain_pos = pl->chain_len[c];
@@ -97,7 +97,7 @@ int plan_build(struct plan *pl, weir_job *job, int max_parallelism, int default_
         }
     }
     return 0;
-oom:
+err:
     snprintf(err, errlen, "out of memory while planning job %s", job->name);
     return -ENOMEM;
 }

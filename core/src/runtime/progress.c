@@ -4,7 +4,6 @@
  * inputs (the minimum over its live, non-idle inputs), timers firing as
  * watermarks and processing time advance.
  */
-
 #include <weir/operator.h>
 #include <weir/state.h>
 

@@ -3,7 +3,6 @@
  * record over the writers of every route (forward, rebalance, hash by key
  * group, broadcast); inside a chain, emit calls the next operator directly.
  */
-
 #include <weir/keygroup.h>
 
 #include "runtime_private.h"

@@ -267,6 +267,14 @@ int register_metrics(struct runtime *rt);
 void rt_fail(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rt_fail_msg(struct runtime *rt, const char *msg);
 
+/* For the control thread: the task is DONE and published everything it
+ * wrote before (acquire: pairs with the release store of done_flag in
+ * task_step). */
+static inline bool task_finished(const struct task *t)
+{
+    return atomic_load_explicit(&t->done_flag, memory_order_acquire) != 0;
+}
+
 /* --- the per-record fast path, inline --------------------------------------- */
 
 static inline uint64_t now_ns(void)

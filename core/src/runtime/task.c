@@ -184,8 +184,8 @@ int task_step(struct task *t)
         if (!task_flushed(t))
             return -1;
         t->state = TASK_DONE; /* FINISHING -> DONE */
-        /* release: pairs with the coordinator's acquire loads of done_flag
-         * (it acks checkpoints for finished tasks) */
+        /* release: pairs with the acquire load in task_finished (the
+         * coordinator acks checkpoints for finished tasks) */
         atomic_store_explicit(&t->done_flag, 1, memory_order_release);
         /* pairs with the acquire load of n_done in run_workers */
         atomic_fetch_add_explicit(&t->rt->n_done, 1, memory_order_acq_rel);
