@@ -8,9 +8,9 @@
  *     [fsync shared/ →] write _metadata.tmp → fsync it → renameat to _metadata → fsync dir
  *
  * (commit_sync takes the same steps with system calls where io_uring has no RENAMEAT).
- * on_chain counts the chain's completions; its first error fails the checkpoint, and once
- * every step has completed, ck_complete moves it to COMPLETE and runs retention. The
- * checkpoint's states are at the top of storage.c.
+ * commit_on_chain counts the chain's completions; its first error fails the checkpoint,
+ * and once every step has completed, ck_complete moves it to COMPLETE and runs retention.
+ * The checkpoint's states are at the top of storage.c.
  */
 #include "storage_impl.h"
 
@@ -121,7 +121,7 @@ int weir_ckpt_commit(weir_ckpt *ck, const struct weir_ckpt_meta *meta)
         return rc;
     }
     ck->commit_req.type = REQ_COMMIT;
-    enqueue(s, &ck->commit_req);
+    io_enqueue(s, &ck->commit_req);
     return 0;
 }
 
@@ -139,7 +139,7 @@ static void ck_complete(struct weir_storage *s, struct weir_ckpt *ck)
     ck->io_done = true;
     ck_finish(s, ck);
     if (!ck->savepoint)
-        retention(s, ck->id);
+        retention_run(s, ck->id);
     ck_mark_settled(s, ck);
     ck_put(ck); /* the io thread's reference */
     ck_put(ck);
@@ -182,7 +182,7 @@ static int commit_check(struct weir_storage *s, struct weir_ckpt *ck)
         struct weir_ckpt_entry *e = &ents[i];
         if (!e->file || !*e->file)
             continue;
-        struct file_rec *r = find_rec(ck->durable, ck->ndurable, e->file);
+        struct file_rec *r = file_rec_find(ck->durable, ck->ndurable, e->file);
         if (!r) {
             ck_fail(ck, -ENOENT, true,
                     "%s: %s/_metadata: entry %s/%u names %s, which %s did not write", ck_key(ck),
@@ -202,7 +202,7 @@ static int commit_check(struct weir_storage *s, struct weir_ckpt *ck)
     }
     for (size_t i = 0; i < m->shared_count; i++) {
         struct weir_ckpt_shared *x = &sh[i];
-        struct file_rec *r = find_rec(ck->shared, ck->nshared, x->name);
+        struct file_rec *r = file_rec_find(ck->shared, ck->nshared, x->name);
         uint64_t size = 0, sum = 0;
         bool found = r != NULL;
         if (r) {
@@ -212,7 +212,7 @@ static int commit_check(struct weir_storage *s, struct weir_ckpt *ck)
             pthread_mutex_lock(&s->lock);
             struct reg_ent *e = reg_find(s, x->name);
             if (e && (e->refs || e->pins)) {
-                found = pin(s, ck, e);
+                found = reg_pin(s, ck, e);
                 size = e->size;
                 sum = e->checksum;
             }
@@ -280,21 +280,21 @@ void ck_try_commit(struct weir_storage *s, struct weir_ckpt *ck)
     struct io_uring_sqe *sqe[CHAIN_MAX];
     unsigned n = 0;
     if (!ck->savepoint && ck->added_shared) {
-        sqe[n] = get_sqe(s);
+        sqe[n] = io_get_sqe(s);
         io_uring_prep_fsync(sqe[n], s->shared_fd, 0);
         ck->chain_what[n++] = "fsync shared/";
     }
-    sqe[n] = get_sqe(s);
+    sqe[n] = io_get_sqe(s);
     io_uring_prep_write(sqe[n], ck->tmpfd, ck->meta_file.buf, (unsigned)ck->meta_file.len, 0);
     ck->chain_write = n;
     ck->chain_what[n++] = "write _metadata.tmp";
-    sqe[n] = get_sqe(s);
+    sqe[n] = io_get_sqe(s);
     io_uring_prep_fsync(sqe[n], ck->tmpfd, 0);
     ck->chain_what[n++] = "fsync _metadata.tmp";
-    sqe[n] = get_sqe(s);
+    sqe[n] = io_get_sqe(s);
     io_uring_prep_renameat(sqe[n], ck->dirfd, "_metadata.tmp", ck->dirfd, "_metadata", 0);
     ck->chain_what[n++] = "rename _metadata.tmp";
-    sqe[n] = get_sqe(s);
+    sqe[n] = io_get_sqe(s);
     io_uring_prep_fsync(sqe[n], ck->dirfd, 0);
     ck->chain_what[n++] = "fsync directory";
     for (unsigned i = 0; i < n; i++) {
@@ -310,7 +310,7 @@ void ck_try_commit(struct weir_storage *s, struct weir_ckpt *ck)
     s->inflight_all += n;
 }
 
-void on_chain(struct weir_storage *s, struct op *op, int res)
+void commit_on_chain(struct weir_storage *s, struct op *op, int res)
 {
     struct weir_ckpt *ck = container_of(op - op->idx, struct weir_ckpt, chain_op);
     unsigned i = op->idx;

@@ -216,7 +216,7 @@ int list_checkpoints(int job_fd, uint64_t **ids, size_t *n)
 /* After checkpoint new_id completed: keep num_retained complete checkpoints, delete every
  * other checkpoint directory below new_id that no running checkpoint owns (older ones,
  * failed leftovers, ones found corrupt), then the shared files nothing lists any more. */
-void retention(struct weir_storage *s, uint64_t new_id)
+void retention_run(struct weir_storage *s, uint64_t new_id)
 {
     uint64_t *keep = NULL, *ids = NULL;
     size_t nkeep = 0, nids = 0;

@@ -3,7 +3,7 @@
  *
  * The registry counts, per shared file, the retained checkpoints whose _metadata list it
  * (refs) and the running checkpoints that hold it (pins); sweep_shared deletes the files
- * neither holds. weir_ckpt_shared_add (a worker) queues SHARED; the io thread (do_shared)
+ * neither holds. weir_ckpt_shared_add (a worker) queues SHARED; the io thread (shared_copy_in)
  * copies the file into shared/ unless the registry has it already, and records it for the
  * checkpoint's _metadata. Registry functions are called under s->lock.
  */
@@ -120,14 +120,14 @@ int weir_ckpt_shared_add(weir_ckpt *ck, const char *src_path, const char *name)
     }
     r->ck = ck;
     r->req.type = REQ_SHARED;
-    enqueue(ck->s, &r->req);
+    io_enqueue(ck->s, &r->req);
     return 0;
 }
 
 /* --- file records, pins and the sweep (io thread) -------------------------------------- */
 
-bool add_rec(struct file_rec **v, size_t *n, size_t *cap, const char *name, uint64_t size,
-             uint64_t sum)
+bool file_rec_add(struct file_rec **v, size_t *n, size_t *cap, const char *name, uint64_t size,
+                  uint64_t sum)
 {
     if (*n == *cap) {
         size_t c = *cap ? 2 * *cap : 16;
@@ -144,7 +144,7 @@ bool add_rec(struct file_rec **v, size_t *n, size_t *cap, const char *name, uint
     return true;
 }
 
-struct file_rec *find_rec(struct file_rec *v, size_t n, const char *name)
+struct file_rec *file_rec_find(struct file_rec *v, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(v[i].name, name) == 0)
@@ -153,7 +153,7 @@ struct file_rec *find_rec(struct file_rec *v, size_t n, const char *name)
 }
 
 /* Under s->lock. */
-bool pin(struct weir_storage *s, struct weir_ckpt *ck, struct reg_ent *e)
+bool reg_pin(struct weir_storage *s, struct weir_ckpt *ck, struct reg_ent *e)
 {
     for (size_t i = 0; i < ck->npins; i++)
         if (strcmp(ck->pins[i], e->name) == 0)
@@ -174,7 +174,7 @@ bool pin(struct weir_storage *s, struct weir_ckpt *ck, struct reg_ent *e)
 }
 
 /* Under s->lock. */
-void unpin_all(struct weir_storage *s, struct weir_ckpt *ck)
+void reg_unpin_all(struct weir_storage *s, struct weir_ckpt *ck)
 {
     for (size_t i = 0; i < ck->npins; i++) {
         struct reg_ent *e = reg_find(s, ck->pins[i]);
@@ -326,7 +326,7 @@ static int place_file(const char *src, int dirfd, const char *name, bool allow_l
     return rc;
 }
 
-void do_shared(struct weir_storage *s, struct shared_req *r)
+void shared_copy_in(struct weir_storage *s, struct shared_req *r)
 {
     struct weir_ckpt *ck = r->ck;
     int dirfd = ck->savepoint ? ck->dirfd : s->shared_fd;
@@ -334,18 +334,18 @@ void do_shared(struct weir_storage *s, struct shared_req *r)
     int rc = 0;
     if (ck_failed(ck) || ck->io_done)
         goto out;
-    if (find_rec(ck->shared, ck->nshared, r->name))
+    if (file_rec_find(ck->shared, ck->nshared, r->name))
         goto out; /* added twice by this checkpoint */
     if (!ck->savepoint) {
         pthread_mutex_lock(&s->lock);
         struct reg_ent *e = reg_find(s, r->name);
         bool held = e && (e->refs || e->pins);
-        bool ok = held && pin(s, ck, e);
+        bool ok = held && reg_pin(s, ck, e);
         uint64_t size = held ? e->size : 0, sum = held ? e->checksum : 0;
         pthread_mutex_unlock(&s->lock);
         if (held) {
             /* Already in shared/ for a retained or running checkpoint: not copied again. */
-            if (!ok || !add_rec(&ck->shared, &ck->nshared, &ck->capshared, r->name, size, sum))
+            if (!ok || !file_rec_add(&ck->shared, &ck->nshared, &ck->capshared, r->name, size, sum))
                 ck_fail(ck, -ENOMEM, true, "%s: %s/%s: out of memory", ck_key(ck), dir, r->name);
             goto out;
         }
@@ -372,7 +372,7 @@ void do_shared(struct weir_storage *s, struct shared_req *r)
     if (!ck->savepoint) {
         pthread_mutex_lock(&s->lock);
         struct reg_ent *e = reg_add(s, r->name, size, sum);
-        bool ok = e && pin(s, ck, e);
+        bool ok = e && reg_pin(s, ck, e);
         pthread_mutex_unlock(&s->lock);
         if (!ok) {
             rc = -ENOMEM;
@@ -380,7 +380,7 @@ void do_shared(struct weir_storage *s, struct shared_req *r)
         }
         ck->added_shared = true;
     }
-    if (!add_rec(&ck->shared, &ck->nshared, &ck->capshared, r->name, size, sum)) {
+    if (!file_rec_add(&ck->shared, &ck->nshared, &ck->capshared, r->name, size, sum)) {
         rc = -ENOMEM;
         goto fail;
     }

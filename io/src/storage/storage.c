@@ -34,7 +34,7 @@
  *               opened file is durable, then checks the metadata, sets chain_started and
  *               writes _metadata through a linked chain (commit.c: ck_try_commit). From
  *               chain_started on, only the chain's outcome decides (abort gets -EALREADY).
- *   COMPLETE    the chain succeeded; retention runs (retention.c: retention).
+ *   COMPLETE    the chain succeeded; retention runs (retention.c: retention_run).
  *   FAILED      status holds the first error (sticky; workers see it lock-free on their
  *               next call); once no operation of it is in flight the io thread removes its
  *               directory (uring.c: ck_try_settle).
@@ -158,7 +158,7 @@ static char *path_join(const char *a, const char *b)
 
 static int nomem(char *err, size_t errlen)
 {
-    seterr(err, errlen, "checkpoint storage: out of memory");
+    storage_seterr(err, errlen, "checkpoint storage: out of memory");
     return -ENOMEM;
 }
 
@@ -171,13 +171,14 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
 
     *out = NULL;
     if (!job_name_ok(o->job)) {
-        seterr(err, errlen, "job name: %s: not usable as a directory name",
-               o->job ? o->job : "(null)");
+        storage_seterr(err, errlen, "job name: %s: not usable as a directory name",
+                       o->job ? o->job : "(null)");
         return -EINVAL;
     }
     size_t bs = o->buffer_size ? o->buffer_size : DEFAULT_BUF_SIZE;
     if (bs % FMT_ALIGN || bs > FMT_MAX_BLOCK) {
-        seterr(err, errlen, "checkpoint buffer size %zu: expected a multiple of %u", bs, FMT_ALIGN);
+        storage_seterr(err, errlen, "checkpoint buffer size %zu: expected a multiple of %u", bs,
+                       FMT_ALIGN);
         return -EINVAL;
     }
     if (!(s = calloc(1, sizeof *s))) {
@@ -218,39 +219,39 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
         goto err;
     }
     if ((rc = mkdir_p(s->shared_dir)) < 0) {
-        seterr(err, errlen, "state.checkpoints.dir: %s: %s", s->shared_dir, strerror(-rc));
+        storage_seterr(err, errlen, "state.checkpoints.dir: %s: %s", s->shared_dir, strerror(-rc));
         goto err;
     }
     s->job_fd = open(s->job_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     s->shared_fd = open(s->shared_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->job_fd < 0 || s->shared_fd < 0) {
         rc = -errno;
-        seterr(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
+        storage_seterr(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
         goto err;
     }
     /* Writable? Better to learn it now than at the first checkpoint. */
     if (faccessat(s->job_fd, ".", W_OK, AT_EACCESS) < 0) {
         rc = -errno;
-        seterr(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
+        storage_seterr(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
         goto err;
     }
     if ((rc = storage_scan(s, err, errlen)) < 0)
         goto err;
     if ((rc = pool_init(s)) < 0) {
-        seterr(err, errlen, "checkpoint storage: %zu MiB of snapshot buffers: %s",
-               s->pool_max >> 20, strerror(-rc));
+        storage_seterr(err, errlen, "checkpoint storage: %zu MiB of snapshot buffers: %s",
+                       s->pool_max >> 20, strerror(-rc));
         goto err;
     }
 
     s->efd = eventfd(0, EFD_CLOEXEC);
     if (s->efd < 0) {
         rc = -errno;
-        seterr(err, errlen, "checkpoint storage: eventfd: %s", strerror(-rc));
+        storage_seterr(err, errlen, "checkpoint storage: eventfd: %s", strerror(-rc));
         goto err;
     }
     rc = io_uring_queue_init(s->depth + 2 * CHAIN_MAX, &s->ring, 0);
     if (rc < 0) {
-        seterr(err, errlen, "checkpoint storage: io_uring: %s", strerror(-rc));
+        storage_seterr(err, errlen, "checkpoint storage: io_uring: %s", strerror(-rc));
         goto err;
     }
     s->ring_ready = true;
@@ -261,7 +262,7 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
     }
     s->efd_op.kind = OP_EVENTFD;
     if ((rc = -pthread_create(&s->thread, NULL, io_main, s)) < 0) {
-        seterr(err, errlen, "checkpoint storage: io thread: %s", strerror(-rc));
+        storage_seterr(err, errlen, "checkpoint storage: io thread: %s", strerror(-rc));
         goto err;
     }
     s->thread_started = true;
@@ -293,7 +294,7 @@ void weir_storage_close(weir_storage *s)
         atomic_store(&s->state, ST_CLOSING);
         atomic_store(&s->stalled, false);
         s->stop_req.type = REQ_STOP;
-        enqueue(s, &s->stop_req);
+        io_enqueue(s, &s->stop_req);
         pthread_join(s->thread, NULL);
     }
     if (s->ring_ready)
@@ -485,7 +486,7 @@ static int ck_begin(weir_storage *s, const char *path, bool savepoint, uint64_t 
     assert(ck_check_state(ck));
     pthread_mutex_unlock(&s->lock);
     ck->begin_req.type = REQ_BEGIN;
-    enqueue(s, &ck->begin_req);
+    io_enqueue(s, &ck->begin_req);
     *out = ck;
     return 0;
 }
@@ -596,7 +597,7 @@ int weir_ckpt_abort(weir_ckpt *ck, int err)
     pthread_mutex_unlock(&ck->s->lock);
     if (queue) {
         ck->abort_req.type = REQ_ABORT;
-        enqueue(ck->s, &ck->abort_req);
+        io_enqueue(ck->s, &ck->abort_req);
     }
     return 0;
 }

@@ -163,6 +163,7 @@ int fmt_hash_fd(int fd, uint64_t *size, uint64_t *checksum);
 bool fmt_name_ok(const char *name);
 
 /* Writes one line into err (NULL or len 0: nothing), for the messages of this module. */
-void seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void storage_seterr(char *err, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -255,9 +255,9 @@ const char *ck_key(const struct weir_ckpt *ck); /* key named in messages */
 
 /* uring.c: the io thread, its request queue, begin and settling */
 void *io_main(void *arg);
-const char *io_state_str(struct weir_storage *s);    /* for the debugger */
-void enqueue(struct weir_storage *s, struct req *r); /* any thread */
-struct io_uring_sqe *get_sqe(struct weir_storage *s);
+const char *io_state_str(struct weir_storage *s);       /* for the debugger */
+void io_enqueue(struct weir_storage *s, struct req *r); /* any thread */
+struct io_uring_sqe *io_get_sqe(struct weir_storage *s);
 void file_done_cb(struct weir_ckpt_file *f, int status);
 void ck_finish(struct weir_storage *s, struct weir_ckpt *ck);
 void ck_mark_settled(struct weir_storage *s, struct weir_ckpt *ck);
@@ -268,33 +268,33 @@ int pool_init(struct weir_storage *s);
 void pool_put(struct weir_storage *s, struct sbuf *b);
 void file_free(struct weir_ckpt_file *f);
 const char *file_state_str(const struct weir_ckpt_file *f); /* for the debugger */
-void do_data(struct weir_storage *s, struct sbuf *b);
-void do_submit(struct weir_storage *s, struct weir_ckpt_file *f);
-void do_file_abort(struct weir_storage *s, struct weir_ckpt_file *f);
-void on_write(struct weir_storage *s, struct sbuf *b, int res);
-void on_fsync(struct weir_storage *s, struct weir_ckpt_file *f, int res);
+void writer_data(struct weir_storage *s, struct sbuf *b);
+void writer_submit(struct weir_storage *s, struct weir_ckpt_file *f);
+void writer_abort(struct weir_storage *s, struct weir_ckpt_file *f);
+void writer_on_write(struct weir_storage *s, struct sbuf *b, int res);
+void writer_on_fsync(struct weir_storage *s, struct weir_ckpt_file *f, int res);
 
 /* commit.c: _metadata's linked chain (io thread) */
 void ck_try_commit(struct weir_storage *s, struct weir_ckpt *ck);
-void on_chain(struct weir_storage *s, struct op *op, int res);
+void commit_on_chain(struct weir_storage *s, struct op *op, int res);
 
 /* shared.c: the registry of shared files (callers hold s->lock) and their copies */
 struct reg_ent *reg_find(struct weir_storage *s, const char *name);
 struct reg_ent *reg_add(struct weir_storage *s, const char *name, uint64_t size, uint64_t checksum);
 void reg_remove(struct weir_storage *s, struct reg_ent *e);
-bool pin(struct weir_storage *s, struct weir_ckpt *ck, struct reg_ent *e);
-void unpin_all(struct weir_storage *s, struct weir_ckpt *ck);
+bool reg_pin(struct weir_storage *s, struct weir_ckpt *ck, struct reg_ent *e);
+void reg_unpin_all(struct weir_storage *s, struct weir_ckpt *ck);
 void sweep_shared(struct weir_storage *s);
-void do_shared(struct weir_storage *s, struct shared_req *r);
-bool add_rec(struct file_rec **v, size_t *n, size_t *cap, const char *name, uint64_t size,
-             uint64_t sum);
-struct file_rec *find_rec(struct file_rec *v, size_t n, const char *name);
+void shared_copy_in(struct weir_storage *s, struct shared_req *r);
+bool file_rec_add(struct file_rec **v, size_t *n, size_t *cap, const char *name, uint64_t size,
+                  uint64_t sum);
+struct file_rec *file_rec_find(struct file_rec *v, size_t n, const char *name);
 
 /* retention.c: retained checkpoints (callers hold s->lock), directories, retention */
 int retained_add(struct weir_storage *s, uint64_t id, const struct weir_ckpt_meta *m);
 void retained_drop_at(struct weir_storage *s, size_t i);
 bool retained_has(struct weir_storage *s, uint64_t id);
-void retention(struct weir_storage *s, uint64_t new_id);
+void retention_run(struct weir_storage *s, uint64_t new_id);
 void remove_ck_dir(struct weir_storage *s, struct weir_ckpt *ck);
 int rm_rf_at(int dirfd, const char *name);
 int mkdir_p(const char *path);

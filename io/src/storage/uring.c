@@ -8,7 +8,7 @@
  * commits _metadata with a linked chain: [fsync shared/ →] write _metadata.tmp → fsync it →
  * renameat to _metadata → fsync the checkpoint directory (whose own entry in its parent was
  * fsynced when it was made, while the files were written). It sleeps in
- * io_uring_submit_and_wait only, with a read armed on the eventfd that enqueue() writes, so
+ * io_uring_submit_and_wait only, with a read armed on the eventfd that io_enqueue() writes, so
  * new requests and completions wake it alike.
  *
  * Rule: it never holds s->lock across a system call that can wait on the disk, because
@@ -59,7 +59,7 @@ static bool io_check_state(const struct weir_storage *s)
 }
 
 /* An SQE, submitting what is queued when the SQ is full (the kernel then has consumed it). */
-struct io_uring_sqe *get_sqe(struct weir_storage *s)
+struct io_uring_sqe *io_get_sqe(struct weir_storage *s)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
     while (!sqe) {
@@ -75,7 +75,7 @@ struct io_uring_sqe *get_sqe(struct weir_storage *s)
 
 static void arm_efd(struct weir_storage *s)
 {
-    struct io_uring_sqe *sqe = get_sqe(s);
+    struct io_uring_sqe *sqe = io_get_sqe(s);
     io_uring_prep_read(sqe, s->efd, &s->efd_val, sizeof s->efd_val, 0);
     io_uring_sqe_set_data(sqe, &s->efd_op);
 }
@@ -84,7 +84,7 @@ static void arm_efd(struct weir_storage *s)
 
 /* The eventfd write pairs with the io thread's armed read: it is needed only when the
  * queue was empty, because the io thread takes the whole queue each time it wakes. */
-void enqueue(weir_storage *s, struct req *r)
+void io_enqueue(weir_storage *s, struct req *r)
 {
     bool was_empty;
     r->next = NULL;
@@ -123,7 +123,7 @@ void ck_finish(struct weir_storage *s, struct weir_ckpt *ck)
 {
     int status = atomic_load(&ck->status);
     pthread_mutex_lock(&s->lock);
-    unpin_all(s, ck);
+    reg_unpin_all(s, ck);
     for (struct weir_ckpt **pp = &s->cks; *pp; pp = &(*pp)->next) {
         if (*pp == ck) {
             *pp = ck->next;
@@ -195,7 +195,7 @@ void ck_try_settle(struct weir_storage *s, struct weir_ckpt *ck)
  * written, so that the commit has one fsync less to wait for. */
 static void sync_parent(struct weir_storage *s, struct weir_ckpt *ck)
 {
-    struct io_uring_sqe *sqe = get_sqe(s);
+    struct io_uring_sqe *sqe = io_get_sqe(s);
     io_uring_prep_fsync(sqe, ck->savepoint ? ck->parentfd : s->job_fd, 0);
     ck->dirsync_op.kind = OP_DIRSYNC;
     io_uring_sqe_set_data(sqe, &ck->dirsync_op);
@@ -302,16 +302,16 @@ static void process(struct weir_storage *s, struct req *r)
         do_begin(s, container_of(r, struct weir_ckpt, begin_req));
         break;
     case REQ_DATA:
-        do_data(s, container_of(r, struct sbuf, req));
+        writer_data(s, container_of(r, struct sbuf, req));
         break;
     case REQ_SUBMIT:
-        do_submit(s, container_of(r, struct weir_ckpt_file, end_req));
+        writer_submit(s, container_of(r, struct weir_ckpt_file, end_req));
         break;
     case REQ_FILE_ABORT:
-        do_file_abort(s, container_of(r, struct weir_ckpt_file, end_req));
+        writer_abort(s, container_of(r, struct weir_ckpt_file, end_req));
         break;
     case REQ_SHARED:
-        do_shared(s, container_of(r, struct shared_req, req));
+        shared_copy_in(s, container_of(r, struct shared_req, req));
         break;
     case REQ_COMMIT: {
         struct weir_ckpt *ck = container_of(r, struct weir_ckpt, commit_req);
@@ -363,13 +363,13 @@ static void handle(struct weir_storage *s, struct op *op, int res)
         arm_efd(s);
         break;
     case OP_WRITE:
-        on_write(s, container_of(op, struct sbuf, op), res);
+        writer_on_write(s, container_of(op, struct sbuf, op), res);
         break;
     case OP_FSYNC:
-        on_fsync(s, container_of(op, struct weir_ckpt_file, fsync_op), res);
+        writer_on_fsync(s, container_of(op, struct weir_ckpt_file, fsync_op), res);
         break;
     case OP_CHAIN:
-        on_chain(s, op, res);
+        commit_on_chain(s, op, res);
         break;
     case OP_DIRSYNC:
         on_dirsync(s, container_of(op, struct weir_ckpt, dirsync_op), res);

@@ -1,21 +1,22 @@
 /*
- * Checkpoint storage: the snapshot writer. A worker writes a state file the way liburing
- * reads: reserve a buffer, write into it, submit; the io thread completes.
+ * Checkpoint storage: the snapshot writer. A state file is written with liburing's verbs:
+ * reserve a buffer, write into it, submit (a worker); complete (the io thread).
  *
  * Worker side (weir_ckpt_file_*): bytes are copied into buffers of the storage's pool
  * (pool_get waits only when every buffer is queued or being written); a full buffer is
  * handed to the io thread (DATA), and submit queues the last one with the section index
- * (SUBMIT). Io thread side (do_data, do_submit, on_write, on_fsync): it checksums each
- * buffer in file order, writes it at its offset, writes the footer and trailer, fsyncs.
+ * (SUBMIT). Io thread side (writer_data, writer_submit, writer_on_write, writer_on_fsync):
+ * it checksums each buffer in file order, writes it at its offset, writes the footer and
+ * trailer, fsyncs.
  *
  * A state file, as the io thread sees it (file_state; the worker owns it until SUBMIT or
  * FILE_ABORT reaches the io thread):
  *
- *     FILLING ──(SUBMIT or FILE_ABORT: do_submit, do_file_abort)──▶ WRITING
+ *     FILLING ──(SUBMIT or FILE_ABORT: writer_submit, writer_abort)──▶ WRITING
  *     WRITING ──(last write completed: file_progress)──▶ FSYNCING
- *     FSYNCING ──(fsync done: on_fsync, file_done)──▶ FINISHED ──▶ freed (file_free)
- *     any ──(checkpoint failed, nothing of the file in flight: file_progress,
- *            ck_try_settle)──▶ FINISHED (file_done with the error) ──▶ freed
+ *     FSYNCING ──(fsync done: writer_on_fsync, file_done)──▶ FINISHED ──▶ freed (file_free)
+ *     WRITING or FSYNCING ──(checkpoint failed, nothing of the file in flight:
+ *            file_progress, ck_try_settle)──▶ FINISHED (file_done with the error) ──▶ freed
  *
  *   FILLING   the worker fills buffers; full ones arrive as DATA and are written (the
  *             first one opens the file: opened, direct when O_DIRECT was accepted).
@@ -52,7 +53,7 @@ static enum file_state file_state(const struct weir_ckpt_file *f)
     return f->submitted ? FILE_WRITING : FILE_FILLING;
 }
 
-/* For the debugger and messages. */
+/* For the debugger. */
 const char *file_state_str(const struct weir_ckpt_file *f)
 {
     switch (file_state(f)) {
@@ -75,7 +76,6 @@ static bool file_check_state(const struct weir_ckpt_file *f)
               (f->pending == 0 || (f->opened && f->fd >= 0));
     switch (file_state(f)) {
     case FILE_FILLING:
-        return ok;
     case FILE_WRITING:
         return ok;
     case FILE_FSYNCING:
@@ -268,12 +268,12 @@ static void hand_over(struct weir_ckpt_file *f)
     f->pos += f->fill;
     f->cur = NULL;
     f->fill = 0;
-    enqueue(f->ck->s, &b->req);
+    io_enqueue(f->ck->s, &b->req);
 }
 
 /* The workers' reads of ck->status are relaxed: they pair with the store in ck_fail
  * (storage.c), which publishes nothing else the worker reads. A stale 0 costs at most a
- * buffer more, which the io thread discards (do_data reads status itself); the worker
+ * buffer more, which the io thread discards (writer_data reads status itself); the worker
  * sees the error at a later call. */
 int weir_ckpt_file_reserve(weir_ckpt_file *f, void **p, size_t *avail)
 {
@@ -355,7 +355,7 @@ int weir_ckpt_file_submit(weir_ckpt_file *f)
     close_section(f);
     int rc = atomic_load(&ck->status);
     f->end_req.type = REQ_SUBMIT;
-    enqueue(ck->s, &f->end_req);
+    io_enqueue(ck->s, &f->end_req);
     return rc;
 }
 
@@ -368,7 +368,7 @@ void weir_ckpt_file_abort(weir_ckpt_file *f, int err)
             strerror(-err));
     f->abort_err = err;
     f->end_req.type = REQ_FILE_ABORT;
-    enqueue(ck->s, &f->end_req);
+    io_enqueue(ck->s, &f->end_req);
 }
 
 /* io thread: the worker has let go and nothing of f is in flight. */
@@ -465,7 +465,7 @@ static bool add_block(struct weir_ckpt_file *f, const uint8_t *p, size_t n)
 static void submit_write(struct weir_storage *s, struct sbuf *b)
 {
     struct weir_ckpt_file *f = b->file;
-    struct io_uring_sqe *sqe = get_sqe(s);
+    struct io_uring_sqe *sqe = io_get_sqe(s);
     io_uring_prep_write(sqe, f->fd, b->data + b->done, b->len - b->done, b->off + b->done);
     b->op.kind = OP_WRITE;
     io_uring_sqe_set_data(sqe, &b->op);
@@ -513,7 +513,7 @@ static void file_progress(struct weir_storage *s, struct weir_ckpt_file *f)
         file_progress(s, f);
         return;
     }
-    struct io_uring_sqe *sqe = get_sqe(s);
+    struct io_uring_sqe *sqe = io_get_sqe(s);
     io_uring_prep_fsync(sqe, f->fd, 0);
     io_uring_sqe_set_data(sqe, &f->fsync_op);
     f->fsyncing = true;
@@ -542,7 +542,7 @@ static void preallocate(struct weir_ckpt_file *f, uint64_t end)
         f->no_prealloc = true;
 }
 
-void do_data(struct weir_storage *s, struct sbuf *b)
+void writer_data(struct weir_storage *s, struct sbuf *b)
 {
     struct weir_ckpt_file *f = b->file;
     struct weir_ckpt *ck = f->ck;
@@ -564,7 +564,7 @@ void do_data(struct weir_storage *s, struct sbuf *b)
 }
 
 /* The last buffer: remaining data, footer (section index, block checksums), trailer. */
-void do_submit(struct weir_storage *s, struct weir_ckpt_file *f)
+void writer_submit(struct weir_storage *s, struct weir_ckpt_file *f)
 {
     struct weir_ckpt *ck = f->ck;
     file_seen(f);
@@ -624,7 +624,7 @@ nomem:
 }
 
 /* The worker gave f up (weir_ckpt_file_abort): the io thread owns it now. */
-void do_file_abort(struct weir_storage *s, struct weir_ckpt_file *f)
+void writer_abort(struct weir_storage *s, struct weir_ckpt_file *f)
 {
     struct weir_ckpt *ck = f->ck;
     file_seen(f);
@@ -634,7 +634,7 @@ void do_file_abort(struct weir_storage *s, struct weir_ckpt_file *f)
     ck_put(ck);
 }
 
-void on_write(struct weir_storage *s, struct sbuf *b, int res)
+void writer_on_write(struct weir_storage *s, struct sbuf *b, int res)
 {
     struct weir_ckpt_file *f = b->file;
     struct weir_ckpt *ck = f->ck;
@@ -685,7 +685,7 @@ void on_write(struct weir_storage *s, struct sbuf *b, int res)
     ck_put(ck);
 }
 
-void on_fsync(struct weir_storage *s, struct weir_ckpt_file *f, int res)
+void writer_on_fsync(struct weir_storage *s, struct weir_ckpt_file *f, int res)
 {
     struct weir_ckpt *ck = f->ck;
     f->fsyncing = false;
@@ -704,7 +704,8 @@ void on_fsync(struct weir_storage *s, struct weir_ckpt_file *f, int res)
     }
     close(f->fd);
     f->fd = -1;
-    bool ok = add_rec(&ck->durable, &ck->ndurable, &ck->capdurable, f->name, f->size, f->checksum);
+    bool ok =
+        file_rec_add(&ck->durable, &ck->ndurable, &ck->capdurable, f->name, f->size, f->checksum);
     if (!ok) {
         ck_fail(ck, -ENOMEM, true, "%s: %s/%s: out of memory", ck_key(ck), ck->path, f->name);
         file_progress(s, f);
