@@ -347,6 +347,30 @@ rocksdb_writeoptions_t *state_rocksdb_writeoptions_new(void)
 
 /* ---- backend ---------------------------------------------------------------------------- */
 
+/* Frees an instance, open or partly built, and removes its working directory. */
+static void instance_free(struct rdb *r)
+{
+    if (r->batch)
+        rocksdb_writebatch_destroy(r->batch);
+    if (r->db)
+        rocksdb_close(r->db);
+    if (r->opts)
+        rocksdb_options_destroy(r->opts);
+    if (r->filter)
+        rocksdb_compactionfilter_destroy(r->filter);
+    if (r->wo)
+        rocksdb_writeoptions_destroy(r->wo);
+    if (r->ro)
+        rocksdb_readoptions_destroy(r->ro);
+    if (r->dir)
+        rm_rf(r->dir);
+    free(r->dir);
+    free(r->kbuf);
+    free(r->vbuf);
+    free(r->obuf);
+    free(r);
+}
+
 int rdb_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
 {
     weir_state_env *env = be->env;
@@ -415,25 +439,8 @@ int rdb_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
 err:
     if (rc == -ENOMEM && err && errlen)
         snprintf(err, errlen, "operator %s: out of memory opening RocksDB", be->uid);
-    if (r) {
-        if (r->db)
-            rocksdb_close(r->db);
-        if (r->opts)
-            rocksdb_options_destroy(r->opts);
-        if (r->filter)
-            rocksdb_compactionfilter_destroy(r->filter);
-        if (r->wo)
-            rocksdb_writeoptions_destroy(r->wo);
-        if (r->ro)
-            rocksdb_readoptions_destroy(r->ro);
-        if (r->dir)
-            rm_rf(r->dir);
-        free(r->dir);
-        free(r->kbuf);
-        free(r->vbuf);
-        free(r->obuf);
-        free(r);
-    }
+    if (r)
+        instance_free(r);
     free(uid);
     return rc;
 }
@@ -454,19 +461,7 @@ void rdb_backend_close(weir_keyed_backend *be)
     }
     rebalance(env);
     pthread_mutex_unlock(&env->lock);
-    if (r->batch)
-        rocksdb_writebatch_destroy(r->batch);
-    rocksdb_close(r->db);
-    rocksdb_options_destroy(r->opts);
-    rocksdb_compactionfilter_destroy(r->filter);
-    rocksdb_writeoptions_destroy(r->wo);
-    rocksdb_readoptions_destroy(r->ro);
-    rm_rf(r->dir);
-    free(r->dir);
-    free(r->kbuf);
-    free(r->vbuf);
-    free(r->obuf);
-    free(r);
+    instance_free(r);
     be->rdb = NULL;
 }
 
