@@ -1,4 +1,4 @@
-/* Incremental RocksDB checkpoints: see checkpoint_rocksdb.c. Internal. */
+/* Incremental RocksDB checkpoints: see rocksdb_incremental.c. Internal. */
 #ifndef WEIR_CHECKPOINT_ROCKSDB_H
 #define WEIR_CHECKPOINT_ROCKSDB_H
 

@@ -36,10 +36,7 @@
 #include <weir/storage.h>
 
 #include "checkpoint_rocksdb.h"
-
-bool rdb_is_rocksdb(const weir_keyed_backend *be);
-void rdb_handles(weir_keyed_backend *be, rocksdb_t **db, rocksdb_options_t **opts,
-                 rocksdb_writeoptions_t **wo, const char **dir);
+#include "state_private.h"
 
 static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
@@ -110,17 +107,11 @@ static int get_str(struct weir_snapshot_in *in, char *buf, size_t cap)
     return rc;
 }
 
-int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ckpt *ck,
-                               weir_ckpt_file *f, const char *file_base, uint64_t id,
-                               char **tmp_dir, struct rocks_shared_list *shared)
+/* The synchronous part: memtables flushed to SSTs (so the checkpoint is files only, no WAL
+ * replay), then a RocksDB checkpoint (hard links) in *tmp_dir. */
+static int checkpoint_instance(rocksdb_t *db, const char *dir, uint64_t id, char **tmp_dir)
 {
-    rocksdb_t *db;
-    rocksdb_options_t *opts;
-    rocksdb_writeoptions_t *wo;
-    const char *dir;
-    rdb_handles(be, &db, &opts, &wo, &dir);
     char *err = NULL;
-    /* memtables to SSTs first, so the checkpoint is files only (no WAL replay) */
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
     rocksdb_flushoptions_set_wait(fo, 1);
     rocksdb_flush(db, fo, &err);
@@ -139,38 +130,59 @@ int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ck
     }
     if (err)
         goto rocks_err;
+    return 0;
+rocks_err:
+    rocksdb_free(err);
+    return -EIO;
+}
 
-    /* the instance's identity makes SST names unique across instances */
-    char identity[64] = "";
-    {
-        char path[4096], *buf;
-        size_t len;
-        snprintf(path, sizeof path, "%s/IDENTITY", dir); /* the live instance's */
-        if (read_whole(path, &buf, &len) == 0) {
-            size_t o = 0;
-            for (size_t i = 0; i < len && o < 16; i++)
-                if ((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f'))
-                    identity[o++] = buf[i];
-            identity[o] = 0;
-            free(buf);
-        }
+/* The live instance's identity (up to 16 hex digits), which makes SST names unique across
+ * instances; -EIO without it, as SST names could then repeat. */
+static int read_identity(const char *dir, char identity[17])
+{
+    char path[4096], *buf;
+    size_t len, o = 0;
+    snprintf(path, sizeof path, "%s/IDENTITY", dir);
+    if (read_whole(path, &buf, &len) == 0) {
+        for (size_t i = 0; i < len && o < 16; i++)
+            if ((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f'))
+                identity[o++] = buf[i];
+        free(buf);
     }
-    if (!identity[0])
-        return -EIO; /* without it, SST names could repeat across instances */
-    DIR *d = opendir(*tmp_dir);
+    identity[o] = 0;
+    return o ? 0 : -EIO;
+}
+
+/* A checkpoint directory's files: SSTs (shared) and the rest (private, small). */
+struct ckpt_files {
+    char **sst, **priv;
+    int n_sst, n_priv;
+};
+
+static void ckpt_files_free(struct ckpt_files *cf)
+{
+    for (int i = 0; i < cf->n_sst; i++)
+        free(cf->sst[i]);
+    for (int i = 0; i < cf->n_priv; i++)
+        free(cf->priv[i]);
+    free(cf->sst);
+    free(cf->priv);
+}
+
+static int list_files(const char *tmp_dir, struct ckpt_files *cf)
+{
+    DIR *d = opendir(tmp_dir);
     if (!d)
         return -errno;
     struct dirent *de;
-    int rc = 0, n_private = 0;
-    char **sst = NULL, **priv = NULL;
-    int n_sst = 0;
+    int rc = 0;
     while ((de = readdir(d)) && rc == 0) {
         if (de->d_name[0] == '.')
             continue;
         size_t l = strlen(de->d_name);
         bool is_sst = l > 4 && !strcmp(de->d_name + l - 4, ".sst");
-        char ***list = is_sst ? &sst : &priv;
-        int *n = is_sst ? &n_sst : &n_private;
+        char ***list = is_sst ? &cf->sst : &cf->priv;
+        int *n = is_sst ? &cf->n_sst : &cf->n_priv;
         char **nl = realloc(*list, (size_t)(*n + 1) * sizeof *nl);
         if (!nl || !(nl[*n] = strdup(de->d_name))) {
             if (nl)
@@ -182,16 +194,24 @@ int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ck
         (*n)++;
     }
     closedir(d);
+    return rc;
+}
+
+/* TAG_ROCKS_SHARED: each SST handed to the storage's shared/ under a content name (counted
+ * as new bytes when the storage did not hold it yet) and listed for the _metadata. */
+static int write_shared(weir_storage *st, weir_ckpt *ck, weir_ckpt_file *f, const char *file_base,
+                        const char *identity, const char *tmp_dir, const struct ckpt_files *cf,
+                        struct rocks_shared_list *shared)
+{
     struct weir_snapshot_out *out = weir_ckpt_file_out(f);
-    if (rc == 0)
-        rc = weir_ckpt_file_section_begin(f, TAG_ROCKS_SHARED);
-    uint32_t count = (uint32_t)n_sst;
+    int rc = weir_ckpt_file_section_begin(f, TAG_ROCKS_SHARED);
+    uint32_t count = (uint32_t)cf->n_sst;
     if (rc == 0)
         rc = out->write(out, &count, sizeof count);
-    for (int i = 0; rc == 0 && i < n_sst; i++) {
+    for (int i = 0; rc == 0 && i < cf->n_sst; i++) {
         char name[512], path[4608];
-        snprintf(name, sizeof name, "%s-%s-%s", file_base, identity, sst[i]);
-        snprintf(path, sizeof path, "%s/%s", *tmp_dir, sst[i]);
+        snprintf(name, sizeof name, "%s-%s-%s", file_base, identity, cf->sst[i]);
+        snprintf(path, sizeof path, "%s/%s", tmp_dir, cf->sst[i]);
         struct stat sb;
         if (weir_storage_shared_refs(st, name) == 0 && stat(path, &sb) == 0)
             atomic_fetch_add(&shared->new_bytes, (uint64_t)sb.st_size);
@@ -199,37 +219,61 @@ int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ck
         if (rc == 0)
             rc = put_str(out, name);
         if (rc == 0)
-            rc = put_str(out, sst[i]);
+            rc = put_str(out, cf->sst[i]);
         if (rc == 0)
             rc = rocks_shared_list_add(shared, name);
     }
-    for (int i = 0; rc == 0 && i < n_private; i++) {
+    return rc;
+}
+
+/* TAG_ROCKS_FILE | i: each small file (MANIFEST, CURRENT, OPTIONS...) by name and bytes. */
+static int write_private(weir_ckpt_file *f, const char *tmp_dir, const struct ckpt_files *cf)
+{
+    struct weir_snapshot_out *out = weir_ckpt_file_out(f);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < cf->n_priv; i++) {
         char path[4096], *buf;
         size_t len;
-        snprintf(path, sizeof path, "%s/%s", *tmp_dir, priv[i]);
+        snprintf(path, sizeof path, "%s/%s", tmp_dir, cf->priv[i]);
         rc = read_whole(path, &buf, &len);
         if (rc < 0)
             break;
         rc = weir_ckpt_file_section_begin(f, TAG_ROCKS_FILE | (uint64_t)i);
         uint64_t l64 = len;
         if (rc == 0)
-            rc = put_str(out, priv[i]);
+            rc = put_str(out, cf->priv[i]);
         if (rc == 0)
             rc = out->write(out, &l64, sizeof l64);
         if (rc == 0 && len)
             rc = out->write(out, buf, len);
         free(buf);
     }
-    for (int i = 0; i < n_sst; i++)
-        free(sst[i]);
-    for (int i = 0; i < n_private; i++)
-        free(priv[i]);
-    free(sst);
-    free(priv);
     return rc;
-rocks_err:
-    rocksdb_free(err);
-    return -EIO;
+}
+
+int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ckpt *ck,
+                               weir_ckpt_file *f, const char *file_base, uint64_t id,
+                               char **tmp_dir, struct rocks_shared_list *shared)
+{
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wo;
+    const char *dir;
+    char identity[17];
+    struct ckpt_files cf = {0};
+    rdb_handles(be, &db, &opts, &wo, &dir);
+    int rc = checkpoint_instance(db, dir, id, tmp_dir);
+    if (rc == 0)
+        rc = read_identity(dir, identity);
+    if (rc < 0)
+        return rc;
+    rc = list_files(*tmp_dir, &cf);
+    if (rc == 0)
+        rc = write_shared(st, ck, f, file_base, identity, *tmp_dir, &cf, shared);
+    if (rc == 0)
+        rc = write_private(f, *tmp_dir, &cf);
+    ckpt_files_free(&cf);
+    return rc;
 }
 
 int rocks_shared_list_add(struct rocks_shared_list *l, const char *name)
@@ -269,61 +313,56 @@ bool rocks_file_is_incremental(weir_restore_file *f)
     return weir_restore_file_find(f, TAG_ROCKS_SHARED, &i) == 0;
 }
 
-/* Rebuilds the checkpointed instance in scratch, copies key groups
- * [first, last] of it into be's live instance. */
-int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
-                              uint32_t first, uint32_t last, char *errbuf, size_t errlen)
+/* Writes len bytes of buf to a new file at path. */
+static int write_whole(const char *path, const char *buf, size_t len)
 {
-    if (!rdb_is_rocksdb(be)) {
-        snprintf(errbuf, errlen,
-                 "an incremental RocksDB checkpoint restores only with state.backend: rocksdb "
-                 "(take a savepoint to change backends)");
-        return -EINVAL;
-    }
-    rocksdb_t *db;
-    rocksdb_options_t *opts;
-    rocksdb_writeoptions_t *wo;
-    const char *dir;
-    rdb_handles(be, &db, &opts, &wo, &dir);
-    char scratch[4000];
-    snprintf(scratch, sizeof scratch, "%s.restore", dir);
-    rocks_rm_rf(scratch);
-    if (mkdir(scratch, 0777) < 0)
-        return -errno;
     int rc = 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
+        rc = -EIO;
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* The shared SSTs into scratch: hard links from the checkpoint, or copies where a link
+ * cannot be made. */
+static int link_shared(weir_restore *r, weir_restore_file *f, const char *scratch)
+{
     size_t sec;
-    /* shared SSTs: hard links (or copies) from the checkpoint */
-    if (weir_restore_file_find(f, TAG_ROCKS_SHARED, &sec) == 0) {
-        struct weir_snapshot_in *in = weir_restore_file_section_in(f, sec);
-        uint32_t count;
-        rc = in->read(in, &count, sizeof count);
-        for (uint32_t i = 0; rc == 0 && i < count; i++) {
-            char name[512], local[512], src[4096], dst[4608];
-            rc = get_str(in, name, sizeof name);
-            if (rc == 0)
-                rc = get_str(in, local, sizeof local);
-            if (rc == 0)
-                rc = weir_restore_shared_path(r, name, src, sizeof src);
-            if (rc < 0)
-                break;
-            snprintf(dst, sizeof dst, "%s/%s", scratch, local);
-            if (link(src, dst) < 0) {
-                char *buf;
-                size_t len;
-                rc = read_whole(src, &buf, &len);
-                if (rc == 0) {
-                    int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                    if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
-                        rc = -EIO;
-                    if (fd >= 0)
-                        close(fd);
-                    free(buf);
-                }
+    if (weir_restore_file_find(f, TAG_ROCKS_SHARED, &sec) != 0)
+        return 0;
+    struct weir_snapshot_in *in = weir_restore_file_section_in(f, sec);
+    uint32_t count;
+    int rc = in->read(in, &count, sizeof count);
+    for (uint32_t i = 0; rc == 0 && i < count; i++) {
+        char name[512], local[512], src[4096], dst[4608];
+        rc = get_str(in, name, sizeof name);
+        if (rc == 0)
+            rc = get_str(in, local, sizeof local);
+        if (rc == 0)
+            rc = weir_restore_shared_path(r, name, src, sizeof src);
+        if (rc < 0)
+            break;
+        snprintf(dst, sizeof dst, "%s/%s", scratch, local);
+        if (link(src, dst) < 0) {
+            char *buf;
+            size_t len;
+            rc = read_whole(src, &buf, &len);
+            if (rc == 0) {
+                rc = write_whole(dst, buf, len);
+                free(buf);
             }
         }
     }
-    /* the instance's own small files */
+    return rc;
+}
+
+/* The instance's own small files (TAG_ROCKS_FILE sections) into scratch. */
+static int write_small_files(weir_restore_file *f, const char *scratch)
+{
     size_t nsec = weir_restore_file_section_count(f);
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < nsec; i++) {
         uint64_t tag, len;
         if (weir_restore_file_section(f, i, &tag, &len) < 0 ||
@@ -342,27 +381,24 @@ int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_rest
             rc = in->read(in, buf, n);
         if (rc == 0) {
             snprintf(path, sizeof path, "%s/%s", scratch, name);
-            int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-            if (fd < 0 || write(fd, buf, n) != (ssize_t)n)
-                rc = -EIO;
-            if (fd >= 0)
-                close(fd);
+            rc = write_whole(path, buf, n);
         }
         free(buf);
     }
-    if (rc < 0) {
-        snprintf(errbuf, errlen, "rebuilding the RocksDB checkpoint in %s: %s", scratch,
-                 strerror(-rc));
-        rocks_rm_rf(scratch);
-        return rc;
-    }
-    /* copy the owned key groups: keys start with the key group, big-endian */
+    return rc;
+}
+
+/* Copies the entries of key groups [first, last] of the instance rebuilt in scratch into the
+ * live instance db; keys start with the key group, big-endian. */
+static int copy_key_groups(rocksdb_t *db, rocksdb_options_t *opts, rocksdb_writeoptions_t *wo,
+                           const char *scratch, uint32_t first, uint32_t last, char *errbuf,
+                           size_t errlen)
+{
     char *err = NULL;
     rocksdb_t *old = rocksdb_open_for_read_only(opts, scratch, 0, &err);
     if (err) {
         snprintf(errbuf, errlen, "opening the RocksDB checkpoint: %s", err);
         rocksdb_free(err);
-        rocks_rm_rf(scratch);
         return -EIO;
     }
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
@@ -395,11 +431,43 @@ int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_rest
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
     rocksdb_close(old);
-    rocks_rm_rf(scratch);
     if (err) {
         snprintf(errbuf, errlen, "copying state from the RocksDB checkpoint: %s", err);
         rocksdb_free(err);
         return -EIO;
     }
     return 0;
+}
+
+/* Rebuilds the checkpointed instance in scratch, copies key groups
+ * [first, last] of it into be's live instance. */
+int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
+                              uint32_t first, uint32_t last, char *errbuf, size_t errlen)
+{
+    if (!rdb_is_rocksdb(be)) {
+        snprintf(errbuf, errlen,
+                 "an incremental RocksDB checkpoint restores only with state.backend: rocksdb "
+                 "(take a savepoint to change backends)");
+        return -EINVAL;
+    }
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wo;
+    const char *dir;
+    rdb_handles(be, &db, &opts, &wo, &dir);
+    char scratch[4000];
+    snprintf(scratch, sizeof scratch, "%s.restore", dir);
+    rocks_rm_rf(scratch);
+    if (mkdir(scratch, 0777) < 0)
+        return -errno;
+    int rc = link_shared(r, f, scratch);
+    if (rc == 0)
+        rc = write_small_files(f, scratch);
+    if (rc < 0)
+        snprintf(errbuf, errlen, "rebuilding the RocksDB checkpoint in %s: %s", scratch,
+                 strerror(-rc));
+    else
+        rc = copy_key_groups(db, opts, wo, scratch, first, last, errbuf, errlen);
+    rocks_rm_rf(scratch);
+    return rc;
 }

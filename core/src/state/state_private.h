@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <rocksdb/c.h>
 
@@ -87,8 +88,8 @@ struct kstate {
     uint32_t cur_kgi, cur_slot; /* incremental TTL cleanup cursor */
 };
 
-struct heap_arena; /* state_heap.c */
-struct rdb;        /* state_rocksdb.c */
+struct heap_arena; /* heap.c */
+struct rdb;        /* rocksdb.c */
 
 struct weir_keyed_backend {
     weir_state_env *env;
@@ -190,7 +191,7 @@ struct kstate *state_declare(weir_keyed_backend *be, const char *name, enum stat
 typedef int (*state_emit_fn)(void *arg, struct kstate *s, uint64_t key, uint64_t ns,
                              const void *ukey, int64_t ts, const void *payload, size_t len);
 
-/* state_heap.c */
+/* heap*.c */
 int heap_env_init(weir_state_env *env);
 void heap_env_fini(weir_state_env *env);
 int heap_backend_open(weir_keyed_backend *be, char *err, size_t errlen);
@@ -269,7 +270,7 @@ static inline int64_t *heap_ts_of(const struct kstate *s, uint8_t *sl)
     return (int64_t *)(sl + s->off_ts);
 }
 
-/* state_rocksdb.c */
+/* rocksdb*.c */
 int rdb_env_init(weir_state_env *env, char *err, size_t errlen);
 void rdb_env_fini(weir_state_env *env);
 int rdb_backend_open(weir_keyed_backend *be, char *err, size_t errlen);
@@ -297,6 +298,69 @@ int rdb_restore_end(weir_keyed_backend *be, bool commit);
 int rdb_flush(weir_keyed_backend *be);
 int rdb_cleanup(weir_keyed_backend *be);
 void rdb_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
+
+/* rocksdb*.c, between its files: the instance of a backend and the key layout (rocksdb.c's
+ * note). */
+#define KEY_PREFIX 20
+#define TTL_BIT    0x8000u
+
+struct rdb {
+    weir_keyed_backend *be;
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wo;
+    rocksdb_readoptions_t *ro;
+    rocksdb_compactionfilter_t *filter;
+    rocksdb_writebatch_t *batch; /* restore */
+    char *dir;
+    uint8_t *kbuf; /* the current key's prefix, then a user key */
+    size_t kcap;
+    uint8_t *vbuf; /* a value being written */
+    size_t vcap;
+    uint8_t *obuf; /* what a get returned: 16-byte aligned, valid until the next call */
+    size_t ocap;
+    uint64_t write_buffer_size;
+    struct rdb *next;                  /* env->instances */
+    _Atomic int64_t ttl_ms[STATE_MAX]; /* by state id; 0: no TTL */
+};
+
+static inline void rdb_put_be16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static inline void rdb_put_be64(uint8_t *p, uint64_t v)
+{
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, 8);
+}
+
+static inline uint64_t rdb_get_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return __builtin_bswap64(v);
+}
+
+static inline int64_t rdb_get_ts(const char *v)
+{
+    int64_t ts;
+    memcpy(&ts, v, 8);
+    return ts;
+}
+
+static inline uint16_t rdb_sid_of(const struct kstate *s)
+{
+    return (uint16_t)(s->id | (s->ttl ? TTL_BIT : 0));
+}
+
+int rdb_grow(uint8_t **buf, size_t *cap, size_t need);
+/* A RocksDB error as the backend's one-line reason; frees the message; -EIO. */
+int rdb_err(weir_keyed_backend *be, char *msg);
+/* Walks the entries whose key starts with prefix; fn gets each key and raw value. */
+int rdb_scan(struct rdb *r, const uint8_t *prefix, size_t plen,
+             int (*fn)(void *arg, const char *k, size_t kl, const char *v, size_t vl), void *arg);
 
 #pragma GCC visibility pop
 
