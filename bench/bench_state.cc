@@ -41,6 +41,7 @@ extern "C" {
 #include <weir/config.h>
 #include <weir/keygroup.h>
 #include <weir/state.h>
+#include <weir/state_backend.h>
 
 // Internal (core/src/state_impl.h, which is C11 only): the options an instance of env opens
 // with, so the raw peer runs on the same cache, write buffers and write options.

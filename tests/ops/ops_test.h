@@ -24,6 +24,7 @@
 #include <weir/operator.h>
 #include <weir/weir.h>
 #include <weir/windows.h>
+#include <weir/state_backend.h>
 
 #include "weir_test.h"
 

@@ -22,6 +22,7 @@
 #include <weir/config.h>
 #include <weir/keygroup.h>
 #include <weir/state.h>
+#include <weir/state_backend.h>
 
 #include "weir_test.h"
 

@@ -33,6 +33,10 @@
  * backend means the task-heap pool is exhausted; the backend has already
  * recorded a one-line message naming the pool and memory.task.heap.size
  * (weir_keyed_backend_error) and the runtime fails the job with it.
+ *
+ * This header is the operator's half of keyed state: the handles above. The engine's
+ * half (the state environment, opening backends, snapshots by key group) is not part of
+ * the job API and lives in core/internal/weir/state_backend.h.
  */
 #ifndef WEIR_STATE_H
 #define WEIR_STATE_H
@@ -67,34 +71,10 @@ struct weir_state_ttl {
     bool update_on_read; /* OnReadAndWrite instead of OnCreateAndWrite */
 };
 
-/* --- environment and backends (the runtime calls these) ------------------- */
-
-/* Reads state.backend, state.backend.rocksdb.localdir and the memory pools
- * (task heap for hashmap, managed for RocksDB's shared block cache and write
- * buffer manager) from a resolved config. */
-int weir_state_env_new(const struct weir_config *cfg, const char *job_name, weir_state_env **out,
-                       char *err, size_t errlen);
-void weir_state_env_free(weir_state_env *env);
-const char *weir_state_env_backend_name(const weir_state_env *env); /* "hashmap" | "rocksdb" */
-uint64_t weir_state_env_heap_bytes(const weir_state_env *env); /* bytes charged to task heap now */
-
-/* Key groups [kg_first, kg_last] of max_parallelism; numa_node -1 = any. */
-int weir_keyed_backend_open(weir_state_env *env, const char *operator_uid, int subtask,
-                            uint32_t kg_first, uint32_t kg_last, uint32_t max_parallelism,
-                            int numa_node, weir_keyed_backend **out, char *err, size_t errlen);
-void weir_keyed_backend_close(weir_keyed_backend *be);
-void weir_keyed_backend_set_current_key(weir_keyed_backend *be, uint64_t key, uint32_t key_group);
-uint64_t weir_keyed_backend_current_key(const weir_keyed_backend *be);
-/* A hint, for the runtime's batch loop: the record after next (or a few after) will set this
- * key, in namespace 0. The hashmap backend starts loading that key's slot in each state's
- * table, so the cache misses of several records overlap instead of queueing one after the
- * other (a million random keys: about 2x the operations per second). RocksDB: no-op. */
-void weir_keyed_backend_prefetch(weir_keyed_backend *be, uint64_t key, uint32_t key_group);
+/* The namespace the state handles of be read and write from now on: 0, or a window (or
+ * any 64-bit id) the operator selected, as Flink's setCurrentNamespace. The runtime sets
+ * the current key before each record and timer; the namespace is the operator's. */
 void weir_keyed_backend_set_namespace(weir_keyed_backend *be, uint64_t ns);
-/* Processing time used by TTL (ms); the runtime advances it. */
-void weir_keyed_backend_set_time(weir_keyed_backend *be, int64_t now_ms);
-/* The one-line reason of the last failure (pool exhausted, RocksDB error). */
-const char *weir_keyed_backend_error(const weir_keyed_backend *be);
 
 /* --- state handles (operators call these, usually in open) ----------------- */
 /* Declaring the same name twice returns the same handle; a name declared
@@ -152,7 +132,7 @@ int weir_aggregating_add(weir_aggregating_state *s, const void *in);
 int weir_aggregating_get(weir_aggregating_state *s, void *out);
 int weir_aggregating_clear(weir_aggregating_state *s);
 
-/* --- snapshots (checkpointing writes these through storage) ---------------- */
+/* --- snapshot streams ------------------------------------------------------ */
 /* A byte sink in the style of Redis's rio: the same snapshot code writes to
  * an io_uring file, a memory buffer in a test, or a savepoint. */
 struct weir_snapshot_out {
@@ -164,51 +144,6 @@ struct weir_snapshot_in {
     int (*read)(struct weir_snapshot_in *in, void *buf, size_t len);
     void *arg;
 };
-/* Every live entry of key group kg, in a backend-independent format (so a
- * hashmap snapshot restores into rocksdb and vice versa). */
-int weir_keyed_backend_snapshot_key_group(weir_keyed_backend *be, uint32_t kg,
-                                          struct weir_snapshot_out *out);
-/* Restores one key group's entries written by snapshot_key_group, into a
- * backend that owns kg (any parallelism, same max parallelism). States are
- * matched by name; ones the operator has not declared yet are registered from
- * the snapshot and matched when it does. Errors: -EIO for truncated or corrupt
- * input (checksum), -EINVAL for another key group or max parallelism or a
- * state of another shape, -ERANGE for a key group the backend does not own;
- * after an error the key group may be partly restored (the job fails). */
-int weir_keyed_backend_restore_key_group(weir_keyed_backend *be, uint32_t kg,
-                                         struct weir_snapshot_in *in);
-
-/* --- maintenance and introspection ----------------------------------------- */
-
-/* The key groups this backend owns, [*first, *last]. */
-void weir_keyed_backend_key_groups(const weir_keyed_backend *be, uint32_t *first, uint32_t *last);
-
-/* Removes every expired entry now and gives the room back: hashmap entries are freed and
- * tables shrink (the pool's bytes go down); RocksDB flushes and compacts its whole range, so
- * the compaction filter drops expired entries and their disk space. Reads and writes of TTL
- * state already clean up as they go (hashmap: expired entries met by a read, and a few slots
- * per write; RocksDB: expired entries met by a read, and every compaction); this is the full
- * pass, for a quiet moment or a test. Returns 0 or a negative errno. */
-int weir_keyed_backend_cleanup(weir_keyed_backend *be);
-
-/* RocksDB: writes the memtables out to SST files and waits (what a native checkpoint of the
- * instance wants first). hashmap: nothing to do. Returns 0 or a negative errno. */
-int weir_keyed_backend_flush(weir_keyed_backend *be);
-
-struct weir_keyed_backend_stats {
-    uint64_t entries;    /* stored entries, expired ones not yet removed included; one per
-                            (key, namespace) and, for map state, one per user key. RocksDB:
-                            counted by a scan of the instance, so not for a hot path. */
-    uint64_t heap_bytes; /* charged to the task-heap pool by this backend (hashmap) */
-    bool numa_bound;     /* hashmap: pages are bound to the backend's node (not first-touch) */
-    /* rocksdb */
-    uint64_t memtable_bytes;       /* rocksdb.cur-size-all-mem-tables */
-    uint64_t write_buffer_size;    /* this instance's memtable size now */
-    uint64_t block_cache_bytes;    /* usage of the cache all instances of the env share */
-    uint64_t block_cache_capacity; /* its capacity */
-    uint64_t sst_bytes;            /* rocksdb.total-sst-files-size */
-};
-int weir_keyed_backend_stats_get(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
 
 #ifdef __cplusplus
 }

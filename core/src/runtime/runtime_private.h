@@ -29,6 +29,7 @@
 #include <weir/prom.h>
 #include <weir/ring.h>
 #include <weir/state.h>
+#include <weir/state_backend.h>
 
 #include "checkpoint.h"
 #include "graph_private.h"

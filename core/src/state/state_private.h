@@ -21,6 +21,7 @@
 #define WEIR_STATE_PRIVATE_H
 
 #include <weir/state.h>
+#include <weir/state_backend.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
