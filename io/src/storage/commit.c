@@ -121,7 +121,7 @@ int weir_ckpt_commit(weir_ckpt *ck, const struct weir_ckpt_meta *meta)
         return rc;
     }
     ck->commit_req.type = REQ_COMMIT;
-    io_enqueue(s, &ck->commit_req);
+    io_enqueue_ck(ck, &ck->commit_req);
     return 0;
 }
 

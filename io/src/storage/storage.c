@@ -486,7 +486,7 @@ static int ck_begin(weir_storage *s, const char *path, bool savepoint, uint64_t 
     assert(ck_check_state(ck));
     pthread_mutex_unlock(&s->lock);
     ck->begin_req.type = REQ_BEGIN;
-    io_enqueue(s, &ck->begin_req);
+    io_enqueue_ck(ck, &ck->begin_req);
     *out = ck;
     return 0;
 }
@@ -597,7 +597,7 @@ int weir_ckpt_abort(weir_ckpt *ck, int err)
     pthread_mutex_unlock(&ck->s->lock);
     if (queue) {
         ck->abort_req.type = REQ_ABORT;
-        io_enqueue(ck->s, &ck->abort_req);
+        io_enqueue_ck(ck, &ck->abort_req);
     }
     return 0;
 }

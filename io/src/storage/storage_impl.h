@@ -257,6 +257,10 @@ const char *ck_key(const struct weir_ckpt *ck); /* key named in messages */
 void *io_main(void *arg);
 const char *io_state_str(struct weir_storage *s);       /* for the debugger */
 void io_enqueue(struct weir_storage *s, struct req *r); /* any thread */
+/* Queues one of the checkpoint's own requests (begin_req, commit_req, abort_req) with a
+ * reference to ck, which the io thread drops once it has processed the request: the
+ * checkpoint may settle and its owner release it while the request still waits. */
+void io_enqueue_ck(struct weir_ckpt *ck, struct req *r); /* any thread */
 struct io_uring_sqe *io_get_sqe(struct weir_storage *s);
 void file_done_cb(struct weir_ckpt_file *f, int status);
 void ck_finish(struct weir_storage *s, struct weir_ckpt *ck);

@@ -82,6 +82,12 @@ static void arm_efd(struct weir_storage *s)
 
 /* --- the request queue ----------------------------------------------------------------- */
 
+void io_enqueue_ck(struct weir_ckpt *ck, struct req *r)
+{
+    ck_get(ck); /* dropped by process() */
+    io_enqueue(ck->s, r);
+}
+
 /* The eventfd write pairs with the io thread's armed read: it is needed only when the
  * queue was empty, because the io thread takes the whole queue each time it wakes. */
 void io_enqueue(weir_storage *s, struct req *r)
@@ -298,9 +304,12 @@ err:
 static void process(struct weir_storage *s, struct req *r)
 {
     switch (r->type) {
-    case REQ_BEGIN:
-        do_begin(s, container_of(r, struct weir_ckpt, begin_req));
+    case REQ_BEGIN: {
+        struct weir_ckpt *ck = container_of(r, struct weir_ckpt, begin_req);
+        do_begin(s, ck);
+        ck_put(ck); /* io_enqueue_ck's reference */
         break;
+    }
     case REQ_DATA:
         writer_data(s, container_of(r, struct sbuf, req));
         break;
@@ -317,11 +326,15 @@ static void process(struct weir_storage *s, struct req *r)
         struct weir_ckpt *ck = container_of(r, struct weir_ckpt, commit_req);
         ck_try_commit(s, ck);
         ck_try_settle(s, ck);
+        ck_put(ck); /* io_enqueue_ck's reference */
         break;
     }
-    case REQ_ABORT:
-        ck_try_settle(s, container_of(r, struct weir_ckpt, abort_req));
+    case REQ_ABORT: {
+        struct weir_ckpt *ck = container_of(r, struct weir_ckpt, abort_req);
+        ck_try_settle(s, ck);
+        ck_put(ck); /* io_enqueue_ck's reference */
         break;
+    }
     case REQ_STOP:
         s->stopping = true;
         break;
