@@ -29,27 +29,6 @@
 
 #include "weir_test.h"
 
-/*
- * A known coordinator bug these tests found: chk_tick (core/src/checkpoint.c) reads `now` at
- * the start of a tick, settle() sets last_end_ns later in that tick, and the unsigned
- * `now - c->last_end_ns >= c->min_pause_ns` wraps around: a checkpoint triggers in the very
- * tick its predecessor settled in. min-pause is then ignored, and with checkpoints back to
- * back a bounded job takes tens of seconds to end (each test below then overflows its 30 s).
- * The fix is one comparison, `now >= c->last_end_ns + c->min_pause_ns`; with it both tests
- * pass (checked). Issue 8 moves code without changing behaviour, so until the fix lands
- * they skip; set this to 0 to run them.
- */
-#define KNOWN_BUG_TRIGGER_IN_SETTLING_TICK 1
-
-static void skip_while_known_bug(void)
-{
-    if (KNOWN_BUG_TRIGGER_IN_SETTLING_TICK) {
-        print_message("skipped: chk_tick triggers in the tick a checkpoint settled in (see the "
-                      "note on KNOWN_BUG_TRIGGER_IN_SETTLING_TICK)\n");
-        skip();
-    }
-}
-
 /* Slack for the clock readings of one event (callback latency, whole-ms durations). */
 #define MARGIN_MS 5
 
@@ -201,7 +180,6 @@ static void no_checkpointing_reports_nothing(void **state)
 static void min_pause_separates_a_checkpoint_end_from_the_next_trigger(void **state)
 {
     const int min_pause_ms = 150;
-    skip_while_known_bug();
     atomic_store(&slow_snapshots, 0);
     struct weir_run_stats st;
     /* The interval alone would trigger at every 20 ms tick. */
@@ -283,7 +261,6 @@ static void max_concurrent_bounds_the_checkpoints_in_flight(void **state)
 {
     /* Every snapshot of "slow" takes 100 ms and the interval is 10 ms: without the bound
      * a new checkpoint would start at every tick while others wait for "slow". */
-    skip_while_known_bug();
     atomic_store(&slow_snapshot_ms, 100);
     atomic_store(&slow_snapshots, -1);
     struct weir_run_stats st;

@@ -408,8 +408,10 @@ void chk_tick(struct runtime *rt)
         trigger(rt, now, true);
         return;
     }
+    /* last_end_ns may be later than now: settle() above ran in this tick, after now was
+     * read, so the pause is compared without subtracting (which would wrap). */
     if (c->interval_ns && c->n_pending < c->max_concurrent &&
-        now - c->last_trigger_ns >= c->interval_ns && now - c->last_end_ns >= c->min_pause_ns &&
+        now - c->last_trigger_ns >= c->interval_ns && now >= c->last_end_ns + c->min_pause_ns &&
         !atomic_load(&rt->failed))
         trigger(rt, now, false);
 }
