@@ -16,16 +16,6 @@
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
-void config_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* A value in double quotes, on one line and of bounded length, for error messages. */
 const char *config_quote(const char *s, char *buf, size_t len)
 {
@@ -149,7 +139,7 @@ static int parse_value(const struct weir_config_key *k, const char *text, struct
     memset(v, 0, sizeof *v);
     v->text = trimmed_dup(text);
     if (!v->text) {
-        config_seterr(err, errlen, "%s: out of memory", k->name);
+        errbuf_printf(err, errlen, "%s: out of memory", k->name);
         return -ENOMEM;
     }
     const char *t = v->text;
@@ -227,7 +217,7 @@ static int parse_value(const struct weir_config_key *k, const char *text, struct
     if (rc == 0)
         return 0;
     config_expectation(k, exp, sizeof exp);
-    config_seterr(err, errlen, "%s: %s: %s", k->name, config_quote(t, q, sizeof q),
+    errbuf_printf(err, errlen, "%s: %s: %s", k->name, config_quote(t, q, sizeof q),
                   why ? why : exp);
     free(v->text);
     v->text = NULL;
@@ -323,7 +313,7 @@ int config_set_from(weir_config *c, const struct weir_config_key *k, const char 
     }
     if (file && !(f = strdup(file))) {
         free(v.text);
-        config_seterr(err, errlen, "%s: out of memory", k->name);
+        errbuf_printf(err, errlen, "%s: out of memory", k->name);
         return -ENOMEM;
     }
     config_entry_clear(e);
@@ -339,7 +329,7 @@ int weir_config_set(weir_config *c, const char *key, const char *value, char *er
 {
     const struct weir_config_key *k;
     if (!c || !key || !value) {
-        config_seterr(err, errlen, "weir_config_set: missing argument");
+        errbuf_printf(err, errlen, "weir_config_set: missing argument");
         return -EINVAL;
     }
     k = weir_config_key_find(key);
@@ -357,18 +347,18 @@ int weir_config_set_kv(weir_config *c, const char *key_eq_value, char *err, size
     char *key;
     int rc;
     if (!c || !key_eq_value) {
-        config_seterr(err, errlen, "weir_config_set_kv: missing argument");
+        errbuf_printf(err, errlen, "weir_config_set_kv: missing argument");
         return -EINVAL;
     }
     eq = strchr(key_eq_value, '=');
     if (!eq) {
-        config_seterr(err, errlen, "-D %s: expected key=value, like -D memory.process.size=4g",
+        errbuf_printf(err, errlen, "-D %s: expected key=value, like -D memory.process.size=4g",
                       config_quote(key_eq_value, q, sizeof q));
         return -EINVAL;
     }
     key = strndup(key_eq_value, (size_t)(eq - key_eq_value));
     if (!key) {
-        config_seterr(err, errlen, "-D: out of memory");
+        errbuf_printf(err, errlen, "-D: out of memory");
         return -ENOMEM;
     }
     /* "-D key = value" reaches us as one argv word only when quoted; allow the spaces. */

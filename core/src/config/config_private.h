@@ -16,6 +16,7 @@
 #ifndef WEIR_CONFIG_PRIVATE_H
 #define WEIR_CONFIG_PRIVATE_H
 
+#include <weir/errbuf.h>
 #include <weir/config.h>
 
 #include <stdbool.h>
@@ -58,9 +59,6 @@ struct weir_config {
 
 /* ---- config.c */
 
-/* Writes one error line into err (NULL or errlen 0: nothing). */
-void config_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 /* s in double quotes, on one line and of bounded length, for error messages; returns buf. */
 const char *config_quote(const char *s, char *buf, size_t len);
 /* A caller's bug (unknown key, wrong type, NULL config): one line on stderr, then abort. */

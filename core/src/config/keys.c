@@ -343,8 +343,8 @@ void config_unknown_key(const char *name, char *err, size_t errlen)
     char q[160];
     const char *s = suggest(name);
     if (s)
-        config_seterr(err, errlen, "unknown key %s (did you mean \"%s\"?)",
+        errbuf_printf(err, errlen, "unknown key %s (did you mean \"%s\"?)",
                       config_quote(name, q, sizeof q), s);
     else
-        config_seterr(err, errlen, "unknown key %s", config_quote(name, q, sizeof q));
+        errbuf_printf(err, errlen, "unknown key %s", config_quote(name, q, sizeof q));
 }

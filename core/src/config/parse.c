@@ -48,11 +48,11 @@ static int load_scalar(struct loader *l, const char *name, const struct weir_con
 
     if (e->seen_gen == l->c->gen) {
         if (strcmp(name, e->seen_as) != 0)
-            config_seterr(l->err, l->errlen,
+            errbuf_printf(l->err, l->errlen,
                           "%s:%d: %s: given twice in this file (first at line %d as \"%s\")",
                           l->path, kline, k->name, e->seen_line, e->seen_as);
         else
-            config_seterr(l->err, l->errlen,
+            errbuf_printf(l->err, l->errlen,
                           "%s:%d: %s: given twice in this file (first at line %d)", l->path, kline,
                           k->name, e->seen_line);
         return -EINVAL;
@@ -72,13 +72,13 @@ static int load_scalar(struct loader *l, const char *name, const struct weir_con
         rc = config_entry_reset(e, k);
         l->c->resolved = false;
         if (rc < 0)
-            config_seterr(l->err, l->errlen, "%s:%d: out of memory", l->path, kline);
+            errbuf_printf(l->err, l->errlen, "%s:%d: out of memory", l->path, kline);
         return rc;
     }
     rc = config_set_from(l->c, k, (const char *)val->data.scalar.value, SRC_FILE, l->path, vline,
                          msg, sizeof msg);
     if (rc < 0)
-        config_seterr(l->err, l->errlen, "%s:%d: %s", l->path, vline, msg);
+        errbuf_printf(l->err, l->errlen, "%s:%d: %s", l->path, vline, msg);
     return rc;
 }
 
@@ -104,7 +104,7 @@ static int load_mapping(struct loader *l, const yaml_node_t *map, char *prefix, 
 {
     char exp[200];
     if (depth > MAX_YAML_DEPTH) {
-        config_seterr(l->err, l->errlen, "%s:%d: %s: nested deeper than %d levels", l->path,
+        errbuf_printf(l->err, l->errlen, "%s:%d: %s: nested deeper than %d levels", l->path,
                       (int)map->start_mark.line + 1, prefix, MAX_YAML_DEPTH);
         return -EINVAL;
     }
@@ -117,14 +117,14 @@ static int load_mapping(struct loader *l, const yaml_node_t *map, char *prefix, 
         int rc;
 
         if (kn->type != YAML_SCALAR_NODE) {
-            config_seterr(l->err, l->errlen, "%s:%d: a key must be text, not a YAML %s", l->path,
+            errbuf_printf(l->err, l->errlen, "%s:%d: a key must be text, not a YAML %s", l->path,
                           kline, node_kind(kn));
             return -EINVAL;
         }
         const char *seg = (const char *)kn->data.scalar.value;
         size_t slen = strlen(seg);
         if (plen + 1 + slen > MAX_KEY_LEN) {
-            config_seterr(l->err, l->errlen, "%s:%d: key longer than %d characters", l->path, kline,
+            errbuf_printf(l->err, l->errlen, "%s:%d: key longer than %d characters", l->path, kline,
                           MAX_KEY_LEN);
             return -EINVAL;
         }
@@ -139,19 +139,19 @@ static int load_mapping(struct loader *l, const yaml_node_t *map, char *prefix, 
             if (!k) {
                 char msg[400];
                 config_unknown_key(prefix, msg, sizeof msg);
-                config_seterr(l->err, l->errlen, "%s:%d: %s", l->path, kline, msg);
+                errbuf_printf(l->err, l->errlen, "%s:%d: %s", l->path, kline, msg);
                 return -ENOENT;
             }
             rc = load_scalar(l, prefix, k, kn, vn);
         } else if (k && !(vn->type == YAML_MAPPING_NODE && is_prefix_of_a_key(prefix))) {
             config_expectation(k, exp, sizeof exp);
-            config_seterr(l->err, l->errlen, "%s:%d: %s: %s, not a YAML %s", l->path,
+            errbuf_printf(l->err, l->errlen, "%s:%d: %s: %s, not a YAML %s", l->path,
                           (int)vn->start_mark.line + 1, k->name, exp, node_kind(vn));
             return -EINVAL;
         } else if (vn->type == YAML_SEQUENCE_NODE) {
             char msg[400];
             config_unknown_key(prefix, msg, sizeof msg);
-            config_seterr(l->err, l->errlen, "%s:%d: %s", l->path, kline, msg);
+            errbuf_printf(l->err, l->errlen, "%s:%d: %s", l->path, kline, msg);
             return -ENOENT;
         } else {
             rc = load_mapping(l, vn, prefix, nlen, depth + 1);
@@ -168,18 +168,18 @@ static int yaml_failure(const yaml_parser_t *p, const char *path, char *err, siz
     const char *problem = p->problem ? p->problem : "unknown error";
     switch (p->error) {
     case YAML_MEMORY_ERROR:
-        config_seterr(err, errlen, "%s: out of memory reading YAML", path);
+        errbuf_printf(err, errlen, "%s: out of memory reading YAML", path);
         return -ENOMEM;
     case YAML_READER_ERROR:
         /* Bad bytes (not UTF-8) or a read error: libyaml knows the offset, not the line. */
-        config_seterr(err, errlen, "%s: byte %zu: %s", path, p->problem_offset, problem);
+        errbuf_printf(err, errlen, "%s: byte %zu: %s", path, p->problem_offset, problem);
         return -EINVAL;
     default:
         if (p->context)
-            config_seterr(err, errlen, "%s:%zu: YAML syntax error: %s %s started at line %zu", path,
+            errbuf_printf(err, errlen, "%s:%zu: YAML syntax error: %s %s started at line %zu", path,
                           p->problem_mark.line + 1, problem, p->context, p->context_mark.line + 1);
         else
-            config_seterr(err, errlen, "%s:%zu: YAML syntax error: %s", path,
+            errbuf_printf(err, errlen, "%s:%zu: YAML syntax error: %s", path,
                           p->problem_mark.line + 1, problem);
         return -EINVAL;
     }
@@ -195,24 +195,24 @@ int weir_config_load_file(weir_config *c, const char *path, char *err, size_t er
     int rc = 0;
 
     if (!c || !path) {
-        config_seterr(err, errlen, "weir_config_load_file: missing argument");
+        errbuf_printf(err, errlen, "weir_config_load_file: missing argument");
         return -EINVAL;
     }
     f = fopen(path, "rb");
     if (!f) {
         rc = -errno;
-        config_seterr(err, errlen, "%s: %s", path, strerror(errno));
+        errbuf_printf(err, errlen, "%s: %s", path, strerror(errno));
         return rc;
     }
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
         fclose(f);
-        config_seterr(err, errlen, "%s: %s", path, strerror(EISDIR));
+        errbuf_printf(err, errlen, "%s: %s", path, strerror(EISDIR));
         return -EISDIR;
     }
     if (!yaml_parser_initialize(&parser)) {
         fclose(f);
-        config_seterr(err, errlen, "%s: out of memory", path);
+        errbuf_printf(err, errlen, "%s: out of memory", path);
         return -ENOMEM;
     }
     yaml_parser_set_input_file(&parser, f);
@@ -226,7 +226,7 @@ int weir_config_load_file(weir_config *c, const char *path, char *err, size_t er
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root) {
         if (root->type != YAML_MAPPING_NODE) {
-            config_seterr(err, errlen,
+            errbuf_printf(err, errlen,
                           "%s:%zu: expected a mapping of keys to values, not a YAML %s", path,
                           root->start_mark.line + 1, node_kind(root));
             rc = -EINVAL;
@@ -246,7 +246,7 @@ int weir_config_load_file(weir_config *c, const char *path, char *err, size_t er
         have_doc = true;
         root = yaml_document_get_root_node(&doc);
         if (root) {
-            config_seterr(err, errlen, "%s:%zu: a second YAML document; weir reads one", path,
+            errbuf_printf(err, errlen, "%s:%zu: a second YAML document; weir reads one", path,
                           root->start_mark.line + 1);
             rc = -EINVAL;
             goto err;

@@ -166,7 +166,7 @@ static int check_min_max(const weir_config *c, const char *min_key, const char *
     const struct entry *lo = ent(c, min_key), *hi = ent(c, max_key);
     if (lo->v.size <= hi->v.size)
         return 0;
-    config_seterr(err, errlen, "%s %s is greater than %s %s", min_key, size_desc(lo, a, sizeof a),
+    errbuf_printf(err, errlen, "%s %s is greater than %s %s", min_key, size_desc(lo, a, sizeof a),
                   max_key, size_desc(hi, b, sizeof b));
     return -EINVAL;
 }
@@ -219,7 +219,7 @@ static int compute_pools(weir_config *c, char *err, size_t errlen)
         p.overhead = clamp_u64(mul_frac(div_rest(total, of), of), omin, omax);
         p.process = add_sat(total, p.overhead);
         if (p.process >= (1ull << 62)) {
-            config_seterr(
+            errbuf_printf(
                 err, errlen,
                 "memory.task.heap.size %s + memory.managed.size %s: the process size they "
                 "imply is too large",
@@ -228,7 +228,7 @@ static int compute_pools(weir_config *c, char *err, size_t errlen)
         }
         if (p.task_heap < WEIR_TASK_HEAP_MIN) {
             weir_format_size(WEIR_TASK_HEAP_MIN, b, sizeof b);
-            config_seterr(err, errlen,
+            errbuf_printf(err, errlen,
                           "memory.task.heap.size %s is less than the minimum task heap, %s",
                           size_desc(heap, a, sizeof a), b);
             return -EINVAL;
@@ -245,7 +245,7 @@ static int compute_pools(weir_config *c, char *err, size_t errlen)
             add_sat(add_sat(p.overhead, p.framework), add_sat(p.network, p.managed)), heap_need);
         if (heap_set && heap->v.size < WEIR_TASK_HEAP_MIN) {
             weir_format_size(WEIR_TASK_HEAP_MIN, b, sizeof b);
-            config_seterr(err, errlen,
+            errbuf_printf(err, errlen,
                           "memory.task.heap.size %s is less than the minimum task heap, %s",
                           size_desc(heap, a, sizeof a), b);
             return -EINVAL;
@@ -257,7 +257,7 @@ static int compute_pools(weir_config *c, char *err, size_t errlen)
             weir_format_size(p.managed, parts[3], sizeof parts[3]);
             weir_format_size(heap_need, parts[4], sizeof parts[4]);
             weir_format_size(sum, total_s, sizeof total_s);
-            config_seterr(
+            errbuf_printf(
                 err, errlen,
                 "memory pools do not fit in memory.process.size %s: memory.overhead.* %s + "
                 "memory.framework.size %s + memory.network.* %s + %s %s + "
@@ -281,7 +281,7 @@ int weir_config_resolve(weir_config *c, char *err, size_t errlen)
     int rc;
 
     if (!c) {
-        config_seterr(err, errlen, "weir_config_resolve: config is NULL");
+        errbuf_printf(err, errlen, "weir_config_resolve: config is NULL");
         return -EINVAL;
     }
     c->resolved = false;
@@ -297,7 +297,7 @@ int weir_config_resolve(weir_config *c, char *err, size_t errlen)
     int64_t par = ent(c, "parallelism.default")->v.i;
     int64_t maxpar = ent(c, "pipeline.max-parallelism")->v.i;
     if (par > maxpar) {
-        config_seterr(err, errlen,
+        errbuf_printf(err, errlen,
                       "parallelism.default %" PRId64
                       " is greater than pipeline.max-parallelism %" PRId64
                       "; a keyed operator cannot have more subtasks than key groups",
@@ -316,10 +316,10 @@ int weir_config_resolve(weir_config *c, char *err, size_t errlen)
     } else if ((rc = weir_machine_memory_limit(&limit, from, sizeof from)) < 0) {
         const char *test = getenv("WEIR_TEST_MEMORY_LIMIT");
         if (test && *test)
-            config_seterr(err, errlen, "WEIR_TEST_MEMORY_LIMIT: %s: expected a size like 4g",
+            errbuf_printf(err, errlen, "WEIR_TEST_MEMORY_LIMIT: %s: expected a size like 4g",
                           config_quote(test, a, sizeof a));
         else
-            config_seterr(err, errlen, "memory.process.size: cannot find this machine's memory: %s",
+            errbuf_printf(err, errlen, "memory.process.size: cannot find this machine's memory: %s",
                           strerror(-rc));
         return rc;
     }
@@ -333,7 +333,7 @@ int weir_config_resolve(weir_config *c, char *err, size_t errlen)
         } else {
             size_desc(ent(c, "memory.process.size"), a, sizeof a);
         }
-        config_seterr(err, errlen,
+        errbuf_printf(err, errlen,
                       "memory.process.size %s is more than this machine allows, %s (%s)", a, b,
                       from);
         return -EINVAL;
@@ -345,7 +345,7 @@ int weir_config_resolve(weir_config *c, char *err, size_t errlen)
         char seg_s[32];
         weir_format_size(c->pools.network, b, sizeof b);
         config_canonical_size(seg, seg_s, sizeof seg_s);
-        config_seterr(err, errlen,
+        errbuf_printf(err, errlen,
                       "memory.network.* %s holds %" PRIu64
                       " buffers of memory.segment-size %s, fewer "
                       "than one channel needs (network.buffers-per-channel %" PRId64 ")",
@@ -365,7 +365,7 @@ int weir_config_resolve(weir_config *c, char *err, size_t errlen)
     c->resolved = true;
     return 0;
 oom:
-    config_seterr(err, errlen, "out of memory");
+    errbuf_printf(err, errlen, "out of memory");
     return -ENOMEM;
 }
 

@@ -20,6 +20,7 @@
  */
 #include "state_private.h"
 
+#include <weir/errbuf.h>
 #include <weir/config.h>
 
 #include <errno.h>
@@ -43,18 +44,6 @@ int state_err(weir_keyed_backend *be, int rc, const char *fmt, ...)
     vsnprintf(be->err, sizeof be->err, fmt, ap);
     va_end(ap);
     return rc;
-}
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 static int64_t wall_ms(void)
@@ -106,8 +95,8 @@ int weir_state_env_new(const struct weir_config *cfg, const char *job_name, weir
     if (env->kind == BACKEND_HASHMAP) {
         rc = heap_env_init(env);
         if (rc < 0) {
-            seterr(err, errlen, "state.backend: hashmap: cannot set up memory arenas: %s",
-                   strerror(-rc));
+            errbuf_printf(err, errlen, "state.backend: hashmap: cannot set up memory arenas: %s",
+                          strerror(-rc));
             goto err;
         }
     } else {
@@ -126,17 +115,18 @@ int weir_state_env_new(const struct weir_config *cfg, const char *job_name, weir
             goto err;
         }
         if (env->managed && env->managed_bytes == 0) {
-            seterr(err, errlen,
-                   "state.backend: rocksdb: the managed pool is empty (memory.managed.size 0); "
-                   "raise memory.managed.fraction or memory.managed.size, or set "
-                   "state.backend.rocksdb.memory.managed: false");
+            errbuf_printf(
+                err, errlen,
+                "state.backend: rocksdb: the managed pool is empty (memory.managed.size 0); "
+                "raise memory.managed.fraction or memory.managed.size, or set "
+                "state.backend.rocksdb.memory.managed: false");
             rc = -EINVAL;
             goto err;
         }
         if (env->managed && env->write_buffer_ratio <= 0) {
-            seterr(err, errlen,
-                   "state.backend.rocksdb.memory.write-buffer-ratio: 0: RocksDB needs some "
-                   "memory for write buffers; use a ratio above 0, like 0.5");
+            errbuf_printf(err, errlen,
+                          "state.backend.rocksdb.memory.write-buffer-ratio: 0: RocksDB needs some "
+                          "memory for write buffers; use a ratio above 0, like 0.5");
             rc = -EINVAL;
             goto err;
         }
@@ -186,10 +176,11 @@ int weir_keyed_backend_open(weir_state_env *env, const char *operator_uid, int s
     *out = NULL;
     if (max_parallelism == 0 || max_parallelism > 32768 || kg_first > kg_last ||
         kg_last >= max_parallelism) {
-        seterr(err, errlen,
-               "operator %s subtask %d: key groups [%u, %u] are not a range of "
-               "pipeline.max-parallelism %u",
-               operator_uid ? operator_uid : "?", subtask, kg_first, kg_last, max_parallelism);
+        errbuf_printf(err, errlen,
+                      "operator %s subtask %d: key groups [%u, %u] are not a range of "
+                      "pipeline.max-parallelism %u",
+                      operator_uid ? operator_uid : "?", subtask, kg_first, kg_last,
+                      max_parallelism);
         return -EINVAL;
     }
     weir_keyed_backend *be = calloc(1, sizeof *be);
@@ -207,7 +198,7 @@ int weir_keyed_backend_open(weir_state_env *env, const char *operator_uid, int s
     be->states = calloc(STATE_MAX, sizeof *be->states);
     atomic_store(&be->now_ms, wall_ms());
     if (!be->uid || !be->states) {
-        seterr(err, errlen, "operator %s: out of memory opening keyed state", operator_uid);
+        errbuf_printf(err, errlen, "operator %s: out of memory opening keyed state", operator_uid);
         goto err;
     }
     /* No key yet: until the runtime sets one, operations refuse rather than use key 0. */

@@ -11,6 +11,7 @@
  * many RocksDB files open has descriptors past select()'s FD_SETSIZE). A scrape
  * renders the registry on that thread; rendering takes the registry's lock briefly.
  */
+#include <weir/errbuf.h>
 #include <weir/prom.h>
 
 #include <errno.h>
@@ -48,20 +49,6 @@ static const char ROOT_PAGE[] =
 static const char NOT_FOUND[] = "Not found. Metrics are at /metrics.\n";
 static const char NOT_ALLOWED[] = "Method not allowed: use GET.\n";
 static const char NO_MEMORY[] = "Out of memory rendering metrics.\n";
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- HTTP ------------------------------------------------------------------ */
 
@@ -171,10 +158,10 @@ static int parse_port_spec(const char *spec, struct port_range *r, int max, char
                 goto err;
             skip_blanks(&p);
             if (r[n].lo == 0 || r[n].hi < r[n].lo) {
-                set_err(err, errlen,
-                        KEY_PORT ": %s: not a port range (a range runs from a "
-                                 "port to a port not below it, e.g. 9249-9259)",
-                        spec);
+                errbuf_printf(err, errlen,
+                              KEY_PORT ": %s: not a port range (a range runs from a "
+                                       "port to a port not below it, e.g. 9249-9259)",
+                              spec);
                 return -EINVAL;
             }
         }
@@ -192,8 +179,8 @@ static int parse_port_spec(const char *spec, struct port_range *r, int max, char
     return n;
 
 err:
-    set_err(err, errlen, KEY_PORT ": %s: not a port (expected 9249, a range 9249-9259, or 0)",
-            spec);
+    errbuf_printf(err, errlen, KEY_PORT ": %s: not a port (expected 9249, a range 9249-9259, or 0)",
+                  spec);
     return -EINVAL;
 }
 
@@ -265,13 +252,13 @@ static int resolve_host(const char *host, struct sockaddr_storage *addr, socklen
     } else if (n < sizeof(bare)) {
         memcpy(bare, host, n + 1);
     } else {
-        set_err(err, errlen, KEY_HOST ": %.64s...: name too long", host);
+        errbuf_printf(err, errlen, KEY_HOST ": %.64s...: name too long", host);
         return -EINVAL;
     }
     rc = getaddrinfo(bare, NULL, &hints, &res);
     if (rc != 0) {
-        set_err(err, errlen, KEY_HOST ": %s: %s", host,
-                rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        errbuf_printf(err, errlen, KEY_HOST ": %s: %s", host,
+                      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         switch (rc) {
         case EAI_MEMORY:
             return -ENOMEM;
@@ -290,7 +277,7 @@ static int resolve_host(const char *host, struct sockaddr_storage *addr, socklen
         if (ai->ai_family == AF_INET6)
             pick = ai;
     if (!pick) {
-        set_err(err, errlen, KEY_HOST ": %s: no IPv4 or IPv6 address", host);
+        errbuf_printf(err, errlen, KEY_HOST ": %s: no IPv4 or IPv6 address", host);
         freeaddrinfo(res);
         return -EINVAL;
     }
@@ -332,18 +319,18 @@ static int bind_first_free(const char *host, const char *spec, const struct port
                 continue;
             if (fd == -EADDRNOTAVAIL || fd == -EAFNOSUPPORT) {
                 describe_host(host, addr, addrlen, where, sizeof(where));
-                set_err(err, errlen, KEY_HOST ": %s: %s", where, strerror(-fd));
+                errbuf_printf(err, errlen, KEY_HOST ": %s: %s", where, strerror(-fd));
             } else {
-                set_err(err, errlen, KEY_PORT ": %u: %s", port, strerror(-fd));
+                errbuf_printf(err, errlen, KEY_PORT ": %u: %s", port, strerror(-fd));
             }
             return fd;
         }
     }
     if (nr == 1 && r[0].lo == r[0].hi)
-        set_err(err, errlen, KEY_PORT ": %s: %s", spec, strerror(EADDRINUSE));
+        errbuf_printf(err, errlen, KEY_PORT ": %s: %s", spec, strerror(EADDRINUSE));
     else
-        set_err(err, errlen, KEY_PORT ": %s: %s (every port in the range is taken)", spec,
-                strerror(EADDRINUSE));
+        errbuf_printf(err, errlen, KEY_PORT ": %s: %s (every port in the range is taken)", spec,
+                      strerror(EADDRINUSE));
     return -EADDRINUSE;
 }
 
@@ -359,16 +346,16 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
     struct stat before, after;
     int nr, fd = -1, rc;
 
-    set_err(err, errlen, "%s", "");
+    errbuf_printf(err, errlen, "%s", "");
     if (!m || !out) {
-        set_err(err, errlen, "weir_prom_server_start: no registry or no result pointer");
+        errbuf_printf(err, errlen, "weir_prom_server_start: no registry or no result pointer");
         return -EINVAL;
     }
     *out = NULL;
     if (!host || !host[0])
         host = DEFAULT_HOST;
     if (!port_spec) {
-        set_err(err, errlen, KEY_PORT ": not set (expected 9249, a range 9249-9259, or 0)");
+        errbuf_printf(err, errlen, KEY_PORT ": not set (expected 9249, a range 9249-9259, or 0)");
         return -EINVAL;
     }
     nr = parse_port_spec(port_spec, ranges, MAX_RANGES, err, errlen);
@@ -380,7 +367,7 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
 
     s = calloc(1, sizeof(*s));
     if (!s) {
-        set_err(err, errlen, KEY_PORT ": %s: %s", port_spec, strerror(ENOMEM));
+        errbuf_printf(err, errlen, KEY_PORT ": %s: %s", port_spec, strerror(ENOMEM));
         rc = -ENOMEM;
         goto err;
     }
@@ -393,7 +380,7 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
     s->port = bound_port(fd);
     if (s->port < 0 || fstat(fd, &before) < 0) {
         rc = s->port < 0 ? s->port : -errno;
-        set_err(err, errlen, KEY_PORT ": %s: %s", port_spec, strerror(-rc));
+        errbuf_printf(err, errlen, KEY_PORT ": %s: %s", port_spec, strerror(-rc));
         goto err;
     }
 
@@ -409,8 +396,8 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
         if (fstat(fd, &after) < 0 || after.st_ino != before.st_ino || after.st_dev != before.st_dev)
             fd = -1;
         rc = -EIO;
-        set_err(err, errlen, KEY_PORT ": %d: could not start the HTTP server (libmicrohttpd)",
-                s->port);
+        errbuf_printf(err, errlen, KEY_PORT ": %d: could not start the HTTP server (libmicrohttpd)",
+                      s->port);
         goto err;
     }
     *out = s;

@@ -158,7 +158,7 @@ static char *path_join(const char *a, const char *b)
 
 static int nomem(char *err, size_t errlen)
 {
-    storage_seterr(err, errlen, "checkpoint storage: out of memory");
+    errbuf_printf(err, errlen, "checkpoint storage: out of memory");
     return -ENOMEM;
 }
 
@@ -171,14 +171,14 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
 
     *out = NULL;
     if (!job_name_ok(o->job)) {
-        storage_seterr(err, errlen, "job name: %s: not usable as a directory name",
-                       o->job ? o->job : "(null)");
+        errbuf_printf(err, errlen, "job name: %s: not usable as a directory name",
+                      o->job ? o->job : "(null)");
         return -EINVAL;
     }
     size_t bs = o->buffer_size ? o->buffer_size : DEFAULT_BUF_SIZE;
     if (bs % FMT_ALIGN || bs > FMT_MAX_BLOCK) {
-        storage_seterr(err, errlen, "checkpoint buffer size %zu: expected a multiple of %u", bs,
-                       FMT_ALIGN);
+        errbuf_printf(err, errlen, "checkpoint buffer size %zu: expected a multiple of %u", bs,
+                      FMT_ALIGN);
         return -EINVAL;
     }
     if (!(s = calloc(1, sizeof *s))) {
@@ -219,39 +219,39 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
         goto err;
     }
     if ((rc = mkdir_p(s->shared_dir)) < 0) {
-        storage_seterr(err, errlen, "state.checkpoints.dir: %s: %s", s->shared_dir, strerror(-rc));
+        errbuf_printf(err, errlen, "state.checkpoints.dir: %s: %s", s->shared_dir, strerror(-rc));
         goto err;
     }
     s->job_fd = open(s->job_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     s->shared_fd = open(s->shared_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->job_fd < 0 || s->shared_fd < 0) {
         rc = -errno;
-        storage_seterr(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
+        errbuf_printf(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
         goto err;
     }
     /* Writable? Better to learn it now than at the first checkpoint. */
     if (faccessat(s->job_fd, ".", W_OK, AT_EACCESS) < 0) {
         rc = -errno;
-        storage_seterr(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
+        errbuf_printf(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
         goto err;
     }
     if ((rc = storage_scan(s, err, errlen)) < 0)
         goto err;
     if ((rc = pool_init(s)) < 0) {
-        storage_seterr(err, errlen, "checkpoint storage: %zu MiB of snapshot buffers: %s",
-                       s->pool_max >> 20, strerror(-rc));
+        errbuf_printf(err, errlen, "checkpoint storage: %zu MiB of snapshot buffers: %s",
+                      s->pool_max >> 20, strerror(-rc));
         goto err;
     }
 
     s->efd = eventfd(0, EFD_CLOEXEC);
     if (s->efd < 0) {
         rc = -errno;
-        storage_seterr(err, errlen, "checkpoint storage: eventfd: %s", strerror(-rc));
+        errbuf_printf(err, errlen, "checkpoint storage: eventfd: %s", strerror(-rc));
         goto err;
     }
     rc = io_uring_queue_init(s->depth + 2 * CHAIN_MAX, &s->ring, 0);
     if (rc < 0) {
-        storage_seterr(err, errlen, "checkpoint storage: io_uring: %s", strerror(-rc));
+        errbuf_printf(err, errlen, "checkpoint storage: io_uring: %s", strerror(-rc));
         goto err;
     }
     s->ring_ready = true;
@@ -262,7 +262,7 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
     }
     s->efd_op.kind = OP_EVENTFD;
     if ((rc = -pthread_create(&s->thread, NULL, io_main, s)) < 0) {
-        storage_seterr(err, errlen, "checkpoint storage: io thread: %s", strerror(-rc));
+        errbuf_printf(err, errlen, "checkpoint storage: io thread: %s", strerror(-rc));
         goto err;
     }
     s->thread_started = true;

@@ -15,16 +15,6 @@
 
 #include <xxhash.h>
 
-void storage_seterr(char *err, size_t len, const char *fmt, ...)
-{
-    if (!err || !len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
-
 bool fmt_name_ok(const char *name)
 {
     if (!name || !*name || name[0] == '.' || name[0] == '_')
@@ -54,11 +44,11 @@ int fmt_header_decode(const uint8_t in[FMT_HEADER_SIZE], struct fmt_header *h, c
                       size_t whylen)
 {
     if (memcmp(in, FMT_MAGIC, 8) != 0) {
-        storage_seterr(why, whylen, "not a weir checkpoint file (bad magic)");
+        errbuf_printf(why, whylen, "not a weir checkpoint file (bad magic)");
         return -EBADMSG;
     }
     if (get_u64(in + 56) != XXH3_64bits(in, 56)) {
-        storage_seterr(why, whylen, "header checksum mismatch");
+        errbuf_printf(why, whylen, "header checksum mismatch");
         return -EBADMSG;
     }
     h->version = get_u32(in + 8);
@@ -66,13 +56,13 @@ int fmt_header_decode(const uint8_t in[FMT_HEADER_SIZE], struct fmt_header *h, c
     h->block_size = get_u32(in + 16);
     h->checkpoint_id = get_u64(in + 24);
     if (h->version != FMT_VERSION) {
-        storage_seterr(why, whylen, "format version %u, this weir reads %u", h->version,
-                       FMT_VERSION);
+        errbuf_printf(why, whylen, "format version %u, this weir reads %u", h->version,
+                      FMT_VERSION);
         return -EBADMSG;
     }
     if (get_u32(in + 20) != FMT_HEADER_SIZE || h->block_size < FMT_ALIGN ||
         h->block_size > FMT_MAX_BLOCK || h->block_size % FMT_ALIGN) {
-        storage_seterr(why, whylen, "malformed header");
+        errbuf_printf(why, whylen, "malformed header");
         return -EBADMSG;
     }
     return 0;
@@ -344,7 +334,7 @@ static int meta_pass(const uint8_t *file, const struct fmt_section *sec, size_t 
                              *se = find_sec(sec, nsec, META_ENTRIES),
                              *ss = find_sec(sec, nsec, META_SHARED);
     if (!si || !se || !ss) {
-        storage_seterr(why, whylen, "_metadata: a section is missing");
+        errbuf_printf(why, whylen, "_metadata: a section is missing");
         return -EBADMSG;
     }
     struct meta_owned *mo = arena_get(a, sizeof *mo, 8);
@@ -415,7 +405,7 @@ static int meta_pass(const uint8_t *file, const struct fmt_section *sec, size_t 
         *outp = mo;
     return 0;
 bad:
-    storage_seterr(why, whylen, "_metadata: malformed contents");
+    errbuf_printf(why, whylen, "_metadata: malformed contents");
     return -EBADMSG;
 }
 
@@ -466,13 +456,13 @@ int fmt_reader_open(struct fmt_reader *r, int dirfd, const char *name, uint64_t 
     r->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
         int e = errno;
-        storage_seterr(why, whylen, "%s", strerror(e));
+        errbuf_printf(why, whylen, "%s", strerror(e));
         return -e;
     }
     struct stat st;
     if (fstat(r->fd, &st) < 0) {
         int e = errno;
-        storage_seterr(why, whylen, "%s", strerror(e));
+        errbuf_printf(why, whylen, "%s", strerror(e));
         fmt_reader_close(r);
         return -e;
     }
@@ -480,42 +470,42 @@ int fmt_reader_open(struct fmt_reader *r, int dirfd, const char *name, uint64_t 
     uint8_t tr[FMT_TRAILER_SIZE], hd[FMT_HEADER_SIZE], fx[FMT_FOOTER_FIXED];
     int rc = -EBADMSG;
     if (expect_size && size != expect_size) {
-        storage_seterr(why, whylen, "%s: %llu bytes, _metadata says %llu",
-                       size < expect_size ? "truncated" : "wrong size", (unsigned long long)size,
-                       (unsigned long long)expect_size);
+        errbuf_printf(why, whylen, "%s: %llu bytes, _metadata says %llu",
+                      size < expect_size ? "truncated" : "wrong size", (unsigned long long)size,
+                      (unsigned long long)expect_size);
         goto err;
     }
     if (size < FMT_HEADER_SIZE + FMT_FOOTER_FIXED + FMT_TRAILER_SIZE) {
-        storage_seterr(why, whylen, "truncated: %llu bytes", (unsigned long long)size);
+        errbuf_printf(why, whylen, "truncated: %llu bytes", (unsigned long long)size);
         goto err;
     }
     if ((rc = pread_all(r->fd, tr, sizeof tr, size - FMT_TRAILER_SIZE)) < 0 ||
         (rc = pread_all(r->fd, hd, sizeof hd, 0)) < 0) {
-        storage_seterr(why, whylen, "read: %s", strerror(-rc));
+        errbuf_printf(why, whylen, "read: %s", strerror(-rc));
         goto err;
     }
     rc = -EBADMSG;
     if (memcmp(tr + 16, FMT_TAIL_MAGIC, 8) != 0) {
-        storage_seterr(why, whylen, "truncated or overwritten (no trailer)");
+        errbuf_printf(why, whylen, "truncated or overwritten (no trailer)");
         goto err;
     }
     r->data_end = get_u64(tr);
     r->file_size = get_u64(tr + 8);
     r->checksum = get_u64(tr + 24);
     if (r->file_size != size) {
-        storage_seterr(why, whylen, "%llu bytes, trailer says %llu", (unsigned long long)size,
-                       (unsigned long long)r->file_size);
+        errbuf_printf(why, whylen, "%llu bytes, trailer says %llu", (unsigned long long)size,
+                      (unsigned long long)r->file_size);
         goto err;
     }
     if ((rc = fmt_header_decode(hd, &r->h, why, whylen)) < 0)
         goto err;
     rc = -EBADMSG;
     if (r->data_end < FMT_HEADER_SIZE || r->data_end > size - FMT_TRAILER_SIZE - FMT_FOOTER_FIXED) {
-        storage_seterr(why, whylen, "malformed trailer");
+        errbuf_printf(why, whylen, "malformed trailer");
         goto err;
     }
     if ((rc = pread_all(r->fd, fx, sizeof fx, r->data_end)) < 0) {
-        storage_seterr(why, whylen, "read: %s", strerror(-rc));
+        errbuf_printf(why, whylen, "read: %s", strerror(-rc));
         goto err;
     }
     rc = -EBADMSG;
@@ -524,7 +514,7 @@ int fmt_reader_open(struct fmt_reader *r, int dirfd, const char *name, uint64_t 
     uint64_t flen = size - FMT_TRAILER_SIZE - r->data_end;
     if (get_u32(fx) != FMT_END_MARKER || nblocks != want_blocks || nsec > flen / FMT_SECTION_SIZE ||
         FMT_FOOTER_FIXED + nsec * FMT_SECTION_SIZE + nblocks * 8 != flen) {
-        storage_seterr(why, whylen, "malformed end marker");
+        errbuf_printf(why, whylen, "malformed end marker");
         goto err;
     }
     uint8_t *fb = malloc(flen);
@@ -534,12 +524,12 @@ int fmt_reader_open(struct fmt_reader *r, int dirfd, const char *name, uint64_t 
     if (!fb || !r->sec || !r->blocks || !r->blk) {
         free(fb);
         rc = -ENOMEM;
-        storage_seterr(why, whylen, "out of memory");
+        errbuf_printf(why, whylen, "out of memory");
         goto err;
     }
     if ((rc = pread_all(r->fd, fb, flen, r->data_end)) < 0) {
         free(fb);
-        storage_seterr(why, whylen, "read: %s", strerror(-rc));
+        errbuf_printf(why, whylen, "read: %s", strerror(-rc));
         goto err;
     }
     const uint8_t *p = fb + FMT_FOOTER_FIXED;
@@ -549,7 +539,7 @@ int fmt_reader_open(struct fmt_reader *r, int dirfd, const char *name, uint64_t 
         if (s.offset < prev_end || s.length > r->data_end - s.offset || s.offset > r->data_end) {
             free(fb);
             rc = -EBADMSG;
-            storage_seterr(why, whylen, "malformed section index");
+            errbuf_printf(why, whylen, "malformed section index");
             goto err;
         }
         prev_end = s.offset + s.length;
@@ -588,11 +578,11 @@ int fmt_reader_verify(struct fmt_reader *r, uint64_t expect_sum, uint8_t **whole
             n = (size_t)(covered - off);
         uint8_t *dst = all ? all + off : r->blk;
         if ((rc = pread_all(r->fd, dst, n, off)) < 0) {
-            storage_seterr(why, whylen, "read: %s", strerror(-rc));
+            errbuf_printf(why, whylen, "read: %s", strerror(-rc));
             goto err;
         }
         if (off < r->data_end && XXH3_64bits(dst, n) != r->blocks[i]) {
-            storage_seterr(why, whylen, "block %zu checksum mismatch", i);
+            errbuf_printf(why, whylen, "block %zu checksum mismatch", i);
             rc = -EBADMSG;
             goto err;
         }
@@ -602,12 +592,12 @@ int fmt_reader_verify(struct fmt_reader *r, uint64_t expect_sum, uint8_t **whole
     r->blk_idx = -1; /* r->blk was used as scratch */
     uint64_t sum = XXH3_64bits_digest(st);
     if (sum != r->checksum) {
-        storage_seterr(why, whylen, "file checksum mismatch");
+        errbuf_printf(why, whylen, "file checksum mismatch");
         rc = -EBADMSG;
         goto err;
     }
     if (expect_sum && sum != expect_sum) {
-        storage_seterr(why, whylen, "checksum differs from the one _metadata records");
+        errbuf_printf(why, whylen, "checksum differs from the one _metadata records");
         rc = -EBADMSG;
         goto err;
     }
@@ -639,11 +629,11 @@ int fmt_reader_pread(struct fmt_reader *r, void *buf, size_t len, uint64_t off, 
             r->blk_idx = -1;
             int rc = pread_all(r->fd, r->blk, n, start);
             if (rc < 0) {
-                storage_seterr(why, whylen, "read: %s", strerror(-rc));
+                errbuf_printf(why, whylen, "read: %s", strerror(-rc));
                 return rc;
             }
             if (XXH3_64bits(r->blk, n) != r->blocks[b]) {
-                storage_seterr(why, whylen, "block %lld checksum mismatch", (long long)b);
+                errbuf_printf(why, whylen, "block %lld checksum mismatch", (long long)b);
                 return -EBADMSG;
             }
             r->blk_idx = b;

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <weir/errbuf.h>
 #include <weir/state.h>
 #include <weir/storage.h>
 
@@ -161,9 +162,5 @@ int fmt_hash_fd(int fd, uint64_t *size, uint64_t *checksum);
 
 /* A valid name for a file in a checkpoint directory. */
 bool fmt_name_ok(const char *name);
-
-/* Writes one line into err (NULL or len 0: nothing), for the messages of this module. */
-void storage_seterr(char *err, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -40,22 +40,22 @@ int read_metadata(int dirfd, struct meta_owned **out, char *why, size_t whylen)
     uint8_t *whole = NULL;
     int rc = fmt_reader_open(&r, dirfd, "_metadata", 0, w, sizeof w);
     if (rc < 0) {
-        storage_seterr(why, whylen, "_metadata: %s", w);
+        errbuf_printf(why, whylen, "_metadata: %s", w);
         return rc;
     }
     if (r.h.kind != FMT_KIND_METADATA) {
-        storage_seterr(why, whylen, "_metadata: not a metadata file");
+        errbuf_printf(why, whylen, "_metadata: not a metadata file");
         fmt_reader_close(&r);
         return -EBADMSG;
     }
     if ((rc = fmt_reader_verify(&r, 0, &whole, w, sizeof w)) < 0) {
-        storage_seterr(why, whylen, "_metadata: %s", w);
+        errbuf_printf(why, whylen, "_metadata: %s", w);
         fmt_reader_close(&r);
         return rc;
     }
     rc = meta_decode(whole, r.file_size, r.sec, r.nsec, out, why, whylen);
     if (rc == 0 && (*out)->meta.checkpoint_id != r.h.checkpoint_id) {
-        storage_seterr(why, whylen, "_metadata: checkpoint id differs from its header");
+        errbuf_printf(why, whylen, "_metadata: checkpoint id differs from its header");
         free(*out);
         *out = NULL;
         rc = -EBADMSG;
@@ -94,7 +94,7 @@ static int validate(int dirfd, int shared_fd, const struct weir_ckpt_meta *m, un
             rc = fmt_reader_verify(&r, e->checksum, NULL, w, sizeof w);
         fmt_reader_close(&r);
         if (rc < 0) {
-            storage_seterr(why, whylen, "%s: %s", e->file, w);
+            errbuf_printf(why, whylen, "%s: %s", e->file, w);
             return rc;
         }
     }
@@ -105,19 +105,19 @@ static int validate(int dirfd, int shared_fd, const struct weir_ckpt_meta *m, un
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0) {
             rc = -errno;
-            storage_seterr(why, whylen, "shared file %s: %s", x->name, strerror(-rc));
+            errbuf_printf(why, whylen, "shared file %s: %s", x->name, strerror(-rc));
         } else if ((uint64_t)st.st_size != x->size_bytes) {
             rc = -EBADMSG;
-            storage_seterr(why, whylen, "shared file %s: %llu bytes, _metadata says %llu", x->name,
-                           (unsigned long long)st.st_size, (unsigned long long)x->size_bytes);
+            errbuf_printf(why, whylen, "shared file %s: %llu bytes, _metadata says %llu", x->name,
+                          (unsigned long long)st.st_size, (unsigned long long)x->size_bytes);
         } else if (!(flags & WEIR_RESTORE_QUICK)) {
             uint64_t size, sum;
             rc = fmt_hash_fd(fd, &size, &sum);
             if (rc == 0 && sum != x->checksum) {
                 rc = -EBADMSG;
-                storage_seterr(why, whylen, "shared file %s: checksum mismatch", x->name);
+                errbuf_printf(why, whylen, "shared file %s: checksum mismatch", x->name);
             } else if (rc < 0) {
-                storage_seterr(why, whylen, "shared file %s: read: %s", x->name, strerror(-rc));
+                errbuf_printf(why, whylen, "shared file %s: read: %s", x->name, strerror(-rc));
             }
         }
         if (fd >= 0)
@@ -137,7 +137,7 @@ int storage_scan(struct weir_storage *s, char *err, size_t errlen)
     size_t n;
     int rc = list_checkpoints(s->job_fd, &ids, &n);
     if (rc < 0) {
-        storage_seterr(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
+        errbuf_printf(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
         return rc;
     }
     bool unreadable = false;
@@ -164,7 +164,7 @@ int storage_scan(struct weir_storage *s, char *err, size_t errlen)
         free(mo);
         if (rc < 0) {
             free(ids);
-            storage_seterr(err, errlen, "checkpoint storage: out of memory");
+            errbuf_printf(err, errlen, "checkpoint storage: out of memory");
             return rc;
         }
     }
@@ -315,7 +315,7 @@ int weir_restore_open_dir(const char *path, unsigned flags, weir_restore **out, 
     int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) {
         int rc = -errno;
-        storage_seterr(err, errlen, "savepoint: %s: %s", path, strerror(-rc));
+        errbuf_printf(err, errlen, "savepoint: %s: %s", path, strerror(-rc));
         return rc;
     }
     struct meta_owned *mo = NULL;
@@ -323,12 +323,12 @@ int weir_restore_open_dir(const char *path, unsigned flags, weir_restore **out, 
     int rc = read_metadata(dirfd, &mo, why, sizeof why);
     if (rc < 0) {
         if (rc == -ENOENT)
-            storage_seterr(err, errlen,
-                           "savepoint: %s: no _metadata (not a complete savepoint or "
-                           "checkpoint)",
-                           path);
+            errbuf_printf(err, errlen,
+                          "savepoint: %s: no _metadata (not a complete savepoint or "
+                          "checkpoint)",
+                          path);
         else
-            storage_seterr(err, errlen, "savepoint: %s: %s", path, why);
+            errbuf_printf(err, errlen, "savepoint: %s: %s", path, why);
         close(dirfd);
         return rc;
     }
@@ -348,14 +348,14 @@ int weir_restore_open_dir(const char *path, unsigned flags, weir_restore **out, 
                                  : openat(dirfd, "../shared", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sfd < 0 && mo->meta.shared_count) {
         rc = -errno;
-        storage_seterr(err, errlen, "%s: %s: %s", mo->meta.savepoint ? "savepoint" : "checkpoint",
-                       shared, strerror(-rc));
+        errbuf_printf(err, errlen, "%s: %s: %s", mo->meta.savepoint ? "savepoint" : "checkpoint",
+                      shared, strerror(-rc));
         goto fail;
     }
     rc = validate(dirfd, sfd, &mo->meta, flags, why, sizeof why);
     if (rc < 0) {
-        storage_seterr(err, errlen, "%s: %s: %s", mo->meta.savepoint ? "savepoint" : "checkpoint",
-                       path, why);
+        errbuf_printf(err, errlen, "%s: %s: %s", mo->meta.savepoint ? "savepoint" : "checkpoint",
+                      path, why);
         goto fail;
     }
     rc = restore_new(path, dirfd, shared, sfd, mo, out);
