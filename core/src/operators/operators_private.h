@@ -92,7 +92,6 @@ int64_t window_cleanup_time(int64_t max_ts, int64_t lateness);
 
 /* window_fire.c */
 
-void window_cfg_free(void *p);
 int window_open(weir_ctx *ctx, void *state, void *arg);
 void window_close(weir_ctx *ctx, void *state);
 /* Room for need sessions in s->sbuf and s->merged. */
