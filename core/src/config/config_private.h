@@ -57,6 +57,9 @@ struct weir_config {
     struct weir_memory_pools pools;
 };
 
+/* Internal functions bind inside libweir and are not exported. */
+#pragma GCC visibility push(hidden)
+
 /* ---- config.c */
 
 /* s in double quotes, on one line and of bounded length, for error messages; returns buf. */
@@ -91,5 +94,7 @@ const char *config_key_spelling(const struct weir_config_key *k, size_t a);
 
 /* "unknown key ..." with the nearest known key when one is near enough. */
 void config_unknown_key(const char *name, char *err, size_t errlen);
+
+#pragma GCC visibility pop
 
 #endif

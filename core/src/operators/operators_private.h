@@ -85,6 +85,9 @@ struct wstate {
     weir_rec *rec[2]; /* a slot rebuilt as a record */
 };
 
+/* Internal functions and tables bind inside libweir and are not exported. */
+#pragma GCC visibility push(hidden)
+
 /* window.c */
 
 /* end - 1 + lateness, saturated (Flink's WindowOperator.cleanupTime). */
@@ -92,7 +95,6 @@ int64_t window_cleanup_time(int64_t max_ts, int64_t lateness);
 
 /* window_fire.c */
 
-void window_cfg_free(void *p);
 int window_open(weir_ctx *ctx, void *state, void *arg);
 void window_close(weir_ctx *ctx, void *state);
 /* Room for need sessions in s->sbuf and s->merged. */
@@ -114,5 +116,7 @@ extern const struct weir_keyed_ops window_fixed_kops;
 
 extern const struct weir_operator_ops window_agg_session_ops;
 extern const struct weir_keyed_ops window_session_kops;
+
+#pragma GCC visibility pop
 
 #endif

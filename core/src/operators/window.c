@@ -231,7 +231,25 @@ const struct weir_aggregate_fn weir_agg_avg = {.acc_size = sizeof(struct avg_acc
 
 /* --- builders ----------------------------------------------------------------------- */
 
+/* The error open() fails the job with when the builder could not even allocate (the
+ * options, or the text of another error): static, never freed. */
+static char oom_text[] = "out of memory while building the job";
+
+static void cfg_free(void *p)
+{
+    struct wcfg *c = p;
+    if (!c)
+        return;
+    free(c->late_tag[0]);
+    free(c->late_tag[1]);
+    if (c->error != oom_text)
+        free(c->error);
+    free(c);
+}
+
 static void cfg_error(struct wcfg *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records the builder's first error. Sticky even when formatting it fails: the job must
+ * still fail at open(), so the error becomes oom_text rather than nothing. */
 static void cfg_error(struct wcfg *c, const char *fmt, ...)
 {
     if (c->error)
@@ -239,7 +257,7 @@ static void cfg_error(struct wcfg *c, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     if (vasprintf(&c->error, fmt, ap) < 0)
-        c->error = NULL;
+        c->error = oom_text;
     va_end(ap);
 }
 
@@ -258,7 +276,7 @@ static struct wcfg *wcfg_new(enum wop op, struct weir_window_spec spec, int64_t 
     c->lateness = spec.time == WEIR_EVENT_TIME ? lateness : 0;
     if ((tag_a && !(c->late_tag[0] = strdup(tag_a))) ||
         (tag_b && !(c->late_tag[1] = strdup(tag_b)))) {
-        window_cfg_free(c);
+        cfg_free(c);
         return NULL;
     }
     char err[256];
@@ -270,15 +288,15 @@ static struct wcfg *wcfg_new(enum wop op, struct weir_window_spec spec, int64_t 
 }
 
 /* When the options cannot even be copied: the operator's open() fails the job. */
-static struct wcfg oom_cfg = {.error = (char *)"out of memory while building the job"};
+static struct wcfg oom_cfg = {.error = oom_text};
 
 static weir_stream *finish(weir_stream *s, struct wcfg *c)
 {
     if (!s) {
-        window_cfg_free(c);
+        cfg_free(c);
         return NULL;
     }
-    weir_stream_own_arg(s, window_cfg_free);
+    weir_stream_own_arg(s, cfg_free);
     return s;
 }
 

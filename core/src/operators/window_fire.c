@@ -26,17 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void window_cfg_free(void *p)
-{
-    struct wcfg *c = p;
-    if (!c)
-        return;
-    free(c->late_tag[0]);
-    free(c->late_tag[1]);
-    free(c->error);
-    free(c);
-}
-
 static uint32_t slot_size(uint32_t max)
 {
     return (uint32_t)sizeof(struct slot) + ((max + 7u) & ~7u);

@@ -228,40 +228,37 @@ static void nothing(void *arg)
 
 /* ---- environment ------------------------------------------------------------------------ */
 
-int rdb_env_init(weir_state_env *env, char *err, size_t errlen)
+/* Makes path and its parents (mkdirs writes into its argument, so it gets a copy); on a
+ * refusal, the one-line error that names the key. */
+static int make_dir(const char *path, char *err, size_t errlen)
 {
-    char *job = sanitized(env->job);
-    if (!job || asprintf(&env->jobdir, "%s/%s", env->localdir, job) < 0) {
-        free(job);
-        env->jobdir = NULL;
-        return -ENOMEM;
-    }
-    free(job);
-    char *dir = strdup(env->localdir);
+    char *dir = strdup(path);
     if (!dir)
         return -ENOMEM;
     int rc = mkdirs(dir);
     free(dir);
-    if (rc == 0) {
-        dir = strdup(env->jobdir);
-        if (!dir)
-            return -ENOMEM;
-        rc = mkdirs(dir);
-        free(dir);
-        if (rc < 0) {
-            snprintf(err, errlen, "state.backend.rocksdb.localdir: %s: %s", env->jobdir,
-                     strerror(-rc));
-            return rc;
-        }
-    } else {
-        snprintf(err, errlen, "state.backend.rocksdb.localdir: %s: %s", env->localdir,
-                 strerror(-rc));
-        return rc;
-    }
+    if (rc < 0)
+        snprintf(err, errlen, "state.backend.rocksdb.localdir: %s: %s", path, strerror(-rc));
+    return rc;
+}
 
-    rocksdb_options_t *base = rocksdb_options_create();
+int rdb_env_init(weir_state_env *env, char *err, size_t errlen)
+{
+    rocksdb_options_t *base = NULL;
+    int rc = -ENOMEM;
+    char *job = sanitized(env->job);
+    if (!job || asprintf(&env->jobdir, "%s/%s", env->localdir, job) < 0) {
+        env->jobdir = NULL;
+        goto err;
+    }
+    if ((rc = make_dir(env->localdir, err, errlen)) < 0 ||
+        (rc = make_dir(env->jobdir, err, errlen)) < 0)
+        goto err;
+
+    rc = -ENOMEM;
+    base = rocksdb_options_create();
     if (!base)
-        return -ENOMEM;
+        goto err;
     rocksdb_options_set_create_if_missing(base, 1);
     rocksdb_options_set_info_log_level(base, ROCKS_LOG_WARN);
     rocksdb_options_set_keep_log_file_num(base, 1);
@@ -280,16 +277,22 @@ int rdb_env_init(weir_state_env *env, char *err, size_t errlen)
         char *msg = NULL;
         rocksdb_get_options_from_string(base, spec, o, &msg);
         rocksdb_options_destroy(base);
+        base = o;
         if (msg) {
             snprintf(err, errlen, "state.backend: rocksdb: options \"%s\": %s", spec, msg);
             free(msg);
-            rocksdb_options_destroy(o);
-            return -EINVAL;
+            rc = -EINVAL;
+            goto err;
         }
-        base = o;
     }
     env->base_opts = base;
+    free(job);
     return 0;
+err:
+    if (base)
+        rocksdb_options_destroy(base);
+    free(job);
+    return rc;
 }
 
 void rdb_env_fini(weir_state_env *env)

@@ -363,6 +363,12 @@ int rdb_err(weir_keyed_backend *be, char *msg);
 int rdb_scan(struct rdb *r, const uint8_t *prefix, size_t plen,
              int (*fn)(void *arg, const char *k, size_t kl, const char *v, size_t vl), void *arg);
 
+/* For incremental checkpoints (rocksdb_incremental.c): whether be is a RocksDB backend with
+ * an open instance, and that instance's handles and directory. */
+bool rdb_is_rocksdb(const weir_keyed_backend *be);
+void rdb_handles(weir_keyed_backend *be, rocksdb_t **db, rocksdb_options_t **opts,
+                 rocksdb_writeoptions_t **wo, const char **dir);
+
 #pragma GCC visibility pop
 
 /* For the benchmark's raw RocksDB peer: a copy of the options an instance of env opens with
@@ -370,11 +376,5 @@ int rdb_scan(struct rdb *r, const uint8_t *prefix, size_t plen,
  * the backend's merge operator and compaction filter. Destroy with rocksdb_options_destroy. */
 rocksdb_options_t *state_rocksdb_options_new(weir_state_env *env);
 rocksdb_writeoptions_t *state_rocksdb_writeoptions_new(void);
-
-/* For incremental checkpoints (rocksdb_incremental.c): whether be is a RocksDB backend with
- * an open instance, and that instance's handles and directory. */
-bool rdb_is_rocksdb(const weir_keyed_backend *be);
-void rdb_handles(weir_keyed_backend *be, rocksdb_t **db, rocksdb_options_t **opts,
-                 rocksdb_writeoptions_t **wo, const char **dir);
 
 #endif

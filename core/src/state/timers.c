@@ -3,22 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state_private.h"
 #include "timers.h"
 
 #define SMALL_BUCKET 16 /* dedup by linear scan up to this many entries */
 
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 33);
-}
-
 static uint64_t entry_hash(uint64_t key, uint64_t ns)
 {
-    return mix(key ^ ns * 0x9e3779b97f4a7c15ull);
+    return state_mix64(key ^ ns * 0x9e3779b97f4a7c15ull);
 }
 
 void timers_init(struct timer_service *t)
@@ -49,7 +41,7 @@ void timers_free(struct timer_service *t)
 
 static size_t map_slot(const struct timer_domain *dm, int64_t ts)
 {
-    size_t mask = dm->map_cap - 1, i = mix((uint64_t)ts) & mask;
+    size_t mask = dm->map_cap - 1, i = state_mix64((uint64_t)ts) & mask;
     while (dm->map[i] && dm->map[i]->ts != ts)
         i = (i + 1) & mask;
     return i;
@@ -82,7 +74,7 @@ static void map_remove(struct timer_domain *dm, int64_t ts)
     dm->map[i] = NULL;
     dm->map_used--;
     for (size_t j = (i + 1) & mask; dm->map[j]; j = (j + 1) & mask) {
-        size_t home = mix((uint64_t)dm->map[j]->ts) & mask;
+        size_t home = state_mix64((uint64_t)dm->map[j]->ts) & mask;
         /* move j back to i when i lies cyclically in [home, j) */
         if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
             dm->map[i] = dm->map[j];
