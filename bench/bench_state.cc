@@ -43,7 +43,7 @@ extern "C" {
 #include <weir/state.h>
 #include <weir/state_backend.h>
 
-// Internal (core/src/state_impl.h, which is C11 only): the options an instance of env opens
+// Internal (core/src/state/state_private.h, which is C11 only): the options an instance of env opens
 // with, so the raw peer runs on the same cache, write buffers and write options.
 rocksdb_options_t *state_rocksdb_options_new(weir_state_env *env);
 rocksdb_writeoptions_t *state_rocksdb_writeoptions_new(void);

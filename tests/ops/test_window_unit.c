@@ -15,17 +15,8 @@
 
 #include <weir/windows.h>
 
-/* Internal to op_window.c, exported for this test. */
-struct session {
-    int64_t start, end, state;
-};
-struct session_plan {
-    struct session result;
-    uint32_t n_merged;
-    bool changed;
-};
-void op_session_merge(const struct session *set, uint32_t n, int64_t start, int64_t end,
-                      uint32_t *merged, struct session_plan *plan);
+/* The session merge plan (op_session_merge) is the window operators' own. */
+#include "operators_private.h"
 
 static void test_tumbling_assigns_one_window_floor_for_negative_ts(void **st)
 {

@@ -163,7 +163,7 @@ int weir_format_size(uint64_t bytes, char *buf, size_t len);
 int weir_parse_port_range(const char *text, unsigned *lo, unsigned *hi);
 
 /* ---- The key table ----------------------------------------------------------------------
- * Every key weir knows is one row of weir_config_keys[] in core/src/config_keys.c; adding a
+ * Every key weir knows is one row of weir_config_keys[] in core/src/config/keys.c; adding a
  * key is adding a row. The default is text, parsed by the same code as a person's value, so a
  * default can never be something a person could not write. */
 enum weir_config_type {
