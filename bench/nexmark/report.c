@@ -82,9 +82,10 @@ struct summary {
     double eps, epc, epw; /* events per second, per CPU second, per worker */
     uint64_t rows;        /* what reached the probe; the sink also counts header rows */
     double p50, p95, p99, lmax, lmean; /* latency in ms */
-    uint64_t *durs; /* checkpoint durations in ms, sorted; NULL when out of memory */
-    size_t nck;     /* checkpoints completed, as on_checkpoint reported them */
-    double dsum;    /* sum of durs */
+    uint64_t *durs;             /* checkpoint durations in ms, sorted; NULL when out of memory */
+    size_t nck;                 /* checkpoints completed, as on_checkpoint reported them */
+    double dsum;                /* sum of durs */
+    uint64_t max_ms, max_bytes; /* the longest and the largest checkpoint */
 };
 
 static double tv_s(struct timeval a, struct timeval b)
@@ -120,6 +121,11 @@ static void summarize(const struct nexmark_bench *b, const struct weir_run_stats
         qsort(s->durs, s->nck, sizeof *s->durs, cmp_u64);
     for (size_t i = 0; s->durs && i < s->nck; i++)
         s->dsum += (double)s->durs[i];
+    for (size_t i = 0; i < s->nck; i++) {
+        const struct ckpt_seen *c = &b->ckpts.seen[i];
+        s->max_ms = c->duration_ms > s->max_ms ? c->duration_ms : s->max_ms;
+        s->max_bytes = c->size_bytes > s->max_bytes ? c->size_bytes : s->max_bytes;
+    }
 }
 
 static void print_latency(const struct nexmark_bench *b, const struct summary *s, FILE *out)
@@ -155,8 +161,7 @@ static void print_checkpoints(const struct weir_run_stats *st,
                 " ms, p50 %" PRIu64 " ms, max %" PRIu64 " ms, mean %.1f ms over %zu, from %s; "
                 "longest %" PRIu64 " ms, largest %.1f MiB\n",
                 s->durs[0], s->durs[(nck - 1) / 2], s->durs[nck - 1], s->dsum / (double)nck, nck,
-                "every checkpoint", st->max_checkpoint_ms,
-                (double)st->max_checkpoint_bytes / 1048576.0);
+                "every checkpoint", s->max_ms, (double)s->max_bytes / 1048576.0);
     if (st->snapshots)
         fprintf(out,
                 "               worker stall per snapshot (synchronous part) p50 %.3f ms, p99 "
@@ -225,7 +230,8 @@ static void json_run(FILE *f, const struct nexmark_bench *b, const struct weir_r
 }
 
 static void json_checkpoints(FILE *f, const struct nexmark_bench *b,
-                             const struct weir_run_stats *st, const struct nexmark_bench_info *info)
+                             const struct weir_run_stats *st, const struct nexmark_bench_info *info,
+                             const struct summary *s)
 {
     fprintf(f,
             "  \"checkpoints\": {\"mode\": \"%s\", \"interval_ms\": %" PRId64
@@ -235,9 +241,8 @@ static void json_checkpoints(FILE *f, const struct nexmark_bench *b,
             ",\n    \"sync_ms\": {\"snapshots\": %" PRIu64
             ", \"p50\": %.4f, \"p99\": %.4f, \"max\": %.4f},\n    \"durations\": [",
             info->mode, info->interval_ms, st->checkpoints_completed, st->checkpoints_failed,
-            st->restored_checkpoint, st->restore_ms, st->max_checkpoint_ms,
-            st->max_checkpoint_bytes, st->snapshots, st->sync_ms_p50, st->sync_ms_p99,
-            st->sync_ms_max);
+            st->restored_checkpoint, st->restore_ms, s->max_ms, s->max_bytes, st->snapshots,
+            st->sync_ms_p50, st->sync_ms_p99, st->sync_ms_max);
     const struct ckpt_seen *cks = b->ckpts.seen;
     for (size_t i = 0; i < b->ckpts.n; i++) {
         fprintf(f, "%s{", i ? ", " : "");
@@ -270,7 +275,7 @@ int nexmark_bench_report(const struct nexmark_bench *b, const struct weir_run_st
             rc = -EIO;
         } else {
             json_run(f, b, st, info, &s);
-            json_checkpoints(f, b, st, info);
+            json_checkpoints(f, b, st, info, &s);
             if (fclose(f) != 0) {
                 fprintf(stderr, "weir: --json: %s: %s\n", json, strerror(errno));
                 rc = -EIO;

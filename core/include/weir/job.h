@@ -233,8 +233,6 @@ struct weir_run_stats {
      * the last attempt. */
     uint64_t snapshots;
     double sync_ms_p50, sync_ms_p99, sync_ms_max;
-    uint64_t last_checkpoint_ms, last_checkpoint_bytes;
-    uint64_t max_checkpoint_ms, max_checkpoint_bytes; /* the longest and largest */
     double restore_ms;       /* reading the checkpoint back into state, when restored */
     uint64_t restored_bytes; /* size of the checkpoint restored from */
 };

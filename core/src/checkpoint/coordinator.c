@@ -263,10 +263,6 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         pr.bytes_durable += atomic_load(&pd->shared.new_bytes);
         atomic_store(&cs->last_duration_ms, ms);
         atomic_store(&cs->last_size_bytes, pr.bytes_durable);
-        if (ms > atomic_load(&cs->max_duration_ms))
-            atomic_store(&cs->max_duration_ms, ms);
-        if (pr.bytes_durable > atomic_load(&cs->max_size_bytes))
-            atomic_store(&cs->max_size_bytes, pr.bytes_durable);
         if (!pd->final) {
             chk_log(rt, "checkpoint %" PRIu64 " complete: %" PRIu64 " ms, %" PRIu64 " bytes",
                     pd->id, ms, pr.bytes_durable);

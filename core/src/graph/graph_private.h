@@ -76,7 +76,6 @@ struct weir_stream {
 struct chk_stats {
     _Atomic uint64_t completed, failed, in_progress;
     _Atomic uint64_t last_duration_ms, last_size_bytes, last_id;
-    _Atomic uint64_t max_duration_ms, max_size_bytes;
     _Atomic uint64_t restarts;
 };
 

@@ -218,10 +218,6 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
     if (stats) {
         *stats = st;
         stats->restarts = restarts;
-        stats->last_checkpoint_ms = atomic_load(&job->chk.last_duration_ms);
-        stats->last_checkpoint_bytes = atomic_load(&job->chk.last_size_bytes);
-        stats->max_checkpoint_ms = atomic_load(&job->chk.max_duration_ms);
-        stats->max_checkpoint_bytes = atomic_load(&job->chk.max_size_bytes);
         stats->checkpoints_completed = atomic_load(&job->chk.completed);
         stats->checkpoints_failed = atomic_load(&job->chk.failed);
         stats->last_checkpoint_id = atomic_load(&job->chk.last_id);
