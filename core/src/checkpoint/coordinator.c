@@ -305,10 +305,18 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
     }
 }
 
+/* The id of the next checkpoint or savepoint: one counter for both, which continues from
+ * the checkpoint the run restored, whatever directory it came from (as Flink's). */
+static uint64_t next_id(const struct runtime *rt)
+{
+    uint64_t id = weir_storage_next_id(rt->chk.coord->storage);
+    return id > rt->chk.restored_id ? id : rt->chk.restored_id + 1;
+}
+
 static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
 {
     struct coordinator *c = rt->chk.coord;
-    uint64_t id = weir_storage_next_id(c->storage);
+    uint64_t id = next_id(rt);
     struct pending *pd = pending_new(rt, id);
     if (!pd)
         return;
@@ -427,7 +435,7 @@ int chk_final(struct runtime *rt)
         struct timespec ts = {0, FINAL_SETTLE_POLL_NS};
         nanosleep(&ts, NULL);
     }
-    uint64_t id = weir_storage_next_id(c->storage);
+    uint64_t id = next_id(rt);
     struct pending *pd = pending_new(rt, id);
     if (!pd)
         return -ENOMEM;

@@ -477,9 +477,10 @@ static int ck_begin(weir_storage *s, const char *path, bool savepoint, uint64_t 
             free(ck);
             return -EEXIST;
         }
-        if (id > s->max_id)
-            s->max_id = id;
     }
+    /* Savepoints and checkpoints take ids from one counter (weir_storage_next_id). */
+    if (id > s->max_id)
+        s->max_id = id;
     ck->state = WEIR_CKPT_WRITING;
     ck->next = s->cks;
     s->cks = ck;
