@@ -399,6 +399,69 @@ static void self_referencing_alias_is_refused(void **state)
     assert_non_null(strstr(err, "nested deeper than 32 levels"));
 }
 
+/* An alias bomb (billion laughs) whose keys are all known prefixes, so that nothing but the
+ * expansion itself can refuse it: 12 aliases per level over four levels is 12^4 = 20736
+ * keys, past the 10000 the loader expands. */
+static const char *alias_bomb(int fanout)
+{
+    static char text[8192];
+    size_t o = 0;
+#define PUT(...) (o += (size_t)snprintf(text + o, sizeof text - o, __VA_ARGS__))
+    PUT("state: &l1\n  backend: &l2\n    rocksdb: &l3\n      memory: &l4 {}\n");
+    for (int i = 1; i < fanout; i++)
+        PUT("      memory: *l4\n");
+    for (int i = 1; i < fanout; i++)
+        PUT("    rocksdb: *l3\n");
+    for (int i = 1; i < fanout; i++)
+        PUT("  backend: *l2\n");
+    for (int i = 1; i < fanout; i++)
+        PUT("state: *l1\n");
+#undef PUT
+    return text;
+}
+
+static void alias_expansion_is_bounded(void **state)
+{
+    char err[512] = "", want[600];
+    const char *path = wt_tmp_file("bomb.yaml", alias_bomb(12));
+    assert_int_equal(weir_config_load_file(*state, path, err, sizeof err), -E2BIG);
+    snprintf(want, sizeof want, "%s:", path);
+    assert_memory_equal(err, want, strlen(want));
+    int line = 0;
+    assert_int_equal(sscanf(err + strlen(want), "%d:", &line), 1);
+    assert_true(line > 0);
+    assert_non_null(
+        strstr(err, "more than 10000 entries (keys and list items) after expanding aliases"));
+    assert_null(strchr(err, '\n'));
+}
+
+static void alias_expansion_under_the_bound_loads(void **state)
+{
+    char err[512] = "";
+    const char *path = wt_tmp_file("small-bomb.yaml", alias_bomb(9)); /* 9^4 = 6561 */
+    if (weir_config_load_file(*state, path, err, sizeof err) != 0)
+        fail_msg("%s", err);
+}
+
+/* The classic bomb, about 1 KB: ten levels of ten aliases each, 10^10 mappings expanded. It is
+ * refused before any key is looked at, in the time it takes to read the file. */
+static void billion_laughs_is_refused_at_once(void **state)
+{
+    char text[4096], err[512] = "";
+    size_t o = (size_t)snprintf(text, sizeof text, "l0: &l0 {}\n");
+    for (int lv = 1; lv < 10; lv++) {
+        o += (size_t)snprintf(text + o, sizeof text - o, "l%d: &l%d {", lv, lv);
+        for (int i = 0; i < 10; i++)
+            o +=
+                (size_t)snprintf(text + o, sizeof text - o, "%s%d: *l%d", i ? ", " : "", i, lv - 1);
+        o += (size_t)snprintf(text + o, sizeof text - o, "}\n");
+    }
+    const char *path = wt_tmp_file("laughs.yaml", text);
+    assert_int_equal(weir_config_load_file(*state, path, err, sizeof err), -E2BIG);
+    assert_non_null(
+        strstr(err, "more than 10000 entries (keys and list items) after expanding aliases"));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -437,6 +500,9 @@ int main(void)
         T(directory_is_refused),
         T(deep_nesting_is_refused),
         T(self_referencing_alias_is_refused),
+        T(alias_expansion_is_bounded),
+        T(alias_expansion_under_the_bound_loads),
+        T(billion_laughs_is_refused_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 #undef T

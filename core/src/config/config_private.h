@@ -26,6 +26,8 @@
 #define PPQ_ONE        1000000000000000000ull /* fractions are kept in parts per 10^18 */
 #define MAX_KEY_LEN    512
 #define MAX_YAML_DEPTH 32
+/* Keys a file may hold once aliases are expanded: some hundred times the table's size. */
+#define MAX_YAML_EXPANDED 10000
 
 enum source { SRC_UNSET, SRC_DEFAULT, SRC_FILE, SRC_CMDLINE, SRC_DERIVED };
 

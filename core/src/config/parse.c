@@ -6,7 +6,9 @@
 #include "config_private.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <yaml.h>
@@ -17,6 +19,7 @@ struct loader {
     const char *path;
     char *err;
     size_t errlen;
+    size_t expanded; /* keys walked so far, each alias counted as often as it is used */
 };
 
 static const char *node_kind(const yaml_node_t *n)
@@ -99,6 +102,66 @@ static bool is_prefix_of_a_key(const char *name)
     return false;
 }
 
+/* The entries (mapping pairs and sequence items) under node id once every alias is expanded,
+ * saturating past the limit; memo[id - 1] holds the count plus one once known, UINT32_MAX
+ * while the node is being counted (an alias to a mapping it is inside of: the walk below
+ * refuses that by depth, so it counts 0 here). Keys are not counted into: the walk refuses a
+ * key that is not a scalar before it looks inside. */
+static uint32_t expanded_size(yaml_document_t *doc, int id, uint32_t *memo)
+{
+    yaml_node_t *n = yaml_document_get_node(doc, id);
+    uint32_t *m = &memo[id - 1];
+    uint64_t total = 0;
+    if (!n || *m == UINT32_MAX)
+        return 0;
+    if (*m)
+        return *m - 1;
+    *m = UINT32_MAX;
+    if (n->type == YAML_SEQUENCE_NODE)
+        for (yaml_node_item_t *i = n->data.sequence.items.start;
+             i < n->data.sequence.items.top && total <= MAX_YAML_EXPANDED; i++)
+            total += 1 + (uint64_t)expanded_size(doc, *i, memo);
+    else if (n->type == YAML_MAPPING_NODE)
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+             p < n->data.mapping.pairs.top && total <= MAX_YAML_EXPANDED; p++)
+            total += 1 + (uint64_t)expanded_size(doc, p->value, memo);
+    if (total > MAX_YAML_EXPANDED)
+        total = MAX_YAML_EXPANDED + 1;
+    *m = (uint32_t)total + 1;
+    return (uint32_t)total;
+}
+
+/* libyaml shares an aliased node rather than copying it, but the walk below visits it once per
+ * use: a 1 KB file of nested aliases (billion laughs) would be walked for hours. Counted first,
+ * with each node's count kept, so the count itself takes time in the file's size. */
+static int check_expansion(struct loader *l, const yaml_node_t *root)
+{
+    size_t nodes = (size_t)(l->doc->nodes.top - l->doc->nodes.start);
+    uint32_t *memo = calloc(nodes, sizeof *memo);
+    uint64_t total = 0;
+    if (!memo) {
+        errbuf_printf(l->err, l->errlen, "%s: out of memory", l->path);
+        return -ENOMEM;
+    }
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        total +=
+            (uint64_t)expanded_size(l->doc, p->key, memo) + expanded_size(l->doc, p->value, memo);
+        if (total > MAX_YAML_EXPANDED) {
+            const yaml_node_t *kn = yaml_document_get_node(l->doc, p->key);
+            errbuf_printf(
+                l->err, l->errlen,
+                "%s:%zu: more than %d entries (keys and list items) after expanding aliases; a "
+                "configuration needs far fewer (nested aliases?)",
+                l->path, kn->start_mark.line + 1, MAX_YAML_EXPANDED);
+            free(memo);
+            return -E2BIG;
+        }
+    }
+    free(memo);
+    return 0;
+}
+
 static int load_mapping(struct loader *l, const yaml_node_t *map, char *prefix, size_t plen,
                         int depth)
 {
@@ -116,6 +179,15 @@ static int load_mapping(struct loader *l, const yaml_node_t *map, char *prefix, 
         const struct weir_config_key *k;
         int rc;
 
+        /* check_expansion counted this, but not what a cycle of aliases adds. */
+        if (++l->expanded > MAX_YAML_EXPANDED) {
+            errbuf_printf(
+                l->err, l->errlen,
+                "%s:%d: more than %d entries (keys and list items) after expanding aliases; a "
+                "configuration needs far fewer (nested aliases?)",
+                l->path, kline, MAX_YAML_EXPANDED);
+            return -E2BIG;
+        }
         if (kn->type != YAML_SCALAR_NODE) {
             errbuf_printf(l->err, l->errlen, "%s:%d: a key must be text, not a YAML %s", l->path,
                           kline, node_kind(kn));
@@ -232,8 +304,10 @@ int weir_config_load_file(weir_config *c, const char *path, char *err, size_t er
             rc = -EINVAL;
             goto err;
         }
-        struct loader l = {c, &doc, path, err, errlen};
-        rc = load_mapping(&l, root, prefix, 0, 0);
+        struct loader l = {c, &doc, path, err, errlen, 0};
+        rc = check_expansion(&l, root);
+        if (rc == 0)
+            rc = load_mapping(&l, root, prefix, 0, 0);
         if (rc < 0)
             goto err;
         yaml_document_delete(&doc);
