@@ -119,14 +119,17 @@ static void empty_file_sets_nothing(void **state)
     assert_false(weir_config_is_set(c, "memory.process.size"));
 }
 
-static void null_value_leaves_the_default(void **state)
+static void null_value_is_an_error_not_the_default(void **state)
 {
-    weir_config *c = *state;
-    load_ok(c, wt_tmp_file("null.yaml", "memory.process.size:\n"
-                                        "parallelism.default: ~\n"));
-    assert_false(weir_config_is_set(c, "memory.process.size"));
-    assert_int_equal(weir_config_get_size(c, "memory.process.size"), 1728ull << 20);
-    assert_int_equal(weir_config_get_int(c, "parallelism.default"), 1);
+    load_refused(*state, "memory.process.size:\n",
+                 "1: memory.process.size: no value; expected a size like 4096m, 64kb or 4g "
+                 "(remove the line for the default, 1728m)");
+    load_refused(*state, "parallelism.default: ~\n",
+                 "1: parallelism.default: no value; expected an integer from 1 to 32768 "
+                 "(remove the line for the default, 1)");
+    load_refused(*state, "memory:\n  task.heap.size: null\n",
+                 "2: memory.task.heap.size: no value; expected a size like 4096m, 64kb or 4g "
+                 "(remove the line to leave it unset)");
 }
 
 static void quoted_empty_string_is_a_value_not_null(void **state)
@@ -435,12 +438,14 @@ static void alias_expansion_is_bounded(void **state)
     assert_null(strchr(err, '\n'));
 }
 
-static void alias_expansion_under_the_bound_loads(void **state)
+/* 9^4 = 6561 keys are under the bound: the file is walked, and refused for what it says (its
+ * empty mappings), not for its size. */
+static void alias_expansion_under_the_bound_is_walked(void **state)
 {
     char err[512] = "";
-    const char *path = wt_tmp_file("small-bomb.yaml", alias_bomb(9)); /* 9^4 = 6561 */
-    if (weir_config_load_file(*state, path, err, sizeof err) != 0)
-        fail_msg("%s", err);
+    const char *path = wt_tmp_file("small-bomb.yaml", alias_bomb(9));
+    assert_int_equal(weir_config_load_file(*state, path, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "an empty mapping sets nothing"));
 }
 
 /* The classic bomb, about 1 KB: ten levels of ten aliases each, 10^10 mappings expanded. It is
@@ -462,6 +467,44 @@ static void billion_laughs_is_refused_at_once(void **state)
         strstr(err, "more than 10000 entries (keys and list items) after expanding aliases"));
 }
 
+static void empty_mapping_under_unknown_key_is_an_unknown_key(void **state)
+{
+    load_refused(*state, "foo: {}\n", "1: unknown key \"foo\"");
+    load_refused(*state, "foo:\n  bar: {}\n", "2: unknown key \"foo.bar\"");
+}
+
+static void unknown_key_at_any_depth_whatever_its_value(void **state)
+{
+    load_refused(*state,
+                 "memory:\n"
+                 "  network:\n"
+                 "    mni: {}\n",
+                 "3: unknown key \"memory.network.mni\" (did you mean \"memory.network.min\"?)");
+}
+
+static void empty_mapping_under_a_key_is_refused(void **state)
+{
+    load_refused(*state, "memory: {}\n",
+                 "1: memory: an empty mapping sets nothing; give keys under it or remove it");
+    load_refused(*state, "state:\n  backend: {}\n",
+                 "2: state.backend: an empty mapping sets nothing; give keys under it or "
+                 "remove it");
+}
+
+static void many_unknown_keys_are_refused_at_the_first(void **state)
+{
+    size_t len = 200000 * 16;
+    char *text = malloc(len), err[512] = "";
+    size_t o = 0;
+    assert_non_null(text);
+    for (int i = 0; i < 200000; i++)
+        o += (size_t)snprintf(text + o, len - o, "k%d: {}\n", i);
+    const char *path = wt_tmp_file("many.yaml", text);
+    free(text);
+    assert_int_equal(weir_config_load_file(*state, path, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, ":1: unknown key \"k0\""));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -472,7 +515,7 @@ int main(void)
         T(every_scalar_style_is_its_text),
         T(anchors_and_aliases_resolve),
         T(empty_file_sets_nothing),
-        T(null_value_leaves_the_default),
+        T(null_value_is_an_error_not_the_default),
         T(quoted_empty_string_is_a_value_not_null),
         T(print_names_the_file_and_line),
         T(printed_config_loads_back_the_same),
@@ -501,8 +544,12 @@ int main(void)
         T(deep_nesting_is_refused),
         T(self_referencing_alias_is_refused),
         T(alias_expansion_is_bounded),
-        T(alias_expansion_under_the_bound_loads),
+        T(alias_expansion_under_the_bound_is_walked),
         T(billion_laughs_is_refused_at_once),
+        T(empty_mapping_under_unknown_key_is_an_unknown_key),
+        T(unknown_key_at_any_depth_whatever_its_value),
+        T(empty_mapping_under_a_key_is_refused),
+        T(many_unknown_keys_are_refused_at_the_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 #undef T

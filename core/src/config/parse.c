@@ -69,14 +69,18 @@ static int load_scalar(struct loader *l, const char *name, const struct weir_con
         if (strcmp(name, s) == 0)
             e->seen_as = s;
 
+    /* "key:" with nothing after it is a mistake more often than a wish for the default (a
+     * value lost in an edit, a misplaced indent): say so rather than run on the default. */
     if (is_yaml_null(val)) {
-        if (e->src == SRC_CMDLINE)
-            return 0;
-        rc = config_entry_reset(e, k);
-        l->c->resolved = false;
-        if (rc < 0)
-            errbuf_printf(l->err, l->errlen, "%s:%d: out of memory", l->path, kline);
-        return rc;
+        char exp[200], def[64];
+        config_expectation(k, exp, sizeof exp);
+        if (k->def && *k->def)
+            snprintf(def, sizeof def, "for the default, %s", k->def);
+        else
+            snprintf(def, sizeof def, "to leave it unset");
+        errbuf_printf(l->err, l->errlen, "%s:%d: %s: no value; %s (remove the line %s)", l->path,
+                      vline, k->name, exp, def);
+        return -EINVAL;
     }
     rc = config_set_from(l->c, k, (const char *)val->data.scalar.value, SRC_FILE, l->path, vline,
                          msg, sizeof msg);
@@ -133,21 +137,28 @@ static uint32_t expanded_size(yaml_document_t *doc, int id, uint32_t *memo)
 
 /* libyaml shares an aliased node rather than copying it, but the walk below visits it once per
  * use: a 1 KB file of nested aliases (billion laughs) would be walked for hours. Counted first,
- * with each node's count kept, so the count itself takes time in the file's size. */
+ * with each node's count kept, so the count itself takes time in the file's size. A file that
+ * is long without aliases is walked (it is refused at its first unknown key), so the error
+ * says what it does only of aliases. */
 static int check_expansion(struct loader *l, const yaml_node_t *root)
 {
-    size_t nodes = (size_t)(l->doc->nodes.top - l->doc->nodes.start);
+    size_t nodes = (size_t)(l->doc->nodes.top - l->doc->nodes.start), written = 0;
     uint32_t *memo = calloc(nodes, sizeof *memo);
     uint64_t total = 0;
     if (!memo) {
         errbuf_printf(l->err, l->errlen, "%s: out of memory", l->path);
         return -ENOMEM;
     }
+    for (yaml_node_t *n = l->doc->nodes.start; n < l->doc->nodes.top; n++)
+        written += n->type == YAML_MAPPING_NODE
+                       ? (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start)
+                   : n->type == YAML_SEQUENCE_NODE
+                       ? (size_t)(n->data.sequence.items.top - n->data.sequence.items.start)
+                       : 0;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
-        total +=
-            (uint64_t)expanded_size(l->doc, p->key, memo) + expanded_size(l->doc, p->value, memo);
-        if (total > MAX_YAML_EXPANDED) {
+        total += 1 + (uint64_t)expanded_size(l->doc, p->value, memo);
+        if (total > MAX_YAML_EXPANDED && total > written) {
             const yaml_node_t *kn = yaml_document_get_node(l->doc, p->key);
             errbuf_printf(
                 l->err, l->errlen,
@@ -220,12 +231,24 @@ static int load_mapping(struct loader *l, const yaml_node_t *map, char *prefix, 
             errbuf_printf(l->err, l->errlen, "%s:%d: %s: %s, not a YAML %s", l->path,
                           (int)vn->start_mark.line + 1, k->name, exp, node_kind(vn));
             return -EINVAL;
-        } else if (vn->type == YAML_SEQUENCE_NODE) {
+        } else if (vn->type == YAML_SEQUENCE_NODE ||
+                   (vn->data.mapping.pairs.top == vn->data.mapping.pairs.start && !k &&
+                    !is_prefix_of_a_key(prefix))) {
+            /* An empty mapping under a name no key starts with sets nothing, silently: it is
+             * an unknown key like any other. A non-empty one is walked, so the error names
+             * the whole key (memory.proces.size), which finds the nearest better. */
             char msg[400];
             config_unknown_key(prefix, msg, sizeof msg);
             errbuf_printf(l->err, l->errlen, "%s:%d: %s", l->path, kline, msg);
             return -ENOENT;
         } else {
+            if (vn->data.mapping.pairs.top == vn->data.mapping.pairs.start) {
+                errbuf_printf(l->err, l->errlen,
+                              "%s:%d: %s: an empty mapping sets nothing; give keys under it or "
+                              "remove it",
+                              l->path, (int)vn->start_mark.line + 1, prefix);
+                return -EINVAL;
+            }
             rc = load_mapping(l, vn, prefix, nlen, depth + 1);
         }
         prefix[plen] = '\0';
