@@ -218,10 +218,52 @@ static void bad_size_names_key_and_value(void **state)
             "4096m, 64kb or 4g");
 }
 
-static void size_overflow_names_key_and_value(void **state)
+static void size_overflow_names_key_value_and_the_largest(void **state)
 {
     refused(*state, "memory.process.size=99999999t",
-            "memory.process.size: \"99999999t\": too large for a size");
+            "memory.process.size: \"99999999t\": too large; the largest size is 4194304t "
+            "(4.000 EiB)");
+    refused(*state, "memory.process.size=99999999999t",
+            "memory.process.size: \"99999999999t\": too large; the largest size is 4194304t "
+            "(4.000 EiB)");
+}
+
+/* Fits in 64 bits as bytes, but not in the signed sizes (off_t, ssize_t) the engine uses. */
+static void size_past_the_largest_is_refused_though_it_fits_64_bits(void **state)
+{
+    refused(*state, "memory.managed.size=16000000t",
+            "memory.managed.size: \"16000000t\": too large; the largest size is 4194304t "
+            "(4.000 EiB)");
+}
+
+static void largest_size_is_accepted(void **state)
+{
+    char err[256] = "";
+    assert_int_equal(weir_config_set_kv(*state, "memory.managed.size=4194304t", err, sizeof err),
+                     0);
+}
+
+/* 18446744073710 ms is 2^64 ns and a little: read as nanoseconds it wrapped to about 448 us. */
+static void duration_that_overflows_in_nanoseconds_is_refused(void **state)
+{
+    refused(*state, "execution.checkpointing.interval=18446744073710ms",
+            "execution.checkpointing.interval: \"18446744073710ms\": too long; the largest "
+            "duration is 36500 d");
+    refused(*state, "execution.checkpointing.timeout=36501 d",
+            "execution.checkpointing.timeout: \"36501 d\": too long; the largest duration is "
+            "36500 d");
+    refused(*state, "execution.buffer-timeout=9223372036854775807 d",
+            "execution.buffer-timeout: \"9223372036854775807 d\": too long; the largest "
+            "duration is 36500 d");
+}
+
+static void largest_duration_is_accepted(void **state)
+{
+    char err[256] = "";
+    assert_int_equal(
+        weir_config_set_kv(*state, "execution.checkpointing.timeout=36500 d", err, sizeof err), 0);
+    assert_int_equal(weir_config_get_duration_ms(*state, "execution.checkpointing.timeout"),
+                     36500ll * 86400000);
 }
 
 static void bad_segment_size_names_bounds(void **state)
@@ -436,7 +478,11 @@ int main(void)
         T(bad_int_names_key_value_and_range),
         T(bad_power_of_two_int_names_key_and_value),
         T(bad_size_names_key_and_value),
-        T(size_overflow_names_key_and_value),
+        T(size_overflow_names_key_value_and_the_largest),
+        T(size_past_the_largest_is_refused_though_it_fits_64_bits),
+        T(largest_size_is_accepted),
+        T(duration_that_overflows_in_nanoseconds_is_refused),
+        T(largest_duration_is_accepted),
         T(bad_segment_size_names_bounds),
         T(bad_duration_names_key_and_value),
         T(sub_millisecond_duration_is_refused),

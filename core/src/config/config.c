@@ -132,7 +132,7 @@ void config_expectation(const struct weir_config_key *k, char *buf, size_t len)
 static int parse_value(const struct weir_config_key *k, const char *text, struct value *v,
                        char *err, size_t errlen)
 {
-    char q[160], exp[200];
+    char q[160], exp[200], whybuf[128];
     const char *why = NULL; /* more specific than the expectation, when known */
     int rc = 0;
 
@@ -160,20 +160,29 @@ static int parse_value(const struct weir_config_key *k, const char *text, struct
     }
     case WEIR_CONFIG_SIZE:
         rc = weir_parse_size(t, &v->size);
-        if (rc == -ERANGE)
-            why = "too large for a size";
-        else if (rc == 0 && ((k->min > 0 && v->size < (uint64_t)k->min) ||
-                             (k->max > 0 && v->size > (uint64_t)k->max) ||
-                             ((k->flags & WEIR_CONFIG_POW2) && !is_pow2(v->size))))
+        if (rc == -ERANGE || (rc == 0 && k->max == 0 && v->size > CONFIG_SIZE_MAX)) {
+            char canon[32], human[32];
+            config_canonical_size(CONFIG_SIZE_MAX, canon, sizeof canon);
+            weir_format_size(CONFIG_SIZE_MAX, human, sizeof human);
+            snprintf(whybuf, sizeof whybuf, "too large; the largest size is %s (%s)", canon, human);
+            why = whybuf;
+            rc = -ERANGE;
+        } else if (rc == 0 && ((k->min > 0 && v->size < (uint64_t)k->min) ||
+                               (k->max > 0 && v->size > (uint64_t)k->max) ||
+                               ((k->flags & WEIR_CONFIG_POW2) && !is_pow2(v->size))))
             rc = -ERANGE;
         break;
     case WEIR_CONFIG_DURATION:
         rc = weir_parse_duration_ms(t, &v->i);
         if (rc == -EDOM)
             why = "expected a whole number of milliseconds";
-        else if (rc == -ERANGE)
-            why = "too long for a duration";
-        else if (rc == 0 && (v->i < k->min || (k->max > 0 && v->i > k->max)))
+        else if (rc == -ERANGE || (rc == 0 && k->max == 0 && v->i > CONFIG_DURATION_MAX_MS)) {
+            char canon[32];
+            config_canonical_duration(CONFIG_DURATION_MAX_MS, canon, sizeof canon);
+            snprintf(whybuf, sizeof whybuf, "too long; the largest duration is %s", canon);
+            why = whybuf;
+            rc = -ERANGE;
+        } else if (rc == 0 && (v->i < k->min || (k->max > 0 && v->i > k->max)))
             rc = -ERANGE;
         break;
     case WEIR_CONFIG_DOUBLE:

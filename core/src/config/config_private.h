@@ -23,9 +23,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PPQ_ONE        1000000000000000000ull /* fractions are kept in parts per 10^18 */
-#define MAX_KEY_LEN    512
-#define MAX_YAML_DEPTH 32
+#define PPQ_ONE     1000000000000000000ull /* fractions are kept in parts per 10^18 */
+#define MAX_KEY_LEN 512
+/* The largest size and duration a key without its own maximum takes. Sizes stay within the
+ * signed types (off_t, ssize_t) they end up in; durations stay within int64 nanoseconds, with
+ * room to add them to a clock reading (18446744073710ms read as nanoseconds was 448 us). */
+#define CONFIG_SIZE_MAX        (1ull << 62)                 /* 4194304t, 4 EiB */
+#define CONFIG_DURATION_MAX_MS (36500ll * 24 * 3600 * 1000) /* 36500 d, 100 years */
+#define MAX_YAML_DEPTH         32
 /* Keys a file may hold once aliases are expanded: some hundred times the table's size. */
 #define MAX_YAML_EXPANDED 10000
 
