@@ -100,7 +100,8 @@ static void set_kv_splits_at_the_first_equals_sign(void **state)
 static void set_kv_without_equals_sign_is_refused(void **state)
 {
     refused(*state, "parallelism.default",
-            "-D \"parallelism.default\": expected key=value, like -D memory.process.size=4g");
+            "parallelism.default: expected key=value, like memory.process.size=4g");
+    refused(*state, "a b", "\"a b\": expected key=value, like memory.process.size=4g");
 }
 
 static void buffer_timeout_zero_is_allowed(void **state)

@@ -361,8 +361,13 @@ int weir_config_set_kv(weir_config *c, const char *key_eq_value, char *err, size
     }
     eq = strchr(key_eq_value, '=');
     if (!eq) {
-        errbuf_printf(err, errlen, "-D %s: expected key=value, like -D memory.process.size=4g",
-                      config_quote(key_eq_value, q, sizeof q));
+        /* The caller names its flag ("weir: -D " + this); the word as typed when it is one
+         * plain word, quoted otherwise. */
+        bool plain = *key_eq_value && strlen(key_eq_value) < 100;
+        for (const char *p = key_eq_value; plain && *p; p++)
+            plain = isgraph((unsigned char)*p) && *p != '"' && *p != '\\';
+        errbuf_printf(err, errlen, "%s: expected key=value, like memory.process.size=4g",
+                      plain ? key_eq_value : config_quote(key_eq_value, q, sizeof q));
         return -EINVAL;
     }
     key = strndup(key_eq_value, (size_t)(eq - key_eq_value));
