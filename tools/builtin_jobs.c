@@ -150,18 +150,18 @@ static uint64_t word_key(const weir_rec *r)
     return h;
 }
 
-static int two_paths(int argc, char **argv, const char *job)
+static int two_paths(weir_job *job, int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "weir: job %s: expected INPUT and OUTPUT paths\n", job);
+        weir_job_fail(job, "expected INPUT and OUTPUT paths");
         return -EINVAL;
     }
-    return 0;
+    return cli_output_not_input(job, argv[1], argv[2]);
 }
 
 static int job_copy(weir_job *job, int argc, char **argv)
 {
-    if (two_paths(argc, argv, "copy") < 0)
+    if (two_paths(job, argc, argv) < 0)
         return -EINVAL;
     weir_sink_file(weir_source_file(job, "lines", argv[1]), "file", argv[2], NULL);
     return 0;
@@ -169,7 +169,7 @@ static int job_copy(weir_job *job, int argc, char **argv)
 
 static int job_split_words(weir_job *job, int argc, char **argv)
 {
-    if (two_paths(argc, argv, "split-words") < 0)
+    if (two_paths(job, argc, argv) < 0)
         return -EINVAL;
     weir_stream *words =
         weir_flat_map(weir_source_file(job, "lines", argv[1]), "split", split_words);

@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -28,6 +30,39 @@ bad:
     fprintf(stderr, "weir: %s: \"%s\": expected a non-negative count like 1000000, 1e6 or 10M\n",
             flag, v);
     return -EINVAL;
+}
+
+int cli_output_not_input(weir_job *job, const char *in, const char *out)
+{
+    struct stat si, so;
+    if (stat(in, &si) < 0 || stat(out, &so) < 0)
+        return 0; /* a missing INPUT is the source's error; a missing OUTPUT is not INPUT */
+    if (si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+        weir_job_fail(job,
+                      "OUTPUT \"%s\" is the INPUT \"%s\": writing it would empty what the job "
+                      "reads; give another OUTPUT",
+                      out, in);
+        return -EINVAL;
+    }
+    if (!S_ISDIR(so.st_mode))
+        return 0;
+    /* At parallelism > 1 OUTPUT is a directory of part files, rewritten as the job runs. */
+    char *real = realpath(in, NULL);
+    if (!real)
+        return 0;
+    char *slash = strrchr(real, '/');
+    slash[slash == real] = 0; /* the directory INPUT is in: "/" for "/x" */
+    struct stat sd;
+    int in_out = stat(real, &sd) == 0 && sd.st_dev == so.st_dev && sd.st_ino == so.st_ino;
+    free(real);
+    if (in_out) {
+        weir_job_fail(job,
+                      "INPUT \"%s\" is in the OUTPUT directory \"%s\", whose part files the job "
+                      "rewrites; give another OUTPUT",
+                      in, out);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 static weir_job *volatile running_job;

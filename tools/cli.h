@@ -12,6 +12,11 @@
  * flag and the value and returns -EINVAL. */
 int cli_parse_count(const char *flag, const char *v, uint64_t *out);
 
+/* 0, or -EINVAL after weir_job_fail when writing OUTPUT would destroy INPUT before it is
+ * read: the same file (same device and inode, whatever the spelling or links), or INPUT
+ * inside the directory OUTPUT (part files at parallelism > 1). */
+int cli_output_not_input(weir_job *job, const char *in, const char *out);
+
 /* While job runs: the first SIGINT/SIGTERM stops it (sources end, records
  * drain), a second exits at once; SIGUSR1 asks for a savepoint. NULL stops
  * watching. */

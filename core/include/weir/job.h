@@ -113,6 +113,11 @@ void weir_job_free(weir_job *job);
 const char *weir_job_name(const weir_job *job);
 /* The first builder error, or NULL when the graph is valid so far. */
 const char *weir_job_error(const weir_job *job);
+/* Makes the job invalid with a one-line reason, as a builder error does (sticky: the first
+ * error stays). For weir_job_main's own checks of its arguments, which then returns
+ * -EINVAL: the weir command prints "weir: job NAME: REASON", e.g.
+ *     weir_job_fail(job, "--window-ms %s: must be > 0", arg); */
+void weir_job_fail(weir_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 weir_stream *weir_source(weir_job *job, const char *uid, const struct weir_source_ops *ops,
                          void *arg);
