@@ -5,6 +5,7 @@
  *                      [--rate R] [--event-rate R] [--seed S]
  *                      [--dump-events DIR] [--output DIR] [--json PATH]
  *                      [--from-checkpoint latest|DIR] [--allow-non-restored-state]
+ *                      [--overwrite]
  *
  * The job is source "nexmark" -> "latency-stamp" -> the query -> "latency-probe"
  * -> sink (a blackhole, or with --output exactly-once CSV files). Checkpoints
@@ -84,6 +85,7 @@ static void bench_usage(FILE *out)
         "                          [--rate R] [--event-rate R] [--seed S]\n"
         "                          [--dump-events DIR] [--output DIR] [--json PATH]\n"
         "                          [--from-checkpoint latest|DIR] [--allow-non-restored-state]\n"
+        "                          [--overwrite]\n"
         "QUERY is one of:");
     for (const struct weir_nexmark_query *const *q = weir_nexmark_queries; *q; q++)
         fprintf(out, " %s", (*q)->name);
@@ -93,7 +95,8 @@ static void bench_usage(FILE *out)
             "failure ends the run (restart-strategy.type none) unless -c or -D say otherwise.\n"
             "--rate limits events per wall-clock second (default: as fast as possible);\n"
             "--event-rate sets Nexmark's event-time rate (default 10M/s). --output DIR writes\n"
-            "the result rows exactly once as DIR/part-*.csv; --json PATH the measurements.\n"
+            "the result rows exactly once as DIR/part-*.csv (a DIR that is not empty only\n"
+            "with --overwrite, which replaces its part files); --json PATH the measurements.\n"
             "With --dump-events DIR and no --query, only the events are written (as CSV).\n");
 }
 
@@ -103,7 +106,7 @@ struct bench_opts {
     bool events_set;
     double rate, event_rate;
     const char *dump_dir, *output, *json, *restore_from, *config_file;
-    bool allow_non_restored;
+    bool allow_non_restored, overwrite;
     int parallelism;
     const char *defs[256];
     int n_defs;
@@ -131,6 +134,9 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
             exit(0);
         } else if (!strcmp(a, "--allow-non-restored-state") || !strcmp(a, "-n")) {
             o->allow_non_restored = true;
+            continue;
+        } else if (!strcmp(a, "--overwrite")) {
+            o->overwrite = true;
             continue;
         } else if (a[0] == '-') {
             static const char *const with_value[] = {"--query",
@@ -254,6 +260,8 @@ static weir_config *bench_config(const struct bench_opts *o)
             weir_config_free(cfg);
             return NULL;
         }
+    if (o->overwrite && weir_config_set(cfg, "sink.file.overwrite", "true", err, sizeof err) < 0)
+        goto bad;
     if (o->parallelism) {
         char p[16];
         snprintf(p, sizeof p, "%d", o->parallelism);
@@ -364,7 +372,7 @@ static int bench_measure(const struct bench_opts *o, weir_config *cfg,
     cli_watch_signals(NULL);
     if (rc < 0) {
         fprintf(stderr, "weir: %s\n", err);
-        return rc == -EINVAL || rc == -ENOMEM ? EXIT_USAGE : EXIT_FAILED;
+        return rc == -EINVAL || rc == -ENOMEM || rc == -EEXIST ? EXIT_USAGE : EXIT_FAILED;
     }
     return nexmark_bench_report(b, &st, &info, stdout, o->json) < 0 ? EXIT_FAILED : 0;
 }
