@@ -1,6 +1,7 @@
 /* Shared pieces of the weir command: see cli.h. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,20 @@
 
 #include "cli.h"
 
-int cli_parse_count(const char *flag, const char *v, uint64_t *out)
+void cli_error(weir_job *job, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (job)
+        weir_job_fail(job, "%s", msg);
+    else
+        fprintf(stderr, "weir: %s\n", msg);
+}
+
+int cli_parse_count(weir_job *job, const char *flag, const char *v, uint64_t *out)
 {
     char *end;
     errno = 0;
@@ -22,14 +36,24 @@ int cli_parse_count(const char *flag, const char *v, uint64_t *out)
         d *= 1e6, end++;
     else if (*end == 'g' || *end == 'G' || *end == 'b' || *end == 'B')
         d *= 1e9, end++;
-    if (*end || !(d >= 0) || d > 1.8e19)
+    if (*end || !(d >= 0) || d > 1.8e19 || d != (double)(uint64_t)d)
         goto bad;
     *out = (uint64_t)d;
     return 0;
 bad:
-    fprintf(stderr, "weir: %s: \"%s\": expected a non-negative count like 1000000, 1e6 or 10M\n",
-            flag, v);
+    cli_error(job, "%s: \"%s\": expected a whole count like 1000000, 1e6 or 10M", flag, v);
     return -EINVAL;
+}
+
+int cli_parse_total(weir_job *job, const char *flag, const char *v, uint64_t *out)
+{
+    int rc = cli_parse_count(job, flag, v, out);
+    if (rc == 0 && *out == 0) {
+        cli_error(job, "%s: \"%s\": expected a count above 0; a run without end is --unbounded",
+                  flag, v);
+        rc = -EINVAL;
+    }
+    return rc;
 }
 
 int cli_output_not_input(weir_job *job, const char *in, const char *out)
