@@ -1,10 +1,11 @@
 /*
  * weir bench nexmark: one Nexmark query, with checkpoints, measured.
  *
- *   weir bench nexmark --query qN --events N [-p N] [-c FILE] [-D key=value]...
+ *   weir bench nexmark --query qN --events N|--unbounded [-p N] [-c FILE] [-D key=value]...
  *                      [--rate R] [--event-rate R] [--seed S]
  *                      [--dump-events DIR] [--output DIR] [--json PATH]
  *                      [--from-checkpoint latest|DIR] [--allow-non-restored-state]
+ *                      [--overwrite]
  *
  * The job is source "nexmark" -> "latency-stamp" -> the query -> "latency-probe"
  * -> sink (a blackhole, or with --output exactly-once CSV files). Checkpoints
@@ -39,8 +40,8 @@
 #define EXIT_USAGE  2
 
 /* A positive event-time rate: below one event per second spreads a run over
- * days of event time. One-line error naming the flag. */
-static int parse_rate(const char *flag, const char *v, double *out)
+ * days of event time. One-line error naming the flag (cli_error). */
+static int parse_rate(weir_job *job, const char *flag, const char *v, double *out)
 {
     char *end;
     errno = 0;
@@ -50,8 +51,7 @@ static int parse_rate(const char *flag, const char *v, double *out)
     else if (*end == 'm' || *end == 'M')
         r *= 1e6, end++;
     if (end == v || *end || errno || !(r > 0) || r > 1e12) {
-        fprintf(stderr, "weir: %s: \"%s\": expected a positive rate like 0.5, 1000 or 10M\n", flag,
-                v);
+        cli_error(job, "%s: \"%s\": expected a positive rate like 0.5, 1000 or 10M", flag, v);
         return -EINVAL;
     }
     *out = r;
@@ -80,10 +80,12 @@ static void bench_usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: weir bench nexmark --query QUERY --events N [-p N] [-c FILE] [-D key=value]...\n"
+        "usage: weir bench nexmark --query QUERY --events N|--unbounded [-p N] [-c FILE]\n"
+        "                          [-D key=value]...\n"
         "                          [--rate R] [--event-rate R] [--seed S]\n"
         "                          [--dump-events DIR] [--output DIR] [--json PATH]\n"
         "                          [--from-checkpoint latest|DIR] [--allow-non-restored-state]\n"
+        "                          [--overwrite]\n"
         "QUERY is one of:");
     for (const struct weir_nexmark_query *const *q = weir_nexmark_queries; *q; q++)
         fprintf(out, " %s", (*q)->name);
@@ -93,7 +95,8 @@ static void bench_usage(FILE *out)
             "failure ends the run (restart-strategy.type none) unless -c or -D say otherwise.\n"
             "--rate limits events per wall-clock second (default: as fast as possible);\n"
             "--event-rate sets Nexmark's event-time rate (default 10M/s). --output DIR writes\n"
-            "the result rows exactly once as DIR/part-*.csv; --json PATH the measurements.\n"
+            "the result rows exactly once as DIR/part-*.csv (a DIR that is not empty only\n"
+            "with --overwrite, which replaces its part files); --json PATH the measurements.\n"
             "With --dump-events DIR and no --query, only the events are written (as CSV).\n");
 }
 
@@ -103,7 +106,7 @@ struct bench_opts {
     bool events_set;
     double rate, event_rate;
     const char *dump_dir, *output, *json, *restore_from, *config_file;
-    bool allow_non_restored;
+    bool allow_non_restored, overwrite, unbounded;
     int parallelism;
     const char *defs[256];
     int n_defs;
@@ -113,6 +116,33 @@ static int need_value(int argc, char **argv, int i, const char *flag)
 {
     if (i + 1 >= argc) {
         fprintf(stderr, "weir: bench nexmark: %s needs a value\n", flag);
+        return -1;
+    }
+    return 0;
+}
+
+/* What the options say together: one line and -1 when they do not fit. */
+static int bench_opts_check(const struct bench_opts *o)
+{
+    if (!o->q && !o->dump_dir) {
+        fprintf(stderr, "weir: bench nexmark: --query is required (e.g. --query q5)\n");
+        return -1;
+    }
+    if (o->events_set == o->unbounded) {
+        fprintf(stderr, "weir: bench nexmark: %s\n",
+                o->unbounded ? "--events and --unbounded: give one of them"
+                             : "--events N (a count like 10M) or --unbounded is required");
+        return -1;
+    }
+    if (o->unbounded && o->dump_dir) {
+        fprintf(stderr, "weir: bench nexmark: --dump-events writes a bounded run: give --events N, "
+                        "not --unbounded\n");
+        return -1;
+    }
+    /* q17 and q18 pack two ids into one 64-bit key, exact below 2^32 */
+    if (o->events > UINT64_C(40000000000)) {
+        fprintf(stderr, "weir: --events: %" PRIu64 ": at most 4e10 (ids must stay below 2^32)\n",
+                o->events);
         return -1;
     }
     return 0;
@@ -131,6 +161,12 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
             exit(0);
         } else if (!strcmp(a, "--allow-non-restored-state") || !strcmp(a, "-n")) {
             o->allow_non_restored = true;
+            continue;
+        } else if (!strcmp(a, "--overwrite")) {
+            o->overwrite = true;
+            continue;
+        } else if (!strcmp(a, "--unbounded")) {
+            o->unbounded = true; /* events 0: the generator's "no end" */
             continue;
         } else if (a[0] == '-') {
             static const char *const with_value[] = {"--query",
@@ -178,18 +214,18 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
                 return -1;
             }
         } else if (!strcmp(a, "--events")) {
-            if (cli_parse_count("--events", v, &o->events) < 0)
+            if (cli_parse_total(NULL, "--events", v, &o->events) < 0)
                 return -1;
             o->events_set = true;
         } else if (!strcmp(a, "--rate")) {
-            if (cli_parse_count("--rate", v, &n) < 0)
+            if (cli_parse_count(NULL, "--rate", v, &n) < 0)
                 return -1;
             o->rate = (double)n;
         } else if (!strcmp(a, "--event-rate") || !strcmp(a, "--events-per-second")) {
-            if (parse_rate(a, v, &o->event_rate) < 0)
+            if (parse_rate(NULL, a, v, &o->event_rate) < 0)
                 return -1;
         } else if (!strcmp(a, "--seed")) {
-            if (cli_parse_count("--seed", v, &o->seed) < 0)
+            if (cli_parse_count(NULL, "--seed", v, &o->seed) < 0)
                 return -1;
         } else if (!strcmp(a, "--dump-events")) {
             o->dump_dir = v;
@@ -222,21 +258,7 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
             return -1;
         }
     }
-    if (!o->q && !o->dump_dir) {
-        fprintf(stderr, "weir: bench nexmark: --query is required (e.g. --query q5)\n");
-        return -1;
-    }
-    if (!o->events_set || o->events == 0) {
-        fprintf(stderr, "weir: bench nexmark: --events: expected a positive count like 10M\n");
-        return -1;
-    }
-    /* q17 and q18 pack two ids into one 64-bit key, exact below 2^32 */
-    if (o->events > UINT64_C(40000000000)) {
-        fprintf(stderr, "weir: --events: %" PRIu64 ": at most 4e10 (ids must stay below 2^32)\n",
-                o->events);
-        return -1;
-    }
-    return 0;
+    return bench_opts_check(o);
 }
 
 /* Config: file, then -D, then the bench's defaults for what neither set. */
@@ -254,6 +276,8 @@ static weir_config *bench_config(const struct bench_opts *o)
             weir_config_free(cfg);
             return NULL;
         }
+    if (o->overwrite && weir_config_set(cfg, "sink.file.overwrite", "true", err, sizeof err) < 0)
+        goto bad;
     if (o->parallelism) {
         char p[16];
         snprintf(p, sizeof p, "%d", o->parallelism);
@@ -364,7 +388,7 @@ static int bench_measure(const struct bench_opts *o, weir_config *cfg,
     cli_watch_signals(NULL);
     if (rc < 0) {
         fprintf(stderr, "weir: %s\n", err);
-        return rc == -EINVAL || rc == -ENOMEM ? EXIT_USAGE : EXIT_FAILED;
+        return rc == -EINVAL || rc == -ENOMEM || rc == -EEXIST ? EXIT_USAGE : EXIT_FAILED;
     }
     return nexmark_bench_report(b, &st, &info, stdout, o->json) < 0 ? EXIT_FAILED : 0;
 }
@@ -418,59 +442,71 @@ int cmd_bench(int argc, char **argv)
 
 /* --- the queries as built-in jobs ------------------------------------------------------ */
 
-#define RUN_USAGE "[--events N] [--rate R] [--event-rate R] [--seed S] [OUTPUT_DIR]"
+#define RUN_USAGE "[--events N | --unbounded] [--rate R] [--event-rate R] [--seed S] [OUTPUT_DIR]"
 
 /* weir run qN [options] [OUTPUT_DIR]: argv[0] is the query's name. */
 static int nexmark_job_main(weir_job *job, int argc, char **argv)
 {
     const struct weir_nexmark_query *q = weir_nexmark_query_find(argv[0]);
-    if (!q)
+    if (!q) {
+        weir_job_fail(job, "\"%s\" is not a Nexmark query", argv[0]);
         return -EINVAL;
+    }
     struct weir_nexmark_opts *gen = malloc(sizeof *gen);
     if (!gen)
         return -ENOMEM;
     weir_nexmark_opts_init(gen);
     gen->events = 10000000;
     const char *out = NULL;
+    bool events = false, unbounded = false;
     for (int i = 1; i < argc; i++) {
         uint64_t n;
         const char *a = argv[i];
         if (a[0] != '-') {
             if (out) {
-                fprintf(stderr, "weir: job %s: one OUTPUT_DIR at most (\"%s\", \"%s\")\n", q->name,
-                        out, a);
+                weir_job_fail(job, "one OUTPUT_DIR at most (\"%s\", \"%s\")", out, a);
                 goto bad;
             }
             out = a;
             continue;
         }
+        if (!strcmp(a, "--unbounded")) {
+            unbounded = true;
+            continue;
+        }
         if (i + 1 >= argc) {
-            fprintf(stderr, "weir: job %s: %s needs a value\n", q->name, a);
+            weir_job_fail(job, "%s needs a value", a);
             goto bad;
         }
         const char *v = argv[++i];
         if (!strcmp(a, "--events")) {
-            if (cli_parse_count("--events", v, &gen->events) < 0)
+            if (cli_parse_total(job, "--events", v, &gen->events) < 0)
                 goto bad;
+            events = true;
         } else if (!strcmp(a, "--rate")) {
-            if (cli_parse_count("--rate", v, &n) < 0)
+            if (cli_parse_count(job, "--rate", v, &n) < 0)
                 goto bad;
             gen->rate_limit = (double)n;
         } else if (!strcmp(a, "--event-rate")) {
-            if (parse_rate("--event-rate", v, &gen->events_per_second) < 0)
+            if (parse_rate(job, "--event-rate", v, &gen->events_per_second) < 0)
                 goto bad;
         } else if (!strcmp(a, "--seed")) {
-            if (cli_parse_count("--seed", v, &gen->seed) < 0)
+            if (cli_parse_count(job, "--seed", v, &gen->seed) < 0)
                 goto bad;
         } else {
-            fprintf(stderr, "weir: job %s: unknown option \"%s\"; options: %s\n", q->name, a,
-                    RUN_USAGE);
+            weir_job_fail(job, "unknown option \"%s\"; options: %s", a, RUN_USAGE);
             goto bad;
         }
     }
+    if (events && unbounded) {
+        weir_job_fail(job, "--events and --unbounded: give one of them");
+        goto bad;
+    }
+    if (unbounded)
+        gen->events = 0; /* the generator's "no end" */
     char err[256];
     if (weir_nexmark_opts_check(gen, err, sizeof err) < 0) {
-        fprintf(stderr, "weir: job %s: %s\n", q->name, err);
+        weir_job_fail(job, "%s", err);
         goto bad;
     }
     struct weir_nexmark_query_params qp = {.gen = gen};

@@ -15,8 +15,8 @@
 #include "builtin_jobs.h"
 #include "cli.h"
 
-/* Options shared by the generator jobs. */
-static int datagen_args(int argc, char **argv, struct weir_datagen_opts *o, const char *job)
+/* Options shared by the generator jobs; -EINVAL after the job's error. */
+static int datagen_args(weir_job *job, int argc, char **argv, struct weir_datagen_opts *o)
 {
     static const struct option longopts[] = {
         {"records", required_argument, NULL, 'n'},     {"keys", required_argument, NULL, 'k'},
@@ -25,48 +25,60 @@ static int datagen_args(int argc, char **argv, struct weir_datagen_opts *o, cons
         {"unbounded", no_argument, NULL, 'u'},         {NULL, 0, NULL, 0},
     };
     uint64_t v;
+    bool records = false, unbounded = false;
     optind = 1;
+    opterr = 0; /* getopt's own message would be a second line */
     int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            if (cli_parse_count("--records", optarg, &o->records) < 0)
+            if (cli_parse_total(job, "--records", optarg, &o->records) < 0)
                 return -EINVAL;
+            records = true;
             break;
         case 'k':
-            if (cli_parse_count("--keys", optarg, &o->keys) < 0)
+            if (cli_parse_count(job, "--keys", optarg, &o->keys) < 0)
                 return -EINVAL;
             break;
         case 's':
-            if (cli_parse_count("--record-size", optarg, &v) < 0)
+            if (cli_parse_count(job, "--record-size", optarg, &v) < 0)
                 return -EINVAL;
             if (v < sizeof(struct weir_datagen_rec) || v > (1u << 24)) {
-                fprintf(stderr, "weir: --record-size: %s: expected %zu to 16777216 bytes\n", optarg,
-                        sizeof(struct weir_datagen_rec));
+                weir_job_fail(job, "--record-size: \"%s\": expected %zu to 16777216 bytes", optarg,
+                              sizeof(struct weir_datagen_rec));
                 return -EINVAL;
             }
             o->record_size = (uint32_t)v;
             break;
         case 'r':
-            if (cli_parse_count("--rate", optarg, &v) < 0)
+            if (cli_parse_count(job, "--rate", optarg, &v) < 0)
                 return -EINVAL;
             o->rate = (double)v;
             break;
         case 'S':
-            if (cli_parse_count("--seed", optarg, &o->seed) < 0)
+            if (cli_parse_count(job, "--seed", optarg, &o->seed) < 0)
                 return -EINVAL;
             break;
         case 'R':
             o->random = true;
             break;
         case 'u':
-            o->records = 0;
+            unbounded = true;
             break;
+        case ':':
+            weir_job_fail(job, "%s needs a value", argv[optind - 1]);
+            return -EINVAL;
         default:
-            fprintf(stderr, "weir: job %s: unknown option; see `weir jobs`\n", job);
+            weir_job_fail(job, "unknown option \"%s\"; see `weir jobs`", argv[optind - 1]);
             return -EINVAL;
         }
     }
+    if (records && unbounded) {
+        weir_job_fail(job, "--records and --unbounded: give one of them");
+        return -EINVAL;
+    }
+    if (unbounded)
+        o->records = 0; /* the generator's "no end" */
     return 0;
 }
 
@@ -96,7 +108,7 @@ static uint64_t datagen_key(const weir_rec *r)
 static int job_pipeline(weir_job *job, int argc, char **argv)
 {
     struct weir_datagen_opts o = {.records = 50000000, .keys = 1000000, .record_size = 64};
-    if (datagen_args(argc, argv, &o, "pipeline") < 0)
+    if (datagen_args(job, argc, argv, &o) < 0)
         return -EINVAL;
     weir_stream *s = weir_source_datagen(job, "datagen", &o);
     s = weir_map(s, "map", scale_value);
@@ -110,10 +122,10 @@ static int job_pipeline(weir_job *job, int argc, char **argv)
 static int job_generate(weir_job *job, int argc, char **argv)
 {
     struct weir_datagen_opts o = {.records = 1000, .keys = 0, .record_size = 24};
-    if (datagen_args(argc, argv, &o, "generate") < 0)
+    if (datagen_args(job, argc, argv, &o) < 0)
         return -EINVAL;
     if (optind != argc - 1) {
-        fprintf(stderr, "weir: job generate: expected one OUTPUT path after the options\n");
+        weir_job_fail(job, "expected one OUTPUT path after the options");
         return -EINVAL;
     }
     weir_stream *s = weir_source_datagen(job, "datagen", &o);
@@ -150,18 +162,18 @@ static uint64_t word_key(const weir_rec *r)
     return h;
 }
 
-static int two_paths(int argc, char **argv, const char *job)
+static int two_paths(weir_job *job, int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "weir: job %s: expected INPUT and OUTPUT paths\n", job);
+        weir_job_fail(job, "expected INPUT and OUTPUT paths");
         return -EINVAL;
     }
-    return 0;
+    return cli_output_not_input(job, argv[1], argv[2]);
 }
 
 static int job_copy(weir_job *job, int argc, char **argv)
 {
-    if (two_paths(argc, argv, "copy") < 0)
+    if (two_paths(job, argc, argv) < 0)
         return -EINVAL;
     weir_sink_file(weir_source_file(job, "lines", argv[1]), "file", argv[2], NULL);
     return 0;
@@ -169,7 +181,7 @@ static int job_copy(weir_job *job, int argc, char **argv)
 
 static int job_split_words(weir_job *job, int argc, char **argv)
 {
-    if (two_paths(argc, argv, "split-words") < 0)
+    if (two_paths(job, argc, argv) < 0)
         return -EINVAL;
     weir_stream *words =
         weir_flat_map(weir_source_file(job, "lines", argv[1]), "split", split_words);
@@ -193,18 +205,17 @@ static int job_window_count(weir_job *job, int argc, char **argv)
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--window-ms")) {
             uint64_t v;
-            if (cli_parse_count("--window-ms", argv[i + 1], &v) < 0 || v == 0)
+            if (cli_parse_count(job, "--window-ms", argv[i + 1], &v) < 0 || v == 0)
                 return -EINVAL;
             window_ms = (int64_t)v;
             memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 2) * sizeof *argv);
             argc -= 2;
             break;
         }
-    if (datagen_args(argc, argv, &o, "window-count") < 0)
+    if (datagen_args(job, argc, argv, &o) < 0)
         return -EINVAL;
     if (optind != argc - 1) {
-        fprintf(stderr,
-                "weir: job window-count: expected one OUTPUT directory after the options\n");
+        weir_job_fail(job, "expected one OUTPUT directory after the options");
         return -EINVAL;
     }
     /* event time = seq (ms): each source subtask's timestamps only grow */
@@ -217,12 +228,14 @@ static int job_window_count(weir_job *job, int argc, char **argv)
 }
 
 const struct builtin_job builtin_jobs[] = {
-    {"pipeline", "[--records N] [--keys K] [--record-size B] [--rate R] [--seed S] [--unbounded]",
+    {"pipeline", "[--records N | --unbounded] [--keys K] [--record-size B] [--rate R] [--seed S]",
      "generator -> map -> filter -> key_by -> blackhole (the benchmark pipeline)", job_pipeline},
-    {"generate", "[--records N] [--keys K] [--rate R] [--seed S] [--unbounded] OUTPUT",
+    {"generate", "[--records N | --unbounded] [--keys K] [--rate R] [--seed S] OUTPUT",
      "generator -> key_by -> file of \"seq,key,value\" lines", job_generate},
     {"copy", "INPUT OUTPUT", "file -> file, line by line", job_copy},
-    {"window-count", "[--records N] [--keys K] [--rate R] [--seed S] [--window-ms W] OUTPUT_DIR",
+    {"window-count",
+     "[--records N | --unbounded] [--keys K] [--rate R] [--seed S] [--window-ms W] "
+     "OUTPUT_DIR",
      "generator -> key_by -> tumbling event-time window count -> exactly-once files "
      "(key,start,end,count)",
      job_window_count},

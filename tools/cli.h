@@ -8,9 +8,23 @@
 
 #include <weir/job.h>
 
-/* A count like 1000000, 1e6 or 10M; on a bad one, prints one line naming the
- * flag and the value and returns -EINVAL. */
-int cli_parse_count(const char *flag, const char *v, uint64_t *out);
+/* The one line of a bad argument: the job's error (weir_job_fail, which the command
+ * prints as "weir: job NAME: ...") while a job is built, else "weir: ..." on stderr
+ * (job NULL). */
+void cli_error(weir_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A whole count like 1000000, 1e6 or 10M (not 0.5); on a bad one, cli_error naming the
+ * flag and the value, and -EINVAL. */
+int cli_parse_count(weir_job *job, const char *flag, const char *v, uint64_t *out);
+
+/* The same for how many records or events a run takes: above 0, as 0 is no count at
+ * all (the generators' unbounded), which is said with --unbounded instead. */
+int cli_parse_total(weir_job *job, const char *flag, const char *v, uint64_t *out);
+
+/* 0, or -EINVAL after weir_job_fail when writing OUTPUT would destroy INPUT before it is
+ * read: the same file (same device and inode, whatever the spelling or links), or INPUT
+ * inside the directory OUTPUT (part files at parallelism > 1). */
+int cli_output_not_input(weir_job *job, const char *in, const char *out);
 
 /* While job runs: the first SIGINT/SIGTERM stops it (sources end, records
  * drain), a second exits at once; SIGUSR1 asks for a savepoint. NULL stops

@@ -33,16 +33,18 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: weir run [-c FILE] [-p N] [-D key=value]... [--from-checkpoint latest|DIR]\n"
-            "                [--allow-non-restored-state] JOB [ARGS...]\n"
+            "                [--allow-non-restored-state] [--overwrite] JOB [ARGS...]\n"
             "       weir config [-c FILE] [-D key=value]...\n"
             "       weir jobs\n"
             "       weir bench nexmark --query QUERY --events N [...]   (see --help)\n"
             "JOB is a built-in job (see `weir jobs`) or a path to a job shared object, with a\n"
-            "slash (./job.so).\n");
+            "slash (./job.so). --overwrite lets a fresh run replace the part files of an\n"
+            "exactly-once output directory that is not empty (sink.file.overwrite).\n");
 }
 
 static const char *restore_from;
 static bool allow_non_restored;
+static bool overwrite;
 
 /* Options common to run and config; returns the index of the first operand. */
 static int parse_common(int argc, char **argv, bool want_job, weir_config *cfg, int *parallelism)
@@ -97,6 +99,9 @@ static int parse_common(int argc, char **argv, bool want_job, weir_config *cfg, 
         } else if (!strcmp(a, "--allow-non-restored-state") || !strcmp(a, "-n")) {
             allow_non_restored = true;
             continue;
+        } else if (!strcmp(a, "--overwrite")) {
+            overwrite = true;
+            continue;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
@@ -137,6 +142,11 @@ static int parse_common(int argc, char **argv, bool want_job, weir_config *cfg, 
             fprintf(stderr, "weir: -D %s\n", err);
             return -1;
         }
+    }
+    /* after -D: the flag wins over -D sink.file.overwrite=false */
+    if (overwrite && weir_config_set(cfg, "sink.file.overwrite", "true", err, sizeof err) < 0) {
+        fprintf(stderr, "weir: --overwrite: %s\n", err);
+        return -1;
     }
     if (parallelism && *parallelism) {
         char p[16];
@@ -328,7 +338,7 @@ static int cmd_run(int argc, char **argv)
     int status = 0;
     if (rc < 0) {
         fprintf(stderr, "weir: %s\n", err);
-        status = rc == -EINVAL || rc == -ENOMEM ? EXIT_USAGE : EXIT_FAILED;
+        status = rc == -EINVAL || rc == -ENOMEM || rc == -EEXIST ? EXIT_USAGE : EXIT_FAILED;
         if (rc == -EIO)
             status = EXIT_FAILED;
     } else {

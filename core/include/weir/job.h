@@ -53,6 +53,18 @@ bool weir_ctx_stopping(const weir_ctx *ctx);
  * it was restored from one): two-phase-commit sinks then publish on
  * checkpoint_complete instead of at end of input. */
 bool weir_ctx_checkpointing(const weir_ctx *ctx);
+/* How this attempt of weir_job_run starts, known from open on. A sink that owns a
+ * directory decides there whether what it finds is its own (file_2pc.c). */
+enum weir_start {
+    WEIR_START_FRESH,   /* the run's first attempt, from no state */
+    WEIR_START_RESTORE, /* from a checkpoint or savepoint (weir_run_opts.restore_from): the
+                           restore hooks follow open ("latest" with none yet starts empty) */
+    WEIR_START_RETRY,   /* an in-process restart before any checkpoint completed: from no
+                           state again, over what this run's earlier attempts left */
+};
+enum weir_start weir_ctx_start(const weir_ctx *ctx);
+/* The run's configuration, for the keys a connector reads (config.h's getters). */
+const struct weir_config *weir_ctx_config(const weir_ctx *ctx);
 /* Records a one-line failure reason; the operator then returns a negative errno. */
 void weir_ctx_fail(weir_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -113,6 +125,11 @@ void weir_job_free(weir_job *job);
 const char *weir_job_name(const weir_job *job);
 /* The first builder error, or NULL when the graph is valid so far. */
 const char *weir_job_error(const weir_job *job);
+/* Makes the job invalid with a one-line reason, as a builder error does (sticky: the first
+ * error stays). For weir_job_main's own checks of its arguments, which then returns
+ * -EINVAL: the weir command prints "weir: job NAME: REASON", e.g.
+ *     weir_job_fail(job, "--window-ms %s: must be > 0", arg); */
+void weir_job_fail(weir_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 weir_stream *weir_source(weir_job *job, const char *uid, const struct weir_source_ops *ops,
                          void *arg);
@@ -178,7 +195,9 @@ weir_stream *weir_sink_stdout(weir_stream *in, const char *uid, weir_format_fn f
  * file becomes .pending, and when that checkpoint completes it is renamed to
  * DIR/part-<subtask>-<n><suffix>, so readers of DIR/part-*<suffix> never see a record
  * twice, whatever crashes and restarts happen. Without checkpointing, files are
- * published at end of input. suffix may be NULL. */
+ * published at end of input. suffix may be NULL. DIR belongs to one run and its
+ * restores: a fresh run into a DIR that is not empty fails to start (not restarted) unless
+ * the key sink.file.overwrite is true, which deletes the sink's part files there first. */
 weir_stream *weir_sink_file_exactly_once(weir_stream *in, const char *uid, const char *dir,
                                          weir_format_fn fmt, const char *suffix);
 /* Counts records and drops them. */

@@ -204,6 +204,12 @@ const struct weir_config_key weir_config_keys[] = {
       .doc = "Default directory of savepoints when a trigger names none; empty: a path must "
              "be given." },
 
+    /* ---- sinks */
+    { .name = "sink.file.overwrite", .type = WEIR_CONFIG_BOOL, .def = "false",
+      .doc = "A fresh run (not a restore) into an exactly-once file sink's directory that is "
+             "not empty deletes the sink's part files there first; false refuses the run "
+             "(weir run/bench --overwrite)." },
+
     /* ---- restart strategies (Flink's names; the runtime applies them) */
     { .name = "restart-strategy.type", .type = WEIR_CONFIG_ENUM, .def = "none",
       .aliases = { "restart-strategy" },

@@ -30,18 +30,31 @@ const char *part_str(enum part p)
     return "?";
 }
 
-static void job_fail(weir_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void job_fail(weir_job *job, const char *fmt, ...)
+static void job_vfail(weir_job *job, const char *fmt, va_list ap)
 {
     if (!job || job->error)
         return;
-    va_list ap;
-    va_start(ap, fmt);
     if (vasprintf(&job->error, fmt, ap) < 0)
         job->error = NULL;
-    va_end(ap);
     if (!job->error)
         job->error = strdup("out of memory while building the job");
+}
+
+static void job_fail(weir_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void job_fail(weir_job *job, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    job_vfail(job, fmt, ap);
+    va_end(ap);
+}
+
+void weir_job_fail(weir_job *job, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    job_vfail(job, fmt, ap);
+    va_end(ap);
 }
 
 weir_job *weir_job_new(const char *name)

@@ -36,6 +36,18 @@ bool weir_ctx_checkpointing(const weir_ctx *ctx)
     return ctx->rt->chk.on;
 }
 
+enum weir_start weir_ctx_start(const weir_ctx *ctx)
+{
+    if (ctx->rt->opts->restore_from)
+        return WEIR_START_RESTORE;
+    return atomic_load(&ctx->rt->job->chk.restarts) ? WEIR_START_RETRY : WEIR_START_FRESH;
+}
+
+const struct weir_config *weir_ctx_config(const weir_ctx *ctx)
+{
+    return ctx->rt->cfg;
+}
+
 void *weir_ctx_arg(const weir_ctx *ctx)
 {
     return ctx->op->node->arg;

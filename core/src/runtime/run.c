@@ -132,6 +132,7 @@ static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir
     uint64_t t0 = now_ns();
     job->rt = rt;
     rc = open_ops(rt);
+    int open_rc = rc;
     if (rc == 0) {
         uint64_t r0 = now_ns();
         rc = chk_restore(rt, err, errlen);
@@ -156,7 +157,9 @@ static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir
     if (atomic_load(&rt->failed)) {
         snprintf(err, errlen, "job %s failed: %s", job->name,
                  rt->error ? rt->error : "unknown error");
-        rc = -EIO;
+        /* An operator that found its output taken (-EEXIST: a fresh run into a used
+         * directory) is not restarted: the retry would take the directory for its own. */
+        rc = open_rc == -EEXIST ? -EEXIST : -EIO;
     }
     runtime_free(rt);
     return rc;

@@ -19,6 +19,12 @@
  * so replayed records land in new files. Without checkpointing, files are
  * committed at end of input.
  *
+ * The directory belongs to one run and its restores. A fresh run (weir_ctx_start) finds it
+ * empty, or is refused (-EEXIST, not restarted) unless sink.file.overwrite says to delete
+ * the sink's files there first; an in-process retry before any checkpoint deletes what its
+ * earlier attempts left; a restore deletes only its own subtask's unlisted in-progress and
+ * pending files. "The sink's files" are the names above with its suffix, nothing else.
+ *
  * The sink of one subtask (tpc_state_str), over those files:
  *
  *     IDLE ──(a record, no file open: tpc_process creates part next_n)──▶ WRITING
@@ -32,6 +38,7 @@
  * pre-committed by c or earlier (commit_upto). tpc_check_state asserts this.
  */
 #include <assert.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +49,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <weir/config.h>
 #include <weir/job.h>
 #include <weir/state.h>
 
@@ -108,11 +116,76 @@ static void part_name(char *buf, size_t len, const struct tpc_sink *s, uint64_t 
              s->subtask, n, s->a->suffix, ext[stage]);
 }
 
+/* Whether name is one of this sink's files (part_name's, with its suffix): then *subtask,
+ * *n and *stage (0 in progress, 1 pending, 2 committed) say which. */
+static bool own_name(const struct tpc_sink *s, const char *name, int *subtask, uint64_t *n,
+                     int *stage)
+{
+    bool hidden = name[0] == '.';
+    const char *p = name + hidden;
+    char *end;
+    if (strncmp(p, "part-", 5) != 0 || !isdigit((unsigned char)p[5]))
+        return false;
+    unsigned long sub = strtoul(p + 5, &end, 10);
+    if (*end != '-' || !isdigit((unsigned char)end[1]) || sub > INT32_MAX)
+        return false;
+    *subtask = (int)sub;
+    *n = strtoull(end + 1, &end, 10);
+    size_t sl = strlen(s->a->suffix);
+    if (strncmp(end, s->a->suffix, sl) != 0)
+        return false;
+    p = end + sl;
+    *stage = !hidden ? 2 : !strcmp(p, ".inprogress") ? 0 : !strcmp(p, ".pending") ? 1 : -1;
+    return hidden ? *stage >= 0 : *p == 0;
+}
+
 static int fail_errno(weir_ctx *ctx, const char *what, const char *path)
 {
     int e = errno ? errno : EIO;
     weir_ctx_fail(ctx, "%s %s: %s", what, path, strerror(e));
     return -e;
+}
+
+/* Before a fresh run or a retry writes: see the top of the file. Runs in every subtask's
+ * open, and the runtime opens them all before any record flows. */
+static int claim_dir(weir_ctx *ctx, struct tpc_sink *s)
+{
+    enum weir_start start = weir_ctx_start(ctx);
+    if (start == WEIR_START_RESTORE)
+        return 0;
+    bool clear = start == WEIR_START_RETRY ||
+                 weir_config_get_bool(weir_ctx_config(ctx), "sink.file.overwrite");
+    int fd = dup(s->dirfd);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return fail_errno(ctx, "open", s->a->dir);
+    }
+    bool used = false;
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && !used && (de = readdir(d))) {
+        int sub, stage;
+        uint64_t n;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (!clear)
+            used = true;
+        else if (own_name(s, de->d_name, &sub, &n, &stage) &&
+                 unlinkat(s->dirfd, de->d_name, 0) < 0 && errno != ENOENT)
+            rc = fail_errno(ctx, "overwrite: unlink", de->d_name);
+    }
+    closedir(d);
+    if (used) {
+        weir_ctx_fail(ctx,
+                      "%s: not empty, and a fresh run (no --from-checkpoint) would mix its part "
+                      "files with those there: use another directory, or --overwrite "
+                      "(sink.file.overwrite: true) to replace them",
+                      s->a->dir);
+        return -EEXIST;
+    }
+    return rc;
 }
 
 static int tpc_open(weir_ctx *ctx, void *state, void *arg)
@@ -126,6 +199,9 @@ static int tpc_open(weir_ctx *ctx, void *state, void *arg)
     s->dirfd = open(s->a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->dirfd < 0)
         return fail_errno(ctx, "open", s->a->dir);
+    int rc = claim_dir(ctx, s);
+    if (rc < 0)
+        return rc;
     s->lb.cap = 4096;
     s->lb.line = malloc(s->lb.cap);
     return s->lb.line ? 0 : -ENOMEM;
@@ -228,22 +304,22 @@ static int tpc_complete(weir_ctx *ctx, void *state, uint64_t id)
 }
 
 /* Removes this subtask's in-progress and pending files that the restored state
- * does not list: they hold records after the checkpoint. */
+ * does not list: they hold records after the checkpoint. Files of other sinks (another
+ * suffix) and of no sink stay. */
 static int discard_strays(weir_ctx *ctx, struct tpc_sink *s)
 {
     DIR *d = opendir(s->a->dir);
     if (!d)
         return fail_errno(ctx, "open", s->a->dir);
-    char prefix[64];
-    int plen = snprintf(prefix, sizeof prefix, ".part-%d-", s->subtask);
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (strncmp(de->d_name, prefix, (size_t)plen) != 0)
+        int sub, stage;
+        uint64_t n;
+        if (!own_name(s, de->d_name, &sub, &n, &stage) || sub != s->subtask || stage == 2)
             continue;
-        uint64_t n = strtoull(de->d_name + plen, NULL, 10);
         bool listed = false;
         for (size_t i = 0; i < s->n_pending && !listed; i++)
-            listed = s->pending[i].n == n && strstr(de->d_name, ".pending");
+            listed = s->pending[i].n == n && stage == 1;
         if (!listed)
             unlinkat(s->dirfd, de->d_name, 0);
     }
