@@ -271,6 +271,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         }
         report(rt, pd, true, ms, pr.bytes_durable, NULL);
         atomic_store(&cs->last_id, pd->id);
+        if (!pd->savepoint)
+            atomic_store(&cs->last_checkpoint_id, pd->id);
         atomic_fetch_add(&cs->completed, 1);
         c->consecutive_failed = 0;
         /* Per subtask: sync = its snapshot's synchronous part; async = from its
