@@ -228,6 +228,147 @@ static void failing_operator_restarts_from_checkpoint(void **state)
     weir_config_free(c);
 }
 
+/* --- failures a restart cannot fix, and what the restart line says ---------- */
+
+/* Restarts at once, up to 3 times: a job that restarts at all shows it in st.restarts. */
+#define RESTARTS_3                                                                                 \
+    "execution.checkpointing.interval=50ms", "restart-strategy.type=exponential-delay",            \
+        "restart-strategy.exponential-delay.initial-backoff=10ms",                                 \
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff=3"
+
+static weir_config *restart_config(const char *const *defs)
+{
+    weir_config *c = wt_config_new(defs);
+    wt_config_set(c, "state.checkpoints.dir=%s", wt_tmp_dir("restart"));
+    wt_config_resolve(c);
+    return c;
+}
+
+static void an_output_path_that_does_not_exist_fails_the_job_without_restarts(void **state)
+{
+    weir_config *c = restart_config(WT_DEFS(RESTARTS_3));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/no/such/dir/out.csv", wt_tmp_dir("missing"));
+    weir_job *job = weir_job_new("missing-output");
+    struct weir_datagen_opts o = {.records = 1000, .keys = 10, .record_size = 24};
+    weir_sink_file(weir_source_datagen(job, "gen", &o), "out", path, weir_format_datagen);
+    struct weir_run_stats st;
+    char err[1024] = "";
+    int rc = wt_run(job, c, NULL, &st, err, sizeof err);
+    print_message("%s\n", err);
+    assert_int_equal(st.restarts, 0);
+    assert_int_equal(rc, -ENOENT);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, strerror(ENOENT)));
+    assert_non_null(strstr(err, "not restarted"));
+    weir_job_free(job);
+    weir_config_free(c);
+}
+
+static int refused(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
+{
+    weir_ctx_fail(ctx, "/srv/out: %s", strerror(EACCES));
+    return -EACCES;
+}
+
+static void a_permission_error_while_running_fails_the_job_without_restarts(void **state)
+{
+    weir_config *c = restart_config(WT_DEFS(RESTARTS_3));
+    weir_job *job = weir_job_new("refused");
+    struct weir_datagen_opts o = {.records = 1000, .keys = 10, .record_size = 24};
+    weir_sink_blackhole(weir_map(weir_source_datagen(job, "gen", &o), "refused", refused), "out");
+    struct weir_run_stats st;
+    char err[1024] = "";
+    int rc = wt_run(job, c, NULL, &st, err, sizeof err);
+    print_message("%s\n", err);
+    assert_int_equal(st.restarts, 0);
+    assert_int_equal(rc, -EACCES);
+    assert_non_null(strstr(err, "/srv/out: Permission denied"));
+    weir_job_free(job);
+    weir_config_free(c);
+}
+
+/* Runs job with messages on (not quiet) and returns what it wrote to stderr. */
+static char *run_capturing_stderr(weir_job *job, weir_config *c, struct weir_run_stats *st)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/stderr", wt_tmp_dir("stderr"));
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    FILE *f = fopen(path, "w+");
+    assert_non_null(f);
+    dup2(fileno(f), STDERR_FILENO);
+    const struct weir_run_opts ro = {.parallelism = 1};
+    char err[1024] = "";
+    weir_job_run(job, c, &ro, st, err, sizeof err);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *text = calloc(1, (size_t)n + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return text;
+}
+
+static uint64_t fail_at_seq; /* flaky_at fails on this record, once per budget */
+
+static int flaky_at(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
+{
+    const struct weir_datagen_rec *r = (const void *)in->data;
+    if (r->seq == fail_at_seq && __atomic_load_n(&fail_budget, __ATOMIC_SEQ_CST) > 0) {
+        __atomic_sub_fetch(&fail_budget, 1, __ATOMIC_SEQ_CST);
+        weir_ctx_fail(ctx, "injected failure at seq %llu", (unsigned long long)r->seq);
+        return -EIO;
+    }
+    return weir_emit_forward(out, in);
+}
+
+static char *run_flaky_at(uint64_t seq, struct weir_run_stats *st)
+{
+    weir_config *c = restart_config(
+        WT_DEFS("execution.checkpointing.interval=50ms", "restart-strategy.type=fixed-delay",
+                "restart-strategy.fixed-delay.attempts=1", "restart-strategy.fixed-delay.delay=0ms",
+                "weir.progress=never"));
+    fail_at_seq = seq;
+    fail_budget = 1;
+    weir_job *job = weir_job_new("flaky-at");
+    struct weir_datagen_opts o = {.records = 60000, .keys = 10, .record_size = 24, .rate = 60000};
+    weir_sink_blackhole(weir_map(weir_source_datagen(job, "gen", &o), "flaky", flaky_at), "out");
+    char *text = run_capturing_stderr(job, c, st);
+    weir_job_free(job);
+    weir_config_free(c);
+    return text;
+}
+
+static void the_restart_line_says_it_starts_over_when_no_checkpoint_completed(void **state)
+{
+    struct weir_run_stats st;
+    char *text = run_flaky_at(0, &st); /* the first record: before any checkpoint */
+    print_message("%s", text);
+    assert_int_equal(st.restarts, 1);
+    assert_non_null(strstr(text, "restarting from the beginning: no checkpoint completed yet"));
+    assert_null(strstr(text, "latest checkpoint"));
+    free(text);
+}
+
+static void the_restart_line_names_the_checkpoint_it_restarts_from(void **state)
+{
+    struct weir_run_stats st;
+    char *text = run_flaky_at(30000, &st); /* half a second in: checkpoints completed */
+    print_message("%s", text);
+    assert_int_equal(st.restarts, 1);
+    assert_true(st.restored_checkpoint > 0);
+    char want[64];
+    snprintf(want, sizeof want, "restarting from checkpoint %llu\n",
+             (unsigned long long)st.restored_checkpoint);
+    assert_non_null(strstr(text, want));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +378,10 @@ int main(void)
         cmocka_unit_test(exponential_delay_doubles_up_to_the_max_and_resets),
         cmocka_unit_test(failure_rate_fails_on_too_many_failures_in_the_interval),
         cmocka_unit_test(failing_operator_restarts_from_checkpoint),
+        cmocka_unit_test(an_output_path_that_does_not_exist_fails_the_job_without_restarts),
+        cmocka_unit_test(a_permission_error_while_running_fails_the_job_without_restarts),
+        cmocka_unit_test(the_restart_line_says_it_starts_over_when_no_checkpoint_completed),
+        cmocka_unit_test(the_restart_line_names_the_checkpoint_it_restarts_from),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -211,7 +211,7 @@ struct weir_checkpoint_event {
     uint64_t id;
     bool savepoint;
     bool final;           /* the checkpoint taken at end of input */
-    bool completed;       /* false: failed or expired; reason says why */
+    bool completed;       /* false: failed, expired or cancelled by a stop; reason says why */
     uint64_t duration_ms; /* from trigger to _metadata committed (or to the failure) */
     uint64_t size_bytes;  /* what it stored: its files plus the shared files new to it */
     const char *reason;   /* NULL when completed; valid during the call only */

@@ -9,6 +9,8 @@
  *   (trigger) PENDING --every task acked (chk_tick)--> COMMITTING
  *   COMMITTING --_metadata durable (chk_tick: settle)--> COMPLETED
  *   PENDING, COMMITTING --timeout / file error / cancel (chk_tick: settle)--> FAILED
+ *   (a checkpoint aborted because the job is stopping is logged and reported as
+ *    cancelled, and neither counted failed nor against tolerable-failed-checkpoints)
  *   (a timeout aborts: the storage settles the checkpoint as failed, -ETIMEDOUT
  *    counts as EXPIRED in the log line). COMPLETED and FAILED pendings leave
  *   c->p at once and are freed by chk_tick once every task has acked them.
@@ -269,6 +271,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         }
         report(rt, pd, true, ms, pr.bytes_durable, NULL);
         atomic_store(&cs->last_id, pd->id);
+        if (!pd->savepoint)
+            atomic_store(&cs->last_checkpoint_id, pd->id);
         atomic_fetch_add(&cs->completed, 1);
         c->consecutive_failed = 0;
         /* Per subtask: sync = its snapshot's synchronous part; async = from its
@@ -287,6 +291,15 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         return;
     }
     pd->state = P_FAILED;
+    if (status == -ECANCELED && atomic_load(&rt->job->cancel)) {
+        /* Aborted because the job is stopping (chk_tick): not a failure, and not one
+         * that counts against tolerable-failed-checkpoints. */
+        chk_log(rt, "%s %" PRIu64 " cancelled: the job is stopping",
+                pd->savepoint ? "savepoint" : "checkpoint", pd->id);
+        report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0,
+               "cancelled: the job is stopping");
+        return;
+    }
     atomic_fetch_add(&cs->failed, 1);
     c->consecutive_failed++;
     chk_log(rt, "checkpoint %" PRIu64 " %s: %s", pd->id,

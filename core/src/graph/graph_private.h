@@ -76,6 +76,7 @@ struct weir_stream {
 struct chk_stats {
     _Atomic uint64_t completed, failed, in_progress;
     _Atomic uint64_t last_duration_ms, last_size_bytes, last_id;
+    _Atomic uint64_t last_checkpoint_id; /* last_id, savepoints left out: what "latest" finds */
     _Atomic uint64_t restarts;
 };
 

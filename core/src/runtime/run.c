@@ -43,6 +43,39 @@ void rt_fail_msg(struct runtime *rt, const char *msg)
     rt_fail(rt, "%s", msg);
 }
 
+/* Errors a restart cannot fix, as Flink's non-recoverable failures end a job at once:
+ * permissions and read-only filesystems, and, from an operator's open, a configured path
+ * that does not exist or is not what it must be, or a configuration the operator refuses.
+ * Out of memory, a full disk or an I/O error may pass, and restart. */
+static bool permanent(int err, bool opening)
+{
+    switch (err) {
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return true;
+    case ENOENT:
+    case ENOTDIR:
+    case EISDIR:
+    case ELOOP:
+    case ENAMETOOLONG:
+    case EINVAL:
+        return opening;
+    default:
+        return false;
+    }
+}
+
+void rt_fail_errno(struct runtime *rt, int err, bool opening)
+{
+    if (err >= 0 || !permanent(-err, opening))
+        return;
+    pthread_mutex_lock(&rt->err_lock);
+    if (!rt->fatal_errno)
+        rt->fatal_errno = -err;
+    pthread_mutex_unlock(&rt->err_lock);
+}
+
 void weir_job_savepoint(weir_job *job)
 {
     atomic_store_explicit(&job->savepoint_requested, 1, memory_order_relaxed);
@@ -120,7 +153,7 @@ static void fill_stats(struct runtime *rt, double elapsed, struct weir_run_stats
 
 /* One attempt: set up, restore, run until done, failed or cancelled.
  * Returns 0, -EIO for a failure while running (restartable), or another
- * negative errno for a job that cannot start. */
+ * negative errno for a job that cannot start or a failure no restart can fix. */
 static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
                        struct weir_run_stats *stats, char *err, size_t errlen)
 {
@@ -155,14 +188,35 @@ static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir
     job->rt = NULL;
     rc = 0;
     if (atomic_load(&rt->failed)) {
-        snprintf(err, errlen, "job %s failed: %s", job->name,
-                 rt->error ? rt->error : "unknown error");
-        /* An operator that found its output taken (-EEXIST: a fresh run into a used
-         * directory) is not restarted: the retry would take the directory for its own. */
-        rc = open_rc == -EEXIST ? -EEXIST : -EIO;
+        snprintf(err, errlen, "job %s failed: %s%s", job->name,
+                 rt->error ? rt->error : "unknown error",
+                 rt->fatal_errno ? " (not restarted: a restart cannot fix it)" : "");
+        /* Neither a fatal error nor an operator that found its output taken (-EEXIST: a
+         * fresh run into a used directory) is restarted: the retry cannot fix the first,
+         * and would take the directory for its own in the second. */
+        rc = rt->fatal_errno ? -rt->fatal_errno : open_rc == -EEXIST ? -EEXIST : -EIO;
     }
     runtime_free(rt);
     return rc;
+}
+
+/* The restart line: what failed, and where the run starts again, truthfully. */
+static void print_restart(const char *err, int restarts, const struct restart_strategy *rs,
+                          int64_t delay_ms, uint64_t from, uint64_t restored, bool checkpointing)
+{
+    char whence[160];
+    if (from)
+        snprintf(whence, sizeof whence, "checkpoint %llu", (unsigned long long)from);
+    else if (restored)
+        snprintf(whence, sizeof whence,
+                 "checkpoint %llu, which this run started from: no checkpoint completed since",
+                 (unsigned long long)restored);
+    else
+        snprintf(whence, sizeof whence, "the beginning: %s",
+                 checkpointing ? "no checkpoint completed yet"
+                               : "checkpointing is off (execution.checkpointing.interval)");
+    fprintf(stderr, "weir: %s\nweir: restart %d (%s) in %lld ms: restarting from %s\n", err,
+            restarts, restart_type_str(rs->type), (long long)delay_ms, whence);
 }
 
 int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
@@ -201,20 +255,19 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         }
         restarts++;
         atomic_fetch_add(&job->chk.restarts, 1);
+        /* Restart from this run's latest checkpoint; before its first one, from
+         * where the run began (its --from-checkpoint, or empty): never from an
+         * older run's checkpoints left in the same directory. */
+        uint64_t from = checkpointing ? atomic_load(&job->chk.last_checkpoint_id) : 0;
+        if (from)
+            o.restore_from = "latest";
         if (!opts->quiet)
-            fprintf(stderr, "weir: %s\nweir: restart %d (%s) in %lld ms from %s\n", err, restarts,
-                    restart_type_str(rs.type), (long long)delay,
-                    checkpointing ? "the latest checkpoint" : "the beginning (no checkpoints)");
+            print_restart(err, restarts, &rs, delay, from, st.restored_checkpoint, checkpointing);
         for (int64_t waited = 0; waited < delay && !atomic_load(&job->cancel);
              waited += RESTART_POLL_MS) {
             struct timespec ts = {0, RESTART_POLL_MS * 1000000L};
             nanosleep(&ts, NULL);
         }
-        /* Restart from this run's latest checkpoint; before its first one, from
-         * where the run began (its --from-checkpoint, or empty): never from an
-         * older run's checkpoints left in the same directory. */
-        if (checkpointing && atomic_load(&job->chk.completed) > 0)
-            o.restore_from = "latest";
         err[0] = 0;
     }
     restart_strategy_free(&rs);

@@ -195,6 +195,9 @@ struct runtime {
     _Atomic int failed;
     pthread_mutex_t err_lock;
     char *error;
+    /* The errno of a failure no restart can fix (rt_fail_errno), 0 when none: the run
+     * then fails at once whatever the restart strategy. Under err_lock. */
+    int fatal_errno;
     weir_metrics *metrics;
     weir_prom_server *prom;
     weir_state_env *state_env;
@@ -267,6 +270,10 @@ int register_metrics(struct runtime *rt);
 /* run.c */
 void rt_fail(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rt_fail_msg(struct runtime *rt, const char *msg);
+/* What an operator's negative errno err says about the failure it caused (after rt_fail or
+ * weir_ctx_fail said what failed): one that a restart cannot fix makes the run fail without
+ * restarts. opening: err came from an operator's open, where it opens its configured paths. */
+void rt_fail_errno(struct runtime *rt, int err, bool opening);
 
 /* For the control thread: the task is DONE and published everything it
  * wrote before (acquire: pairs with the release store of done_flag in

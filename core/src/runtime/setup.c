@@ -473,6 +473,7 @@ int open_ops(struct runtime *rt)
                     if (!atomic_load(&rt->failed))
                         rt_fail(rt, "%s (subtask %d/%d) failed to open: %s", op->node->uid,
                                 t->subtask + 1, op->ctx.parallelism, strerror(-rc));
+                    rt_fail_errno(rt, rc, true);
                     return rc;
                 }
             }

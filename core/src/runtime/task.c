@@ -61,6 +61,7 @@ int task_fail_rc(struct task *t, struct op_inst *op, int rc)
         rt_fail(t->rt, "%s (subtask %d/%d) failed: %s", op->node->uid, t->subtask + 1,
                 op->ctx.parallelism, why && *why ? why : strerror(-rc));
     }
+    rt_fail_errno(t->rt, rc, false);
     return rc;
 }
 
