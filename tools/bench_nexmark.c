@@ -369,7 +369,7 @@ static int bench_measure(const struct bench_opts *o, weir_config *cfg,
             "weir: bench nexmark %s (%s): %" PRIu64 " events, parallelism %d, state %s, "
             "checkpoints %s every %" PRId64 " ms to %s/%s\n",
             o->q->name, o->q->title, o->events, info.parallelism, info.backend, info.mode,
-            info.interval_ms, *dir ? dir : "<tmp>/weir-checkpoints", job_name);
+            info.interval_ms, *dir ? dir : "~/.local/state/weir/checkpoints", job_name);
 
     struct weir_run_opts ro = {.parallelism = info.parallelism,
                                .progress = nexmark_bench_progress,

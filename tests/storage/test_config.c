@@ -1,7 +1,7 @@
 /*
  * The checkpoint and restart-strategy keys: Flink's names, defaults and aliases, and
- * weir_storage_open_config reading them (an empty state.checkpoints.dir means the system
- * temporary directory).
+ * weir_storage_open_config reading them (an empty state.checkpoints.dir means the user's
+ * state directory, core/internal/weir/privdir.h).
  */
 #include <weir/config.h>
 
@@ -75,10 +75,10 @@ static void flink_spellings_and_aliases(void **state)
     weir_config_free(c);
 }
 
-static void open_config_uses_the_tmp_dir_by_default(void **state)
+static void open_config_uses_the_users_state_dir_by_default(void **state)
 {
     const char *tmp = wt_tmp_dir("storage-config");
-    setenv("TMPDIR", tmp, 1);
+    setenv("XDG_STATE_HOME", tmp, 1);
     weir_config *c = weir_config_new();
     char err[512];
     assert_int_equal(
@@ -89,7 +89,7 @@ static void open_config_uses_the_tmp_dir_by_default(void **state)
     if (rc < 0)
         fail_msg("%s", err);
     char want[1200];
-    snprintf(want, sizeof want, "%s/weir-checkpoints/wordcount", tmp);
+    snprintf(want, sizeof want, "%s/weir/checkpoints/wordcount", tmp);
     assert_string_equal(weir_storage_job_dir(s), want);
     assert_true(path_exists("%s/shared", want));
     assert_string_equal(weir_storage_state_str(s), "ready");
@@ -106,7 +106,7 @@ static void open_config_uses_the_tmp_dir_by_default(void **state)
     assert_int_equal(weir_config_resolve(c, err, sizeof err), 0);
     assert_int_equal(weir_storage_open_config(c, "wordcount", &s, err, sizeof err), -ENOTDIR);
     snprintf(want, sizeof want,
-             "state.checkpoints.dir: %s/sub/wordcount/shared: Not a "
+             "state.checkpoints.dir: %s/sub: Not a "
              "directory",
              file);
     assert_string_equal(err, want);
@@ -122,7 +122,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(checkpoint_keys_have_flinks_defaults),
         cmocka_unit_test(flink_spellings_and_aliases),
-        cmocka_unit_test(open_config_uses_the_tmp_dir_by_default),
+        cmocka_unit_test(open_config_uses_the_users_state_dir_by_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

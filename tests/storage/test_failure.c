@@ -129,7 +129,7 @@ static void real_full_tmpfs(void **state)
     char mnt[600];
     snprintf(mnt, sizeof mnt, "%s/tiny", f->dir);
     assert_int_equal(mkdir(mnt, 0755), 0);
-    if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0) {
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m,mode=0700") != 0) {
         fprintf(stderr, "skip: cannot mount a tmpfs here: %s\n", strerror(errno));
         skip();
     }

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <weir/privdir.h>
+
 /* ---- errors ----------------------------------------------------------------------------- */
 
 /* A value in double quotes, on one line and of bounded length, for error messages. */
@@ -493,9 +495,16 @@ void weir_config_print(const weir_config *c, FILE *out)
             break;
         }
         switch (e->src) {
-        case SRC_DEFAULT:
-            snprintf(note, sizeof note, "(default)");
+        case SRC_DEFAULT: {
+            /* An empty directory key means a per-user default (privdir.h): say which. */
+            char def[PATH_MAX];
+            if (k->type == WEIR_CONFIG_STRING && !(e->v.text && *e->v.text) &&
+                privdir_default(k->name, def, sizeof def) == 0)
+                snprintf(note, sizeof note, "(default) %s", def);
+            else
+                snprintf(note, sizeof note, "(default)");
             break;
+        }
         case SRC_FILE:
             snprintf(note, sizeof note, "(file) %s:%d", e->file, e->line);
             break;

@@ -156,7 +156,8 @@ const struct weir_config_key weir_config_keys[] = {
       .doc = "Where keyed state lives: hashmap (task heap) or rocksdb (local disk, managed "
              "memory); Flink's legacy filesystem and jobmanager mean hashmap." },
     { .name = "state.backend.rocksdb.localdir", .type = WEIR_CONFIG_STRING, .def = "",
-      .doc = "Directory of the RocksDB working files; empty for <tmp dir>/weir-rocksdb." },
+      .doc = "Directory of the RocksDB working files; empty for <TMPDIR or /tmp>/weir-<uid>/"
+             "rocksdb. Must be yours, not a link, not writable by others (made 0700)." },
     { .name = "state.backend.rocksdb.memory.managed", .type = WEIR_CONFIG_BOOL, .def = "true",
       .doc = "Size RocksDB's block cache and write buffers from the managed pool; false "
              "leaves RocksDB's own per-instance defaults, outside any pool." },
@@ -175,7 +176,8 @@ const struct weir_config_key weir_config_keys[] = {
     { .name = "state.checkpoints.dir", .type = WEIR_CONFIG_STRING, .def = "",
       .aliases = { "execution.checkpointing.dir" },
       .doc = "Where checkpoints go: <dir>/<job>/chk-N and <dir>/<job>/shared; empty for "
-             "<TMPDIR or /tmp>/weir-checkpoints." },
+             "$XDG_STATE_HOME/weir/checkpoints, else ~/.local/state/weir/checkpoints. Must be "
+             "yours, not a link, not writable by others (made 0700, files 0600)." },
     { .name = "execution.checkpointing.interval", .type = WEIR_CONFIG_DURATION, .def = "0",
       .min = 0,
       .doc = "Time between the starts of two checkpoints; 0 turns checkpointing off." },

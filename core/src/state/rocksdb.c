@@ -39,8 +39,10 @@
  */
 #include "state_private.h"
 
+#include <weir/privdir.h>
+
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,37 +80,9 @@ int rdb_err(weir_keyed_backend *be, char *msg)
     return -EIO;
 }
 
-static int mkdirs(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        int rc = mkdir(path, 0755);
-        *p = '/';
-        if (rc < 0 && errno != EEXIST)
-            return -errno;
-    }
-    if (mkdir(path, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return -errno;
-    if (!S_ISDIR(st.st_mode))
-        return -ENOTDIR;
-    if (access(path, W_OK | X_OK) < 0)
-        return -errno;
-    return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 static void rm_rf(const char *path)
 {
-    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    privdir_rm_tree(path);
 }
 
 static char *sanitized(const char *s)
@@ -228,20 +202,6 @@ static void nothing(void *arg)
 
 /* ---- environment ------------------------------------------------------------------------ */
 
-/* Makes path and its parents (mkdirs writes into its argument, so it gets a copy); on a
- * refusal, the one-line error that names the key. */
-static int make_dir(const char *path, char *err, size_t errlen)
-{
-    char *dir = strdup(path);
-    if (!dir)
-        return -ENOMEM;
-    int rc = mkdirs(dir);
-    free(dir);
-    if (rc < 0)
-        snprintf(err, errlen, "state.backend.rocksdb.localdir: %s: %s", path, strerror(-rc));
-    return rc;
-}
-
 int rdb_env_init(weir_state_env *env, char *err, size_t errlen)
 {
     rocksdb_options_t *base = NULL;
@@ -251,9 +211,21 @@ int rdb_env_init(weir_state_env *env, char *err, size_t errlen)
         env->jobdir = NULL;
         goto err;
     }
-    if ((rc = make_dir(env->localdir, err, errlen)) < 0 ||
-        (rc = make_dir(env->jobdir, err, errlen)) < 0)
+    /* Private and never through a link (privdir.h): every path below is then safe to use by
+     * name, since nobody else can put a link or a directory of their own there. */
+    int fd = privdir_open(env->localdir, "state.backend.rocksdb.localdir", err, errlen);
+    if (fd < 0) {
+        rc = fd;
         goto err;
+    }
+    int jfd =
+        privdir_open_at(fd, env->localdir, job, "state.backend.rocksdb.localdir", err, errlen);
+    close(fd);
+    if (jfd < 0) {
+        rc = jfd;
+        goto err;
+    }
+    close(jfd);
 
     rc = -ENOMEM;
     base = rocksdb_options_create();
@@ -392,8 +364,8 @@ int rdb_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
         goto err;
     /* Working state of a run that did not close it is of no use to anyone: start clean. */
     rm_rf(r->dir);
-    rc = mkdirs(r->dir);
-    if (rc < 0) {
+    if (mkdir(r->dir, 0700) < 0) {
+        rc = -errno;
         snprintf(err, errlen, "state.backend.rocksdb.localdir: %s: %s", r->dir, strerror(-rc));
         goto err;
     }

@@ -22,7 +22,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,21 +32,16 @@
 
 #include <rocksdb/c.h>
 
+#include <weir/privdir.h>
 #include <weir/storage.h>
 
 #include "checkpoint_rocksdb.h"
 #include "state_private.h"
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    remove(path);
-    return 0;
-}
-
 void rocks_rm_rf(const char *dir)
 {
     if (dir)
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        privdir_rm_tree(dir);
 }
 
 bool rocks_incremental_applies(weir_keyed_backend *be)
@@ -317,7 +311,7 @@ bool rocks_file_is_incremental(weir_restore_file *f)
 static int write_whole(const char *path, const char *buf, size_t len)
 {
     int rc = 0;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
         rc = -EIO;
     if (fd >= 0)
@@ -458,7 +452,7 @@ int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_rest
     char scratch[4000];
     snprintf(scratch, sizeof scratch, "%s.restore", dir);
     rocks_rm_rf(scratch);
-    if (mkdir(scratch, 0777) < 0)
+    if (mkdir(scratch, 0700) < 0)
         return -errno;
     int rc = link_shared(r, f, scratch);
     if (rc == 0)

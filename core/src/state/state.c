@@ -22,6 +22,7 @@
 
 #include <weir/errbuf.h>
 #include <weir/config.h>
+#include <weir/privdir.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -104,11 +105,14 @@ int weir_state_env_new(const struct weir_config *cfg, const char *job_name, weir
         if (*dir) {
             env->localdir = strdup(dir);
         } else {
-            const char *tmp = getenv("TMPDIR");
-            if (!tmp || !*tmp)
-                tmp = "/tmp";
-            if (asprintf(&env->localdir, "%s/weir-rocksdb", tmp) < 0)
-                env->localdir = NULL;
+            char def[4096];
+            if (privdir_default("state.backend.rocksdb.localdir", def, sizeof def) < 0) {
+                errbuf_printf(err, errlen,
+                              "state.backend.rocksdb.localdir: the default is too long: set it");
+                rc = -ENAMETOOLONG;
+                goto err;
+            }
+            env->localdir = strdup(def);
         }
         if (!env->localdir) {
             rc = -ENOMEM;

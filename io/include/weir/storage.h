@@ -1,7 +1,8 @@
 /*
  * Checkpoint storage: where snapshots live on disk, and the io thread that writes them.
  *
- * Layout, as Flink's (state.checkpoints.dir, "" meaning <system tmp dir>/weir-checkpoints):
+ * Layout, as Flink's (state.checkpoints.dir, "" meaning the per-user default of
+ * core/internal/weir/privdir.h; every directory 0700, private and never a link, files 0600):
  *
  *   <dir>/<job>/chk-7/_metadata      written last, atomically: checkpoint 7 is complete
  *   <dir>/<job>/chk-7/<state file>   one or more per subtask, named by the runtime
@@ -86,7 +87,7 @@ typedef struct weir_restore_file weir_restore_file; /* one state file opened to 
 typedef void (*weir_storage_log_fn)(void *arg, const char *line);
 
 struct weir_storage_opts {
-    const char *dir;    /* state.checkpoints.dir; NULL or "" = <TMPDIR or /tmp>/weir-checkpoints */
+    const char *dir;    /* state.checkpoints.dir; NULL or "" = the per-user default */
     const char *job;    /* job name: the directory under dir (one path component) */
     int num_retained;   /* complete checkpoints kept; 0 = 1 */
     size_t buffer_size; /* bytes per pool buffer and per checksum block; 0 = 1 MiB;

@@ -254,7 +254,7 @@ void ck_try_commit(struct weir_storage *s, struct weir_ckpt *ck)
         ck_fail(ck, rc, true, "%s: %s/_metadata: out of memory", ck_key(ck), ck->path);
         return;
     }
-    ck->tmpfd = openat(ck->dirfd, "_metadata.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck->tmpfd = openat(ck->dirfd, "_metadata.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (ck->tmpfd < 0) {
         rc = -errno;
         ck_fail(ck, rc, true, "%s: %s/_metadata.tmp: %s", ck_key(ck), ck->path, strerror(-rc));

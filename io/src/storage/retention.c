@@ -85,42 +85,6 @@ void retained_drop_at(weir_storage *s, size_t i)
 
 /* --- filesystem helpers ---------------------------------------------------------------- */
 
-int rm_rf_at(int dirfd, const char *name)
-{
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOTDIR || errno == ELOOP)
-            return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-        return errno == ENOENT ? 0 : -errno;
-    }
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    int rc = 0;
-    /* _metadata goes first: a directory caught half-deleted by a crash is then incomplete,
-     * never a complete checkpoint with files missing. */
-    if (unlinkat(fd, "_metadata", 0) < 0 && errno != ENOENT)
-        rc = -errno;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        int r = (de->d_type == DT_DIR) ? rm_rf_at(fd, de->d_name)
-                                       : (unlinkat(fd, de->d_name, 0) < 0 ? -errno : 0);
-        if (r == -EISDIR)
-            r = rm_rf_at(fd, de->d_name);
-        if (r < 0 && r != -ENOENT && !rc)
-            rc = r;
-    }
-    closedir(d);
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
-        rc = -errno;
-    return rc;
-}
-
 int mkdir_p(const char *path)
 {
     char *p = strdup(path);
@@ -131,7 +95,7 @@ int mkdir_p(const char *path)
         if (*q == '/' || *q == '\0') {
             char c = *q;
             *q = '\0';
-            if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+            if (mkdir(p, 0700) < 0 && errno != EEXIST) {
                 rc = -errno;
                 break;
             }
@@ -244,7 +208,7 @@ void retention_run(struct weir_storage *s, uint64_t new_id)
                 continue;
             char name[32];
             snprintf(name, sizeof name, "chk-%" PRIu64, ids[i]);
-            int rc = rm_rf_at(s->job_fd, name);
+            int rc = privdir_rm_tree_at(s->job_fd, name);
             if (rc < 0)
                 storage_log(s, "state.checkpoints.dir: %s/%s: cannot delete: %s", s->job_dir, name,
                             strerror(-rc));
@@ -262,9 +226,9 @@ void remove_ck_dir(struct weir_storage *s, struct weir_ckpt *ck)
     if (!ck->dir_made)
         return;
     if (!ck->savepoint) {
-        rc = rm_rf_at(s->job_fd, ck->label);
+        rc = privdir_rm_tree_at(s->job_fd, ck->label);
     } else if (!ck->dir_existed) {
-        rc = rm_rf_at(AT_FDCWD, ck->path);
+        rc = privdir_rm_tree_at(AT_FDCWD, ck->path);
     } else {
         /* The person's own empty directory: take back only what we put in it. */
         int fd = open(ck->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -274,7 +238,7 @@ void remove_ck_dir(struct weir_storage *s, struct weir_ckpt *ck)
             unlinkat(fd, "_metadata", 0);
             while ((de = readdir(d)))
                 if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-                    rm_rf_at(fd, de->d_name);
+                    privdir_rm_tree_at(fd, de->d_name);
             closedir(d);
         } else if (fd >= 0) {
             close(fd);

@@ -244,7 +244,7 @@ void sweep_shared(struct weir_storage *s)
 
 static int copy_into(int src_fd, int dirfd, const char *name)
 {
-    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
     int rc = 0;

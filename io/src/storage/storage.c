@@ -162,12 +162,36 @@ static int nomem(char *err, size_t errlen)
     return -ENOMEM;
 }
 
+/* The root, <root>/<job> and <job>/shared: made 0700 where missing, private (privdir.h) and
+ * never through a link, so that nobody else can redirect what is written or deleted there. */
+static int open_dirs(weir_storage *s, char *err, size_t errlen)
+{
+    const char *key = "state.checkpoints.dir";
+    int root = privdir_open(s->root, key, err, errlen);
+    if (root < 0)
+        return root;
+    s->job_fd = privdir_open_at(root, s->root, s->job, key, err, errlen);
+    close(root);
+    if (s->job_fd < 0)
+        return s->job_fd;
+    s->shared_fd = privdir_open_at(s->job_fd, s->job_dir, "shared", key, err, errlen);
+    if (s->shared_fd < 0)
+        return s->shared_fd;
+    /* Writable? Better to learn it now than at the first checkpoint. */
+    if (faccessat(s->job_fd, ".", W_OK, AT_EACCESS) < 0) {
+        int rc = -errno;
+        errbuf_printf(err, errlen, "%s: %s: %s", key, s->job_dir, strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
 int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, char *err,
                       size_t errlen)
 {
     weir_storage *s = NULL;
     int rc = -ENOMEM;
-    char tmpdir[512];
+    char tmpdir[4096];
 
     *out = NULL;
     if (!job_name_ok(o->job)) {
@@ -208,9 +232,10 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
 
     if (o->dir && *o->dir) {
         s->root = strdup(o->dir);
+    } else if ((rc = privdir_default("state.checkpoints.dir", tmpdir, sizeof tmpdir)) < 0) {
+        errbuf_printf(err, errlen, "state.checkpoints.dir: the default is too long: set it");
+        goto err;
     } else {
-        const char *t = getenv("TMPDIR");
-        snprintf(tmpdir, sizeof tmpdir, "%s/weir-checkpoints", t && *t ? t : "/tmp");
         s->root = strdup(tmpdir);
     }
     if (!s->root || !(s->job = strdup(o->job)) || !(s->job_dir = path_join(s->root, s->job)) ||
@@ -218,23 +243,8 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
         rc = nomem(err, errlen);
         goto err;
     }
-    if ((rc = mkdir_p(s->shared_dir)) < 0) {
-        errbuf_printf(err, errlen, "state.checkpoints.dir: %s: %s", s->shared_dir, strerror(-rc));
+    if ((rc = open_dirs(s, err, errlen)) < 0)
         goto err;
-    }
-    s->job_fd = open(s->job_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    s->shared_fd = open(s->shared_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (s->job_fd < 0 || s->shared_fd < 0) {
-        rc = -errno;
-        errbuf_printf(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
-        goto err;
-    }
-    /* Writable? Better to learn it now than at the first checkpoint. */
-    if (faccessat(s->job_fd, ".", W_OK, AT_EACCESS) < 0) {
-        rc = -errno;
-        errbuf_printf(err, errlen, "state.checkpoints.dir: %s: %s", s->job_dir, strerror(-rc));
-        goto err;
-    }
     if ((rc = storage_scan(s, err, errlen)) < 0)
         goto err;
     if ((rc = pool_init(s)) < 0) {

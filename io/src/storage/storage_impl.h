@@ -16,6 +16,7 @@
 #include <liburing.h>
 #include <xxhash.h>
 
+#include <weir/privdir.h>
 #include <weir/storage.h>
 #include <weir/storage_test_hooks.h>
 
@@ -300,7 +301,6 @@ void retained_drop_at(struct weir_storage *s, size_t i);
 bool retained_has(struct weir_storage *s, uint64_t id);
 void retention_run(struct weir_storage *s, uint64_t new_id);
 void remove_ck_dir(struct weir_storage *s, struct weir_ckpt *ck);
-int rm_rf_at(int dirfd, const char *name);
 int mkdir_p(const char *path);
 int list_checkpoints(int job_fd, uint64_t **ids, size_t *n); /* chk-N, ascending */
 

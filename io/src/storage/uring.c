@@ -237,8 +237,8 @@ static void do_begin(struct weir_storage *s, struct weir_ckpt *ck)
     }
     if (!ck->savepoint) {
         /* Not retained and not running (begin checked): a leftover of an older attempt. */
-        if ((rc = rm_rf_at(s->job_fd, ck->label)) < 0 ||
-            (mkdirat(s->job_fd, ck->label, 0755) < 0 && (rc = -errno) < 0))
+        if ((rc = privdir_rm_tree_at(s->job_fd, ck->label)) < 0 ||
+            (mkdirat(s->job_fd, ck->label, 0700) < 0 && (rc = -errno) < 0))
             goto err;
         ck->dir_made = true;
         ck->dirfd = openat(s->job_fd, ck->label, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -264,7 +264,7 @@ static void do_begin(struct weir_storage *s, struct weir_ckpt *ck)
     free(copy);
     if (rc < 0)
         goto err;
-    if (mkdir(ck->path, 0755) < 0) {
+    if (mkdir(ck->path, 0700) < 0) {
         if (errno != EEXIST) {
             rc = -errno;
             goto err;

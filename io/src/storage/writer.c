@@ -415,7 +415,7 @@ static int file_open_io(struct weir_storage *s, struct weir_ckpt_file *f)
             fd = -1;
             errno = EINVAL;
         } else {
-            fd = openat(ck->dirfd, f->name, flags | O_DIRECT, 0644);
+            fd = openat(ck->dirfd, f->name, flags | O_DIRECT, 0600);
         }
         if (fd < 0 && errno == EINVAL) {
             log_direct_refused(s, ck->path, EINVAL);
@@ -427,7 +427,7 @@ static int file_open_io(struct weir_storage *s, struct weir_ckpt_file *f)
          * is ours alone in a directory we made, so truncate rather than insist on O_EXCL. */
         if (s->try_direct)
             flags = (flags & ~O_EXCL) | O_TRUNC;
-        fd = openat(ck->dirfd, f->name, flags, 0644);
+        fd = openat(ck->dirfd, f->name, flags, 0600);
     }
     if (fd < 0) {
         int rc = -errno;
