@@ -19,7 +19,9 @@
  *   rt_fail_msg      fail the run (too many failed checkpoints)
  *   rt_labels        metric labels
  *   rt_wake_workers  after publishing trigger or completed_id
- *   task_finished    whether a task is DONE (acquire)
+ *   task_finished    whether a task is DONE (acquire); from then on its worker
+ *                    leaves it alone, and the control thread calls its
+ *                    operators' snapshot and checkpoint_complete hooks
  *   route_control    forward a barrier on every route of a task
  *   pub_add, now_ns  the runtime's counter and clock helpers
  *
@@ -37,8 +39,8 @@
  *             which the barrier handler also writes); restored_finished
  *             (written by restore, before the workers start); whether it
  *             has finished only through task_finished()
- *   op_inst:  node (uid, src, op hooks), task, ctx, state, backend (the final
- *             checkpoint hides it for a moment), timers (restore adds to them)
+ *   op_inst:  node (uid, src, op hooks), task, ctx, state, backend, timers
+ *             (restore adds to them)
  */
 #ifndef WEIR_CHECKPOINT_H
 #define WEIR_CHECKPOINT_H
@@ -177,9 +179,10 @@ extern const struct chk_test_hooks *chk_test_hooks;
 
 /* coordinator.c */
 void chk_log(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* snapshot.c: one operator's state files for checkpoint id of pending pd */
-int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, struct weir_ckpt_entry *e,
-                    char name[256]);
+/* snapshot.c: one operator's state file for checkpoint id of pending pd: its
+ * operator state and, when keyed, its keyed state and timers */
+int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool keyed,
+                    struct weir_ckpt_entry *e, char name[256]);
 /* snapshot.c: a task's snapshot when barrier id is aligned (or a source sees
  * the trigger), on the task's worker */
 int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id);

@@ -15,9 +15,10 @@
  *    counts as EXPIRED in the log line). COMPLETED and FAILED pendings leave
  *   c->p at once and are freed by chk_tick once every task has acked them.
  *
- *   trigger:   chk_tick begins checkpoint n in storage, marks the tasks that have
- *              already finished as acked (finished marker, no state), and
- *              publishes n in rt->chk.trigger (release; the sources' acquire load).
+ *   trigger:   chk_tick begins checkpoint n in storage, acks for the tasks that
+ *              have already finished (a finished marker and their operators'
+ *              state, ack_finished), and publishes n in rt->chk.trigger
+ *              (release; the sources' acquire load).
  *   sources:   take their snapshot (position) and emit barrier n in-band.
  *   tasks:     align (barrier.c), snapshot into one state file per stateful
  *              operator (the synchronous part: serializing state into storage
@@ -159,7 +160,14 @@ static void pending_free(struct runtime *rt, struct pending *pd)
     free(pd);
 }
 
-/* A finished task acks with a marker and no state: on restore it is done. */
+/* A finished task acks with a marker and the operator state its operators
+ * give now, after end of input (FLIP-147: a finished task's state is in every
+ * later checkpoint): an exactly-once sink lists there what it staged at end of
+ * input, so a restore from any later checkpoint commits it. Keyed state is left
+ * out: a finished task's input has ended and its timers have fired, and a
+ * restore runs it to its end again. On the control thread, once the task is
+ * DONE (or, in chk_final, after the workers joined): its worker no longer
+ * touches the operators. A failed snapshot fails the checkpoint. */
 static void ack_finished(struct runtime *rt, struct pending *pd, struct task *t)
 {
     struct task_ack *a = &pd->acks[t->index];
@@ -167,17 +175,16 @@ static void ack_finished(struct runtime *rt, struct pending *pd, struct task *t)
     if (atomic_load_explicit(&a->filled, memory_order_acquire))
         return;
     a->n = 0;
-    for (int j = 0; j < t->n_ops; j++) {
-        struct op_inst *op = &t->ops[j];
+    int rc = 0;
+    for (int j = 0; j < t->n_ops && rc == 0; j++) {
         a->blobs[j] = BLOB_FINISHED;
-        a->e[a->n++] = (struct weir_ckpt_entry){.operator_uid = op->node->uid,
-                                                .subtask = (uint32_t)t->subtask,
-                                                .parallelism = (uint32_t)op->ctx.parallelism,
-                                                .kg_first = WEIR_KG_NONE,
-                                                .kg_last = WEIR_KG_NONE,
-                                                .blob = &a->blobs[j],
-                                                .blob_len = 1};
+        rc = chk_snapshot_op(&t->ops[j], pd, pd->id, false, &a->e[a->n], a->names[j]);
+        a->e[a->n].blob = &a->blobs[j];
+        a->e[a->n].blob_len = 1;
+        a->n++;
     }
+    if (rc < 0)
+        weir_ckpt_abort(pd->ck, rc);
     /* pairs as in chk_snapshot_task */
     atomic_store_explicit(&a->filled, 1, memory_order_release);
     atomic_fetch_add_explicit(&pd->acked, 1, memory_order_acq_rel);
@@ -288,6 +295,12 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         /* release: pairs with the acquire load in chk_notify */
         atomic_store_explicit(&rt->chk.completed_id, pd->id, memory_order_release);
         rt_wake_workers(rt); /* sleeping sinks commit now, not at their next timeout */
+        /* Finished tasks have no worker pass left: their sinks commit here what
+         * they staged at end of input, which this checkpoint lists (ack_finished),
+         * rather than at the end of the job. */
+        for (int i = 0; i < rt->n_tasks; i++)
+            if (task_finished(&rt->tasks[i]))
+                chk_notify(&rt->tasks[i]);
         return;
     }
     pd->state = P_FAILED;
@@ -458,31 +471,11 @@ int chk_final(struct runtime *rt)
         return rc;
     pd->start_ns = now_ns();
     atomic_fetch_add(&rt->job->chk.in_progress, 1);
-    for (int i = 0; i < rt->n_tasks && rc == 0; i++) {
-        struct task *t = &rt->tasks[i];
-        /* Operator state still matters for sinks (what they staged); keyed
-         * state of a finished job does not. */
-        struct task_ack *a = &pd->acks[i];
-        a->n = 0;
-        for (int j = 0; j < t->n_ops && rc == 0; j++) {
-            struct op_inst *op = &t->ops[j];
-            a->blobs[j] = BLOB_FINISHED;
-            weir_keyed_backend *be = op->backend;
-            op->backend = NULL;
-            rc = chk_snapshot_op(op, pd, id, &a->e[a->n], a->names[j]);
-            op->backend = be;
-            a->e[a->n].blob = &a->blobs[j];
-            a->e[a->n].blob_len = 1;
-            a->n++;
-        }
-        atomic_store(&a->filled, 1);
-        atomic_fetch_add(&pd->acked, 1);
-    }
-    if (rc == 0)
-        rc = commit(rt, pd);
-    if (rc < 0) {
+    for (int i = 0; i < rt->n_tasks; i++)
+        ack_finished(rt, pd, &rt->tasks[i]);
+    rc = commit(rt, pd);
+    if (rc < 0)
         weir_ckpt_abort(pd->ck, rc);
-    }
     rc = weir_ckpt_wait(pd->ck, (int64_t)(c->timeout_ns / 1000000ull));
     pd->state = P_PENDING;
     settle(rt, pd, rc);

@@ -107,8 +107,8 @@ static int timers_write_kg(struct weir_snapshot_out *o, struct timer_list *tl, u
     return 0;
 }
 
-int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, struct weir_ckpt_entry *e,
-                    char name[256])
+int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool keyed,
+                    struct weir_ckpt_entry *e, char name[256])
 {
     weir_ckpt *ck = pd->ck;
     struct task *t = op->task;
@@ -122,7 +122,8 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, struct 
                                   .parallelism = p,
                                   .kg_first = WEIR_KG_NONE,
                                   .kg_last = WEIR_KG_NONE};
-    if (!hook && !op->backend)
+    weir_keyed_backend *backend = keyed ? op->backend : NULL;
+    if (!hook && !backend)
         return 0;
     int rc = weir_ckpt_file_name(name, 256, op->node->uid, t->subtask);
     weir_ckpt_file *f = NULL;
@@ -136,7 +137,7 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, struct 
         if (rc == 0)
             rc = hook(&op->ctx, op->state, id, out);
     }
-    if (rc == 0 && op->backend) {
+    if (rc == 0 && backend) {
         uint32_t first = weir_key_group_range_start((uint32_t)t->subtask, maxp, p);
         uint32_t last = weir_key_group_range_end((uint32_t)t->subtask, maxp, p);
         e->kg_first = first;
@@ -146,13 +147,13 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, struct 
         rc = timers_gather(&op->timers, &tl);
         /* Incremental RocksDB: the instance's SST files instead of its entries
          * (savepoints stay in the portable format). */
-        bool native = t->rt->chk.coord->incremental && !pd->savepoint &&
-                      rocks_incremental_applies(op->backend);
+        bool native =
+            t->rt->chk.coord->incremental && !pd->savepoint && rocks_incremental_applies(backend);
         if (rc == 0 && native) {
             char *tmp = NULL;
             char base[256];
             snprintf(base, sizeof base, "%s", name);
-            rc = rocks_incremental_snapshot(t->rt->chk.coord->storage, op->backend, ck, f, base, id,
+            rc = rocks_incremental_snapshot(t->rt->chk.coord->storage, backend, ck, f, base, id,
                                             &tmp, &pd->shared);
             if (tmp) {
                 pthread_mutex_lock(&pd->tmp_lock);
@@ -170,7 +171,7 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, struct 
             if (!native) {
                 rc = weir_ckpt_file_section_begin(f, TAG_KEYED | kg);
                 if (rc == 0)
-                    rc = weir_keyed_backend_snapshot_key_group(op->backend, kg, out);
+                    rc = weir_keyed_backend_snapshot_key_group(backend, kg, out);
             }
             if (rc == 0)
                 rc = weir_ckpt_file_section_begin(f, TAG_TIMERS | kg);
@@ -204,7 +205,7 @@ int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id)
     int rc = 0;
     for (int j = 0; j < t->n_ops && rc == 0; j++) {
         a->blobs[j] = BLOB_RUNNING;
-        rc = chk_snapshot_op(&t->ops[j], pd, id, &a->e[a->n], a->names[j]);
+        rc = chk_snapshot_op(&t->ops[j], pd, id, true, &a->e[a->n], a->names[j]);
         if (rc == 0 && a->e[a->n].file && chk_test_hooks && chk_test_hooks->snapshot_submitted)
             chk_test_hooks->snapshot_submitted(id);
         if (rc == 0) {

@@ -16,8 +16,10 @@
  * complete checkpoint, so they are committed (again, idempotently); every other
  * in-progress or pending file of the subtask holds records after c, which the
  * sources replay, so it is deleted. The part counter continues from the state,
- * so replayed records land in new files. Without checkpointing, files are
- * committed at end of input.
+ * so replayed records land in new files. What end of input staged is listed by
+ * the first checkpoint after it and every later one (the runtime snapshots a
+ * finished task's operators into each), and committed when one of those
+ * completes. Without checkpointing, files are committed at end of input.
  *
  * The directory belongs to one run and its restores. A fresh run (weir_ctx_start) finds it
  * empty, or is refused (-EEXIST, not restarted) unless sink.file.overwrite says to delete
@@ -229,14 +231,18 @@ static int roll_to_pending(weir_ctx *ctx, struct tpc_sink *s, uint64_t chk)
     return push_pending(s, (struct pending_file){.n = s->f_n, .chk = chk});
 }
 
-/* Publishes pending files pre-committed by checkpoints <= upto. */
+/* Publishes pending files pre-committed by checkpoints <= upto. A file staged
+ * at end of input (chk 0) waits for the first snapshot after it, which gives it
+ * that checkpoint's id: a checkpoint taken before end of input completing then
+ * must not publish it, as a restore from that checkpoint replays its records.
+ * upto UINT64_MAX (restore, or no checkpointing) publishes everything. */
 static int commit_upto(weir_ctx *ctx, struct tpc_sink *s, uint64_t upto)
 {
     size_t keep = 0;
     bool any = false;
     for (size_t i = 0; i < s->n_pending; i++) {
         struct pending_file *p = &s->pending[i];
-        if (p->chk > upto) {
+        if (p->chk > upto || (p->chk == 0 && upto != UINT64_MAX)) {
             s->pending[keep++] = *p;
             continue;
         }
@@ -289,7 +295,7 @@ static int tpc_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_sna
         return rc;
     for (size_t i = 0; i < s->n_pending; i++)
         if (s->pending[i].chk == 0)
-            s->pending[i].chk = id; /* staged at end of input: this (final) checkpoint */
+            s->pending[i].chk = id; /* staged at end of input: the first checkpoint after */
     assert(tpc_check_state(s));
     uint64_t hdr[2] = {s->next_n, s->n_pending};
     rc = out->write(out, hdr, sizeof hdr);
