@@ -364,7 +364,7 @@ static int bench_measure(const struct bench_opts *o, weir_config *cfg,
     cli_watch_signals(NULL);
     if (rc < 0) {
         fprintf(stderr, "weir: %s\n", err);
-        return rc == -EINVAL || rc == -ENOMEM ? EXIT_USAGE : EXIT_FAILED;
+        return rc == -EINVAL || rc == -ENOMEM || rc == -EADDRINUSE ? EXIT_USAGE : EXIT_FAILED;
     }
     return nexmark_bench_report(b, &st, &info, stdout, o->json) < 0 ? EXIT_FAILED : 0;
 }

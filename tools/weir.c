@@ -328,7 +328,9 @@ static int cmd_run(int argc, char **argv)
     int status = 0;
     if (rc < 0) {
         fprintf(stderr, "weir: %s\n", err);
-        status = rc == -EINVAL || rc == -ENOMEM ? EXIT_USAGE : EXIT_FAILED;
+        /* -EADDRINUSE: every port of metrics.reporter.prom.port is taken, which the
+         * configuration changes (the error names the key). */
+        status = rc == -EINVAL || rc == -ENOMEM || rc == -EADDRINUSE ? EXIT_USAGE : EXIT_FAILED;
         if (rc == -EIO)
             status = EXIT_FAILED;
     } else {
