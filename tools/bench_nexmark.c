@@ -36,9 +36,6 @@
 #include "nexmark_bench.h"
 #include "nexmark_queries.h"
 
-#define EXIT_FAILED 1
-#define EXIT_USAGE  2
-
 /* A positive event-time rate: below one event per second spreads a run over
  * days of event time. One-line error naming the flag (cli_error). */
 static int parse_rate(weir_job *job, const char *flag, const char *v, double *out)
@@ -388,7 +385,7 @@ static int bench_measure(const struct bench_opts *o, weir_config *cfg,
     cli_watch_signals(NULL);
     if (rc < 0) {
         fprintf(stderr, "weir: %s\n", err);
-        return rc == -EINVAL || rc == -ENOMEM || rc == -EEXIST ? EXIT_USAGE : EXIT_FAILED;
+        return cli_run_exit_status(rc);
     }
     return nexmark_bench_report(b, &st, &info, stdout, o->json) < 0 ? EXIT_FAILED : 0;
 }

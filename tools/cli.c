@@ -123,3 +123,9 @@ void cli_watch_signals(weir_job *job)
     sigemptyset(&su.sa_mask);
     sigaction(SIGUSR1, &su, NULL);
 }
+
+int cli_run_exit_status(int rc)
+{
+    return rc == -EINVAL || rc == -ENOMEM || rc == -EEXIST || rc == -EADDRINUSE ? EXIT_USAGE
+                                                                                : EXIT_FAILED;
+}

@@ -31,4 +31,14 @@ int cli_output_not_input(weir_job *job, const char *in, const char *out);
  * watching. */
 void cli_watch_signals(weir_job *job);
 
+/* Exit statuses of the weir command: 1 the job failed, 2 the command line or the
+ * configuration is wrong. */
+#define EXIT_FAILED 1
+#define EXIT_USAGE  2
+
+/* The exit status for weir_job_run's error rc: EXIT_USAGE where a change of the command line
+ * or configuration is the fix (-EINVAL, -ENOMEM for pools, -EEXIST for an output already
+ * there, -EADDRINUSE for a taken metrics port range), else EXIT_FAILED. */
+int cli_run_exit_status(int rc);
+
 #endif

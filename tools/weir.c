@@ -26,9 +26,6 @@
 #include "builtin_jobs.h"
 #include "cli.h"
 
-#define EXIT_FAILED 1
-#define EXIT_USAGE  2
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -338,7 +335,7 @@ static int cmd_run(int argc, char **argv)
     int status = 0;
     if (rc < 0) {
         fprintf(stderr, "weir: %s\n", err);
-        status = rc == -EINVAL || rc == -ENOMEM || rc == -EEXIST ? EXIT_USAGE : EXIT_FAILED;
+        status = cli_run_exit_status(rc);
         if (rc == -EIO)
             status = EXIT_FAILED;
     } else {

@@ -43,7 +43,7 @@ static void defaults_are_flinks(void **state)
     assert_int_equal(weir_config_get_int(c, "network.buffers-per-channel"), 8);
     assert_true(weir_config_get_double(c, "memory.managed.fraction") == 0.4);
     assert_string_equal(weir_config_get_str(c, "numa.cpus"), "");
-    assert_string_equal(weir_config_get_str(c, "metrics.reporter.prom.port"), "9249");
+    assert_string_equal(weir_config_get_str(c, "metrics.reporter.prom.port"), "9249-9260");
     assert_string_equal(weir_config_get_str(c, "metrics.reporter.prom.host"), "127.0.0.1");
     assert_string_equal(weir_config_get_str(c, "weir.progress"), "auto");
     assert_int_equal(weir_config_get_enum(c, "weir.progress"), 0);

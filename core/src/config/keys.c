@@ -142,7 +142,9 @@ const struct weir_config_key weir_config_keys[] = {
       .doc = "Buffers in each channel's ring." },
 
     /* ---- metrics */
-    { .name = "metrics.reporter.prom.port", .type = WEIR_CONFIG_STRING, .def = "9249",
+    /* A range by default, as Flink's reporter takes one: a second job on the host starts on
+     * the next free port (and prints it) instead of failing on 9249. */
+    { .name = "metrics.reporter.prom.port", .type = WEIR_CONFIG_STRING, .def = "9249-9260",
       .check = check_port_range,
       .expect = "a port like 9249, a range like 9249-9259, or 0 for off",
       .doc = "Prometheus endpoint port, or the first free port of a range; 0 turns it off." },
