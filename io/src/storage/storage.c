@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -99,7 +100,8 @@ static bool storage_check_state(const weir_storage *s)
 {
     int st = atomic_load(&((weir_storage *)s)->state);
     return (st == ST_READY || st == ST_BROKEN || st == ST_CLOSING) && s->job_fd >= 0 &&
-           s->shared_fd >= 0 && s->num_retained >= 1 && s->buf_size % FMT_ALIGN == 0;
+           s->shared_fd >= 0 && s->lock_fd >= 0 && s->num_retained >= 1 &&
+           s->buf_size % FMT_ALIGN == 0;
 }
 
 const char *weir_ckpt_state_str(enum weir_ckpt_state st)
@@ -186,6 +188,52 @@ static int open_dirs(weir_storage *s, char *err, size_t errlen)
     return 0;
 }
 
+/* One process per job directory: two would number, write and delete the same chk-N. An
+ * exclusive flock on <job>/.lock, held until weir_storage_close (or the process's end, even
+ * by kill -9), with the holder's pid in the file for the refusal. The file is never removed:
+ * unlinking a lock file races with the next process opening it. */
+static int lock_job_dir(weir_storage *s, char *err, size_t errlen)
+{
+    s->lock_fd = openat(s->job_fd, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0) {
+        int rc = -errno;
+        errbuf_printf(err, errlen, "state.checkpoints.dir: %s/.lock: %s", s->job_dir,
+                      strerror(-rc));
+        return rc;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        int rc = -errno;
+        char pid[24] = "";
+        ssize_t n = -1;
+        /* The holder writes its pid just after it locks: give it a moment. */
+        for (int i = 0; rc == -EWOULDBLOCK && n <= 0 && i < 50; i++)
+            if ((n = pread(s->lock_fd, pid, sizeof pid - 1, 0)) <= 0)
+                nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
+        if (n > 0) {
+            pid[n] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+        }
+        if (rc == -EWOULDBLOCK)
+            errbuf_printf(err, errlen,
+                          "state.checkpoints.dir: %s: in use by another weir process (pid %s); "
+                          "stop it, or give this run another state.checkpoints.dir",
+                          s->job_dir, *pid ? pid : "unknown");
+        else
+            errbuf_printf(err, errlen, "state.checkpoints.dir: %s/.lock: %s", s->job_dir,
+                          strerror(-rc));
+        return rc == -EWOULDBLOCK ? -EBUSY : rc;
+    }
+    char line[24];
+    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    if (ftruncate(s->lock_fd, 0) < 0 || pwrite(s->lock_fd, line, (size_t)len, 0) != len) {
+        int rc = -errno;
+        errbuf_printf(err, errlen, "state.checkpoints.dir: %s/.lock: %s", s->job_dir,
+                      strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
 int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, char *err,
                       size_t errlen)
 {
@@ -209,7 +257,7 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
         rc = nomem(err, errlen);
         goto err;
     }
-    s->job_fd = s->shared_fd = s->efd = -1;
+    s->job_fd = s->shared_fd = s->lock_fd = s->efd = -1;
     s->buf_size = bs;
     s->pool_max = o->pool_bytes ? o->pool_bytes : DEFAULT_POOL;
     if (s->pool_max < 2 * bs)
@@ -243,7 +291,7 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
         rc = nomem(err, errlen);
         goto err;
     }
-    if ((rc = open_dirs(s, err, errlen)) < 0)
+    if ((rc = open_dirs(s, err, errlen)) < 0 || (rc = lock_job_dir(s, err, errlen)) < 0)
         goto err;
     if ((rc = storage_scan(s, err, errlen)) < 0)
         goto err;
@@ -328,6 +376,8 @@ void weir_storage_close(weir_storage *s)
         close(s->job_fd);
     if (s->shared_fd >= 0)
         close(s->shared_fd);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* the lock goes with it; the file stays (lock_job_dir) */
     pthread_mutex_destroy(&s->pool_lock);
     pthread_cond_destroy(&s->pool_cond);
     pthread_mutex_destroy(&s->q_lock);

@@ -176,6 +176,7 @@ enum storage_state { ST_READY, ST_BROKEN, ST_CLOSING };
 struct weir_storage {
     char *root, *job, *job_dir, *shared_dir;
     int job_fd, shared_fd;
+    int lock_fd; /* <job_dir>/.lock, flock()ed for the storage's lifetime */
     int num_retained;
     size_t buf_size, pool_max;
     unsigned depth;
