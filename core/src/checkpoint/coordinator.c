@@ -534,10 +534,21 @@ void chk_free(struct runtime *rt)
         return;
     for (int i = 0; i < c->n_pending; i++)
         weir_ckpt_abort(c->p[i]->ck, -ECANCELED);
+    struct chk_stats *cs = &rt->job->chk;
     for (int i = 0; i < c->n_live; i++) {
-        if (c->live[i]->ck && c->live[i]->state != P_COMPLETED && c->live[i]->state != P_FAILED)
-            weir_ckpt_wait(c->live[i]->ck, FREE_WAIT_MS);
-        pending_free(rt, c->live[i]);
+        struct pending *pd = c->live[i];
+        if (pd->ck && pd->state != P_COMPLETED && pd->state != P_FAILED &&
+            weir_ckpt_wait(pd->ck, FREE_WAIT_MS) == 0 && !pd->savepoint) {
+            /* Its _metadata was already on its way when the abort came, and it completed
+             * while the attempt was torn down: "latest" finds it, so the restart restores it
+             * and the run's counters must say so. */
+            chk_log(rt, "checkpoint %" PRIu64 " complete (while the job stopped)", pd->id);
+            atomic_store(&cs->last_id, pd->id);
+            if (pd->id > atomic_load(&cs->last_checkpoint_id))
+                atomic_store(&cs->last_checkpoint_id, pd->id);
+            atomic_fetch_add(&cs->completed, 1);
+        }
+        pending_free(rt, pd);
     }
     free(c->live);
     weir_storage_close(c->storage);
