@@ -202,11 +202,20 @@ static int job_window_count(weir_job *job, int argc, char **argv)
 {
     struct weir_datagen_opts o = {.records = 200000, .keys = 100, .record_size = 24};
     int64_t window_ms = 1000;
-    for (int i = 1; i + 1 < argc; i++)
+    for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--window-ms")) {
             uint64_t v;
-            if (cli_parse_count(job, "--window-ms", argv[i + 1], &v) < 0 || v == 0)
+            if (i + 1 == argc) {
+                weir_job_fail(job, "--window-ms needs a value");
                 return -EINVAL;
+            }
+            if (cli_parse_count(job, "--window-ms", argv[i + 1], &v) < 0)
+                return -EINVAL;
+            if (v == 0 || v > INT64_MAX / 2) {
+                weir_job_fail(job, "--window-ms %s: must be > 0%s", argv[i + 1],
+                              v ? " and below 4.6e18" : "");
+                return -EINVAL;
+            }
             window_ms = (int64_t)v;
             memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 2) * sizeof *argv);
             argc -= 2;

@@ -309,8 +309,10 @@ static int cmd_run(int argc, char **argv)
         if (job && weir_job_error(job))
             fprintf(stderr, "weir: job %s: %s\n", base, weir_job_error(job));
         else
-            fprintf(stderr, "weir: job %s: could not build the job (%s returned %d)\n", base,
-                    WEIR_JOB_MAIN_SYMBOL, rc);
+            fprintf(stderr,
+                    "weir: job %s: could not build the job: %s returned %d (%s) and gave no "
+                    "reason (weir_job_fail)\n",
+                    base, WEIR_JOB_MAIN_SYMBOL, rc, strerror(rc < 0 ? -rc : rc));
         weir_job_free(job);
         weir_config_free(cfg);
         if (dl)

@@ -31,8 +31,9 @@ if [ $rc -ne 0 ] && [ -n "$line" ] && [ "$(grep -c 'not empty' "$T/e")" -eq 1 ] 
 else bad "second fresh run (rc=$rc)" "$T/e"; fi
 
 # the refusal is not restarted around (a restart would take the directory as its own)
-"$WEIR" run -D metrics.reporter.prom.port=0 -D weir.progress=never \
-  -D execution.checkpointing.interval=100ms -p 2 "${JOB[@]}" "$T/out" >"$T/log" 2>"$T/e"; rc=$?
+"$WEIR" run -D metrics.reporter.prom.port=0 -D weir.progress=never -D restart-strategy.type=fixed-delay \
+  -D restart-strategy.fixed-delay.attempts=2 -D restart-strategy.fixed-delay.delay=0 \
+  -p 2 "${JOB[@]}" "$T/out" >"$T/log" 2>"$T/e"; rc=$?
 if [ $rc -ne 0 ] && ! grep -q 'restart' "$T/e" && listing "$T/out" | cmp -s - "$T/before"; then
   ok "the refusal ends the run under a restart strategy"
 else bad "refusal under a restart strategy (rc=$rc)" "$T/e"; fi

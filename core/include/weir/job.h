@@ -179,7 +179,9 @@ struct weir_datagen_opts {
 };
 weir_stream *weir_source_datagen(weir_job *job, const char *uid,
                                  const struct weir_datagen_opts *opts);
-/* One record per line (without the newline); subtasks split the file by bytes. */
+/* One record per line (without the newline); subtasks split the file by bytes. The
+ * longest line is the largest record, memory.segment-size minus 16 bytes: a longer one
+ * fails the job with "FILE:LINE: ...". */
 weir_stream *weir_source_file(weir_job *job, const char *uid, const char *path);
 
 /* Formats a record as text (without newline) into buf; returns its length, or
