@@ -438,6 +438,44 @@ static void ipv6_loopback_host_serves(void **state)
     weir_metrics_free(m);
 }
 
+/* The address a person pastes into a browser or a scrape config: an IPv6 literal in
+ * brackets (RFC 3986), whether the host was written "::1" or "[::1]". */
+static void url_puts_an_ipv6_host_in_brackets(void **state)
+{
+    static const char *const hosts[] = {"::1", "[::1]"};
+    weir_metrics *m = weir_metrics_new();
+    char err[256], url[128], want[128];
+
+    for (int i = 0; i < 2; i++) {
+        weir_prom_server *srv = NULL;
+        int rc = weir_prom_server_start(m, hosts[i], "0", &srv, err, sizeof(err));
+        if (rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT || rc == -EINVAL) {
+            weir_metrics_free(m);
+            skip(); /* no IPv6 loopback here */
+        }
+        assert_int_equal(rc, 0);
+        assert_true(weir_prom_server_url(srv, url, sizeof(url)) > 0);
+        snprintf(want, sizeof(want), "http://[::1]:%d/metrics", weir_prom_server_port(srv));
+        assert_string_equal(url, want);
+        weir_prom_server_stop(srv);
+    }
+    weir_metrics_free(m);
+}
+
+static void url_of_an_ipv4_host_is_as_written(void **state)
+{
+    weir_metrics *m = weir_metrics_new();
+    weir_prom_server *srv = NULL;
+    char err[256], url[128], want[128];
+
+    assert_int_equal(weir_prom_server_start(m, "127.0.0.1", "0", &srv, err, sizeof(err)), 0);
+    assert_true(weir_prom_server_url(srv, url, sizeof(url)) > 0);
+    snprintf(want, sizeof(want), "http://127.0.0.1:%d/metrics", weir_prom_server_port(srv));
+    assert_string_equal(url, want);
+    weir_prom_server_stop(srv);
+    weir_metrics_free(m);
+}
+
 static void stop_releases_the_port(void **state)
 {
     weir_metrics *m = weir_metrics_new();
@@ -589,6 +627,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(metric_added_while_serving_is_scraped, setup, teardown),
         cmocka_unit_test(default_host_is_loopback_only),
         cmocka_unit_test(ipv6_loopback_host_serves),
+        cmocka_unit_test(url_puts_an_ipv6_host_in_brackets),
+        cmocka_unit_test(url_of_an_ipv4_host_is_as_written),
         cmocka_unit_test(stop_releases_the_port),
         cmocka_unit_test(port_range_skips_a_taken_port),
         cmocka_unit_test(taken_port_is_an_error_naming_key_and_port),

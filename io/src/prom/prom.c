@@ -41,6 +41,7 @@ struct weir_prom_server {
     struct MHD_Daemon *daemon;
     weir_metrics *metrics;
     int port;
+    char host[256]; /* as configured, without the brackets of "[::1]" */
 };
 
 static const char ROOT_PAGE[] =
@@ -372,6 +373,8 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
         goto err;
     }
     s->metrics = m;
+    snprintf(s->host, sizeof(s->host), "%.*s", (int)strcspn(host + (host[0] == '['), "]"),
+             host + (host[0] == '['));
     fd = bind_first_free(host, port_spec, ranges, nr, &addr, addrlen, err, errlen);
     if (fd < 0) {
         rc = fd;
@@ -413,6 +416,16 @@ err:
 int weir_prom_server_port(const weir_prom_server *s)
 {
     return s ? s->port : -EINVAL;
+}
+
+int weir_prom_server_url(const weir_prom_server *s, char *buf, size_t len)
+{
+    if (!s || !buf)
+        return -EINVAL;
+    /* An IPv6 literal has colons, which a URL reserves for the port (RFC 3986). */
+    bool v6 = strchr(s->host, ':') != NULL;
+    return snprintf(buf, len, "http://%s%s%s:%d/metrics", v6 ? "[" : "", s->host, v6 ? "]" : "",
+                    s->port);
 }
 
 void weir_prom_server_stop(weir_prom_server *s)
