@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <weir/metrics.h>
@@ -396,6 +398,146 @@ static void metric_added_while_serving_is_scraped(void **state)
     assert_int_equal(weir_metrics_remove(f->m, ""), 3); /* late goes out of scope */
 }
 
+/* ---- clients that do not behave ------------------------------------------- */
+
+static void close_all(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    free(fds);
+}
+
+/* n sockets connected (or connecting: non-blocking) from source address src to
+ * 127.0.0.1:port, sending nothing; connections the server refuses are not retried. */
+static int *open_silent(const char *src, int port, int n) /* NULL: skip the test */
+{
+    int *fds = calloc((size_t)n, sizeof(*fds));
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    struct rlimit rl;
+
+    assert_non_null(fds);
+    /* n here, as many in the server (this process), and some to spare */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)(2 * n + 64)) {
+        rl.rlim_cur = rl.rlim_max;
+        if (rl.rlim_cur < (rlim_t)(2 * n + 64) || setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            free(fds);
+            return NULL;
+        }
+    }
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    inet_pton(AF_INET, src, &from.sin_addr);
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        assert_true(fds[i] >= 0);
+        if (bind(fds[i], (struct sockaddr *)&from, sizeof(from)) < 0) {
+            close_all(fds, i + 1); /* this machine's loopback is 127.0.0.1 only */
+            return NULL;
+        }
+        if (connect(fds[i], (struct sockaddr *)&to, sizeof(to)) < 0)
+            assert_int_equal(errno, EINPROGRESS);
+    }
+    usleep(200 * 1000); /* let the server accept what it will */
+    return fds;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* curl scrapes port within max_s seconds (curl's --max-time: it fails the test past it). */
+static void scrape_within(int port, int max_s)
+{
+    char cmd[256], *out;
+    snprintf(cmd, sizeof(cmd),
+             "curl -sS --fail --max-time %d -o /dev/null -w '%%{http_code}' "
+             "http://127.0.0.1:%d/metrics",
+             max_s, port);
+    double t0 = mono_s();
+    out = run(cmd);
+    print_message("scraped in %.3f s\n", mono_s() - t0);
+    assert_string_equal(out, "200");
+    free(out);
+}
+
+static void silent_connections_do_not_hold_up_a_scrape(void **state)
+{
+    struct fixture *f = *state;
+
+    if (!have_curl())
+        skip();
+    int *fds = open_silent("127.0.0.1", f->port, 100);
+    if (!fds)
+        skip();
+    scrape_within(f->port, 2);
+    close_all(fds, 100);
+}
+
+static void one_address_cannot_take_every_connection(void **state)
+{
+    struct fixture *f = *state;
+
+    if (!have_curl())
+        skip();
+    /* 127.0.0.2 is loopback too: another client as far as the server can tell */
+    int *fds = open_silent("127.0.0.2", f->port, 300);
+    if (!fds)
+        skip();
+    scrape_within(f->port, 2);
+    close_all(fds, 300);
+}
+
+/* A request libmicrohttpd refuses with 400 and a log message of its own. */
+static void send_malformed(int port)
+{
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n";
+    char buf[4096];
+    int fd = connect_to(AF_INET, "127.0.0.1", port);
+
+    assert_true(fd >= 0);
+    assert_int_equal(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+    while (recv(fd, buf, sizeof(buf), 0) > 0)
+        ;
+    close(fd);
+}
+
+static void server_messages_are_logged_at_most_once_per_interval(void **state)
+{
+    weir_metrics *m = weir_metrics_new();
+    weir_prom_server *srv = NULL;
+    char err[256], path[] = "/tmp/weir-test-prom-stderr-XXXXXX", line[1024];
+    int tmp = mkstemp(path), saved, lines = 0;
+
+    assert_true(tmp >= 0);
+    unlink(path);
+    assert_int_equal(weir_prom_server_start(m, "127.0.0.1", "0", &srv, err, sizeof(err)), 0);
+    fflush(stderr);
+    saved = dup(STDERR_FILENO);
+    dup2(tmp, STDERR_FILENO);
+    for (int i = 0; i < 50; i++)
+        send_malformed(weir_prom_server_port(srv));
+    weir_prom_server_stop(srv); /* says how many it did not show */
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    FILE *in = fdopen(tmp, "r");
+    assert_non_null(in);
+    rewind(in);
+    while (fgets(line, sizeof(line), in)) {
+        print_message("stderr: %s", line);
+        lines++;
+    }
+    fclose(in);
+    /* 50 refused requests, each a message or two from libmicrohttpd: the first is shown,
+     * the rest counted in one line when the server stops */
+    assert_true(lines >= 1);
+    assert_true(lines <= 2);
+    weir_metrics_free(m);
+}
+
 /* ---- where it listens ------------------------------------------------------ */
 
 static void default_host_is_loopback_only(void **state)
@@ -434,6 +576,44 @@ static void ipv6_loopback_host_serves(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "");
     response_free(&r);
+    weir_prom_server_stop(srv);
+    weir_metrics_free(m);
+}
+
+/* The address a person pastes into a browser or a scrape config: an IPv6 literal in
+ * brackets (RFC 3986), whether the host was written "::1" or "[::1]". */
+static void url_puts_an_ipv6_host_in_brackets(void **state)
+{
+    static const char *const hosts[] = {"::1", "[::1]"};
+    weir_metrics *m = weir_metrics_new();
+    char err[256], url[128], want[128];
+
+    for (int i = 0; i < 2; i++) {
+        weir_prom_server *srv = NULL;
+        int rc = weir_prom_server_start(m, hosts[i], "0", &srv, err, sizeof(err));
+        if (rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT || rc == -EINVAL) {
+            weir_metrics_free(m);
+            skip(); /* no IPv6 loopback here */
+        }
+        assert_int_equal(rc, 0);
+        assert_true(weir_prom_server_url(srv, url, sizeof(url)) > 0);
+        snprintf(want, sizeof(want), "http://[::1]:%d/metrics", weir_prom_server_port(srv));
+        assert_string_equal(url, want);
+        weir_prom_server_stop(srv);
+    }
+    weir_metrics_free(m);
+}
+
+static void url_of_an_ipv4_host_is_as_written(void **state)
+{
+    weir_metrics *m = weir_metrics_new();
+    weir_prom_server *srv = NULL;
+    char err[256], url[128], want[128];
+
+    assert_int_equal(weir_prom_server_start(m, "127.0.0.1", "0", &srv, err, sizeof(err)), 0);
+    assert_true(weir_prom_server_url(srv, url, sizeof(url)) > 0);
+    snprintf(want, sizeof(want), "http://127.0.0.1:%d/metrics", weir_prom_server_port(srv));
+    assert_string_equal(url, want);
     weir_prom_server_stop(srv);
     weir_metrics_free(m);
 }
@@ -587,8 +767,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(other_methods_answer_405_with_allow, setup, teardown),
         cmocka_unit_test_setup_teardown(head_metrics_sends_headers_only, setup, teardown),
         cmocka_unit_test_setup_teardown(metric_added_while_serving_is_scraped, setup, teardown),
+        cmocka_unit_test_setup_teardown(silent_connections_do_not_hold_up_a_scrape, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(one_address_cannot_take_every_connection, setup, teardown),
+        cmocka_unit_test(server_messages_are_logged_at_most_once_per_interval),
         cmocka_unit_test(default_host_is_loopback_only),
         cmocka_unit_test(ipv6_loopback_host_serves),
+        cmocka_unit_test(url_puts_an_ipv6_host_in_brackets),
+        cmocka_unit_test(url_of_an_ipv4_host_is_as_written),
         cmocka_unit_test(stop_releases_the_port),
         cmocka_unit_test(port_range_skips_a_taken_port),
         cmocka_unit_test(taken_port_is_an_error_naming_key_and_port),

@@ -174,7 +174,7 @@ static void restore_dir_errors_name_the_path(void **state)
     assert_int_equal(weir_restore_open_dir(x->elsewhere, 0, &r, err, sizeof err), -ENOENT);
     char want[700];
     snprintf(want, sizeof want,
-             "savepoint: %s: no _metadata (not a complete savepoint or "
+             "%s: no _metadata (not a complete savepoint or "
              "checkpoint)",
              x->elsewhere);
     assert_string_equal(err, want);

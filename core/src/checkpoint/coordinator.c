@@ -12,7 +12,7 @@
  *   (a checkpoint aborted because the job is stopping is logged and reported as
  *    cancelled, and neither counted failed nor against tolerable-failed-checkpoints)
  *   (a timeout aborts: the storage settles the checkpoint as failed, -ETIMEDOUT
- *    counts as EXPIRED in the log line). COMPLETED and FAILED pendings leave
+ *    is logged and reported as "expired after <timeout>"). COMPLETED and FAILED pendings leave
  *   c->p at once and are freed by chk_tick once every task has acked them.
  *
  *   trigger:   chk_tick begins checkpoint n in storage, acks for the tasks that
@@ -245,6 +245,21 @@ static void report(struct runtime *rt, const struct pending *pd, bool completed,
     o->on_checkpoint(o->on_checkpoint_arg, &ev);
 }
 
+/* "expired after 10 min (execution.checkpointing.timeout)" */
+static void expired_reason(uint64_t timeout_ms, char *buf, size_t len)
+{
+    uint64_t n = timeout_ms;
+    const char *unit = "ms";
+    if (n && n % 60000 == 0) {
+        n /= 60000;
+        unit = "min";
+    } else if (n && n % 1000 == 0) {
+        n /= 1000;
+        unit = "s";
+    }
+    snprintf(buf, len, "expired after %" PRIu64 " %s (execution.checkpointing.timeout)", n, unit);
+}
+
 static void settle(struct runtime *rt, struct pending *pd, int status)
 {
     struct coordinator *c = rt->chk.coord;
@@ -315,18 +330,22 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
     }
     atomic_fetch_add(&cs->failed, 1);
     c->consecutive_failed++;
-    chk_log(rt, "checkpoint %" PRIu64 " %s: %s", pd->id,
-            status == -ETIMEDOUT ? "expired (execution.checkpointing.timeout)" : "failed",
-            *weir_ckpt_error(pd->ck) ? weir_ckpt_error(pd->ck) : strerror(-status));
-    report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0,
-           *weir_ckpt_error(pd->ck) ? weir_ckpt_error(pd->ck) : strerror(-status));
+    /* An expiry says which timeout ran out, not the errno it was aborted with. */
+    char why[512];
+    if (status == -ETIMEDOUT)
+        expired_reason(c->timeout_ns / 1000000ull, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "%s",
+                 *weir_ckpt_error(pd->ck) ? weir_ckpt_error(pd->ck) : strerror(-status));
+    chk_log(rt, "%s %" PRIu64 " %s%s", pd->savepoint ? "savepoint" : "checkpoint", pd->id,
+            status == -ETIMEDOUT ? "" : "failed: ", why);
+    report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0, why);
     if (c->consecutive_failed > c->tolerable) {
-        char msg[512];
+        char msg[768];
         snprintf(msg, sizeof msg,
                  "%d consecutive checkpoints failed, more than "
                  "execution.checkpointing.tolerable-failed-checkpoints (%d); last: %s",
-                 c->consecutive_failed, c->tolerable,
-                 *weir_ckpt_error(pd->ck) ? weir_ckpt_error(pd->ck) : strerror(-status));
+                 c->consecutive_failed, c->tolerable, why);
         rt_fail_msg(rt, msg);
     }
 }

@@ -152,9 +152,12 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
             return rc;
         }
     } else {
-        rc = weir_restore_open_dir(from, 0, &r, err, errlen);
-        if (rc < 0)
+        char why[1024];
+        rc = weir_restore_open_dir(from, 0, &r, why, sizeof why);
+        if (rc < 0) {
+            snprintf(err, errlen, "--from-checkpoint %s", why);
             return rc;
+        }
     }
     const struct weir_ckpt_meta *m = weir_restore_meta(r);
     /* every piece of state must find its operator */

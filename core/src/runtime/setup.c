@@ -588,9 +588,9 @@ int runtime_setup(struct runtime *rt, weir_job *job, struct weir_config *cfg,
         rc = weir_prom_server_start(rt->metrics, host, port, &rt->prom, err, errlen);
         if (rc < 0)
             goto err;
-        if (!opts->quiet)
-            fprintf(stderr, "weir: metrics: http://%s:%d/metrics\n", host,
-                    weir_prom_server_port(rt->prom));
+        char url[320];
+        if (!opts->quiet && weir_prom_server_url(rt->prom, url, sizeof url) > 0)
+            fprintf(stderr, "weir: metrics: %s\n", url);
     }
     return 0;
 err:

@@ -57,6 +57,11 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
 /* The bound port. */
 int weir_prom_server_port(const weir_prom_server *s);
 
+/* The scrape URL, "http://127.0.0.1:9249/metrics", with an IPv6 address in brackets
+ * ("http://[::1]:9249/metrics") however the host was written. Returns its length as
+ * snprintf does, or -EINVAL. */
+int weir_prom_server_url(const weir_prom_server *s, char *buf, size_t len);
+
 /* Stops serving and closes the socket; a scrape in progress finishes first.
  * NULL is a no-op. */
 void weir_prom_server_stop(weir_prom_server *s);

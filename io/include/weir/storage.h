@@ -326,7 +326,8 @@ int weir_ckpt_commit(weir_ckpt *ck, const struct weir_ckpt_meta *meta);
 int weir_restore_open_latest(weir_storage *s, unsigned flags, weir_restore **out);
 
 /* A savepoint (or any checkpoint directory) at path, validated the same way. Returns 0 or
- * a negative errno with one line in err: "savepoint: /x/_metadata: ..." */
+ * a negative errno with one line in err that starts with the path, "/x: ...": the caller
+ * adds what asked for it (chk_restore: "--from-checkpoint /x: ..."). */
 int weir_restore_open_dir(const char *path, unsigned flags, weir_restore **out, char *err,
                           size_t errlen);
 

@@ -10,6 +10,15 @@
  * MHD runs one internal polling thread (epoll on Linux, via MHD_USE_AUTO: a job with
  * many RocksDB files open has descriptors past select()'s FD_SETSIZE). A scrape
  * renders the registry on that thread; rendering takes the registry's lock briefly.
+ * No client can hold that thread: sockets are non-blocking, and a client that sends
+ * nothing is a slot, not a wait.
+ *
+ * Clients that do not behave: a connection silent for IDLE_TIMEOUT_S is closed (a
+ * scraper sends its request as soon as it connects), one address holds at most
+ * MAX_CLIENTS_PER_IP connections, all together MAX_CLIENTS, so that a few hundred
+ * half-open sockets neither hold up a scrape nor take the job's file descriptors.
+ * What MHD has to say about them (refused requests, aborted connections) reaches
+ * stderr at most once per LOG_INTERVAL_S, with a count of what was not shown.
  */
 #include <weir/errbuf.h>
 #include <weir/prom.h>
@@ -19,6 +28,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,21 +36,30 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define KEY_PORT       "metrics.reporter.prom.port"
-#define KEY_HOST       "metrics.reporter.prom.host"
-#define DEFAULT_HOST   "127.0.0.1"
-#define CONTENT_TYPE   "text/plain; version=0.0.4; charset=utf-8"
-#define LISTEN_BACKLOG 64
-#define MAX_CLIENTS    64
-#define IDLE_TIMEOUT_S 30
-#define MAX_RANGES     32
+#define KEY_PORT           "metrics.reporter.prom.port"
+#define KEY_HOST           "metrics.reporter.prom.host"
+#define DEFAULT_HOST       "127.0.0.1"
+#define CONTENT_TYPE       "text/plain; version=0.0.4; charset=utf-8"
+#define LISTEN_BACKLOG     64
+#define MAX_CLIENTS        256
+#define MAX_CLIENTS_PER_IP 128
+#define IDLE_TIMEOUT_S     3
+#define LOG_INTERVAL_S     60
+#define MAX_RANGES         32
 
 struct weir_prom_server {
     struct MHD_Daemon *daemon;
     weir_metrics *metrics;
     int port;
+    /* log_mhd's rate limit: when it last wrote a line, what it left out since */
+    pthread_mutex_t log_lock;
+    struct timespec log_last;
+    bool logged;
+    unsigned long log_skipped;
+    char host[256]; /* as configured, without the brackets of "[::1]" */
 };
 
 static const char ROOT_PAGE[] =
@@ -102,10 +121,38 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                  sizeof(NOT_FOUND) - 1, MHD_RESPMEM_PERSISTENT);
 }
 
+/* One line per LOG_INTERVAL_S at most: a client that sends a thousand bad requests
+ * must not write a thousand lines into the job's log. Messages may quote what a client
+ * sent (a URL): bytes that are not printable ASCII are written as '?'. */
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
-    fputs("weir: prometheus endpoint: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    struct weir_prom_server *s = cls;
+    struct timespec now;
+    char msg[512];
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&s->log_lock);
+    if (s->logged && now.tv_sec - s->log_last.tv_sec < LOG_INTERVAL_S) {
+        s->log_skipped++;
+        pthread_mutex_unlock(&s->log_lock);
+        return;
+    }
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    for (char *p = msg; *p; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            *p = '?';
+    if (s->log_skipped)
+        fprintf(stderr, "weir: prometheus endpoint: %s (and %lu more messages in the last %d s)\n",
+                msg, s->log_skipped, LOG_INTERVAL_S);
+    else
+        fprintf(stderr, "weir: prometheus endpoint: %s\n", msg);
+    s->logged = true;
+    s->log_last = now;
+    s->log_skipped = 0;
+    pthread_mutex_unlock(&s->log_lock);
 }
 
 /* ---- port spec ------------------------------------------------------------- */
@@ -372,6 +419,9 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
         goto err;
     }
     s->metrics = m;
+    pthread_mutex_init(&s->log_lock, NULL);
+    snprintf(s->host, sizeof(s->host), "%.*s", (int)strcspn(host + (host[0] == '['), "]"),
+             host + (host[0] == '['));
     fd = bind_first_free(host, port_spec, ranges, nr, &addr, addrlen, err, errlen);
     if (fd < 0) {
         rc = fd;
@@ -387,8 +437,9 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
     s->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
             (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-        0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CLIENTS,
+        0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, s, MHD_OPTION_LISTEN_SOCKET,
+        fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CLIENTS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)MAX_CLIENTS_PER_IP,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S, MHD_OPTION_END);
     if (!s->daemon) {
         /* Whether MHD closed the socket on its way out depends on where it failed:
@@ -406,6 +457,8 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
 err:
     if (fd >= 0)
         close(fd);
+    if (s)
+        pthread_mutex_destroy(&s->log_lock);
     free(s);
     return rc;
 }
@@ -415,10 +468,25 @@ int weir_prom_server_port(const weir_prom_server *s)
     return s ? s->port : -EINVAL;
 }
 
+int weir_prom_server_url(const weir_prom_server *s, char *buf, size_t len)
+{
+    if (!s || !buf)
+        return -EINVAL;
+    /* An IPv6 literal has colons, which a URL reserves for the port (RFC 3986). */
+    bool v6 = strchr(s->host, ':') != NULL;
+    return snprintf(buf, len, "http://%s%s%s:%d/metrics", v6 ? "[" : "", s->host, v6 ? "]" : "",
+                    s->port);
+}
+
 void weir_prom_server_stop(weir_prom_server *s)
 {
     if (!s)
         return;
     MHD_stop_daemon(s->daemon);
+    if (s->log_skipped)
+        fprintf(stderr,
+                "weir: prometheus endpoint: %lu more messages not shown (one a %d s at most)\n",
+                s->log_skipped, LOG_INTERVAL_S);
+    pthread_mutex_destroy(&s->log_lock);
     free(s);
 }

@@ -315,7 +315,7 @@ int weir_restore_open_dir(const char *path, unsigned flags, weir_restore **out, 
     int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) {
         int rc = -errno;
-        errbuf_printf(err, errlen, "savepoint: %s: %s", path, strerror(-rc));
+        errbuf_printf(err, errlen, "%s: %s", path, strerror(-rc));
         return rc;
     }
     struct meta_owned *mo = NULL;
@@ -323,12 +323,10 @@ int weir_restore_open_dir(const char *path, unsigned flags, weir_restore **out, 
     int rc = read_metadata(dirfd, &mo, why, sizeof why);
     if (rc < 0) {
         if (rc == -ENOENT)
-            errbuf_printf(err, errlen,
-                          "savepoint: %s: no _metadata (not a complete savepoint or "
-                          "checkpoint)",
+            errbuf_printf(err, errlen, "%s: no _metadata (not a complete savepoint or checkpoint)",
                           path);
         else
-            errbuf_printf(err, errlen, "savepoint: %s: %s", path, why);
+            errbuf_printf(err, errlen, "%s: %s", path, why);
         close(dirfd);
         return rc;
     }
@@ -348,14 +346,12 @@ int weir_restore_open_dir(const char *path, unsigned flags, weir_restore **out, 
                                  : openat(dirfd, "../shared", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sfd < 0 && mo->meta.shared_count) {
         rc = -errno;
-        errbuf_printf(err, errlen, "%s: %s: %s", mo->meta.savepoint ? "savepoint" : "checkpoint",
-                      shared, strerror(-rc));
+        errbuf_printf(err, errlen, "%s: %s", shared, strerror(-rc));
         goto fail;
     }
     rc = validate(dirfd, sfd, &mo->meta, flags, why, sizeof why);
     if (rc < 0) {
-        errbuf_printf(err, errlen, "%s: %s: %s", mo->meta.savepoint ? "savepoint" : "checkpoint",
-                      path, why);
+        errbuf_printf(err, errlen, "%s: %s", path, why);
         goto fail;
     }
     rc = restore_new(path, dirfd, shared, sfd, mo, out);
