@@ -42,7 +42,11 @@ static int worker_pass(struct worker *w)
             pub_add(&t->idle_ns, t1 - t0);
         }
         task_processing_time(t);
-        chk_notify(t);
+        /* Once DONE (this step, maybe), the task's operators are the control
+         * thread's: it snapshots them and delivers checkpoint_complete
+         * (checkpoint.h, task_finished). */
+        if (t->state != TASK_DONE)
+            chk_notify(t);
         if (rt->buffer_timeout_ns == 0)
             task_flushed(t);
         else
