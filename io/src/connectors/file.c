@@ -277,16 +277,19 @@ static int sink_write_out(weir_ctx *ctx, struct line_sink *s)
     return 0;
 }
 
+/* An open that fails is not closed (the runtime calls close only after a successful
+ * open): it frees what it allocated itself, through err. */
 static int sink_open(weir_ctx *ctx, void *state, void *arg)
 {
     struct line_sink *s = state;
     const struct sink_args *a = arg;
+    int rc = -ENOMEM;
     s->cap = 1u << 16;
     s->buf = malloc(s->cap);
     s->lb.cap = 4096;
     s->lb.line = malloc(s->lb.cap);
     if (!s->buf || !s->lb.line)
-        return -ENOMEM;
+        goto err;
     if (!a->path)
         return 0;
     int p = weir_ctx_parallelism(ctx);
@@ -294,22 +297,28 @@ static int sink_open(weir_ctx *ctx, void *state, void *arg)
         s->path = strdup(a->path);
     } else {
         if (mkdir(a->path, 0777) < 0 && errno != EEXIST) {
-            int e = errno;
-            weir_ctx_fail(ctx, "%s: %s", a->path, strerror(e));
-            return -e;
+            rc = -errno;
+            weir_ctx_fail(ctx, "%s: %s", a->path, strerror(-rc));
+            goto err;
         }
         if (asprintf(&s->path, "%s/part-%d", a->path, weir_ctx_subtask(ctx)) < 0)
             s->path = NULL;
     }
     if (!s->path)
-        return -ENOMEM;
+        goto err;
     s->f = fopen(s->path, "we");
     if (!s->f) {
-        int e = errno;
-        weir_ctx_fail(ctx, "%s: %s", s->path, strerror(e));
-        return -e;
+        rc = -errno;
+        weir_ctx_fail(ctx, "%s: %s", s->path, strerror(-rc));
+        goto err;
     }
     return 0;
+err:
+    free(s->path);
+    free(s->buf);
+    free(s->lb.line);
+    s->path = s->buf = s->lb.line = NULL;
+    return rc;
 }
 
 static int sink_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
