@@ -259,8 +259,11 @@ struct weir_run_stats {
 };
 
 /* Plans, places and runs the job until its sources are exhausted and every record
- * has drained, or until weir_job_cancel. cfg must have been resolved. Returns 0 or
- * a negative errno with a one-line reason in err. */
+ * has drained, or until weir_job_cancel (a stop, not a failure: 0, stats->cancelled).
+ * cfg must have been resolved. Returns 0 or a negative errno with a one-line reason in
+ * err: -EIO for a failure once the restart strategy gives up; a failure no restart can
+ * fix (EACCES, EROFS, an operator's configured path missing) fails at once with its
+ * own errno. */
 int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
                  struct weir_run_stats *stats, char *err, size_t errlen);
 /* The physical plan as one line, e.g. "[datagen -> map x2] =hash=> blackhole; [blackhole x2]":
