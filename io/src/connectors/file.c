@@ -3,7 +3,9 @@
  *
  * Source split: subtask i of p owns the lines whose first byte lies in
  * [i * size / p, (i + 1) * size / p), so every line is read by exactly one
- * subtask whatever the parallelism, without a coordinator.
+ * subtask whatever the parallelism, without a coordinator. A line is one record, so the
+ * longest is the largest record: memory.segment-size minus the record header (16 bytes);
+ * the read buffer grows to hold one.
  *
  * Sinks write one line per record through a per-subtask buffer. A file sink
  * at parallelism 1 writes PATH; at parallelism N > 1, PATH is a directory
@@ -19,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <weir/config.h>
 #include <weir/job.h>
 #include <weir/state.h>
 
@@ -29,6 +32,8 @@
 /* --- source ----------------------------------------------------------------- */
 
 struct file_src {
+    const char *path;
+    size_t max_line; /* bytes: the largest record */
     int fd;
     off_t pos, end; /* next byte to read; lines starting at >= end are not ours */
     off_t line_off; /* file offset of buf[0] */
@@ -41,6 +46,9 @@ static int fsrc_open(weir_ctx *ctx, void *state, void *arg)
 {
     struct file_src *f = state;
     const char *path = arg;
+    f->path = path;
+    f->max_line =
+        weir_config_get_size(weir_ctx_config(ctx), "memory.segment-size") - WEIR_REC_HEADER;
     f->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (f->fd < 0) {
         int e = errno;
@@ -91,6 +99,46 @@ static int fsrc_open(weir_ctx *ctx, void *state, void *arg)
     return 0;
 }
 
+/* The one line for a line longer than a record holds: FILE:LINE (counted from the start of
+ * the file, whichever subtask reads it) and the key that raises the limit. */
+static int line_too_long(weir_ctx *ctx, struct file_src *f)
+{
+    unsigned long long line = 1;
+    char buf[1 << 16];
+    for (off_t at = 0; at < f->line_off;) {
+        size_t want =
+            (size_t)(f->line_off - at) < sizeof buf ? (size_t)(f->line_off - at) : sizeof buf;
+        ssize_t n = pread(f->fd, buf, want, at);
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            line += buf[i] == '\n';
+        at += n;
+    }
+    weir_ctx_fail(ctx,
+                  "%s:%llu: line longer than the largest record, %zu bytes (memory.segment-size "
+                  "minus 16): raise memory.segment-size",
+                  f->path, line, f->max_line);
+    return -EMSGSIZE;
+}
+
+/* Room behind the partial line at buf[0..len): the buffer doubles up to one line of
+ * max_line bytes and its newline; -EMSGSIZE when the line is longer than that. */
+static int make_room(weir_ctx *ctx, struct file_src *f)
+{
+    if (f->len < f->cap)
+        return 0;
+    if (f->cap > f->max_line)
+        return line_too_long(ctx, f);
+    size_t ncap = f->cap * 2 < f->max_line + 1 ? f->cap * 2 : f->max_line + 1;
+    char *nb = realloc(f->buf, ncap);
+    if (!nb)
+        return -ENOMEM;
+    f->buf = nb;
+    f->cap = ncap;
+    return 0;
+}
+
 static int fsrc_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, uint32_t *emitted)
 {
     struct file_src *f = state;
@@ -105,11 +153,9 @@ static int fsrc_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, u
             memmove(f->buf, start, f->len - f->head);
             f->len -= f->head;
             f->head = 0;
-            if (f->len == f->cap) {
-                weir_ctx_fail(ctx, "line at byte %lld is longer than %zu bytes",
-                              (long long)f->line_off, f->cap);
-                return -EMSGSIZE;
-            }
+            int rc = make_room(ctx, f);
+            if (rc < 0)
+                return rc;
             ssize_t r = pread(f->fd, f->buf + f->len, f->cap - f->len, f->pos);
             if (r < 0) {
                 int e = errno;
@@ -125,14 +171,9 @@ static int fsrc_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, u
         size_t llen = nl ? (size_t)(nl - start) : f->len - f->head;
         if (!nl && llen == 0)
             goto done; /* end of file */
-        void *p = weir_emit_reserve(out, (uint32_t)llen);
-        if (!p || llen > UINT32_MAX) {
-            weir_ctx_fail(ctx,
-                          "line at byte %lld is %zu bytes, more than a record holds; raise "
-                          "memory.segment-size",
-                          (long long)f->line_off, llen);
-            return -EMSGSIZE;
-        }
+        void *p = llen > f->max_line ? NULL : weir_emit_reserve(out, (uint32_t)llen);
+        if (!p)
+            return line_too_long(ctx, f);
         memcpy(p, start, llen);
         int rc = weir_emit_commit(out, WEIR_TS_NONE);
         if (rc < 0)
@@ -277,8 +318,6 @@ static int sink_write_out(weir_ctx *ctx, struct line_sink *s)
     return 0;
 }
 
-/* An open that fails is not closed (the runtime calls close only after a successful
- * open): it frees what it allocated itself, through err. */
 static int sink_open(weir_ctx *ctx, void *state, void *arg)
 {
     struct line_sink *s = state;
@@ -313,11 +352,13 @@ static int sink_open(weir_ctx *ctx, void *state, void *arg)
         goto err;
     }
     return 0;
-err:
+err: /* an operator whose open failed is not closed: give back what it took */
     free(s->path);
     free(s->buf);
     free(s->lb.line);
-    s->path = s->buf = s->lb.line = NULL;
+    s->path = NULL;
+    s->buf = NULL;
+    s->lb.line = NULL;
     return rc;
 }
 
