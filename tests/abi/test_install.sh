@@ -3,13 +3,8 @@
 # tree with pkg-config alone, run it, and find none of the engine's own headers installed.
 set -u
 : "${WEIR:?}" "${WEIR_SRC:?}" "${WEIR_BUILD:?}"
-T="${WEIR_TEST_TMP:-/tmp}/install.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
+. "$WEIR_SRC/tests/support/tap.sh" install
 command -v pkg-config >/dev/null && command -v cc >/dev/null || { echo "skip: no pkg-config or cc"; exit 77; }
-fails=0
-ok()  { echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && sed 's/^/    /' "$2"; }
 
 P="$T/prefix"
 if ! cmake --install "$WEIR_BUILD" --prefix "$P" >"$T/install.log" 2>&1; then

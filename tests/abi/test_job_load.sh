@@ -4,13 +4,8 @@
 # NAME.so is refused rather than looked up in the library search path.
 set -u
 : "${WEIR:?}" "${WEIR_SRC:?}"
-T="${WEIR_TEST_TMP:-/tmp}/jobload.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
+. "$WEIR_SRC/tests/support/tap.sh" jobload
 command -v cc >/dev/null || { echo "skip: no cc"; exit 77; }
-fails=0
-ok()  { echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && sed 's/^/    /' "$2"; }
 Q=(-D metrics.reporter.prom.port=0)
 abi=$(sed -n 's/^#define WEIR_ABI_VERSION  *\([0-9]*\)$/\1/p' "$WEIR_SRC/core/include/weir/job.h")
 [ -n "$abi" ] || { echo "not ok - WEIR_ABI_VERSION not found in job.h"; exit 1; }

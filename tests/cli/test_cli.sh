@@ -4,12 +4,8 @@
 # scraped with the real curl.
 set -u
 : "${WEIR:?}" "${WEIR_SRC:?}" "${WEIR_BUILD:?}"
-T="${WEIR_TEST_TMP:-/tmp}/cli.$$"
-mkdir -p "$T"
+. "$WEIR_SRC/tests/support/tap.sh" cli
 trap 'rm -rf "$T"; [ -n "${BG:-}" ] && kill -9 $BG 2>/dev/null' EXIT
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-bad()  { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && sed 's/^/    /' "$2"; }
 Q=(-D metrics.reporter.prom.port=0)
 
 # --- usage and configuration errors: exit 2, one line naming key and value ---

@@ -4,12 +4,9 @@
 # unbounded is said with --unbounded, wherever a count is taken.
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/counts.$$"
-mkdir -p "$T"
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" counts
 trap 'rm -rf "$T"; [ -n "${BG:-}" ] && kill -9 $BG 2>/dev/null' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
 Q=(-D metrics.reporter.prom.port=0 -D weir.progress=never)
 
 # refused NAME FLAG VALUE WORD CMD...: exit 2, one line naming the flag, the value and WORD

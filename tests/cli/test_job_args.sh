@@ -3,12 +3,8 @@
 # `window-count --window-ms 0` used to print only "weir_job_main returned -22".
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/job-args.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" job-args
 Q=(-D metrics.reporter.prom.port=0 -D weir.progress=never)
 
 says() { # NAME TEXT JOB ARGS...: exit 2, one line holding TEXT, no "returned -22"

@@ -3,12 +3,8 @@
 # empty X (the sink truncates what the source is about to read) and report success.
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/out-is-in.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && sed 's/^/    /' "$2"; }
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" out-is-in
 Q=(-D metrics.reporter.prom.port=0)
 printf 'alpha beta\ngamma\n' >"$T/ref"
 

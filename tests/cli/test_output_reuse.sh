@@ -6,12 +6,8 @@
 # and a restore touches only the files of its own sink.
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/out-reuse.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" out-reuse
 Q=(-D metrics.reporter.prom.port=0 -D weir.progress=never -D restart-strategy.type=none)
 JOB=(window-count --records 20000 --keys 20 --window-ms 100)
 committed() { cat "$1"/part-*.csv 2>/dev/null | sort; }

@@ -3,12 +3,8 @@
 # wrong, and exit status 2 from weir config, weir run and weir bench nexmark alike.
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/config-errors.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && sed 's/^/    /' "$2"; }
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" config-errors
 Q=(-D metrics.reporter.prom.port=0 -D weir.progress=never)
 
 # Each command line must exit 2 with exactly one line on stderr that matches the pattern.

@@ -4,12 +4,8 @@
 # fails the job with one line naming the file, the line number and the key.
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/file-lines.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" file-lines
 Q=(-D metrics.reporter.prom.port=0 -D weir.progress=never)
 long() { head -c "$1" /dev/zero | tr '\0' x; echo; }
 

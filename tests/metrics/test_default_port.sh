@@ -4,13 +4,10 @@
 # taken is a configuration error naming the range and the key.
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/default-port.$$"
-mkdir -p "$T"
-BG=""
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" default-port
 trap 'rm -rf "$T"; [ -n "$BG" ] && kill -9 $BG 2>/dev/null' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && sed 's/^/    /' "$2"; }
+BG=""
 metrics_port() { sed -n 's|^weir: metrics: http://127.0.0.1:\([0-9]*\)/metrics$|\1|p' "$1"; }
 
 # The first job holds a port of the default range (9249 when nobody else has it) while it runs.

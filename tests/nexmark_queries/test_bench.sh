@@ -6,12 +6,8 @@
 # flags are one-line errors naming the flag and value.
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/nexmark-bench.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" nexmark-bench
 
 common=(-D metrics.reporter.prom.port=0 -D weir.progress=never -D state.checkpoints.dir="$T/ck"
         -D execution.checkpointing.interval=50ms)

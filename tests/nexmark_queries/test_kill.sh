@@ -8,12 +8,8 @@
 # operator state and keyed state. Both at parallelism 2, checkpoints every 100 ms.
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/nexmark-kill.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" nexmark-kill
 
 # rows of the committed files, header rows left out, sorted
 rows() { cat "$1"/*.csv 2>/dev/null | grep -vx "$2" | sort; }

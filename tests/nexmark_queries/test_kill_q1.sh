@@ -9,12 +9,8 @@
 # tests/recovery/test_finished_kill.sh and test_finished_state.c catch the bug every time.
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/nexmark-kill-q1.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" nexmark-kill-q1
 
 HEADER="auction,bidder,price,dateTime,extra"
 rows() { cat "$1"/*.csv 2>/dev/null | grep -vx "$HEADER" | sort; }
@@ -47,7 +43,10 @@ for i in 1 2 3; do
   rc=$?
   [ $rc -eq 137 ] && killed=$((killed + 1))
   [ $rc -eq 0 ] || [ $rc -eq 137 ] || bad "run $i failed with $rc" "$T/run$i.log"
-  ls -d "$T/ck"/*/chk-* >/dev/null 2>&1 && from=(--from-checkpoint latest)
+  # resume from the latest checkpoint; killed before the first one completed, start again
+  # over what that run left (a fresh run into a used directory must say --overwrite)
+  if ls -d "$T/ck"/*/chk-* >/dev/null 2>&1; then from=(--from-checkpoint latest)
+  else from=(--overwrite); fi
 done
 "$WEIR" "${args[@]}" -D state.checkpoints.dir="$T/ck" "${from[@]}" --output "$out" \
   >"$T/final.log" 2>&1 || bad "final run after $killed kills" "$T/final.log"

@@ -4,13 +4,10 @@
 # first is not disturbed: it finishes with the exact output, and its checkpoints restore.
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/ckdirlock.$$"
-mkdir -p "$T"
-pid=
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" ckdirlock
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+pid=
 
 JOB=(window-count --records 60000 --keys 20 --rate 15000 --window-ms 500)
 base=(-p 2 -D metrics.reporter.prom.port=0 -D execution.checkpointing.interval=100ms

@@ -8,12 +8,9 @@
 # lost. 32 kills in all (at least 30 must land before a run finishes).
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/crash.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0 kills=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" crash
+kills=0
 
 JOB=(window-count --records 150000 --keys 50 --rate 25000 --window-ms 500)
 base=(-p 2 -D metrics.reporter.prom.port=0 -D execution.checkpointing.interval=100ms

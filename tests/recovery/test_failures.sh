@@ -6,12 +6,7 @@
 # strategy says so.
 set -u
 : "${WEIR:?}" "${WEIR_SRC:?}"
-T="${WEIR_TEST_TMP:-/tmp}/failures.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+. "$WEIR_SRC/tests/support/tap.sh" failures
 
 JOB=(window-count --records 100000 --keys 20 --rate 25000 --window-ms 500)
 base=(-p 2 -D metrics.reporter.prom.port=0 -D execution.checkpointing.interval=100ms

@@ -7,12 +7,7 @@
 # .pending file, rc 0, "finished").
 set -u
 : "${WEIR:?}" "${WEIR_SRC:?}"
-T="${WEIR_TEST_TMP:-/tmp}/finished-kill.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+. "$WEIR_SRC/tests/support/tap.sh" finished-kill
 
 command -v cc >/dev/null || { echo "skip: no cc"; exit 77; }
 cc -shared -fPIC -I"$WEIR_SRC/core/include" "$WEIR_SRC/tests/recovery/job_skewed.c" \

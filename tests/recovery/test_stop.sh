@@ -5,12 +5,8 @@
 # cut short is logged as cancelled and not counted failed.
 set -u
 : "${WEIR:?}"
-T="${WEIR_TEST_TMP:-/tmp}/stop.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()  { passes=$((passes + 1)); echo "ok - $1"; }
-bad() { fails=$((fails + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && tail -5 "$2" | sed 's/^/    /'; }
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" stop
 
 for sig in TERM INT; do
   log="$T/$sig.log"
