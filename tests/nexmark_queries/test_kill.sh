@@ -37,8 +37,10 @@ check_query() {
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
     [ $? -eq 137 ] && killed=$((killed + 1))
-    # resume from the newest complete checkpoint once there is one
-    ls -d "$T/ck-$q"/*/chk-* >/dev/null 2>&1 && from=(--from-checkpoint latest)
+    # resume from the newest complete checkpoint once there is one; before that, start
+    # again over what the killed run left (a fresh run into a used directory says --overwrite)
+    if ls -d "$T/ck-$q"/*/chk-* >/dev/null 2>&1; then from=(--from-checkpoint latest)
+    else from=(--overwrite); fi
   done
   if ! "$WEIR" "${args[@]}" -D state.checkpoints.dir="$T/ck-$q" "${from[@]}" --output "$out" \
        >"$T/run.log" 2>&1; then
