@@ -4,6 +4,7 @@
  *   weir run [-c FILE] [-p N] [-D key=value]... JOB [ARGS...]
  *   weir config [-c FILE] [-D key=value]...
  *   weir jobs
+ *   weir selftest recovery [-c FILE] [-D key=value]... [--kills N] (selftest.h)
  *
  * JOB is a built-in job (weir jobs) or a path to a job shared object exporting
  * weir_job_main, as `flink run` takes a jar. Exit status: 0 when the job
@@ -25,6 +26,7 @@
 #include "bench_nexmark.h"
 #include "builtin_jobs.h"
 #include "cli.h"
+#include "selftest.h"
 
 static void usage(FILE *out)
 {
@@ -34,6 +36,7 @@ static void usage(FILE *out)
             "       weir config [-c FILE] [-D key=value]...\n"
             "       weir jobs\n"
             "       weir bench nexmark --query QUERY --events N [...]   (see --help)\n"
+            "       weir selftest recovery [-c FILE] [-D key=value]... [--kills N] [...]\n"
             "JOB is a built-in job (see `weir jobs`) or a path to a job shared object, with a\n"
             "slash (./job.so). --overwrite lets a fresh run replace the part files of an\n"
             "exactly-once output directory that is not empty (sink.file.overwrite).\n");
@@ -385,6 +388,8 @@ int main(int argc, char **argv)
         return cmd_jobs();
     if (!strcmp(cmd, "bench"))
         return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "selftest"))
+        return cmd_selftest(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
