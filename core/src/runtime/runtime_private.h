@@ -261,6 +261,11 @@ int runtime_setup(struct runtime *rt, weir_job *job, struct weir_config *cfg,
                   const struct weir_run_opts *opts, char *err, size_t errlen);
 void runtime_free(struct runtime *rt);
 
+/* limits.c */
+/* -EINVAL, and err says why, when RLIMIT_AS cannot hold the pools, the stacks of the
+ * workers' and helpers' threads and the mapped program. */
+int check_address_space(struct runtime *rt, int workers, char *err, size_t errlen);
+
 /* task_metrics.c */
 /* Metric labels job_name[, what=name][, subtask_index] (subtask < 0: none). */
 int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
