@@ -395,4 +395,13 @@ static inline int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Processing time, ms: the run's clock (weir_run_opts.clock_ms), else the wall clock. Every
+ * processing-time read goes through here: windows and timers, weir_ctx_processing_time,
+ * the keyed state's TTL clock. */
+static inline int64_t rt_processing_ms(const struct runtime *rt)
+{
+    const struct weir_run_opts *o = rt->opts;
+    return o->clock_ms ? o->clock_ms(o->clock_arg) : wall_ms();
+}
+
 #endif

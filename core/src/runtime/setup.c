@@ -422,6 +422,8 @@ static int setup_keyed(struct runtime *rt, char *err, size_t errlen)
                                              t->worker->slot.node, &op->backend, err, errlen);
             if (rc < 0)
                 return rc;
+            /* The state's TTL clock is the run's processing time from the start. */
+            weir_keyed_backend_set_time(op->backend, rt_processing_ms(rt));
         }
     }
     /* Watermark alignment groups: one slot per source subtask of the group. */
