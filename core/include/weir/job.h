@@ -237,6 +237,13 @@ struct weir_run_opts {
      * return quickly (the coordinator waits for it). NULL: not called. */
     void (*on_checkpoint)(void *arg, const struct weir_checkpoint_event *ev);
     void *on_checkpoint_arg;
+    /* Processing time in ms since the epoch: every read of it (processing-time windows and
+     * timers, weir_ctx_processing_time, state TTL) is clock_ms(clock_arg). NULL: the wall
+     * clock (CLOCK_REALTIME). For tests and replays that decide when time passes. Called
+     * from every worker thread at once, about once per record and per worker pass: it must
+     * be thread-safe, cheap, and never go backwards. */
+    int64_t (*clock_ms)(void *arg);
+    void *clock_arg;
 };
 
 struct weir_run_stats {

@@ -71,6 +71,36 @@ static int check_nonempty(const char *s)
     return *s ? 0 : -1;
 }
 
+/* An octal permission mode, 0640 or 640: no setuid, setgid or sticky bit, no write for the
+ * group or others (the checkpoint directory refuses to open a directory they can write, see
+ * privdir.h; a file they could write would be theirs to forge), and what the owner needs
+ * (need: rw- for files, rwx for directories). */
+static int check_mode(const char *s, unsigned need)
+{
+    size_t n = strlen(s);
+    if (n == 4 && s[0] == '0')
+        s++, n--;
+    if (n != 3)
+        return -1;
+    unsigned m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '7')
+            return -1;
+        m = m * 8 + (unsigned)(s[i] - '0');
+    }
+    return (m & need) == need && !(m & 0022) ? 0 : -1;
+}
+
+static int check_file_mode(const char *s)
+{
+    return check_mode(s, 0600);
+}
+
+static int check_dir_mode(const char *s)
+{
+    return check_mode(s, 0700);
+}
+
 #define KB(n) ((int64_t)(n) << 10)
 #define MB(n) ((int64_t)(n) << 20)
 
@@ -180,6 +210,18 @@ const struct weir_config_key weir_config_keys[] = {
       .doc = "Where checkpoints go: <dir>/<job>/chk-N and <dir>/<job>/shared; empty for "
              "$XDG_STATE_HOME/weir/checkpoints, else ~/.local/state/weir/checkpoints. Must be "
              "yours, not a link, not writable by others (made 0700, files 0600)." },
+    { .name = "state.checkpoints.file-mode", .type = WEIR_CONFIG_STRING, .def = "0600",
+      .check = check_file_mode,
+      .expect = "an octal mode with read and write for the owner and no write for the group "
+                "or others, like 0600 or 0640",
+      .doc = "Mode of every file weir writes into checkpoints and savepoints (_metadata, "
+             "state files, shared SSTs), whatever the umask." },
+    { .name = "state.checkpoints.directory-mode", .type = WEIR_CONFIG_STRING, .def = "0700",
+      .check = check_dir_mode,
+      .expect = "an octal mode with rwx for the owner and no write for the group or others, "
+                "like 0700 or 0750",
+      .doc = "Mode of the directories weir makes for checkpoints and savepoints (<dir>/<job>, "
+             "shared, chk-N, savepoint directories), whatever the umask." },
     { .name = "execution.checkpointing.interval", .type = WEIR_CONFIG_DURATION, .def = "0",
       .min = 0,
       .doc = "Time between the starts of two checkpoints; 0 turns checkpointing off." },

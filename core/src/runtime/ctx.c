@@ -86,7 +86,7 @@ int64_t weir_ctx_watermark(const weir_ctx *ctx)
 
 int64_t weir_ctx_processing_time(const weir_ctx *ctx)
 {
-    return wall_ms();
+    return rt_processing_ms(ctx->rt);
 }
 
 int weir_timer_register(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns, int64_t ts)

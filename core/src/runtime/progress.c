@@ -128,7 +128,7 @@ void task_processing_time(struct task *t)
     struct op_inst *op = &t->ops[0];
     if (!op->backend || t->state == TASK_DONE)
         return;
-    int64_t now = wall_ms();
+    int64_t now = rt_processing_ms(t->rt);
     weir_keyed_backend_set_time(op->backend, now);
     if (op->node->kops && op->node->kops->on_timer &&
         timers_count(&op->timers, WEIR_PROCESSING_TIME)) {

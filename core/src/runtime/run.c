@@ -102,12 +102,17 @@ static void run_workers(struct runtime *rt, uint64_t t0)
 {
     const struct weir_run_opts *opts = rt->opts;
     int started = 0;
-    for (; started < rt->n_workers; started++)
-        if (pthread_create(&rt->workers[started].thread, NULL, worker_main,
-                           &rt->workers[started]) != 0) {
-            rt_fail(rt, "could not start worker thread %d", started);
+    for (; started < rt->n_workers; started++) {
+        int prc =
+            pthread_create(&rt->workers[started].thread, NULL, worker_main, &rt->workers[started]);
+        if (prc != 0) {
+            rt_fail(rt,
+                    "could not start worker thread %d of %d: %s (its stack, the "
+                    "address-space limit ulimit -v, or the thread limit ulimit -u)",
+                    started, rt->n_workers, strerror(prc));
             break;
         }
+    }
     uint64_t last_progress = 0;
     /* acquire: pairs with the release increment of n_done in task_step and
      * the release store of failed in rt_fail */

@@ -261,6 +261,11 @@ int runtime_setup(struct runtime *rt, weir_job *job, struct weir_config *cfg,
                   const struct weir_run_opts *opts, char *err, size_t errlen);
 void runtime_free(struct runtime *rt);
 
+/* limits.c */
+/* -EINVAL, and err says why, when RLIMIT_AS cannot hold the pools, the stacks of the
+ * workers' and helpers' threads and the mapped program. */
+int check_address_space(struct runtime *rt, int workers, char *err, size_t errlen);
+
 /* task_metrics.c */
 /* Metric labels job_name[, what=name][, subtask_index] (subtask < 0: none). */
 int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
@@ -388,6 +393,15 @@ static inline int64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Processing time, ms: the run's clock (weir_run_opts.clock_ms), else the wall clock. Every
+ * processing-time read goes through here: windows and timers, weir_ctx_processing_time,
+ * the keyed state's TTL clock. */
+static inline int64_t rt_processing_ms(const struct runtime *rt)
+{
+    const struct weir_run_opts *o = rt->opts;
+    return o->clock_ms ? o->clock_ms(o->clock_arg) : wall_ms();
 }
 
 #endif

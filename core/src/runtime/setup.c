@@ -350,12 +350,19 @@ err: /* success passes here too: slots were copied into the workers */
     return rc;
 }
 
-static int place(struct runtime *rt, char *err, size_t errlen)
+/* One worker per subtask index: the largest parallelism of any chain. */
+static int count_workers(const struct runtime *rt)
 {
     int workers = 0;
     for (int c = 0; c < rt->plan.n_chains; c++)
         if (rt->plan.chains[c][0]->p > workers)
             workers = rt->plan.chains[c][0]->p;
+    return workers;
+}
+
+static int place(struct runtime *rt, char *err, size_t errlen)
+{
+    int workers = count_workers(rt);
     int rc = place_workers(rt, workers, err, errlen);
     if (rc < 0)
         return rc;
@@ -415,6 +422,8 @@ static int setup_keyed(struct runtime *rt, char *err, size_t errlen)
                                              t->worker->slot.node, &op->backend, err, errlen);
             if (rc < 0)
                 return rc;
+            /* The state's TTL clock is the run's processing time from the start. */
+            weir_keyed_backend_set_time(op->backend, rt_processing_ms(rt));
         }
     }
     /* Watermark alignment groups: one slot per source subtask of the group. */
@@ -566,7 +575,8 @@ int runtime_setup(struct runtime *rt, weir_job *job, struct weir_config *cfg,
     int rc = plan_build(&rt->plan, job, rt->max_parallelism, default_p, err, errlen);
     if (rc < 0)
         goto err;
-    if ((rc = count_rings(rt, weir_config_pools(cfg)->network, err, errlen)) < 0 ||
+    if ((rc = check_address_space(rt, count_workers(rt), err, errlen)) < 0 ||
+        (rc = count_rings(rt, weir_config_pools(cfg)->network, err, errlen)) < 0 ||
         (rc = build_tasks(rt, err, errlen)) < 0 || (rc = place(rt, err, errlen)) < 0)
         goto err;
     if (!opts->quiet) {

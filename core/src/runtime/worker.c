@@ -12,8 +12,10 @@
  * worker. The futex wait also times out, which bounds the cost of any mistake
  * to one timeout and lets buffer timeouts fire.
  */
+#include <errno.h>
 #include <sched.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "runtime_private.h"
 
@@ -78,7 +80,14 @@ void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "weir-w%d", w->id);
     pthread_setname_np(pthread_self(), name);
-    weir_topo_bind_thread(rt->topo, &w->slot);
+    /* Binding is placement, not correctness: a cpu the container refuses leaves the thread
+     * unpinned. Out of memory is different: the run is at its address-space limit. */
+    int brc = weir_topo_bind_thread(rt->topo, &w->slot);
+    if (brc == -ENOMEM) {
+        rt_fail(rt, "worker thread %d: binding to cpu %d: %s", w->id, w->slot.pu_os_index,
+                strerror(-brc));
+        return NULL;
+    }
 
     w->now_ns = now_ns();
     int idle = 0;

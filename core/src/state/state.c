@@ -200,6 +200,8 @@ int weir_keyed_backend_open(weir_state_env *env, const char *operator_uid, int s
     be->nkg = kg_last - kg_first + 1;
     be->numa_node = numa_node;
     be->states = calloc(STATE_MAX, sizeof *be->states);
+    /* Until the owner sets the time (the runtime does at once, from its processing-time
+     * clock, weir_run_opts.clock_ms), the wall clock. */
     atomic_store(&be->now_ms, wall_ms());
     if (!be->uid || !be->states) {
         errbuf_printf(err, errlen, "operator %s: out of memory opening keyed state", operator_uid);

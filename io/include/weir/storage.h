@@ -87,15 +87,19 @@ typedef struct weir_restore_file weir_restore_file; /* one state file opened to 
 typedef void (*weir_storage_log_fn)(void *arg, const char *line);
 
 struct weir_storage_opts {
-    const char *dir;    /* state.checkpoints.dir; NULL or "" = the per-user default */
-    const char *job;    /* job name: the directory under dir (one path component) */
-    int num_retained;   /* complete checkpoints kept; 0 = 1 */
-    size_t buffer_size; /* bytes per pool buffer and per checksum block; 0 = 1 MiB;
-                           a multiple of 4096 (O_DIRECT alignment) */
-    size_t pool_bytes;  /* memory of buffers, mapped and faulted in at open; 0 = 64 MiB;
-                           at least 2 buffers */
-    unsigned queue_depth;    /* io_uring entries, the most writes in flight; 0 = 64 */
-    bool no_direct;          /* never try O_DIRECT (it is tried, and dropped if refused) */
+    const char *dir;      /* state.checkpoints.dir; NULL or "" = the per-user default */
+    const char *job;      /* job name: the directory under dir (one path component) */
+    int num_retained;     /* complete checkpoints kept; 0 = 1 */
+    size_t buffer_size;   /* bytes per pool buffer and per checksum block; 0 = 1 MiB;
+                             a multiple of 4096 (O_DIRECT alignment) */
+    size_t pool_bytes;    /* memory of buffers, mapped and faulted in at open; 0 = 64 MiB;
+                             at least 2 buffers */
+    unsigned queue_depth; /* io_uring entries, the most writes in flight; 0 = 64 */
+    bool no_direct;       /* never try O_DIRECT (it is tried, and dropped if refused) */
+    /* Modes of the files and directories written (state.checkpoints.file-mode,
+     * state.checkpoints.directory-mode), set whatever the umask; 0 = 0600 and 0700. Others
+     * may not write: a mode with S_IWGRP or S_IWOTH is refused. */
+    unsigned file_mode, dir_mode;
     weir_storage_log_fn log; /* NULL: "weir: LINE" on stderr */
     void *log_arg;
 };

@@ -255,6 +255,10 @@ void ck_try_commit(struct weir_storage *s, struct weir_ckpt *ck)
         return;
     }
     ck->tmpfd = openat(ck->dirfd, "_metadata.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (ck->tmpfd >= 0 && fchmod(ck->tmpfd, s->file_mode) < 0) {
+        close(ck->tmpfd);
+        ck->tmpfd = -1;
+    }
     if (ck->tmpfd < 0) {
         rc = -errno;
         ck_fail(ck, rc, true, "%s: %s/_metadata.tmp: %s", ck_key(ck), ck->path, strerror(-rc));

@@ -85,7 +85,8 @@ void retained_drop_at(weir_storage *s, size_t i)
 
 /* --- filesystem helpers ---------------------------------------------------------------- */
 
-int mkdir_p(const char *path)
+/* Makes the missing directories of path; those it makes get mode, whatever the umask. */
+int mkdir_p(const char *path, mode_t mode)
 {
     char *p = strdup(path);
     if (!p)
@@ -95,7 +96,7 @@ int mkdir_p(const char *path)
         if (*q == '/' || *q == '\0') {
             char c = *q;
             *q = '\0';
-            if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+            if (mkdir(p, mode) == 0 ? chmod(p, mode) < 0 : errno != EEXIST) {
                 rc = -errno;
                 break;
             }

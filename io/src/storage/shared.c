@@ -360,7 +360,13 @@ void shared_copy_in(struct weir_storage *s, struct shared_req *r)
         goto fail;
     }
     uint64_t size = 0, sum = 0;
-    rc = fmt_hash_fd(fd, &size, &sum);
+    /* A link keeps the mode RocksDB gave its SST (0644): the shared name takes ours. */
+    what = "chmod";
+    rc = fchmod(fd, s->file_mode) < 0 ? -errno : 0;
+    if (rc == 0) {
+        what = "checksum";
+        rc = fmt_hash_fd(fd, &size, &sum);
+    }
     /* A link shares the inode with a file we did not write: make its data durable too. */
     if (rc == 0 && fsync(fd) < 0) {
         rc = -errno;

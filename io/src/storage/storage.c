@@ -179,6 +179,13 @@ static int open_dirs(weir_storage *s, char *err, size_t errlen)
     s->shared_fd = privdir_open_at(s->job_fd, s->job_dir, "shared", key, err, errlen);
     if (s->shared_fd < 0)
         return s->shared_fd;
+    /* <job> and shared/ are weir's: they take state.checkpoints.directory-mode. */
+    if (fchmod(s->job_fd, s->dir_mode) < 0 || fchmod(s->shared_fd, s->dir_mode) < 0) {
+        int rc = -errno;
+        errbuf_printf(err, errlen, "%s: %s: chmod %04o: %s", key, s->job_dir, (unsigned)s->dir_mode,
+                      strerror(-rc));
+        return rc;
+    }
     /* Writable? Better to learn it now than at the first checkpoint. */
     if (faccessat(s->job_fd, ".", W_OK, AT_EACCESS) < 0) {
         int rc = -errno;
@@ -195,6 +202,10 @@ static int open_dirs(weir_storage *s, char *err, size_t errlen)
 static int lock_job_dir(weir_storage *s, char *err, size_t errlen)
 {
     s->lock_fd = openat(s->job_fd, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (s->lock_fd >= 0 && fchmod(s->lock_fd, s->file_mode) < 0) {
+        close(s->lock_fd);
+        s->lock_fd = -1;
+    }
     if (s->lock_fd < 0) {
         int rc = -errno;
         errbuf_printf(err, errlen, "state.checkpoints.dir: %s/.lock: %s", s->job_dir,
@@ -247,6 +258,21 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
                       o->job ? o->job : "(null)");
         return -EINVAL;
     }
+    unsigned fm = o->file_mode ? o->file_mode : 0600, dm = o->dir_mode ? o->dir_mode : 0700;
+    if ((fm & ~0777u) || (fm & 0600) != 0600 || (fm & (S_IWGRP | S_IWOTH))) {
+        errbuf_printf(err, errlen,
+                      "state.checkpoints.file-mode: %04o: expected read and write "
+                      "for the owner and no write for the group or others, like 0600",
+                      fm);
+        return -EINVAL;
+    }
+    if ((dm & ~0777u) || (dm & 0700) != 0700 || (dm & (S_IWGRP | S_IWOTH))) {
+        errbuf_printf(err, errlen,
+                      "state.checkpoints.directory-mode: %04o: expected rwx for "
+                      "the owner and no write for the group or others, like 0700",
+                      dm);
+        return -EINVAL;
+    }
     size_t bs = o->buffer_size ? o->buffer_size : DEFAULT_BUF_SIZE;
     if (bs % FMT_ALIGN || bs > FMT_MAX_BLOCK) {
         errbuf_printf(err, errlen, "checkpoint buffer size %zu: expected a multiple of %u", bs,
@@ -265,6 +291,8 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
     s->depth = o->queue_depth ? o->queue_depth : DEFAULT_DEPTH;
     s->num_retained = o->num_retained > 0 ? o->num_retained : 1;
     s->try_direct = !o->no_direct;
+    s->file_mode = fm;
+    s->dir_mode = dm;
     s->log = o->log;
     s->log_arg = o->log_arg;
     pthread_mutex_init(&s->pool_lock, NULL);
@@ -340,6 +368,10 @@ int weir_storage_open_config(const struct weir_config *cfg, const char *job, wei
         .job = job,
         .num_retained = (int)weir_config_get_int(cfg, "execution.checkpointing.num-retained"),
         .pool_bytes = (size_t)(weir_config_pools(cfg)->overhead / 2),
+        .file_mode =
+            (unsigned)strtoul(weir_config_get_str(cfg, "state.checkpoints.file-mode"), NULL, 8),
+        .dir_mode = (unsigned)strtoul(weir_config_get_str(cfg, "state.checkpoints.directory-mode"),
+                                      NULL, 8),
     };
     return weir_storage_open(&o, out, err, errlen);
 }

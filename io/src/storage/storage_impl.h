@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <liburing.h>
 #include <xxhash.h>
@@ -181,6 +182,7 @@ struct weir_storage {
     size_t buf_size, pool_max;
     unsigned depth;
     bool try_direct;
+    mode_t file_mode, dir_mode; /* what every file and directory written is chmod'ed to */
     weir_storage_log_fn log;
     void *log_arg;
 
@@ -302,7 +304,7 @@ void retained_drop_at(struct weir_storage *s, size_t i);
 bool retained_has(struct weir_storage *s, uint64_t id);
 void retention_run(struct weir_storage *s, uint64_t new_id);
 void remove_ck_dir(struct weir_storage *s, struct weir_ckpt *ck);
-int mkdir_p(const char *path);
+int mkdir_p(const char *path, mode_t mode);
 int list_checkpoints(int job_fd, uint64_t **ids, size_t *n); /* chk-N, ascending */
 
 /* storage_restore.c */

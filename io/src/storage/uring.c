@@ -242,7 +242,7 @@ static void do_begin(struct weir_storage *s, struct weir_ckpt *ck)
             goto err;
         ck->dir_made = true;
         ck->dirfd = openat(s->job_fd, ck->label, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (ck->dirfd < 0) {
+        if (ck->dirfd < 0 || fchmod(ck->dirfd, s->dir_mode) < 0) {
             rc = -errno;
             goto err;
         }
@@ -255,7 +255,7 @@ static void do_begin(struct weir_storage *s, struct weir_ckpt *ck)
         goto err;
     }
     char *parent = dirname(copy);
-    rc = mkdir_p(parent);
+    rc = mkdir_p(parent, s->dir_mode);
     if (rc == 0) {
         ck->parentfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (ck->parentfd < 0)
@@ -273,7 +273,8 @@ static void do_begin(struct weir_storage *s, struct weir_ckpt *ck)
     }
     ck->dir_made = true;
     ck->dirfd = open(ck->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (ck->dirfd < 0) {
+    /* A directory that was there (empty) is the user's; one made here takes the mode. */
+    if (ck->dirfd < 0 || (!ck->dir_existed && fchmod(ck->dirfd, s->dir_mode) < 0)) {
         rc = -errno;
         goto err;
     }

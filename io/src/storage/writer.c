@@ -429,6 +429,10 @@ static int file_open_io(struct weir_storage *s, struct weir_ckpt_file *f)
             flags = (flags & ~O_EXCL) | O_TRUNC;
         fd = openat(ck->dirfd, f->name, flags, 0600);
     }
+    if (fd >= 0 && fchmod(fd, s->file_mode) < 0) {
+        close(fd);
+        fd = -1;
+    }
     if (fd < 0) {
         int rc = -errno;
         ck_fail(ck, rc, true, "%s: %s/%s: %s", ck_key(ck), ck->path, f->name, strerror(-rc));
