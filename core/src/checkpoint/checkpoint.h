@@ -120,6 +120,17 @@ int chk_input_ended(struct task *t);
 #define SLOTS         64
 #define BLOB_FINISHED 'F'
 #define BLOB_RUNNING  'R'
+/* The first section of every state file: what it holds (snapshot.c identity_write);
+ * 4 and 5 are RocksDB's (checkpoint_rocksdb.h). */
+#define TAG_IDENTITY (7ull << 32)
+/* What wrote a state file's keyed state: its identity section and its _metadata entry's
+ * backend, which a restore compares. */
+enum {
+    CHK_STATE_NONE = 0, /* operator state only */
+    CHK_STATE_HASHMAP = 1,
+    CHK_STATE_ROCKSDB = 2,             /* full format, as the hashmap's */
+    CHK_STATE_ROCKSDB_INCREMENTAL = 3, /* SSTs in shared/, instance files in the state file */
+};
 
 enum pending_state { P_PENDING, P_COMMITTING, P_COMPLETED, P_FAILED };
 

@@ -38,6 +38,101 @@ static int read_timers(struct op_inst *op, struct weir_snapshot_in *in, uint32_t
     return 0;
 }
 
+static const char *backend_str(uint32_t b)
+{
+    static const char *const names[] = {"none", "hashmap", "rocksdb", "rocksdb-incremental"};
+    return b < sizeof names / sizeof names[0] ? names[b] : "unknown";
+}
+
+/* What a state file says it holds (its TAG_IDENTITY section, snapshot.c identity_write). */
+struct identity {
+    char uid[1024];
+    uint32_t v[5]; /* subtask, parallelism, kg_first, kg_last, backend */
+    uint64_t id;
+};
+
+static int identity_read(weir_restore_file *f, struct identity *id)
+{
+    size_t sec;
+    if (weir_restore_file_find(f, TAG_IDENTITY, &sec) < 0)
+        return -ENOENT;
+    struct weir_snapshot_in *in = weir_restore_file_section_in(f, sec);
+    uint32_t len;
+    int rc = in->read(in, &len, sizeof len);
+    if (rc == 0 && len >= sizeof id->uid)
+        rc = -EBADMSG;
+    if (rc == 0)
+        rc = in->read(in, id->uid, len);
+    if (rc == 0) {
+        id->uid[len] = 0;
+        rc = in->read(in, id->v, sizeof id->v);
+    }
+    return rc == 0 ? in->read(in, &id->id, sizeof id->id) : rc;
+}
+
+/* Refuses a _metadata entry that does not describe the file it names (a forged or mixed-up
+ * _metadata: the key groups of two subtasks or the files of two operators swapped would
+ * otherwise restore empty or foreign state): one line with the file, the field, what
+ * _metadata says and what the file says. */
+static int check_identity(weir_restore *r, const struct weir_ckpt_meta *m,
+                          const struct weir_ckpt_entry *e, char *err, size_t errlen)
+{
+    const char *dir = weir_restore_dir(r);
+    weir_restore_file *f;
+    struct identity id;
+    int rc = weir_restore_file_open(r, e->file, &f);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s/%s: %s", dir, e->file, strerror(-rc));
+        return rc;
+    }
+    rc = identity_read(f, &id);
+    weir_restore_file_close(f);
+    if (rc < 0) {
+        snprintf(err, errlen,
+                 "%s/%s: the file does not say what it holds (%s) while _metadata says operator "
+                 "\"%s\" subtask %u: restore another checkpoint",
+                 dir, e->file, rc == -ENOENT ? "no identity section" : strerror(-rc),
+                 e->operator_uid, e->subtask);
+        return -EBADMSG;
+    }
+    static const char *const field[] = {"subtask", "parallelism", "kg_first", "kg_last"};
+    const uint32_t want[] = {e->subtask, e->parallelism, e->kg_first, e->kg_last};
+    char says[64] = "", has[64] = "";
+    const char *what = NULL;
+    if (strcmp(id.uid, e->operator_uid) != 0) {
+        snprintf(err, errlen,
+                 "%s/%s: operator_uid: _metadata says \"%s\", the file says \"%s\"; the "
+                 "checkpoint's _metadata does not describe its state files: restore another "
+                 "checkpoint",
+                 dir, e->file, e->operator_uid, id.uid);
+        return -EBADMSG;
+    }
+    for (int i = 0; i < 4 && !what; i++)
+        if (want[i] != id.v[i]) {
+            what = field[i];
+            snprintf(says, sizeof says, "%u", want[i]);
+            snprintf(has, sizeof has, "%u", id.v[i]);
+        }
+    if (!what && e->backend != id.v[4]) {
+        what = "backend";
+        snprintf(says, sizeof says, "%s", backend_str(e->backend));
+        snprintf(has, sizeof has, "%s", backend_str(id.v[4]));
+    }
+    if (!what && m->checkpoint_id != id.id) {
+        what = "checkpoint id";
+        snprintf(says, sizeof says, "%" PRIu64, m->checkpoint_id);
+        snprintf(has, sizeof has, "%" PRIu64, id.id);
+    }
+    if (!what)
+        return 0;
+    snprintf(err, errlen,
+             "%s/%s: %s: _metadata says %s, the file says %s (operator \"%s\"); the "
+             "checkpoint's _metadata does not describe its state files: restore another "
+             "checkpoint",
+             dir, e->file, what, says, has, e->operator_uid);
+    return -EBADMSG;
+}
+
 /* Restores one operator from the entries of its uid. */
 static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
                       const struct weir_ckpt_meta *m, char *err, size_t errlen)
@@ -174,6 +269,11 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
             return -EINVAL;
         }
     }
+    /* every state file is what its entry says, before any is restored */
+    rc = 0;
+    for (size_t i = 0; i < m->entry_count && rc == 0; i++)
+        if (m->entries[i].file && *m->entries[i].file)
+            rc = check_identity(r, m, &m->entries[i], err, errlen);
     for (int i = 0; i < rt->n_tasks && rc == 0; i++)
         for (int j = 0; j < rt->tasks[i].n_ops && rc == 0; j++)
             rc = restore_op(rt, r, &rt->tasks[i].ops[j], m, err, errlen);
