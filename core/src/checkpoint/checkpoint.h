@@ -28,7 +28,8 @@
  * State owned by this module but kept inside runtime structs, so that the
  * worker's hot path reads it without a call: struct task_chk (t->chk) and
  * struct rt_chk (rt->chk) below. The runtime reads of them only rt->chk.on
- * (weir_ctx_checkpointing), rt->chk.restored_id/restored_bytes (run stats);
+ * (weir_ctx_checkpointing), rt->chk.restored_id/restored_bytes (run stats),
+ * rt->chk.restore (weir_ctx_start: whether a checkpoint is restored);
  * it writes none of them.
  *
  * Runtime fields this module reads (never writes, except where noted):
@@ -89,6 +90,10 @@ struct rt_chk {
      * settle() (coordinator.c) <-> acquire load in chk_notify (snapshot.c). */
     _Atomic uint64_t completed_id;
     uint64_t restored_id, restored_bytes;
+    /* The checkpoint to restore, opened by chk_restore_open before the operators open
+     * and closed by chk_restore; NULL for a fresh run ("latest" with none yet too), which
+     * weir_ctx_start tells the operators (an exactly-once sink then checks its output). */
+    weir_restore *restore;
 };
 
 /* --- called by the runtime --------------------------------------------------- */
@@ -99,8 +104,12 @@ int chk_register_metrics(struct runtime *rt);
 void chk_tick(struct runtime *rt);
 int chk_final(struct runtime *rt);
 void chk_free(struct runtime *rt);
-/* restore.c, control thread, before the workers start */
+/* restore.c, control thread: chk_restore_open before the operators open (it finds
+ * and validates the checkpoint; rt->chk.restore), chk_restore after (reads it back into
+ * the operators, then closes it); chk_restore_close for an attempt that stops between. */
+int chk_restore_open(struct runtime *rt, char *err, size_t errlen);
 int chk_restore(struct runtime *rt, char *err, size_t errlen);
+void chk_restore_close(struct runtime *rt);
 /* snapshot.c */
 void chk_notify(struct task *t);
 void chk_sync_percentiles(struct runtime *rt, struct weir_run_stats *st);

@@ -544,6 +544,7 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
 
 void chk_free(struct runtime *rt)
 {
+    chk_restore_close(rt); /* an attempt that stopped between open and restore */
     for (int i = 0; i < rt->n_tasks; i++) {
         free(rt->tasks[i].chk.sync_us);
         rt->tasks[i].chk.sync_us = NULL;

@@ -227,9 +227,10 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
     return rc;
 }
 
-int chk_restore(struct runtime *rt, char *err, size_t errlen)
+int chk_restore_open(struct runtime *rt, char *err, size_t errlen)
 {
     const char *from = rt->opts->restore_from;
+    rt->chk.restore = NULL;
     if (!from)
         return 0;
     weir_restore *r = NULL;
@@ -237,6 +238,7 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
     if (!strcmp(from, "latest")) {
         rc = weir_restore_open_latest(rt->chk.coord->storage, 0, &r);
         if (rc == -ENOENT) {
+            /* a fresh run (weir_ctx_start), its output checked as one's */
             chk_log(rt, "no complete checkpoint under %s yet: starting empty",
                     weir_storage_job_dir(rt->chk.coord->storage));
             return 0;
@@ -254,6 +256,22 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
             return rc;
         }
     }
+    rt->chk.restore = r;
+    return 0;
+}
+
+void chk_restore_close(struct runtime *rt)
+{
+    weir_restore_close(rt->chk.restore);
+    rt->chk.restore = NULL;
+}
+
+int chk_restore(struct runtime *rt, char *err, size_t errlen)
+{
+    weir_restore *r = rt->chk.restore;
+    if (!r)
+        return 0;
+    int rc;
     const struct weir_ckpt_meta *m = weir_restore_meta(r);
     /* every piece of state must find its operator */
     for (size_t i = 0; i < m->entry_count; i++) {
@@ -265,7 +283,7 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
                      "%s: state of operator uid \"%s\" matches no operator of job %s; pass "
                      "--allow-non-restored-state to skip it",
                      weir_restore_dir(r), m->entries[i].operator_uid, rt->job->name);
-            weir_restore_close(r);
+            chk_restore_close(rt);
             return -EINVAL;
         }
     }
@@ -286,6 +304,6 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
         /* What the restored checkpoint staged is committed: it was complete. */
         atomic_store(&rt->chk.completed_id, m->checkpoint_id);
     }
-    weir_restore_close(r);
+    chk_restore_close(rt);
     return rc;
 }
