@@ -188,7 +188,8 @@ struct coordinator {
  * once at process start from the environment (test_hooks.c); the checkpoint
  * code calls them at its injection points, never on the per-record path. */
 struct chk_test_hooks {
-    /* storage opened for a run whose next checkpoint id is next_id */
+    /* storage opened and the restore done (chk_restore) for a run whose first checkpoint
+     * id is next_id: the restored id + 1 or the storage's next id, whichever is larger */
     void (*storage_opened)(weir_storage *s, uint64_t next_id);
     /* a task's first state file for checkpoint id went to the io thread */
     void (*snapshot_submitted)(uint64_t id);
@@ -198,6 +199,9 @@ struct chk_test_hooks {
 extern const struct chk_test_hooks *chk_test_hooks;
 
 /* coordinator.c */
+/* The id the next checkpoint or savepoint takes: past the storage's ids and the restored
+ * one, wherever the checkpoints are written. */
+uint64_t chk_next_id(const struct runtime *rt);
 void chk_log(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* snapshot.c: one operator's state file for checkpoint id of pending pd: its
  * operator state and, when keyed, its keyed state and timers */

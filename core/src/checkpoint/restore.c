@@ -266,7 +266,7 @@ void chk_restore_close(struct runtime *rt)
     rt->chk.restore = NULL;
 }
 
-int chk_restore(struct runtime *rt, char *err, size_t errlen)
+static int restore_checkpoint(struct runtime *rt, char *err, size_t errlen)
 {
     weir_restore *r = rt->chk.restore;
     if (!r)
@@ -305,5 +305,15 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
         atomic_store(&rt->chk.completed_id, m->checkpoint_id);
     }
     chk_restore_close(rt);
+    return rc;
+}
+
+int chk_restore(struct runtime *rt, char *err, size_t errlen)
+{
+    int rc = restore_checkpoint(rt, err, errlen);
+    /* Crash points count the checkpoints of this run from its first id, which the restore
+     * sets (WEIR_CRASH_POINT, test_hooks.c). */
+    if (rc == 0 && rt->chk.on && chk_test_hooks && chk_test_hooks->storage_opened)
+        chk_test_hooks->storage_opened(rt->chk.coord->storage, chk_next_id(rt));
     return rc;
 }
