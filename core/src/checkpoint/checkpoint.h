@@ -105,7 +105,8 @@ void chk_tick(struct runtime *rt);
 int chk_final(struct runtime *rt);
 void chk_free(struct runtime *rt);
 /* restore.c, control thread: chk_restore_open before the operators open (it finds
- * and validates the checkpoint; rt->chk.restore), chk_restore after (reads it back into
+ * and validates the checkpoint, and checks it against the job and its state files;
+ * rt->chk.restore), chk_restore after (reads it back into
  * the operators, then closes it); chk_restore_close for an attempt that stops between. */
 int chk_restore_open(struct runtime *rt, char *err, size_t errlen);
 int chk_restore(struct runtime *rt, char *err, size_t errlen);

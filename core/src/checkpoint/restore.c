@@ -227,6 +227,30 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
     return rc;
 }
 
+/* What the checkpoint holds fits the job before any operator opens: every piece of state
+ * finds its operator, and every state file is what its entry says. */
+static int check_checkpoint(struct runtime *rt, weir_restore *r, char *err, size_t errlen)
+{
+    const struct weir_ckpt_meta *m = weir_restore_meta(r);
+    for (size_t i = 0; i < m->entry_count; i++) {
+        bool found = false;
+        for (int k = 0; k < rt->job->n_nodes && !found; k++)
+            found = !strcmp(rt->job->nodes[k]->uid, m->entries[i].operator_uid);
+        if (!found && !rt->opts->allow_non_restored_state) {
+            snprintf(err, errlen,
+                     "%s: state of operator uid \"%s\" matches no operator of job %s; pass "
+                     "--allow-non-restored-state to skip it",
+                     weir_restore_dir(r), m->entries[i].operator_uid, rt->job->name);
+            return -EINVAL;
+        }
+    }
+    int rc = 0;
+    for (size_t i = 0; i < m->entry_count && rc == 0; i++)
+        if (m->entries[i].file && *m->entries[i].file)
+            rc = check_identity(r, m, &m->entries[i], err, errlen);
+    return rc;
+}
+
 int chk_restore_open(struct runtime *rt, char *err, size_t errlen)
 {
     const char *from = rt->opts->restore_from;
@@ -256,6 +280,11 @@ int chk_restore_open(struct runtime *rt, char *err, size_t errlen)
             return rc;
         }
     }
+    rc = check_checkpoint(rt, r, err, errlen);
+    if (rc < 0) {
+        weir_restore_close(r);
+        return rc;
+    }
     rt->chk.restore = r;
     return 0;
 }
@@ -271,27 +300,8 @@ static int restore_checkpoint(struct runtime *rt, char *err, size_t errlen)
     weir_restore *r = rt->chk.restore;
     if (!r)
         return 0;
-    int rc;
     const struct weir_ckpt_meta *m = weir_restore_meta(r);
-    /* every piece of state must find its operator */
-    for (size_t i = 0; i < m->entry_count; i++) {
-        bool found = false;
-        for (int k = 0; k < rt->job->n_nodes && !found; k++)
-            found = !strcmp(rt->job->nodes[k]->uid, m->entries[i].operator_uid);
-        if (!found && !rt->opts->allow_non_restored_state) {
-            snprintf(err, errlen,
-                     "%s: state of operator uid \"%s\" matches no operator of job %s; pass "
-                     "--allow-non-restored-state to skip it",
-                     weir_restore_dir(r), m->entries[i].operator_uid, rt->job->name);
-            chk_restore_close(rt);
-            return -EINVAL;
-        }
-    }
-    /* every state file is what its entry says, before any is restored */
-    rc = 0;
-    for (size_t i = 0; i < m->entry_count && rc == 0; i++)
-        if (m->entries[i].file && *m->entries[i].file)
-            rc = check_identity(r, m, &m->entries[i], err, errlen);
+    int rc = 0;
     for (int i = 0; i < rt->n_tasks && rc == 0; i++)
         for (int j = 0; j < rt->tasks[i].n_ops && rc == 0; j++)
             rc = restore_op(rt, r, &rt->tasks[i].ops[j], m, err, errlen);
