@@ -1,10 +1,11 @@
 /*
  * A _metadata whose checksums are right but whose entries do not describe the state files
- * they name (issue 9 item 7: the key-group ranges of two subtasks swapped, or the state files
- * of two operators swapped) is refused at restore with one line naming the file, the field,
- * what _metadata says and what the file says. Before, such a checkpoint restored "successfully"
- * with empty keyed state (each subtask looked for its key groups in a file that holds others)
- * or with another operator's state.
+ * they name (issue 9 item 7: the key-group ranges of two subtasks swapped, the state files of
+ * two subtasks or two operators swapped, a subtask's entry left out) is refused at restore
+ * with one line: for a file, naming it, the field, what _metadata says and what the file
+ * says; for entries that contradict each other, the operator and subtask. Before, such a checkpoint
+ * restored "successfully" with empty keyed state (each subtask looked for its key groups in a file
+ * that holds others) or with another operator's state.
  *
  * The checkpoint is real (two keyed operators at parallelism 2, both backends, RocksDB
  * incremental too); the forgery rewrites its _metadata with the storage's own format code
@@ -120,7 +121,7 @@ static void take_checkpoint(const char *backend, const char *tag, bool savepoint
         snprintf(path, len, "%s/forged/chk-%" PRIu64, dir, kept.id[kept.n / 2]);
 }
 
-typedef void (*forge_fn)(struct weir_ckpt_entry *e, size_t n);
+typedef void (*forge_fn)(struct weir_ckpt_entry *e, size_t *n);
 
 static struct weir_ckpt_entry *entry_of(struct weir_ckpt_entry *e, size_t n, const char *uid,
                                         uint32_t subtask)
@@ -150,7 +151,7 @@ static void rewrite_metadata(const char *ckpt, forge_fn forge)
     fmt_reader_close(&r);
     free(whole);
     if (forge)
-        forge((struct weir_ckpt_entry *)mo->meta.entries, mo->meta.entry_count);
+        forge((struct weir_ckpt_entry *)mo->meta.entries, &mo->meta.entry_count);
     struct fmt_mem m;
     assert_int_equal(meta_encode(&mo->meta, id, &m), 0);
     free(mo);
@@ -163,9 +164,9 @@ static void rewrite_metadata(const char *ckpt, forge_fn forge)
 }
 
 /* The key-group ranges of keep-a's two subtasks swapped. */
-static void swap_key_group_ranges(struct weir_ckpt_entry *e, size_t n)
+static void swap_key_group_ranges(struct weir_ckpt_entry *e, size_t *n)
 {
-    struct weir_ckpt_entry *a = entry_of(e, n, "keep-a", 0), *b = entry_of(e, n, "keep-a", 1);
+    struct weir_ckpt_entry *a = entry_of(e, *n, "keep-a", 0), *b = entry_of(e, *n, "keep-a", 1);
     assert_int_not_equal(a->kg_first, WEIR_KG_NONE);
     uint32_t f = a->kg_first, l = a->kg_last;
     a->kg_first = b->kg_first;
@@ -174,10 +175,11 @@ static void swap_key_group_ranges(struct weir_ckpt_entry *e, size_t n)
     b->kg_last = l;
 }
 
-/* keep-a's and keep-b's state files of subtask 0 swapped (with their sizes and checksums). */
-static void swap_state_files(struct weir_ckpt_entry *e, size_t n)
+/* keep-a's state files of subtasks 0 and 1 swapped, with the entries' subtasks and key
+ * groups left consistent: only the files can tell. */
+static void swap_subtask_files(struct weir_ckpt_entry *e, size_t *n)
 {
-    struct weir_ckpt_entry *a = entry_of(e, n, "keep-a", 0), *b = entry_of(e, n, "keep-b", 0);
+    struct weir_ckpt_entry *a = entry_of(e, *n, "keep-a", 0), *b = entry_of(e, *n, "keep-a", 1);
     struct weir_ckpt_entry t = *a;
     a->file = b->file;
     a->size_bytes = b->size_bytes;
@@ -185,6 +187,28 @@ static void swap_state_files(struct weir_ckpt_entry *e, size_t n)
     b->file = t.file;
     b->size_bytes = t.size_bytes;
     b->checksum = t.checksum;
+}
+
+/* keep-a's and keep-b's state files of subtask 0 swapped (with their sizes and checksums). */
+static void swap_state_files(struct weir_ckpt_entry *e, size_t *n)
+{
+    struct weir_ckpt_entry *a = entry_of(e, *n, "keep-a", 0), *b = entry_of(e, *n, "keep-b", 0);
+    struct weir_ckpt_entry t = *a;
+    a->file = b->file;
+    a->size_bytes = b->size_bytes;
+    a->checksum = b->checksum;
+    b->file = t.file;
+    b->size_bytes = t.size_bytes;
+    b->checksum = t.checksum;
+}
+
+/* keep-a's subtask 1 left out: its key groups would restore empty. */
+static void drop_an_entry(struct weir_ckpt_entry *e, size_t *n)
+{
+    struct weir_ckpt_entry *a = entry_of(e, *n, "keep-a", 1);
+    size_t i = (size_t)(a - e);
+    memmove(a, a + 1, (*n - i - 1) * sizeof *a);
+    (*n)--;
 }
 
 static void check_forgery(const char *backend, const char *tag, bool savepoint, forge_fn forge,
@@ -202,8 +226,8 @@ static void check_forgery(const char *backend, const char *tag, bool savepoint, 
     if (rc == 0)
         fail_msg("%s: a forged _metadata (%s) restored", backend, want_field);
     assert_int_equal(rc, -EBADMSG);
-    if (!strstr(err, want_field) || !strstr(err, "_metadata says") ||
-        !strstr(err, "the file says") || !strstr(err, ckpt) || strchr(err, '\n'))
+    if (!strstr(err, want_field) || !strstr(err, "_metadata") || !strstr(err, ckpt) ||
+        strchr(err, '\n'))
         fail_msg("%s: the refusal does not name the file and %s: %s", backend, want_field, err);
 }
 
@@ -218,20 +242,35 @@ static void an_unchanged_rewritten_metadata_restores(void **state)
 static void swapped_key_group_ranges_are_refused(void **state)
 {
     for (size_t i = 0; i < 3; i++)
-        check_forgery(backends[i], "forged-kg", false, swap_key_group_ranges, "kg_first");
+        check_forgery(backends[i], "forged-kg", false, swap_key_group_ranges,
+                      "key groups that subtask did not own");
+}
+
+static void swapped_state_files_of_two_subtasks_are_refused(void **state)
+{
+    for (size_t i = 0; i < 3; i += 2) /* hashmap, rocksdb-incremental */
+        check_forgery(backends[i], "forged-sub", false, swap_subtask_files,
+                      "subtask: _metadata says");
 }
 
 static void swapped_state_files_of_two_operators_are_refused(void **state)
 {
     for (size_t i = 0; i < 3; i += 2) /* hashmap, rocksdb-incremental */
-        check_forgery(backends[i], "forged-files", false, swap_state_files, "operator_uid");
+        check_forgery(backends[i], "forged-files", false, swap_state_files,
+                      "operator_uid: _metadata says");
 }
 
-static void a_savepoint_with_swapped_key_group_ranges_is_refused(void **state)
+static void a_metadata_without_one_subtask_s_entry_is_refused(void **state)
+{
+    check_forgery("hashmap", "forged-drop", false, drop_an_entry, "no entry for subtask 1");
+}
+
+static void a_savepoint_with_swapped_subtask_files_is_refused(void **state)
 {
     check_forgery("hashmap", "forged-sp", true, NULL, NULL);
-    check_forgery("hashmap", "forged-sp", true, swap_key_group_ranges, "kg_first");
-    check_forgery("rocksdb-incremental", "forged-sp", true, swap_key_group_ranges, "kg_first");
+    check_forgery("hashmap", "forged-sp", true, swap_subtask_files, "subtask: _metadata says");
+    check_forgery("rocksdb-incremental", "forged-sp", true, swap_subtask_files,
+                  "subtask: _metadata says");
 }
 
 int main(void)
@@ -239,8 +278,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_unchanged_rewritten_metadata_restores),
         cmocka_unit_test(swapped_key_group_ranges_are_refused),
+        cmocka_unit_test(swapped_state_files_of_two_subtasks_are_refused),
         cmocka_unit_test(swapped_state_files_of_two_operators_are_refused),
-        cmocka_unit_test(a_savepoint_with_swapped_key_group_ranges_is_refused),
+        cmocka_unit_test(a_metadata_without_one_subtask_s_entry_is_refused),
+        cmocka_unit_test(a_savepoint_with_swapped_subtask_files_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

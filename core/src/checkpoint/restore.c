@@ -227,6 +227,58 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
     return rc;
 }
 
+/* _metadata's entries of each operator are one per subtask of the parallelism they record,
+ * each keyed one over the key groups that subtask owned: an entry left out, repeated or
+ * with another range would restore key groups empty or twice. */
+static int check_entries(const struct weir_ckpt_meta *m, const char *dir, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < m->entry_count; i++) {
+        const struct weir_ckpt_entry *e = &m->entries[i];
+        uint32_t p = e->parallelism, maxp = m->max_parallelism;
+        const char *bad = NULL;
+        if (p == 0 || e->subtask >= p || p > maxp)
+            bad = "a subtask outside its parallelism";
+        else if (e->kg_first != WEIR_KG_NONE &&
+                 (e->kg_first != weir_key_group_range_start(e->subtask, maxp, p) ||
+                  e->kg_last != weir_key_group_range_end(e->subtask, maxp, p)))
+            bad = "key groups that subtask did not own";
+        uint32_t seen = 0;
+        for (size_t j = 0; j < m->entry_count && !bad; j++) {
+            const struct weir_ckpt_entry *o = &m->entries[j];
+            if (strcmp(o->operator_uid, e->operator_uid) != 0)
+                continue;
+            if (o->parallelism != p)
+                bad = "entries of two parallelisms";
+            else if (j != i && o->subtask == e->subtask)
+                bad = "this subtask twice";
+            seen |= j < i; /* checked once per operator, at its first entry */
+        }
+        if (!bad && !seen)
+            for (uint32_t sub = 0; sub < p && !bad; sub++) {
+                bool found = false;
+                for (size_t j = 0; j < m->entry_count && !found; j++)
+                    found = !strcmp(m->entries[j].operator_uid, e->operator_uid) &&
+                            m->entries[j].subtask == sub;
+                if (!found) {
+                    snprintf(err, errlen,
+                             "%s/_metadata: operator \"%s\" at parallelism %u has no entry for "
+                             "subtask %u; the checkpoint's _metadata is incomplete: restore "
+                             "another checkpoint",
+                             dir, e->operator_uid, p, sub);
+                    return -EBADMSG;
+                }
+            }
+        if (bad) {
+            snprintf(err, errlen,
+                     "%s/_metadata: operator \"%s\" subtask %u of %u (key groups %u..%u): %s; "
+                     "the checkpoint's _metadata is inconsistent: restore another checkpoint",
+                     dir, e->operator_uid, e->subtask, p, e->kg_first, e->kg_last, bad);
+            return -EBADMSG;
+        }
+    }
+    return 0;
+}
+
 /* What the checkpoint holds fits the job before any operator opens: every piece of state
  * finds its operator, and every state file is what its entry says. */
 static int check_checkpoint(struct runtime *rt, weir_restore *r, char *err, size_t errlen)
@@ -244,7 +296,7 @@ static int check_checkpoint(struct runtime *rt, weir_restore *r, char *err, size
             return -EINVAL;
         }
     }
-    int rc = 0;
+    int rc = check_entries(m, weir_restore_dir(r), err, errlen);
     for (size_t i = 0; i < m->entry_count && rc == 0; i++)
         if (m->entries[i].file && *m->entries[i].file)
             rc = check_identity(r, m, &m->entries[i], err, errlen);
