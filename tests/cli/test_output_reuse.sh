@@ -26,6 +26,14 @@ if [ $rc -ne 0 ] && [ -n "$line" ] && [ "$(grep -c 'not empty' "$T/e")" -eq 1 ] 
   ok "a fresh run into a non-empty output directory is refused"
 else bad "second fresh run (rc=$rc)" "$T/e"; fi
 
+# --from-checkpoint latest with no checkpoint yet is a fresh run, and refused the same way
+"$WEIR" run "${Q[@]}" -D state.checkpoints.dir="$T/nock" --from-checkpoint latest -p 2 "${JOB[@]}" \
+  "$T/out" >"$T/log" 2>"$T/e"; rc=$?
+if [ $rc -ne 0 ] && grep -F "$T/out" "$T/e" | grep -q -e '--overwrite' \
+   && listing "$T/out" | cmp -s - "$T/before"; then
+  ok "--from-checkpoint latest with no checkpoint yet is refused into a non-empty output"
+else bad "--from-checkpoint latest, no checkpoint (rc=$rc)" "$T/e"; fi
+
 # the refusal is not restarted around (a restart would take the directory as its own)
 "$WEIR" run -D metrics.reporter.prom.port=0 -D weir.progress=never -D restart-strategy.type=fixed-delay \
   -D restart-strategy.fixed-delay.attempts=2 -D restart-strategy.fixed-delay.delay=0 \

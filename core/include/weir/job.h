@@ -189,7 +189,10 @@ weir_stream *weir_source_file(weir_job *job, const char *uid, const char *path);
  * bytes as they are. */
 typedef int (*weir_format_fn)(const weir_rec *r, char *buf, size_t cap);
 /* One line per record. Parallelism 1 writes PATH; parallelism N > 1 makes PATH a
- * directory holding part-0 .. part-(N-1). */
+ * directory holding part-0 .. part-(N-1). A file sink (this one or the exactly-once one)
+ * whose path is, holds or is inside the path of a file source of the same job is refused
+ * when the job is planned (compared by device and inode, so links and other spellings
+ * count). */
 weir_stream *weir_sink_file(weir_stream *in, const char *uid, const char *path, weir_format_fn fmt);
 weir_stream *weir_sink_stdout(weir_stream *in, const char *uid, weir_format_fn fmt);
 /* Exactly-once file output (two-phase commit, as Flink's FileSink): each

@@ -28,7 +28,8 @@
  * State owned by this module but kept inside runtime structs, so that the
  * worker's hot path reads it without a call: struct task_chk (t->chk) and
  * struct rt_chk (rt->chk) below. The runtime reads of them only rt->chk.on
- * (weir_ctx_checkpointing), rt->chk.restored_id/restored_bytes (run stats);
+ * (weir_ctx_checkpointing), rt->chk.restored_id/restored_bytes (run stats),
+ * rt->chk.restore (weir_ctx_start: whether a checkpoint is restored);
  * it writes none of them.
  *
  * Runtime fields this module reads (never writes, except where noted):
@@ -89,6 +90,10 @@ struct rt_chk {
      * settle() (coordinator.c) <-> acquire load in chk_notify (snapshot.c). */
     _Atomic uint64_t completed_id;
     uint64_t restored_id, restored_bytes;
+    /* The checkpoint to restore, opened by chk_restore_open before the operators open
+     * and closed by chk_restore; NULL for a fresh run ("latest" with none yet too), which
+     * weir_ctx_start tells the operators (an exactly-once sink then checks its output). */
+    weir_restore *restore;
 };
 
 /* --- called by the runtime --------------------------------------------------- */
@@ -99,8 +104,13 @@ int chk_register_metrics(struct runtime *rt);
 void chk_tick(struct runtime *rt);
 int chk_final(struct runtime *rt);
 void chk_free(struct runtime *rt);
-/* restore.c, control thread, before the workers start */
+/* restore.c, control thread: chk_restore_open before the operators open (it finds
+ * and validates the checkpoint, and checks it against the job and its state files;
+ * rt->chk.restore), chk_restore after (reads it back into
+ * the operators, then closes it); chk_restore_close for an attempt that stops between. */
+int chk_restore_open(struct runtime *rt, char *err, size_t errlen);
 int chk_restore(struct runtime *rt, char *err, size_t errlen);
+void chk_restore_close(struct runtime *rt);
 /* snapshot.c */
 void chk_notify(struct task *t);
 void chk_sync_percentiles(struct runtime *rt, struct weir_run_stats *st);
@@ -120,6 +130,17 @@ int chk_input_ended(struct task *t);
 #define SLOTS         64
 #define BLOB_FINISHED 'F'
 #define BLOB_RUNNING  'R'
+/* The first section of every state file: what it holds (snapshot.c identity_write);
+ * 4 and 5 are RocksDB's (checkpoint_rocksdb.h). */
+#define TAG_IDENTITY (7ull << 32)
+/* What wrote a state file's keyed state: its identity section and its _metadata entry's
+ * backend, which a restore compares. */
+enum {
+    CHK_STATE_NONE = 0, /* operator state only */
+    CHK_STATE_HASHMAP = 1,
+    CHK_STATE_ROCKSDB = 2,             /* full format, as the hashmap's */
+    CHK_STATE_ROCKSDB_INCREMENTAL = 3, /* SSTs in shared/, instance files in the state file */
+};
 
 enum pending_state { P_PENDING, P_COMMITTING, P_COMPLETED, P_FAILED };
 
@@ -168,7 +189,8 @@ struct coordinator {
  * once at process start from the environment (test_hooks.c); the checkpoint
  * code calls them at its injection points, never on the per-record path. */
 struct chk_test_hooks {
-    /* storage opened for a run whose next checkpoint id is next_id */
+    /* storage opened and the restore done (chk_restore) for a run whose first checkpoint
+     * id is next_id: the restored id + 1 or the storage's next id, whichever is larger */
     void (*storage_opened)(weir_storage *s, uint64_t next_id);
     /* a task's first state file for checkpoint id went to the io thread */
     void (*snapshot_submitted)(uint64_t id);
@@ -178,6 +200,9 @@ struct chk_test_hooks {
 extern const struct chk_test_hooks *chk_test_hooks;
 
 /* coordinator.c */
+/* The id the next checkpoint or savepoint takes: past the storage's ids and the restored
+ * one, wherever the checkpoints are written. */
+uint64_t chk_next_id(const struct runtime *rt);
 void chk_log(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* snapshot.c: one operator's state file for checkpoint id of pending pd: its
  * operator state and, when keyed, its keyed state and timers */

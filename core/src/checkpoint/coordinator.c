@@ -352,7 +352,7 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
 
 /* The id of the next checkpoint or savepoint: one counter for both, which continues from
  * the checkpoint the run restored, whatever directory it came from (as Flink's). */
-static uint64_t next_id(const struct runtime *rt)
+uint64_t chk_next_id(const struct runtime *rt)
 {
     uint64_t id = weir_storage_next_id(rt->chk.coord->storage);
     return id > rt->chk.restored_id ? id : rt->chk.restored_id + 1;
@@ -361,7 +361,7 @@ static uint64_t next_id(const struct runtime *rt)
 static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
 {
     struct coordinator *c = rt->chk.coord;
-    uint64_t id = next_id(rt);
+    uint64_t id = chk_next_id(rt);
     struct pending *pd = pending_new(rt, id);
     if (!pd)
         return;
@@ -480,7 +480,7 @@ int chk_final(struct runtime *rt)
         struct timespec ts = {0, FINAL_SETTLE_POLL_NS};
         nanosleep(&ts, NULL);
     }
-    uint64_t id = next_id(rt);
+    uint64_t id = chk_next_id(rt);
     struct pending *pd = pending_new(rt, id);
     if (!pd)
         return -ENOMEM;
@@ -536,14 +536,13 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
     int rc = weir_storage_open_config(cfg, rt->job->name, &c->storage, err, errlen);
     if (rc < 0)
         return rc;
-    if (chk_test_hooks && chk_test_hooks->storage_opened)
-        chk_test_hooks->storage_opened(c->storage, weir_storage_next_id(c->storage));
-    rt->chk.on = true;
+    rt->chk.on = true; /* the test hooks learn of the storage after the restore (chk_restore) */
     return 0;
 }
 
 void chk_free(struct runtime *rt)
 {
+    chk_restore_close(rt); /* an attempt that stopped between open and restore */
     for (int i = 0; i < rt->n_tasks; i++) {
         free(rt->tasks[i].chk.sync_us);
         rt->tasks[i].chk.sync_us = NULL;

@@ -38,6 +38,101 @@ static int read_timers(struct op_inst *op, struct weir_snapshot_in *in, uint32_t
     return 0;
 }
 
+static const char *backend_str(uint32_t b)
+{
+    static const char *const names[] = {"none", "hashmap", "rocksdb", "rocksdb-incremental"};
+    return b < sizeof names / sizeof names[0] ? names[b] : "unknown";
+}
+
+/* What a state file says it holds (its TAG_IDENTITY section, snapshot.c identity_write). */
+struct identity {
+    char uid[1024];
+    uint32_t v[5]; /* subtask, parallelism, kg_first, kg_last, backend */
+    uint64_t id;
+};
+
+static int identity_read(weir_restore_file *f, struct identity *id)
+{
+    size_t sec;
+    if (weir_restore_file_find(f, TAG_IDENTITY, &sec) < 0)
+        return -ENOENT;
+    struct weir_snapshot_in *in = weir_restore_file_section_in(f, sec);
+    uint32_t len;
+    int rc = in->read(in, &len, sizeof len);
+    if (rc == 0 && len >= sizeof id->uid)
+        rc = -EBADMSG;
+    if (rc == 0)
+        rc = in->read(in, id->uid, len);
+    if (rc == 0) {
+        id->uid[len] = 0;
+        rc = in->read(in, id->v, sizeof id->v);
+    }
+    return rc == 0 ? in->read(in, &id->id, sizeof id->id) : rc;
+}
+
+/* Refuses a _metadata entry that does not describe the file it names (a forged or mixed-up
+ * _metadata: the key groups of two subtasks or the files of two operators swapped would
+ * otherwise restore empty or foreign state): one line with the file, the field, what
+ * _metadata says and what the file says. */
+static int check_identity(weir_restore *r, const struct weir_ckpt_meta *m,
+                          const struct weir_ckpt_entry *e, char *err, size_t errlen)
+{
+    const char *dir = weir_restore_dir(r);
+    weir_restore_file *f;
+    struct identity id;
+    int rc = weir_restore_file_open(r, e->file, &f);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s/%s: %s", dir, e->file, strerror(-rc));
+        return rc;
+    }
+    rc = identity_read(f, &id);
+    weir_restore_file_close(f);
+    if (rc < 0) {
+        snprintf(err, errlen,
+                 "%s/%s: the file does not say what it holds (%s) while _metadata says operator "
+                 "\"%s\" subtask %u: restore another checkpoint",
+                 dir, e->file, rc == -ENOENT ? "no identity section" : strerror(-rc),
+                 e->operator_uid, e->subtask);
+        return -EBADMSG;
+    }
+    static const char *const field[] = {"subtask", "parallelism", "kg_first", "kg_last"};
+    const uint32_t want[] = {e->subtask, e->parallelism, e->kg_first, e->kg_last};
+    char says[64] = "", has[64] = "";
+    const char *what = NULL;
+    if (strcmp(id.uid, e->operator_uid) != 0) {
+        snprintf(err, errlen,
+                 "%s/%s: operator_uid: _metadata says \"%s\", the file says \"%s\"; the "
+                 "checkpoint's _metadata does not describe its state files: restore another "
+                 "checkpoint",
+                 dir, e->file, e->operator_uid, id.uid);
+        return -EBADMSG;
+    }
+    for (int i = 0; i < 4 && !what; i++)
+        if (want[i] != id.v[i]) {
+            what = field[i];
+            snprintf(says, sizeof says, "%u", want[i]);
+            snprintf(has, sizeof has, "%u", id.v[i]);
+        }
+    if (!what && e->backend != id.v[4]) {
+        what = "backend";
+        snprintf(says, sizeof says, "%s", backend_str(e->backend));
+        snprintf(has, sizeof has, "%s", backend_str(id.v[4]));
+    }
+    if (!what && m->checkpoint_id != id.id) {
+        what = "checkpoint id";
+        snprintf(says, sizeof says, "%" PRIu64, m->checkpoint_id);
+        snprintf(has, sizeof has, "%" PRIu64, id.id);
+    }
+    if (!what)
+        return 0;
+    snprintf(err, errlen,
+             "%s/%s: %s: _metadata says %s, the file says %s (operator \"%s\"); the "
+             "checkpoint's _metadata does not describe its state files: restore another "
+             "checkpoint",
+             dir, e->file, what, says, has, e->operator_uid);
+    return -EBADMSG;
+}
+
 /* Restores one operator from the entries of its uid. */
 static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
                       const struct weir_ckpt_meta *m, char *err, size_t errlen)
@@ -132,9 +227,86 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
     return rc;
 }
 
-int chk_restore(struct runtime *rt, char *err, size_t errlen)
+/* _metadata's entries of each operator are one per subtask of the parallelism they record,
+ * each keyed one over the key groups that subtask owned: an entry left out, repeated or
+ * with another range would restore key groups empty or twice. */
+static int check_entries(const struct weir_ckpt_meta *m, const char *dir, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < m->entry_count; i++) {
+        const struct weir_ckpt_entry *e = &m->entries[i];
+        uint32_t p = e->parallelism, maxp = m->max_parallelism;
+        const char *bad = NULL;
+        if (p == 0 || e->subtask >= p || p > maxp)
+            bad = "a subtask outside its parallelism";
+        else if (e->kg_first != WEIR_KG_NONE &&
+                 (e->kg_first != weir_key_group_range_start(e->subtask, maxp, p) ||
+                  e->kg_last != weir_key_group_range_end(e->subtask, maxp, p)))
+            bad = "key groups that subtask did not own";
+        uint32_t seen = 0;
+        for (size_t j = 0; j < m->entry_count && !bad; j++) {
+            const struct weir_ckpt_entry *o = &m->entries[j];
+            if (strcmp(o->operator_uid, e->operator_uid) != 0)
+                continue;
+            if (o->parallelism != p)
+                bad = "entries of two parallelisms";
+            else if (j != i && o->subtask == e->subtask)
+                bad = "this subtask twice";
+            seen |= j < i; /* checked once per operator, at its first entry */
+        }
+        if (!bad && !seen)
+            for (uint32_t sub = 0; sub < p && !bad; sub++) {
+                bool found = false;
+                for (size_t j = 0; j < m->entry_count && !found; j++)
+                    found = !strcmp(m->entries[j].operator_uid, e->operator_uid) &&
+                            m->entries[j].subtask == sub;
+                if (!found) {
+                    snprintf(err, errlen,
+                             "%s/_metadata: operator \"%s\" at parallelism %u has no entry for "
+                             "subtask %u; the checkpoint's _metadata is incomplete: restore "
+                             "another checkpoint",
+                             dir, e->operator_uid, p, sub);
+                    return -EBADMSG;
+                }
+            }
+        if (bad) {
+            snprintf(err, errlen,
+                     "%s/_metadata: operator \"%s\" subtask %u of %u (key groups %u..%u): %s; "
+                     "the checkpoint's _metadata is inconsistent: restore another checkpoint",
+                     dir, e->operator_uid, e->subtask, p, e->kg_first, e->kg_last, bad);
+            return -EBADMSG;
+        }
+    }
+    return 0;
+}
+
+/* What the checkpoint holds fits the job before any operator opens: every piece of state
+ * finds its operator, and every state file is what its entry says. */
+static int check_checkpoint(struct runtime *rt, weir_restore *r, char *err, size_t errlen)
+{
+    const struct weir_ckpt_meta *m = weir_restore_meta(r);
+    for (size_t i = 0; i < m->entry_count; i++) {
+        bool found = false;
+        for (int k = 0; k < rt->job->n_nodes && !found; k++)
+            found = !strcmp(rt->job->nodes[k]->uid, m->entries[i].operator_uid);
+        if (!found && !rt->opts->allow_non_restored_state) {
+            snprintf(err, errlen,
+                     "%s: state of operator uid \"%s\" matches no operator of job %s; pass "
+                     "--allow-non-restored-state to skip it",
+                     weir_restore_dir(r), m->entries[i].operator_uid, rt->job->name);
+            return -EINVAL;
+        }
+    }
+    int rc = check_entries(m, weir_restore_dir(r), err, errlen);
+    for (size_t i = 0; i < m->entry_count && rc == 0; i++)
+        if (m->entries[i].file && *m->entries[i].file)
+            rc = check_identity(r, m, &m->entries[i], err, errlen);
+    return rc;
+}
+
+int chk_restore_open(struct runtime *rt, char *err, size_t errlen)
 {
     const char *from = rt->opts->restore_from;
+    rt->chk.restore = NULL;
     if (!from)
         return 0;
     weir_restore *r = NULL;
@@ -142,6 +314,7 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
     if (!strcmp(from, "latest")) {
         rc = weir_restore_open_latest(rt->chk.coord->storage, 0, &r);
         if (rc == -ENOENT) {
+            /* a fresh run (weir_ctx_start), its output checked as one's */
             chk_log(rt, "no complete checkpoint under %s yet: starting empty",
                     weir_storage_job_dir(rt->chk.coord->storage));
             return 0;
@@ -159,21 +332,28 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
             return rc;
         }
     }
-    const struct weir_ckpt_meta *m = weir_restore_meta(r);
-    /* every piece of state must find its operator */
-    for (size_t i = 0; i < m->entry_count; i++) {
-        bool found = false;
-        for (int k = 0; k < rt->job->n_nodes && !found; k++)
-            found = !strcmp(rt->job->nodes[k]->uid, m->entries[i].operator_uid);
-        if (!found && !rt->opts->allow_non_restored_state) {
-            snprintf(err, errlen,
-                     "%s: state of operator uid \"%s\" matches no operator of job %s; pass "
-                     "--allow-non-restored-state to skip it",
-                     weir_restore_dir(r), m->entries[i].operator_uid, rt->job->name);
-            weir_restore_close(r);
-            return -EINVAL;
-        }
+    rc = check_checkpoint(rt, r, err, errlen);
+    if (rc < 0) {
+        weir_restore_close(r);
+        return rc;
     }
+    rt->chk.restore = r;
+    return 0;
+}
+
+void chk_restore_close(struct runtime *rt)
+{
+    weir_restore_close(rt->chk.restore);
+    rt->chk.restore = NULL;
+}
+
+static int restore_checkpoint(struct runtime *rt, char *err, size_t errlen)
+{
+    weir_restore *r = rt->chk.restore;
+    if (!r)
+        return 0;
+    const struct weir_ckpt_meta *m = weir_restore_meta(r);
+    int rc = 0;
     for (int i = 0; i < rt->n_tasks && rc == 0; i++)
         for (int j = 0; j < rt->tasks[i].n_ops && rc == 0; j++)
             rc = restore_op(rt, r, &rt->tasks[i].ops[j], m, err, errlen);
@@ -186,6 +366,16 @@ int chk_restore(struct runtime *rt, char *err, size_t errlen)
         /* What the restored checkpoint staged is committed: it was complete. */
         atomic_store(&rt->chk.completed_id, m->checkpoint_id);
     }
-    weir_restore_close(r);
+    chk_restore_close(rt);
+    return rc;
+}
+
+int chk_restore(struct runtime *rt, char *err, size_t errlen)
+{
+    int rc = restore_checkpoint(rt, err, errlen);
+    /* Crash points count the checkpoints of this run from its first id, which the restore
+     * sets (WEIR_CRASH_POINT, test_hooks.c). */
+    if (rc == 0 && rt->chk.on && chk_test_hooks && chk_test_hooks->storage_opened)
+        chk_test_hooks->storage_opened(rt->chk.coord->storage, chk_next_id(rt));
     return rc;
 }

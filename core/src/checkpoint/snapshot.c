@@ -7,7 +7,9 @@
  * checkpoint_complete to the task's operators once the coordinator has
  * committed a checkpoint (chk_notify).
  *
- * State files hold sections: the operator's own state (TAG_OPERATOR), then per
+ * State files hold sections: what the file holds (TAG_IDENTITY: operator uid,
+ * subtask, parallelism, key groups, backend, checkpoint id; restore.c checks it
+ * against _metadata), the operator's own state (TAG_OPERATOR), then per
  * key group its keyed state (TAG_KEYED | kg) and its timers (TAG_TIMERS | kg),
  * so that restoring at another parallelism reads exactly the key groups a new
  * subtask owns from whichever old files hold them.
@@ -107,6 +109,25 @@ static int timers_write_kg(struct weir_snapshot_out *o, struct timer_list *tl, u
     return 0;
 }
 
+/* Section TAG_IDENTITY, the first of every state file: what the file holds, as its
+ * _metadata entry says it (operator uid, subtask, parallelism, key groups, backend) and the
+ * checkpoint id, so that a restore can refuse a _metadata that names the wrong file
+ * (chk_restore). */
+static int identity_write(weir_ckpt_file *f, const struct weir_ckpt_entry *e, uint64_t id)
+{
+    struct weir_snapshot_out *o = weir_ckpt_file_out(f);
+    uint32_t len = (uint32_t)strlen(e->operator_uid);
+    uint32_t v[5] = {e->subtask, e->parallelism, e->kg_first, e->kg_last, e->backend};
+    int rc = weir_ckpt_file_section_begin(f, TAG_IDENTITY);
+    if (rc == 0)
+        rc = put(o, &len, sizeof len);
+    if (rc == 0)
+        rc = put(o, e->operator_uid, len);
+    if (rc == 0)
+        rc = put(o, v, sizeof v);
+    return rc == 0 ? put(o, &id, sizeof id) : rc;
+}
+
 int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool keyed,
                     struct weir_ckpt_entry *e, char name[256])
 {
@@ -125,6 +146,18 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
     weir_keyed_backend *backend = keyed ? op->backend : NULL;
     if (!hook && !backend)
         return 0;
+    /* Incremental RocksDB: the instance's SST files instead of its entries
+     * (savepoints stay in the portable format). */
+    bool native = false;
+    if (backend) {
+        bool rocks = rocks_incremental_applies(backend);
+        native = t->rt->chk.coord->incremental && !pd->savepoint && rocks;
+        e->kg_first = weir_key_group_range_start((uint32_t)t->subtask, maxp, p);
+        e->kg_last = weir_key_group_range_end((uint32_t)t->subtask, maxp, p);
+        e->backend = native  ? CHK_STATE_ROCKSDB_INCREMENTAL
+                     : rocks ? CHK_STATE_ROCKSDB
+                             : CHK_STATE_HASHMAP;
+    }
     int rc = weir_ckpt_file_name(name, 256, op->node->uid, t->subtask);
     weir_ckpt_file *f = NULL;
     if (rc == 0)
@@ -132,23 +165,16 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
     if (rc < 0)
         return rc;
     struct weir_snapshot_out *out = weir_ckpt_file_out(f);
-    if (hook) {
+    rc = identity_write(f, e, id);
+    if (rc == 0 && hook) {
         rc = weir_ckpt_file_section_begin(f, TAG_OPERATOR);
         if (rc == 0)
             rc = hook(&op->ctx, op->state, id, out);
     }
     if (rc == 0 && backend) {
-        uint32_t first = weir_key_group_range_start((uint32_t)t->subtask, maxp, p);
-        uint32_t last = weir_key_group_range_end((uint32_t)t->subtask, maxp, p);
-        e->kg_first = first;
-        e->kg_last = last;
         struct timer_list tl = {0};
         size_t cursor[2] = {0, 0};
         rc = timers_gather(&op->timers, &tl);
-        /* Incremental RocksDB: the instance's SST files instead of its entries
-         * (savepoints stay in the portable format). */
-        bool native =
-            t->rt->chk.coord->incremental && !pd->savepoint && rocks_incremental_applies(backend);
         if (rc == 0 && native) {
             char *tmp = NULL;
             char base[256];
@@ -167,7 +193,7 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
                 pthread_mutex_unlock(&pd->tmp_lock);
             }
         }
-        for (uint32_t kg = first; rc == 0 && kg <= last; kg++) {
+        for (uint32_t kg = e->kg_first; rc == 0 && kg <= e->kg_last; kg++) {
             if (!native) {
                 rc = weir_ckpt_file_section_begin(f, TAG_KEYED | kg);
                 if (rc == 0)

@@ -8,6 +8,8 @@
  *       went to the io thread)
  *   WEIR_CRASH_POINT=commit:N    SIGKILL right after that checkpoint's
  *       _metadata was handed to the io thread, while it is being written
+ *       (N counts this run's checkpoints from its first id: after a restore
+ *       from chk-K, K + 1 or the checkpoint directory's next id if larger)
  *   WEIR_TEST_CKPT_WRITE_ERROR=N the Nth checkpoint write fails with ENOSPC,
  *       as a full disk would
  */

@@ -38,7 +38,9 @@ struct node {
     struct weir_watermark_strategy *wms_copy;
     void *arg;
     void (*free_arg)(void *arg);
-    int n_tags; /* side outputs this node feeds */
+    char *io_path;  /* the file or directory it reads or writes (io_paths.h), or NULL */
+    bool io_writes; /* io_path is written (a sink), not read */
+    int n_tags;     /* side outputs this node feeds */
     char **tags;
     int parallelism; /* 0 = the job default, fixed at plan time */
     int n_in, n_out;

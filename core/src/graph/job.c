@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <weir/io_paths.h>
+
 #include "graph_private.h"
 
 const char *part_str(enum part p)
@@ -88,6 +90,7 @@ void weir_job_free(weir_job *job)
         free(n->wms_copy);
         free(n->uid);
         free(n->name);
+        free(n->io_path);
         free(n);
     }
     for (int i = 0; i < job->n_streams; i++)
@@ -289,6 +292,18 @@ void weir_stream_own_arg(weir_stream *s, void (*free_arg)(void *))
 {
     if (s && s->n == 1)
         s->src[0].node->free_arg = free_arg;
+}
+
+void weir_stream_io_path(weir_stream *s, enum weir_io_role role, const char *path)
+{
+    if (!s || s->n != 1 || !path)
+        return;
+    struct node *n = s->src[0].node;
+    free(n->io_path);
+    n->io_path = strdup(path);
+    n->io_writes = role == WEIR_IO_WRITES;
+    if (!n->io_path)
+        job_fail(s->job, "out of memory while building the job");
 }
 
 static weir_stream *with_part(weir_stream *in, enum part part, weir_key_fn key, const char *what)

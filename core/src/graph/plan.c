@@ -5,13 +5,84 @@
  * one input, run as one task and call each other directly.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <weir/config.h>
 
 #include "graph_private.h"
+
+/* Whether path, or the nearest of its ancestors that exists, is `dir` or inside it: walks
+ * up the resolved path comparing each directory with dir by device and inode. */
+static bool inside(const char *path, const struct stat *dir)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", *path ? path : ".");
+    char *real = NULL;
+    while (!(real = realpath(p, NULL))) {
+        char *slash = strrchr(p, '/');
+        if (!slash) {
+            snprintf(p, sizeof p, ".");
+            if (!(real = realpath(p, NULL)))
+                return false;
+            break;
+        }
+        slash[slash == p] = 0; /* "/x" -> "/" */
+    }
+    bool found = false;
+    for (;;) {
+        struct stat st;
+        if (stat(real, &st) == 0 && st.st_dev == dir->st_dev && st.st_ino == dir->st_ino) {
+            found = true;
+            break;
+        }
+        char *slash = strrchr(real, '/');
+        if (!slash || slash == real) {
+            found = stat("/", &st) == 0 && st.st_dev == dir->st_dev && st.st_ino == dir->st_ino;
+            break;
+        }
+        *slash = 0;
+    }
+    free(real);
+    return found;
+}
+
+/* A sink that writes what a source reads would empty or rewrite its own input: refused at
+ * plan time, whatever builds the job (the CLI checks its INPUT and OUTPUT too). */
+static int check_io_paths(weir_job *job, char *err, size_t errlen)
+{
+    for (int i = 0; i < job->n_nodes; i++) {
+        const struct node *w = job->nodes[i];
+        if (!w->io_path || !w->io_writes)
+            continue;
+        struct stat sw;
+        bool w_exists = stat(w->io_path, &sw) == 0;
+        for (int j = 0; j < job->n_nodes; j++) {
+            const struct node *r = job->nodes[j];
+            struct stat sr;
+            if (!r->io_path || r->io_writes || stat(r->io_path, &sr) < 0)
+                continue; /* a missing input is the source's error */
+            const char *how = NULL;
+            if (w_exists && sw.st_dev == sr.st_dev && sw.st_ino == sr.st_ino)
+                how = "is";
+            else if (w_exists && S_ISDIR(sw.st_mode) && inside(r->io_path, &sw))
+                how = "holds";
+            else if (S_ISDIR(sr.st_mode) && inside(w->io_path, &sr))
+                how = "is inside";
+            if (how) {
+                snprintf(err, errlen,
+                         "sink \"%s\" writes \"%s\", which %s \"%s\" that source \"%s\" "
+                         "reads: a job must not write where it reads; give the sink another path",
+                         w->uid, w->io_path, how, r->io_path, r->uid);
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
+}
 
 static bool chainable(const struct edge *e)
 {
@@ -96,7 +167,7 @@ int plan_build(struct plan *pl, weir_job *job, int max_parallelism, int default_
                 break;
         }
     }
-    return 0;
+    return check_io_paths(job, err, errlen);
 err:
     snprintf(err, errlen, "out of memory while planning job %s", job->name);
     return -ENOMEM;

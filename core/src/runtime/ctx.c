@@ -38,7 +38,8 @@ bool weir_ctx_checkpointing(const weir_ctx *ctx)
 
 enum weir_start weir_ctx_start(const weir_ctx *ctx)
 {
-    if (ctx->rt->opts->restore_from)
+    /* a checkpoint found, not only asked for: "latest" with none yet is a fresh start */
+    if (ctx->rt->chk.restore || ctx->rt->chk.restored_id)
         return WEIR_START_RESTORE;
     return atomic_load(&ctx->rt->job->chk.restarts) ? WEIR_START_RETRY : WEIR_START_FRESH;
 }

@@ -169,12 +169,20 @@ static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir
 
     uint64_t t0 = now_ns();
     job->rt = rt;
+    /* before open: operators ask weir_ctx_start whether a checkpoint is restored */
+    rc = chk_restore_open(rt, err, errlen);
+    rt->restore_ns = now_ns() - t0;
+    if (rc < 0) {
+        job->rt = NULL;
+        runtime_free(rt);
+        return rc;
+    }
     rc = open_ops(rt);
     int open_rc = rc;
     if (rc == 0) {
         uint64_t r0 = now_ns();
         rc = chk_restore(rt, err, errlen);
-        rt->restore_ns = now_ns() - r0;
+        rt->restore_ns += now_ns() - r0;
         if (rc < 0) {
             close_ops(rt);
             job->rt = NULL;

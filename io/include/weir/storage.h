@@ -279,6 +279,7 @@ struct weir_ckpt_entry {
     const char *operator_uid;
     uint32_t subtask, parallelism;
     uint32_t kg_first, kg_last; /* key groups [kg_first, kg_last] of max_parallelism */
+    uint32_t backend;           /* what wrote the keyed state, the runtime's code; 0: none */
     const char *file;           /* state file in the checkpoint directory; NULL or "": none */
     uint64_t size_bytes;        /* of file; at commit, 0 = fill in what the io thread wrote */
     uint64_t checksum;          /* of file; at commit, 0 = fill in (else it must match) */

@@ -23,6 +23,7 @@
 
 #include <weir/config.h>
 #include <weir/job.h>
+#include <weir/io_paths.h>
 #include <weir/state.h>
 
 #include "connectors_private.h"
@@ -247,6 +248,7 @@ weir_stream *weir_source_file(weir_job *job, const char *uid, const char *path)
         return NULL;
     }
     weir_stream_own_arg(s, free);
+    weir_stream_io_path(s, WEIR_IO_READS, copy);
     return s;
 }
 
@@ -449,6 +451,8 @@ static weir_stream *line_sink(weir_stream *in, const char *uid, const char *path
         return NULL;
     }
     weir_stream_own_arg(s, sink_args_free);
+    if (path && *path)
+        weir_stream_io_path(s, WEIR_IO_WRITES, path);
     return s;
 }
 

@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include <weir/config.h>
+#include <weir/io_paths.h>
 #include <weir/job.h>
 #include <weir/state.h>
 
@@ -419,5 +420,6 @@ weir_stream *weir_sink_file_exactly_once(weir_stream *in, const char *uid, const
         return NULL;
     }
     weir_stream_own_arg(s, tpc_args_free);
+    weir_stream_io_path(s, WEIR_IO_WRITES, a->dir);
     return s;
 }

@@ -55,6 +55,13 @@ int fmt_header_decode(const uint8_t in[FMT_HEADER_SIZE], struct fmt_header *h, c
     h->kind = get_u32(in + 12);
     h->block_size = get_u32(in + 16);
     h->checkpoint_id = get_u64(in + 24);
+    if (h->version < FMT_VERSION) {
+        errbuf_printf(why, whylen,
+                      "format version %u, older than the version %u this weir reads (its state "
+                      "files do not say what they hold); take a new checkpoint",
+                      h->version, FMT_VERSION);
+        return -EBADMSG;
+    }
     if (h->version != FMT_VERSION) {
         errbuf_printf(why, whylen, "format version %u, this weir reads %u", h->version,
                       FMT_VERSION);
@@ -243,6 +250,7 @@ int meta_encode(const struct weir_ckpt_meta *meta, uint64_t id, struct fmt_mem *
         fmt_mem_u32(m, e->parallelism);
         fmt_mem_u32(m, e->kg_first);
         fmt_mem_u32(m, e->kg_last);
+        fmt_mem_u32(m, e->backend);
         fmt_mem_str(m, e->file);
         fmt_mem_u64(m, e->size_bytes);
         fmt_mem_u64(m, e->checksum);
@@ -351,9 +359,9 @@ static int meta_pass(const uint8_t *file, const struct fmt_section *sec, size_t 
 
     c = (struct cur){file + se->offset, file + se->offset + se->length, false};
     uint32_t n = take_u32(&c);
-    /* Each entry takes at least 44 bytes: a count beyond that is corruption, not a size to
+    /* Each entry takes at least 48 bytes: a count beyond that is corruption, not a size to
      * allocate. */
-    if (c.bad || n > se->length / 44)
+    if (c.bad || n > se->length / 48)
         goto bad;
     struct weir_ckpt_entry *ents = arena_get(a, (size_t)n * sizeof *ents, 8);
     for (uint32_t i = 0; i < n; i++) {
@@ -363,6 +371,7 @@ static int meta_pass(const uint8_t *file, const struct fmt_section *sec, size_t 
         e.parallelism = take_u32(&c);
         e.kg_first = take_u32(&c);
         e.kg_last = take_u32(&c);
+        e.backend = take_u32(&c);
         e.file = take_str(&c, a);
         e.size_bytes = take_u64(&c);
         e.checksum = take_u64(&c);

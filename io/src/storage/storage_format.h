@@ -1,6 +1,7 @@
 /*
  * The on-disk format of every file checkpoint storage writes (state files and _metadata),
- * little-endian, version 1:
+ * little-endian, version 2 (version 1 had no backend in _metadata entries, and its state files
+ * did not describe themselves; it is refused, as no released weir wrote it):
  *
  *   offset 0            header, 64 bytes
  *                         0  "WEIRSNAP"        magic
@@ -39,7 +40,7 @@
 #define FMT_MAGIC        "WEIRSNAP"
 #define FMT_TAIL_MAGIC   "WEIRTAIL"
 #define FMT_END_MARKER   0x444e4557u /* "WEND" */
-#define FMT_VERSION      1u
+#define FMT_VERSION      2u
 #define FMT_HEADER_SIZE  64u
 #define FMT_TRAILER_SIZE 32u
 #define FMT_FOOTER_FIXED 24u /* marker, reserved, two counts */

@@ -44,6 +44,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <weir/privdir.h>
+
+/* The key a person changes for a savepoint target refused as not private. */
+#define SP_KEY "state.savepoints.dir"
+
 const char *io_state_str(struct weir_storage *s)
 {
     if (s->stopping)
@@ -249,32 +254,38 @@ static void do_begin(struct weir_storage *s, struct weir_ckpt *ck)
         sync_parent(s, ck);
         return;
     }
-    char *copy = strdup(ck->path);
-    if (!copy) {
+    /* The savepoint's target is checked as the checkpoint directory is (privdir.h): its
+     * parent (state.savepoints.dir) and the savepoint directory are made where missing (the
+     * savepoint directory then takes state.checkpoints.directory-mode),
+     * and refused when they are links, someone else's or writable by others. */
+    char *copy = strdup(ck->path), *copy2 = strdup(ck->path), why[1024];
+    if (!copy || !copy2) {
+        free(copy);
+        free(copy2);
         rc = -ENOMEM;
         goto err;
     }
-    char *parent = dirname(copy);
-    rc = mkdir_p(parent, s->dir_mode);
-    if (rc == 0) {
-        ck->parentfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (ck->parentfd < 0)
-            rc = -errno;
+    const char *parent = dirname(copy), *name = basename(copy2);
+    struct stat st;
+    ck->parentfd = privdir_open(parent, SP_KEY, why, sizeof why);
+    if (ck->parentfd >= 0) {
+        ck->dir_existed = fstatat(ck->parentfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+        ck->dirfd = privdir_open_at(ck->parentfd, parent, name, SP_KEY, why, sizeof why);
     }
     free(copy);
-    if (rc < 0)
-        goto err;
-    if (mkdir(ck->path, 0700) < 0) {
-        if (errno != EEXIST) {
-            rc = -errno;
-            goto err;
-        }
-        ck->dir_existed = true;
+    free(copy2);
+    rc = ck->parentfd < 0 ? ck->parentfd : ck->dirfd;
+    if (rc < 0) {
+        if (ck->parentfd < 0)
+            ck->parentfd = -1;
+        ck->dirfd = -1;
+        ck_fail(ck, rc, true, "%s", why);
+        ck_try_settle(s, ck);
+        return;
     }
     ck->dir_made = true;
-    ck->dirfd = open(ck->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     /* A directory that was there (empty) is the user's; one made here takes the mode. */
-    if (ck->dirfd < 0 || (!ck->dir_existed && fchmod(ck->dirfd, s->dir_mode) < 0)) {
+    if (!ck->dir_existed && fchmod(ck->dirfd, s->dir_mode) < 0) {
         rc = -errno;
         goto err;
     }
