@@ -255,8 +255,8 @@ static void do_begin(struct weir_storage *s, struct weir_ckpt *ck)
         return;
     }
     /* The savepoint's target is checked as the checkpoint directory is (privdir.h): its
-     * parent (state.savepoints.dir) and the savepoint directory are made where missing (the
-     * savepoint directory then takes state.checkpoints.directory-mode),
+     * parent (state.savepoints.dir) and the savepoint directory are made where missing (taking
+     * state.checkpoints.directory-mode; parents above that stay 0700),
      * and refused when they are links, someone else's or writable by others. */
     char *copy = strdup(ck->path), *copy2 = strdup(ck->path), why[1024];
     if (!copy || !copy2) {
@@ -267,7 +267,15 @@ static void do_begin(struct weir_storage *s, struct weir_ckpt *ck)
     }
     const char *parent = dirname(copy), *name = basename(copy2);
     struct stat st;
+    bool parent_existed = lstat(parent, &st) == 0;
     ck->parentfd = privdir_open(parent, SP_KEY, why, sizeof why);
+    if (ck->parentfd >= 0 && !parent_existed && fchmod(ck->parentfd, s->dir_mode) < 0) {
+        int e = errno;
+        snprintf(why, sizeof why, "%s: %s: chmod %04o: %s", SP_KEY, parent, (unsigned)s->dir_mode,
+                 strerror(e));
+        close(ck->parentfd);
+        ck->parentfd = -e;
+    }
     if (ck->parentfd >= 0) {
         ck->dir_existed = fstatat(ck->parentfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
         ck->dirfd = privdir_open_at(ck->parentfd, parent, name, SP_KEY, why, sizeof why);
