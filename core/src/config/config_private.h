@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define PPQ_ONE     1000000000000000000ull /* fractions are kept in parts per 10^18 */
 #define MAX_KEY_LEN 512
@@ -100,6 +101,9 @@ int config_parse_decimal(const char *s, double *d, uint64_t *ppq, bool *ge_one);
 const char *config_key_spelling(const struct weir_config_key *k, size_t a);
 
 /* "unknown key ..." with the nearest known key when one is near enough. */
+/* The YAML loader behind weir_config_load_file, reading an open stream (a file, or a buffer
+ * through fmemopen for tests/fuzz/fuzz_config.c); path names it in errors. */
+int config_load_stream(weir_config *c, FILE *f, const char *path, char *err, size_t errlen);
 void config_unknown_key(const char *name, char *err, size_t errlen);
 
 #pragma GCC visibility pop

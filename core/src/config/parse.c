@@ -280,33 +280,15 @@ static int yaml_failure(const yaml_parser_t *p, const char *path, char *err, siz
     }
 }
 
-int weir_config_load_file(weir_config *c, const char *path, char *err, size_t errlen)
+int config_load_stream(weir_config *c, FILE *f, const char *path, char *err, size_t errlen)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
     bool have_doc = false;
     char prefix[MAX_KEY_LEN + 1] = "";
-    FILE *f;
     int rc = 0;
 
-    if (!c || !path) {
-        errbuf_printf(err, errlen, "weir_config_load_file: missing argument");
-        return -EINVAL;
-    }
-    f = fopen(path, "rb");
-    if (!f) {
-        rc = -errno;
-        errbuf_printf(err, errlen, "%s: %s", path, strerror(errno));
-        return rc;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        errbuf_printf(err, errlen, "%s: %s", path, strerror(EISDIR));
-        return -EISDIR;
-    }
     if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
         errbuf_printf(err, errlen, "%s: out of memory", path);
         return -ENOMEM;
     }
@@ -353,6 +335,31 @@ err:
     if (have_doc)
         yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
+    return rc;
+}
+
+int weir_config_load_file(weir_config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f;
+    int rc;
+
+    if (!c || !path) {
+        errbuf_printf(err, errlen, "weir_config_load_file: missing argument");
+        return -EINVAL;
+    }
+    f = fopen(path, "rb");
+    if (!f) {
+        rc = -errno;
+        errbuf_printf(err, errlen, "%s: %s", path, strerror(errno));
+        return rc;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        errbuf_printf(err, errlen, "%s: %s", path, strerror(EISDIR));
+        return -EISDIR;
+    }
+    rc = config_load_stream(c, f, path, err, errlen);
     fclose(f);
     return rc;
 }
