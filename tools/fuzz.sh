@@ -9,7 +9,8 @@
 #   tools/fuzz.sh --list               the targets
 #
 # Each target starts from its seeds in tests/fuzz/corpus/<target>/ and the inputs in
-# tests/fuzz/regressions/<target>/, which it only reads. What it adds to the corpus goes to
+# tests/fuzz/regressions/<target>/, which it only reads, with tests/fuzz/<target>.dict as its
+# dictionary where there is one. What it adds to the corpus goes to
 # $WEIR_FUZZ_DIR/<target>/corpus (default ~/.cache/weir-fuzz), outside the repository, and is
 # read again by the next run; findings (crash-*, leak-*, timeout-*, oom-*) go to
 # $WEIR_FUZZ_DIR/<target>/findings and are printed with the command that reproduces each.
@@ -62,6 +63,8 @@ for t in $list; do
   for d in corpus regressions; do
     [ -d "$SRC/tests/fuzz/$d/$t" ] && seeds+=("$SRC/tests/fuzz/$d/$t")
   done
+  dict=()
+  [ -f "$SRC/tests/fuzz/$t.dict" ] && dict=(-dict="$SRC/tests/fuzz/$t.dict")
   log="$work/$t/fuzz.log"
   echo "fuzz_$t: ${secs}s, corpus $corpus" >&2
   stamp="$work/$t/.started"
@@ -70,7 +73,7 @@ for t in $list; do
   # Findings must be reproducible: no -fork, one process; a leak, a timeout (10 s one input)
   # or a memory blow-up (2 GB) is a finding too.
   "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -print_final_stats=1 -artifact_prefix="$findings/" "$corpus" "${seeds[@]}" \
+    -print_final_stats=1 -artifact_prefix="$findings/" "${dict[@]}" "$corpus" "${seeds[@]}" \
     >"$log" 2>&1 || rc=$?
   grep -E '^#[0-9]+[[:space:]]+(DONE|INITED)' "$log" | tail -2 | sed "s/^/  /" >&2 || true
   grep -E '^stat::number_of_executed_units' "$log" | sed "s/^/  /" >&2 || true

@@ -3,7 +3,8 @@
  * _metadata of its own (size and checksum as they are, after the fix-up of fuzz.h), opened
  * with weir_restore_open_dir and weir_restore_file_open as a restore does, and each of its
  * sections is decoded as restore.c would: TAG_KEYED | kg by the keyed-state snapshot reader
- * into a hashmap backend that owns every key group, TAG_TIMERS | kg by chk_restore_timers.
+ * into a backend that owns every key group (hashmap, or RocksDB for a file whose size is a
+ * multiple of 8: a snapshot restores into either), TAG_TIMERS | kg by chk_restore_timers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,26 +24,37 @@
 #define FILE_NAME "op-0.state"
 
 static char chk[4200];
-static weir_state_env *env;
+static weir_state_env *env, *rocks_env;
+
+static weir_state_env *env_new(const char *backend)
+{
+    char err[512], dir[4300];
+    snprintf(dir, sizeof dir, "%s/rocksdb", fuzz_dir());
+    weir_state_env *e = NULL;
+    weir_config *c = weir_config_new();
+    if (!c || weir_config_set(c, "state.backend", backend, err, sizeof err) < 0 ||
+        weir_config_set(c, "state.backend.rocksdb.localdir", dir, err, sizeof err) < 0 ||
+        weir_config_set(c, "metrics.reporter.prom.port", "0", err, sizeof err) < 0 ||
+        weir_config_resolve(c, err, sizeof err) < 0 ||
+        weir_state_env_new(c, "fuzz", &e, err, sizeof err) < 0) {
+        fprintf(stderr, "fuzz_state: %s\n", err);
+        abort();
+    }
+    weir_config_free(c);
+    return e;
+}
 
 static void setup(void)
 {
-    char err[512], shared[4200];
+    char shared[4200];
     snprintf(chk, sizeof chk, "%s/chk-1", fuzz_dir());
     snprintf(shared, sizeof shared, "%s/shared", fuzz_dir());
     if (mkdir(chk, 0700) < 0 || mkdir(shared, 0700) < 0) {
         perror(chk);
         abort();
     }
-    weir_config *c = weir_config_new();
-    if (!c || weir_config_set(c, "state.backend", "hashmap", err, sizeof err) < 0 ||
-        weir_config_set(c, "metrics.reporter.prom.port", "0", err, sizeof err) < 0 ||
-        weir_config_resolve(c, err, sizeof err) < 0 ||
-        weir_state_env_new(c, "fuzz", &env, err, sizeof err) < 0) {
-        fprintf(stderr, "fuzz_state: %s\n", err);
-        abort();
-    }
-    weir_config_free(c);
+    env = env_new("hashmap");
+    rocks_env = env_new("rocksdb");
 }
 
 /* A _metadata of checkpoint id that lists the state file as every key group of operator
@@ -69,12 +81,12 @@ static void write_metadata(uint64_t id, uint64_t size, uint64_t checksum)
     fmt_mem_free(&mem);
 }
 
-static void decode_sections(weir_restore_file *f)
+static void decode_sections(weir_restore_file *f, weir_state_env *e)
 {
     char err[256];
     weir_keyed_backend *be;
     struct timer_service timers;
-    if (weir_keyed_backend_open(env, "op", 0, 0, MAXP - 1, MAXP, -1, &be, err, sizeof err) < 0) {
+    if (weir_keyed_backend_open(e, "op", 0, 0, MAXP - 1, MAXP, -1, &be, err, sizeof err) < 0) {
         fprintf(stderr, "fuzz_state: %s\n", err);
         abort();
     }
@@ -118,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     weir_restore_file *f = NULL;
     if (weir_restore_open_dir(chk, 0, &r, why, sizeof why) == 0) {
         if (weir_restore_file_open(r, FILE_NAME, &f) == 0) {
-            decode_sections(f);
+            decode_sections(f, size % 8 ? env : rocks_env);
             weir_restore_file_close(f);
         }
         weir_restore_close(r);
