@@ -32,6 +32,7 @@
 #define CONFIG_SIZE_MAX        (1ull << 62)                 /* 4194304t, 4 EiB */
 #define CONFIG_DURATION_MAX_MS (36500ll * 24 * 3600 * 1000) /* 36500 d, 100 years */
 #define MAX_YAML_DEPTH         32
+#define MAX_YAML_BYTES         (4u << 20) /* a configuration file */
 /* Keys a file may hold once aliases are expanded: some hundred times the table's size. */
 #define MAX_YAML_EXPANDED 10000
 
