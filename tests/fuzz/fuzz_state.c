@@ -4,7 +4,8 @@
  * with weir_restore_open_dir and weir_restore_file_open as a restore does, and each of its
  * sections is decoded as restore.c would: TAG_KEYED | kg by the keyed-state snapshot reader
  * into a backend that owns every key group (hashmap, or RocksDB for a file whose size is a
- * multiple of 8: a snapshot restores into either), TAG_TIMERS | kg by chk_restore_timers.
+ * multiple of 8: a snapshot restores into either), TAG_TIMERS | kg by chk_restore_timers; an
+ * incremental RocksDB file (TAG_ROCKS_SHARED) is rebuilt first by rocks_incremental_restore.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <weir/storage.h>
 
 #include "checkpoint.h"
+#include "checkpoint_rocksdb.h"
 #include "fuzz.h"
 #include "storage_format.h"
 #include "timers.h"
@@ -81,7 +83,7 @@ static void write_metadata(uint64_t id, uint64_t size, uint64_t checksum)
     fmt_mem_free(&mem);
 }
 
-static void decode_sections(weir_restore_file *f, weir_state_env *e)
+static void decode_sections(weir_restore *r, weir_restore_file *f, weir_state_env *e)
 {
     char err[256];
     weir_keyed_backend *be;
@@ -91,6 +93,9 @@ static void decode_sections(weir_restore_file *f, weir_state_env *e)
         abort();
     }
     timers_init(&timers);
+    /* An incremental RocksDB file: the instance is rebuilt from the files it names first. */
+    if (e == rocks_env && rocks_file_is_incremental(f))
+        rocks_incremental_restore(be, r, f, 0, MAXP - 1, err, sizeof err);
     size_t n = weir_restore_file_section_count(f);
     for (size_t i = 0; i < n; i++) {
         uint64_t tag, len;
@@ -130,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     weir_restore_file *f = NULL;
     if (weir_restore_open_dir(chk, 0, &r, why, sizeof why) == 0) {
         if (weir_restore_file_open(r, FILE_NAME, &f) == 0) {
-            decode_sections(f, size % 8 ? env : rocks_env);
+            decode_sections(r, f, size % 8 ? env : rocks_env);
             weir_restore_file_close(f);
         }
         weir_restore_close(r);
