@@ -3,9 +3,10 @@
  * _metadata of its own (size and checksum as they are, after the fix-up of fuzz.h), opened
  * with weir_restore_open_dir and weir_restore_file_open as a restore does, and each of its
  * sections is decoded as restore.c would: TAG_KEYED | kg by the keyed-state snapshot reader
- * into a backend that owns every key group (hashmap, or RocksDB for a file whose size is a
- * multiple of 8: a snapshot restores into either), TAG_TIMERS | kg by chk_restore_timers; an
- * incremental RocksDB file (TAG_ROCKS_SHARED) is rebuilt first by rocks_incremental_restore.
+ * into a backend that owns every key group (hashmap, or RocksDB for an incremental RocksDB
+ * file and a file whose size is a multiple of 8: a snapshot restores into either),
+ * TAG_TIMERS | kg by chk_restore_timers; an incremental file (TAG_ROCKS_SHARED) is rebuilt
+ * first by rocks_incremental_restore.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     weir_restore_file *f = NULL;
     if (weir_restore_open_dir(chk, 0, &r, why, sizeof why) == 0) {
         if (weir_restore_file_open(r, FILE_NAME, &f) == 0) {
-            decode_sections(r, f, size % 8 ? env : rocks_env);
+            decode_sections(r, f, rocks_file_is_incremental(f) || size % 8 == 0 ? rocks_env : env);
             weir_restore_file_close(f);
         }
         weir_restore_close(r);

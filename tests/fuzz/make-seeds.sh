@@ -5,7 +5,9 @@
 #   config/    weir.example.yaml and `weir config`'s output (the other config seeds, nested
 #              keys, Flink aliases, anchors, flow style, are written by hand)
 # Runs: window-count at -p 2 (windowed keyed state, event-time timers, exactly-once file
-# sink) with a savepoint in the middle, and Nexmark q9 (a join in keyed state with timers).
+# sink) with a savepoint in the middle, Nexmark q9 (a join in keyed state with timers), and
+# window-count on RocksDB with incremental checkpoints (state files that list RocksDB's own
+# files and shared SSTs: state/rocks-incremental-*).
 #   tests/fuzz/make-seeds.sh [build/tools/weir]
 # The line-source seeds (corpus/file_source/) are written by hand and left alone.
 set -euo pipefail
@@ -20,7 +22,7 @@ trap 'rm -rf "$tmp"' EXIT
 run_for() {
   local secs=$1 name=$2
   shift 2
-  "$WEIR" run -D execution.checkpointing.interval=200ms -D state.checkpoints.dir="$tmp/ck" \
+  "$WEIR" run -D execution.checkpointing.interval=200ms -D state.checkpoints.dir="${CK:-$tmp/ck}" \
     -D state.savepoints.dir="$tmp/sp" -D metrics.reporter.prom.port=0 "$@" \
     >"$tmp/$name.log" 2>&1 &
   local pid=$!
@@ -33,6 +35,9 @@ run_for() {
 SAVEPOINT=1 run_for 1.5 wc -p 2 window-count --unbounded --rate 200 --keys 4 --window-ms 500 \
   "$tmp/out-wc"
 run_for 2 q9 -p 1 q9 --unbounded --rate 300 "$tmp/out-q9"
+CK="$tmp/ck-rocks" run_for 1.5 rocks -p 1 -D state.backend=rocksdb -D state.backend.incremental=true \
+  -D state.backend.rocksdb.localdir="$tmp/rocksdb" window-count --unbounded --rate 200 --keys 4 \
+  --window-ms 500 "$tmp/out-rocks"
 
 mkdir -p "$CORPUS/metadata" "$CORPUS/state" "$CORPUS/config"
 rm -f "$CORPUS"/metadata/* "$CORPUS"/state/*
@@ -45,6 +50,9 @@ for job in window-count q9; do
   done
 done
 cp "$tmp"/sp/savepoint-*/_metadata "$CORPUS/metadata/savepoint-window-count"
+chk="$(ls -d "$tmp/ck-rocks/window-count"/chk-* | sort -t- -k2 -n | tail -1)"
+cp "$chk/_metadata" "$CORPUS/metadata/checkpoint-rocks-incremental"
+cp "$chk/count-0" "$CORPUS/state/rocks-incremental-count-0"
 
 cp "$SRC/weir.example.yaml" "$CORPUS/config/weir.example.yaml"
 "$WEIR" config | sed '/^memory pools/,$d' >"$CORPUS/config/weir-config-output.yaml"
