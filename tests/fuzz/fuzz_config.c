@@ -2,7 +2,8 @@
  * The YAML config loader, from bytes: the loader `weir config` and `--config` use
  * (weir_config_load_file reads its file through config_load_stream), then, for what loads,
  * weir_config_resolve and weir_config_print, whose output must load back ("YAML that loads
- * back", config.h) to the same print.
+ * back", config.h) to the same print. Each line of the input is also given as a -D
+ * key=value (weir_config_set_kv, the command line's parser) to a config of its own.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -48,6 +49,26 @@ static char *printed(const weir_config *c, size_t *len, bool values_only)
     return s;
 }
 
+static void as_cmdline(const uint8_t *data, size_t size)
+{
+    char err[1024];
+    char *text = malloc(size + 1);
+    weir_config *c = weir_config_new();
+    if (!text || !c)
+        abort();
+    memcpy(text, data, size);
+    text[size] = '\0';
+    for (char *line = text, *next; line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        weir_config_set_kv(c, line, err, sizeof err);
+    }
+    weir_config_resolve(c, err, sizeof err);
+    weir_config_free(c);
+    free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[1024];
@@ -86,5 +107,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         weir_config_free(back);
     }
     weir_config_free(c);
+    as_cmdline(data, size);
     return 0;
 }

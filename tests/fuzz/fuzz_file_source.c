@@ -20,8 +20,7 @@
 #define MAX_LINE (4096 - 16)
 
 struct line {
-    const uint8_t *p;
-    size_t len;
+    size_t off, len; /* in the input, or in arena */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -38,7 +37,7 @@ static int keep(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_
     if (arena_len + in->len > arena_cap) /* sized up front: never moves while lines point in */
         abort();
     memcpy(arena + arena_len, in->data, in->len);
-    got[ngot++] = (struct line){(const uint8_t *)(uintptr_t)arena_len, in->len};
+    got[ngot++] = (struct line){arena_len, in->len};
     arena_len += in->len;
     pthread_mutex_unlock(&lock);
     return 0;
@@ -46,17 +45,17 @@ static int keep(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_
 
 static const struct weir_operator_ops keep_ops = {.kind = "keep", .process = keep};
 
-static const uint8_t *base; /* for cmp_line: lines hold offsets into base */
+static const uint8_t *base; /* for cmp_line: the bytes the lines are offsets into */
 
 static int cmp_line(const void *a, const void *b)
 {
     const struct line *x = a, *y = b;
     size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(base + (uintptr_t)x->p, base + (uintptr_t)y->p, n);
+    int c = memcmp(base + x->off, base + y->off, n);
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* The file's lines as offsets into data; *longest gets the longest. */
+/* The file's lines, as offsets into data; *longest gets the longest. */
 static struct line *split(const uint8_t *data, size_t size, size_t *n, size_t *longest)
 {
     struct line *v = malloc((size + 1) * sizeof *v);
@@ -67,7 +66,7 @@ static struct line *split(const uint8_t *data, size_t size, size_t *n, size_t *l
     for (size_t at = 0; at < size;) {
         const uint8_t *nl = memchr(data + at, '\n', size - at);
         size_t len = nl ? (size_t)(nl - (data + at)) : size - at;
-        v[(*n)++] = (struct line){(const uint8_t *)(uintptr_t)at, len};
+        v[(*n)++] = (struct line){at, len};
         if (len > *longest)
             *longest = len;
         at += len + (nl ? 1 : 0);
@@ -101,7 +100,7 @@ static void check(const uint8_t *data, size_t size, int p, int rc, const char *e
     bool same = nwant == ngot;
     for (size_t i = 0; same && i < nwant; i++)
         same = want[i].len == got[i].len &&
-               !memcmp(data + (uintptr_t)want[i].p, arena + (uintptr_t)got[i].p, want[i].len);
+               !memcmp(data + want[i].off, arena + got[i].off, want[i].len);
     if (!same) {
         fprintf(stderr,
                 "parallelism %d: the file has %zu lines, the source emitted %zu, or "
