@@ -1,11 +1,13 @@
 # The two commands of the README's quick start:
 #   make run    installs what is missing, builds, runs the main job on embedded defaults
 #   make test   installs what is missing, builds (plain and ASan+UBSan), runs every test,
-#               then the Flink peer's Maven tests against the build
+#               each fuzzer for FUZZ_SECONDS, then the Flink peer's Maven tests against the build
 # `make run` measures a Nexmark query (weir bench nexmark ARGS); any other JOB= runs that
 # job: make run JOB=pipeline ARGS="--records 1e7", make run ARGS="--query q7 --events 20M -p 2"
 BUILD      ?= build
 BUILD_SAN  ?= build-san
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 20
 JOBS       ?= $(shell nproc)
 JOB        ?= nexmark
 ifeq ($(JOB),nexmark)
@@ -14,7 +16,7 @@ endif
 ARGS       ?=
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-san run test test-plain test-san test-peer bench clean format
+.PHONY: all deps build build-san run test test-plain test-san test-fuzz test-peer bench clean format
 
 all: build
 
@@ -42,12 +44,17 @@ test-san: build-san
 	@cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
+# Every libFuzzer target (tests/fuzz) for FUZZ_SECONDS on a copy of its corpus, built in
+# $(BUILD_FUZZ) with clang; a crash, leak or timeout fails. Longer runs: tools/fuzz.sh.
+test-fuzz: deps
+	@BUILD_FUZZ=$(BUILD_FUZZ) JOBS=$(JOBS) tools/fuzz.sh --scratch all $(FUZZ_SECONDS)
+
 # The Flink peer's tests (bench/peers/flink): its Java generator against
 # weir's, and Flink's q0-q8 results against weir's on 1 M events.
 test-peer: test-plain
 	@cd bench/peers/flink && WEIR=$(CURDIR)/$(BUILD)/tools/weir mvn -B -ntp package
 
-test: test-plain test-san test-peer
+test: test-plain test-san test-fuzz test-peer
 
 bench: build
 	@echo "see bench/RESULTS.md for the commands that reproduce each figure"
@@ -56,4 +63,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h' '*.cc')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)

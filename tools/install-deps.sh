@@ -8,6 +8,9 @@ PKGS=(
   libhwloc-dev hwloc libyaml-dev liburing-dev libjemalloc-dev librocksdb-dev
   librdkafka-dev libmicrohttpd-dev libcmocka-dev libbenchmark-dev libxxhash-dev
   libck-dev libdpdk-dev gnuplot-nox
+  # the fuzz build (make test-fuzz): clang 14, and libFuzzer's runtime
+  # (libclang_rt.fuzzer-x86_64.a), which Debian 12 ships in libclang-rt-14-dev
+  clang libclang-rt-14-dev
 )
 
 # The Flink peer (bench/peers/flink) needs a JDK 17 and Maven; many machines

@@ -393,6 +393,40 @@ static void deep_nesting_is_refused(void **state)
     assert_non_null(strstr(err, "nested deeper than 32 levels"));
 }
 
+/* libyaml's scanner takes time in the square of the flow nesting ("a: [[[[..."): 64 KB of '['
+ * kept `weir config` busy for half a minute, 1 MB for hours (found feeding tests/fuzz/fuzz_config
+ * deep inputs; regression input in tests/fuzz/regressions/config/).
+ * The nesting is counted from libyaml's events first, which come after a bounded look-ahead. */
+static void deep_flow_nesting_is_refused_before_it_is_parsed(void **state)
+{
+    size_t n = 64 * 1024;
+    char *text = malloc(n + 8), err[512] = "";
+    assert_non_null(text);
+    memcpy(text, "a: ", 3);
+    memset(text + 3, '[', n);
+    memcpy(text + 3 + n, "\n", 2);
+    const char *path = wt_tmp_file("deep-flow.yaml", text);
+    free(text);
+    assert_int_equal(weir_config_load_file(*state, path, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, ":1: nested deeper than 32 levels"));
+}
+
+/* The file is read whole before it is parsed: a configuration is a few KB, and /dev/zero or a
+ * log given by mistake must not be read until memory runs out. */
+static void config_larger_than_4_mib_is_refused(void **state)
+{
+    size_t n = 5u << 20;
+    char *text = malloc(n + 1), err[512] = "";
+    assert_non_null(text);
+    for (size_t i = 0; i < n; i += 16)
+        memcpy(text + i, "# a comment ...\n", 16);
+    text[n] = '\0';
+    const char *path = wt_tmp_file("big.yaml", text);
+    free(text);
+    assert_int_equal(weir_config_load_file(*state, path, err, sizeof err), -EFBIG);
+    assert_non_null(strstr(err, "big.yaml: larger than 4 MiB; a configuration is a few KB"));
+}
+
 static void self_referencing_alias_is_refused(void **state)
 {
     char err[512] = "";
@@ -542,6 +576,8 @@ int main(void)
         T(missing_file_is_enoent_with_path),
         T(directory_is_refused),
         T(deep_nesting_is_refused),
+        T(deep_flow_nesting_is_refused_before_it_is_parsed),
+        T(config_larger_than_4_mib_is_refused),
         T(self_referencing_alias_is_refused),
         T(alias_expansion_is_bounded),
         T(alias_expansion_under_the_bound_is_walked),

@@ -111,6 +111,10 @@ void chk_free(struct runtime *rt);
 int chk_restore_open(struct runtime *rt, char *err, size_t errlen);
 int chk_restore(struct runtime *rt, char *err, size_t errlen);
 void chk_restore_close(struct runtime *rt);
+/* Adds the timers of key group kg that a TAG_TIMERS section holds (two domains: a u64
+ * count, then that many {ts, key, ns} int64 triples) to t. 0 or a negative errno. */
+struct timer_service;
+int chk_restore_timers(struct timer_service *t, struct weir_snapshot_in *in, uint32_t kg);
 /* snapshot.c */
 void chk_notify(struct task *t);
 void chk_sync_percentiles(struct runtime *rt, struct weir_run_stats *st);

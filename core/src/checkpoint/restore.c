@@ -16,7 +16,7 @@
 #include "checkpoint.h"
 #include "runtime_private.h"
 
-static int read_timers(struct op_inst *op, struct weir_snapshot_in *in, uint32_t kg)
+int chk_restore_timers(struct timer_service *t, struct weir_snapshot_in *in, uint32_t kg)
 {
     for (int d = 0; d < 2; d++) {
         uint64_t n;
@@ -30,7 +30,7 @@ static int read_timers(struct op_inst *op, struct weir_snapshot_in *in, uint32_t
                 return rc;
             struct weir_timer tm = {
                 .ts = rec[0], .key = (uint64_t)rec[1], .ns = (uint64_t)rec[2], .key_group = kg};
-            rc = timers_add(&op->timers, d, &tm);
+            rc = timers_add(t, d, &tm);
             if (rc < 0)
                 return rc;
         }
@@ -217,7 +217,7 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
                 rc = weir_keyed_backend_restore_key_group(op->backend, kg,
                                                           weir_restore_file_section_in(f, sec));
             if (rc == 0 && weir_restore_file_find(f, TAG_TIMERS | kg, &sec) == 0)
-                rc = read_timers(op, weir_restore_file_section_in(f, sec), kg);
+                rc = chk_restore_timers(&op->timers, weir_restore_file_section_in(f, sec), kg);
         }
         weir_restore_file_close(f);
     }

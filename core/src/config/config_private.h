@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define PPQ_ONE     1000000000000000000ull /* fractions are kept in parts per 10^18 */
 #define MAX_KEY_LEN 512
@@ -31,6 +32,7 @@
 #define CONFIG_SIZE_MAX        (1ull << 62)                 /* 4194304t, 4 EiB */
 #define CONFIG_DURATION_MAX_MS (36500ll * 24 * 3600 * 1000) /* 36500 d, 100 years */
 #define MAX_YAML_DEPTH         32
+#define MAX_YAML_BYTES         (4u << 20) /* a configuration file */
 /* Keys a file may hold once aliases are expanded: some hundred times the table's size. */
 #define MAX_YAML_EXPANDED 10000
 
@@ -100,6 +102,9 @@ int config_parse_decimal(const char *s, double *d, uint64_t *ppq, bool *ge_one);
 const char *config_key_spelling(const struct weir_config_key *k, size_t a);
 
 /* "unknown key ..." with the nearest known key when one is near enough. */
+/* The YAML loader behind weir_config_load_file, reading an open stream (a file, or a buffer
+ * through fmemopen for tests/fuzz/fuzz_config.c); path names it in errors. */
+int config_load_stream(weir_config *c, FILE *f, const char *path, char *err, size_t errlen);
 void config_unknown_key(const char *name, char *err, size_t errlen);
 
 #pragma GCC visibility pop

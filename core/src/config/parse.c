@@ -280,37 +280,104 @@ static int yaml_failure(const yaml_parser_t *p, const char *path, char *err, siz
     }
 }
 
-int weir_config_load_file(weir_config *c, const char *path, char *err, size_t errlen)
+/* The whole stream into *out (malloc'd): a configuration is a few KB, and /dev/zero or a log
+ * named by mistake is refused at MAX_YAML_BYTES instead of read until memory runs out. */
+static int read_all(FILE *f, const char *path, unsigned char **out, size_t *len, char *err,
+                    size_t errlen)
+{
+    size_t cap = 0, n = 0, got;
+    unsigned char *buf = NULL;
+    do {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            if (cap > MAX_YAML_BYTES + 1)
+                cap = MAX_YAML_BYTES + 1;
+            unsigned char *nb = n > MAX_YAML_BYTES ? NULL : realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                if (n > MAX_YAML_BYTES) {
+                    errbuf_printf(err, errlen,
+                                  "%s: larger than %u MiB; a configuration is a few KB", path,
+                                  MAX_YAML_BYTES >> 20);
+                    return -EFBIG;
+                }
+                errbuf_printf(err, errlen, "%s: out of memory", path);
+                return -ENOMEM;
+            }
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+    } while (got > 0);
+    if (ferror(f)) {
+        int e = errno ? errno : EIO;
+        free(buf);
+        errbuf_printf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* libyaml's scanner takes time in the square of the flow nesting: 64 KB of "a: [[[[..." kept
+ * yaml_parser_load busy for half a minute, 1 MB for hours. Its events come after a bounded
+ * look-ahead (a possible simple key goes stale after 1024 characters), so the nesting is
+ * counted from them first, and a file nested deeper than load_mapping takes is refused before
+ * its document is built. A syntax error ends the count: the load reports it in its words. */
+static int check_nesting(const unsigned char *text, size_t len, const char *path, char *err,
+                         size_t errlen)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    int depth = 0, rc = 0;
+    if (!yaml_parser_initialize(&p)) {
+        errbuf_printf(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+    }
+    yaml_parser_set_input_string(&p, text, len);
+    while (rc == 0 && yaml_parser_parse(&p, &ev)) {
+        yaml_event_type_t t = ev.type;
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+            /* the top-level mapping, then MAX_YAML_DEPTH levels below it */
+            if (++depth > MAX_YAML_DEPTH + 1) {
+                errbuf_printf(err, errlen, "%s:%zu: nested deeper than %d levels", path,
+                              ev.start_mark.line + 1, MAX_YAML_DEPTH);
+                rc = -EINVAL;
+            }
+        } else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        yaml_event_delete(&ev);
+        if (t == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
+int config_load_stream(weir_config *c, FILE *f, const char *path, char *err, size_t errlen)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
     bool have_doc = false;
     char prefix[MAX_KEY_LEN + 1] = "";
-    FILE *f;
-    int rc = 0;
+    unsigned char *text = NULL;
+    size_t len = 0;
+    int rc = read_all(f, path, &text, &len, err, errlen);
 
-    if (!c || !path) {
-        errbuf_printf(err, errlen, "weir_config_load_file: missing argument");
-        return -EINVAL;
-    }
-    f = fopen(path, "rb");
-    if (!f) {
-        rc = -errno;
-        errbuf_printf(err, errlen, "%s: %s", path, strerror(errno));
+    if (rc < 0)
+        return rc;
+    if ((rc = check_nesting(text, len, path, err, errlen)) < 0) {
+        free(text);
         return rc;
     }
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        errbuf_printf(err, errlen, "%s: %s", path, strerror(EISDIR));
-        return -EISDIR;
-    }
     if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
+        free(text);
         errbuf_printf(err, errlen, "%s: out of memory", path);
         return -ENOMEM;
     }
-    yaml_parser_set_input_file(&parser, f);
+    yaml_parser_set_input_string(&parser, text, len);
     c->gen++;
 
     if (!yaml_parser_load(&parser, &doc)) {
@@ -353,6 +420,32 @@ err:
     if (have_doc)
         yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
+    free(text);
+    return rc;
+}
+
+int weir_config_load_file(weir_config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f;
+    int rc;
+
+    if (!c || !path) {
+        errbuf_printf(err, errlen, "weir_config_load_file: missing argument");
+        return -EINVAL;
+    }
+    f = fopen(path, "rb");
+    if (!f) {
+        rc = -errno;
+        errbuf_printf(err, errlen, "%s: %s", path, strerror(errno));
+        return rc;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        errbuf_printf(err, errlen, "%s: %s", path, strerror(EISDIR));
+        return -EISDIR;
+    }
+    rc = config_load_stream(c, f, path, err, errlen);
     fclose(f);
     return rc;
 }

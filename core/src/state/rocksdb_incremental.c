@@ -319,9 +319,21 @@ static int write_whole(const char *path, const char *buf, size_t len)
     return rc;
 }
 
+/* A name a state file gives a file of the instance it rebuilds in scratch: the file may come
+ * from anyone (a savepoint handed over), so a name that is not one plain file name ("../x",
+ * "/etc/x", "a/b", "..", "") would have the restore write or link outside scratch. */
+static int local_name(const char *name, const char *what, char *why, size_t whylen)
+{
+    if (*name && strcmp(name, ".") && strcmp(name, "..") && !strchr(name, '/'))
+        return 0;
+    snprintf(why, whylen, "the state file names %s \"%s\", not a plain file name", what, name);
+    return -EBADMSG;
+}
+
 /* The shared SSTs into scratch: hard links from the checkpoint, or copies where a link
  * cannot be made. */
-static int link_shared(weir_restore *r, weir_restore_file *f, const char *scratch)
+static int link_shared(weir_restore *r, weir_restore_file *f, const char *scratch, char *why,
+                       size_t whylen)
 {
     size_t sec;
     if (weir_restore_file_find(f, TAG_ROCKS_SHARED, &sec) != 0)
@@ -334,6 +346,8 @@ static int link_shared(weir_restore *r, weir_restore_file *f, const char *scratc
         rc = get_str(in, name, sizeof name);
         if (rc == 0)
             rc = get_str(in, local, sizeof local);
+        if (rc == 0)
+            rc = local_name(local, "a shared SST's local copy", why, whylen);
         if (rc == 0)
             rc = weir_restore_shared_path(r, name, src, sizeof src);
         if (rc < 0)
@@ -353,7 +367,7 @@ static int link_shared(weir_restore *r, weir_restore_file *f, const char *scratc
 }
 
 /* The instance's own small files (TAG_ROCKS_FILE sections) into scratch. */
-static int write_small_files(weir_restore_file *f, const char *scratch)
+static int write_small_files(weir_restore_file *f, const char *scratch, char *why, size_t whylen)
 {
     size_t nsec = weir_restore_file_section_count(f);
     int rc = 0;
@@ -367,7 +381,16 @@ static int write_small_files(weir_restore_file *f, const char *scratch)
         uint64_t n;
         rc = get_str(in, name, sizeof name);
         if (rc == 0)
+            rc = local_name(name, "a RocksDB file", why, whylen);
+        if (rc == 0)
             rc = in->read(in, &n, sizeof n);
+        if (rc == 0 && n > len) { /* before it is allocated */
+            snprintf(why, whylen,
+                     "the state file gives RocksDB file %s %llu bytes, more than its "
+                     "section holds",
+                     name, (unsigned long long)n);
+            rc = -EBADMSG;
+        }
         char *buf = rc == 0 ? malloc(n ? n : 1) : NULL;
         if (rc == 0 && !buf)
             rc = -ENOMEM;
@@ -454,12 +477,13 @@ int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_rest
     rocks_rm_rf(scratch);
     if (mkdir(scratch, 0700) < 0)
         return -errno;
-    int rc = link_shared(r, f, scratch);
+    char why[700] = "";
+    int rc = link_shared(r, f, scratch, why, sizeof why);
     if (rc == 0)
-        rc = write_small_files(f, scratch);
+        rc = write_small_files(f, scratch, why, sizeof why);
     if (rc < 0)
         snprintf(errbuf, errlen, "rebuilding the RocksDB checkpoint in %s: %s", scratch,
-                 strerror(-rc));
+                 why[0] ? why : strerror(-rc));
     else
         rc = copy_key_groups(db, opts, wo, scratch, first, last, errbuf, errlen);
     rocks_rm_rf(scratch);
