@@ -161,7 +161,8 @@ static void a_checkpoint_before_end_of_input_does_not_publish_what_end_of_input_
                  "yet all %d lines are committed: its completion published what end of input "
                  "staged",
                  (unsigned long long)atomic_load(&first_id), LINES);
-    assert_true(covered > 0);
+    /* covered may be 0: on a loaded machine c's barrier can pass the source before its first
+     * line; the guard is checked all the same (without it all LINES are committed) */
     free(seen);
 
     /* the restore from c (the latest) replays what came after it */
