@@ -168,8 +168,10 @@ struct coordinator {
  * once at process start from the environment (test_hooks.c); the checkpoint
  * code calls them at its injection points, never on the per-record path. */
 struct chk_test_hooks {
-    /* storage opened for a run whose next checkpoint id is next_id */
-    void (*storage_opened)(weir_storage *s, uint64_t next_id);
+    /* storage opened for an attempt (each in-process restart opens it again) */
+    void (*storage_opened)(weir_storage *s);
+    /* checkpoint id (not a savepoint) is about to begin in s */
+    void (*checkpoint_begin)(weir_storage *s, uint64_t id);
     /* a task's first state file for checkpoint id went to the io thread */
     void (*snapshot_submitted)(uint64_t id);
     /* checkpoint id's _metadata went to the io thread */

@@ -376,6 +376,8 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
         if (rc == 0)
             chk_log(rt, "savepoint %" PRIu64 " triggered: %s", id, path);
     } else {
+        if (chk_test_hooks && chk_test_hooks->checkpoint_begin)
+            chk_test_hooks->checkpoint_begin(c->storage, id);
         rc = weir_ckpt_begin(c->storage, id, NULL, &pd->ck);
     }
     if (rc < 0) {
@@ -485,6 +487,8 @@ int chk_final(struct runtime *rt)
     if (!pd)
         return -ENOMEM;
     pd->final = true;
+    if (chk_test_hooks && chk_test_hooks->checkpoint_begin)
+        chk_test_hooks->checkpoint_begin(c->storage, id);
     int rc = weir_ckpt_begin(c->storage, id, NULL, &pd->ck);
     if (rc < 0)
         return rc;
@@ -537,7 +541,7 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     if (chk_test_hooks && chk_test_hooks->storage_opened)
-        chk_test_hooks->storage_opened(c->storage, weir_storage_next_id(c->storage));
+        chk_test_hooks->storage_opened(c->storage);
     rt->chk.on = true;
     return 0;
 }

@@ -1,12 +1,16 @@
 /*
  * Test hooks of the checkpoint module (checkpoint.h: struct chk_test_hooks).
  * chk_test_hooks stays NULL in production. The crash tests drive the weir
- * binary through the environment, read here once, when the process starts:
+ * binary through the environment, read here once, when the process starts.
+ * "The Nth checkpoint" counts the checkpoints this process begins (not
+ * savepoints), whatever their ids: a run restored into another
+ * state.checkpoints.dir continues the restored ids, and in-process restarts
+ * go on counting.
  *
  *   WEIR_CRASH_POINT=snapshot:N  SIGKILL in the middle of a task's snapshot
- *       for the Nth checkpoint this run takes (after its first state file
- *       went to the io thread)
- *   WEIR_CRASH_POINT=commit:N    SIGKILL right after that checkpoint's
+ *       for the Nth checkpoint (after its first state file went to the io
+ *       thread)
+ *   WEIR_CRASH_POINT=commit:N    SIGKILL right after the Nth checkpoint's
  *       _metadata was handed to the io thread, while it is being written
  *   WEIR_TEST_CKPT_WRITE_ERROR=N the Nth checkpoint write fails with ENOSPC,
  *       as a full disk would
@@ -14,6 +18,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,25 +30,33 @@
 const struct chk_test_hooks *chk_test_hooks;
 
 static char crash_where[16];
-static uint64_t crash_nth; /* 0: no crash point */
-static uint64_t crash_id;  /* the Nth checkpoint's id in this run */
+static uint64_t crash_nth;        /* 0: no crash point */
+static _Atomic uint64_t crash_id; /* the Nth checkpoint's id, once begun */
 static unsigned write_error_nth;
+static uint64_t begun; /* checkpoints begun in this process (the coordinator's thread) */
 
 static void crash_point(const char *where, uint64_t id)
 {
-    if (crash_id && id == crash_id && !strcmp(where, crash_where)) {
+    uint64_t at = atomic_load(&crash_id);
+    if (at && id == at && !strcmp(where, crash_where)) {
         fprintf(stderr, "weir: WEIR_CRASH_POINT %s:%llu reached: SIGKILL\n", where,
                 (unsigned long long)id);
         raise(SIGKILL);
     }
 }
 
-static void storage_opened(weir_storage *s, uint64_t next_id)
+static void storage_opened(weir_storage *s)
 {
-    if (crash_nth)
-        crash_id = next_id + crash_nth - 1;
     if (write_error_nth)
         weir_storage_fail_write_for_test(s, write_error_nth, -ENOSPC);
+}
+
+static void checkpoint_begin(weir_storage *s, uint64_t id)
+{
+    (void)s;
+    begun++;
+    if (crash_nth && begun == crash_nth)
+        atomic_store(&crash_id, id);
 }
 
 static void snapshot_submitted(uint64_t id)
@@ -58,6 +71,7 @@ static void commit_submitted(uint64_t id)
 
 static const struct chk_test_hooks env_hooks = {
     .storage_opened = storage_opened,
+    .checkpoint_begin = checkpoint_begin,
     .snapshot_submitted = snapshot_submitted,
     .commit_submitted = commit_submitted,
 };
