@@ -14,6 +14,9 @@
  *       _metadata was handed to the io thread, while it is being written
  *   WEIR_TEST_CKPT_WRITE_ERROR=N the Nth checkpoint write fails with ENOSPC,
  *       as a full disk would
+ *   WEIR_TEST_CKPT_FAULT=ERR:N:K the Nth to the (N+K-1)th checkpoints fail,
+ *       as a checkpoint directory that is read-only (ERR erofs: making chk-ID
+ *       fails) or full (ERR enospc: writing its _metadata fails) for a moment
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,6 +36,8 @@ static char crash_where[16];
 static uint64_t crash_nth;        /* 0: no crash point */
 static _Atomic uint64_t crash_id; /* the Nth checkpoint's id, once begun */
 static unsigned write_error_nth;
+static uint64_t fault_first, fault_count; /* fault_count 0: no fault window */
+static int fault_err;
 static uint64_t begun; /* checkpoints begun in this process (the coordinator's thread) */
 
 static void crash_point(const char *where, uint64_t id)
@@ -53,10 +58,16 @@ static void storage_opened(weir_storage *s)
 
 static void checkpoint_begin(weir_storage *s, uint64_t id)
 {
-    (void)s;
     begun++;
     if (crash_nth && begun == crash_nth)
         atomic_store(&crash_id, id);
+    if (fault_count && begun >= fault_first && begun - fault_first < fault_count) {
+        fprintf(stderr, "weir: WEIR_TEST_CKPT_FAULT: checkpoint %llu fails with %s\n",
+                (unsigned long long)id, strerror(-fault_err));
+        weir_storage_fail_ckpts_for_test(s, id, id, fault_err);
+    } else if (fault_count) {
+        weir_storage_fail_ckpts_for_test(s, 0, 0, 0);
+    }
 }
 
 static void snapshot_submitted(uint64_t id)
@@ -76,6 +87,25 @@ static const struct chk_test_hooks env_hooks = {
     .commit_submitted = commit_submitted,
 };
 
+static void fault_from_env(const char *v)
+{
+    char what[16];
+    if (!v || sscanf(v, "%15[a-z]:%" SCNu64 ":%" SCNu64, what, &fault_first, &fault_count) != 3 ||
+        !fault_first)
+        fault_count = 0;
+    else if (!strcmp(what, "erofs"))
+        fault_err = -EROFS;
+    else if (!strcmp(what, "enospc"))
+        fault_err = -ENOSPC;
+    else
+        fault_count = 0;
+    if (v && !fault_count)
+        fprintf(stderr,
+                "weir: WEIR_TEST_CKPT_FAULT=%s: expected erofs:N:K or enospc:N:K; "
+                "ignored\n",
+                v);
+}
+
 __attribute__((constructor)) static void hooks_from_env(void)
 {
     const char *cp = getenv("WEIR_CRASH_POINT");
@@ -84,6 +114,7 @@ __attribute__((constructor)) static void hooks_from_env(void)
     const char *we = getenv("WEIR_TEST_CKPT_WRITE_ERROR");
     if (we && atoi(we) > 0)
         write_error_nth = (unsigned)atoi(we);
-    if (crash_nth || write_error_nth)
+    fault_from_env(getenv("WEIR_TEST_CKPT_FAULT"));
+    if (crash_nth || write_error_nth || fault_count)
         chk_test_hooks = &env_hooks;
 }
