@@ -2,7 +2,7 @@
 # A checkpoint directory that is read-only (EROFS) or full (ENOSPC) for a moment: the
 # hook WEIR_TEST_CKPT_FAULT=ERR:N:K (core/src/checkpoint/test_hooks.c) fails the Nth to
 # (N+K-1)th checkpoints of the process in the storage layer (read-only: making chk-ID;
-# full: writing its _metadata after its state files). We run as root, so chmod would not
+# full: writing its _metadata after its state files); ERR:final:K the final checkpoint. We run as root, so chmod would not
 # do it. As in Flink, a checkpoint storage write failure fails that checkpoint and counts
 # against execution.checkpointing.tolerable-failed-checkpoints; it is not a fatal job
 # error, even for EROFS, which an operator's own write makes fatal: past the tolerance the
@@ -68,6 +68,23 @@ else
   bad "erofs for 3 checkpoints, tolerance 3 (rc=$rc)" "$log"
 fi
 check_output "erofs within the tolerance" "$log" "$out" "$ck"
+
+# --- the final checkpoint (end of input, where finished tasks' staged output is listed) ---
+ck="$T/ck-final" out="$T/out-final" log="$T/final.log"
+WEIR_TEST_CKPT_FAULT=enospc:final:1 "$WEIR" run "${base[@]}" -D state.checkpoints.dir="$ck" \
+  -D restart-strategy.type=fixed-delay -D restart-strategy.fixed-delay.attempts=2 \
+  -D restart-strategy.fixed-delay.delay=10ms "${JOB[@]}" "$out" >"$log" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q "checkpoint [0-9]* failed: .*No space left on device" "$log" \
+   && grep -q "restarting from checkpoint [0-9]*" "$log"; then
+  ok "enospc for the final checkpoint: the job restarts from its latest checkpoint, exit 0"
+else
+  bad "enospc for the final checkpoint (rc=$rc)" "$log"
+fi
+check_output "enospc for the final checkpoint" "$log" "$out" "$ck"
+stray=$(ls -A "$out" | grep -c '^\.')
+[ "$stray" -eq 0 ] && ok "enospc for the final checkpoint: no pending or in-progress file is left" \
+  || bad "enospc for the final checkpoint: $stray pending or in-progress files left"
 
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]

@@ -170,8 +170,8 @@ struct coordinator {
 struct chk_test_hooks {
     /* storage opened for an attempt (each in-process restart opens it again) */
     void (*storage_opened)(weir_storage *s);
-    /* checkpoint id (not a savepoint) is about to begin in s */
-    void (*checkpoint_begin)(weir_storage *s, uint64_t id);
+    /* checkpoint id (not a savepoint; final: the one at end of input) is about to begin */
+    void (*checkpoint_begin)(weir_storage *s, uint64_t id, bool final);
     /* a task's first state file for checkpoint id went to the io thread */
     void (*snapshot_submitted)(uint64_t id);
     /* checkpoint id's _metadata went to the io thread */

@@ -17,6 +17,8 @@
  *   WEIR_TEST_CKPT_FAULT=ERR:N:K the Nth to the (N+K-1)th checkpoints fail,
  *       as a checkpoint directory that is read-only (ERR erofs: making chk-ID
  *       fails) or full (ERR enospc: writing its _metadata fails) for a moment
+ *   WEIR_TEST_CKPT_FAULT=ERR:final:K the first K final checkpoints (the one a
+ *       run takes at end of input) fail so
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,8 +39,10 @@ static uint64_t crash_nth;        /* 0: no crash point */
 static _Atomic uint64_t crash_id; /* the Nth checkpoint's id, once begun */
 static unsigned write_error_nth;
 static uint64_t fault_first, fault_count; /* fault_count 0: no fault window */
+static bool fault_final;                  /* the window counts final checkpoints */
 static int fault_err;
-static uint64_t begun; /* checkpoints begun in this process (the coordinator's thread) */
+/* checkpoints, and final ones, begun in this process (the coordinator's thread) */
+static uint64_t begun, finals_begun;
 
 static void crash_point(const char *where, uint64_t id)
 {
@@ -56,12 +60,15 @@ static void storage_opened(weir_storage *s)
         weir_storage_fail_write_for_test(s, write_error_nth, -ENOSPC);
 }
 
-static void checkpoint_begin(weir_storage *s, uint64_t id)
+static void checkpoint_begin(weir_storage *s, uint64_t id, bool final)
 {
     begun++;
+    finals_begun += final;
     if (crash_nth && begun == crash_nth)
         atomic_store(&crash_id, id);
-    if (fault_count && begun >= fault_first && begun - fault_first < fault_count) {
+    bool hit = fault_final ? final && finals_begun <= fault_count
+                           : begun >= fault_first && begun - fault_first < fault_count;
+    if (fault_count && hit) {
         fprintf(stderr, "weir: WEIR_TEST_CKPT_FAULT: checkpoint %llu fails with %s\n",
                 (unsigned long long)id, strerror(-fault_err));
         weir_storage_fail_ckpts_for_test(s, id, id, fault_err);
@@ -89,20 +96,21 @@ static const struct chk_test_hooks env_hooks = {
 
 static void fault_from_env(const char *v)
 {
-    char what[16];
-    if (!v || sscanf(v, "%15[a-z]:%" SCNu64 ":%" SCNu64, what, &fault_first, &fault_count) != 3 ||
-        !fault_first)
+    if (!v)
+        return;
+    char what[16] = "";
+    if (sscanf(v, "%15[a-z]:final:%" SCNu64, what, &fault_count) == 2)
+        fault_final = true;
+    else if (sscanf(v, "%15[a-z]:%" SCNu64 ":%" SCNu64, what, &fault_first, &fault_count) != 3 ||
+             !fault_first)
         fault_count = 0;
-    else if (!strcmp(what, "erofs"))
-        fault_err = -EROFS;
-    else if (!strcmp(what, "enospc"))
-        fault_err = -ENOSPC;
-    else
+    fault_err = !strcmp(what, "erofs") ? -EROFS : !strcmp(what, "enospc") ? -ENOSPC : 0;
+    if (!fault_err)
         fault_count = 0;
-    if (v && !fault_count)
+    if (!fault_count)
         fprintf(stderr,
-                "weir: WEIR_TEST_CKPT_FAULT=%s: expected erofs:N:K or enospc:N:K; "
-                "ignored\n",
+                "weir: WEIR_TEST_CKPT_FAULT=%s: expected erofs|enospc:N:K or "
+                "erofs|enospc:final:K; ignored\n",
                 v);
 }
 
