@@ -2,15 +2,21 @@
 # query with deterministic output, at -p 2 with checkpoints every 100 ms, killed with
 # SIGKILL three times (at a random moment and at the crash points WEIR_CRASH_POINT offers:
 # in the middle of a task's snapshot, while _metadata is being written) and restored each
-# time, one restore with --from-checkpoint latest into the same state.checkpoints.dir and
-# the next from an explicit chk-N into ANOTHER state.checkpoints.dir (issue 9, items 1
-# and 2: ids must continue from the restored one wherever they are written); once a
-# checkpoint completed in the new directory, the old one is deleted before the next
-# restore (nothing in the new one may still need it). Its committed
-# output must equal a run without failures: append-only results row for row (sorted),
-# updating results (q4, q17, q18, q19) as their final tables (the last row per key in the
-# order each subtask committed them), as tests/nexmark_queries/test_queries.c compares them.
-# q12 counts processing-time windows, whose rows depend on the clock: it is left out.
+# time: first and last from an explicit chk-N into ANOTHER state.checkpoints.dir, in
+# between with --from-checkpoint latest in the same one. Checkpoint ids must go on from the
+# restored one wherever they are written (issue 9, item 2: a restore into a fresh directory
+# numbered from 1 and committed nothing below the restored id); once a checkpoint completed
+# in the new directory, the old one is deleted before the next restore (nothing in the new
+# one may still need it, RocksDB's shared files neither). The committed output must equal
+# a run without failures: append-only results row for row (sorted), updating results (q4,
+# q17, q18, q19) as their final tables (the last row per key in the order each subtask
+# committed them), as tests/nexmark_queries/test_queries.c compares them. q12 counts
+# processing-time windows, whose rows depend on the clock: it is left out.
+# Source subtask 1 runs four times as fast as subtask 0, so it finishes in the first
+# quarter of a run and most kills land while subtask 0 still runs (issue 9, item 1: the
+# checkpoints after a subtask finished held only a "finished" marker for it, and a restore
+# from one of them never committed that subtask's last output).
+export WEIR_TEST_NEXMARK_FAST_SUBTASK=1:4
 
 # rows of the committed files in commit order: by subtask, then part number (header rows
 # left out)
@@ -74,7 +80,7 @@ kill_restore_query() {
     if [ "$plan" = random ]; then
       "$WEIR" "${args[@]}" -D state.checkpoints.dir="$ck" "${from[@]}" --output "$out" \
         >"$log" 2>&1 &
-      local pid=$! ms=$((ref_ms * (20 + RANDOM % 40) / 100))
+      local pid=$! ms=$((ref_ms * (30 + RANDOM % 40) / 100))
       sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
       kill -9 $pid 2>/dev/null
       wait $pid 2>/dev/null

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Nexmark queries q0 q1 q2 q3 q4 q5 killed with SIGKILL at random moments and at the crash points, and
+# Nexmark q0 q1 q2 q3 q4 q5 killed with SIGKILL at random moments and at the crash points,
 # restored from the latest checkpoint and from an explicit chk-N into another checkpoint
 # directory: the committed output equals a run without failures (kill_restore.sh says how).
 # The queries are split over test_kill_restore_{1,2,3}.sh so that ctest -j runs them at once.
