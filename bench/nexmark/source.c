@@ -2,6 +2,11 @@
  * The Nexmark source: subtask i of p emits events i, i + p, i + 2p, ... of the
  * generator (generator.c), paced by rate_limit, and checkpoints the next event
  * number it would emit. See include/nexmark.h for the contract.
+ *
+ * Crash tests make subtasks finish at different times with
+ * WEIR_TEST_NEXMARK_FAST_SUBTASK=S:F, read when a subtask opens: with --rate, subtask S
+ * paces at F times its share, so it reaches the end of its events while the others still
+ * run (the shape that lost a finished subtask's last output after a restore, issue 9).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +42,17 @@ static int64_t event_time(const struct weir_nexmark_event *e)
     }
 }
 
+/* WEIR_TEST_NEXMARK_FAST_SUBTASK=S:F: F for subtask S, else 1 (see the top of the file). */
+static double fast_factor_for_test(int subtask)
+{
+    const char *v = getenv("WEIR_TEST_NEXMARK_FAST_SUBTASK");
+    int s;
+    double f;
+    if (!v || sscanf(v, "%d:%lf", &s, &f) != 2 || s != subtask || !(f > 0))
+        return 1;
+    return f;
+}
+
 static int source_open(weir_ctx *ctx, void *state, void *arg)
 {
     struct source *s = state;
@@ -51,6 +67,7 @@ static int source_open(weir_ctx *ctx, void *state, void *arg)
     s->next = (uint64_t)weir_ctx_subtask(ctx);
     s->stride = (uint64_t)weir_ctx_parallelism(ctx);
     s->rate = s->c.o.rate_limit > 0 ? s->c.o.rate_limit / (double)s->stride : 0;
+    s->rate *= fast_factor_for_test(weir_ctx_subtask(ctx));
     s->start_ns = (uint64_t)nexmark_mono_ns();
     s->max_size = weir_nexmark_event_max_size(o);
     /* uint64_t-aligned: the payload is read as the structs it holds */

@@ -144,7 +144,10 @@ static int q7_local_fire(struct q7_local *s, int64_t wm, weir_emit *out)
     }
     if (rc < 0)
         return rc;
-    memmove(s->w, s->w + done, (s->n - done) * sizeof *s->w);
+    /* s->w is NULL until a subtask's first window (a subtask restored after its input
+     * ended never has one): memmove may not see NULL, even for 0 bytes */
+    if (s->n > done)
+        memmove(s->w, s->w + done, (s->n - done) * sizeof *s->w);
     s->n -= done;
     return 0;
 }

@@ -196,6 +196,8 @@ struct chk_test_hooks {
     /* storage opened and the restore done (chk_restore) for a run whose first checkpoint
      * id is next_id: the restored id + 1 or the storage's next id, whichever is larger */
     void (*storage_opened)(weir_storage *s, uint64_t next_id);
+    /* checkpoint id (not a savepoint; final: the one at end of input) is about to begin */
+    void (*checkpoint_begin)(weir_storage *s, uint64_t id, bool final);
     /* a task's first state file for checkpoint id went to the io thread */
     void (*snapshot_submitted)(uint64_t id);
     /* checkpoint id's _metadata went to the io thread */

@@ -376,6 +376,8 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
         if (rc == 0)
             chk_log(rt, "savepoint %" PRIu64 " triggered: %s", id, path);
     } else {
+        if (chk_test_hooks && chk_test_hooks->checkpoint_begin)
+            chk_test_hooks->checkpoint_begin(c->storage, id, false);
         rc = weir_ckpt_begin(c->storage, id, NULL, &pd->ck);
     }
     if (rc < 0) {
@@ -485,6 +487,8 @@ int chk_final(struct runtime *rt)
     if (!pd)
         return -ENOMEM;
     pd->final = true;
+    if (chk_test_hooks && chk_test_hooks->checkpoint_begin)
+        chk_test_hooks->checkpoint_begin(c->storage, id, true);
     int rc = weir_ckpt_begin(c->storage, id, NULL, &pd->ck);
     if (rc < 0)
         return rc;

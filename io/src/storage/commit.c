@@ -264,6 +264,11 @@ void ck_try_commit(struct weir_storage *s, struct weir_ckpt *ck)
         ck_fail(ck, rc, true, "%s: %s/_metadata.tmp: %s", ck_key(ck), ck->path, strerror(-rc));
         return;
     }
+    if ((rc = ck_injected_fault(s, ck, false)) < 0) {
+        ck_fail(ck, rc, true, "%s: %s/_metadata.tmp: write: %s", ck_key(ck), ck->path,
+                strerror(-rc));
+        return;
+    }
     if (!s->have_renameat) {
         const char *what;
         rc = commit_sync(s, ck, &what);

@@ -457,6 +457,24 @@ void weir_storage_fail_write_for_test(weir_storage *s, unsigned nth, int err)
     atomic_store(&s->fail_write_nth, nth);
 }
 
+void weir_storage_fail_ckpts_for_test(weir_storage *s, uint64_t first_id, uint64_t last_id, int err)
+{
+    atomic_store(&s->fail_ck_err, err);
+    atomic_store(&s->fail_ck_last, last_id);
+    atomic_store(&s->fail_ck_first, first_id);
+}
+
+/* The error weir_storage_fail_ckpts_for_test injects into ck at the step that would see
+ * it (-EROFS making the directory, others writing _metadata), 0 for none. */
+int ck_injected_fault(struct weir_storage *s, const struct weir_ckpt *ck, bool making_dir)
+{
+    uint64_t first = atomic_load(&s->fail_ck_first);
+    if (!first || ck->savepoint || ck->id < first || ck->id > atomic_load(&s->fail_ck_last))
+        return 0;
+    int err = atomic_load(&s->fail_ck_err);
+    return (err == -EROFS) == making_dir ? err : 0;
+}
+
 void weir_storage_fail_fsync_for_test(weir_storage *s, int fsync_err)
 {
     atomic_store(&s->fail_fsync_err, fsync_err);

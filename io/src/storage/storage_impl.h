@@ -232,6 +232,8 @@ struct weir_storage {
     /* test hooks */
     atomic_uint fail_write_nth;
     atomic_int fail_write_err, fail_fsync_err;
+    atomic_uint_fast64_t fail_ck_first, fail_ck_last; /* weir_storage_fail_ckpts_for_test */
+    atomic_int fail_ck_err;
     atomic_bool stalled, refuse_direct;
 };
 
@@ -315,5 +317,7 @@ int read_metadata(int dirfd, struct meta_owned **out, char *why, size_t whylen);
  * IORING_OP_RENAMEAT (before 5.11). Call before any checkpoint begins. The other test hooks
  * are in weir/storage_test_hooks.h. */
 void storage_sync_commit_for_test(struct weir_storage *s);
+/* storage.c: the error weir_storage_fail_ckpts_for_test injects into ck at this step. */
+int ck_injected_fault(struct weir_storage *s, const struct weir_ckpt *ck, bool making_dir);
 
 #endif

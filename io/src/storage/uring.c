@@ -243,6 +243,7 @@ static void do_begin(struct weir_storage *s, struct weir_ckpt *ck)
     if (!ck->savepoint) {
         /* Not retained and not running (begin checked): a leftover of an older attempt. */
         if ((rc = privdir_rm_tree_at(s->job_fd, ck->label)) < 0 ||
+            (rc = ck_injected_fault(s, ck, true)) < 0 ||
             (mkdirat(s->job_fd, ck->label, 0700) < 0 && (rc = -errno) < 0))
             goto err;
         ck->dir_made = true;
