@@ -52,6 +52,11 @@ for err in erofs enospc; do
     bad "$name: rc=$rc, $restarts restarts from a checkpoint" "$log"
   fi
   check_output "$name" "$log" "$out" "$ck"
+  # ids are never reused, across in-process restarts too (Flink's counter only goes up)
+  reused=$(grep -oE "(checkpoint|savepoint) [0-9]+ (complete|failed)" "$log" | awk '{print $2}' \
+           | sort -n | uniq -d | tr '\n' ' ')
+  [ -z "$reused" ] && ok "$name: no checkpoint id is used twice across the restarts" \
+    || bad "$name: checkpoint ids used twice: $reused" "$log"
 done
 
 # --- within the tolerance: the job goes on without a restart ---

@@ -112,6 +112,7 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
     if (!pd)
         return NULL;
     pd->id = id;
+    atomic_store(&rt->job->chk.last_issued_id, id); /* taken: chk_next_id goes past it */
     pthread_mutex_init(&pd->shared.lock, NULL);
     pthread_mutex_init(&pd->tmp_lock, NULL);
     pd->acks = calloc((size_t)rt->n_tasks, sizeof *pd->acks);
@@ -351,11 +352,16 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
 }
 
 /* The id of the next checkpoint or savepoint: one counter for both, which continues from
- * the checkpoint the run restored, whatever directory it came from (as Flink's). */
+ * the checkpoint the run restored, whatever directory it came from, and past every id this
+ * run began, failed ones too, across in-process restarts (as Flink's: an id is never reused,
+ * so a log line, a metric or a sink's pending file names one checkpoint only). */
 uint64_t chk_next_id(const struct runtime *rt)
 {
     uint64_t id = weir_storage_next_id(rt->chk.coord->storage);
-    return id > rt->chk.restored_id ? id : rt->chk.restored_id + 1;
+    uint64_t after = rt->chk.restored_id + 1, issued = atomic_load(&rt->job->chk.last_issued_id);
+    if (after > id)
+        id = after;
+    return issued + 1 > id ? issued + 1 : id;
 }
 
 static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
