@@ -17,6 +17,7 @@
  *
  * The checkpoint module calls back into the runtime (runtime_private.h):
  *   rt_fail_msg      fail the run (too many failed checkpoints)
+ *   rt_error_copy    what an operator said when its restore hook failed
  *   rt_labels        metric labels
  *   rt_wake_workers  after publishing trigger or completed_id
  *   task_finished    whether a task is DONE (acquire); from then on its worker

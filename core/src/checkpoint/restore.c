@@ -176,8 +176,12 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
             weir_restore_file_close(f);
         }
         if (rc < 0) {
+            /* the operator's own words (weir_ctx_fail: which file, which call) when it gave any */
+            char why[512];
+            if (!rt_error_copy(rt, why, sizeof why))
+                snprintf(why, sizeof why, "%s", strerror(-rc));
             snprintf(err, errlen, "operator \"%s\" (subtask %d): restoring its state failed: %s",
-                     uid, t->subtask + 1, strerror(-rc));
+                     uid, t->subtask + 1, why);
             return rc;
         }
     }

@@ -43,6 +43,16 @@ void rt_fail_msg(struct runtime *rt, const char *msg)
     rt_fail(rt, "%s", msg);
 }
 
+bool rt_error_copy(struct runtime *rt, char *buf, size_t len)
+{
+    pthread_mutex_lock(&rt->err_lock);
+    bool any = rt->error != NULL;
+    if (any)
+        snprintf(buf, len, "%s", rt->error);
+    pthread_mutex_unlock(&rt->err_lock);
+    return any;
+}
+
 /* Errors a restart cannot fix, as Flink's non-recoverable failures end a job at once:
  * permissions and read-only filesystems, and, from an operator's open, a configured path
  * that does not exist or is not what it must be, or a configuration the operator refuses.

@@ -275,6 +275,8 @@ int register_metrics(struct runtime *rt);
 /* run.c */
 void rt_fail(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rt_fail_msg(struct runtime *rt, const char *msg);
+/* Copies the run's failure message (the first rt_fail or weir_ctx_fail) into buf: false if none. */
+bool rt_error_copy(struct runtime *rt, char *buf, size_t len);
 /* What an operator's negative errno err says about the failure it caused (after rt_fail or
  * weir_ctx_fail said what failed): one that a restart cannot fix makes the run fail without
  * restarts. opening: err came from an operator's open, where it opens its configured paths. */
