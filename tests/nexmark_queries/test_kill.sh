@@ -39,7 +39,7 @@ check_query() {
     [ $? -eq 137 ] && killed=$((killed + 1))
     # resume from the newest complete checkpoint once there is one; before that, start
     # again over what the killed run left (a fresh run into a used directory says --overwrite)
-    if ls -d "$T/ck-$q"/*/chk-* >/dev/null 2>&1; then from=(--from-checkpoint latest)
+    if ls "$T/ck-$q"/*/chk-*/_metadata >/dev/null 2>&1; then from=(--from-checkpoint latest)
     else from=(--overwrite); fi
   done
   if ! "$WEIR" "${args[@]}" -D state.checkpoints.dir="$T/ck-$q" "${from[@]}" --output "$out" \

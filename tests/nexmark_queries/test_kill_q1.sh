@@ -43,9 +43,9 @@ for i in 1 2 3; do
   rc=$?
   [ $rc -eq 137 ] && killed=$((killed + 1))
   [ $rc -eq 0 ] || [ $rc -eq 137 ] || bad "run $i failed with $rc" "$T/run$i.log"
-  # resume from the latest checkpoint; killed before the first one completed, start again
+  # resume from the latest complete checkpoint; killed before the first one completed, start again
   # over what that run left (a fresh run into a used directory must say --overwrite)
-  if ls -d "$T/ck"/*/chk-* >/dev/null 2>&1; then from=(--from-checkpoint latest)
+  if ls "$T/ck"/*/chk-*/_metadata >/dev/null 2>&1; then from=(--from-checkpoint latest)
   else from=(--overwrite); fi
 done
 "$WEIR" "${args[@]}" -D state.checkpoints.dir="$T/ck" "${from[@]}" --output "$out" \
