@@ -47,6 +47,18 @@ test-san: build-san
 test-peer: test-plain
 	@cd bench/peers/flink && WEIR=$(CURDIR)/$(BUILD)/tools/weir mvn -B -ntp package
 
+# ThreadSanitizer build (build-tsan, WEIR_TSAN=ON) of the tests labelled tsan in
+# tests/CMakeLists.txt; a report fails the test (halt_on_error), tests/tsan.supp says which
+# reports inside uninstrumented libraries are not ours.
+.PHONY: test-tsan
+test-tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_TSAN=ON -DWEIR_BENCH=OFF \
+	    -DWEIR_WERROR=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	@cd build-tsan && \
+	    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
+	    ctest -L tsan --output-on-failure -j $(JOBS)
+
 test: test-plain test-san test-peer
 
 bench: build
