@@ -58,11 +58,9 @@ static bool aligned(const struct task *t)
 
 /* Keeps this snapshot's synchronous time: metrics and the percentiles of
  * weir_run_stats (chk_sync_percentiles). */
-static void note_sync_time(struct task_chk *tc, uint64_t t0, uint64_t dt)
+static void note_sync_time(struct task_chk *tc, uint64_t dt)
 {
     pub_add(&tc->sync_ns, dt);
-    tc->submit_ns = t0 + dt;
-    tc->pending_sync_ms = dt / 1000000ull;
     if (tc->n_sync == tc->cap_sync) {
         size_t ncap = tc->cap_sync ? tc->cap_sync * 2 : 64;
         uint32_t *v = realloc(tc->sync_us, ncap * sizeof *v);
@@ -84,7 +82,7 @@ static int take_checkpoint(struct task *t, uint64_t id)
     if (t->rt->chk.on) {
         uint64_t t0 = now_ns();
         int rc = chk_snapshot_task(t->rt, t, id);
-        note_sync_time(&t->chk, t0, now_ns() - t0);
+        note_sync_time(&t->chk, now_ns() - t0);
         if (rc < 0)
             return rc;
     }
