@@ -59,7 +59,7 @@ test-tsan: deps
 	    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	    ctest -L tsan --output-on-failure -j $(JOBS)
 
-test: test-plain test-san test-peer
+test: test-plain test-san test-tsan test-peer
 
 bench: build
 	@echo "see bench/RESULTS.md for the commands that reproduce each figure"
