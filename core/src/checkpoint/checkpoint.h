@@ -189,5 +189,7 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
 /* snapshot.c: a task's snapshot when barrier id is aligned (or a source sees
  * the trigger), on the task's worker */
 int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id);
+/* snapshot.c: checkpoint id is still pending (not settled, its slot not reused) */
+bool chk_pending_live(struct runtime *rt, uint64_t id);
 
 #endif

@@ -35,6 +35,11 @@ static struct pending *find_pending(struct runtime *rt, uint64_t id)
     return pd && pd->id == id ? pd : NULL;
 }
 
+bool chk_pending_live(struct runtime *rt, uint64_t id)
+{
+    return find_pending(rt, id) != NULL;
+}
+
 static int put(struct weir_snapshot_out *o, const void *p, size_t n)
 {
     return o->write(o, p, n);
