@@ -31,7 +31,7 @@
 
 static int stall_process(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
 {
-    static _Thread_local unsigned long n; /* one task per thread at most: parallelism 2 */
+    static _Thread_local unsigned long n; /* only subtask 0 counts, on its worker thread */
     if (weir_ctx_subtask(ctx) == 0) {
         if (++n % 1250 == 0)
             usleep(400000);
