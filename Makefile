@@ -1,7 +1,8 @@
 # The two commands of the README's quick start:
 #   make run    installs what is missing, builds, runs the main job on embedded defaults
-#   make test   installs what is missing, builds (plain and ASan+UBSan), runs every test,
-#               each fuzzer for FUZZ_SECONDS, then the Flink peer's Maven tests against the build
+#   make test   installs what is missing, builds (plain, ASan+UBSan, ThreadSanitizer), runs every
+#               test (the thread tests under TSan too), each fuzzer for FUZZ_SECONDS, then the
+#               Flink peer's Maven tests against the build
 # `make run` measures a Nexmark query (weir bench nexmark ARGS); any other JOB= runs that
 # job: make run JOB=pipeline ARGS="--records 1e7", make run ARGS="--query q7 --events 20M -p 2"
 BUILD      ?= build
@@ -54,7 +55,19 @@ test-fuzz: deps
 test-peer: test-plain
 	@cd bench/peers/flink && WEIR=$(CURDIR)/$(BUILD)/tools/weir mvn -B -ntp package
 
-test: test-plain test-san test-fuzz test-peer
+# ThreadSanitizer build (build-tsan, WEIR_TSAN=ON) of the tests labelled tsan in
+# tests/CMakeLists.txt; a report fails the test (halt_on_error), tests/tsan.supp says which
+# reports inside uninstrumented libraries are not ours.
+.PHONY: test-tsan
+test-tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_TSAN=ON -DWEIR_BENCH=OFF \
+	    -DWEIR_WERROR=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	@cd build-tsan && \
+	    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
+	    ctest -L tsan --output-on-failure -j $(JOBS)
+
+test: test-plain test-san test-tsan test-fuzz test-peer
 
 bench: build
 	@echo "see bench/RESULTS.md for the commands that reproduce each figure"
@@ -63,4 +76,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h' '*.cc')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ) build-tsan

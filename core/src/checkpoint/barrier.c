@@ -7,9 +7,11 @@
  *              chk_input_ended: finish_alignment)--> IDLE
  *              (snapshot, forward barrier n)
  *   ALIGNING --barrier m > n (chk_on_barrier)--> ALIGNING on m
- *              (n is abandoned: it has failed or been superseded)
+ *              (n is abandoned: it has failed or been superseded, and
+ *              its barriers that arrive later are ignored)
  *   IDLE --trigger n, sources only (chk_source_trigger)--> IDLE
- *              (snapshot, emit barrier n)
+ *              (snapshot, emit barrier n; first the same for each still
+ *              pending checkpoint the source missed)
  *
  * The state is t->chk.aligning: 0 in IDLE, the checkpoint id in ALIGNING.
  * EXACTLY_ONCE blocks each input that delivered barrier n until the others
@@ -58,11 +60,9 @@ static bool aligned(const struct task *t)
 
 /* Keeps this snapshot's synchronous time: metrics and the percentiles of
  * weir_run_stats (chk_sync_percentiles). */
-static void note_sync_time(struct task_chk *tc, uint64_t t0, uint64_t dt)
+static void note_sync_time(struct task_chk *tc, uint64_t dt)
 {
     pub_add(&tc->sync_ns, dt);
-    tc->submit_ns = t0 + dt;
-    tc->pending_sync_ms = dt / 1000000ull;
     if (tc->n_sync == tc->cap_sync) {
         size_t ncap = tc->cap_sync ? tc->cap_sync * 2 : 64;
         uint32_t *v = realloc(tc->sync_us, ncap * sizeof *v);
@@ -84,7 +84,7 @@ static int take_checkpoint(struct task *t, uint64_t id)
     if (t->rt->chk.on) {
         uint64_t t0 = now_ns();
         int rc = chk_snapshot_task(t->rt, t, id);
-        note_sync_time(&t->chk, t0, now_ns() - t0);
+        note_sync_time(&t->chk, now_ns() - t0);
         if (rc < 0)
             return rc;
     }
@@ -106,8 +106,11 @@ static int finish_alignment(struct task *t)
 int chk_on_barrier(struct task *t, struct in_chan *c, uint64_t id)
 {
     assert(align_check_state(t));
-    if (id <= t->chk.last_chk)
-        return 0;               /* an abandoned alignment's late barrier */
+    /* An abandoned alignment's late barrier: one this task took or gave up, or one older
+     * than the alignment in progress (another input skipped it, chk_source_trigger), which
+     * must not block its input. */
+    if (id <= t->chk.last_chk || id < t->chk.aligning)
+        return 0;
     if (id > t->chk.aligning) { /* IDLE, or ALIGNING on an older id: ALIGNING on id */
         if (t->chk.aligning)
             for (int i = 0; i < t->n_in; i++)
@@ -136,6 +139,19 @@ int chk_source_trigger(struct task *t)
     uint64_t trig = atomic_load_explicit(&t->rt->chk.trigger, memory_order_acquire);
     if (trig <= t->chk.last_chk)
         return 0;
-    /* The source's position goes into checkpoint trig, then the barrier. */
+    /* trigger holds only the newest id: a source whose worker was busy for two triggers
+     * (a long snapshot of another task there) takes the ones it missed too, oldest first,
+     * each still pending (older than SLOTS, none is), else they would wait for its ack until
+     * they expire. The source's position goes into each checkpoint, then its barrier. */
+    uint64_t id = t->chk.last_chk + 1;
+    if (trig - id >= SLOTS)
+        id = trig - SLOTS + 1;
+    for (; id < trig; id++) {
+        if (!chk_pending_live(t->rt, id))
+            continue;
+        int rc = take_checkpoint(t, id);
+        if (rc < 0)
+            return rc;
+    }
     return take_checkpoint(t, trig);
 }

@@ -64,8 +64,8 @@ struct op_inst;
 struct weir_run_stats;
 struct coordinator;
 
-/* A task's checkpoint state (t->chk): written by its worker, the atomics and
- * submit_ns/pending_sync_ms also read by the coordinator and metrics. */
+/* A task's checkpoint state (t->chk): written by its worker, the atomics also
+ * read by the coordinator and metrics. */
 struct task_chk {
     uint64_t notified_id;               /* newest checkpoint_complete delivered */
     uint64_t last_chk;                  /* newest checkpoint this task took */
@@ -74,8 +74,6 @@ struct task_chk {
     _Atomic uint64_t align_ns, sync_ns; /* alignment and synchronous snapshot time */
     uint32_t *sync_us;                  /* each snapshot's synchronous time, for percentiles */
     size_t n_sync, cap_sync;
-    uint64_t submit_ns; /* when its last snapshot's files went to the io thread */
-    uint64_t pending_sync_ms;
     _Atomic uint64_t last_sync_ms, last_async_ms; /* of the last completed checkpoint */
 };
 
@@ -149,9 +147,14 @@ enum {
 
 enum pending_state { P_PENDING, P_COMMITTING, P_COMPLETED, P_FAILED };
 
+/* Written by the task's worker (or the coordinator, ack_finished) before the
+ * release store of filled; read by the coordinator once acked counts it. */
 struct task_ack {
     _Atomic int filled;
     int n;
+    /* when the snapshot's files went to the io thread, and its synchronous
+     * part: 0 when the coordinator acked for a finished task */
+    uint64_t submit_ns, sync_ms;
     struct weir_ckpt_entry *e; /* one per operator of the task */
     char (*names)[256];
     char *blobs; /* one status byte per operator */
@@ -218,5 +221,7 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
 /* snapshot.c: a task's snapshot when barrier id is aligned (or a source sees
  * the trigger), on the task's worker */
 int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id);
+/* snapshot.c: checkpoint id is still pending (not settled, its slot not reused) */
+bool chk_pending_live(struct runtime *rt, uint64_t id);
 
 #endif

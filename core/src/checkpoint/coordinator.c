@@ -303,10 +303,11 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
          * and _metadata committed (this tick). */
         for (int i = 0; i < rt->n_tasks; i++) {
             struct task *t = &rt->tasks[i];
-            if (!t->chk.submit_ns || t->chk.submit_ns < pd->start_ns)
+            const struct task_ack *a = &pd->acks[i]; /* every task acked: COMMITTING */
+            if (!a->submit_ns)
                 continue;
-            atomic_store(&t->chk.last_sync_ms, t->chk.pending_sync_ms);
-            atomic_store(&t->chk.last_async_ms, (now - t->chk.submit_ns) / 1000000ull);
+            atomic_store(&t->chk.last_sync_ms, a->sync_ms);
+            atomic_store(&t->chk.last_async_ms, (now - a->submit_ns) / 1000000ull);
         }
         /* release: pairs with the acquire load in chk_notify */
         atomic_store_explicit(&rt->chk.completed_id, pd->id, memory_order_release);

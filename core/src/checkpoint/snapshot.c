@@ -37,6 +37,11 @@ static struct pending *find_pending(struct runtime *rt, uint64_t id)
     return pd && pd->id == id ? pd : NULL;
 }
 
+bool chk_pending_live(struct runtime *rt, uint64_t id)
+{
+    return find_pending(rt, id) != NULL;
+}
+
 static int put(struct weir_snapshot_out *o, const void *p, size_t n)
 {
     return o->write(o, p, n);
@@ -227,6 +232,7 @@ int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id)
      * coordinator acked for this task already) */
     if (atomic_load_explicit(&a->filled, memory_order_acquire))
         return 0;
+    uint64_t t0 = now_ns();
     a->n = 0;
     int rc = 0;
     for (int j = 0; j < t->n_ops && rc == 0; j++) {
@@ -245,6 +251,10 @@ int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id)
         weir_ckpt_abort(pd->ck, rc);
         rc = 0;
     }
+    /* In the slot, not in t->chk: the coordinator reads them once this ack is
+     * counted, while the worker may already be taking the next checkpoint. */
+    a->submit_ns = now_ns();
+    a->sync_ms = (a->submit_ns - t0) / 1000000ull;
     /* release: pairs with the acquire loads of filled in ack_finished and
      * here (a task acks once); acq_rel on acked pairs with the coordinator's
      * acquire loads of acked in chk_tick, which then reads a->e */
