@@ -21,7 +21,9 @@ for how in flip truncate nometa; do
   args=("${base[@]}" -D state.checkpoints.dir="$ck" -D execution.checkpointing.num-retained=3)
   "$WEIR" run "${args[@]}" "${JOB[@]}" "$T/out-$how" >"$T/run.log" 2>&1 &
   pid=$!
-  sleep 1.2
+  # at least two complete checkpoints, so that the latest has one before it to fall back to
+  # (a fixed sleep was too short under ThreadSanitizer)
+  for _ in $(seq 300); do grep -q "checkpoint 3 complete" "$T/run.log" && break; sleep 0.1; done
   kill -9 $pid; wait $pid 2>/dev/null
   latest=$(ls -d "$ck"/window-count/chk-* | sed 's/.*chk-//' | sort -n | tail -1)
   dir="$ck/window-count/chk-$latest"
