@@ -530,10 +530,17 @@ void chk_tick(struct runtime *rt)
         struct pending *pd = c->p[i];
         /* Tasks that finished after the trigger will not see the barrier. */
         ack_finished_tasks(rt, pd);
+        /* Stopping: a source that ended for the stop before it took pd was just acked as
+         * finished, and pd must not complete so (a resume from it would not read that
+         * source's input any more). Read after ack_finished_tasks: a task seen finished
+         * because of the stop (done_flag, acquire) was after its worker read cancel, so the
+         * stop is seen here too. */
+        if (pd->state == P_PENDING && atomic_load(&rt->job->cancel))
+            weir_ckpt_abort(pd->ck, -ECANCELED);
         /* acquire: pairs with the acq_rel increments of acked in
          * chk_snapshot_task and ack_finished: every ack slot is filled */
-        if (pd->state == P_PENDING &&
-            atomic_load_explicit(&pd->acked, memory_order_acquire) == rt->n_tasks) {
+        else if (pd->state == P_PENDING &&
+                 atomic_load_explicit(&pd->acked, memory_order_acquire) == rt->n_tasks) {
             int rc = commit(rt, pd);
             if (rc < 0)
                 weir_ckpt_abort(pd->ck, rc);
@@ -562,14 +569,9 @@ void chk_tick(struct runtime *rt)
         pending_free(rt, pd);
         c->live[i--] = c->live[--c->n_live];
     }
-    if (atomic_load(&rt->job->cancel)) {
-        /* Stopping: sources end early, and a checkpoint now would record them
-         * as finished. Nothing new starts; what is in flight is aborted. */
-        for (int i = 0; i < c->n_pending; i++)
-            if (c->p[i]->state == P_PENDING)
-                weir_ckpt_abort(c->p[i]->ck, -ECANCELED);
-        return;
-    }
+    if (atomic_load(&rt->job->cancel))
+        return; /* stopping: sources end early, and a checkpoint now would record them as
+                 * finished; nothing new starts (what is in flight was aborted above) */
     if (atomic_load(&rt->job->savepoint_requested) && c->n_pending == 0 &&
         !atomic_load(&rt->failed)) {
         atomic_store(&rt->job->savepoint_requested, 0);
