@@ -1,17 +1,23 @@
-// Checkpoint overhead on a keyed job holding about 1 GiB of heap state, side by
-// side in one run: the same job without checkpoints and with a checkpoint every
-// execution.checkpointing.interval (10 s by default, WEIR_BENCH_CKPT_INTERVAL
-// to change), then a restore of the last periodic checkpoint.
+// Checkpoint overhead on a keyed job holding --state-mb of heap state (1024 by
+// default), in one process: the same job without checkpoints and with a checkpoint
+// every execution.checkpointing.interval (10 s by default, WEIR_BENCH_CKPT_INTERVAL
+// to change), alternating, --runs times each (3 by default), then a restore of the
+// last periodic checkpoint.
 //
-//   datagen (8 M random keys, 64-byte records) -> key_by -> keyed op keeping a
-//   112-byte value per key (8 M x (112 + table overhead) ~ 1 GiB) -> blackhole
+//   datagen (state-mb x 8192 random keys, 64-byte records) -> key_by -> keyed op
+//   keeping a 112-byte value per key (8 M keys x (112 + table overhead) ~ 1 GiB)
+//   -> blackhole; --records per run: 7.5 per key, at least 60 M (so that a run
+//   lasts several intervals)
 //
-// Reported: records/s of each run and their ratio, worker stall per snapshot
-// (the synchronous part: p50/p99/max), and restore time per GiB of checkpoint
-// read back. One iteration each: the machine has 2 cores. Checkpoint durations
-// and sizes are logged by the job ("weir: checkpoint N complete ...").
+// Reported: records/s of each run (medians) and their ratio, worker stall per
+// snapshot (the synchronous part: p50 and p99 the medians over the runs with
+// checkpoints, max the largest; over all subtasks), the slowest subtask of the last
+// checkpoint, and restore time per GiB of checkpoint read back. The job needs about
+// twice its state in memory (the state, its snapshot) plus 1 GiB: a --state-mb whose
+// need is more than MemAvailable is refused. Checkpoint durations and sizes are
+// logged by the job ("weir: checkpoint N complete ...").
 //
-//   build/bench/bench_checkpoint
+//   build/bench/bench_checkpoint [--state-mb 1024|4096] [--runs 3] [--records N]
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -22,6 +28,7 @@
 #include <string>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 extern "C" {
 #include <weir/config.h>
@@ -30,6 +37,48 @@ extern "C" {
 
 namespace
 {
+
+uint64_t g_state_mb = 1024, g_records = 0;
+int g_runs = 3;
+
+uint64_t keys_for(uint64_t state_mb)
+{
+    return state_mb * 8192; // 8 M keys ~ 1 GiB
+}
+
+uint64_t records_for(uint64_t state_mb)
+{
+    uint64_t n = keys_for(state_mb) * 15 / 2;
+    return n < 60000000 ? 60000000 : n;
+}
+
+// What a run at state_mb needs: the state, its snapshot, and the rest of the process.
+uint64_t needed_mb(uint64_t state_mb)
+{
+    return state_mb * 2 + 1024;
+}
+
+uint64_t mem_available_mb()
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb / 1024;
+}
+
+double median(std::vector<double> v)
+{
+    if (v.empty())
+        return 0;
+    std::sort(v.begin(), v.end());
+    size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
 
 struct value {
     uint64_t count;
@@ -119,8 +168,11 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     result res;
     weir_config *cfg = weir_config_new();
     std::string dir = tmpdir();
+    std::string heap = std::to_string(g_state_mb * 2 + 512) + "m",
+                proc = std::to_string(g_state_mb * 2 + 512 + 2048) + "m";
     const char *kv[][2] = {{"metrics.reporter.prom.port", "0"},
-                           {"memory.process.size", "8g"},
+                           {"memory.process.size", proc.c_str()},
+                           {"memory.task.heap.size", heap.c_str()},
                            {"state.checkpoints.dir", dir.c_str()},
                            {"execution.checkpointing.interval", interval},
                            {"execution.checkpointing.num-retained", "2"},
@@ -137,7 +189,7 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     weir_job *job = weir_job_new("ckpt-bench");
     weir_datagen_opts o{};
     o.records = records;
-    o.keys = 8000000;
+    o.keys = keys_for(g_state_mb);
     o.record_size = 64;
     o.random = true;
     weir_stream *s = weir_source_datagen(job, "datagen", &o);
@@ -167,32 +219,60 @@ result run(const char *interval, const char *restore, uint64_t records, double s
 
 void BM_CheckpointOverhead(benchmark::State &state)
 {
-    const uint64_t records = static_cast<uint64_t>(state.range(0));
+    const uint64_t records = g_records ? g_records : records_for(g_state_mb);
     const char *interval =
         getenv("WEIR_BENCH_CKPT_INTERVAL") ? getenv("WEIR_BENCH_CKPT_INTERVAL") : "10s";
     for (auto _ : state) {
-        result none = run("0", nullptr, records, 0);
-        result with = run(interval, nullptr, records, 0);
+        // Alternating, so that the machine's drift over the runs hits both alike.
+        std::vector<double> r_none, r_with, p50, p99;
+        double stall_max = 0, elapsed = 0, max_ckpt_ms = 0, max_ckpt_bytes = 0, checkpoints = 0;
+        bool ok = true;
+        weir_run_stats last{};
+        for (int i = 0; i < g_runs && ok; i++) {
+            result none = run("0", nullptr, records, 0);
+            result with = run(interval, nullptr, records, 0);
+            ok = none.ok && with.ok;
+            r_none.push_back(none.st.source_records / none.st.elapsed_s);
+            r_with.push_back(with.st.source_records / with.st.elapsed_s);
+            p50.push_back(with.st.sync_ms_p50);
+            p99.push_back(with.st.sync_ms_p99);
+            stall_max = std::max(stall_max, with.st.sync_ms_max);
+            elapsed += none.st.elapsed_s + with.st.elapsed_s;
+            max_ckpt_ms = std::max(max_ckpt_ms, (double)with.max_ckpt_ms);
+            max_ckpt_bytes = std::max(max_ckpt_bytes, (double)with.max_ckpt_bytes);
+            checkpoints += with.st.checkpoints_completed;
+            last = with.st;
+            fprintf(stderr,
+                    "run %d: %.0f records/s without checkpoints, %.0f with (%llu checkpoints, "
+                    "stall p50 %.3f p99 %.3f max %.3f ms)\n",
+                    i + 1, r_none.back(), r_with.back(),
+                    (unsigned long long)with.st.checkpoints_completed, with.st.sync_ms_p50,
+                    with.st.sync_ms_p99, with.st.sync_ms_max);
+        }
         // The newest checkpoint is the final one (all finished, no keyed state);
         // the one before is the last periodic checkpoint with the whole state.
         std::string prev = second_newest(tmpdir() + "/ckpt-bench");
-        result back = run(interval, prev.c_str(), records, 0.001);
-        if (!none.ok || !with.ok || !back.ok) {
+        result back = ok ? run(interval, prev.c_str(), records, 0.001) : result{};
+        if (!ok || !back.ok) {
             state.SkipWithError("a run failed");
             break;
         }
-        double r_none = none.st.source_records / none.st.elapsed_s;
-        double r_with = with.st.source_records / with.st.elapsed_s;
-        state.SetIterationTime(none.st.elapsed_s + with.st.elapsed_s);
-        state.counters["records_per_s_no_ckpt"] = r_none;
-        state.counters["records_per_s_ckpt"] = r_with;
-        state.counters["ratio_ckpt_vs_none"] = r_with / r_none;
-        state.counters["checkpoints"] = with.st.checkpoints_completed;
-        state.counters["stall_ms_p50"] = with.st.sync_ms_p50;
-        state.counters["stall_ms_p99"] = with.st.sync_ms_p99;
-        state.counters["stall_ms_max"] = with.st.sync_ms_max;
-        state.counters["max_ckpt_ms"] = with.max_ckpt_ms;
-        state.counters["max_ckpt_MiB"] = with.max_ckpt_bytes / 1048576.0;
+        state.SetIterationTime(elapsed);
+        state.counters["state_MiB"] = (double)g_state_mb;
+        state.counters["runs"] = g_runs;
+        state.counters["records_per_s_no_ckpt"] = median(r_none);
+        state.counters["records_per_s_ckpt"] = median(r_with);
+        state.counters["ratio_ckpt_vs_none"] = median(r_with) / median(r_none);
+        state.counters["checkpoints"] = checkpoints;
+        state.counters["stall_ms_p50"] = median(p50);
+        state.counters["stall_ms_p99"] = median(p99);
+        state.counters["stall_ms_max"] = stall_max;
+        state.counters["max_ckpt_ms"] = max_ckpt_ms;
+        state.counters["max_ckpt_MiB"] = max_ckpt_bytes / 1048576.0;
+        if (last.skew_checkpoint_id) {
+            state.counters["slowest_subtask_ms"] = last.skew_slowest.end_to_end_ms;
+            state.counters["slowest_subtask_sync_ms"] = last.skew_slowest.sync_ms;
+        }
         state.counters["restore_ms"] = back.st.restore_ms;
         state.counters["restored_MiB"] = back.st.restored_bytes / 1048576.0;
         if (back.st.restored_bytes)
@@ -206,10 +286,49 @@ void BM_CheckpointOverhead(benchmark::State &state)
 
 } // namespace
 
-BENCHMARK(BM_CheckpointOverhead)
-    ->Arg(60000000)
-    ->UseManualTime()
-    ->Unit(benchmark::kSecond)
-    ->Iterations(1);
+BENCHMARK(BM_CheckpointOverhead)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
 
-BENCHMARK_MAIN();
+// Our flags first (--state-mb, --runs, --records), then Google Benchmark's.
+int main(int argc, char **argv)
+{
+    int n = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *flag = argv[i];
+        bool ours =
+            !strcmp(flag, "--state-mb") || !strcmp(flag, "--runs") || !strcmp(flag, "--records");
+        if (!ours) {
+            argv[n++] = argv[i];
+            continue;
+        }
+        char *end = nullptr;
+        long long v = i + 1 < argc ? strtoll(argv[i + 1], &end, 10) : 0;
+        if (i + 1 >= argc || *end || v <= 0) {
+            fprintf(stderr, "bench_checkpoint: %s: %s: not a positive number\n", flag,
+                    i + 1 < argc ? argv[i + 1] : "(missing)");
+            return 2;
+        }
+        i++;
+        if (!strcmp(flag, "--state-mb"))
+            g_state_mb = (uint64_t)v;
+        else if (!strcmp(flag, "--runs"))
+            g_runs = (int)v;
+        else
+            g_records = (uint64_t)v;
+    }
+    argc = n;
+    uint64_t need = needed_mb(g_state_mb), avail = mem_available_mb();
+    if (avail && need > avail) {
+        fprintf(stderr,
+                "bench_checkpoint: --state-mb %llu needs about %llu MiB of memory (twice the "
+                "state, plus 1 GiB), and %llu MiB is available (MemAvailable); lower --state-mb\n",
+                (unsigned long long)g_state_mb, (unsigned long long)need,
+                (unsigned long long)avail);
+        return 2;
+    }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+        return 2;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -217,6 +217,29 @@ static void human(double v, char *buf, size_t len)
         snprintf(buf, len, "%.0f ", v);
 }
 
+/* The checkpoint skew line of the run summary (the operations guide's "checkpoint skew"):
+ * in the last completed checkpoint, the slowest and fastest subtask end to end, and the
+ * smallest and largest state. */
+static void print_skew(const struct weir_run_stats *st)
+{
+    if (!st->skew_checkpoint_id)
+        return;
+    const struct weir_subtask_checkpoint *s = &st->skew_slowest, *f = &st->skew_fastest,
+                                         *lo = &st->skew_smallest, *hi = &st->skew_largest;
+    char a[32], b[32];
+    human((double)lo->size_bytes, a, sizeof a);
+    human((double)hi->size_bytes, b, sizeof b);
+    fprintf(stderr,
+            "weir: checkpoint skew (checkpoint %llu, %d subtasks): slowest %s subtask %d of %d "
+            "%llu ms end to end (sync %llu ms, alignment %llu ms), fastest %s subtask %d of %d "
+            "%llu ms; size min %sB (%s subtask %d of %d), max %sB (%s subtask %d of %d)\n",
+            (unsigned long long)st->skew_checkpoint_id, st->skew_subtasks, s->task, s->subtask,
+            s->parallelism, (unsigned long long)s->end_to_end_ms, (unsigned long long)s->sync_ms,
+            (unsigned long long)s->alignment_ms, f->task, f->subtask, f->parallelism,
+            (unsigned long long)f->end_to_end_ms, a, lo->task, lo->subtask, lo->parallelism, b,
+            hi->task, hi->subtask, hi->parallelism);
+}
+
 static void show_progress(void *arg, uint64_t records, double elapsed_s, bool done)
 {
     struct progress *p = arg;
@@ -359,6 +382,7 @@ static int cmd_run(int argc, char **argv)
                      (unsigned long long)st.checkpoints_failed,
                      (unsigned long long)st.last_checkpoint_id, from, st.restarts,
                      st.restarts == 1 ? "" : "s");
+        print_skew(&st); /* before the last line, which says how the job ended */
         fprintf(stderr,
                 "weir: job %s %s in %.3f s: %llu records from sources, %llu into sinks, "
                 "%srecords/s (%srecords/s per worker, %d worker%s)%s\n",

@@ -167,6 +167,20 @@ static void print_checkpoints(const struct weir_run_stats *st,
                 "               worker stall per snapshot (synchronous part) p50 %.3f ms, p99 "
                 "%.3f ms, max %.3f ms over %" PRIu64 " snapshots\n",
                 st->sync_ms_p50, st->sync_ms_p99, st->sync_ms_max, st->snapshots);
+    if (st->skew_checkpoint_id) {
+        /* checkpoint skew (the operations guide's failure mode), per subtask */
+        const struct weir_subtask_checkpoint *sl = &st->skew_slowest, *fa = &st->skew_fastest,
+                                             *lo = &st->skew_smallest, *hi = &st->skew_largest;
+        fprintf(out,
+                "               skew in checkpoint %" PRIu64 " (%d subtasks): slowest %s "
+                "subtask %d of %d %" PRIu64 " ms end to end (sync %" PRIu64
+                " ms, alignment %" PRIu64 " ms), fastest %s subtask %d of %d %" PRIu64
+                " ms; size min %.2f MiB (%s subtask %d), max %.2f MiB (%s subtask %d)\n",
+                st->skew_checkpoint_id, st->skew_subtasks, sl->task, sl->subtask, sl->parallelism,
+                sl->end_to_end_ms, sl->sync_ms, sl->alignment_ms, fa->task, fa->subtask,
+                fa->parallelism, fa->end_to_end_ms, (double)lo->size_bytes / 1048576.0, lo->task,
+                lo->subtask, (double)hi->size_bytes / 1048576.0, hi->task, hi->subtask);
+    }
     if (st->restored_checkpoint)
         fprintf(out, "               restored from checkpoint %" PRIu64 " (%.1f MiB) in %.1f ms\n",
                 st->restored_checkpoint, (double)st->restored_bytes / 1048576.0, st->restore_ms);

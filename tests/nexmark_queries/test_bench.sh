@@ -2,7 +2,8 @@
 # weir bench nexmark's files: --dump-events writes the events as person.csv,
 # auction.csv and bid.csv with Nexmark's header rows; --output's committed rows
 # of q2 and q14 are what awk computes from the dumped bid.csv; --json holds the
-# measurements; the checkpoint summary counts every completed checkpoint; bad
+# measurements; the checkpoint summary counts every completed checkpoint and names the
+# slowest and fastest subtask of the last one (checkpoint skew); bad
 # flags are one-line errors naming the flag and value.
 set -u
 : "${WEIR:?}"
@@ -65,6 +66,10 @@ json_n=$(grep -o '"duration_ms"' "$T/q1.json" | wc -l)
 [ -n "$done_n" ] && [ "$done_n" -gt 32 ] && [ "$over_n" = "$done_n" ] && [ "$json_n" = "$done_n" ] \
   && ok "the checkpoint summary covers all $done_n completed checkpoints" \
   || bad "checkpoint summary: ${done_n:-?} completed, durations over ${over_n:-?}, $json_n in --json" "$T/q1.out"
+# ... and its skew (issue 10): the slowest and fastest subtask of the last checkpoint they took
+grep -Eq '^ +skew in checkpoint [0-9]+ \([0-9]+ subtasks\): slowest .* subtask [01] of 2 [0-9]+ ms end to end .*, fastest .* subtask [01] of 2 [0-9]+ ms; size min .* MiB .*, max .* MiB' "$T/q1.out" \
+  && ok "the checkpoint summary names the slowest and fastest subtask" \
+  || bad "no checkpoint skew line in the summary" "$T/q1.out"
 
 err=$("$WEIR" bench nexmark --query q6 --events 10 2>&1); rc=$?
 [ $rc -eq 2 ] && [ "$(echo "$err" | wc -l)" -eq 1 ] && echo "$err" | grep -q -- '--query: "q6"' \

@@ -249,6 +249,16 @@ struct weir_run_opts {
     void *clock_arg;
 };
 
+/* One subtask's part in a checkpoint (checkpoint skew). */
+struct weir_subtask_checkpoint {
+    char task[128]; /* its chain's name, truncated */
+    int subtask, parallelism;
+    uint64_t end_to_end_ms; /* from the trigger until its state files were durable */
+    uint64_t sync_ms;       /* its snapshot's synchronous part: the worker's stall */
+    uint64_t alignment_ms;  /* its barrier alignment (0 for a source) */
+    uint64_t size_bytes;    /* its state files */
+};
+
 struct weir_run_stats {
     uint64_t source_records; /* records emitted by all sources */
     uint64_t sink_records;   /* records reached all sinks */
@@ -266,6 +276,12 @@ struct weir_run_stats {
     double sync_ms_p50, sync_ms_p99, sync_ms_max;
     double restore_ms;       /* reading the checkpoint back into state, when restored */
     uint64_t restored_bytes; /* size of the checkpoint restored from */
+    /* Checkpoint skew: in the last completed checkpoint that running subtasks took (finished
+     * ones are left out), the slowest and fastest subtask end to end, and the smallest and
+     * largest state. skew_checkpoint_id 0: none. */
+    uint64_t skew_checkpoint_id;
+    int skew_subtasks;
+    struct weir_subtask_checkpoint skew_slowest, skew_fastest, skew_smallest, skew_largest;
 };
 
 /* Plans, places and runs the job until its sources are exhausted and every record

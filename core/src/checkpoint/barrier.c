@@ -78,10 +78,11 @@ static void note_sync_time(struct task_chk *tc, uint64_t dt)
 /* Snapshots every operator of the task for checkpoint id and forwards the
  * barrier. With checkpointing off (rt->chk.on false) barriers are only
  * forwarded. */
-static int take_checkpoint(struct task *t, uint64_t id)
+static int take_checkpoint(struct task *t, uint64_t id, uint64_t align_ns)
 {
     t->chk.last_chk = id;
     if (t->rt->chk.on) {
+        chk_note_alignment(t, id, align_ns);
         uint64_t t0 = now_ns();
         int rc = chk_snapshot_task(t->rt, t, id);
         note_sync_time(&t->chk, now_ns() - t0);
@@ -99,8 +100,9 @@ static int finish_alignment(struct task *t)
     t->chk.aligning = 0;
     for (int i = 0; i < t->n_in; i++)
         t->in[i].blocked = false;
-    pub_add(&t->chk.align_ns, t->worker->now_ns - t->chk.align_start_ns);
-    return take_checkpoint(t, id);
+    uint64_t align_ns = t->worker->now_ns - t->chk.align_start_ns;
+    pub_add(&t->chk.align_ns, align_ns);
+    return take_checkpoint(t, id, align_ns);
 }
 
 int chk_on_barrier(struct task *t, struct in_chan *c, uint64_t id)
@@ -149,9 +151,9 @@ int chk_source_trigger(struct task *t)
     for (; id < trig; id++) {
         if (!chk_pending_live(t->rt, id))
             continue;
-        int rc = take_checkpoint(t, id);
+        int rc = take_checkpoint(t, id, 0);
         if (rc < 0)
             return rc;
     }
-    return take_checkpoint(t, trig);
+    return take_checkpoint(t, trig, 0);
 }

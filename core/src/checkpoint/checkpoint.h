@@ -53,6 +53,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <weir/job.h>
 #include <weir/storage.h>
 
 #include "checkpoint_rocksdb.h"
@@ -75,6 +76,10 @@ struct task_chk {
     uint32_t *sync_us;                  /* each snapshot's synchronous time, for percentiles */
     size_t n_sync, cap_sync;
     _Atomic uint64_t last_sync_ms, last_async_ms; /* of the last completed checkpoint */
+    /* of the last completed checkpoint too, written by the coordinator (settle): from the
+     * trigger until this subtask's state files were durable, its barrier alignment, and the
+     * bytes of its state files (checkpoint skew, per subtask) */
+    _Atomic uint64_t last_e2e_ms, last_align_ms, last_size_bytes;
 };
 
 /* A run's checkpoint state (rt->chk). */
@@ -121,6 +126,11 @@ void chk_sync_percentiles(struct runtime *rt, struct weir_run_stats *st);
 int chk_source_trigger(struct task *t);
 int chk_on_barrier(struct task *t, struct in_chan *c, uint64_t id);
 int chk_input_ended(struct task *t);
+/* coordinator.c, the task's worker before it snapshots checkpoint id: how long its barrier
+ * alignment took (0 for a source), kept in its ack slot for the skew metrics */
+void chk_note_alignment(struct task *t, uint64_t id, uint64_t align_ns);
+/* coordinator.c, control thread: the skew of the last completed checkpoint (run stats) */
+void chk_skew_stats(struct runtime *rt, struct weir_run_stats *st);
 
 /* --- inside the module (not for the runtime) --------------------------------- */
 
@@ -155,12 +165,17 @@ struct task_ack {
     /* when the snapshot's files went to the io thread, and its synchronous
      * part: 0 when the coordinator acked for a finished task */
     uint64_t submit_ns, sync_ms;
+    uint64_t align_ns; /* written by the worker before filled (chk_note_alignment) */
+    /* the io thread's (file_done): bytes of this task's state files, and when the last
+     * of them was durable */
+    _Atomic uint64_t size_bytes, durable_ns;
     struct weir_ckpt_entry *e; /* one per operator of the task */
     char (*names)[256];
     char *blobs; /* one status byte per operator */
 };
 
 struct pending {
+    struct runtime *rt; /* for the storage's file_done callback */
     uint64_t id;
     char *savepoint; /* path when this is a savepoint */
     enum pending_state state;
@@ -191,6 +206,11 @@ struct coordinator {
     _Atomic(struct pending *) slot[SLOTS];
     struct pending **live;
     int n_live, cap_live;
+    /* The last completed checkpoint's skew over the subtasks that snapshotted (settle;
+     * control thread): skew_id 0 while there is none. */
+    uint64_t skew_id;
+    int skew_n;
+    struct weir_subtask_checkpoint skew_slowest, skew_fastest, skew_smallest, skew_largest;
 };
 
 /* Test hooks (crash and disk-full injection), NULL in production. Installed

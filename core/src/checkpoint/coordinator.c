@@ -111,6 +111,7 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
     struct pending *pd = calloc(1, sizeof *pd);
     if (!pd)
         return NULL;
+    pd->rt = rt;
     pd->id = id;
     atomic_store(&rt->job->chk.last_issued_id, id); /* taken: chk_next_id goes past it */
     pthread_mutex_init(&pd->shared.lock, NULL);
@@ -229,6 +230,122 @@ static int commit(struct runtime *rt, struct pending *pd)
     return rc;
 }
 
+/* The storage's io thread, as each state file is durable: its bytes and the time go to the
+ * ack slot of the task that wrote it (its name is weir_ckpt_file_name(uid, subtask), see
+ * chk_snapshot_op), for the per-subtask size and end-to-end duration (settle). pd outlives
+ * its files: it is freed only once settled. */
+static void file_done(void *arg, weir_ckpt *ck, const struct weir_ckpt_file_info *fi, int status)
+{
+    (void)ck;
+    struct pending *pd = arg;
+    struct runtime *rt = pd->rt;
+    if (status < 0)
+        return;
+    uint64_t now = now_ns();
+    for (int i = 0; i < rt->n_tasks; i++) {
+        const struct task *t = &rt->tasks[i];
+        for (int j = 0; j < t->n_ops; j++) {
+            char name[256];
+            if (weir_ckpt_file_name(name, sizeof name, t->ops[j].node->uid, t->subtask) < 0 ||
+                strcmp(name, fi->name) != 0)
+                continue;
+            struct task_ack *a = &pd->acks[i];
+            atomic_fetch_add(&a->size_bytes, fi->size_bytes);
+            uint64_t prev = atomic_load(&a->durable_ns);
+            while (prev < now && !atomic_compare_exchange_weak(&a->durable_ns, &prev, now))
+                ;
+            return;
+        }
+    }
+}
+
+static const struct weir_ckpt_callbacks *callbacks(struct pending *pd,
+                                                   struct weir_ckpt_callbacks *cb)
+{
+    *cb = (struct weir_ckpt_callbacks){.file_done = file_done, .arg = pd};
+    return cb;
+}
+
+void chk_note_alignment(struct task *t, uint64_t id, uint64_t align_ns)
+{
+    /* acquire: pairs with the release store in pending_new */
+    struct pending *pd =
+        atomic_load_explicit(&t->rt->chk.coord->slot[id % SLOTS], memory_order_acquire);
+    if (!pd || pd->id != id)
+        return;
+    struct task_ack *a = &pd->acks[t->index];
+    /* acquire: pairs with the release store of filled in ack_finished; the worker's own
+     * release store of filled (chk_snapshot_task), after this, publishes align_ns */
+    if (!atomic_load_explicit(&a->filled, memory_order_acquire))
+        a->align_ns = align_ns;
+}
+
+static void subtask_of(const struct task *t, const struct task_ack *a, uint64_t start_ns,
+                       struct weir_subtask_checkpoint *out)
+{
+    uint64_t end = atomic_load(&a->durable_ns);
+    if (end < a->submit_ns)
+        end = a->submit_ns; /* no state file: its ack ends it */
+    *out = (struct weir_subtask_checkpoint){.subtask = t->subtask,
+                                            .parallelism = t->n_ops ? t->ops[0].ctx.parallelism : 0,
+                                            .end_to_end_ms =
+                                                end > start_ns ? (end - start_ns) / 1000000ull : 0,
+                                            .sync_ms = a->sync_ms,
+                                            .alignment_ms = a->align_ns / 1000000ull,
+                                            .size_bytes = atomic_load(&a->size_bytes)};
+    snprintf(out->task, sizeof out->task, "%s", t->chain_name);
+}
+
+/* Per subtask of completed checkpoint pd, for those that snapshotted it (finished ones are
+ * acked by the coordinator, submit_ns 0): the metrics, and the skew (slowest and fastest end
+ * to end, smallest and largest state) for the run stats. sync = the snapshot's synchronous
+ * part; async = from its hand-over to the io thread until the checkpoint's files were durable
+ * and _metadata committed (now). */
+static void note_subtasks(struct runtime *rt, const struct pending *pd, uint64_t now)
+{
+    struct coordinator *c = rt->chk.coord;
+    int n = 0;
+    for (int i = 0; i < rt->n_tasks; i++) {
+        struct task *t = &rt->tasks[i];
+        const struct task_ack *a = &pd->acks[i]; /* every task acked: COMMITTING */
+        if (!a->submit_ns)
+            continue;
+        struct weir_subtask_checkpoint sc;
+        subtask_of(t, a, pd->start_ns, &sc);
+        atomic_store(&t->chk.last_sync_ms, a->sync_ms);
+        atomic_store(&t->chk.last_async_ms, (now - a->submit_ns) / 1000000ull);
+        atomic_store(&t->chk.last_e2e_ms, sc.end_to_end_ms);
+        atomic_store(&t->chk.last_align_ms, sc.alignment_ms);
+        atomic_store(&t->chk.last_size_bytes, sc.size_bytes);
+        if (n == 0 || sc.end_to_end_ms > c->skew_slowest.end_to_end_ms)
+            c->skew_slowest = sc;
+        if (n == 0 || sc.end_to_end_ms < c->skew_fastest.end_to_end_ms)
+            c->skew_fastest = sc;
+        if (n == 0 || sc.size_bytes < c->skew_smallest.size_bytes)
+            c->skew_smallest = sc;
+        if (n == 0 || sc.size_bytes > c->skew_largest.size_bytes)
+            c->skew_largest = sc;
+        n++;
+    }
+    if (n) {
+        c->skew_id = pd->id;
+        c->skew_n = n;
+    }
+}
+
+void chk_skew_stats(struct runtime *rt, struct weir_run_stats *st)
+{
+    const struct coordinator *c = rt->chk.coord;
+    if (!c || !c->skew_id)
+        return;
+    st->skew_checkpoint_id = c->skew_id;
+    st->skew_subtasks = c->skew_n;
+    st->skew_slowest = c->skew_slowest;
+    st->skew_fastest = c->skew_fastest;
+    st->skew_smallest = c->skew_smallest;
+    st->skew_largest = c->skew_largest;
+}
+
 /* Tells the run's caller (weir_run_opts.on_checkpoint) that checkpoint pd ended. */
 static void report(struct runtime *rt, const struct pending *pd, bool completed,
                    uint64_t duration_ms, uint64_t size_bytes, const char *reason)
@@ -298,17 +415,7 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
             atomic_store(&cs->last_checkpoint_id, pd->id);
         atomic_fetch_add(&cs->completed, 1);
         c->consecutive_failed = 0;
-        /* Per subtask: sync = its snapshot's synchronous part; async = from its
-         * hand-over to the io thread until the checkpoint's files were durable
-         * and _metadata committed (this tick). */
-        for (int i = 0; i < rt->n_tasks; i++) {
-            struct task *t = &rt->tasks[i];
-            const struct task_ack *a = &pd->acks[i]; /* every task acked: COMMITTING */
-            if (!a->submit_ns)
-                continue;
-            atomic_store(&t->chk.last_sync_ms, a->sync_ms);
-            atomic_store(&t->chk.last_async_ms, (now - a->submit_ns) / 1000000ull);
-        }
+        note_subtasks(rt, pd, now);
         /* release: pairs with the acquire load in chk_notify */
         atomic_store_explicit(&rt->chk.completed_id, pd->id, memory_order_release);
         rt_wake_workers(rt); /* sleeping sinks commit now, not at their next timeout */
@@ -379,13 +486,16 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
         snprintf(path, sizeof path, "%s/savepoint-%s-%" PRIu64,
                  *dir ? dir : weir_storage_job_dir(c->storage), rt->job->name, id);
         pd->savepoint = strdup(path);
-        rc = pd->savepoint ? weir_savepoint_begin(c->storage, path, id, NULL, &pd->ck) : -ENOMEM;
+        struct weir_ckpt_callbacks cb;
+        rc = pd->savepoint ? weir_savepoint_begin(c->storage, path, id, callbacks(pd, &cb), &pd->ck)
+                           : -ENOMEM;
         if (rc == 0)
             chk_log(rt, "savepoint %" PRIu64 " triggered: %s", id, path);
     } else {
         if (chk_test_hooks && chk_test_hooks->checkpoint_begin)
             chk_test_hooks->checkpoint_begin(c->storage, id, false);
-        rc = weir_ckpt_begin(c->storage, id, NULL, &pd->ck);
+        struct weir_ckpt_callbacks cb;
+        rc = weir_ckpt_begin(c->storage, id, callbacks(pd, &cb), &pd->ck);
     }
     if (rc < 0) {
         chk_log(rt, "checkpoint %" PRIu64 " could not start: %s", id, strerror(-rc));
@@ -420,10 +530,17 @@ void chk_tick(struct runtime *rt)
         struct pending *pd = c->p[i];
         /* Tasks that finished after the trigger will not see the barrier. */
         ack_finished_tasks(rt, pd);
+        /* Stopping: a source that ended for the stop before it took pd was just acked as
+         * finished, and pd must not complete so (a resume from it would not read that
+         * source's input any more). Read after ack_finished_tasks: a task seen finished
+         * because of the stop (done_flag, acquire) was after its worker read cancel, so the
+         * stop is seen here too. */
+        if (pd->state == P_PENDING && atomic_load(&rt->job->cancel))
+            weir_ckpt_abort(pd->ck, -ECANCELED);
         /* acquire: pairs with the acq_rel increments of acked in
          * chk_snapshot_task and ack_finished: every ack slot is filled */
-        if (pd->state == P_PENDING &&
-            atomic_load_explicit(&pd->acked, memory_order_acquire) == rt->n_tasks) {
+        else if (pd->state == P_PENDING &&
+                 atomic_load_explicit(&pd->acked, memory_order_acquire) == rt->n_tasks) {
             int rc = commit(rt, pd);
             if (rc < 0)
                 weir_ckpt_abort(pd->ck, rc);
@@ -452,14 +569,9 @@ void chk_tick(struct runtime *rt)
         pending_free(rt, pd);
         c->live[i--] = c->live[--c->n_live];
     }
-    if (atomic_load(&rt->job->cancel)) {
-        /* Stopping: sources end early, and a checkpoint now would record them
-         * as finished. Nothing new starts; what is in flight is aborted. */
-        for (int i = 0; i < c->n_pending; i++)
-            if (c->p[i]->state == P_PENDING)
-                weir_ckpt_abort(c->p[i]->ck, -ECANCELED);
-        return;
-    }
+    if (atomic_load(&rt->job->cancel))
+        return; /* stopping: sources end early, and a checkpoint now would record them as
+                 * finished; nothing new starts (what is in flight was aborted above) */
     if (atomic_load(&rt->job->savepoint_requested) && c->n_pending == 0 &&
         !atomic_load(&rt->failed)) {
         atomic_store(&rt->job->savepoint_requested, 0);
@@ -496,7 +608,8 @@ int chk_final(struct runtime *rt)
     pd->final = true;
     if (chk_test_hooks && chk_test_hooks->checkpoint_begin)
         chk_test_hooks->checkpoint_begin(c->storage, id, true);
-    int rc = weir_ckpt_begin(c->storage, id, NULL, &pd->ck);
+    struct weir_ckpt_callbacks cb;
+    int rc = weir_ckpt_begin(c->storage, id, callbacks(pd, &cb), &pd->ck);
     if (rc < 0)
         return rc;
     pd->start_ns = now_ns();
@@ -630,6 +743,16 @@ int chk_register_metrics(struct runtime *rt)
         rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointAsyncDurationMs",
                                    "From hand-over to the io thread to the checkpoint complete",
                                    WEIR_METRIC_GAUGE, l, &t->chk.last_async_ms);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointEndToEndDurationMs",
+                                   "From the trigger until this subtask's state was durable",
+                                   WEIR_METRIC_GAUGE, l, &t->chk.last_e2e_ms);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointAlignmentDurationMs",
+                                   "Barrier alignment of this subtask's last completed snapshot",
+                                   WEIR_METRIC_GAUGE, l, &t->chk.last_align_ms);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointSizeBytes",
+                                   "Bytes of this subtask's state files in the last completed "
+                                   "checkpoint",
+                                   WEIR_METRIC_GAUGE, l, &t->chk.last_size_bytes);
     }
     return rc ? -ENOMEM : 0;
 }
