@@ -225,6 +225,52 @@ static void an_aborted_multipart_upload_leaves_no_object(void **state)
     weir_s3_close(s3);
 }
 
+static const char *file_of(const char *name, const void *data, size_t len)
+{
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/%s", wt_tmp_dir("s3file"), name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+static void a_file_larger_than_a_part_uploads_in_parts_byte_exact(void **state)
+{
+    struct weir_s3 *s3 = open_s3(NULL);
+    const char *key = key_of("putfile", "big");
+    const size_t len = 10 * MiB + 3;
+    uint8_t *data = random_bytes(len, 5);
+    must(s3, weir_s3_put_file(s3, key, file_of("big", data, len), 5 * MiB));
+    assert_object(s3, key, data, len);
+    free(data);
+    weir_s3_close(s3);
+}
+
+static void a_file_within_a_part_and_an_empty_file_upload(void **state)
+{
+    struct weir_s3 *s3 = open_s3(NULL);
+    must(s3,
+         weir_s3_put_file(s3, key_of("putfile", "small"), file_of("small", "small", 5), 5 * MiB));
+    assert_object(s3, key_of("putfile", "small"), "small", 5);
+    must(s3, weir_s3_put_file(s3, key_of("putfile", "empty"), file_of("empty", "", 0), 5 * MiB));
+    assert_object(s3, key_of("putfile", "empty"), "", 0);
+    weir_s3_close(s3);
+}
+
+static void a_missing_file_is_one_line_naming_it(void **state)
+{
+    struct weir_s3 *s3 = open_s3(NULL);
+    assert_int_equal(weir_s3_put_file(s3, "k", "/nonexistent/chk-1/op-0", 5 * MiB), -ENOENT);
+    char want[512];
+    snprintf(want, sizeof want,
+             "S3 PUT s3://%s/k: /nonexistent/chk-1/op-0: No such file or directory",
+             getenv("WEIR_S3_BUCKET"));
+    assert_string_equal(weir_s3_error(s3), want);
+    weir_s3_close(s3);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -365,6 +411,9 @@ int main(void)
         cmocka_unit_test(a_multipart_object_of_three_parts_round_trips_byte_exact),
         cmocka_unit_test(an_aborted_multipart_upload_leaves_no_object),
         cmocka_unit_test(a_listing_goes_on_past_the_first_page),
+        cmocka_unit_test(a_file_larger_than_a_part_uploads_in_parts_byte_exact),
+        cmocka_unit_test(a_file_within_a_part_and_an_empty_file_upload),
+        cmocka_unit_test(a_missing_file_is_one_line_naming_it),
         cmocka_unit_test(credentials_come_from_the_shared_file_profile),
         cmocka_unit_test(no_credentials_is_one_line_saying_where_to_set_them),
         cmocka_unit_test(an_endpoint_that_is_not_a_url_names_s3_endpoint),

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -459,6 +460,20 @@ void weir_s3_close(struct weir_s3 *s3)
     free(s3->secret_key);
     free(s3->session_token);
     free(s3);
+}
+
+int weir_s3_fail(struct weir_s3 *s3, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s3->err, sizeof s3->err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *weir_s3_bucket(const struct weir_s3 *s3)
+{
+    return s3->bucket;
 }
 
 const char *weir_s3_error(const struct weir_s3 *s3)

@@ -89,6 +89,10 @@ int weir_s3_get(struct weir_s3 *s3, const char *key, uint8_t **data, size_t *len
 /* Deleting a key that does not exist succeeds, as S3 answers 204 either way. */
 int weir_s3_delete(struct weir_s3 *s3, const char *key);
 
+/* Uploads the file at path to key: one PUT when it is at most part_bytes, else a multipart
+ * upload of part_bytes parts (S3 wants >= 5 MiB but the last), read one part at a time. */
+int weir_s3_put_file(struct weir_s3 *s3, const char *key, const char *path, size_t part_bytes);
+
 /* A multipart upload: _begin, then _part for parts 1, 2, ... in order (every part but the
  * last at least 5 MiB on AWS), then _commit or _abort; both end the upload and free it, and a
  * failed _commit aborts it on the server so that no parts are left behind. */
@@ -109,5 +113,10 @@ struct weir_s3_list {
 int weir_s3_list(struct weir_s3 *s3, const char *prefix, const char *token, int max_keys,
                  struct weir_s3_list *out);
 void weir_s3_list_free(struct weir_s3_list *l);
+
+/* For s3_file.c: the bucket, and setting the error line (from fmt; rc is returned). */
+const char *weir_s3_bucket(const struct weir_s3 *s3);
+int weir_s3_fail(struct weir_s3 *s3, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif
