@@ -8,6 +8,8 @@ PKGS=(
   libhwloc-dev hwloc libyaml-dev liburing-dev libjemalloc-dev librocksdb-dev
   librdkafka-dev libmicrohttpd-dev libcmocka-dev libbenchmark-dev libxxhash-dev
   libck-dev libdpdk-dev gnuplot-nox
+  # S3-compatible checkpoint storage (io/src/storage/s3.c): libcurl 7.75+ for CURLOPT_AWS_SIGV4
+  libcurl4-openssl-dev
   # the fuzz build (make test-fuzz): clang 14, and libFuzzer's runtime
   # (libclang_rt.fuzzer-x86_64.a), which Debian 12 ships in libclang-rt-14-dev
   clang libclang-rt-14-dev
@@ -17,6 +19,11 @@ PKGS=(
 # bring their own, so only install Debian's when the commands are missing.
 if ! command -v javac >/dev/null 2>&1; then PKGS+=(openjdk-17-jdk-headless); fi
 if ! command -v mvn >/dev/null 2>&1; then PKGS+=(maven); fi
+# The S3 tests run S3Proxy (tools/s3proxy.sh), one jar that needs only a Java runtime; the JDK
+# above brings one, so this adds a JRE only where javac exists but java does not.
+if ! command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1; then
+  PKGS+=(openjdk-17-jre-headless)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,122 @@
+/*
+ * @internal An S3 client for checkpoint storage: objects in one bucket of an S3-compatible
+ * store (AWS, MinIO, S3Proxy, Ceph RGW), path-style URLs (<endpoint>/<bucket>/<key>), signed
+ * by libcurl's AWS SigV4 (CURLOPT_AWS_SIGV4) rather than by hand. What curl leaves to us: the
+ * x-amz-content-sha256 header (the body's SHA-256, which S3 checks), a query string already
+ * sorted and upper-case-percent-encoded (`uploads=`, not `uploads`), and no form content type
+ * on POST.
+ *
+ *     struct weir_s3 *s3;
+ *     if (weir_s3_open(&(struct weir_s3_config){.endpoint = "http://127.0.0.1:9000",
+ *                                                .bucket = "ckpt"}, &s3, err, sizeof err))
+ *         return -1;                        // err: one line, names the s3.* key to change
+ *     int rc = weir_s3_put_if_absent(s3, "job/chk-3/_metadata", buf, len);
+ *     if (rc == -EEXIST) ...                // another writer got there first (HTTP 412)
+ *     else if (rc) fprintf(stderr, "%s\n", weir_s3_error(s3));
+ *     weir_s3_close(s3);
+ *
+ * Credentials, first found: the config's, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+ * AWS_SESSION_TOKEN, then the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, else
+ * ~/.aws/credentials), profile AWS_PROFILE (else "default"). Region: the config's, AWS_REGION,
+ * AWS_DEFAULT_REGION, else us-east-1. Endpoint (to be the key s3.endpoint, Flink's name): the
+ * config's, else https://s3.<region>.amazonaws.com.
+ *
+ * A handle is one connection (kept alive between requests) and is used by one thread at a
+ * time. Every operation returns 0 or a negative errno: -ENOENT (404), -EACCES (403, a wrong
+ * key or secret among them), -EEXIST (412 on a conditional PUT), -EIO for any other failure;
+ * weir_s3_error() then holds one line: the operation, s3://bucket/key, the HTTP status and
+ * S3's <Code> and <Message>, or curl's reason when no answer came.
+ *
+ * Not yet: virtual-hosted-style URLs, retries with backoff, streaming bodies larger than
+ * memory (a multipart part is one buffer), and the wiring into checkpoint storage, whose
+ * design follows.
+ *
+ * Design (not built): state.checkpoints.dir: s3://bucket/prefix in checkpoint storage.
+ *  - storage.c opens the storage: an s3:// dir makes it keep a local staging directory
+ *    (state.backend.local-recovery's directory when that is on, else a scratch directory under
+ *    the job's private state dir) and start an uploader thread owning weir_s3 handles (this
+ *    client blocks, so it never runs on the io thread, whose io_uring loop must not wait on
+ *    the network); the uploader's completions come back through the io thread's queue as a
+ *    new request type, so the checkpoint state machine stays in one thread.
+ *  - writer.c is unchanged up to the file: state files are written and fsynced locally as now;
+ *    once a file is durable (after REQ_SUBMIT) the io thread hands it to the uploader: one PUT
+ *    when small, a multipart upload of pool-buffer-sized parts (>= 5 MiB) when large. Size and
+ *    checksum go to _metadata exactly as for a local file. A failed upload fails the
+ *    checkpoint (the checkpoint's error, not a sticky storage error: the next one retries).
+ *  - commit.c writes _metadata last, after every upload of the checkpoint has completed, with
+ *    weir_s3_put_if_absent: a second writer of the same chk-N (a restarted job racing a stale
+ *    one) gets -EEXIST and the checkpoint fails instead of overwriting. The checkpoint is
+ *    complete when that PUT returns; the local _metadata follows it.
+ *  - shared.c (RocksDB's shared SSTs) uploads a shared file once, under <prefix>/<job>/shared/,
+ *    with a conditional PUT (an existing object with the same name is the same file).
+ *  - retention.c lists <prefix>/<job>/chk- with weir_s3_list (all pages) and deletes the
+ *    objects of checkpoints no longer retained, _metadata first so that a half-deleted
+ *    checkpoint is never taken for a complete one; aborted checkpoints' multipart uploads are
+ *    aborted when the checkpoint aborts.
+ *  - storage_restore.c, with state.backend.local-recovery: true, reads the local copy when its
+ *    _metadata matches the remote one (same bytes, same checkpoint id) and every file's size and
+ *    checksum match; otherwise (a new host, a lost SSD) it downloads the checkpoint's objects
+ *    into the staging directory and restores from there. Without local-recovery the local
+ *    files are deleted once the checkpoint is complete remotely.
+ */
+#ifndef WEIR_S3_H
+#define WEIR_S3_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct weir_s3_config {
+    const char *endpoint; /* s3.endpoint: http[s]://host[:port], no bucket; NULL for AWS */
+    const char *region;   /* NULL: AWS_REGION, AWS_DEFAULT_REGION, us-east-1 */
+    const char *bucket;   /* required */
+    const char *access_key, *secret_key, *session_token; /* NULL: environment, then file */
+};
+
+struct weir_s3;
+
+/* Resolves region, endpoint and credentials; sends nothing. On failure *out is NULL and err
+ * holds one line naming what is missing and where it is set. */
+int weir_s3_open(const struct weir_s3_config *cfg, struct weir_s3 **out, char *err, size_t errlen);
+void weir_s3_close(struct weir_s3 *s3); /* NULL is a no-op */
+/* The last failed operation's line ("" when none failed). */
+const char *weir_s3_error(const struct weir_s3 *s3);
+
+int weir_s3_put(struct weir_s3 *s3, const char *key, const void *data, size_t len);
+/* PUT with If-None-Match: *: -EEXIST when the key already exists. */
+int weir_s3_put_if_absent(struct weir_s3 *s3, const char *key, const void *data, size_t len);
+/* The whole object into *data (malloc'ed, the caller frees; *len bytes). */
+int weir_s3_get(struct weir_s3 *s3, const char *key, uint8_t **data, size_t *len);
+/* Deleting a key that does not exist succeeds, as S3 answers 204 either way. */
+int weir_s3_delete(struct weir_s3 *s3, const char *key);
+
+/* Uploads the file at path to key: one PUT when it is at most part_bytes, else a multipart
+ * upload of part_bytes parts (S3 wants >= 5 MiB but the last), read one part at a time. */
+int weir_s3_put_file(struct weir_s3 *s3, const char *key, const char *path, size_t part_bytes);
+
+/* A multipart upload: _begin, then _part for parts 1, 2, ... in order (every part but the
+ * last at least 5 MiB on AWS), then _commit or _abort; both end the upload and free it, and a
+ * failed _commit aborts it on the server so that no parts are left behind. */
+struct weir_s3_upload;
+int weir_s3_upload_begin(struct weir_s3 *s3, const char *key, struct weir_s3_upload **out);
+int weir_s3_upload_part(struct weir_s3_upload *up, const void *data, size_t len);
+int weir_s3_upload_commit(struct weir_s3_upload *up);
+int weir_s3_upload_abort(struct weir_s3_upload *up); /* NULL is a no-op */
+
+/* One page of ListObjectsV2 under prefix, from token (NULL for the first page), at most
+ * max_keys (0: the server's default, 1000 on AWS). next_token is NULL on the last page. */
+struct weir_s3_list {
+    char **keys;
+    uint64_t *sizes;
+    size_t n;
+    char *next_token;
+};
+int weir_s3_list(struct weir_s3 *s3, const char *prefix, const char *token, int max_keys,
+                 struct weir_s3_list *out);
+void weir_s3_list_free(struct weir_s3_list *l);
+
+/* For s3_file.c: the bucket, and setting the error line (from fmt; rc is returned). */
+const char *weir_s3_bucket(const struct weir_s3 *s3);
+int weir_s3_fail(struct weir_s3 *s3, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
