@@ -20,8 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <dirent.h>
-
 #include <weir/config.h>
 #include <weir/weir.h>
 
@@ -51,41 +49,10 @@ static uint64_t line_key(const weir_rec *r)
     return h;
 }
 
-static size_t count_committed(const char *dir, unsigned char *seen)
-{
-    size_t bad = 0;
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strncmp(de->d_name, "part-", 5) != 0)
-            continue;
-        char path[4096], line[64];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        FILE *f = fopen(path, "r");
-        assert_non_null(f);
-        while (fgets(line, sizeof line, f)) {
-            int k;
-            if (sscanf(line, "line-%d", &k) != 1 || k < 0 || k >= LINES)
-                bad++;
-            else if (seen[k] < 255)
-                seen[k]++;
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return bad;
-}
-
 static void a_source_that_misses_triggers_takes_every_checkpoint(void **state)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/lines.txt", wt_tmp_dir("in"));
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    for (int i = 0; i < LINES; i++)
-        fprintf(f, "line-%05d\n", i);
-    assert_int_equal(fclose(f), 0);
+    snprintf(path, sizeof path, "%s", wt_lines_file("in", LINES));
     const char *outdir = wt_tmp_dir("out");
 
     weir_config *cfg =
@@ -106,17 +73,7 @@ static void a_source_that_misses_triggers_takes_every_checkpoint(void **state)
                   (unsigned long long)st.checkpoints_failed);
     assert_int_equal(st.checkpoints_failed, 0);
 
-    unsigned char *seen = calloc(LINES, 1);
-    assert_non_null(seen);
-    size_t bad = count_committed(outdir, seen), missing = 0, twice = 0;
-    for (int i = 0; i < LINES; i++) {
-        missing += seen[i] == 0;
-        twice += seen[i] > 1;
-    }
-    if (missing || twice || bad)
-        fail_msg("committed output: %zu of %d lines missing, %zu more than once, %zu malformed",
-                 missing, LINES, twice, bad);
-    free(seen);
+    wt_assert_lines_once(outdir, LINES);
     weir_job_free(job);
     weir_config_free(cfg);
 }

@@ -25,8 +25,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <dirent.h>
-
 #include <weir/config.h>
 #include <weir/storage_test_hooks.h>
 #include <weir/weir.h>
@@ -80,33 +78,6 @@ static int slow(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emi
 
 static const struct weir_operator_ops slow_ops = {.kind = "slow", .process = slow, .end = mark_end};
 
-/* Counts each committed line (part-*, not the hidden in-progress or pending files). */
-static void count_committed(const char *dir, unsigned char *seen, size_t *bad)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strncmp(de->d_name, "part-", 5) != 0)
-            continue;
-        char path[4096], line[64];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        FILE *f = fopen(path, "r");
-        assert_non_null(f);
-        while (fgets(line, sizeof line, f)) {
-            int n;
-            if (sscanf(line, "line-%d", &n) != 1 || n < 0 || n >= LINES) {
-                (*bad)++;
-                continue;
-            }
-            if (seen[n] < 255)
-                seen[n]++;
-        }
-        fclose(f);
-    }
-    closedir(d);
-}
-
 static int run(const char *in, const char *out, const char *chk, const char *from)
 {
     weir_config *cfg =
@@ -131,14 +102,8 @@ static int run(const char *in, const char *out, const char *chk, const char *fro
 
 static void a_checkpoint_before_end_of_input_does_not_publish_what_end_of_input_staged(void **st)
 {
-    const char *dir = wt_tmp_dir("eoi-in");
     char in[4096];
-    snprintf(in, sizeof in, "%s/lines.txt", dir);
-    FILE *f = fopen(in, "w");
-    assert_non_null(f);
-    for (int i = 0; i < LINES; i++)
-        fprintf(f, "line-%05d\n", i);
-    assert_int_equal(fclose(f), 0);
+    snprintf(in, sizeof in, "%s", wt_lines_file("eoi-in", LINES));
     const char *out = wt_tmp_dir("eoi-out"), *chk = wt_tmp_dir("eoi-chk");
 
     chk_test_hooks = &hooks;
@@ -150,7 +115,7 @@ static void a_checkpoint_before_end_of_input_does_not_publish_what_end_of_input_
     /* c covers the lines before its source position, L: exactly those are committed */
     unsigned char *seen = calloc(LINES, 1);
     size_t bad = 0, covered = 0;
-    count_committed(out, seen, &bad);
+    bad += wt_count_committed_lines(out, seen, LINES);
     while (covered < LINES && seen[covered] == 1)
         covered++;
     for (size_t i = covered; i < LINES; i++)
@@ -169,7 +134,7 @@ static void a_checkpoint_before_end_of_input_does_not_publish_what_end_of_input_
     assert_int_equal(run(in, out, chk, "latest"), 0);
     seen = calloc(LINES, 1);
     size_t twice = 0, missing = 0;
-    count_committed(out, seen, &bad);
+    bad += wt_count_committed_lines(out, seen, LINES);
     for (int i = 0; i < LINES; i++) {
         twice += seen[i] > 1;
         missing += seen[i] == 0;

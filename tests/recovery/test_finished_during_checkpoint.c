@@ -17,8 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <dirent.h>
-
 #include <weir/config.h>
 #include <weir/weir.h>
 
@@ -40,33 +38,6 @@ static int staggered_process(weir_ctx *ctx, void *st, int input, const weir_rec 
 
 static const struct weir_operator_ops staggered_ops = {.kind = "staggered",
                                                        .process = staggered_process};
-
-/* Counts each committed line (part-*, not the hidden in-progress or pending files). */
-static void count_committed(const char *dir, unsigned char *seen, size_t *bad)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strncmp(de->d_name, "part-", 5) != 0)
-            continue;
-        char path[4096], line[64];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        FILE *f = fopen(path, "r");
-        assert_non_null(f);
-        while (fgets(line, sizeof line, f)) {
-            int n;
-            if (sscanf(line, "line-%d", &n) != 1 || n < 0 || n >= LINES) {
-                (*bad)++;
-                continue;
-            }
-            if (seen[n] < 255)
-                seen[n]++;
-        }
-        fclose(f);
-    }
-    closedir(d);
-}
 
 static void run_once(const char *path, int round)
 {
@@ -91,33 +62,15 @@ static void run_once(const char *path, int round)
     /* the last subtask runs about 750 ms: checkpoints were in flight while others ended */
     assert_true(st.checkpoints_completed >= 2);
 
-    unsigned char *seen = calloc(LINES, 1);
-    assert_non_null(seen);
-    size_t bad = 0, missing = 0, twice = 0;
-    count_committed(outdir, seen, &bad);
-    for (int i = 0; i < LINES; i++) {
-        missing += seen[i] == 0;
-        twice += seen[i] > 1;
-    }
-    if (missing || twice || bad)
-        fail_msg("round %d: committed output: %zu of %d lines missing, %zu more than once, "
-                 "%zu malformed",
-                 round, missing, LINES, twice, bad);
-    free(seen);
+    wt_assert_lines_once(outdir, LINES);
     weir_job_free(job);
     weir_config_free(cfg);
 }
 
 static void subtasks_finishing_during_checkpoints_commit_every_line_once(void **state)
 {
-    const char *in = wt_tmp_dir("in");
     char path[4096];
-    snprintf(path, sizeof path, "%s/lines.txt", in);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    for (int i = 0; i < LINES; i++)
-        fprintf(f, "line-%05d\n", i);
-    assert_int_equal(fclose(f), 0);
+    snprintf(path, sizeof path, "%s", wt_lines_file("in", LINES));
     for (int round = 0; round < ROUNDS; round++)
         run_once(path, round);
 }

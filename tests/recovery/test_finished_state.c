@@ -21,8 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <dirent.h>
-
 #include <weir/config.h>
 #include <weir/weir.h>
 
@@ -72,43 +70,10 @@ static int slow_end(weir_ctx *ctx, void *st, weir_emit *out)
 static const struct weir_operator_ops slow_ops = {
     .kind = "slow-on-0", .process = slow_process, .end = slow_end};
 
-/* Counts each committed line (part-*, not the hidden in-progress or pending files). */
-static void count_committed(const char *dir, unsigned char *seen, size_t *bad)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strncmp(de->d_name, "part-", 5) != 0)
-            continue;
-        char path[4096], line[64];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        FILE *f = fopen(path, "r");
-        assert_non_null(f);
-        while (fgets(line, sizeof line, f)) {
-            int n;
-            if (sscanf(line, "line-%d", &n) != 1 || n < 0 || n >= LINES) {
-                (*bad)++;
-                continue;
-            }
-            if (seen[n] < 255)
-                seen[n]++;
-        }
-        fclose(f);
-    }
-    closedir(d);
-}
-
 static void early_finished_subtask_output_is_committed_after_a_restart(void **state)
 {
-    const char *in = wt_tmp_dir("in");
     char path[4096];
-    snprintf(path, sizeof path, "%s/lines.txt", in);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    for (int i = 0; i < LINES; i++)
-        fprintf(f, "line-%05d\n", i);
-    assert_int_equal(fclose(f), 0);
+    snprintf(path, sizeof path, "%s", wt_lines_file("in", LINES));
     const char *outdir = wt_tmp_dir("out");
 
     weir_config *cfg = wt_config_new(WT_DEFS(
@@ -129,18 +94,7 @@ static void early_finished_subtask_output_is_committed_after_a_restart(void **st
     wt_run_ok(job, cfg, &(struct wt_run){.parallelism = 2, .on_checkpoint = on_checkpoint}, &st);
     assert_int_equal(st.restarts, 1); /* the failure was injected, after subtask 1 finished */
 
-    unsigned char *seen = calloc(LINES, 1);
-    assert_non_null(seen);
-    size_t bad = 0, missing = 0, twice = 0;
-    count_committed(outdir, seen, &bad);
-    for (int i = 0; i < LINES; i++) {
-        missing += seen[i] == 0;
-        twice += seen[i] > 1;
-    }
-    if (missing || twice || bad)
-        fail_msg("committed output: %zu of %d lines missing, %zu more than once, %zu malformed",
-                 missing, LINES, twice, bad);
-    free(seen);
+    wt_assert_lines_once(outdir, LINES);
     weir_job_free(job);
     weir_config_free(cfg);
 }

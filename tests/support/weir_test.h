@@ -198,4 +198,16 @@ int64_t wt_value_of(const weir_rec *r);
 /* The payload of entry i of collector c as a scripted record. */
 const struct wt_rec *wt_out_rec(int c, size_t i);
 
+/* --- numbered lines (lines.c) ----------------------------------------------------------- */
+
+/* A file of lines "line-00000" .. under wt_tmp_dir(tag); its path (static, until the next call). */
+const char *wt_lines_file(const char *tag, int lines);
+/* Adds each committed line of dir (its part-* files, not the hidden in-progress or pending
+ * ones) to seen[n] for "line-n", saturating at 255; returns how many lines are malformed or
+ * out of 0 .. lines-1. */
+size_t wt_count_committed_lines(const char *dir, unsigned char *seen, int lines);
+/* Fails the test unless dir's committed output holds every line 0 .. lines-1 exactly once,
+ * and nothing else. */
+void wt_assert_lines_once(const char *dir, int lines);
+
 #endif
