@@ -18,6 +18,15 @@
 // logged by the job ("weir: checkpoint N complete ...").
 //
 //   build/bench/bench_checkpoint [--state-mb 1024|4096] [--runs 3] [--records N]
+//
+// WEIR_BENCH_BACKEND=rocksdb or rocksdb-incremental runs the same job on RocksDB
+// (full or incremental checkpoints; the restore then reads the shared SSTs too,
+// counted in restored_MiB); WEIR_BENCH_RECORDS and WEIR_BENCH_KEYS override the
+// sizes --state-mb gives; WEIR_BENCH_NO_BASELINE leaves out the runs without
+// checkpoints.
+//
+//   WEIR_BENCH_BACKEND=rocksdb-incremental WEIR_BENCH_RECORDS=8000000
+//     WEIR_BENCH_KEYS=4000000 build/bench/bench_checkpoint --runs 1 (one command line)
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -162,8 +171,17 @@ void note_checkpoint(void *arg, const weir_checkpoint_event *ev)
     r->max_ckpt_bytes = std::max(r->max_ckpt_bytes, ev->size_bytes);
 }
 
+uint64_t env_u64(const char *name, uint64_t def)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtoull(v, nullptr, 10) : def;
+}
+
 result run(const char *interval, const char *restore, uint64_t records, double stop_after_s)
 {
+    const char *be = getenv("WEIR_BENCH_BACKEND") ? getenv("WEIR_BENCH_BACKEND") : "hashmap";
+    bool incremental = !strcmp(be, "rocksdb-incremental");
+    std::string rocks = tmpdir() + "/rocks";
     char err[1024];
     result res;
     weir_config *cfg = weir_config_new();
@@ -176,7 +194,10 @@ result run(const char *interval, const char *restore, uint64_t records, double s
                            {"state.checkpoints.dir", dir.c_str()},
                            {"execution.checkpointing.interval", interval},
                            {"execution.checkpointing.num-retained", "2"},
-                           {"restart-strategy.type", "none"}};
+                           {"restart-strategy.type", "none"},
+                           {"state.backend", incremental ? "rocksdb" : be},
+                           {"state.backend.incremental", incremental ? "true" : "false"},
+                           {"state.backend.rocksdb.localdir", rocks.c_str()}};
     for (auto &p : kv)
         if (weir_config_set(cfg, p[0], p[1], err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
@@ -189,7 +210,7 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     weir_job *job = weir_job_new("ckpt-bench");
     weir_datagen_opts o{};
     o.records = records;
-    o.keys = keys_for(g_state_mb);
+    o.keys = env_u64("WEIR_BENCH_KEYS", keys_for(g_state_mb));
     o.record_size = 64;
     o.random = true;
     weir_stream *s = weir_source_datagen(job, "datagen", &o);
@@ -219,9 +240,12 @@ result run(const char *interval, const char *restore, uint64_t records, double s
 
 void BM_CheckpointOverhead(benchmark::State &state)
 {
-    const uint64_t records = g_records ? g_records : records_for(g_state_mb);
+    const uint64_t records =
+        g_records ? g_records : env_u64("WEIR_BENCH_RECORDS", records_for(g_state_mb));
     const char *interval =
         getenv("WEIR_BENCH_CKPT_INTERVAL") ? getenv("WEIR_BENCH_CKPT_INTERVAL") : "10s";
+    // WEIR_BENCH_NO_BASELINE: only the runs with checkpoints and the restore
+    const bool baseline = !getenv("WEIR_BENCH_NO_BASELINE");
     for (auto _ : state) {
         // Alternating, so that the machine's drift over the runs hits both alike.
         std::vector<double> r_none, r_with, p50, p99;
@@ -229,15 +253,19 @@ void BM_CheckpointOverhead(benchmark::State &state)
         bool ok = true;
         weir_run_stats last{};
         for (int i = 0; i < g_runs && ok; i++) {
-            result none = run("0", nullptr, records, 0);
+            result none;
+            none.ok = true;
+            if (baseline)
+                none = run("0", nullptr, records, 0);
             result with = run(interval, nullptr, records, 0);
             ok = none.ok && with.ok;
-            r_none.push_back(none.st.source_records / none.st.elapsed_s);
+            if (baseline)
+                r_none.push_back(none.st.source_records / none.st.elapsed_s);
             r_with.push_back(with.st.source_records / with.st.elapsed_s);
             p50.push_back(with.st.sync_ms_p50);
             p99.push_back(with.st.sync_ms_p99);
             stall_max = std::max(stall_max, with.st.sync_ms_max);
-            elapsed += none.st.elapsed_s + with.st.elapsed_s;
+            elapsed += (baseline ? none.st.elapsed_s : 0) + with.st.elapsed_s;
             max_ckpt_ms = std::max(max_ckpt_ms, (double)with.max_ckpt_ms);
             max_ckpt_bytes = std::max(max_ckpt_bytes, (double)with.max_ckpt_bytes);
             checkpoints += with.st.checkpoints_completed;
@@ -245,7 +273,7 @@ void BM_CheckpointOverhead(benchmark::State &state)
             fprintf(stderr,
                     "run %d: %.0f records/s without checkpoints, %.0f with (%llu checkpoints, "
                     "stall p50 %.3f p99 %.3f max %.3f ms)\n",
-                    i + 1, r_none.back(), r_with.back(),
+                    i + 1, baseline ? r_none.back() : 0.0, r_with.back(),
                     (unsigned long long)with.st.checkpoints_completed, with.st.sync_ms_p50,
                     with.st.sync_ms_p99, with.st.sync_ms_max);
         }
@@ -260,9 +288,11 @@ void BM_CheckpointOverhead(benchmark::State &state)
         state.SetIterationTime(elapsed);
         state.counters["state_MiB"] = (double)g_state_mb;
         state.counters["runs"] = g_runs;
-        state.counters["records_per_s_no_ckpt"] = median(r_none);
         state.counters["records_per_s_ckpt"] = median(r_with);
-        state.counters["ratio_ckpt_vs_none"] = median(r_with) / median(r_none);
+        if (baseline) {
+            state.counters["records_per_s_no_ckpt"] = median(r_none);
+            state.counters["ratio_ckpt_vs_none"] = median(r_with) / median(r_none);
+        }
         state.counters["checkpoints"] = checkpoints;
         state.counters["stall_ms_p50"] = median(p50);
         state.counters["stall_ms_p99"] = median(p99);

@@ -365,6 +365,8 @@ static int restore_checkpoint(struct runtime *rt, char *err, size_t errlen)
         rt->chk.restored_id = m->checkpoint_id;
         for (size_t i = 0; i < m->entry_count; i++)
             rt->chk.restored_bytes += m->entries[i].size_bytes;
+        for (size_t i = 0; i < m->shared_count; i++) /* the SSTs of incremental RocksDB */
+            rt->chk.restored_bytes += m->shared[i].size_bytes;
         chk_log(rt, "restored from %s (checkpoint %" PRIu64 ")", weir_restore_dir(r),
                 m->checkpoint_id);
         /* What the restored checkpoint staged is committed: it was complete. */

@@ -14,10 +14,12 @@
  *   TAG_ROCKS_FILE | i          file name, then its bytes
  *
  * Restore materializes the instance in a scratch directory (SSTs hard-linked
- * from the checkpoint, small files written), opens it read-only and copies the
- * entries of the key groups the new subtask owns into its live instance, so it
- * works at any parallelism. Savepoints always use the full, backend-independent
- * format.
+ * from the checkpoint, small files written). The first file a subtask restores
+ * becomes its instance (opened in place of the empty live one, the key groups
+ * it does not own deleted as ranges: nothing is read or written entry by entry,
+ * so a restore at the same parallelism costs links and an open); the entries
+ * of the key groups it owns in any further file (another parallelism) are
+ * copied in. Savepoints always use the full, backend-independent format.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,6 +39,8 @@
 
 #include "checkpoint_rocksdb.h"
 #include "state_private.h"
+
+_Atomic uint64_t rocks_restore_entries_copied;
 
 void rocks_rm_rf(const char *dir)
 {
@@ -433,6 +437,7 @@ static int copy_key_groups(rocksdb_t *db, rocksdb_options_t *opts, rocksdb_write
             break;
         const char *v = rocksdb_iter_value(it, &vl);
         rocksdb_writebatch_put(wb, k, kl, v, vl);
+        atomic_fetch_add_explicit(&rocks_restore_entries_copied, 1, memory_order_relaxed);
         if (rocksdb_writebatch_count(wb) >= 4096) {
             rocksdb_write(db, wo, wb, &err);
             rocksdb_writebatch_clear(wb);
@@ -456,8 +461,58 @@ static int copy_key_groups(rocksdb_t *db, rocksdb_options_t *opts, rocksdb_write
     return 0;
 }
 
-/* Rebuilds the checkpointed instance in scratch, copies key groups
- * [first, last] of it into be's live instance. */
+/* The key group of db's first (or last) key; false when db holds none. */
+static bool edge_key_group(rocksdb_t *db, bool last, uint32_t *kg)
+{
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator(db, ro);
+    if (last)
+        rocksdb_iter_seek_to_last(it);
+    else
+        rocksdb_iter_seek_to_first(it);
+    size_t kl = 0;
+    const char *k = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &kl) : NULL;
+    bool found = k && kl >= 2;
+    if (found)
+        *kg = ((uint32_t)(unsigned char)k[0] << 8) | (unsigned char)k[1];
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return found;
+}
+
+/* Deletes, as two ranges, the key groups of db below first and above last (a checkpoint of
+ * another parallelism holds key groups this subtask does not own). */
+static int trim_key_groups(rocksdb_t *db, rocksdb_writeoptions_t *wo, uint32_t first, uint32_t last,
+                           char *errbuf, size_t errlen)
+{
+    uint32_t lo, hi;
+    if (!edge_key_group(db, false, &lo) || !edge_key_group(db, true, &hi))
+        return 0;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    const char zero[2] = {0, 0}, end[3] = {'\xff', '\xff', '\xff'};
+    const char below[2] = {(char)(first >> 8), (char)first};
+    const char above[2] = {(char)((last + 1) >> 8), (char)(last + 1)};
+    if (lo < first)
+        rocksdb_writebatch_delete_range(wb, zero, 2, below, 2);
+    if (hi > last)
+        rocksdb_writebatch_delete_range(wb, above, 2, end, 3);
+    char *err = NULL;
+    if (rocksdb_writebatch_count(wb))
+        rocksdb_write(db, wo, wb, &err);
+    rocksdb_writebatch_destroy(wb);
+    if (err) {
+        snprintf(errbuf, errlen, "deleting the key groups not owned: %s", err);
+        rocksdb_free(err);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* Rebuilds the checkpointed instance in scratch (SSTs hard-linked). Into an empty live
+ * instance (the first file of a restore) it is taken whole, as Flink does: opened in place of
+ * the live one, the key groups outside [first, last] deleted as ranges, so that no entry is
+ * read or written one by one. Into an instance that holds state already (the next files,
+ * at another parallelism) key groups [first, last] are copied entry by entry. */
 int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
                               uint32_t first, uint32_t last, char *errbuf, size_t errlen)
 {
@@ -471,6 +526,7 @@ int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_rest
     rocksdb_options_t *opts;
     rocksdb_writeoptions_t *wo;
     const char *dir;
+    uint32_t any;
     rdb_handles(be, &db, &opts, &wo, &dir);
     char scratch[4000];
     snprintf(scratch, sizeof scratch, "%s.restore", dir);
@@ -481,11 +537,17 @@ int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_rest
     int rc = link_shared(r, f, scratch, why, sizeof why);
     if (rc == 0)
         rc = write_small_files(f, scratch, why, sizeof why);
-    if (rc < 0)
+    if (rc < 0) {
         snprintf(errbuf, errlen, "rebuilding the RocksDB checkpoint in %s: %s", scratch,
                  why[0] ? why : strerror(-rc));
-    else
+    } else if (!edge_key_group(db, false, &any)) {
+        rc = rdb_adopt_instance(be, scratch, errbuf, errlen);
+        rdb_handles(be, &db, &opts, &wo, &dir);
+        if (rc == 0)
+            rc = trim_key_groups(db, wo, first, last, errbuf, errlen);
+    } else {
         rc = copy_key_groups(db, opts, wo, scratch, first, last, errbuf, errlen);
+    }
     rocks_rm_rf(scratch);
     return rc;
 }

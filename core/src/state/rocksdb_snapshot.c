@@ -7,8 +7,13 @@
 #include "state_private.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <weir/privdir.h>
 
 #define RESTORE_BATCH (4u << 20)
 
@@ -164,4 +169,59 @@ void rdb_handles(weir_keyed_backend *be, rocksdb_t **db, rocksdb_options_t **opt
     *opts = be->rdb->opts;
     *wo = be->rdb->wo;
     *dir = be->rdb->dir;
+}
+
+/* The live instance is closed and removed, dir renamed in its place (the same parent
+ * directory) and opened with the instance's options. No IDENTITY (a RocksDB checkpoint has
+ * none; one a state file brought is removed): RocksDB gives the instance a new identity, so
+ * that the SSTs it writes from here are named apart, in the storage's shared/, from those
+ * the checkpointed instance wrote after this checkpoint (a failed checkpoint's) or another
+ * subtask restored from the same one writes. */
+/* Sets r->db under env->lock (rebalance walks the instances from other threads), with the
+ * write buffer size rebalance gave the instance before in the options it opens with. */
+static void swap_db(struct rdb *r, rocksdb_t *db)
+{
+    weir_state_env *env = r->be->env;
+    pthread_mutex_lock(&env->lock);
+    if (env->managed)
+        rocksdb_options_set_write_buffer_size(r->opts, r->write_buffer_size);
+    r->db = db;
+    pthread_mutex_unlock(&env->lock);
+}
+
+int rdb_adopt_instance(weir_keyed_backend *be, const char *dir, char *err, size_t errlen)
+{
+    struct rdb *r = be->rdb;
+    char path[4200], *msg = NULL;
+    snprintf(path, sizeof path, "%s/IDENTITY", dir);
+    int rc = unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+        return rc;
+    }
+    rocksdb_t *old = r->db;
+    swap_db(r, NULL);
+    rocksdb_close(old);
+    privdir_rm_tree(r->dir);
+    rocksdb_t *db = NULL;
+    if (rename(dir, r->dir) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "moving %s to %s: %s", dir, r->dir, strerror(-rc));
+    } else {
+        db = rocksdb_open(r->opts, r->dir, &msg);
+        if (msg) {
+            snprintf(err, errlen, "opening the RocksDB checkpoint in %s: %s", r->dir, msg);
+            rocksdb_free(msg);
+            rc = -EIO;
+        }
+    }
+    if (rc < 0) { /* an empty instance, as the backend had */
+        privdir_rm_tree(r->dir);
+        msg = NULL;
+        if (mkdir(r->dir, 0700) == 0)
+            db = rocksdb_open(r->opts, r->dir, &msg);
+        rocksdb_free(msg);
+    }
+    swap_db(r, db);
+    return rc;
 }

@@ -368,6 +368,9 @@ int rdb_scan(struct rdb *r, const uint8_t *prefix, size_t plen,
 bool rdb_is_rocksdb(const weir_keyed_backend *be);
 void rdb_handles(weir_keyed_backend *be, rocksdb_t **db, rocksdb_options_t **opts,
                  rocksdb_writeoptions_t **wo, const char **dir);
+/* Makes the RocksDB instance in dir (a checkpoint rebuilt beside the live one) be's own, in
+ * place of its live instance; on failure be has an empty instance again. */
+int rdb_adopt_instance(weir_keyed_backend *be, const char *dir, char *err, size_t errlen);
 
 #pragma GCC visibility pop
 

@@ -1,0 +1,274 @@
+/*
+ * Restoring an incremental RocksDB checkpoint (rocks_incremental_restore), as Flink does: at
+ * the same parallelism the instance is opened over the checkpoint's SST files (hard links)
+ * rather than rebuilt entry by entry; at another parallelism the first instance is opened
+ * the same way and the key groups it holds but the subtask does not own are deleted as
+ * ranges, the others copied in. Each test checkpoints real instances into a storage and
+ * checks the restored state key by key: everything owned, nothing else.
+ */
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include <weir/storage.h>
+
+#include "checkpoint_rocksdb.h"
+#include "state_private.h"
+#include "state_test.h"
+
+#define NKEYS 20000u
+
+static weir_storage *storage_open(const char *tag)
+{
+    char err[512] = "";
+    weir_storage *s = NULL;
+    struct weir_storage_opts o = {
+        .dir = wt_tmp_dir(tag), .job = "job", .num_retained = 2, .pool_bytes = 4 << 20};
+    if (weir_storage_open(&o, &s, err, sizeof err) < 0)
+        fail_msg("weir_storage_open: %s", err);
+    return s;
+}
+
+static bool owns(weir_keyed_backend *be, uint64_t key)
+{
+    uint32_t first, last, kg = weir_key_group_of(key, MAXP);
+    weir_keyed_backend_key_groups(be, &first, &last);
+    return kg >= first && kg <= last;
+}
+
+/* Key k -> 3k for every key in [0, NKEYS) that be owns. */
+static void fill(weir_keyed_backend *be)
+{
+    weir_value_state *v = weir_value_state_get(be, "v", 8, NULL);
+    assert_non_null(v);
+    for (uint64_t k = 0; k < NKEYS; k++) {
+        if (!owns(be, k))
+            continue;
+        at(be, k);
+        uint64_t x = 3 * k;
+        assert_int_equal(weir_value_put(v, &x), 0);
+    }
+}
+
+/* Every key be owns has its value, and be holds no other entry. */
+static void check(weir_keyed_backend *be)
+{
+    weir_value_state *v = weir_value_state_get(be, "v", 8, NULL);
+    assert_non_null(v);
+    uint64_t owned = 0;
+    for (uint64_t k = 0; k < NKEYS; k++) {
+        if (!owns(be, k))
+            continue;
+        owned++;
+        at(be, k);
+        const uint64_t *x = weir_value_get(v);
+        if (!x)
+            fail_msg("key %" PRIu64 " is missing after the restore", k);
+        assert_int_equal(*x, 3 * k);
+    }
+    struct weir_keyed_backend_stats st = {0};
+    weir_keyed_backend_stats_get(be, &st);
+    assert_int_equal(st.entries, owned);
+}
+
+/* Checkpoint id of the n instances be[] (subtasks 0..n-1 of operator "op", parallelism n),
+ * incremental: SSTs in shared/, small files in the state files. */
+static void checkpoint(weir_storage *s, uint64_t id, weir_keyed_backend **be, int n)
+{
+    weir_ckpt *ck;
+    assert_int_equal(weir_ckpt_begin(s, id, NULL, &ck), 0);
+    struct rocks_shared_list shared = {0};
+    pthread_mutex_init(&shared.lock, NULL);
+    struct weir_ckpt_entry e[4] = {{0}};
+    char names[4][256], *tmp[4] = {0};
+    for (int i = 0; i < n; i++) {
+        weir_ckpt_file *f;
+        assert_int_equal(weir_ckpt_file_name(names[i], sizeof names[i], "op", i), 0);
+        assert_int_equal(weir_ckpt_file_open(ck, names[i], &f), 0);
+        assert_int_equal(
+            rocks_incremental_snapshot(s, be[i], ck, f, names[i], id, &tmp[i], &shared), 0);
+        assert_int_equal(weir_ckpt_file_submit(f), 0);
+        e[i] = (struct weir_ckpt_entry){.operator_uid = "op",
+                                        .subtask = (uint32_t)i,
+                                        .parallelism = (uint32_t)n,
+                                        .file = names[i]};
+        weir_keyed_backend_key_groups(be[i], &e[i].kg_first, &e[i].kg_last);
+    }
+    struct weir_ckpt_shared *sh = calloc(shared.n + 1, sizeof *sh);
+    assert_non_null(sh);
+    for (size_t i = 0; i < shared.n; i++)
+        sh[i].name = shared.names[i];
+    struct weir_ckpt_meta m = {.checkpoint_id = id,
+                               .job = "job",
+                               .max_parallelism = MAXP,
+                               .entry_count = (size_t)n,
+                               .entries = e,
+                               .shared_count = shared.n,
+                               .shared = sh};
+    assert_int_equal(weir_ckpt_commit(ck, &m), 0);
+    int rc = weir_ckpt_wait(ck, 60000);
+    if (rc < 0)
+        fail_msg("checkpoint %" PRIu64 ": %s", id, weir_ckpt_error(ck));
+    weir_ckpt_release(ck);
+    for (int i = 0; i < n; i++) {
+        rocks_rm_rf(tmp[i]);
+        free(tmp[i]);
+    }
+    free(sh);
+    rocks_shared_list_free(&shared);
+    pthread_mutex_destroy(&shared.lock);
+}
+
+/* Restores into `to` every state file of the latest checkpoint whose key groups meet its
+ * own, as restore.c does. */
+static void restore(weir_storage *s, weir_keyed_backend *to)
+{
+    weir_restore *r;
+    char err[1024] = "";
+    uint32_t first, last;
+    weir_keyed_backend_key_groups(to, &first, &last);
+    assert_int_equal(weir_restore_open_latest(s, 0, &r), 0);
+    const struct weir_ckpt_meta *m = weir_restore_meta(r);
+    for (size_t i = 0; i < m->entry_count; i++) {
+        const struct weir_ckpt_entry *e = &m->entries[i];
+        if (e->kg_last < first || e->kg_first > last)
+            continue;
+        weir_restore_file *f;
+        assert_int_equal(weir_restore_file_open(r, e->file, &f), 0);
+        assert_true(rocks_file_is_incremental(f));
+        uint32_t a = e->kg_first > first ? e->kg_first : first;
+        uint32_t b = e->kg_last < last ? e->kg_last : last;
+        if (rocks_incremental_restore(to, r, f, a, b, err, sizeof err) < 0)
+            fail_msg("restore: %s", err);
+        weir_restore_file_close(f);
+    }
+    weir_restore_close(r);
+}
+
+struct world {
+    weir_config *cfg;
+    weir_state_env *env;
+    weir_storage *s;
+};
+
+static void world_open(struct world *w, const char *tag)
+{
+    w->cfg = config_for("rocksdb", NULL);
+    w->env = env_for(w->cfg, tag);
+    w->s = storage_open(tag);
+}
+
+static void world_close(struct world *w)
+{
+    weir_storage_close(w->s);
+    weir_state_env_free(w->env);
+    weir_config_free(w->cfg);
+}
+
+/* Checkpoints operator "op" at parallelism from, restores it at parallelism to (uids "op" and
+ * "re" keep the instances' directories apart), checks every restored subtask and returns
+ * the entries the restore copied one by one. */
+static uint64_t round_trip(const char *tag, int from, int to)
+{
+    struct world w;
+    world_open(&w, tag);
+    weir_keyed_backend *be[4];
+    for (int i = 0; i < from; i++) {
+        uint32_t first = weir_key_group_range_start((uint32_t)i, MAXP, (uint32_t)from);
+        uint32_t last = weir_key_group_range_end((uint32_t)i, MAXP, (uint32_t)from);
+        be[i] = backend_for(w.env, "op", i, first, last);
+        fill(be[i]);
+    }
+    checkpoint(w.s, 1, be, from);
+    for (int i = 0; i < from; i++)
+        weir_keyed_backend_close(be[i]);
+    uint64_t before = atomic_load(&rocks_restore_entries_copied);
+    for (int i = 0; i < to; i++) {
+        uint32_t first = weir_key_group_range_start((uint32_t)i, MAXP, (uint32_t)to);
+        uint32_t last = weir_key_group_range_end((uint32_t)i, MAXP, (uint32_t)to);
+        weir_keyed_backend *back = backend_for(w.env, "re", i, first, last);
+        restore(w.s, back);
+        check(back);
+        weir_keyed_backend_close(back);
+    }
+    world_close(&w);
+    return atomic_load(&rocks_restore_entries_copied) - before;
+}
+
+static void
+same_parallelism_restore_opens_the_checkpointed_ssts_instead_of_copying_entries(void **state)
+{
+    (void)state;
+    assert_int_equal(round_trip("rocks-restore-p2-p2", 2, 2), 0);
+}
+
+/* p 1 -> 2: each subtask opens the one instance and deletes the other half as a range. */
+static void scale_out_restore_deletes_the_key_groups_not_owned_instead_of_copying(void **state)
+{
+    (void)state;
+    assert_int_equal(round_trip("rocks-restore-p1-p2", 1, 2), 0);
+}
+
+/* p 2 -> 1: the first instance is opened, the second's entries copied in: fewer than all. */
+static void scale_in_restore_opens_one_instance_and_copies_only_the_other(void **state)
+{
+    (void)state;
+    uint64_t copied = round_trip("rocks-restore-p2-p1", 2, 1);
+    assert_true(copied > 0);
+    assert_true(copied < NKEYS * 3 / 4);
+}
+
+static void read_identity(const char *dir, char *buf, size_t len)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/IDENTITY", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, len - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    assert_true(n > 0);
+}
+
+static const char *instance_dir(weir_keyed_backend *be)
+{
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wo;
+    const char *dir;
+    rdb_handles(be, &db, &opts, &wo, &dir);
+    return dir;
+}
+
+/* Shared SST names carry the instance's identity: an instance restored from a checkpoint
+ * must not write SSTs under the checkpointed instance's names. */
+static void restored_instance_has_an_identity_of_its_own(void **state)
+{
+    (void)state;
+    struct world w;
+    world_open(&w, "rocks-restore-identity");
+    weir_keyed_backend *be = backend_for(w.env, "op", 0, 0, MAXP - 1);
+    fill(be);
+    char before[256], after[256];
+    read_identity(instance_dir(be), before, sizeof before);
+    checkpoint(w.s, 1, &be, 1);
+    weir_keyed_backend_close(be);
+    weir_keyed_backend *back = backend_for(w.env, "re", 0, 0, MAXP - 1);
+    restore(w.s, back);
+    check(back);
+    read_identity(instance_dir(back), after, sizeof after);
+    assert_string_not_equal(before, after);
+    weir_keyed_backend_close(back);
+    world_close(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(
+            same_parallelism_restore_opens_the_checkpointed_ssts_instead_of_copying_entries),
+        cmocka_unit_test(scale_out_restore_deletes_the_key_groups_not_owned_instead_of_copying),
+        cmocka_unit_test(scale_in_restore_opens_one_instance_and_copies_only_the_other),
+        cmocka_unit_test(restored_instance_has_an_identity_of_its_own),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
