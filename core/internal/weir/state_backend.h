@@ -90,6 +90,7 @@ struct weir_keyed_backend_stats {
                             (key, namespace) and, for map state, one per user key. RocksDB:
                             counted by a scan of the instance, so not for a hot path. */
     uint64_t heap_bytes; /* charged to the task-heap pool by this backend (hashmap) */
+    uint64_t cow_bytes;  /* hashmap: of heap_bytes, old versions kept for snapshots in flight */
     bool numa_bound;     /* hashmap: pages are bound to the backend's node (not first-touch) */
     /* rocksdb */
     uint64_t memtable_bytes;       /* rocksdb.cur-size-all-mem-tables */

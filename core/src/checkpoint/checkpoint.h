@@ -98,6 +98,8 @@ struct rt_chk {
      * and closed by chk_restore; NULL for a fresh run ("latest" with none yet too), which
      * weir_ctx_start tells the operators (an exactly-once sink then checks its output). */
     weir_restore *restore;
+    /* Heap snapshots still being written off the worker (snapshot.c), under its lock. */
+    int async_snapshots;
 };
 
 /* --- called by the runtime --------------------------------------------------- */
@@ -108,6 +110,9 @@ int chk_register_metrics(struct runtime *rt);
 void chk_tick(struct runtime *rt);
 int chk_final(struct runtime *rt);
 void chk_free(struct runtime *rt);
+/* snapshot.c: waits until no heap snapshot is being written off a worker (before the
+ * storage and the backends are closed). */
+void chk_snapshots_drain(struct runtime *rt);
 /* restore.c, control thread: chk_restore_open before the operators open (it finds
  * and validates the checkpoint, and checks it against the job and its state files;
  * rt->chk.restore), chk_restore after (reads it back into

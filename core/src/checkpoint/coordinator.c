@@ -666,6 +666,8 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
 
 void chk_free(struct runtime *rt)
 {
+    /* heap snapshots still being written off the workers (snapshot.c) */
+    chk_snapshots_drain(rt);
     chk_restore_close(rt); /* an attempt that stopped between open and restore */
     for (int i = 0; i < rt->n_tasks; i++) {
         free(rt->tasks[i].chk.sync_us);

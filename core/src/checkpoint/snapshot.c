@@ -26,6 +26,9 @@
 
 #include "checkpoint.h"
 #include "runtime_private.h"
+#include "state_view.h"
+
+#include <pthread.h>
 
 /* A newer checkpoint may have taken the slot: then id's is gone (settled), and
  * the caller has nothing to write. */
@@ -133,6 +136,108 @@ static int identity_write(weir_ckpt_file *f, const struct weir_ckpt_entry *e, ui
     return rc == 0 ? put(o, &id, sizeof id) : rc;
 }
 
+/* ---- hashmap state: copy-on-write view, written off the worker ------------------------- */
+
+/* What a heap snapshot's writer thread needs: the file (the identity and operator sections
+ * already in it), the view pinned on the worker, the timers copied there. */
+struct async_snap {
+    struct runtime *rt;
+    weir_ckpt_file *f;
+    weir_keyed_view *view;
+    struct timer_list tl;
+    uint32_t kg_first, kg_last;
+};
+
+/* Writer threads still running, per runtime; chk_snapshots_drain waits for them. */
+static pthread_mutex_t async_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t async_cond = PTHREAD_COND_INITIALIZER;
+
+static int async_write(struct async_snap *a)
+{
+    struct weir_snapshot_out *out = weir_ckpt_file_out(a->f);
+    size_t cursor[2] = {0, 0};
+    int rc = 0;
+    for (uint32_t kg = a->kg_first; rc == 0 && kg <= a->kg_last; kg++) {
+        rc = weir_ckpt_file_section_begin(a->f, TAG_KEYED | kg);
+        if (rc == 0)
+            rc = weir_keyed_view_snapshot_key_group(a->view, kg, out);
+        if (rc == 0)
+            rc = weir_ckpt_file_section_begin(a->f, TAG_TIMERS | kg);
+        if (rc == 0)
+            rc = timers_write_kg(out, &a->tl, kg, cursor);
+    }
+    return rc;
+}
+
+/* Serializes the view and checksums it into the file's buffers (the io thread writes
+ * them), then lets the view go: the worker goes on meanwhile. A failure fails the
+ * checkpoint through the file. Last, it leaves the runtime's count: nothing of the
+ * runtime is touched after that. */
+static void *async_run(void *arg)
+{
+    struct async_snap *a = arg;
+    struct runtime *rt = a->rt;
+    int rc = async_write(a);
+    if (rc < 0)
+        weir_ckpt_file_abort_why(a->f, rc, weir_keyed_view_error(a->view));
+    else
+        weir_ckpt_file_submit(a->f);
+    weir_keyed_view_release(a->view);
+    free(a->tl.v[0]);
+    free(a->tl.v[1]);
+    free(a);
+    pthread_mutex_lock(&async_lock);
+    rt->chk.async_snapshots--;
+    pthread_cond_broadcast(&async_cond);
+    pthread_mutex_unlock(&async_lock);
+    return NULL;
+}
+
+void chk_snapshots_drain(struct runtime *rt)
+{
+    pthread_mutex_lock(&async_lock);
+    while (rt->chk.async_snapshots > 0)
+        pthread_cond_wait(&async_cond, &async_lock);
+    pthread_mutex_unlock(&async_lock);
+}
+
+/* The keyed part of a hashmap operator's snapshot: pin a view and copy the timers here
+ * (the synchronous part, independent of the state's size but for the timers), the rest on a
+ * writer thread. Owns f from here on. */
+static int snapshot_heap_async(struct op_inst *op, weir_ckpt_file *f, uint32_t kg_first,
+                               uint32_t kg_last)
+{
+    struct runtime *rt = op->task->rt;
+    struct async_snap *a = calloc(1, sizeof *a);
+    int rc = a ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = timers_gather(&op->timers, &a->tl);
+    if (rc == 0)
+        rc = weir_keyed_view_pin(op->backend, &a->view);
+    if (rc < 0) {
+        if (a) {
+            free(a->tl.v[0]);
+            free(a->tl.v[1]);
+        }
+        free(a);
+        weir_ckpt_file_abort(f, rc);
+        return rc;
+    }
+    *a = (struct async_snap){
+        .rt = rt, .f = f, .view = a->view, .tl = a->tl, .kg_first = kg_first, .kg_last = kg_last};
+    pthread_mutex_lock(&async_lock);
+    rt->chk.async_snapshots++;
+    pthread_mutex_unlock(&async_lock);
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, async_run, a) != 0)
+        async_run(a); /* no thread to be had: on the worker, as before */
+    pthread_attr_destroy(&attr);
+    return 0;
+}
+
 int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool keyed,
                     struct weir_ckpt_entry *e, char name[256])
 {
@@ -175,6 +280,10 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
         rc = weir_ckpt_file_section_begin(f, TAG_OPERATOR);
         if (rc == 0)
             rc = hook(&op->ctx, op->state, id, out);
+    }
+    if (rc == 0 && backend && weir_keyed_view_applies(backend)) {
+        e->file = name;
+        return snapshot_heap_async(op, f, e->kg_first, e->kg_last);
     }
     if (rc == 0 && backend) {
         struct timer_list tl = {0};

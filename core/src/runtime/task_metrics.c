@@ -9,6 +9,7 @@
 #include <weir/metrics.h>
 
 #include "runtime_private.h"
+#include "state_view.h"
 
 static double ring_fill(struct weir_ring *const *rings, int n, uint32_t nbufs)
 {
@@ -103,6 +104,13 @@ int register_metrics(struct runtime *rt)
             rc |= weir_metrics_add_u64(rt->metrics, "weir_operator_numLateRecordsDropped",
                                        "Records later than the watermark allowed",
                                        WEIR_METRIC_COUNTER, olabels, &op->late_pub);
+            const _Atomic uint64_t *cow = weir_keyed_view_bytes(op->backend);
+            if (cow)
+                rc |= weir_metrics_add_u64(
+                    rt->metrics, "weir_operator_stateCopyOnWriteBytes",
+                    "Heap state kept as it was for snapshots still being written (bytes, in the "
+                    "task heap pool)",
+                    WEIR_METRIC_GAUGE, olabels, cow);
         }
         if (rc)
             return rc < 0 ? rc : -ENOMEM;

@@ -242,6 +242,29 @@ void heap_free(weir_keyed_backend *be, void *p)
 #endif
 }
 
+/* heap_free on a thread other than the backend's (a snapshot view's writer letting go of an
+ * old version): no tcache, and the backend's own count is settled by its worker later
+ * (heap_settle_frees). */
+void heap_free_other(weir_keyed_backend *be, void *p)
+{
+    if (!p)
+        return;
+#ifdef WEIR_HAVE_JEMALLOC
+    size_t n = sallocx(p, MALLOCX_TCACHE_NONE);
+    dallocx(p, MALLOCX_TCACHE_NONE);
+#else
+    size_t n = malloc_usable_size(p);
+    free(p);
+#endif
+    atomic_fetch_sub_explicit(&be->env->heap_used, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&be->freed_other, n, memory_order_relaxed);
+}
+
+void heap_settle_frees(weir_keyed_backend *be)
+{
+    be->heap_bytes -= atomic_exchange_explicit(&be->freed_other, 0, memory_order_relaxed);
+}
+
 /* Like realloc; on failure p is untouched and still charged. */
 void *heap_realloc(weir_keyed_backend *be, void *p, size_t size)
 {
@@ -274,6 +297,7 @@ void *heap_realloc(weir_keyed_backend *be, void *p, size_t size)
 
 int heap_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
 {
+    heap_cow_init(be);
 #ifdef WEIR_HAVE_JEMALLOC
     weir_state_env *env = be->env;
     int slot = be->numa_node >= 0 && be->numa_node < HEAP_MAX_NODES ? be->numa_node + 1 : 0;
@@ -305,6 +329,7 @@ int heap_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
 
 void heap_backend_close(weir_keyed_backend *be)
 {
+    heap_cow_fini(be);
 #ifdef WEIR_HAVE_JEMALLOC
     if (be->tcache != UINT32_MAX) {
         unsigned tc = be->tcache;
@@ -323,6 +348,8 @@ int heap_cleanup(weir_keyed_backend *be)
         struct kstate *s = be->states[si];
         for (uint32_t k = 0; k < be->nkg; k++) {
             struct htable *t = &s->tabs[k];
+            if (heap_still_pinned(s, k))
+                continue; /* a snapshot view reads it: the next cleanup does it */
             if (s->ttl) {
                 for (uint32_t i = 0; i < t->cap;) {
                     uint8_t *sl = heap_slot_at(t, s->slot_size, i);
@@ -381,7 +408,9 @@ void heap_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st)
             }
         }
     }
+    heap_settle_frees(be);
     st->heap_bytes = be->heap_bytes;
+    st->cow_bytes = atomic_load_explicit(&be->cow_bytes, memory_order_relaxed);
 #ifdef WEIR_HAVE_JEMALLOC
     st->numa_bound = be->arena && be->arena->os_node >= 0 &&
                      !atomic_load_explicit(&be->arena->bind_errno, memory_order_relaxed);

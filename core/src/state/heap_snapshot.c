@@ -8,44 +8,51 @@
 #include <errno.h>
 #include <string.h>
 
+int heap_walk_table(struct kstate *s, const uint8_t *slots, uint32_t cap, int64_t now,
+                    state_emit_fn emit, void *arg)
+{
+    for (uint32_t i = 0; i < cap; i++) {
+        const uint8_t *sl = slots + (size_t)i * s->slot_size;
+        if (!heap_slot_hash(sl))
+            continue;
+        uint64_t key = ((const uint64_t *)sl)[1], ns = ((const uint64_t *)sl)[2];
+        int rc = 0;
+        if (s->kind == KIND_MAP) {
+            const struct htable *sub = *(struct htable *const *)(sl + s->off_val);
+            for (uint32_t j = 0; j < sub->cap && rc == 0; j++) {
+                uint8_t *e = heap_slot_at(sub, s->sub_slot_size, j);
+                if (!heap_slot_hash(e))
+                    continue;
+                int64_t ts = s->ttl ? *(int64_t *)(e + s->sub_off_ts) : 0;
+                if (!state_expired(s, ts, now))
+                    rc = emit(arg, s, key, ns, e + 8, ts, e + s->sub_off_val, s->value_size);
+            }
+        } else {
+            int64_t ts = s->ttl ? *(const int64_t *)(sl + s->off_ts) : 0;
+            if (state_expired(s, ts, now))
+                continue;
+            if (s->kind == KIND_LIST) {
+                const struct hlist *l = (const struct hlist *)(sl + s->off_val);
+                if (l->n)
+                    rc = emit(arg, s, key, ns, NULL, ts, l->elems, (size_t)l->n * s->value_size);
+            } else {
+                rc = emit(arg, s, key, ns, NULL, ts, sl + s->off_val, s->value_size);
+            }
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int heap_snapshot_kg(weir_keyed_backend *be, uint32_t kgi, state_emit_fn emit, void *arg)
 {
     int64_t now = state_now(be);
     for (uint32_t si = 0; si < be->nstates; si++) {
         struct kstate *s = be->states[si];
-        struct htable *t = &s->tabs[kgi];
-        for (uint32_t i = 0; i < t->cap; i++) {
-            uint8_t *sl = heap_slot_at(t, s->slot_size, i);
-            if (!heap_slot_hash(sl))
-                continue;
-            uint64_t key = ((uint64_t *)sl)[1], ns = ((uint64_t *)sl)[2];
-            int rc = 0;
-            if (s->kind == KIND_MAP) {
-                struct htable *sub = *(struct htable **)(sl + s->off_val);
-                for (uint32_t j = 0; j < sub->cap && rc == 0; j++) {
-                    uint8_t *e = heap_slot_at(sub, s->sub_slot_size, j);
-                    if (!heap_slot_hash(e))
-                        continue;
-                    int64_t ts = s->ttl ? *(int64_t *)(e + s->sub_off_ts) : 0;
-                    if (!state_expired(s, ts, now))
-                        rc = emit(arg, s, key, ns, e + 8, ts, e + s->sub_off_val, s->value_size);
-                }
-            } else {
-                int64_t ts = s->ttl ? *heap_ts_of(s, sl) : 0;
-                if (state_expired(s, ts, now))
-                    continue;
-                if (s->kind == KIND_LIST) {
-                    struct hlist *l = (struct hlist *)(sl + s->off_val);
-                    if (l->n)
-                        rc =
-                            emit(arg, s, key, ns, NULL, ts, l->elems, (size_t)l->n * s->value_size);
-                } else {
-                    rc = emit(arg, s, key, ns, NULL, ts, sl + s->off_val, s->value_size);
-                }
-            }
-            if (rc < 0)
-                return rc;
-        }
+        int rc = heap_walk_table(s, s->tabs[kgi].slots, s->tabs[kgi].cap, now, emit, arg);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -55,6 +62,8 @@ int heap_restore_entry(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t ns
 {
     weir_keyed_backend *be = s->be;
     struct htable *t = &s->tabs[kgi];
+    if (heap_unpin(s, kgi) < 0)
+        return -ENOSPC;
     uint64_t h = state_key_hash(key, ns);
     uint32_t idx;
     bool found = t->cap && heap_outer_find(t, s->slot_size, h, key, ns, &idx);

@@ -158,7 +158,8 @@ int heap_state_init(struct kstate *s)
     s->sub_off_val = s->sub_off_ts + (s->ttl ? 8 : 0);
     s->sub_slot_size = s->sub_off_val + round8(s->value_size);
     s->tabs = heap_alloc(be, (size_t)be->nkg * sizeof *s->tabs, true);
-    return s->tabs ? 0 : -ENOSPC;
+    s->pins = heap_alloc(be, (size_t)be->nkg * sizeof *s->pins, true);
+    return s->tabs && s->pins ? 0 : -ENOSPC;
 }
 
 /* Releases what an outer slot's payload owns (a list's array, a map's table). */
@@ -183,6 +184,13 @@ static void release_payload(struct kstate *s, uint8_t *sl)
 void heap_state_free(struct kstate *s)
 {
     weir_keyed_backend *be = s->be;
+    heap_cow_quiesce(be); /* no view reads the tables any more */
+    if (s->pins) {
+        for (uint32_t k = 0; k < be->nkg; k++)
+            free(s->pins[k]); /* only the live table holds it now */
+        heap_free(be, s->pins);
+        s->pins = NULL;
+    }
     if (!s->tabs)
         return;
     for (uint32_t k = 0; k < be->nkg; k++) {
@@ -236,7 +244,8 @@ static void ttl_step(struct kstate *s)
     int64_t now = state_now(be);
     for (int budget = TTL_CLEANUP_STEP; budget > 0; budget--) {
         struct htable *t = &s->tabs[s->cur_kgi];
-        if (s->cur_slot >= t->cap) {
+        /* A table a snapshot view still reads is left for a later pass, not copied. */
+        if (s->cur_slot >= t->cap || heap_still_pinned(s, s->cur_kgi)) {
             s->cur_slot = 0;
             s->cur_kgi = s->cur_kgi + 1 < be->nkg ? s->cur_kgi + 1 : 0;
             continue;
@@ -274,6 +283,8 @@ static inline bool find_cur(struct kstate *s, struct htable *t, uint32_t *idx)
 static uint8_t *slot_for_write(struct kstate *s, bool *created)
 {
     weir_keyed_backend *be = s->be;
+    if (heap_unpin(s, be->kgi) < 0)
+        return NULL;
     if (s->ttl)
         ttl_step(s);
     struct htable *t = &s->tabs[be->kgi];
@@ -309,6 +320,10 @@ static uint8_t *slot_for_write(struct kstate *s, bool *created)
 static uint8_t *slot_for_read(struct kstate *s, struct htable **tp, uint32_t *idxp)
 {
     weir_keyed_backend *be = s->be;
+    /* A TTL read may remove or touch the entry: the table must be the live state's own
+     * (when no copy can be had, the read changes nothing). */
+    if (s->ttl)
+        heap_unpin(s, be->kgi);
     struct htable *t = &s->tabs[be->kgi];
     uint32_t idx;
     if (!find_cur(s, t, &idx))
@@ -317,12 +332,13 @@ static uint8_t *slot_for_read(struct kstate *s, struct htable **tp, uint32_t *id
     if (s->ttl && s->kind != KIND_MAP) {
         int64_t now = state_now(be);
         int64_t *ts = heap_ts_of(s, sl);
+        bool own = !s->pins[be->kgi];
         if (state_expired(s, *ts, now)) {
-            if (!s->iterating)
+            if (!s->iterating && own)
                 heap_remove_outer(s, t, idx, true);
             return NULL;
         }
-        if (s->update_on_read)
+        if (s->update_on_read && own)
             *ts = now;
     }
     if (tp)
@@ -358,6 +374,8 @@ int heap_value_put(struct kstate *s, const void *value)
 int heap_clear(struct kstate *s)
 {
     weir_keyed_backend *be = s->be;
+    if (heap_unpin(s, be->kgi) < 0)
+        return -ENOSPC;
     struct htable *t = &s->tabs[be->kgi];
     uint32_t idx;
     if (find_cur(s, t, &idx))
@@ -476,15 +494,16 @@ const void *heap_map_get(struct kstate *s, const void *ukey)
     if (s->ttl) {
         int64_t now = state_now(s->be);
         int64_t *ts = (int64_t *)(sl + s->sub_off_ts);
+        bool own = !s->pins[s->be->kgi];
         if (state_expired(s, *ts, now)) {
-            if (!s->iterating) {
+            if (!s->iterating && own) {
                 tab_delete(s->be, sub, s->sub_slot_size, idx, true);
                 if (sub->count == 0)
                     heap_remove_outer(s, t, oidx, true);
             }
             return NULL;
         }
-        if (s->update_on_read)
+        if (s->update_on_read && own)
             *ts = now;
     }
     return sl + s->sub_off_val;
@@ -531,6 +550,8 @@ int heap_map_remove(struct kstate *s, const void *ukey)
 {
     struct htable *t;
     uint32_t oidx, idx;
+    if (heap_unpin(s, s->be->kgi) < 0)
+        return -ENOSPC;
     struct htable *sub = cur_sub(s, &t, &oidx);
     if (!sub || !heap_sub_find(s, sub, heap_ukey_hash(ukey, s->key_size), ukey, &idx))
         return 0;
@@ -556,7 +577,7 @@ int heap_map_iterate(struct kstate *s, int (*fn)(void *, const void *, const voi
             int64_t *ts = (int64_t *)(sl + s->sub_off_ts);
             if (state_expired(s, *ts, now))
                 continue;
-            if (s->update_on_read)
+            if (s->update_on_read && !s->pins[s->be->kgi])
                 *ts = now;
         }
         rc = fn(arg, sl + 8, sl + s->sub_off_val);

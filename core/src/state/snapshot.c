@@ -15,9 +15,11 @@
  * declared them yet (they are registered from the descriptors and matched when it does).
  */
 #include "state_private.h"
+#include "state_view.h"
 
 #include <errno.h>
 #include <nmmintrin.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +46,6 @@ static uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
 }
 
 struct snap_w {
-    weir_keyed_backend *be;
     struct weir_snapshot_out *out;
     uint8_t *buf;
     size_t len;
@@ -119,27 +120,27 @@ static int emit_entry(void *arg, struct kstate *s, uint64_t key, uint64_t ns, co
     return rc;
 }
 
-int weir_keyed_backend_snapshot_key_group(weir_keyed_backend *be, uint32_t kg,
-                                          struct weir_snapshot_out *out)
+/* Walks one key group's entries into emit: the live backend's or a view's. */
+typedef int (*snap_walk_fn)(void *src, uint32_t kg, state_emit_fn emit, void *arg);
+
+/* Header, state descriptors, the entries walk gives, end marker, checksum. */
+static int write_kg(struct weir_snapshot_out *out, uint32_t kg, uint32_t maxp,
+                    struct kstate *const *states, uint32_t nstates, snap_walk_fn walk, void *src)
 {
-    if (kg < be->kg_first || kg > be->kg_last)
-        return state_err(be, -ERANGE,
-                         "operator %s subtask %d: snapshot of key group %u, outside [%u, %u]",
-                         be->uid, be->subtask, kg, be->kg_first, be->kg_last);
-    struct snap_w w = {.be = be, .out = out, .buf = malloc(SNAP_BUF)};
+    struct snap_w w = {.out = out, .buf = malloc(SNAP_BUF)};
     if (!w.buf)
-        return state_err(be, -ENOMEM, "operator %s: out of memory for a snapshot", be->uid);
+        return -ENOMEM;
     int rc = w_bytes(&w, SNAP_MAGIC, 8);
     if (rc == 0)
         rc = w_u32(&w, SNAP_VERSION);
     if (rc == 0)
         rc = w_u32(&w, kg);
     if (rc == 0)
-        rc = w_u32(&w, be->max_parallelism);
+        rc = w_u32(&w, maxp);
     if (rc == 0)
-        rc = w_u32(&w, be->nstates);
-    for (uint32_t i = 0; rc == 0 && i < be->nstates; i++) {
-        struct kstate *s = be->states[i];
+        rc = w_u32(&w, nstates);
+    for (uint32_t i = 0; rc == 0 && i < nstates; i++) {
+        const struct kstate *s = states[i];
         size_t nl = strlen(s->name);
         rc = w_u16(&w, s->id);
         if (rc == 0)
@@ -158,8 +159,7 @@ int weir_keyed_backend_snapshot_key_group(weir_keyed_backend *be, uint32_t kg,
             rc = w_bytes(&w, s->name, nl);
     }
     if (rc == 0)
-        rc = be->kind == BACKEND_HASHMAP ? heap_snapshot_kg(be, kg - be->kg_first, emit_entry, &w)
-                                         : rdb_snapshot_kg(be, kg, emit_entry, &w);
+        rc = walk(src, kg, emit_entry, &w);
     if (rc == 0)
         rc = w_u8(&w, 'Z');
     if (rc == 0)
@@ -172,8 +172,53 @@ int weir_keyed_backend_snapshot_key_group(weir_keyed_backend *be, uint32_t kg,
         rc = rc < 0 ? rc : 0;
     }
     free(w.buf);
+    return rc;
+}
+
+static int walk_live(void *src, uint32_t kg, state_emit_fn emit, void *arg)
+{
+    weir_keyed_backend *be = src;
+    return be->kind == BACKEND_HASHMAP ? heap_snapshot_kg(be, kg - be->kg_first, emit, arg)
+                                       : rdb_snapshot_kg(be, kg, emit, arg);
+}
+
+int weir_keyed_backend_snapshot_key_group(weir_keyed_backend *be, uint32_t kg,
+                                          struct weir_snapshot_out *out)
+{
+    if (kg < be->kg_first || kg > be->kg_last)
+        return state_err(be, -ERANGE,
+                         "operator %s subtask %d: snapshot of key group %u, outside [%u, %u]",
+                         be->uid, be->subtask, kg, be->kg_first, be->kg_last);
+    int rc = write_kg(out, kg, be->max_parallelism, be->states, be->nstates, walk_live, be);
+    if (rc == -ENOMEM && !be->err[0])
+        return state_err(be, rc, "operator %s: out of memory for a snapshot", be->uid);
     if (rc < 0 && !be->err[0])
         state_err(be, rc, "operator %s: snapshot of key group %u: %s", be->uid, kg, strerror(-rc));
+    return rc;
+}
+
+/* A copy-on-write view (heap_cow.c): the same format from the version it pinned. */
+static int walk_view(void *src, uint32_t kg, state_emit_fn emit, void *arg)
+{
+    struct weir_keyed_view *v = src;
+    return heap_view_walk_kg(v, kg - heap_view_backend(v)->kg_first, emit, arg);
+}
+
+int weir_keyed_view_snapshot_key_group(weir_keyed_view *v, uint32_t kg,
+                                       struct weir_snapshot_out *out)
+{
+    const weir_keyed_backend *be = heap_view_backend(v);
+    char *err = heap_view_err(v);
+    if (kg < be->kg_first || kg > be->kg_last) {
+        snprintf(err, 256, "operator %s subtask %d: snapshot of key group %u, outside [%u, %u]",
+                 be->uid, be->subtask, kg, be->kg_first, be->kg_last);
+        return -ERANGE;
+    }
+    struct kstate **states;
+    uint32_t n = heap_view_states(v, &states);
+    int rc = write_kg(out, kg, be->max_parallelism, states, n, walk_view, v);
+    if (rc < 0 && !err[0])
+        snprintf(err, 256, "operator %s: snapshot of key group %u: %s", be->uid, kg, strerror(-rc));
     return rc;
 }
 

@@ -11,6 +11,7 @@
  *                    stats
  *   heap_table.c     its tables and the per-kind operations
  *   heap_snapshot.c  its half of a snapshot (walking a key group, taking entries back)
+ *   heap_cow.c       copy-on-write snapshot views of its tables (state_view.h)
  *   rocksdb.c        the RocksDB backend: environment, open/close, TTL filter, list merge
  *   rocksdb_ops.c    its per-kind operations
  *   rocksdb_snapshot.c  its half of a snapshot, cleanup, stats
@@ -87,6 +88,21 @@ struct kstate {
     bool c_found;
     bool iterating;             /* inside weir_map_iterate: reads must not move entries */
     uint32_t cur_kgi, cur_slot; /* incremental TTL cleanup cursor */
+    /* hashmap, per key group: the table's slots as pinned by snapshot views (heap_cow.c),
+     * NULL when no view shares them. While set, nothing of that table may change in place:
+     * every write first calls heap_unpin. */
+    struct heap_pin **pins;
+};
+
+/* A key group's table (slots, and the lists and maps they point to) shared between the
+ * live state and snapshot views. refs: views holding it, plus 1 while the live table still
+ * uses these slots. The last one to let go frees it, on whichever thread. */
+struct heap_pin {
+    _Atomic uint32_t refs;
+    uint8_t *slots;
+    uint32_t cap, count;
+    uint64_t bytes; /* a deep copy's size, counted in be->cow_bytes once copied */
+    struct kstate *s;
 };
 
 struct heap_arena; /* heap.c */
@@ -117,6 +133,14 @@ struct weir_keyed_backend {
     int mflags;          /* mallocx flags: arena and tcache */
     unsigned tcache;     /* explicit jemalloc tcache, 0 = none */
     uint64_t heap_bytes; /* charged to the task-heap pool by this backend */
+    /* copy-on-write snapshots (heap_cow.c): views not yet released, bytes of old versions
+     * kept for views (the extra memory of copy-on-write, in the task-heap pool) */
+    pthread_mutex_t cow_lock;
+    pthread_cond_t cow_cond;
+    int cow_views;
+    _Atomic uint64_t cow_bytes;
+    _Atomic bool cow_starved;     /* no room for a copy: views in flight fail (heap_cow.c) */
+    _Atomic uint64_t freed_other; /* freed by a view's writer, not yet off heap_bytes */
 
     /* rocksdb */
     struct rdb *rdb;
@@ -212,6 +236,27 @@ int heap_map_remove(struct kstate *s, const void *ukey);
 int heap_map_iterate(struct kstate *s, int (*fn)(void *, const void *, const void *), void *arg);
 bool heap_map_is_empty(struct kstate *s);
 int heap_snapshot_kg(weir_keyed_backend *be, uint32_t kgi, state_emit_fn emit, void *arg);
+/* The entries of one table (slots, cap) of s, as heap_snapshot_kg walks them. */
+int heap_walk_table(struct kstate *s, const uint8_t *slots, uint32_t cap, int64_t now,
+                    state_emit_fn emit, void *arg);
+/* heap_cow.c: before any change to table kgi of s, gives the live table its own copy when
+ * a view still reads the pinned one (0, or -ENOSPC with the pool's error). */
+int heap_unpin_slow(struct kstate *s, uint32_t kgi);
+static inline int heap_unpin(struct kstate *s, uint32_t kgi)
+{
+    return s->pins[kgi] ? heap_unpin_slow(s, kgi) : 0;
+}
+/* Unpins table kgi when no view holds it any more (no copy); true when it is still pinned. */
+bool heap_still_pinned(struct kstate *s, uint32_t kgi);
+/* Waits for every view of be to be released and frees what they left (before close). */
+void heap_cow_quiesce(weir_keyed_backend *be);
+void heap_cow_init(weir_keyed_backend *be);
+struct weir_keyed_view;
+int heap_view_walk_kg(struct weir_keyed_view *v, uint32_t kgi, state_emit_fn emit, void *arg);
+const weir_keyed_backend *heap_view_backend(const struct weir_keyed_view *v);
+char *heap_view_err(struct weir_keyed_view *v);
+uint32_t heap_view_states(struct weir_keyed_view *v, struct kstate ***states);
+void heap_cow_fini(weir_keyed_backend *be);
 int heap_restore_entry(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t ns, const void *ukey,
                        int64_t ts, const void *payload, size_t len);
 void heap_prefetch(weir_keyed_backend *be, uint64_t h, uint32_t kgi);
@@ -222,6 +267,8 @@ void heap_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
  * (heap_table.c). */
 void *heap_alloc(weir_keyed_backend *be, size_t size, bool zero);
 void heap_free(weir_keyed_backend *be, void *p);
+void heap_free_other(weir_keyed_backend *be, void *p);
+void heap_settle_frees(weir_keyed_backend *be);
 void *heap_realloc(weir_keyed_backend *be, void *p, size_t size);
 int heap_tab_resize(weir_keyed_backend *be, struct htable *t, uint32_t ss, uint32_t newcap);
 int heap_tab_reserve_one(weir_keyed_backend *be, struct htable *t, uint32_t ss);

@@ -252,6 +252,8 @@ int weir_ckpt_file_submit(weir_ckpt_file *f);
 /* Gives the file up (the subtask's snapshot failed): fails the checkpoint with err
  * (a negative errno) and frees f. */
 void weir_ckpt_file_abort(weir_ckpt_file *f, int err);
+/* The same, with the reason the checkpoint's error gives (one line) instead of strerror. */
+void weir_ckpt_file_abort_why(weir_ckpt_file *f, int err, const char *why);
 
 /* --- shared files (incremental RocksDB checkpoints) ---------------------------------- */
 

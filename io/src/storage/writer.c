@@ -361,11 +361,16 @@ int weir_ckpt_file_submit(weir_ckpt_file *f)
 
 void weir_ckpt_file_abort(weir_ckpt_file *f, int err)
 {
+    weir_ckpt_file_abort_why(f, err, NULL);
+}
+
+void weir_ckpt_file_abort_why(weir_ckpt_file *f, int err, const char *why)
+{
     weir_ckpt *ck = f->ck;
     if (err >= 0)
         err = -ECANCELED;
     ck_fail(ck, err, false, "%s: %s/%s: snapshot abandoned: %s", ck_key(ck), ck->path, f->name,
-            strerror(-err));
+            why && *why ? why : strerror(-err));
     f->abort_err = err;
     f->end_req.type = REQ_FILE_ABORT;
     io_enqueue(ck->s, &f->end_req);

@@ -1,0 +1,327 @@
+/*
+ * Copy-on-write snapshot views of the hashmap backend (state_view.h has the contract).
+ *
+ * Granularity is a state's key-group table, as Flink's CopyOnWriteStateMap versions its
+ * whole map and copies per entry: here a view pins every table (refs + 1 on a struct
+ * heap_pin per table, made on the first pin), and the worker's first change to a pinned
+ * table copies that key group's table deeply (its slots, and the list arrays and map tables
+ * they point to) unless no view holds it any more, in which case it only drops the pin. A
+ * key group is 1/max-parallelism of a subtask's state, so one copy is short, and a key group
+ * that is not written while a view is in flight is never copied.
+ *
+ * Threads: pin and unpin run on the backend's worker; views are written and released on any
+ * thread. A view that lets go of the last reference to an old version frees it there
+ * (heap_free_other: no tcache; the pool's counter at once, the backend's own count settled
+ * by the worker), so neither the pin nor the worker pays for freeing it.
+ */
+#include "state_private.h"
+#include "state_view.h"
+
+#include <weir/config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct weir_keyed_view {
+    weir_keyed_backend *be;
+    int64_t now; /* expiry is judged as of the pin */
+    uint32_t nstates, nkg;
+    struct kstate **states;
+    struct heap_pin **pins; /* [state * nkg + kgi]; NULL: the table was empty */
+    bool counted;           /* in be->cow_views */
+    char err[256];
+};
+
+void heap_cow_init(weir_keyed_backend *be)
+{
+    pthread_mutex_init(&be->cow_lock, NULL);
+    pthread_cond_init(&be->cow_cond, NULL);
+}
+
+void heap_cow_fini(weir_keyed_backend *be)
+{
+    heap_cow_quiesce(be);
+    pthread_cond_destroy(&be->cow_cond);
+    pthread_mutex_destroy(&be->cow_lock);
+}
+
+/* Frees what a table version owns: its lists, its maps, its slots; on the backend's worker
+ * or (other) on a view's writer. */
+static void free_version(struct kstate *s, uint8_t *slots, uint32_t cap, uint32_t upto, bool other)
+{
+    weir_keyed_backend *be = s->be;
+    void (*fr)(weir_keyed_backend *, void *) = other ? heap_free_other : heap_free;
+    for (uint32_t i = 0; i < upto && i < cap; i++) {
+        uint8_t *sl = slots + (size_t)i * s->slot_size;
+        if (!heap_slot_hash(sl))
+            continue;
+        if (s->kind == KIND_LIST) {
+            fr(be, ((struct hlist *)(sl + s->off_val))->elems);
+        } else if (s->kind == KIND_MAP) {
+            struct htable *sub = *(struct htable **)(sl + s->off_val);
+            if (sub) {
+                fr(be, sub->slots);
+                fr(be, sub);
+            }
+        }
+    }
+    fr(be, slots);
+}
+
+static void free_pin(struct heap_pin *p, bool other)
+{
+    weir_keyed_backend *be = p->s->be;
+    free_version(p->s, p->slots, p->cap, p->cap, other);
+    atomic_fetch_sub_explicit(&be->cow_bytes, p->bytes, memory_order_relaxed);
+    free(p);
+}
+
+void heap_cow_quiesce(weir_keyed_backend *be)
+{
+    pthread_mutex_lock(&be->cow_lock);
+    while (be->cow_views > 0)
+        pthread_cond_wait(&be->cow_cond, &be->cow_lock);
+    pthread_mutex_unlock(&be->cow_lock);
+    heap_settle_frees(be);
+}
+
+/* A deep copy of table t of s into *out (slots, lists, maps), charged to the pool; its size
+ * in *bytes. -ENOSPC (nothing kept) when the pool cannot hold it. */
+static int copy_version(struct kstate *s, const struct htable *t, uint8_t **out, uint64_t *bytes)
+{
+    weir_keyed_backend *be = s->be;
+    size_t n = (size_t)t->cap * s->slot_size;
+    uint8_t *slots = heap_alloc(be, n, false);
+    if (!slots)
+        return -ENOSPC;
+    memcpy(slots, t->slots, n);
+    *bytes = n;
+    if (s->kind != KIND_LIST && s->kind != KIND_MAP) {
+        *out = slots;
+        return 0;
+    }
+    for (uint32_t i = 0; i < t->cap; i++) {
+        uint8_t *sl = slots + (size_t)i * s->slot_size;
+        if (!heap_slot_hash(sl))
+            continue;
+        void *copy = NULL;
+        size_t len;
+        if (s->kind == KIND_LIST) {
+            struct hlist *l = (struct hlist *)(sl + s->off_val);
+            len = (size_t)l->cap * s->value_size;
+            if (l->elems && (copy = heap_alloc(be, len, false)) != NULL) {
+                memcpy(copy, l->elems, (size_t)l->n * s->value_size);
+                l->elems = copy;
+            }
+        } else {
+            struct htable **subp = (struct htable **)(sl + s->off_val);
+            struct htable *sub = heap_alloc(be, sizeof *sub, false);
+            len = sizeof *sub + (size_t)(*subp)->cap * s->sub_slot_size;
+            copy = sub;
+            if (sub) {
+                *sub = **subp;
+                sub->slots = sub->cap ? heap_alloc(be, len - sizeof *sub, false) : NULL;
+                if (sub->cap && !sub->slots) {
+                    heap_free(be, sub);
+                    copy = NULL;
+                } else {
+                    if (sub->cap)
+                        memcpy(sub->slots, (*subp)->slots, len - sizeof *sub);
+                    *subp = sub;
+                }
+            }
+        }
+        if (!copy && (s->kind == KIND_MAP || ((struct hlist *)(sl + s->off_val))->elems)) {
+            /* Undo: entries before i point at copies, i and after at the originals. */
+            memset(sl, 0, (size_t)(t->cap - i) * s->slot_size);
+            free_version(s, slots, t->cap, i, false);
+            return -ENOSPC;
+        }
+        *bytes += len;
+    }
+    *out = slots;
+    return 0;
+}
+
+/* No room in the pool for a copy: the views in flight give up (their checkpoints fail with
+ * COW_STARVED_MSG) and the worker waits until none holds p, then writes in place. The
+ * pool's error the failed copy left is not the write's: cleared. */
+static void starved(weir_keyed_backend *be, struct heap_pin *p)
+{
+    be->err[0] = '\0';
+    pthread_mutex_lock(&be->cow_lock);
+    atomic_store_explicit(&be->cow_starved, true, memory_order_release);
+    while (atomic_load_explicit(&p->refs, memory_order_acquire) != 1)
+        pthread_cond_wait(&be->cow_cond, &be->cow_lock);
+    if (be->cow_views == 0)
+        atomic_store_explicit(&be->cow_starved, false, memory_order_release);
+    pthread_mutex_unlock(&be->cow_lock);
+}
+
+int heap_unpin_slow(struct kstate *s, uint32_t kgi)
+{
+    weir_keyed_backend *be = s->be;
+    struct heap_pin *p = s->pins[kgi];
+    struct htable *t = &s->tabs[kgi];
+    if (atomic_load_explicit(&p->refs, memory_order_acquire) == 1) {
+        s->pins[kgi] = NULL; /* no view holds it: the live table keeps it as it is */
+        free(p);
+        return 0;
+    }
+    uint8_t *copy;
+    uint64_t bytes;
+    if (copy_version(s, t, &copy, &bytes) < 0) {
+        starved(be, p);
+        s->pins[kgi] = NULL;
+        free(p);
+        return 0;
+    }
+    t->slots = copy;
+    s->pins[kgi] = NULL;
+    be->gen++;
+    p->bytes = bytes;
+    atomic_fetch_add_explicit(&be->cow_bytes, bytes, memory_order_relaxed);
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+        free_pin(p, false); /* the views let go meanwhile */
+    return 0;
+}
+
+bool heap_still_pinned(struct kstate *s, uint32_t kgi)
+{
+    struct heap_pin *p = s->pins[kgi];
+    if (!p)
+        return false;
+    if (atomic_load_explicit(&p->refs, memory_order_acquire) != 1)
+        return true;
+    s->pins[kgi] = NULL;
+    free(p);
+    return false;
+}
+
+/* ---- views ------------------------------------------------------------------------------ */
+
+bool weir_keyed_view_applies(const weir_keyed_backend *be)
+{
+    return be && be->kind == BACKEND_HASHMAP;
+}
+
+const _Atomic uint64_t *weir_keyed_view_bytes(const weir_keyed_backend *be)
+{
+    return weir_keyed_view_applies(be) ? &be->cow_bytes : NULL;
+}
+
+int weir_keyed_view_pin(weir_keyed_backend *be, weir_keyed_view **out)
+{
+    heap_settle_frees(be);
+    weir_keyed_view *v = calloc(1, sizeof *v);
+    size_t n = (size_t)be->nstates * be->nkg;
+    if (v) {
+        v->states = malloc((be->nstates ? be->nstates : 1) * sizeof *v->states);
+        v->pins = calloc(n ? n : 1, sizeof *v->pins);
+    }
+    if (!v || !v->states || !v->pins) {
+        weir_keyed_view_release(v);
+        return state_err(be, -ENOMEM, "operator %s: out of memory for a snapshot view", be->uid);
+    }
+    v->be = be;
+    v->now = state_now(be);
+    v->nstates = be->nstates;
+    v->nkg = be->nkg;
+    memcpy(v->states, be->states, be->nstates * sizeof *v->states);
+    for (uint32_t si = 0; si < be->nstates; si++) {
+        struct kstate *s = be->states[si];
+        for (uint32_t k = 0; k < be->nkg; k++) {
+            struct htable *t = &s->tabs[k];
+            if (!t->count)
+                continue;
+            struct heap_pin *p = s->pins[k];
+            if (!p) {
+                if (!(p = calloc(1, sizeof *p))) {
+                    weir_keyed_view_release(v);
+                    return state_err(be, -ENOMEM, "operator %s: out of memory for a snapshot view",
+                                     be->uid);
+                }
+                atomic_init(&p->refs, 1);
+                p->slots = t->slots;
+                p->cap = t->cap;
+                p->count = t->count;
+                p->s = s;
+                s->pins[k] = p;
+            }
+            atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+            v->pins[(size_t)si * be->nkg + k] = p;
+        }
+    }
+    pthread_mutex_lock(&be->cow_lock);
+    be->cow_views++;
+    v->counted = true;
+    pthread_mutex_unlock(&be->cow_lock);
+    *out = v;
+    return 0;
+}
+
+void weir_keyed_view_release(weir_keyed_view *v)
+{
+    if (!v)
+        return;
+    weir_keyed_backend *be = v->be;
+    if (be) {
+        /* The last holder of an old version frees it here, off the worker. */
+        for (size_t i = 0; i < (size_t)v->nstates * v->nkg; i++) {
+            struct heap_pin *p = v->pins[i];
+            if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+                free_pin(p, true);
+        }
+        pthread_mutex_lock(&be->cow_lock);
+        if (v->counted && --be->cow_views == 0)
+            atomic_store_explicit(&be->cow_starved, false, memory_order_release);
+        pthread_cond_broadcast(&be->cow_cond);
+        pthread_mutex_unlock(&be->cow_lock);
+    }
+    free(v->states);
+    free(v->pins);
+    free(v);
+}
+
+const char *weir_keyed_view_error(const weir_keyed_view *v)
+{
+    return v->err;
+}
+
+const weir_keyed_backend *heap_view_backend(const weir_keyed_view *v)
+{
+    return v->be;
+}
+
+char *heap_view_err(weir_keyed_view *v)
+{
+    return v->err;
+}
+
+uint32_t heap_view_states(weir_keyed_view *v, struct kstate ***states)
+{
+    *states = v->states;
+    return v->nstates;
+}
+
+/* The view's table kgi of state si, walked as heap_snapshot_kg walks the live one. */
+int heap_view_walk_kg(weir_keyed_view *v, uint32_t kgi, state_emit_fn emit, void *arg)
+{
+    for (uint32_t si = 0; si < v->nstates; si++) {
+        struct heap_pin *p = v->pins[(size_t)si * v->nkg + kgi];
+        if (!p)
+            continue;
+        if (atomic_load_explicit(&v->be->cow_starved, memory_order_acquire)) {
+            char size[64];
+            weir_format_size(v->be->env->heap_limit, size, sizeof size);
+            snprintf(v->err, sizeof v->err, COW_STARVED_MSG, v->be->uid, size);
+            return -ENOBUFS;
+        }
+        int rc = heap_walk_table(v->states[si], p->slots, p->cap, v->now, emit, arg);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * Copy-on-write snapshot views of a hashmap keyed backend (heap_cow.c), for the task side of
+ * a checkpoint (checkpoint/snapshot.c).
+ *
+ * Pinning is the synchronous part of a heap snapshot: on the backend's worker, it takes a
+ * reference to every key group's table of every state (a pointer and a count each, never the
+ * entries), so it costs the same at any state size. From then on the worker's first change
+ * to a pinned table gives the live state its own copy of that key group's table (its
+ * slots, lists and maps); the view keeps reading the version it pinned. Writing the view
+ * (the snapshot format of snapshot.c, unchanged) and releasing it may run on any thread,
+ * one at a time per view, while the worker goes on. Several views may be in flight; every
+ * one must be released (written or not: an aborted checkpoint releases it too), and the
+ * backend's close waits for them.
+ *
+ * The old versions kept for views are the extra memory of copy-on-write: they stay charged
+ * to the task-heap pool (memory.task.heap.size) until the last view holding them lets go,
+ * and weir_keyed_backend_stats reports them as cow_bytes.
+ */
+#ifndef WEIR_STATE_VIEW_H
+#define WEIR_STATE_VIEW_H
+
+#include <weir/state.h>
+#include <weir/state_backend.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct weir_keyed_view weir_keyed_view;
+
+/* Whether be can be snapshotted through a view (the hashmap backend). */
+bool weir_keyed_view_applies(const weir_keyed_backend *be);
+
+/* Pins be's state as it is now (be's worker). 0, or -ENOMEM (the backend's error says so). */
+int weir_keyed_view_pin(weir_keyed_backend *be, weir_keyed_view **out);
+
+/* Writes key group kg of the view in the format of weir_keyed_backend_snapshot_key_group.
+ * Any thread. On error, weir_keyed_view_error says why. */
+int weir_keyed_view_snapshot_key_group(weir_keyed_view *v, uint32_t kg,
+                                       struct weir_snapshot_out *out);
+const char *weir_keyed_view_error(const weir_keyed_view *v);
+
+/* What a view's writer says when the worker could not copy a table for lack of room in the
+ * task-heap pool: the view gives up (-ENOBUFS), its checkpoint fails, the worker goes on. */
+#define COW_STARVED_MSG                                                                            \
+    "operator %s: copy-on-write snapshot aborted: the task heap pool (%s, "                        \
+    "memory.task.heap.size) has no room for the copies of state changed while the snapshot is "    \
+    "written; raise memory.task.heap.size"
+
+/* The bytes of old versions kept for views in flight (the metric
+ * weir_operator_stateCopyOnWriteBytes); NULL for a backend without views. */
+const _Atomic uint64_t *weir_keyed_view_bytes(const weir_keyed_backend *be);
+
+/* Lets the view go (any thread); NULL is a no-op. */
+void weir_keyed_view_release(weir_keyed_view *v);
+
+#endif
