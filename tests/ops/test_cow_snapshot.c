@@ -122,8 +122,10 @@ static void no_room_for_copies_fails_the_checkpoint_not_the_job(void **state)
 {
     char dir[4096], err[1024] = "";
     snprintf(dir, sizeof dir, "state.checkpoints.dir=%s", wt_tmp_dir("cow-starved"));
-    /* 200 k keys: about 80 MB of tables in a 100 MB pool */
-    if (run_keep("cow-starved", 200000, 0,
+    /* 200 k keys: about 80 MB of tables in a 100 MB pool; paced to last about 2 s (20
+     * checkpoints), so that snapshots are in flight while writes need copies whatever the
+     * machine's load (unpaced, a fast run took 3 checkpoints and none needed a copy) */
+    if (run_keep("cow-starved", 200000, 200000 * ROUNDS / 2,
                  WT_DEFS(dir, "execution.checkpointing.interval=100ms",
                          "execution.checkpointing.tolerable-failed-checkpoints=1000",
                          "memory.task.heap.size=100m", "memory.process.size=3g",
