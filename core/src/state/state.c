@@ -366,10 +366,18 @@ struct kstate *state_declare(weir_keyed_backend *be, const char *name, enum stat
                       had, s->declared ? "" : " in the snapshot", want);
             return NULL;
         }
-        if (!from_restore) {
-            s->declared = true;
-            s->ttl_ms = has_ttl ? ttl->ttl_ms : 0;
-            s->update_on_read = has_ttl && ttl->update_on_read;
+        /* A job declares its states on every get: write only what changes, as a snapshot
+         * thread may be reading these fields (copy-on-write views, state/heap_cow.c). */
+        int64_t ttl_ms = has_ttl ? ttl->ttl_ms : 0;
+        bool update_on_read = has_ttl && ttl->update_on_read;
+        if (!from_restore &&
+            (!s->declared || s->ttl_ms != ttl_ms || s->update_on_read != update_on_read)) {
+            if (!s->declared)
+                s->declared = true;
+            if (s->ttl_ms != ttl_ms)
+                s->ttl_ms = ttl_ms;
+            if (s->update_on_read != update_on_read)
+                s->update_on_read = update_on_read;
             if (be->kind == BACKEND_ROCKSDB)
                 rdb_state_init(s); /* publishes the TTL to the compaction filter */
         }
