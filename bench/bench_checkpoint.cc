@@ -186,11 +186,18 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     result res;
     weir_config *cfg = weir_config_new();
     std::string dir = tmpdir();
-    std::string heap = std::to_string(g_state_mb * 2 + 512) + "m",
-                proc = std::to_string(g_state_mb * 2 + 512 + 2048) + "m";
+    // The state, its copy-on-write copies and its growth while they are held (3x) in the
+    // task heap; managed memory only for
+    // RocksDB's caches, set so that it does not grow with the process size (a fraction of it
+    // by default, which made the pools overflow the process size at --state-mb 1024).
+    const bool rocks_be = strcmp(be, "hashmap") != 0;
+    uint64_t heap_mb = g_state_mb * 3 + 512, managed_mb = rocks_be ? 1024 : 64;
+    std::string heap = std::to_string(heap_mb) + "m", managed = std::to_string(managed_mb) + "m",
+                proc = std::to_string(heap_mb + managed_mb + 2048) + "m";
     const char *kv[][2] = {{"metrics.reporter.prom.port", "0"},
                            {"memory.process.size", proc.c_str()},
                            {"memory.task.heap.size", heap.c_str()},
+                           {"memory.managed.size", managed.c_str()},
                            {"state.checkpoints.dir", dir.c_str()},
                            {"execution.checkpointing.interval", interval},
                            {"execution.checkpointing.num-retained", "2"},
