@@ -40,19 +40,6 @@ static void on_checkpoint(void *arg, const struct weir_checkpoint_event *ev)
         fprintf(stderr, "checkpoint %" PRIu64 " failed: %s\n", ev->id, ev->reason);
 }
 
-static int keep(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
-{
-    weir_value_state *v = weir_value_state_get(weir_ctx_state(ctx), "n", sizeof(uint64_t), NULL);
-    if (!v)
-        return -ENOMEM;
-    const uint64_t *old = weir_value_get(v);
-    uint64_t n = (old ? *old : 0) + 1;
-    int rc = weir_value_put(v, &n);
-    return rc < 0 ? rc : weir_emit_forward(out, in);
-}
-
-static const struct weir_operator_ops keep_ops = {.kind = "keep", .process = keep};
-
 struct saver {
     weir_job *job;
     int after_ms;
@@ -80,7 +67,7 @@ static void run_job(const char *dir, const char *restore_from, uint64_t records,
     weir_job *job = weir_job_new("ids");
     struct weir_datagen_opts o = {.records = records, .keys = 64, .record_size = 24, .rate = 4000};
     weir_stream *s = weir_key_by(weir_source_datagen(job, "gen", &o), wt_datagen_key);
-    weir_sink_blackhole(weir_keyed_transform(s, "keep", &keep_ops, NULL, NULL), "sink");
+    weir_sink_blackhole(weir_keyed_transform(s, "keep", &wt_count_per_key_ops, NULL, NULL), "sink");
     pthread_t t;
     struct saver sv = {job, savepoint_after_ms};
     if (savepoint_after_ms > 0)

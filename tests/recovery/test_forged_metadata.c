@@ -53,19 +53,6 @@ static void *savepoint_later(void *job)
     return NULL;
 }
 
-static int keep(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
-{
-    weir_value_state *v = weir_value_state_get(weir_ctx_state(ctx), "n", sizeof(uint64_t), NULL);
-    if (!v)
-        return -ENOMEM;
-    const uint64_t *old = weir_value_get(v);
-    uint64_t n = (old ? *old : 0) + 1;
-    int rc = weir_value_put(v, &n);
-    return rc < 0 ? rc : weir_emit_forward(out, in);
-}
-
-static const struct weir_operator_ops keep_ops = {.kind = "keep", .process = keep};
-
 /* datagen (paced, ~0.4 s) -> key_by -> "keep-a" -> key_by -> "keep-b" -> blackhole at
  * parallelism 2, checkpoints every 100 ms into dir, every one retained; a savepoint at
  * 0.15 s when asked. */
@@ -89,8 +76,10 @@ static int run_job(const char *backend, const char *dir, const char *from, bool 
     weir_job *job = weir_job_new("forged");
     struct weir_datagen_opts o = {.records = 1600, .keys = 64, .record_size = 24, .rate = 4000};
     weir_stream *s = weir_key_by(weir_source_datagen(job, "gen", &o), wt_datagen_key);
-    s = weir_key_by(weir_keyed_transform(s, "keep-a", &keep_ops, NULL, NULL), wt_datagen_key);
-    weir_sink_blackhole(weir_keyed_transform(s, "keep-b", &keep_ops, NULL, NULL), "sink");
+    s = weir_key_by(weir_keyed_transform(s, "keep-a", &wt_count_per_key_ops, NULL, NULL),
+                    wt_datagen_key);
+    weir_sink_blackhole(weir_keyed_transform(s, "keep-b", &wt_count_per_key_ops, NULL, NULL),
+                        "sink");
     struct wt_run ro = {.parallelism = 2, .restore_from = from, .on_checkpoint = on_checkpoint};
     pthread_t t;
     if (savepoint)

@@ -198,6 +198,11 @@ int64_t wt_value_of(const weir_rec *r);
 /* The payload of entry i of collector c as a scripted record. */
 const struct wt_rec *wt_out_rec(int c, size_t i);
 
+/* --- shared operators (ops.c) ------------------------------------------------------------ */
+
+/* A keyed operator that counts records per key in the value state "n" and forwards each. */
+extern const struct weir_operator_ops wt_count_per_key_ops;
+
 /* --- numbered lines (lines.c) ----------------------------------------------------------- */
 
 /* A file of lines "line-00000" .. under wt_tmp_dir(tag); its path (static, until the next call). */
