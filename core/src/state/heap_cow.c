@@ -30,7 +30,10 @@ struct weir_keyed_view {
     uint32_t nstates, nkg;
     struct kstate **states;
     struct heap_pin **pins; /* [state * nkg + kgi]; NULL: the table was empty */
-    bool counted;           /* in be->cow_views */
+    /* A delta view: [state * nkg + kgi], what changed since the previous incremental pin.
+     * NULL: the view writes everything. */
+    struct heap_dirty *dirty;
+    bool counted; /* in be->cow_views */
     char err[256];
 };
 
@@ -200,6 +203,105 @@ bool heap_still_pinned(struct kstate *s, uint32_t kgi)
     return false;
 }
 
+/* ---- what changed since the last incremental pin ----------------------------------------- */
+
+int heap_dirty_init(struct kstate *s)
+{
+    if (!s->dirty)
+        s->dirty = heap_alloc(s->be, (size_t)s->be->nkg * sizeof *s->dirty, true);
+    return s->dirty ? 0 : -ENOSPC;
+}
+
+void heap_dirty_free(struct kstate *s)
+{
+    if (!s->dirty)
+        return;
+    for (uint32_t k = 0; k < s->be->nkg; k++)
+        heap_free(s->be, s->dirty[k].set.slots);
+    heap_free(s->be, s->dirty);
+    s->dirty = NULL;
+}
+
+/* Past this many changed entries, and half the table, a key group is written whole: the set
+ * would cost about as much as the table, and the delta as much as a full one. */
+#define DIRTY_WHOLE_MIN 64u
+
+static void dirty_whole(struct kstate *s, struct heap_dirty *d)
+{
+    heap_free(s->be, d->set.slots);
+    d->set = (struct htable){0};
+    d->whole = true;
+}
+
+void heap_dirty_mark_slow(struct kstate *s, uint32_t kgi, uint64_t h, uint64_t key, uint64_t ns)
+{
+    struct heap_dirty *d = &s->dirty[kgi];
+    uint32_t idx;
+    if (d->whole || (d->set.cap && heap_outer_find(&d->set, HEAP_DIRTY_SS, h, key, ns, &idx)))
+        return;
+    if (d->set.count >= DIRTY_WHOLE_MIN && (uint64_t)d->set.count * 2 >= s->tabs[kgi].count) {
+        dirty_whole(s, d);
+        return;
+    }
+    if (heap_tab_reserve_one(s->be, &d->set, HEAP_DIRTY_SS) < 0) {
+        s->be->err[0] = '\0'; /* not the write's error: the key group goes whole instead */
+        dirty_whole(s, d);
+        return;
+    }
+    heap_outer_find(&d->set, HEAP_DIRTY_SS, h, key, ns, &idx);
+    uint64_t *e = (uint64_t *)heap_slot_at(&d->set, HEAP_DIRTY_SS, idx);
+    e[0] = h;
+    e[1] = key;
+    e[2] = ns;
+    d->set.count++;
+}
+
+/* The pin of an incremental view takes every state's sets (a pointer each, as the tables)
+ * and leaves empty ones: the next delta holds what changes from now on. */
+static int take_dirty_sets(weir_keyed_backend *be, weir_keyed_view *v)
+{
+    size_t n = (size_t)v->nstates * v->nkg;
+    v->dirty = calloc(n ? n : 1, sizeof *v->dirty);
+    if (!v->dirty)
+        return -ENOMEM;
+    for (uint32_t si = 0; si < v->nstates; si++) {
+        struct kstate *s = v->states[si];
+        if (!s->dirty)
+            continue;
+        memcpy(&v->dirty[(size_t)si * v->nkg], s->dirty, v->nkg * sizeof *s->dirty);
+        memset(s->dirty, 0, v->nkg * sizeof *s->dirty);
+    }
+    (void)be;
+    return 0;
+}
+
+/* The changes of table kgi of state si, read from the pinned version: each changed
+ * (key, ns) as it is now, or its tombstone; or the whole table after a clear. */
+static int walk_delta(weir_keyed_view *v, uint32_t si, uint32_t kgi, state_emit_fn emit, void *arg)
+{
+    struct kstate *s = v->states[si];
+    const struct heap_dirty *d = &v->dirty[(size_t)si * v->nkg + kgi];
+    struct heap_pin *p = v->pins[(size_t)si * v->nkg + kgi];
+    if (d->whole) {
+        int rc = emit(arg, s, 0, 0, NULL, 0, NULL, STATE_EMIT_CLEAR);
+        return rc < 0 || !p ? rc : heap_walk_table(s, p->slots, p->cap, v->now, emit, arg);
+    }
+    struct htable t = {.slots = p ? p->slots : NULL, .cap = p ? p->cap : 0};
+    for (uint32_t i = 0; i < d->set.cap; i++) {
+        const uint64_t *e = (const uint64_t *)heap_slot_at(&d->set, HEAP_DIRTY_SS, i);
+        if (!e[0])
+            continue;
+        uint32_t idx;
+        int rc =
+            t.cap && heap_outer_find(&t, s->slot_size, e[0], e[1], e[2], &idx)
+                ? heap_walk_slot(s, heap_slot_at(&t, s->slot_size, idx), v->now, true, emit, arg)
+                : emit(arg, s, e[1], e[2], NULL, 0, NULL, STATE_EMIT_TOMBSTONE);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* ---- views ------------------------------------------------------------------------------ */
 
 bool weir_keyed_view_applies(const weir_keyed_backend *be)
@@ -212,7 +314,7 @@ const _Atomic uint64_t *weir_keyed_view_bytes(const weir_keyed_backend *be)
     return weir_keyed_view_applies(be) ? &be->cow_bytes : NULL;
 }
 
-int weir_keyed_view_pin(weir_keyed_backend *be, weir_keyed_view **out)
+static int pin(weir_keyed_backend *be, bool take_dirty, weir_keyed_view **out)
 {
     heap_settle_frees(be);
     weir_keyed_view *v = calloc(1, sizeof *v);
@@ -254,12 +356,51 @@ int weir_keyed_view_pin(weir_keyed_backend *be, weir_keyed_view **out)
             v->pins[(size_t)si * be->nkg + k] = p;
         }
     }
+    if (take_dirty && take_dirty_sets(be, v) < 0) {
+        weir_keyed_view_release(v);
+        return state_err(be, -ENOMEM, "operator %s: out of memory for a snapshot view", be->uid);
+    }
     pthread_mutex_lock(&be->cow_lock);
     be->cow_views++;
     v->counted = true;
     pthread_mutex_unlock(&be->cow_lock);
     *out = v;
     return 0;
+}
+
+int weir_keyed_view_pin(weir_keyed_backend *be, weir_keyed_view **out)
+{
+    return pin(be, false, out);
+}
+
+int weir_keyed_view_pin_incremental(weir_keyed_backend *be, bool delta, weir_keyed_view **out)
+{
+    if (!be->track_dirty) {
+        /* From now on every change is recorded; this pin has nothing to go by: whole. */
+        for (uint32_t si = 0; si < be->nstates; si++)
+            if (heap_dirty_init(be->states[si]) < 0) {
+                for (uint32_t j = 0; j <= si; j++)
+                    heap_dirty_free(be->states[j]);
+                return state_err(be, -ENOMEM, "operator %s: out of memory for a snapshot view",
+                                 be->uid);
+            }
+        be->track_dirty = true;
+        delta = false;
+    }
+    int rc = pin(be, true, out);
+    if (rc == 0 && !delta) {
+        weir_keyed_view *v = *out;
+        for (size_t i = 0; i < (size_t)v->nstates * v->nkg; i++)
+            heap_free(be, v->dirty[i].set.slots);
+        free(v->dirty);
+        v->dirty = NULL;
+    }
+    return rc;
+}
+
+bool weir_keyed_view_is_delta(const weir_keyed_view *v)
+{
+    return v->dirty != NULL;
 }
 
 void weir_keyed_view_release(weir_keyed_view *v)
@@ -274,6 +415,8 @@ void weir_keyed_view_release(weir_keyed_view *v)
             if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
                 free_pin(p, true);
         }
+        for (size_t i = 0; v->dirty && i < (size_t)v->nstates * v->nkg; i++)
+            heap_free_other(be, v->dirty[i].set.slots);
         pthread_mutex_lock(&be->cow_lock);
         if (v->counted && --be->cow_views == 0)
             atomic_store_explicit(&be->cow_starved, false, memory_order_release);
@@ -282,6 +425,7 @@ void weir_keyed_view_release(weir_keyed_view *v)
     }
     free(v->states);
     free(v->pins);
+    free(v->dirty);
     free(v);
 }
 
@@ -311,7 +455,7 @@ int heap_view_walk_kg(weir_keyed_view *v, uint32_t kgi, state_emit_fn emit, void
 {
     for (uint32_t si = 0; si < v->nstates; si++) {
         struct heap_pin *p = v->pins[(size_t)si * v->nkg + kgi];
-        if (!p)
+        if (!p && !v->dirty)
             continue;
         if (atomic_load_explicit(&v->be->cow_starved, memory_order_acquire)) {
             char size[64];
@@ -319,7 +463,8 @@ int heap_view_walk_kg(weir_keyed_view *v, uint32_t kgi, state_emit_fn emit, void
             snprintf(v->err, sizeof v->err, COW_STARVED_MSG, v->be->uid, size);
             return -ENOBUFS;
         }
-        int rc = heap_walk_table(v->states[si], p->slots, p->cap, v->now, emit, arg);
+        int rc = v->dirty ? walk_delta(v, si, kgi, emit, arg)
+                          : heap_walk_table(v->states[si], p->slots, p->cap, v->now, emit, arg);
         if (rc < 0)
             return rc;
     }

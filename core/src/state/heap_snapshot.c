@@ -8,6 +8,35 @@
 #include <errno.h>
 #include <string.h>
 
+int heap_walk_slot(struct kstate *s, const uint8_t *sl, int64_t now, bool delta, state_emit_fn emit,
+                   void *arg)
+{
+    uint64_t key = ((const uint64_t *)sl)[1], ns = ((const uint64_t *)sl)[2];
+    int rc = 0;
+    if (s->kind == KIND_MAP) {
+        /* A delta replaces the whole map of (key, ns): user keys removed since go too. */
+        if (delta)
+            rc = emit(arg, s, key, ns, NULL, 0, NULL, STATE_EMIT_TOMBSTONE);
+        const struct htable *sub = *(struct htable *const *)(sl + s->off_val);
+        for (uint32_t j = 0; j < sub->cap && rc == 0; j++) {
+            uint8_t *e = heap_slot_at(sub, s->sub_slot_size, j);
+            if (!heap_slot_hash(e))
+                continue;
+            int64_t ts = s->ttl ? *(int64_t *)(e + s->sub_off_ts) : 0;
+            if (!state_expired(s, ts, now))
+                rc = emit(arg, s, key, ns, e + 8, ts, e + s->sub_off_val, s->value_size);
+        }
+        return rc;
+    }
+    int64_t ts = s->ttl ? *(const int64_t *)(sl + s->off_ts) : 0;
+    const struct hlist *l = (const struct hlist *)(sl + s->off_val);
+    if (state_expired(s, ts, now) || (s->kind == KIND_LIST && !l->n))
+        return delta ? emit(arg, s, key, ns, NULL, 0, NULL, STATE_EMIT_TOMBSTONE) : 0;
+    if (s->kind == KIND_LIST)
+        return emit(arg, s, key, ns, NULL, ts, l->elems, (size_t)l->n * s->value_size);
+    return emit(arg, s, key, ns, NULL, ts, sl + s->off_val, s->value_size);
+}
+
 int heap_walk_table(struct kstate *s, const uint8_t *slots, uint32_t cap, int64_t now,
                     state_emit_fn emit, void *arg)
 {
@@ -15,30 +44,7 @@ int heap_walk_table(struct kstate *s, const uint8_t *slots, uint32_t cap, int64_
         const uint8_t *sl = slots + (size_t)i * s->slot_size;
         if (!heap_slot_hash(sl))
             continue;
-        uint64_t key = ((const uint64_t *)sl)[1], ns = ((const uint64_t *)sl)[2];
-        int rc = 0;
-        if (s->kind == KIND_MAP) {
-            const struct htable *sub = *(struct htable *const *)(sl + s->off_val);
-            for (uint32_t j = 0; j < sub->cap && rc == 0; j++) {
-                uint8_t *e = heap_slot_at(sub, s->sub_slot_size, j);
-                if (!heap_slot_hash(e))
-                    continue;
-                int64_t ts = s->ttl ? *(int64_t *)(e + s->sub_off_ts) : 0;
-                if (!state_expired(s, ts, now))
-                    rc = emit(arg, s, key, ns, e + 8, ts, e + s->sub_off_val, s->value_size);
-            }
-        } else {
-            int64_t ts = s->ttl ? *(const int64_t *)(sl + s->off_ts) : 0;
-            if (state_expired(s, ts, now))
-                continue;
-            if (s->kind == KIND_LIST) {
-                const struct hlist *l = (const struct hlist *)(sl + s->off_val);
-                if (l->n)
-                    rc = emit(arg, s, key, ns, NULL, ts, l->elems, (size_t)l->n * s->value_size);
-            } else {
-                rc = emit(arg, s, key, ns, NULL, ts, sl + s->off_val, s->value_size);
-            }
-        }
+        int rc = heap_walk_slot(s, sl, now, false, emit, arg);
         if (rc < 0)
             return rc;
     }
@@ -130,4 +136,25 @@ int heap_restore_entry(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t ns
             heap_remove_outer(s, t, idx, true);
     }
     return rc;
+}
+
+int heap_restore_remove(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t ns, bool clear)
+{
+    struct htable *t = &s->tabs[kgi];
+    if (heap_unpin(s, kgi) < 0)
+        return -ENOSPC;
+    s->be->gen++;
+    if (clear) {
+        for (uint32_t i = 0; i < t->cap;) {
+            if (heap_slot_hash(heap_slot_at(t, s->slot_size, i)))
+                heap_remove_outer(s, t, i, false);
+            else
+                i++;
+        }
+        return heap_tab_resize(s->be, t, s->slot_size, 0);
+    }
+    uint32_t idx;
+    if (t->cap && heap_outer_find(t, s->slot_size, state_key_hash(key, ns), key, ns, &idx))
+        heap_remove_outer(s, t, idx, true);
+    return 0;
 }

@@ -159,7 +159,9 @@ int heap_state_init(struct kstate *s)
     s->sub_slot_size = s->sub_off_val + round8(s->value_size);
     s->tabs = heap_alloc(be, (size_t)be->nkg * sizeof *s->tabs, true);
     s->pins = heap_alloc(be, (size_t)be->nkg * sizeof *s->pins, true);
-    return s->tabs && s->pins ? 0 : -ENOSPC;
+    if (!s->tabs || !s->pins)
+        return -ENOSPC;
+    return be->track_dirty ? heap_dirty_init(s) : 0;
 }
 
 /* Releases what an outer slot's payload owns (a list's array, a map's table). */
@@ -185,6 +187,7 @@ void heap_state_free(struct kstate *s)
 {
     weir_keyed_backend *be = s->be;
     heap_cow_quiesce(be); /* no view reads the tables any more */
+    heap_dirty_free(s);
     if (s->pins) {
         for (uint32_t k = 0; k < be->nkg; k++)
             free(s->pins[k]); /* only the live table holds it now */
@@ -208,6 +211,8 @@ void heap_state_free(struct kstate *s)
 
 void heap_remove_outer(struct kstate *s, struct htable *t, uint32_t idx, bool shrink)
 {
+    const uint64_t *sl = (const uint64_t *)heap_slot_at(t, s->slot_size, idx);
+    heap_dirty_mark(s, (uint32_t)(t - s->tabs), sl[0], sl[1], sl[2]);
     release_payload(s, heap_slot_at(t, s->slot_size, idx));
     tab_delete(s->be, t, s->slot_size, idx, shrink);
 }
@@ -285,6 +290,7 @@ static uint8_t *slot_for_write(struct kstate *s, bool *created)
     weir_keyed_backend *be = s->be;
     if (heap_unpin(s, be->kgi) < 0)
         return NULL;
+    heap_dirty_mark(s, be->kgi, be->h, be->key, be->ns);
     if (s->ttl)
         ttl_step(s);
     struct htable *t = &s->tabs[be->kgi];
@@ -338,8 +344,10 @@ static uint8_t *slot_for_read(struct kstate *s, struct htable **tp, uint32_t *id
                 heap_remove_outer(s, t, idx, true);
             return NULL;
         }
-        if (s->update_on_read && own)
-            *ts = now;
+        if (s->update_on_read && own) {
+            *ts = now; /* a change of the entry: the next delta carries it */
+            heap_dirty_mark(s, s->be->kgi, s->be->h, s->be->key, s->be->ns);
+        }
     }
     if (tp)
         *tp = t;
@@ -497,14 +505,17 @@ const void *heap_map_get(struct kstate *s, const void *ukey)
         bool own = !s->pins[s->be->kgi];
         if (state_expired(s, *ts, now)) {
             if (!s->iterating && own) {
+                heap_dirty_mark(s, s->be->kgi, s->be->h, s->be->key, s->be->ns);
                 tab_delete(s->be, sub, s->sub_slot_size, idx, true);
                 if (sub->count == 0)
                     heap_remove_outer(s, t, oidx, true);
             }
             return NULL;
         }
-        if (s->update_on_read && own)
-            *ts = now;
+        if (s->update_on_read && own) {
+            *ts = now; /* a change of the entry: the next delta carries it */
+            heap_dirty_mark(s, s->be->kgi, s->be->h, s->be->key, s->be->ns);
+        }
     }
     return sl + s->sub_off_val;
 }
@@ -555,6 +566,7 @@ int heap_map_remove(struct kstate *s, const void *ukey)
     struct htable *sub = cur_sub(s, &t, &oidx);
     if (!sub || !heap_sub_find(s, sub, heap_ukey_hash(ukey, s->key_size), ukey, &idx))
         return 0;
+    heap_dirty_mark(s, s->be->kgi, s->be->h, s->be->key, s->be->ns);
     tab_delete(s->be, sub, s->sub_slot_size, idx, true);
     if (sub->count == 0)
         heap_remove_outer(s, t, oidx, true);
@@ -577,8 +589,10 @@ int heap_map_iterate(struct kstate *s, int (*fn)(void *, const void *, const voi
             int64_t *ts = (int64_t *)(sl + s->sub_off_ts);
             if (state_expired(s, *ts, now))
                 continue;
-            if (s->update_on_read && !s->pins[s->be->kgi])
-                *ts = now;
+            if (s->update_on_read && !s->pins[s->be->kgi]) {
+                *ts = now; /* a change of the entry: the next delta carries it */
+                heap_dirty_mark(s, s->be->kgi, s->be->h, s->be->key, s->be->ns);
+            }
         }
         rc = fn(arg, sl + 8, sl + s->sub_off_val);
     }

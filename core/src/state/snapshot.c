@@ -6,7 +6,11 @@
  *                                u32 key size  u32 value size  i64 ttl ms  u16 name length, name
  *   entry, any number:           u8 'E'  u16 state id  u64 key  u64 namespace
  *                                [user key, map]  [i64 timestamp, ttl]  u32 length, payload
- *   end:                         u8 'Z'  u64 number of entries  u32 crc32c of all bytes before
+ *   in a delta only (heap_cow.c):u8 'D'  u16 state id  u64 key  u64 namespace (tombstone:
+ *                                the (key, namespace) is gone, a map with all its user keys)
+ *                                u8 'C'  u16 state id (the state's key group is cleared)
+ *   end:                         u8 'Z'  u64 number of records before  u32 crc32c of all
+ *                                bytes before
  *
  * A payload is a value or accumulator (value size), or a list's elements back to back (a
  * multiple of the element size); a map has one entry per user key. Expired entries are left
@@ -103,7 +107,14 @@ static int emit_entry(void *arg, struct kstate *s, uint64_t key, uint64_t ns, co
 {
     struct snap_w *w = arg;
     uint8_t head[19];
-    head[0] = 'E';
+    head[0] = payload ? 'E' : len == STATE_EMIT_CLEAR ? 'C' : 'D';
+    if (!payload) {
+        memcpy(head + 1, &s->id, 2);
+        memcpy(head + 3, &key, 8);
+        memcpy(head + 11, &ns, 8);
+        w->entries++;
+        return w_bytes(w, head, head[0] == 'C' ? 3 : sizeof head);
+    }
     memcpy(head + 1, &s->id, 2);
     memcpy(head + 3, &key, 8);
     memcpy(head + 11, &ns, 8);
@@ -335,6 +346,32 @@ static int reserve_payload(struct snap_r *r, uint32_t len)
     return r->buf ? 0 : -ENOMEM;
 }
 
+/* A delta's tombstone ('D') or clear ('C') record, after its tag. */
+static int read_removal(struct snap_r *r, uint8_t tag)
+{
+    weir_keyed_backend *be = r->be;
+    uint8_t e[18];
+    uint16_t id;
+    uint64_t key = 0, ns = 0;
+    int rc = r_bytes(r, e, tag == 'C' ? 2 : sizeof e);
+    if (rc < 0)
+        return rc;
+    memcpy(&id, e, 2);
+    if (tag == 'D') {
+        memcpy(&key, e + 2, 8);
+        memcpy(&ns, e + 10, 8);
+    }
+    if (id >= r->nstates)
+        return corrupt(r, "removal of an unknown state");
+    r->entries++;
+    if (be->kind != BACKEND_HASHMAP)
+        return state_err(be, -EINVAL,
+                         "operator %s: an incremental heap checkpoint restores only with "
+                         "state.backend: hashmap (take a savepoint to change backends)",
+                         be->uid);
+    return heap_restore_remove(r->map[id], r->kg - be->kg_first, key, ns, tag == 'C');
+}
+
 /* One record: 1 for the end marker, 0 for an entry (taken by the backend unless expired at
  * now), or an error. */
 static int read_entry(struct snap_r *r, int64_t now)
@@ -350,6 +387,8 @@ static int read_entry(struct snap_r *r, int64_t now)
         return rc;
     if (tag == 'Z')
         return 1;
+    if (tag == 'C' || tag == 'D')
+        return read_removal(r, tag);
     if (tag != 'E')
         return corrupt(r, "unknown record");
     if ((rc = r_bytes(r, e, sizeof e)) < 0)

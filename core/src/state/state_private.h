@@ -92,7 +92,20 @@ struct kstate {
      * NULL when no view shares them. While set, nothing of that table may change in place:
      * every write first calls heap_unpin. */
     struct heap_pin **pins;
+    /* hashmap, per key group: the (key, namespace) pairs changed since the last incremental
+     * pin (heap_cow.c), NULL while the backend does not track them (be->track_dirty). */
+    struct heap_dirty *dirty;
 };
+
+/* What changed in one key-group table of a state since the last incremental pin: a set of
+ * (key, namespace) pairs, an htable whose slots are [hash][key][ns] (HEAP_DIRTY_SS bytes,
+ * found with heap_outer_find), or whole: too much of the table changed (or no memory for
+ * the set), so the next delta writes the table whole. */
+struct heap_dirty {
+    struct htable set;
+    bool whole;
+};
+#define HEAP_DIRTY_SS 24u
 
 /* A key group's table (slots, and the lists and maps they point to) shared between the
  * live state and snapshot views. refs: views holding it, plus 1 while the live table still
@@ -141,6 +154,7 @@ struct weir_keyed_backend {
     _Atomic uint64_t cow_bytes;
     _Atomic bool cow_starved;     /* no room for a copy: views in flight fail (heap_cow.c) */
     _Atomic uint64_t freed_other; /* freed by a view's writer, not yet off heap_bytes */
+    bool track_dirty;             /* since the first incremental pin: kstate.dirty kept */
 
     /* rocksdb */
     struct rdb *rdb;
@@ -212,7 +226,11 @@ struct kstate *state_declare(weir_keyed_backend *be, const char *name, enum stat
 
 /* A key group's entries as the snapshot writer takes them. ukey is NULL except for map
  * entries; ts is ignored for states without TTL; payload is the value, the accumulator or
- * the list's elements back to back. */
+ * the list's elements back to back. A delta (heap_cow.c) also gives, with payload NULL,
+ * len STATE_EMIT_TOMBSTONE: (key, ns) is gone (a map: all its user keys), or len
+ * STATE_EMIT_CLEAR: the state's whole table of this key group goes (key, ns ignored). */
+#define STATE_EMIT_TOMBSTONE 0u
+#define STATE_EMIT_CLEAR     1u
 typedef int (*state_emit_fn)(void *arg, struct kstate *s, uint64_t key, uint64_t ns,
                              const void *ukey, int64_t ts, const void *payload, size_t len);
 
@@ -259,6 +277,24 @@ uint32_t heap_view_states(struct weir_keyed_view *v, struct kstate ***states);
 void heap_cow_fini(weir_keyed_backend *be);
 int heap_restore_entry(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t ns, const void *ukey,
                        int64_t ts, const void *payload, size_t len);
+/* A delta's tombstone of (key, ns), or (clear) the state's whole table kgi. */
+int heap_restore_remove(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t ns, bool clear);
+/* One outer slot's entries as heap_walk_table gives them; a delta (tombstone_first) gives a
+ * map's tombstone before its entries, and a tombstone for an expired value or list. */
+int heap_walk_slot(struct kstate *s, const uint8_t *sl, int64_t now, bool delta, state_emit_fn emit,
+                   void *arg);
+/* heap_cow.c: records that (h, key, ns) of table kgi of s changed (tracking on). */
+void heap_dirty_mark_slow(struct kstate *s, uint32_t kgi, uint64_t h, uint64_t key, uint64_t ns);
+static inline void heap_dirty_mark(struct kstate *s, uint32_t kgi, uint64_t h, uint64_t key,
+                                   uint64_t ns)
+{
+    if (s->dirty)
+        heap_dirty_mark_slow(s, kgi, h, key, ns);
+}
+/* Allocates s->dirty when its backend tracks changes (a state declared after the first
+ * incremental pin); frees it. */
+int heap_dirty_init(struct kstate *s);
+void heap_dirty_free(struct kstate *s);
 void heap_prefetch(weir_keyed_backend *be, uint64_t h, uint32_t kgi);
 int heap_cleanup(weir_keyed_backend *be);
 void heap_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);

@@ -34,6 +34,20 @@ bool weir_keyed_view_applies(const weir_keyed_backend *be);
 /* Pins be's state as it is now (be's worker). 0, or -ENOMEM (the backend's error says so). */
 int weir_keyed_view_pin(weir_keyed_backend *be, weir_keyed_view **out);
 
+/* Incremental heap checkpoints (a chain of a full snapshot and deltas, checkpoint/heap_chain.c):
+ * the first call starts recording, per state and key group, which (key, namespace) pairs
+ * change (every put, merge, append, remove, TTL refresh); each call hands what was recorded
+ * since the previous one to the view and starts afresh. With delta, and when recording was
+ * on since the previous call, the view writes only those entries as they are at the pin, a
+ * tombstone for each that is gone, and a key group that changed mostly (or whose record ran
+ * out of memory) whole after a clear marker: restored after the snapshot the previous call
+ * pinned, it gives the state at this pin. weir_keyed_view_is_delta says which the view
+ * writes. Such a delta is valid only on top of the view of the previous call: when that one
+ * was not written and kept (a failed or aborted checkpoint), the caller must take a full one.
+ * weir_keyed_view_pin (savepoints) leaves the record alone. */
+int weir_keyed_view_pin_incremental(weir_keyed_backend *be, bool delta, weir_keyed_view **out);
+bool weir_keyed_view_is_delta(const weir_keyed_view *v);
+
 /* Writes key group kg of the view in the format of weir_keyed_backend_snapshot_key_group.
  * Any thread. On error, weir_keyed_view_error says why. */
 int weir_keyed_view_snapshot_key_group(weir_keyed_view *v, uint32_t kg,
