@@ -3,9 +3,10 @@
 # exactly-once file sink) is killed with SIGKILL again and again, at random
 # moments and at chosen points (in the middle of a task's snapshot, while
 # _metadata is being committed), and resumed with --from-checkpoint latest each
-# time, on both state backends. The committed output must equal, row for row,
+# time, on both state backends, and on the hashmap backend once more with
+# incremental checkpoints (chains of a full file and deltas, a full one every third). The committed output must equal, row for row,
 # the output of a run without failures. In AT_LEAST_ONCE mode nothing may be
-# lost. 32 kills in all (at least 30 must land before a run finishes).
+# lost. 45 kills in all (at least 30 must land before a run finishes).
 set -u
 : "${WEIR:?}"
 : "${WEIR_SRC:?}"
@@ -18,6 +19,17 @@ base=(-p 2 -D metrics.reporter.prom.port=0 -D execution.checkpointing.interval=1
 
 committed() { cat "$1"/part-*.csv 2>/dev/null | sort; }
 
+# Delta files of incremental heap checkpoints in CK's shared/ (a chain file's u32 at byte
+# 12 is 1 for a delta), counted before a restart: the restore replays a chain with deltas.
+deltas_restored=0
+count_deltas() {
+  local n=0 f
+  for f in "$1"/*/shared/*.heap; do
+    [ -f "$f" ] && [ "$(od -An -tu4 -j12 -N4 "$f" | tr -d ' ')" = 1 ] && n=$((n + 1))
+  done
+  [ $n -gt 0 ] && deltas_restored=$((deltas_restored + 1))
+}
+
 # reference: no failure
 "$WEIR" run "${base[@]}" -D state.checkpoints.dir="$T/ref-ck" "${JOB[@]}" "$T/ref" >"$T/ref.log" 2>&1 \
   || { bad "reference run" "$T/ref.log"; echo "$passes passed, $fails failed"; exit 1; }
@@ -29,11 +41,13 @@ rows=$(wc -l <"$T/ref.sorted")
 # WEIR_CRASH_POINT value; a run is killed per item, then one run completes.
 run_with_kills() {
   local mode=$1 backend=$2 out=$3 ck=$4; shift 4
-  # RocksDB runs with incremental checkpoints (shared SST files)
+  # RocksDB runs with incremental checkpoints (shared SST files), hashmap-incr is the
+  # hashmap backend with them (heap delta chains)
   local incr=false
   [ "$backend" = rocksdb ] && incr=true
+  [ "$backend" = hashmap-incr ] && { incr=true; backend=hashmap; }
   local args=("${base[@]}" -D execution.checkpointing.mode=$mode -D state.backend=$backend
-              -D state.backend.incremental=$incr
+              -D state.backend.incremental=$incr -D state.backend.incremental.heap.max-chain-length=2
               -D state.backend.rocksdb.localdir="$T/rocks" -D state.checkpoints.dir="$ck")
   local from=() i=0
   for plan in "$@"; do
@@ -54,6 +68,7 @@ run_with_kills() {
     elif [ $rc -ne 0 ]; then
       bad "$mode/$backend run $i ($plan) failed with $rc" "$T/run.log"; return 1
     fi
+    [ "$incr" = true ] && [ "$backend" = hashmap ] && count_deltas "$ck"
     from=(--from-checkpoint latest)
   done
   "$WEIR" run "${args[@]}" "${from[@]}" "${JOB[@]}" "$out" >"$T/run.log" 2>&1 \
@@ -61,7 +76,7 @@ run_with_kills() {
   return 0
 }
 
-for backend in hashmap rocksdb; do
+for backend in hashmap hashmap-incr rocksdb; do
   out="$T/eo-$backend"
   plan=(random random snapshot:2 random commit:2 random snapshot:3 random commit:3 random random random random)
   if run_with_kills EXACTLY_ONCE $backend "$out" "$T/ck-eo-$backend" "${plan[@]}"; then
@@ -91,6 +106,8 @@ if run_with_kills AT_LEAST_ONCE hashmap "$out" "$T/ck-alo" random random snapsho
     || bad "AT_LEAST_ONCE: $missing windows missing or short"
 fi
 
+[ $deltas_restored -ge 3 ] && ok "hashmap-incr: $deltas_restored restarts from chains with deltas" \
+  || bad "hashmap-incr: only $deltas_restored restarts found a delta in shared/"
 [ $kills -ge 30 ] && ok "$kills processes killed with SIGKILL" || bad "only $kills kills"
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]

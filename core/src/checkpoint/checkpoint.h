@@ -80,6 +80,8 @@ struct task_chk {
      * trigger until this subtask's state files were durable, its barrier alignment, and the
      * bytes of its state files (checkpoint skew, per subtask) */
     _Atomic uint64_t last_e2e_ms, last_align_ms, last_size_bytes;
+    /* per operator, the incremental heap chain it writes (heap_chain.c); NULL until then */
+    struct heap_chain **heap_chains;
 };
 
 /* A run's checkpoint state (rt->chk). */
@@ -158,7 +160,32 @@ enum {
     CHK_STATE_HASHMAP = 1,
     CHK_STATE_ROCKSDB = 2,             /* full format, as the hashmap's */
     CHK_STATE_ROCKSDB_INCREMENTAL = 3, /* SSTs in shared/, instance files in the state file */
+    CHK_STATE_HASHMAP_CHAIN = 4,       /* a chain of full and delta files in shared/ */
 };
+/* The state file's list of its heap chain files (heap_chain.c). */
+#define TAG_HEAP_CHAIN (8ull << 32)
+
+/* heap_chain.c: incremental heap checkpoints. On the task's worker, heap_chain_begin pins
+ * op's backend (a delta when the chain allows it), writes the chain into the state file f,
+ * lists and holds it for pd; the writer thread then writes the chain's new file
+ * (heap_chain_write, then heap_chain_out_free). heap_chains_free: chk_free. */
+struct heap_chain;
+struct pending;
+struct heap_chain_out;
+struct weir_keyed_view;
+int heap_chain_begin(struct op_inst *op, struct pending *pd, uint64_t id, weir_ckpt_file *f,
+                     const char *file_base, uint32_t kg_first, uint32_t kg_last,
+                     struct weir_keyed_view **view, struct heap_chain_out **out);
+int heap_chain_write(struct heap_chain_out *o, struct weir_keyed_view *v);
+const char *heap_chain_error(const struct heap_chain_out *o);
+void heap_chain_out_free(struct heap_chain_out *o);
+void heap_chains_free(struct task *t);
+/* Restore: whether f's keyed state is a heap chain, and reading key groups [a, b] of it
+ * (entry e) into be; err gets one line. */
+bool heap_chain_file(weir_restore_file *f);
+int heap_chain_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
+                       const struct weir_ckpt_entry *e, uint32_t a, uint32_t b, char *err,
+                       size_t errlen);
 
 enum pending_state { P_PENDING, P_COMMITTING, P_COMPLETED, P_FAILED };
 

@@ -402,7 +402,7 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         weir_ckpt_progress_get(pd->ck, &pr);
         uint64_t ms = (now - pd->start_ns) / 1000000ull;
         /* what this checkpoint stored: its files plus the SSTs new to shared/ */
-        pr.bytes_durable += atomic_load(&pd->shared.new_bytes);
+        pr.bytes_durable += pr.bytes_shared_new;
         atomic_store(&cs->last_duration_ms, ms);
         atomic_store(&cs->last_size_bytes, pr.bytes_durable);
         if (!pd->final) {
@@ -672,6 +672,7 @@ void chk_free(struct runtime *rt)
     for (int i = 0; i < rt->n_tasks; i++) {
         free(rt->tasks[i].chk.sync_us);
         rt->tasks[i].chk.sync_us = NULL;
+        heap_chains_free(&rt->tasks[i]);
     }
     struct coordinator *c = rt->chk.coord;
     if (!c)

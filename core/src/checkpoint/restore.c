@@ -40,7 +40,8 @@ int chk_restore_timers(struct timer_service *t, struct weir_snapshot_in *in, uin
 
 static const char *backend_str(uint32_t b)
 {
-    static const char *const names[] = {"none", "hashmap", "rocksdb", "rocksdb-incremental"};
+    static const char *const names[] = {"none", "hashmap", "rocksdb", "rocksdb-incremental",
+                                        "hashmap-incremental"};
     return b < sizeof names / sizeof names[0] ? names[b] : "unknown";
 }
 
@@ -208,8 +209,10 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
             break;
         uint32_t a = e->kg_first > first ? e->kg_first : first;
         uint32_t b = e->kg_last < last ? e->kg_last : last;
-        if (rocks_file_is_incremental(f)) {
-            rc = rocks_incremental_restore(op->backend, r, f, a, b, err, errlen);
+        if (rocks_file_is_incremental(f) || heap_chain_file(f)) {
+            rc = heap_chain_file(f)
+                     ? heap_chain_restore(op->backend, r, f, e, a, b, err, errlen)
+                     : rocks_incremental_restore(op->backend, r, f, a, b, err, errlen);
             if (rc < 0) {
                 weir_restore_file_close(f);
                 return rc;

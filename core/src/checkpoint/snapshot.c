@@ -144,6 +144,7 @@ struct async_snap {
     struct runtime *rt;
     weir_ckpt_file *f;
     weir_keyed_view *view;
+    struct heap_chain_out *chain; /* incremental: the keyed state goes to a chain file */
     struct timer_list tl;
     uint32_t kg_first, kg_last;
 };
@@ -156,11 +157,13 @@ static int async_write(struct async_snap *a)
 {
     struct weir_snapshot_out *out = weir_ckpt_file_out(a->f);
     size_t cursor[2] = {0, 0};
-    int rc = 0;
+    int rc = a->chain ? heap_chain_write(a->chain, a->view) : 0;
     for (uint32_t kg = a->kg_first; rc == 0 && kg <= a->kg_last; kg++) {
-        rc = weir_ckpt_file_section_begin(a->f, TAG_KEYED | kg);
-        if (rc == 0)
-            rc = weir_keyed_view_snapshot_key_group(a->view, kg, out);
+        if (!a->chain) {
+            rc = weir_ckpt_file_section_begin(a->f, TAG_KEYED | kg);
+            if (rc == 0)
+                rc = weir_keyed_view_snapshot_key_group(a->view, kg, out);
+        }
         if (rc == 0)
             rc = weir_ckpt_file_section_begin(a->f, TAG_TIMERS | kg);
         if (rc == 0)
@@ -179,10 +182,14 @@ static void *async_run(void *arg)
     struct runtime *rt = a->rt;
     int rc = async_write(a);
     if (rc < 0)
-        weir_ckpt_file_abort_why(a->f, rc, weir_keyed_view_error(a->view));
+        weir_ckpt_file_abort_why(a->f, rc,
+                                 a->chain && *heap_chain_error(a->chain)
+                                     ? heap_chain_error(a->chain)
+                                     : weir_keyed_view_error(a->view));
     else
         weir_ckpt_file_submit(a->f);
     weir_keyed_view_release(a->view);
+    heap_chain_out_free(a->chain);
     free(a->tl.v[0]);
     free(a->tl.v[1]);
     free(a);
@@ -203,16 +210,21 @@ void chk_snapshots_drain(struct runtime *rt)
 
 /* The keyed part of a hashmap operator's snapshot: pin a view and copy the timers here
  * (the synchronous part, independent of the state's size but for the timers), the rest on a
- * writer thread. Owns f from here on. */
-static int snapshot_heap_async(struct op_inst *op, weir_ckpt_file *f, uint32_t kg_first,
-                               uint32_t kg_last)
+ * writer thread. With chain (incremental), the view writes a chain file (heap_chain.c) named
+ * after the state file, name. Owns f from here on. */
+static int snapshot_heap_async(struct op_inst *op, weir_ckpt_file *f,
+                               const struct weir_ckpt_entry *e, struct pending *pd, uint64_t id,
+                               bool chain, const char *name)
 {
     struct runtime *rt = op->task->rt;
+    uint32_t kg_first = e->kg_first, kg_last = e->kg_last;
     struct async_snap *a = calloc(1, sizeof *a);
     int rc = a ? 0 : -ENOMEM;
     if (rc == 0)
         rc = timers_gather(&op->timers, &a->tl);
-    if (rc == 0)
+    if (rc == 0 && chain)
+        rc = heap_chain_begin(op, pd, id, f, name, kg_first, kg_last, &a->view, &a->chain);
+    else if (rc == 0)
         rc = weir_keyed_view_pin(op->backend, &a->view);
     if (rc < 0) {
         if (a) {
@@ -223,8 +235,13 @@ static int snapshot_heap_async(struct op_inst *op, weir_ckpt_file *f, uint32_t k
         weir_ckpt_file_abort(f, rc);
         return rc;
     }
-    *a = (struct async_snap){
-        .rt = rt, .f = f, .view = a->view, .tl = a->tl, .kg_first = kg_first, .kg_last = kg_last};
+    *a = (struct async_snap){.rt = rt,
+                             .f = f,
+                             .view = a->view,
+                             .chain = a->chain,
+                             .tl = a->tl,
+                             .kg_first = kg_first,
+                             .kg_last = kg_last};
     pthread_mutex_lock(&async_lock);
     rt->chk.async_snapshots++;
     pthread_mutex_unlock(&async_lock);
@@ -258,13 +275,16 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
         return 0;
     /* Incremental RocksDB: the instance's SST files instead of its entries
      * (savepoints stay in the portable format). */
-    bool native = false;
+    bool native = false, chain = false;
     if (backend) {
         bool rocks = rocks_incremental_applies(backend);
-        native = t->rt->chk.coord->incremental && !pd->savepoint && rocks;
+        bool incremental = t->rt->chk.coord->incremental && !pd->savepoint;
+        native = incremental && rocks;
+        chain = incremental && weir_keyed_view_applies(backend);
         e->kg_first = weir_key_group_range_start((uint32_t)t->subtask, maxp, p);
         e->kg_last = weir_key_group_range_end((uint32_t)t->subtask, maxp, p);
         e->backend = native  ? CHK_STATE_ROCKSDB_INCREMENTAL
+                     : chain ? CHK_STATE_HASHMAP_CHAIN
                      : rocks ? CHK_STATE_ROCKSDB
                              : CHK_STATE_HASHMAP;
     }
@@ -283,7 +303,7 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
     }
     if (rc == 0 && backend && weir_keyed_view_applies(backend)) {
         e->file = name;
-        return snapshot_heap_async(op, f, e->kg_first, e->kg_last);
+        return snapshot_heap_async(op, f, e, pd, id, chain, name);
     }
     if (rc == 0 && backend) {
         struct timer_list tl = {0};

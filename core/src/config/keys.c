@@ -202,7 +202,14 @@ const struct weir_config_key weir_config_keys[] = {
       .doc = "Share of the block cache kept for index and filter blocks." },
     { .name = "state.backend.incremental", .type = WEIR_CONFIG_BOOL, .def = "false",
       .aliases = { "execution.checkpointing.incremental" },
-      .doc = "RocksDB checkpoints share unchanged SST files with the previous checkpoint." },
+      .doc = "Checkpoints write what changed since the previous one: RocksDB shares unchanged "
+             "SST files with the previous checkpoint; the hashmap backend writes a chain of a "
+             "full snapshot and deltas of the entries changed (savepoints stay full)." },
+    { .name = "state.backend.incremental.heap.max-chain-length", .type = WEIR_CONFIG_INT,
+      .def = "10", .min = 0, .max = 1000,
+      .doc = "Hashmap backend with state.backend.incremental: the most deltas a restore "
+             "replays on top of a full snapshot; the checkpoint after that many is full "
+             "again (0: every checkpoint is full)." },
 
     /* ---- checkpoints and savepoints (io/include/weir/storage.h) */
     { .name = "state.checkpoints.dir", .type = WEIR_CONFIG_STRING, .def = "",

@@ -190,7 +190,10 @@ struct weir_ckpt_progress {
     unsigned files_opened;  /* weir_ckpt_file_open calls that succeeded */
     unsigned files_durable; /* written and fsynced */
     uint64_t bytes_durable; /* their sizes */
-    bool settled;           /* as weir_ckpt_wait: done() and the clean-up after it ran */
+    /* bytes of the shared files this checkpoint put into shared/ (not those it only holds
+     * again): with bytes_durable, what it stored */
+    uint64_t bytes_shared_new;
+    bool settled; /* as weir_ckpt_wait: done() and the clean-up after it ran */
 };
 void weir_ckpt_progress_get(const weir_ckpt *ck, struct weir_ckpt_progress *p);
 
@@ -264,8 +267,9 @@ void weir_ckpt_file_abort_why(weir_ckpt_file *f, int err, const char *why);
  * savepoint directory. src_path must stay until the checkpoint is settled. Call it before
  * submitting the subtask's state file, so that its ack (file_done) means the add is queued
  * ahead of any commit. List the name in meta.shared at commit: a shared file is deleted
- * once no retained checkpoint's _metadata lists it and no running one holds it. Returns 0,
- * -EINVAL, the sticky error, -EBUSY after commit. */
+ * once no retained checkpoint's _metadata lists it and no running one holds it. A writer
+ * whose file is still open may add after weir_ckpt_commit (which waits for that file).
+ * Returns 0, -EINVAL, the sticky error, -EBUSY once the checkpoint is complete. */
 int weir_ckpt_shared_add(weir_ckpt *ck, const char *src_path, const char *name);
 
 /* How many retained checkpoints list name, plus one per running checkpoint holding it;

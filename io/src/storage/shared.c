@@ -102,7 +102,10 @@ int weir_ckpt_shared_add(weir_ckpt *ck, const char *src_path, const char *name)
         return -EINVAL;
     pthread_mutex_lock(&ck->s->lock);
     int rc = atomic_load(&ck->status);
-    if (rc == 0 && ck->state != WEIR_CKPT_WRITING)
+    /* While the commit waits for a file not submitted yet, that file's writer may still add
+     * (a heap snapshot written off the worker, whose task acked at once): the add is queued
+     * ahead of the file's submit, so ahead of the commit's check. */
+    if (rc == 0 && ck->state != WEIR_CKPT_WRITING && ck->state != WEIR_CKPT_COMMITTING)
         rc = -EBUSY;
     if (rc == 0)
         atomic_fetch_add(&ck->refs, 1);
@@ -379,6 +382,8 @@ void shared_copy_in(struct weir_storage *s, struct shared_req *r)
         pthread_mutex_lock(&s->lock);
         struct reg_ent *e = reg_add(s, r->name, size, sum);
         bool ok = e && reg_pin(s, ck, e);
+        if (ok)
+            ck->bytes_shared_new += size;
         pthread_mutex_unlock(&s->lock);
         if (!ok) {
             rc = -ENOMEM;

@@ -665,6 +665,7 @@ void weir_ckpt_progress_get(const weir_ckpt *ck, struct weir_ckpt_progress *p)
     p->files_opened = ck->files_opened;
     p->files_durable = ck->files_durable;
     p->bytes_durable = ck->bytes_durable;
+    p->bytes_shared_new = ck->bytes_shared_new;
     p->settled = ck->settled;
     pthread_mutex_unlock(&s->lock);
 }

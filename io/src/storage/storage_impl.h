@@ -124,7 +124,8 @@ struct weir_ckpt {
     char errmsg[512];
     unsigned files_opened, files_durable;
     uint64_t bytes_durable;
-    char **names; /* opened file names */
+    uint64_t bytes_shared_new; /* shared files placed in shared/ (shared.c), under s->lock */
+    char **names;              /* opened file names */
     size_t nnames, capnames;
     bool chain_started, settled, abort_queued;
     struct weir_ckpt_meta *commit_meta; /* clone, one allocation */
