@@ -27,6 +27,17 @@
 //
 //   WEIR_BENCH_BACKEND=rocksdb-incremental WEIR_BENCH_RECORDS=8000000
 //     WEIR_BENCH_KEYS=4000000 build/bench/bench_checkpoint --runs 1 (one command line)
+//
+// --update-fraction F (e.g. 0.01) measures incremental heap checkpoints instead: the
+// keys are loaded once (a sequential datagen, unpaced), while a second datagen, unioned
+// with it, updates random keys at a rate that touches a fraction F of them per interval
+// (2 s unless WEIR_BENCH_CKPT_INTERVAL says otherwise) for 8 intervals. The same run
+// goes once with state.backend.incremental false and once true; reported: the full
+// checkpoint's size (the median of the first run's checkpoints after the load), each
+// checkpoint's size of the second run, and the median of its deltas (the checkpoints
+// after the first two, which hold the load) against the full one.
+//
+//   build/bench/bench_checkpoint --state-mb 128 --update-fraction 0.01
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -49,6 +60,7 @@ namespace
 
 uint64_t g_state_mb = 1024, g_records = 0;
 int g_runs = 3;
+double g_update_fraction = 0; // --update-fraction: the incremental size mode
 
 uint64_t keys_for(uint64_t state_mb)
 {
@@ -159,8 +171,17 @@ std::string second_newest(const std::string &jobdir)
 struct result {
     weir_run_stats st{};
     uint64_t max_ckpt_ms = 0, max_ckpt_bytes = 0; // the longest and the largest, as reported
+    std::vector<uint64_t> sizes;                  // of each periodic checkpoint, in order
     bool ok = false;
 };
+
+// The --update-fraction mode's job: a load of every key, unioned with paced updates.
+struct update_mode {
+    bool on = false, incremental = false;
+    double rate = 0;
+    uint64_t updates = 0;
+};
+update_mode g_update;
 
 void note_checkpoint(void *arg, const weir_checkpoint_event *ev)
 {
@@ -169,6 +190,8 @@ void note_checkpoint(void *arg, const weir_checkpoint_event *ev)
         return;
     r->max_ckpt_ms = std::max(r->max_ckpt_ms, ev->duration_ms);
     r->max_ckpt_bytes = std::max(r->max_ckpt_bytes, ev->size_bytes);
+    if (!ev->final)
+        r->sizes.push_back(ev->size_bytes);
 }
 
 uint64_t env_u64(const char *name, uint64_t def)
@@ -180,7 +203,7 @@ uint64_t env_u64(const char *name, uint64_t def)
 result run(const char *interval, const char *restore, uint64_t records, double stop_after_s)
 {
     const char *be = getenv("WEIR_BENCH_BACKEND") ? getenv("WEIR_BENCH_BACKEND") : "hashmap";
-    bool incremental = !strcmp(be, "rocksdb-incremental");
+    bool incremental = !strcmp(be, "rocksdb-incremental") || g_update.incremental;
     std::string rocks = tmpdir() + "/rocks";
     char err[1024];
     result res;
@@ -202,7 +225,7 @@ result run(const char *interval, const char *restore, uint64_t records, double s
                            {"execution.checkpointing.interval", interval},
                            {"execution.checkpointing.num-retained", "2"},
                            {"restart-strategy.type", "none"},
-                           {"state.backend", incremental ? "rocksdb" : be},
+                           {"state.backend", incremental && !g_update.on ? "rocksdb" : be},
                            {"state.backend.incremental", incremental ? "true" : "false"},
                            {"state.backend.rocksdb.localdir", rocks.c_str()}};
     for (auto &p : kv)
@@ -220,7 +243,19 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     o.keys = env_u64("WEIR_BENCH_KEYS", keys_for(g_state_mb));
     o.record_size = 64;
     o.random = true;
-    weir_stream *s = weir_source_datagen(job, "datagen", &o);
+    weir_stream *s;
+    if (g_update.on) {
+        weir_datagen_opts load = o, upd = o;
+        load.records = load.keys;
+        load.random = false;
+        upd.records = g_update.updates;
+        upd.rate = g_update.rate;
+        upd.seed = 99;
+        s = weir_union(weir_source_datagen(job, "load", &load),
+                       weir_source_datagen(job, "update", &upd));
+    } else {
+        s = weir_source_datagen(job, "datagen", &o);
+    }
     s = weir_keyed_transform(weir_key_by(s, key_of), "state", &state_ops, nullptr, nullptr);
     weir_sink_blackhole(s, "sink");
     weir_run_opts ro{};
@@ -245,8 +280,61 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     return res;
 }
 
+void print_sizes(const char *what, const std::vector<uint64_t> &v)
+{
+    fprintf(stderr, "%s checkpoints (MiB):", what);
+    for (uint64_t b : v)
+        fprintf(stderr, " %.3f", b / 1048576.0);
+    fprintf(stderr, "\n");
+}
+
+// --update-fraction: full vs incremental heap checkpoint size (the header's note).
+void incremental_size(benchmark::State &state)
+{
+    const char *iv = getenv("WEIR_BENCH_CKPT_INTERVAL") ? getenv("WEIR_BENCH_CKPT_INTERVAL") : "2s";
+    double interval_s = atof(iv);
+    if (interval_s <= 0)
+        interval_s = 2;
+    uint64_t keys = env_u64("WEIR_BENCH_KEYS", keys_for(g_state_mb));
+    g_update.on = true;
+    g_update.rate = g_update_fraction * (double)keys / interval_s;
+    g_update.updates = (uint64_t)(g_update.rate * interval_s * 8);
+    g_update.incremental = false;
+    result full = run(iv, nullptr, keys, 0);
+    g_update.incremental = true;
+    result incr = run(iv, nullptr, keys, 0);
+    if (!full.ok || !incr.ok || full.sizes.size() < 3 || incr.sizes.size() < 4) {
+        state.SkipWithError("a run failed or took too few checkpoints");
+        return;
+    }
+    print_sizes("incremental off:", full.sizes);
+    print_sizes("incremental on: ", incr.sizes);
+    std::vector<double> f(full.sizes.begin() + 1, full.sizes.end()),
+        d(incr.sizes.begin() + 2, incr.sizes.end());
+    double full_b = median(f), delta_b = median(d);
+    fprintf(stderr,
+            "update fraction %.4f of %llu keys per %.1f s: full %.3f MiB, delta %.3f MiB "
+            "(median of %zu), %.2f%% of full\n",
+            g_update_fraction, (unsigned long long)keys, interval_s, full_b / 1048576.0,
+            delta_b / 1048576.0, d.size(), 100.0 * delta_b / full_b);
+    state.SetIterationTime(full.st.elapsed_s + incr.st.elapsed_s);
+    state.counters["state_MiB"] = (double)g_state_mb;
+    state.counters["update_fraction"] = g_update_fraction;
+    state.counters["full_MiB"] = full_b / 1048576.0;
+    state.counters["delta_MiB"] = delta_b / 1048576.0;
+    state.counters["delta_pct_of_full"] = 100.0 * delta_b / full_b;
+}
+
 void BM_CheckpointOverhead(benchmark::State &state)
 {
+    if (g_update_fraction > 0) {
+        for (auto _ : state)
+            incremental_size(state);
+        std::string cmd = "rm -rf " + tmpdir();
+        if (system(cmd.c_str()) != 0)
+            fprintf(stderr, "could not remove %s\n", tmpdir().c_str());
+        return;
+    }
     const uint64_t records =
         g_records ? g_records : env_u64("WEIR_BENCH_RECORDS", records_for(g_state_mb));
     const char *interval =
@@ -325,7 +413,7 @@ void BM_CheckpointOverhead(benchmark::State &state)
 
 BENCHMARK(BM_CheckpointOverhead)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
 
-// Our flags first (--state-mb, --runs, --records), then Google Benchmark's.
+// Our flags first (--state-mb, --runs, --records, --update-fraction), then Google Benchmark's.
 int main(int argc, char **argv)
 {
     int n = 1;
@@ -333,6 +421,18 @@ int main(int argc, char **argv)
         const char *flag = argv[i];
         bool ours =
             !strcmp(flag, "--state-mb") || !strcmp(flag, "--runs") || !strcmp(flag, "--records");
+        if (!strcmp(flag, "--update-fraction")) {
+            char *end = nullptr;
+            double f = i + 1 < argc ? strtod(argv[i + 1], &end) : 0;
+            if (i + 1 >= argc || *end || !(f > 0 && f <= 1)) {
+                fprintf(stderr, "bench_checkpoint: --update-fraction: %s: not a number in (0, 1]\n",
+                        i + 1 < argc ? argv[i + 1] : "(missing)");
+                return 2;
+            }
+            g_update_fraction = f;
+            i++;
+            continue;
+        }
         if (!ours) {
             argv[n++] = argv[i];
             continue;
