@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,7 +27,8 @@
 
 #include "weir_test.h"
 
-static unsigned completed;
+static _Atomic unsigned completed;
+static unsigned stop_at; /* checkpoints completed when the job is stopped */
 
 static void on_checkpoint(void *arg, const struct weir_checkpoint_event *ev)
 {
@@ -35,15 +37,18 @@ static void on_checkpoint(void *arg, const struct weir_checkpoint_event *ev)
         completed++;
 }
 
+/* Stops the job once stop_at checkpoints completed (a minute at most): counted, not timed,
+ * so a loaded machine or a sanitizer build takes as many. */
 static void *cancel_later(void *job)
 {
-    usleep(1200 * 1000);
+    for (int i = 0; i < 6000 && atomic_load(&completed) < stop_at; i++)
+        usleep(10 * 1000);
     weir_job_cancel(job);
     return NULL;
 }
 
 /* datagen (paced, unbounded) -> key_by -> per-key count (keyed state) -> blackhole,
- * stopped after 1.2 s: its retained checkpoints hold the keyed state (those
+ * stopped after stop_at checkpoints: its retained checkpoints hold the keyed state (those
  * of a job whose input ended are taken by finished tasks, without it). */
 static int run_job(const char *dir, const char *from, int parallelism, char *err, size_t errlen)
 {
@@ -108,10 +113,11 @@ static void shared_holds_only_the_files_of_retained_chains(void **state)
     const char *dir = wt_tmp_dir("heap-chain");
     char err[1024] = "", job[4096], path[8192];
     completed = 0;
+    stop_at = 16;
     if (run_job(dir, NULL, 2, err, sizeof err) < 0)
         fail_msg("%s", err);
-    print_message("%u checkpoints completed\n", completed);
-    assert_true(completed >= 10);
+    print_message("%u checkpoints completed\n", atomic_load(&completed));
+    assert_true(atomic_load(&completed) >= 10);
 
     snprintf(job, sizeof job, "%s/chain", dir);
     struct names listed = {0}, found = {0};
@@ -163,6 +169,8 @@ static void shared_holds_only_the_files_of_retained_chains(void **state)
 
     /* the chains restore, the keyed operator at another parallelism too (key groups read
      * across chains; the source keeps its parallelism, as its operator state must) */
+    completed = 0;
+    stop_at = 3;
     if (run_job(dir, "latest", 3, err, sizeof err) < 0)
         fail_msg("restored from latest: %s", err);
 }
