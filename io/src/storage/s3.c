@@ -354,6 +354,14 @@ static int resolve_creds(struct weir_s3 *s3, const struct weir_s3_config *cfg, c
                          size_t errlen)
 {
     const char *ak = cfg->access_key, *sk = cfg->secret_key, *st = cfg->session_token;
+    if ((ak != NULL) != (sk != NULL)) { /* the configuration's, half of a pair */
+        errbuf_printf(err, errlen,
+                      "%s is set but %s is not: set both (or neither, for "
+                      "the AWS environment variables or credentials file)",
+                      ak ? "s3.access-key" : "s3.secret-key",
+                      ak ? "s3.secret-key" : "s3.access-key");
+        return -EINVAL;
+    }
     if (!ak && !sk) {
         ak = env("AWS_ACCESS_KEY_ID");
         sk = env("AWS_SECRET_ACCESS_KEY");
