@@ -267,9 +267,9 @@ const struct weir_config_key weir_config_keys[] = {
     { .name = "s3.access-key", .type = WEIR_CONFIG_STRING, .def = "",
       .doc = "Access key id; empty: AWS_ACCESS_KEY_ID, else the shared credentials file "
              "(AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile AWS_PROFILE)." },
-    { .name = "s3.secret-key", .type = WEIR_CONFIG_STRING, .def = "",
-      .doc = "Secret access key; empty: AWS_SECRET_ACCESS_KEY, else the shared credentials "
-             "file." },
+    { .name = "s3.secret-key", .type = WEIR_CONFIG_STRING, .def = "", .flags = WEIR_CONFIG_SECRET,
+      .doc = "Secret access key (printed as \"****\"); empty: AWS_SECRET_ACCESS_KEY, else the "
+             "shared credentials file." },
     { .name = "s3.path.style.access", .type = WEIR_CONFIG_BOOL, .def = "true",
       .doc = "Address objects as <endpoint>/<bucket>/<key> (the only way weir does; false is "
              "refused)." },
