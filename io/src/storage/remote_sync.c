@@ -200,21 +200,26 @@ static int write_all(int dirfd, const char *name, const uint8_t *p, size_t len, 
     return rc;
 }
 
-/* GET key into name in dirfd. */
+/* GET key into name in dirfd, streamed to the file (never whole in memory), fsynced. */
 static int download(struct weir_storage *s, const char *key, int dirfd, const char *name,
                     uint64_t *bytes)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
-    int rc = weir_s3_get(s->remote->s3, key, &data, &len);
-    if (rc < 0)
-        return rc;
-    rc = write_all(dirfd, name, data, len, s->file_mode);
-    free(data);
-    if (rc < 0)
-        return weir_s3_fail(s->remote->s3, rc, "%s/%s: write: %s", s->job_dir, name, strerror(-rc));
-    *bytes += len;
-    return 0;
+    struct weir_s3 *s3 = s->remote->s3;
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || fchmod(fd, s->file_mode) < 0) {
+        int rc = -errno;
+        if (fd >= 0)
+            close(fd);
+        return weir_s3_fail(s3, rc, "%s/%s: %s", s->job_dir, name, strerror(-rc));
+    }
+    uint64_t len = 0;
+    int rc = weir_s3_get_file(s3, key, fd, &len);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = weir_s3_fail(s3, -errno, "%s/%s: fsync: %s", s->job_dir, name, strerror(errno));
+    close(fd);
+    if (rc == 0)
+        *bytes += len;
+    return rc;
 }
 
 /* A local shared file that matches what m records is kept; others are downloaded. */

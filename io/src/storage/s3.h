@@ -28,8 +28,8 @@
  * S3's <Code> and <Message>, or curl's reason when no answer came.
  *
  * Not yet: virtual-hosted-style URLs (s3.path.style.access: false is refused), retries with
- * backoff, streaming bodies larger than memory (a multipart part is one buffer; a GET is one
- * buffer too, so a restore downloads each file whole into memory).
+ * backoff. A multipart part is one buffer in memory; weir_s3_get_file streams a download into
+ * a file.
  *
  * In checkpoint storage (state.checkpoints.dir: s3://bucket/prefix; remote.c, remote_sync.c):
  *  - storage.c opens the storage: remote_new parses the URL and opens the handle, and the
@@ -92,6 +92,9 @@ int weir_s3_put(struct weir_s3 *s3, const char *key, const void *data, size_t le
 int weir_s3_put_if_absent(struct weir_s3 *s3, const char *key, const void *data, size_t len);
 /* The whole object into *data (malloc'ed, the caller frees; *len bytes). */
 int weir_s3_get(struct weir_s3 *s3, const char *key, uint8_t **data, size_t *len);
+/* The whole object written to fd from its current offset as it arrives (never held whole in
+ * memory); *len gets its size. On failure fd may hold part of it, never S3's error document. */
+int weir_s3_get_file(struct weir_s3 *s3, const char *key, int fd, uint64_t *len);
 /* Deleting a key that does not exist succeeds, as S3 answers 204 either way. */
 int weir_s3_delete(struct weir_s3 *s3, const char *key);
 
@@ -124,5 +127,7 @@ void weir_s3_list_free(struct weir_s3_list *l);
 const char *weir_s3_bucket(const struct weir_s3 *s3);
 int weir_s3_fail(struct weir_s3 *s3, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* For s3.c, from s3_file.c: all of p to fd; 0 or an errno (positive). */
+int s3_write_all(int fd, const void *p, size_t len);
 
 #endif
