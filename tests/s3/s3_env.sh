@@ -41,3 +41,19 @@ s3_run() {
 
 # the local copy of job window-count on HOST
 local_job_dir() { echo "$T/$1/s3/$WEIR_S3_BUCKET/$PREFIX/window-count"; }
+
+# s3_run_stop N HOST OUT LOG [args...]: s3_run until N more checkpoints completed, then a
+# SIGTERM (a clean stop: the newest checkpoint is complete in the store and locally alike)
+s3_run_stop() {
+    local want=$1 host=$2 out=$3 log=$4
+    shift 4
+    s3_run "$host" "$out" "$log" "$@" &
+    local pid=$!
+    for _ in $(seq 600); do
+        [ "$(grep -c "checkpoint [0-9]* complete" "$log" 2>/dev/null)" -ge "$want" ] && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -TERM $(pgrep -P $pid) 2>/dev/null
+    wait $pid
+}

@@ -2,8 +2,9 @@
  * Checkpoint storage on an S3-compatible store (state.checkpoints.dir s3://bucket/prefix),
  * through the storage API against the s3proxy fixture's server: a second writer's _metadata
  * already in the store fails the checkpoint (If-None-Match: *, HTTP 412) and is left as it
- * was; a state file larger than a part goes up in parts and comes back whole on another
- * host. Skips (77) with the fixture's reason when there is no server.
+ * was; a state file goes up as soon as it is durable, before the commit; a state file larger
+ * than a part goes up in parts and comes back whole on another host. Skips (77) with the fixture's
+ * reason when there is no server.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -136,6 +137,41 @@ static void metadata_already_in_the_store_fails_the_checkpoint(void **state)
     weir_s3_close(other);
 }
 
+/* A state file goes to the store as soon as it is durable, while the checkpoint is still
+ * being written (no commit asked yet): the upload overlaps the other subtasks' snapshots. */
+static void a_durable_file_is_uploaded_before_the_commit(void **state)
+{
+    struct fx *f = *state;
+    char url[256], key[256];
+    weir_storage *s = open_remote(f, "early", "early-host", url, sizeof url);
+    weir_ckpt *ck;
+    assert_int_equal(weir_ckpt_begin(s, 1, NULL, &ck), 0);
+    assert_int_equal(write_state(ck, "a", 2, 1000, 1), 0);
+    struct weir_s3 *s3 = open_s3();
+    snprintf(key, sizeof key, "%s/early/job/chk-1/a", prefix);
+    uint8_t *got = NULL;
+    size_t len;
+    int rc = -ENOENT;
+    for (int i = 0; i < 1000 && rc == -ENOENT; i++) {
+        if ((rc = weir_s3_get(s3, key, &got, &len)) == -ENOENT)
+            usleep(10000);
+    }
+    assert_int_equal(rc, 0);
+    free(got);
+    assert_int_equal(weir_ckpt_state(ck), WEIR_CKPT_WRITING);
+    snprintf(key, sizeof key, "%s/early/job/chk-1/_metadata", prefix);
+    assert_int_equal(weir_s3_get(s3, key, &got, &len), -ENOENT);
+    struct weir_ckpt_entry e = {.operator_uid = "op", .parallelism = 1, .file = "a"};
+    struct weir_ckpt_meta m = {.entry_count = 1, .entries = &e, .max_parallelism = 128};
+    assert_int_equal(weir_ckpt_commit(ck, &m), 0);
+    assert_int_equal(weir_ckpt_wait(ck, 30000), 0);
+    assert_int_equal(weir_s3_get(s3, key, &got, &len), 0);
+    free(got);
+    weir_ckpt_release(ck);
+    weir_storage_close(s);
+    weir_s3_close(s3);
+}
+
 static void large_file_goes_in_parts_and_comes_back_elsewhere(void **state)
 {
     struct fx *f = *state;
@@ -161,6 +197,8 @@ int main(void)
     require_io_uring();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(metadata_already_in_the_store_fails_the_checkpoint, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_durable_file_is_uploaded_before_the_commit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(large_file_goes_in_parts_and_comes_back_elsewhere, setup,
                                         teardown),

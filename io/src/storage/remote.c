@@ -7,8 +7,10 @@
  * Jobs, in the order the io thread queues them (one FIFO, so a retention never overtakes
  * the upload of a checkpoint begun before it):
  *
+ *   FILE    a state file, as soon as it is durable locally (writer.c), while the others are
+ *           still being written: one PUT when small, multipart when large.
  *   UPLOAD  a checkpoint whose files are durable locally and whose _metadata is encoded
- *           (commit.c): every state file (one PUT when small, multipart when large), the
+ *           (commit.c), queued after all its FILE jobs: the first error of those, else the
  *           shared files it lists that the store does not hold yet (once per name), then
  *           _metadata with If-None-Match: *. The outcome goes back through the io thread's
  *           queue (REQ_UPLOADED): the checkpoint is complete when that PUT returned, and
@@ -29,12 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { JOB_UPLOAD = 1, JOB_RETAIN };
+enum { JOB_FILE = 1, JOB_UPLOAD, JOB_RETAIN };
 
 struct rjob {
     struct rjob *next;
     int kind;
-    struct weir_ckpt *ck; /* UPLOAD, with a reference taken by commit.c */
+    struct weir_ckpt *ck; /* FILE (a reference of its own), UPLOAD (commit.c's reference) */
+    char *name;           /* FILE: the state file */
     uint64_t new_id;      /* RETAIN: delete below it ... */
     uint64_t *keep;       /* ... but these ids */
     size_t nkeep;
@@ -77,6 +80,9 @@ static void set_free(char **v, size_t n)
 
 static void job_free(struct rjob *j)
 {
+    if (j->kind == JOB_FILE)
+        ck_put(j->ck);
+    free(j->name);
     free(j->keep);
     set_free(j->refd, j->nrefd);
     free(j);
@@ -97,20 +103,34 @@ static bool cancelled(struct remote *r)
     return atomic_load(&r->cancel);
 }
 
-/* The checkpoint's objects, _metadata last. 0, or a negative errno with ck->upload_err. */
+/* A state file, as soon as it is durable. The first failure is kept in ck->upload_rc and
+ * _err (only this thread writes them, and the io thread reads them after REQ_UPLOADED). A
+ * checkpoint already failed, or a storage closing, skips it. */
+static void upload_file(struct remote *r, struct weir_ckpt *ck, const char *name)
+{
+    char key[1024], path[4096];
+    if (ck->upload_rc || ck_failed(ck) || cancelled(r))
+        return;
+    remote_key(r, key, sizeof key, "/%s/%s", ck->label, name);
+    snprintf(path, sizeof path, "%s/%s", ck->path, name);
+    int rc = weir_s3_put_file(r->s3, key, path, r->part_bytes);
+    if (rc) {
+        ck->upload_rc = rc;
+        snprintf(ck->upload_err, sizeof ck->upload_err, "state.checkpoints.dir: %s: %s", ck->label,
+                 weir_s3_error(r->s3));
+    }
+}
+
+/* The rest of the checkpoint, _metadata last. 0, or a negative errno with ck->upload_err. */
 static int upload_ck(struct weir_storage *s, struct remote *r, struct weir_ckpt *ck)
 {
     char key[1024], path[4096];
-    int rc = 0;
-    /* ck->durable and commit_meta are final: the io thread queued this job after the last
-     * file was durable and the metadata checked, and touches neither until REQ_UPLOADED. */
-    for (size_t i = 0; i < ck->ndurable && !rc; i++) {
-        if (cancelled(r))
-            return -ECANCELED;
-        remote_key(r, key, sizeof key, "/%s/%s", ck->label, ck->durable[i].name);
-        snprintf(path, sizeof path, "%s/%s", ck->path, ck->durable[i].name);
-        rc = weir_s3_put_file(r->s3, key, path, r->part_bytes);
-    }
+    /* The state files went up as FILE jobs, queued before this one (one FIFO, one thread):
+     * each was durable before the commit could be asked for. commit_meta is final: the io
+     * thread touches it no more until REQ_UPLOADED. */
+    int rc = ck->upload_rc;
+    if (rc)
+        return rc;
     const struct weir_ckpt_meta *m = ck->commit_meta;
     for (size_t i = 0; i < m->shared_count && !rc; i++) {
         const char *name = m->shared[i].name;
@@ -219,9 +239,10 @@ static void *uploader_main(void *arg)
         pthread_mutex_unlock(&r->lock);
         if (!j)
             return NULL; /* stop, and nothing left */
-        if (j->kind == JOB_UPLOAD) {
+        if (j->kind == JOB_FILE) {
+            upload_file(r, j->ck, j->name);
+        } else if (j->kind == JOB_UPLOAD) {
             struct weir_ckpt *ck = j->ck;
-            ck->upload_err[0] = '\0';
             int rc = upload_ck(s, r, ck);
             if (rc == -ECANCELED && !ck->upload_err[0])
                 snprintf(ck->upload_err, sizeof ck->upload_err,
@@ -247,6 +268,23 @@ static void push(struct remote *r, struct rjob *j)
     r->tail = j;
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
+}
+
+void remote_upload_file(struct weir_storage *s, struct weir_ckpt *ck, const char *name)
+{
+    struct rjob *j = calloc(1, sizeof *j);
+    if (j && !(j->name = strdup(name))) {
+        free(j);
+        j = NULL;
+    }
+    if (!j) {
+        ck_fail(ck, -ENOMEM, true, "%s: upload of %s: out of memory", ck_key(ck), name);
+        return;
+    }
+    j->kind = JOB_FILE;
+    ck_get(ck);
+    j->ck = ck;
+    push(s->remote, j);
 }
 
 void remote_upload(struct weir_storage *s, struct weir_ckpt *ck)

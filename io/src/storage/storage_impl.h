@@ -331,14 +331,16 @@ int validate_ckpt(int dirfd, int shared_fd, const struct weir_ckpt_meta *m, unsi
 /* remote.c, remote_sync.c: state.checkpoints.dir s3://bucket/prefix. remote_new (open, before
  * the directories) parses dir, opens the store and sets s->root to the local copy;
  * remote_sync (open, before storage_scan) makes the local copy hold the remote complete
- * checkpoints; remote_start starts the uploader. remote_upload (io thread, after the checks
- * of the commit) queues a checkpoint's files and _metadata; its outcome comes back as
- * REQ_UPLOADED. remote_retain (io thread, after retention) deletes what is no longer kept. */
+ * checkpoints; remote_start starts the uploader. remote_upload_file (io thread) queues a state file
+ * as soon as it is durable, remote_upload (after the checks of the commit) the rest and _metadata;
+ * its outcome comes back as REQ_UPLOADED. remote_retain (io thread, after retention) deletes what
+ * is no longer kept. */
 int remote_new(struct weir_storage *s, const struct weir_storage_opts *o, char *err, size_t errlen);
 int remote_sync(struct weir_storage *s, char *err, size_t errlen);
 int remote_start(struct weir_storage *s, char *err, size_t errlen);
 void remote_cancel(struct weir_storage *s); /* close: jobs not begun fail, -ECANCELED */
 void remote_free(struct weir_storage *s);   /* stops the uploader; NULL remote: no-op */
+void remote_upload_file(struct weir_storage *s, struct weir_ckpt *ck, const char *name);
 void remote_upload(struct weir_storage *s, struct weir_ckpt *ck);
 void remote_retain(struct weir_storage *s, uint64_t new_id, const uint64_t *keep, size_t nkeep);
 
