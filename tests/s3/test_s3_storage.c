@@ -172,6 +172,35 @@ static void a_durable_file_is_uploaded_before_the_commit(void **state)
     weir_s3_close(s3);
 }
 
+/* A checkpoint whose object is gone from the store is skipped with a line saying so, for
+ * the one before it, as a corrupt local checkpoint is: the job still starts. */
+static void a_damaged_remote_checkpoint_falls_back_to_the_one_before(void **state)
+{
+    struct fx *f = *state;
+    char url[256], key[256];
+    weir_storage *s = open_remote(f, "damaged", "damaged-host-a", url, sizeof url);
+    const char *names[] = {"a"};
+    assert_int_equal(checkpoint(s, 1, names, 1, 2, 1000, NULL, 0), 0);
+    assert_int_equal(checkpoint(s, 2, names, 1, 2, 1000, NULL, 0), 0);
+    weir_storage_close(s);
+    struct weir_s3 *s3 = open_s3();
+    snprintf(key, sizeof key, "%s/damaged/job/chk-2/a", prefix);
+    assert_int_equal(weir_s3_delete(s3, key), 0);
+    weir_s3_close(s3);
+
+    f->o.num_retained = 2;
+    s = open_remote(f, "damaged", "damaged-host-b", url, sizeof url);
+    assert_true(log_has(&f->log, "chk-2 in s3://"));
+    assert_true(log_has(&f->log, "is unusable"));
+    weir_restore *r;
+    assert_int_equal(weir_restore_open_latest(s, 0, &r), 0);
+    assert_int_equal(weir_restore_meta(r)->checkpoint_id, 1);
+    check_state(r, "a", 2, 1000, 100);
+    weir_restore_close(r);
+    assert_int_equal(weir_storage_next_id(s), 3);
+    weir_storage_close(s);
+}
+
 static void large_file_goes_in_parts_and_comes_back_elsewhere(void **state)
 {
     struct fx *f = *state;
@@ -200,6 +229,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_durable_file_is_uploaded_before_the_commit, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_damaged_remote_checkpoint_falls_back_to_the_one_before,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(large_file_goes_in_parts_and_comes_back_elsewhere, setup,
                                         teardown),
     };

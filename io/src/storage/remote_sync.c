@@ -403,8 +403,15 @@ int remote_sync(struct weir_storage *s, char *err, size_t errlen)
         }
         free(local);
     }
-    for (size_t i = first; i < ndone && rc == 0; i++)
+    for (size_t i = first; i < ndone && rc == 0; i++) {
         rc = sync_one(s, done[i], err, errlen);
+        if (rc == -ENOENT || rc == -EBADMSG) {
+            /* The store's copy is damaged (an object it lists is gone, or unreadable): an
+             * older checkpoint may still serve, as for a corrupt local one. */
+            storage_log(s, "chk-%" PRIu64 " in %s is unusable (%s): skipped", done[i], r->url, err);
+            rc = 0;
+        }
+    }
     free(done);
     return rc;
 }

@@ -43,18 +43,21 @@
  *    state.backend.local-recovery is on and it matches (the same _metadata bytes, every
  *    file's size and checksum), else downloads it (files, missing shared files, _metadata
  *    last). It logs which. A restore (latest or the newest) then reads local disk.
- *  - writer.c is unchanged: state files are written and fsynced locally. commit.c, once every
- *    file is durable and the metadata checked and encoded, hands the checkpoint to the
- *    uploader thread (remote.c), which owns the handle (this client blocks; the io thread's
- *    io_uring loop never waits on the network): every state file (one PUT up to 8 MiB, else
- *    multipart, an aborted multipart upload aborted on the server), the shared files the
+ *  - State files are written and fsynced locally as before; writer.c then queues each one to
+ *    the uploader thread (remote.c), which owns the handle (this client blocks; the io
+ *    thread's io_uring loop never waits on the network): one PUT up to 8 MiB, else multipart
+ *    (an aborted multipart upload aborted on the server). commit.c, once every file is
+ *    durable and the metadata checked and encoded, queues the rest: the shared files the
  *    store does not hold yet (uploaded once per name: a shared file never changes under its
  *    name, whoever added it), then _metadata with weir_s3_put_if_absent. The outcome comes
  *    back through the io thread's queue (REQ_UPLOADED), so the checkpoint state machine stays
  *    on the io thread: the checkpoint is complete when that PUT returned and the local
  *    _metadata has followed it. A failed upload fails that checkpoint, not the storage; a
  *    second writer of the same chk-N gets -EEXIST and its checkpoint fails.
- *    Uploads are sequential, after the last file is durable (not overlapped with writing).
+ *    Each state file is queued for upload as soon as it is durable (writer.c), so uploads
+ *    overlap the other subtasks' writing; the commit's job, behind them in the uploader's one
+ *    FIFO, only checks their outcome. A checkpoint the store holds damaged (an object gone)
+ *    is skipped at open for the one before.
  *  - retention.c, after local retention, queues a retention job behind the uploads: it lists
  *    <prefix>/<job>/ and deletes the checkpoints below the new one that are not kept
  *    (_metadata first, so that a half-deleted checkpoint is never taken for a complete one)
