@@ -38,6 +38,14 @@
 // after the first two, which hold the load) against the full one.
 //
 //   build/bench/bench_checkpoint --state-mb 128 --update-fraction 0.01
+//
+// --s3 adds, to each round, the run with checkpoints to an S3-compatible store
+// (state.checkpoints.dir s3://$WEIR_S3_BUCKET/bench-<pid>, s3.endpoint
+// $WEIR_S3_ENDPOINT, credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), and
+// reports checkpoint duration to the store against local disk, from the same process:
+//
+//   tools/s3proxy.sh start /tmp/sp && set -a && . /tmp/sp/env && set +a &&
+//     build/bench/bench_checkpoint --state-mb 64 --runs 1 --s3
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -61,6 +69,7 @@ namespace
 uint64_t g_state_mb = 1024, g_records = 0;
 int g_runs = 3;
 double g_update_fraction = 0; // --update-fraction: the incremental size mode
+bool g_s3 = false;            // --s3
 
 uint64_t keys_for(uint64_t state_mb)
 {
@@ -172,6 +181,7 @@ struct result {
     weir_run_stats st{};
     uint64_t max_ckpt_ms = 0, max_ckpt_bytes = 0; // the longest and the largest, as reported
     std::vector<uint64_t> sizes;                  // of each periodic checkpoint, in order
+    std::vector<double> ckpt_ms;                  // every completed checkpoint's duration
     bool ok = false;
 };
 
@@ -189,6 +199,7 @@ void note_checkpoint(void *arg, const weir_checkpoint_event *ev)
     if (!ev->completed || ev->savepoint)
         return;
     r->max_ckpt_ms = std::max(r->max_ckpt_ms, ev->duration_ms);
+    r->ckpt_ms.push_back((double)ev->duration_ms);
     r->max_ckpt_bytes = std::max(r->max_ckpt_bytes, ev->size_bytes);
     if (!ev->final)
         r->sizes.push_back(ev->size_bytes);
@@ -200,7 +211,8 @@ uint64_t env_u64(const char *name, uint64_t def)
     return v && *v ? strtoull(v, nullptr, 10) : def;
 }
 
-result run(const char *interval, const char *restore, uint64_t records, double stop_after_s)
+result run(const char *interval, const char *restore, uint64_t records, double stop_after_s,
+           bool s3 = false)
 {
     const char *be = getenv("WEIR_BENCH_BACKEND") ? getenv("WEIR_BENCH_BACKEND") : "hashmap";
     bool incremental = !strcmp(be, "rocksdb-incremental") || g_update.incremental;
@@ -208,7 +220,10 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     char err[1024];
     result res;
     weir_config *cfg = weir_config_new();
-    std::string dir = tmpdir();
+    std::string dir = tmpdir(), local_copy = tmpdir() + "/s3-local";
+    if (s3)
+        dir = std::string("s3://") + (getenv("WEIR_S3_BUCKET") ? getenv("WEIR_S3_BUCKET") : "") +
+              "/bench-" + std::to_string(getpid());
     // The state, its copy-on-write copies and its growth while they are held (3x) in the
     // task heap; managed memory only for
     // RocksDB's caches, set so that it does not grow with the process size (a fraction of it
@@ -217,17 +232,20 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     uint64_t heap_mb = g_state_mb * 3 + 512, managed_mb = rocks_be ? 1024 : 64;
     std::string heap = std::to_string(heap_mb) + "m", managed = std::to_string(managed_mb) + "m",
                 proc = std::to_string(heap_mb + managed_mb + 2048) + "m";
-    const char *kv[][2] = {{"metrics.reporter.prom.port", "0"},
-                           {"memory.process.size", proc.c_str()},
-                           {"memory.task.heap.size", heap.c_str()},
-                           {"memory.managed.size", managed.c_str()},
-                           {"state.checkpoints.dir", dir.c_str()},
-                           {"execution.checkpointing.interval", interval},
-                           {"execution.checkpointing.num-retained", "2"},
-                           {"restart-strategy.type", "none"},
-                           {"state.backend", incremental && !g_update.on ? "rocksdb" : be},
-                           {"state.backend.incremental", incremental ? "true" : "false"},
-                           {"state.backend.rocksdb.localdir", rocks.c_str()}};
+    const char *kv[][2] = {
+        {"metrics.reporter.prom.port", "0"},
+        {"memory.process.size", proc.c_str()},
+        {"memory.task.heap.size", heap.c_str()},
+        {"memory.managed.size", managed.c_str()},
+        {"state.checkpoints.dir", dir.c_str()},
+        {"execution.checkpointing.interval", interval},
+        {"execution.checkpointing.num-retained", "2"},
+        {"restart-strategy.type", "none"},
+        {"state.backend", incremental && !g_update.on ? "rocksdb" : be},
+        {"state.backend.incremental", incremental ? "true" : "false"},
+        {"state.backend.rocksdb.localdir", rocks.c_str()},
+        {"state.backend.local-recovery.dir", local_copy.c_str()},
+        {"s3.endpoint", getenv("WEIR_S3_ENDPOINT") ? getenv("WEIR_S3_ENDPOINT") : ""}};
     for (auto &p : kv)
         if (weir_config_set(cfg, p[0], p[1], err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
@@ -347,6 +365,7 @@ void BM_CheckpointOverhead(benchmark::State &state)
         double stall_max = 0, elapsed = 0, max_ckpt_ms = 0, max_ckpt_bytes = 0, checkpoints = 0;
         bool ok = true;
         weir_run_stats last{};
+        std::vector<double> ck_local, ck_s3; // checkpoint durations, ms
         for (int i = 0; i < g_runs && ok; i++) {
             result none;
             none.ok = true;
@@ -354,6 +373,14 @@ void BM_CheckpointOverhead(benchmark::State &state)
                 none = run("0", nullptr, records, 0);
             result with = run(interval, nullptr, records, 0);
             ok = none.ok && with.ok;
+            ck_local.insert(ck_local.end(), with.ckpt_ms.begin(), with.ckpt_ms.end());
+            if (g_s3 && ok) {
+                result remote = run(interval, nullptr, records, 0, true);
+                ok = remote.ok;
+                ck_s3.insert(ck_s3.end(), remote.ckpt_ms.begin(), remote.ckpt_ms.end());
+                fprintf(stderr, "run %d: %zu checkpoints to s3://, %.0f records/s\n", i + 1,
+                        remote.ckpt_ms.size(), remote.st.source_records / remote.st.elapsed_s);
+            }
             if (baseline)
                 r_none.push_back(none.st.source_records / none.st.elapsed_s);
             r_with.push_back(with.st.source_records / with.st.elapsed_s);
@@ -398,6 +425,16 @@ void BM_CheckpointOverhead(benchmark::State &state)
             state.counters["slowest_subtask_ms"] = last.skew_slowest.end_to_end_ms;
             state.counters["slowest_subtask_sync_ms"] = last.skew_slowest.sync_ms;
         }
+        if (!ck_local.empty()) {
+            state.counters["ckpt_ms_p50_local"] = median(ck_local);
+            state.counters["ckpt_ms_max_local"] =
+                *std::max_element(ck_local.begin(), ck_local.end());
+        }
+        if (!ck_s3.empty()) {
+            state.counters["ckpt_ms_p50_s3"] = median(ck_s3);
+            state.counters["ckpt_ms_max_s3"] = *std::max_element(ck_s3.begin(), ck_s3.end());
+            state.counters["checkpoints_s3"] = (double)ck_s3.size();
+        }
         state.counters["restore_ms"] = back.st.restore_ms;
         state.counters["restored_MiB"] = back.st.restored_bytes / 1048576.0;
         if (back.st.restored_bytes)
@@ -419,6 +456,15 @@ int main(int argc, char **argv)
     int n = 1;
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
+        if (!strcmp(flag, "--s3")) {
+            g_s3 = true;
+            if (!getenv("WEIR_S3_ENDPOINT") || !getenv("WEIR_S3_BUCKET")) {
+                fprintf(stderr, "bench_checkpoint: --s3: set WEIR_S3_ENDPOINT and WEIR_S3_BUCKET "
+                                "(tools/s3proxy.sh start DIR writes them to DIR/env)\n");
+                return 2;
+            }
+            continue;
+        }
         bool ours =
             !strcmp(flag, "--state-mb") || !strcmp(flag, "--runs") || !strcmp(flag, "--records");
         if (!strcmp(flag, "--update-fraction")) {

@@ -11,6 +11,8 @@
 #include <stddef.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +273,41 @@ static void a_missing_file_is_one_line_naming_it(void **state)
     weir_s3_close(s3);
 }
 
+/* A large object downloads into a file without being held in memory whole; a missing one
+ * leaves the file empty (S3's error document is not written into it) and says NoSuchKey. */
+static void an_object_downloads_into_a_file_byte_exact(void **state)
+{
+    struct weir_s3 *s3 = open_s3(NULL);
+    const char *key = key_of("getfile", "big");
+    const size_t len = 12 * MiB + 7;
+    uint8_t *data = random_bytes(len, 9);
+    must(s3, weir_s3_put_file(s3, key, file_of("src", data, len), 5 * MiB));
+    const char *path = file_of("dst", "old contents", 12);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    uint64_t got_len = 0;
+    must(s3, weir_s3_get_file(s3, key, fd, &got_len));
+    close(fd);
+    assert_int_equal(got_len, len);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *back = malloc(len + 1);
+    assert_int_equal(fread(back, 1, len + 1, f), len);
+    fclose(f);
+    assert_memory_equal(back, data, len);
+    free(back);
+    free(data);
+
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_int_equal(weir_s3_get_file(s3, key_of("getfile", "missing"), fd, &got_len), -ENOENT);
+    close(fd);
+    assert_non_null(strstr(weir_s3_error(s3), "HTTP 404 NoSuchKey"));
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    weir_s3_close(s3);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -414,6 +451,7 @@ int main(void)
         cmocka_unit_test(a_file_larger_than_a_part_uploads_in_parts_byte_exact),
         cmocka_unit_test(a_file_within_a_part_and_an_empty_file_upload),
         cmocka_unit_test(a_missing_file_is_one_line_naming_it),
+        cmocka_unit_test(an_object_downloads_into_a_file_byte_exact),
         cmocka_unit_test(credentials_come_from_the_shared_file_profile),
         cmocka_unit_test(no_credentials_is_one_line_saying_where_to_set_them),
         cmocka_unit_test(an_endpoint_that_is_not_a_url_names_s3_endpoint),

@@ -178,6 +178,7 @@ enum weir_config_type {
 };
 
 #define WEIR_CONFIG_POW2 0x1u /* int or size: must be a power of two */
+#define WEIR_CONFIG_SECRET 0x2u /* string: printed as "****" when set */
 
 struct weir_config_key {
     const char *name;
@@ -185,7 +186,7 @@ struct weir_config_key {
     const char *def;                 /* default as text; NULL: none (derived or off) */
     const char *aliases[4];          /* other names, NULL-terminated; printing uses name */
     int64_t min, max;                /* int, size, duration bounds */
-    unsigned flags;                  /* WEIR_CONFIG_POW2 */
+    unsigned flags;                  /* WEIR_CONFIG_POW2, WEIR_CONFIG_SECRET */
     const char *words;               /* enum: "auto|always|never" */
     int (*check)(const char *value); /* string: 0 when well-formed */
     const char *expect;              /* string: what a good value looks like, for errors */

@@ -491,7 +491,10 @@ void weir_config_print(const weir_config *c, FILE *out)
             snprintf(val, sizeof val, "%s", weir_config_get_str(c, k->name));
             break;
         case WEIR_CONFIG_STRING:
-            print_yaml_string(e->v.text ? e->v.text : "", val, sizeof val);
+            print_yaml_string((k->flags & WEIR_CONFIG_SECRET) && e->v.text && *e->v.text ? "****"
+                              : e->v.text                                                ? e->v.text
+                                                                                         : "",
+                              val, sizeof val);
             break;
         }
         switch (e->src) {

@@ -252,6 +252,34 @@ const struct weir_config_key weir_config_keys[] = {
     { .name = "execution.checkpointing.tolerable-failed-checkpoints", .type = WEIR_CONFIG_INT,
       .def = "0", .min = 0, .max = 2147483647,
       .doc = "Consecutive failed checkpoints tolerated before the job fails." },
+    { .name = "state.backend.local-recovery", .type = WEIR_CONFIG_BOOL, .def = "false",
+      .aliases = { "execution.state-recovery.from-local" },
+      .doc = "With state.checkpoints.dir s3://...: a restore on this host reads the local copy "
+             "of a checkpoint when it matches the remote one (same _metadata, every file's "
+             "size and checksum); false: always the remote one." },
+    { .name = "state.backend.local-recovery.dir", .type = WEIR_CONFIG_STRING, .def = "",
+      .aliases = { "taskmanager.state.local.root-dirs" },
+      .doc = "With state.checkpoints.dir s3://bucket/prefix: where the local copy of the "
+             "checkpoints is written before upload, as <dir>/s3/<bucket>/<prefix>/<job>; "
+             "empty for the default of state.checkpoints.dir." },
+
+    /* ---- S3-compatible checkpoint storage (io/src/storage/s3.h) */
+    { .name = "s3.endpoint", .type = WEIR_CONFIG_STRING, .def = "",
+      .doc = "http[s]://host[:port] of an S3-compatible store (MinIO, Ceph, S3Proxy); empty "
+             "for AWS, https://s3.<region>.amazonaws.com." },
+    { .name = "s3.region", .type = WEIR_CONFIG_STRING, .def = "",
+      .aliases = { "s3.endpoint.region" },
+      .doc = "Region requests are signed for; empty: AWS_REGION, AWS_DEFAULT_REGION, else "
+             "us-east-1." },
+    { .name = "s3.access-key", .type = WEIR_CONFIG_STRING, .def = "",
+      .doc = "Access key id; empty: AWS_ACCESS_KEY_ID, else the shared credentials file "
+             "(AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile AWS_PROFILE)." },
+    { .name = "s3.secret-key", .type = WEIR_CONFIG_STRING, .def = "", .flags = WEIR_CONFIG_SECRET,
+      .doc = "Secret access key (printed as \"****\"); empty: AWS_SECRET_ACCESS_KEY, else the "
+             "shared credentials file." },
+    { .name = "s3.path.style.access", .type = WEIR_CONFIG_BOOL, .def = "true",
+      .doc = "Address objects as <endpoint>/<bucket>/<key> (the only way weir does; false is "
+             "refused)." },
     { .name = "state.savepoints.dir", .type = WEIR_CONFIG_STRING, .def = "",
       .aliases = { "execution.checkpointing.savepoint-dir" },
       .doc = "Default directory of savepoints when a trigger names none; empty: a path must "

@@ -102,6 +102,14 @@ struct weir_storage_opts {
     unsigned file_mode, dir_mode;
     weir_storage_log_fn log; /* NULL: "weir: LINE" on stderr */
     void *log_arg;
+    /* dir s3://bucket/prefix: checkpoints go to that S3-compatible store (s3.*; NULL: the
+     * environment, as io/src/storage/s3.h resolves it), written first into a local copy
+     * under local_dir (state.backend.local-recovery.dir; NULL or "": the default of
+     * state.checkpoints.dir). local_recovery (state.backend.local-recovery): a restore reads
+     * the local copy when it matches the remote one; false: always the remote one. */
+    const char *s3_endpoint, *s3_region, *s3_access_key, *s3_secret_key;
+    const char *local_dir;
+    bool local_recovery;
 };
 
 /* Creates <dir>/<job>/ and <dir>/<job>/shared/, reads the retained checkpoints' _metadata

@@ -236,6 +236,8 @@ static int commit_check(struct weir_storage *s, struct weir_ckpt *ck)
     return 0;
 }
 
+static void commit_local(struct weir_storage *s, struct weir_ckpt *ck);
+
 /* Starts the commit when it was asked for and every opened file is durable. */
 void ck_try_commit(struct weir_storage *s, struct weir_ckpt *ck)
 {
@@ -254,6 +256,38 @@ void ck_try_commit(struct weir_storage *s, struct weir_ckpt *ck)
         ck_fail(ck, rc, true, "%s: %s/_metadata: out of memory", ck_key(ck), ck->path);
         return;
     }
+    if (s->remote && !ck->savepoint) {
+        /* s3://: the files and _metadata go to the store first (the uploader thread); the
+         * local _metadata follows when the remote one is in place (commit_uploaded). The
+         * upload counts as an operation in flight, so that the checkpoint cannot settle and
+         * the storage cannot close under it. */
+        ck_get(ck);
+        ck->io_pending++;
+        s->inflight_all++;
+        remote_upload(s, ck);
+        return;
+    }
+    commit_local(s, ck);
+}
+
+/* REQ_UPLOADED: the remote _metadata is in place (the checkpoint is durable off the host),
+ * or the upload failed and so does the checkpoint. */
+void commit_uploaded(struct weir_storage *s, struct weir_ckpt *ck)
+{
+    ck->io_pending--;
+    s->inflight_all--;
+    if (ck->upload_rc < 0) {
+        ck_fail(ck, ck->upload_rc, true, "%s", ck->upload_err);
+        return;
+    }
+    if (!ck_failed(ck))
+        commit_local(s, ck);
+}
+
+/* _metadata on local disk: the linked chain (or commit_sync). */
+static void commit_local(struct weir_storage *s, struct weir_ckpt *ck)
+{
+    int rc;
     ck->tmpfd = openat(ck->dirfd, "_metadata.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (ck->tmpfd >= 0 && fchmod(ck->tmpfd, s->file_mode) < 0) {
         close(ck->tmpfd);

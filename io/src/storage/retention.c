@@ -216,8 +216,10 @@ void retention_run(struct weir_storage *s, uint64_t new_id)
         }
     }
     free(ids);
-    free(keep);
     sweep_shared(s);
+    if (s->remote && keep)
+        remote_retain(s, new_id, keep, nkeep);
+    free(keep);
 }
 
 /* Removes what a failed checkpoint left on disk. */

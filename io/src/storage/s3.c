@@ -58,7 +58,12 @@ struct s3_req {
     const char *content_type; /* with a body */
     const char *extra;        /* one more header line, or NULL */
     bool error_in_200;        /* a 200 whose body is an <Error> failed (CompleteMultipartUpload) */
+    bool to_fd;               /* a 2xx body goes to fd as it arrives (weir_s3_get_file) */
+    int fd;
+    CURL *curl;
     /* out */
+    uint64_t fd_bytes; /* written to fd */
+    int fd_err;        /* the write's errno */
     long status;
     struct buf resp;
     char etag[128];
@@ -105,7 +110,17 @@ static bool buf_enc(struct buf *b, const char *s, bool keep_slash)
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
-    return buf_add(arg, p, size * n) ? size * n : 0;
+    struct s3_req *r = arg;
+    size_t len = size * n;
+    long status = 0;
+    if (r->to_fd)
+        curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status >= 300) /* an error document is read for its line */
+        return buf_add(&r->resp, p, len) ? len : 0;
+    if ((r->fd_err = s3_write_all(r->fd, p, len)) != 0)
+        return 0; /* curl stops: CURLE_WRITE_ERROR */
+    r->fd_bytes += len;
+    return len;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
@@ -271,7 +286,8 @@ static int s3_do(struct weir_s3 *s3, struct s3_req *r)
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->resp);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    r->curl = c;
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     if (r->body) {
@@ -282,11 +298,13 @@ static int s3_do(struct weir_s3 *s3, struct s3_req *r)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
     CURLcode cc = curl_easy_perform(c);
     curl_slist_free_all(h);
-    if (cc != CURLE_OK) {
-        snprintf(s3->err, sizeof s3->err, "S3 %s s3://%s/%s: %s: %s (s3.endpoint)", r->op,
-                 s3->bucket, r->key ? r->key : "", url.p, curl_easy_strerror(cc));
+    if (cc != CURLE_OK) { /* a local write's error (get_file), else the network's */
+        snprintf(s3->err, sizeof s3->err, "S3 %s s3://%s/%s: %s: %s%s", r->op, s3->bucket,
+                 r->key ? r->key : "", r->fd_err ? "writing the local file" : url.p,
+                 r->fd_err ? strerror(r->fd_err) : curl_easy_strerror(cc),
+                 r->fd_err ? "" : " (s3.endpoint)");
         free(url.p);
-        return cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+        return r->fd_err ? -r->fd_err : cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EIO;
     }
     free(url.p);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
@@ -354,6 +372,14 @@ static int resolve_creds(struct weir_s3 *s3, const struct weir_s3_config *cfg, c
                          size_t errlen)
 {
     const char *ak = cfg->access_key, *sk = cfg->secret_key, *st = cfg->session_token;
+    if ((ak != NULL) != (sk != NULL)) { /* the configuration's, half of a pair */
+        errbuf_printf(err, errlen,
+                      "%s is set but %s is not: set both (or neither, for "
+                      "the AWS environment variables or credentials file)",
+                      ak ? "s3.access-key" : "s3.secret-key",
+                      ak ? "s3.secret-key" : "s3.access-key");
+        return -EINVAL;
+    }
     if (!ak && !sk) {
         ak = env("AWS_ACCESS_KEY_ID");
         sk = env("AWS_SECRET_ACCESS_KEY");
@@ -521,6 +547,17 @@ int weir_s3_get(struct weir_s3 *s3, const char *key, uint8_t **data, size_t *len
     *len = r.resp.len;
     *data = r.resp.p ? (uint8_t *)r.resp.p : malloc(1); /* an empty object: still freeable */
     return *data ? 0 : -ENOMEM;
+}
+
+int weir_s3_get_file(struct weir_s3 *s3, const char *key, int fd, uint64_t *len)
+{
+    struct s3_req r = {.op = "GET", .method = "GET", .key = key, .to_fd = true, .fd = fd};
+    *len = 0;
+    int rc = s3_do(s3, &r);
+    free(r.resp.p);
+    if (rc == 0)
+        *len = r.fd_bytes;
+    return rc;
 }
 
 int weir_s3_delete(struct weir_s3 *s3, const char *key)

@@ -18,8 +18,8 @@
  * Credentials, first found: the config's, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
  * AWS_SESSION_TOKEN, then the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, else
  * ~/.aws/credentials), profile AWS_PROFILE (else "default"). Region: the config's, AWS_REGION,
- * AWS_DEFAULT_REGION, else us-east-1. Endpoint (to be the key s3.endpoint, Flink's name): the
- * config's, else https://s3.<region>.amazonaws.com.
+ * AWS_DEFAULT_REGION, else us-east-1 (s3.region). Endpoint (s3.endpoint): the config's, else
+ * https://s3.<region>.amazonaws.com.
  *
  * A handle is one connection (kept alive between requests) and is used by one thread at a
  * time. Every operation returns 0 or a negative errno: -ENOENT (404), -EACCES (403, a wrong
@@ -27,37 +27,46 @@
  * weir_s3_error() then holds one line: the operation, s3://bucket/key, the HTTP status and
  * S3's <Code> and <Message>, or curl's reason when no answer came.
  *
- * Not yet: virtual-hosted-style URLs, retries with backoff, streaming bodies larger than
- * memory (a multipart part is one buffer), and the wiring into checkpoint storage, whose
- * design follows.
+ * Not yet: virtual-hosted-style URLs (s3.path.style.access: false is refused), retries with
+ * backoff. A multipart part is one buffer in memory; weir_s3_get_file streams a download into
+ * a file.
  *
- * Design (not built): state.checkpoints.dir: s3://bucket/prefix in checkpoint storage.
- *  - storage.c opens the storage: an s3:// dir makes it keep a local staging directory
- *    (state.backend.local-recovery's directory when that is on, else a scratch directory under
- *    the job's private state dir) and start an uploader thread owning weir_s3 handles (this
- *    client blocks, so it never runs on the io thread, whose io_uring loop must not wait on
- *    the network); the uploader's completions come back through the io thread's queue as a
- *    new request type, so the checkpoint state machine stays in one thread.
- *  - writer.c is unchanged up to the file: state files are written and fsynced locally as now;
- *    once a file is durable (after REQ_SUBMIT) the io thread hands it to the uploader: one PUT
- *    when small, a multipart upload of pool-buffer-sized parts (>= 5 MiB) when large. Size and
- *    checksum go to _metadata exactly as for a local file. A failed upload fails the
- *    checkpoint (the checkpoint's error, not a sticky storage error: the next one retries).
- *  - commit.c writes _metadata last, after every upload of the checkpoint has completed, with
- *    weir_s3_put_if_absent: a second writer of the same chk-N (a restarted job racing a stale
- *    one) gets -EEXIST and the checkpoint fails instead of overwriting. The checkpoint is
- *    complete when that PUT returns; the local _metadata follows it.
- *  - shared.c (RocksDB's shared SSTs) uploads a shared file once, under <prefix>/<job>/shared/,
- *    with a conditional PUT (an existing object with the same name is the same file).
- *  - retention.c lists <prefix>/<job>/chk- with weir_s3_list (all pages) and deletes the
- *    objects of checkpoints no longer retained, _metadata first so that a half-deleted
- *    checkpoint is never taken for a complete one; aborted checkpoints' multipart uploads are
- *    aborted when the checkpoint aborts.
- *  - storage_restore.c, with state.backend.local-recovery: true, reads the local copy when its
- *    _metadata matches the remote one (same bytes, same checkpoint id) and every file's size and
- *    checksum match; otherwise (a new host, a lost SSD) it downloads the checkpoint's objects
- *    into the staging directory and restores from there. Without local-recovery the local
- *    files are deleted once the checkpoint is complete remotely.
+ * In checkpoint storage (state.checkpoints.dir: s3://bucket/prefix; remote.c, remote_sync.c):
+ *  - storage.c opens the storage: remote_new parses the URL and opens the handle, and the
+ *    storage's root becomes a local copy, <state.backend.local-recovery.dir, else the default
+ *    of state.checkpoints.dir>/s3/<bucket>/<prefix>. The rest of the storage (writer, io
+ *    thread, scan, restore, local retention) works on that directory as on any other.
+ *  - At open, remote_sync lists <prefix>/<job>/ (a wrong key or secret fails here, before the
+ *    job starts, in one line naming s3.access-key or s3.secret-key), counts every remote
+ *    chk-N for the next id, deletes local checkpoints the store does not hold complete, and
+ *    for the newest num-retained remote complete ones keeps the local copy when
+ *    state.backend.local-recovery is on and it matches (the same _metadata bytes, every
+ *    file's size and checksum), else downloads it (files, missing shared files, _metadata
+ *    last). It logs which. A restore (latest or the newest) then reads local disk.
+ *  - State files are written and fsynced locally as before; writer.c then queues each one to
+ *    the uploader thread (remote.c), which owns the handle (this client blocks; the io
+ *    thread's io_uring loop never waits on the network): one PUT up to 8 MiB, else multipart
+ *    (an aborted multipart upload aborted on the server). commit.c, once every file is
+ *    durable and the metadata checked and encoded, queues the rest: the shared files the
+ *    store does not hold yet (uploaded once per name: a shared file never changes under its
+ *    name, whoever added it), then _metadata with weir_s3_put_if_absent. The outcome comes
+ *    back through the io thread's queue (REQ_UPLOADED), so the checkpoint state machine stays
+ *    on the io thread: the checkpoint is complete when that PUT returned and the local
+ *    _metadata has followed it. A failed upload fails that checkpoint, not the storage; a
+ *    second writer of the same chk-N gets -EEXIST and its checkpoint fails.
+ *    Each state file is queued for upload as soon as it is durable (writer.c), so uploads
+ *    overlap the other subtasks' writing; the commit's job, behind them in the uploader's one
+ *    FIFO, only checks their outcome. A checkpoint the store holds damaged (an object gone)
+ *    is skipped at open for the one before.
+ *  - retention.c, after local retention, queues a retention job behind the uploads: it lists
+ *    <prefix>/<job>/ and deletes the checkpoints below the new one that are not kept
+ *    (_metadata first, so that a half-deleted checkpoint is never taken for a complete one)
+ *    and the shared objects that no retained or running checkpoint lists.
+ *  - The local copy is kept under retention whether or not local recovery is on: without it,
+ *    a restore never trusts it and downloads.
+ *  - Not yet: savepoints to s3:// (state.savepoints.dir and --from-checkpoint s3://... are
+ *    refused), and a second writer's state files can be overwritten before its _metadata
+ *    race is lost (the chk-N ids from the listing at open make that a two-live-writers case).
  */
 #ifndef WEIR_S3_H
 #define WEIR_S3_H
@@ -86,6 +95,9 @@ int weir_s3_put(struct weir_s3 *s3, const char *key, const void *data, size_t le
 int weir_s3_put_if_absent(struct weir_s3 *s3, const char *key, const void *data, size_t len);
 /* The whole object into *data (malloc'ed, the caller frees; *len bytes). */
 int weir_s3_get(struct weir_s3 *s3, const char *key, uint8_t **data, size_t *len);
+/* The whole object written to fd from its current offset as it arrives (never held whole in
+ * memory); *len gets its size. On failure fd may hold part of it, never S3's error document. */
+int weir_s3_get_file(struct weir_s3 *s3, const char *key, int fd, uint64_t *len);
 /* Deleting a key that does not exist succeeds, as S3 answers 204 either way. */
 int weir_s3_delete(struct weir_s3 *s3, const char *key);
 
@@ -118,5 +130,7 @@ void weir_s3_list_free(struct weir_s3_list *l);
 const char *weir_s3_bucket(const struct weir_s3 *s3);
 int weir_s3_fail(struct weir_s3 *s3, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* For s3.c, from s3_file.c: all of p to fd; 0 or an errno (positive). */
+int s3_write_all(int fd, const void *p, size_t len);
 
 #endif

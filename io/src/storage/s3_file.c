@@ -31,6 +31,19 @@ static int read_at(int fd, uint8_t *buf, size_t len, off_t off)
     return 0;
 }
 
+int s3_write_all(int fd, const void *p, size_t len)
+{
+    for (size_t done = 0; done < len;) {
+        ssize_t w = write(fd, (const uint8_t *)p + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        done += (size_t)w;
+    }
+    return 0;
+}
+
 /* A local failure of the file's upload, as one line naming the file. */
 static int local_fail(struct weir_s3 *s3, int rc, const char *key, const char *path)
 {

@@ -306,7 +306,10 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
     pthread_condattr_destroy(&ca);
     atomic_init(&s->state, ST_READY);
 
-    if (o->dir && *o->dir) {
+    if (o->dir && !strncmp(o->dir, "s3://", 5)) {
+        if ((rc = remote_new(s, o, err, errlen)) < 0) /* s->root: the local copy */
+            goto err;
+    } else if (o->dir && *o->dir) {
         s->root = strdup(o->dir);
     } else if ((rc = privdir_default("state.checkpoints.dir", tmpdir, sizeof tmpdir)) < 0) {
         errbuf_printf(err, errlen, "state.checkpoints.dir: the default is too long: set it");
@@ -320,6 +323,8 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
         goto err;
     }
     if ((rc = open_dirs(s, err, errlen)) < 0 || (rc = lock_job_dir(s, err, errlen)) < 0)
+        goto err;
+    if (s->remote && (rc = remote_sync(s, err, errlen)) < 0)
         goto err;
     if ((rc = storage_scan(s, err, errlen)) < 0)
         goto err;
@@ -352,6 +357,8 @@ int weir_storage_open(const struct weir_storage_opts *o, weir_storage **out, cha
         goto err;
     }
     s->thread_started = true;
+    if (s->remote && (rc = remote_start(s, err, errlen)) < 0)
+        goto err;
     assert(storage_check_state(s));
     *out = s;
     return 0;
@@ -372,7 +379,27 @@ int weir_storage_open_config(const struct weir_config *cfg, const char *job, wei
             (unsigned)strtoul(weir_config_get_str(cfg, "state.checkpoints.file-mode"), NULL, 8),
         .dir_mode = (unsigned)strtoul(weir_config_get_str(cfg, "state.checkpoints.directory-mode"),
                                       NULL, 8),
+        .s3_endpoint = weir_config_get_str(cfg, "s3.endpoint"),
+        .s3_region = weir_config_get_str(cfg, "s3.region"),
+        .s3_access_key = weir_config_get_str(cfg, "s3.access-key"),
+        .s3_secret_key = weir_config_get_str(cfg, "s3.secret-key"),
+        .local_dir = weir_config_get_str(cfg, "state.backend.local-recovery.dir"),
+        .local_recovery = weir_config_get_bool(cfg, "state.backend.local-recovery"),
     };
+    const char *sp = weir_config_get_str(cfg, "state.savepoints.dir");
+    if (!strncmp(sp, "s3://", 5)) {
+        errbuf_printf(err, errlen,
+                      "state.savepoints.dir: %s: savepoints to S3 are not supported yet; give a "
+                      "local directory (state.checkpoints.dir may be s3://)",
+                      sp);
+        return -EINVAL;
+    }
+    if (!strncmp(o.dir, "s3://", 5) && !weir_config_get_bool(cfg, "s3.path.style.access")) {
+        errbuf_printf(err, errlen,
+                      "s3.path.style.access: false: weir addresses the store path-style "
+                      "(<endpoint>/<bucket>/<key>) only; set it to true");
+        return -EINVAL;
+    }
     return weir_storage_open(&o, out, err, errlen);
 }
 
@@ -382,11 +409,13 @@ void weir_storage_close(weir_storage *s)
         return;
     if (s->thread_started) {
         atomic_store(&s->state, ST_CLOSING);
+        remote_cancel(s); /* uploads not begun fail: the io thread waits for the rest */
         atomic_store(&s->stalled, false);
         s->stop_req.type = REQ_STOP;
         io_enqueue(s, &s->stop_req);
         pthread_join(s->thread, NULL);
     }
+    remote_free(s);
     if (s->ring_ready)
         io_uring_queue_exit(&s->ring);
     if (s->efd >= 0)

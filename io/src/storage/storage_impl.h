@@ -42,6 +42,7 @@ enum req_type {
     REQ_COMMIT,     /* weir_ckpt.commit_req */
     REQ_ABORT,      /* weir_ckpt.abort_req: wakes the io thread to clean up */
     REQ_STOP,       /* weir_storage.stop_req */
+    REQ_UPLOADED,   /* weir_ckpt.upload_req: the uploader is done with the checkpoint */
 };
 struct req {
     struct req *next;
@@ -156,6 +157,10 @@ struct weir_ckpt {
     const char *chain_err_what;
 
     struct req begin_req, commit_req, abort_req;
+    /* s3://: the uploader's outcome, set before it queues upload_req (remote.c) */
+    struct req upload_req;
+    int upload_rc;
+    char upload_err[512];
 };
 
 /* A shared file the storage holds: refs from retained checkpoints' _metadata, pins from
@@ -226,6 +231,10 @@ struct weir_storage {
     struct req stop_req;
     bool direct_logged;
 
+    /* state.checkpoints.dir s3://...: the store and its uploader thread (remote.c); NULL
+     * for a local directory, which root then is; with it, root is the local copy */
+    struct remote *remote;
+
     /* statistics */
     atomic_uint_fast64_t bytes_written, files_written, cks_completed, cks_failed;
     atomic_bool direct_refused;
@@ -287,6 +296,7 @@ void writer_on_fsync(struct weir_storage *s, struct weir_ckpt_file *f, int res);
 
 /* commit.c: _metadata's linked chain (io thread) */
 void ck_try_commit(struct weir_storage *s, struct weir_ckpt *ck);
+void commit_uploaded(struct weir_storage *s, struct weir_ckpt *ck); /* REQ_UPLOADED */
 void commit_on_chain(struct weir_storage *s, struct op *op, int res);
 
 /* shared.c: the registry of shared files (callers hold s->lock) and their copies */
@@ -313,6 +323,27 @@ int list_checkpoints(int job_fd, uint64_t **ids, size_t *n); /* chk-N, ascending
 /* storage_restore.c */
 int storage_scan(struct weir_storage *s, char *err, size_t errlen);
 int read_metadata(int dirfd, struct meta_owned **out, char *why, size_t whylen);
+int read_metadata_named(int dirfd, const char *name, struct meta_owned **out, char *why,
+                        size_t whylen);
+/* Every file m lists, in dirfd and shared_fd: sizes and (unless WEIR_RESTORE_QUICK) checksums. */
+int validate_ckpt(int dirfd, int shared_fd, const struct weir_ckpt_meta *m, unsigned flags,
+                  char *why, size_t whylen);
+
+/* remote.c, remote_sync.c: state.checkpoints.dir s3://bucket/prefix. remote_new (open, before
+ * the directories) parses dir, opens the store and sets s->root to the local copy;
+ * remote_sync (open, before storage_scan) makes the local copy hold the remote complete
+ * checkpoints; remote_start starts the uploader. remote_upload_file (io thread) queues a state file
+ * as soon as it is durable, remote_upload (after the checks of the commit) the rest and _metadata;
+ * its outcome comes back as REQ_UPLOADED. remote_retain (io thread, after retention) deletes what
+ * is no longer kept. */
+int remote_new(struct weir_storage *s, const struct weir_storage_opts *o, char *err, size_t errlen);
+int remote_sync(struct weir_storage *s, char *err, size_t errlen);
+int remote_start(struct weir_storage *s, char *err, size_t errlen);
+void remote_cancel(struct weir_storage *s); /* close: jobs not begun fail, -ECANCELED */
+void remote_free(struct weir_storage *s);   /* stops the uploader; NULL remote: no-op */
+void remote_upload_file(struct weir_storage *s, struct weir_ckpt *ck, const char *name);
+void remote_upload(struct weir_storage *s, struct weir_ckpt *ck);
+void remote_retain(struct weir_storage *s, uint64_t new_id, const uint64_t *keep, size_t nkeep);
 
 /* Tests: commit with plain system calls on the io thread, as on kernels without
  * IORING_OP_RENAMEAT (before 5.11). Call before any checkpoint begins. The other test hooks

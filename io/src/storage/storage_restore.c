@@ -35,10 +35,16 @@ struct weir_restore_file {
 
 int read_metadata(int dirfd, struct meta_owned **out, char *why, size_t whylen)
 {
+    return read_metadata_named(dirfd, "_metadata", out, why, whylen);
+}
+
+int read_metadata_named(int dirfd, const char *name, struct meta_owned **out, char *why,
+                        size_t whylen)
+{
     struct fmt_reader r;
     char w[256];
     uint8_t *whole = NULL;
-    int rc = fmt_reader_open(&r, dirfd, "_metadata", 0, w, sizeof w);
+    int rc = fmt_reader_open(&r, dirfd, name, 0, w, sizeof w);
     if (rc < 0) {
         errbuf_printf(why, whylen, "_metadata: %s", w);
         return rc;
@@ -66,8 +72,8 @@ int read_metadata(int dirfd, struct meta_owned **out, char *why, size_t whylen)
 }
 
 /* Every file m lists, as described at the top. why gets "<file>: <reason>". */
-static int validate(int dirfd, int shared_fd, const struct weir_ckpt_meta *m, unsigned flags,
-                    char *why, size_t whylen)
+int validate_ckpt(int dirfd, int shared_fd, const struct weir_ckpt_meta *m, unsigned flags,
+                  char *why, size_t whylen)
 {
     char w[256];
     for (size_t i = 0; i < m->entry_count; i++) {
@@ -241,7 +247,7 @@ int weir_restore_open_latest(weir_storage *s, unsigned flags, weir_restore **out
             snprintf(k->why, sizeof k->why, "_metadata is of job %s", mo->meta.job);
             rc = -EBADMSG;
         } else if (rc == 0) {
-            rc = validate(fd, s->shared_fd, &mo->meta, flags, k->why, sizeof k->why);
+            rc = validate_ckpt(fd, s->shared_fd, &mo->meta, flags, k->why, sizeof k->why);
         }
         if (rc == -ENOMEM) {
             free(mo);
@@ -312,6 +318,13 @@ int weir_restore_open_dir(const char *path, unsigned flags, weir_restore **out, 
                           size_t errlen)
 {
     *out = NULL;
+    if (!strncmp(path, "s3://", 5)) {
+        errbuf_printf(err, errlen,
+                      "%s: a checkpoint in S3 is restored with latest, state.checkpoints.dir "
+                      "set to its s3://bucket/prefix (a named one: not supported yet)",
+                      path);
+        return -EINVAL;
+    }
     int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) {
         int rc = -errno;
@@ -349,7 +362,7 @@ int weir_restore_open_dir(const char *path, unsigned flags, weir_restore **out, 
         errbuf_printf(err, errlen, "%s: %s", shared, strerror(-rc));
         goto fail;
     }
-    rc = validate(dirfd, sfd, &mo->meta, flags, why, sizeof why);
+    rc = validate_ckpt(dirfd, sfd, &mo->meta, flags, why, sizeof why);
     if (rc < 0) {
         errbuf_printf(err, errlen, "%s: %s", path, why);
         goto fail;

@@ -359,6 +359,13 @@ static void process(struct weir_storage *s, struct req *r)
     case REQ_STOP:
         s->stopping = true;
         break;
+    case REQ_UPLOADED: {
+        struct weir_ckpt *ck = container_of(r, struct weir_ckpt, upload_req);
+        commit_uploaded(s, ck);
+        ck_try_settle(s, ck);
+        ck_put(ck); /* ck_try_commit's reference for the upload */
+        break;
+    }
     }
 }
 

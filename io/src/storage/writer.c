@@ -726,6 +726,8 @@ void writer_on_fsync(struct weir_storage *s, struct weir_ckpt_file *f, int res)
     ck->bytes_durable += f->size;
     pthread_mutex_unlock(&s->lock);
     atomic_fetch_add(&s->files_written, 1);
+    if (s->remote && !ck->savepoint)
+        remote_upload_file(s, ck, f->name); /* s3://: while the other files are written */
     file_done_cb(f, 0);
     file_free(f);
     ck_try_commit(s, ck);
