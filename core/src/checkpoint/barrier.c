@@ -20,8 +20,12 @@
  * that ends counts as aligned.
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <weir/config.h>
 
 #include "checkpoint.h"
 #include "runtime_private.h"
@@ -156,4 +160,37 @@ int chk_source_trigger(struct task *t)
             return rc;
     }
     return take_checkpoint(t, trig, 0);
+}
+
+/* Unaligned checkpoints need what Flink's need: barriers that align (EXACTLY_ONCE) when
+ * they do not overtake, and one checkpoint in flight (a task records one checkpoint's
+ * channel state at a time). */
+int chk_unaligned_setup(struct runtime *rt, int max_concurrent, char *err, size_t errlen)
+{
+    struct weir_config *cfg = rt->cfg;
+    rt->chk.unaligned = weir_config_get_bool(cfg, "execution.checkpointing.unaligned.enabled");
+    rt->chk.aligned_timeout_ns = (uint64_t)weir_config_get_duration_ms(
+                                     cfg, "execution.checkpointing.aligned-checkpoint-timeout") *
+                                 1000000ull;
+    if (!rt->chk.unaligned)
+        return 0;
+    if (!rt->chk.exactly_once) {
+        snprintf(err, errlen,
+                 "execution.checkpointing.unaligned.enabled: true needs "
+                 "execution.checkpointing.mode EXACTLY_ONCE (it is AT_LEAST_ONCE)");
+        return -EINVAL;
+    }
+    if (max_concurrent > 1) {
+        snprintf(err, errlen,
+                 "execution.checkpointing.unaligned.enabled: true needs "
+                 "execution.checkpointing.max-concurrent-checkpoints 1 (it is %d)",
+                 max_concurrent);
+        return -EINVAL;
+    }
+    /* The task side (barriers that overtake, channel state, its replay) is not complete: a
+     * run must not take checkpoints that claim to be unaligned and are not. */
+    snprintf(err, errlen,
+             "execution.checkpointing.unaligned.enabled: true: unaligned checkpoints are not "
+             "supported yet; set it to false");
+    return -ENOTSUP;
 }

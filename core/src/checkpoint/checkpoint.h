@@ -87,6 +87,10 @@ struct rt_chk {
     struct coordinator *coord; /* opaque outside this module */
     bool on;                   /* tasks snapshot at barriers: storage is open */
     bool exactly_once;         /* barriers block inputs while aligning */
+    /* execution.checkpointing.unaligned.enabled, and aligned-checkpoint-timeout (ns, 0:
+     * unaligned at once): barrier.c's modes */
+    bool unaligned;
+    uint64_t aligned_timeout_ns;
     /* Newest checkpoint the sources should take: release store in trigger()
      * (coordinator.c) <-> acquire load in chk_source_trigger (barrier.c). */
     _Atomic uint64_t trigger;
@@ -234,6 +238,9 @@ struct chk_test_hooks {
 };
 extern const struct chk_test_hooks *chk_test_hooks;
 
+/* barrier.c, from chk_setup: reads the unaligned keys into rt->chk and refuses what they
+ * cannot work with; 0 or -EINVAL (err says which key to change) */
+int chk_unaligned_setup(struct runtime *rt, int max_concurrent, char *err, size_t errlen);
 /* coordinator.c */
 /* The id the next checkpoint or savepoint takes: past the storage's ids and the restored
  * one, wherever the checkpoints are written. */

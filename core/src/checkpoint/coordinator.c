@@ -643,6 +643,7 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
     struct coordinator *c = rt->chk.coord;
     if (interval <= 0 && !rt->opts->restore_from)
         return 0; /* checkpointing off, nothing to restore */
+    int rc;
     c->interval_ns = (uint64_t)(interval > 0 ? interval : 0) * 1000000ull;
     c->min_pause_ns =
         (uint64_t)weir_config_get_duration_ms(cfg, "execution.checkpointing.min-pause") *
@@ -656,8 +657,11 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
     c->tolerable =
         (int)weir_config_get_int(cfg, "execution.checkpointing.tolerable-failed-checkpoints");
     c->incremental = weir_config_get_bool(cfg, "state.backend.incremental");
+    rc = chk_unaligned_setup(rt, c->max_concurrent, err, errlen);
+    if (rc < 0)
+        return rc;
     c->last_trigger_ns = c->last_end_ns = now_ns();
-    int rc = weir_storage_open_config(cfg, rt->job->name, &c->storage, err, errlen);
+    rc = weir_storage_open_config(cfg, rt->job->name, &c->storage, err, errlen);
     if (rc < 0)
         return rc;
     rt->chk.on = true; /* the test hooks learn of the storage after the restore (chk_restore) */
