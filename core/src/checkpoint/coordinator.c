@@ -122,8 +122,9 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
     for (int i = 0; i < rt->n_tasks; i++) {
         int n = rt->tasks[i].n_ops;
         struct task_ack *a = &pd->acks[i];
-        a->e = calloc((size_t)n, sizeof *a->e);
-        a->names = calloc((size_t)n, sizeof *a->names);
+        /* one more entry and name: the task's channel state (unaligned, channel_state.c) */
+        a->e = calloc((size_t)n + 1, sizeof *a->e);
+        a->names = calloc((size_t)n + 1, sizeof *a->names);
         a->blobs = calloc((size_t)n, 1);
         if (!a->e || !a->names || !a->blobs)
             goto err;
@@ -676,6 +677,8 @@ void chk_free(struct runtime *rt)
     for (int i = 0; i < rt->n_tasks; i++) {
         free(rt->tasks[i].chk.sync_us);
         rt->tasks[i].chk.sync_us = NULL;
+        free(rt->tasks[i].chk.channels_uid);
+        rt->tasks[i].chk.channels_uid = NULL;
     }
     struct coordinator *c = rt->chk.coord;
     if (!c)
@@ -755,6 +758,9 @@ int chk_register_metrics(struct runtime *rt)
         rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointAlignmentDurationMs",
                                    "Barrier alignment of this subtask's last completed snapshot",
                                    WEIR_METRIC_GAUGE, l, &t->chk.last_align_ms);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointChannelStateBytes",
+                                   "Records in flight in this subtask's last unaligned snapshot",
+                                   WEIR_METRIC_GAUGE, l, &t->chk.last_channel_bytes);
         rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointSizeBytes",
                                    "Bytes of this subtask's state files in the last completed "
                                    "checkpoint",

@@ -85,6 +85,9 @@ struct writer {
     struct worker *self, *consumer;
     unsigned char *ovf;                /* records that did not fit: the ring was full */
     size_t ovf_head, ovf_len, ovf_cap; /* undrained records are ovf[head..len) */
+    /* Unaligned checkpoints (checkpoint/barrier.c): what this writer held unpublished when
+     * its barrier overtook it (output channel state), until the task's part is written. */
+    struct chan_buf state;
 };
 
 struct route {
@@ -110,6 +113,14 @@ struct in_chan {
     uint32_t off;     /* read offset into the peeked buffer (a barrier stopped there) */
     int64_t wm;
     struct worker *producer;
+    /* Unaligned checkpoints (checkpoint/barrier.c): while recording, the task's unaligned
+     * checkpoint waits for this input's cut, and what it consumes goes into state (input
+     * channel state). replay: channel state restored from a checkpoint, consumed from
+     * replay_off before the ring. */
+    bool recording;
+    struct chan_buf state;
+    struct chan_buf replay;
+    size_t replay_off;
 };
 
 enum task_state { TASK_RUNNING, TASK_FINISHING, TASK_DONE };
