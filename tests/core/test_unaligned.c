@@ -101,16 +101,6 @@ static void aligned_checkpoint_timeout_is_a_duration(void **state)
     weir_config_free(c);
 }
 
-/* Switching from aligned to unaligned after a timeout is not built: refused, not ignored. */
-static void aligned_checkpoint_timeout_is_refused_until_supported(void **state)
-{
-    assert_refused(WT_DEFS("execution.checkpointing.interval=50ms",
-                           "execution.checkpointing.unaligned.enabled=true",
-                           "execution.checkpointing.aligned-checkpoint-timeout=1s"),
-                   "execution.checkpointing.aligned-checkpoint-timeout: 1000 ms: switching from "
-                   "aligned to unaligned is not supported yet; set it to 0");
-}
-
 /* Off (the default), checkpoints run as before. */
 static void unaligned_off_runs_aligned_checkpoints(void **state)
 {
@@ -130,6 +120,10 @@ static int bp_completed, bp_failed;
 
 static void bp_on_checkpoint(void *arg, const struct weir_checkpoint_event *ev)
 {
+    if (getenv("WT_DEBUG"))
+        fprintf(stderr, "checkpoint %" PRIu64 ": %s %" PRIu64 " ms %s\n", ev->id,
+                ev->completed ? "completed" : "failed", (uint64_t)ev->duration_ms,
+                ev->reason ? ev->reason : "");
     if (ev->final)
         return; /* taken at end of input, when nothing is in flight any more */
     if (ev->completed)
@@ -155,7 +149,7 @@ static const struct weir_operator_ops slow_ops = {.kind = "slow", .process = slo
  * buffers of 4 KiB, about 100 records each) stays full, so a barrier behind it waits about
  * 0.4 s, against a checkpoint timeout of 150 ms; unaligned, the barrier is seen after the
  * buffer being processed (about 25 ms). */
-static void run_backpressured(bool unaligned, struct weir_run_stats *st)
+static void run_backpressured(bool unaligned, const char *timeout, struct weir_run_stats *st)
 {
     bp_completed = bp_failed = 0;
     weir_config *cfg = wt_config_new(WT_DEFS(
@@ -164,6 +158,7 @@ static void run_backpressured(bool unaligned, struct weir_run_stats *st)
         "network.buffers-per-channel=16", "memory.segment-size=4kb", "restart-strategy.type=none"));
     wt_config_set(cfg, "execution.checkpointing.unaligned.enabled=%s",
                   unaligned ? "true" : "false");
+    wt_config_set(cfg, "execution.checkpointing.aligned-checkpoint-timeout=%s", timeout);
     wt_config_set(cfg, "state.checkpoints.dir=%s",
                   wt_tmp_dir(unaligned ? "unaligned-bp" : "aligned-bp"));
     wt_config_resolve(cfg);
@@ -181,12 +176,12 @@ static void run_backpressured(bool unaligned, struct weir_run_stats *st)
 static void backpressured_job_completes_unaligned_checkpoints(void **state)
 {
     struct weir_run_stats st;
-    run_backpressured(false, &st);
+    run_backpressured(false, "0", &st);
     int aligned_completed = bp_completed, aligned_failed = bp_failed;
     assert_true(aligned_failed >= 2); /* the failure mode: aligned checkpoints expire */
     assert_int_equal(st.unaligned_snapshots, 0);
 
-    run_backpressured(true, &st);
+    run_backpressured(true, "0", &st);
     if (bp_completed < 3 || bp_completed <= aligned_completed)
         fail_msg("unaligned: %d checkpoints completed, %d failed (aligned: %d completed, %d "
                  "failed)",
@@ -199,6 +194,47 @@ static void backpressured_job_completes_unaligned_checkpoints(void **state)
     assert_true(st.unaligned_snapshots >= 3);
     /* the sink's input ring was full: what it held ahead of a barrier is in the checkpoint */
     assert_true(st.channel_state_bytes_max >= 4 * 4096);
+}
+
+/* ---- aligned-checkpoint-timeout: start aligned, switch when alignment takes longer -------- */
+
+/* Backpressured as above: every checkpoint is still not aligned 30 ms after its trigger, so
+ * each switches, and completes well within the 150 ms checkpoint timeout. */
+static void checkpoint_past_the_alignment_timeout_switches_to_unaligned(void **state)
+{
+    struct weir_run_stats st;
+    run_backpressured(true, "30ms", &st);
+    fprintf(stderr,
+            "aligned-checkpoint-timeout 30ms: %d completed, %d failed, %" PRIu64
+            " unaligned snapshots, channel state up to %" PRIu64 " bytes\n",
+            bp_completed, bp_failed, st.unaligned_snapshots, st.channel_state_bytes_max);
+    assert_true(bp_completed >= 3);
+    assert_true(bp_completed > bp_failed);
+    assert_true(st.unaligned_snapshots >= 3);
+    assert_true(st.channel_state_bytes_max > 0);
+}
+
+/* No backpressure, a timeout far above what alignment takes: every checkpoint aligns in
+ * time and none is taken unaligned. */
+static void checkpoint_aligned_in_time_stays_aligned(void **state)
+{
+    bp_completed = bp_failed = 0;
+    weir_config *cfg = wt_config_new(WT_DEFS(
+        "execution.checkpointing.interval=50ms", "execution.checkpointing.unaligned.enabled=true",
+        "execution.checkpointing.aligned-checkpoint-timeout=20s", "restart-strategy.type=none"));
+    wt_config_set(cfg, "state.checkpoints.dir=%s", wt_tmp_dir("aligned-in-time"));
+    wt_config_resolve(cfg);
+    weir_job *job = weir_job_new("in-time");
+    struct weir_datagen_opts o = {.records = 20000, .keys = 16, .record_size = 24, .rate = 20000};
+    weir_stream *s = weir_key_by(weir_source_datagen(job, "gen", &o), wt_datagen_key);
+    weir_sink_blackhole(weir_keyed_transform(s, "pass", &pass_ops, NULL, NULL), "sink");
+    struct weir_run_stats st;
+    wt_run_ok(job, cfg, &(struct wt_run){.on_checkpoint = bp_on_checkpoint, .parallelism = 2}, &st);
+    weir_job_free(job);
+    weir_config_free(cfg);
+    assert_true(bp_completed >= 3);
+    assert_int_equal(bp_failed, 0);
+    assert_int_equal(st.unaligned_snapshots, 0);
 }
 
 /* ---- restore: the records in flight are replayed first ---------------------------------- */
@@ -295,9 +331,10 @@ int main(void)
         cmocka_unit_test(unaligned_needs_one_checkpoint_in_flight),
         cmocka_unit_test(flink_older_key_names_are_accepted),
         cmocka_unit_test(aligned_checkpoint_timeout_is_a_duration),
-        cmocka_unit_test(aligned_checkpoint_timeout_is_refused_until_supported),
         cmocka_unit_test(unaligned_off_runs_aligned_checkpoints),
         cmocka_unit_test(backpressured_job_completes_unaligned_checkpoints),
+        cmocka_unit_test(checkpoint_past_the_alignment_timeout_switches_to_unaligned),
+        cmocka_unit_test(checkpoint_aligned_in_time_stays_aligned),
         cmocka_unit_test(restored_task_consumes_channel_state_first),
         cmocka_unit_test(channel_state_is_refused_at_another_parallelism),
     };

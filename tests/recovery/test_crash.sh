@@ -6,7 +6,7 @@
 # time, on both state backends, and once with unaligned checkpoints (barriers
 # overtake the records in flight, which are saved and replayed on restore). The
 # committed output must equal, row for row, the output of a run without
-# failures. In AT_LEAST_ONCE mode nothing may be lost. 40 kills in all (at
+# failures. In AT_LEAST_ONCE mode nothing may be lost. 44 kills in all (at
 # least 30 must land before a run finishes).
 set -u
 : "${WEIR:?}"
@@ -97,6 +97,20 @@ if run_with_kills EXACTLY_ONCE hashmap "$out" "$T/ck-unaligned" "${plan[@]}"; th
     ok "unaligned checkpoints: output after ${#plan[@]} crashes equals the run without failures"
   else
     bad "unaligned checkpoints: output differs ($(wc -l <"$T/got.sorted") rows)"
+    diff "$T/ref.sorted" "$T/got.sorted" | head -5
+  fi
+fi
+# And starting aligned, switching after 20 ms (execution.checkpointing.aligned-checkpoint-timeout).
+out="$T/unaligned-timeout"
+extra=(-D execution.checkpointing.unaligned.enabled=true
+       -D execution.checkpointing.aligned-checkpoint-timeout=20ms)
+plan=(random snapshot:2 random commit:3)
+if run_with_kills EXACTLY_ONCE hashmap "$out" "$T/ck-unaligned-timeout" "${plan[@]}"; then
+  committed "$out" >"$T/got.sorted"
+  if cmp -s "$T/ref.sorted" "$T/got.sorted"; then
+    ok "aligned-checkpoint-timeout: output after ${#plan[@]} crashes equals the run without failures"
+  else
+    bad "aligned-checkpoint-timeout: output differs ($(wc -l <"$T/got.sorted") rows)"
     diff "$T/ref.sorted" "$T/got.sorted" | head -5
   fi
 fi

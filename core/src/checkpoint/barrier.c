@@ -51,8 +51,23 @@
  * operators' files, taken at the start, and its channel-state file (channel_state.c), after
  * the last cut; the task acks after both. Savepoints stay aligned: a source sends a
  * savepoint's barrier in-band only, and a barrier that was not announced takes the aligned
- * path. One checkpoint in flight (chk_unaligned_setup). aligned-checkpoint-timeout > 0
- * (start aligned, switch when the alignment takes longer) is not supported yet.
+ * path. One checkpoint in flight (chk_unaligned_setup).
+ *
+ * aligned-checkpoint-timeout T > 0 (rt->chk.aligned_timeout_ns): every checkpoint starts
+ * aligned (sources send barriers in-band only, tasks align as above). A task that has not
+ * taken checkpoint n T after it was triggered (switch_after_timeout, each step, whether it
+ * is aligning on n or has not seen n yet) switches: it goes UNALIGNED on n as above; an
+ * input that delivered n already is cut there; an input whose in-band barrier n is already
+ * in its ring is cut there, the buffers ahead of it read in place (cut_at_inband_barrier);
+ * the others record until their barrier, in-band or announced, arrives (a recording input's
+ * ring is searched for it at each buffer, so a barrier that enters the ring behind a full
+ * backlog is found at once). Its barrier then overtakes downstream, where an announcement
+ * makes a task switch at once (its producer kept output channel state: the cut is the
+ * announced position). A task that takes a checkpoint aligned holds its ack (t->chk.held,
+ * chk_held_check) while its barrier waits in a writer's overflow (its ring full): once out,
+ * it acks as an aligned one; still there at the timeout, the barrier is announced there, what
+ * the writer holds ahead of it becomes output channel state, and the task's part is its
+ * channel-state file too.
  */
 #include <assert.h>
 #include <errno.h>
@@ -119,22 +134,39 @@ static void note_sync_time(struct task_chk *tc, uint64_t dt)
         tc->sync_us[tc->n_sync++] = (uint32_t)(dt / 1000 > UINT32_MAX ? UINT32_MAX : dt / 1000);
 }
 
+static bool hold(struct task *t, uint64_t id);
+
 /* Snapshots every operator of the task for checkpoint id and forwards the
  * barrier. With checkpointing off (rt->chk.on false) barriers are only
- * forwarded. */
+ * forwarded. With aligned-checkpoint-timeout its ack may be held (hold). */
+
 static int take_checkpoint(struct task *t, uint64_t id, uint64_t align_ns)
 {
     t->chk.last_chk = id;
+    bool held = hold(t, id);
     if (t->rt->chk.on) {
         chk_note_alignment(t, id, align_ns);
         uint64_t t0 = now_ns();
-        int rc = chk_snapshot_task(t->rt, t, id, true);
+        int rc = chk_snapshot_task(t->rt, t, id, !held);
         note_sync_time(&t->chk, now_ns() - t0);
         if (rc < 0)
             return rc;
     }
     weir_rec b = {.kind = WEIR_REC_BARRIER, .ts = (int64_t)id};
-    return route_control(t, &b);
+    int rc = route_control(t, &b);
+    if (rc < 0 || !held)
+        return rc;
+    /* a barrier that went to a writer's overflow (its ring is full) is the last record there */
+    for (int i = 0; i < t->n_routes; i++)
+        for (int j = 0; j < t->routes[i].n; j++) {
+            struct writer *w = t->routes[i].w[j];
+            if (w->ovf_len) {
+                w->barrier_id = id;
+                w->barrier_at = w->ovf_len - weir_rec_size(0);
+            }
+        }
+    t->chk.held = id;
+    return chk_held_check(t);
 }
 
 /* ---- unaligned checkpoints ---------------------------------------------------------- */
@@ -143,8 +175,8 @@ static int take_checkpoint(struct task *t, uint64_t id, uint64_t align_ns)
  * flight, not a savepoint. */
 static bool overtakes(struct task *t, uint64_t id)
 {
-    if (!t->rt->chk.on || !t->rt->chk.unaligned)
-        return false;
+    if (!t->rt->chk.on || !t->rt->chk.unaligned || t->rt->chk.aligned_timeout_ns)
+        return false; /* with a timeout, a checkpoint starts aligned everywhere */
     struct pending *pd = chk_find_pending(t->rt, id);
     return pd && !pd->savepoint;
 }
@@ -180,6 +212,64 @@ static int forward_unaligned(struct task *t, uint64_t id)
     return 0;
 }
 
+/* aligned-checkpoint-timeout: a checkpoint taken aligned acks only once its barrier has left
+ * the writers, so that a barrier stuck behind a full ring can still overtake it
+ * (chk_held_check). */
+static bool hold(struct task *t, uint64_t id)
+{
+    if (!t->rt->chk.on || !t->rt->chk.unaligned || !t->rt->chk.aligned_timeout_ns)
+        return false;
+    struct pending *pd = chk_find_pending(t->rt, id);
+    return pd && !pd->savepoint;
+}
+
+int chk_held_check(struct task *t)
+{
+    uint64_t id = t->chk.held;
+    bool waiting = false;
+    for (int i = 0; i < t->n_routes; i++)
+        for (int j = 0; j < t->routes[i].n; j++)
+            waiting |= t->routes[i].w[j]->barrier_id == id;
+    struct pending *pd = chk_find_pending(t->rt, id);
+    uint64_t now = now_ns();
+    if (waiting && pd && now < pd->start_ns + t->rt->chk.aligned_timeout_ns)
+        return 0;
+    t->chk.held = 0;
+    if (!waiting || !pd) { /* out in time (the ack as an aligned one), or the checkpoint is gone */
+        for (int i = 0; i < t->n_routes; i++)
+            for (int j = 0; j < t->routes[i].n; j++)
+                t->routes[i].w[j]->barrier_id = 0;
+        if (pd)
+            chk_task_ack(pd, t);
+        return 0;
+    }
+    /* The timeout passed with the barrier still in an overflow: it overtakes there. What the
+     * writer holds ahead of it is output channel state; the barrier stays in-band, a marker. */
+    for (int i = 0; i < t->n_routes; i++)
+        for (int j = 0; j < t->routes[i].n; j++) {
+            struct writer *w = t->routes[i].w[j];
+            if (w->barrier_id != id)
+                continue;
+            w->barrier_id = 0;
+            bool stopped;
+            int rc = weir_ring_sp_announce(w->ring, id);
+            if (rc < 0) {
+                weir_ckpt_abort(pd->ck, rc);
+                continue;
+            }
+            if (w->buf && w->used)
+                rc = chk_channel_append(&w->state, w->buf, 0, w->used, 0, &stopped);
+            if (rc == 0)
+                rc = chk_channel_append(&w->state, w->ovf, (uint32_t)w->ovf_head,
+                                        (uint32_t)w->ovf_len, id, &stopped);
+            if (rc < 0)
+                return rc;
+            poke(w->self, w->consumer);
+        }
+    pub_add(&t->chk.unaligned_snapshots, 1);
+    return chk_channels_write(t, id);
+}
+
 /* UNALIGNED -> IDLE: every input is cut. */
 static int finish_unaligned(struct task *t)
 {
@@ -203,13 +293,38 @@ static int cut(struct task *t, struct in_chan *c)
     return --t->chk.unaligned_waiting == 0 ? finish_unaligned(t) : 0;
 }
 
-/* IDLE (or ALIGNING or UNALIGNED on an older id) -> UNALIGNED on id. */
-static int start_unaligned(struct task *t, uint64_t id)
+static int take_announcements(struct task *t, struct in_chan *c);
+
+/* A recording input whose producer sent barrier unaligned in-band only (it took the
+ * checkpoint aligned) and whose barrier is already in the ring: it is cut there, the buffers
+ * ahead of it read in place. Its announcements are taken after the ring was read: a barrier
+ * that was announced (with output channel state at its producer) is cut at the announced
+ * position instead. */
+static int cut_at_inband_barrier(struct task *t, struct in_chan *c)
+{
+    uint32_t k;
+    if (!c->recording || !chk_find_inband_barrier(c, t->chk.unaligned, &k))
+        return 0;
+    int rc = take_announcements(t, c);
+    if (rc < 0 || !c->recording)
+        return rc;
+    rc = chk_capture_input(t, c, weir_ring_sc_tail(c->ring) + k + 1);
+    if (rc < 0)
+        return rc;
+    c->recording = false;
+    t->chk.unaligned_waiting--; /* finish_unaligned is the caller's */
+    return 0;
+}
+
+/* IDLE (or ALIGNING or UNALIGNED on an older id) -> UNALIGNED on id; ann: the input whose
+ * announcement of id at ring position pos made it (NULL: a trigger or a timeout). */
+static int start_unaligned(struct task *t, uint64_t id, struct in_chan *ann, uint32_t pos)
 {
     if (t->chk.unaligned)
         abandon_unaligned(t);
-    if (t->chk.aligning) { /* an alignment is given up: of an older barrier (a savepoint), or of id
-                              (an input whose producer took id aligned) */
+    /* an alignment is given up: of an older barrier (a savepoint), or of id (inputs whose
+     * producer took id aligned, cut at their barrier below) */
+    if (t->chk.aligning) {
         t->chk.aligning = 0;
         for (int i = 0; i < t->n_in; i++)
             t->in[i].blocked = false;
@@ -230,7 +345,14 @@ static int start_unaligned(struct task *t, uint64_t id)
     pub_add(&t->chk.unaligned_snapshots, 1);
     if (rc == 0)
         rc = forward_unaligned(t, id);
-    if (rc == 0 && t->chk.unaligned_waiting == 0)
+    if (rc == 0 && ann && ann->recording) { /* cut first: its in-band barrier is past pos */
+        rc = chk_capture_input(t, ann, pos);
+        ann->recording = false;
+        t->chk.unaligned_waiting--;
+    }
+    for (int i = 0; i < t->n_in && rc == 0 && t->chk.unaligned == id; i++)
+        rc = cut_at_inband_barrier(t, &t->in[i]);
+    if (rc == 0 && t->chk.unaligned == id && t->chk.unaligned_waiting == 0)
         rc = finish_unaligned(t);
     return rc;
 }
@@ -241,11 +363,9 @@ static int on_announcement(struct task *t, struct in_chan *c, uint64_t id, uint3
     if (id != t->chk.unaligned) {
         if (id <= t->chk.last_chk)
             return 0; /* one this task took or gave up */
-        int rc = start_unaligned(t, id);
-        if (rc < 0)
-            return rc;
+        return start_unaligned(t, id, c, pos);
     }
-    if (!c->recording || t->chk.unaligned != id)
+    if (!c->recording)
         return 0;
     int rc = chk_capture_input(t, c, pos);
     return rc < 0 ? rc : cut(t, c);
@@ -263,8 +383,32 @@ static int take_announcements(struct task *t, struct in_chan *c)
     return 0;
 }
 
+/* aligned-checkpoint-timeout: a checkpoint this task has not taken, begun at least that long
+ * ago, switches to unaligned here (ALIGNING or IDLE -> UNALIGNED). */
+static int switch_after_timeout(struct task *t)
+{
+    /* acquire: pairs with the release store of trigger in the coordinator's trigger(),
+     * made after the pending's start_ns was written */
+    uint64_t trig = atomic_load_explicit(&t->rt->chk.trigger, memory_order_acquire);
+    uint64_t id = t->chk.aligning ? t->chk.aligning : trig;
+    if (t->chk.unaligned || id <= t->chk.last_chk || id > trig)
+        return 0;
+    struct pending *pd = chk_find_pending(t->rt, id);
+    uint64_t now = now_ns(); /* not the worker's: a slow step takes many buffers */
+    if (!pd || pd->savepoint || now < pd->start_ns + t->rt->chk.aligned_timeout_ns)
+        return 0;
+    if (t->chk.aligning)
+        pub_add(&t->chk.align_ns, t->worker->now_ns - t->chk.align_start_ns);
+    return start_unaligned(t, id, NULL, 0);
+}
+
 int chk_unaligned_poll(struct task *t)
 {
+    if (t->rt->chk.aligned_timeout_ns) {
+        int rc = switch_after_timeout(t);
+        if (rc < 0)
+            return rc;
+    }
     for (int i = 0; i < t->n_in; i++)
         if (!t->in[i].ended) {
             int rc = take_announcements(t, &t->in[i]);
@@ -278,12 +422,22 @@ int chk_unaligned_record(struct task *t, struct in_chan *c, const unsigned char 
                          uint32_t used, bool ring)
 {
     if (ring) {
-        int rc = take_announcements(t, c);
+        /* per buffer too: a slow task's step can take many buffers */
+        int rc = t->rt->chk.aligned_timeout_ns ? switch_after_timeout(t) : 0;
+        if (rc == 0)
+            rc = take_announcements(t, c);
         if (rc < 0)
             return rc;
     }
     if (!c->recording)
         return 0;
+    if (ring) { /* its barrier may have entered the ring since: cut there, in place */
+        int rc = cut_at_inband_barrier(t, c);
+        if (rc < 0)
+            return rc;
+        if (!c->recording)
+            return t->chk.unaligned && t->chk.unaligned_waiting == 0 ? finish_unaligned(t) : 0;
+    }
     bool stopped;
     return chk_channel_append(&c->state, buf, from, used, t->chk.unaligned, &stopped);
 }
@@ -368,11 +522,11 @@ int chk_source_trigger(struct task *t)
     for (; id < trig; id++) {
         if (!chk_pending_live(t->rt, id))
             continue;
-        int rc = overtakes(t, id) ? start_unaligned(t, id) : take_checkpoint(t, id, 0);
+        int rc = overtakes(t, id) ? start_unaligned(t, id, NULL, 0) : take_checkpoint(t, id, 0);
         if (rc < 0)
             return rc;
     }
-    return overtakes(t, trig) ? start_unaligned(t, trig) : take_checkpoint(t, trig, 0);
+    return overtakes(t, trig) ? start_unaligned(t, trig, NULL, 0) : take_checkpoint(t, trig, 0);
 }
 
 /* Unaligned checkpoints need what Flink's need: barriers that align (EXACTLY_ONCE) when
@@ -399,15 +553,6 @@ int chk_unaligned_setup(struct runtime *rt, int max_concurrent, char *err, size_
                  "execution.checkpointing.max-concurrent-checkpoints 1 (it is %d)",
                  max_concurrent);
         return -EINVAL;
-    }
-    if (rt->chk.aligned_timeout_ns) {
-        /* starting aligned and switching is not built: refused rather than ignored */
-        snprintf(err, errlen,
-                 "execution.checkpointing.aligned-checkpoint-timeout: %" PRIu64
-                 " ms: switching from aligned to unaligned is not supported yet; set it to 0 "
-                 "(unaligned at once)",
-                 (uint64_t)(rt->chk.aligned_timeout_ns / 1000000u));
-        return -ENOTSUP;
     }
     return 0;
 }

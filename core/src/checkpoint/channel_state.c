@@ -91,6 +91,22 @@ int chk_capture_input(struct task *t, struct in_chan *c, uint32_t pos)
     return rc;
 }
 
+bool chk_find_inband_barrier(struct in_chan *c, uint64_t id, uint32_t *k)
+{
+    uint32_t used;
+    const unsigned char *b;
+    for (uint32_t i = 0; (b = weir_ring_sc_peek_at(c->ring, i, &used)) != NULL; i++)
+        for (uint32_t off = i == 0 ? c->off : 0; off < used;) {
+            const weir_rec *r = (const weir_rec *)(b + off);
+            if (r->kind == WEIR_REC_BARRIER && (uint64_t)r->ts == id) {
+                *k = i;
+                return true;
+            }
+            off += weir_rec_size(r->len);
+        }
+    return false;
+}
+
 int chk_capture_output(struct writer *w)
 {
     bool stopped;

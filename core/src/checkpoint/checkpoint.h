@@ -95,6 +95,9 @@ struct task_chk {
      * channel state is being recorded (0: none), and its inputs whose cut is still to come */
     uint64_t unaligned;
     int unaligned_waiting;
+    /* aligned-checkpoint-timeout: the checkpoint taken aligned whose ack waits until its
+     * barrier has left every writer's overflow, or until it is converted (0: none) */
+    uint64_t held;
     char *channels_uid; /* "<head uid>#channels": the entry of the task's channel state */
     /* bytes of channel state in this subtask's last unaligned snapshot, and the most */
     _Atomic uint64_t last_channel_bytes, max_channel_bytes;
@@ -161,6 +164,10 @@ int chk_input_ended(struct task *t, struct in_chan *c);
  * taken first, then the buffer is recorded if c is recording) or, while c is recording,
  * restored records being replayed. 0 or a negative errno. */
 int chk_unaligned_poll(struct task *t);
+/* barrier.c, the task's worker, each step while t->chk.held, and before the task is DONE:
+ * acks the held checkpoint once its barriers are out of the writers, or makes them overtake
+ * once aligned-checkpoint-timeout has passed. 0 or a negative errno. */
+int chk_held_check(struct task *t);
 /* barrier.c, control thread after the workers joined: unaligned snapshots and the largest
  * channel state into the run stats */
 void chk_unaligned_stats(struct runtime *rt, struct weir_run_stats *st);
@@ -304,6 +311,8 @@ int chk_channel_append(struct chan_buf *b, const unsigned char *buf, uint32_t of
 /* Input c's channel state up to ring position pos: its restored records not replayed yet,
  * then the ring's buffers from the read position, read in place. */
 int chk_capture_input(struct task *t, struct in_chan *c, uint32_t pos);
+/* Whether barrier id is in c's published ring buffers (from the read position): in the k-th. */
+bool chk_find_inband_barrier(struct in_chan *c, uint64_t id, uint32_t *k);
 /* What writer w holds unpublished (its reserved buffer, its overflow) into w->state. */
 int chk_capture_output(struct writer *w);
 void chk_channels_free(struct task *t);

@@ -250,8 +250,8 @@ const struct weir_config_key weir_config_keys[] = {
              "checkpoint in flight; savepoints stay aligned." },
     { .name = "execution.checkpointing.aligned-checkpoint-timeout", .type = WEIR_CONFIG_DURATION,
       .def = "0", .min = 0, .aliases = { "execution.checkpointing.alignment-timeout" },
-      .doc = "With unaligned checkpoints on: a checkpoint starts aligned and switches to "
-             "unaligned once its alignment has taken this long; 0: unaligned at once." },
+      .doc = "With unaligned checkpoints on: a checkpoint starts aligned and a task switches "
+             "to unaligned once the checkpoint is this old; 0: unaligned at once." },
     { .name = "execution.checkpointing.tolerable-failed-checkpoints", .type = WEIR_CONFIG_INT,
       .def = "0", .min = 0, .max = 2147483647,
       .doc = "Consecutive failed checkpoints tolerated before the job fails." },

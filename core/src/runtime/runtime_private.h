@@ -88,6 +88,10 @@ struct writer {
     /* Unaligned checkpoints (checkpoint/barrier.c): what this writer held unpublished when
      * its barrier overtook it (output channel state), until the task's part is written. */
     struct chan_buf state;
+    /* aligned-checkpoint-timeout (checkpoint/barrier.c): barrier barrier_id still waits in
+     * the overflow at offset barrier_at (0: none); writer_drain clears it once it is out */
+    uint64_t barrier_id;
+    size_t barrier_at;
 };
 
 struct route {

@@ -17,6 +17,7 @@
  * first step.
  */
 #include <assert.h>
+#include <errno.h>
 #include <string.h>
 
 #include <weir/keygroup.h>
@@ -196,6 +197,8 @@ int task_step(struct task *t)
     assert(task_check_state(t));
     if (t->state == TASK_DONE)
         return 0;
+    if (__builtin_expect(t->chk.held != 0, 0) && chk_held_check(t) < 0)
+        return task_fail_rc(t, &t->ops[0], -EIO), 0;
     /* Unaligned checkpoints: a barrier announced on an input overtakes the ring and this
      * task's backpressure (checkpoint/barrier.c). */
     if (t->rt->chk.unaligned && t->n_in && t->state == TASK_RUNNING) {
@@ -208,6 +211,8 @@ int task_step(struct task *t)
     if (t->state == TASK_FINISHING) {
         if (!task_flushed(t))
             return -1;
+        if (t->chk.held && chk_held_check(t) < 0) /* its barriers are out: it acks */
+            return task_fail_rc(t, &t->ops[0], -EIO), 0;
         t->state = TASK_DONE; /* FINISHING -> DONE */
         /* release: pairs with the acquire load in task_finished (the
          * coordinator acks checkpoints for finished tasks) */
