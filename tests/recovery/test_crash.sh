@@ -3,10 +3,12 @@
 # exactly-once file sink) is killed with SIGKILL again and again, at random
 # moments and at chosen points (in the middle of a task's snapshot, while
 # _metadata is being committed), and resumed with --from-checkpoint latest each
-# time, on both state backends, and on the hashmap backend once more with
-# incremental checkpoints (chains of a full file and deltas, a full one every third). The committed output must equal, row for row,
-# the output of a run without failures. In AT_LEAST_ONCE mode nothing may be
-# lost. 45 kills in all (at least 30 must land before a run finishes).
+# time, on both state backends, on the hashmap backend once more with incremental
+# checkpoints (chains of a full file and deltas, a full one every third), and with
+# unaligned checkpoints (barriers overtake the records in flight, which are saved and
+# replayed on restore). The committed output must equal, row for row, the output of
+# a run without failures. In AT_LEAST_ONCE mode nothing may be lost. 57 kills in all
+# (at least 30 must land before a run finishes).
 set -u
 : "${WEIR:?}"
 : "${WEIR_SRC:?}"
@@ -18,6 +20,7 @@ base=(-p 2 -D metrics.reporter.prom.port=0 -D execution.checkpointing.interval=1
       -D restart-strategy.type=none -D weir.progress=never)
 
 committed() { cat "$1"/part-*.csv 2>/dev/null | sort; }
+extra=() # more -D settings for run_with_kills
 
 # Delta files of incremental heap checkpoints in CK's shared/ (a chain file's u32 at byte
 # 12 is 1 for a delta), counted before a restart: the restore replays a chain with deltas.
@@ -46,7 +49,7 @@ run_with_kills() {
   local incr=false
   [ "$backend" = rocksdb ] && incr=true
   [ "$backend" = hashmap-incr ] && { incr=true; backend=hashmap; }
-  local args=("${base[@]}" -D execution.checkpointing.mode=$mode -D state.backend=$backend
+  local args=("${base[@]}" "${extra[@]}" -D execution.checkpointing.mode=$mode -D state.backend=$backend
               -D state.backend.incremental=$incr -D state.backend.incremental.heap.max-chain-length=2
               -D state.backend.rocksdb.localdir="$T/rocks" -D state.checkpoints.dir="$ck")
   local from=() i=0
@@ -93,6 +96,41 @@ for backend in hashmap hashmap-incr rocksdb; do
       || bad "EXACTLY_ONCE on $backend: $stray unexpected visible files"
   fi
 done
+
+# Unaligned checkpoints: the window tasks have two inputs each (the key_by shuffle at -p 2),
+# and the kills land in the middle of a task's snapshot too. The sources run 8 times faster
+# (the output does not depend on the rate: event time is the sequence number), so that the
+# channels hold records when barriers overtake them.
+out="$T/unaligned"
+job_ref=("${JOB[@]}")
+JOB=(window-count --records 150000 --keys 50 --rate 200000 --window-ms 500)
+extra=(-D execution.checkpointing.unaligned.enabled=true)
+plan=(random snapshot:2 random snapshot:3 random commit:2 random snapshot:4)
+if run_with_kills EXACTLY_ONCE hashmap "$out" "$T/ck-unaligned" "${plan[@]}"; then
+  committed "$out" >"$T/got.sorted"
+  if cmp -s "$T/ref.sorted" "$T/got.sorted"; then
+    ok "unaligned checkpoints: output after ${#plan[@]} crashes equals the run without failures"
+  else
+    bad "unaligned checkpoints: output differs ($(wc -l <"$T/got.sorted") rows)"
+    diff "$T/ref.sorted" "$T/got.sorted" | head -5
+  fi
+fi
+# And starting aligned, switching after 20 ms (execution.checkpointing.aligned-checkpoint-timeout).
+out="$T/unaligned-timeout"
+extra=(-D execution.checkpointing.unaligned.enabled=true
+       -D execution.checkpointing.aligned-checkpoint-timeout=20ms)
+plan=(random snapshot:2 random commit:3)
+if run_with_kills EXACTLY_ONCE hashmap "$out" "$T/ck-unaligned-timeout" "${plan[@]}"; then
+  committed "$out" >"$T/got.sorted"
+  if cmp -s "$T/ref.sorted" "$T/got.sorted"; then
+    ok "aligned-checkpoint-timeout: output after ${#plan[@]} crashes equals the run without failures"
+  else
+    bad "aligned-checkpoint-timeout: output differs ($(wc -l <"$T/got.sorted") rows)"
+    diff "$T/ref.sorted" "$T/got.sorted" | head -5
+  fi
+fi
+extra=()
+JOB=("${job_ref[@]}")
 
 # AT_LEAST_ONCE: no alignment, so a window may count a replayed record twice,
 # but every window of the reference is there with at least its count.

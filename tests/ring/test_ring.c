@@ -292,6 +292,96 @@ static void indices_wrap_around_uint32(void **state)
     free(r);
 }
 
+/* ---- barrier announcements (unaligned checkpoints) ---------------------------------------- */
+
+/* An announcement marks the producer's position: the buffers committed before it are the
+ * records in flight ahead of the barrier, whatever the consumer has read meanwhile. */
+static void announcement_marks_the_producer_position(void **state)
+{
+    struct weir_ring *r = ring_new(8, 64);
+    uint64_t id = 0;
+    uint32_t pos = 0;
+    assert_false(weir_ring_sc_announcement(r, &id, &pos));
+    for (int i = 0; i < 3; i++) {
+        weir_ring_sp_reserve(r);
+        weir_ring_sp_commit(r, 8);
+    }
+    weir_ring_sc_peek(r, NULL);
+    weir_ring_sc_release(r); /* the consumer has read one of the three */
+    assert_int_equal(weir_ring_sp_announce(r, 42), 0);
+    weir_ring_sp_reserve(r);
+    weir_ring_sp_commit(r, 8); /* after the barrier */
+    assert_true(weir_ring_sc_announcement(r, &id, &pos));
+    assert_int_equal(id, 42);
+    assert_int_equal(pos - weir_ring_sc_tail(r), 2);       /* two buffers ahead of the barrier */
+    assert_false(weir_ring_sc_announcement(r, &id, &pos)); /* each is taken once */
+    free(r);
+}
+
+static void announcements_arrive_in_order_once(void **state)
+{
+    struct weir_ring *r = ring_new(4, 64);
+    for (uint64_t round = 0; round < 10; round++) {
+        for (uint64_t k = 0; k < 3; k++) {
+            weir_ring_sp_reserve(r);
+            weir_ring_sp_commit(r, 8);
+            assert_int_equal(weir_ring_sp_announce(r, round * 3 + k + 1), 0);
+            weir_ring_sc_peek(r, NULL);
+            weir_ring_sc_release(r);
+        }
+        for (uint64_t k = 0; k < 3; k++) {
+            uint64_t id = 0;
+            uint32_t pos = 0;
+            assert_true(weir_ring_sc_announcement(r, &id, &pos));
+            assert_int_equal(id, round * 3 + k + 1);
+            assert_int_equal(pos, weir_ring_sc_tail(r) - 2 + (uint32_t)k);
+        }
+        uint64_t id;
+        uint32_t pos;
+        assert_false(weir_ring_sc_announcement(r, &id, &pos));
+    }
+    free(r);
+}
+
+/* Unread announcements are never overwritten: the producer is told, and the barrier then
+ * stays an in-band (aligned) one on that channel. */
+static void announce_refuses_when_the_queue_is_full(void **state)
+{
+    struct weir_ring *r = ring_new(4, 64);
+    for (uint64_t i = 1; i <= WEIR_RING_ANNOUNCE_MAX; i++)
+        assert_int_equal(weir_ring_sp_announce(r, i), 0);
+    assert_int_equal(weir_ring_sp_announce(r, 99), -EAGAIN);
+    uint64_t id;
+    uint32_t pos;
+    assert_true(weir_ring_sc_announcement(r, &id, &pos));
+    assert_int_equal(id, 1);
+    assert_int_equal(weir_ring_sp_announce(r, 100), 0);
+    free(r);
+}
+
+/* The consumer reads the buffers ahead of a barrier without releasing them. */
+static void peek_at_reads_published_buffers_without_releasing(void **state)
+{
+    struct weir_ring *r = ring_new(4, 64);
+    for (uint32_t i = 0; i < 3; i++) {
+        uint32_t *b = weir_ring_sp_reserve(r);
+        *b = 7 + i;
+        weir_ring_sp_commit(r, 4 + 4 * i);
+    }
+    for (uint32_t k = 0; k < 3; k++) {
+        uint32_t used = 0;
+        const uint32_t *b = weir_ring_sc_peek_at(r, k, &used);
+        assert_non_null(b);
+        assert_int_equal(*b, 7 + k);
+        assert_int_equal(used, 4 + 4 * k);
+    }
+    assert_null(weir_ring_sc_peek_at(r, 3, NULL));
+    assert_int_equal(weir_ring_count(r), 3);
+    const uint32_t *b = weir_ring_sc_peek(r, NULL);
+    assert_int_equal(*b, 7);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +401,10 @@ int main(void)
         cmocka_unit_test(used_bytes_round_trip_at_the_limits),
         cmocka_unit_test(count_follows_commits_and_releases),
         cmocka_unit_test(indices_wrap_around_uint32),
+        cmocka_unit_test(announcement_marks_the_producer_position),
+        cmocka_unit_test(announcements_arrive_in_order_once),
+        cmocka_unit_test(announce_refuses_when_the_queue_is_full),
+        cmocka_unit_test(peek_at_reads_published_buffers_without_releasing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -282,6 +282,10 @@ struct weir_run_stats {
     uint64_t skew_checkpoint_id;
     int skew_subtasks;
     struct weir_subtask_checkpoint skew_slowest, skew_fastest, skew_smallest, skew_largest;
+    /* Unaligned checkpoints (execution.checkpointing.unaligned.enabled), the last attempt:
+     * snapshots taken unaligned over all subtasks, and the most bytes of records in flight
+     * (channel state) one subtask saved in one of them. */
+    uint64_t unaligned_snapshots, channel_state_bytes_max;
 };
 
 /* Plans, places and runs the job until its sources are exhausted and every record

@@ -48,6 +48,13 @@
  * head - tail (mod 2^32) is the number of published, unreleased buffers, and buffer i lives
  * in slot i & (nbufs - 1).
  *
+ * Barrier announcements (unaligned checkpoints): besides its buffers a ring carries a small
+ * queue of announcements, written by the producer and taken by the consumer: checkpoint id
+ * and the producer's head when it was announced, i.e. the buffers ahead of the barrier. A
+ * consumer that sees an announcement can read those buffers in place (weir_ring_sc_peek_at)
+ * before it has consumed them: that is how a barrier overtakes the records in flight. The
+ * barrier itself still travels in-band too.
+ *
  * Atomics are the GCC/Clang __atomic builtins on plain uint32_t fields: the same code is
  * C11-atomic in C and compiles unchanged as C++17 (the benchmarks include this header), and
  * ThreadSanitizer understands them.
@@ -56,6 +63,8 @@
 #define WEIR_RING_H
 
 #include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +73,8 @@ extern "C" {
 #endif
 
 #define WEIR_RING_CACHE_LINE 64
+/* Unread barrier announcements a ring holds (weir_ring_sp_announce). */
+#define WEIR_RING_ANNOUNCE_MAX 8
 
 struct weir_ring;
 
@@ -98,6 +109,25 @@ struct weir_ring {
         uint32_t cached_head; /* @internal consumer's copy of prod.head, may be stale */
     } cons __attribute__((aligned(WEIR_RING_CACHE_LINE)));
     uint8_t pad2_[2 * WEIR_RING_CACHE_LINE - 2 * sizeof(uint32_t)];
+
+    /* Announcement lines (unaligned checkpoints): a queue of barriers announced out of band,
+     * written only by the producer (ann.v[], ann.head), on lines of their own so that the
+     * consumer's once-per-batch look at ann.head reads a line that changes only when a
+     * barrier is announced. */
+    struct {
+        uint32_t head; /* @internal announcements made; release-stored, see sp_announce */
+        uint32_t pad_;
+        struct {
+            uint64_t id;  /* @internal the barrier's checkpoint id */
+            uint32_t pos; /* @internal prod.head when it was announced */
+            uint32_t pad_;
+        } v[WEIR_RING_ANNOUNCE_MAX];
+    } ann __attribute__((aligned(WEIR_RING_CACHE_LINE)));
+    /* Written only by the consumer; the producer reads it when it announces. */
+    struct {
+        uint32_t tail; /* @internal announcements taken; release-stored, see sc_announcement */
+    } ann_cons __attribute__((aligned(WEIR_RING_CACHE_LINE)));
+    uint8_t pad3_[WEIR_RING_CACHE_LINE - sizeof(uint32_t)];
 
     /* Followed in the same block by uint32_t used[nbufs], then the buffers. */
 } __attribute__((aligned(WEIR_RING_CACHE_LINE)));
@@ -189,6 +219,66 @@ static inline void weir_ring_sc_release(struct weir_ring *r)
      * our reads of the buffer (and of its used[] entry) happen before the producer's next
      * writes to that slot. */
     __atomic_store_n(&r->cons.tail, tail + 1, __ATOMIC_RELEASE);
+}
+
+/* ---- barrier announcements (unaligned checkpoints) -------------------------------------- */
+
+/* Producer: announces the barrier of checkpoint id out of band, at the ring's current
+ * position: the buffers committed so far are the ones ahead of the barrier (what the
+ * producer still holds unpublished is its own to account for). The barrier itself still goes
+ * in-band after them. 0, or -EAGAIN when WEIR_RING_ANNOUNCE_MAX announcements are unread:
+ * none is ever overwritten. */
+static inline int weir_ring_sp_announce(struct weir_ring *r, uint64_t id)
+{
+    uint32_t h = __atomic_load_n(&r->ann.head, __ATOMIC_RELAXED);
+    /* acquire: pairs with the release store of ann_cons.tail in weir_ring_sc_announcement,
+     * after which the consumer no longer reads the entry we may now overwrite */
+    if (h - __atomic_load_n(&r->ann_cons.tail, __ATOMIC_ACQUIRE) >= WEIR_RING_ANNOUNCE_MAX)
+        return -EAGAIN;
+    r->ann.v[h % WEIR_RING_ANNOUNCE_MAX].id = id;
+    r->ann.v[h % WEIR_RING_ANNOUNCE_MAX].pos = __atomic_load_n(&r->prod.head, __ATOMIC_RELAXED);
+    /* This release store pairs with the acquire load of ann.head in
+     * weir_ring_sc_announcement: a consumer that sees the announcement sees its entry, and
+     * (prod.head having been stored before) every buffer committed ahead of the barrier. A
+     * consumer that sees a buffer committed after it (acquire on prod.head) sees it too. */
+    __atomic_store_n(&r->ann.head, h + 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Consumer: takes the oldest unread announcement: its checkpoint id and position (compare
+ * with weir_ring_sc_tail: pos - tail buffers are ahead of the barrier). false when none. */
+static inline bool weir_ring_sc_announcement(struct weir_ring *r, uint64_t *id, uint32_t *pos)
+{
+    uint32_t t = __atomic_load_n(&r->ann_cons.tail, __ATOMIC_RELAXED);
+    if (t == __atomic_load_n(&r->ann.head, __ATOMIC_ACQUIRE))
+        return false;
+    *id = r->ann.v[t % WEIR_RING_ANNOUNCE_MAX].id;
+    *pos = r->ann.v[t % WEIR_RING_ANNOUNCE_MAX].pos;
+    /* release: pairs with the acquire load of ann_cons.tail in weir_ring_sp_announce */
+    __atomic_store_n(&r->ann_cons.tail, t + 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+/* Consumer: the position of the buffer weir_ring_sc_peek returns (releases so far). */
+static inline uint32_t weir_ring_sc_tail(const struct weir_ring *r)
+{
+    return __atomic_load_n(&r->cons.tail, __ATOMIC_RELAXED);
+}
+
+/* Consumer: the k-th published, unreleased buffer (k = 0 is weir_ring_sc_peek's), with its
+ * content length in *used, or NULL when fewer than k + 1 are published. Releases nothing:
+ * the producer cannot reuse any of them until the consumer releases them in order. */
+static inline const void *weir_ring_sc_peek_at(struct weir_ring *r, uint32_t k, uint32_t *used)
+{
+    uint32_t tail = __atomic_load_n(&r->cons.tail, __ATOMIC_RELAXED);
+    if (r->cons.cached_head - tail <= k)
+        /* acquire: as in weir_ring_sc_peek */
+        r->cons.cached_head = __atomic_load_n(&r->prod.head, __ATOMIC_ACQUIRE);
+    if (r->cons.cached_head - tail <= k)
+        return NULL;
+    if (used)
+        *used = weir_ring_used_(r)[(tail + k) & r->mask];
+    return weir_ring_slot_(r, tail + k);
 }
 
 /* ---- any thread ------------------------------------------------------------------------- */

@@ -13,7 +13,9 @@
  *                    chk_free (from runtime_free, any prefix of set-up)
  *   worker threads:  chk_source_trigger (a source, each step), chk_on_barrier
  *                    (a barrier record on an input), chk_input_ended (END on
- *                    an input), chk_notify (each task, each pass)
+ *                    an input), chk_notify (each task, each pass), and with
+ *                    unaligned checkpoints chk_unaligned_poll (each step) and
+ *                    chk_unaligned_record (each input buffer)
  *
  * The checkpoint module calls back into the runtime (runtime_private.h):
  *   rt_fail_msg      fail the run (too many failed checkpoints)
@@ -37,8 +39,10 @@
  *   runtime:  job (name, nodes, chk counters, cancel, savepoint_requested),
  *             cfg, opts, max_parallelism, failed, metrics, n_tasks, tasks
  *   task:     index, subtask, n_ops, ops, is_source, chain_name,
- *             worker->now_ns, n_in and in[] (ended; barrier and blocked,
- *             which the barrier handler also writes); restored_finished
+ *             worker->now_ns, n_in and in[] (ended, ring, off; barrier, blocked,
+ *             recording, state, replay, which the barrier handler and the restore
+ *             also write), n_routes and routes (writers: ring, buf, used, ovf; state,
+ *             which the barrier handler writes, and restore adds to ovf); restored_finished
  *             (written by restore, before the workers start); whether it
  *             has finished only through task_finished()
  *   op_inst:  node (uid, src, op hooks), task, ctx, state, backend, timers
@@ -65,6 +69,13 @@ struct op_inst;
 struct weir_run_stats;
 struct coordinator;
 
+/* Records back to back, each weir_rec_size long: one channel's state (unaligned
+ * checkpoints, barrier.c) or what a restore replays. */
+struct chan_buf {
+    unsigned char *p;
+    size_t len, cap;
+};
+
 /* A task's checkpoint state (t->chk): written by its worker, the atomics also
  * read by the coordinator and metrics. */
 struct task_chk {
@@ -82,6 +93,17 @@ struct task_chk {
     _Atomic uint64_t last_e2e_ms, last_align_ms, last_size_bytes;
     /* per operator, the incremental heap chain it writes (heap_chain.c); NULL until then */
     struct heap_chain **heap_chains;
+    /* Unaligned checkpoints (barrier.c): the checkpoint whose snapshot is taken and whose
+     * channel state is being recorded (0: none), and its inputs whose cut is still to come */
+    uint64_t unaligned;
+    int unaligned_waiting;
+    /* aligned-checkpoint-timeout: the checkpoint taken aligned whose ack waits until its
+     * barrier has left every writer's overflow, or until it is converted (0: none) */
+    uint64_t held;
+    char *channels_uid; /* "<head uid>#channels": the entry of the task's channel state */
+    /* bytes of channel state in this subtask's last unaligned snapshot, and the most */
+    _Atomic uint64_t last_channel_bytes, max_channel_bytes;
+    _Atomic uint64_t unaligned_snapshots; /* taken unaligned, for tests and the summary */
 };
 
 /* A run's checkpoint state (rt->chk). */
@@ -89,6 +111,10 @@ struct rt_chk {
     struct coordinator *coord; /* opaque outside this module */
     bool on;                   /* tasks snapshot at barriers: storage is open */
     bool exactly_once;         /* barriers block inputs while aligning */
+    /* execution.checkpointing.unaligned.enabled, and aligned-checkpoint-timeout (ns, 0:
+     * unaligned at once): barrier.c's modes */
+    bool unaligned;
+    uint64_t aligned_timeout_ns;
     /* Newest checkpoint the sources should take: release store in trigger()
      * (coordinator.c) <-> acquire load in chk_source_trigger (barrier.c). */
     _Atomic uint64_t trigger;
@@ -132,7 +158,23 @@ void chk_sync_percentiles(struct runtime *rt, struct weir_run_stats *st);
 /* barrier.c, the task's worker; each returns 0 or a negative errno */
 int chk_source_trigger(struct task *t);
 int chk_on_barrier(struct task *t, struct in_chan *c, uint64_t id);
-int chk_input_ended(struct task *t);
+int chk_input_ended(struct task *t, struct in_chan *c);
+/* barrier.c, unaligned checkpoints (rt->chk.unaligned), the task's worker:
+ * chk_unaligned_poll each step of a task with inputs, before it checks backpressure (takes
+ * the barriers announced on its inputs); chk_unaligned_record before it consumes
+ * buf[from, used) of input c, a buffer peeked from c's ring (ring: c's announcements are
+ * taken first, then the buffer is recorded if c is recording) or, while c is recording,
+ * restored records being replayed. 0 or a negative errno. */
+int chk_unaligned_poll(struct task *t);
+/* barrier.c, the task's worker, each step while t->chk.held, and before the task is DONE:
+ * acks the held checkpoint once its barriers are out of the writers, or makes them overtake
+ * once aligned-checkpoint-timeout has passed. 0 or a negative errno. */
+int chk_held_check(struct task *t);
+/* barrier.c, control thread after the workers joined: unaligned snapshots and the largest
+ * channel state into the run stats */
+void chk_unaligned_stats(struct runtime *rt, struct weir_run_stats *st);
+int chk_unaligned_record(struct task *t, struct in_chan *c, const unsigned char *buf, uint32_t from,
+                         uint32_t used, bool ring);
 /* coordinator.c, the task's worker before it snapshots checkpoint id: how long its barrier
  * alignment took (0 for a source), kept in its ack slot for the skew metrics */
 void chk_note_alignment(struct task *t, uint64_t id, uint64_t align_ns);
@@ -153,6 +195,9 @@ void chk_skew_stats(struct runtime *rt, struct weir_run_stats *st);
 /* The first section of every state file: what it holds (snapshot.c identity_write);
  * 4 and 5 are RocksDB's (checkpoint_rocksdb.h). */
 #define TAG_IDENTITY (7ull << 32)
+/* Channel state of unaligned checkpoints (channel_state.c): | input index, | writer index */
+#define TAG_CHANNEL_IN  (8ull << 32)
+#define TAG_CHANNEL_OUT (9ull << 32)
 /* What wrote a state file's keyed state: its identity section and its _metadata entry's
  * backend, which a restore compares. */
 enum {
@@ -261,6 +306,9 @@ struct chk_test_hooks {
 };
 extern const struct chk_test_hooks *chk_test_hooks;
 
+/* barrier.c, from chk_setup: reads the unaligned keys into rt->chk and refuses what they
+ * cannot work with; 0 or -EINVAL (err says which key to change) */
+int chk_unaligned_setup(struct runtime *rt, int max_concurrent, char *err, size_t errlen);
 /* coordinator.c */
 /* The id the next checkpoint or savepoint takes: past the storage's ids and the restored
  * one, wherever the checkpoints are written. */
@@ -270,9 +318,42 @@ void chk_log(struct runtime *rt, const char *fmt, ...) __attribute__((format(pri
  * operator state and, when keyed, its keyed state and timers */
 int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool keyed,
                     struct weir_ckpt_entry *e, char name[256]);
-/* snapshot.c: a task's snapshot when barrier id is aligned (or a source sees
- * the trigger), on the task's worker */
-int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id);
+/* snapshot.c: a task's snapshot when barrier id is aligned (or a
+ * source sees the trigger, or an unaligned barrier overtakes), on the task's worker; ack:
+ * fill its ack slot too (unaligned: chk_channels_write acks once the channel state is in) */
+int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id, bool ack);
+/* snapshot.c: fills t's ack slot of pd (once) */
+void chk_task_ack(struct pending *pd, struct task *t);
+/* snapshot.c: checkpoint id's pending, NULL when it is no longer in flight */
+struct pending *chk_find_pending(struct runtime *rt, uint64_t id);
+/* snapshot.c: a state file's TAG_IDENTITY section, as entry e says it */
+int chk_identity_write(weir_ckpt_file *f, const struct weir_ckpt_entry *e, uint64_t id);
+/* channel_state.c (its file comment has the format) */
+struct writer;
+int chan_buf_append(struct chan_buf *b, const void *p, size_t n);
+void chan_buf_free(struct chan_buf *b);
+/* Appends the data records of buf[off, used) to b, up to a barrier of stop_id (*stopped). */
+int chk_channel_append(struct chan_buf *b, const unsigned char *buf, uint32_t off, uint32_t used,
+                       uint64_t stop_id, bool *stopped);
+/* Input c's channel state up to ring position pos: its restored records not replayed yet,
+ * then the ring's buffers from the read position, read in place. */
+int chk_capture_input(struct task *t, struct in_chan *c, uint32_t pos);
+/* Whether barrier id is in c's published ring buffers (from the read position): in the k-th. */
+bool chk_find_inband_barrier(struct in_chan *c, uint64_t id, uint32_t *k);
+/* What writer w holds unpublished (its reserved buffer, its overflow) into w->state. */
+int chk_capture_output(struct writer *w);
+void chk_channels_free(struct task *t);
+/* Writes t's channel-state file for checkpoint id and acks the task's part; frees it. */
+int chk_channels_write(struct task *t, uint64_t id);
+/* The entry uid of t's channel state, "<head uid>#channels" (NULL: out of memory). */
+const char *chk_channels_uid(struct task *t);
+bool chk_is_channels_uid(const char *uid);
+/* uid is a channel-state entry of one of the job's operators */
+bool chk_channels_uid_known(const struct runtime *rt, const char *uid);
+/* restore.c calls it after the operators: each task's channel state into in_chan.replay and
+ * its writers' overflow. -EINVAL at another parallelism. */
+int chk_restore_channels(struct runtime *rt, weir_restore *r, const struct weir_ckpt_meta *m,
+                         char *err, size_t errlen);
 /* snapshot.c: checkpoint id is still pending (not settled, its slot not reused) */
 bool chk_pending_live(struct runtime *rt, uint64_t id);
 

@@ -122,8 +122,9 @@ static struct pending *pending_new(struct runtime *rt, uint64_t id)
     for (int i = 0; i < rt->n_tasks; i++) {
         int n = rt->tasks[i].n_ops;
         struct task_ack *a = &pd->acks[i];
-        a->e = calloc((size_t)n, sizeof *a->e);
-        a->names = calloc((size_t)n, sizeof *a->names);
+        /* one more entry and name: the task's channel state (unaligned, channel_state.c) */
+        a->e = calloc((size_t)n + 1, sizeof *a->e);
+        a->names = calloc((size_t)n + 1, sizeof *a->names);
         a->blobs = calloc((size_t)n, 1);
         if (!a->e || !a->names || !a->blobs)
             goto err;
@@ -643,6 +644,7 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
     struct coordinator *c = rt->chk.coord;
     if (interval <= 0 && !rt->opts->restore_from)
         return 0; /* checkpointing off, nothing to restore */
+    int rc;
     c->interval_ns = (uint64_t)(interval > 0 ? interval : 0) * 1000000ull;
     c->min_pause_ns =
         (uint64_t)weir_config_get_duration_ms(cfg, "execution.checkpointing.min-pause") *
@@ -656,8 +658,11 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
     c->tolerable =
         (int)weir_config_get_int(cfg, "execution.checkpointing.tolerable-failed-checkpoints");
     c->incremental = weir_config_get_bool(cfg, "state.backend.incremental");
+    rc = chk_unaligned_setup(rt, c->max_concurrent, err, errlen);
+    if (rc < 0)
+        return rc;
     c->last_trigger_ns = c->last_end_ns = now_ns();
-    int rc = weir_storage_open_config(cfg, rt->job->name, &c->storage, err, errlen);
+    rc = weir_storage_open_config(cfg, rt->job->name, &c->storage, err, errlen);
     if (rc < 0)
         return rc;
     rt->chk.on = true; /* the test hooks learn of the storage after the restore (chk_restore) */
@@ -673,6 +678,8 @@ void chk_free(struct runtime *rt)
         free(rt->tasks[i].chk.sync_us);
         rt->tasks[i].chk.sync_us = NULL;
         heap_chains_free(&rt->tasks[i]);
+        free(rt->tasks[i].chk.channels_uid);
+        rt->tasks[i].chk.channels_uid = NULL;
     }
     struct coordinator *c = rt->chk.coord;
     if (!c)
@@ -752,6 +759,9 @@ int chk_register_metrics(struct runtime *rt)
         rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointAlignmentDurationMs",
                                    "Barrier alignment of this subtask's last completed snapshot",
                                    WEIR_METRIC_GAUGE, l, &t->chk.last_align_ms);
+        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointChannelStateBytes",
+                                   "Records in flight in this subtask's last unaligned snapshot",
+                                   WEIR_METRIC_GAUGE, l, &t->chk.last_channel_bytes);
         rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointSizeBytes",
                                    "Bytes of this subtask's state files in the last completed "
                                    "checkpoint",

@@ -242,6 +242,8 @@ static int check_entries(const struct weir_ckpt_meta *m, const char *dir, char *
     for (size_t i = 0; i < m->entry_count; i++) {
         const struct weir_ckpt_entry *e = &m->entries[i];
         uint32_t p = e->parallelism, maxp = m->max_parallelism;
+        if (chk_is_channels_uid(e->operator_uid))
+            continue; /* a finished subtask has none (chk_restore_channels reads them) */
         const char *bad = NULL;
         if (p == 0 || e->subtask >= p || p > maxp)
             bad = "a subtask outside its parallelism";
@@ -295,6 +297,7 @@ static int check_checkpoint(struct runtime *rt, weir_restore *r, char *err, size
         bool found = false;
         for (int k = 0; k < rt->job->n_nodes && !found; k++)
             found = !strcmp(rt->job->nodes[k]->uid, m->entries[i].operator_uid);
+        found = found || chk_channels_uid_known(rt, m->entries[i].operator_uid);
         if (!found && !rt->opts->allow_non_restored_state) {
             snprintf(err, errlen,
                      "%s: state of operator uid \"%s\" matches no operator of job %s; pass "
@@ -364,6 +367,8 @@ static int restore_checkpoint(struct runtime *rt, char *err, size_t errlen)
     for (int i = 0; i < rt->n_tasks && rc == 0; i++)
         for (int j = 0; j < rt->tasks[i].n_ops && rc == 0; j++)
             rc = restore_op(rt, r, &rt->tasks[i].ops[j], m, err, errlen);
+    if (rc == 0)
+        rc = chk_restore_channels(rt, r, m, err, errlen);
     if (rc == 0) {
         rt->chk.restored_id = m->checkpoint_id;
         for (size_t i = 0; i < m->entry_count; i++)

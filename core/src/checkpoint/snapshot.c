@@ -32,7 +32,7 @@
 
 /* A newer checkpoint may have taken the slot: then id's is gone (settled), and
  * the caller has nothing to write. */
-static struct pending *find_pending(struct runtime *rt, uint64_t id)
+struct pending *chk_find_pending(struct runtime *rt, uint64_t id)
 {
     /* acquire: pairs with the release store in pending_new */
     struct pending *pd =
@@ -42,7 +42,7 @@ static struct pending *find_pending(struct runtime *rt, uint64_t id)
 
 bool chk_pending_live(struct runtime *rt, uint64_t id)
 {
-    return find_pending(rt, id) != NULL;
+    return chk_find_pending(rt, id) != NULL;
 }
 
 static int put(struct weir_snapshot_out *o, const void *p, size_t n)
@@ -121,7 +121,7 @@ static int timers_write_kg(struct weir_snapshot_out *o, struct timer_list *tl, u
  * _metadata entry says it (operator uid, subtask, parallelism, key groups, backend) and the
  * checkpoint id, so that a restore can refuse a _metadata that names the wrong file
  * (chk_restore). */
-static int identity_write(weir_ckpt_file *f, const struct weir_ckpt_entry *e, uint64_t id)
+int chk_identity_write(weir_ckpt_file *f, const struct weir_ckpt_entry *e, uint64_t id)
 {
     struct weir_snapshot_out *o = weir_ckpt_file_out(f);
     uint32_t len = (uint32_t)strlen(e->operator_uid);
@@ -295,7 +295,7 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
     if (rc < 0)
         return rc;
     struct weir_snapshot_out *out = weir_ckpt_file_out(f);
-    rc = identity_write(f, e, id);
+    rc = chk_identity_write(f, e, id);
     if (rc == 0 && hook) {
         rc = weir_ckpt_file_section_begin(f, TAG_OPERATOR);
         if (rc == 0)
@@ -351,9 +351,9 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
 
 /* Runs on the task's worker when barrier id is aligned (or a
  * source sees the trigger). */
-int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id)
+int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id, bool ack)
 {
-    struct pending *pd = find_pending(rt, id);
+    struct pending *pd = chk_find_pending(rt, id);
     if (!pd)
         return 0; /* not ours (aborted before this task saw it) */
     struct task_ack *a = &pd->acks[t->index];
@@ -384,12 +384,19 @@ int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id)
      * counted, while the worker may already be taking the next checkpoint. */
     a->submit_ns = now_ns();
     a->sync_ms = (a->submit_ns - t0) / 1000000ull;
+    if (ack)
+        chk_task_ack(pd, t);
+    return rc;
+}
+
+void chk_task_ack(struct pending *pd, struct task *t)
+{
+    struct task_ack *a = &pd->acks[t->index];
     /* release: pairs with the acquire loads of filled in ack_finished and
-     * here (a task acks once); acq_rel on acked pairs with the coordinator's
+     * chk_snapshot_task (a task acks once); acq_rel on acked pairs with the coordinator's
      * acquire loads of acked in chk_tick, which then reads a->e */
     atomic_store_explicit(&a->filled, 1, memory_order_release);
     atomic_fetch_add_explicit(&pd->acked, 1, memory_order_acq_rel);
-    return rc;
 }
 
 /* Tasks call this each step: deliver checkpoint_complete up to completed_id. */

@@ -249,6 +249,16 @@ const struct weir_config_key weir_config_keys[] = {
       .words = "EXACTLY_ONCE|AT_LEAST_ONCE",
       .doc = "EXACTLY_ONCE aligns barriers of operators with several inputs; AT_LEAST_ONCE "
              "does not." },
+    { .name = "execution.checkpointing.unaligned.enabled", .type = WEIR_CONFIG_BOOL,
+      .def = "false", .aliases = { "execution.checkpointing.unaligned" },
+      .doc = "Unaligned checkpoints: a barrier overtakes the records in flight on the "
+             "channels, which are saved with the checkpoint and replayed on restore, so that "
+             "a backpressured job still completes checkpoints. Needs EXACTLY_ONCE and one "
+             "checkpoint in flight; savepoints stay aligned." },
+    { .name = "execution.checkpointing.aligned-checkpoint-timeout", .type = WEIR_CONFIG_DURATION,
+      .def = "0", .min = 0, .aliases = { "execution.checkpointing.alignment-timeout" },
+      .doc = "With unaligned checkpoints on: a checkpoint starts aligned and a task switches "
+             "to unaligned once the checkpoint is this old; 0: unaligned at once." },
     { .name = "execution.checkpointing.tolerable-failed-checkpoints", .type = WEIR_CONFIG_INT,
       .def = "0", .min = 0, .max = 2147483647,
       .doc = "Consecutive failed checkpoints tolerated before the job fails." },

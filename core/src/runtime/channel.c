@@ -72,6 +72,8 @@ static bool writer_drain(struct writer *w)
     /* Drained records are skipped by offset, not moved; the buffer is reused
      * from its start once empty. */
     w->ovf_head = off;
+    if (w->barrier_id && off > w->barrier_at)
+        w->barrier_id = 0; /* the held barrier is in the ring now (checkpoint/barrier.c) */
     if (w->ovf_head == w->ovf_len)
         w->ovf_head = w->ovf_len = 0;
     if (w->ovf_len == 0 && w->buf && w->used)

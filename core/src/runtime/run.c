@@ -165,6 +165,7 @@ static void fill_stats(struct runtime *rt, double elapsed, struct weir_run_stats
     stats->restored_bytes = rt->chk.restored_bytes;
     chk_sync_percentiles(rt, stats);
     chk_skew_stats(rt, stats);
+    chk_unaligned_stats(rt, stats);
 }
 
 /* One attempt: set up, restore, run until done, failed or cancelled.

@@ -85,6 +85,13 @@ struct writer {
     struct worker *self, *consumer;
     unsigned char *ovf;                /* records that did not fit: the ring was full */
     size_t ovf_head, ovf_len, ovf_cap; /* undrained records are ovf[head..len) */
+    /* Unaligned checkpoints (checkpoint/barrier.c): what this writer held unpublished when
+     * its barrier overtook it (output channel state), until the task's part is written. */
+    struct chan_buf state;
+    /* aligned-checkpoint-timeout (checkpoint/barrier.c): barrier barrier_id still waits in
+     * the overflow at offset barrier_at (0: none); writer_drain clears it once it is out */
+    uint64_t barrier_id;
+    size_t barrier_at;
 };
 
 struct route {
@@ -110,6 +117,14 @@ struct in_chan {
     uint32_t off;     /* read offset into the peeked buffer (a barrier stopped there) */
     int64_t wm;
     struct worker *producer;
+    /* Unaligned checkpoints (checkpoint/barrier.c): while recording, the task's unaligned
+     * checkpoint waits for this input's cut, and what it consumes goes into state (input
+     * channel state). replay: channel state restored from a checkpoint, consumed from
+     * replay_off before the ring. */
+    bool recording;
+    struct chan_buf state;
+    struct chan_buf replay;
+    size_t replay_off;
 };
 
 enum task_state { TASK_RUNNING, TASK_FINISHING, TASK_DONE };

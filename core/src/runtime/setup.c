@@ -525,14 +525,20 @@ void runtime_free(struct runtime *rt)
         free(t->ops);
         for (int r = 0; r < t->n_routes; r++) {
             for (int j = 0; j < t->routes[r].n; j++) {
-                if (t->routes[r].w[j])
+                if (t->routes[r].w[j]) {
                     free(t->routes[r].w[j]->ovf);
+                    free(t->routes[r].w[j]->state.p);
+                }
                 free(t->routes[r].w[j]);
             }
             free(t->routes[r].w);
             free(t->routes[r].owner);
         }
         free(t->routes);
+        for (int k = 0; t->in && k < t->n_in; k++) {
+            free(t->in[k].state.p);
+            free(t->in[k].replay.p);
+        }
         free(t->in);
         free(t->chain_name);
     }

@@ -17,6 +17,7 @@
  * first step.
  */
 #include <assert.h>
+#include <errno.h>
 #include <string.h>
 
 #include <weir/keygroup.h>
@@ -143,7 +144,7 @@ static int consume_buffer(struct task *t, struct in_chan *c, const unsigned char
             c->ended = true;
             t->n_live--;
             gate_watermark(t);
-            int rc = chk_input_ended(t); /* an ended input counts as aligned */
+            int rc = chk_input_ended(t, c); /* an ended input counts as aligned */
             if (rc < 0)
                 return task_fail_rc(t, head, rc);
             break;
@@ -172,6 +173,23 @@ static int consume_buffer(struct task *t, struct in_chan *c, const unsigned char
     return n;
 }
 
+/* The next piece of c's restored channel state (checkpoint/channel_state.c), whole records
+ * up to a ring buffer's size, as if it were a buffer of the ring: replayed before the ring. */
+static const unsigned char *replay_chunk(struct in_chan *c, uint32_t *used)
+{
+    const unsigned char *p = c->replay.p + c->replay_off;
+    size_t left = c->replay.len - c->replay_off, n = 0;
+    uint32_t cap = weir_ring_buf_size(c->ring);
+    while (n < left) {
+        size_t sz = weir_rec_size(((const weir_rec *)(p + n))->len);
+        if (n && n + sz > cap)
+            break;
+        n += sz;
+    }
+    *used = (uint32_t)n;
+    return p;
+}
+
 /* One scheduling step. Returns > 0 when work was done, 0 when idle, -1 when
  * blocked by backpressure. */
 int task_step(struct task *t)
@@ -179,11 +197,22 @@ int task_step(struct task *t)
     assert(task_check_state(t));
     if (t->state == TASK_DONE)
         return 0;
+    if (__builtin_expect(t->chk.held != 0, 0) && chk_held_check(t) < 0)
+        return task_fail_rc(t, &t->ops[0], -EIO), 0;
+    /* Unaligned checkpoints: a barrier announced on an input overtakes the ring and this
+     * task's backpressure (checkpoint/barrier.c). */
+    if (t->rt->chk.unaligned && t->n_in && t->state == TASK_RUNNING) {
+        int rc = chk_unaligned_poll(t);
+        if (rc < 0)
+            return task_fail_rc(t, &t->ops[0], rc), 0;
+    }
     if (task_backpressured(t))
         return -1;
     if (t->state == TASK_FINISHING) {
         if (!task_flushed(t))
             return -1;
+        if (t->chk.held && chk_held_check(t) < 0) /* its barriers are out: it acks */
+            return task_fail_rc(t, &t->ops[0], -EIO), 0;
         t->state = TASK_DONE; /* FINISHING -> DONE */
         /* release: pairs with the acquire load in task_finished (the
          * coordinator acks checkpoints for finished tasks) */
@@ -236,7 +265,9 @@ int task_step(struct task *t)
             if (c->ended || c->blocked)
                 continue;
             uint32_t used;
-            const void *buf = weir_ring_sc_peek(c->ring, &used);
+            bool replay = c->replay.len > c->replay_off;
+            const unsigned char *buf =
+                replay ? replay_chunk(c, &used) : weir_ring_sc_peek(c->ring, &used);
             if (!buf)
                 continue;
             /* One input buffer makes about one buffer of output per route: wait
@@ -246,10 +277,22 @@ int task_step(struct task *t)
                 more = false;
                 break;
             }
+            /* Unaligned checkpoints: the input's announcements are taken after the peek,
+             * so that this buffer is consumed knowing whether a barrier precedes it. */
+            if (__builtin_expect(t->rt->chk.unaligned, 0) && (c->recording || !replay)) {
+                int rc = chk_unaligned_record(t, c, buf, c->off, used, !replay);
+                if (rc < 0)
+                    return task_fail_rc(t, &t->ops[0], rc), 0;
+            }
             int n = consume_buffer(t, c, buf, used);
             if (n < 0)
                 return 0;
-            if (c->off == used) { /* not stopped by a barrier: hand the buffer back */
+            if (replay) { /* restored records: the ring is untouched */
+                c->replay_off += used;
+                c->off = 0;
+                if (c->replay_off == c->replay.len)
+                    chan_buf_free(&c->replay);
+            } else if (c->off == used) { /* not stopped by a barrier: hand the buffer back */
                 c->off = 0;
                 weir_ring_sc_release(c->ring);
                 poke(t->worker, c->producer);
