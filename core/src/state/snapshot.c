@@ -465,14 +465,24 @@ static void load_whole(struct snap_r *r)
     }
 }
 
-/* A heap backend's tables sized once for the entries each state is about to get (counted in
- * a first pass over the snapshot in memory), rather than doubled and rehashed along the way.
- * A damaged snapshot is left to the restoring pass to report. */
+/* A heap backend's tables sized once for the entries each state is about to get, rather than
+ * doubled and rehashed along the way: one state's count is the end marker's (bounded by what
+ * the bytes can hold: it is checked only after the entries are read), several states' are
+ * counted in a first pass over the snapshot in memory. A damaged snapshot is left to the
+ * restoring pass to report. */
 static int presize(struct snap_r *r, int64_t now)
 {
     weir_keyed_backend *be = r->be;
+    uint32_t kgi = r->kg - be->kg_first;
     if (!r->mem || be->kind != BACKEND_HASHMAP || !r->nstates)
         return 0;
+    if (r->nstates == 1) {
+        uint64_t n = 0;
+        if (r->mem_len - r->mem_pos >= 12)
+            memcpy(&n, r->mem + r->mem_len - 12, 8);
+        uint64_t most = (r->mem_len - r->mem_pos) / (1 + 18 + 4); /* the smallest entry */
+        return heap_restore_reserve(r->map[0], kgi, n < most ? n : most);
+    }
     uint64_t *counts = calloc(r->nstates, sizeof *counts);
     if (!counts)
         return 0;
@@ -485,7 +495,7 @@ static int presize(struct snap_r *r, int64_t now)
     be->err[0] = '\0';
     int res = 0;
     for (uint32_t i = 0; i < r->nstates && rc == 1 && res == 0; i++)
-        res = heap_restore_reserve(r->map[i], r->kg - be->kg_first, counts[i]);
+        res = heap_restore_reserve(r->map[i], kgi, counts[i]);
     free(counts);
     return res;
 }
