@@ -121,6 +121,7 @@ struct membuf {
     uint8_t *data;
     size_t len, cap, pos;
     size_t limit; /* reads stop here (truncation); SIZE_MAX: none */
+    size_t reads; /* read calls, counted */
 };
 
 static int mem_write(struct weir_snapshot_out *o, const void *buf, size_t len)
@@ -143,6 +144,7 @@ static int mem_read(struct weir_snapshot_in *in, void *buf, size_t len)
 {
     struct membuf *m = in->arg;
     size_t end = m->limit < m->len ? m->limit : m->len;
+    m->reads++;
     if (m->pos == end)
         return -ENODATA;
     if (m->pos + len > end) {
@@ -162,7 +164,23 @@ static inline struct weir_snapshot_out mem_out(struct membuf *m)
 static inline struct weir_snapshot_in mem_in(struct membuf *m)
 {
     m->pos = 0;
+    m->reads = 0;
     return (struct weir_snapshot_in){.read = mem_read, .arg = m};
+}
+
+static uint64_t mem_remaining(struct weir_snapshot_in *in)
+{
+    struct membuf *m = in->arg;
+    size_t end = m->limit < m->len ? m->limit : m->len;
+    return end - m->pos;
+}
+
+/* As a checkpoint's section is read: the source says how many bytes are left. */
+static inline struct weir_snapshot_in mem_in_sized(struct membuf *m)
+{
+    struct weir_snapshot_in in = mem_in(m);
+    in.remaining = mem_remaining;
+    return in;
 }
 
 /* Snapshots every key group of `from` in [first, last] into bufs[kg]. */
@@ -185,7 +203,7 @@ static inline void restore_all(weir_keyed_backend *to, struct membuf *bufs)
     uint32_t first, last;
     weir_keyed_backend_key_groups(to, &first, &last);
     for (uint32_t kg = first; kg <= last; kg++) {
-        struct weir_snapshot_in in = mem_in(&bufs[kg]);
+        struct weir_snapshot_in in = mem_in_sized(&bufs[kg]);
         int rc = weir_keyed_backend_restore_key_group(to, kg, &in);
         if (rc < 0)
             fail_msg("restore kg %u: %s", kg, weir_keyed_backend_error(to));

@@ -143,6 +143,9 @@ struct weir_snapshot_in {
     /* Reads exactly len bytes; -ENODATA at a clean end, -EIO when truncated. */
     int (*read)(struct weir_snapshot_in *in, void *buf, size_t len);
     void *arg;
+    /* Bytes left to read; NULL where the source cannot tell. A reader that knows the
+     * size reads a key group's snapshot in one call instead of field by field. */
+    uint64_t (*remaining)(struct weir_snapshot_in *in);
 };
 
 #ifdef __cplusplus

@@ -134,6 +134,29 @@ static int check_identity(weir_restore *r, const struct weir_ckpt_meta *m,
     return -EBADMSG;
 }
 
+/* The keyed entry of uid whose key groups overlap [first, last] the most (the first of equals):
+ * restored first, so that an incremental RocksDB restore opens that instance as its base and
+ * copies in only the other instances' key groups (Flink's choice of the initial handle). */
+static size_t widest_overlap(const struct weir_ckpt_meta *m, const char *uid, uint32_t first,
+                             uint32_t last)
+{
+    size_t best = 0;
+    uint32_t most = 0;
+    for (size_t i = 0; i < m->entry_count; i++) {
+        const struct weir_ckpt_entry *e = &m->entries[i];
+        if (strcmp(e->operator_uid, uid) != 0 || e->kg_first == WEIR_KG_NONE || !e->file ||
+            !*e->file || e->kg_last < first || e->kg_first > last)
+            continue;
+        uint32_t a = e->kg_first > first ? e->kg_first : first;
+        uint32_t b = e->kg_last < last ? e->kg_last : last;
+        if (b - a + 1 > most) {
+            most = b - a + 1;
+            best = i;
+        }
+    }
+    return best;
+}
+
 /* Restores one operator from the entries of its uid. */
 static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
                       const struct weir_ckpt_meta *m, char *err, size_t errlen)
@@ -198,7 +221,10 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
                  uid, m->max_parallelism, maxp);
         return -EINVAL;
     }
-    for (size_t i = 0; i < m->entry_count && rc == 0; i++) {
+    size_t widest = widest_overlap(m, uid, first, last);
+    for (size_t n = 0; n < m->entry_count && rc == 0; n++) {
+        /* the widest overlap first, then the others in order */
+        size_t i = n == 0 ? widest : n - 1 < widest ? n - 1 : n;
         const struct weir_ckpt_entry *e = &m->entries[i];
         if (strcmp(e->operator_uid, uid) != 0 || e->kg_first == WEIR_KG_NONE || !e->file ||
             !*e->file || e->kg_last < first || e->kg_first > last)

@@ -63,6 +63,15 @@ int heap_snapshot_kg(weir_keyed_backend *be, uint32_t kgi, state_emit_fn emit, v
     return 0;
 }
 
+int heap_restore_reserve(struct kstate *s, uint32_t kgi, uint64_t n)
+{
+    if (s->kind == KIND_MAP || n == 0)
+        return 0;
+    if (heap_unpin(s, kgi) < 0)
+        return -ENOSPC;
+    return heap_tab_reserve(s->be, &s->tabs[kgi], s->slot_size, n) < 0 ? -ENOSPC : 0;
+}
+
 int heap_restore_entry(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t ns, const void *ukey,
                        int64_t ts, const void *payload, size_t len)
 {

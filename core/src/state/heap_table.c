@@ -49,6 +49,16 @@ int heap_tab_reserve_one(weir_keyed_backend *be, struct htable *t, uint32_t ss)
     return heap_tab_resize(be, t, ss, t->cap ? t->cap * 2 : MIN_CAP);
 }
 
+int heap_tab_reserve(weir_keyed_backend *be, struct htable *t, uint32_t ss, uint64_t n)
+{
+    uint64_t want = t->count + n, cap = t->cap ? t->cap : MIN_CAP;
+    while (want * 4 > cap * 3 && cap <= (1u << 30))
+        cap *= 2;
+    if (cap == t->cap || cap > (1u << 30))
+        return 0; /* room already, or more than a table holds: the per-entry path says so */
+    return heap_tab_resize(be, t, ss, (uint32_t)cap);
+}
+
 /* The smallest capacity that holds count entries at most half full. */
 uint32_t heap_fit_cap(uint32_t count)
 {

@@ -15,7 +15,8 @@
  *
  * Restore materializes the instance in a scratch directory (SSTs hard-linked
  * from the checkpoint, small files written). The first file a subtask restores
- * becomes its instance (opened in place of the empty live one, the key groups
+ * (restore.c takes the one whose key groups overlap the subtask's most) becomes
+ * its instance (opened in place of the empty live one, the key groups
  * it does not own deleted as ranges: nothing is read or written entry by entry,
  * so a restore at the same parallelism costs links and an open); the entries
  * of the key groups it owns in any further file (another parallelism) are

@@ -245,16 +245,42 @@ struct snap_r {
     uint8_t *buf;        /* the payload being read */
     size_t bufcap;
     uint64_t entries; /* read, expired ones included */
+    /* The whole snapshot, read in one call when the source said its size: fields are
+     * taken from memory and the checksum is computed once, over all of it, at the end. */
+    const uint8_t *mem;
+    size_t mem_len, mem_pos;
 };
+
+/* The next n bytes of the snapshot in memory, or NULL when fewer are left. */
+static const uint8_t *mem_take(struct snap_r *r, size_t n)
+{
+    if (n > r->mem_len - r->mem_pos)
+        return NULL;
+    const uint8_t *p = r->mem + r->mem_pos;
+    r->mem_pos += n;
+    return p;
+}
+
+static int truncated(struct snap_r *r)
+{
+    return state_err(r->be, -EIO, "operator %s: snapshot of key group %u is truncated", r->be->uid,
+                     r->kg);
+}
 
 static int r_bytes(struct snap_r *r, void *p, size_t n)
 {
     if (n == 0)
         return 0;
+    if (r->mem) {
+        const uint8_t *m = mem_take(r, n);
+        if (!m)
+            return truncated(r);
+        memcpy(p, m, n);
+        return 0;
+    }
     int rc = r->in->read(r->in, p, n);
     if (rc == -ENODATA || rc == -EIO)
-        return state_err(r->be, -EIO, "operator %s: snapshot of key group %u is truncated",
-                         r->be->uid, r->kg);
+        return truncated(r);
     if (rc < 0)
         return state_err(r->be, rc, "operator %s: reading the snapshot of key group %u: %s",
                          r->be->uid, r->kg, strerror(-rc));
@@ -335,15 +361,24 @@ static int read_descriptors(struct snap_r *r)
     return 0;
 }
 
-/* Room for a payload of len bytes in r->buf. */
-static int reserve_payload(struct snap_r *r, uint32_t len)
+/* A payload of len bytes: in place in memory, or read into r->buf. */
+static int read_payload(struct snap_r *r, uint32_t len, const void **p)
 {
-    if (len <= r->bufcap)
-        return 0;
-    free(r->buf);
-    r->bufcap = len < 4096 ? 4096 : len;
-    r->buf = malloc(r->bufcap);
-    return r->buf ? 0 : -ENOMEM;
+    if (r->mem) {
+        *p = mem_take(r, len);
+        return *p ? 0 : truncated(r);
+    }
+    if (len > r->bufcap) {
+        free(r->buf);
+        r->bufcap = len < 4096 ? 4096 : len;
+        r->buf = malloc(r->bufcap);
+        if (!r->buf) {
+            r->bufcap = 0;
+            return -ENOMEM;
+        }
+    }
+    *p = r->buf;
+    return r_bytes(r, r->buf, len);
 }
 
 /* A delta's tombstone ('D') or clear ('C') record, after its tag. */
@@ -373,8 +408,8 @@ static int read_removal(struct snap_r *r, uint8_t tag)
 }
 
 /* One record: 1 for the end marker, 0 for an entry (taken by the backend unless expired at
- * now), or an error. */
-static int read_entry(struct snap_r *r, int64_t now)
+ * now, or only counted per state into counts), or an error. */
+static int read_entry(struct snap_r *r, int64_t now, uint64_t *counts)
 {
     weir_keyed_backend *be = r->be;
     uint8_t tag, e[18], ukey[MAX_KEY_SIZE];
@@ -408,15 +443,20 @@ static int read_entry(struct snap_r *r, int64_t now)
     bool fits = s->kind == KIND_LIST ? len > 0 && len % s->value_size == 0 : len == s->value_size;
     if (!fits || len > SNAP_MAX_VALUE)
         return corrupt(r, "entry of the wrong size");
-    if ((rc = reserve_payload(r, len)) < 0 || (rc = r_bytes(r, r->buf, len)) < 0)
+    const void *payload;
+    if ((rc = read_payload(r, len, &payload)) < 0)
         return rc;
     r->entries++;
+    if (counts) {
+        counts[id]++;
+        return 0;
+    }
     if (state_expired(s, ts, now))
         return 0;
     const void *uk = s->kind == KIND_MAP ? ukey : NULL;
     return be->kind == BACKEND_HASHMAP
-               ? heap_restore_entry(s, r->kg - be->kg_first, key, ns, uk, ts, r->buf, len)
-               : rdb_restore_entry(s, r->kg, key, ns, uk, ts, r->buf, len);
+               ? heap_restore_entry(s, r->kg - be->kg_first, key, ns, uk, ts, payload, len)
+               : rdb_restore_entry(s, r->kg, key, ns, uk, ts, payload, len);
 }
 
 /* The end marker's entry count and the checksum of everything before it. */
@@ -426,14 +466,77 @@ static int read_trailer(struct snap_r *r)
     int rc = r_bytes(r, &count, 8);
     if (rc < 0)
         return rc;
+    if (r->mem)
+        r->crc = crc32c(0, r->mem, r->mem_pos);
     uint32_t want = r->crc, crc;
-    rc = r->in->read(r->in, &crc, 4);
+    const uint8_t *m = r->mem ? mem_take(r, 4) : NULL;
+    if (m)
+        memcpy(&crc, m, 4);
+    rc = r->mem ? (m ? 0 : -EIO) : r->in->read(r->in, &crc, 4);
     if (rc < 0)
         return state_err(r->be, -EIO, "operator %s: snapshot of key group %u is truncated",
                          r->be->uid, r->kg);
     if (crc != want || count != r->entries)
         return corrupt(r, crc != want ? "checksum mismatch" : "entry count mismatch");
     return 0;
+}
+
+/* The rest of the source into r->mem in one read, where it says how much is left (a
+ * checkpoint's section); otherwise, or when that fails, the fields are read one by one (a
+ * failed read has consumed nothing, so the field that meets the damage names it). */
+static void load_whole(struct snap_r *r)
+{
+    struct weir_snapshot_in *in = r->in;
+    weir_keyed_backend *be = r->be;
+    uint64_t n = in->remaining ? in->remaining(in) : 0;
+    if (n == 0 || n > SIZE_MAX / 2)
+        return;
+    if (n > be->restore_cap) {
+        free(be->restore_buf);
+        be->restore_cap = 0;
+        if (!(be->restore_buf = malloc(n)))
+            return;
+        be->restore_cap = n;
+    }
+    if (in->read(in, be->restore_buf, n) == 0) {
+        r->mem = be->restore_buf;
+        r->mem_len = n;
+    }
+}
+
+/* A heap backend's tables sized once for the entries each state is about to get, rather than
+ * doubled and rehashed along the way: one state's count is the end marker's (bounded by what
+ * the bytes can hold: it is checked only after the entries are read), several states' are
+ * counted in a first pass over the snapshot in memory. A damaged snapshot is left to the
+ * restoring pass to report. */
+static int presize(struct snap_r *r, int64_t now)
+{
+    weir_keyed_backend *be = r->be;
+    uint32_t kgi = r->kg - be->kg_first;
+    if (!r->mem || be->kind != BACKEND_HASHMAP || !r->nstates)
+        return 0;
+    if (r->nstates == 1) {
+        uint64_t n = 0;
+        if (r->mem_len - r->mem_pos >= 12)
+            memcpy(&n, r->mem + r->mem_len - 12, 8);
+        uint64_t most = (r->mem_len - r->mem_pos) / (1 + 18 + 4); /* the smallest entry */
+        return heap_restore_reserve(r->map[0], kgi, n < most ? n : most);
+    }
+    uint64_t *counts = calloc(r->nstates, sizeof *counts);
+    if (!counts)
+        return 0;
+    size_t start = r->mem_pos;
+    int rc;
+    while ((rc = read_entry(r, now, counts)) == 0)
+        ;
+    r->mem_pos = start;
+    r->entries = 0;
+    be->err[0] = '\0';
+    int res = 0;
+    for (uint32_t i = 0; i < r->nstates && rc == 1 && res == 0; i++)
+        res = heap_restore_reserve(r->map[i], kgi, counts[i]);
+    free(counts);
+    return res;
 }
 
 int weir_keyed_backend_restore_key_group(weir_keyed_backend *be, uint32_t kg,
@@ -447,15 +550,17 @@ int weir_keyed_backend_restore_key_group(weir_keyed_backend *be, uint32_t kg,
         return state_err(be, -ERANGE,
                          "operator %s subtask %d: restore of key group %u, outside [%u, %u]",
                          be->uid, be->subtask, kg, be->kg_first, be->kg_last);
-    if ((rc = read_header(&r)) < 0 || (rc = read_descriptors(&r)) < 0)
+    load_whole(&r);
+    int64_t now = state_now(be);
+    if ((rc = read_header(&r)) < 0 || (rc = read_descriptors(&r)) < 0 ||
+        (rc = presize(&r, now)) < 0)
         goto err;
     if (be->kind == BACKEND_ROCKSDB) {
         if ((rc = rdb_restore_begin(be)) < 0)
             goto err;
         batch = true;
     }
-    int64_t now = state_now(be);
-    while ((rc = read_entry(&r, now)) == 0)
+    while ((rc = read_entry(&r, now, NULL)) == 0)
         ;
     if (rc < 0 || (rc = read_trailer(&r)) < 0)
         goto err;

@@ -245,6 +245,7 @@ void weir_keyed_backend_close(weir_keyed_backend *be)
     be->env->open_backends--;
     pthread_mutex_unlock(&be->env->lock);
     free(be->states);
+    free(be->restore_buf);
     free(be->uid);
     free(be);
 }

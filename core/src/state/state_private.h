@@ -140,6 +140,10 @@ struct weir_keyed_backend {
     uint32_t nstates;
 
     char err[512];
+    /* snapshot.c: a key group's snapshot read whole on restore, kept for the next one (fresh
+     * memory for each would be zeroed by the kernel page by page); freed at close */
+    uint8_t *restore_buf;
+    size_t restore_cap;
 
     /* hashmap */
     struct heap_arena *arena;
@@ -295,6 +299,9 @@ static inline void heap_dirty_mark(struct kstate *s, uint32_t kgi, uint64_t h, u
  * incremental pin); frees it. */
 int heap_dirty_init(struct kstate *s);
 void heap_dirty_free(struct kstate *s);
+/* Room in table kgi of s for n more entries, in one allocation, before a restore inserts them
+ * (a map's user keys live in per-key tables: nothing is reserved for them). */
+int heap_restore_reserve(struct kstate *s, uint32_t kgi, uint64_t n);
 void heap_prefetch(weir_keyed_backend *be, uint64_t h, uint32_t kgi);
 int heap_cleanup(weir_keyed_backend *be);
 void heap_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
@@ -308,6 +315,8 @@ void heap_settle_frees(weir_keyed_backend *be);
 void *heap_realloc(weir_keyed_backend *be, void *p, size_t size);
 int heap_tab_resize(weir_keyed_backend *be, struct htable *t, uint32_t ss, uint32_t newcap);
 int heap_tab_reserve_one(weir_keyed_backend *be, struct htable *t, uint32_t ss);
+/* Grows t once so that n more entries fit under the load factor heap_tab_reserve_one keeps. */
+int heap_tab_reserve(weir_keyed_backend *be, struct htable *t, uint32_t ss, uint64_t n);
 uint32_t heap_fit_cap(uint32_t count);
 uint64_t heap_ukey_hash(const void *ukey, uint32_t n);
 bool heap_sub_find(const struct kstate *s, const struct htable *t, uint64_t h, const void *ukey,

@@ -434,6 +434,12 @@ static int section_read(struct weir_snapshot_in *in, void *buf, size_t len)
     return 0;
 }
 
+static uint64_t section_remaining(struct weir_snapshot_in *in)
+{
+    const struct weir_restore_file *f = in->arg;
+    return f->end - f->pos;
+}
+
 int weir_restore_file_open(weir_restore *r, const char *name, weir_restore_file **out)
 {
     const struct weir_ckpt_meta *m = &r->mo->meta;
@@ -456,6 +462,7 @@ int weir_restore_file_open(weir_restore *r, const char *name, weir_restore_file 
         return rc;
     }
     f->in.read = section_read;
+    f->in.remaining = section_remaining;
     f->in.arg = f;
     *out = f;
     return 0;
