@@ -185,13 +185,18 @@ static int __attribute__((noinline)) pool_exhausted(weir_keyed_backend *be)
                      size);
 }
 
+/* Copies held for snapshot views give way to the live state: when they are what fills the
+ * pool, the views are cancelled (heap_cow_reclaim) and the charge tried once more. */
 static int charge(weir_keyed_backend *be, size_t n)
 {
     weir_state_env *env = be->env;
-    uint64_t used = atomic_fetch_add_explicit(&env->heap_used, n, memory_order_relaxed) + n;
-    if (used > env->heap_limit) {
+    for (int tries = 0;; tries++) {
+        uint64_t used = atomic_fetch_add_explicit(&env->heap_used, n, memory_order_relaxed) + n;
+        if (used <= env->heap_limit)
+            break;
         atomic_fetch_sub_explicit(&env->heap_used, n, memory_order_relaxed);
-        return pool_exhausted(be);
+        if (tries > 0 || !heap_cow_reclaim(be, n))
+            return pool_exhausted(be);
     }
     be->heap_bytes += n;
     return 0;
