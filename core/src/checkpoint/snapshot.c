@@ -248,6 +248,13 @@ int chk_snapshot_cpus_setup(struct runtime *rt)
     return 0;
 }
 
+/* A writer thread: named apart from the worker whose name it would inherit (top -H). */
+static void *writer_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "weir-snapshot");
+    return async_run(arg);
+}
+
 /* Starts a writer thread for a, on the cpus of the worker's node (chk_snapshot_cpus_setup);
  * where that set is refused, unbound. */
 static int start_writer(struct runtime *rt, int node, struct async_snap *a)
@@ -261,12 +268,12 @@ static int start_writer(struct runtime *rt, int node, struct async_snap *a)
                                 : NULL;
     int rc = -1;
     if (cpus && CPU_COUNT(cpus) > 0 && pthread_attr_setaffinity_np(&attr, sizeof *cpus, cpus) == 0)
-        rc = pthread_create(&th, &attr, async_run, a);
+        rc = pthread_create(&th, &attr, writer_main, a);
     if (rc != 0) {
         pthread_attr_destroy(&attr);
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        rc = pthread_create(&th, &attr, async_run, a);
+        rc = pthread_create(&th, &attr, writer_main, a);
     }
     pthread_attr_destroy(&attr);
     return rc;
