@@ -137,9 +137,21 @@ static void on_checkpoint(void *arg, const struct weir_checkpoint_event *ev)
     }
 }
 
-static void state_growth_beside_held_copies_fails_checkpoints_not_the_job(void **state)
+/* Runs the job with tolerable-failed-checkpoints and the restart strategy as given; the job's
+ * result, its error in err. */
+static int run_job(const char *tolerable, const char *restart, char *err, size_t errlen)
 {
-    char dir[4096], err[1024] = "";
+    memset(seen, 0, sizeof seen);
+    records_out = bad_out = 0;
+    atomic_store(&completed, 0);
+    atomic_store(&failed, 0);
+    atomic_store(&completed_after_starved, 0);
+    atomic_store(&starved, 0);
+    atomic_store(&processed, 0);
+    atomic_store(&stall, 0);
+    atomic_store(&run_over, false);
+    reason[0] = other_reason[0] = '\0';
+    char dir[4096];
     snprintf(dir, sizeof dir, "state.checkpoints.dir=%s", wt_tmp_dir("cow-pool"));
     weir_job *job = weir_job_new("cow-pool");
     struct weir_datagen_opts o = {
@@ -148,16 +160,15 @@ static void state_growth_beside_held_copies_fails_checkpoints_not_the_job(void *
     weir_sink(weir_keyed_transform(weir_key_by(s, wt_datagen_key), "keep", &keep_ops, NULL, NULL),
               "note", &note_ops, NULL);
     struct wt_run ro = {.backend = "hashmap",
-                        .defs = WT_DEFS(dir, "execution.checkpointing.interval=50ms",
-                                        "execution.checkpointing.tolerable-failed-checkpoints=1000",
-                                        "memory.task.heap.size=112m", "memory.process.size=3g",
-                                        "memory.managed.size=64m", "memory.overhead.min=32m",
-                                        "memory.overhead.max=32m"),
+                        .defs = WT_DEFS(dir, "execution.checkpointing.interval=50ms", tolerable,
+                                        restart, "memory.task.heap.size=112m",
+                                        "memory.process.size=3g", "memory.managed.size=64m",
+                                        "memory.overhead.min=32m", "memory.overhead.max=32m"),
                         .on_checkpoint = on_checkpoint};
     chk_test_hooks = &hooks;
     pthread_t wd;
     assert_int_equal(pthread_create(&wd, NULL, watchdog, NULL), 0);
-    int rc = wt_run(job, NULL, &ro, NULL, err, sizeof err);
+    int rc = wt_run(job, NULL, &ro, NULL, err, errlen);
     atomic_store(&run_over, true);
     pthread_join(wd, NULL);
     chk_test_hooks = NULL;
@@ -168,6 +179,14 @@ static void state_growth_beside_held_copies_fails_checkpoints_not_the_job(void *
                   atomic_load(&failed), atomic_load(&starved), reason, other_reason);
     if (atomic_load(&stall) == 0)
         fail_msg("no checkpoint was taken between %u and %u keys", STALL_AT, KEYS);
+    return rc;
+}
+
+static void state_growth_beside_held_copies_fails_checkpoints_not_the_job(void **state)
+{
+    char err[1024] = "";
+    int rc = run_job("execution.checkpointing.tolerable-failed-checkpoints=1000",
+                     "restart-strategy.type=none", err, sizeof err);
     if (atomic_load(&stall) == 3)
         fail_msg("the worker did not finish round 1 within 5 s of the io thread's stall: it "
                  "waited for the snapshot's writer, which waited for the io thread");
@@ -184,10 +203,24 @@ static void state_growth_beside_held_copies_fails_checkpoints_not_the_job(void *
             fail_msg("key %llu counted %u times, not %u", (unsigned long long)k, seen[k], ROUNDS);
 }
 
+/* Such a failure is a failed checkpoint like any other, not a stop: with no failure
+ * tolerated, the job fails and says why. */
+static void a_cancelled_snapshot_counts_against_tolerable_failures(void **state)
+{
+    char err[1024] = "";
+    int rc = run_job("execution.checkpointing.tolerable-failed-checkpoints=0",
+                     "restart-strategy.type=none", err, sizeof err);
+    print_message("the job: %s\n", err);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(err, "execution.checkpointing.tolerable-failed-checkpoints (0)"));
+    assert_non_null(strstr(err, "copy-on-write snapshot aborted"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(state_growth_beside_held_copies_fails_checkpoints_not_the_job),
+        cmocka_unit_test(a_cancelled_snapshot_counts_against_tolerable_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
