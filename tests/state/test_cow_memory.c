@@ -134,6 +134,47 @@ static void growth_with_copies_held_cancels_the_views_and_goes_on(void **state)
     weir_config_free(c);
 }
 
+/* The pool is the env's: copies that one backend's view holds give way to another
+ * backend's growth too (another subtask's worker), on the growing worker's thread. */
+static void copies_of_another_backend_give_way_to_growth(void **state)
+{
+    weir_config *c = config_for("hashmap", "memory.task.heap.size=16m", NULL);
+    weir_state_env *env = env_for(c, "cow-memory");
+    weir_keyed_backend *be = backend_for(env, "op", 0, 0, MAXP - 1);
+    weir_keyed_backend *other = backend_for(env, "other", 0, 0, MAXP - 1);
+    weir_value_state *v = weir_value_state_get(be, "v", sizeof(struct big), NULL);
+    weir_value_state *ov = weir_value_state_get(other, "v", sizeof(struct big), NULL);
+    assert_non_null(v);
+    assert_non_null(ov);
+    uint64_t n = fill_to(be, v, 5u << 20);
+    weir_keyed_view *view = NULL;
+    assert_int_equal(weir_keyed_view_pin(be, &view), 0);
+    for (uint64_t k = 0; k < n; k++)
+        assert_int_equal(put_key(be, v, k, 2), 0);
+    assert_true(cow_bytes(be) >= (4u << 20));
+    uint64_t grown = 0;
+    while (heap_bytes(other) < (8u << 20)) {
+        int rc = put_key(other, ov, grown, 1);
+        if (rc < 0)
+            fail_msg("put of key %" PRIu64 " in the other backend: %s", grown,
+                     weir_keyed_backend_error(other));
+        grown++;
+    }
+    assert_int_equal(cow_bytes(be), 0);
+    struct membuf bufs[MAXP] = {0};
+    assert_int_equal(write_view(view, bufs), -ENOBUFS);
+    assert_non_null(
+        strstr(weir_keyed_view_error(view), "operator op: copy-on-write snapshot aborted"));
+    weir_keyed_view_release(view);
+    free_bufs(bufs, MAXP);
+    check_values(be, v, n, n, 2);
+    check_values(other, ov, grown, 0, 1);
+    weir_keyed_backend_close(other);
+    weir_keyed_backend_close(be);
+    weir_state_env_free(env);
+    weir_config_free(c);
+}
+
 /* With no copy held, a pinned view has nothing to give back: growth past the pool fails the
  * write with the pool named, and the view, not in the way, is written whole. */
 static void exhaustion_without_copies_fails_with_the_pool_named(void **state)
@@ -200,6 +241,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(growth_with_copies_held_cancels_the_views_and_goes_on),
+        cmocka_unit_test(copies_of_another_backend_give_way_to_growth),
         cmocka_unit_test(exhaustion_without_copies_fails_with_the_pool_named),
         cmocka_unit_test(growth_past_the_pool_after_the_cancel_fails_with_the_pool_named),
     };

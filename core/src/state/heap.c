@@ -303,6 +303,7 @@ void *heap_realloc(weir_keyed_backend *be, void *p, size_t size)
 int heap_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
 {
     heap_cow_init(be);
+    heap_cow_join_env(be);
 #ifdef WEIR_HAVE_JEMALLOC
     weir_state_env *env = be->env;
     int slot = be->numa_node >= 0 && be->numa_node < HEAP_MAX_NODES ? be->numa_node + 1 : 0;
@@ -314,6 +315,7 @@ int heap_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
     if (!be->arena) {
         snprintf(err, errlen, "operator %s: cannot create a jemalloc arena for keyed state",
                  be->uid);
+        heap_cow_leave_env(be);
         return -ENOMEM;
     }
     /* An explicit tcache: the backend is used by one thread at a time, though not always the
@@ -334,6 +336,7 @@ int heap_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
 
 void heap_backend_close(weir_keyed_backend *be)
 {
+    heap_cow_leave_env(be);
     heap_cow_fini(be);
 #ifdef WEIR_HAVE_JEMALLOC
     if (be->tcache != UINT32_MAX) {

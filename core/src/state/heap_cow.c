@@ -171,9 +171,9 @@ static void drop_pins(weir_keyed_view *v, bool other)
 }
 
 /* Cancels every view on be's list (why: COW_STARVED_MSG's values) and drops their pins, on
- * be's worker; then waits for views already letting go (off the list: they never wait on
- * the worker) so that what they held is freed too. */
-static void cancel_views(weir_keyed_backend *be, uint64_t want)
+ * be's worker (owner) or another backend's; then waits for views already letting go (off
+ * the list: they never wait on a worker) so that what they held is freed too. */
+static void cancel_views(weir_keyed_backend *be, uint64_t want, bool owner)
 {
     char limit[32], used[32], held[32], why[sizeof((weir_keyed_view *)0)->err];
     weir_format_size(be->env->heap_limit, limit, sizeof limit);
@@ -191,7 +191,7 @@ static void cancel_views(weir_keyed_backend *be, uint64_t want)
              * after which the writer reads err */
             atomic_store_explicit(&v->cancelled, true, memory_order_release);
         }
-        drop_pins(v, false);
+        drop_pins(v, !owner);
         pthread_mutex_unlock(&v->walk_lock);
     }
     while (be->cow_views > listed) {
@@ -201,15 +201,42 @@ static void cancel_views(weir_keyed_backend *be, uint64_t want)
             listed++;
     }
     pthread_mutex_unlock(&be->cow_lock);
-    heap_settle_frees(be);
+    if (owner)
+        heap_settle_frees(be);
 }
 
+/* The env's lock keeps every listed backend open meanwhile (heap_cow_leave_env). */
 bool heap_cow_reclaim(weir_keyed_backend *be, uint64_t want)
 {
-    if (!atomic_load_explicit(&be->cow_bytes, memory_order_relaxed))
-        return false; /* nothing held beside the live state: the pool is full */
-    cancel_views(be, want);
-    return true;
+    bool any = false;
+    pthread_mutex_lock(&be->env->lock);
+    for (weir_keyed_backend *o = be->env->heaps; o; o = o->env_next) {
+        if (!atomic_load_explicit(&o->cow_bytes, memory_order_relaxed))
+            continue; /* nothing held beside the live state */
+        cancel_views(o, want, o == be);
+        any = true;
+    }
+    pthread_mutex_unlock(&be->env->lock);
+    return any;
+}
+
+void heap_cow_join_env(weir_keyed_backend *be)
+{
+    pthread_mutex_lock(&be->env->lock);
+    be->env_next = be->env->heaps;
+    be->env->heaps = be;
+    pthread_mutex_unlock(&be->env->lock);
+}
+
+void heap_cow_leave_env(weir_keyed_backend *be)
+{
+    pthread_mutex_lock(&be->env->lock);
+    weir_keyed_backend **pp = &be->env->heaps;
+    while (*pp && *pp != be)
+        pp = &(*pp)->env_next;
+    if (*pp)
+        *pp = be->env_next;
+    pthread_mutex_unlock(&be->env->lock);
 }
 
 /* No room in the pool for a copy of p even with the held copies gone: the views in flight
@@ -220,7 +247,7 @@ bool heap_cow_reclaim(weir_keyed_backend *be, uint64_t want)
 static void starved(weir_keyed_backend *be, struct heap_pin *p, uint64_t want)
 {
     be->err[0] = '\0';
-    cancel_views(be, want);
+    cancel_views(be, want, true);
     pthread_mutex_lock(&be->cow_lock);
     while (atomic_load_explicit(&p->refs, memory_order_acquire) != 1)
         pthread_cond_wait(&be->cow_cond, &be->cow_lock);
