@@ -70,13 +70,15 @@ static void snapshot_submitted(uint64_t id)
         weir_storage_stall_for_test(storage, true);
 }
 
-/* Resumes the io thread after 5 s if round 1 has not (a job that failed meanwhile would
- * wait for the stalled writer forever). */
+/* Resumes the io thread after 60 s if round 1 has not (a job that failed meanwhile would
+ * wait for the stalled writer forever; the code before waited in the worker). 60 s: round 1
+ * takes 1.5 s, several times that under ThreadSanitizer on a loaded machine, and the
+ * watchdog must not fire while a run that did its work closes the storage. */
 static atomic_bool run_over;
 
 static void *watchdog(void *arg)
 {
-    for (int ms = 0; ms < 5000 && !atomic_load(&run_over); ms += 10)
+    for (int ms = 0; ms < 60000 && !atomic_load(&run_over); ms += 10)
         usleep(10000);
     int stalled = 1;
     if (atomic_compare_exchange_strong(&stall, &stalled, 3))
@@ -188,7 +190,7 @@ static void state_growth_beside_held_copies_fails_checkpoints_not_the_job(void *
     int rc = run_job("execution.checkpointing.tolerable-failed-checkpoints=1000",
                      "restart-strategy.type=none", err, sizeof err);
     if (atomic_load(&stall) == 3)
-        fail_msg("the worker did not finish round 1 within 5 s of the io thread's stall: it "
+        fail_msg("the worker did not finish round 1 within 60 s of the io thread's stall: it "
                  "waited for the snapshot's writer, which waited for the io thread");
     if (rc != 0)
         fail_msg("the job failed: %s", err);
