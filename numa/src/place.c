@@ -185,3 +185,47 @@ err:
     hwloc_bitmap_free(req);
     return rc;
 }
+
+static bool core_has_worker(int core, const weir_worker_slot *slots, int n)
+{
+    for (int w = 0; w < n; w++)
+        if (slots[w].core == core)
+            return true;
+    return false;
+}
+
+int weir_topo_helper_cpus(const weir_topo *t, int node, const weir_worker_slot *slots, int n,
+                          cpu_set_t *out, bool *floating)
+{
+    if (t == NULL || out == NULL || floating == NULL || node < 0 || node >= t->nnodes ||
+        (n > 0 && slots == NULL))
+        return -EINVAL;
+    hwloc_const_bitmap_t avail = hwloc_topology_get_allowed_cpuset(t->hw);
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    CPU_ZERO(out);
+    int spare = 0, total = 0;
+    for (int i = 0; i < t->ncores; i++) {
+        const struct numa_core *c = &t->cores[i];
+        if (c->node != node)
+            continue;
+        bool taken = core_has_worker(c->core, slots, n);
+        int pu;
+        hwloc_bitmap_foreach_begin(pu, c->obj->cpuset)
+        {
+            if (pu < CPU_SETSIZE && hwloc_bitmap_isset(avail, (unsigned)pu)) {
+                CPU_SET(pu, &all);
+                total++;
+                if (!taken) {
+                    CPU_SET(pu, out);
+                    spare++;
+                }
+            }
+        }
+        hwloc_bitmap_foreach_end();
+    }
+    *floating = spare == 0;
+    if (spare == 0)
+        *out = all;
+    return spare ? spare : total;
+}

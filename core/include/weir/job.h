@@ -270,8 +270,9 @@ struct weir_run_stats {
     uint64_t checkpoints_completed, checkpoints_failed;
     uint64_t last_checkpoint_id;
     int restarts; /* numRestarts */
-    /* Worker stall per snapshot: the synchronous part, over all subtasks of
-     * the last attempt. */
+    /* Worker stall per snapshot (the synchronous part) in the last attempt, over the
+     * subtasks that hold keyed state; other_*: over the other subtasks (sources, stateless
+     * ones, operator state only), apart so that their near-zero stalls hide nothing. */
     uint64_t snapshots;
     double sync_ms_p50, sync_ms_p99, sync_ms_max;
     double restore_ms;       /* reading the checkpoint back into state, when restored */
@@ -286,6 +287,8 @@ struct weir_run_stats {
      * snapshots taken unaligned over all subtasks, and the most bytes of records in flight
      * (channel state) one subtask saved in one of them. */
     uint64_t unaligned_snapshots, channel_state_bytes_max;
+    uint64_t other_snapshots;
+    double other_sync_ms_p50, other_sync_ms_p99, other_sync_ms_max;
 };
 
 /* Plans, places and runs the job until its sources are exhausted and every record

@@ -52,6 +52,7 @@
 #define WEIR_CHECKPOINT_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -128,6 +129,11 @@ struct rt_chk {
     weir_restore *restore;
     /* Heap snapshots still being written off the worker (snapshot.c), under its lock. */
     int async_snapshots;
+    /* Where those writers run, per NUMA node (chk_snapshot_cpus_setup): the node's cpus
+     * that no worker's core holds, or all of the node's when every core has a worker.
+     * NULL: not bound (no hashmap state, a synthetic topology). */
+    cpu_set_t *snap_cpus;
+    int snap_nodes;
 };
 
 /* --- called by the runtime --------------------------------------------------- */
@@ -155,6 +161,10 @@ int chk_restore_timers(struct timer_service *t, struct weir_snapshot_in *in, uin
 /* snapshot.c */
 void chk_notify(struct task *t);
 void chk_sync_percentiles(struct runtime *rt, struct weir_run_stats *st);
+/* snapshot.c: the cpus of heap snapshot writers, per node (rt->chk.snap_cpus), once the
+ * workers are placed and the backends open; says so once when they float among workers.
+ * chk_free frees them. */
+int chk_snapshot_cpus_setup(struct runtime *rt);
 /* barrier.c, the task's worker; each returns 0 or a negative errno */
 int chk_source_trigger(struct task *t);
 int chk_on_barrier(struct task *t, struct in_chan *c, uint64_t id);

@@ -666,13 +666,15 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     rt->chk.on = true; /* the test hooks learn of the storage after the restore (chk_restore) */
-    return 0;
+    return chk_snapshot_cpus_setup(rt);
 }
 
 void chk_free(struct runtime *rt)
 {
     /* heap snapshots still being written off the workers (snapshot.c) */
     chk_snapshots_drain(rt);
+    free(rt->chk.snap_cpus);
+    rt->chk.snap_cpus = NULL;
     chk_restore_close(rt); /* an attempt that stopped between open and restore */
     for (int i = 0; i < rt->n_tasks; i++) {
         free(rt->tasks[i].chk.sync_us);

@@ -185,13 +185,18 @@ static int __attribute__((noinline)) pool_exhausted(weir_keyed_backend *be)
                      size);
 }
 
+/* Copies held for snapshot views give way to the live state: when they are what fills the
+ * pool, the views are cancelled (heap_cow_reclaim) and the charge tried once more. */
 static int charge(weir_keyed_backend *be, size_t n)
 {
     weir_state_env *env = be->env;
-    uint64_t used = atomic_fetch_add_explicit(&env->heap_used, n, memory_order_relaxed) + n;
-    if (used > env->heap_limit) {
+    for (int tries = 0;; tries++) {
+        uint64_t used = atomic_fetch_add_explicit(&env->heap_used, n, memory_order_relaxed) + n;
+        if (used <= env->heap_limit)
+            break;
         atomic_fetch_sub_explicit(&env->heap_used, n, memory_order_relaxed);
-        return pool_exhausted(be);
+        if (tries > 0 || !heap_cow_reclaim(be, n))
+            return pool_exhausted(be);
     }
     be->heap_bytes += n;
     return 0;
@@ -298,6 +303,7 @@ void *heap_realloc(weir_keyed_backend *be, void *p, size_t size)
 int heap_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
 {
     heap_cow_init(be);
+    heap_cow_join_env(be);
 #ifdef WEIR_HAVE_JEMALLOC
     weir_state_env *env = be->env;
     int slot = be->numa_node >= 0 && be->numa_node < HEAP_MAX_NODES ? be->numa_node + 1 : 0;
@@ -309,6 +315,7 @@ int heap_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
     if (!be->arena) {
         snprintf(err, errlen, "operator %s: cannot create a jemalloc arena for keyed state",
                  be->uid);
+        heap_cow_leave_env(be);
         return -ENOMEM;
     }
     /* An explicit tcache: the backend is used by one thread at a time, though not always the
@@ -329,6 +336,7 @@ int heap_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
 
 void heap_backend_close(weir_keyed_backend *be)
 {
+    heap_cow_leave_env(be);
     heap_cow_fini(be);
 #ifdef WEIR_HAVE_JEMALLOC
     if (be->tcache != UINT32_MAX) {

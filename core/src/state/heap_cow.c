@@ -13,6 +13,14 @@
  * thread. A view that lets go of the last reference to an old version frees it there
  * (heap_free_other: no tcache; the pool's counter at once, the backend's own count settled
  * by the worker), so neither the pin nor the worker pays for freeing it.
+ *
+ * A full pool (heap_cow_reclaim, from heap.c's charge, and a copy that does not fit): the
+ * copies give way to the live state. The worker cancels every view on be->cow_list and
+ * drops their pins itself, freeing the versions only they held, so it never waits for a
+ * writer, which may be waiting for the io thread's buffers. A writer takes its own
+ * reference to the version of the key group it is writing (under the view's walk_lock,
+ * never held while writing), so that one version outlives a cancel until the writer
+ * notices it, at its next entry, and lets go. Lock order: cow_lock, then walk_lock.
  */
 #include "state_private.h"
 #include "state_view.h"
@@ -29,12 +37,17 @@ struct weir_keyed_view {
     int64_t now; /* expiry is judged as of the pin */
     uint32_t nstates, nkg;
     struct kstate **states;
-    struct heap_pin **pins; /* [state * nkg + kgi]; NULL: the table was empty */
+    /* [state * nkg + kgi]; NULL: the table was empty, or the view was cancelled. Read by the
+     * writer and cleared by a cancel under walk_lock; by release once off be->cow_list. */
+    struct heap_pin **pins;
     /* A delta view: [state * nkg + kgi], what changed since the previous incremental pin.
      * NULL: the view writes everything. */
     struct heap_dirty *dirty;
-    bool counted; /* in be->cow_views */
-    char err[256];
+    bool counted; /* in be->cow_views and on be->cow_list */
+    struct weir_keyed_view *next;
+    pthread_mutex_t walk_lock;
+    _Atomic bool cancelled; /* set under walk_lock, with err saying why */
+    char err[512];
 };
 
 void heap_cow_init(weir_keyed_backend *be)
@@ -148,18 +161,99 @@ static int copy_version(struct kstate *s, const struct htable *t, uint8_t **out,
     return 0;
 }
 
-/* No room in the pool for a copy: the views in flight give up (their checkpoints fail with
- * COW_STARVED_MSG) and the worker waits until none holds p, then writes in place. The
- * pool's error the failed copy left is not the write's: cleared. */
-static void starved(weir_keyed_backend *be, struct heap_pin *p)
+/* Lets go of every pin v holds; the last holder of a version frees it (other: not on the
+ * backend's worker). */
+static void drop_pins(weir_keyed_view *v, bool other)
+{
+    for (size_t i = 0; i < (size_t)v->nstates * v->nkg; i++) {
+        struct heap_pin *p = v->pins[i];
+        v->pins[i] = NULL;
+        if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+            free_pin(p, other);
+    }
+}
+
+/* Cancels every view on be's list (why: COW_STARVED_MSG's values) and drops their pins, on
+ * be's worker (owner) or another backend's; then waits for views already letting go (off
+ * the list: they never wait on a worker) so that what they held is freed too. */
+static void cancel_views(weir_keyed_backend *be, uint64_t want, bool owner)
+{
+    char limit[32], used[32], held[32], why[sizeof((weir_keyed_view *)0)->err];
+    weir_format_size(be->env->heap_limit, limit, sizeof limit);
+    weir_format_size(atomic_load_explicit(&be->env->heap_used, memory_order_relaxed) + want, used,
+                     sizeof used);
+    weir_format_size(atomic_load_explicit(&be->cow_bytes, memory_order_relaxed), held, sizeof held);
+    snprintf(why, sizeof why, COW_STARVED_MSG, be->uid, limit, used, held);
+    pthread_mutex_lock(&be->cow_lock);
+    int listed = 0;
+    for (weir_keyed_view *v = be->cow_list; v; v = v->next, listed++) {
+        pthread_mutex_lock(&v->walk_lock);
+        if (!atomic_load_explicit(&v->cancelled, memory_order_relaxed)) {
+            memcpy(v->err, why, sizeof why);
+            /* release: pairs with the acquire loads in heap_view_walk_kg and cancel_emit,
+             * after which the writer reads err */
+            atomic_store_explicit(&v->cancelled, true, memory_order_release);
+        }
+        drop_pins(v, !owner);
+        pthread_mutex_unlock(&v->walk_lock);
+    }
+    while (be->cow_views > listed) {
+        pthread_cond_wait(&be->cow_cond, &be->cow_lock);
+        listed = 0;
+        for (weir_keyed_view *v = be->cow_list; v; v = v->next)
+            listed++;
+    }
+    pthread_mutex_unlock(&be->cow_lock);
+    if (owner)
+        heap_settle_frees(be);
+}
+
+/* The env's lock keeps every listed backend open meanwhile (heap_cow_leave_env). */
+bool heap_cow_reclaim(weir_keyed_backend *be, uint64_t want)
+{
+    bool any = false;
+    pthread_mutex_lock(&be->env->lock);
+    for (weir_keyed_backend *o = be->env->heaps; o; o = o->env_next) {
+        if (!atomic_load_explicit(&o->cow_bytes, memory_order_relaxed))
+            continue; /* nothing held beside the live state */
+        cancel_views(o, want, o == be);
+        any = true;
+    }
+    pthread_mutex_unlock(&be->env->lock);
+    return any;
+}
+
+void heap_cow_join_env(weir_keyed_backend *be)
+{
+    pthread_mutex_lock(&be->env->lock);
+    be->env_next = be->env->heaps;
+    be->env->heaps = be;
+    pthread_mutex_unlock(&be->env->lock);
+}
+
+void heap_cow_leave_env(weir_keyed_backend *be)
+{
+    pthread_mutex_lock(&be->env->lock);
+    weir_keyed_backend **pp = &be->env->heaps;
+    while (*pp && *pp != be)
+        pp = &(*pp)->env_next;
+    if (*pp)
+        *pp = be->env_next;
+    pthread_mutex_unlock(&be->env->lock);
+}
+
+/* No room in the pool for a copy of p even with the held copies gone: the views in flight
+ * are cancelled, and once none holds p the worker writes in place. Only a writer in the
+ * middle of p's key group still holds it: it lets go at its next entry (cancel_emit) or as
+ * soon as the io thread takes its buffer. The pool's error the failed copy left is not the
+ * write's: cleared. */
+static void starved(weir_keyed_backend *be, struct heap_pin *p, uint64_t want)
 {
     be->err[0] = '\0';
+    cancel_views(be, want, true);
     pthread_mutex_lock(&be->cow_lock);
-    atomic_store_explicit(&be->cow_starved, true, memory_order_release);
     while (atomic_load_explicit(&p->refs, memory_order_acquire) != 1)
         pthread_cond_wait(&be->cow_cond, &be->cow_lock);
-    if (be->cow_views == 0)
-        atomic_store_explicit(&be->cow_starved, false, memory_order_release);
     pthread_mutex_unlock(&be->cow_lock);
 }
 
@@ -176,7 +270,7 @@ int heap_unpin_slow(struct kstate *s, uint32_t kgi)
     uint8_t *copy;
     uint64_t bytes;
     if (copy_version(s, t, &copy, &bytes) < 0) {
-        starved(be, p);
+        starved(be, p, (uint64_t)t->cap * s->slot_size);
         s->pins[kgi] = NULL;
         free(p);
         return 0;
@@ -277,11 +371,11 @@ static int take_dirty_sets(weir_keyed_backend *be, weir_keyed_view *v)
 
 /* The changes of table kgi of state si, read from the pinned version: each changed
  * (key, ns) as it is now, or its tombstone; or the whole table after a clear. */
-static int walk_delta(weir_keyed_view *v, uint32_t si, uint32_t kgi, state_emit_fn emit, void *arg)
+static int walk_delta(weir_keyed_view *v, uint32_t si, uint32_t kgi, struct heap_pin *p,
+                      state_emit_fn emit, void *arg)
 {
     struct kstate *s = v->states[si];
     const struct heap_dirty *d = &v->dirty[(size_t)si * v->nkg + kgi];
-    struct heap_pin *p = v->pins[(size_t)si * v->nkg + kgi];
     if (d->whole) {
         int rc = emit(arg, s, 0, 0, NULL, 0, NULL, STATE_EMIT_CLEAR);
         return rc < 0 || !p ? rc : heap_walk_table(s, p->slots, p->cap, v->now, emit, arg);
@@ -327,6 +421,7 @@ static int pin(weir_keyed_backend *be, bool take_dirty, weir_keyed_view **out)
         weir_keyed_view_release(v);
         return state_err(be, -ENOMEM, "operator %s: out of memory for a snapshot view", be->uid);
     }
+    pthread_mutex_init(&v->walk_lock, NULL);
     v->be = be;
     v->now = state_now(be);
     v->nstates = be->nstates;
@@ -363,6 +458,8 @@ static int pin(weir_keyed_backend *be, bool take_dirty, weir_keyed_view **out)
     pthread_mutex_lock(&be->cow_lock);
     be->cow_views++;
     v->counted = true;
+    v->next = be->cow_list;
+    be->cow_list = v;
     pthread_mutex_unlock(&be->cow_lock);
     *out = v;
     return 0;
@@ -408,20 +505,26 @@ void weir_keyed_view_release(weir_keyed_view *v)
     if (!v)
         return;
     weir_keyed_backend *be = v->be;
+    if (be && v->counted) {
+        /* Off the list first: a cancel no longer touches v's pins after that. */
+        pthread_mutex_lock(&be->cow_lock);
+        weir_keyed_view **pp = &be->cow_list;
+        while (*pp != v)
+            pp = &(*pp)->next;
+        *pp = v->next;
+        pthread_mutex_unlock(&be->cow_lock);
+    }
     if (be) {
         /* The last holder of an old version frees it here, off the worker. */
-        for (size_t i = 0; i < (size_t)v->nstates * v->nkg; i++) {
-            struct heap_pin *p = v->pins[i];
-            if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
-                free_pin(p, true);
-        }
+        drop_pins(v, true);
         for (size_t i = 0; v->dirty && i < (size_t)v->nstates * v->nkg; i++)
             heap_free_other(be, v->dirty[i].set.slots);
         pthread_mutex_lock(&be->cow_lock);
-        if (v->counted && --be->cow_views == 0)
-            atomic_store_explicit(&be->cow_starved, false, memory_order_release);
+        if (v->counted)
+            be->cow_views--;
         pthread_cond_broadcast(&be->cow_cond);
         pthread_mutex_unlock(&be->cow_lock);
+        pthread_mutex_destroy(&v->walk_lock);
     }
     free(v->states);
     free(v->pins);
@@ -450,23 +553,50 @@ uint32_t heap_view_states(weir_keyed_view *v, struct kstate ***states)
     return v->nstates;
 }
 
-/* The view's table kgi of state si, walked as heap_snapshot_kg walks the live one. */
+/* What a writer's walk emits through: the view's entries, until the view is cancelled. */
+struct walk {
+    weir_keyed_view *v;
+    state_emit_fn emit;
+    void *arg;
+};
+
+static int cancel_emit(void *arg, struct kstate *s, uint64_t key, uint64_t ns, const void *ukey,
+                       int64_t ts, const void *payload, size_t len)
+{
+    struct walk *w = arg;
+    /* acquire: pairs with the release store in cancel_views */
+    if (atomic_load_explicit(&w->v->cancelled, memory_order_acquire))
+        return -ENOBUFS;
+    return w->emit(w->arg, s, key, ns, ukey, ts, payload, len);
+}
+
+/* The view's table kgi of each state, walked as heap_snapshot_kg walks the live one: the
+ * version is taken (a reference of the writer's own) under walk_lock, written without it. */
 int heap_view_walk_kg(weir_keyed_view *v, uint32_t kgi, state_emit_fn emit, void *arg)
 {
-    for (uint32_t si = 0; si < v->nstates; si++) {
+    struct walk w = {.v = v, .emit = emit, .arg = arg};
+    int rc = 0;
+    for (uint32_t si = 0; rc == 0 && si < v->nstates; si++) {
+        pthread_mutex_lock(&v->walk_lock);
         struct heap_pin *p = v->pins[(size_t)si * v->nkg + kgi];
-        if (!p && !v->dirty)
+        if (atomic_load_explicit(&v->cancelled, memory_order_acquire))
+            rc = -ENOBUFS;
+        else if (p)
+            atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&v->walk_lock);
+        if (rc < 0 || (!p && !v->dirty))
             continue;
-        if (atomic_load_explicit(&v->be->cow_starved, memory_order_acquire)) {
-            char size[64];
-            weir_format_size(v->be->env->heap_limit, size, sizeof size);
-            snprintf(v->err, sizeof v->err, COW_STARVED_MSG, v->be->uid, size);
-            return -ENOBUFS;
+        rc = v->dirty ? walk_delta(v, si, kgi, p, cancel_emit, &w)
+                      : heap_walk_table(v->states[si], p->slots, p->cap, v->now, cancel_emit, &w);
+        if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+            free_pin(p, true);
+        if (atomic_load_explicit(&v->cancelled, memory_order_acquire)) {
+            /* a starved worker may wait for this version (starved) */
+            pthread_mutex_lock(&v->be->cow_lock);
+            pthread_cond_broadcast(&v->be->cow_cond);
+            pthread_mutex_unlock(&v->be->cow_lock);
+            rc = -ENOBUFS;
         }
-        int rc = v->dirty ? walk_delta(v, si, kgi, emit, arg)
-                          : heap_walk_table(v->states[si], p->slots, p->cap, v->now, emit, arg);
-        if (rc < 0)
-            return rc;
     }
-    return 0;
+    return rc;
 }

@@ -151,12 +151,14 @@ struct weir_keyed_backend {
     unsigned tcache;     /* explicit jemalloc tcache, 0 = none */
     uint64_t heap_bytes; /* charged to the task-heap pool by this backend */
     /* copy-on-write snapshots (heap_cow.c): views not yet released, bytes of old versions
-     * kept for views (the extra memory of copy-on-write, in the task-heap pool) */
+     * kept for views (the extra memory of copy-on-write, in the task-heap pool), and the
+     * views a full pool may cancel (cow_list: pinned and not yet letting go; under cow_lock) */
     pthread_mutex_t cow_lock;
     pthread_cond_t cow_cond;
     int cow_views;
+    struct weir_keyed_view *cow_list;
+    struct weir_keyed_backend *env_next; /* in env->heaps, under env->lock */
     _Atomic uint64_t cow_bytes;
-    _Atomic bool cow_starved;     /* no room for a copy: views in flight fail (heap_cow.c) */
     _Atomic uint64_t freed_other; /* freed by a view's writer, not yet off heap_bytes */
     bool track_dirty;             /* since the first incremental pin: kstate.dirty kept */
 
@@ -175,6 +177,7 @@ struct weir_state_env {
     /* task-heap pool, shared by every hashmap backend of the process */
     uint64_t heap_limit;
     _Atomic uint64_t heap_used;
+    struct weir_keyed_backend *heaps; /* open hashmap backends (heap_cow_reclaim), under lock */
     struct heap_arena *arenas[HEAP_MAX_NODES + 1]; /* [0] any node, [n + 1] node n */
     void *topo;                                    /* hwloc_topology_t, loaded on first bind */
 
@@ -272,6 +275,16 @@ static inline int heap_unpin(struct kstate *s, uint32_t kgi)
 bool heap_still_pinned(struct kstate *s, uint32_t kgi);
 /* Waits for every view of be to be released and frees what they left (before close). */
 void heap_cow_quiesce(weir_keyed_backend *be);
+/* heap_cow.c, on be's worker when the task-heap pool has no room for `want` more bytes:
+ * cancels the views that hold copies, of be and of every other hashmap backend of the env
+ * (their checkpoints fail with the named error), and frees what only they held; true when
+ * the charge is worth retrying. Never waits for a view's writer, only for views already
+ * letting go. */
+bool heap_cow_reclaim(weir_keyed_backend *be, uint64_t want);
+/* heap_cow.c: be in, and out of, the env's list of hashmap backends that heap_cow_reclaim
+ * walks (open, close). */
+void heap_cow_join_env(weir_keyed_backend *be);
+void heap_cow_leave_env(weir_keyed_backend *be);
 void heap_cow_init(weir_keyed_backend *be);
 struct weir_keyed_view;
 int heap_view_walk_kg(struct weir_keyed_view *v, uint32_t kgi, state_emit_fn emit, void *arg);

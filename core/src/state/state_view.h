@@ -54,12 +54,15 @@ int weir_keyed_view_snapshot_key_group(weir_keyed_view *v, uint32_t kg,
                                        struct weir_snapshot_out *out);
 const char *weir_keyed_view_error(const weir_keyed_view *v);
 
-/* What a view's writer says when the worker could not copy a table for lack of room in the
- * task-heap pool: the view gives up (-ENOBUFS), its checkpoint fails, the worker goes on. */
+/* What a view's writer says when the task-heap pool had no room for the live state beside
+ * the copies kept for views: the worker cancelled the views in flight and freed what only
+ * they held (heap_cow_reclaim), the view gives up (-ENOBUFS) at its next key group, its
+ * checkpoint fails (counted against tolerable-failed-checkpoints), the worker goes on. The
+ * values: operator uid, the pool's size, its bytes in use, the copies' bytes. */
 #define COW_STARVED_MSG                                                                            \
-    "operator %s: copy-on-write snapshot aborted: the task heap pool (%s, "                        \
-    "memory.task.heap.size) has no room for the copies of state changed while the snapshot is "    \
-    "written; raise memory.task.heap.size"
+    "operator %s: copy-on-write snapshot aborted: the copies of keyed state changed while it "     \
+    "is written need more than memory.task.heap.size (%s: %s in use, %s held for the "             \
+    "snapshot); raise memory.task.heap.size or lower the state's size"
 
 /* The bytes of old versions kept for views in flight (the metric
  * weir_operator_stateCopyOnWriteBytes); NULL for a backend without views. */

@@ -33,6 +33,7 @@
 #ifndef WEIR_NUMA_H
 #define WEIR_NUMA_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -98,6 +99,16 @@ int weir_topo_place(const weir_topo *t, int n, const char *cpu_list, weir_worker
 /* Pins the calling thread to slot->pu_os_index (no-op returning 0 on a
  * synthetic topology). Returns 0 or a negative errno. */
 int weir_topo_bind_thread(const weir_topo *t, const weir_worker_slot *slot);
+
+/* The cpus for helper threads of NUMA node `node` (a heap snapshot's writer), given the n
+ * worker slots placed: the node's cpus this process may run on whose core has no worker
+ * (a worker's sibling hyperthreads are left to it too). When every core of the node has a
+ * worker there is no such cpu: then all the node's cpus, and *floating is set (the helper
+ * shares them with the workers). Fills *out (OS cpu numbers) and returns how many cpus it
+ * holds; -EINVAL when t, out or floating is NULL, node is not a node of t, or slots is NULL
+ * with n > 0. On a synthetic topology the numbers are the synthetic ones: do not bind. */
+int weir_topo_helper_cpus(const weir_topo *t, int node, const weir_worker_slot *slots, int n,
+                          cpu_set_t *out, bool *floating);
 
 typedef enum {
     WEIR_PAGES_EXPLICIT_HUGE,
