@@ -20,41 +20,9 @@
 
 #include "remote.h" /* REMOTE_PART_BYTES */
 #include "s3.h"
+#include "s3_fixture.h"
 
 static char prefix[64];
-
-static void load_fixture(void)
-{
-    const char *st = getenv("WEIR_S3_STATE");
-    char path[1024], line[1024];
-    if (!st || !*st) {
-        printf("skip: WEIR_S3_STATE is not set: run through ctest (fixture s3proxy)\n");
-        exit(77);
-    }
-    snprintf(path, sizeof path, "%s/skip", st);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (fgets(line, sizeof line, f))
-            printf("skip: %s", line);
-        fclose(f);
-        exit(77);
-    }
-    snprintf(path, sizeof path, "%s/env", st);
-    if (!(f = fopen(path, "r"))) {
-        printf("%s: missing: the s3proxy fixture did not start (tools/s3proxy.sh)\n", path);
-        exit(1);
-    }
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        char *eq = strchr(line, '=');
-        if (eq) {
-            *eq = '\0';
-            setenv(line, eq + 1, 1);
-        }
-    }
-    fclose(f);
-    snprintf(prefix, sizeof prefix, "t-%ld", (long)getpid());
-}
 
 /* A storage on s3://<bucket>/<prefix>/<test> with its local copy in a scratch "host". */
 static weir_storage *open_remote(struct fx *f, const char *test, const char *host, char *url,
@@ -172,6 +140,42 @@ static void a_durable_file_is_uploaded_before_the_commit(void **state)
     weir_s3_close(s3);
 }
 
+/* An aborted checkpoint leaves nothing in the store: its files went up as soon as they were
+ * durable, and the abort deletes them (a job stopped mid-checkpoint left chk-N without
+ * _metadata beside the retained ones). */
+static void an_aborted_checkpoint_leaves_no_objects(void **state)
+{
+    struct fx *f = *state;
+    char url[256], key[256];
+    weir_storage *s = open_remote(f, "aborted", "aborted-host", url, sizeof url);
+    weir_ckpt *ck;
+    assert_int_equal(weir_ckpt_begin(s, 1, NULL, &ck), 0);
+    assert_int_equal(write_state(ck, "a", 2, 1000, 1), 0);
+    struct weir_s3 *s3 = open_s3();
+    snprintf(key, sizeof key, "%s/aborted/job/chk-1/a", prefix);
+    uint8_t *got = NULL;
+    size_t len;
+    int rc = -ENOENT;
+    for (int i = 0; i < 1000 && rc == -ENOENT; i++) {
+        if ((rc = weir_s3_get(s3, key, &got, &len)) == -ENOENT)
+            usleep(10000);
+    }
+    assert_int_equal(rc, 0); /* uploaded while the checkpoint ran */
+    free(got);
+    weir_ckpt_abort(ck, -ECANCELED);
+    weir_ckpt_wait(ck, 30000);
+    weir_ckpt_release(ck);
+    weir_storage_close(s); /* the uploader has done what was queued when this returns */
+    struct weir_s3_list l = {0};
+    snprintf(key, sizeof key, "%s/aborted/job/chk-1/", prefix);
+    assert_int_equal(weir_s3_list(s3, key, NULL, 0, &l), 0);
+    if (l.n)
+        fail_msg("%zu objects of the aborted checkpoint left in the store, e.g. %s", l.n,
+                 l.keys[0]);
+    weir_s3_list_free(&l);
+    weir_s3_close(s3);
+}
+
 /* A checkpoint whose object is gone from the store is skipped with a line saying so, for
  * the one before it, as a corrupt local checkpoint is: the job still starts. */
 static void a_damaged_remote_checkpoint_falls_back_to_the_one_before(void **state)
@@ -222,13 +226,14 @@ static void large_file_goes_in_parts_and_comes_back_elsewhere(void **state)
 
 int main(void)
 {
-    load_fixture();
+    s3_fixture_load(prefix, sizeof prefix);
     require_io_uring();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(metadata_already_in_the_store_fails_the_checkpoint, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_durable_file_is_uploaded_before_the_commit, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(an_aborted_checkpoint_leaves_no_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(a_damaged_remote_checkpoint_falls_back_to_the_one_before,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(large_file_goes_in_parts_and_comes_back_elsewhere, setup,

@@ -19,6 +19,10 @@
  *           remote checkpoints below it that are not kept (_metadata first, so that a
  *           half-deleted one is never taken for complete) and the shared objects that no
  *           kept checkpoint lists.
+ *   DISCARD a checkpoint that failed or was aborted (its local directory removed,
+ *           retention.c): delete what of it went up (its files go up before the commit, so a
+ *           job stopped mid-checkpoint would leave chk-N without _metadata in the store).
+ *           Queued after its FILE jobs, which are done or skipped by then.
  *
  * Object keys: <prefix>/<job>/chk-N/<file>, <prefix>/<job>/chk-N/_metadata,
  * <prefix>/<job>/shared/<name>, as the local layout.
@@ -31,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { JOB_FILE = 1, JOB_UPLOAD, JOB_RETAIN };
+enum { JOB_FILE = 1, JOB_UPLOAD, JOB_RETAIN, JOB_DISCARD };
 
 struct rjob {
     struct rjob *next;
@@ -222,6 +226,36 @@ static void retain(struct weir_storage *s, struct remote *r, struct rjob *j)
     set_free(keys, n);
 }
 
+/* Deletes every object under <key_job>/chk-<id>/, _metadata first. */
+static void discard(struct weir_storage *s, struct remote *r, uint64_t id)
+{
+    char pre[1024];
+    remote_key(r, pre, sizeof pre, "/chk-%" PRIu64 "/", id);
+    for (int pass = 0; pass < 2; pass++) {
+        char *token = NULL;
+        do {
+            struct weir_s3_list l = {0};
+            int rc = weir_s3_list(r->s3, pre, token, 0, &l);
+            free(token);
+            token = NULL;
+            if (rc < 0) {
+                storage_log(s, "state.checkpoints.dir: %s: cannot list %s to delete it: %s", r->url,
+                            pre, weir_s3_error(r->s3));
+                return;
+            }
+            for (size_t i = 0; i < l.n; i++) {
+                bool meta = !strcmp(l.keys[i] + strlen(pre), "_metadata");
+                if (meta == (pass == 0) && weir_s3_delete(r->s3, l.keys[i]) < 0)
+                    storage_log(s, "state.checkpoints.dir: cannot delete: %s",
+                                weir_s3_error(r->s3));
+            }
+            token = l.next_token;
+            l.next_token = NULL;
+            weir_s3_list_free(&l);
+        } while (token);
+    }
+}
+
 static void *uploader_main(void *arg)
 {
     struct weir_storage *s = arg;
@@ -251,6 +285,8 @@ static void *uploader_main(void *arg)
             ck->upload_rc = rc;
             ck->upload_req.type = REQ_UPLOADED;
             io_enqueue(s, &ck->upload_req); /* the queue's lock publishes upload_rc/_err */
+        } else if (j->kind == JOB_DISCARD) {
+            discard(s, r, j->new_id); /* also while closing: a stop aborts what is in flight */
         } else {
             retain(s, r, j); /* also while closing: it is what the last completion left */
         }
@@ -326,6 +362,20 @@ void remote_retain(struct weir_storage *s, uint64_t new_id, const uint64_t *keep
             job_free(j);
         return;
     }
+    push(s->remote, j);
+}
+
+void remote_discard(struct weir_storage *s, uint64_t id)
+{
+    struct rjob *j = calloc(1, sizeof *j);
+    if (!j) {
+        storage_log(
+            s, "state.checkpoints.dir: %s: out of memory: chk-%" PRIu64 " is left in the store",
+            s->remote->url, id);
+        return;
+    }
+    j->kind = JOB_DISCARD;
+    j->new_id = id;
     push(s->remote, j);
 }
 

@@ -230,6 +230,8 @@ void remove_ck_dir(struct weir_storage *s, struct weir_ckpt *ck)
         return;
     if (!ck->savepoint) {
         rc = privdir_rm_tree_at(s->job_fd, ck->label);
+        if (s->remote)
+            remote_discard(s, ck->id);
     } else if (!ck->dir_existed) {
         rc = privdir_rm_tree_at(AT_FDCWD, ck->path);
     } else {
