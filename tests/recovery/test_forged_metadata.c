@@ -92,7 +92,48 @@ static int run_job(const char *backend, const char *dir, const char *from, bool 
     return rc;
 }
 
-/* A checkpoint taken while both keyed operators ran, "DIR/forged/chk-N", or a savepoint,
+/* ckpt/_metadata decoded (the caller frees *mo); *id its checkpoint id. */
+static struct meta_owned *read_metadata(const char *ckpt, uint64_t *id)
+{
+    int dfd = open(ckpt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    struct fmt_reader r;
+    char why[512] = "";
+    uint8_t *whole = NULL;
+    if (fmt_reader_open(&r, dfd, "_metadata", 0, why, sizeof why) < 0 ||
+        fmt_reader_verify(&r, 0, &whole, why, sizeof why) < 0)
+        fail_msg("%s/_metadata: %s", ckpt, why);
+    struct meta_owned *mo = NULL;
+    if (meta_decode(whole, r.file_size, r.sec, r.nsec, &mo, why, sizeof why) < 0)
+        fail_msg("%s/_metadata: %s", ckpt, why);
+    *id = r.h.checkpoint_id;
+    fmt_reader_close(&r);
+    free(whole);
+    close(dfd);
+    return mo;
+}
+
+/* Whether every subtask of keep-a and keep-b has a state file in ckpt: a subtask that had
+ * finished when the checkpoint was taken has none, and a forgery of its file would change
+ * nothing (so the forgery would "restore"). */
+static bool keyed_files_in(const char *ckpt)
+{
+    uint64_t id;
+    struct meta_owned *mo = read_metadata(ckpt, &id);
+    int files = 0;
+    for (size_t i = 0; i < mo->meta.entry_count; i++) {
+        const struct weir_ckpt_entry *e = &mo->meta.entries[i];
+        if ((!strcmp(e->operator_uid, "keep-a") || !strcmp(e->operator_uid, "keep-b")) && e->file &&
+            *e->file)
+            files++;
+    }
+    free(mo);
+    return files == 4;
+}
+
+/* A checkpoint taken while both keyed operators ran, "DIR/forged/chk-N" (the middle one of
+ * those completed, or the latest before it whose keyed subtasks all have state files: under
+ * load the middle one may come after some finished), or a savepoint,
  * "DIR/forged/savepoint-forged-N", in path. */
 static void take_checkpoint(const char *backend, const char *tag, bool savepoint, char *path,
                             size_t len)
@@ -104,10 +145,17 @@ static void take_checkpoint(const char *backend, const char *tag, bool savepoint
         fail_msg("the savepoint did not complete");
     if (kept.n < 1)
         fail_msg("no checkpoint completed while the job ran");
-    if (savepoint)
+    if (savepoint) {
         snprintf(path, len, "%s/forged/savepoint-forged-%" PRIu64, dir, kept.savepoint);
-    else
-        snprintf(path, len, "%s/forged/chk-%" PRIu64, dir, kept.id[kept.n / 2]);
+        return;
+    }
+    for (int i = kept.n / 2; i >= 0; i--) {
+        snprintf(path, len, "%s/forged/chk-%" PRIu64, dir, kept.id[i]);
+        if (keyed_files_in(path))
+            return;
+    }
+    fail_msg("%s: no checkpoint up to chk-%" PRIu64 " holds a state file of every keyed subtask",
+             backend, kept.id[kept.n / 2]);
 }
 
 typedef void (*forge_fn)(struct weir_ckpt_entry *e, size_t *n);
@@ -125,20 +173,10 @@ static struct weir_ckpt_entry *entry_of(struct weir_ckpt_entry *e, size_t n, con
 /* Rewrites ckpt/_metadata through forge with valid checksums. */
 static void rewrite_metadata(const char *ckpt, forge_fn forge)
 {
+    uint64_t id;
+    struct meta_owned *mo = read_metadata(ckpt, &id);
     int dfd = open(ckpt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     assert_true(dfd >= 0);
-    struct fmt_reader r;
-    char why[512] = "";
-    uint8_t *whole = NULL;
-    if (fmt_reader_open(&r, dfd, "_metadata", 0, why, sizeof why) < 0 ||
-        fmt_reader_verify(&r, 0, &whole, why, sizeof why) < 0)
-        fail_msg("%s/_metadata: %s", ckpt, why);
-    struct meta_owned *mo = NULL;
-    if (meta_decode(whole, r.file_size, r.sec, r.nsec, &mo, why, sizeof why) < 0)
-        fail_msg("%s/_metadata: %s", ckpt, why);
-    uint64_t id = r.h.checkpoint_id;
-    fmt_reader_close(&r);
-    free(whole);
     if (forge)
         forge((struct weir_ckpt_entry *)mo->meta.entries, &mo->meta.entry_count);
     struct fmt_mem m;
