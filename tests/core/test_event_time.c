@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -29,13 +30,18 @@ struct tsrec {
 
 /* A source that emits records with timestamps first + i * step, `per_poll` at
  * a time and at most once every sleep_us (without blocking its worker), then
- * lingers (no data) for linger_ms before it ends. */
+ * lingers (no data) for linger_ms, and until source wait_for - 1 has ended when
+ * wait_for is set, before it ends. */
 struct src_arg {
     int id;
     int n;
     int64_t first, step;
     int per_poll, sleep_us, linger_ms;
+    int wait_for;
 };
+
+/* Which sources (by id) have ended, for wait_for; cleared before each job. */
+static _Atomic bool ended[4];
 
 struct src_state {
     const struct src_arg *a;
@@ -79,7 +85,10 @@ static int src_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, ui
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double ms = (now.tv_sec - s->done_at.tv_sec) * 1e3 + (now.tv_nsec - s->done_at.tv_nsec) / 1e6;
-    return ms >= a->linger_ms ? WEIR_SOURCE_DONE : WEIR_SOURCE_MORE;
+    if (ms < a->linger_ms || (a->wait_for && !atomic_load(&ended[a->wait_for - 1])))
+        return WEIR_SOURCE_MORE;
+    atomic_store(&ended[a->id], true);
+    return WEIR_SOURCE_DONE;
 }
 
 static const struct weir_source_ops src_ops = {
@@ -93,6 +102,8 @@ static int src_of(const struct wt_out *e)
 
 static void run_job(weir_job *job)
 {
+    for (size_t i = 0; i < sizeof ended / sizeof ended[0]; i++)
+        atomic_store(&ended[i], false);
     wt_run_ok(job, NULL, &(struct wt_run){.defs = WT_DEFS("pipeline.auto-watermark-interval=1ms")},
               NULL);
 }
@@ -180,8 +191,10 @@ static void idle_input_stops_holding_the_watermark(void **state)
                                         .per_poll = 5,
                                         .sleep_us = 1000,
                                         .linger_ms = 50};
+    /* quiet outlives busy whatever the load: ended by time alone, it could end first on a
+     * starved machine and let busy's watermark through without idleness */
     static const struct src_arg quiet = {
-        .id = 1, .n = 3, .first = 0, .step = 1, .per_poll = 3, .linger_ms = 600};
+        .id = 1, .n = 3, .first = 0, .step = 1, .per_poll = 3, .linger_ms = 100, .wait_for = 1};
     for (int with_idleness = 0; with_idleness < 2; with_idleness++) {
         wt_collect_reset();
         static const struct weir_watermark_strategy plain = {.max_out_of_orderness_ms = 0};
