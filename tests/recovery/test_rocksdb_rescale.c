@@ -28,34 +28,6 @@
 #define RECORDS 20000u
 #define MAXP    128u
 
-struct sums {
-    weir_value_state *sum;
-};
-
-static int sum_open(weir_ctx *ctx, void *st, void *arg)
-{
-    struct sums *s = st;
-    s->sum = weir_value_state_get(weir_ctx_state(ctx), "sum", sizeof(uint64_t), NULL);
-    return s->sum ? 0 : -ENOMEM;
-}
-
-/* Emits (key, running sum of seq): the last one per key is the key's total. */
-static int sum_process(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
-{
-    struct sums *s = st;
-    const struct weir_datagen_rec *r = (const void *)in->data;
-    const uint64_t *old = weir_value_get(s->sum);
-    uint64_t v = (old ? *old : 0) + r->seq;
-    int rc = weir_value_put(s->sum, &v);
-    if (rc < 0)
-        return rc;
-    struct weir_datagen_rec o = {.key = r->key, .value = v};
-    return weir_emit_copy(out, in->ts, &o, sizeof o);
-}
-
-static const struct weir_operator_ops sum_ops = {
-    .kind = "sum", .state_size = sizeof(struct sums), .open = sum_open, .process = sum_process};
-
 static pthread_mutex_t best_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t best[KEYS];
 static bool seen[KEYS];
@@ -105,7 +77,8 @@ static void run(const char *dir, int p, bool restore)
     struct weir_datagen_opts o = {
         .records = RECORDS, .keys = KEYS, .record_size = 24, .rate = restore ? 0 : 10000};
     weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
-    s = weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &sum_ops, NULL, NULL);
+    s = weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &wt_sum_per_key_ops, NULL,
+                             NULL);
     weir_set_parallelism(weir_sink(s, "best", &best_ops, NULL), 1);
     memset(best, 0, sizeof best);
     memset(seen, 0, sizeof seen);

@@ -21,43 +21,9 @@
 #include "weir_test.h"
 
 #include "s3.h"
+#include "s3_fixture.h"
 
 static char prefix[64];
-
-/* Loads $WEIR_S3_STATE/env into the environment, or exits 77 saying why there is no server. */
-static void load_fixture(void)
-{
-    const char *st = getenv("WEIR_S3_STATE");
-    char path[1024], line[1024];
-    if (!st || !*st) {
-        printf("skip: WEIR_S3_STATE is not set: run through ctest (fixture s3proxy), or "
-               "tools/s3proxy.sh start DIR and WEIR_S3_STATE=DIR\n");
-        exit(77);
-    }
-    snprintf(path, sizeof path, "%s/skip", st);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (fgets(line, sizeof line, f))
-            printf("skip: %s", line);
-        fclose(f);
-        exit(77);
-    }
-    snprintf(path, sizeof path, "%s/env", st);
-    if (!(f = fopen(path, "r"))) {
-        printf("%s: missing: the s3proxy fixture did not start (tools/s3proxy.sh)\n", path);
-        exit(1);
-    }
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        char *eq = strchr(line, '=');
-        if (eq) {
-            *eq = '\0';
-            setenv(line, eq + 1, 1);
-        }
-    }
-    fclose(f);
-    snprintf(prefix, sizeof prefix, "t-%ld", (long)getpid());
-}
 
 static struct weir_s3 *open_s3(const struct weir_s3_config *over)
 {
@@ -436,7 +402,7 @@ static void an_endpoint_nobody_answers_is_one_line_naming_s3_endpoint(void **sta
 
 int main(void)
 {
-    load_fixture();
+    s3_fixture_load(prefix, sizeof prefix);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_put_object_reads_back_byte_exact),
         cmocka_unit_test(an_object_holding_an_s3_error_document_reads_back),

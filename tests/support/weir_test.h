@@ -202,6 +202,9 @@ const struct wt_rec *wt_out_rec(int c, size_t i);
 
 /* A keyed operator that counts records per key in the value state "n" and forwards each. */
 extern const struct weir_operator_ops wt_count_per_key_ops;
+/* Over weir_datagen_rec records: the keyed running sum of seq in the value state "sum",
+ * emitted as (key, sum) after each record. */
+extern const struct weir_operator_ops wt_sum_per_key_ops;
 
 /* --- numbered lines (lines.c) ----------------------------------------------------------- */
 
