@@ -1,8 +1,9 @@
 /*
  * The per-subtask checkpoint size (weir_task_lastCheckpointSizeBytes, the run summary's skew
  * line) counts every file a subtask's snapshot writes, not only its operators' state files:
- * an incremental heap subtask's chain file (written off the worker, a shared file) and an
- * unaligned subtask's channel-state file. Checked as an invariant: in the last completed
+ * an incremental heap subtask's chain file (written off the worker, a shared file), an
+ * incremental RocksDB subtask's SSTs new to shared/, and an unaligned subtask's channel-state
+ * file. Checked as an invariant: in the last completed
  * checkpoint of a job of two subtasks, the two subtasks' sizes add up to what the checkpoint
  * stored (its files plus the shared files new to it, the checkpoint event's size).
  */
@@ -74,27 +75,48 @@ static int keep_process(weir_ctx *ctx, void *s, int input, const weir_rec *in, w
 static const struct weir_operator_ops keep_ops = {
     .kind = "keep", .state_size = sizeof(struct keep), .open = keep_open, .process = keep_process};
 
-static void heap_chain_file_counts_in_the_subtask_size(void **state)
+/* A keyed job that keeps every key's count, its input paced over about 1.5 s and
+ * checkpointed every 150 ms, incrementally (settings in defs) on backend. */
+static void run_incremental(const char *backend, const char *const *defs, const char *tag,
+                            struct weir_run_stats *st)
 {
     memset(size_of_id, 0, sizeof size_of_id);
     char dir[4096];
-    snprintf(dir, sizeof dir, "state.checkpoints.dir=%s", wt_tmp_dir("size-chain"));
-    weir_job *job = weir_job_new("size-chain");
-    /* every key three times over about 1.5 s, checkpointed every 150 ms: the checkpoints
-     * taken while it runs are chains of a full file and deltas */
+    snprintf(dir, sizeof dir, "state.checkpoints.dir=%s", wt_tmp_dir(tag));
+    weir_job *job = weir_job_new(tag);
     struct weir_datagen_opts o = {
         .records = 3 * KEYS, .keys = KEYS, .record_size = 24, .rate = 2 * KEYS};
     weir_stream *s = weir_key_by(weir_source_datagen(job, "gen", &o), wt_datagen_key);
     weir_sink_blackhole(weir_keyed_transform(s, "keep", &keep_ops, NULL, NULL), "sink");
-    struct weir_run_stats st;
-    wt_run_ok(job, NULL,
-              &(struct wt_run){.backend = "hashmap",
-                               .defs = WT_DEFS(dir, "execution.checkpointing.interval=150ms",
-                                               "state.backend.incremental=true",
-                                               "restart-strategy.type=none"),
-                               .on_checkpoint = on_checkpoint},
-              &st);
+    weir_config *cfg = wt_config_new(defs);
+    wt_config_set(cfg, "%s", dir);
+    wt_config_set(cfg, "state.backend=%s", backend);
+    wt_config_set(cfg, "state.backend.rocksdb.localdir=%s", wt_tmp_dir("size-rocks-local"));
+    wt_config_resolve(cfg);
+    wt_run_ok(job, cfg, &(struct wt_run){.on_checkpoint = on_checkpoint}, st);
     weir_job_free(job);
+    weir_config_free(cfg);
+}
+
+/* the checkpoints taken while it runs are chains of a full file and deltas */
+static void heap_chain_file_counts_in_the_subtask_size(void **state)
+{
+    struct weir_run_stats st;
+    run_incremental("hashmap",
+                    WT_DEFS("execution.checkpointing.interval=150ms",
+                            "state.backend.incremental=true", "restart-strategy.type=none"),
+                    "size-chain", &st);
+    assert_subtasks_add_up(&st);
+}
+
+/* the checkpoints hand the instance's new SSTs to shared/ */
+static void rocksdb_shared_files_count_in_the_subtask_size(void **state)
+{
+    struct weir_run_stats st;
+    run_incremental("rocksdb",
+                    WT_DEFS("execution.checkpointing.interval=150ms",
+                            "state.backend.incremental=true", "restart-strategy.type=none"),
+                    "size-rocks", &st);
     assert_subtasks_add_up(&st);
 }
 
@@ -142,6 +164,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(heap_chain_file_counts_in_the_subtask_size),
+        cmocka_unit_test(rocksdb_shared_files_count_in_the_subtask_size),
         cmocka_unit_test(channel_state_file_counts_in_the_subtask_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -399,8 +399,11 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
             char *tmp = NULL;
             char base[256];
             snprintf(base, sizeof base, "%s", name);
+            uint64_t new_bytes = 0;
             rc = rocks_incremental_snapshot(t->rt->chk.coord->storage, backend, ck, f, base, id,
-                                            &tmp, &pd->shared);
+                                            &tmp, &pd->shared, &new_bytes);
+            /* the new SSTs count in the subtask's checkpoint size, as in the checkpoint's */
+            atomic_fetch_add(&pd->acks[t->index].size_bytes, new_bytes);
             if (tmp) {
                 pthread_mutex_lock(&pd->tmp_lock);
                 char **v = realloc(pd->tmp_dirs, (pd->n_tmp + 1) * sizeof *v);
