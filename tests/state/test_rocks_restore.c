@@ -84,8 +84,10 @@ static void checkpoint(weir_storage *s, uint64_t id, weir_keyed_backend **be, in
         weir_ckpt_file *f;
         assert_int_equal(weir_ckpt_file_name(names[i], sizeof names[i], "op", i), 0);
         assert_int_equal(weir_ckpt_file_open(ck, names[i], &f), 0);
+        uint64_t new_bytes = 0;
         assert_int_equal(
-            rocks_incremental_snapshot(s, be[i], ck, f, names[i], id, &tmp[i], &shared), 0);
+            rocks_incremental_snapshot(s, be[i], ck, f, names[i], id, &tmp[i], &shared, &new_bytes),
+            0);
         assert_int_equal(weir_ckpt_file_submit(f), 0);
         e[i] = (struct weir_ckpt_entry){.operator_uid = "op",
                                         .subtask = (uint32_t)i,

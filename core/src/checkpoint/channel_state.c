@@ -26,8 +26,6 @@
 #include "checkpoint.h"
 #include "runtime_private.h"
 
-#define CHANNELS_SUFFIX "#channels"
-
 int chan_buf_append(struct chan_buf *b, const void *p, size_t n)
 {
     if (b->len + n > b->cap) {
@@ -132,25 +130,25 @@ const char *chk_channels_uid(struct task *t)
 {
     if (!t->chk.channels_uid) {
         const char *uid = t->ops[0].node->uid;
-        size_t n = strlen(uid) + sizeof CHANNELS_SUFFIX;
+        size_t n = strlen(uid) + sizeof CHK_CHANNELS_SUFFIX;
         t->chk.channels_uid = malloc(n);
         if (t->chk.channels_uid)
-            snprintf(t->chk.channels_uid, n, "%s%s", uid, CHANNELS_SUFFIX);
+            snprintf(t->chk.channels_uid, n, "%s%s", uid, CHK_CHANNELS_SUFFIX);
     }
     return t->chk.channels_uid;
 }
 
 bool chk_is_channels_uid(const char *uid)
 {
-    size_t n = strlen(uid), s = strlen(CHANNELS_SUFFIX);
-    return n > s && !strcmp(uid + n - s, CHANNELS_SUFFIX);
+    size_t n = strlen(uid), s = strlen(CHK_CHANNELS_SUFFIX);
+    return n > s && !strcmp(uid + n - s, CHK_CHANNELS_SUFFIX);
 }
 
 bool chk_channels_uid_known(const struct runtime *rt, const char *uid)
 {
     if (!chk_is_channels_uid(uid))
         return false;
-    size_t n = strlen(uid) - strlen(CHANNELS_SUFFIX);
+    size_t n = strlen(uid) - strlen(CHK_CHANNELS_SUFFIX);
     for (int k = 0; k < rt->job->n_nodes; k++)
         if (strlen(rt->job->nodes[k]->uid) == n && !strncmp(rt->job->nodes[k]->uid, uid, n))
             return true;

@@ -355,6 +355,7 @@ int chk_capture_output(struct writer *w);
 void chk_channels_free(struct task *t);
 /* Writes t's channel-state file for checkpoint id and acks the task's part; frees it. */
 int chk_channels_write(struct task *t, uint64_t id);
+#define CHK_CHANNELS_SUFFIX "#channels"
 /* The entry uid of t's channel state, "<head uid>#channels" (NULL: out of memory). */
 const char *chk_channels_uid(struct task *t);
 bool chk_is_channels_uid(const char *uid);

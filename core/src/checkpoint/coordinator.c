@@ -231,10 +231,26 @@ static int commit(struct runtime *rt, struct pending *pd)
     return rc;
 }
 
+/* Whether file is one of t's: an operator's state file (weir_ckpt_file_name(uid, subtask),
+ * see chk_snapshot_op) or its channel state (channel_state.c: the entry "<head uid>#channels",
+ * made here from the uid rather than read from t->chk, which its worker may be setting). */
+static bool file_of_task(const struct task *t, const char *file)
+{
+    char name[256], uid[512];
+    for (int j = 0; j < t->n_ops; j++)
+        if (weir_ckpt_file_name(name, sizeof name, t->ops[j].node->uid, t->subtask) == 0 &&
+            strcmp(name, file) == 0)
+            return true;
+    return t->n_ops > 0 &&
+           snprintf(uid, sizeof uid, "%s" CHK_CHANNELS_SUFFIX, t->ops[0].node->uid) <
+               (int)sizeof uid &&
+           weir_ckpt_file_name(name, sizeof name, uid, t->subtask) == 0 && strcmp(name, file) == 0;
+}
+
 /* The storage's io thread, as each state file is durable: its bytes and the time go to the
- * ack slot of the task that wrote it (its name is weir_ckpt_file_name(uid, subtask), see
- * chk_snapshot_op), for the per-subtask size and end-to-end duration (settle). pd outlives
- * its files: it is freed only once settled. */
+ * ack slot of the task that wrote it (file_of_task), for the per-subtask size and end-to-end
+ * duration (settle). A heap chain file, a shared file, is counted by its writer
+ * (heap_chain_write). pd outlives its files: it is freed only once settled. */
 static void file_done(void *arg, weir_ckpt *ck, const struct weir_ckpt_file_info *fi, int status)
 {
     (void)ck;
@@ -244,19 +260,14 @@ static void file_done(void *arg, weir_ckpt *ck, const struct weir_ckpt_file_info
         return;
     uint64_t now = now_ns();
     for (int i = 0; i < rt->n_tasks; i++) {
-        const struct task *t = &rt->tasks[i];
-        for (int j = 0; j < t->n_ops; j++) {
-            char name[256];
-            if (weir_ckpt_file_name(name, sizeof name, t->ops[j].node->uid, t->subtask) < 0 ||
-                strcmp(name, fi->name) != 0)
-                continue;
-            struct task_ack *a = &pd->acks[i];
-            atomic_fetch_add(&a->size_bytes, fi->size_bytes);
-            uint64_t prev = atomic_load(&a->durable_ns);
-            while (prev < now && !atomic_compare_exchange_weak(&a->durable_ns, &prev, now))
-                ;
-            return;
-        }
+        if (!file_of_task(&rt->tasks[i], fi->name))
+            continue;
+        struct task_ack *a = &pd->acks[i];
+        atomic_fetch_add(&a->size_bytes, fi->size_bytes);
+        uint64_t prev = atomic_load(&a->durable_ns);
+        while (prev < now && !atomic_compare_exchange_weak(&a->durable_ns, &prev, now))
+            ;
+        return;
     }
 }
 

@@ -110,6 +110,9 @@ struct heap_chain_out {
     uint32_t kg_first, kg_last;
     bool delta;
     uint64_t id;
+    /* the task's ack slot's size: the chain file counts in the subtask's checkpoint size
+     * (pd outlives it: the state file, submitted after the chain is written, holds pd) */
+    _Atomic uint64_t *size_bytes;
     char err[512];
 };
 
@@ -240,7 +243,8 @@ int heap_chain_begin(struct op_inst *op, struct pending *pd, uint64_t id, weir_c
                                  .kg_first = kg_first,
                                  .kg_last = kg_last,
                                  .delta = weir_keyed_view_is_delta(*view),
-                                 .id = id};
+                                 .id = id,
+                                 .size_bytes = &pd->acks[op->task->index].size_bytes};
     if (asprintf(&o->name, "%s-%s-%" PRIu64 ".heap", file_base, nonce, id) < 0)
         o->name = NULL;
     if (!o->name ||
@@ -306,8 +310,11 @@ int heap_chain_write(struct heap_chain_out *o, weir_keyed_view *v)
 {
     FILE *fp = fopen(o->tmp, "wbx");
     int rc = fp ? 0 : -errno;
+    off_t size = 0;
     if (fp) {
         rc = write_kgs(o, v, fp);
+        if (rc == 0 && (size = ftello(fp)) < 0)
+            rc = -errno;
         if (rc == 0 && (fflush(fp) != 0 || fsync(fileno(fp)) < 0))
             rc = -errno;
         if (fclose(fp) != 0 && rc == 0)
@@ -317,6 +324,8 @@ int heap_chain_write(struct heap_chain_out *o, weir_keyed_view *v)
         snprintf(o->err, sizeof o->err, "state.checkpoints.dir: %s: %s", o->tmp, strerror(-rc));
     if (rc == 0)
         rc = weir_ckpt_shared_add(o->ck, o->tmp, o->name);
+    if (rc == 0) /* a new name: the checkpoint's new shared bytes count it too */
+        atomic_fetch_add(o->size_bytes, (uint64_t)size);
     return rc;
 }
 

@@ -71,21 +71,23 @@ static int gather_one(void *arg, const struct weir_timer *tm)
 {
     struct gather *g = arg;
     if (g->n == g->cap)
-        return -ENOMEM; /* sized from timers_count: cannot happen */
+        return -ENOMEM; /* sized from timers_view_count: cannot happen */
     g->v[g->n++] = *tm;
     return 0;
 }
 
-static int timers_gather(struct timer_service *ts, struct timer_list *tl)
+/* The timers of view tv, sorted by key group: on a heap snapshot's writer thread, on the
+ * worker for the others. */
+static int timers_gather(const struct timer_view *tv, struct timer_list *tl)
 {
     for (int d = 0; d < 2; d++) {
-        size_t live = timers_count(ts, d);
+        size_t live = timers_view_count(tv, d);
         struct gather g = {.v = live ? malloc(live * sizeof *g.v) : NULL, .cap = live};
         tl->v[d] = g.v;
         tl->n[d] = 0;
         if (live && !g.v)
             return -ENOMEM;
-        int rc = timers_foreach(ts, d, gather_one, &g);
+        int rc = timers_view_foreach(tv, d, gather_one, &g);
         if (rc < 0)
             return rc;
         tl->n[d] = g.n;
@@ -93,6 +95,17 @@ static int timers_gather(struct timer_service *ts, struct timer_list *tl)
             qsort(tl->v[d], tl->n[d], sizeof *tl->v[d], cmp_timer_kg);
     }
     return 0;
+}
+
+/* timers_gather of a view taken and released here (the worker). */
+static int timers_gather_now(struct timer_service *ts, struct timer_list *tl)
+{
+    struct timer_view *tv = NULL;
+    int rc = timers_pin(ts, &tv);
+    if (rc == 0)
+        rc = timers_gather(tv, tl);
+    timers_view_release(tv);
+    return rc;
 }
 
 /* Section TAG_TIMERS | kg: per domain a count, then (ts, key, ns) triples. */
@@ -139,12 +152,13 @@ int chk_identity_write(weir_ckpt_file *f, const struct weir_ckpt_entry *e, uint6
 /* ---- hashmap state: copy-on-write view, written off the worker ------------------------- */
 
 /* What a heap snapshot's writer thread needs: the file (the identity and operator sections
- * already in it), the view pinned on the worker, the timers copied there. */
+ * already in it), the views of the keyed state and of the timers pinned on the worker. */
 struct async_snap {
     struct runtime *rt;
     weir_ckpt_file *f;
     weir_keyed_view *view;
     struct heap_chain_out *chain; /* incremental: the keyed state goes to a chain file */
+    struct timer_view *timers;    /* released once gathered into tl */
     struct timer_list tl;
     uint32_t kg_first, kg_last;
 };
@@ -157,7 +171,11 @@ static int async_write(struct async_snap *a)
 {
     struct weir_snapshot_out *out = weir_ckpt_file_out(a->f);
     size_t cursor[2] = {0, 0};
-    int rc = a->chain ? heap_chain_write(a->chain, a->view) : 0;
+    int rc = timers_gather(a->timers, &a->tl);
+    timers_view_release(a->timers);
+    a->timers = NULL;
+    if (rc == 0 && a->chain)
+        rc = heap_chain_write(a->chain, a->view);
     for (uint32_t kg = a->kg_first; rc == 0 && kg <= a->kg_last; kg++) {
         if (!a->chain) {
             rc = weir_ckpt_file_section_begin(a->f, TAG_KEYED | kg);
@@ -189,6 +207,7 @@ static void *async_run(void *arg)
     else
         weir_ckpt_file_submit(a->f);
     weir_keyed_view_release(a->view);
+    timers_view_release(a->timers);
     heap_chain_out_free(a->chain);
     free(a->tl.v[0]);
     free(a->tl.v[1]);
@@ -286,40 +305,34 @@ static int start_writer(struct runtime *rt, int node, struct async_snap *a)
     return rc;
 }
 
-/* The keyed part of a hashmap operator's snapshot: pin a view and copy the timers here
- * (the synchronous part, independent of the state's size but for the timers), the rest on a
- * writer thread. With chain (incremental), the view writes a chain file (heap_chain.c) named
- * after the state file, name. Owns f from here on. */
+/* The keyed part of a hashmap operator's snapshot: pin views of the keyed state and of the
+ * timers here (the synchronous part, independent of their size), the rest on a writer
+ * thread. With chain (incremental), the view writes a chain file (heap_chain.c) named after
+ * the state file, name. Owns f from here on. */
 static int snapshot_heap_async(struct op_inst *op, weir_ckpt_file *f,
                                const struct weir_ckpt_entry *e, struct pending *pd, uint64_t id,
                                bool chain, const char *name)
 {
     struct runtime *rt = op->task->rt;
-    uint32_t kg_first = e->kg_first, kg_last = e->kg_last;
     struct async_snap *a = calloc(1, sizeof *a);
     int rc = a ? 0 : -ENOMEM;
     if (rc == 0)
-        rc = timers_gather(&op->timers, &a->tl);
+        rc = timers_pin(&op->timers, &a->timers);
     if (rc == 0 && chain)
-        rc = heap_chain_begin(op, pd, id, f, name, kg_first, kg_last, &a->view, &a->chain);
+        rc = heap_chain_begin(op, pd, id, f, name, e->kg_first, e->kg_last, &a->view, &a->chain);
     else if (rc == 0)
         rc = weir_keyed_view_pin(op->backend, &a->view);
     if (rc < 0) {
-        if (a) {
-            free(a->tl.v[0]);
-            free(a->tl.v[1]);
-        }
+        if (a)
+            timers_view_release(a->timers);
         free(a);
         weir_ckpt_file_abort(f, rc);
         return rc;
     }
-    *a = (struct async_snap){.rt = rt,
-                             .f = f,
-                             .view = a->view,
-                             .chain = a->chain,
-                             .tl = a->tl,
-                             .kg_first = kg_first,
-                             .kg_last = kg_last};
+    a->rt = rt;
+    a->f = f;
+    a->kg_first = e->kg_first;
+    a->kg_last = e->kg_last;
     pthread_mutex_lock(&async_lock);
     rt->chk.async_snapshots++;
     pthread_mutex_unlock(&async_lock);
@@ -381,13 +394,16 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
     if (rc == 0 && backend) {
         struct timer_list tl = {0};
         size_t cursor[2] = {0, 0};
-        rc = timers_gather(&op->timers, &tl);
+        rc = timers_gather_now(&op->timers, &tl);
         if (rc == 0 && native) {
             char *tmp = NULL;
             char base[256];
             snprintf(base, sizeof base, "%s", name);
+            uint64_t new_bytes = 0;
             rc = rocks_incremental_snapshot(t->rt->chk.coord->storage, backend, ck, f, base, id,
-                                            &tmp, &pd->shared);
+                                            &tmp, &pd->shared, &new_bytes);
+            /* the new SSTs count in the subtask's checkpoint size, as in the checkpoint's */
+            atomic_fetch_add(&pd->acks[t->index].size_bytes, new_bytes);
             if (tmp) {
                 pthread_mutex_lock(&pd->tmp_lock);
                 char **v = realloc(pd->tmp_dirs, (pd->n_tmp + 1) * sizeof *v);

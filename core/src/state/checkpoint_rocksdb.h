@@ -23,10 +23,12 @@ struct rocks_shared_list {
 
 bool rocks_incremental_applies(weir_keyed_backend *be);
 /* Writes be's instance into f as shared SSTs plus small files; *tmp_dir (hard
- * links) must be removed once the checkpoint has settled. */
+ * links) must be removed once the checkpoint has settled. *new_bytes grows by the bytes of
+ * the SSTs the storage did not hold yet (the subtask's share of the checkpoint's size). */
 int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ckpt *ck,
                                weir_ckpt_file *f, const char *file_base, uint64_t id,
-                               char **tmp_dir, struct rocks_shared_list *shared);
+                               char **tmp_dir, struct rocks_shared_list *shared,
+                               uint64_t *new_bytes);
 bool rocks_file_is_incremental(weir_restore_file *f);
 int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
                               uint32_t first, uint32_t last, char *err, size_t errlen);

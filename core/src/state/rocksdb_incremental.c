@@ -197,10 +197,11 @@ static int list_files(const char *tmp_dir, struct ckpt_files *cf)
 }
 
 /* TAG_ROCKS_SHARED: each SST handed to the storage's shared/ under a content name (counted
- * as new bytes when the storage did not hold it yet) and listed for the _metadata. */
+ * as new bytes, the checkpoint's and the subtask's in *new_bytes, when the storage did not
+ * hold it yet) and listed for the _metadata. */
 static int write_shared(weir_storage *st, weir_ckpt *ck, weir_ckpt_file *f, const char *file_base,
                         const char *identity, const char *tmp_dir, const struct ckpt_files *cf,
-                        struct rocks_shared_list *shared)
+                        struct rocks_shared_list *shared, uint64_t *new_bytes)
 {
     struct weir_snapshot_out *out = weir_ckpt_file_out(f);
     int rc = weir_ckpt_file_section_begin(f, TAG_ROCKS_SHARED);
@@ -212,8 +213,10 @@ static int write_shared(weir_storage *st, weir_ckpt *ck, weir_ckpt_file *f, cons
         snprintf(name, sizeof name, "%s-%s-%s", file_base, identity, cf->sst[i]);
         snprintf(path, sizeof path, "%s/%s", tmp_dir, cf->sst[i]);
         struct stat sb;
-        if (weir_storage_shared_refs(st, name) == 0 && stat(path, &sb) == 0)
+        if (weir_storage_shared_refs(st, name) == 0 && stat(path, &sb) == 0) {
             atomic_fetch_add(&shared->new_bytes, (uint64_t)sb.st_size);
+            *new_bytes += (uint64_t)sb.st_size;
+        }
         rc = weir_ckpt_shared_add(ck, path, name);
         if (rc == 0)
             rc = put_str(out, name);
@@ -252,7 +255,8 @@ static int write_private(weir_ckpt_file *f, const char *tmp_dir, const struct ck
 
 int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ckpt *ck,
                                weir_ckpt_file *f, const char *file_base, uint64_t id,
-                               char **tmp_dir, struct rocks_shared_list *shared)
+                               char **tmp_dir, struct rocks_shared_list *shared,
+                               uint64_t *new_bytes)
 {
     rocksdb_t *db;
     rocksdb_options_t *opts;
@@ -268,7 +272,7 @@ int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ck
         return rc;
     rc = list_files(*tmp_dir, &cf);
     if (rc == 0)
-        rc = write_shared(st, ck, f, file_base, identity, *tmp_dir, &cf, shared);
+        rc = write_shared(st, ck, f, file_base, identity, *tmp_dir, &cf, shared, new_bytes);
     if (rc == 0)
         rc = write_private(f, *tmp_dir, &cf);
     ckpt_files_free(&cf);

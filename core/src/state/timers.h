@@ -11,10 +11,25 @@
  * timer's timestamp only: by linear scan while the bucket is small, by an
  * index table once it grows. Deleting a timer flags its entry; the scan skips
  * it. Internal.
+ *
+ * Snapshots pin a view (timers_pin, on the worker, in constant time) that a writer thread
+ * reads while the worker goes on adding, deleting and firing timers. Versioned rather than
+ * copied: the service counts epochs (a pin closes one), each entry records the epoch it was
+ * added in (born) and the one it was deleted or fired in (died), and a view of epoch E sees
+ * the entries born <= E that died after E. What a view may read is never changed in place
+ * but for died, which only moves from "alive" to an epoch after every view's (a deleted
+ * timer registered again is revived in place only when no view could tell, otherwise
+ * appended anew): an entry array that grows is replaced, a bucket that fired stays until
+ * the list of buckets is compacted into a new one, and the views pin the list (its array
+ * and length) they read. What the worker replaces while views are in flight is retired to
+ * the newest view and freed when it and every older view are released (epoch-based
+ * reclamation); with no view in flight it is freed at once.
  */
 #ifndef WEIR_TIMERS_H
 #define WEIR_TIMERS_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,31 +41,51 @@ struct weir_timer {
     uint32_t key_group;
 };
 
+#define TIMER_ALIVE UINT32_MAX /* timer_entry.died of a live timer */
+
 struct timer_entry {
     uint64_t key;
     uint64_t ns;
     uint32_t key_group;
-    uint32_t dead; /* deleted, or already fired */
+    uint32_t born;         /* the service's epoch when added */
+    _Atomic uint32_t died; /* the epoch it was deleted or fired in; TIMER_ALIVE */
 };
 
 struct timer_bucket {
     int64_t ts;
-    struct timer_entry *v;
-    uint32_t n, cap, pos; /* entries [pos, n) are still to fire */
-    uint32_t *index;      /* open addressing over (key, ns): entry index + 1; NULL while small */
+    /* Published with release stores (v before n) for views: a view reads [0, n) of any v
+     * it loads after n. Grown into a new array, never realloc'd. */
+    struct timer_entry *_Atomic v;
+    _Atomic uint32_t n;
+    uint32_t cap, pos; /* entries [pos, n) are still to fire */
+    uint32_t *index;   /* open addressing over (key, ns): entry index + 1; NULL while small */
     uint32_t index_cap;
+    _Atomic uint32_t fired; /* the epoch its last timer fired in; 0 while it has timers */
 };
 
 struct timer_domain {
-    struct timer_bucket **heap; /* by ts */
+    struct timer_bucket **heap; /* by ts, the buckets with timers to fire */
     size_t n_heap, cap_heap;
     struct timer_bucket **map; /* ts -> bucket, open addressing, no deletions but rebuilds */
     size_t map_cap, map_used;
     size_t live;
+    /* Every bucket not yet reclaimed, fired ones included, in creation order: what views
+     * read. Appended in place, replaced by a new array when it grows or is compacted. */
+    struct timer_bucket **all;
+    size_t n_all, cap_all, n_fired;
 };
+
+struct timer_view;
 
 struct timer_service {
     struct timer_domain d[2]; /* by enum weir_time_domain */
+    uint32_t epoch;           /* entries added now are born in it; a pin closes it */
+    /* Views not yet freed, oldest first (pin appends on the worker, release pops on any
+     * thread), under lock; views counts those not released. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct timer_view *oldest, *newest;
+    _Atomic int views;
 };
 
 void timers_init(struct timer_service *t);
@@ -62,8 +97,15 @@ int timers_del(struct timer_service *t, int domain, const struct weir_timer *tm)
 /* Pops the earliest live timer with ts <= upto into *out; false when none. */
 bool timers_pop_due(struct timer_service *t, int domain, int64_t upto, struct weir_timer *out);
 size_t timers_count(const struct timer_service *t, int domain);
-/* Calls fn for every live timer of the domain (any order), for snapshots. */
-int timers_foreach(const struct timer_service *t, int domain,
-                   int (*fn)(void *arg, const struct weir_timer *tm), void *arg);
+
+/* Pins the timers as they are now (the worker; constant time): 0 or -ENOMEM. */
+int timers_pin(struct timer_service *t, struct timer_view **out);
+/* The live timers of the domain at the pin: how many, and each to fn (any order; any
+ * thread, one at a time per view). fn's nonzero result ends the walk and is returned. */
+size_t timers_view_count(const struct timer_view *v, int domain);
+int timers_view_foreach(const struct timer_view *v, int domain,
+                        int (*fn)(void *arg, const struct weir_timer *tm), void *arg);
+/* Lets the view go (any thread); NULL is a no-op. timers_free waits for every view. */
+void timers_view_release(struct timer_view *v);
 
 #endif
