@@ -105,6 +105,21 @@ static void metadata_already_in_the_store_fails_the_checkpoint(void **state)
     weir_s3_close(other);
 }
 
+/* Waits up to 10 s for key to be in the store (uploaded in the background). */
+static void wait_for_object(struct weir_s3 *s3, const char *key)
+{
+    uint8_t *got = NULL;
+    size_t len;
+    int rc = -ENOENT;
+    for (int i = 0; i < 1000 && rc == -ENOENT; i++) {
+        if ((rc = weir_s3_get(s3, key, &got, &len)) == -ENOENT)
+            usleep(10000);
+    }
+    if (rc != 0)
+        fail_msg("%s: not in the store after 10 s: %s", key, weir_s3_error(s3));
+    free(got);
+}
+
 /* A state file goes to the store as soon as it is durable, while the checkpoint is still
  * being written (no commit asked yet): the upload overlaps the other subtasks' snapshots. */
 static void a_durable_file_is_uploaded_before_the_commit(void **state)
@@ -117,16 +132,10 @@ static void a_durable_file_is_uploaded_before_the_commit(void **state)
     assert_int_equal(write_state(ck, "a", 2, 1000, 1), 0);
     struct weir_s3 *s3 = open_s3();
     snprintf(key, sizeof key, "%s/early/job/chk-1/a", prefix);
+    wait_for_object(s3, key);
+    assert_int_equal(weir_ckpt_state(ck), WEIR_CKPT_WRITING);
     uint8_t *got = NULL;
     size_t len;
-    int rc = -ENOENT;
-    for (int i = 0; i < 1000 && rc == -ENOENT; i++) {
-        if ((rc = weir_s3_get(s3, key, &got, &len)) == -ENOENT)
-            usleep(10000);
-    }
-    assert_int_equal(rc, 0);
-    free(got);
-    assert_int_equal(weir_ckpt_state(ck), WEIR_CKPT_WRITING);
     snprintf(key, sizeof key, "%s/early/job/chk-1/_metadata", prefix);
     assert_int_equal(weir_s3_get(s3, key, &got, &len), -ENOENT);
     struct weir_ckpt_entry e = {.operator_uid = "op", .parallelism = 1, .file = "a"};
@@ -153,15 +162,7 @@ static void an_aborted_checkpoint_leaves_no_objects(void **state)
     assert_int_equal(write_state(ck, "a", 2, 1000, 1), 0);
     struct weir_s3 *s3 = open_s3();
     snprintf(key, sizeof key, "%s/aborted/job/chk-1/a", prefix);
-    uint8_t *got = NULL;
-    size_t len;
-    int rc = -ENOENT;
-    for (int i = 0; i < 1000 && rc == -ENOENT; i++) {
-        if ((rc = weir_s3_get(s3, key, &got, &len)) == -ENOENT)
-            usleep(10000);
-    }
-    assert_int_equal(rc, 0); /* uploaded while the checkpoint ran */
-    free(got);
+    wait_for_object(s3, key); /* uploaded while the checkpoint ran */
     weir_ckpt_abort(ck, -ECANCELED);
     weir_ckpt_wait(ck, 30000);
     weir_ckpt_release(ck);
