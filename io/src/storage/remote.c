@@ -21,8 +21,10 @@
  *           kept checkpoint lists.
  *   DISCARD a checkpoint that failed or was aborted (its local directory removed,
  *           retention.c): delete what of it went up (its files go up before the commit, so a
- *           job stopped mid-checkpoint would leave chk-N without _metadata in the store).
- *           Queued after its FILE jobs, which are done or skipped by then.
+ *           job stopped mid-checkpoint would leave chk-N without _metadata in the store):
+ *           its _metadata first when this thread put it, never another writer's; nothing
+ *           when another writer's _metadata was there first (-EEXIST: chk-N is theirs).
+ *           Queued after its FILE and UPLOAD jobs, which are done or skipped by then.
  *
  * Object keys: <prefix>/<job>/chk-N/<file>, <prefix>/<job>/chk-N/_metadata,
  * <prefix>/<job>/shared/<name>, as the local layout.
@@ -40,7 +42,7 @@ enum { JOB_FILE = 1, JOB_UPLOAD, JOB_RETAIN, JOB_DISCARD };
 struct rjob {
     struct rjob *next;
     int kind;
-    struct weir_ckpt *ck; /* FILE (a reference of its own), UPLOAD (commit.c's reference) */
+    struct weir_ckpt *ck; /* FILE, DISCARD (a reference of their own), UPLOAD (commit.c's) */
     char *name;           /* FILE: the state file */
     uint64_t new_id;      /* RETAIN: delete below it ... */
     uint64_t *keep;       /* ... but these ids */
@@ -84,7 +86,7 @@ static void set_free(char **v, size_t n)
 
 static void job_free(struct rjob *j)
 {
-    if (j->kind == JOB_FILE)
+    if (j->kind == JOB_FILE || j->kind == JOB_DISCARD)
         ck_put(j->ck);
     free(j->name);
     free(j->keep);
@@ -153,6 +155,7 @@ static int upload_ck(struct weir_storage *s, struct remote *r, struct weir_ckpt 
     if (!rc) {
         remote_key(r, key, sizeof key, "/%s/_metadata", ck->label);
         rc = weir_s3_put_if_absent(r->s3, key, ck->meta_file.buf, ck->meta_file.len);
+        ck->meta_put = rc == 0;
         if (rc == -EEXIST) {
             snprintf(ck->upload_err, sizeof ck->upload_err,
                      "state.checkpoints.dir: %s: %s/_metadata exists already: another weir "
@@ -226,12 +229,15 @@ static void retain(struct weir_storage *s, struct remote *r, struct rjob *j)
     set_free(keys, n);
 }
 
-/* Deletes every object under <key_job>/chk-<id>/, _metadata first. */
-static void discard(struct weir_storage *s, struct remote *r, uint64_t id)
+/* Deletes what ck put under <key_job>/chk-<id>/: its _metadata first if it put one, then the
+ * other objects; nothing when chk-<id> turned out to be another writer's. */
+static void discard(struct weir_storage *s, struct remote *r, struct weir_ckpt *ck)
 {
     char pre[1024];
-    remote_key(r, pre, sizeof pre, "/chk-%" PRIu64 "/", id);
-    for (int pass = 0; pass < 2; pass++) {
+    if (ck->upload_rc == -EEXIST)
+        return;
+    remote_key(r, pre, sizeof pre, "/chk-%" PRIu64 "/", ck->id);
+    for (int pass = ck->meta_put ? 0 : 1; pass < 2; pass++) {
         char *token = NULL;
         do {
             struct weir_s3_list l = {0};
@@ -286,7 +292,7 @@ static void *uploader_main(void *arg)
             ck->upload_req.type = REQ_UPLOADED;
             io_enqueue(s, &ck->upload_req); /* the queue's lock publishes upload_rc/_err */
         } else if (j->kind == JOB_DISCARD) {
-            discard(s, r, j->new_id); /* also while closing: a stop aborts what is in flight */
+            discard(s, r, j->ck); /* also while closing: a stop aborts what is in flight */
         } else {
             retain(s, r, j); /* also while closing: it is what the last completion left */
         }
@@ -365,17 +371,17 @@ void remote_retain(struct weir_storage *s, uint64_t new_id, const uint64_t *keep
     push(s->remote, j);
 }
 
-void remote_discard(struct weir_storage *s, uint64_t id)
+void remote_discard(struct weir_storage *s, struct weir_ckpt *ck)
 {
     struct rjob *j = calloc(1, sizeof *j);
     if (!j) {
-        storage_log(
-            s, "state.checkpoints.dir: %s: out of memory: chk-%" PRIu64 " is left in the store",
-            s->remote->url, id);
+        storage_log(s, "state.checkpoints.dir: %s: out of memory: %s is left in the store",
+                    s->remote->url, ck->label);
         return;
     }
     j->kind = JOB_DISCARD;
-    j->new_id = id;
+    ck_get(ck);
+    j->ck = ck;
     push(s->remote, j);
 }
 

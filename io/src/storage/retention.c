@@ -231,7 +231,7 @@ void remove_ck_dir(struct weir_storage *s, struct weir_ckpt *ck)
     if (!ck->savepoint) {
         rc = privdir_rm_tree_at(s->job_fd, ck->label);
         if (s->remote)
-            remote_discard(s, ck->id);
+            remote_discard(s, ck);
     } else if (!ck->dir_existed) {
         rc = privdir_rm_tree_at(AT_FDCWD, ck->path);
     } else {

@@ -160,6 +160,7 @@ struct weir_ckpt {
     /* s3://: the uploader's outcome, set before it queues upload_req (remote.c) */
     struct req upload_req;
     int upload_rc;
+    bool meta_put; /* the uploader's own: its _metadata PUT succeeded (DISCARD reads it) */
     char upload_err[512];
 };
 
@@ -344,8 +345,8 @@ void remote_free(struct weir_storage *s);   /* stops the uploader; NULL remote: 
 void remote_upload_file(struct weir_storage *s, struct weir_ckpt *ck, const char *name);
 void remote_upload(struct weir_storage *s, struct weir_ckpt *ck);
 void remote_retain(struct weir_storage *s, uint64_t new_id, const uint64_t *keep, size_t nkeep);
-/* io thread, a failed checkpoint settled: delete what of chk-<id> went up. */
-void remote_discard(struct weir_storage *s, uint64_t id);
+/* io thread, a failed checkpoint settled: delete what of it went up (never another writer's). */
+void remote_discard(struct weir_storage *s, struct weir_ckpt *ck);
 
 /* Tests: commit with plain system calls on the io thread, as on kernels without
  * IORING_OP_RENAMEAT (before 5.11). Call before any checkpoint begins. The other test hooks
