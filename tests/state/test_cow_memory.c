@@ -54,6 +54,35 @@ static uint64_t fill_to(weir_keyed_backend *be, weir_value_state *v, uint64_t by
     return n;
 }
 
+/* Two backends ("op" and "other") of one env whose task heap pool is 16 MiB, each with a
+ * value state "v" of struct big. */
+struct two {
+    weir_config *c;
+    weir_state_env *env;
+    weir_keyed_backend *be, *other;
+    weir_value_state *v, *ov;
+};
+
+static void two_open(struct two *t)
+{
+    t->c = config_for("hashmap", "memory.task.heap.size=16m", NULL);
+    t->env = env_for(t->c, "cow-memory");
+    t->be = backend_for(t->env, "op", 0, 0, MAXP - 1);
+    t->other = backend_for(t->env, "other", 0, 0, MAXP - 1);
+    t->v = weir_value_state_get(t->be, "v", sizeof(struct big), NULL);
+    t->ov = weir_value_state_get(t->other, "v", sizeof(struct big), NULL);
+    assert_non_null(t->v);
+    assert_non_null(t->ov);
+}
+
+static void two_close(struct two *t)
+{
+    weir_keyed_backend_close(t->other);
+    weir_keyed_backend_close(t->be);
+    weir_state_env_free(t->env);
+    weir_config_free(t->c);
+}
+
 /* Every key group of view v, as its writer thread would; the first error's code. */
 static int write_view(weir_keyed_view *v, struct membuf *bufs)
 {
@@ -138,14 +167,10 @@ static void growth_with_copies_held_cancels_the_views_and_goes_on(void **state)
  * backend's growth too (another subtask's worker), on the growing worker's thread. */
 static void copies_of_another_backend_give_way_to_growth(void **state)
 {
-    weir_config *c = config_for("hashmap", "memory.task.heap.size=16m", NULL);
-    weir_state_env *env = env_for(c, "cow-memory");
-    weir_keyed_backend *be = backend_for(env, "op", 0, 0, MAXP - 1);
-    weir_keyed_backend *other = backend_for(env, "other", 0, 0, MAXP - 1);
-    weir_value_state *v = weir_value_state_get(be, "v", sizeof(struct big), NULL);
-    weir_value_state *ov = weir_value_state_get(other, "v", sizeof(struct big), NULL);
-    assert_non_null(v);
-    assert_non_null(ov);
+    struct two t;
+    two_open(&t);
+    weir_keyed_backend *be = t.be, *other = t.other;
+    weir_value_state *v = t.v, *ov = t.ov;
     uint64_t n = fill_to(be, v, 5u << 20);
     weir_keyed_view *view = NULL;
     assert_int_equal(weir_keyed_view_pin(be, &view), 0);
@@ -169,24 +194,17 @@ static void copies_of_another_backend_give_way_to_growth(void **state)
     free_bufs(bufs, MAXP);
     check_values(be, v, n, n, 2);
     check_values(other, ov, grown, 0, 1);
-    weir_keyed_backend_close(other);
-    weir_keyed_backend_close(be);
-    weir_state_env_free(env);
-    weir_config_free(c);
+    two_close(&t);
 }
 
 /* With no copy held, a pinned view has nothing to give back: growth past the pool fails the
  * write with the pool named, and the view, not in the way, is written whole. */
 static void exhaustion_without_copies_fails_with_the_pool_named(void **state)
 {
-    weir_config *c = config_for("hashmap", "memory.task.heap.size=16m", NULL);
-    weir_state_env *env = env_for(c, "cow-memory");
-    weir_keyed_backend *be = backend_for(env, "op", 0, 0, MAXP - 1);
-    weir_keyed_backend *other = backend_for(env, "other", 0, 0, MAXP - 1);
-    weir_value_state *v = weir_value_state_get(be, "v", sizeof(struct big), NULL);
-    weir_value_state *ov = weir_value_state_get(other, "v", sizeof(struct big), NULL);
-    assert_non_null(v);
-    assert_non_null(ov);
+    struct two t;
+    two_open(&t);
+    weir_keyed_backend *be = t.be, *other = t.other;
+    weir_value_state *v = t.v, *ov = t.ov;
     uint64_t n = fill_to(be, v, 4u << 20);
     weir_keyed_view *view = NULL;
     assert_int_equal(weir_keyed_view_pin(be, &view), 0);
@@ -200,10 +218,7 @@ static void exhaustion_without_copies_fails_with_the_pool_named(void **state)
     weir_keyed_view_release(view);
     free_bufs(bufs, MAXP);
     check_values(be, v, n, 0, 1);
-    weir_keyed_backend_close(other);
-    weir_keyed_backend_close(be);
-    weir_state_env_free(env);
-    weir_config_free(c);
+    two_close(&t);
 }
 
 /* Cancelling the views is not enough when the live state alone outgrows the pool: the write
