@@ -69,8 +69,7 @@ static bool advance(weir_state_env *env, struct inflight *f, uint64_t step)
 static void views_hold_the_state_as_pinned_while_it_changes(void **state)
 {
     uint64_t seed = wt_seed(20261207), rs = seed;
-    const char *ops_env = getenv("WEIR_TEST_OPS");
-    uint64_t nops = ops_env && *ops_env ? strtoull(ops_env, NULL, 0) : 40000;
+    uint64_t nops = wt_ops(40000);
     print_message("seed %" PRIu64 ", %" PRIu64 " operations\n", seed, nops);
     weir_config *cfg = config_for("hashmap", NULL);
     weir_state_env *env = env_for(cfg, "cow-prop");

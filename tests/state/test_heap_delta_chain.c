@@ -51,8 +51,7 @@ static void a_chain_of_deltas_restores_the_state_at_each_pin(void **state)
 {
     (void)state;
     uint64_t seed = wt_seed(20261208), rs = seed;
-    const char *ops_env = getenv("WEIR_TEST_OPS");
-    uint64_t nops = ops_env && *ops_env ? strtoull(ops_env, NULL, 0) : 30000;
+    uint64_t nops = wt_ops(30000);
     print_message("seed %" PRIu64 ", %" PRIu64 " operations\n", seed, nops);
     weir_config *cfg = config_for("hashmap", NULL);
     weir_state_env *env = env_for(cfg, "delta-chain");

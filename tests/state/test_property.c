@@ -24,8 +24,7 @@ static void move(struct side *s, weir_state_env *env, const char *uid)
 static void backends_and_model_agree(void **state)
 {
     uint64_t seed = wt_seed(20240611), rs = seed;
-    const char *ops_env = getenv("WEIR_TEST_OPS");
-    uint64_t nops = ops_env && *ops_env ? strtoull(ops_env, NULL, 0) : 30000;
+    uint64_t nops = wt_ops(30000);
     print_message("seed %" PRIu64 ", %" PRIu64 " operations\n", seed, nops);
 
     weir_config *ch = config_for("hashmap", NULL), *cr = config_for("rocksdb", NULL);

@@ -1,6 +1,6 @@
 /*
  * Reproducible randomness for property tests: splitmix64 gives the same sequence from a
- * seed on any libc, and WEIR_TEST_SEED replays another one.
+ * seed on any libc, WEIR_TEST_SEED replays another one and WEIR_TEST_OPS sets another length.
  */
 #include <stdlib.h>
 
@@ -17,5 +17,11 @@ uint64_t wt_rand(uint64_t *state)
 uint64_t wt_seed(uint64_t def)
 {
     const char *s = getenv("WEIR_TEST_SEED");
+    return s && *s ? strtoull(s, NULL, 0) : def;
+}
+
+uint64_t wt_ops(uint64_t def)
+{
+    const char *s = getenv("WEIR_TEST_OPS");
     return s && *s ? strtoull(s, NULL, 0) : def;
 }

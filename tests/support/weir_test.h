@@ -54,6 +54,8 @@ void wt_rm_tree(const char *path);
 uint64_t wt_rand(uint64_t *state);
 /* $WEIR_TEST_SEED when set (to replay a failure), else def. */
 uint64_t wt_seed(uint64_t def);
+/* $WEIR_TEST_OPS when set (a property test's length), else def. */
+uint64_t wt_ops(uint64_t def);
 
 /* ---- configs --------------------------------------------------------------------------- */
 
