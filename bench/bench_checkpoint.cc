@@ -31,11 +31,19 @@
 // --update-fraction F (e.g. 0.01) measures incremental heap checkpoints instead: the
 // keys are loaded once (a sequential datagen, unpaced), while a second datagen, unioned
 // with it, updates random keys at a rate that touches a fraction F of them per interval
-// (2 s unless WEIR_BENCH_CKPT_INTERVAL says otherwise) for 8 intervals. The same run
-// goes once with state.backend.incremental false and once true; reported: the full
-// checkpoint's size (the median of the first run's checkpoints after the load), each
-// checkpoint's size of the second run, and the median of its deltas (the checkpoints
-// after the first two, which hold the load) against the full one.
+// (2 s unless WEIR_BENCH_CKPT_INTERVAL says otherwise). The same run goes once with
+// state.backend.incremental false and once true, each until 6 checkpoints were taken after
+// the load (or 60 in all); reported: each checkpoint's size ("L" marks those that hold part
+// of the load), the full checkpoint's size (the median of the first run's checkpoints
+// after the load) and the median of the second run's deltas after the load against it. A
+// checkpoint is after the load when every key existed (the operator counts the keys it
+// creates) before the previous one completed, so that the previous pin saw them all:
+// how long the load takes depends on the machine's load, and a delta that holds part of
+// it holds those keys whole (one such, 288 MiB among deltas of 11 MiB at --state-mb 1024,
+// was once taken for key groups written whole); so does one after a checkpoint that took
+// longer than the interval (a full one, every max-chain-length + 1): it holds the changes
+// of that longer time. WEIR_BENCH_VERBOSE=1 lets the jobs log (checkpoint durations, and
+// why a delta wrote key groups whole).
 //
 //   build/bench/bench_checkpoint --state-mb 128 --update-fraction 0.01
 //
@@ -49,6 +57,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include <cstdio>
 #include <cstdlib>
@@ -110,6 +119,9 @@ double median(std::vector<double> v)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+// Keys the operator created in this run: all of them once the load is done.
+std::atomic<uint64_t> g_keys_created{0};
+
 struct value {
     uint64_t count;
     uint64_t last_seq;
@@ -134,6 +146,8 @@ int op_process(weir_ctx *, void *st, int, const weir_rec *in, weir_emit *out)
     value v{};
     if (auto *old = static_cast<const value *>(weir_value_get(s->v)))
         v = *old;
+    else
+        g_keys_created.fetch_add(1, std::memory_order_relaxed);
     v.count++;
     v.last_seq = r->seq;
     int rc = weir_value_put(s->v, &v);
@@ -179,6 +193,12 @@ std::string second_newest(const std::string &jobdir)
 
 struct result {
     weir_run_stats st{};
+    std::vector<uint64_t> created_at; // g_keys_created when each periodic checkpoint completed
+    // --update-fraction: cancel job once `want` checkpoints were taken after the load of
+    // `keys` (the first `after` checkpoints hold the load in any case), or 60 in all
+    weir_job *job = nullptr;
+    uint64_t keys = 0;
+    size_t after = 0, want = 0;
     uint64_t max_ckpt_ms = 0, max_ckpt_bytes = 0; // the longest and the largest, as reported
     std::vector<uint64_t> sizes;                  // of each periodic checkpoint, in order
     std::vector<double> ckpt_ms;                  // every completed checkpoint's duration
@@ -193,6 +213,17 @@ struct update_mode {
 };
 update_mode g_update;
 
+// The indexes of r's checkpoints taken after the load: from r.after on, those whose
+// checkpoint r.after before completed once every key existed.
+std::vector<size_t> steady(const result &r)
+{
+    std::vector<size_t> v;
+    for (size_t i = r.after; i < r.sizes.size(); i++)
+        if (r.created_at[i - r.after] >= r.keys)
+            v.push_back(i);
+    return v;
+}
+
 void note_checkpoint(void *arg, const weir_checkpoint_event *ev)
 {
     auto *r = static_cast<result *>(arg);
@@ -201,8 +232,12 @@ void note_checkpoint(void *arg, const weir_checkpoint_event *ev)
     r->max_ckpt_ms = std::max(r->max_ckpt_ms, ev->duration_ms);
     r->ckpt_ms.push_back((double)ev->duration_ms);
     r->max_ckpt_bytes = std::max(r->max_ckpt_bytes, ev->size_bytes);
-    if (!ev->final)
-        r->sizes.push_back(ev->size_bytes);
+    if (ev->final)
+        return;
+    r->sizes.push_back(ev->size_bytes);
+    r->created_at.push_back(g_keys_created.load(std::memory_order_relaxed));
+    if (r->job && r->want && (steady(*r).size() >= r->want || r->sizes.size() >= 60))
+        weir_job_cancel(r->job);
 }
 
 uint64_t env_u64(const char *name, uint64_t def)
@@ -276,9 +311,16 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     }
     s = weir_keyed_transform(weir_key_by(s, key_of), "state", &state_ops, nullptr, nullptr);
     weir_sink_blackhole(s, "sink");
+    g_keys_created = 0;
+    if (g_update.on) {
+        res.job = job;
+        res.keys = o.keys;
+        res.after = g_update.incremental ? 2 : 1;
+        res.want = 6;
+    }
     weir_run_opts ro{};
     ro.parallelism = 1;
-    ro.quiet = true;
+    ro.quiet = !getenv("WEIR_BENCH_VERBOSE");
     ro.restore_from = restore;
     ro.on_checkpoint = note_checkpoint;
     ro.on_checkpoint_arg = &res;
@@ -298,12 +340,20 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     return res;
 }
 
-void print_sizes(const char *what, const std::vector<uint64_t> &v)
+// Each checkpoint's size, "L" after those that hold part of the load; the sizes after it.
+std::vector<double> print_sizes(const char *what, const result &r)
 {
+    std::vector<size_t> st = steady(r);
+    std::vector<double> after;
     fprintf(stderr, "%s checkpoints (MiB):", what);
-    for (uint64_t b : v)
-        fprintf(stderr, " %.3f", b / 1048576.0);
+    for (size_t i = 0; i < r.sizes.size(); i++) {
+        bool load = std::find(st.begin(), st.end(), i) == st.end();
+        fprintf(stderr, " %.3f%s", r.sizes[i] / 1048576.0, load ? "L" : "");
+        if (!load)
+            after.push_back((double)r.sizes[i]);
+    }
     fprintf(stderr, "\n");
+    return after;
 }
 
 // --update-fraction: full vs incremental heap checkpoint size (the header's note).
@@ -316,19 +366,17 @@ void incremental_size(benchmark::State &state)
     uint64_t keys = env_u64("WEIR_BENCH_KEYS", keys_for(g_state_mb));
     g_update.on = true;
     g_update.rate = g_update_fraction * (double)keys / interval_s;
-    g_update.updates = (uint64_t)(g_update.rate * interval_s * 8);
+    g_update.updates = 0; // until the run is cancelled (result.want)
     g_update.incremental = false;
     result full = run(iv, nullptr, keys, 0);
     g_update.incremental = true;
     result incr = run(iv, nullptr, keys, 0);
-    if (!full.ok || !incr.ok || full.sizes.size() < 3 || incr.sizes.size() < 4) {
-        state.SkipWithError("a run failed or took too few checkpoints");
+    std::vector<double> f = print_sizes("incremental off:", full),
+                        d = print_sizes("incremental on: ", incr);
+    if (!full.ok || !incr.ok || f.empty() || d.empty()) {
+        state.SkipWithError("a run failed or took no checkpoint after the load");
         return;
     }
-    print_sizes("incremental off:", full.sizes);
-    print_sizes("incremental on: ", incr.sizes);
-    std::vector<double> f(full.sizes.begin() + 1, full.sizes.end()),
-        d(incr.sizes.begin() + 2, incr.sizes.end());
     double full_b = median(f), delta_b = median(d);
     fprintf(stderr,
             "update fraction %.4f of %llu keys per %.1f s: full %.3f MiB, delta %.3f MiB "

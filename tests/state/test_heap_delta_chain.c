@@ -12,7 +12,10 @@
  * key, with the reference model as it was at its pin.
  *
  * The size: after 1% of the keys of a large state change, the delta is under 5% of a full
- * snapshot.
+ * snapshot. What makes a delta larger, told apart (weir_keyed_view_delta_info): keys added
+ * since the last pin (a load into a running job) are entries of the delta, one by one, however
+ * many; a key-group table more than half of whose entries changed is written whole, and so
+ * is one whose change set found no room in the task-heap pool.
  *
  * WEIR_TEST_SEED=n picks another sequence; WEIR_TEST_OPS=n another length.
  */
@@ -211,11 +214,217 @@ static void a_delta_of_one_percent_of_the_keys_is_under_five_percent_of_a_full_o
     weir_config_free(cfg);
 }
 
+/* Value "v" of 16 bytes, keys [from, to). */
+static void put_range(weir_keyed_backend *be, weir_value_state *vs, uint64_t from, uint64_t to,
+                      uint64_t salt)
+{
+    for (uint64_t k = from; k < to; k++) {
+        uint64_t val[2] = {k, salt};
+        at(be, k);
+        assert_int_equal(weir_value_put(vs, val), 0);
+    }
+}
+
+/* base, then delta, restored into a fresh backend of key groups [first, last] with value
+ * state "v" of vsize bytes: its snapshot is as long as now, key group by key group (the
+ * values are the caller's to check: entries may lie in another order). */
+static weir_keyed_backend *restore_chain(weir_state_env *env, uint32_t first, uint32_t last,
+                                         struct membuf *base, struct membuf *delta,
+                                         struct membuf *now, uint32_t vsize)
+{
+    weir_keyed_backend *r = backend_for(env, "r", 0, first, last);
+    assert_non_null(weir_value_state_get(r, "v", vsize, NULL));
+    restore_all(r, base);
+    restore_all(r, delta);
+    struct membuf *again = calloc(MAXP, sizeof *again);
+    assert_non_null(again);
+    snapshot_all(r, again);
+    for (uint32_t kg = first; kg <= last; kg++)
+        assert_int_equal(again[kg].len, now[kg].len);
+    free_bufs(again, MAXP);
+    free(again);
+    return r;
+}
+
+/* Value "v" (vsize bytes) of key k in be starts with {k, salt}. */
+static void check_value(weir_keyed_backend *be, uint32_t vsize, uint64_t k, uint64_t salt)
+{
+    weir_value_state *vs = weir_value_state_get(be, "v", vsize, NULL);
+    assert_non_null(vs);
+    at(be, k);
+    const uint64_t *got = weir_value_get(vs);
+    if (!got)
+        fail_msg("key %" PRIu64 ": no value after the restore", k);
+    assert_int_equal(got[0], k);
+    assert_int_equal(got[1], salt);
+}
+
+/* bench_checkpoint --update-fraction 0.01 once measured one delta of 288 MiB among deltas of
+ * 11 MiB: the tail of its load (keys new to the state) fell into that checkpoint. New keys are
+ * entries of the delta, not key groups written whole, and the delta is their size. */
+static void a_delta_after_a_load_is_the_new_keys_as_entries(void **state)
+{
+    (void)state;
+    enum { KEYS = 100000, MORE = 30000 };
+    weir_config *cfg = config_for("hashmap", NULL);
+    weir_state_env *env = env_for(cfg, "delta-load");
+    weir_keyed_backend *be = backend_for(env, "h", 0, 0, MAXP - 1);
+    weir_value_state *vs = weir_value_state_get(be, "v", 16, NULL);
+    assert_non_null(vs);
+    put_range(be, vs, 0, KEYS, 0);
+    static struct membuf base[MAXP], delta[MAXP];
+    weir_keyed_view *v;
+    assert_int_equal(weir_keyed_view_pin_incremental(be, true, &v), 0);
+    size_t full_bytes = view_bytes(v, base);
+    put_range(be, vs, KEYS, KEYS + MORE, 0); /* about 234 new keys per key group */
+    assert_int_equal(weir_keyed_view_pin_incremental(be, true, &v), 0);
+    assert_true(weir_keyed_view_is_delta(v));
+    struct weir_keyed_delta_info di;
+    weir_keyed_view_delta_info(v, &di);
+    assert_int_equal(di.entries, MORE);
+    assert_int_equal(di.tables_mostly, 0);
+    assert_int_equal(di.tables_nomem, 0);
+    assert_int_equal(di.entries_whole, 0);
+    size_t delta_bytes = view_bytes(v, delta);
+    print_message("full %zu bytes, delta of %d new keys %zu bytes (%.1f%%)\n", full_bytes, MORE,
+                  delta_bytes, 100.0 * (double)delta_bytes / (double)full_bytes);
+    /* 30% more keys: a delta of about 30% of the full snapshot */
+    assert_true(delta_bytes * 10 > full_bytes * 2 && delta_bytes * 10 < full_bytes * 4);
+    static struct membuf now[MAXP];
+    snapshot_all(be, now);
+    weir_keyed_backend *r = restore_chain(env, 0, MAXP - 1, base, delta, now, 16);
+    for (uint64_t k = 0; k < KEYS + MORE; k++)
+        check_value(r, 16, k, 0);
+    weir_keyed_backend_close(r);
+    free_bufs(now, MAXP);
+    free_bufs(base, MAXP);
+    free_bufs(delta, MAXP);
+    weir_keyed_backend_close(be);
+    weir_state_env_free(env);
+    weir_config_free(cfg);
+}
+
+static void a_key_group_mostly_changed_is_written_whole_and_counted(void **state)
+{
+    (void)state;
+    enum { KEYS = 100000 };
+    weir_config *cfg = config_for("hashmap", NULL);
+    weir_state_env *env = env_for(cfg, "delta-mostly");
+    weir_keyed_backend *be = backend_for(env, "h", 0, 0, MAXP - 1);
+    weir_value_state *vs = weir_value_state_get(be, "v", 16, NULL);
+    assert_non_null(vs);
+    put_range(be, vs, 0, KEYS, 0);
+    static struct membuf base[MAXP], delta[MAXP];
+    weir_keyed_view *v;
+    assert_int_equal(weir_keyed_view_pin_incremental(be, true, &v), 0);
+    view_bytes(v, base);
+    put_range(be, vs, 0, KEYS * 7 / 10, 1); /* 70% of every key group's entries */
+    assert_int_equal(weir_keyed_view_pin_incremental(be, true, &v), 0);
+    assert_true(weir_keyed_view_is_delta(v));
+    struct weir_keyed_delta_info di;
+    weir_keyed_view_delta_info(v, &di);
+    assert_int_equal(di.tables_mostly, MAXP);
+    assert_int_equal(di.tables_nomem, 0);
+    assert_int_equal(di.entries_whole, KEYS);
+    assert_int_equal(di.entries, 0);
+    view_bytes(v, delta);
+    static struct membuf now[MAXP];
+    snapshot_all(be, now);
+    weir_keyed_backend *r = restore_chain(env, 0, MAXP - 1, base, delta, now, 16);
+    for (uint64_t k = 0; k < KEYS; k++)
+        check_value(r, 16, k, k < KEYS * 7 / 10);
+    weir_keyed_backend_close(r);
+    free_bufs(now, MAXP);
+    free_bufs(base, MAXP);
+    free_bufs(delta, MAXP);
+    weir_keyed_backend_close(be);
+    weir_state_env_free(env);
+    weir_config_free(cfg);
+}
+
+/* Key group 0 of v into bufs[0]; v released. */
+static void write_kg0(weir_keyed_view *v, struct membuf *bufs)
+{
+    bufs[0].limit = SIZE_MAX;
+    struct weir_snapshot_out o = mem_out(&bufs[0]);
+    assert_int_equal(weir_keyed_view_snapshot_key_group(v, 0, &o), 0);
+    weir_keyed_view_release(v);
+}
+
+/* A change set that cannot grow in the pool gives up: its table goes whole (and the write
+ * that changed it succeeds). be holds key group 0 only, 20,000 entries of 96 bytes; another
+ * backend fills the pool (16 MiB) until a write fails, which leaves less room than the set of
+ * up to half of be's entries (about 400 KiB) needs, but more than the write itself. */
+static void a_change_set_without_pool_room_writes_its_key_group_whole_and_counts_it(void **state)
+{
+    (void)state;
+    enum { T = 20000 };
+    weir_config *cfg = config_for("hashmap", "memory.task.heap.size=16m", NULL);
+    weir_state_env *env = env_for(cfg, "delta-nomem");
+    weir_keyed_backend *be = backend_for(env, "h", 0, 0, 0);
+    weir_keyed_backend *other = backend_for(env, "other", 0, 0, MAXP - 1);
+    weir_value_state *vs = weir_value_state_get(be, "v", 96, NULL);
+    weir_value_state *fill = weir_value_state_get(other, "f", 8, NULL);
+    assert_non_null(vs);
+    assert_non_null(fill);
+    uint64_t keys[T], val[12] = {0};
+    for (uint64_t k = 0, n = 0; n < T; k++)
+        if (weir_key_group_of(k, MAXP) == 0) {
+            keys[n++] = k;
+            val[0] = k;
+            at(be, k);
+            assert_int_equal(weir_value_put(vs, val), 0);
+        }
+    static struct membuf base[MAXP], delta[MAXP];
+    weir_keyed_view *v;
+    assert_int_equal(weir_keyed_view_pin_incremental(be, true, &v), 0);
+    write_kg0(v, base);
+    int rc = 0;
+    for (uint64_t k = 0; rc == 0; k++) {
+        at(other, k);
+        rc = weir_value_put(fill, &k);
+    }
+    assert_int_equal(rc, -ENOSPC);
+    /* less than half of the table: only the pool's room makes it whole */
+    for (uint64_t i = 0; i < T / 2 - 1; i++) {
+        val[0] = keys[i];
+        val[1] = 1;
+        at(be, keys[i]);
+        assert_int_equal(weir_value_put(vs, val), 0);
+    }
+    assert_int_equal(weir_keyed_view_pin_incremental(be, true, &v), 0);
+    assert_true(weir_keyed_view_is_delta(v));
+    struct weir_keyed_delta_info di;
+    weir_keyed_view_delta_info(v, &di);
+    assert_int_equal(di.tables_nomem, 1);
+    assert_int_equal(di.tables_mostly, 0);
+    assert_int_equal(di.entries_whole, T);
+    assert_int_equal(di.entries, 0);
+    write_kg0(v, delta);
+    /* room for the check: only the snapshot of be now stays */
+    static struct membuf now[MAXP];
+    snapshot_all(be, now);
+    weir_keyed_backend_close(other);
+    weir_keyed_backend_close(be);
+    weir_keyed_backend *r = restore_chain(env, 0, 0, base, delta, now, 96);
+    for (uint64_t i = 0; i < T; i++)
+        check_value(r, 96, keys[i], i < T / 2 - 1);
+    weir_keyed_backend_close(r);
+    free_bufs(now, MAXP);
+    free_bufs(base, MAXP);
+    free_bufs(delta, MAXP);
+    weir_state_env_free(env);
+    weir_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_chain_of_deltas_restores_the_state_at_each_pin),
         cmocka_unit_test(a_delta_of_one_percent_of_the_keys_is_under_five_percent_of_a_full_one),
+        cmocka_unit_test(a_delta_after_a_load_is_the_new_keys_as_entries),
+        cmocka_unit_test(a_key_group_mostly_changed_is_written_whole_and_counted),
+        cmocka_unit_test(a_change_set_without_pool_room_writes_its_key_group_whole_and_counts_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -217,6 +217,38 @@ static int chain_register(struct runtime *rt, struct pending *pd, weir_ckpt_file
     return tmp ? 0 : -ENOMEM;
 }
 
+/* Says why, when a checkpoint is larger than the changes since the last one for a reason
+ * other than the first of a run or the configured chain length: a full one after a
+ * checkpoint that did not complete, or key-group tables a delta writes whole. */
+static void why_full_or_whole(struct op_inst *op, uint64_t id, const struct heap_chain *c,
+                              int64_t max, weir_keyed_view *v)
+{
+    struct runtime *rt = op->task->rt;
+    const char *uid = op->node->uid;
+    int sub = op->task->subtask;
+    if (!weir_keyed_view_is_delta(v)) {
+        if (c->n > 0 && (int64_t)c->n <= max)
+            chk_log(rt,
+                    "checkpoint %" PRIu64 ": operator %s subtask %d: heap state written in full, "
+                    "not as a delta: checkpoint %" PRIu64 ", the one it would follow, did not "
+                    "complete (failed, expired or aborted, or still in flight: "
+                    "execution.checkpointing.max-concurrent-checkpoints)",
+                    id, uid, sub, c->base_id);
+        return;
+    }
+    struct weir_keyed_delta_info di;
+    weir_keyed_view_delta_info(v, &di);
+    if (di.tables_mostly + di.tables_nomem == 0)
+        return;
+    chk_log(rt,
+            "checkpoint %" PRIu64 ": operator %s subtask %d: the delta writes %u key-group "
+            "tables whole (%" PRIu64 " entries, beside %" PRIu64 " changed ones): %u had more than "
+            "half their entries changed, %u had no room in memory.task.heap.size for their "
+            "change set",
+            id, uid, sub, di.tables_mostly + di.tables_nomem, di.entries_whole, di.entries,
+            di.tables_mostly, di.tables_nomem);
+}
+
 int heap_chain_begin(struct op_inst *op, struct pending *pd, uint64_t id, weir_ckpt_file *f,
                      const char *file_base, uint32_t kg_first, uint32_t kg_last,
                      weir_keyed_view **view, struct heap_chain_out **out)
@@ -236,6 +268,7 @@ int heap_chain_begin(struct op_inst *op, struct pending *pd, uint64_t id, weir_c
         free(o);
         return rc;
     }
+    why_full_or_whole(op, id, c, max, *view);
     c->base_id = id;
     if (!weir_keyed_view_is_delta(*view))
         chain_clear(c);

@@ -43,7 +43,8 @@ struct weir_keyed_view {
     /* A delta view: [state * nkg + kgi], what changed since the previous incremental pin.
      * NULL: the view writes everything. */
     struct heap_dirty *dirty;
-    bool counted; /* in be->cow_views and on be->cow_list */
+    struct weir_keyed_delta_info delta; /* what dirty holds, counted at the pin */
+    bool counted;                       /* in be->cow_views and on be->cow_list */
     struct weir_keyed_view *next;
     pthread_mutex_t walk_lock;
     _Atomic bool cancelled; /* set under walk_lock, with err saying why */
@@ -320,11 +321,11 @@ void heap_dirty_free(struct kstate *s)
  * would cost about as much as the table, and the delta as much as a full one. */
 #define DIRTY_WHOLE_MIN 64u
 
-static void dirty_whole(struct kstate *s, struct heap_dirty *d)
+static void dirty_whole(struct kstate *s, struct heap_dirty *d, uint8_t why)
 {
     heap_free(s->be, d->set.slots);
     d->set = (struct htable){0};
-    d->whole = true;
+    d->whole = why;
 }
 
 void heap_dirty_mark_slow(struct kstate *s, uint32_t kgi, uint64_t h, uint64_t key, uint64_t ns)
@@ -334,12 +335,12 @@ void heap_dirty_mark_slow(struct kstate *s, uint32_t kgi, uint64_t h, uint64_t k
     if (d->whole || (d->set.cap && heap_outer_find(&d->set, HEAP_DIRTY_SS, h, key, ns, &idx)))
         return;
     if (d->set.count >= DIRTY_WHOLE_MIN && (uint64_t)d->set.count * 2 >= s->tabs[kgi].count) {
-        dirty_whole(s, d);
+        dirty_whole(s, d, DIRTY_MOSTLY);
         return;
     }
     if (heap_tab_reserve_one(s->be, &d->set, HEAP_DIRTY_SS) < 0) {
         s->be->err[0] = '\0'; /* not the write's error: the key group goes whole instead */
-        dirty_whole(s, d);
+        dirty_whole(s, d, DIRTY_NOMEM);
         return;
     }
     heap_outer_find(&d->set, HEAP_DIRTY_SS, h, key, ns, &idx);
@@ -362,6 +363,13 @@ static int take_dirty_sets(weir_keyed_backend *be, weir_keyed_view *v)
         struct kstate *s = v->states[si];
         if (!s->dirty)
             continue;
+        for (uint32_t k = 0; k < v->nkg; k++) {
+            v->delta.entries += s->dirty[k].set.count;
+            v->delta.tables_mostly += s->dirty[k].whole == DIRTY_MOSTLY;
+            v->delta.tables_nomem += s->dirty[k].whole == DIRTY_NOMEM;
+            if (s->dirty[k].whole)
+                v->delta.entries_whole += s->tabs[k].count;
+        }
         memcpy(&v->dirty[(size_t)si * v->nkg], s->dirty, v->nkg * sizeof *s->dirty);
         memset(s->dirty, 0, v->nkg * sizeof *s->dirty);
     }
@@ -498,6 +506,11 @@ int weir_keyed_view_pin_incremental(weir_keyed_backend *be, bool delta, weir_key
 bool weir_keyed_view_is_delta(const weir_keyed_view *v)
 {
     return v->dirty != NULL;
+}
+
+void weir_keyed_view_delta_info(const weir_keyed_view *v, struct weir_keyed_delta_info *out)
+{
+    *out = v->dirty ? v->delta : (struct weir_keyed_delta_info){0};
 }
 
 void weir_keyed_view_release(weir_keyed_view *v)

@@ -99,11 +99,12 @@ struct kstate {
 
 /* What changed in one key-group table of a state since the last incremental pin: a set of
  * (key, namespace) pairs, an htable whose slots are [hash][key][ns] (HEAP_DIRTY_SS bytes,
- * found with heap_outer_find), or whole: too much of the table changed (or no memory for
- * the set), so the next delta writes the table whole. */
+ * found with heap_outer_find), or whole: too much of the table changed (DIRTY_MOSTLY) or no
+ * memory for the set (DIRTY_NOMEM), so the next delta writes the table whole. */
+enum { DIRTY_MOSTLY = 1, DIRTY_NOMEM = 2 };
 struct heap_dirty {
     struct htable set;
-    bool whole;
+    uint8_t whole; /* 0, DIRTY_MOSTLY or DIRTY_NOMEM */
 };
 #define HEAP_DIRTY_SS 24u
 

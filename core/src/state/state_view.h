@@ -48,6 +48,20 @@ int weir_keyed_view_pin(weir_keyed_backend *be, weir_keyed_view **out);
 int weir_keyed_view_pin_incremental(weir_keyed_backend *be, bool delta, weir_keyed_view **out);
 bool weir_keyed_view_is_delta(const weir_keyed_view *v);
 
+/* What a delta view writes, counted at its pin (all zero for a full view): the changed
+ * entries it writes one by one, and the key-group tables (one per state and key group) it
+ * writes whole, by why: more than half of the table's entries changed (and at least 64), or
+ * the task-heap pool (memory.task.heap.size) had no room to grow the table's change set.
+ * entries_whole: the live entries of those tables at the pin, what writing them whole adds.
+ * A delta is large either because many entries changed (new keys too: loading state into a
+ * running job makes deltas as large as what was loaded) or because of tables written whole;
+ * this tells which. */
+struct weir_keyed_delta_info {
+    uint64_t entries, entries_whole;
+    uint32_t tables_mostly, tables_nomem;
+};
+void weir_keyed_view_delta_info(const weir_keyed_view *v, struct weir_keyed_delta_info *out);
+
 /* Writes key group kg of the view in the format of weir_keyed_backend_snapshot_key_group.
  * Any thread. On error, weir_keyed_view_error says why. */
 int weir_keyed_view_snapshot_key_group(weir_keyed_view *v, uint32_t kg,
