@@ -6,9 +6,14 @@
  * held and the write still does not fit does it fail with the pool named, as before. The
  * views are driven on the test's thread, as the writer thread would between key groups, so
  * a worker that waited for a view's writer would hang here.
+ *
+ * The timers' versions a snapshot holds (what the worker replaced or fired while a timer view
+ * was in flight) are charged the same way, to the same pool and metric; when the pool has no
+ * room for them the timer view is cancelled, not the worker's work.
  */
 #include "state_test.h"
 #include "state_view.h"
+#include "timers.h"
 
 #define POOL_MSG                                                                                   \
     "task heap pool exhausted: 16.000 MiB (memory.task.heap.size) in use by keyed state; raise "   \
@@ -252,6 +257,108 @@ static void growth_past_the_pool_after_the_cancel_fails_with_the_pool_named(void
     weir_config_free(c);
 }
 
+/* ts 1..nts, keys 0..nkeys-1 each. */
+static void add_timers(struct timer_service *t, int64_t nts, uint64_t nkeys)
+{
+    for (int64_t ts = 1; ts <= nts; ts++)
+        for (uint64_t k = 0; k < nkeys; k++)
+            assert_int_equal(timers_add(t, 0, &(struct weir_timer){.ts = ts, .key = k}), 0);
+}
+
+static size_t fire_upto(struct timer_service *t, int64_t ts)
+{
+    struct weir_timer out;
+    size_t n = 0;
+    while (timers_pop_due(t, 0, ts, &out))
+        n++;
+    return n;
+}
+
+static int count_one(void *arg, const struct weir_timer *tm)
+{
+    (void)tm;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+static void timer_versions_a_view_holds_are_charged_to_the_pool_until_it_is_released(void **state)
+{
+    weir_config *c = config_for("hashmap", "memory.task.heap.size=16m", NULL);
+    weir_state_env *env = env_for(c, "cow-memory");
+    weir_keyed_backend *be = backend_for(env, "op", 0, 0, MAXP - 1);
+    struct timer_service t;
+    timers_init(&t);
+    timers_set_pool(&t, be);
+    add_timers(&t, 40, 1000);
+    uint64_t before = heap_bytes(be), pool_before = weir_state_env_heap_bytes(env);
+    /* no view: what the worker replaces goes at once, nothing held */
+    assert_int_equal(fire_upto(&t, 5), 5 * 1000);
+    assert_int_equal(cow_bytes(be), 0);
+    struct timer_view *v = NULL;
+    assert_int_equal(timers_pin(&t, &v), 0);
+    /* fired while the view is in flight: 15 buckets' entry arrays (1024 x 32 bytes) held */
+    assert_int_equal(fire_upto(&t, 20), 15 * 1000);
+    uint64_t held = cow_bytes(be);
+    print_message("held for the view: %" PRIu64 " bytes\n", held);
+    assert_true(held >= 15 * 1024 * sizeof(struct timer_entry));
+    assert_int_equal(heap_bytes(be), before + held);
+    assert_int_equal(weir_state_env_heap_bytes(env), pool_before + held);
+    size_t n = 0;
+    assert_int_equal(timers_view_foreach(v, 0, count_one, &n), 0);
+    assert_int_equal(n, 35 * 1000);
+    assert_string_equal(timers_view_error(v), "");
+    timers_view_release(v);
+    assert_int_equal(cow_bytes(be), 0);
+    assert_int_equal(heap_bytes(be), before);
+    assert_int_equal(weir_state_env_heap_bytes(env), pool_before);
+    timers_free(&t);
+    weir_keyed_backend_close(be);
+    weir_state_env_free(env);
+    weir_config_free(c);
+}
+
+/* A pool the keyed state fills: the versions the view would hold find no room, the view is
+ * cancelled (its checkpoint fails with the pool named), the worker fires every timer. */
+static void timer_versions_without_pool_room_cancel_the_view_and_the_worker_goes_on(void **state)
+{
+    weir_config *c = config_for("hashmap", "memory.task.heap.size=16m", NULL);
+    weir_state_env *env = env_for(c, "cow-memory");
+    weir_keyed_backend *be = backend_for(env, "op", 0, 0, MAXP - 1);
+    weir_value_state *v = weir_value_state_get(be, "v", sizeof(struct big), NULL);
+    assert_non_null(v);
+    struct timer_service t;
+    timers_init(&t);
+    timers_set_pool(&t, be);
+    add_timers(&t, 40, 1000);
+    int rc = 0;
+    for (uint64_t k = 0; rc == 0; k++)
+        rc = put_key(be, v, k, 1);
+    assert_int_equal(rc, -ENOSPC);
+    struct timer_view *tv = NULL;
+    assert_int_equal(timers_pin(&t, &tv), 0);
+    assert_int_equal(fire_upto(&t, INT64_MAX), 40 * 1000);
+    assert_true(weir_state_env_heap_bytes(env) <= (16u << 20));
+    size_t n = 0;
+    assert_int_equal(timers_view_foreach(tv, 0, count_one, &n), -ENOBUFS);
+    const char *why = timers_view_error(tv);
+    print_message("the view gave up: %s\n", why);
+    assert_non_null(strstr(why, "operator op: copy-on-write snapshot aborted: the timers"));
+    assert_non_null(strstr(why, "memory.task.heap.size (16.000 MiB:"));
+    timers_view_release(tv);
+    assert_int_equal(cow_bytes(be), 0);
+    /* the next view is whole again */
+    add_timers(&t, 3, 10);
+    assert_int_equal(timers_pin(&t, &tv), 0);
+    n = 0;
+    assert_int_equal(timers_view_foreach(tv, 0, count_one, &n), 0);
+    assert_int_equal(n, 30);
+    timers_view_release(tv);
+    timers_free(&t);
+    weir_keyed_backend_close(be);
+    weir_state_env_free(env);
+    weir_config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +366,8 @@ int main(void)
         cmocka_unit_test(copies_of_another_backend_give_way_to_growth),
         cmocka_unit_test(exhaustion_without_copies_fails_with_the_pool_named),
         cmocka_unit_test(growth_past_the_pool_after_the_cancel_fails_with_the_pool_named),
+        cmocka_unit_test(timer_versions_a_view_holds_are_charged_to_the_pool_until_it_is_released),
+        cmocka_unit_test(timer_versions_without_pool_room_cancel_the_view_and_the_worker_goes_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

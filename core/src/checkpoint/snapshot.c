@@ -160,6 +160,7 @@ struct async_snap {
     struct heap_chain_out *chain; /* incremental: the keyed state goes to a chain file */
     struct timer_view *timers;    /* released once gathered into tl */
     struct timer_list tl;
+    char why[512]; /* the timer view's, when it was cancelled (timers_set_pool) */
     uint32_t kg_first, kg_last;
 };
 
@@ -172,6 +173,8 @@ static int async_write(struct async_snap *a)
     struct weir_snapshot_out *out = weir_ckpt_file_out(a->f);
     size_t cursor[2] = {0, 0};
     int rc = timers_gather(a->timers, &a->tl);
+    if (rc < 0)
+        snprintf(a->why, sizeof a->why, "%s", timers_view_error(a->timers));
     timers_view_release(a->timers);
     a->timers = NULL;
     if (rc == 0 && a->chain)
@@ -201,7 +204,8 @@ static void *async_run(void *arg)
     int rc = async_write(a);
     if (rc < 0)
         weir_ckpt_file_abort_why(a->f, rc,
-                                 a->chain && *heap_chain_error(a->chain)
+                                 a->why[0] ? a->why
+                                 : a->chain && *heap_chain_error(a->chain)
                                      ? heap_chain_error(a->chain)
                                      : weir_keyed_view_error(a->view));
     else

@@ -15,6 +15,7 @@
 #include <weir/state.h>
 
 #include "runtime_private.h"
+#include "state_view.h"
 
 static struct task *task_of(struct runtime *rt, int chain, int subtask)
 {
@@ -424,6 +425,10 @@ static int setup_keyed(struct runtime *rt, char *err, size_t errlen)
                 return rc;
             /* The state's TTL clock is the run's processing time from the start. */
             weir_keyed_backend_set_time(op->backend, rt_processing_ms(rt));
+            /* A heap snapshot's timer view is read off the worker: what it holds is the
+             * pool's, as the keyed state's copies (timers_free runs before the close). */
+            if (weir_keyed_view_applies(op->backend))
+                timers_set_pool(&op->timers, op->backend);
         }
     }
     /* Watermark alignment groups: one slot per source subtask of the group. */

@@ -108,8 +108,8 @@ int register_metrics(struct runtime *rt)
             if (cow)
                 rc |= weir_metrics_add_u64(
                     rt->metrics, "weir_operator_stateCopyOnWriteBytes",
-                    "Heap state kept as it was for snapshots still being written (bytes, in the "
-                    "task heap pool)",
+                    "Heap state and timers kept as they were for snapshots still being written "
+                    "(bytes, in the task heap pool)",
                     WEIR_METRIC_GAUGE, olabels, cow);
         }
         if (rc)

@@ -208,6 +208,23 @@ static void uncharge(weir_keyed_backend *be, size_t n)
     be->heap_bytes -= n;
 }
 
+int heap_hold(weir_keyed_backend *be, size_t n)
+{
+    if (charge(be, n) < 0) {
+        be->err[0] = '\0'; /* not a write's error: the caller cancels its views instead */
+        return -ENOSPC;
+    }
+    atomic_fetch_add_explicit(&be->cow_bytes, n, memory_order_relaxed);
+    return 0;
+}
+
+void heap_unhold_other(weir_keyed_backend *be, size_t n)
+{
+    atomic_fetch_sub_explicit(&be->cow_bytes, n, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&be->env->heap_used, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&be->freed_other, n, memory_order_relaxed);
+}
+
 void *heap_alloc(weir_keyed_backend *be, size_t size, bool zero)
 {
 #ifdef WEIR_HAVE_JEMALLOC

@@ -177,14 +177,21 @@ static void drop_pins(weir_keyed_view *v, bool other)
 /* Cancels every view on be's list (why: COW_STARVED_MSG's values) and drops their pins, on
  * be's worker (owner) or another backend's; then waits for views already letting go (off
  * the list: they never wait on a worker) so that what they held is freed too. */
-static void cancel_views(weir_keyed_backend *be, uint64_t want, bool owner)
+void heap_cow_starved_why(weir_keyed_backend *be, uint64_t want, const char *fmt, char *buf,
+                          size_t len)
 {
-    char limit[32], used[32], held[32], why[sizeof((weir_keyed_view *)0)->err];
+    char limit[32], used[32], held[32];
     weir_format_size(be->env->heap_limit, limit, sizeof limit);
     weir_format_size(atomic_load_explicit(&be->env->heap_used, memory_order_relaxed) + want, used,
                      sizeof used);
     weir_format_size(atomic_load_explicit(&be->cow_bytes, memory_order_relaxed), held, sizeof held);
-    snprintf(why, sizeof why, COW_STARVED_MSG, be->uid, limit, used, held);
+    snprintf(buf, len, fmt, be->uid, limit, used, held);
+}
+
+static void cancel_views(weir_keyed_backend *be, uint64_t want, bool owner)
+{
+    char why[sizeof((weir_keyed_view *)0)->err];
+    heap_cow_starved_why(be, want, COW_STARVED_MSG, why, sizeof why);
     pthread_mutex_lock(&be->cow_lock);
     int listed = 0;
     for (weir_keyed_view *v = be->cow_list; v; v = v->next, listed++) {

@@ -326,6 +326,16 @@ void *heap_alloc(weir_keyed_backend *be, size_t size, bool zero);
 void heap_free(weir_keyed_backend *be, void *p);
 void heap_free_other(weir_keyed_backend *be, void *p);
 void heap_settle_frees(weir_keyed_backend *be);
+/* Memory kept for snapshot views that is not the backend's own (timers.c's retired
+ * versions): n bytes charged to the pool and counted in cow_bytes (the worker; a full pool
+ * first cancels the keyed views holding copies, as a write does), -ENOSPC when they do not
+ * fit even then; let go of on any thread. */
+int heap_hold(weir_keyed_backend *be, size_t n);
+void heap_unhold_other(weir_keyed_backend *be, size_t n);
+/* COW_STARVED_MSG's values for be (its pool, its use with want more, its held bytes) in fmt,
+ * a format of that shape, into buf. */
+void heap_cow_starved_why(weir_keyed_backend *be, uint64_t want, const char *fmt, char *buf,
+                          size_t len);
 void *heap_realloc(weir_keyed_backend *be, void *p, size_t size);
 int heap_tab_resize(weir_keyed_backend *be, struct htable *t, uint32_t ss, uint32_t newcap);
 int heap_tab_reserve_one(weir_keyed_backend *be, struct htable *t, uint32_t ss);

@@ -14,7 +14,8 @@
  *
  * The old versions kept for views are the extra memory of copy-on-write: they stay charged
  * to the task-heap pool (memory.task.heap.size) until the last view holding them lets go,
- * and weir_keyed_backend_stats reports them as cow_bytes.
+ * and weir_keyed_backend_stats reports them as cow_bytes, with the timers' versions their
+ * views hold (timers.h, timers_set_pool).
  */
 #ifndef WEIR_STATE_VIEW_H
 #define WEIR_STATE_VIEW_H
@@ -78,7 +79,14 @@ const char *weir_keyed_view_error(const weir_keyed_view *v);
     "is written need more than memory.task.heap.size (%s: %s in use, %s held for the "             \
     "snapshot); raise memory.task.heap.size or lower the state's size"
 
-/* The bytes of old versions kept for views in flight (the metric
+/* The same for the timers' versions a timer view holds (timers_set_pool): its writer gives
+ * up (timers_view_foreach: -ENOBUFS) and the checkpoint fails. */
+#define TIMERS_STARVED_MSG                                                                         \
+    "operator %s: copy-on-write snapshot aborted: the timers replaced or fired while it is "       \
+    "written need more than memory.task.heap.size (%s: %s in use, %s held for the snapshot); "     \
+    "raise memory.task.heap.size or lower the state's size"
+
+/* The bytes of old versions kept for views in flight, the timers' included (the metric
  * weir_operator_stateCopyOnWriteBytes); NULL for a backend without views. */
 const _Atomic uint64_t *weir_keyed_view_bytes(const weir_keyed_backend *be);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "state_private.h"
+#include "state_view.h"
 #include "timers.h"
 
 #define SMALL_BUCKET 16 /* dedup by linear scan up to this many entries */
@@ -13,7 +14,9 @@
  * retired memory without an allocation: entry arrays, buckets, bucket lists. */
 struct retired {
     struct retired *next;
-    uint64_t pad; /* what follows is 16-byte aligned */
+    uint64_t size; /* the block's, header included */
+    uint64_t held; /* charged to t->pool while a view holds it (size), or 0 */
+    uint64_t pad;  /* what follows is 16-byte aligned */
 };
 
 struct timer_view {
@@ -24,12 +27,34 @@ struct timer_view {
     bool released;            /* under t->lock */
     struct retired *garbage;  /* retired while this was the newest view */
     struct timer_view *newer; /* under t->lock */
+    _Atomic bool cancelled;   /* set under t->lock, with err saying why (cancel_views) */
+    char err[512];
 };
 
 static void *blk_alloc(size_t n, bool zero)
 {
     struct retired *r = zero ? calloc(1, sizeof *r + n) : malloc(sizeof *r + n);
-    return r ? r + 1 : NULL;
+    if (!r)
+        return NULL;
+    r->size = sizeof *r + n;
+    return r + 1;
+}
+
+/* No room in the pool for what the views would hold: every view in flight gives up (its
+ * checkpoint fails), and what the worker retires is freed as they are released. */
+static void cancel_views(struct timer_service *t, uint64_t want)
+{
+    char why[sizeof((struct timer_view *)0)->err];
+    heap_cow_starved_why(t->pool, want, TIMERS_STARVED_MSG, why, sizeof why);
+    pthread_mutex_lock(&t->lock);
+    for (struct timer_view *v = t->oldest; v; v = v->newer)
+        if (!v->released && !atomic_load_explicit(&v->cancelled, memory_order_relaxed)) {
+            memcpy(v->err, why, sizeof why);
+            /* release: pairs with the acquire loads in timers_view_foreach and
+             * timers_view_error, after which err is read */
+            atomic_store_explicit(&v->cancelled, true, memory_order_release);
+        }
+    pthread_mutex_unlock(&t->lock);
 }
 
 static void blk_free(void *p)
@@ -51,6 +76,13 @@ static void retire(struct timer_service *t, void *p)
         return;
     }
     struct retired *r = (struct retired *)p - 1;
+    r->held = 0;
+    if (t->pool) {
+        if (heap_hold(t->pool, r->size) == 0)
+            r->held = r->size;
+        else
+            cancel_views(t, r->size);
+    }
     pthread_mutex_lock(&t->lock);
     if (t->newest) {
         r->next = t->newest->garbage;
@@ -58,6 +90,8 @@ static void retire(struct timer_service *t, void *p)
         r = NULL;
     }
     pthread_mutex_unlock(&t->lock);
+    if (r && r->held) /* every view was released meanwhile */
+        heap_unhold_other(t->pool, r->held);
     free(r);
 }
 
@@ -488,6 +522,9 @@ int timers_view_foreach(const struct timer_view *v, int domain,
 {
     for (size_t i = 0; i < v->n_all[domain]; i++) {
         const struct timer_bucket *b = v->all[domain][i];
+        /* acquire: pairs with the release store in cancel_views */
+        if (atomic_load_explicit(&v->cancelled, memory_order_acquire))
+            return -ENOBUFS;
         uint32_t fired = atomic_load_explicit(&b->fired, memory_order_relaxed);
         if (fired && fired <= v->epoch)
             continue; /* fired before the pin: its entries may be gone */
@@ -496,6 +533,8 @@ int timers_view_foreach(const struct timer_view *v, int domain,
         uint32_t n = atomic_load_explicit(&b->n, memory_order_acquire);
         const struct timer_entry *e = atomic_load_explicit(&b->v, memory_order_acquire);
         for (uint32_t k = 0; k < n; k++) {
+            if ((k & 1023) == 1023 && atomic_load_explicit(&v->cancelled, memory_order_acquire))
+                return -ENOBUFS;
             if (e[k].born > v->epoch ||
                 atomic_load_explicit(&e[k].died, memory_order_relaxed) <= v->epoch)
                 continue;
@@ -525,6 +564,13 @@ void timers_view_release(struct timer_view *v)
         o->newer = done;
         done = o;
     }
+    /* Off the pool before the count drops: past it, t (and its pool) may be gone. */
+    uint64_t held = 0;
+    for (struct timer_view *o = done; o; o = o->newer)
+        for (struct retired *r = o->garbage; r; r = r->next)
+            held += r->held;
+    if (held)
+        heap_unhold_other(t->pool, held);
     /* release: pairs with the acquire load in retire */
     atomic_fetch_sub_explicit(&t->views, 1, memory_order_release);
     pthread_cond_broadcast(&t->cond);
@@ -538,4 +584,15 @@ void timers_view_release(struct timer_view *v)
         }
         free(o);
     }
+}
+
+void timers_set_pool(struct timer_service *t, struct weir_keyed_backend *be)
+{
+    t->pool = be;
+}
+
+const char *timers_view_error(const struct timer_view *v)
+{
+    /* acquire: pairs with the release store in cancel_views */
+    return atomic_load_explicit(&v->cancelled, memory_order_acquire) ? v->err : "";
 }

@@ -76,6 +76,7 @@ struct timer_domain {
 };
 
 struct timer_view;
+struct weir_keyed_backend;
 
 struct timer_service {
     struct timer_domain d[2]; /* by enum weir_time_domain */
@@ -86,6 +87,8 @@ struct timer_service {
     pthread_cond_t cond;
     struct timer_view *oldest, *newest;
     _Atomic int views;
+    /* What retired memory held for views is charged to (timers_set_pool); NULL: nothing. */
+    struct weir_keyed_backend *pool;
 };
 
 void timers_init(struct timer_service *t);
@@ -107,5 +110,18 @@ int timers_view_foreach(const struct timer_view *v, int domain,
                         int (*fn)(void *arg, const struct weir_timer *tm), void *arg);
 /* Lets the view go (any thread); NULL is a no-op. timers_free waits for every view. */
 void timers_view_release(struct timer_view *v);
+
+/* Charges what the views hold to be's task-heap pool (memory.task.heap.size), as the
+ * copy-on-write copies of its keyed state (counted in its cow_bytes, the metric
+ * weir_operator_stateCopyOnWriteBytes): the entry arrays, buckets and bucket lists the
+ * worker replaced or fired while a view was in flight, from their retirement until the
+ * last view that may read them is released. be (a hashmap backend, or NULL) outlives t's
+ * views. When the pool has no room for them even once the keyed copies gave way
+ * (heap_cow_reclaim), every view in flight is cancelled: timers_view_foreach returns
+ * -ENOBUFS and timers_view_error says why (the pool named); the worker goes on, and what it
+ * retired is freed as the views are released. */
+void timers_set_pool(struct timer_service *t, struct weir_keyed_backend *be);
+/* Why the view was cancelled; "" while it was not. */
+const char *timers_view_error(const struct timer_view *v);
 
 #endif
