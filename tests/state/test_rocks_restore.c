@@ -3,8 +3,9 @@
  * the same parallelism the instance is opened over the checkpoint's SST files (hard links)
  * rather than rebuilt entry by entry; at another parallelism the first instance is opened
  * the same way and the key groups it holds but the subtask does not own are deleted as
- * ranges, the others copied in. Each test checkpoints real instances into a storage and
- * checks the restored state key by key: everything owned, nothing else.
+ * ranges, the others' owned key groups written into an SST and ingested. Each test checkpoints real
+ * instances into a storage and checks the restored state key by key: everything owned, nothing
+ * else.
  */
 #include <pthread.h>
 #include <sys/stat.h>
@@ -166,9 +167,13 @@ static void world_close(struct world *w)
     weir_config_free(w->cfg);
 }
 
+/* SST files the last round_trip's restore ingested. */
+static uint64_t ingested;
+
 /* Checkpoints operator "op" at parallelism from, restores it at parallelism to (uids "op" and
  * "re" keep the instances' directories apart), checks every restored subtask and returns
- * the entries the restore copied one by one. */
+ * the entries the restore took from an instance other than the one it opened (into an SST it
+ * ingested: counted in `ingested`). */
 static uint64_t round_trip(const char *tag, int from, int to)
 {
     struct world w;
@@ -184,6 +189,7 @@ static uint64_t round_trip(const char *tag, int from, int to)
     for (int i = 0; i < from; i++)
         weir_keyed_backend_close(be[i]);
     uint64_t before = atomic_load(&rocks_restore_entries_copied);
+    uint64_t ssts = atomic_load(&rdb_restore_ssts_ingested);
     for (int i = 0; i < to; i++) {
         uint32_t first = weir_key_group_range_start((uint32_t)i, MAXP, (uint32_t)to);
         uint32_t last = weir_key_group_range_end((uint32_t)i, MAXP, (uint32_t)to);
@@ -193,6 +199,7 @@ static uint64_t round_trip(const char *tag, int from, int to)
         weir_keyed_backend_close(back);
     }
     world_close(&w);
+    ingested = atomic_load(&rdb_restore_ssts_ingested) - ssts;
     return atomic_load(&rocks_restore_entries_copied) - before;
 }
 
@@ -201,6 +208,7 @@ same_parallelism_restore_opens_the_checkpointed_ssts_instead_of_copying_entries(
 {
     (void)state;
     assert_int_equal(round_trip("rocks-restore-p2-p2", 2, 2), 0);
+    assert_int_equal(ingested, 0);
 }
 
 /* p 1 -> 2: each subtask opens the one instance and deletes the other half as a range. */
@@ -208,15 +216,18 @@ static void scale_out_restore_deletes_the_key_groups_not_owned_instead_of_copyin
 {
     (void)state;
     assert_int_equal(round_trip("rocks-restore-p1-p2", 1, 2), 0);
+    assert_int_equal(ingested, 0);
 }
 
-/* p 2 -> 1: the first instance is opened, the second's entries copied in: fewer than all. */
+/* p 2 -> 1: the first instance is opened, the second's entries taken in as one ingested SST:
+ * fewer than all. */
 static void scale_in_restore_opens_one_instance_and_copies_only_the_other(void **state)
 {
     (void)state;
     uint64_t copied = round_trip("rocks-restore-p2-p1", 2, 1);
     assert_true(copied > 0);
     assert_true(copied < NKEYS * 3 / 4);
+    assert_int_equal(ingested, 1);
 }
 
 static void read_identity(const char *dir, char *buf, size_t len)
