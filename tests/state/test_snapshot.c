@@ -212,7 +212,10 @@ static void round_trip_keeps_every_kind_of_state(void **state)
     struct membuf bufs[MAXP] = {0};
     snapshot_all(a, bufs);
     weir_keyed_backend *b = backend_for(p->eto, "op", 0, 0, MAXP - 1);
+    uint64_t ssts = atomic_load(&rdb_restore_ssts_ingested);
     restore_all(b, bufs);
+    /* RocksDB: the run's key groups, in order, as one SST */
+    assert_int_equal(atomic_load(&rdb_restore_ssts_ingested) - ssts, !strcmp(p->to, "rocksdb"));
     assert_int_equal(check(b), NKEYS);
     assert_int_equal(entries(b), entries(a));
     /* And back again: the second generation's snapshot restores the same contents. */
@@ -509,6 +512,41 @@ static void corrupt_large_key_group_restores_nothing(void **state)
     free(b.data);
 }
 
+/* A run (restore.c's: every key group of a subtask, from one state file after another)
+ * shows nothing before it ends, takes key groups in any order (a key group below the last
+ * one starts a second SST), and a run that ends without commit leaves nothing. */
+static void run_shows_its_key_groups_when_it_ends_and_drops_them_on_failure(void **state)
+{
+    struct fx *f = *state;
+    fill(f->be);
+    struct membuf bufs[MAXP] = {0};
+    snapshot_all(f->be, bufs);
+    weir_keyed_backend *to = backend_for(f->env, "to", 0, 0, MAXP - 1);
+    uint64_t ssts = atomic_load(&rdb_restore_ssts_ingested);
+    assert_int_equal(weir_keyed_backend_restore_run_begin(to), 0);
+    for (uint32_t i = 0; i < MAXP; i++) {
+        uint32_t kg = (i + MAXP / 2) % MAXP; /* 64..127, then 0..63 */
+        struct weir_snapshot_in in = mem_in_sized(&bufs[kg]);
+        assert_int_equal(weir_keyed_backend_restore_key_group(to, kg, &in), 0);
+    }
+    assert_int_equal(entries(to), 0);
+    assert_int_equal(weir_keyed_backend_restore_run_end(to, true), 0);
+    assert_int_equal(atomic_load(&rdb_restore_ssts_ingested) - ssts, 2);
+    assert_int_equal(check(to), NKEYS);
+    assert_int_equal(entries(to), entries(f->be));
+    weir_keyed_backend *dropped = backend_for(f->env, "dropped", 0, 0, MAXP - 1);
+    assert_int_equal(weir_keyed_backend_restore_run_begin(dropped), 0);
+    for (uint32_t kg = 0; kg < MAXP; kg++) {
+        struct weir_snapshot_in in = mem_in_sized(&bufs[kg]);
+        assert_int_equal(weir_keyed_backend_restore_key_group(dropped, kg, &in), 0);
+    }
+    assert_int_equal(weir_keyed_backend_restore_run_end(dropped, false), 0);
+    assert_int_equal(entries(dropped), 0);
+    weir_keyed_backend_close(to);
+    weir_keyed_backend_close(dropped);
+    free_bufs(bufs, MAXP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +564,9 @@ int main(void)
         {"hashmap>rocksdb: large_key_group_is_restored_exactly_through_one_ingested_sst",
          large_key_group_is_restored_exactly_through_one_ingested_sst, pair_setup, pair_teardown,
          (void *)"hashmap>rocksdb"},
+        {"rocksdb: run_shows_its_key_groups_when_it_ends_and_drops_them_on_failure",
+         run_shows_its_key_groups_when_it_ends_and_drops_them_on_failure, fx_setup, fx_teardown,
+         (void *)"rocksdb"},
         {"rocksdb: corrupt_large_key_group_restores_nothing",
          corrupt_large_key_group_restores_nothing, fx_setup, fx_teardown, (void *)"rocksdb"},
     };

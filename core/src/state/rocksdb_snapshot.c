@@ -52,7 +52,7 @@ int rdb_snapshot_kg(weir_keyed_backend *be, uint32_t kg, state_emit_fn emit, voi
     return rdb_scan(be->rdb, prefix, 2, snap_one, &w);
 }
 
-/* ---- restore: an SST per key group, ingested ------------------------------------------- */
+/* ---- restore: key groups written into SSTs, ingested ------------------------------------ */
 
 /* The restore of one key group (snapshot.c reads the format and calls begin, entry per entry,
  * end). RocksDB's write path (memtable inserts, flushes, then compactions of what was flushed)
@@ -61,15 +61,19 @@ int rdb_snapshot_kg(weir_keyed_backend *be, uint32_t kg, state_emit_fn emit, voi
  * wrote comes in key order when the states keep their ids; a heap snapshot comes in hash
  * order), written into an SST file with RocksDB's SstFileWriter and ingested: the file is
  * moved (hard-linked) into the instance, to the bottommost level where no other file overlaps
- * it, as Flink's restore of a full snapshot into RocksDB does. Past RESTORE_CHUNK bytes the
- * entries gathered so far become an SST of their own (memory stays bounded); such files may
- * overlap, so each is ingested on its own, in order: a later file wins a key that repeats,
- * as a later put would. A key group of less than RESTORE_INGEST_MIN bytes goes through one
- * write batch instead: an ingest costs a MANIFEST write and fsyncs whatever its size (about
- * 3 ms each on the dev VM, where test_snapshot took 9 s instead of 4.6 s when every key
- * group was ingested), what the write path takes for a few hundred KiB. Nothing reaches the
- * instance before end(commit): a snapshot found corrupt at its checksum leaves the key group
- * as it was. */
+ * it, as Flink's restore of a full snapshot into RocksDB does. Nothing of a key group reaches
+ * the instance before end(commit): a snapshot found corrupt at its checksum leaves nothing.
+ *
+ * An ingest costs a MANIFEST write and fsyncs whatever the file's size (3-20 ms each on the
+ * dev VM), so within a run (rdb_restore_run_begin/_end: restore.c restores all of a subtask's
+ * key groups in one) the key groups go into one SST, each appended as it ends, ingested once
+ * when the run ends; a key group below the one before (another state file, at another
+ * parallelism) starts the next SST. Outside a run each key group is ingested at its end,
+ * and one of less than RESTORE_INGEST_MIN bytes goes through one write batch instead.
+ *
+ * Past RESTORE_CHUNK bytes the entries of a key group gathered so far become an SST of their
+ * own (memory stays bounded); these may overlap each other, so each is ingested on its own,
+ * in order: a later file wins a key that repeats, as a later put would. */
 #define RESTORE_INGEST_MIN (256u << 10)
 #define RESTORE_CHUNK      (64u << 20)
 
@@ -81,17 +85,51 @@ struct rdb_restore {
     bool sorted; /* every key so far came after the one before */
     uint32_t kg;
     unsigned files; /* SSTs written for this key group, weir-restore-<kg>-<i>.sst */
+    /* a run */
+    bool run;
+    rocksdb_envoptions_t *eo;
+    rocksdb_sstfilewriter_t *w; /* the run's SST being written, weir-restore-run-<seq>.sst */
+    char w_path[4200];
+    uint32_t w_kg; /* the last key group w took */
+    unsigned seq;
+    char **ready; /* SSTs written, to ingest when the run ends, in order */
+    size_t nready;
 };
 
 _Atomic uint64_t rdb_restore_ssts_ingested;
 
+static void drop_ready(struct rdb_restore *rs)
+{
+    for (size_t i = 0; i < rs->nready; i++) {
+        unlink(rs->ready[i]);
+        free(rs->ready[i]);
+    }
+    free(rs->ready);
+    rs->ready = NULL;
+    rs->nready = 0;
+}
+
+static void drop_writer(struct rdb_restore *rs)
+{
+    if (rs->w) {
+        rocksdb_sstfilewriter_destroy(rs->w);
+        unlink(rs->w_path);
+    }
+    rs->w = NULL;
+}
+
 void rdb_restore_free(struct rdb *r)
 {
-    if (!r->restore)
+    struct rdb_restore *rs = r->restore;
+    if (!rs)
         return;
-    free(r->restore->arena);
-    free(r->restore->idx);
-    free(r->restore);
+    drop_writer(rs);
+    drop_ready(rs);
+    if (rs->eo)
+        rocksdb_envoptions_destroy(rs->eo);
+    free(rs->arena);
+    free(rs->idx);
+    free(rs);
     r->restore = NULL;
 }
 
@@ -132,25 +170,13 @@ static void sst_path(const struct rdb *r, uint32_t kg, unsigned i, char *path, s
     snprintf(path, len, "%s/weir-restore-%u-%u.sst", r->dir, kg, i);
 }
 
-/* The entries gathered so far, sorted, into the key group's next SST file (a key that repeats
- * written once, its last value); the arena is empty again. */
-static int write_sst(weir_keyed_backend *be)
+/* The entries gathered so far, sorted, into w (a key that repeats written once, its last
+ * value); the arena is empty again. */
+static void put_sorted(struct rdb_restore *rs, rocksdb_sstfilewriter_t *w, char **msg)
 {
-    struct rdb *r = be->rdb;
-    struct rdb_restore *rs = r->restore;
     if (!rs->sorted)
         qsort_r(rs->idx, rs->n, sizeof *rs->idx, by_key, rs);
-    char path[4200], *msg = NULL;
-    sst_path(r, rs->kg, rs->files, path, sizeof path);
-    rocksdb_envoptions_t *eo = rocksdb_envoptions_create();
-    rocksdb_sstfilewriter_t *w = eo ? rocksdb_sstfilewriter_create(eo, r->opts) : NULL;
-    if (!w) {
-        rocksdb_envoptions_destroy(eo);
-        return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
-    }
-    rocksdb_sstfilewriter_open(w, path, &msg);
-    rs->files++; /* removed by end() from here, written or not */
-    for (size_t i = 0; i < rs->n && !msg; i++) {
+    for (size_t i = 0; i < rs->n && !*msg; i++) {
         uint32_t kl, vl, nl;
         const uint8_t *k = entry_key(rs, rs->idx[i], &kl);
         if (i + 1 < rs->n) {
@@ -159,15 +185,89 @@ static int write_sst(weir_keyed_backend *be)
                 continue; /* the next one is later */
         }
         const uint8_t *v = entry_value(rs, rs->idx[i], &vl);
-        rocksdb_sstfilewriter_put(w, (const char *)k, kl, (const char *)v, vl, &msg);
+        rocksdb_sstfilewriter_put(w, (const char *)k, kl, (const char *)v, vl, msg);
     }
+    rs->len = rs->n = 0;
+    rs->sorted = true;
+}
+
+static rocksdb_sstfilewriter_t *writer_open(struct rdb *r, const char *path, char **msg)
+{
+    struct rdb_restore *rs = r->restore;
+    if (!rs->eo && !(rs->eo = rocksdb_envoptions_create()))
+        return NULL;
+    rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(rs->eo, r->opts);
+    if (w)
+        rocksdb_sstfilewriter_open(w, path, msg);
+    return w;
+}
+
+/* The entries gathered so far into the key group's next SST file of its own. */
+static int write_sst(weir_keyed_backend *be)
+{
+    struct rdb *r = be->rdb;
+    struct rdb_restore *rs = r->restore;
+    char path[4200], *msg = NULL;
+    sst_path(r, rs->kg, rs->files, path, sizeof path);
+    rocksdb_sstfilewriter_t *w = writer_open(r, path, &msg);
+    if (!w)
+        return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
+    rs->files++; /* removed by end() from here, written or not */
+    if (!msg)
+        put_sorted(rs, w, &msg);
     if (!msg)
         rocksdb_sstfilewriter_finish(w, &msg);
     rocksdb_sstfilewriter_destroy(w);
-    rocksdb_envoptions_destroy(eo);
     rs->len = rs->n = 0;
-    rs->sorted = true;
     return msg ? rdb_err(be, msg) : 0;
+}
+
+static int add_ready(weir_keyed_backend *be, const char *path)
+{
+    struct rdb_restore *rs = be->rdb->restore;
+    char **v = realloc(rs->ready, (rs->nready + 1) * sizeof *v);
+    if (v)
+        rs->ready = v;
+    if (!v || !(v[rs->nready] = strdup(path)))
+        return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
+    rs->nready++;
+    return 0;
+}
+
+/* The run's SST being written, finished and added to those to ingest. */
+static int close_run_sst(weir_keyed_backend *be)
+{
+    struct rdb_restore *rs = be->rdb->restore;
+    char *msg = NULL;
+    if (!rs->w)
+        return 0;
+    rocksdb_sstfilewriter_finish(rs->w, &msg);
+    rocksdb_sstfilewriter_destroy(rs->w);
+    rs->w = NULL;
+    int rc = msg ? rdb_err(be, msg) : add_ready(be, rs->w_path);
+    if (rc < 0)
+        unlink(rs->w_path);
+    return rc;
+}
+
+/* The key group's entries (one chunk) appended to the run's SST: a new one when the key group
+ * is not above the last one it took. */
+static int append_to_run(weir_keyed_backend *be)
+{
+    struct rdb *r = be->rdb;
+    struct rdb_restore *rs = r->restore;
+    char *msg = NULL;
+    int rc = rs->w && rs->kg <= rs->w_kg ? close_run_sst(be) : 0;
+    if (rc == 0 && !rs->w) {
+        snprintf(rs->w_path, sizeof rs->w_path, "%s/weir-restore-run-%u.sst", r->dir, rs->seq++);
+        rs->w = writer_open(r, rs->w_path, &msg);
+        if (!rs->w)
+            return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
+    }
+    if (rc == 0 && !msg)
+        put_sorted(rs, rs->w, &msg);
+    rs->w_kg = rs->kg;
+    return rc < 0 ? rc : msg ? rdb_err(be, msg) : 0;
 }
 
 int rdb_ingest_file(rocksdb_t *db, const char *path, char **msg)
@@ -187,14 +287,50 @@ int rdb_ingest_file(rocksdb_t *db, const char *path, char **msg)
     return 0;
 }
 
-int rdb_restore_begin(weir_keyed_backend *be)
+static int restore_state(weir_keyed_backend *be)
 {
     struct rdb *r = be->rdb;
     if (!r->restore && !(r->restore = calloc(1, sizeof *r->restore)))
         return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
-    r->restore->len = r->restore->n = 0;
-    r->restore->sorted = true;
-    r->restore->files = 0;
+    return 0;
+}
+
+int rdb_restore_run_begin(weir_keyed_backend *be)
+{
+    int rc = restore_state(be);
+    if (rc == 0)
+        be->rdb->restore->run = true;
+    return rc;
+}
+
+/* Every SST of the run ingested, in the order written (commit), or removed. */
+int rdb_restore_run_end(weir_keyed_backend *be, bool commit)
+{
+    struct rdb *r = be->rdb;
+    struct rdb_restore *rs = r->restore;
+    if (!rs || !rs->run)
+        return 0;
+    rs->run = false;
+    int rc = commit ? close_run_sst(be) : 0;
+    drop_writer(rs);
+    for (size_t i = 0; i < rs->nready && commit && rc == 0; i++) {
+        char *msg = NULL;
+        if (rdb_ingest_file(r->db, rs->ready[i], &msg) < 0)
+            rc = rdb_err(be, msg);
+    }
+    drop_ready(rs); /* moved by a successful ingest; otherwise ours to remove */
+    return rc;
+}
+
+int rdb_restore_begin(weir_keyed_backend *be)
+{
+    int rc = restore_state(be);
+    if (rc < 0)
+        return rc;
+    struct rdb_restore *rs = be->rdb->restore;
+    rs->len = rs->n = 0;
+    rs->sorted = true;
+    rs->files = 0;
     return 0;
 }
 
@@ -269,7 +405,9 @@ int rdb_restore_end(weir_keyed_backend *be, bool commit)
     int rc = 0;
     if (!rs)
         return 0;
-    if (commit && rs->files == 0 && rs->len < RESTORE_INGEST_MIN)
+    if (commit && rs->run && rs->files == 0)
+        rc = rs->n ? append_to_run(be) : 0;
+    else if (commit && rs->files == 0 && rs->len < RESTORE_INGEST_MIN)
         rc = rs->n ? put_batch(be) : 0;
     else if (commit && rs->n)
         rc = write_sst(be);
@@ -277,6 +415,10 @@ int rdb_restore_end(weir_keyed_backend *be, bool commit)
     for (unsigned i = 0; i < rs->files; i++) {
         sst_path(r, rs->kg, i, path, sizeof path);
         char *msg = NULL;
+        if (commit && rc == 0 && rs->run) {
+            rc = add_ready(be, path);
+            continue;
+        }
         if (commit && rc == 0 && rdb_ingest_file(r->db, path, &msg) < 0)
             rc = rdb_err(be, msg);
         unlink(path); /* moved by a successful ingest; otherwise ours to remove */

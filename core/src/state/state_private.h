@@ -401,6 +401,8 @@ int rdb_restore_begin(weir_keyed_backend *be);
 int rdb_restore_entry(struct kstate *s, uint32_t kg, uint64_t key, uint64_t ns, const void *ukey,
                       int64_t ts, const void *payload, size_t len);
 int rdb_restore_end(weir_keyed_backend *be, bool commit);
+int rdb_restore_run_begin(weir_keyed_backend *be);
+int rdb_restore_run_end(weir_keyed_backend *be, bool commit);
 int rdb_flush(weir_keyed_backend *be);
 int rdb_cleanup(weir_keyed_backend *be);
 void rdb_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
