@@ -7,6 +7,7 @@
  * instances into a storage and checks the restored state key by key: everything owned, nothing
  * else.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/stat.h>
 
@@ -18,12 +19,16 @@
 
 #define NKEYS 20000u
 
+/* The directory of the storage storage_open opened last. */
+static const char *storage_dir;
+
 static weir_storage *storage_open(const char *tag)
 {
     char err[512] = "";
     weir_storage *s = NULL;
     struct weir_storage_opts o = {
         .dir = wt_tmp_dir(tag), .job = "job", .num_retained = 2, .pool_bytes = 4 << 20};
+    storage_dir = o.dir;
     if (weir_storage_open(&o, &s, err, sizeof err) < 0)
         fail_msg("weir_storage_open: %s", err);
     return s;
@@ -274,6 +279,62 @@ static void restored_instance_has_an_identity_of_its_own(void **state)
     world_close(&w);
 }
 
+/* Flips a byte in the middle of every shared SST of the state file `base` in the storage
+ * storage_open opened last; returns how many it damaged. */
+static int damage_shared_ssts(const char *base)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/job/shared", storage_dir);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (strncmp(de->d_name, base, strlen(base)) || l < 4 || strcmp(de->d_name + l - 4, ".sst"))
+            continue;
+        char path[8400];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        FILE *f = fopen(path, "r+b");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 0, SEEK_END), 0);
+        long mid = ftell(f) / 3; /* in the data blocks, before the index and footer */
+        assert_int_equal(fseek(f, mid, SEEK_SET), 0);
+        int c = fgetc(f);
+        assert_int_equal(fseek(f, mid, SEEK_SET), 0);
+        fputc(c ^ 0x5a, f);
+        fclose(f);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* p 2 -> 1 with the second instance's SSTs damaged: the checkpoint is refused before any
+ * SST is linked or read into an instance (the storage checks every shared file's checksum
+ * when it opens the checkpoint: "checkpoint chk-1 is corrupt (shared file ...: checksum
+ * mismatch)"), as it was when entries were copied one by one. */
+static void scale_in_restore_refuses_a_checkpoint_with_a_damaged_sst(void **state)
+{
+    (void)state;
+    struct world w;
+    world_open(&w, "rocks-restore-damaged");
+    weir_keyed_backend *be[2];
+    for (int i = 0; i < 2; i++) {
+        be[i] = backend_for(w.env, "op", i, weir_key_group_range_start((uint32_t)i, MAXP, 2),
+                            weir_key_group_range_end((uint32_t)i, MAXP, 2));
+        fill(be[i]);
+    }
+    checkpoint(w.s, 1, be, 2);
+    for (int i = 0; i < 2; i++)
+        weir_keyed_backend_close(be[i]);
+    char base[256];
+    assert_int_equal(weir_ckpt_file_name(base, sizeof base, "op", 1), 0);
+    assert_true(damage_shared_ssts(base) > 0);
+    weir_restore *r = NULL;
+    assert_int_equal(weir_restore_open_latest(w.s, 0, &r), -EBADMSG);
+    world_close(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +343,7 @@ int main(void)
         cmocka_unit_test(scale_out_restore_deletes_the_key_groups_not_owned_instead_of_copying),
         cmocka_unit_test(scale_in_restore_opens_one_instance_and_copies_only_the_other),
         cmocka_unit_test(restored_instance_has_an_identity_of_its_own),
+        cmocka_unit_test(scale_in_restore_refuses_a_checkpoint_with_a_damaged_sst),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
