@@ -2,9 +2,10 @@
  * A keyed operator on RocksDB with incremental checkpoints, checkpointed at parallelism 2 and
  * restored at 1 and at 3 (restore.c, rocksdb_incremental.c): each restored subtask opens the
  * checkpointed instance whose key groups overlap its own the most, deletes what it does not
- * own as ranges, and copies in only the entries of the key groups the other instance holds
- * (Flink's choice of the initial handle). The restored sums are exact: the first run stops part way
- * through its input, the second restores its latest checkpoint and runs to the end.
+ * own as ranges, and takes in only the entries of the key groups it owns that the other
+ * instance holds, as one SST it ingests (Flink's choice of the initial handle). The restored sums
+ * are exact: the first run stops part way through its input, the second restores its latest
+ * checkpoint and runs to the end.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -111,14 +112,17 @@ static uint64_t keys_in(uint32_t first, uint32_t last)
 }
 
 /* Checkpoints at parallelism 2 part way through the input, restores at `to` and runs to the
- * end: every key's last sum is its total. Returns the entries the restore copied one by one. */
-static uint64_t rescale(const char *tag, int to)
+ * end: every key's last sum is its total. Returns the entries the restore took from an
+ * instance other than the one it opened; *ssts, the SST files it ingested them as. */
+static uint64_t rescale(const char *tag, int to, uint64_t *ssts)
 {
     const char *dir = wt_tmp_dir(tag);
     run(dir, 2, false);
     uint64_t before = atomic_load(&rocks_restore_entries_copied);
+    uint64_t ingested = atomic_load(&rdb_restore_ssts_ingested);
     run(dir, to, true);
     uint64_t copied = atomic_load(&rocks_restore_entries_copied) - before;
+    *ssts = atomic_load(&rdb_restore_ssts_ingested) - ingested;
     for (uint64_t k = 0; k < KEYS; k++) {
         uint64_t want = 0;
         for (uint64_t seq = k; seq < RECORDS; seq += KEYS)
@@ -132,22 +136,26 @@ static uint64_t rescale(const char *tag, int to)
 }
 
 /* p 2 -> 1: the one subtask opens the first instance (an equal overlap: 64 key groups each)
- * and copies only the second's entries. */
+ * and takes in only the second's entries, as one ingested SST. */
 static void scale_in_from_2_to_1_is_exact_and_copies_one_instance(void **state)
 {
     (void)state;
-    assert_int_equal(rescale("rocks-rescale-2-1", 1), keys_in(64, 127));
+    uint64_t ssts;
+    assert_int_equal(rescale("rocks-rescale-2-1", 1, &ssts), keys_in(64, 127));
+    assert_int_equal(ssts, 1);
 }
 
 /* p 2 -> 3: subtask 1 owns key groups 43..85, 21 of them in instance 0 (0..63) and 22 in
- * instance 1 (64..127): it opens instance 1 and copies only 43..63. Subtasks 0 and 2 each
- * open one instance and copy nothing. */
+ * instance 1 (64..127): it opens instance 1 and takes in only 43..63, as one ingested SST.
+ * Subtasks 0 and 2 each open one instance and take in nothing. */
 static void scale_out_from_2_to_3_is_exact_and_opens_the_widest_overlap(void **state)
 {
     (void)state;
     assert_int_equal(weir_key_group_range_start(1, MAXP, 3), 43);
     assert_int_equal(weir_key_group_range_end(1, MAXP, 3), 85);
-    assert_int_equal(rescale("rocks-rescale-2-3", 3), keys_in(43, 63));
+    uint64_t ssts;
+    assert_int_equal(rescale("rocks-rescale-2-3", 3, &ssts), keys_in(43, 63));
+    assert_int_equal(ssts, 1);
 }
 
 int main(void)

@@ -197,17 +197,21 @@ static inline void snapshot_all(weir_keyed_backend *from, struct membuf *bufs)
     }
 }
 
-/* Restores bufs[kg] for every key group `to` owns. */
+/* Restores bufs[kg] for every key group `to` owns, in one run, as restore.c does. */
 static inline void restore_all(weir_keyed_backend *to, struct membuf *bufs)
 {
     uint32_t first, last;
     weir_keyed_backend_key_groups(to, &first, &last);
+    if (weir_keyed_backend_restore_run_begin(to) < 0)
+        fail_msg("restore: %s", weir_keyed_backend_error(to));
     for (uint32_t kg = first; kg <= last; kg++) {
         struct weir_snapshot_in in = mem_in_sized(&bufs[kg]);
         int rc = weir_keyed_backend_restore_key_group(to, kg, &in);
         if (rc < 0)
             fail_msg("restore kg %u: %s", kg, weir_keyed_backend_error(to));
     }
+    if (weir_keyed_backend_restore_run_end(to, true) < 0)
+        fail_msg("restore: %s", weir_keyed_backend_error(to));
 }
 
 static inline void free_bufs(struct membuf *bufs, size_t n)

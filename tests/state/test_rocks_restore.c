@@ -3,9 +3,11 @@
  * the same parallelism the instance is opened over the checkpoint's SST files (hard links)
  * rather than rebuilt entry by entry; at another parallelism the first instance is opened
  * the same way and the key groups it holds but the subtask does not own are deleted as
- * ranges, the others copied in. Each test checkpoints real instances into a storage and
- * checks the restored state key by key: everything owned, nothing else.
+ * ranges, the others' owned key groups written into an SST and ingested. Each test checkpoints real
+ * instances into a storage and checks the restored state key by key: everything owned, nothing
+ * else.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/stat.h>
 
@@ -17,12 +19,16 @@
 
 #define NKEYS 20000u
 
+/* The directory of the storage storage_open opened last. */
+static const char *storage_dir;
+
 static weir_storage *storage_open(const char *tag)
 {
     char err[512] = "";
     weir_storage *s = NULL;
     struct weir_storage_opts o = {
         .dir = wt_tmp_dir(tag), .job = "job", .num_retained = 2, .pool_bytes = 4 << 20};
+    storage_dir = o.dir;
     if (weir_storage_open(&o, &s, err, sizeof err) < 0)
         fail_msg("weir_storage_open: %s", err);
     return s;
@@ -166,9 +172,13 @@ static void world_close(struct world *w)
     weir_config_free(w->cfg);
 }
 
+/* SST files the last round_trip's restore ingested. */
+static uint64_t ingested;
+
 /* Checkpoints operator "op" at parallelism from, restores it at parallelism to (uids "op" and
  * "re" keep the instances' directories apart), checks every restored subtask and returns
- * the entries the restore copied one by one. */
+ * the entries the restore took from an instance other than the one it opened (into an SST it
+ * ingested: counted in `ingested`). */
 static uint64_t round_trip(const char *tag, int from, int to)
 {
     struct world w;
@@ -184,6 +194,7 @@ static uint64_t round_trip(const char *tag, int from, int to)
     for (int i = 0; i < from; i++)
         weir_keyed_backend_close(be[i]);
     uint64_t before = atomic_load(&rocks_restore_entries_copied);
+    uint64_t ssts = atomic_load(&rdb_restore_ssts_ingested);
     for (int i = 0; i < to; i++) {
         uint32_t first = weir_key_group_range_start((uint32_t)i, MAXP, (uint32_t)to);
         uint32_t last = weir_key_group_range_end((uint32_t)i, MAXP, (uint32_t)to);
@@ -193,6 +204,7 @@ static uint64_t round_trip(const char *tag, int from, int to)
         weir_keyed_backend_close(back);
     }
     world_close(&w);
+    ingested = atomic_load(&rdb_restore_ssts_ingested) - ssts;
     return atomic_load(&rocks_restore_entries_copied) - before;
 }
 
@@ -201,6 +213,7 @@ same_parallelism_restore_opens_the_checkpointed_ssts_instead_of_copying_entries(
 {
     (void)state;
     assert_int_equal(round_trip("rocks-restore-p2-p2", 2, 2), 0);
+    assert_int_equal(ingested, 0);
 }
 
 /* p 1 -> 2: each subtask opens the one instance and deletes the other half as a range. */
@@ -208,15 +221,18 @@ static void scale_out_restore_deletes_the_key_groups_not_owned_instead_of_copyin
 {
     (void)state;
     assert_int_equal(round_trip("rocks-restore-p1-p2", 1, 2), 0);
+    assert_int_equal(ingested, 0);
 }
 
-/* p 2 -> 1: the first instance is opened, the second's entries copied in: fewer than all. */
+/* p 2 -> 1: the first instance is opened, the second's entries taken in as one ingested SST:
+ * fewer than all. */
 static void scale_in_restore_opens_one_instance_and_copies_only_the_other(void **state)
 {
     (void)state;
     uint64_t copied = round_trip("rocks-restore-p2-p1", 2, 1);
     assert_true(copied > 0);
     assert_true(copied < NKEYS * 3 / 4);
+    assert_int_equal(ingested, 1);
 }
 
 static void read_identity(const char *dir, char *buf, size_t len)
@@ -263,6 +279,62 @@ static void restored_instance_has_an_identity_of_its_own(void **state)
     world_close(&w);
 }
 
+/* Flips a byte in the middle of every shared SST of the state file `base` in the storage
+ * storage_open opened last; returns how many it damaged. */
+static int damage_shared_ssts(const char *base)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/job/shared", storage_dir);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (strncmp(de->d_name, base, strlen(base)) || l < 4 || strcmp(de->d_name + l - 4, ".sst"))
+            continue;
+        char path[8400];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        FILE *f = fopen(path, "r+b");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 0, SEEK_END), 0);
+        long mid = ftell(f) / 3; /* in the data blocks, before the index and footer */
+        assert_int_equal(fseek(f, mid, SEEK_SET), 0);
+        int c = fgetc(f);
+        assert_int_equal(fseek(f, mid, SEEK_SET), 0);
+        fputc(c ^ 0x5a, f);
+        fclose(f);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* p 2 -> 1 with the second instance's SSTs damaged: the checkpoint is refused before any
+ * SST is linked or read into an instance (the storage checks every shared file's checksum
+ * when it opens the checkpoint: "checkpoint chk-1 is corrupt (shared file ...: checksum
+ * mismatch)"), as it was when entries were copied one by one. */
+static void scale_in_restore_refuses_a_checkpoint_with_a_damaged_sst(void **state)
+{
+    (void)state;
+    struct world w;
+    world_open(&w, "rocks-restore-damaged");
+    weir_keyed_backend *be[2];
+    for (int i = 0; i < 2; i++) {
+        be[i] = backend_for(w.env, "op", i, weir_key_group_range_start((uint32_t)i, MAXP, 2),
+                            weir_key_group_range_end((uint32_t)i, MAXP, 2));
+        fill(be[i]);
+    }
+    checkpoint(w.s, 1, be, 2);
+    for (int i = 0; i < 2; i++)
+        weir_keyed_backend_close(be[i]);
+    char base[256];
+    assert_int_equal(weir_ckpt_file_name(base, sizeof base, "op", 1), 0);
+    assert_true(damage_shared_ssts(base) > 0);
+    weir_restore *r = NULL;
+    assert_int_equal(weir_restore_open_latest(w.s, 0, &r), -EBADMSG);
+    world_close(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +343,7 @@ int main(void)
         cmocka_unit_test(scale_out_restore_deletes_the_key_groups_not_owned_instead_of_copying),
         cmocka_unit_test(scale_in_restore_opens_one_instance_and_copies_only_the_other),
         cmocka_unit_test(restored_instance_has_an_identity_of_its_own),
+        cmocka_unit_test(scale_in_restore_refuses_a_checkpoint_with_a_damaged_sst),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,9 @@
  * the wrong key group or max parallelism is refused; states restored before the operator
  * declares them are matched by name.
  */
+#include <stdatomic.h>
+
+#include "checkpoint_rocksdb.h"
 #include "state_test.h"
 
 #define NKEYS 3000
@@ -209,7 +212,10 @@ static void round_trip_keeps_every_kind_of_state(void **state)
     struct membuf bufs[MAXP] = {0};
     snapshot_all(a, bufs);
     weir_keyed_backend *b = backend_for(p->eto, "op", 0, 0, MAXP - 1);
+    uint64_t ssts = atomic_load(&rdb_restore_ssts_ingested);
     restore_all(b, bufs);
+    /* RocksDB: the run's key groups, in order, as one SST */
+    assert_int_equal(atomic_load(&rdb_restore_ssts_ingested) - ssts, !strcmp(p->to, "rocksdb"));
     assert_int_equal(check(b), NKEYS);
     assert_int_equal(entries(b), entries(a));
     /* And back again: the second generation's snapshot restores the same contents. */
@@ -415,6 +421,132 @@ static void empty_key_group_round_trips(void **state)
     free(b.data);
 }
 
+/* ---- RocksDB: a large key group is written as an SST and ingested ------------------------ */
+
+/* Keys of key group kg, n of them, from key_at's sequence. */
+static uint64_t *keys_of_key_group(uint32_t kg, size_t n)
+{
+    uint64_t *keys = malloc(n * sizeof *keys);
+    assert_non_null(keys);
+    size_t got = 0;
+    for (uint64_t i = 0; got < n; i++)
+        if (weir_key_group_of(key_at(i), MAXP) == kg)
+            keys[got++] = key_at(i);
+    return keys;
+}
+
+#define BIG_KG    77u
+#define BIG_KEYS  3000u /* about 1 MiB of entries: past the write-batch limit */
+#define BLOB_SIZE 1024u
+
+/* One key group of BIG_KEYS keys, every kind of state, restored into RocksDB from a RocksDB
+ * snapshot (entries in key order) and from a heap one (in hash order, sorted at restore):
+ * exactly what the source held, through one ingested SST. */
+static void large_key_group_is_restored_exactly_through_one_ingested_sst(void **state)
+{
+    struct pair *p = *state;
+    weir_keyed_backend *a = backend_for(p->efrom, "op", 0, 0, MAXP - 1);
+    struct states s = declare(a);
+    uint64_t *keys = keys_of_key_group(BIG_KG, BIG_KEYS);
+    for (size_t i = 0; i < BIG_KEYS; i++)
+        fill_key(a, &s, keys[i]);
+    struct membuf b = {.limit = SIZE_MAX};
+    struct weir_snapshot_out o = mem_out(&b);
+    assert_int_equal(weir_keyed_backend_snapshot_key_group(a, BIG_KG, &o), 0);
+    assert_true(b.len > (512u << 10));
+    weir_keyed_backend *to = backend_for(p->eto, "to", 0, 0, MAXP - 1);
+    uint64_t before = atomic_load(&rdb_restore_ssts_ingested);
+    struct weir_snapshot_in in = mem_in_sized(&b);
+    if (weir_keyed_backend_restore_key_group(to, BIG_KG, &in) < 0)
+        fail_msg("%s", weir_keyed_backend_error(to));
+    assert_int_equal(atomic_load(&rdb_restore_ssts_ingested) - before, 1);
+    struct states t = declare(to);
+    for (size_t i = 0; i < BIG_KEYS; i++)
+        check_key(to, &t, keys[i]);
+    assert_int_equal(entries(to), entries(a));
+    /* Written after the ingest, a value replaces the ingested one (the SST sits below). */
+    at(to, keys[0]);
+    weir_keyed_backend_set_namespace(to, keys[0] % 3);
+    uint64_t x = 7;
+    assert_int_equal(weir_value_put(t.v, &x), 0);
+    assert_int_equal(*(const uint64_t *)weir_value_get(t.v), 7);
+    free(keys);
+    free(b.data);
+    weir_keyed_backend_close(a);
+    weir_keyed_backend_close(to);
+}
+
+/* A key group of several MiB whose snapshot is damaged at its end: the restore fails with
+ * the checksum line and leaves nothing of the key group behind (entries reach the instance
+ * only once the whole snapshot has been read and checked). */
+static void corrupt_large_key_group_restores_nothing(void **state)
+{
+    struct fx *f = *state;
+    weir_value_state *v = weir_value_state_get(f->be, "blob", BLOB_SIZE, NULL);
+    assert_non_null(v);
+    size_t n = (6u << 20) / BLOB_SIZE;
+    uint64_t *keys = keys_of_key_group(BIG_KG, n);
+    uint8_t blob[BLOB_SIZE];
+    for (size_t i = 0; i < n; i++) {
+        memset(blob, (int)i, sizeof blob);
+        at(f->be, keys[i]);
+        assert_int_equal(weir_value_put(v, blob), 0);
+    }
+    struct membuf b = {.limit = SIZE_MAX};
+    struct weir_snapshot_out o = mem_out(&b);
+    assert_int_equal(weir_keyed_backend_snapshot_key_group(f->be, BIG_KG, &o), 0);
+    b.data[b.len - 20] ^= 0x10; /* in the last entry's payload */
+    for (int sized = 0; sized < 2; sized++) {
+        weir_keyed_backend *to = backend_for(f->env, sized ? "to1" : "to0", 0, 0, MAXP - 1);
+        struct weir_snapshot_in in = input(&b, sized);
+        assert_int_equal(weir_keyed_backend_restore_key_group(to, BIG_KG, &in), -EIO);
+        char want[160];
+        snprintf(want, sizeof want,
+                 "operator %s: snapshot of key group %u is corrupt: checksum mismatch",
+                 sized ? "to1" : "to0", BIG_KG);
+        assert_string_equal(weir_keyed_backend_error(to), want);
+        assert_int_equal(entries(to), 0);
+        weir_keyed_backend_close(to);
+    }
+    free(keys);
+    free(b.data);
+}
+
+/* A run (restore.c's: every key group of a subtask, from one state file after another)
+ * shows nothing before it ends, takes key groups in any order (a key group below the last
+ * one starts a second SST), and a run that ends without commit leaves nothing. */
+static void run_shows_its_key_groups_when_it_ends_and_drops_them_on_failure(void **state)
+{
+    struct fx *f = *state;
+    fill(f->be);
+    struct membuf bufs[MAXP] = {0};
+    snapshot_all(f->be, bufs);
+    weir_keyed_backend *to = backend_for(f->env, "to", 0, 0, MAXP - 1);
+    uint64_t ssts = atomic_load(&rdb_restore_ssts_ingested);
+    assert_int_equal(weir_keyed_backend_restore_run_begin(to), 0);
+    for (uint32_t i = 0; i < MAXP; i++) {
+        uint32_t kg = (i + MAXP / 2) % MAXP; /* 64..127, then 0..63 */
+        struct weir_snapshot_in in = mem_in_sized(&bufs[kg]);
+        assert_int_equal(weir_keyed_backend_restore_key_group(to, kg, &in), 0);
+    }
+    assert_int_equal(entries(to), 0);
+    assert_int_equal(weir_keyed_backend_restore_run_end(to, true), 0);
+    assert_int_equal(atomic_load(&rdb_restore_ssts_ingested) - ssts, 2);
+    assert_int_equal(check(to), NKEYS);
+    assert_int_equal(entries(to), entries(f->be));
+    weir_keyed_backend *dropped = backend_for(f->env, "dropped", 0, 0, MAXP - 1);
+    assert_int_equal(weir_keyed_backend_restore_run_begin(dropped), 0);
+    for (uint32_t kg = 0; kg < MAXP; kg++) {
+        struct weir_snapshot_in in = mem_in_sized(&bufs[kg]);
+        assert_int_equal(weir_keyed_backend_restore_key_group(dropped, kg, &in), 0);
+    }
+    assert_int_equal(weir_keyed_backend_restore_run_end(dropped, false), 0);
+    assert_int_equal(entries(dropped), 0);
+    weir_keyed_backend_close(to);
+    weir_keyed_backend_close(dropped);
+    free_bufs(bufs, MAXP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -426,6 +558,17 @@ int main(void)
         BOTH(sized_source_is_read_in_one_call),
         BOTH(snapshot_of_another_key_group_or_max_parallelism_is_refused),
         BOTH(empty_key_group_round_trips),
+        {"rocksdb>rocksdb: large_key_group_is_restored_exactly_through_one_ingested_sst",
+         large_key_group_is_restored_exactly_through_one_ingested_sst, pair_setup, pair_teardown,
+         (void *)"rocksdb>rocksdb"},
+        {"hashmap>rocksdb: large_key_group_is_restored_exactly_through_one_ingested_sst",
+         large_key_group_is_restored_exactly_through_one_ingested_sst, pair_setup, pair_teardown,
+         (void *)"hashmap>rocksdb"},
+        {"rocksdb: run_shows_its_key_groups_when_it_ends_and_drops_them_on_failure",
+         run_shows_its_key_groups_when_it_ends_and_drops_them_on_failure, fx_setup, fx_teardown,
+         (void *)"rocksdb"},
+        {"rocksdb: corrupt_large_key_group_restores_nothing",
+         corrupt_large_key_group_restores_nothing, fx_setup, fx_teardown, (void *)"rocksdb"},
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     return rc;

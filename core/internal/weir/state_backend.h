@@ -67,6 +67,13 @@ int weir_keyed_backend_snapshot_key_group(weir_keyed_backend *be, uint32_t kg,
  * after an error the key group may be partly restored (the job fails). */
 int weir_keyed_backend_restore_key_group(weir_keyed_backend *be, uint32_t kg,
                                          struct weir_snapshot_in *in);
+/* Brackets the restore of many key groups (restore.c: all of a subtask's), so that RocksDB
+ * ingests them as one SST file when the run ends (an ingest costs fsyncs and a MANIFEST
+ * write whatever its size) instead of one per key group: the key groups restored in between
+ * are visible only after _end(be, true); _end(be, false), after a failed restore, drops them.
+ * 0 or a negative errno (the reason in weir_keyed_backend_error); no-ops on the heap. */
+int weir_keyed_backend_restore_run_begin(weir_keyed_backend *be);
+int weir_keyed_backend_restore_run_end(weir_keyed_backend *be, bool commit);
 
 /* --- maintenance and introspection ----------------------------------------- */
 

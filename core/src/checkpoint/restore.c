@@ -222,6 +222,7 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
         return -EINVAL;
     }
     size_t widest = widest_overlap(m, uid, first, last);
+    rc = weir_keyed_backend_restore_run_begin(op->backend);
     for (size_t n = 0; n < m->entry_count && rc == 0; n++) {
         /* the widest overlap first, then the others in order */
         size_t i = n == 0 ? widest : n - 1 < widest ? n - 1 : n;
@@ -241,6 +242,7 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
                      : rocks_incremental_restore(op->backend, r, f, a, b, err, errlen);
             if (rc < 0) {
                 weir_restore_file_close(f);
+                weir_keyed_backend_restore_run_end(op->backend, false);
                 return rc;
             }
         }
@@ -254,6 +256,9 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
         }
         weir_restore_file_close(f);
     }
+    /* the key groups ingested, as one SST, only now (weir_keyed_backend_restore_run_begin) */
+    int end = weir_keyed_backend_restore_run_end(op->backend, rc == 0);
+    rc = rc < 0 ? rc : end;
     if (rc < 0)
         snprintf(err, errlen, "operator \"%s\" (subtask %d): restoring keyed state failed: %s", uid,
                  t->subtask + 1, strerror(-rc));

@@ -32,9 +32,13 @@ int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ck
 bool rocks_file_is_incremental(weir_restore_file *f);
 int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
                               uint32_t first, uint32_t last, char *err, size_t errlen);
-/* Entries a restore copied one by one from a checkpointed instance into a live one (key
- * groups of another parallelism), over the process; tests read it. */
+/* Entries a restore took from a checkpointed instance into a live one that held state
+ * already (key groups of another parallelism: written into an SST that the live one
+ * ingests), over the process; tests read it. */
 extern _Atomic uint64_t rocks_restore_entries_copied;
+/* SST files restores ingested (rdb_ingest_file: a full snapshot's key groups, and the key
+ * groups above), over the process; tests read it. */
+extern _Atomic uint64_t rdb_restore_ssts_ingested;
 int rocks_shared_list_add(struct rocks_shared_list *l, const char *name);
 void rocks_shared_list_free(struct rocks_shared_list *l);
 void rocks_rm_rf(const char *dir);

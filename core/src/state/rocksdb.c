@@ -327,6 +327,7 @@ static void instance_free(struct rdb *r)
 {
     if (r->batch)
         rocksdb_writebatch_destroy(r->batch);
+    rdb_restore_free(r);
     if (r->db)
         rocksdb_close(r->db);
     if (r->opts)

@@ -20,7 +20,9 @@
  * it does not own deleted as ranges: nothing is read or written entry by entry,
  * so a restore at the same parallelism costs links and an open); the entries
  * of the key groups it owns in any further file (another parallelism) are
- * copied in. Savepoints always use the full, backend-independent format.
+ * read from it in key order into one SST file, which the live instance
+ * ingests (no write path, no memtable). Savepoints always use the full,
+ * backend-independent format.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -414,11 +416,13 @@ static int write_small_files(weir_restore_file *f, const char *scratch, char *wh
     return rc;
 }
 
-/* Copies the entries of key groups [first, last] of the instance rebuilt in scratch into the
- * live instance db; keys start with the key group, big-endian. */
-static int copy_key_groups(rocksdb_t *db, rocksdb_options_t *opts, rocksdb_writeoptions_t *wo,
-                           const char *scratch, uint32_t first, uint32_t last, char *errbuf,
-                           size_t errlen)
+/* Moves the entries of key groups [first, last] of the instance rebuilt in scratch into the
+ * live instance db, as Flink's rescaling restore does: read in key order from the checkpointed
+ * instance (keys start with the key group, big-endian, so the key groups are one run of keys)
+ * into an SST file in the live instance's directory (dir), which db then ingests. */
+static int import_key_groups(rocksdb_t *db, rocksdb_options_t *opts, const char *dir,
+                             const char *scratch, uint32_t first, uint32_t last, char *errbuf,
+                             size_t errlen)
 {
     char *err = NULL;
     rocksdb_t *old = rocksdb_open_for_read_only(opts, scratch, 0, &err);
@@ -427,11 +431,17 @@ static int copy_key_groups(rocksdb_t *db, rocksdb_options_t *opts, rocksdb_write
         rocksdb_free(err);
         return -EIO;
     }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/weir-restore-import.sst", dir);
+    rocksdb_envoptions_t *eo = rocksdb_envoptions_create();
+    rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(eo, opts);
+    rocksdb_sstfilewriter_open(w, path, &err);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_fill_cache(ro, 0); /* read once: not worth the live instances' cache */
     rocksdb_iterator_t *it = rocksdb_create_iterator(old, ro);
     unsigned char start[2] = {(unsigned char)(first >> 8), (unsigned char)first};
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    for (rocksdb_iter_seek(it, (const char *)start, 2); rocksdb_iter_valid(it);
+    uint64_t n = 0;
+    for (rocksdb_iter_seek(it, (const char *)start, 2); !err && rocksdb_iter_valid(it);
          rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
@@ -441,23 +451,21 @@ static int copy_key_groups(rocksdb_t *db, rocksdb_options_t *opts, rocksdb_write
         if (kg > last)
             break;
         const char *v = rocksdb_iter_value(it, &vl);
-        rocksdb_writebatch_put(wb, k, kl, v, vl);
-        atomic_fetch_add_explicit(&rocks_restore_entries_copied, 1, memory_order_relaxed);
-        if (rocksdb_writebatch_count(wb) >= 4096) {
-            rocksdb_write(db, wo, wb, &err);
-            rocksdb_writebatch_clear(wb);
-            if (err)
-                break;
-        }
+        rocksdb_sstfilewriter_put(w, k, kl, v, vl, &err);
+        n++;
     }
     if (!err)
         rocksdb_iter_get_error(it, &err);
-    if (!err)
-        rocksdb_write(db, wo, wb, &err);
-    rocksdb_writebatch_destroy(wb);
+    if (!err && n) /* an SST of no entries is refused: nothing to ingest then */
+        rocksdb_sstfilewriter_finish(w, &err);
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
+    rocksdb_sstfilewriter_destroy(w);
+    rocksdb_envoptions_destroy(eo);
     rocksdb_close(old);
+    if (!err && n && rdb_ingest_file(db, path, &err) == 0)
+        atomic_fetch_add_explicit(&rocks_restore_entries_copied, n, memory_order_relaxed);
+    unlink(path); /* moved by a successful ingest; otherwise ours to remove */
     if (err) {
         snprintf(errbuf, errlen, "copying state from the RocksDB checkpoint: %s", err);
         rocksdb_free(err);
@@ -497,12 +505,18 @@ static int trim_key_groups(rocksdb_t *db, rocksdb_writeoptions_t *wo, uint32_t f
     const char zero[2] = {0, 0}, end[3] = {'\xff', '\xff', '\xff'};
     const char below[2] = {(char)(first >> 8), (char)first};
     const char above[2] = {(char)((last + 1) >> 8), (char)(last + 1)};
-    if (lo < first)
-        rocksdb_writebatch_delete_range(wb, zero, 2, below, 2);
-    if (hi > last)
-        rocksdb_writebatch_delete_range(wb, above, 2, end, 3);
     char *err = NULL;
-    if (rocksdb_writebatch_count(wb))
+    /* SST files wholly outside [first, last] dropped first (Flink's deleteFilesInRanges): no
+     * compaction has to read them to apply the range deletions. */
+    if (lo < first) {
+        rocksdb_delete_file_in_range(db, zero, 2, below, 2, &err);
+        rocksdb_writebatch_delete_range(wb, zero, 2, below, 2);
+    }
+    if (!err && hi > last) {
+        rocksdb_delete_file_in_range(db, above, 2, end, 3, &err);
+        rocksdb_writebatch_delete_range(wb, above, 2, end, 3);
+    }
+    if (!err && rocksdb_writebatch_count(wb))
         rocksdb_write(db, wo, wb, &err);
     rocksdb_writebatch_destroy(wb);
     if (err) {
@@ -517,7 +531,7 @@ static int trim_key_groups(rocksdb_t *db, rocksdb_writeoptions_t *wo, uint32_t f
  * instance (the first file of a restore) it is taken whole, as Flink does: opened in place of
  * the live one, the key groups outside [first, last] deleted as ranges, so that no entry is
  * read or written one by one. Into an instance that holds state already (the next files,
- * at another parallelism) key groups [first, last] are copied entry by entry. */
+ * at another parallelism) key groups [first, last] are written into an SST and ingested. */
 int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
                               uint32_t first, uint32_t last, char *errbuf, size_t errlen)
 {
@@ -551,7 +565,7 @@ int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_rest
         if (rc == 0)
             rc = trim_key_groups(db, wo, first, last, errbuf, errlen);
     } else {
-        rc = copy_key_groups(db, opts, wo, scratch, first, last, errbuf, errlen);
+        rc = import_key_groups(db, opts, dir, scratch, first, last, errbuf, errlen);
     }
     rocks_rm_rf(scratch);
     return rc;

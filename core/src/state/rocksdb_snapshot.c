@@ -1,12 +1,14 @@
 /*
  * The RocksDB backend's half of a key group's snapshot (snapshot.c writes the format): walk
- * the key group's key range, leaving expired entries out; restore through one write batch
- * flushed every RESTORE_BATCH bytes. Also flush, the full TTL cleanup (compaction), stats and
- * the handles incremental checkpoints need.
+ * the key group's key range, leaving expired entries out; restore by writing the key group
+ * into an SST file that the instance ingests (the note above rdb_restore_begin). Also flush, the
+ * full TTL cleanup (compaction), stats and the handles incremental checkpoints need.
  */
+#include "checkpoint_rocksdb.h"
 #include "state_private.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +16,6 @@
 #include <unistd.h>
 
 #include <weir/privdir.h>
-
-#define RESTORE_BATCH (4u << 20)
 
 struct snap_walk {
     weir_keyed_backend *be;
@@ -52,58 +52,380 @@ int rdb_snapshot_kg(weir_keyed_backend *be, uint32_t kg, state_emit_fn emit, voi
     return rdb_scan(be->rdb, prefix, 2, snap_one, &w);
 }
 
-int rdb_restore_begin(weir_keyed_backend *be)
+/* ---- restore: key groups written into SSTs, ingested ------------------------------------ */
+
+/* The restore of one key group (snapshot.c reads the format and calls begin, entry per entry,
+ * end). RocksDB's write path (memtable inserts, flushes, then compactions of what was flushed)
+ * cost 12-13 s per GiB, so the entries are instead gathered in memory as the instance keeps
+ * them (key, value), sorted by key unless they came in order (a snapshot the RocksDB backend
+ * wrote comes in key order when the states keep their ids; a heap snapshot comes in hash
+ * order), written into an SST file with RocksDB's SstFileWriter and ingested: the file is
+ * moved (hard-linked) into the instance, to the bottommost level where no other file overlaps
+ * it, as Flink's restore of a full snapshot into RocksDB does. Nothing of a key group reaches
+ * the instance before end(commit): a snapshot found corrupt at its checksum leaves nothing.
+ *
+ * An ingest costs a MANIFEST write and fsyncs whatever the file's size (3-20 ms each on the
+ * dev VM), so within a run (rdb_restore_run_begin/_end: restore.c restores all of a subtask's
+ * key groups in one) the key groups go into one SST, each appended as it ends, ingested once
+ * when the run ends; a key group below the one before (another state file, at another
+ * parallelism) starts the next SST. Outside a run each key group is ingested at its end,
+ * and one of less than RESTORE_INGEST_MIN bytes goes through one write batch instead.
+ *
+ * Past RESTORE_CHUNK bytes the entries of a key group gathered so far become an SST of their
+ * own (memory stays bounded); these may overlap each other, so each is ingested on its own,
+ * in order: a later file wins a key that repeats, as a later put would. */
+#define RESTORE_INGEST_MIN (256u << 10)
+#define RESTORE_CHUNK      (64u << 20)
+
+struct rdb_restore {
+    uint8_t *arena; /* entries: u32 key length, u32 value length, key, value */
+    size_t len, cap;
+    size_t *idx; /* each entry's offset in arena, in the order they came */
+    size_t n, ncap;
+    bool sorted; /* every key so far came after the one before */
+    uint32_t kg;
+    unsigned files; /* SSTs written for this key group, weir-restore-<kg>-<i>.sst */
+    /* a run */
+    bool run;
+    rocksdb_envoptions_t *eo;
+    rocksdb_sstfilewriter_t *w; /* the run's SST being written, weir-restore-run-<seq>.sst */
+    char w_path[4200];
+    uint32_t w_kg; /* the last key group w took */
+    unsigned seq;
+    char **ready; /* SSTs written, to ingest when the run ends, in order */
+    size_t nready;
+};
+
+_Atomic uint64_t rdb_restore_ssts_ingested;
+
+static void drop_ready(struct rdb_restore *rs)
+{
+    for (size_t i = 0; i < rs->nready; i++) {
+        unlink(rs->ready[i]);
+        free(rs->ready[i]);
+    }
+    free(rs->ready);
+    rs->ready = NULL;
+    rs->nready = 0;
+}
+
+static void drop_writer(struct rdb_restore *rs)
+{
+    if (rs->w) {
+        rocksdb_sstfilewriter_destroy(rs->w);
+        unlink(rs->w_path);
+    }
+    rs->w = NULL;
+}
+
+void rdb_restore_free(struct rdb *r)
+{
+    struct rdb_restore *rs = r->restore;
+    if (!rs)
+        return;
+    drop_writer(rs);
+    drop_ready(rs);
+    if (rs->eo)
+        rocksdb_envoptions_destroy(rs->eo);
+    free(rs->arena);
+    free(rs->idx);
+    free(rs);
+    r->restore = NULL;
+}
+
+static const uint8_t *entry_key(const struct rdb_restore *rs, size_t off, uint32_t *kl)
+{
+    memcpy(kl, rs->arena + off, 4);
+    return rs->arena + off + 8;
+}
+
+static const uint8_t *entry_value(const struct rdb_restore *rs, size_t off, uint32_t *vl)
+{
+    uint32_t kl;
+    memcpy(&kl, rs->arena + off, 4);
+    memcpy(vl, rs->arena + off + 4, 4);
+    return rs->arena + off + 8 + kl;
+}
+
+/* RocksDB's default (bytewise) comparator. */
+static int key_cmp(const uint8_t *a, uint32_t al, const uint8_t *b, uint32_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : (al > bl) - (al < bl);
+}
+
+/* By key, then by arrival (offsets grow), so that of a repeated key the last one is last. */
+static int by_key(const void *pa, const void *pb, void *arg)
+{
+    const struct rdb_restore *rs = arg;
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    uint32_t al, bl;
+    const uint8_t *ka = entry_key(rs, a, &al), *kb = entry_key(rs, b, &bl);
+    int c = key_cmp(ka, al, kb, bl);
+    return c ? c : (a > b) - (a < b);
+}
+
+static void sst_path(const struct rdb *r, uint32_t kg, unsigned i, char *path, size_t len)
+{
+    snprintf(path, len, "%s/weir-restore-%u-%u.sst", r->dir, kg, i);
+}
+
+/* The entries gathered so far, sorted, into w (a key that repeats written once, its last
+ * value); the arena is empty again. */
+static void put_sorted(struct rdb_restore *rs, rocksdb_sstfilewriter_t *w, char **msg)
+{
+    if (!rs->sorted)
+        qsort_r(rs->idx, rs->n, sizeof *rs->idx, by_key, rs);
+    for (size_t i = 0; i < rs->n && !*msg; i++) {
+        uint32_t kl, vl, nl;
+        const uint8_t *k = entry_key(rs, rs->idx[i], &kl);
+        if (i + 1 < rs->n) {
+            const uint8_t *next = entry_key(rs, rs->idx[i + 1], &nl);
+            if (key_cmp(k, kl, next, nl) == 0)
+                continue; /* the next one is later */
+        }
+        const uint8_t *v = entry_value(rs, rs->idx[i], &vl);
+        rocksdb_sstfilewriter_put(w, (const char *)k, kl, (const char *)v, vl, msg);
+    }
+    rs->len = rs->n = 0;
+    rs->sorted = true;
+}
+
+static rocksdb_sstfilewriter_t *writer_open(struct rdb *r, const char *path, char **msg)
+{
+    struct rdb_restore *rs = r->restore;
+    if (!rs->eo && !(rs->eo = rocksdb_envoptions_create()))
+        return NULL;
+    rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(rs->eo, r->opts);
+    if (w)
+        rocksdb_sstfilewriter_open(w, path, msg);
+    return w;
+}
+
+/* The entries gathered so far into the key group's next SST file of its own. */
+static int write_sst(weir_keyed_backend *be)
 {
     struct rdb *r = be->rdb;
-    if (!r->batch)
-        r->batch = rocksdb_writebatch_create();
-    if (!r->batch)
+    struct rdb_restore *rs = r->restore;
+    char path[4200], *msg = NULL;
+    sst_path(r, rs->kg, rs->files, path, sizeof path);
+    rocksdb_sstfilewriter_t *w = writer_open(r, path, &msg);
+    if (!w)
         return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
-    rocksdb_writebatch_clear(r->batch);
+    rs->files++; /* removed by end() from here, written or not */
+    if (!msg)
+        put_sorted(rs, w, &msg);
+    if (!msg)
+        rocksdb_sstfilewriter_finish(w, &msg);
+    rocksdb_sstfilewriter_destroy(w);
+    rs->len = rs->n = 0;
+    return msg ? rdb_err(be, msg) : 0;
+}
+
+static int add_ready(weir_keyed_backend *be, const char *path)
+{
+    struct rdb_restore *rs = be->rdb->restore;
+    char **v = realloc(rs->ready, (rs->nready + 1) * sizeof *v);
+    if (v)
+        rs->ready = v;
+    if (!v || !(v[rs->nready] = strdup(path)))
+        return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
+    rs->nready++;
     return 0;
 }
 
-static int flush_batch(struct rdb *r)
+/* The run's SST being written, finished and added to those to ingest. */
+static int close_run_sst(weir_keyed_backend *be)
 {
+    struct rdb_restore *rs = be->rdb->restore;
     char *msg = NULL;
-    rocksdb_write(r->db, r->wo, r->batch, &msg);
-    rocksdb_writebatch_clear(r->batch);
-    return msg ? rdb_err(r->be, msg) : 0;
+    if (!rs->w)
+        return 0;
+    rocksdb_sstfilewriter_finish(rs->w, &msg);
+    rocksdb_sstfilewriter_destroy(rs->w);
+    rs->w = NULL;
+    int rc = msg ? rdb_err(be, msg) : add_ready(be, rs->w_path);
+    if (rc < 0)
+        unlink(rs->w_path);
+    return rc;
+}
+
+/* The key group's entries (one chunk) appended to the run's SST: a new one when the key group
+ * is not above the last one it took. */
+static int append_to_run(weir_keyed_backend *be)
+{
+    struct rdb *r = be->rdb;
+    struct rdb_restore *rs = r->restore;
+    char *msg = NULL;
+    int rc = rs->w && rs->kg <= rs->w_kg ? close_run_sst(be) : 0;
+    if (rc == 0 && !rs->w) {
+        snprintf(rs->w_path, sizeof rs->w_path, "%s/weir-restore-run-%u.sst", r->dir, rs->seq++);
+        rs->w = writer_open(r, rs->w_path, &msg);
+        if (!rs->w)
+            return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
+    }
+    if (rc == 0 && !msg)
+        put_sorted(rs, rs->w, &msg);
+    rs->w_kg = rs->kg;
+    return rc < 0 ? rc : msg ? rdb_err(be, msg) : 0;
+}
+
+int rdb_ingest_file(rocksdb_t *db, const char *path, char **msg)
+{
+    rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
+    if (!io) {
+        *msg = strdup("out of memory");
+        return -ENOMEM;
+    }
+    rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
+    const char *files[] = {path};
+    rocksdb_ingest_external_file(db, files, 1, io, msg);
+    rocksdb_ingestexternalfileoptions_destroy(io);
+    if (*msg)
+        return -EIO;
+    atomic_fetch_add_explicit(&rdb_restore_ssts_ingested, 1, memory_order_relaxed);
+    return 0;
+}
+
+static int restore_state(weir_keyed_backend *be)
+{
+    struct rdb *r = be->rdb;
+    if (!r->restore && !(r->restore = calloc(1, sizeof *r->restore)))
+        return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
+    return 0;
+}
+
+int rdb_restore_run_begin(weir_keyed_backend *be)
+{
+    int rc = restore_state(be);
+    if (rc == 0)
+        be->rdb->restore->run = true;
+    return rc;
+}
+
+/* Every SST of the run ingested, in the order written (commit), or removed. */
+int rdb_restore_run_end(weir_keyed_backend *be, bool commit)
+{
+    struct rdb *r = be->rdb;
+    struct rdb_restore *rs = r->restore;
+    if (!rs || !rs->run)
+        return 0;
+    rs->run = false;
+    int rc = commit ? close_run_sst(be) : 0;
+    drop_writer(rs);
+    for (size_t i = 0; i < rs->nready && commit && rc == 0; i++) {
+        char *msg = NULL;
+        if (rdb_ingest_file(r->db, rs->ready[i], &msg) < 0)
+            rc = rdb_err(be, msg);
+    }
+    drop_ready(rs); /* moved by a successful ingest; otherwise ours to remove */
+    return rc;
+}
+
+int rdb_restore_begin(weir_keyed_backend *be)
+{
+    int rc = restore_state(be);
+    if (rc < 0)
+        return rc;
+    struct rdb_restore *rs = be->rdb->restore;
+    rs->len = rs->n = 0;
+    rs->sorted = true;
+    rs->files = 0;
+    return 0;
 }
 
 int rdb_restore_entry(struct kstate *s, uint32_t kg, uint64_t key, uint64_t ns, const void *ukey,
                       int64_t ts, const void *payload, size_t len)
 {
-    struct rdb *r = s->be->rdb;
-    uint8_t k[KEY_PREFIX + 1024];
+    weir_keyed_backend *be = s->be;
+    struct rdb_restore *rs = be->rdb->restore;
+    uint32_t klen = KEY_PREFIX + (s->kind == KIND_MAP ? s->key_size : 0);
+    uint32_t vlen = (uint32_t)len + (s->ttl ? 8 : 0);
+    size_t need = rs->len + 8 + klen + vlen;
+    if (rs->n == rs->ncap) {
+        size_t ncap = rs->ncap ? rs->ncap * 2 : 4096;
+        size_t *idx = realloc(rs->idx, ncap * sizeof *idx);
+        if (!idx)
+            return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
+        rs->idx = idx;
+        rs->ncap = ncap;
+    }
+    if (rdb_grow(&rs->arena, &rs->cap, need) < 0)
+        return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
+    uint8_t *e = rs->arena + rs->len, *k = e + 8;
+    memcpy(e, &klen, 4);
+    memcpy(e + 4, &vlen, 4);
     rdb_put_be16(k, (uint16_t)kg);
     rdb_put_be16(k + 2, rdb_sid_of(s));
     rdb_put_be64(k + 4, key);
     rdb_put_be64(k + 12, ns);
-    size_t klen = KEY_PREFIX;
-    if (s->kind == KIND_MAP) {
+    if (s->kind == KIND_MAP)
         memcpy(k + KEY_PREFIX, ukey, s->key_size);
-        klen += s->key_size;
-    }
+    uint8_t *v = k + klen;
     if (s->ttl) {
-        if (rdb_grow(&r->vbuf, &r->vcap, len + 8) < 0)
-            return state_err(s->be, -ENOMEM, "operator %s: out of memory", s->be->uid);
-        memcpy(r->vbuf, &ts, 8);
-        memcpy(r->vbuf + 8, payload, len);
-        rocksdb_writebatch_put(r->batch, (const char *)k, klen, (const char *)r->vbuf, len + 8);
-    } else {
-        rocksdb_writebatch_put(r->batch, (const char *)k, klen, payload, len);
+        memcpy(v, &ts, 8);
+        v += 8;
     }
-    size_t size;
-    rocksdb_writebatch_data(r->batch, &size);
-    return size >= RESTORE_BATCH ? flush_batch(r) : 0;
+    memcpy(v, payload, len);
+    if (rs->n && rs->sorted) {
+        uint32_t pl;
+        const uint8_t *prev = entry_key(rs, rs->idx[rs->n - 1], &pl);
+        rs->sorted = key_cmp(prev, pl, k, klen) < 0;
+    }
+    rs->kg = kg;
+    rs->idx[rs->n++] = rs->len;
+    rs->len = need;
+    return rs->len >= RESTORE_CHUNK ? write_sst(be) : 0;
+}
+
+/* A small key group: its entries, in the order they came, through one write batch. */
+static int put_batch(weir_keyed_backend *be)
+{
+    struct rdb *r = be->rdb;
+    struct rdb_restore *rs = r->restore;
+    if (!r->batch && !(r->batch = rocksdb_writebatch_create()))
+        return state_err(be, -ENOMEM, "operator %s: out of memory", be->uid);
+    rocksdb_writebatch_clear(r->batch);
+    for (size_t i = 0; i < rs->n; i++) {
+        uint32_t kl, vl;
+        const uint8_t *k = entry_key(rs, rs->idx[i], &kl);
+        const uint8_t *v = entry_value(rs, rs->idx[i], &vl);
+        rocksdb_writebatch_put(r->batch, (const char *)k, kl, (const char *)v, vl);
+    }
+    char *msg = NULL;
+    rocksdb_write(r->db, r->wo, r->batch, &msg);
+    rocksdb_writebatch_clear(r->batch);
+    return msg ? rdb_err(be, msg) : 0;
 }
 
 int rdb_restore_end(weir_keyed_backend *be, bool commit)
 {
     struct rdb *r = be->rdb;
-    int rc = commit ? flush_batch(r) : 0;
-    rocksdb_writebatch_clear(r->batch);
+    struct rdb_restore *rs = r->restore;
+    int rc = 0;
+    if (!rs)
+        return 0;
+    if (commit && rs->run && rs->files == 0)
+        rc = rs->n ? append_to_run(be) : 0;
+    else if (commit && rs->files == 0 && rs->len < RESTORE_INGEST_MIN)
+        rc = rs->n ? put_batch(be) : 0;
+    else if (commit && rs->n)
+        rc = write_sst(be);
+    char path[4200];
+    for (unsigned i = 0; i < rs->files; i++) {
+        sst_path(r, rs->kg, i, path, sizeof path);
+        char *msg = NULL;
+        if (commit && rc == 0 && rs->run) {
+            rc = add_ready(be, path);
+            continue;
+        }
+        if (commit && rc == 0 && rdb_ingest_file(r->db, path, &msg) < 0)
+            rc = rdb_err(be, msg);
+        unlink(path); /* moved by a successful ingest; otherwise ours to remove */
+    }
+    rs->len = rs->n = 0;
+    rs->files = 0;
+    rs->sorted = true;
     return rc;
 }
 

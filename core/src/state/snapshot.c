@@ -577,3 +577,17 @@ err:
     free(r.map);
     return rc;
 }
+
+int weir_keyed_backend_restore_run_begin(weir_keyed_backend *be)
+{
+    return be->kind == BACKEND_ROCKSDB ? rdb_restore_run_begin(be) : 0;
+}
+
+int weir_keyed_backend_restore_run_end(weir_keyed_backend *be, bool commit)
+{
+    if (be->kind != BACKEND_ROCKSDB)
+        return 0;
+    int rc = rdb_restore_run_end(be, commit);
+    be->gen++;
+    return rc;
+}

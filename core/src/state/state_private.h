@@ -412,6 +412,8 @@ int rdb_restore_begin(weir_keyed_backend *be);
 int rdb_restore_entry(struct kstate *s, uint32_t kg, uint64_t key, uint64_t ns, const void *ukey,
                       int64_t ts, const void *payload, size_t len);
 int rdb_restore_end(weir_keyed_backend *be, bool commit);
+int rdb_restore_run_begin(weir_keyed_backend *be);
+int rdb_restore_run_end(weir_keyed_backend *be, bool commit);
 int rdb_flush(weir_keyed_backend *be);
 int rdb_cleanup(weir_keyed_backend *be);
 void rdb_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
@@ -428,7 +430,8 @@ struct rdb {
     rocksdb_writeoptions_t *wo;
     rocksdb_readoptions_t *ro;
     rocksdb_compactionfilter_t *filter;
-    rocksdb_writebatch_t *batch; /* restore */
+    rocksdb_writebatch_t *batch; /* restore of a small key group */
+    struct rdb_restore *restore; /* restore: the key group's entries (rocksdb_snapshot.c) */
     char *dir;
     uint8_t *kbuf; /* the current key's prefix, then a user key */
     size_t kcap;
@@ -473,6 +476,7 @@ static inline uint16_t rdb_sid_of(const struct kstate *s)
 }
 
 int rdb_grow(uint8_t **buf, size_t *cap, size_t need);
+void rdb_restore_free(struct rdb *r);
 /* A RocksDB error as the backend's one-line reason; frees the message; -EIO. */
 int rdb_err(weir_keyed_backend *be, char *msg);
 /* Walks the entries whose key starts with prefix; fn gets each key and raw value. */
@@ -484,6 +488,10 @@ int rdb_scan(struct rdb *r, const uint8_t *prefix, size_t plen,
 bool rdb_is_rocksdb(const weir_keyed_backend *be);
 void rdb_handles(weir_keyed_backend *be, rocksdb_t **db, rocksdb_options_t **opts,
                  rocksdb_writeoptions_t **wo, const char **dir);
+/* Moves the SST file at path into db (RocksDB's IngestExternalFile, move_files): to the
+ * bottommost level where no file overlaps it, with a sequence number above every entry db
+ * holds. 0, or -EIO with RocksDB's reason in *msg (free with rocksdb_free). */
+int rdb_ingest_file(rocksdb_t *db, const char *path, char **msg);
 /* Makes the RocksDB instance in dir (a checkpoint rebuilt beside the live one) be's own, in
  * place of its live instance; on failure be has an empty instance again. */
 int rdb_adopt_instance(weir_keyed_backend *be, const char *dir, char *err, size_t errlen);
