@@ -5,7 +5,7 @@
 # complete through HTTP 503 on PUTs, through connections dropped while listing, and through a
 # conditional PUT of _metadata whose answer is lost after it took effect (the retry's 412 is
 # our own object, not another writer's); with s3.retry.max-attempts=1 the checkpoint fails,
-# in one line that names the object and the key.
+# in one line that names the object and the key; a 404 is never retried.
 set -u
 : "${WEIR:?}" "${WEIR_SRC:?}"
 . "$WEIR_SRC/tests/support/tap.sh" s3_retry
@@ -100,6 +100,17 @@ if grep -q "chk-[0-9]*/_metadata: HTTP 503 ServiceUnavailable.*; 1 attempt (s3.r
     ok "the failure names the object and s3.retry.max-attempts"
 else
     bad "the failure names the object and s3.retry.max-attempts" "$T/once.log"
+fi
+# a 404 is final: one GET of the missing _metadata, no retry
+proxy nf 'nothing-matches' 0 503
+"$WEIR" run "${base[@]}" -D s3.endpoint="$PEP" -D state.checkpoints.dir="$S3DIR/nf" \
+    -D state.backend.local-recovery.dir="$T/nf.local" \
+    --from-checkpoint "$S3DIR/nf/window-count/chk-999" "${JOB[@]}" "$T/nf.out" >"$T/nf.log" 2>&1
+if [ "$(grep -c 'GET .*chk-999/_metadata 404' "$T/nf.plog")" = 1 ] \
+    && grep -q "chk-999: no _metadata" "$T/nf.log"; then
+    ok "a 404 is not retried"
+else
+    bad "a 404 is not retried" "$T/nf.plog"
 fi
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]
