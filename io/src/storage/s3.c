@@ -72,7 +72,7 @@ struct s3_req {
     long status;
     struct buf resp;
     char etag[128];
-    bool transient; /* the failure may pass: worth another attempt (retryable()) */
+    bool transient; /* the failure may pass: worth another attempt (s3_do) */
     int attempts;
 };
 
