@@ -367,7 +367,7 @@ int chk_restore_open(struct runtime *rt, char *err, size_t errlen)
         }
     } else {
         char why[1024];
-        rc = weir_restore_open_dir(from, 0, &r, why, sizeof why);
+        rc = weir_restore_open_config(rt->cfg, from, 0, &r, why, sizeof why); /* s3://: fetched */
         if (rc < 0) {
             snprintf(err, errlen, "--from-checkpoint %s", why);
             return rc;

@@ -290,6 +290,15 @@ const struct weir_config_key weir_config_keys[] = {
     { .name = "s3.path.style.access", .type = WEIR_CONFIG_BOOL, .def = "true",
       .doc = "Address objects as <endpoint>/<bucket>/<key> (the only way weir does; false is "
              "refused)." },
+    { .name = "s3.retry.max-attempts", .type = WEIR_CONFIG_INT, .def = "5", .min = 1,
+      .max = 100,
+      .doc = "Attempts of one S3 request that fails transiently (connection refused or reset, "
+             "timeout, HTTP 429, 500, 502, 503, 504, SlowDown) before it fails; 1: no "
+             "retries. Other 4xx answers are never retried." },
+    { .name = "s3.retry.initial-backoff", .type = WEIR_CONFIG_DURATION, .def = "100ms",
+      .min = 1, .max = 60000,
+      .doc = "Wait before the second attempt of an S3 request; it doubles with each attempt "
+             "(at most 10 s), and a random half to all of it is waited (jitter)." },
     { .name = "state.savepoints.dir", .type = WEIR_CONFIG_STRING, .def = "",
       .aliases = { "execution.checkpointing.savepoint-dir" },
       .doc = "Default directory of savepoints when a trigger names none; empty: a path must "

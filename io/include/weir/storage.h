@@ -106,8 +106,12 @@ struct weir_storage_opts {
      * environment, as io/src/storage/s3.h resolves it), written first into a local copy
      * under local_dir (state.backend.local-recovery.dir; NULL or "": the default of
      * state.checkpoints.dir). local_recovery (state.backend.local-recovery): a restore reads
-     * the local copy when it matches the remote one; false: always the remote one. */
+     * the local copy when it matches the remote one; false: always the remote one.
+     * s3_retry_max_attempts (s3.retry.max-attempts; 0: 5) and s3_retry_initial_backoff_ms
+     * (s3.retry.initial-backoff; 0: 100): how a request that fails transiently is retried. */
     const char *s3_endpoint, *s3_region, *s3_access_key, *s3_secret_key;
+    int s3_retry_max_attempts;
+    int64_t s3_retry_initial_backoff_ms;
     const char *local_dir;
     bool local_recovery;
 };
@@ -349,6 +353,15 @@ int weir_restore_open_latest(weir_storage *s, unsigned flags, weir_restore **out
  * adds what asked for it (chk_restore: "--from-checkpoint /x: ..."). */
 int weir_restore_open_dir(const char *path, unsigned flags, weir_restore **out, char *err,
                           size_t errlen);
+
+/* weir_restore_open_dir, or for a path s3://bucket/key (a checkpoint
+ * s3://bucket/prefix/<job>/chk-N or a savepoint s3://bucket/prefix/savepoint-...): first
+ * downloaded (s3.*) into <state.backend.local-recovery.dir, else the default of
+ * state.checkpoints.dir>/s3-restore/<bucket>/<key> (emptied first), a checkpoint's shared
+ * files into ../shared beside it. A missing or damaged one fails with one line that starts
+ * with path; never another checkpoint instead. */
+int weir_restore_open_config(const struct weir_config *cfg, const char *path, unsigned flags,
+                             weir_restore **out, char *err, size_t errlen);
 
 /* Everything _metadata holds; valid until weir_restore_close. */
 const struct weir_ckpt_meta *weir_restore_meta(const weir_restore *r);

@@ -140,6 +140,11 @@ static void ck_complete(struct weir_storage *s, struct weir_ckpt *ck)
     ck_finish(s, ck);
     if (!ck->savepoint)
         retention_run(s, ck->id);
+    if (ck->sp_key) { /* the savepoint is in the store: its staging copy goes */
+        int rc2 = privdir_rm_tree_at(AT_FDCWD, ck->path);
+        if (rc2 < 0)
+            storage_log(s, "%s: %s: cannot delete: %s", ck_key(ck), ck->path, strerror(-rc2));
+    }
     ck_mark_settled(s, ck);
     ck_put(ck); /* the io thread's reference */
     ck_put(ck);
@@ -256,7 +261,7 @@ void ck_try_commit(struct weir_storage *s, struct weir_ckpt *ck)
         ck_fail(ck, rc, true, "%s: %s/_metadata: out of memory", ck_key(ck), ck->path);
         return;
     }
-    if (s->remote && !ck->savepoint) {
+    if (s->remote && (!ck->savepoint || ck->sp_key)) {
         /* s3://: the files and _metadata go to the store first (the uploader thread); the
          * local _metadata follows when the remote one is in place (commit_uploaded). The
          * upload counts as an operation in flight, so that the checkpoint cannot settle and

@@ -15,6 +15,9 @@
  *           _metadata with If-None-Match: *. The outcome goes back through the io thread's
  *           queue (REQ_UPLOADED): the checkpoint is complete when that PUT returned, and
  *           the local _metadata follows. A failure fails the checkpoint, never the storage.
+ *           A savepoint to s3:// (ck->sp_key) is one UPLOAD job: every file of its staging
+ *           directory (its state files and its own copies of the shared files), then its
+ *           _metadata, conditionally, under <sp_key>/. Retention never lists it.
  *   RETAIN  after a checkpoint completed and local retention ran (retention.c): delete the
  *           remote checkpoints below it that are not kept (_metadata first, so that a
  *           half-deleted one is never taken for complete) and the shared objects that no
@@ -127,6 +130,48 @@ static void upload_file(struct remote *r, struct weir_ckpt *ck, const char *name
     }
 }
 
+/* A savepoint: the files _metadata lists, each once, from its staging directory, then
+ * _metadata with If-None-Match: *. */
+static int upload_savepoint(struct remote *r, struct weir_ckpt *ck)
+{
+    char key[1024], path[4096];
+    const struct weir_ckpt_meta *m = ck->commit_meta;
+    int rc = 0;
+    size_t n = m->entry_count + m->shared_count;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *name =
+            i < m->entry_count ? m->entries[i].file : m->shared[i - m->entry_count].name;
+        bool again = false;
+        for (size_t k = 0; k < i && k < m->entry_count && !again; k++)
+            again = name && m->entries[k].file && !strcmp(m->entries[k].file, name);
+        if (!name || !*name || again)
+            continue; /* none, or listed twice */
+        if (cancelled(r))
+            return -ECANCELED;
+        snprintf(key, sizeof key, "%s/%s", ck->sp_key, name);
+        snprintf(path, sizeof path, "%s/%s", ck->path, name);
+        rc = weir_s3_put_file(r->s3, key, path, r->part_bytes);
+    }
+    if (!rc && cancelled(r))
+        return -ECANCELED;
+    if (!rc) {
+        snprintf(key, sizeof key, "%s/_metadata", ck->sp_key);
+        rc = weir_s3_put_if_absent(r->s3, key, ck->meta_file.buf, ck->meta_file.len);
+        ck->meta_put = rc == 0;
+        if (rc == -EEXIST) {
+            snprintf(ck->upload_err, sizeof ck->upload_err,
+                     "state.savepoints.dir: %s/_metadata exists already: a savepoint is never "
+                     "overwritten; delete it, or give another state.savepoints.dir",
+                     ck->sp_url);
+            return rc;
+        }
+    }
+    if (rc)
+        snprintf(ck->upload_err, sizeof ck->upload_err, "state.savepoints.dir: %s: %s", ck->sp_url,
+                 weir_s3_error(r->s3));
+    return rc;
+}
+
 /* The rest of the checkpoint, _metadata last. 0, or a negative errno with ck->upload_err. */
 static int upload_ck(struct weir_storage *s, struct remote *r, struct weir_ckpt *ck)
 {
@@ -137,6 +182,8 @@ static int upload_ck(struct weir_storage *s, struct remote *r, struct weir_ckpt 
     int rc = ck->upload_rc;
     if (rc)
         return rc;
+    if (ck->sp_key)
+        return upload_savepoint(r, ck);
     const struct weir_ckpt_meta *m = ck->commit_meta;
     for (size_t i = 0; i < m->shared_count && !rc; i++) {
         const char *name = m->shared[i].name;
@@ -169,6 +216,20 @@ static int upload_ck(struct weir_storage *s, struct remote *r, struct weir_ckpt 
         snprintf(ck->upload_err, sizeof ck->upload_err, "state.checkpoints.dir: %s: %s", ck->label,
                  weir_s3_error(r->s3));
     return rc;
+}
+
+int remote_savepoint_key(struct weir_storage *s, const char *url, char **key)
+{
+    struct remote *r = s->remote;
+    size_t lb = r ? strlen(r->bucket) : 0;
+    *key = NULL;
+    if (!r || strncmp(url + 5, r->bucket, lb) || url[5 + lb] != '/' || !url[6 + lb])
+        return -EINVAL;
+    const char *k = url + 6 + lb;
+    size_t lk = strlen(k);
+    while (lk && k[lk - 1] == '/')
+        lk--;
+    return lk && (*key = strndup(k, lk)) ? 0 : lk ? -ENOMEM : -EINVAL;
 }
 
 static bool parse_chk_key(const struct remote *r, const char *key, uint64_t *id, const char **rest)
@@ -236,7 +297,10 @@ static void discard(struct weir_storage *s, struct remote *r, struct weir_ckpt *
     char pre[1024];
     if (ck->upload_rc == -EEXIST)
         return;
-    remote_key(r, pre, sizeof pre, "/chk-%" PRIu64 "/", ck->id);
+    if (ck->sp_key)
+        snprintf(pre, sizeof pre, "%s/", ck->sp_key);
+    else
+        remote_key(r, pre, sizeof pre, "/chk-%" PRIu64 "/", ck->id);
     for (int pass = ck->meta_put ? 0 : 1; pass < 2; pass++) {
         char *token = NULL;
         do {

@@ -86,7 +86,9 @@ int remote_new(struct weir_storage *s, const struct weir_storage_opts *o, char *
             .region = o->s3_region && *o->s3_region ? o->s3_region : NULL,
             .bucket = r->bucket,
             .access_key = o->s3_access_key && *o->s3_access_key ? o->s3_access_key : NULL,
-            .secret_key = o->s3_secret_key && *o->s3_secret_key ? o->s3_secret_key : NULL},
+            .secret_key = o->s3_secret_key && *o->s3_secret_key ? o->s3_secret_key : NULL,
+            .retry_max_attempts = o->s3_retry_max_attempts,
+            .retry_initial_backoff_ms = o->s3_retry_initial_backoff_ms},
         &r->s3, why, sizeof why);
     if (rc < 0)
         errbuf_printf(err, errlen, "state.checkpoints.dir: %s: %s", o->dir, why);
@@ -358,6 +360,9 @@ int remote_sync(struct weir_storage *s, char *err, size_t errlen)
     struct remote *r = s->remote;
     char **keys;
     size_t n;
+    /* Savepoints staged by an earlier run that stopped before their upload ended: never
+     * complete (their _metadata is the remote one). */
+    privdir_rm_tree_at(s->job_fd, SP_STAGE_DIR);
     int rc = remote_list_all(r, &keys, NULL, &n);
     if (rc < 0)
         return refused(s, rc, err, errlen);

@@ -234,6 +234,8 @@ void remove_ck_dir(struct weir_storage *s, struct weir_ckpt *ck)
             remote_discard(s, ck);
     } else if (!ck->dir_existed) {
         rc = privdir_rm_tree_at(AT_FDCWD, ck->path);
+        if (ck->sp_key)
+            remote_discard(s, ck);
     } else {
         /* The person's own empty directory: take back only what we put in it. */
         int fd = open(ck->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/sha.h>
@@ -38,6 +40,9 @@ struct weir_s3 {
     char *access_key, *secret_key, *session_token;
     char sigv4[96];
     char err[768];
+    int max_attempts;           /* s3.retry.max-attempts, >= 1 */
+    int64_t initial_backoff_ms; /* s3.retry.initial-backoff */
+    uint64_t rnd;               /* the backoff's jitter (xorshift64) */
 };
 
 struct weir_s3_upload {
@@ -67,6 +72,8 @@ struct s3_req {
     long status;
     struct buf resp;
     char etag[128];
+    bool transient; /* the failure may pass: worth another attempt (s3_do) */
+    int attempts;
 };
 
 static bool buf_add(struct buf *b, const void *p, size_t n)
@@ -203,6 +210,9 @@ static int fail_status(struct weir_s3 *s3, struct s3_req *r)
 {
     char *code = r->resp.p ? xml_get(r->resp.p, "Code", NULL) : NULL;
     char *msg = r->resp.p ? xml_get(r->resp.p, "Message", NULL) : NULL;
+    r->transient = r->status == 429 || r->status == 500 || r->status == 502 || r->status == 503 ||
+                   r->status == 504 ||
+                   (code && (!strcmp(code, "SlowDown") || !strcmp(code, "InternalError")));
     snprintf(s3->err, sizeof s3->err, "S3 %s s3://%s/%s: HTTP %ld %s%s%s", r->op, s3->bucket,
              r->key ? r->key : "", r->status, code ? code : "(no error code)", msg ? ": " : "",
              msg ? msg : "");
@@ -257,9 +267,27 @@ err:
     return NULL;
 }
 
-/* Sends r and fills its status, body and ETag. 0 for a 2xx answer; otherwise the error line
- * is set and the errno for the status (or -EIO when no answer came) returned. */
-static int s3_do(struct weir_s3 *s3, struct s3_req *r)
+/* curl's failures that another attempt may not meet: the connection refused, reset or cut
+ * short, a timeout. A name that does not resolve or a TLS failure is the configuration's. */
+static bool curl_transient(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* One attempt: sends r and fills its status, body and ETag. 0 for a 2xx answer; otherwise
+ * the error line is set, r->transient says whether to try again, and the errno for the
+ * status (or -EIO when no answer came) is returned. */
+static int s3_once(struct weir_s3 *s3, struct s3_req *r)
 {
     struct buf url = {0};
     bool ok = buf_str(&url, s3->endpoint) && buf_str(&url, "/") &&
@@ -298,6 +326,7 @@ static int s3_do(struct weir_s3 *s3, struct s3_req *r)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
     CURLcode cc = curl_easy_perform(c);
     curl_slist_free_all(h);
+    r->transient = cc != CURLE_OK && !r->fd_err && curl_transient(cc);
     if (cc != CURLE_OK) { /* a local write's error (get_file), else the network's */
         snprintf(s3->err, sizeof s3->err, "S3 %s s3://%s/%s: %s: %s%s", r->op, s3->bucket,
                  r->key ? r->key : "", r->fd_err ? "writing the local file" : url.p,
@@ -312,6 +341,59 @@ static int s3_do(struct weir_s3 *s3, struct s3_req *r)
         (r->error_in_200 && r->resp.p && strstr(r->resp.p, "<Error>")))
         return fail_status(s3, r);
     return 0;
+}
+
+/* The wait before attempt n + 1 (n >= 1): initial_backoff_ms * 2^(n-1), at most
+ * S3_MAX_BACKOFF_MS, of which a random half to all (jitter: writers that failed together do
+ * not come back together). */
+#define S3_MAX_BACKOFF_MS 10000
+static void backoff(struct weir_s3 *s3, int n)
+{
+    int64_t ms = s3->initial_backoff_ms;
+    for (int i = 1; i < n && ms < S3_MAX_BACKOFF_MS; i++)
+        ms *= 2;
+    if (ms > S3_MAX_BACKOFF_MS)
+        ms = S3_MAX_BACKOFF_MS;
+    if (ms <= 0)
+        return;
+    s3->rnd ^= s3->rnd << 13;
+    s3->rnd ^= s3->rnd >> 7;
+    s3->rnd ^= s3->rnd << 17;
+    ms = ms / 2 + (int64_t)(s3->rnd % (uint64_t)(ms / 2 + 1));
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* r, attempted up to s3.retry.max-attempts times while it fails transiently (HTTP 429, 500,
+ * 502, 503, 504, SlowDown, InternalError; no answer: connection refused, reset, timed out).
+ * A 4xx other than 429 (a 412 of a conditional PUT among them) is never retried. Every
+ * request weir sends may be repeated: a PUT (a multipart part too, under its number) puts
+ * the same bytes again, a GET into a file starts the file again where it started, a DELETE
+ * of a deleted key succeeds; a repeated conditional PUT is weir_s3_put_if_absent's care. */
+static int s3_do(struct weir_s3 *s3, struct s3_req *r)
+{
+    off_t fd_start = r->to_fd ? lseek(r->fd, 0, SEEK_CUR) : 0;
+    for (r->attempts = 1;; r->attempts++) {
+        int rc = s3_once(s3, r);
+        if (rc == 0 || !r->transient)
+            return rc;
+        if (r->attempts >= s3->max_attempts) {
+            size_t n = strlen(s3->err);
+            snprintf(s3->err + n, sizeof s3->err - n, "; %d attempt%s (s3.retry.max-attempts)",
+                     r->attempts, r->attempts == 1 ? "" : "s");
+            return rc;
+        }
+        if (r->to_fd && r->fd_bytes &&
+            (lseek(r->fd, fd_start, SEEK_SET) < 0 || ftruncate(r->fd, fd_start) < 0))
+            return rc; /* not a file that can start again: the error line stands */
+        free(r->resp.p);
+        r->resp = (struct buf){0};
+        r->status = 0;
+        r->etag[0] = '\0';
+        r->fd_bytes = 0;
+        backoff(s3, r->attempts);
+    }
 }
 
 /* ---- credentials and set-up --------------------------------------------------------- */
@@ -458,6 +540,12 @@ int weir_s3_open(const struct weir_s3_config *cfg, struct weir_s3 **out, char *e
     while (n && s3->endpoint[n - 1] == '/')
         s3->endpoint[--n] = '\0';
     snprintf(s3->sigv4, sizeof s3->sigv4, "aws:amz:%s:s3", region);
+    s3->max_attempts = cfg->retry_max_attempts > 0 ? cfg->retry_max_attempts : 5;
+    s3->initial_backoff_ms =
+        cfg->retry_initial_backoff_ms > 0 ? cfg->retry_initial_backoff_ms : 100;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    s3->rnd = ((uint64_t)now.tv_nsec << 20 ^ (uint64_t)(uintptr_t)s3) | 1;
     pthread_once(&once, global_init);
     if (!(s3->curl = curl_easy_init()))
         goto nomem;
@@ -531,7 +619,30 @@ int weir_s3_put(struct weir_s3 *s3, const char *key, const void *data, size_t le
 
 int weir_s3_put_if_absent(struct weir_s3 *s3, const char *key, const void *data, size_t len)
 {
-    return put(s3, "conditional PUT (If-None-Match: *)", key, data, len, "If-None-Match: *");
+    struct s3_req r = {.op = "conditional PUT (If-None-Match: *)",
+                       .method = "PUT",
+                       .key = key,
+                       .body = data ? data : "",
+                       .body_len = len,
+                       .content_type = "application/octet-stream",
+                       .extra = "If-None-Match: *"};
+    int rc = s3_do(s3, &r);
+    free(r.resp.p);
+    if (rc != -EEXIST)
+        return rc;
+    /* The 412 may answer our own earlier attempt, stored though its answer was lost (curl
+     * itself resends a request whose reused connection died, unseen here): the object is
+     * ours when it holds our bytes. Two writers of one chk-N never write the same bytes:
+     * _metadata holds its time and its writer's files. */
+    char keep[sizeof s3->err];
+    memcpy(keep, s3->err, sizeof keep);
+    uint8_t *got = NULL;
+    size_t glen = 0;
+    bool ours = weir_s3_get(s3, key, &got, &glen) == 0 && glen == len &&
+                (len == 0 || memcmp(got, data, len) == 0);
+    free(got);
+    memcpy(s3->err, keep, sizeof keep);
+    return ours ? 0 : rc;
 }
 
 int weir_s3_get(struct weir_s3 *s3, const char *key, uint8_t **data, size_t *len)

@@ -27,9 +27,21 @@
  * weir_s3_error() then holds one line: the operation, s3://bucket/key, the HTTP status and
  * S3's <Code> and <Message>, or curl's reason when no answer came.
  *
- * Not yet: virtual-hosted-style URLs (s3.path.style.access: false is refused), retries with
- * backoff. A multipart part is one buffer in memory; weir_s3_get_file streams a download into
- * a file.
+ * Retries (s3.c: s3_do): a request that fails transiently (no answer: connection refused,
+ * reset or cut short, a timeout; HTTP 429, 500, 502, 503, 504; SlowDown or InternalError,
+ * also in a 200 of CompleteMultipartUpload) is sent again, up to s3.retry.max-attempts (5)
+ * attempts in all, after s3.retry.initial-backoff (100 ms) doubled at each attempt (at most
+ * 10 s), of which a random half to all is waited (jitter). Any other 4xx is final at once.
+ * A failure after retries ends its line with "; N attempts (s3.retry.max-attempts)". Every
+ * request is safe to send twice: a PUT or a multipart part (under its number) puts the same
+ * bytes again, a GET into a file starts the file again from where it started, a DELETE of a
+ * deleted key succeeds; a conditional PUT whose 412 meets an object with its own bytes was
+ * its own earlier attempt (the answer lost) and succeeds. A retry of a multipart create that
+ * had reached the store leaves that upload behind (a bucket lifecycle rule that aborts
+ * incomplete uploads takes it).
+ *
+ * Not yet: virtual-hosted-style URLs (s3.path.style.access: false is refused). A multipart
+ * part is one buffer in memory; weir_s3_get_file streams a download into a file.
  *
  * In checkpoint storage (state.checkpoints.dir: s3://bucket/prefix; remote.c, remote_sync.c):
  *  - storage.c opens the storage: remote_new parses the URL and opens the handle, and the
@@ -64,9 +76,26 @@
  *    and the shared objects that no retained or running checkpoint lists.
  *  - The local copy is kept under retention whether or not local recovery is on: without it,
  *    a restore never trusts it and downloads.
- *  - Not yet: savepoints to s3:// (state.savepoints.dir and --from-checkpoint s3://... are
- *    refused), and a second writer's state files can be overwritten before its _metadata
- *    race is lost (the chk-N ids from the listing at open make that a two-live-writers case).
+ *  - Savepoints (state.savepoints.dir: s3://bucket/prefix, in the bucket of
+ *    state.checkpoints.dir; the kill -USR1 savepoint's path is <that>/savepoint-<job>-<id>):
+ *    written as a local savepoint into a staging directory, <job dir of the local
+ *    copy>/savepoints-upload/savepoint-<job>-<id>, self-contained (its own copies of the
+ *    shared files); at commit the uploader puts every file of it under
+ *    <prefix>/savepoint-<job>-<id>/ and then its _metadata with weir_s3_put_if_absent (an
+ *    existing one is never overwritten). Complete then; the staging copy is deleted. A failed
+ *    one has what went up deleted (DISCARD). Retention lists <prefix>/<job>/ only and never
+ *    touches a savepoint; a person deletes it. Staging left by a stopped run is emptied at
+ *    open. Savepoints to another bucket, or to s3:// with local checkpoints, are refused at
+ *    open in one line (state.savepoints.dir).
+ *  - A named remote checkpoint or savepoint (--from-checkpoint s3://bucket/prefix/<job>/chk-N
+ *    or s3://.../savepoint-...; remote_restore.c, weir_restore_open_config): _metadata, the
+ *    state files and the shared files are downloaded into <state.backend.local-recovery.dir,
+ *    else the default of state.checkpoints.dir>/s3-restore/<bucket>/<key> (a checkpoint's
+ *    shared files into ../shared beside it), _metadata put last, and the directory is
+ *    restored as a local one, validated in full. Missing or damaged: the run fails in one
+ *    line that names the URL, never falling back to another checkpoint.
+ *  - Not yet: a second writer's state files can be overwritten before its _metadata race is
+ *    lost (the chk-N ids from the listing at open make that a two-live-writers case).
  */
 #ifndef WEIR_S3_H
 #define WEIR_S3_H
@@ -79,6 +108,8 @@ struct weir_s3_config {
     const char *region;   /* NULL: AWS_REGION, AWS_DEFAULT_REGION, us-east-1 */
     const char *bucket;   /* required */
     const char *access_key, *secret_key, *session_token; /* NULL: environment, then file */
+    int retry_max_attempts;                              /* s3.retry.max-attempts; 0: 5 */
+    int64_t retry_initial_backoff_ms;                    /* s3.retry.initial-backoff; 0: 100 */
 };
 
 struct weir_s3;
@@ -91,7 +122,8 @@ void weir_s3_close(struct weir_s3 *s3); /* NULL is a no-op */
 const char *weir_s3_error(const struct weir_s3 *s3);
 
 int weir_s3_put(struct weir_s3 *s3, const char *key, const void *data, size_t len);
-/* PUT with If-None-Match: *: -EEXIST when the key already exists. */
+/* PUT with If-None-Match: *: -EEXIST when the key already exists with other bytes; the
+ * same bytes count as ours (a retried PUT whose first answer was lost) and give 0. */
 int weir_s3_put_if_absent(struct weir_s3 *s3, const char *key, const void *data, size_t len);
 /* The whole object into *data (malloc'ed, the caller frees; *len bytes). */
 int weir_s3_get(struct weir_s3 *s3, const char *key, uint8_t **data, size_t *len);

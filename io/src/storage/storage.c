@@ -383,16 +383,24 @@ int weir_storage_open_config(const struct weir_config *cfg, const char *job, wei
         .s3_region = weir_config_get_str(cfg, "s3.region"),
         .s3_access_key = weir_config_get_str(cfg, "s3.access-key"),
         .s3_secret_key = weir_config_get_str(cfg, "s3.secret-key"),
+        .s3_retry_max_attempts = (int)weir_config_get_int(cfg, "s3.retry.max-attempts"),
+        .s3_retry_initial_backoff_ms = weir_config_get_duration_ms(cfg, "s3.retry.initial-backoff"),
         .local_dir = weir_config_get_str(cfg, "state.backend.local-recovery.dir"),
         .local_recovery = weir_config_get_bool(cfg, "state.backend.local-recovery"),
     };
     const char *sp = weir_config_get_str(cfg, "state.savepoints.dir");
     if (!strncmp(sp, "s3://", 5)) {
-        errbuf_printf(err, errlen,
-                      "state.savepoints.dir: %s: savepoints to S3 are not supported yet; give a "
-                      "local directory (state.checkpoints.dir may be s3://)",
-                      sp);
-        return -EINVAL;
+        /* The uploader of the checkpoints puts savepoints too: same store, same bucket. */
+        const char *cb = o.dir + 5, *sb = sp + 5;
+        size_t lcb = strcspn(cb, "/"), lsb = strcspn(sb, "/");
+        if (strncmp(o.dir, "s3://", 5) || lcb != lsb || strncmp(cb, sb, lcb)) {
+            errbuf_printf(err, errlen,
+                          "state.savepoints.dir: %s: savepoints to S3 go to the bucket of "
+                          "state.checkpoints.dir, which is %s: set both to s3://<one "
+                          "bucket>/..., or give a local directory",
+                          sp, *o.dir ? o.dir : "(local, the default)");
+            return -EINVAL;
+        }
     }
     if (!strncmp(o.dir, "s3://", 5) && !weir_config_get_bool(cfg, "s3.path.style.access")) {
         errbuf_printf(err, errlen,
@@ -550,6 +558,8 @@ void ck_put(struct weir_ckpt *ck)
     fmt_mem_free(&ck->meta_file);
     free(ck->commit_meta);
     free(ck->path);
+    free(ck->sp_url);
+    free(ck->sp_key);
     free(ck);
 }
 
@@ -594,7 +604,23 @@ static int ck_begin(weir_storage *s, const char *path, bool savepoint, uint64_t 
         ck->cb = *cb;
     atomic_init(&ck->status, 0);
     atomic_init(&ck->refs, 2); /* the caller, the io thread until settled */
-    if (savepoint) {
+    if (savepoint && !strncmp(path, "s3://", 5)) {
+        /* Written locally first, then put in the store by the uploader (remote.c). */
+        int rc = remote_savepoint_key(s, path, &ck->sp_key);
+        const char *base = strrchr(path, '/') + 1;
+        char stage[4096];
+        snprintf(stage, sizeof stage, "%s/" SP_STAGE_DIR "/%s", s->job_dir, base);
+        ck->sp_url = strdup(path);
+        ck->path = rc == 0 && *base ? strdup(stage) : NULL;
+        snprintf(ck->label, sizeof ck->label, "savepoint");
+        if (rc < 0 || !*base || !ck->sp_url) {
+            free(ck->path);
+            free(ck->sp_url);
+            free(ck->sp_key);
+            free(ck);
+            return rc < 0 ? rc : !*base ? -EINVAL : -ENOMEM;
+        }
+    } else if (savepoint) {
         ck->path = strdup(path);
         snprintf(ck->label, sizeof ck->label, "savepoint");
     } else {

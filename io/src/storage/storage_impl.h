@@ -113,7 +113,11 @@ struct weir_ckpt {
     struct weir_storage *s;
     uint64_t id;
     bool savepoint;
-    char *path;     /* the directory */
+    char *path; /* the directory */
+    /* A savepoint to s3:// (state.savepoints.dir s3://bucket/prefix): its URL, and its key
+     * ("prefix/savepoint-job-7") under which remote.c puts it once it is written into path,
+     * a staging directory under <job dir>/savepoints-upload/. NULL otherwise. */
+    char *sp_url, *sp_key;
     char label[64]; /* "chk-7", or "savepoint" */
     struct weir_ckpt_callbacks cb;
     atomic_int refs;        /* caller, each file, the io thread until settled */
@@ -347,6 +351,12 @@ void remote_upload(struct weir_storage *s, struct weir_ckpt *ck);
 void remote_retain(struct weir_storage *s, uint64_t new_id, const uint64_t *keep, size_t nkeep);
 /* io thread, a failed checkpoint settled: delete what of it went up (never another writer's). */
 void remote_discard(struct weir_storage *s, struct weir_ckpt *ck);
+/* A savepoint's URL s3://bucket/prefix/name: *key = "prefix/name" (malloc'ed). -EINVAL when
+ * the storage is not on S3 or the bucket is another. */
+int remote_savepoint_key(struct weir_storage *s, const char *url, char **key);
+/* Where savepoints to s3:// are written before their upload, under the job's directory of
+ * the local copy; emptied at open. */
+#define SP_STAGE_DIR "savepoints-upload"
 
 /* Tests: commit with plain system calls on the io thread, as on kernels without
  * IORING_OP_RENAMEAT (before 5.11). Call before any checkpoint begins. The other test hooks
