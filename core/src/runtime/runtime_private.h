@@ -109,6 +109,8 @@ struct route {
 struct in_chan {
     struct weir_ring *ring;
     int input;
+    const struct edge *edge; /* the job's edge it carries, from producer subtask peer */
+    int peer;
     weir_key_fn key; /* keyed consumers: the edge's key function */
     bool ended;
     bool idle;

@@ -273,6 +273,8 @@ static int wire(struct runtime *rt, char *err, size_t errlen)
                         struct in_chan *ic = &cons->in[cons->n_live++];
                         ic->ring = ring;
                         ic->input = ed->input;
+                        ic->edge = ed;
+                        ic->peer = ps;
                         ic->key = ed->to->keyed && ed->eff == PART_HASH ? ed->key : NULL;
                         ic->wm = INT64_MIN;
                         ic->producer = prod->worker;
