@@ -7,8 +7,10 @@
  * restore (a duplicate or a reordering breaks that) and its last sum is its total (a lost
  * record makes it smaller).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <weir/config.h>
@@ -107,14 +110,22 @@ static weir_config *config(const char *dir, const char *backend)
     return cfg;
 }
 
-static void run(const char *dir, const char *backend, int p, bool restore)
+static weir_job *job_new(void)
 {
-    weir_config *cfg = config(dir, backend);
     weir_job *job = weir_job_new("rescale");
     struct weir_datagen_opts o = {.records = RECORDS, .keys = KEYS, .record_size = 24};
     weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
     s = weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &sum_ops, NULL, NULL);
     weir_sink(s, "best", &best_ops, NULL);
+    return job;
+}
+
+/* The first run (restore false) is slow and stops at its second checkpoint; a restored one
+ * runs at full speed to the end of the input. */
+static void run(const char *dir, const char *backend, int p, bool restore)
+{
+    weir_config *cfg = config(dir, backend);
+    weir_job *job = job_new();
     atomic_store(&slow, !restore);
     completed = 0;
     const struct wt_run ro = {.parallelism = p,
@@ -210,6 +221,104 @@ static void rocksdb_scale_out_2_to_3(void **state)
 static void rocksdb_scale_in_3_to_1(void **state)
 {
     rescale("rocksdb", 3, 1);
+}
+
+/* ---- kill -9, twice, each restore at another parallelism --------------------------------- */
+
+/* The newest checkpoint id with a _metadata under dir's job "rescale" (0: none). */
+static uint64_t newest_complete(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/rescale", dir);
+    DIR *d = opendir(path);
+    uint64_t best_id = 0;
+    for (struct dirent *de; d && (de = readdir(d)) != NULL;) {
+        unsigned long long id;
+        if (sscanf(de->d_name, "chk-%llu", &id) != 1 || id <= best_id)
+            continue;
+        snprintf(path, sizeof path, "%s/rescale/%s/_metadata", dir, de->d_name);
+        if (access(path, F_OK) == 0)
+            best_id = id;
+    }
+    if (d)
+        closedir(d);
+    return best_id;
+}
+
+/* In a child process, the slow job at parallelism p (restored from the latest checkpoint
+ * when there is one), killed with SIGKILL once two more checkpoints have completed. */
+static void run_and_kill(const char *dir, const char *backend, int p)
+{
+    uint64_t before = newest_complete(dir);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* slow, until killed; no cmocka here: a failure would go on in the child */
+        weir_config *cfg = config(dir, backend);
+        atomic_store(&slow, true);
+        const struct wt_run ro = {.parallelism = p, .restore_from = before ? "latest" : NULL};
+        char err[1024] = "";
+        if (wt_run(job_new(), cfg, &ro, NULL, err, sizeof err) != 0)
+            fprintf(stderr, "the run at parallelism %d failed: %s\n", p, err);
+        _exit(3); /* over before the kill: the test would prove nothing */
+    }
+    int st;
+    /* generous: checkpoints every 100 ms take seconds on a loaded machine */
+    for (int waited_ms = 0; newest_complete(dir) < before + 2; waited_ms += 20) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            fail_msg("the run at parallelism %d exited (status %d) before its second checkpoint", p,
+                     st);
+        if (waited_ms > 120000) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            fail_msg("no two checkpoints completed in 120 s at parallelism %d", p);
+        }
+        usleep(20000);
+    }
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
+/* Killed at parallelism 2, restored at 3 and killed again, restored at 1 and run to the end:
+ * every key's seqs once and in order, its last sum its total. */
+static void killed_twice_restored_at_other_parallelisms(const char *backend)
+{
+    char tag[64];
+    snprintf(tag, sizeof tag, "unaligned-rescale-kill-%s", backend);
+    const char *dir = wt_tmp_dir(tag);
+    const int ps[] = {2, 3};
+    for (int i = 0; i < 2; i++) {
+        run_and_kill(dir, backend, ps[i]);
+        uint64_t bytes = in_flight_bytes(dir, backend);
+        fprintf(stderr, "%s: killed at parallelism %d, %" PRIu64 " bytes in flight\n", backend,
+                ps[i], bytes);
+        if (bytes == 0)
+            fail_msg("the checkpoint holds no records in flight on gen -> sum");
+    }
+    memset(best, 0, sizeof best);
+    atomic_store(&disordered, 0);
+    run(dir, backend, 1, true);
+    assert_int_equal(atomic_load(&disordered), 0);
+    for (uint64_t k = 0; k < KEYS; k++) {
+        uint64_t want = 0;
+        for (uint64_t seq = k; seq < RECORDS; seq += KEYS)
+            want += seq;
+        if (best[k] != want)
+            fail_msg("%s, killed at 2 and 3, restored at 1: key %" PRIu64 ": sum %" PRIu64
+                     ", want %" PRIu64,
+                     backend, k, best[k], want);
+    }
+}
+
+static void hashmap_killed_twice_restored_at_other_parallelisms(void **state)
+{
+    killed_twice_restored_at_other_parallelisms("hashmap");
+}
+
+static void rocksdb_killed_twice_restored_at_other_parallelisms(void **state)
+{
+    killed_twice_restored_at_other_parallelisms("rocksdb");
 }
 
 /* ---- a checkpoint written by hand: what one producer sent one consumer stays in order ---- */
@@ -357,6 +466,8 @@ int main(void)
         cmocka_unit_test(hashmap_scale_in_3_to_1),
         cmocka_unit_test(rocksdb_scale_out_2_to_3),
         cmocka_unit_test(rocksdb_scale_in_3_to_1),
+        cmocka_unit_test(hashmap_killed_twice_restored_at_other_parallelisms),
+        cmocka_unit_test(rocksdb_killed_twice_restored_at_other_parallelisms),
         cmocka_unit_test(records_in_flight_keep_their_order_at_another_parallelism),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
