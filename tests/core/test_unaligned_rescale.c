@@ -459,6 +459,108 @@ static void records_in_flight_keep_their_order_at_another_parallelism(void **sta
     assert_int_equal(replayed, ORDER_KEYS * 2 * ORDER_PER_PART);
 }
 
+/* ---- an edge the new parallelism chains: its records in flight go into the chain -------- */
+
+#define CHAINED_N 5u /* records per old channel in the ring, and as many in the writer */
+
+/* seq ORDER_FIRST + cons * 100 + part * CHAINED_N + i: what gen sent old sink subtask cons */
+static void put_channel(struct weir_snapshot_out *o, uint32_t cons, uint32_t part)
+{
+    for (uint32_t i = 0; i < CHAINED_N; i++) {
+        _Alignas(8) unsigned char b[WEIR_REC_HEADER + sizeof(struct weir_datagen_rec)];
+        weir_rec *r = (weir_rec *)b;
+        *r = (weir_rec){.len = sizeof(struct weir_datagen_rec), .kind = WEIR_REC_DATA};
+        struct weir_datagen_rec d = {.seq = ORDER_FIRST + cons * 100 + part * CHAINED_N + i};
+        memcpy(r->data, &d, sizeof d);
+        assert_int_equal(o->write(o, b, weir_rec_size(r->len)), 0);
+    }
+}
+
+/* Checkpoint 4 of job "chained", as gen (1) -> sink (2) would write it unaligned: the edge
+ * (unspecified: rebalance at two parallelisms) held CHAINED_N records in each sink subtask's
+ * ring and CHAINED_N more in gen's writer to it. */
+static void write_chained_checkpoint(weir_config *cfg)
+{
+    char err[512], names[3][256];
+    weir_storage *st;
+    if (weir_storage_open_config(cfg, "chained", &st, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    weir_ckpt *ck;
+    assert_int_equal(weir_ckpt_begin(st, 4, NULL, &ck), 0);
+    struct weir_ckpt_entry e[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        bool sink = i < 2;
+        e[i] = (struct weir_ckpt_entry){.operator_uid = sink ? "sink#channels" : "gen#channels",
+                                        .subtask = sink ? i : 0,
+                                        .parallelism = sink ? 2 : 1,
+                                        .kg_first = WEIR_KG_NONE,
+                                        .kg_last = WEIR_KG_NONE};
+        assert_int_equal(
+            weir_ckpt_file_name(names[i], sizeof names[i], e[i].operator_uid, e[i].subtask), 0);
+        weir_ckpt_file *f;
+        assert_int_equal(weir_ckpt_file_open(ck, names[i], &f), 0);
+        assert_int_equal(chk_identity_write(f, &e[i], 4), 0);
+        uint32_t n = sink ? 1 : 2;
+        assert_int_equal(weir_ckpt_file_section_begin(f, TAG_CHANNEL_MAP), 0);
+        struct weir_snapshot_out *o = weir_ckpt_file_out(f);
+        assert_int_equal(o->write(o, &n, sizeof n), 0);
+        if (sink) {
+            put_line(o, MAP_IN, 0, 0, 1);
+            assert_int_equal(weir_ckpt_file_section_begin(f, TAG_CHANNEL_IN | 0), 0);
+            put_channel(weir_ckpt_file_out(f), i, 0);
+        } else {
+            for (uint32_t k = 0; k < 2; k++)
+                put_line(o, MAP_OUT, k, k, 2);
+            for (uint32_t k = 0; k < 2; k++) {
+                assert_int_equal(weir_ckpt_file_section_begin(f, TAG_CHANNEL_OUT | k), 0);
+                put_channel(weir_ckpt_file_out(f), k, 1);
+            }
+        }
+        e[i].file = names[i];
+        assert_int_equal(weir_ckpt_file_submit(f), 0);
+    }
+    struct weir_ckpt_meta m = {.max_parallelism = ORDER_MAX_P, .entry_count = 3, .entries = e};
+    assert_int_equal(weir_ckpt_commit(ck, &m), 0);
+    assert_int_equal(weir_ckpt_wait(ck, 10000), 0);
+    weir_ckpt_release(ck);
+    weir_storage_close(st);
+}
+
+/* Restored at parallelism 1, gen and sink are one chain: the records that were in flight
+ * between them reach the sink first, each old channel's in the order gen sent them. */
+static void records_in_flight_into_an_operator_now_chained_come_first(void **state)
+{
+    weir_config *cfg = wt_config_new(NULL);
+    wt_config_set(cfg, "state.checkpoints.dir=%s", wt_tmp_dir("unaligned-rescale-chained"));
+    wt_config_resolve(cfg);
+    write_chained_checkpoint(cfg);
+    wt_collect_reset();
+    weir_job *job = weir_job_new("chained");
+    struct weir_datagen_opts o = {.records = 100, .keys = 4, .record_size = 24};
+    wt_collect(weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1), "sink", 0);
+    struct weir_run_stats st;
+    wt_run_ok(job, cfg, &(struct wt_run){.restore_from = "latest", .parallelism = 1}, &st);
+    weir_job_free(job);
+    weir_config_free(cfg);
+    assert_int_equal(st.restored_checkpoint, 4);
+    const size_t replayed = 2 * 2 * CHAINED_N;
+    assert_int_equal(wt_collected(0), 100 + replayed);
+    uint64_t next[2] = {0, 0};
+    for (size_t i = 0; i < wt_collected(0); i++) {
+        struct weir_datagen_rec d;
+        memcpy(&d, wt_out(0, i)->data, sizeof d);
+        if (i >= replayed) { /* then the source's own, from its start (it has no state here) */
+            assert_int_equal(d.seq, i - replayed);
+            continue;
+        }
+        assert_true(d.seq >= ORDER_FIRST);
+        uint64_t cons = (d.seq - ORDER_FIRST) / 100;
+        assert_true(cons < 2);
+        if (d.seq != ORDER_FIRST + cons * 100 + next[cons]++)
+            fail_msg("old channel %" PRIu64 ": seq %" PRIu64 " out of order", cons, d.seq);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -469,6 +571,7 @@ int main(void)
         cmocka_unit_test(hashmap_killed_twice_restored_at_other_parallelisms),
         cmocka_unit_test(rocksdb_killed_twice_restored_at_other_parallelisms),
         cmocka_unit_test(records_in_flight_keep_their_order_at_another_parallelism),
+        cmocka_unit_test(records_in_flight_into_an_operator_now_chained_come_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,7 +26,9 @@
  *      to c % p; a broadcast edge to every new subtask s with s % old p == c (the subtask
  *      that restores as c). It lands in the in_chan.replay of the consumer's input from new
  *      producer subtask (old producer % its p), so one old channel's records stay in one
- *      replay buffer, in order; the task consumes replay before its ring (task.c).
+ *      replay buffer, in order; the task consumes replay before its ring (task.c). An
+ *      operator that the new parallelism chains behind its producer (an unspecified edge
+ *      that is forward now) takes them from task.op_replay, at the task's first step.
  *
  * Replay carries data only, and no watermark is restored: each input's watermark starts at
  * the minimum and moves only with what its ring brings after its replay, so a replayed
@@ -387,7 +389,7 @@ struct old_chan {
     const struct edge *ed; /* the job's edge it carried, NULL: gone (skipped) */
     uint32_t prod, prod_p; /* the old producer subtask, of how many */
     uint32_t cons, cons_p; /* the old consumer subtask, of how many */
-    struct in_chan **to;   /* per consumer subtask now (ed->to->p): the input it lands in */
+    struct chan_buf **to;  /* per consumer subtask now (ed->to->p): its replay buffer */
 };
 
 static const struct edge *find_edge(const struct runtime *rt, const char *from, const char *to,
@@ -407,9 +409,9 @@ static const struct edge *find_edge(const struct runtime *rt, const char *from, 
     return NULL;
 }
 
-/* The input of consumer subtask cs that carries ed from producer subtask ps (any input of
- * ed when there is none from ps: a forward edge has one). */
-static struct in_chan *input_of(struct runtime *rt, const struct edge *ed, int cs, int ps)
+/* The replay buffer of consumer subtask cs's input that carries ed from producer subtask ps
+ * (any input of ed when there is none from ps: a forward edge has one). */
+static struct chan_buf *input_of(struct runtime *rt, const struct edge *ed, int cs, int ps)
 {
     for (int i = 0; i < rt->n_tasks; i++) {
         struct task *t = &rt->tasks[i];
@@ -420,11 +422,26 @@ static struct in_chan *input_of(struct runtime *rt, const struct edge *ed, int c
             if (t->in[j].edge != ed)
                 continue;
             if (t->in[j].peer == ps)
-                return &t->in[j];
+                return &t->in[j].replay;
             if (!any)
                 any = &t->in[j];
         }
-        return any;
+        return any ? &any->replay : NULL;
+    }
+    return NULL;
+}
+
+/* Consumer subtask cs's replay buffer of the operator ed goes into, now chained behind
+ * ed->from (the new parallelism made the edge forward): task.c delivers it first. */
+static struct chan_buf *chained_into(struct runtime *rt, const struct edge *ed, int cs)
+{
+    for (int i = 0; i < rt->n_tasks; i++) {
+        struct task *t = &rt->tasks[i];
+        if (t->chain != ed->to->chain || t->subtask != cs)
+            continue;
+        if (!t->op_replay && !(t->op_replay = calloc((size_t)t->n_ops, sizeof *t->op_replay)))
+            return NULL;
+        return &t->op_replay[ed->to->chain_pos];
     }
     return NULL;
 }
@@ -450,14 +467,6 @@ static int old_chan_open(struct runtime *rt, weir_restore *r, const struct weir_
                  weir_restore_dir(r), e->file, str[0], str[1], l->input, rt->job->name);
         return -EINVAL;
     }
-    if (ed->to->chain_pos != 0) {
-        snprintf(err, errlen,
-                 "%s/%s: records in flight from operator \"%s\" to \"%s\", which are chained at "
-                 "parallelism %d: they have no channel to be replayed on; restore at "
-                 "parallelism %u, or from a savepoint (savepoints are aligned)",
-                 weir_restore_dir(r), e->file, str[0], str[1], ed->to->p, c->cons_p);
-        return -EINVAL;
-    }
     if (c->prod >= c->prod_p || c->cons >= c->cons_p) {
         snprintf(err, errlen, "%s/%s: a channel from subtask %u of %u to subtask %u of %u",
                  weir_restore_dir(r), e->file, c->prod, c->prod_p, c->cons, c->cons_p);
@@ -467,7 +476,9 @@ static int old_chan_open(struct runtime *rt, weir_restore *r, const struct weir_
     if (!c->to)
         return -ENOMEM;
     for (int cs = 0; cs < ed->to->p; cs++) {
-        c->to[cs] = input_of(rt, ed, cs, (int)(c->prod % (uint32_t)ed->from->p));
+        c->to[cs] = ed->to->chain_pos
+                        ? chained_into(rt, ed, cs)
+                        : input_of(rt, ed, cs, (int)(c->prod % (uint32_t)ed->from->p));
         if (!c->to[cs]) {
             free(c->to);
             c->to = NULL;
@@ -491,16 +502,16 @@ static int old_chan_route(struct runtime *rt, const struct old_chan *c, const st
         switch (ed->eff) {
         case PART_HASH: {
             uint32_t kg = weir_key_group_of(ed->key(rec), maxp);
-            rc = chan_buf_append(&c->to[weir_key_group_subtask(kg, maxp, p)]->replay, rec, sz);
+            rc = chan_buf_append(c->to[weir_key_group_subtask(kg, maxp, p)], rec, sz);
             break;
         }
         case PART_BROADCAST: /* to the subtasks that restore as the old consumer */
             for (uint32_t cs = 0; cs < p && rc == 0; cs++)
                 if (cs % c->cons_p == c->cons)
-                    rc = chan_buf_append(&c->to[cs]->replay, rec, sz);
+                    rc = chan_buf_append(c->to[cs], rec, sz);
             break;
         default: /* forward, rebalance: no key to follow */
-            rc = chan_buf_append(&c->to[c->cons % p]->replay, rec, sz);
+            rc = chan_buf_append(c->to[c->cons % p], rec, sz);
             break;
         }
     }

@@ -374,7 +374,8 @@ bool chk_is_channels_uid(const char *uid);
 bool chk_channels_uid_known(const struct runtime *rt, const char *uid);
 /* restore.c calls it after the operators: the records in flight into the in_chan.replay of
  * the tasks they now belong to, re-partitioned when the parallelism changed (the file
- * comment of channel_state.c). -EINVAL when an edge they crossed is gone or now chained. */
+ * comment of channel_state.c), or into task.op_replay of an operator chained now. -EINVAL
+ * when an edge they crossed is gone. */
 int chk_restore_channels(struct runtime *rt, weir_restore *r, const struct weir_ckpt_meta *m,
                          char *err, size_t errlen);
 /* snapshot.c: checkpoint id is still pending (not settled, its slot not reused) */

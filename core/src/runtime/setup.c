@@ -542,6 +542,9 @@ void runtime_free(struct runtime *rt)
             free(t->in[k].replay.p);
         }
         free(t->in);
+        for (int k = 0; t->op_replay && k < t->n_ops; k++)
+            free(t->op_replay[k].p);
+        free(t->op_replay);
         free(t->chain_name);
     }
     free(rt->tasks);
