@@ -476,14 +476,13 @@ static void put_channel(struct weir_snapshot_out *o, uint32_t cons, uint32_t par
     }
 }
 
-/* Checkpoint 4 of job "chained", as gen (1) -> sink (2) would write it unaligned: the edge
- * (unspecified: rebalance at two parallelisms) held CHAINED_N records in each sink subtask's
- * ring and CHAINED_N more in gen's writer to it. */
-static void write_chained_checkpoint(weir_config *cfg)
+/* Checkpoint 4 of job, as gen (1) -> sink (2) would write it unaligned: the edge held
+ * CHAINED_N records in each sink subtask's ring and CHAINED_N more in gen's writer to it. */
+static void write_two_channels_checkpoint(weir_config *cfg, const char *job)
 {
     char err[512], names[3][256];
     weir_storage *st;
-    if (weir_storage_open_config(cfg, "chained", &st, err, sizeof err) < 0)
+    if (weir_storage_open_config(cfg, job, &st, err, sizeof err) < 0)
         fail_msg("%s", err);
     weir_ckpt *ck;
     assert_int_equal(weir_ckpt_begin(st, 4, NULL, &ck), 0);
@@ -533,7 +532,7 @@ static void records_in_flight_into_an_operator_now_chained_come_first(void **sta
     weir_config *cfg = wt_config_new(NULL);
     wt_config_set(cfg, "state.checkpoints.dir=%s", wt_tmp_dir("unaligned-rescale-chained"));
     wt_config_resolve(cfg);
-    write_chained_checkpoint(cfg);
+    write_two_channels_checkpoint(cfg, "chained"); /* unspecified edge: rebalance at 1 -> 2 */
     wt_collect_reset();
     weir_job *job = weir_job_new("chained");
     struct weir_datagen_opts o = {.records = 100, .keys = 4, .record_size = 24};
@@ -561,6 +560,39 @@ static void records_in_flight_into_an_operator_now_chained_come_first(void **sta
     }
 }
 
+/* A broadcast edge restored at parallelism 3: each new sink subtask s takes what old subtask
+ * s % 2 had in flight (it restores as that one), in order, before what the source sends. */
+static void broadcast_records_in_flight_go_to_the_subtasks_that_restore_as_theirs(void **state)
+{
+    weir_config *cfg = wt_config_new(NULL);
+    wt_config_set(cfg, "state.checkpoints.dir=%s", wt_tmp_dir("unaligned-rescale-broadcast"));
+    wt_config_resolve(cfg);
+    write_two_channels_checkpoint(cfg, "broadcast");
+    wt_collect_reset();
+    weir_job *job = weir_job_new("broadcast");
+    struct weir_datagen_opts o = {.records = 100, .keys = 4, .record_size = 24};
+    weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
+    wt_collect(weir_broadcast(s), "sink", 0);
+    wt_run_ok(job, cfg, &(struct wt_run){.restore_from = "latest", .parallelism = 3}, NULL);
+    weir_job_free(job);
+    weir_config_free(cfg);
+    size_t seen[3] = {0, 0, 0};
+    for (size_t i = 0; i < wt_collected(0); i++) {
+        const struct wt_out *out = wt_out(0, i);
+        struct weir_datagen_rec d;
+        memcpy(&d, out->data, sizeof d);
+        assert_true(out->subtask >= 0 && out->subtask < 3);
+        size_t n = seen[out->subtask]++;
+        uint64_t old = (uint64_t)out->subtask % 2;
+        uint64_t want = n < 2 * CHAINED_N ? ORDER_FIRST + old * 100 + n : n - 2 * CHAINED_N;
+        if (d.seq != want)
+            fail_msg("subtask %d, record %zu: seq %" PRIu64 ", want %" PRIu64, out->subtask, n,
+                     d.seq, want);
+    }
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(seen[k], 2 * CHAINED_N + 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -572,6 +604,7 @@ int main(void)
         cmocka_unit_test(rocksdb_killed_twice_restored_at_other_parallelisms),
         cmocka_unit_test(records_in_flight_keep_their_order_at_another_parallelism),
         cmocka_unit_test(records_in_flight_into_an_operator_now_chained_come_first),
+        cmocka_unit_test(broadcast_records_in_flight_go_to_the_subtasks_that_restore_as_theirs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
