@@ -303,7 +303,8 @@ static void restored_task_consumes_channel_state_first(void **state)
     }
 }
 
-/* Channels are per pair of subtasks: at another parallelism they are refused, by name. */
+/* Channels are per pair of subtasks: a file without the channel map (which says which edge
+ * and subtasks each channel joined) is refused at another parallelism, by name. */
 static void channel_state_is_refused_at_another_parallelism(void **state)
 {
     weir_config *cfg = wt_config_new(NULL);
@@ -320,7 +321,7 @@ static void channel_state_is_refused_at_another_parallelism(void **state)
                          0);
     weir_job_free(job);
     weir_config_free(cfg);
-    if (!strstr(err, "at parallelism 1, not 2; restore it at the same parallelism"))
+    if (!strstr(err, "at parallelism 1, not 2, without the channel map that rescales them"))
         fail_msg("unexpected error: %s", err);
 }
 

@@ -208,6 +208,17 @@ void chk_skew_stats(struct runtime *rt, struct weir_run_stats *st);
 /* Channel state of unaligned checkpoints (channel_state.c): | input index, | writer index */
 #define TAG_CHANNEL_IN  (8ull << 32)
 #define TAG_CHANNEL_OUT (9ull << 32)
+/* which edge and which subtasks each of them carried (channel_state.c's file comment): a
+ * u32 count, then per channel a map_line and its three strings, unterminated */
+#define TAG_CHANNEL_MAP (10ull << 32)
+struct map_line {
+    uint32_t dir; /* MAP_IN (index: of TAG_CHANNEL_IN), MAP_OUT (of TAG_CHANNEL_OUT) */
+    uint32_t index;
+    uint32_t peer, peer_p; /* the subtask at the channel's other end, of how many */
+    uint32_t input;        /* the consumer operator's logical input */
+    uint32_t len[3];       /* producer uid, consumer uid, side output tag ("" for none) */
+};
+enum { MAP_IN, MAP_OUT };
 /* What wrote a state file's keyed state: its identity section and its _metadata entry's
  * backend, which a restore compares. */
 enum {
@@ -361,8 +372,10 @@ const char *chk_channels_uid(struct task *t);
 bool chk_is_channels_uid(const char *uid);
 /* uid is a channel-state entry of one of the job's operators */
 bool chk_channels_uid_known(const struct runtime *rt, const char *uid);
-/* restore.c calls it after the operators: each task's channel state into in_chan.replay and
- * its writers' overflow. -EINVAL at another parallelism. */
+/* restore.c calls it after the operators: the records in flight into the in_chan.replay of
+ * the tasks they now belong to, re-partitioned when the parallelism changed (the file
+ * comment of channel_state.c), or into task.op_replay of an operator chained now. -EINVAL
+ * when an edge they crossed is gone. */
 int chk_restore_channels(struct runtime *rt, weir_restore *r, const struct weir_ckpt_meta *m,
                          char *err, size_t errlen);
 /* snapshot.c: checkpoint id is still pending (not settled, its slot not reused) */

@@ -109,6 +109,8 @@ struct route {
 struct in_chan {
     struct weir_ring *ring;
     int input;
+    const struct edge *edge; /* the job's edge it carries, from producer subtask peer */
+    int peer;
     weir_key_fn key; /* keyed consumers: the edge's key function */
     bool ended;
     bool idle;
@@ -134,6 +136,10 @@ struct task {
     int index;              /* in rt->tasks */
     _Atomic int done_flag;  /* state == TASK_DONE, for the control thread */
     bool restored_finished; /* restored from a checkpoint where it had finished */
+    /* Unaligned checkpoints restored at another parallelism (checkpoint/channel_state.c): per
+     * operator of the chain, the records that were in flight into it when it headed a chain
+     * of its own, delivered at the task's first step (task.c); NULL: none. */
+    struct chan_buf *op_replay;
     struct worker *worker;
     int chain;
     int subtask;

@@ -274,6 +274,8 @@ static int wire(struct runtime *rt, char *err, size_t errlen)
                         struct in_chan *ic = &cons->in[cons->n_live++];
                         ic->ring = ring;
                         ic->input = ed->input;
+                        ic->edge = ed;
+                        ic->peer = ps;
                         ic->key = ed->to->keyed && ed->eff == PART_HASH ? ed->key : NULL;
                         ic->wm = INT64_MIN;
                         ic->producer = prod->worker;
@@ -545,6 +547,9 @@ void runtime_free(struct runtime *rt)
             free(t->in[k].replay.p);
         }
         free(t->in);
+        for (int k = 0; t->op_replay && k < t->n_ops; k++)
+            free(t->op_replay[k].p);
+        free(t->op_replay);
         free(t->chain_name);
     }
     free(rt->tasks);

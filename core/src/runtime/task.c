@@ -18,6 +18,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <weir/keygroup.h>
@@ -190,6 +191,32 @@ static const unsigned char *replay_chunk(struct in_chan *c, uint32_t *used)
     return p;
 }
 
+/* Restored records in flight into operators of the chain that headed chains of their own
+ * when they were checkpointed (checkpoint/channel_state.c): before anything else the task
+ * does, the deepest operator's first, since they are older than anything the operators
+ * before it emit from now on. A chained operator has one input, not keyed (key_by edges do
+ * not chain). */
+static int replay_into_chain(struct task *t)
+{
+    for (int i = t->n_ops - 1; i > 0; i--) {
+        struct op_inst *op = &t->ops[i];
+        struct chan_buf *b = &t->op_replay[i];
+        for (size_t off = 0; off < b->len;) {
+            const weir_rec *r = (const weir_rec *)(b->p + off);
+            off += weir_rec_size(r->len);
+            op->records++;
+            int rc =
+                op->node->op->process(&op->ctx, op->state, op->node->in[0]->input, r, &op->emit);
+            if (rc < 0)
+                return task_fail_rc(t, op, rc);
+        }
+        chan_buf_free(b);
+    }
+    free(t->op_replay);
+    t->op_replay = NULL;
+    return 0;
+}
+
 /* One scheduling step. Returns > 0 when work was done, 0 when idle, -1 when
  * blocked by backpressure. */
 int task_step(struct task *t)
@@ -197,6 +224,8 @@ int task_step(struct task *t)
     assert(task_check_state(t));
     if (t->state == TASK_DONE)
         return 0;
+    if (__builtin_expect(t->op_replay != NULL, 0))
+        return replay_into_chain(t) < 0 ? 0 : 1;
     if (__builtin_expect(t->chk.held != 0, 0) && chk_held_check(t) < 0)
         return task_fail_rc(t, &t->ops[0], -EIO), 0;
     /* Unaligned checkpoints: a barrier announced on an input overtakes the ring and this
