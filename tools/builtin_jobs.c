@@ -276,8 +276,11 @@ static int job_kafka_count(weir_job *job, int argc, char **argv)
         {"discovery-interval-ms", required_argument, NULL, 'd'},
         {"bounded", no_argument, NULL, 'B'},
         {"skip-bad-records", no_argument, NULL, 's'},
+        {"property", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
+    static const char *props[17]; /* librdkafka settings, NULL-terminated */
+    size_t n_props = 0;
     struct weir_kafka_source_opts o = {.watermarks = true};
     uint64_t v, window_ms = 1000;
     optind = 1;
@@ -357,6 +360,15 @@ static int job_kafka_count(weir_job *job, int argc, char **argv)
         case 's':
             o.skip_bad_records = true;
             break;
+        case 'P':
+            if (!strchr(optarg, '=') || n_props == 16) {
+                weir_job_fail(job, "--property \"%s\": expected KEY=VALUE (at most 16)", optarg);
+                return -EINVAL;
+            }
+            props[n_props++] = optarg;
+            props[n_props] = NULL;
+            o.properties = props;
+            break;
         case ':':
             weir_job_fail(job, "%s needs a value", argv[optind - 1]);
             return -EINVAL;
@@ -403,7 +415,7 @@ const struct builtin_job builtin_jobs[] = {
      "--bootstrap HOST:PORT --topic T [--group G] [--startup-mode earliest-offset|latest-offset|"
      "group-offsets|timestamp] [--startup-timestamp MS] [--format raw|csv|json] [--window-ms W] "
      "[--out-of-orderness-ms M] [--idleness-ms I] [--discovery-interval-ms D] [--bounded] "
-     "[--skip-bad-records] OUTPUT_DIR",
+     "[--skip-bad-records] [--property KEY=VALUE (librdkafka)]... OUTPUT_DIR",
      "Kafka topic -> key_by value (csv: first field, json: \"key\") -> tumbling event-time "
      "window count (Kafka timestamps, per-partition watermarks) -> exactly-once files "
      "(key,start,end,count)",
