@@ -7,7 +7,7 @@
  *         .watermarks = true, .max_out_of_orderness_ms = 2000, .idleness_ms = 30000,
  *     };
  *     weir_stream *s = weir_source_kafka(job, "events", &o);
- *     ... process(): size_t n; const void *v = weir_kafka_value(in, &n);
+ *     ... process(): size_t n; const void *v = weir_kafka_value(weir_kafka_rec_of(in), &n);
  *
  * Every record a Kafka source emits is a struct weir_kafka_rec (its fixed part) followed by
  * the topic, key, value, headers and parsed fields; read the variable parts with the
