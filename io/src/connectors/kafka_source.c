@@ -22,11 +22,17 @@
  * over its non-idle partitions (weir_emit_watermark) or, when all are idle or it owns none,
  * marks itself idle (weir_emit_idle).
  *
+ * Metrics with the Kafka consumer's names, per subtask (records-lag-max, records-consumed-total
+ * and its rate) and per partition (records-lag, current and committed offsets): the worker
+ * stores them (relaxed, single writer) every pipeline.auto-watermark-interval, lag from the
+ * high watermarks librdkafka's fetches bring (rd_kafka_get_watermark_offsets: no request).
+ *
  * A record that does not parse goes to reject_record(), the one place a rejected record goes
  * (the dead-letter queue will be there): counted, then dropped or the job fails.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +44,7 @@
 #include <weir/config.h>
 #include <weir/job.h>
 #include <weir/kafka.h>
+#include <weir/metrics.h>
 #include <weir/state.h>
 
 #define SNAP_MAGIC      0x4b41464bu /* "KFAK" */
@@ -54,12 +61,19 @@ struct kopts {
     const char *job_name; /* for the default group id */
 };
 
+/* One partition's published numbers; allocated apart so that the registry's pointers stay
+ * valid when the partition table grows. */
+struct pcell {
+    _Atomic uint64_t lag, current, committed;
+};
+
 struct kpart {
     int32_t id;
-    int64_t next;     /* the next offset to emit */
-    int64_t stop;     /* bounded: the end offset, else INT64_MAX */
-    int64_t max_ts;   /* largest event timestamp seen, INT64_MIN: none */
-    uint64_t last_ns; /* when it last had a record (or was assigned) */
+    struct pcell *cell; /* NULL without metrics */
+    int64_t next;       /* the next offset to emit */
+    int64_t stop;       /* bounded: the end offset, else INT64_MAX */
+    int64_t max_ts;     /* largest event timestamp seen, INT64_MIN: none */
+    uint64_t last_ns;   /* when it last had a record (or was assigned) */
     bool idle;
 };
 
@@ -95,6 +109,12 @@ struct ksrc {
     uint64_t bad_records;
     char *fbuf; /* fields being built: (off, len) pairs then text */
     size_t fbuf_len, fbuf_cap;
+    /* metrics */
+    weir_metrics *metrics;
+    char labels[1024]; /* job_name, operator_name, subtask_index: every series of ours */
+    _Atomic uint64_t lag_max, consumed;
+    uint64_t consumed_n;
+    uint64_t next_metrics_ns;
 };
 
 static uint64_t now_ns(void)
@@ -459,6 +479,25 @@ static int kafka_open(weir_ctx *ctx, void *state, void *arg)
     rd_kafka_poll_set_consumer(s->rk);
     if ((rc = topic_partitions(ctx, s, true, &s->known)) < 0)
         goto err_rk;
+    s->metrics = weir_ctx_metrics(ctx, s->labels, sizeof s->labels);
+    if (s->metrics) {
+        int m = weir_metrics_add_u64(s->metrics, "weir_kafka_records_lag_max",
+                                     "Kafka records-lag-max: the most records any partition of "
+                                     "this subtask is behind its high watermark",
+                                     WEIR_METRIC_GAUGE, s->labels, &s->lag_max);
+        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_records_consumed_total",
+                                  "Kafka records-consumed-total", WEIR_METRIC_COUNTER, s->labels,
+                                  &s->consumed);
+        m |= weir_metrics_add_meter(s->metrics, "weir_kafka_records_consumed_rate",
+                                    "Kafka records-consumed-rate (records per second, over 60 s)",
+                                    s->labels, &s->consumed, 60);
+        if (m) {
+            weir_metrics_remove(s->metrics, s->labels);
+            weir_ctx_fail(ctx, "kafka source \"%s\": registering its metrics failed", s->uid);
+            rc = -ENOMEM;
+            goto err_rk;
+        }
+    }
     return 0;
 err_rk:
     rd_kafka_destroy(s->rk);
@@ -478,6 +517,10 @@ static void pending_clear(struct pending *p)
 static void kafka_close(weir_ctx *ctx, void *state)
 {
     struct ksrc *s = state;
+    if (s->metrics)
+        weir_metrics_remove(s->metrics, s->labels); /* before the cells go */
+    for (int i = 0; i < s->n_parts; i++)
+        free(s->parts[i].cell);
     if (s->rk) {
         rd_kafka_consumer_close(s->rk);
         rd_kafka_destroy(s->rk);
@@ -548,6 +591,58 @@ static int assign_all(weir_ctx *ctx, struct ksrc *s)
     return 0;
 }
 
+/* records-lag, current and committed offset series of partition p. */
+static int partition_metrics(weir_ctx *ctx, struct ksrc *s, struct kpart *p)
+{
+    char labels[1400], id[16];
+    snprintf(labels, sizeof labels, "%s", s->labels);
+    snprintf(id, sizeof id, "%d", (int)p->id);
+    if (!(p->cell = calloc(1, sizeof *p->cell)))
+        return -ENOMEM;
+    atomic_store_explicit(&p->cell->current, (uint64_t)p->next, memory_order_relaxed);
+    int m = weir_metrics_labels_append(labels, sizeof labels, "topic", s->ko->o.topic);
+    m |= weir_metrics_labels_append(labels, sizeof labels, "partition", id);
+    if (m == 0) {
+        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_partition_records_lag",
+                                  "Kafka records-lag of one partition: its high watermark minus "
+                                  "the next offset to read",
+                                  WEIR_METRIC_GAUGE, labels, &p->cell->lag);
+        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_partition_current_offset",
+                                  "The next offset of the partition to read", WEIR_METRIC_GAUGE,
+                                  labels, &p->cell->current);
+        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_partition_committed_offset",
+                                  "The offset last committed to the consumer group (at a "
+                                  "completed checkpoint)",
+                                  WEIR_METRIC_GAUGE, labels, &p->cell->committed);
+    }
+    if (m) {
+        weir_ctx_fail(ctx, "kafka source \"%s\": registering the metrics of partition %d failed",
+                      s->uid, (int)p->id);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Publishes lag and offsets; lag from the high watermarks the fetches brought. */
+static void publish_metrics(struct ksrc *s)
+{
+    uint64_t max = 0;
+    for (int i = 0; i < s->n_parts; i++) {
+        struct kpart *p = &s->parts[i];
+        int64_t lo, hi;
+        if (!p->cell)
+            continue;
+        atomic_store_explicit(&p->cell->current, (uint64_t)p->next, memory_order_relaxed);
+        if (rd_kafka_get_watermark_offsets(s->rk, s->ko->o.topic, p->id, &lo, &hi) || hi < 0)
+            continue; /* not fetched yet: the lag stays as it was */
+        uint64_t lag = hi > p->next ? (uint64_t)(hi - p->next) : 0;
+        atomic_store_explicit(&p->cell->lag, lag, memory_order_relaxed);
+        if (lag > max)
+            max = lag;
+    }
+    atomic_store_explicit(&s->lag_max, max, memory_order_relaxed);
+}
+
 /* Takes the partitions below count that this subtask owns and does not have yet. Returns
  * how many it took, or a negative errno. */
 static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool discovered)
@@ -577,6 +672,11 @@ static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool di
             }
         if (!from_checkpoint) {
             int rc = resolve_start(ctx, s, p, discovered || s->was_restored);
+            if (rc < 0)
+                return rc;
+        }
+        if (s->metrics) {
+            int rc = partition_metrics(ctx, s, p);
             if (rc < 0)
                 return rc;
         }
@@ -801,6 +901,14 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
         n++;
     }
     *emitted = n;
+    if (n) {
+        s->consumed_n += n;
+        atomic_store_explicit(&s->consumed, s->consumed_n, memory_order_relaxed);
+    }
+    if (s->metrics && now >= s->next_metrics_ns) {
+        s->next_metrics_ns = now + s->wm_interval_ns;
+        publish_metrics(s);
+    }
     if (o->watermarks || s->n_parts == 0) {
         if (now >= s->next_wm_ns) {
             s->next_wm_ns = now + s->wm_interval_ns;
@@ -892,6 +1000,12 @@ static int kafka_checkpoint_complete(weir_ctx *ctx, void *state, uint64_t id)
                 pd->off[i].next;
         rd_kafka_commit(s->rk, l, 1); /* its result is not waited for */
         rd_kafka_topic_partition_list_destroy(l);
+        for (int i = 0; i < pd->n; i++) {
+            struct kpart *p = part_of(s, pd->off[i].part);
+            if (p && p->cell)
+                atomic_store_explicit(&p->cell->committed, (uint64_t)pd->off[i].next,
+                                      memory_order_relaxed);
+        }
     }
     pending_clear(pd);
     return 0;
