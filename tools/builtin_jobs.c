@@ -236,6 +236,167 @@ static int job_window_count(weir_job *job, int argc, char **argv)
     return 0;
 }
 
+/* --- kafka-count: Kafka topic -> keyed tumbling-window count -> exactly-once files -------- */
+
+/* The key of a Kafka record: its value (raw) or first field (csv, json) as a number when it
+ * is one, else the FNV-1a hash of its bytes. */
+static uint64_t kafka_key(const weir_rec *r)
+{
+    const struct weir_kafka_rec *k = weir_kafka_rec_of(r);
+    size_t n;
+    const char *v = k->n_fields ? weir_kafka_field(k, 0, &n) : weir_kafka_value(k, &n);
+    if (!v)
+        return 0;
+    uint64_t num = 0;
+    bool digits = n > 0 && n <= 19;
+    for (size_t i = 0; i < n && digits; i++) {
+        digits = v[i] >= '0' && v[i] <= '9';
+        num = num * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (digits)
+        return num;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)v[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static int job_kafka_count(weir_job *job, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 't'},
+        {"group", required_argument, NULL, 'g'},
+        {"startup-mode", required_argument, NULL, 'm'},
+        {"startup-timestamp", required_argument, NULL, 'T'},
+        {"format", required_argument, NULL, 'f'},
+        {"window-ms", required_argument, NULL, 'w'},
+        {"out-of-orderness-ms", required_argument, NULL, 'o'},
+        {"idleness-ms", required_argument, NULL, 'i'},
+        {"discovery-interval-ms", required_argument, NULL, 'd'},
+        {"bounded", no_argument, NULL, 'B'},
+        {"skip-bad-records", no_argument, NULL, 's'},
+        {"property", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *props[17]; /* librdkafka settings, NULL-terminated */
+    size_t n_props = 0;
+    struct weir_kafka_source_opts o = {.watermarks = true};
+    uint64_t v, window_ms = 1000;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            o.bootstrap = optarg;
+            break;
+        case 't':
+            o.topic = optarg;
+            break;
+        case 'g':
+            o.group_id = optarg;
+            break;
+        case 'm':
+            if (!strcmp(optarg, "earliest-offset"))
+                o.startup_mode = WEIR_KAFKA_STARTUP_EARLIEST;
+            else if (!strcmp(optarg, "latest-offset"))
+                o.startup_mode = WEIR_KAFKA_STARTUP_LATEST;
+            else if (!strcmp(optarg, "group-offsets"))
+                o.startup_mode = WEIR_KAFKA_STARTUP_GROUP;
+            else if (!strcmp(optarg, "timestamp"))
+                o.startup_mode = WEIR_KAFKA_STARTUP_TIMESTAMP;
+            else {
+                weir_job_fail(job,
+                              "--startup-mode \"%s\": expected earliest-offset, "
+                              "latest-offset, group-offsets or timestamp",
+                              optarg);
+                return -EINVAL;
+            }
+            break;
+        case 'T':
+            if (cli_parse_count(job, "--startup-timestamp", optarg, &v) < 0)
+                return -EINVAL;
+            o.startup_timestamp_ms = (int64_t)v;
+            break;
+        case 'f':
+            if (!strcmp(optarg, "raw"))
+                o.format = WEIR_KAFKA_FORMAT_RAW;
+            else if (!strcmp(optarg, "csv"))
+                o.format = WEIR_KAFKA_FORMAT_CSV;
+            else if (!strcmp(optarg, "json"))
+                o.format = WEIR_KAFKA_FORMAT_JSON;
+            else {
+                weir_job_fail(job, "--format \"%s\": expected raw, csv or json", optarg);
+                return -EINVAL;
+            }
+            break;
+        case 'w':
+            if (cli_parse_count(job, "--window-ms", optarg, &window_ms) < 0)
+                return -EINVAL;
+            if (window_ms == 0 || window_ms > INT64_MAX / 2) {
+                weir_job_fail(job, "--window-ms %s: must be > 0 and below 4.6e18", optarg);
+                return -EINVAL;
+            }
+            break;
+        case 'o':
+            if (cli_parse_count(job, "--out-of-orderness-ms", optarg, &v) < 0)
+                return -EINVAL;
+            o.max_out_of_orderness_ms = (int64_t)v;
+            break;
+        case 'i':
+            if (cli_parse_count(job, "--idleness-ms", optarg, &v) < 0)
+                return -EINVAL;
+            o.idleness_ms = (int64_t)v;
+            break;
+        case 'd':
+            if (cli_parse_count(job, "--discovery-interval-ms", optarg, &v) < 0)
+                return -EINVAL;
+            o.discovery_interval_ms = (int64_t)v;
+            break;
+        case 'B':
+            o.bounded = true;
+            break;
+        case 's':
+            o.skip_bad_records = true;
+            break;
+        case 'P':
+            if (!strchr(optarg, '=') || n_props == 16) {
+                weir_job_fail(job, "--property \"%s\": expected KEY=VALUE (at most 16)", optarg);
+                return -EINVAL;
+            }
+            props[n_props++] = optarg;
+            props[n_props] = NULL;
+            o.properties = props;
+            break;
+        case ':':
+            weir_job_fail(job, "%s needs a value", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            weir_job_fail(job, "unknown option \"%s\"; see `weir jobs`", argv[optind - 1]);
+            return -EINVAL;
+        }
+    }
+    if (!o.bootstrap || !o.topic) {
+        weir_job_fail(job, "--bootstrap HOST:PORT and --topic T are needed");
+        return -EINVAL;
+    }
+    if (optind != argc - 1) {
+        weir_job_fail(job, "expected one OUTPUT directory after the options");
+        return -EINVAL;
+    }
+    /* a field for the key when the value has a format: the first CSV field, the JSON "key" */
+    static const char *const json_key[] = {"key", NULL};
+    if (o.format == WEIR_KAFKA_FORMAT_JSON)
+        o.fields = json_key;
+    weir_stream *s = weir_source_kafka(job, "kafka", &o);
+    weir_stream *w =
+        weir_window_aggregate(weir_key_by(s, kafka_key), "count", weir_tumbling((int64_t)window_ms),
+                              &weir_agg_count, NULL, NULL);
+    weir_sink_file_exactly_once(w, "out", argv[optind], window_row, ".csv");
+    return 0;
+}
+
 const struct builtin_job builtin_jobs[] = {
     {"pipeline", "[--records N | --unbounded] [--keys K] [--record-size B] [--rate R] [--seed S]",
      "generator -> map -> filter -> key_by -> blackhole (the benchmark pipeline)", job_pipeline},
@@ -250,6 +411,15 @@ const struct builtin_job builtin_jobs[] = {
      job_window_count},
     {"split-words", "INPUT OUTPUT", "file -> split into words -> key_by word -> file",
      job_split_words},
+    {"kafka-count",
+     "--bootstrap HOST:PORT --topic T [--group G] [--startup-mode earliest-offset|latest-offset|"
+     "group-offsets|timestamp] [--startup-timestamp MS] [--format raw|csv|json] [--window-ms W] "
+     "[--out-of-orderness-ms M] [--idleness-ms I] [--discovery-interval-ms D] [--bounded] "
+     "[--skip-bad-records] [--property KEY=VALUE (librdkafka)]... OUTPUT_DIR",
+     "Kafka topic -> key_by value (csv: first field, json: \"key\") -> tumbling event-time "
+     "window count (Kafka timestamps, per-partition watermarks) -> exactly-once files "
+     "(key,start,end,count)",
+     job_kafka_count},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -10,6 +10,8 @@ PKGS=(
   libck-dev libdpdk-dev gnuplot-nox
   # S3-compatible checkpoint storage (io/src/storage/s3.c): libcurl 7.75+ for CURLOPT_AWS_SIGV4
   libcurl4-openssl-dev
+  # the Kafka source's JSON values; kcat for the README's Kafka examples
+  libjansson-dev kcat
   # the fuzz build (make test-fuzz): clang 14, and libFuzzer's runtime
   # (libclang_rt.fuzzer-x86_64.a), which Debian 12 ships in libclang-rt-14-dev
   clang libclang-rt-14-dev

@@ -118,6 +118,16 @@ static inline int weir_emit_watermark(weir_emit *out, int64_t wm)
     return out->push(out, &r);
 }
 
+/* From a source that makes its own watermarks (weir_source_kafka's per-partition ones):
+ * idle != 0 marks the source subtask idle, so that it stops holding back the watermarks
+ * downstream; the next record it emits makes it active again, as does idle == 0. Only a
+ * source's emit acts on it; an operator's ignores it. */
+static inline int weir_emit_idle(weir_emit *out, int idle)
+{
+    weir_rec r = {.len = 0, .kind = WEIR_REC_STATUS, .flags = 0, .ts = idle ? 1 : 0};
+    return out->push(out, &r);
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,4 +12,5 @@
 #include <weir/state.h>
 #include <weir/operator.h>
 #include <weir/windows.h>
+#include <weir/kafka.h>
 #endif

@@ -131,6 +131,14 @@ void weir_metrics_sample_now(weir_metrics *m);
  * weir_metrics_sample_now takes samples. Call before registering meters. */
 void weir_metrics_set_clock(weir_metrics *m, uint64_t (*now_ns)(void *arg), void *arg);
 
+/* The registry of the run an operator or source belongs to, with its labels written to
+ * labels (job_name, operator_name = its uid, subtask_index): for a connector that publishes
+ * numbers of its own (the Kafka source's lag). Register in open (the control thread) with
+ * labels as they are or with more appended, and weir_metrics_remove(m, labels) in close,
+ * before the values go away. NULL when labels do not fit in cap. */
+struct weir_ctx;
+weir_metrics *weir_ctx_metrics(const struct weir_ctx *ctx, char *labels, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <weir/metrics.h>
 #include <weir/state.h>
 
 #include "runtime_private.h"
@@ -29,6 +30,13 @@ int weir_ctx_max_parallelism(const weir_ctx *ctx)
 const char *weir_ctx_uid(const weir_ctx *ctx)
 {
     return ctx->op->node->uid;
+}
+
+weir_metrics *weir_ctx_metrics(const weir_ctx *ctx, char *labels, size_t cap)
+{
+    if (rt_labels(ctx->rt, "operator_name", ctx->op->node->uid, ctx->subtask, labels, cap) < 0)
+        return NULL;
+    return ctx->rt->metrics;
 }
 
 bool weir_ctx_checkpointing(const weir_ctx *ctx)

@@ -94,6 +94,15 @@ int push_source(weir_emit *e, const weir_rec *r)
 {
     struct op_inst *op = e->target;
     struct task *t = op->task;
+    if (__builtin_expect(r->kind == WEIR_REC_STATUS, 0)) {
+        /* A source's own idleness (weir_emit_idle): past the chain, to every route, as
+         * source_time's; a record emitted later makes it active again (below). */
+        bool idle = r->ts == 1;
+        if (idle == t->src_idle)
+            return 0;
+        t->src_idle = idle;
+        return route_control(t, r);
+    }
     if (r->kind == WEIR_REC_DATA) {
         if (r->ts != WEIR_TS_NONE && r->ts > t->max_ts)
             t->max_ts = r->ts;

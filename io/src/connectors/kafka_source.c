@@ -1,0 +1,1120 @@
+/*
+ * Kafka source (weir/kafka.h): one librdkafka consumer per subtask, partitions assigned by
+ * weir (rd_kafka_assign), never by a consumer group.
+ *
+ * A subtask's life, as states of its consumer:
+ *
+ *   OPENED --first poll: start offsets resolved, assign--> READING
+ *   READING --discovery finds new partitions of ours: assign again--> READING
+ *   READING --bounded and every partition at its stop offset--> (WEIR_SOURCE_DONE)
+ *
+ * open() creates the consumer and checks the topic (one line naming the option when no
+ * broker answers or the topic is missing) but assigns nothing: restore() runs after open and
+ * may bring offsets. The first poll resolves where each owned partition starts (the
+ * checkpoint's offset, else the startup mode, looked up now so that a checkpoint taken before
+ * the first record still names a real offset) and assigns. Offsets are the source's
+ * position: snapshot() writes each owned partition's next offset (and its stop offset when
+ * bounded); checkpoint_complete() commits that checkpoint's offsets to the group,
+ * asynchronously, for monitoring only.
+ *
+ * Watermarks per partition: each owned partition keeps its largest timestamp and when it
+ * last had a record; every pipeline.auto-watermark-interval the subtask emits the minimum
+ * over its non-idle partitions (weir_emit_watermark) or, when all are idle or it owns none,
+ * marks itself idle (weir_emit_idle).
+ *
+ * Metrics with the Kafka consumer's names, per subtask (records-lag-max, records-consumed-total
+ * and its rate) and per partition (records-lag, current and committed offsets): the worker
+ * stores them (relaxed, single writer) every pipeline.auto-watermark-interval, lag from the
+ * high watermarks librdkafka's fetches bring (rd_kafka_get_watermark_offsets: no request).
+ *
+ * A record that does not parse goes to reject_record(), the one place a rejected record goes
+ * (the dead-letter queue will be there): counted, then dropped or the job fails.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include <weir/config.h>
+#include <weir/job.h>
+#include <weir/kafka.h>
+#include <weir/metrics.h>
+#include <weir/state.h>
+
+#define SNAP_MAGIC      0x4b41464bu /* "KFAK" */
+#define SNAP_VERSION    1u
+#define META_TIMEOUT_MS 10000
+#define PENDING_MAX     8 /* snapshots whose checkpoint may still complete */
+
+/* The options, copied (strings included) when the job is built. */
+struct kopts {
+    struct weir_kafka_source_opts o;
+    char **strings; /* everything below points into these */
+    size_t n_strings;
+    size_t n_fields, n_props;
+    const char *job_name; /* for the default group id */
+};
+
+/* One partition's published numbers; allocated apart so that the registry's pointers stay
+ * valid when the partition table grows. */
+struct pcell {
+    _Atomic uint64_t lag, current, committed;
+};
+
+struct kpart {
+    int32_t id;
+    struct pcell *cell; /* NULL without metrics */
+    int64_t next;       /* the next offset to emit */
+    int64_t stop;       /* bounded: the end offset, else INT64_MAX */
+    int64_t max_ts;     /* largest event timestamp seen, INT64_MIN: none */
+    uint64_t last_ns;   /* when it last had a record (or was assigned) */
+    bool idle;
+};
+
+struct pending {
+    uint64_t id;
+    int n;
+    struct {
+        int32_t part;
+        int64_t next;
+    } * off;
+};
+
+struct ksrc {
+    const struct kopts *ko;
+    const char *uid;
+    rd_kafka_t *rk;
+    int subtask, parallelism;
+    int32_t known; /* partitions of the topic seen so far */
+    struct kpart *parts;
+    int n_parts;
+    bool assigned;
+    /* restored positions, used at the first assignment */
+    struct {
+        int32_t part;
+        int64_t next, stop;
+    } * restored;
+    int n_restored;
+    bool was_restored;
+    uint64_t wm_interval_ns, next_wm_ns, next_discovery_ns;
+    int64_t wm;
+    bool idle_sent;
+    struct pending pending[PENDING_MAX];
+    uint64_t bad_records;
+    char *fbuf; /* fields being built: (off, len) pairs then text */
+    size_t fbuf_len, fbuf_cap;
+    /* metrics */
+    weir_metrics *metrics;
+    char labels[1024]; /* job_name, operator_name, subtask_index: every series of ours */
+    _Atomic uint64_t lag_max, consumed;
+    uint64_t consumed_n;
+    uint64_t next_metrics_ns;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Flink's KafkaSourceEnumerator.getSplitOwner, with Java's String.hashCode (topic names are
+ * ASCII, so bytes are its chars). */
+static int split_owner(const char *topic, int32_t partition, int parallelism)
+{
+    int32_t h = 0;
+    for (const unsigned char *c = (const unsigned char *)topic; *c; c++)
+        h = (int32_t)((uint32_t)h * 31u + *c);
+    int start = (int)(((uint32_t)h * 31u & 0x7FFFFFFFu) % (uint32_t)parallelism);
+    return (int)((start + (int64_t)partition) % parallelism);
+}
+
+/* --- the accessors ------------------------------------------------------------------------ */
+
+const struct weir_kafka_rec *weir_kafka_rec_of(const weir_rec *r)
+{
+    return (const struct weir_kafka_rec *)(const void *)r->data;
+}
+
+const char *weir_kafka_topic(const struct weir_kafka_rec *k, size_t *len)
+{
+    *len = k->topic_len;
+    return (const char *)k->data;
+}
+
+const void *weir_kafka_key(const struct weir_kafka_rec *k, size_t *len)
+{
+    *len = k->key_len < 0 ? 0 : (size_t)k->key_len;
+    return k->key_len < 0 ? NULL : k->data + k->topic_len;
+}
+
+const void *weir_kafka_value(const struct weir_kafka_rec *k, size_t *len)
+{
+    *len = k->value_len;
+    return k->data + k->topic_len + (k->key_len < 0 ? 0 : k->key_len);
+}
+
+static const unsigned char *headers_of(const struct weir_kafka_rec *k)
+{
+    return k->data + k->topic_len + (k->key_len < 0 ? 0 : k->key_len) + k->value_len;
+}
+
+/* Headers: per header uint16 name length, int32 value length (-1: null), name, value. */
+int weir_kafka_header(const struct weir_kafka_rec *k, unsigned i, const char **name,
+                      size_t *name_len, const void **value, size_t *value_len)
+{
+    if (i >= k->n_headers)
+        return -ENOENT;
+    const unsigned char *p = headers_of(k);
+    for (unsigned j = 0;; j++) {
+        uint16_t nl;
+        int32_t vl;
+        memcpy(&nl, p, sizeof nl);
+        memcpy(&vl, p + 2, sizeof vl);
+        if (j == i) {
+            *name = (const char *)p + 6;
+            *name_len = nl;
+            *value = vl < 0 ? NULL : p + 6 + nl;
+            *value_len = vl < 0 ? 0 : (size_t)vl;
+            return 0;
+        }
+        p += 6 + nl + (vl < 0 ? 0 : vl);
+    }
+}
+
+/* Fields: n_fields pairs of uint32 (offset into the text, length; UINT32_MAX: null), then
+ * the text. */
+const char *weir_kafka_field(const struct weir_kafka_rec *k, unsigned i, size_t *len)
+{
+    *len = 0;
+    if (i >= k->n_fields)
+        return NULL;
+    const unsigned char *f = headers_of(k) + k->headers_len;
+    uint32_t pair[2];
+    memcpy(pair, f + 8 * (size_t)i, sizeof pair);
+    if (pair[1] == UINT32_MAX)
+        return NULL;
+    *len = pair[1];
+    return (const char *)f + 8 * (size_t)k->n_fields + pair[0];
+}
+
+/* --- parsing values into fields ----------------------------------------------------------- */
+
+static int fbuf_room(struct ksrc *s, size_t more)
+{
+    if (s->fbuf_len + more <= s->fbuf_cap)
+        return 0;
+    size_t cap = s->fbuf_cap ? s->fbuf_cap : 1024;
+    while (cap < s->fbuf_len + more)
+        cap *= 2;
+    char *p = realloc(s->fbuf, cap);
+    if (!p)
+        return -ENOMEM;
+    s->fbuf = p;
+    s->fbuf_cap = cap;
+    return 0;
+}
+
+/* The fields block is built as text with a table of (offset, length) in front; the table is
+ * sized once the count is known: fields go to a text area first, the table after it. */
+struct fields {
+    uint32_t (*pair)[2];
+    size_t n, cap;
+};
+
+static int field_add(struct ksrc *s, struct fields *f, const char *text, size_t len, bool null)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        void *p = realloc(f->pair, cap * sizeof *f->pair);
+        if (!p)
+            return -ENOMEM;
+        f->pair = p;
+        f->cap = cap;
+    }
+    if (f->n >= UINT16_MAX)
+        return -E2BIG;
+    if (fbuf_room(s, len) < 0)
+        return -ENOMEM;
+    f->pair[f->n][0] = (uint32_t)s->fbuf_len;
+    f->pair[f->n][1] = null ? UINT32_MAX : (uint32_t)len;
+    if (len)
+        memcpy(s->fbuf + s->fbuf_len, text, len);
+    s->fbuf_len += len;
+    f->n++;
+    return 0;
+}
+
+/* One CSV line: fields split at delim; a field that starts with " runs to the closing quote,
+ * "" inside being one ". Returns 0, -ENOMEM, or -EBADMSG with why. */
+static int parse_csv(struct ksrc *s, struct fields *f, const char *v, size_t n, char delim,
+                     char *why, size_t whylen)
+{
+    size_t i = 0;
+    if (n && v[n - 1] == '\n')
+        n--;
+    if (n && v[n - 1] == '\r')
+        n--;
+    char *tmp = NULL;
+    size_t tcap = 0;
+    int rc = 0;
+    for (;;) {
+        if (i < n && v[i] == '"') {
+            size_t tl = 0;
+            i++;
+            for (;;) {
+                if (i >= n) {
+                    snprintf(why, whylen, "CSV: unterminated quoted field");
+                    rc = -EBADMSG;
+                    goto out;
+                }
+                if (v[i] == '"') {
+                    if (i + 1 < n && v[i + 1] == '"') {
+                        i++;
+                    } else {
+                        i++;
+                        break;
+                    }
+                }
+                if (tl == tcap) {
+                    tcap = tcap ? tcap * 2 : 64;
+                    char *t = realloc(tmp, tcap);
+                    if (!t) {
+                        rc = -ENOMEM;
+                        goto out;
+                    }
+                    tmp = t;
+                }
+                tmp[tl++] = v[i++];
+            }
+            if (i < n && v[i] != delim) {
+                snprintf(why, whylen, "CSV: a quoted field is followed by '%c'", v[i]);
+                rc = -EBADMSG;
+                goto out;
+            }
+            if ((rc = field_add(s, f, tmp, tl, false)) < 0)
+                goto out;
+        } else {
+            size_t st = i;
+            while (i < n && v[i] != delim)
+                i++;
+            if ((rc = field_add(s, f, v + st, i - st, false)) < 0)
+                goto out;
+        }
+        if (i >= n)
+            break;
+        i++; /* the delimiter: another field follows, maybe empty */
+        if (i == n) {
+            if ((rc = field_add(s, f, "", 0, false)) < 0)
+                goto out;
+            break;
+        }
+    }
+    if (f->n < s->ko->n_fields) {
+        snprintf(why, whylen, "CSV: %zu fields, %zu expected", f->n, s->ko->n_fields);
+        rc = -EBADMSG;
+    }
+out:
+    free(tmp);
+    return rc;
+}
+
+static int parse_json(struct ksrc *s, struct fields *f, const char *v, size_t n, char *why,
+                      size_t whylen)
+{
+    json_error_t err;
+    json_t *root = json_loadb(v, n, 0, &err);
+    if (!root) {
+        snprintf(why, whylen, "JSON: %s at byte %d", err.text, err.position);
+        return -EBADMSG;
+    }
+    int rc = 0;
+    if (!json_is_object(root)) {
+        snprintf(why, whylen, "JSON: not an object");
+        rc = -EBADMSG;
+        goto out;
+    }
+    for (size_t i = 0; i < s->ko->n_fields; i++) {
+        const char *name = s->ko->o.fields[i];
+        json_t *m = json_object_get(root, name);
+        if (!m) {
+            snprintf(why, whylen, "JSON: no member \"%s\"", name);
+            rc = -EBADMSG;
+            goto out;
+        }
+        if (json_is_string(m)) {
+            rc = field_add(s, f, json_string_value(m), json_string_length(m), false);
+        } else if (json_is_null(m)) {
+            rc = field_add(s, f, NULL, 0, true);
+        } else {
+            char *t = json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY);
+            rc = t ? field_add(s, f, t, strlen(t), false) : -ENOMEM;
+            free(t);
+        }
+        if (rc < 0)
+            goto out;
+    }
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* --- bad records --------------------------------------------------------------------------- */
+
+/* Where a record that cannot be read goes: counted, then dropped (skip_bad_records) or the
+ * job fails with one line naming topic, partition and offset. The dead-letter queue (issue
+ * 11) will take the record here. Returns 0 (dropped) or a negative errno. */
+static int reject_record(weir_ctx *ctx, struct ksrc *s, const rd_kafka_message_t *m,
+                         const char *why)
+{
+    s->bad_records++;
+    if (s->ko->o.skip_bad_records)
+        return 0;
+    weir_ctx_fail(ctx,
+                  "kafka source \"%s\": topic %s partition %d offset %" PRId64
+                  ": %s (skip_bad_records / --skip-bad-records drops such records)",
+                  s->uid, s->ko->o.topic, (int)m->partition, (int64_t)m->offset, why);
+    return -EBADMSG;
+}
+
+/* --- the consumer -------------------------------------------------------------------------- */
+
+static int conf_set(weir_ctx *ctx, struct ksrc *s, rd_kafka_conf_t *c, const char *k, const char *v)
+{
+    char err[256];
+    if (rd_kafka_conf_set(c, k, v, err, sizeof err) == RD_KAFKA_CONF_OK)
+        return 0;
+    weir_ctx_fail(ctx, "kafka source \"%s\": property %s=%s: %s", s->uid, k, v, err);
+    return -EINVAL;
+}
+
+/* The topic's partition count from the broker, or a negative errno with the job failed
+ * (fail) or not. */
+static int topic_partitions(weir_ctx *ctx, struct ksrc *s, bool fail, int32_t *count)
+{
+    const char *topic = s->ko->o.topic;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(s->rk, topic, NULL);
+    if (!t)
+        return -ENOMEM;
+    const struct rd_kafka_metadata *md;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(s->rk, 0, t, &md, META_TIMEOUT_MS);
+    rd_kafka_topic_destroy(t);
+    if (e) {
+        if (fail)
+            weir_ctx_fail(ctx,
+                          "kafka source \"%s\": bootstrap %s: no metadata in %d s (%s): check "
+                          "the broker address (opts.bootstrap, --bootstrap)",
+                          s->uid, s->ko->o.bootstrap, META_TIMEOUT_MS / 1000, rd_kafka_err2str(e));
+        return -EHOSTUNREACH;
+    }
+    int rc = 0;
+    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
+        rd_kafka_resp_err_t te = md->topic_cnt == 1 ? md->topics[0].err : 0;
+        if (fail)
+            weir_ctx_fail(ctx,
+                          "kafka source \"%s\": topic \"%s\" on %s: %s: check the topic name "
+                          "(opts.topic, --topic)",
+                          s->uid, topic, s->ko->o.bootstrap,
+                          te ? rd_kafka_err2str(te) : "no partitions");
+        rc = -ENOENT;
+    } else {
+        *count = md->topics[0].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
+static int kafka_open(weir_ctx *ctx, void *state, void *arg)
+{
+    struct ksrc *s = state;
+    const struct kopts *ko = arg;
+    const struct weir_kafka_source_opts *o = &ko->o;
+    s->ko = ko;
+    s->uid = weir_ctx_uid(ctx);
+    s->subtask = weir_ctx_subtask(ctx);
+    s->parallelism = weir_ctx_parallelism(ctx);
+    s->wm = INT64_MIN;
+    s->wm_interval_ns = (uint64_t)weir_config_get_duration_ms(weir_ctx_config(ctx),
+                                                              "pipeline.auto-watermark-interval") *
+                        1000000ull;
+    int rc = -EINVAL;
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    char group[512], client[512], err[512];
+    if (o->group_id)
+        snprintf(group, sizeof group, "%s", o->group_id);
+    else
+        snprintf(group, sizeof group, "weir-%s-%s", ko->job_name, s->uid);
+    snprintf(client, sizeof client, "weir-%s-%d", s->uid, s->subtask);
+    if (conf_set(ctx, s, c, "bootstrap.servers", o->bootstrap) < 0 ||
+        conf_set(ctx, s, c, "group.id", group) < 0 ||
+        conf_set(ctx, s, c, "client.id", client) < 0 ||
+        conf_set(ctx, s, c, "enable.auto.commit", "false") < 0 ||
+        conf_set(ctx, s, c, "enable.auto.offset.store", "false") < 0 ||
+        conf_set(ctx, s, c, "enable.partition.eof", "false") < 0)
+        goto err;
+    for (size_t i = 0; i < ko->n_props; i++) {
+        const char *kv = o->properties[i], *eq = strchr(kv, '=');
+        if (!eq) {
+            weir_ctx_fail(ctx, "kafka source \"%s\": property \"%s\": expected key=value", s->uid,
+                          kv);
+            goto err;
+        }
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+        if (conf_set(ctx, s, c, key, eq + 1) < 0)
+            goto err;
+    }
+    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    if (!s->rk) {
+        weir_ctx_fail(ctx, "kafka source \"%s\": %s", s->uid, err);
+        goto err;
+    }
+    c = NULL; /* the handle owns it */
+    rd_kafka_poll_set_consumer(s->rk);
+    if ((rc = topic_partitions(ctx, s, true, &s->known)) < 0)
+        goto err_rk;
+    s->metrics = weir_ctx_metrics(ctx, s->labels, sizeof s->labels);
+    if (s->metrics) {
+        int m = weir_metrics_add_u64(s->metrics, "weir_kafka_records_lag_max",
+                                     "Kafka records-lag-max: the most records any partition of "
+                                     "this subtask is behind its high watermark",
+                                     WEIR_METRIC_GAUGE, s->labels, &s->lag_max);
+        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_records_consumed_total",
+                                  "Kafka records-consumed-total", WEIR_METRIC_COUNTER, s->labels,
+                                  &s->consumed);
+        m |= weir_metrics_add_meter(s->metrics, "weir_kafka_records_consumed_rate",
+                                    "Kafka records-consumed-rate (records per second, over 60 s)",
+                                    s->labels, &s->consumed, 60);
+        if (m) {
+            weir_metrics_remove(s->metrics, s->labels);
+            weir_ctx_fail(ctx, "kafka source \"%s\": registering its metrics failed", s->uid);
+            rc = -ENOMEM;
+            goto err_rk;
+        }
+    }
+    return 0;
+err_rk:
+    rd_kafka_destroy(s->rk);
+    s->rk = NULL;
+err:
+    if (c)
+        rd_kafka_conf_destroy(c);
+    return rc;
+}
+
+static void pending_clear(struct pending *p)
+{
+    free(p->off);
+    *p = (struct pending){0};
+}
+
+static void kafka_close(weir_ctx *ctx, void *state)
+{
+    struct ksrc *s = state;
+    if (s->metrics)
+        weir_metrics_remove(s->metrics, s->labels); /* before the cells go */
+    for (int i = 0; i < s->n_parts; i++)
+        free(s->parts[i].cell);
+    if (s->rk) {
+        rd_kafka_consumer_close(s->rk);
+        rd_kafka_destroy(s->rk);
+    }
+    for (int i = 0; i < PENDING_MAX; i++)
+        pending_clear(&s->pending[i]);
+    free(s->parts);
+    free(s->restored);
+    free(s->fbuf);
+}
+
+/* Where a partition starts without a checkpoint's offset: the startup mode (earliest for a
+ * partition discovered after the first start or unknown to the restored checkpoint). */
+static int resolve_start(weir_ctx *ctx, struct ksrc *s, struct kpart *p, bool discovered)
+{
+    const struct weir_kafka_source_opts *o = &s->ko->o;
+    int64_t lo, hi;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(s->rk, o->topic, p->id, &lo, &hi, META_TIMEOUT_MS);
+    if (e) {
+        weir_ctx_fail(ctx, "kafka source \"%s\": offsets of %s [%d] from %s: %s", s->uid, o->topic,
+                      (int)p->id, o->bootstrap, rd_kafka_err2str(e));
+        return -EHOSTUNREACH;
+    }
+    p->stop = o->bounded ? hi : INT64_MAX;
+    enum weir_kafka_startup_mode mode = discovered ? WEIR_KAFKA_STARTUP_EARLIEST : o->startup_mode;
+    p->next = lo;
+    if (mode == WEIR_KAFKA_STARTUP_LATEST) {
+        p->next = hi;
+    } else if (mode == WEIR_KAFKA_STARTUP_GROUP || mode == WEIR_KAFKA_STARTUP_TIMESTAMP) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(l, o->topic, p->id);
+        tp->offset = o->startup_timestamp_ms;
+        e = mode == WEIR_KAFKA_STARTUP_GROUP
+                ? rd_kafka_committed(s->rk, l, META_TIMEOUT_MS)
+                : rd_kafka_offsets_for_times(s->rk, l, META_TIMEOUT_MS);
+        if (!e)
+            e = tp->err;
+        int64_t off = tp->offset;
+        rd_kafka_topic_partition_list_destroy(l);
+        if (e) {
+            weir_ctx_fail(ctx, "kafka source \"%s\": %s offsets of %s [%d]: %s", s->uid,
+                          mode == WEIR_KAFKA_STARTUP_GROUP ? "committed" : "timestamp", o->topic,
+                          (int)p->id, rd_kafka_err2str(e));
+            return -EHOSTUNREACH;
+        }
+        if (off >= 0)
+            p->next = off;
+        else /* group: none committed, earliest; timestamp: no such record, the end */
+            p->next = mode == WEIR_KAFKA_STARTUP_GROUP ? lo : hi;
+    }
+    return 0;
+}
+
+static int assign_all(weir_ctx *ctx, struct ksrc *s)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(s->n_parts);
+    for (int i = 0; i < s->n_parts; i++)
+        rd_kafka_topic_partition_list_add(l, s->ko->o.topic, s->parts[i].id)->offset =
+            s->parts[i].next;
+    rd_kafka_resp_err_t e = rd_kafka_assign(s->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        weir_ctx_fail(ctx, "kafka source \"%s\": assign %s: %s", s->uid, s->ko->o.topic,
+                      rd_kafka_err2str(e));
+        return -EIO;
+    }
+    return 0;
+}
+
+/* records-lag, current and committed offset series of partition p. */
+static int partition_metrics(weir_ctx *ctx, struct ksrc *s, struct kpart *p)
+{
+    char labels[1400], id[16];
+    snprintf(labels, sizeof labels, "%s", s->labels);
+    snprintf(id, sizeof id, "%d", (int)p->id);
+    if (!(p->cell = calloc(1, sizeof *p->cell)))
+        return -ENOMEM;
+    atomic_store_explicit(&p->cell->current, (uint64_t)p->next, memory_order_relaxed);
+    int m = weir_metrics_labels_append(labels, sizeof labels, "topic", s->ko->o.topic);
+    m |= weir_metrics_labels_append(labels, sizeof labels, "partition", id);
+    if (m == 0) {
+        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_partition_records_lag",
+                                  "Kafka records-lag of one partition: its high watermark minus "
+                                  "the next offset to read",
+                                  WEIR_METRIC_GAUGE, labels, &p->cell->lag);
+        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_partition_current_offset",
+                                  "The next offset of the partition to read", WEIR_METRIC_GAUGE,
+                                  labels, &p->cell->current);
+        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_partition_committed_offset",
+                                  "The offset last committed to the consumer group (at a "
+                                  "completed checkpoint)",
+                                  WEIR_METRIC_GAUGE, labels, &p->cell->committed);
+    }
+    if (m) {
+        weir_ctx_fail(ctx, "kafka source \"%s\": registering the metrics of partition %d failed",
+                      s->uid, (int)p->id);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Publishes lag and offsets; lag from the high watermarks the fetches brought. */
+static void publish_metrics(struct ksrc *s)
+{
+    uint64_t max = 0;
+    for (int i = 0; i < s->n_parts; i++) {
+        struct kpart *p = &s->parts[i];
+        int64_t lo, hi;
+        if (!p->cell)
+            continue;
+        atomic_store_explicit(&p->cell->current, (uint64_t)p->next, memory_order_relaxed);
+        if (rd_kafka_get_watermark_offsets(s->rk, s->ko->o.topic, p->id, &lo, &hi) || hi < 0)
+            continue; /* not fetched yet: the lag stays as it was */
+        uint64_t lag = hi > p->next ? (uint64_t)(hi - p->next) : 0;
+        atomic_store_explicit(&p->cell->lag, lag, memory_order_relaxed);
+        if (lag > max)
+            max = lag;
+    }
+    atomic_store_explicit(&s->lag_max, max, memory_order_relaxed);
+}
+
+/* Takes the partitions below count that this subtask owns and does not have yet. Returns
+ * how many it took, or a negative errno. */
+static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool discovered)
+{
+    int added = 0;
+    uint64_t now = now_ns();
+    for (int32_t id = 0; id < count; id++) {
+        if (split_owner(s->ko->o.topic, id, s->parallelism) != s->subtask)
+            continue;
+        bool have = false;
+        for (int i = 0; i < s->n_parts && !have; i++)
+            have = s->parts[i].id == id;
+        if (have)
+            continue;
+        struct kpart *np = realloc(s->parts, (size_t)(s->n_parts + 1) * sizeof *np);
+        if (!np)
+            return -ENOMEM;
+        s->parts = np;
+        struct kpart *p = &s->parts[s->n_parts];
+        *p = (struct kpart){.id = id, .max_ts = INT64_MIN, .last_ns = now};
+        bool from_checkpoint = false;
+        for (int r = 0; r < s->n_restored; r++)
+            if (s->restored[r].part == id) {
+                p->next = s->restored[r].next;
+                p->stop = s->ko->o.bounded ? s->restored[r].stop : INT64_MAX;
+                from_checkpoint = true;
+            }
+        if (!from_checkpoint) {
+            int rc = resolve_start(ctx, s, p, discovered || s->was_restored);
+            if (rc < 0)
+                return rc;
+        }
+        if (s->metrics) {
+            int rc = partition_metrics(ctx, s, p);
+            if (rc < 0)
+                return rc;
+        }
+        s->n_parts++;
+        added++;
+    }
+    if (count > s->known)
+        s->known = count;
+    return added;
+}
+
+/* --- event time ---------------------------------------------------------------------------- */
+
+static int emit_time(weir_ctx *ctx, struct ksrc *s, weir_emit *out, uint64_t now)
+{
+    const struct weir_kafka_source_opts *o = &s->ko->o;
+    int64_t wm = INT64_MAX;
+    int active = 0;
+    for (int i = 0; i < s->n_parts; i++) {
+        struct kpart *p = &s->parts[i];
+        if (!p->idle && o->idleness_ms && now - p->last_ns >= (uint64_t)o->idleness_ms * 1000000ull)
+            p->idle = true;
+        if (p->idle)
+            continue;
+        active++;
+        int64_t pw =
+            p->max_ts == INT64_MIN ? INT64_MIN : p->max_ts - o->max_out_of_orderness_ms - 1;
+        if (pw < wm)
+            wm = pw;
+    }
+    if (active == 0) {
+        if (!s->idle_sent) {
+            s->idle_sent = true;
+            return weir_emit_idle(out, 1);
+        }
+        return 0;
+    }
+    if (s->idle_sent) {
+        s->idle_sent = false;
+        int rc = weir_emit_idle(out, 0);
+        if (rc < 0)
+            return rc;
+    }
+    if (wm != INT64_MIN && wm > s->wm) {
+        s->wm = wm;
+        return weir_emit_watermark(out, wm);
+    }
+    return 0;
+}
+
+/* --- reading ------------------------------------------------------------------------------- */
+
+static struct kpart *part_of(struct ksrc *s, int32_t id)
+{
+    for (int i = 0; i < s->n_parts; i++)
+        if (s->parts[i].id == id)
+            return &s->parts[i];
+    return NULL;
+}
+
+/* One Kafka record as one source record; 0 also when it was rejected and dropped. */
+static int emit_message(weir_ctx *ctx, struct ksrc *s, const rd_kafka_message_t *m, struct kpart *p,
+                        weir_emit *out, uint64_t now)
+{
+    const struct weir_kafka_source_opts *o = &s->ko->o;
+    struct fields f = {0};
+    char why[256];
+    int rc = 0;
+    s->fbuf_len = 0;
+    if (o->format == WEIR_KAFKA_FORMAT_CSV)
+        rc = parse_csv(s, &f, m->payload ? m->payload : "", m->len,
+                       o->csv_delimiter ? o->csv_delimiter : ',', why, sizeof why);
+    else if (o->format == WEIR_KAFKA_FORMAT_JSON)
+        rc = parse_json(s, &f, m->payload ? m->payload : "", m->len, why, sizeof why);
+    if (rc == -EBADMSG) {
+        free(f.pair);
+        return reject_record(ctx, s, m, why);
+    }
+    if (rc < 0) {
+        free(f.pair);
+        return rc;
+    }
+    rd_kafka_headers_t *hdrs = NULL;
+    size_t n_hdrs = 0, hlen = 0;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        n_hdrs = rd_kafka_header_cnt(hdrs);
+    for (size_t i = 0; i < n_hdrs; i++) {
+        const char *name;
+        const void *val;
+        size_t vs;
+        rd_kafka_header_get_all(hdrs, i, &name, &val, &vs);
+        hlen += 6 + strlen(name) + (val ? vs : 0);
+    }
+    size_t topic_len = strlen(o->topic);
+    size_t key_len = m->key ? m->key_len : 0;
+    size_t flen = f.n ? 8 * f.n + s->fbuf_len : 0;
+    size_t total = sizeof(struct weir_kafka_rec) + topic_len + key_len + m->len + hlen + flen;
+    struct weir_kafka_rec *k = total > UINT32_MAX ? NULL : weir_emit_reserve(out, (uint32_t)total);
+    if (!k) {
+        free(f.pair);
+        snprintf(why, sizeof why,
+                 "%zu bytes, larger than the largest record (memory.segment-size minus 16)", total);
+        return reject_record(ctx, s, m, why);
+    }
+    rd_kafka_timestamp_type_t tt;
+    *k = (struct weir_kafka_rec){
+        .offset = m->offset,
+        .timestamp_ms = rd_kafka_message_timestamp(m, &tt),
+        .partition = m->partition,
+        .key_len = m->key ? (int32_t)m->key_len : -1,
+        .value_len = (uint32_t)m->len,
+        .headers_len = (uint32_t)hlen,
+        .fields_len = (uint32_t)flen,
+        .topic_len = (uint16_t)topic_len,
+        .n_headers = (uint16_t)n_hdrs,
+        .n_fields = (uint16_t)f.n,
+    };
+    unsigned char *d = k->data;
+    memcpy(d, o->topic, topic_len);
+    d += topic_len;
+    if (key_len)
+        memcpy(d, m->key, key_len);
+    d += key_len;
+    if (m->len)
+        memcpy(d, m->payload, m->len);
+    d += m->len;
+    for (size_t i = 0; i < n_hdrs; i++) {
+        const char *name;
+        const void *val;
+        size_t vs;
+        rd_kafka_header_get_all(hdrs, i, &name, &val, &vs);
+        uint16_t nl = (uint16_t)strlen(name);
+        int32_t vl = val ? (int32_t)vs : -1;
+        memcpy(d, &nl, 2);
+        memcpy(d + 2, &vl, 4);
+        memcpy(d + 6, name, nl);
+        if (val && vs)
+            memcpy(d + 6 + nl, val, vs);
+        d += 6 + nl + (val ? vs : 0);
+    }
+    if (f.n) {
+        memcpy(d, f.pair, 8 * f.n);
+        memcpy(d + 8 * f.n, s->fbuf, s->fbuf_len);
+    }
+    free(f.pair);
+    int64_t ts = o->timestamp ? o->timestamp(k, o->timestamp_arg)
+                              : (k->timestamp_ms >= 0 ? k->timestamp_ms : WEIR_TS_NONE);
+    if (ts != WEIR_TS_NONE && ts > p->max_ts)
+        p->max_ts = ts;
+    p->last_ns = now;
+    p->idle = false;
+    s->idle_sent = false; /* the runtime marks the source active again with this record */
+    return weir_emit_commit(out, ts);
+}
+
+static bool all_done(const struct ksrc *s)
+{
+    for (int i = 0; i < s->n_parts; i++)
+        if (s->parts[i].next < s->parts[i].stop)
+            return false;
+    return true;
+}
+
+static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, uint32_t *emitted)
+{
+    struct ksrc *s = state;
+    const struct weir_kafka_source_opts *o = &s->ko->o;
+    uint64_t now = now_ns();
+    *emitted = 0;
+    if (weir_ctx_stopping(ctx))
+        return WEIR_SOURCE_DONE;
+    if (!s->assigned) { /* OPENED -> READING */
+        int rc = take_partitions(ctx, s, s->known, false);
+        if (rc < 0)
+            return rc;
+        if ((rc = assign_all(ctx, s)) < 0)
+            return rc;
+        s->assigned = true;
+        s->next_discovery_ns = now + (uint64_t)o->discovery_interval_ms * 1000000ull;
+    } else if (!o->bounded && o->discovery_interval_ms > 0 && now >= s->next_discovery_ns) {
+        s->next_discovery_ns = now + (uint64_t)o->discovery_interval_ms * 1000000ull;
+        int32_t count;
+        if (topic_partitions(ctx, s, false, &count) == 0 && count > s->known) {
+            int rc = take_partitions(ctx, s, count, true);
+            if (rc < 0)
+                return rc;
+            if (rc > 0 && (rc = assign_all(ctx, s)) < 0)
+                return rc;
+        }
+    }
+    if (o->bounded && all_done(s))
+        return WEIR_SOURCE_DONE;
+    uint32_t n = 0;
+    while (n < max) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, 0);
+        if (!m)
+            break;
+        if (m->err) {
+            rd_kafka_resp_err_t e = m->err;
+            rd_kafka_message_destroy(m);
+            if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                continue;
+            if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__FATAL) {
+                weir_ctx_fail(ctx, "kafka source \"%s\": topic %s: %s", s->uid, o->topic,
+                              rd_kafka_err2str(e));
+                return -EIO;
+            }
+            continue; /* transient (a broker away): librdkafka retries */
+        }
+        struct kpart *p = part_of(s, m->partition);
+        /* A record before our position: prefetched before an assign moved it. One at or
+         * past a bounded partition's stop offset is the next run's. */
+        if (!p || m->offset < p->next || m->offset >= p->stop) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        int rc = emit_message(ctx, s, m, p, out, now);
+        p->next = m->offset + 1;
+        rd_kafka_message_destroy(m);
+        if (rc < 0)
+            return rc;
+        n++;
+    }
+    *emitted = n;
+    if (n) {
+        s->consumed_n += n;
+        atomic_store_explicit(&s->consumed, s->consumed_n, memory_order_relaxed);
+    }
+    if (s->metrics && now >= s->next_metrics_ns) {
+        s->next_metrics_ns = now + s->wm_interval_ns;
+        publish_metrics(s);
+    }
+    if (o->watermarks || s->n_parts == 0) {
+        if (now >= s->next_wm_ns) {
+            s->next_wm_ns = now + s->wm_interval_ns;
+            int rc = emit_time(ctx, s, out, now);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    if (o->bounded && all_done(s))
+        return WEIR_SOURCE_DONE;
+    return WEIR_SOURCE_MORE;
+}
+
+/* --- checkpoints --------------------------------------------------------------------------- */
+
+/* Position: magic, version, count, then per owned partition its id, next offset and stop
+ * offset (INT64_MAX when unbounded). Before the first poll, what was restored (or nothing). */
+static int kafka_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
+{
+    struct ksrc *s = state;
+    uint32_t head[3] = {SNAP_MAGIC, SNAP_VERSION, 0};
+    int n = s->assigned ? s->n_parts : s->n_restored;
+    head[2] = (uint32_t)n;
+    int rc = out->write(out, head, sizeof head);
+    struct pending *pd = &s->pending[id % PENDING_MAX];
+    pending_clear(pd);
+    pd->off = calloc((size_t)(n ? n : 1), sizeof *pd->off);
+    if (pd->off)
+        pd->id = id;
+    for (int i = 0; i < n && rc == 0; i++) {
+        int32_t part = s->assigned ? s->parts[i].id : s->restored[i].part;
+        int64_t v[2] = {s->assigned ? s->parts[i].next : s->restored[i].next,
+                        s->assigned ? s->parts[i].stop : s->restored[i].stop};
+        rc = out->write(out, &part, sizeof part);
+        if (rc == 0)
+            rc = out->write(out, v, sizeof v);
+        if (pd->off) {
+            pd->off[i].part = part;
+            pd->off[i].next = v[0];
+            pd->n = i + 1;
+        }
+    }
+    return rc;
+}
+
+static int kafka_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+{
+    struct ksrc *s = state;
+    uint32_t head[3];
+    int rc = in->read(in, head, sizeof head);
+    if (rc < 0)
+        return rc;
+    if (head[0] != SNAP_MAGIC || head[1] != SNAP_VERSION || head[2] > (1u << 20)) {
+        weir_ctx_fail(ctx,
+                      "kafka source \"%s\": restored state is not a Kafka source's "
+                      "(magic %08x, version %u)",
+                      s->uid, head[0], head[1]);
+        return -EINVAL;
+    }
+    s->restored = calloc(head[2] ? head[2] : 1, sizeof *s->restored);
+    if (!s->restored)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < head[2]; i++) {
+        int32_t part;
+        int64_t v[2];
+        if ((rc = in->read(in, &part, sizeof part)) < 0 || (rc = in->read(in, v, sizeof v)) < 0)
+            return rc;
+        s->restored[i].part = part;
+        s->restored[i].next = v[0];
+        s->restored[i].stop = v[1];
+    }
+    s->n_restored = (int)head[2];
+    s->was_restored = true;
+    return 0;
+}
+
+/* Commits checkpoint id's offsets to the group, asynchronously: for lag monitoring with
+ * Kafka's own tools; nothing reads them back but STARTUP_GROUP. */
+static int kafka_checkpoint_complete(weir_ctx *ctx, void *state, uint64_t id)
+{
+    struct ksrc *s = state;
+    struct pending *pd = &s->pending[id % PENDING_MAX];
+    if (pd->id != id || !pd->off || !s->rk)
+        return 0;
+    if (pd->n > 0) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(pd->n);
+        for (int i = 0; i < pd->n; i++)
+            rd_kafka_topic_partition_list_add(l, s->ko->o.topic, pd->off[i].part)->offset =
+                pd->off[i].next;
+        rd_kafka_commit(s->rk, l, 1); /* its result is not waited for */
+        rd_kafka_topic_partition_list_destroy(l);
+        for (int i = 0; i < pd->n; i++) {
+            struct kpart *p = part_of(s, pd->off[i].part);
+            if (p && p->cell)
+                atomic_store_explicit(&p->cell->committed, (uint64_t)pd->off[i].next,
+                                      memory_order_relaxed);
+        }
+    }
+    pending_clear(pd);
+    return 0;
+}
+
+static const struct weir_source_ops kafka_source_ops = {
+    .kind = "kafka",
+    .state_size = sizeof(struct ksrc),
+    .open = kafka_open,
+    .poll = kafka_poll,
+    .close = kafka_close,
+    .snapshot = kafka_snapshot,
+    .restore = kafka_restore,
+    .checkpoint_complete = kafka_checkpoint_complete,
+};
+
+/* --- building ------------------------------------------------------------------------------ */
+
+static void kopts_free(void *arg)
+{
+    struct kopts *ko = arg;
+    if (!ko)
+        return;
+    for (size_t i = 0; i < ko->n_strings; i++)
+        free(ko->strings[i]);
+    free(ko->strings);
+    free((void *)ko->o.fields);
+    free((void *)ko->o.properties);
+    free(ko);
+}
+
+static const char *keep(struct kopts *ko, const char *str)
+{
+    if (!str)
+        return NULL;
+    char **ns = realloc(ko->strings, (ko->n_strings + 1) * sizeof *ns);
+    if (!ns)
+        return NULL;
+    ko->strings = ns;
+    char *c = strdup(str);
+    if (c)
+        ko->strings[ko->n_strings++] = c;
+    return c;
+}
+
+static const char *const *keep_list(struct kopts *ko, const char *const *list, size_t *n, bool *oom)
+{
+    *n = 0;
+    if (!list)
+        return NULL;
+    while (list[*n])
+        (*n)++;
+    const char **l = calloc(*n + 1, sizeof *l);
+    if (!l) {
+        *oom = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (!(l[i] = keep(ko, list[i])))
+            *oom = true;
+    return l;
+}
+
+weir_stream *weir_source_kafka(weir_job *job, const char *uid,
+                               const struct weir_kafka_source_opts *opts)
+{
+    if (!job)
+        return NULL;
+    if (!opts || !opts->bootstrap || !*opts->bootstrap) {
+        weir_job_fail(job,
+                      "kafka source \"%s\": no bootstrap servers (opts.bootstrap, "
+                      "--bootstrap)",
+                      uid ? uid : "");
+        return NULL;
+    }
+    if (!opts->topic || !*opts->topic) {
+        weir_job_fail(job, "kafka source \"%s\": no topic (opts.topic, --topic)", uid ? uid : "");
+        return NULL;
+    }
+    if (opts->startup_mode > WEIR_KAFKA_STARTUP_TIMESTAMP ||
+        opts->format > WEIR_KAFKA_FORMAT_JSON || opts->max_out_of_orderness_ms < 0 ||
+        opts->idleness_ms < 0 || opts->discovery_interval_ms < 0) {
+        weir_job_fail(job,
+                      "kafka source \"%s\": an option out of range (startup_mode, format, "
+                      "max_out_of_orderness_ms, idleness_ms, discovery_interval_ms)",
+                      uid ? uid : "");
+        return NULL;
+    }
+    struct kopts *ko = calloc(1, sizeof *ko);
+    if (!ko)
+        return NULL;
+    ko->o = *opts;
+    bool oom = false;
+    ko->o.bootstrap = keep(ko, opts->bootstrap);
+    ko->o.topic = keep(ko, opts->topic);
+    ko->job_name = keep(ko, weir_job_name(job) ? weir_job_name(job) : "job");
+    if (opts->group_id && !(ko->o.group_id = keep(ko, opts->group_id)))
+        oom = true;
+    ko->o.fields = keep_list(ko, opts->fields, &ko->n_fields, &oom);
+    ko->o.properties = keep_list(ko, opts->properties, &ko->n_props, &oom);
+    if (oom || !ko->o.bootstrap || !ko->o.topic || !ko->job_name) {
+        kopts_free(ko);
+        return NULL;
+    }
+    weir_stream *s = weir_source(job, uid, &kafka_source_ops, ko);
+    if (!s) {
+        kopts_free(ko);
+        return NULL;
+    }
+    weir_stream_own_arg(s, kopts_free);
+    return s;
+}
