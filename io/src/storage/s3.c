@@ -365,12 +365,8 @@ static void backoff(struct weir_s3 *s3, int n)
         ;
 }
 
-/* r, attempted up to s3.retry.max-attempts times while it fails transiently (HTTP 429, 500,
- * 502, 503, 504, SlowDown, InternalError; no answer: connection refused, reset, timed out).
- * A 4xx other than 429 (a 412 of a conditional PUT among them) is never retried. Every
- * request weir sends may be repeated: a PUT (a multipart part too, under its number) puts
- * the same bytes again, a GET into a file starts the file again where it started, a DELETE
- * of a deleted key succeeds; a repeated conditional PUT is weir_s3_put_if_absent's care. */
+/* r, attempted up to s3.retry.max-attempts times while it fails transiently (which, and why
+ * every request may be sent twice: s3.h). */
 static int s3_do(struct weir_s3 *s3, struct s3_req *r)
 {
     off_t fd_start = r->to_fd ? lseek(r->fd, 0, SEEK_CUR) : 0;
@@ -396,106 +392,7 @@ static int s3_do(struct weir_s3 *s3, struct s3_req *r)
     }
 }
 
-/* ---- credentials and set-up --------------------------------------------------------- */
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-    return s;
-}
-
-/* Reads profile's keys from an AWS shared credentials file (INI). 0 when both keys were
- * found; -ENOENT when the file or profile is missing or lacks them. */
-static int creds_from_file(struct weir_s3 *s3, const char *path, const char *profile)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -ENOENT;
-    char line[1024];
-    bool in = false;
-    while (fgets(line, sizeof line, f)) {
-        char *s = trim(line);
-        if (*s == '[') {
-            char *z = strchr(s, ']');
-            if (z)
-                *z = '\0';
-            in = strcmp(trim(s + 1), profile) == 0;
-            continue;
-        }
-        char *eq = strchr(s, '=');
-        if (!in || !eq || *s == '#' || *s == ';')
-            continue;
-        *eq = '\0';
-        char *k = trim(s), *v = trim(eq + 1);
-        char **dst = strcmp(k, "aws_access_key_id") == 0       ? &s3->access_key
-                     : strcmp(k, "aws_secret_access_key") == 0 ? &s3->secret_key
-                     : strcmp(k, "aws_session_token") == 0     ? &s3->session_token
-                                                               : NULL;
-        if (dst) {
-            free(*dst);
-            *dst = strdup(v);
-        }
-    }
-    fclose(f);
-    return s3->access_key && s3->secret_key ? 0 : -ENOENT;
-}
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
-static int resolve_creds(struct weir_s3 *s3, const struct weir_s3_config *cfg, char *err,
-                         size_t errlen)
-{
-    const char *ak = cfg->access_key, *sk = cfg->secret_key, *st = cfg->session_token;
-    if ((ak != NULL) != (sk != NULL)) { /* the configuration's, half of a pair */
-        errbuf_printf(err, errlen,
-                      "%s is set but %s is not: set both (or neither, for "
-                      "the AWS environment variables or credentials file)",
-                      ak ? "s3.access-key" : "s3.secret-key",
-                      ak ? "s3.secret-key" : "s3.access-key");
-        return -EINVAL;
-    }
-    if (!ak && !sk) {
-        ak = env("AWS_ACCESS_KEY_ID");
-        sk = env("AWS_SECRET_ACCESS_KEY");
-        st = env("AWS_SESSION_TOKEN");
-    }
-    if (ak && sk) {
-        s3->access_key = strdup(ak);
-        s3->secret_key = strdup(sk);
-        s3->session_token = st ? strdup(st) : NULL;
-        return s3->access_key && s3->secret_key && (!st || s3->session_token) ? 0 : -ENOMEM;
-    }
-    if (ak || sk) {
-        errbuf_printf(err, errlen, "S3 credentials: %s is set but %s is not",
-                      ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                      ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-        return -EINVAL;
-    }
-    char path[1024];
-    const char *file = env("AWS_SHARED_CREDENTIALS_FILE"), *home = env("HOME");
-    const char *profile = env("AWS_PROFILE") ? env("AWS_PROFILE") : "default";
-    if (file)
-        snprintf(path, sizeof path, "%s", file);
-    else
-        snprintf(path, sizeof path, "%s/.aws/credentials", home ? home : "");
-    if (creds_from_file(s3, path, profile) == 0)
-        return 0;
-    errbuf_printf(err, errlen,
-                  "S3 credentials: none found: set AWS_ACCESS_KEY_ID and "
-                  "AWS_SECRET_ACCESS_KEY, or profile [%s] (AWS_PROFILE) with "
-                  "aws_access_key_id and aws_secret_access_key in %s "
-                  "(AWS_SHARED_CREDENTIALS_FILE)",
-                  profile, path);
-    return -ENOENT;
-}
+/* ---- set-up ----------------------------------------------------------------------- */
 
 static void global_init(void)
 {
@@ -513,11 +410,12 @@ int weir_s3_open(const struct weir_s3_config *cfg, struct weir_s3 **out, char *e
     struct weir_s3 *s3 = calloc(1, sizeof *s3);
     if (!s3)
         goto nomem;
-    const char *region = cfg->region                 ? cfg->region
-                         : env("AWS_REGION")         ? env("AWS_REGION")
-                         : env("AWS_DEFAULT_REGION") ? env("AWS_DEFAULT_REGION")
-                                                     : "us-east-1";
-    int rc = resolve_creds(s3, cfg, err, errlen);
+    const char *region = cfg->region                    ? cfg->region
+                         : s3_env("AWS_REGION")         ? s3_env("AWS_REGION")
+                         : s3_env("AWS_DEFAULT_REGION") ? s3_env("AWS_DEFAULT_REGION")
+                                                        : "us-east-1";
+    int rc =
+        s3_creds_resolve(cfg, &s3->access_key, &s3->secret_key, &s3->session_token, err, errlen);
     if (rc == -ENOMEM)
         goto nomem;
     if (rc)
@@ -619,15 +517,7 @@ int weir_s3_put(struct weir_s3 *s3, const char *key, const void *data, size_t le
 
 int weir_s3_put_if_absent(struct weir_s3 *s3, const char *key, const void *data, size_t len)
 {
-    struct s3_req r = {.op = "conditional PUT (If-None-Match: *)",
-                       .method = "PUT",
-                       .key = key,
-                       .body = data ? data : "",
-                       .body_len = len,
-                       .content_type = "application/octet-stream",
-                       .extra = "If-None-Match: *"};
-    int rc = s3_do(s3, &r);
-    free(r.resp.p);
+    int rc = put(s3, "conditional PUT (If-None-Match: *)", key, data, len, "If-None-Match: *");
     if (rc != -EEXIST)
         return rc;
     /* The 412 may answer our own earlier attempt, stored though its answer was lost (curl

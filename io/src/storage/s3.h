@@ -162,6 +162,11 @@ void weir_s3_list_free(struct weir_s3_list *l);
 const char *weir_s3_bucket(const struct weir_s3 *s3);
 int weir_s3_fail(struct weir_s3 *s3, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* For s3.c, from s3_creds.c: an environment variable, NULL when unset or empty; the
+ * credentials, first found (the top), into *akp, *skp, *stp (malloc'ed; *stp may be NULL). */
+const char *s3_env(const char *name);
+int s3_creds_resolve(const struct weir_s3_config *cfg, char **akp, char **skp, char **stp,
+                     char *err, size_t errlen);
 /* For s3.c, from s3_file.c: all of p to fd; 0 or an errno (positive). */
 int s3_write_all(int fd, const void *p, size_t len);
 
