@@ -72,6 +72,7 @@ struct heap_chain {
     char **names; /* shared names, the full one first */
     uint32_t n;
     uint64_t base_id; /* the checkpoint whose pin took the record last */
+    bool said_whole;  /* a delta of this chain logged its tables written whole */
 };
 
 /* This process's, in every chain file name: a killed process's file may hold the same id
@@ -157,6 +158,7 @@ static void chain_clear(struct heap_chain *c)
     for (uint32_t i = 0; i < c->n; i++)
         free(c->names[i]);
     c->n = 0;
+    c->said_whole = false;
 }
 
 static int chain_push(struct heap_chain *c, const char *name)
@@ -219,9 +221,10 @@ static int chain_register(struct runtime *rt, struct pending *pd, weir_ckpt_file
 
 /* Says why, when a checkpoint is larger than the changes since the last one for a reason
  * other than the first of a run or the configured chain length: a full one after a
- * checkpoint that did not complete, or key-group tables a delta writes whole. */
-static void why_full_or_whole(struct op_inst *op, uint64_t id, const struct heap_chain *c,
-                              int64_t max, weir_keyed_view *v)
+ * checkpoint that did not complete, or key-group tables a delta writes whole (once per
+ * chain: a job that changes most of its state would say it at every checkpoint). */
+static void why_full_or_whole(struct op_inst *op, uint64_t id, struct heap_chain *c, int64_t max,
+                              weir_keyed_view *v)
 {
     struct runtime *rt = op->task->rt;
     const char *uid = op->node->uid;
@@ -238,13 +241,14 @@ static void why_full_or_whole(struct op_inst *op, uint64_t id, const struct heap
     }
     struct weir_keyed_delta_info di;
     weir_keyed_view_delta_info(v, &di);
-    if (di.tables_mostly + di.tables_nomem == 0)
+    if (di.tables_mostly + di.tables_nomem == 0 || c->said_whole)
         return;
+    c->said_whole = true;
     chk_log(rt,
             "checkpoint %" PRIu64 ": operator %s subtask %d: the delta writes %u key-group "
             "tables whole (%" PRIu64 " entries, beside %" PRIu64 " changed ones): %u had more than "
             "half their entries changed, %u had no room in memory.task.heap.size for their "
-            "change set",
+            "change set (said once per chain of deltas)",
             id, uid, sub, di.tables_mostly + di.tables_nomem, di.entries_whole, di.entries,
             di.tables_mostly, di.tables_nomem);
 }
