@@ -33,7 +33,7 @@
 #include "weir_test.h"
 
 #define KEYS    500u
-#define RECORDS 200000u
+#define RECORDS 80000u
 
 /* ---- the job: datagen (1) -> key_by -> "sum" (p) -> "best" (chained) ---------------------- */
 
@@ -46,11 +46,12 @@ static atomic_bool slow;        /* the first run: "sum" is slow, the channels st
 static atomic_ulong disordered; /* records that came twice or out of order */
 
 /* Sums seq per key and checks that seqs arrive in order; slow in the first run (1 ms every
- * 10 records), so that the source is backpressured and barriers overtake full rings. */
+ * 5 records: RECORDS take seconds at parallelism 3), so that the source is backpressured
+ * and barriers overtake full rings. */
 static int sum_in_order(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
     static _Thread_local unsigned n;
-    if (atomic_load(&slow) && ++n % 10 == 0)
+    if (atomic_load(&slow) && ++n % 5 == 0)
         usleep(1000);
     const struct weir_datagen_rec *r = (const void *)in->data;
     weir_value_state *v =
