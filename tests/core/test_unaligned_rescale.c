@@ -33,7 +33,7 @@
 #include "weir_test.h"
 
 #define KEYS    500u
-#define RECORDS 200000u
+#define RECORDS 80000u
 
 /* ---- the job: datagen (1) -> key_by -> "sum" (p) -> "best" (chained) ---------------------- */
 
@@ -46,11 +46,12 @@ static atomic_bool slow;        /* the first run: "sum" is slow, the channels st
 static atomic_ulong disordered; /* records that came twice or out of order */
 
 /* Sums seq per key and checks that seqs arrive in order; slow in the first run (1 ms every
- * 10 records), so that the source is backpressured and barriers overtake full rings. */
+ * 5 records: RECORDS take seconds at parallelism 3), so that the source is backpressured
+ * and barriers overtake full rings. */
 static int sum_in_order(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
     static _Thread_local unsigned n;
-    if (atomic_load(&slow) && ++n % 10 == 0)
+    if (atomic_load(&slow) && ++n % 5 == 0)
         usleep(1000);
     const struct weir_datagen_rec *r = (const void *)in->data;
     weir_value_state *v =
@@ -593,6 +594,52 @@ static void broadcast_records_in_flight_go_to_the_subtasks_that_restore_as_their
         assert_int_equal(seen[k], 2 * CHAINED_N + 100);
 }
 
+static int forward_it(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
+{
+    return weir_emit_forward(out, in);
+}
+
+static const struct weir_operator_ops forward_ops = {.kind = "forward", .process = forward_it};
+
+/* gen -> "between" -> sink: the edge gen -> sink of the checkpoint is gone; the run's
+ * result, its error in err. */
+static int run_reshaped(bool allow, char *err, size_t errlen)
+{
+    weir_config *cfg = wt_config_new(NULL);
+    wt_config_set(cfg, "state.checkpoints.dir=%s",
+                  wt_tmp_dir(allow ? "unaligned-rescale-dropped" : "unaligned-rescale-reshaped"));
+    wt_config_resolve(cfg);
+    write_two_channels_checkpoint(cfg, "reshaped");
+    wt_collect_reset();
+    weir_job *job = weir_job_new("reshaped");
+    struct weir_datagen_opts o = {.records = 100, .keys = 4, .record_size = 24};
+    weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
+    wt_collect(weir_transform(s, "between", &forward_ops, NULL), "sink", 0);
+    int rc =
+        wt_run(job, cfg,
+               &(struct wt_run){
+                   .restore_from = "latest", .parallelism = 2, .allow_non_restored_state = allow},
+               NULL, err, errlen);
+    weir_job_free(job);
+    weir_config_free(cfg);
+    return rc;
+}
+
+/* Records in flight on an edge the job no longer has: refused, by name, one line; dropped
+ * with --allow-non-restored-state. */
+static void records_in_flight_on_an_edge_gone_are_refused_by_name(void **state)
+{
+    char err[1024] = "";
+    assert_int_not_equal(run_reshaped(false, err, sizeof err), 0);
+    if (!strstr(err, "records in flight from operator \"gen\" to \"sink\" (input 0) match no "
+                     "edge of job reshaped; pass --allow-non-restored-state to drop them"))
+        fail_msg("unexpected error: %s", err);
+    assert_null(strchr(err, '\n'));
+    if (run_reshaped(true, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(wt_collected(0), 100); /* the source's only */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +652,7 @@ int main(void)
         cmocka_unit_test(records_in_flight_keep_their_order_at_another_parallelism),
         cmocka_unit_test(records_in_flight_into_an_operator_now_chained_come_first),
         cmocka_unit_test(broadcast_records_in_flight_go_to_the_subtasks_that_restore_as_theirs),
+        cmocka_unit_test(records_in_flight_on_an_edge_gone_are_refused_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
