@@ -17,6 +17,15 @@
 // need is more than MemAvailable is refused. Checkpoint durations and sizes are
 // logged by the job ("weir: checkpoint N complete ...").
 //
+// Memory: a key takes at most BYTES_PER_KEY (430) of the task heap on the hashmap (213 to
+// 427 measured, below), and a checkpoint's copy-on-write copies may hold every table
+// again, so the task heap (memory.task.heap.size) is sized from the keys: twice that
+// state, a quarter more, plus 512 MiB; a run needs twice the state plus 1 GiB of memory.
+// --state-mb 1024: 8.4 M keys, at most 3.36 GiB of state (2.50 GiB measured), an 8.06
+// GiB heap, 7.7 GiB needed; 4096: 33.6 M keys, at most 13.4 GiB (10.0 GiB by the same
+// tables), a 30.7 GiB heap, 27.9 GiB needed (refused on a machine with less available).
+// WEIR_BENCH_HEAP_MB=N sets the heap to N MiB instead.
+//
 //   build/bench/bench_checkpoint [--state-mb 1024|4096] [--runs 3] [--records N]
 //
 // WEIR_BENCH_BACKEND=rocksdb or rocksdb-incremental runs the same job on RocksDB
@@ -89,12 +98,6 @@ uint64_t records_for(uint64_t state_mb)
 {
     uint64_t n = keys_for(state_mb) * 15 / 2;
     return n < 60000000 ? 60000000 : n;
-}
-
-// What a run at state_mb needs: the state, its snapshot, and the rest of the process.
-uint64_t needed_mb(uint64_t state_mb)
-{
-    return state_mb * 2 + 1024;
 }
 
 uint64_t mem_available_mb()
@@ -246,6 +249,42 @@ uint64_t env_u64(const char *name, uint64_t def)
     return v && *v ? strtoull(v, nullptr, 10) : def;
 }
 
+// Task-heap bytes per key of this job's state on the hashmap backend, at most. The state is
+// one open-addressing table per key group whose slots hold the 112-byte value (about 160
+// bytes a slot on this build), doubled when three quarters full: 213 to 427 bytes per key,
+// the most just after a doubling. Measured with the pool's own count
+// (weir_state_env_heap_bytes after putting N keys of this value, 128 key groups): 2.50 GiB
+// from 6.5 M to 9.5 M keys (413 bytes per key at 6.5 M, 320 at 8.4 M), 1.25 GiB from 3.25
+// M to 6.0 M. The old sizing (128 bytes per key, 3 x --state-mb + 512 MiB) ran out at
+// --state-mb 1024 once the tables had doubled and a snapshot held copies of them.
+constexpr uint64_t BYTES_PER_KEY = 430;
+
+uint64_t bench_keys()
+{
+    return env_u64("WEIR_BENCH_KEYS", keys_for(g_state_mb));
+}
+
+// The keyed state's bytes in the task heap once every key is in.
+uint64_t state_mb_of(uint64_t keys)
+{
+    return (keys * BYTES_PER_KEY + (1 << 20) - 1) >> 20;
+}
+
+// The task heap: the state, a full copy-on-write copy of it, a quarter more for the keys
+// that change while the copies are held, and 512 MiB.
+uint64_t heap_mb_for(uint64_t keys)
+{
+    uint64_t st = state_mb_of(keys);
+    return env_u64("WEIR_BENCH_HEAP_MB", st * 2 + st / 4 + 512);
+}
+
+// What a run needs in memory: the state and its copies (the heap pool is a limit, not
+// memory taken up front) and 1 GiB for the rest of the process.
+uint64_t needed_mb(uint64_t keys)
+{
+    return state_mb_of(keys) * 2 + 1024;
+}
+
 result run(const char *interval, const char *restore, uint64_t records, double stop_after_s,
            bool s3 = false)
 {
@@ -259,14 +298,15 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     if (s3)
         dir = std::string("s3://") + (getenv("WEIR_S3_BUCKET") ? getenv("WEIR_S3_BUCKET") : "") +
               "/bench-" + std::to_string(getpid());
-    // The state, its copy-on-write copies and its growth while they are held (3x) in the
-    // task heap; managed memory only for
-    // RocksDB's caches, set so that it does not grow with the process size (a fraction of it
-    // by default, which made the pools overflow the process size at --state-mb 1024).
+    // The task heap from the keys (heap_mb_for); managed memory only for RocksDB's caches,
+    // set so that it does not grow with the process size (a fraction of it by default,
+    // which made the pools overflow the process size at --state-mb 1024).
+    // The process adds at most 2176 MiB to them (memory.network.max and memory.overhead.max,
+    // 1 GiB each, and memory.framework.size 128 MiB).
     const bool rocks_be = strcmp(be, "hashmap") != 0;
-    uint64_t heap_mb = g_state_mb * 3 + 512, managed_mb = rocks_be ? 1024 : 64;
+    uint64_t heap_mb = heap_mb_for(bench_keys()), managed_mb = rocks_be ? 1024 : 64;
     std::string heap = std::to_string(heap_mb) + "m", managed = std::to_string(managed_mb) + "m",
-                proc = std::to_string(heap_mb + managed_mb + 2048) + "m";
+                proc = std::to_string(heap_mb + managed_mb + 2304) + "m";
     const char *kv[][2] = {
         {"metrics.reporter.prom.port", "0"},
         {"memory.process.size", proc.c_str()},
@@ -293,7 +333,7 @@ result run(const char *interval, const char *restore, uint64_t records, double s
     weir_job *job = weir_job_new("ckpt-bench");
     weir_datagen_opts o{};
     o.records = records;
-    o.keys = env_u64("WEIR_BENCH_KEYS", keys_for(g_state_mb));
+    o.keys = bench_keys();
     o.record_size = 64;
     o.random = true;
     weir_stream *s;
@@ -547,12 +587,14 @@ int main(int argc, char **argv)
             g_records = (uint64_t)v;
     }
     argc = n;
-    uint64_t need = needed_mb(g_state_mb), avail = mem_available_mb();
+    uint64_t need = needed_mb(bench_keys()), avail = mem_available_mb();
     if (avail && need > avail) {
         fprintf(stderr,
                 "bench_checkpoint: --state-mb %llu needs about %llu MiB of memory (twice the "
-                "state, plus 1 GiB), and %llu MiB is available (MemAvailable); lower --state-mb\n",
+                "%llu MiB its %llu keys take, plus 1 GiB), and %llu MiB is available "
+                "(MemAvailable); lower --state-mb\n",
                 (unsigned long long)g_state_mb, (unsigned long long)need,
+                (unsigned long long)state_mb_of(bench_keys()), (unsigned long long)bench_keys(),
                 (unsigned long long)avail);
         return 2;
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_checkpoint's flags (issue 10): --state-mb sets the heap state; a size whose memory
-# (twice the state plus 1 GiB) is more than MemAvailable is refused with one line naming the
-# flag and the value, before anything runs; 1024 and 4096 are accepted where memory allows.
+# (twice the state its keys take, 430 bytes a key at most, plus 1 GiB) is more than
+# MemAvailable is refused with one line naming the flag and the value, before anything runs;
+# 1024 and 4096 are accepted where memory allows.
 set -u
 : "${WEIR_BUILD:?}" "${WEIR_SRC:?}"
 . "$WEIR_SRC/tests/support/tap.sh" bench-checkpoint-flags
@@ -22,8 +23,10 @@ if [ $rc -eq 2 ] && grep -q -- '^bench_checkpoint: --state-mb: lots: not a posit
 else bad "--state-mb lots (rc=$rc)" "$T/bad.err"; fi
 
 for mb in 1024 4096; do
-  if [ "$avail" -lt $((mb * 2 + 1024)) ]; then
-    echo "# --state-mb $mb: $avail MiB available, not enough here"
+  # bench_checkpoint.cc's needed_mb: mb x 8192 keys of 430 bytes, twice, plus 1 GiB
+  need=$(((mb * 8192 * 430 + 1048575) / 1048576 * 2 + 1024))
+  if [ "$avail" -lt $need ]; then
+    echo "# --state-mb $mb: needs $need MiB, $avail MiB available, not enough here"
     continue
   fi
   "$B" --state-mb $mb --benchmark_list_tests >"$T/l.out" 2>"$T/l.err"; rc=$?

@@ -4,12 +4,16 @@
 # --from-checkpoint latest, and the committed files DIR/*.csv then hold every
 # result row of a run without failures exactly once (as multisets), each file
 # starting with the header row, and nothing else is visible in DIR.
-# q11 keeps session windows in keyed state; q7 keeps per-window maxima in
-# operator state and keyed state. Both at parallelism 2, checkpoints every 100 ms.
+# The first kill lands at a random moment, the others a random moment after their run
+# completed a checkpoint; a run that finished before its kill goes again
+# (tests/support/keep.sh). q11 keeps session windows in keyed state; q7 keeps
+# per-window maxima in operator state and keyed state. Both at parallelism 2,
+# checkpoints every 100 ms.
 set -u
 : "${WEIR:?}"
 : "${WEIR_SRC:?}"
 . "$WEIR_SRC/tests/support/tap.sh" nexmark-kill
+. "$WEIR_SRC/tests/support/keep.sh"
 
 # rows of the committed files, header rows left out, sorted
 rows() { cat "$1"/*.csv 2>/dev/null | grep -vx "$2" | sort; }
@@ -28,15 +32,37 @@ check_query() {
   local n; n=$(wc -l <"$T/ref-$q.sorted")
   [ "$n" -gt 50 ] && ok "$q: reference run wrote $n rows" || bad "$q: reference run wrote $n rows"
 
-  local out="$T/out-$q" from=() killed=0 i
+  local out="$T/out-$q" from=() killed=0 again=0 i try rc
   for ((i = 0; i < kills; i++)); do
-    "$WEIR" "${args[@]}" -D state.checkpoints.dir="$T/ck-$q" "${from[@]}" --output "$out" \
-      >"$T/run.log" 2>&1 &
-    local pid=$!
-    sleep "0.$((RANDOM % 4 + 5))"
-    kill -9 $pid 2>/dev/null
-    wait $pid 2>/dev/null
-    [ $? -eq 137 ] && killed=$((killed + 1))
+    # a run that finished before its kill goes again from what it started with, killed
+    # sooner (tests/support/keep.sh)
+    keep "$out" "$T/ck-$q"
+    for ((try = 0; try < KEEP_TRIES; try++)); do
+      "$WEIR" "${args[@]}" -D state.checkpoints.dir="$T/ck-$q" "${from[@]}" --output "$out" \
+        >"$T/run.log" 2>&1 &
+      local pid=$! ms w
+      if [ $i -eq 0 ]; then
+        # the first kill at a random moment (it may land before the first checkpoint)
+        ms=$(((500 + RANDOM % 4 * 100) >> try))
+      else
+        # the others once this run completed a checkpoint (up to 30 s on a loaded machine),
+        # and a random moment later: the last run then always has one to restore
+        for ((w = 0; w < 1500; w++)); do
+          grep -q "checkpoint [0-9]* complete" "$T/run.log" && break
+          kill -0 $pid 2>/dev/null || break
+          sleep 0.02
+        done
+        ms=$(((RANDOM % 300) >> try))
+      fi
+      sleep "0.$(printf '%03d' $ms)"
+      kill -9 $pid 2>/dev/null
+      wait $pid 2>/dev/null
+      rc=$?
+      [ $rc -eq 0 ] || break
+      again=$((again + 1))
+      put_back "$out" "$T/ck-$q"
+    done
+    [ $rc -eq 137 ] && killed=$((killed + 1))
     # resume from the newest complete checkpoint once there is one; before that, start
     # again over what the killed run left (a fresh run into a used directory says --overwrite)
     if ls "$T/ck-$q"/*/chk-*/_metadata >/dev/null 2>&1; then from=(--from-checkpoint latest)
@@ -46,8 +72,9 @@ check_query() {
        >"$T/run.log" 2>&1; then
     bad "$q: final run after $killed kills" "$T/run.log"; return
   fi
-  [ "$killed" -ge $((kills - 1)) ] && ok "$q: $killed of $kills runs killed with SIGKILL" \
-    || bad "$q: only $killed of $kills runs were killed before they finished"
+  [ "$killed" -ge $((kills - 1)) ] \
+    && ok "$q: $killed of $kills runs killed with SIGKILL ($again that finished first went again)" \
+    || bad "$q: only $killed of $kills runs were killed before they finished ($again went again)"
   grep -q "restored from checkpoint" "$T/run.log" && ok "$q: the last run restored a checkpoint" \
     || bad "$q: the last run did not restore a checkpoint" "$T/run.log"
   rows "$out" "$header" >"$T/got-$q.sorted"
