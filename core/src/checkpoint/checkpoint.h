@@ -37,9 +37,10 @@
  *
  * Runtime fields this module reads (never writes, except where noted):
  *   runtime:  job (name, nodes, chk counters, cancel, savepoint_requested),
- *             cfg, opts, max_parallelism, failed, metrics, n_tasks, tasks
+ *             cfg, opts, max_parallelism, failed, metrics, n_tasks, tasks, topo,
+ *             n_workers and workers[].slot (where snapshot writers and restore threads run)
  *   task:     index, subtask, n_ops, ops, is_source, chain_name,
- *             worker->now_ns, n_in and in[] (ended, ring, off; barrier, blocked,
+ *             worker->now_ns, worker->slot.node, n_in and in[] (ended, ring, off; barrier, blocked,
  *             recording, state, replay, which the barrier handler and the restore
  *             also write), n_routes and routes (writers: ring, buf, used, ovf; state,
  *             which the barrier handler writes, and restore adds to ovf); restored_finished
