@@ -18,6 +18,14 @@
 // logged by the job ("weir: checkpoint N complete ...").
 //
 //   build/bench/bench_checkpoint [--state-mb 1024|4096] [--runs 3] [--records N]
+//                                [--restore-parallelism P] [--restores K]
+//
+// --restore-parallelism P restores the checkpoint (taken at parallelism 1) at parallelism
+// P instead: the rescaling restore, each of the P subtasks reading its key groups out of the
+// one state file (the source stays at parallelism 1 in every run, its position restoring
+// as it was). --restores K restores the same checkpoint K times, one after the other, and
+// reports the median (restore_s_per_GiB) and each (stderr). The restore threads are
+// state.backend.restore.threads's (WEIR_BENCH_RESTORE_THREADS sets it).
 //
 // WEIR_BENCH_BACKEND=rocksdb or rocksdb-incremental runs the same job on RocksDB
 // (full or incremental checkpoints; the restore then reads the shared SSTs too,
@@ -68,8 +76,9 @@ namespace
 
 uint64_t g_state_mb = 1024, g_records = 0;
 int g_runs = 3;
-double g_update_fraction = 0; // --update-fraction: the incremental size mode
-bool g_s3 = false;            // --s3
+int g_restore_p = 1, g_restores = 1; // --restore-parallelism, --restores
+double g_update_fraction = 0;        // --update-fraction: the incremental size mode
+bool g_s3 = false;                   // --s3
 
 uint64_t keys_for(uint64_t state_mb)
 {
@@ -245,7 +254,9 @@ result run(const char *interval, const char *restore, uint64_t records, double s
         {"state.backend.incremental", incremental ? "true" : "false"},
         {"state.backend.rocksdb.localdir", rocks.c_str()},
         {"state.backend.local-recovery.dir", local_copy.c_str()},
-        {"s3.endpoint", getenv("WEIR_S3_ENDPOINT") ? getenv("WEIR_S3_ENDPOINT") : ""}};
+        {"s3.endpoint", getenv("WEIR_S3_ENDPOINT") ? getenv("WEIR_S3_ENDPOINT") : ""},
+        {"state.backend.restore.threads",
+         getenv("WEIR_BENCH_RESTORE_THREADS") ? getenv("WEIR_BENCH_RESTORE_THREADS") : "0"}};
     for (auto &p : kv)
         if (weir_config_set(cfg, p[0], p[1], err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
@@ -272,12 +283,13 @@ result run(const char *interval, const char *restore, uint64_t records, double s
         s = weir_union(weir_source_datagen(job, "load", &load),
                        weir_source_datagen(job, "update", &upd));
     } else {
-        s = weir_source_datagen(job, "datagen", &o);
+        // at parallelism 1 whatever the job's: its position restores at another one too
+        s = weir_set_parallelism(weir_source_datagen(job, "datagen", &o), 1);
     }
     s = weir_keyed_transform(weir_key_by(s, key_of), "state", &state_ops, nullptr, nullptr);
     weir_sink_blackhole(s, "sink");
     weir_run_opts ro{};
-    ro.parallelism = 1;
+    ro.parallelism = restore ? g_restore_p : 1;
     ro.quiet = true;
     ro.restore_from = restore;
     ro.on_checkpoint = note_checkpoint;
@@ -402,7 +414,20 @@ void BM_CheckpointOverhead(benchmark::State &state)
         // The newest checkpoint is the final one (all finished, no keyed state);
         // the one before is the last periodic checkpoint with the whole state.
         std::string prev = second_newest(tmpdir() + "/ckpt-bench");
-        result back = ok ? run(interval, prev.c_str(), records, 0.001) : result{};
+        result back;
+        std::vector<double> s_per_gib;
+        for (int k = 0; ok && k < g_restores; k++) {
+            // a restore's own checkpoints go elsewhere: each restores the same one
+            back = run(interval, prev.c_str(), records, 0.001);
+            ok = back.ok && back.st.restored_bytes;
+            if (ok) {
+                s_per_gib.push_back(back.st.restore_ms / 1e3 /
+                                    (back.st.restored_bytes / 1073741824.0));
+                fprintf(stderr, "restore %d at parallelism %d: %.0f ms, %.1f MiB, %.3f s/GiB\n",
+                        k + 1, g_restore_p, back.st.restore_ms, back.st.restored_bytes / 1048576.0,
+                        s_per_gib.back());
+            }
+        }
         if (!ok || !back.ok) {
             state.SkipWithError("a run failed");
             break;
@@ -437,9 +462,9 @@ void BM_CheckpointOverhead(benchmark::State &state)
         }
         state.counters["restore_ms"] = back.st.restore_ms;
         state.counters["restored_MiB"] = back.st.restored_bytes / 1048576.0;
-        if (back.st.restored_bytes)
-            state.counters["restore_s_per_GiB"] =
-                back.st.restore_ms / 1e3 / (back.st.restored_bytes / 1073741824.0);
+        state.counters["restore_parallelism"] = g_restore_p;
+        if (!s_per_gib.empty())
+            state.counters["restore_s_per_GiB"] = median(s_per_gib);
     }
     std::string cmd = "rm -rf " + tmpdir();
     if (system(cmd.c_str()) != 0)
@@ -450,12 +475,24 @@ void BM_CheckpointOverhead(benchmark::State &state)
 
 BENCHMARK(BM_CheckpointOverhead)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
 
-// Our flags first (--state-mb, --runs, --records, --update-fraction), then Google Benchmark's.
+// Our flags first (--state-mb, --runs, --records, --update-fraction, --restore-parallelism,
+// --restores, --s3), then Google Benchmark's.
 int main(int argc, char **argv)
 {
     int n = 1;
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
+        if (!strcmp(flag, "--help") || !strcmp(flag, "-h"))
+            printf("bench_checkpoint [--state-mb MiB (1024)] [--runs N (3)] [--records N]\n"
+                   "                 [--update-fraction F] [--s3]\n"
+                   "                 [--restore-parallelism P (1)] [--restores K (1)]\n"
+                   "  --restore-parallelism P  restore the checkpoint (taken at parallelism 1)\n"
+                   "                           at parallelism P: the rescaling restore\n"
+                   "  --restores K             restore it K times; restore_s_per_GiB is the "
+                   "median\n"
+                   "  WEIR_BENCH_RESTORE_THREADS sets state.backend.restore.threads (0: auto)\n"
+                   "(the header of bench/bench_checkpoint.cc says more; Google Benchmark's "
+                   "flags follow)\n\n");
         if (!strcmp(flag, "--s3")) {
             g_s3 = true;
             if (!getenv("WEIR_S3_ENDPOINT") || !getenv("WEIR_S3_BUCKET")) {
@@ -465,8 +502,9 @@ int main(int argc, char **argv)
             }
             continue;
         }
-        bool ours =
-            !strcmp(flag, "--state-mb") || !strcmp(flag, "--runs") || !strcmp(flag, "--records");
+        bool ours = !strcmp(flag, "--state-mb") || !strcmp(flag, "--runs") ||
+                    !strcmp(flag, "--records") || !strcmp(flag, "--restore-parallelism") ||
+                    !strcmp(flag, "--restores");
         if (!strcmp(flag, "--update-fraction")) {
             char *end = nullptr;
             double f = i + 1 < argc ? strtod(argv[i + 1], &end) : 0;
@@ -495,6 +533,10 @@ int main(int argc, char **argv)
             g_state_mb = (uint64_t)v;
         else if (!strcmp(flag, "--runs"))
             g_runs = (int)v;
+        else if (!strcmp(flag, "--restore-parallelism"))
+            g_restore_p = (int)v;
+        else if (!strcmp(flag, "--restores"))
+            g_restores = (int)v;
         else
             g_records = (uint64_t)v;
     }
