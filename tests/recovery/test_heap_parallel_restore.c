@@ -32,7 +32,7 @@
 #include "weir_test.h"
 
 #define KEYS    6000u
-#define RECORDS 60000u
+#define RECORDS 240000u /* 40 per key: 12 s at the first run's rate, stopped long before */
 #define MAXP    "1024"
 
 static pthread_mutex_t best_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -80,7 +80,7 @@ struct how {
     int threads; /* state.backend.restore.threads of the restoring run */
 };
 
-/* datagen (parallelism 1, RECORDS at 60,000/s) -> key_by -> sum (parallelism p) -> best (1).
+/* datagen (parallelism 1, RECORDS at 20,000/s) -> key_by -> sum (parallelism p) -> best (1).
  * The first run is stopped part way; the second restores the latest and runs to the end of
  * the input. Returns the id the second run restored (0 for the first). */
 static uint64_t run(const char *dir, int p, bool restore, const struct how *h)
@@ -98,7 +98,7 @@ static uint64_t run(const char *dir, int p, bool restore, const struct how *h)
                                 NULL};
     weir_job *job = weir_job_new("par-restore");
     struct weir_datagen_opts o = {
-        .records = RECORDS, .keys = KEYS, .record_size = 24, .rate = restore ? 0 : 60000};
+        .records = RECORDS, .keys = KEYS, .record_size = 24, .rate = restore ? 0 : 20000};
     weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
     s = weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &wt_sum_per_key_ops, NULL,
                              NULL);
