@@ -24,8 +24,8 @@
 // P instead: the rescaling restore, each of the P subtasks reading its key groups out of the
 // one state file (the source stays at parallelism 1 in every run, its position restoring
 // as it was). --restores K restores the same checkpoint K times, one after the other, and
-// reports the median (restore_s_per_GiB) and each (stderr). The restore threads are
-// state.backend.restore.threads's (WEIR_BENCH_RESTORE_THREADS sets it).
+// reports the median (restore_s_per_GiB) and each (stderr). WEIR_BENCH_RESTORE_THREADS
+// sets state.backend.restore.threads (the default: 0, one per cpu of the node).
 //
 // WEIR_BENCH_BACKEND=rocksdb or rocksdb-incremental runs the same job on RocksDB
 // (full or incremental checkpoints; the restore then reads the shared SSTs too,
@@ -254,14 +254,18 @@ result run(const char *interval, const char *restore, uint64_t records, double s
         {"state.backend.incremental", incremental ? "true" : "false"},
         {"state.backend.rocksdb.localdir", rocks.c_str()},
         {"state.backend.local-recovery.dir", local_copy.c_str()},
-        {"s3.endpoint", getenv("WEIR_S3_ENDPOINT") ? getenv("WEIR_S3_ENDPOINT") : ""},
-        {"state.backend.restore.threads",
-         getenv("WEIR_BENCH_RESTORE_THREADS") ? getenv("WEIR_BENCH_RESTORE_THREADS") : "0"}};
+        {"s3.endpoint", getenv("WEIR_S3_ENDPOINT") ? getenv("WEIR_S3_ENDPOINT") : ""}};
     for (auto &p : kv)
         if (weir_config_set(cfg, p[0], p[1], err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
             return res;
         }
+    const char *threads = getenv("WEIR_BENCH_RESTORE_THREADS"); // else the default (0: auto)
+    if (threads &&
+        weir_config_set(cfg, "state.backend.restore.threads", threads, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return res;
+    }
     if (weir_config_resolve(cfg, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return res;
@@ -490,7 +494,7 @@ int main(int argc, char **argv)
                    "                           at parallelism P: the rescaling restore\n"
                    "  --restores K             restore it K times; restore_s_per_GiB is the "
                    "median\n"
-                   "  WEIR_BENCH_RESTORE_THREADS sets state.backend.restore.threads (0: auto)\n"
+                   "  WEIR_BENCH_RESTORE_THREADS sets state.backend.restore.threads\n"
                    "(the header of bench/bench_checkpoint.cc says more; Google Benchmark's "
                    "flags follow)\n\n");
         if (!strcmp(flag, "--s3")) {
