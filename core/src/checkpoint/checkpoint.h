@@ -242,6 +242,18 @@ bool heap_chain_file(weir_restore_file *f);
 int heap_chain_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
                        const struct weir_ckpt_entry *e, uint32_t a, uint32_t b, char *err,
                        size_t errlen);
+/* The same on several threads (restore.c): heap_chain_index opens the chain's files and finds
+ * where each of key groups [a, b] is in each (their headers and records checked, nothing
+ * restored); then heap_chain_restore_kg, from any thread, replays one key group from the
+ * full file and the deltas in order (with the thread's scratch, between
+ * weir_keyed_backend_restore_parallel_begin and _end). Both put one line in err. */
+struct heap_chain_kgs;
+struct weir_restore_scratch;
+int heap_chain_index(weir_restore *r, weir_restore_file *f, const struct weir_ckpt_entry *e,
+                     uint32_t a, uint32_t b, struct heap_chain_kgs **out, char *err, size_t errlen);
+int heap_chain_restore_kg(const struct heap_chain_kgs *c, weir_keyed_backend *be, uint32_t kg,
+                          struct weir_restore_scratch *sc, char *err, size_t errlen);
+void heap_chain_kgs_free(struct heap_chain_kgs *c);
 
 enum pending_state { P_PENDING, P_COMMITTING, P_COMPLETED, P_FAILED };
 

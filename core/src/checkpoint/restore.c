@@ -175,6 +175,7 @@ static size_t widest_overlap(const struct weir_ckpt_meta *m, const char *uid, ui
 
 struct kg_item {
     const struct weir_ckpt_entry *e;
+    const struct heap_chain_kgs *chain; /* e's keyed state is a heap chain: kg's place in it */
     uint32_t kg;
 };
 
@@ -185,8 +186,9 @@ struct par_restore {
     size_t n;
     _Atomic size_t next;
     _Atomic bool failed;
-    pthread_mutex_t lock; /* the operator's timers; rc */
+    pthread_mutex_t lock; /* the operator's timers; rc, err */
     int rc;               /* the first failure */
+    char err[1024];       /* its line, when it has its own (a heap chain's) */
 };
 
 /* Key groups from the next item on until all are taken or one failed; each thread keeps the
@@ -210,6 +212,9 @@ static void *par_main(void *arg)
             open_e = it->e;
             rc = weir_restore_file_open(p->r, it->e->file, &f);
         }
+        char why[1024] = "";
+        if (rc == 0 && it->chain)
+            rc = heap_chain_restore_kg(it->chain, p->op->backend, it->kg, &sc, why, sizeof why);
         if (rc == 0 && weir_restore_file_find(f, TAG_KEYED | it->kg, &sec) == 0)
             rc = weir_keyed_backend_restore_key_group_scratch(
                 p->op->backend, it->kg, weir_restore_file_section_in(f, sec), &sc);
@@ -220,8 +225,10 @@ static void *par_main(void *arg)
         }
         if (rc < 0) {
             pthread_mutex_lock(&p->lock);
-            if (!p->rc)
+            if (!p->rc) {
                 p->rc = rc;
+                snprintf(p->err, sizeof p->err, "%s", why);
+            }
             pthread_mutex_unlock(&p->lock);
             atomic_store_explicit(&p->failed, true, memory_order_relaxed);
         }
@@ -273,19 +280,23 @@ static int restore_threads(struct runtime *rt, struct op_inst *op, size_t items,
     return (int)(want < (int64_t)items ? want : (int64_t)items);
 }
 
-/* Restores items on threads (the calling one among them) for a hashmap backend. */
+/* Restores items on threads (the calling one among them) for a hashmap backend; a failure's
+ * own line (a heap chain's) in err, else err untouched. */
 static int restore_parallel(struct runtime *rt, weir_restore *r, struct op_inst *op,
-                            struct kg_item *items, size_t n)
+                            struct kg_item *items, size_t n, char *err, size_t errlen)
 {
     struct par_restore p = {.r = r, .op = op, .items = items, .n = n};
     cpu_set_t set;
     bool bind = false;
     int threads = restore_threads(rt, op, n, &set, &bind);
+    pthread_mutex_init(&p.lock, NULL);
     if (threads <= 1 || weir_keyed_backend_restore_parallel_begin(op->backend) < 0) {
         par_main(&p); /* one thread: the backend as it is */
+        pthread_mutex_destroy(&p.lock);
+        if (p.rc < 0 && p.err[0])
+            snprintf(err, errlen, "%s", p.err);
         return p.rc;
     }
-    pthread_mutex_init(&p.lock, NULL);
     pthread_t *th = calloc((size_t)threads, sizeof *th);
     int started = 0;
     for (int i = 0; th && i < threads - 1; i++) {
@@ -308,11 +319,14 @@ static int restore_parallel(struct runtime *rt, weir_restore *r, struct op_inst 
     free(th);
     pthread_mutex_destroy(&p.lock);
     weir_keyed_backend_restore_parallel_end(op->backend);
+    if (p.rc < 0 && p.err[0])
+        snprintf(err, errlen, "%s", p.err);
     return p.rc;
 }
 
-/* A hashmap backend's keyed state: the chains of incremental files first (heap_chain.c),
- * then every key group's section and timers, on threads. The error lines are the ones
+/* A hashmap backend's keyed state: where each key group is in the chains of incremental
+ * files (heap_chain.c), then every key group (its chain replayed in order, or its section)
+ * and its timers, on threads. The error lines are the ones
  * restore_op gives a RocksDB backend. */
 static int restore_heap_keyed(struct runtime *rt, weir_restore *r, struct op_inst *op,
                               const struct weir_ckpt_meta *m, uint32_t first, uint32_t last,
@@ -320,8 +334,9 @@ static int restore_heap_keyed(struct runtime *rt, weir_restore *r, struct op_ins
 {
     const char *uid = op->node->uid;
     struct kg_item *items = calloc((size_t)(last - first) + 1, sizeof *items);
+    struct heap_chain_kgs **chains = calloc(m->entry_count ? m->entry_count : 1, sizeof *chains);
     size_t n = 0;
-    int rc = items ? 0 : -ENOMEM;
+    int rc = items && chains ? 0 : -ENOMEM;
     for (size_t i = 0; i < m->entry_count && rc == 0; i++) {
         const struct weir_ckpt_entry *e = &m->entries[i];
         if (strcmp(e->operator_uid, uid) != 0 || e->kg_first == WEIR_KG_NONE || !e->file ||
@@ -334,21 +349,24 @@ static int restore_heap_keyed(struct runtime *rt, weir_restore *r, struct op_ins
         if (rc < 0)
             break;
         if (heap_chain_file(f))
-            rc = heap_chain_restore(op->backend, r, f, e, a, b, err, errlen);
+            rc = heap_chain_index(r, f, e, a, b, &chains[i], err, errlen);
         weir_restore_file_close(f);
-        if (rc < 0) {
-            free(items);
-            return rc; /* err says it */
-        }
+        if (rc < 0)
+            goto out; /* err says it */
         for (uint32_t kg = a; kg <= b && n <= last - first; kg++)
-            items[n++] = (struct kg_item){e, kg};
+            items[n++] = (struct kg_item){e, chains[i], kg};
     }
+    err[0] = '\0';
     if (rc == 0)
-        rc = restore_parallel(rt, r, op, items, n);
-    free(items);
-    if (rc < 0)
+        rc = restore_parallel(rt, r, op, items, n, err, errlen);
+    if (rc < 0 && !err[0])
         snprintf(err, errlen, "operator \"%s\" (subtask %d): restoring keyed state failed: %s", uid,
                  op->task->subtask + 1, strerror(-rc));
+out:
+    for (size_t i = 0; chains && i < m->entry_count; i++)
+        heap_chain_kgs_free(chains[i]);
+    free(chains);
+    free(items);
     return rc;
 }
 
