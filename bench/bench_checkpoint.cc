@@ -18,13 +18,16 @@
 // logged by the job ("weir: checkpoint N complete ...").
 //
 //   build/bench/bench_checkpoint [--state-mb 1024|4096] [--runs 3] [--records N]
-//                                [--restore-parallelism P] [--restores K]
+//                                [--restore-parallelism P] [--restores K] [--restore-warm]
 //
 // --restore-parallelism P restores the checkpoint (taken at parallelism 1) at parallelism
 // P instead: the rescaling restore, each of the P subtasks reading its key groups out of the
 // one state file (the source stays at parallelism 1 in every run, its position restoring
 // as it was). --restores K restores the same checkpoint K times, one after the other, and
-// reports the median (restore_s_per_GiB) and each (stderr). WEIR_BENCH_RESTORE_THREADS
+// reports the median (restore_s_per_GiB) and each (stderr). --restore-warm reads the
+// checkpoint's files before each restore (checkpoints are written with O_DIRECT: without it
+// the first restore of a checkpoint reads the disk, the others the page cache, if it kept
+// them), so that the figure is the restore's own work. WEIR_BENCH_RESTORE_THREADS
 // sets state.backend.restore.threads (the default: 0, one per cpu of the node).
 //
 // WEIR_BENCH_BACKEND=rocksdb or rocksdb-incremental runs the same job on RocksDB
@@ -77,6 +80,7 @@ namespace
 uint64_t g_state_mb = 1024, g_records = 0;
 int g_runs = 3;
 int g_restore_p = 1, g_restores = 1; // --restore-parallelism, --restores
+bool g_restore_warm = false;         // --restore-warm
 double g_update_fraction = 0;        // --update-fraction: the incremental size mode
 bool g_s3 = false;                   // --s3
 
@@ -421,7 +425,11 @@ void BM_CheckpointOverhead(benchmark::State &state)
         result back;
         std::vector<double> s_per_gib;
         for (int k = 0; ok && k < g_restores; k++) {
-            // a restore's own checkpoints go elsewhere: each restores the same one
+            if (g_restore_warm) {
+                std::string cat = "cat " + prev + "/* > /dev/null";
+                if (system(cat.c_str()) != 0)
+                    fprintf(stderr, "could not read %s\n", prev.c_str());
+            }
             back = run(interval, prev.c_str(), records, 0.001);
             ok = back.ok && back.st.restored_bytes;
             if (ok) {
@@ -489,14 +497,22 @@ int main(int argc, char **argv)
         if (!strcmp(flag, "--help") || !strcmp(flag, "-h"))
             printf("bench_checkpoint [--state-mb MiB (1024)] [--runs N (3)] [--records N]\n"
                    "                 [--update-fraction F] [--s3]\n"
-                   "                 [--restore-parallelism P (1)] [--restores K (1)]\n"
+                   "                 [--restore-parallelism P (1)] [--restores K (1)] "
+                   "[--restore-warm]\n"
                    "  --restore-parallelism P  restore the checkpoint (taken at parallelism 1)\n"
                    "                           at parallelism P: the rescaling restore\n"
                    "  --restores K             restore it K times; restore_s_per_GiB is the "
                    "median\n"
+                   "  --restore-warm           read the checkpoint's files before each restore\n"
+                   "                           (it was written with O_DIRECT: the first restore\n"
+                   "                           otherwise reads the disk)\n"
                    "  WEIR_BENCH_RESTORE_THREADS sets state.backend.restore.threads\n"
                    "(the header of bench/bench_checkpoint.cc says more; Google Benchmark's "
                    "flags follow)\n\n");
+        if (!strcmp(flag, "--restore-warm")) {
+            g_restore_warm = true;
+            continue;
+        }
         if (!strcmp(flag, "--s3")) {
             g_s3 = true;
             if (!getenv("WEIR_S3_ENDPOINT") || !getenv("WEIR_S3_BUCKET")) {
