@@ -24,11 +24,13 @@
 // P instead: the rescaling restore, each of the P subtasks reading its key groups out of the
 // one state file (the source stays at parallelism 1 in every run, its position restoring
 // as it was). --restores K restores the same checkpoint K times, one after the other, and
-// reports the median (restore_s_per_GiB) and each (stderr). --restore-warm reads the
-// checkpoint's files before each restore (checkpoints are written with O_DIRECT: without it
-// the first restore of a checkpoint reads the disk, the others the page cache, if it kept
-// them), so that the figure is the restore's own work. WEIR_BENCH_RESTORE_THREADS
-// sets state.backend.restore.threads (the default: 0, one per cpu of the node).
+// reports the median (restore_s_per_GiB) and each (stderr), with the CPU time of the whole
+// restoring run (all threads; set-up and tear-down too) per GiB, restore_run_cpu_s_per_GiB:
+// on a machine other work keeps busy, wall time says more about the others. --restore-warm reads
+// the checkpoint's files before each restore (checkpoints are written with O_DIRECT: without it the
+// first restore of a checkpoint reads the disk, the others the page cache, if it kept them), so
+// that the figure is the restore's own work. WEIR_BENCH_RESTORE_THREADS sets
+// state.backend.restore.threads (the default: 0, one per cpu of the node).
 //
 // WEIR_BENCH_BACKEND=rocksdb or rocksdb-incremental runs the same job on RocksDB
 // (full or incremental checkpoints; the restore then reads the shared SSTs too,
@@ -66,6 +68,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -112,6 +115,15 @@ uint64_t mem_available_mb()
     if (f)
         fclose(f);
     return kb / 1024;
+}
+
+// CPU seconds of the process so far (all threads, user and system).
+double cpu_s()
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 double median(std::vector<double> v)
@@ -423,21 +435,26 @@ void BM_CheckpointOverhead(benchmark::State &state)
         // the one before is the last periodic checkpoint with the whole state.
         std::string prev = second_newest(tmpdir() + "/ckpt-bench");
         result back;
-        std::vector<double> s_per_gib;
+        std::vector<double> s_per_gib, cpu_per_gib;
         for (int k = 0; ok && k < g_restores; k++) {
             if (g_restore_warm) {
                 std::string cat = "cat " + prev + "/* > /dev/null";
                 if (system(cat.c_str()) != 0)
                     fprintf(stderr, "could not read %s\n", prev.c_str());
             }
+            double c0 = cpu_s();
             back = run(interval, prev.c_str(), records, 0.001);
+            double cpu = cpu_s() - c0; // the whole restoring run: set-up, restore, tear-down
             ok = back.ok && back.st.restored_bytes;
             if (ok) {
-                s_per_gib.push_back(back.st.restore_ms / 1e3 /
-                                    (back.st.restored_bytes / 1073741824.0));
-                fprintf(stderr, "restore %d at parallelism %d: %.0f ms, %.1f MiB, %.3f s/GiB\n",
+                double gib = back.st.restored_bytes / 1073741824.0;
+                s_per_gib.push_back(back.st.restore_ms / 1e3 / gib);
+                cpu_per_gib.push_back(cpu / gib);
+                fprintf(stderr,
+                        "restore %d at parallelism %d: %.0f ms, %.1f MiB, %.3f s/GiB wall; the "
+                        "run's CPU %.3f s/GiB\n",
                         k + 1, g_restore_p, back.st.restore_ms, back.st.restored_bytes / 1048576.0,
-                        s_per_gib.back());
+                        s_per_gib.back(), cpu_per_gib.back());
             }
         }
         if (!ok || !back.ok) {
@@ -475,8 +492,10 @@ void BM_CheckpointOverhead(benchmark::State &state)
         state.counters["restore_ms"] = back.st.restore_ms;
         state.counters["restored_MiB"] = back.st.restored_bytes / 1048576.0;
         state.counters["restore_parallelism"] = g_restore_p;
-        if (!s_per_gib.empty())
+        if (!s_per_gib.empty()) {
             state.counters["restore_s_per_GiB"] = median(s_per_gib);
+            state.counters["restore_run_cpu_s_per_GiB"] = median(cpu_per_gib);
+        }
     }
     std::string cmd = "rm -rf " + tmpdir();
     if (system(cmd.c_str()) != 0)
