@@ -8,7 +8,8 @@
  * files per subtask), from an incremental chain (a full file and deltas replayed per key
  * group in order), on RocksDB (which takes the setting and restores on one thread), and from
  * a latest checkpoint whose state files are damaged: the restore falls back to the one
- * before, as README says, and is exact from there.
+ * before, as README says, and is exact from there. An incremental RocksDB checkpoint is
+ * still refused by a hashmap backend.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -183,6 +184,33 @@ static void rocksdb_restores_exactly_with_the_setting(void **state)
     restore_exact("par-restore-rocks", 2, 3, &(struct how){"rocksdb", false, 4});
 }
 
+/* An incremental RocksDB checkpoint (its state in shared SST files, no key group sections)
+ * restored into a hashmap backend is refused with the line that says why, not restored
+ * empty. */
+static void an_incremental_rocksdb_checkpoint_is_refused_by_the_hashmap_backend(void **state)
+{
+    (void)state;
+    const char *dir = wt_tmp_dir("par-restore-rocks-to-heap");
+    stop_at = 2;
+    run(dir, 2, false, &(struct how){"rocksdb", true, 4});
+    char ckdir[4200], err[2048] = "";
+    snprintf(ckdir, sizeof ckdir, "state.checkpoints.dir=%s", dir);
+    const char *const defs[] = {ckdir, "pipeline.max-parallelism=" MAXP,
+                                "state.backend.restore.threads=4", NULL};
+    weir_job *job = weir_job_new("par-restore");
+    struct weir_datagen_opts o = {.records = RECORDS, .keys = KEYS, .record_size = 24};
+    weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
+    s = weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &wt_sum_per_key_ops, NULL,
+                             NULL);
+    weir_set_parallelism(weir_sink(s, "best", &best_ops, NULL), 1);
+    const struct wt_run ro = {
+        .parallelism = 2, .backend = "hashmap", .defs = defs, .restore_from = "latest"};
+    assert_int_not_equal(wt_run(job, NULL, &ro, NULL, err, sizeof err), 0);
+    if (!strstr(err, "an incremental RocksDB checkpoint restores only with state.backend: rocksdb"))
+        fail_msg("the restore was not refused as it should be: \"%s\"", err);
+    weir_job_free(job);
+}
+
 /* Flips a byte in the middle of every state file of dir (not _metadata). Returns how many. */
 static int damage_state_files(const char *dir)
 {
@@ -243,6 +271,7 @@ int main(void)
         cmocka_unit_test(four_threads_restore_an_incremental_chain_exactly),
         cmocka_unit_test(rocksdb_restores_exactly_with_the_setting),
         cmocka_unit_test(a_damaged_latest_checkpoint_falls_back_and_restores_exactly),
+        cmocka_unit_test(an_incremental_rocksdb_checkpoint_is_refused_by_the_hashmap_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

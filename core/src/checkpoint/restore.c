@@ -348,7 +348,9 @@ static int restore_heap_keyed(struct runtime *rt, weir_restore *r, struct op_ins
         rc = weir_restore_file_open(r, e->file, &f);
         if (rc < 0)
             break;
-        if (heap_chain_file(f))
+        if (rocks_file_is_incremental(f)) /* refused, with its line */
+            rc = rocks_incremental_restore(op->backend, r, f, a, b, err, errlen);
+        else if (heap_chain_file(f))
             rc = heap_chain_index(r, f, e, a, b, &chains[i], err, errlen);
         weir_restore_file_close(f);
         if (rc < 0)
