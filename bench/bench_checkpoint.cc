@@ -375,6 +375,36 @@ void incremental_size(benchmark::State &state)
     state.counters["delta_pct_of_full"] = 100.0 * delta_b / full_b;
 }
 
+// --restores K restores of the checkpoint prev, one after the other: the last one's result in
+// back, each one's wall and CPU seconds per GiB appended. Returns whether all went well.
+bool restores(const char *interval, const std::string &prev, uint64_t records, result &back,
+              std::vector<double> &s_per_gib, std::vector<double> &cpu_per_gib)
+{
+    bool ok = true;
+    for (int k = 0; ok && k < g_restores; k++) {
+        if (g_restore_warm) {
+            std::string cat = "cat " + prev + "/* > /dev/null";
+            if (system(cat.c_str()) != 0)
+                fprintf(stderr, "could not read %s\n", prev.c_str());
+        }
+        double c0 = cpu_s();
+        back = run(interval, prev.c_str(), records, 0.001);
+        double cpu = cpu_s() - c0; // the whole restoring run: set-up, restore, tear-down
+        ok = back.ok && back.st.restored_bytes;
+        if (ok) {
+            double gib = back.st.restored_bytes / 1073741824.0;
+            s_per_gib.push_back(back.st.restore_ms / 1e3 / gib);
+            cpu_per_gib.push_back(cpu / gib);
+            fprintf(stderr,
+                    "restore %d at parallelism %d: %.0f ms, %.1f MiB, %.3f s/GiB wall; the "
+                    "run's CPU %.3f s/GiB\n",
+                    k + 1, g_restore_p, back.st.restore_ms, back.st.restored_bytes / 1048576.0,
+                    s_per_gib.back(), cpu_per_gib.back());
+        }
+    }
+    return ok;
+}
+
 void BM_CheckpointOverhead(benchmark::State &state)
 {
     if (g_update_fraction > 0) {
@@ -436,27 +466,8 @@ void BM_CheckpointOverhead(benchmark::State &state)
         std::string prev = second_newest(tmpdir() + "/ckpt-bench");
         result back;
         std::vector<double> s_per_gib, cpu_per_gib;
-        for (int k = 0; ok && k < g_restores; k++) {
-            if (g_restore_warm) {
-                std::string cat = "cat " + prev + "/* > /dev/null";
-                if (system(cat.c_str()) != 0)
-                    fprintf(stderr, "could not read %s\n", prev.c_str());
-            }
-            double c0 = cpu_s();
-            back = run(interval, prev.c_str(), records, 0.001);
-            double cpu = cpu_s() - c0; // the whole restoring run: set-up, restore, tear-down
-            ok = back.ok && back.st.restored_bytes;
-            if (ok) {
-                double gib = back.st.restored_bytes / 1073741824.0;
-                s_per_gib.push_back(back.st.restore_ms / 1e3 / gib);
-                cpu_per_gib.push_back(cpu / gib);
-                fprintf(stderr,
-                        "restore %d at parallelism %d: %.0f ms, %.1f MiB, %.3f s/GiB wall; the "
-                        "run's CPU %.3f s/GiB\n",
-                        k + 1, g_restore_p, back.st.restore_ms, back.st.restored_bytes / 1048576.0,
-                        s_per_gib.back(), cpu_per_gib.back());
-            }
-        }
+        if (ok)
+            ok = restores(interval, prev, records, back, s_per_gib, cpu_per_gib);
         if (!ok || !back.ok) {
             state.SkipWithError("a run failed");
             break;
