@@ -27,6 +27,19 @@
 // WEIR_BENCH_HEAP_MB=N sets the heap to N MiB instead.
 //
 //   build/bench/bench_checkpoint [--state-mb 1024|4096] [--runs 3] [--records N]
+//                                [--restore-parallelism P] [--restores K] [--restore-warm]
+//
+// --restore-parallelism P restores the checkpoint (taken at parallelism 1) at parallelism
+// P instead: the rescaling restore, each of the P subtasks reading its key groups out of the
+// one state file (the source stays at parallelism 1 in every run, its position restoring
+// as it was). --restores K restores the same checkpoint K times, one after the other, and
+// reports the median (restore_s_per_GiB) and each (stderr), with the CPU time of the whole
+// restoring run (all threads; set-up and tear-down too) per GiB, restore_run_cpu_s_per_GiB:
+// on a machine other work keeps busy, wall time says more about the others. --restore-warm reads
+// the checkpoint's files before each restore (checkpoints are written with O_DIRECT: without it the
+// first restore of a checkpoint reads the disk, the others the page cache, if it kept them), so
+// that the figure is the restore's own work. WEIR_BENCH_RESTORE_THREADS sets
+// state.backend.restore.threads (the default: 0, one per cpu of the node).
 //
 // WEIR_BENCH_BACKEND=rocksdb or rocksdb-incremental runs the same job on RocksDB
 // (full or incremental checkpoints; the restore then reads the shared SSTs too,
@@ -73,6 +86,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -86,8 +100,10 @@ namespace
 
 uint64_t g_state_mb = 1024, g_records = 0;
 int g_runs = 3;
-double g_update_fraction = 0; // --update-fraction: the incremental size mode
-bool g_s3 = false;            // --s3
+int g_restore_p = 1, g_restores = 1; // --restore-parallelism, --restores
+bool g_restore_warm = false;         // --restore-warm
+double g_update_fraction = 0;        // --update-fraction: the incremental size mode
+bool g_s3 = false;                   // --s3
 
 uint64_t keys_for(uint64_t state_mb)
 {
@@ -111,6 +127,15 @@ uint64_t mem_available_mb()
     if (f)
         fclose(f);
     return kb / 1024;
+}
+
+// CPU seconds of the process so far (all threads, user and system).
+double cpu_s()
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 double median(std::vector<double> v)
@@ -326,6 +351,12 @@ result run(const char *interval, const char *restore, uint64_t records, double s
             fprintf(stderr, "%s\n", err);
             return res;
         }
+    const char *threads = getenv("WEIR_BENCH_RESTORE_THREADS"); // else the default (0: auto)
+    if (threads &&
+        weir_config_set(cfg, "state.backend.restore.threads", threads, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return res;
+    }
     if (weir_config_resolve(cfg, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return res;
@@ -347,7 +378,8 @@ result run(const char *interval, const char *restore, uint64_t records, double s
         s = weir_union(weir_source_datagen(job, "load", &load),
                        weir_source_datagen(job, "update", &upd));
     } else {
-        s = weir_source_datagen(job, "datagen", &o);
+        // at parallelism 1 whatever the job's: its position restores at another one too
+        s = weir_set_parallelism(weir_source_datagen(job, "datagen", &o), 1);
     }
     s = weir_keyed_transform(weir_key_by(s, key_of), "state", &state_ops, nullptr, nullptr);
     weir_sink_blackhole(s, "sink");
@@ -359,7 +391,7 @@ result run(const char *interval, const char *restore, uint64_t records, double s
         res.want = 6;
     }
     weir_run_opts ro{};
-    ro.parallelism = 1;
+    ro.parallelism = restore ? g_restore_p : 1;
     ro.quiet = !getenv("WEIR_BENCH_VERBOSE");
     ro.restore_from = restore;
     ro.on_checkpoint = note_checkpoint;
@@ -431,6 +463,36 @@ void incremental_size(benchmark::State &state)
     state.counters["delta_pct_of_full"] = 100.0 * delta_b / full_b;
 }
 
+// --restores K restores of the checkpoint prev, one after the other: the last one's result in
+// back, each one's wall and CPU seconds per GiB appended. Returns whether all went well.
+bool restores(const char *interval, const std::string &prev, uint64_t records, result &back,
+              std::vector<double> &s_per_gib, std::vector<double> &cpu_per_gib)
+{
+    bool ok = true;
+    for (int k = 0; ok && k < g_restores; k++) {
+        if (g_restore_warm) {
+            std::string cat = "cat " + prev + "/* > /dev/null";
+            if (system(cat.c_str()) != 0)
+                fprintf(stderr, "could not read %s\n", prev.c_str());
+        }
+        double c0 = cpu_s();
+        back = run(interval, prev.c_str(), records, 0.001);
+        double cpu = cpu_s() - c0; // the whole restoring run: set-up, restore, tear-down
+        ok = back.ok && back.st.restored_bytes;
+        if (ok) {
+            double gib = back.st.restored_bytes / 1073741824.0;
+            s_per_gib.push_back(back.st.restore_ms / 1e3 / gib);
+            cpu_per_gib.push_back(cpu / gib);
+            fprintf(stderr,
+                    "restore %d at parallelism %d: %.0f ms, %.1f MiB, %.3f s/GiB wall; the "
+                    "run's CPU %.3f s/GiB\n",
+                    k + 1, g_restore_p, back.st.restore_ms, back.st.restored_bytes / 1048576.0,
+                    s_per_gib.back(), cpu_per_gib.back());
+        }
+    }
+    return ok;
+}
+
 void BM_CheckpointOverhead(benchmark::State &state)
 {
     if (g_update_fraction > 0) {
@@ -490,7 +552,10 @@ void BM_CheckpointOverhead(benchmark::State &state)
         // The newest checkpoint is the final one (all finished, no keyed state);
         // the one before is the last periodic checkpoint with the whole state.
         std::string prev = second_newest(tmpdir() + "/ckpt-bench");
-        result back = ok ? run(interval, prev.c_str(), records, 0.001) : result{};
+        result back;
+        std::vector<double> s_per_gib, cpu_per_gib;
+        if (ok)
+            ok = restores(interval, prev, records, back, s_per_gib, cpu_per_gib);
         if (!ok || !back.ok) {
             state.SkipWithError("a run failed");
             break;
@@ -525,9 +590,11 @@ void BM_CheckpointOverhead(benchmark::State &state)
         }
         state.counters["restore_ms"] = back.st.restore_ms;
         state.counters["restored_MiB"] = back.st.restored_bytes / 1048576.0;
-        if (back.st.restored_bytes)
-            state.counters["restore_s_per_GiB"] =
-                back.st.restore_ms / 1e3 / (back.st.restored_bytes / 1073741824.0);
+        state.counters["restore_parallelism"] = g_restore_p;
+        if (!s_per_gib.empty()) {
+            state.counters["restore_s_per_GiB"] = median(s_per_gib);
+            state.counters["restore_run_cpu_s_per_GiB"] = median(cpu_per_gib);
+        }
     }
     std::string cmd = "rm -rf " + tmpdir();
     if (system(cmd.c_str()) != 0)
@@ -538,12 +605,32 @@ void BM_CheckpointOverhead(benchmark::State &state)
 
 BENCHMARK(BM_CheckpointOverhead)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
 
-// Our flags first (--state-mb, --runs, --records, --update-fraction), then Google Benchmark's.
+// Our flags first (--state-mb, --runs, --records, --update-fraction, --restore-parallelism,
+// --restores, --s3), then Google Benchmark's.
 int main(int argc, char **argv)
 {
     int n = 1;
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
+        if (!strcmp(flag, "--help") || !strcmp(flag, "-h"))
+            printf("bench_checkpoint [--state-mb MiB (1024)] [--runs N (3)] [--records N]\n"
+                   "                 [--update-fraction F] [--s3]\n"
+                   "                 [--restore-parallelism P (1)] [--restores K (1)] "
+                   "[--restore-warm]\n"
+                   "  --restore-parallelism P  restore the checkpoint (taken at parallelism 1)\n"
+                   "                           at parallelism P: the rescaling restore\n"
+                   "  --restores K             restore it K times; restore_s_per_GiB is the "
+                   "median\n"
+                   "  --restore-warm           read the checkpoint's files before each restore\n"
+                   "                           (it was written with O_DIRECT: the first restore\n"
+                   "                           otherwise reads the disk)\n"
+                   "  WEIR_BENCH_RESTORE_THREADS sets state.backend.restore.threads\n"
+                   "(the header of bench/bench_checkpoint.cc says more; Google Benchmark's "
+                   "flags follow)\n\n");
+        if (!strcmp(flag, "--restore-warm")) {
+            g_restore_warm = true;
+            continue;
+        }
         if (!strcmp(flag, "--s3")) {
             g_s3 = true;
             if (!getenv("WEIR_S3_ENDPOINT") || !getenv("WEIR_S3_BUCKET")) {
@@ -553,8 +640,9 @@ int main(int argc, char **argv)
             }
             continue;
         }
-        bool ours =
-            !strcmp(flag, "--state-mb") || !strcmp(flag, "--runs") || !strcmp(flag, "--records");
+        bool ours = !strcmp(flag, "--state-mb") || !strcmp(flag, "--runs") ||
+                    !strcmp(flag, "--records") || !strcmp(flag, "--restore-parallelism") ||
+                    !strcmp(flag, "--restores");
         if (!strcmp(flag, "--update-fraction")) {
             char *end = nullptr;
             double f = i + 1 < argc ? strtod(argv[i + 1], &end) : 0;
@@ -583,6 +671,10 @@ int main(int argc, char **argv)
             g_state_mb = (uint64_t)v;
         else if (!strcmp(flag, "--runs"))
             g_runs = (int)v;
+        else if (!strcmp(flag, "--restore-parallelism"))
+            g_restore_p = (int)v;
+        else if (!strcmp(flag, "--restores"))
+            g_restores = (int)v;
         else
             g_records = (uint64_t)v;
     }

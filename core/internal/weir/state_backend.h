@@ -75,6 +75,29 @@ int weir_keyed_backend_restore_key_group(weir_keyed_backend *be, uint32_t kg,
 int weir_keyed_backend_restore_run_begin(weir_keyed_backend *be);
 int weir_keyed_backend_restore_run_end(weir_keyed_backend *be, bool commit);
 
+/* Restoring a hashmap backend's key groups on several threads at once (checkpoint/restore.c,
+ * state.backend.restore.threads). Between _begin and _end, with nothing else using the
+ * backend, each thread calls _scratch with its own scratch on key groups no other thread
+ * restores meanwhile (the files of a delta chain: one thread per key group, in order). A
+ * failure's one-line reason is in that scratch's err, not in weir_keyed_backend_error. Tables
+ * come from the backend's arena (its NUMA node) and are charged to the task-heap pool as
+ * ever; _end settles the backend's own count of them. _begin returns 0, or -ENOTSUP for a
+ * RocksDB backend (restore it on one thread: one write batch per key group, one instance).
+ * A scratch holds a key group's bytes between calls (kept: fresh memory each time would be
+ * zeroed by the kernel page by page); zero-initialize it, free it with
+ * weir_restore_scratch_free. */
+struct weir_restore_scratch {
+    uint8_t *buf;
+    size_t cap;
+    char err[512];
+};
+int weir_keyed_backend_restore_parallel_begin(weir_keyed_backend *be);
+void weir_keyed_backend_restore_parallel_end(weir_keyed_backend *be);
+int weir_keyed_backend_restore_key_group_scratch(weir_keyed_backend *be, uint32_t kg,
+                                                 struct weir_snapshot_in *in,
+                                                 struct weir_restore_scratch *sc);
+void weir_restore_scratch_free(struct weir_restore_scratch *sc);
+
 /* --- maintenance and introspection ----------------------------------------- */
 
 /* The key groups this backend owns, [*first, *last]. */

@@ -37,9 +37,10 @@
  *
  * Runtime fields this module reads (never writes, except where noted):
  *   runtime:  job (name, nodes, chk counters, cancel, savepoint_requested),
- *             cfg, opts, max_parallelism, failed, metrics, n_tasks, tasks
+ *             cfg, opts, max_parallelism, failed, metrics, n_tasks, tasks, topo,
+ *             n_workers and workers[].slot (where snapshot writers and restore threads run)
  *   task:     index, subtask, n_ops, ops, is_source, chain_name,
- *             worker->now_ns, n_in and in[] (ended, ring, off; barrier, blocked,
+ *             worker->now_ns, worker->slot.node, n_in and in[] (ended, ring, off; barrier, blocked,
  *             recording, state, replay, which the barrier handler and the restore
  *             also write), n_routes and routes (writers: ring, buf, used, ovf; state,
  *             which the barrier handler writes, and restore adds to ovf); restored_finished
@@ -252,6 +253,18 @@ bool heap_chain_file(weir_restore_file *f);
 int heap_chain_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_file *f,
                        const struct weir_ckpt_entry *e, uint32_t a, uint32_t b, char *err,
                        size_t errlen);
+/* The same on several threads (restore.c): heap_chain_index opens the chain's files and finds
+ * where each of key groups [a, b] is in each (their headers and records checked, nothing
+ * restored); then heap_chain_restore_kg, from any thread, replays one key group from the
+ * full file and the deltas in order (with the thread's scratch, between
+ * weir_keyed_backend_restore_parallel_begin and _end). Both put one line in err. */
+struct heap_chain_kgs;
+struct weir_restore_scratch;
+int heap_chain_index(weir_restore *r, weir_restore_file *f, const struct weir_ckpt_entry *e,
+                     uint32_t a, uint32_t b, struct heap_chain_kgs **out, char *err, size_t errlen);
+int heap_chain_restore_kg(const struct heap_chain_kgs *c, weir_keyed_backend *be, uint32_t kg,
+                          struct weir_restore_scratch *sc, char *err, size_t errlen);
+void heap_chain_kgs_free(struct heap_chain_kgs *c);
 
 enum pending_state { P_PENDING, P_COMMITTING, P_COMPLETED, P_FAILED };
 

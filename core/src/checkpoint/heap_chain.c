@@ -45,16 +45,20 @@
  * Restore reads, per file of the state file's chain in order, the key groups the new
  * subtask owns (the others are skipped by their length) into the backend: puts overwrite,
  * tombstones remove, a cleared key group is emptied first. Only a hashmap backend takes it
- * (a savepoint changes backends).
+ * (a savepoint changes backends). restore.c does it on several threads: heap_chain_index
+ * first walks each file's records (headers and lengths checked, nothing restored), then
+ * each thread replays its key groups, each from the full file and the deltas in order.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <weir/config.h>
@@ -486,4 +490,205 @@ int heap_chain_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_fil
                      e->operator_uid, i + 1, n, fp ? path : name, why[0] ? why : strerror(-rc));
     }
     return rc;
+}
+
+/* ---- restore on several threads ------------------------------------------------------------ */
+
+struct heap_chain_kgs {
+    const char *uid;
+    uint32_t a, b, nfiles;
+    int *fd;             /* per file, shared by the threads (pread) */
+    char (*path)[4096];  /* per file, for the error line */
+    uint64_t *off, *len; /* [file * (b - a + 1) + kg - a]; len UINT64_MAX: not in that file */
+};
+
+void heap_chain_kgs_free(struct heap_chain_kgs *c)
+{
+    if (!c)
+        return;
+    for (uint32_t i = 0; i < c->nfiles; i++)
+        if (c->fd[i] >= 0)
+            close(c->fd[i]);
+    free(c->fd);
+    free(c->path);
+    free(c->off);
+    free(c->len);
+    free(c);
+}
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Chain file i's header (as restore_one checks it) and where each key group of [a, b] is. */
+static int index_one(struct heap_chain_kgs *c, uint32_t i, const struct weir_ckpt_entry *e,
+                     char *why, size_t whylen)
+{
+    int fd = c->fd[i];
+    struct stat st;
+    uint8_t h[32];
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    uint64_t size = (uint64_t)st.st_size, pos = sizeof h;
+    uint32_t head[4];
+    if (pread_full(fd, h, sizeof h, 0) < 0 || memcmp(h, CHAIN_MAGIC, 8) != 0) {
+        snprintf(why, whylen, "not a heap chain file");
+        return -EBADMSG;
+    }
+    memcpy(head, h + 8, sizeof head);
+    bool first = i == 0;
+    if (head[0] != 1 || head[1] != !first || head[2] != e->kg_first || head[3] != e->kg_last) {
+        snprintf(why, whylen,
+                 "the file holds a %s of key groups %u..%u (version %u), not the %s of %u..%u "
+                 "the chain needs here",
+                 head[1] ? "delta" : "full snapshot", head[2], head[3], head[0],
+                 first ? "full snapshot" : "delta", e->kg_first, e->kg_last);
+        return -EBADMSG;
+    }
+    uint32_t span = c->b - c->a + 1;
+    for (;;) {
+        uint8_t rec[12];
+        uint32_t kg;
+        uint64_t len;
+        if (size - pos < 4 || pread_full(fd, rec, 4, pos) < 0)
+            break;
+        memcpy(&kg, rec, 4);
+        if (kg == CHAIN_END)
+            return 0;
+        if (size - pos < 12 || pread_full(fd, rec, 12, pos) < 0)
+            break;
+        memcpy(&len, rec + 4, 8);
+        pos += 12;
+        if (kg < e->kg_first || kg > e->kg_last || len > size - pos)
+            break;
+        if (kg >= c->a && kg <= c->b) {
+            c->off[(size_t)i * span + kg - c->a] = pos;
+            c->len[(size_t)i * span + kg - c->a] = len;
+        }
+        pos += len;
+    }
+    snprintf(why, whylen, "the file is truncated or corrupt");
+    return -EBADMSG;
+}
+
+int heap_chain_index(weir_restore *r, weir_restore_file *f, const struct weir_ckpt_entry *e,
+                     uint32_t a, uint32_t b, struct heap_chain_kgs **out, char *err, size_t errlen)
+{
+    size_t sec;
+    *out = NULL;
+    weir_restore_file_find(f, TAG_HEAP_CHAIN, &sec);
+    struct weir_snapshot_in *in = weir_restore_file_section_in(f, sec);
+    uint32_t n;
+    int rc = in->read(in, &n, sizeof n);
+    if (rc == 0 && n > 1u << 16)
+        rc = -EBADMSG;
+    struct heap_chain_kgs *c = rc == 0 ? calloc(1, sizeof *c) : NULL;
+    uint32_t span = b - a + 1;
+    if (rc == 0 && (!c || !(c->fd = malloc((n ? n : 1) * sizeof *c->fd)) ||
+                    !(c->path = calloc(n ? n : 1, sizeof *c->path)) ||
+                    !(c->off = calloc((size_t)(n ? n : 1) * span, sizeof *c->off)) ||
+                    !(c->len = malloc((size_t)(n ? n : 1) * span * sizeof *c->len)))) {
+        heap_chain_kgs_free(c);
+        return -ENOMEM;
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "%s/%s: its heap chain section is corrupt", weir_restore_dir(r),
+                 e->file);
+        return -EBADMSG;
+    }
+    c->uid = e->operator_uid;
+    c->a = a;
+    c->b = b;
+    for (size_t k = 0; k < (size_t)n * span; k++)
+        c->len[k] = UINT64_MAX;
+    for (uint32_t i = 0; i < n; i++)
+        c->fd[i] = -1;
+    c->nfiles = n;
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        char name[256], why[768] = "";
+        uint32_t len;
+        rc = in->read(in, &len, sizeof len);
+        if (rc == 0 && len >= sizeof name)
+            rc = -EBADMSG;
+        if (rc == 0)
+            rc = in->read(in, name, len);
+        if (rc < 0) {
+            snprintf(err, errlen, "%s/%s: its heap chain section is corrupt", weir_restore_dir(r),
+                     e->file);
+            heap_chain_kgs_free(c);
+            return -EBADMSG;
+        }
+        name[len] = '\0';
+        rc = weir_restore_shared_path(r, name, c->path[i], sizeof c->path[i]);
+        if (rc == 0 && (c->fd[i] = open(c->path[i], O_RDONLY | O_CLOEXEC)) < 0)
+            rc = -errno;
+        if (rc == 0)
+            rc = index_one(c, i, e, why, sizeof why);
+        if (rc < 0)
+            snprintf(err, errlen, "operator \"%s\": restoring heap chain file %u of %u, %s: %s",
+                     e->operator_uid, i + 1, n, c->fd[i] >= 0 ? c->path[i] : name,
+                     why[0] ? why : strerror(-rc));
+    }
+    if (rc < 0) {
+        heap_chain_kgs_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+/* A key group's record in a chain file, read with pread (the file's fd is shared). */
+struct kg_in {
+    int fd;
+    uint64_t pos, end;
+};
+
+static int kg_read(struct weir_snapshot_in *in, void *p, size_t n)
+{
+    struct kg_in *k = in->arg;
+    if (n > k->end - k->pos)
+        return -EIO;
+    int rc = pread_full(k->fd, p, n, k->pos);
+    if (rc < 0)
+        return rc;
+    k->pos += n;
+    return 0;
+}
+
+static uint64_t kg_remaining(struct weir_snapshot_in *in)
+{
+    const struct kg_in *k = in->arg;
+    return k->end - k->pos;
+}
+
+int heap_chain_restore_kg(const struct heap_chain_kgs *c, weir_keyed_backend *be, uint32_t kg,
+                          struct weir_restore_scratch *sc, char *err, size_t errlen)
+{
+    uint32_t span = c->b - c->a + 1;
+    for (uint32_t i = 0; i < c->nfiles; i++) {
+        size_t k = (size_t)i * span + kg - c->a;
+        if (c->len[k] == UINT64_MAX)
+            continue;
+        struct kg_in ki = {.fd = c->fd[i], .pos = c->off[k], .end = c->off[k] + c->len[k]};
+        struct weir_snapshot_in in = {.read = kg_read, .arg = &ki, .remaining = kg_remaining};
+        int rc = weir_keyed_backend_restore_key_group_scratch(be, kg, &in, sc);
+        if (rc < 0) {
+            snprintf(err, errlen, "operator \"%s\": restoring heap chain file %u of %u, %s: %s",
+                     c->uid, i + 1, c->nfiles, c->path[i], sc->err[0] ? sc->err : strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
 }

@@ -4,17 +4,31 @@
  * --from-savepoint (or the latest one after a restart): its operator state
  * from the file of its own subtask, its keyed state and timers from whichever
  * files hold the key groups it now owns.
+ *
+ * A hashmap backend's key groups are independent, so they are restored on several threads
+ * at once (state.backend.restore.threads; 0: one per cpu of the backend's NUMA node that
+ * the job may use, the snapshot writers' cpus and the workers' own, which run nothing yet).
+ * Each thread takes the next key group, reads it with its own handle on the state file and
+ * builds its tables in the backend's arena; the first failure stops the others and is
+ * reported as the one thread would have. RocksDB backends restore on the calling thread
+ * (one instance, write batches, an incremental restore's base instance first).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <weir/keygroup.h>
 #include <weir/storage.h>
 
 #include "checkpoint.h"
 #include "runtime_private.h"
+#include "state_view.h"
 
 int chk_restore_timers(struct timer_service *t, struct weir_snapshot_in *in, uint32_t kg)
 {
@@ -157,6 +171,207 @@ static size_t widest_overlap(const struct weir_ckpt_meta *m, const char *uid, ui
     return best;
 }
 
+/* ---- hashmap key groups on several threads ----------------------------------------------- */
+
+struct kg_item {
+    const struct weir_ckpt_entry *e;
+    const struct heap_chain_kgs *chain; /* e's keyed state is a heap chain: kg's place in it */
+    uint32_t kg;
+};
+
+struct par_restore {
+    weir_restore *r;
+    struct op_inst *op;
+    struct kg_item *items;
+    size_t n;
+    _Atomic size_t next;
+    _Atomic bool failed;
+    pthread_mutex_t lock; /* the operator's timers; rc, err */
+    int rc;               /* the first failure */
+    char err[1024];       /* its line, when it has its own (a heap chain's) */
+};
+
+/* Key groups from the next item on until all are taken or one failed; each thread keeps the
+ * file of its last item open, as the items of one file come one after the other. */
+static void *par_main(void *arg)
+{
+    struct par_restore *p = arg;
+    struct weir_restore_scratch sc = {0};
+    weir_restore_file *f = NULL;
+    const struct weir_ckpt_entry *open_e = NULL;
+    while (!atomic_load_explicit(&p->failed, memory_order_relaxed)) {
+        size_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (i >= p->n)
+            break;
+        const struct kg_item *it = &p->items[i];
+        int rc = 0;
+        size_t sec;
+        if (it->e != open_e) {
+            weir_restore_file_close(f);
+            f = NULL;
+            open_e = it->e;
+            rc = weir_restore_file_open(p->r, it->e->file, &f);
+        }
+        char why[1024] = "";
+        if (rc == 0 && it->chain)
+            rc = heap_chain_restore_kg(it->chain, p->op->backend, it->kg, &sc, why, sizeof why);
+        if (rc == 0 && weir_restore_file_find(f, TAG_KEYED | it->kg, &sec) == 0)
+            rc = weir_keyed_backend_restore_key_group_scratch(
+                p->op->backend, it->kg, weir_restore_file_section_in(f, sec), &sc);
+        if (rc == 0 && weir_restore_file_find(f, TAG_TIMERS | it->kg, &sec) == 0) {
+            pthread_mutex_lock(&p->lock);
+            rc = chk_restore_timers(&p->op->timers, weir_restore_file_section_in(f, sec), it->kg);
+            pthread_mutex_unlock(&p->lock);
+        }
+        if (rc < 0) {
+            pthread_mutex_lock(&p->lock);
+            if (!p->rc) {
+                p->rc = rc;
+                snprintf(p->err, sizeof p->err, "%s", why);
+            }
+            pthread_mutex_unlock(&p->lock);
+            atomic_store_explicit(&p->failed, true, memory_order_relaxed);
+        }
+    }
+    weir_restore_file_close(f);
+    weir_restore_scratch_free(&sc);
+    return NULL;
+}
+
+/* Where the restore threads of a backend on NUMA node `node` run: the node's cpus that the
+ * snapshot writers may use and those of its workers (they run nothing before the restore
+ * ends). Returns how many; 0 when that cannot be known (no topology or a synthetic one):
+ * then the threads are unbound and as many as the process's cpus. */
+static int restore_cpus(struct runtime *rt, int node, cpu_set_t *set)
+{
+    CPU_ZERO(set);
+    weir_topo *t = rt->topo;
+    if (!t || weir_topo_is_synthetic(t) || node < 0 || rt->n_workers <= 0)
+        return 0;
+    weir_worker_slot *slots = calloc((size_t)rt->n_workers, sizeof *slots);
+    if (!slots)
+        return 0;
+    for (int w = 0; w < rt->n_workers; w++)
+        slots[w] = rt->workers[w].slot;
+    bool floating = false;
+    if (weir_topo_helper_cpus(t, node, slots, rt->n_workers, set, &floating) < 0)
+        CPU_ZERO(set);
+    for (int w = 0; w < rt->n_workers; w++)
+        if (slots[w].node == node && slots[w].pu_os_index >= 0 &&
+            slots[w].pu_os_index < CPU_SETSIZE)
+            CPU_SET(slots[w].pu_os_index, set);
+    free(slots);
+    return CPU_COUNT(set);
+}
+
+/* The restore threads for the backend of op: state.backend.restore.threads, or (0) one per
+ * cpu of restore_cpus; never more than the key groups. */
+static int restore_threads(struct runtime *rt, struct op_inst *op, size_t items, cpu_set_t *set,
+                           bool *bind)
+{
+    int64_t want = weir_config_get_int(rt->cfg, "state.backend.restore.threads");
+    int ncpu = restore_cpus(rt, op->task->worker ? op->task->worker->slot.node : -1, set);
+    *bind = ncpu > 0;
+    if (want <= 0) {
+        want = ncpu > 0 ? ncpu : sysconf(_SC_NPROCESSORS_ONLN);
+        if (want < 1)
+            want = 1;
+    }
+    return (int)(want < (int64_t)items ? want : (int64_t)items);
+}
+
+/* Restores items on threads (the calling one among them) for a hashmap backend; a failure's
+ * own line (a heap chain's) in err, else err untouched. */
+static int restore_parallel(struct runtime *rt, weir_restore *r, struct op_inst *op,
+                            struct kg_item *items, size_t n, char *err, size_t errlen)
+{
+    struct par_restore p = {.r = r, .op = op, .items = items, .n = n};
+    cpu_set_t set;
+    bool bind = false;
+    int threads = restore_threads(rt, op, n, &set, &bind);
+    pthread_mutex_init(&p.lock, NULL);
+    if (threads <= 1 || weir_keyed_backend_restore_parallel_begin(op->backend) < 0) {
+        par_main(&p); /* one thread: the backend as it is */
+        pthread_mutex_destroy(&p.lock);
+        if (p.rc < 0 && p.err[0])
+            snprintf(err, errlen, "%s", p.err);
+        return p.rc;
+    }
+    pthread_t *th = calloc((size_t)threads, sizeof *th);
+    int started = 0;
+    for (int i = 0; th && i < threads - 1; i++) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (bind)
+            pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+        int rc = pthread_create(&th[i], &attr, par_main, &p);
+        if (rc != 0 && bind) /* the set refused: unbound */
+            rc = pthread_create(&th[i], NULL, par_main, &p);
+        pthread_attr_destroy(&attr);
+        if (rc != 0)
+            break; /* fewer threads: still correct */
+        pthread_setname_np(th[i], "weir-restore");
+        started++;
+    }
+    par_main(&p);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    pthread_mutex_destroy(&p.lock);
+    weir_keyed_backend_restore_parallel_end(op->backend);
+    if (p.rc < 0 && p.err[0])
+        snprintf(err, errlen, "%s", p.err);
+    return p.rc;
+}
+
+/* A hashmap backend's keyed state: where each key group is in the chains of incremental
+ * files (heap_chain.c), then every key group (its chain replayed in order, or its section)
+ * and its timers, on threads. The error lines are the ones
+ * restore_op gives a RocksDB backend. */
+static int restore_heap_keyed(struct runtime *rt, weir_restore *r, struct op_inst *op,
+                              const struct weir_ckpt_meta *m, uint32_t first, uint32_t last,
+                              char *err, size_t errlen)
+{
+    const char *uid = op->node->uid;
+    struct kg_item *items = calloc((size_t)(last - first) + 1, sizeof *items);
+    struct heap_chain_kgs **chains = calloc(m->entry_count ? m->entry_count : 1, sizeof *chains);
+    size_t n = 0;
+    int rc = items && chains ? 0 : -ENOMEM;
+    for (size_t i = 0; i < m->entry_count && rc == 0; i++) {
+        const struct weir_ckpt_entry *e = &m->entries[i];
+        if (strcmp(e->operator_uid, uid) != 0 || e->kg_first == WEIR_KG_NONE || !e->file ||
+            !*e->file || e->kg_last < first || e->kg_first > last)
+            continue;
+        uint32_t a = e->kg_first > first ? e->kg_first : first;
+        uint32_t b = e->kg_last < last ? e->kg_last : last;
+        weir_restore_file *f;
+        rc = weir_restore_file_open(r, e->file, &f);
+        if (rc < 0)
+            break;
+        if (rocks_file_is_incremental(f)) /* refused, with its line */
+            rc = rocks_incremental_restore(op->backend, r, f, a, b, err, errlen);
+        else if (heap_chain_file(f))
+            rc = heap_chain_index(r, f, e, a, b, &chains[i], err, errlen);
+        weir_restore_file_close(f);
+        if (rc < 0)
+            goto out; /* err says it */
+        for (uint32_t kg = a; kg <= b && n <= last - first; kg++)
+            items[n++] = (struct kg_item){e, chains[i], kg};
+    }
+    err[0] = '\0';
+    if (rc == 0)
+        rc = restore_parallel(rt, r, op, items, n, err, errlen);
+    if (rc < 0 && !err[0])
+        snprintf(err, errlen, "operator \"%s\" (subtask %d): restoring keyed state failed: %s", uid,
+                 op->task->subtask + 1, strerror(-rc));
+out:
+    for (size_t i = 0; chains && i < m->entry_count; i++)
+        heap_chain_kgs_free(chains[i]);
+    free(chains);
+    free(items);
+    return rc;
+}
+
 /* Restores one operator from the entries of its uid. */
 static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
                       const struct weir_ckpt_meta *m, char *err, size_t errlen)
@@ -221,6 +436,8 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
                  uid, m->max_parallelism, maxp);
         return -EINVAL;
     }
+    if (weir_keyed_view_applies(op->backend))
+        return restore_heap_keyed(rt, r, op, m, first, last, err, errlen);
     size_t widest = widest_overlap(m, uid, first, last);
     rc = weir_keyed_backend_restore_run_begin(op->backend);
     for (size_t n = 0; n < m->entry_count && rc == 0; n++) {

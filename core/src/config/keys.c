@@ -211,6 +211,13 @@ const struct weir_config_key weir_config_keys[] = {
              "replays on top of a full snapshot; the checkpoint after that many is full "
              "again (0: every checkpoint is full)." },
 
+    { .name = "state.backend.restore.threads", .type = WEIR_CONFIG_INT, .def = "0",
+      .min = 0, .max = 1024,
+      .doc = "Hashmap backend: threads that restore a subtask's key groups from a checkpoint "
+             "or savepoint at start, each on its own key groups; 0: one per cpu of the "
+             "subtask's NUMA node that the job may use (the snapshot writers' and the "
+             "workers', idle until the restore ends); 1: the restore on one thread." },
+
     /* ---- checkpoints and savepoints (io/include/weir/storage.h) */
     { .name = "state.checkpoints.dir", .type = WEIR_CONFIG_STRING, .def = "",
       .aliases = { "execution.checkpointing.dir" },

@@ -195,17 +195,43 @@ static int charge(weir_keyed_backend *be, size_t n)
         if (used <= env->heap_limit)
             break;
         atomic_fetch_sub_explicit(&env->heap_used, n, memory_order_relaxed);
-        if (tries > 0 || !heap_cow_reclaim(be, n))
+        /* a restore comes before any view: nothing to reclaim */
+        if (tries > 0 || be->par_restore || !heap_cow_reclaim(be, n))
             return pool_exhausted(be);
     }
-    be->heap_bytes += n;
+    if (be->par_restore)
+        atomic_fetch_add_explicit(&be->par_bytes, (int64_t)n, memory_order_relaxed);
+    else
+        be->heap_bytes += n;
     return 0;
 }
 
 static void uncharge(weir_keyed_backend *be, size_t n)
 {
     atomic_fetch_sub_explicit(&be->env->heap_used, n, memory_order_relaxed);
-    be->heap_bytes -= n;
+    if (be->par_restore)
+        atomic_fetch_sub_explicit(&be->par_bytes, (int64_t)n, memory_order_relaxed);
+    else
+        be->heap_bytes -= n;
+}
+
+/* The backend's explicit tcache serves one thread at a time: a parallel restore's threads
+ * allocate from the same arena without one (its tables are large allocations, which no
+ * tcache caches anyway). */
+void heap_restore_parallel_begin(weir_keyed_backend *be)
+{
+    atomic_store_explicit(&be->par_bytes, 0, memory_order_relaxed);
+    be->par_mflags = be->mflags;
+#ifdef WEIR_HAVE_JEMALLOC
+    if (be->arena)
+        be->mflags = (int)MALLOCX_ARENA(be->arena->ind) | MALLOCX_TCACHE_NONE;
+#endif
+}
+
+void heap_restore_parallel_end(weir_keyed_backend *be)
+{
+    be->mflags = be->par_mflags;
+    be->heap_bytes += (uint64_t)atomic_exchange_explicit(&be->par_bytes, 0, memory_order_relaxed);
 }
 
 int heap_hold(weir_keyed_backend *be, size_t n)

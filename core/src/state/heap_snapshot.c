@@ -92,7 +92,7 @@ int heap_restore_entry(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t ns
         sl[2] = ns;
         t->count++;
     }
-    be->gen++;
+    state_gen_bump(be);
     uint8_t *sl = heap_slot_at(t, s->slot_size, idx);
     int rc = 0;
     switch (s->kind) {
@@ -152,7 +152,7 @@ int heap_restore_remove(struct kstate *s, uint32_t kgi, uint64_t key, uint64_t n
     struct htable *t = &s->tabs[kgi];
     if (heap_unpin(s, kgi) < 0)
         return -ENOSPC;
-    s->be->gen++;
+    state_gen_bump(s->be);
     if (clear) {
         for (uint32_t i = 0; i < t->cap;) {
             if (heap_slot_hash(heap_slot_at(t, s->slot_size, i)))

@@ -35,7 +35,7 @@ int heap_tab_resize(weir_keyed_backend *be, struct htable *t, uint32_t ss, uint3
     heap_free(be, t->slots);
     t->slots = slots;
     t->cap = newcap;
-    be->gen++;
+    state_gen_bump(be);
     return 0;
 }
 
@@ -91,7 +91,7 @@ static void tab_delete(weir_keyed_backend *be, struct htable *t, uint32_t ss, ui
     }
     memset(heap_slot_at(t, ss, i), 0, ss);
     t->count--;
-    be->gen++;
+    state_gen_bump(be);
     if (!shrink)
         return;
     if (t->count == 0)

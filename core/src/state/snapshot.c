@@ -484,22 +484,21 @@ static int read_trailer(struct snap_r *r)
 /* The rest of the source into r->mem in one read, where it says how much is left (a
  * checkpoint's section); otherwise, or when that fails, the fields are read one by one (a
  * failed read has consumed nothing, so the field that meets the damage names it). */
-static void load_whole(struct snap_r *r)
+static void load_whole(struct snap_r *r, uint8_t **buf, size_t *cap)
 {
     struct weir_snapshot_in *in = r->in;
-    weir_keyed_backend *be = r->be;
     uint64_t n = in->remaining ? in->remaining(in) : 0;
     if (n == 0 || n > SIZE_MAX / 2)
         return;
-    if (n > be->restore_cap) {
-        free(be->restore_buf);
-        be->restore_cap = 0;
-        if (!(be->restore_buf = malloc(n)))
+    if (n > *cap) {
+        free(*buf);
+        *cap = 0;
+        if (!(*buf = malloc(n)))
             return;
-        be->restore_cap = n;
+        *cap = n;
     }
-    if (in->read(in, be->restore_buf, n) == 0) {
-        r->mem = be->restore_buf;
+    if (in->read(in, *buf, n) == 0) {
+        r->mem = *buf;
         r->mem_len = n;
     }
 }
@@ -531,7 +530,7 @@ static int presize(struct snap_r *r, int64_t now)
         ;
     r->mem_pos = start;
     r->entries = 0;
-    be->err[0] = '\0';
+    state_err_clear(be);
     int res = 0;
     for (uint32_t i = 0; i < r->nstates && rc == 1 && res == 0; i++)
         res = heap_restore_reserve(r->map[i], kgi, counts[i]);
@@ -539,20 +538,33 @@ static int presize(struct snap_r *r, int64_t now)
     return res;
 }
 
-int weir_keyed_backend_restore_key_group(weir_keyed_backend *be, uint32_t kg,
-                                         struct weir_snapshot_in *in)
+/* r's states from its descriptors; in a parallel restore one thread at a time, as they may
+ * register states (state_declare). */
+static int read_descriptors_locked(struct snap_r *r)
+{
+    weir_keyed_backend *be = r->be;
+    if (!be->par_restore)
+        return read_descriptors(r);
+    pthread_mutex_lock(&be->par_lock);
+    int rc = read_descriptors(r);
+    pthread_mutex_unlock(&be->par_lock);
+    return rc;
+}
+
+static int restore_key_group(weir_keyed_backend *be, uint32_t kg, struct weir_snapshot_in *in,
+                             uint8_t **buf, size_t *cap)
 {
     struct snap_r r = {.be = be, .in = in, .kg = kg};
     bool batch = false; /* RocksDB: entries go to one write batch, committed at the end */
     int rc;
-    be->err[0] = '\0';
+    state_err_clear(be);
     if (kg < be->kg_first || kg > be->kg_last)
         return state_err(be, -ERANGE,
                          "operator %s subtask %d: restore of key group %u, outside [%u, %u]",
                          be->uid, be->subtask, kg, be->kg_first, be->kg_last);
-    load_whole(&r);
+    load_whole(&r, buf, cap);
     int64_t now = state_now(be);
-    if ((rc = read_header(&r)) < 0 || (rc = read_descriptors(&r)) < 0 ||
+    if ((rc = read_header(&r)) < 0 || (rc = read_descriptors_locked(&r)) < 0 ||
         (rc = presize(&r, now)) < 0)
         goto err;
     if (be->kind == BACKEND_ROCKSDB) {
@@ -572,7 +584,7 @@ int weir_keyed_backend_restore_key_group(weir_keyed_backend *be, uint32_t kg,
 err:
     if (batch)
         rdb_restore_end(be, false);
-    be->gen++;
+    state_gen_bump(be);
     free(r.buf);
     free(r.map);
     return rc;
@@ -590,4 +602,48 @@ int weir_keyed_backend_restore_run_end(weir_keyed_backend *be, bool commit)
     int rc = rdb_restore_run_end(be, commit);
     be->gen++;
     return rc;
+}
+
+int weir_keyed_backend_restore_key_group(weir_keyed_backend *be, uint32_t kg,
+                                         struct weir_snapshot_in *in)
+{
+    return restore_key_group(be, kg, in, &be->restore_buf, &be->restore_cap);
+}
+
+int weir_keyed_backend_restore_key_group_scratch(weir_keyed_backend *be, uint32_t kg,
+                                                 struct weir_snapshot_in *in,
+                                                 struct weir_restore_scratch *sc)
+{
+    state_restore_scratch_set(sc);
+    int rc = restore_key_group(be, kg, in, &sc->buf, &sc->cap);
+    state_restore_scratch_set(NULL);
+    return rc;
+}
+
+void weir_restore_scratch_free(struct weir_restore_scratch *sc)
+{
+    free(sc->buf);
+    sc->buf = NULL;
+    sc->cap = 0;
+}
+
+int weir_keyed_backend_restore_parallel_begin(weir_keyed_backend *be)
+{
+    if (be->kind != BACKEND_HASHMAP)
+        return -ENOTSUP;
+    if (pthread_mutex_init(&be->par_lock, NULL) != 0)
+        return -ENOMEM;
+    heap_restore_parallel_begin(be);
+    be->par_restore = true;
+    return 0;
+}
+
+void weir_keyed_backend_restore_parallel_end(weir_keyed_backend *be)
+{
+    if (!be->par_restore)
+        return;
+    be->par_restore = false;
+    heap_restore_parallel_end(be);
+    pthread_mutex_destroy(&be->par_lock);
+    be->gen++;
 }

@@ -38,13 +38,38 @@ static const char *const kind_names[] = {"value", "list", "map", "reducing", "ag
 
 /* ---- errors and time -------------------------------------------------------------------- */
 
+/* Set by weir_keyed_backend_restore_key_group_scratch for the length of the call: a parallel
+ * restore's threads each report into their own scratch, not into the shared be->err. */
+static _Thread_local struct weir_restore_scratch *tl_scratch;
+
+struct weir_restore_scratch *state_restore_scratch(void)
+{
+    return tl_scratch;
+}
+
+void state_restore_scratch_set(struct weir_restore_scratch *sc)
+{
+    tl_scratch = sc;
+}
+
 int state_err(weir_keyed_backend *be, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(be->err, sizeof be->err, fmt, ap);
+    if (tl_scratch)
+        vsnprintf(tl_scratch->err, sizeof tl_scratch->err, fmt, ap);
+    else
+        vsnprintf(be->err, sizeof be->err, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+void state_err_clear(weir_keyed_backend *be)
+{
+    if (tl_scratch)
+        tl_scratch->err[0] = '\0';
+    else
+        be->err[0] = '\0';
 }
 
 static int64_t wall_ms(void)

@@ -162,6 +162,15 @@ struct weir_keyed_backend {
     _Atomic uint64_t cow_bytes;
     _Atomic uint64_t freed_other; /* freed by a view's writer, not yet off heap_bytes */
     bool track_dirty;             /* since the first incremental pin: kstate.dirty kept */
+    /* A parallel restore (weir_keyed_backend_restore_parallel_begin .. _end): several threads
+     * restore distinct key groups at once. Set and cleared with no other thread in the
+     * backend. Meanwhile charges go to par_bytes (folded into heap_bytes at the end), gen is
+     * left alone (bumped once at the end: nothing caches a slot during a restore), states
+     * are registered under par_lock and allocations bypass the backend's one tcache. */
+    bool par_restore;
+    _Atomic int64_t par_bytes;
+    int par_mflags; /* mflags before the parallel restore */
+    pthread_mutex_t par_lock;
 
     /* rocksdb */
     struct rdb *rdb;
@@ -224,6 +233,19 @@ static inline uint64_t state_key_hash(uint64_t key, uint64_t ns)
 
 int state_err(weir_keyed_backend *be, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Empties the error state_err would write now (the backend's, or a parallel restore
+ * thread's own: weir_keyed_backend_restore_key_group_scratch). */
+void state_err_clear(weir_keyed_backend *be);
+/* The restore scratch of the calling thread while it is in
+ * weir_keyed_backend_restore_key_group_scratch, else NULL. */
+struct weir_restore_scratch *state_restore_scratch(void);
+void state_restore_scratch_set(struct weir_restore_scratch *sc);
+/* be->gen++, except during a parallel restore (see par_restore). */
+static inline void state_gen_bump(weir_keyed_backend *be)
+{
+    if (!be->par_restore)
+        be->gen++;
+}
 int64_t state_now(const weir_keyed_backend *be);
 bool state_expired(const struct kstate *s, int64_t ts, int64_t now);
 /* The state named name, registered now if new; NULL (with the backend's error) when a
@@ -316,6 +338,9 @@ void heap_dirty_free(struct kstate *s);
 /* Room in table kgi of s for n more entries, in one allocation, before a restore inserts them
  * (a map's user keys live in per-key tables: nothing is reserved for them). */
 int heap_restore_reserve(struct kstate *s, uint32_t kgi, uint64_t n);
+/* heap.c: what weir_keyed_backend_restore_parallel_begin/_end change in the allocator. */
+void heap_restore_parallel_begin(weir_keyed_backend *be);
+void heap_restore_parallel_end(weir_keyed_backend *be);
 void heap_prefetch(weir_keyed_backend *be, uint64_t h, uint32_t kgi);
 int heap_cleanup(weir_keyed_backend *be);
 void heap_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);

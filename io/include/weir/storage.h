@@ -383,7 +383,11 @@ int weir_restore_file_section(const weir_restore_file *f, size_t i, uint64_t *ta
 int weir_restore_file_find(const weir_restore_file *f, uint64_t tag, size_t *i);
 /* A reader of section i's bytes, as weir_keyed_backend_restore_key_group takes: exactly
  * len bytes or -ENODATA at the section's end, -EIO past it, -EBADMSG when a block's
- * checksum does not match. Valid until the next call of this function or close. */
+ * checksum does not match. Valid until the next call of this function or close. A file
+ * that the validation verified whole (not WEIR_RESTORE_QUICK) is read from the map that
+ * validation made, without reading or hashing it again; it is unmapped at
+ * weir_restore_close. Files of one weir_restore may be opened and read on several threads
+ * at once, each weir_restore_file on one thread. */
 struct weir_snapshot_in *weir_restore_file_section_in(weir_restore_file *f, size_t i);
 void weir_restore_file_close(weir_restore_file *f); /* NULL is a no-op */
 

@@ -585,17 +585,23 @@ int fmt_reader_verify(struct fmt_reader *r, uint64_t expect_sum, uint8_t **whole
             n = (size_t)(r->data_end - off);
         if (covered - off < n)
             n = (size_t)(covered - off);
-        uint8_t *dst = all ? all + off : r->blk;
-        if ((rc = pread_all(r->fd, dst, n, off)) < 0) {
-            errbuf_printf(why, whylen, "read: %s", strerror(-rc));
-            goto err;
+        const uint8_t *src;
+        if (r->map && !all) {
+            src = r->map + off;
+        } else {
+            uint8_t *dst = all ? all + off : r->blk;
+            if ((rc = pread_all(r->fd, dst, n, off)) < 0) {
+                errbuf_printf(why, whylen, "read: %s", strerror(-rc));
+                goto err;
+            }
+            src = dst;
         }
-        if (off < r->data_end && XXH3_64bits(dst, n) != r->blocks[i]) {
+        if (off < r->data_end && XXH3_64bits(src, n) != r->blocks[i]) {
             errbuf_printf(why, whylen, "block %zu checksum mismatch", i);
             rc = -EBADMSG;
             goto err;
         }
-        XXH3_64bits_update(st, dst, n);
+        XXH3_64bits_update(st, src, n);
         off += n;
     }
     r->blk_idx = -1; /* r->blk was used as scratch */
@@ -628,6 +634,12 @@ int fmt_reader_pread(struct fmt_reader *r, void *buf, size_t len, uint64_t off, 
 {
     uint8_t *out = buf;
     size_t bs = r->h.block_size;
+    if (r->mapped) {
+        if (off >= r->data_end || len > r->data_end - off)
+            return -EIO;
+        memcpy(out, r->map + off, len);
+        return 0;
+    }
     while (len) {
         if (off >= r->data_end)
             return -EIO;

@@ -143,6 +143,10 @@ struct fmt_reader {
     uint8_t *blk; /* one block, verified; blk_idx its index or -1 */
     int64_t blk_idx;
     size_t blk_len;
+    /* The whole file mapped (not owned): fmt_reader_verify hashes it in place; once verified,
+     * fmt_reader_pread copies out of it without reading or hashing again (mapped). */
+    const uint8_t *map;
+    bool mapped;
 };
 /* Opens and checks trailer, footer and header. expect_size: the size _metadata records, or
  * 0. Returns 0, or a negative errno with the reason in why (-EBADMSG for a malformed file,
@@ -153,7 +157,8 @@ int fmt_reader_open(struct fmt_reader *r, int dirfd, const char *name, uint64_t 
  * not 0). If whole is not NULL the file's bytes are left there (for _metadata; malloc'd). */
 int fmt_reader_verify(struct fmt_reader *r, uint64_t expect_sum, uint8_t **whole, char *why,
                       size_t whylen);
-/* Copies len bytes at offset off (< data_end) out of verified blocks. */
+/* Copies len bytes at offset off (< data_end) out of verified blocks (or, with mapped, out of
+ * the verified map). */
 int fmt_reader_pread(struct fmt_reader *r, void *buf, size_t len, uint64_t off, char *why,
                      size_t whylen);
 void fmt_reader_close(struct fmt_reader *r);

@@ -8,6 +8,13 @@
  * then every state file it lists: size as recorded, trailer, footer, header, id, and
  * (unless WEIR_RESTORE_QUICK) every block and the whole-file checksum, which must equal the
  * one recorded; then every shared file: size and (unless quick) checksum.
+ *
+ * Each byte of a state file is read once: the validation of the checkpoint that is chosen
+ * maps its state files (read-only, populated) and hashes them in place, and the restore
+ * copies its sections out of those verified maps (no second read, no second hash), so a
+ * damaged file is still found before any state of that checkpoint is used (and the one
+ * before is chosen). A file that cannot be mapped is read and verified as before, block by
+ * block, and so are all of them under WEIR_RESTORE_QUICK. The maps go at weir_restore_close.
  */
 #include "storage_impl.h"
 
@@ -18,13 +25,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* The verified state files of a checkpoint, mapped (see the top). */
+struct file_map {
+    const char *name; /* _metadata's */
+    uint8_t *p;
+    size_t len;
+};
+struct file_maps {
+    size_t n;
+    struct file_map m[];
+};
+
+static void file_maps_free(struct file_maps *fm)
+{
+    if (!fm)
+        return;
+    for (size_t i = 0; i < fm->n; i++)
+        munmap(fm->m[i].p, fm->m[i].len);
+    free(fm);
+}
 
 struct weir_restore {
     char *dir, *shared_dir;
     int dirfd, shared_fd;
     struct meta_owned *mo;
+    struct file_maps *maps; /* NULL: none mapped */
 };
 
 struct weir_restore_file {
@@ -71,11 +100,16 @@ int read_metadata_named(int dirfd, const char *name, struct meta_owned **out, ch
     return rc;
 }
 
-/* Every file m lists, as described at the top. why gets "<file>: <reason>". */
-int validate_ckpt(int dirfd, int shared_fd, const struct weir_ckpt_meta *m, unsigned flags,
-                  char *why, size_t whylen)
+/* Every file m lists, as described at the top. why gets "<file>: <reason>". With maps (and
+ * not WEIR_RESTORE_QUICK), *maps gets the state files mapped and verified (NULL when none
+ * could be), to be freed with file_maps_free; nothing on failure. */
+static int validate_mapped(int dirfd, int shared_fd, const struct weir_ckpt_meta *m, unsigned flags,
+                           struct file_maps **maps, char *why, size_t whylen)
 {
     char w[256];
+    struct file_maps *fm = NULL;
+    if (maps && !(flags & WEIR_RESTORE_QUICK) && m->entry_count)
+        fm = calloc(1, sizeof *fm + m->entry_count * sizeof fm->m[0]);
     for (size_t i = 0; i < m->entry_count; i++) {
         const struct weir_ckpt_entry *e = &m->entries[i];
         if (!e->file || !*e->file)
@@ -96,11 +130,23 @@ int validate_ckpt(int dirfd, int shared_fd, const struct weir_ckpt_meta *m, unsi
             snprintf(w, sizeof w, "checksum differs from the one _metadata records");
             rc = -EBADMSG;
         }
+        uint8_t *p = NULL;
+        if (rc == 0 && fm && r.file_size <= SIZE_MAX) {
+            p = mmap(NULL, (size_t)r.file_size, PROT_READ, MAP_SHARED | MAP_POPULATE, r.fd, 0);
+            if (p == MAP_FAILED)
+                p = NULL; /* read block by block instead */
+            r.map = p;
+        }
         if (rc == 0 && !(flags & WEIR_RESTORE_QUICK))
             rc = fmt_reader_verify(&r, e->checksum, NULL, w, sizeof w);
+        if (p && rc == 0)
+            fm->m[fm->n++] = (struct file_map){e->file, p, (size_t)r.file_size};
+        else if (p)
+            munmap(p, (size_t)r.file_size);
         fmt_reader_close(&r);
         if (rc < 0) {
             errbuf_printf(why, whylen, "%s: %s", e->file, w);
+            file_maps_free(fm);
             return rc;
         }
     }
@@ -128,10 +174,22 @@ int validate_ckpt(int dirfd, int shared_fd, const struct weir_ckpt_meta *m, unsi
         }
         if (fd >= 0)
             close(fd);
-        if (rc < 0)
+        if (rc < 0) {
+            file_maps_free(fm);
             return rc;
+        }
     }
+    if (maps)
+        *maps = fm;
+    else
+        file_maps_free(fm);
     return 0;
+}
+
+int validate_ckpt(int dirfd, int shared_fd, const struct weir_ckpt_meta *m, unsigned flags,
+                  char *why, size_t whylen)
+{
+    return validate_mapped(dirfd, shared_fd, m, flags, NULL, why, whylen);
 }
 
 /* At open: every chk-N with a readable _metadata is retained (until the next commit's
@@ -181,7 +239,7 @@ int storage_scan(struct weir_storage *s, char *err, size_t errlen)
 }
 
 static int restore_new(const char *dir, int dirfd, const char *shared_dir, int shared_fd,
-                       struct meta_owned *mo, weir_restore **out)
+                       struct meta_owned *mo, struct file_maps *maps, weir_restore **out)
 {
     weir_restore *r = calloc(1, sizeof *r);
     if (!r || !(r->dir = strdup(dir)) || !(r->shared_dir = strdup(shared_dir))) {
@@ -193,6 +251,7 @@ static int restore_new(const char *dir, int dirfd, const char *shared_dir, int s
     r->dirfd = dirfd;
     r->shared_fd = shared_fd;
     r->mo = mo;
+    r->maps = maps;
     *out = r;
     return 0;
 }
@@ -223,6 +282,7 @@ int weir_restore_open_latest(weir_storage *s, unsigned flags, weir_restore **out
     bool any_metadata = false;
     int chosen_fd = -1;
     struct meta_owned *chosen_mo = NULL;
+    struct file_maps *chosen_maps = NULL;
     for (size_t i = n; i-- > 0;) {
         char name[32];
         snprintf(name, sizeof name, "chk-%" PRIu64, ids[i]);
@@ -247,7 +307,8 @@ int weir_restore_open_latest(weir_storage *s, unsigned flags, weir_restore **out
             snprintf(k->why, sizeof k->why, "_metadata is of job %s", mo->meta.job);
             rc = -EBADMSG;
         } else if (rc == 0) {
-            rc = validate_ckpt(fd, s->shared_fd, &mo->meta, flags, k->why, sizeof k->why);
+            rc = validate_mapped(fd, s->shared_fd, &mo->meta, flags, &chosen_maps, k->why,
+                                 sizeof k->why);
         }
         if (rc == -ENOMEM) {
             free(mo);
@@ -296,15 +357,17 @@ int weir_restore_open_latest(weir_storage *s, unsigned flags, weir_restore **out
         if (sfd >= 0)
             close(sfd);
         free(chosen_mo);
+        file_maps_free(chosen_maps);
         close(chosen_fd);
         rc = -ENOMEM;
         goto out;
     }
     sprintf(dir, "%s/chk-%" PRIu64, s->job_dir, chosen);
-    rc = restore_new(dir, chosen_fd, s->shared_dir, sfd, chosen_mo, out);
+    rc = restore_new(dir, chosen_fd, s->shared_dir, sfd, chosen_mo, chosen_maps, out);
     free(dir);
     if (rc < 0) {
         free(chosen_mo);
+        file_maps_free(chosen_maps);
         close(chosen_fd);
         close(sfd);
     }
@@ -362,14 +425,17 @@ int weir_restore_open_dir(const char *path, unsigned flags, weir_restore **out, 
         errbuf_printf(err, errlen, "%s: %s", shared, strerror(-rc));
         goto fail;
     }
-    rc = validate_ckpt(dirfd, sfd, &mo->meta, flags, why, sizeof why);
+    struct file_maps *maps = NULL;
+    rc = validate_mapped(dirfd, sfd, &mo->meta, flags, &maps, why, sizeof why);
     if (rc < 0) {
         errbuf_printf(err, errlen, "%s: %s", path, why);
         goto fail;
     }
-    rc = restore_new(path, dirfd, shared, sfd, mo, out);
-    if (rc < 0)
+    rc = restore_new(path, dirfd, shared, sfd, mo, maps, out);
+    if (rc < 0) {
+        file_maps_free(maps);
         goto fail;
+    }
     free(shared);
     return 0;
 fail:
@@ -413,6 +479,7 @@ void weir_restore_close(weir_restore *r)
     free(r->mo);
     free(r->dir);
     free(r->shared_dir);
+    file_maps_free(r->maps);
     free(r);
 }
 
@@ -456,6 +523,11 @@ int weir_restore_file_open(weir_restore *r, const char *name, weir_restore_file 
     int rc = fmt_reader_open(&f->rd, r->dirfd, name, e->size_bytes, NULL, 0);
     if (rc == 0 && (f->rd.h.kind != FMT_KIND_STATE || f->rd.checksum != e->checksum))
         rc = -EBADMSG;
+    for (size_t i = 0; rc == 0 && r->maps && i < r->maps->n; i++)
+        if (!strcmp(r->maps->m[i].name, name) && r->maps->m[i].len == f->rd.file_size) {
+            f->rd.map = r->maps->m[i].p; /* verified when the checkpoint was chosen */
+            f->rd.mapped = true;
+        }
     if (rc < 0) {
         fmt_reader_close(&f->rd);
         free(f);
