@@ -4,7 +4,7 @@
  *   weir bench nexmark --query qN --events N|--unbounded [-p N] [-c FILE] [-D key=value]...
  *                      [--rate R] [--event-rate R] [--seed S]
  *                      [--dump-events DIR] [--output DIR] [--json PATH]
- *                      [--from-checkpoint latest|DIR] [--allow-non-restored-state]
+ *                      [--from-checkpoint latest|DIR|s3://...] [--allow-non-restored-state]
  *                      [--overwrite]
  *
  * The job is source "nexmark" -> "latency-stamp" -> the query -> "latency-probe"
@@ -75,15 +75,14 @@ static unsigned free_port(void)
 
 static void bench_usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: weir bench nexmark --query QUERY --events N|--unbounded [-p N] [-c FILE]\n"
-        "                          [-D key=value]...\n"
-        "                          [--rate R] [--event-rate R] [--seed S]\n"
-        "                          [--dump-events DIR] [--output DIR] [--json PATH]\n"
-        "                          [--from-checkpoint latest|DIR] [--allow-non-restored-state]\n"
-        "                          [--overwrite]\n"
-        "QUERY is one of:");
+    fprintf(out, "usage: weir bench nexmark --query QUERY --events N|--unbounded [-p N] [-c FILE]\n"
+                 "                          [-D key=value]...\n"
+                 "                          [--rate R] [--event-rate R] [--seed S]\n"
+                 "                          [--dump-events DIR] [--output DIR] [--json PATH]\n"
+                 "                          [--from-checkpoint latest|DIR|s3://...] "
+                 "[--allow-non-restored-state]\n"
+                 "                          [--overwrite]\n"
+                 "QUERY is one of:");
     for (const struct weir_nexmark_query *const *q = weir_nexmark_queries; *q; q++)
         fprintf(out, " %s", (*q)->name);
     fprintf(out,

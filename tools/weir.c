@@ -30,16 +30,20 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: weir run [-c FILE] [-p N] [-D key=value]... [--from-checkpoint latest|DIR]\n"
-            "                [--allow-non-restored-state] [--overwrite] JOB [ARGS...]\n"
-            "       weir config [-c FILE] [-D key=value]...\n"
-            "       weir jobs\n"
-            "       weir bench nexmark --query QUERY --events N [...]   (see --help)\n"
-            "       weir selftest recovery [-c FILE] [-D key=value]... [--kills N] [...]\n"
-            "JOB is a built-in job (see `weir jobs`) or a path to a job shared object, with a\n"
-            "slash (./job.so). --overwrite lets a fresh run replace the part files of an\n"
-            "exactly-once output directory that is not empty (sink.file.overwrite).\n");
+    fprintf(
+        out,
+        "usage: weir run [-c FILE] [-p N] [-D key=value]...\n"
+        "                [--from-checkpoint|--from-savepoint latest|DIR|s3://BUCKET/KEY]\n"
+        "                [--allow-non-restored-state] [--overwrite] JOB [ARGS...]\n"
+        "       weir config [-c FILE] [-D key=value]...\n"
+        "       weir jobs\n"
+        "       weir bench nexmark --query QUERY --events N [...]   (see --help)\n"
+        "       weir selftest recovery [-c FILE] [-D key=value]... [--kills N] [...]\n"
+        "JOB is a built-in job (see `weir jobs`) or a path to a job shared object, with a\n"
+        "slash (./job.so). --overwrite lets a fresh run replace the part files of an\n"
+        "exactly-once output directory that is not empty (sink.file.overwrite).\n"
+        "--from-checkpoint latest restores the newest retained checkpoint of\n"
+        "state.checkpoints.dir; a DIR or s3:// URL names one checkpoint (chk-N) or savepoint.\n");
 }
 
 static const char *restore_from;
