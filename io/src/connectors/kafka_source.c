@@ -828,7 +828,11 @@ static int emit_message(weir_ctx *ctx, struct ksrc *s, const rd_kafka_message_t 
         p->max_ts = ts;
     p->last_ns = now;
     p->idle = false;
-    s->idle_sent = false; /* the runtime marks the source active again with this record */
+    if (s->idle_sent) { /* active again, before the record */
+        s->idle_sent = false;
+        if ((rc = weir_emit_idle(out, 0)) < 0)
+            return rc;
+    }
     return weir_emit_commit(out, ts);
 }
 
