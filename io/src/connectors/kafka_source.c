@@ -4,7 +4,7 @@
  *
  * A subtask's life, as states of its consumer:
  *
- *   OPENED --first poll: start offsets resolved, assign--> READING
+ *   OPENED --first poll or snapshot: start offsets resolved, assign--> READING
  *   READING --discovery finds new partitions of ours: assign again--> READING
  *   READING --bounded and every partition at its stop offset--> (WEIR_SOURCE_DONE)
  *
@@ -533,14 +533,19 @@ static void kafka_close(weir_ctx *ctx, void *state)
 }
 
 /* Where a partition starts without a checkpoint's offset: the startup mode (earliest for a
- * partition discovered after the first start or unknown to the restored checkpoint). */
-static int resolve_start(weir_ctx *ctx, struct ksrc *s, struct kpart *p, bool discovered)
+ * partition discovered after the first start or unknown to the restored checkpoint). A
+ * failure fails the job, but when quiet (a discovered partition, which may have no leader
+ * yet just after its creation): it is tried again at the next discovery. */
+static int resolve_start(weir_ctx *ctx, struct ksrc *s, struct kpart *p, bool discovered,
+                         bool quiet)
 {
     const struct weir_kafka_source_opts *o = &s->ko->o;
     int64_t lo, hi;
     rd_kafka_resp_err_t e =
         rd_kafka_query_watermark_offsets(s->rk, o->topic, p->id, &lo, &hi, META_TIMEOUT_MS);
     if (e) {
+        if (quiet)
+            return -EHOSTUNREACH;
         weir_ctx_fail(ctx, "kafka source \"%s\": offsets of %s [%d] from %s: %s", s->uid, o->topic,
                       (int)p->id, o->bootstrap, rd_kafka_err2str(e));
         return -EHOSTUNREACH;
@@ -562,6 +567,8 @@ static int resolve_start(weir_ctx *ctx, struct ksrc *s, struct kpart *p, bool di
         int64_t off = tp->offset;
         rd_kafka_topic_partition_list_destroy(l);
         if (e) {
+            if (quiet)
+                return -EHOSTUNREACH;
             weir_ctx_fail(ctx, "kafka source \"%s\": %s offsets of %s [%d]: %s", s->uid,
                           mode == WEIR_KAFKA_STARTUP_GROUP ? "committed" : "timestamp", o->topic,
                           (int)p->id, rd_kafka_err2str(e));
@@ -648,6 +655,7 @@ static void publish_metrics(struct ksrc *s)
 static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool discovered)
 {
     int added = 0;
+    bool retry = false;
     uint64_t now = now_ns();
     for (int32_t id = 0; id < count; id++) {
         if (split_owner(s->ko->o.topic, id, s->parallelism) != s->subtask)
@@ -671,7 +679,11 @@ static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool di
                 from_checkpoint = true;
             }
         if (!from_checkpoint) {
-            int rc = resolve_start(ctx, s, p, discovered || s->was_restored);
+            int rc = resolve_start(ctx, s, p, discovered || s->was_restored, discovered);
+            if (rc < 0 && discovered) {
+                retry = true; /* at the next discovery */
+                continue;
+            }
             if (rc < 0)
                 return rc;
         }
@@ -683,7 +695,7 @@ static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool di
         s->n_parts++;
         added++;
     }
-    if (count > s->known)
+    if (count > s->known && !retry)
         s->known = count;
     return added;
 }
@@ -844,6 +856,19 @@ static bool all_done(const struct ksrc *s)
     return true;
 }
 
+/* OPENED -> READING: where each owned partition starts, resolved now, and the assignment. */
+static int start_reading(weir_ctx *ctx, struct ksrc *s, uint64_t now)
+{
+    int rc = take_partitions(ctx, s, s->known, false);
+    if (rc < 0)
+        return rc;
+    if ((rc = assign_all(ctx, s)) < 0)
+        return rc;
+    s->assigned = true;
+    s->next_discovery_ns = now + (uint64_t)s->ko->o.discovery_interval_ms * 1000000ull;
+    return 0;
+}
+
 static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, uint32_t *emitted)
 {
     struct ksrc *s = state;
@@ -852,14 +877,10 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
     *emitted = 0;
     if (weir_ctx_stopping(ctx))
         return WEIR_SOURCE_DONE;
-    if (!s->assigned) { /* OPENED -> READING */
-        int rc = take_partitions(ctx, s, s->known, false);
+    if (!s->assigned) {
+        int rc = start_reading(ctx, s, now);
         if (rc < 0)
             return rc;
-        if ((rc = assign_all(ctx, s)) < 0)
-            return rc;
-        s->assigned = true;
-        s->next_discovery_ns = now + (uint64_t)o->discovery_interval_ms * 1000000ull;
     } else if (!o->bounded && o->discovery_interval_ms > 0 && now >= s->next_discovery_ns) {
         s->next_discovery_ns = now + (uint64_t)o->discovery_interval_ms * 1000000ull;
         int32_t count;
@@ -929,13 +950,18 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
 /* --- checkpoints --------------------------------------------------------------------------- */
 
 /* Position: magic, version, count, then per owned partition its id, next offset and stop
- * offset (INT64_MAX when unbounded). Before the first poll, what was restored (or nothing). */
+ * offset (INT64_MAX when unbounded). A checkpoint before the first poll resolves the start
+ * offsets first, so that it names real ones (not "latest", which would move on). */
 static int kafka_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
 {
     struct ksrc *s = state;
-    uint32_t head[3] = {SNAP_MAGIC, SNAP_VERSION, 0};
-    int n = s->assigned ? s->n_parts : s->n_restored;
-    head[2] = (uint32_t)n;
+    if (!s->assigned) {
+        int rc = start_reading(ctx, s, now_ns());
+        if (rc < 0)
+            return rc;
+    }
+    uint32_t head[3] = {SNAP_MAGIC, SNAP_VERSION, (uint32_t)s->n_parts};
+    int n = s->n_parts;
     int rc = out->write(out, head, sizeof head);
     struct pending *pd = &s->pending[id % PENDING_MAX];
     pending_clear(pd);
@@ -943,9 +969,8 @@ static int kafka_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_s
     if (pd->off)
         pd->id = id;
     for (int i = 0; i < n && rc == 0; i++) {
-        int32_t part = s->assigned ? s->parts[i].id : s->restored[i].part;
-        int64_t v[2] = {s->assigned ? s->parts[i].next : s->restored[i].next,
-                        s->assigned ? s->parts[i].stop : s->restored[i].stop};
+        int32_t part = s->parts[i].id;
+        int64_t v[2] = {s->parts[i].next, s->parts[i].stop};
         rc = out->write(out, &part, sizeof part);
         if (rc == 0)
             rc = out->write(out, v, sizeof v);
