@@ -261,8 +261,11 @@ static uint64_t kafka_key(const weir_rec *r)
     return h;
 }
 
-static int job_kafka_count(weir_job *job, int argc, char **argv)
+/* kafka-count's options into o and *window_ms; -EINVAL after the job's error. */
+static int kafka_count_args(weir_job *job, int argc, char **argv, struct weir_kafka_source_opts *op,
+                            uint64_t *window_ms)
 {
+    struct weir_kafka_source_opts o = *op;
     static const struct option longopts[] = {
         {"bootstrap", required_argument, NULL, 'b'},
         {"topic", required_argument, NULL, 't'},
@@ -281,8 +284,7 @@ static int job_kafka_count(weir_job *job, int argc, char **argv)
     };
     static const char *props[17]; /* librdkafka settings, NULL-terminated */
     size_t n_props = 0;
-    struct weir_kafka_source_opts o = {.watermarks = true};
-    uint64_t v, window_ms = 1000;
+    uint64_t v;
     optind = 1;
     opterr = 0;
     int c;
@@ -332,9 +334,9 @@ static int job_kafka_count(weir_job *job, int argc, char **argv)
             }
             break;
         case 'w':
-            if (cli_parse_count(job, "--window-ms", optarg, &window_ms) < 0)
+            if (cli_parse_count(job, "--window-ms", optarg, window_ms) < 0)
                 return -EINVAL;
-            if (window_ms == 0 || window_ms > INT64_MAX / 2) {
+            if (*window_ms == 0 || *window_ms > INT64_MAX / 2) {
                 weir_job_fail(job, "--window-ms %s: must be > 0 and below 4.6e18", optarg);
                 return -EINVAL;
             }
@@ -377,6 +379,16 @@ static int job_kafka_count(weir_job *job, int argc, char **argv)
             return -EINVAL;
         }
     }
+    *op = o;
+    return 0;
+}
+
+static int job_kafka_count(weir_job *job, int argc, char **argv)
+{
+    struct weir_kafka_source_opts o = {.watermarks = true};
+    uint64_t window_ms = 1000;
+    if (kafka_count_args(job, argc, argv, &o, &window_ms) < 0)
+        return -EINVAL;
     if (!o.bootstrap || !o.topic) {
         weir_job_fail(job, "--bootstrap HOST:PORT and --topic T are needed");
         return -EINVAL;

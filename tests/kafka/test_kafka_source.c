@@ -486,9 +486,15 @@ static uint64_t value_key(const weir_rec *r)
     return (uint64_t)atoll(buf) % 7;
 }
 
+static int pass(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
+{
+    return weir_emit_forward(out, in);
+}
+
 /* 3 partitions at parallelism p: windows of [0, 1000) fire while the job runs, so every
  * source subtask's watermark (or idleness, for the one with no partition at p = 4) reaches
- * the window operators. */
+ * the window operators, through a map chained to the source (idleness goes past the chain
+ * to the subtask's outputs). */
 static void windows_fire(int parallelism)
 {
     char t[256];
@@ -501,7 +507,7 @@ static void windows_fire(int parallelism)
     struct bg b = {.job = weir_job_new("kafka-windows"), .parallelism = parallelism};
     struct weir_kafka_source_opts o = opts_for(t);
     o.watermarks = true;
-    weir_stream *s = weir_source_kafka(b.job, "src", &o);
+    weir_stream *s = weir_map(weir_source_kafka(b.job, "src", &o), "pass", pass);
     wt_collect(weir_window_aggregate(weir_key_by(s, value_key), "count", weir_tumbling(1000),
                                      &weir_agg_count, NULL, NULL),
                "out", 0);

@@ -120,8 +120,8 @@ static inline int weir_emit_watermark(weir_emit *out, int64_t wm)
 
 /* From a source that makes its own watermarks (weir_source_kafka's per-partition ones):
  * idle != 0 marks the source subtask idle, so that it stops holding back the watermarks
- * downstream; the next record it emits makes it active again, as does idle == 0. Only a
- * source's emit acts on it; an operator's ignores it. */
+ * downstream; idle == 0 marks it active again (do so before the next record). It passes the
+ * operators chained to the source to the subtask's outputs. Only for sources. */
 static inline int weir_emit_idle(weir_emit *out, int idle)
 {
     weir_rec r = {.len = 0, .kind = WEIR_REC_STATUS, .flags = 0, .ts = idle ? 1 : 0};

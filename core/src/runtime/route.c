@@ -95,8 +95,8 @@ int push_source(weir_emit *e, const weir_rec *r)
     struct op_inst *op = e->target;
     struct task *t = op->task;
     if (__builtin_expect(r->kind == WEIR_REC_STATUS, 0)) {
-        /* A source's own idleness (weir_emit_idle): past the chain, to every route, as
-         * source_time's; a record emitted later makes it active again (below). */
+        /* A source's own idleness (weir_emit_idle) with a watermark strategy: past the
+         * chain, to every route, as source_time's, which it keeps in step with. */
         bool idle = r->ts == 1;
         if (idle == t->src_idle)
             return 0;
@@ -123,8 +123,8 @@ int push_op(weir_emit *e, const weir_rec *r)
     struct op_inst *next = e->target;
     if (__builtin_expect(r->kind == WEIR_REC_WATERMARK, 0))
         return deliver_watermark(next, r->ts);
-    if (__builtin_expect(r->kind != WEIR_REC_DATA, 0))
-        return 0;
+    if (__builtin_expect(r->kind != WEIR_REC_DATA, 0)) /* a source's idleness: down the chain */
+        return r->kind == WEIR_REC_STATUS ? next->emit.push(&next->emit, r) : 0;
     next->records++;
     return next->node->op->process(&next->ctx, next->state, 0, r, &next->emit);
 }

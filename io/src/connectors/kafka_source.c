@@ -4,7 +4,7 @@
  *
  * A subtask's life, as states of its consumer:
  *
- *   OPENED --first poll: start offsets resolved, assign--> READING
+ *   OPENED --first poll or snapshot: start offsets resolved, assign--> READING
  *   READING --discovery finds new partitions of ours: assign again--> READING
  *   READING --bounded and every partition at its stop offset--> (WEIR_SOURCE_DONE)
  *
@@ -38,7 +38,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include <weir/config.h>
@@ -47,19 +46,12 @@
 #include <weir/metrics.h>
 #include <weir/state.h>
 
+#include "connectors_private.h"
+
 #define SNAP_MAGIC      0x4b41464bu /* "KFAK" */
 #define SNAP_VERSION    1u
 #define META_TIMEOUT_MS 10000
 #define PENDING_MAX     8 /* snapshots whose checkpoint may still complete */
-
-/* The options, copied (strings included) when the job is built. */
-struct kopts {
-    struct weir_kafka_source_opts o;
-    char **strings; /* everything below points into these */
-    size_t n_strings;
-    size_t n_fields, n_props;
-    const char *job_name; /* for the default group id */
-};
 
 /* One partition's published numbers; allocated apart so that the registry's pointers stay
  * valid when the partition table grows. */
@@ -107,8 +99,7 @@ struct ksrc {
     bool idle_sent;
     struct pending pending[PENDING_MAX];
     uint64_t bad_records;
-    char *fbuf; /* fields being built: (off, len) pairs then text */
-    size_t fbuf_len, fbuf_cap;
+    struct kafka_fields fields; /* the value's, reused record after record */
     /* metrics */
     weir_metrics *metrics;
     char labels[1024]; /* job_name, operator_name, subtask_index: every series of ours */
@@ -133,236 +124,6 @@ static int split_owner(const char *topic, int32_t partition, int parallelism)
         h = (int32_t)((uint32_t)h * 31u + *c);
     int start = (int)(((uint32_t)h * 31u & 0x7FFFFFFFu) % (uint32_t)parallelism);
     return (int)((start + (int64_t)partition) % parallelism);
-}
-
-/* --- the accessors ------------------------------------------------------------------------ */
-
-const struct weir_kafka_rec *weir_kafka_rec_of(const weir_rec *r)
-{
-    return (const struct weir_kafka_rec *)(const void *)r->data;
-}
-
-const char *weir_kafka_topic(const struct weir_kafka_rec *k, size_t *len)
-{
-    *len = k->topic_len;
-    return (const char *)k->data;
-}
-
-const void *weir_kafka_key(const struct weir_kafka_rec *k, size_t *len)
-{
-    *len = k->key_len < 0 ? 0 : (size_t)k->key_len;
-    return k->key_len < 0 ? NULL : k->data + k->topic_len;
-}
-
-const void *weir_kafka_value(const struct weir_kafka_rec *k, size_t *len)
-{
-    *len = k->value_len;
-    return k->data + k->topic_len + (k->key_len < 0 ? 0 : k->key_len);
-}
-
-static const unsigned char *headers_of(const struct weir_kafka_rec *k)
-{
-    return k->data + k->topic_len + (k->key_len < 0 ? 0 : k->key_len) + k->value_len;
-}
-
-/* Headers: per header uint16 name length, int32 value length (-1: null), name, value. */
-int weir_kafka_header(const struct weir_kafka_rec *k, unsigned i, const char **name,
-                      size_t *name_len, const void **value, size_t *value_len)
-{
-    if (i >= k->n_headers)
-        return -ENOENT;
-    const unsigned char *p = headers_of(k);
-    for (unsigned j = 0;; j++) {
-        uint16_t nl;
-        int32_t vl;
-        memcpy(&nl, p, sizeof nl);
-        memcpy(&vl, p + 2, sizeof vl);
-        if (j == i) {
-            *name = (const char *)p + 6;
-            *name_len = nl;
-            *value = vl < 0 ? NULL : p + 6 + nl;
-            *value_len = vl < 0 ? 0 : (size_t)vl;
-            return 0;
-        }
-        p += 6 + nl + (vl < 0 ? 0 : vl);
-    }
-}
-
-/* Fields: n_fields pairs of uint32 (offset into the text, length; UINT32_MAX: null), then
- * the text. */
-const char *weir_kafka_field(const struct weir_kafka_rec *k, unsigned i, size_t *len)
-{
-    *len = 0;
-    if (i >= k->n_fields)
-        return NULL;
-    const unsigned char *f = headers_of(k) + k->headers_len;
-    uint32_t pair[2];
-    memcpy(pair, f + 8 * (size_t)i, sizeof pair);
-    if (pair[1] == UINT32_MAX)
-        return NULL;
-    *len = pair[1];
-    return (const char *)f + 8 * (size_t)k->n_fields + pair[0];
-}
-
-/* --- parsing values into fields ----------------------------------------------------------- */
-
-static int fbuf_room(struct ksrc *s, size_t more)
-{
-    if (s->fbuf_len + more <= s->fbuf_cap)
-        return 0;
-    size_t cap = s->fbuf_cap ? s->fbuf_cap : 1024;
-    while (cap < s->fbuf_len + more)
-        cap *= 2;
-    char *p = realloc(s->fbuf, cap);
-    if (!p)
-        return -ENOMEM;
-    s->fbuf = p;
-    s->fbuf_cap = cap;
-    return 0;
-}
-
-/* The fields block is built as text with a table of (offset, length) in front; the table is
- * sized once the count is known: fields go to a text area first, the table after it. */
-struct fields {
-    uint32_t (*pair)[2];
-    size_t n, cap;
-};
-
-static int field_add(struct ksrc *s, struct fields *f, const char *text, size_t len, bool null)
-{
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 16;
-        void *p = realloc(f->pair, cap * sizeof *f->pair);
-        if (!p)
-            return -ENOMEM;
-        f->pair = p;
-        f->cap = cap;
-    }
-    if (f->n >= UINT16_MAX)
-        return -E2BIG;
-    if (fbuf_room(s, len) < 0)
-        return -ENOMEM;
-    f->pair[f->n][0] = (uint32_t)s->fbuf_len;
-    f->pair[f->n][1] = null ? UINT32_MAX : (uint32_t)len;
-    if (len)
-        memcpy(s->fbuf + s->fbuf_len, text, len);
-    s->fbuf_len += len;
-    f->n++;
-    return 0;
-}
-
-/* One CSV line: fields split at delim; a field that starts with " runs to the closing quote,
- * "" inside being one ". Returns 0, -ENOMEM, or -EBADMSG with why. */
-static int parse_csv(struct ksrc *s, struct fields *f, const char *v, size_t n, char delim,
-                     char *why, size_t whylen)
-{
-    size_t i = 0;
-    if (n && v[n - 1] == '\n')
-        n--;
-    if (n && v[n - 1] == '\r')
-        n--;
-    char *tmp = NULL;
-    size_t tcap = 0;
-    int rc = 0;
-    for (;;) {
-        if (i < n && v[i] == '"') {
-            size_t tl = 0;
-            i++;
-            for (;;) {
-                if (i >= n) {
-                    snprintf(why, whylen, "CSV: unterminated quoted field");
-                    rc = -EBADMSG;
-                    goto out;
-                }
-                if (v[i] == '"') {
-                    if (i + 1 < n && v[i + 1] == '"') {
-                        i++;
-                    } else {
-                        i++;
-                        break;
-                    }
-                }
-                if (tl == tcap) {
-                    tcap = tcap ? tcap * 2 : 64;
-                    char *t = realloc(tmp, tcap);
-                    if (!t) {
-                        rc = -ENOMEM;
-                        goto out;
-                    }
-                    tmp = t;
-                }
-                tmp[tl++] = v[i++];
-            }
-            if (i < n && v[i] != delim) {
-                snprintf(why, whylen, "CSV: a quoted field is followed by '%c'", v[i]);
-                rc = -EBADMSG;
-                goto out;
-            }
-            if ((rc = field_add(s, f, tmp, tl, false)) < 0)
-                goto out;
-        } else {
-            size_t st = i;
-            while (i < n && v[i] != delim)
-                i++;
-            if ((rc = field_add(s, f, v + st, i - st, false)) < 0)
-                goto out;
-        }
-        if (i >= n)
-            break;
-        i++; /* the delimiter: another field follows, maybe empty */
-        if (i == n) {
-            if ((rc = field_add(s, f, "", 0, false)) < 0)
-                goto out;
-            break;
-        }
-    }
-    if (f->n < s->ko->n_fields) {
-        snprintf(why, whylen, "CSV: %zu fields, %zu expected", f->n, s->ko->n_fields);
-        rc = -EBADMSG;
-    }
-out:
-    free(tmp);
-    return rc;
-}
-
-static int parse_json(struct ksrc *s, struct fields *f, const char *v, size_t n, char *why,
-                      size_t whylen)
-{
-    json_error_t err;
-    json_t *root = json_loadb(v, n, 0, &err);
-    if (!root) {
-        snprintf(why, whylen, "JSON: %s at byte %d", err.text, err.position);
-        return -EBADMSG;
-    }
-    int rc = 0;
-    if (!json_is_object(root)) {
-        snprintf(why, whylen, "JSON: not an object");
-        rc = -EBADMSG;
-        goto out;
-    }
-    for (size_t i = 0; i < s->ko->n_fields; i++) {
-        const char *name = s->ko->o.fields[i];
-        json_t *m = json_object_get(root, name);
-        if (!m) {
-            snprintf(why, whylen, "JSON: no member \"%s\"", name);
-            rc = -EBADMSG;
-            goto out;
-        }
-        if (json_is_string(m)) {
-            rc = field_add(s, f, json_string_value(m), json_string_length(m), false);
-        } else if (json_is_null(m)) {
-            rc = field_add(s, f, NULL, 0, true);
-        } else {
-            char *t = json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY);
-            rc = t ? field_add(s, f, t, strlen(t), false) : -ENOMEM;
-            free(t);
-        }
-        if (rc < 0)
-            goto out;
-    }
-out:
-    json_decref(root);
-    return rc;
 }
 
 /* --- bad records --------------------------------------------------------------------------- */
@@ -529,18 +290,23 @@ static void kafka_close(weir_ctx *ctx, void *state)
         pending_clear(&s->pending[i]);
     free(s->parts);
     free(s->restored);
-    free(s->fbuf);
+    kafka_fields_free(&s->fields);
 }
 
 /* Where a partition starts without a checkpoint's offset: the startup mode (earliest for a
- * partition discovered after the first start or unknown to the restored checkpoint). */
-static int resolve_start(weir_ctx *ctx, struct ksrc *s, struct kpart *p, bool discovered)
+ * partition discovered after the first start or unknown to the restored checkpoint). A
+ * failure fails the job, but when quiet (a discovered partition, which may have no leader
+ * yet just after its creation): it is tried again at the next discovery. */
+static int resolve_start(weir_ctx *ctx, struct ksrc *s, struct kpart *p, bool discovered,
+                         bool quiet)
 {
     const struct weir_kafka_source_opts *o = &s->ko->o;
     int64_t lo, hi;
     rd_kafka_resp_err_t e =
         rd_kafka_query_watermark_offsets(s->rk, o->topic, p->id, &lo, &hi, META_TIMEOUT_MS);
     if (e) {
+        if (quiet)
+            return -EHOSTUNREACH;
         weir_ctx_fail(ctx, "kafka source \"%s\": offsets of %s [%d] from %s: %s", s->uid, o->topic,
                       (int)p->id, o->bootstrap, rd_kafka_err2str(e));
         return -EHOSTUNREACH;
@@ -562,6 +328,8 @@ static int resolve_start(weir_ctx *ctx, struct ksrc *s, struct kpart *p, bool di
         int64_t off = tp->offset;
         rd_kafka_topic_partition_list_destroy(l);
         if (e) {
+            if (quiet)
+                return -EHOSTUNREACH;
             weir_ctx_fail(ctx, "kafka source \"%s\": %s offsets of %s [%d]: %s", s->uid,
                           mode == WEIR_KAFKA_STARTUP_GROUP ? "committed" : "timestamp", o->topic,
                           (int)p->id, rd_kafka_err2str(e));
@@ -648,6 +416,7 @@ static void publish_metrics(struct ksrc *s)
 static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool discovered)
 {
     int added = 0;
+    bool retry = false;
     uint64_t now = now_ns();
     for (int32_t id = 0; id < count; id++) {
         if (split_owner(s->ko->o.topic, id, s->parallelism) != s->subtask)
@@ -671,7 +440,11 @@ static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool di
                 from_checkpoint = true;
             }
         if (!from_checkpoint) {
-            int rc = resolve_start(ctx, s, p, discovered || s->was_restored);
+            int rc = resolve_start(ctx, s, p, discovered || s->was_restored, discovered);
+            if (rc < 0 && discovered) {
+                retry = true; /* at the next discovery */
+                continue;
+            }
             if (rc < 0)
                 return rc;
         }
@@ -683,7 +456,7 @@ static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool di
         s->n_parts++;
         added++;
     }
-    if (count > s->known)
+    if (count > s->known && !retry)
         s->known = count;
     return added;
 }
@@ -742,93 +515,40 @@ static int emit_message(weir_ctx *ctx, struct ksrc *s, const rd_kafka_message_t 
                         weir_emit *out, uint64_t now)
 {
     const struct weir_kafka_source_opts *o = &s->ko->o;
-    struct fields f = {0};
+    struct kafka_fields *f = &s->fields;
     char why[256];
     int rc = 0;
-    s->fbuf_len = 0;
+    f->n = f->len = 0;
     if (o->format == WEIR_KAFKA_FORMAT_CSV)
-        rc = parse_csv(s, &f, m->payload ? m->payload : "", m->len,
-                       o->csv_delimiter ? o->csv_delimiter : ',', why, sizeof why);
+        rc = kafka_parse_csv(f, m->payload ? m->payload : "", m->len,
+                             o->csv_delimiter ? o->csv_delimiter : ',', s->ko->n_fields, why,
+                             sizeof why);
     else if (o->format == WEIR_KAFKA_FORMAT_JSON)
-        rc = parse_json(s, &f, m->payload ? m->payload : "", m->len, why, sizeof why);
-    if (rc == -EBADMSG) {
-        free(f.pair);
+        rc = kafka_parse_json(f, m->payload ? m->payload : "", m->len, o->fields, s->ko->n_fields,
+                              why, sizeof why);
+    if (rc == -EBADMSG)
         return reject_record(ctx, s, m, why);
-    }
-    if (rc < 0) {
-        free(f.pair);
+    if (rc < 0)
         return rc;
-    }
-    rd_kafka_headers_t *hdrs = NULL;
-    size_t n_hdrs = 0, hlen = 0;
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        n_hdrs = rd_kafka_header_cnt(hdrs);
-    for (size_t i = 0; i < n_hdrs; i++) {
-        const char *name;
-        const void *val;
-        size_t vs;
-        rd_kafka_header_get_all(hdrs, i, &name, &val, &vs);
-        hlen += 6 + strlen(name) + (val ? vs : 0);
-    }
-    size_t topic_len = strlen(o->topic);
-    size_t key_len = m->key ? m->key_len : 0;
-    size_t flen = f.n ? 8 * f.n + s->fbuf_len : 0;
-    size_t total = sizeof(struct weir_kafka_rec) + topic_len + key_len + m->len + hlen + flen;
+    size_t hlen, total = kafka_rec_size(m, o->topic, f, &hlen);
     struct weir_kafka_rec *k = total > UINT32_MAX ? NULL : weir_emit_reserve(out, (uint32_t)total);
     if (!k) {
-        free(f.pair);
         snprintf(why, sizeof why,
                  "%zu bytes, larger than the largest record (memory.segment-size minus 16)", total);
         return reject_record(ctx, s, m, why);
     }
-    rd_kafka_timestamp_type_t tt;
-    *k = (struct weir_kafka_rec){
-        .offset = m->offset,
-        .timestamp_ms = rd_kafka_message_timestamp(m, &tt),
-        .partition = m->partition,
-        .key_len = m->key ? (int32_t)m->key_len : -1,
-        .value_len = (uint32_t)m->len,
-        .headers_len = (uint32_t)hlen,
-        .fields_len = (uint32_t)flen,
-        .topic_len = (uint16_t)topic_len,
-        .n_headers = (uint16_t)n_hdrs,
-        .n_fields = (uint16_t)f.n,
-    };
-    unsigned char *d = k->data;
-    memcpy(d, o->topic, topic_len);
-    d += topic_len;
-    if (key_len)
-        memcpy(d, m->key, key_len);
-    d += key_len;
-    if (m->len)
-        memcpy(d, m->payload, m->len);
-    d += m->len;
-    for (size_t i = 0; i < n_hdrs; i++) {
-        const char *name;
-        const void *val;
-        size_t vs;
-        rd_kafka_header_get_all(hdrs, i, &name, &val, &vs);
-        uint16_t nl = (uint16_t)strlen(name);
-        int32_t vl = val ? (int32_t)vs : -1;
-        memcpy(d, &nl, 2);
-        memcpy(d + 2, &vl, 4);
-        memcpy(d + 6, name, nl);
-        if (val && vs)
-            memcpy(d + 6 + nl, val, vs);
-        d += 6 + nl + (val ? vs : 0);
-    }
-    if (f.n) {
-        memcpy(d, f.pair, 8 * f.n);
-        memcpy(d + 8 * f.n, s->fbuf, s->fbuf_len);
-    }
-    free(f.pair);
+    kafka_rec_write(k, m, o->topic, f, hlen);
     int64_t ts = o->timestamp ? o->timestamp(k, o->timestamp_arg)
                               : (k->timestamp_ms >= 0 ? k->timestamp_ms : WEIR_TS_NONE);
     if (ts != WEIR_TS_NONE && ts > p->max_ts)
         p->max_ts = ts;
     p->last_ns = now;
     p->idle = false;
-    s->idle_sent = false; /* the runtime marks the source active again with this record */
+    if (s->idle_sent) { /* active again, before the record */
+        s->idle_sent = false;
+        if ((rc = weir_emit_idle(out, 0)) < 0)
+            return rc;
+    }
     return weir_emit_commit(out, ts);
 }
 
@@ -840,6 +560,19 @@ static bool all_done(const struct ksrc *s)
     return true;
 }
 
+/* OPENED -> READING: where each owned partition starts, resolved now, and the assignment. */
+static int start_reading(weir_ctx *ctx, struct ksrc *s, uint64_t now)
+{
+    int rc = take_partitions(ctx, s, s->known, false);
+    if (rc < 0)
+        return rc;
+    if ((rc = assign_all(ctx, s)) < 0)
+        return rc;
+    s->assigned = true;
+    s->next_discovery_ns = now + (uint64_t)s->ko->o.discovery_interval_ms * 1000000ull;
+    return 0;
+}
+
 static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, uint32_t *emitted)
 {
     struct ksrc *s = state;
@@ -848,14 +581,10 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
     *emitted = 0;
     if (weir_ctx_stopping(ctx))
         return WEIR_SOURCE_DONE;
-    if (!s->assigned) { /* OPENED -> READING */
-        int rc = take_partitions(ctx, s, s->known, false);
+    if (!s->assigned) {
+        int rc = start_reading(ctx, s, now);
         if (rc < 0)
             return rc;
-        if ((rc = assign_all(ctx, s)) < 0)
-            return rc;
-        s->assigned = true;
-        s->next_discovery_ns = now + (uint64_t)o->discovery_interval_ms * 1000000ull;
     } else if (!o->bounded && o->discovery_interval_ms > 0 && now >= s->next_discovery_ns) {
         s->next_discovery_ns = now + (uint64_t)o->discovery_interval_ms * 1000000ull;
         int32_t count;
@@ -925,13 +654,18 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
 /* --- checkpoints --------------------------------------------------------------------------- */
 
 /* Position: magic, version, count, then per owned partition its id, next offset and stop
- * offset (INT64_MAX when unbounded). Before the first poll, what was restored (or nothing). */
+ * offset (INT64_MAX when unbounded). A checkpoint before the first poll resolves the start
+ * offsets first, so that it names real ones (not "latest", which would move on). */
 static int kafka_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
 {
     struct ksrc *s = state;
-    uint32_t head[3] = {SNAP_MAGIC, SNAP_VERSION, 0};
-    int n = s->assigned ? s->n_parts : s->n_restored;
-    head[2] = (uint32_t)n;
+    if (!s->assigned) {
+        int rc = start_reading(ctx, s, now_ns());
+        if (rc < 0)
+            return rc;
+    }
+    uint32_t head[3] = {SNAP_MAGIC, SNAP_VERSION, (uint32_t)s->n_parts};
+    int n = s->n_parts;
     int rc = out->write(out, head, sizeof head);
     struct pending *pd = &s->pending[id % PENDING_MAX];
     pending_clear(pd);
@@ -939,9 +673,8 @@ static int kafka_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_s
     if (pd->off)
         pd->id = id;
     for (int i = 0; i < n && rc == 0; i++) {
-        int32_t part = s->assigned ? s->parts[i].id : s->restored[i].part;
-        int64_t v[2] = {s->assigned ? s->parts[i].next : s->restored[i].next,
-                        s->assigned ? s->parts[i].stop : s->restored[i].stop};
+        int32_t part = s->parts[i].id;
+        int64_t v[2] = {s->parts[i].next, s->parts[i].stop};
         rc = out->write(out, &part, sizeof part);
         if (rc == 0)
             rc = out->write(out, v, sizeof v);
@@ -1011,7 +744,7 @@ static int kafka_checkpoint_complete(weir_ctx *ctx, void *state, uint64_t id)
     return 0;
 }
 
-static const struct weir_source_ops kafka_source_ops = {
+const struct weir_source_ops kafka_source_ops = {
     .kind = "kafka",
     .state_size = sizeof(struct ksrc),
     .open = kafka_open,
@@ -1021,100 +754,3 @@ static const struct weir_source_ops kafka_source_ops = {
     .restore = kafka_restore,
     .checkpoint_complete = kafka_checkpoint_complete,
 };
-
-/* --- building ------------------------------------------------------------------------------ */
-
-static void kopts_free(void *arg)
-{
-    struct kopts *ko = arg;
-    if (!ko)
-        return;
-    for (size_t i = 0; i < ko->n_strings; i++)
-        free(ko->strings[i]);
-    free(ko->strings);
-    free((void *)ko->o.fields);
-    free((void *)ko->o.properties);
-    free(ko);
-}
-
-static const char *keep(struct kopts *ko, const char *str)
-{
-    if (!str)
-        return NULL;
-    char **ns = realloc(ko->strings, (ko->n_strings + 1) * sizeof *ns);
-    if (!ns)
-        return NULL;
-    ko->strings = ns;
-    char *c = strdup(str);
-    if (c)
-        ko->strings[ko->n_strings++] = c;
-    return c;
-}
-
-static const char *const *keep_list(struct kopts *ko, const char *const *list, size_t *n, bool *oom)
-{
-    *n = 0;
-    if (!list)
-        return NULL;
-    while (list[*n])
-        (*n)++;
-    const char **l = calloc(*n + 1, sizeof *l);
-    if (!l) {
-        *oom = true;
-        return NULL;
-    }
-    for (size_t i = 0; i < *n; i++)
-        if (!(l[i] = keep(ko, list[i])))
-            *oom = true;
-    return l;
-}
-
-weir_stream *weir_source_kafka(weir_job *job, const char *uid,
-                               const struct weir_kafka_source_opts *opts)
-{
-    if (!job)
-        return NULL;
-    if (!opts || !opts->bootstrap || !*opts->bootstrap) {
-        weir_job_fail(job,
-                      "kafka source \"%s\": no bootstrap servers (opts.bootstrap, "
-                      "--bootstrap)",
-                      uid ? uid : "");
-        return NULL;
-    }
-    if (!opts->topic || !*opts->topic) {
-        weir_job_fail(job, "kafka source \"%s\": no topic (opts.topic, --topic)", uid ? uid : "");
-        return NULL;
-    }
-    if (opts->startup_mode > WEIR_KAFKA_STARTUP_TIMESTAMP ||
-        opts->format > WEIR_KAFKA_FORMAT_JSON || opts->max_out_of_orderness_ms < 0 ||
-        opts->idleness_ms < 0 || opts->discovery_interval_ms < 0) {
-        weir_job_fail(job,
-                      "kafka source \"%s\": an option out of range (startup_mode, format, "
-                      "max_out_of_orderness_ms, idleness_ms, discovery_interval_ms)",
-                      uid ? uid : "");
-        return NULL;
-    }
-    struct kopts *ko = calloc(1, sizeof *ko);
-    if (!ko)
-        return NULL;
-    ko->o = *opts;
-    bool oom = false;
-    ko->o.bootstrap = keep(ko, opts->bootstrap);
-    ko->o.topic = keep(ko, opts->topic);
-    ko->job_name = keep(ko, weir_job_name(job) ? weir_job_name(job) : "job");
-    if (opts->group_id && !(ko->o.group_id = keep(ko, opts->group_id)))
-        oom = true;
-    ko->o.fields = keep_list(ko, opts->fields, &ko->n_fields, &oom);
-    ko->o.properties = keep_list(ko, opts->properties, &ko->n_props, &oom);
-    if (oom || !ko->o.bootstrap || !ko->o.topic || !ko->job_name) {
-        kopts_free(ko);
-        return NULL;
-    }
-    weir_stream *s = weir_source(job, uid, &kafka_source_ops, ko);
-    if (!s) {
-        kopts_free(ko);
-        return NULL;
-    }
-    weir_stream_own_arg(s, kopts_free);
-    return s;
-}
