@@ -131,6 +131,14 @@ void weir_metrics_sample_now(weir_metrics *m);
  * weir_metrics_sample_now takes samples. Call before registering meters. */
 void weir_metrics_set_clock(weir_metrics *m, uint64_t (*now_ns)(void *arg), void *arg);
 
+/* For operators the engine builds (io/src/connectors): registers a counter or gauge of the
+ * operator subtask ctx runs, labelled as the runtime labels operator metrics (job_name,
+ * operator_name, subtask_index). *value lives in the operator's state, which outlives the
+ * run's registry. Returns as weir_metrics_add_u64. */
+struct weir_ctx;
+int weir_ctx_metric_u64(struct weir_ctx *ctx, const char *name, const char *help,
+                        enum weir_metric_type type, const _Atomic uint64_t *value);
+
 #ifdef __cplusplus
 }
 #endif
