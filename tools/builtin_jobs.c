@@ -241,8 +241,7 @@ static int job_window_count(weir_job *job, int argc, char **argv)
 
 /* value "seq,key,value", key the decimal key: in buffers of the worker's thread, valid until
  * its next call as the sink asks */
-static int datagen_kafka_msg(weir_ctx *ctx, const weir_rec *in, struct weir_kafka_msg *m,
-                             void *arg)
+static int datagen_kafka_msg(weir_ctx *ctx, const weir_rec *in, struct weir_kafka_msg *m, void *arg)
 {
     static _Thread_local char value[96], key[24];
     const struct weir_datagen_rec *r = (const void *)in->data;
@@ -250,8 +249,11 @@ static int datagen_kafka_msg(weir_ctx *ctx, const weir_rec *in, struct weir_kafk
     int kl = snprintf(key, sizeof key, "%llu", (unsigned long long)r->key);
     if (vl < 0 || (size_t)vl >= sizeof value)
         return -EMSGSIZE;
-    *m = (struct weir_kafka_msg){.key = key, .key_len = (size_t)kl, .value = value,
-                                 .value_len = (size_t)vl, .partition = WEIR_KAFKA_PARTITION_ANY};
+    *m = (struct weir_kafka_msg){.key = key,
+                                 .key_len = (size_t)kl,
+                                 .value = value,
+                                 .value_len = (size_t)vl,
+                                 .partition = WEIR_KAFKA_PARTITION_ANY};
     return 0;
 }
 
@@ -303,8 +305,8 @@ static int job_datagen_kafka(weir_job *job, int argc, char **argv)
         return -EINVAL;
     }
     if (g && weir_kafka_delivery_parse(g, &k.delivery_guarantee) < 0) {
-        weir_job_fail(job,
-                      "--delivery-guarantee %s: expected none, at-least-once or exactly-once", g);
+        weir_job_fail(job, "--delivery-guarantee %s: expected none, at-least-once or exactly-once",
+                      g);
         return -EINVAL;
     }
     if (tto) {

@@ -70,8 +70,10 @@ static size_t read_topic(const char *topic, unsigned char *counts, size_t n)
 {
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *kv[][2] = {{"bootstrap.servers", bootstrap}, {"group.id", "t"},
-                           {"enable.partition.eof", "true"}, {"auto.offset.reset", "earliest"},
+    const char *kv[][2] = {{"bootstrap.servers", bootstrap},
+                           {"group.id", "t"},
+                           {"enable.partition.eof", "true"},
+                           {"auto.offset.reset", "earliest"},
                            {"isolation.level", "read_committed"}};
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         assert_int_equal(rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr), 0);
@@ -120,8 +122,11 @@ static int datagen_msg(weir_ctx *ctx, const weir_rec *in, struct weir_kafka_msg 
     const struct weir_datagen_rec *r = (const void *)in->data;
     int vl = weir_format_datagen(in, v, sizeof v);
     int kl = snprintf(k, sizeof k, "%llu", (unsigned long long)r->key);
-    *m = (struct weir_kafka_msg){.key = k, .key_len = (size_t)kl, .value = v,
-                                 .value_len = (size_t)vl, .partition = WEIR_KAFKA_PARTITION_ANY};
+    *m = (struct weir_kafka_msg){.key = k,
+                                 .key_len = (size_t)kl,
+                                 .value = v,
+                                 .value_len = (size_t)vl,
+                                 .partition = WEIR_KAFKA_PARTITION_ANY};
     return 0;
 }
 
@@ -141,8 +146,7 @@ static int run_sink(const char *topic, enum weir_kafka_delivery g, const char *i
                                      .delivery_guarantee = g,
                                      .transactional_id_prefix = topic,
                                      .properties = props};
-    weir_sink_kafka(weir_key_by(weir_source_datagen(job, "gen", &o), wt_datagen_key), "kafka",
-                    &k);
+    weir_sink_kafka(weir_key_by(weir_source_datagen(job, "gen", &o), wt_datagen_key), "kafka", &k);
     int rc = wt_run(job, NULL, &(struct wt_run){.parallelism = 2, .defs = WT_DEFS(dir, iv)}, st,
                     err, errlen);
     weir_job_free(job);

@@ -70,12 +70,12 @@
 #include <weir/metrics.h>
 #include <weir/state.h>
 
-#define NSLOTS          WEIR_KAFKA_SINK_PRODUCERS
-#define SNAP_MAGIC      0x3143534bu /* "KSC1" */
-#define INIT_TIMEOUT_MS 60000
+#define NSLOTS            WEIR_KAFKA_SINK_PRODUCERS
+#define SNAP_MAGIC        0x3143534bu /* "KSC1" */
+#define INIT_TIMEOUT_MS   60000
 #define COMMIT_TIMEOUT_MS 120000
-#define PROBE_TIMEOUT_MS 60000
-#define NO_LEN          UINT32_MAX
+#define PROBE_TIMEOUT_MS  60000
+#define NO_LEN            UINT32_MAX
 
 struct ks_args {
     struct weir_kafka_sink_opts o; /* strings below are copies */
@@ -95,8 +95,8 @@ struct txn {
     int slot;
     rd_kafka_t *rk;
     enum txn_state state;
-    uint64_t chk;      /* PRECOMMITTED: the checkpoint that pre-committed it, 0: end of input */
-    struct buf recs;   /* its records, as kept in checkpoints (put_rec) */
+    uint64_t chk;    /* PRECOMMITTED: the checkpoint that pre-committed it, 0: end of input */
+    struct buf recs; /* its records, as kept in checkpoints (put_rec) */
     uint64_t n_recs;
     int32_t probe_part; /* the first acknowledged record: partition, offset, */
     int64_t probe_off;  /* and where it is in recs; probe_off -1: none yet */
@@ -107,9 +107,9 @@ struct ks_sink {
     const struct ks_args *a;
     weir_ctx *ctx;
     int subtask;
-    rd_kafka_t *rk;            /* none, at-least-once */
-    struct txn txns[NSLOTS];   /* exactly-once */
-    struct txn *open;          /* the OPEN one, NULL when none */
+    rd_kafka_t *rk;             /* none, at-least-once */
+    struct txn txns[NSLOTS];    /* exactly-once */
+    struct txn *open;           /* the OPEN one, NULL when none */
     rd_kafka_resp_err_t dr_err; /* first failed delivery (sticky) */
     char dr_errstr[256];
     uint64_t since_poll;
@@ -252,7 +252,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (m->err) {
         if (!s->dr_err) {
             s->dr_err = m->err;
-            snprintf(s->dr_errstr, sizeof s->dr_errstr, "%s [%" PRId32 "]: %s",
+            snprintf(s->dr_errstr, sizeof s->dr_errstr, "%s [%" PRId32 "] failed: %s",
                      rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
         }
         return;
@@ -321,9 +321,9 @@ static int txn_fail(struct ks_sink *s, struct txn *t, const char *what, rd_kafka
                       "the broker's transaction.max.timeout.ms)",
                       v);
     } else {
-        weir_ctx_fail(s->ctx, "kafka sink %s, transactional.id %s-%d-%d: %s: %s",
-                      s->a->o.topic, s->a->o.transactional_id_prefix, s->subtask, t->slot,
-                      what, rd_kafka_error_string(e));
+        weir_ctx_fail(s->ctx, "kafka sink %s, transactional.id %s-%d-%d: %s: %s", s->a->o.topic,
+                      s->a->o.transactional_id_prefix, s->subtask, t->slot, what,
+                      rd_kafka_error_string(e));
     }
     bool fatal = rd_kafka_error_is_fatal(e) || code == RD_KAFKA_RESP_ERR__FENCED ||
                  code == RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT;
@@ -335,7 +335,7 @@ static int dr_check(struct ks_sink *s)
 {
     if (!s->dr_err)
         return 0;
-    weir_ctx_fail(s->ctx, "kafka sink: delivery to %s failed", s->dr_errstr);
+    weir_ctx_fail(s->ctx, "kafka sink: delivery to %s", s->dr_errstr);
     return -EIO;
 }
 
@@ -356,8 +356,7 @@ static int produce(struct ks_sink *s, rd_kafka_t *rk, const struct weir_kafka_ms
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY((void *)m->key, m->key ? m->key_len : 0),
             RD_KAFKA_V_VALUE((void *)m->value, m->value ? m->value_len : 0),
-            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)opaque),
-            RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)opaque), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
             break;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -503,8 +502,7 @@ static int probe_committed(struct ks_sink *s, const struct txn *t, bool *committ
     rd_kafka_resp_err_t err = rd_kafka_assign(c, l);
     rd_kafka_topic_partition_list_destroy(l);
     rc = -ETIMEDOUT;
-    for (int waited = 0; err == 0 && rc == -ETIMEDOUT && waited < PROBE_TIMEOUT_MS;
-         waited += 500) {
+    for (int waited = 0; err == 0 && rc == -ETIMEDOUT && waited < PROBE_TIMEOUT_MS; waited += 500) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 500);
         if (!m)
             continue;
@@ -605,9 +603,9 @@ static int ks_open(weir_ctx *ctx, void *state, void *arg)
         s->txns[i].slot = i;
         txn_reset(&s->txns[i]);
     }
-    int rc = weir_ctx_metric_u64(ctx, "weir_operator_numRecordsOut",
-                                 "Records this sink handed to Kafka", WEIR_METRIC_COUNTER,
-                                 &s->records_out);
+    int rc =
+        weir_ctx_metric_u64(ctx, "weir_operator_numRecordsOut", "Records this sink handed to Kafka",
+                            WEIR_METRIC_COUNTER, &s->records_out);
     if (rc == 0 && exactly_once(s)) {
         rc = weir_ctx_metric_u64(ctx, "weir_operator_kafkaTransactionsCommitted",
                                  "Kafka transactions this sink committed", WEIR_METRIC_COUNTER,
@@ -705,7 +703,7 @@ static int ks_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snap
     uint32_t magic = SNAP_MAGIC;
     if (!exactly_once(s)) {
         int rc = s->a->o.delivery_guarantee == WEIR_KAFKA_AT_LEAST_ONCE ? flush_all(s, s->rk)
-                                                                         : dr_check(s);
+                                                                        : dr_check(s);
         return rc < 0 ? rc : out->write(out, &magic, sizeof magic);
     }
     int rc = txn_precommit(s, id);
@@ -762,8 +760,8 @@ static int ks_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
     /* Slots in the state need not be the ones they had: any free slot serves. */
     struct txn *kept[NSLOTS];
     if (n > NSLOTS) {
-        weir_ctx_fail(ctx, "kafka sink: checkpoint state lists %u transactions, more than %d",
-                      n, NSLOTS);
+        weir_ctx_fail(ctx, "kafka sink: checkpoint state lists %u transactions, more than %d", n,
+                      NSLOTS);
         return -EINVAL;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -896,7 +894,9 @@ weir_stream *weir_sink_kafka(weir_stream *in, const char *uid,
     a->o.bootstrap_servers = strdup(opts->bootstrap_servers ? opts->bootstrap_servers : "");
     a->o.topic = strdup(opts->topic ? opts->topic : "");
     a->o.transactional_id_prefix =
-        strdup(opts->transactional_id_prefix ? opts->transactional_id_prefix : uid ? uid : "");
+        strdup(opts->transactional_id_prefix ? opts->transactional_id_prefix
+               : uid                         ? uid
+                                             : "");
     size_t np = 0;
     while (opts->properties && opts->properties[np] && opts->properties[np + 1])
         np += 2;
