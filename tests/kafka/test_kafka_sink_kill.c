@@ -367,5 +367,7 @@ int main(void)
         cmocka_unit_test(exactly_once_survives_kills),
         cmocka_unit_test(at_least_once_loses_nothing),
     };
+    if (getenv("WEIR_TEST_FILTER")) /* one test by name (a glob), as when replaying a seed */
+        cmocka_set_test_filter(getenv("WEIR_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
