@@ -116,7 +116,7 @@ static double run_job(const std::string &topic, enum weir_kafka_delivery g, uint
     o.record_size = 24;
     o.rate = rate;
     struct weir_kafka_sink_opts k = {};
-    k.bootstrap_servers = bootstrap;
+    k.bootstrap = bootstrap;
     k.topic = topic.c_str();
     k.serialize = msg_of;
     k.delivery_guarantee = g;

@@ -281,7 +281,7 @@ static int job_datagen_kafka(weir_job *job, int argc, char **argv)
     struct weir_kafka_sink_opts k = {.serialize = datagen_kafka_msg};
     const char *g = NULL, *tto = NULL, *props[2 * 16 + 1] = {0};
     int np = 0, rc;
-    if (take_opt(job, &argc, argv, "--bootstrap", &k.bootstrap_servers) < 0 ||
+    if (take_opt(job, &argc, argv, "--bootstrap", &k.bootstrap) < 0 ||
         take_opt(job, &argc, argv, "--topic", &k.topic) < 0 ||
         take_opt(job, &argc, argv, "--delivery-guarantee", &g) < 0 ||
         take_opt(job, &argc, argv, "--transactional-id-prefix", &k.transactional_id_prefix) < 0 ||
@@ -300,7 +300,7 @@ static int job_datagen_kafka(weir_job *job, int argc, char **argv)
     if (rc < 0)
         return -EINVAL;
     k.properties = props;
-    if (!k.bootstrap_servers || !k.topic) {
+    if (!k.bootstrap || !k.topic) {
         weir_job_fail(job, "--bootstrap and --topic are required");
         return -EINVAL;
     }

@@ -140,7 +140,7 @@ static int run_sink(const char *topic, enum weir_kafka_delivery g, const char *i
     snprintf(iv, sizeof iv, "execution.checkpointing.interval=%s", interval ? interval : "0");
     weir_job *job = weir_job_new("kafka-sink");
     struct weir_datagen_opts o = {.records = N, .keys = 100, .record_size = 24, .rate = 100000};
-    struct weir_kafka_sink_opts k = {.bootstrap_servers = bootstrap,
+    struct weir_kafka_sink_opts k = {.bootstrap = bootstrap,
                                      .topic = topic,
                                      .serialize = datagen_msg,
                                      .delivery_guarantee = g,

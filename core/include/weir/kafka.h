@@ -1,5 +1,6 @@
 /*
- * Kafka connectors (librdkafka).
+ * Kafka connectors (librdkafka). This branch has only the sink section; the source section
+ * (h-kafka-src) goes before it.
  */
 #ifndef WEIR_KAFKA_H
 #define WEIR_KAFKA_H
@@ -13,13 +14,13 @@
 extern "C" {
 #endif
 
-/* --- sink ------------------------------------------------------------------ */
+/* ==== sink =============================================================================== */
 /*
  * Records to a Kafka topic, as Flink's KafkaSink writes them:
  *
  *     static const char *const props[] = {"linger.ms", "5", NULL};
  *     struct weir_kafka_sink_opts o = {
- *         .bootstrap_servers = "127.0.0.1:9092",
+ *         .bootstrap = "127.0.0.1:9092",
  *         .topic = "out",
  *         .delivery_guarantee = WEIR_KAFKA_EXACTLY_ONCE,
  *         .transactional_id_prefix = "wordcount-out",
@@ -54,7 +55,7 @@ enum weir_kafka_delivery {
  * restarts from its latest checkpoint). */
 #define WEIR_KAFKA_SINK_PRODUCERS 4
 
-struct weir_kafka_header {
+struct weir_kafka_msg_header {
     const char *name;
     const void *value;
     size_t len;
@@ -68,7 +69,7 @@ struct weir_kafka_msg {
     const void *value; /* NULL: a tombstone */
     size_t value_len;
     int32_t partition; /* WEIR_KAFKA_PARTITION_ANY: librdkafka's partitioner (by key) */
-    const struct weir_kafka_header *headers;
+    const struct weir_kafka_msg_header *headers;
     size_t n_headers;
 };
 #define WEIR_KAFKA_PARTITION_ANY (-1)
@@ -79,8 +80,8 @@ typedef int (*weir_kafka_serialize_fn)(weir_ctx *ctx, const weir_rec *in,
                                        struct weir_kafka_msg *msg, void *arg);
 
 struct weir_kafka_sink_opts {
-    const char *bootstrap_servers; /* required */
-    const char *topic;             /* required */
+    const char *bootstrap; /* bootstrap.servers, "host:port[,host:port]"; required */
+    const char *topic;     /* required */
     /* NULL: value = the record's payload bytes, no key, no headers, any partition */
     weir_kafka_serialize_fn serialize;
     void *serialize_arg;

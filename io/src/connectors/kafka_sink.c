@@ -180,7 +180,7 @@ static int put_rec(struct buf *b, const struct weir_kafka_msg *m)
     if (m->value)
         rc |= buf_put(b, m->value, m->value_len);
     for (size_t i = 0; i < m->n_headers; i++) {
-        const struct weir_kafka_header *h = &m->headers[i];
+        const struct weir_kafka_msg_header *h = &m->headers[i];
         rc |= buf_put_u32(b, (uint32_t)strlen(h->name));
         rc |= buf_put_u32(b, h->value ? (uint32_t)h->len : NO_LEN);
         rc |= buf_put(b, h->name, strlen(h->name));
@@ -280,7 +280,7 @@ static int new_producer(struct ks_sink *s, struct txn *t, const char *tid, rd_ka
     const struct weir_kafka_sink_opts *o = &s->a->o;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char errstr[512], v[32];
-    int rc = set_prop(s->ctx, conf, "bootstrap.servers", o->bootstrap_servers);
+    int rc = set_prop(s->ctx, conf, "bootstrap.servers", o->bootstrap);
     for (char **p = s->a->props; rc == 0 && p && *p; p += 2) {
         const char *k = strncmp(p[0], "properties.", 11) == 0 ? p[0] + 11 : p[0];
         rc = set_prop(s->ctx, conf, k, p[1]);
@@ -468,7 +468,7 @@ static int probe_committed(struct ks_sink *s, const struct txn *t, bool *committ
     const struct weir_kafka_sink_opts *o = &s->a->o;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char errstr[512];
-    int rc = set_prop(s->ctx, conf, "bootstrap.servers", o->bootstrap_servers);
+    int rc = set_prop(s->ctx, conf, "bootstrap.servers", o->bootstrap);
     for (char **p = s->a->props; rc == 0 && p && *p; p += 2) {
         /* security and client settings apply to the consumer too; producer-only ones
          * would fail it, so only the connection's are passed on */
@@ -593,9 +593,9 @@ static int ks_open(weir_ctx *ctx, void *state, void *arg)
     s->a = arg;
     s->ctx = ctx;
     s->subtask = weir_ctx_subtask(ctx);
-    if (!*s->a->o.topic || !*s->a->o.bootstrap_servers) {
+    if (!*s->a->o.topic || !*s->a->o.bootstrap) {
         weir_ctx_fail(ctx, "kafka sink \"%s\": no %s (struct weir_kafka_sink_opts)",
-                      weir_ctx_uid(ctx), *s->a->o.topic ? "bootstrap_servers" : "topic");
+                      weir_ctx_uid(ctx), *s->a->o.topic ? "bootstrap" : "topic");
         return -EINVAL;
     }
     for (int i = 0; i < NSLOTS; i++) {
@@ -873,7 +873,7 @@ static void ks_args_free(void *p)
     struct ks_args *a = p;
     if (!a)
         return;
-    free((char *)a->o.bootstrap_servers);
+    free((char *)a->o.bootstrap);
     free((char *)a->o.topic);
     free((char *)a->o.transactional_id_prefix);
     for (char **q = a->props; q && *q; q++)
@@ -891,7 +891,7 @@ weir_stream *weir_sink_kafka(weir_stream *in, const char *uid,
     if (!a)
         return NULL;
     a->o = *opts;
-    a->o.bootstrap_servers = strdup(opts->bootstrap_servers ? opts->bootstrap_servers : "");
+    a->o.bootstrap = strdup(opts->bootstrap ? opts->bootstrap : "");
     a->o.topic = strdup(opts->topic ? opts->topic : "");
     a->o.transactional_id_prefix =
         strdup(opts->transactional_id_prefix ? opts->transactional_id_prefix
@@ -901,7 +901,7 @@ weir_stream *weir_sink_kafka(weir_stream *in, const char *uid,
     while (opts->properties && opts->properties[np] && opts->properties[np + 1])
         np += 2;
     a->props = calloc(np + 1, sizeof *a->props);
-    bool ok = a->o.bootstrap_servers && a->o.topic && a->o.transactional_id_prefix && a->props;
+    bool ok = a->o.bootstrap && a->o.topic && a->o.transactional_id_prefix && a->props;
     for (size_t i = 0; ok && i < np; i++)
         ok = (a->props[i] = strdup(opts->properties[i])) != NULL;
     if (!ok) {
