@@ -41,7 +41,9 @@
  *      a read_committed consumer reads that partition at that offset. If the record there
  *      is ours (offset and value as kept), the transaction committed before the crash:
  *      nothing to do. If read_committed skips past it, it was aborted: its records are sent
- *      again in a fresh transaction, committed at once.
+ *      again in a fresh transaction, committed at once. (An end of the partition below the
+ *      offset means the last stable offset is not past it yet: the read waits, up to 60 s.
+ *      kafka_sink_kept.c has the read and the kept records' layout.)
  *   3. everything after c is in no listed transaction and was aborted by step 1; the
  *      sources replay it.
  * The cost: a checkpoint interval of output held in memory and stored in each checkpoint.
@@ -70,12 +72,12 @@
 #include <weir/metrics.h>
 #include <weir/state.h>
 
+#include "connectors_private.h"
+
 #define NSLOTS            WEIR_KAFKA_SINK_PRODUCERS
 #define SNAP_MAGIC        0x3143534bu /* "KSC1" */
 #define INIT_TIMEOUT_MS   60000
 #define COMMIT_TIMEOUT_MS 120000
-#define PROBE_TIMEOUT_MS  60000
-#define NO_LEN            UINT32_MAX
 
 struct ks_args {
     struct weir_kafka_sink_opts o; /* strings below are copies */
@@ -84,19 +86,14 @@ struct ks_args {
 
 enum txn_state { TXN_FREE, TXN_OPEN, TXN_PRECOMMITTED };
 
-struct buf {
-    unsigned char *p;
-    size_t len, cap;
-};
-
 /* One slot: a transactional producer and the transaction it holds. */
 struct txn {
     struct ks_sink *s;
     int slot;
     rd_kafka_t *rk;
     enum txn_state state;
-    uint64_t chk;    /* PRECOMMITTED: the checkpoint that pre-committed it, 0: end of input */
-    struct buf recs; /* its records, as kept in checkpoints (put_rec) */
+    uint64_t chk;         /* PRECOMMITTED: the checkpoint that pre-committed it, 0: end of input */
+    struct kept_buf recs; /* its records, as kept in checkpoints (put_rec) */
     uint64_t n_recs;
     int32_t probe_part; /* the first acknowledged record: partition, offset, */
     int64_t probe_off;  /* and where it is in recs; probe_off -1: none yet */
@@ -143,105 +140,6 @@ static bool exactly_once(const struct ks_sink *s)
     return s->a->o.delivery_guarantee == WEIR_KAFKA_EXACTLY_ONCE;
 }
 
-static int buf_put(struct buf *b, const void *p, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + n)
-            nc *= 2;
-        unsigned char *np = realloc(b->p, nc);
-        if (!np)
-            return -ENOMEM;
-        b->p = np;
-        b->cap = nc;
-    }
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
-static int buf_put_u32(struct buf *b, uint32_t v)
-{
-    return buf_put(b, &v, sizeof v);
-}
-
-/* A kept record: partition, key length, value length, header count (u32 each; NO_LEN: no
- * key / no value), key, value, then per header its name length, value length, name,
- * value. */
-static int put_rec(struct buf *b, const struct weir_kafka_msg *m)
-{
-    int rc = buf_put_u32(b, (uint32_t)m->partition);
-    rc |= buf_put_u32(b, m->key ? (uint32_t)m->key_len : NO_LEN);
-    rc |= buf_put_u32(b, m->value ? (uint32_t)m->value_len : NO_LEN);
-    rc |= buf_put_u32(b, (uint32_t)m->n_headers);
-    if (m->key)
-        rc |= buf_put(b, m->key, m->key_len);
-    if (m->value)
-        rc |= buf_put(b, m->value, m->value_len);
-    for (size_t i = 0; i < m->n_headers; i++) {
-        const struct weir_kafka_msg_header *h = &m->headers[i];
-        rc |= buf_put_u32(b, (uint32_t)strlen(h->name));
-        rc |= buf_put_u32(b, h->value ? (uint32_t)h->len : NO_LEN);
-        rc |= buf_put(b, h->name, strlen(h->name));
-        if (h->value)
-            rc |= buf_put(b, h->value, h->len);
-    }
-    return rc ? -ENOMEM : 0;
-}
-
-static bool get_u32(const struct buf *b, size_t *at, uint32_t *v)
-{
-    if (b->len - *at < sizeof *v)
-        return false;
-    memcpy(v, b->p + *at, sizeof *v);
-    *at += sizeof *v;
-    return true;
-}
-
-static bool get_bytes(const struct buf *b, size_t *at, uint32_t len, const void **p)
-{
-    if (len == NO_LEN) {
-        *p = NULL;
-        return true;
-    }
-    if (b->len - *at < len)
-        return false;
-    *p = b->p + *at;
-    *at += len;
-    return true;
-}
-
-/* The kept record at *at, as produce arguments: hdrs is the caller's (NULL when none). */
-static bool get_rec(const struct buf *b, size_t *at, struct weir_kafka_msg *m,
-                    rd_kafka_headers_t **hdrs)
-{
-    uint32_t part, kl, vl, nh;
-    *hdrs = NULL;
-    if (!get_u32(b, at, &part) || !get_u32(b, at, &kl) || !get_u32(b, at, &vl) ||
-        !get_u32(b, at, &nh))
-        return false;
-    *m = (struct weir_kafka_msg){.partition = (int32_t)part,
-                                 .key_len = kl == NO_LEN ? 0 : kl,
-                                 .value_len = vl == NO_LEN ? 0 : vl};
-    if (!get_bytes(b, at, kl, &m->key) || !get_bytes(b, at, vl, &m->value))
-        return false;
-    if (nh)
-        *hdrs = rd_kafka_headers_new(nh);
-    for (uint32_t i = 0; i < nh; i++) {
-        uint32_t nl, hl;
-        const void *name, *val;
-        if (!get_u32(b, at, &nl) || !get_u32(b, at, &hl) || nl == NO_LEN ||
-            !get_bytes(b, at, nl, &name) || !get_bytes(b, at, hl, &val)) {
-            rd_kafka_headers_destroy(*hdrs);
-            *hdrs = NULL;
-            return false;
-        }
-        rd_kafka_header_add(*hdrs, name, (ssize_t)nl, val, hl == NO_LEN ? 0 : (ssize_t)hl);
-    }
-    return true;
-}
-
 /* --- producers ------------------------------------------------------------ */
 
 /* Delivery reports run on the sink's worker, inside rd_kafka_poll / rd_kafka_flush. */
@@ -264,32 +162,22 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static int set_prop(weir_ctx *ctx, rd_kafka_conf_t *conf, const char *k, const char *v)
-{
-    char errstr[512];
-    if (rd_kafka_conf_set(conf, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-        weir_ctx_fail(ctx, "kafka sink property %s=%s: %s", k, v, errstr);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 /* A producer for t (transactional when tid is not NULL). */
 static int new_producer(struct ks_sink *s, struct txn *t, const char *tid, rd_kafka_t **out)
 {
     const struct weir_kafka_sink_opts *o = &s->a->o;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char errstr[512], v[32];
-    int rc = set_prop(s->ctx, conf, "bootstrap.servers", o->bootstrap);
+    int rc = kafka_set_prop(s->ctx, conf, "bootstrap.servers", o->bootstrap);
     for (char **p = s->a->props; rc == 0 && p && *p; p += 2) {
         const char *k = strncmp(p[0], "properties.", 11) == 0 ? p[0] + 11 : p[0];
-        rc = set_prop(s->ctx, conf, k, p[1]);
+        rc = kafka_set_prop(s->ctx, conf, k, p[1]);
     }
     if (rc == 0 && tid) {
-        rc = set_prop(s->ctx, conf, "transactional.id", tid);
+        rc = kafka_set_prop(s->ctx, conf, "transactional.id", tid);
         if (rc == 0 && o->transaction_timeout_ms > 0) {
             snprintf(v, sizeof v, "%" PRId64, o->transaction_timeout_ms);
-            rc = set_prop(s->ctx, conf, "transaction.timeout.ms", v);
+            rc = kafka_set_prop(s->ctx, conf, "transaction.timeout.ms", v);
         }
     }
     if (rc < 0) {
@@ -462,110 +350,41 @@ static int commit_upto(struct ks_sink *s, uint64_t upto)
     }
 }
 
-/* Whether the transaction t kept (restored) committed before the crash: see the top. */
-static int probe_committed(struct ks_sink *s, const struct txn *t, bool *committed)
+/* Whether the restored transaction t committed before the crash: see the top. */
+static int probe(struct ks_sink *s, const struct txn *t, bool *committed)
 {
-    const struct weir_kafka_sink_opts *o = &s->a->o;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char errstr[512];
-    int rc = set_prop(s->ctx, conf, "bootstrap.servers", o->bootstrap);
-    for (char **p = s->a->props; rc == 0 && p && *p; p += 2) {
-        /* security and client settings apply to the consumer too; producer-only ones
-         * would fail it, so only the connection's are passed on */
-        const char *k = strncmp(p[0], "properties.", 11) == 0 ? p[0] + 11 : p[0];
-        if (!strncmp(k, "security.", 9) || !strncmp(k, "sasl.", 5) || !strncmp(k, "ssl.", 4) ||
-            !strcmp(k, "client.id") || !strncmp(k, "broker.", 7) || !strncmp(k, "test.", 5))
-            rc = set_prop(s->ctx, conf, k, p[1]);
+    size_t at = t->probe_at;
+    struct weir_kafka_msg m;
+    rd_kafka_headers_t *h;
+    if (!kept_get_rec(&t->recs, &at, &m, &h)) {
+        weir_ctx_fail(s->ctx, "kafka sink: the state of checkpoint %" PRIu64 " is corrupt", t->chk);
+        return -EIO;
     }
-    if (rc == 0)
-        rc = set_prop(s->ctx, conf, "isolation.level", "read_committed");
-    if (rc == 0)
-        rc = set_prop(s->ctx, conf, "enable.partition.eof", "true");
-    if (rc == 0)
-        rc = set_prop(s->ctx, conf, "auto.offset.reset", "error");
-    if (rc == 0)
-        rc = set_prop(s->ctx, conf, "group.id", "weir-kafka-sink-probe");
-    if (rc == 0)
-        rc = set_prop(s->ctx, conf, "enable.auto.commit", "false");
-    if (rc < 0) {
-        rd_kafka_conf_destroy(conf);
-        return rc;
-    }
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!c) {
-        rd_kafka_conf_destroy(conf);
-        weir_ctx_fail(s->ctx, "kafka sink: read_committed consumer: %s", errstr);
-        return -EINVAL;
-    }
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, o->topic, t->probe_part)->offset = t->probe_off;
-    rd_kafka_resp_err_t err = rd_kafka_assign(c, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    rc = -ETIMEDOUT;
-    for (int waited = 0; err == 0 && rc == -ETIMEDOUT && waited < PROBE_TIMEOUT_MS; waited += 500) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 500);
-        if (!m)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            *committed = false; /* read_committed skipped it, to the end */
-            rc = 0;
-        } else if (m->err) {
-            err = m->err;
-        } else if (m->offset == t->probe_off) {
-            /* ours, or the topic is not the one the checkpoint wrote to */
-            size_t at = t->probe_at;
-            struct weir_kafka_msg km;
-            rd_kafka_headers_t *h;
-            bool ok = get_rec(&t->recs, &at, &km, &h);
-            if (h)
-                rd_kafka_headers_destroy(h);
-            if (!ok || km.value_len != m->len ||
-                (m->len && memcmp(km.value, m->payload, m->len) != 0)) {
-                weir_ctx_fail(s->ctx,
-                              "kafka sink %s [%" PRId32 "] offset %" PRId64 ": not the record "
-                              "checkpoint %" PRIu64 " says this sink wrote there (was the "
-                              "topic recreated?)",
-                              o->topic, t->probe_part, t->probe_off, t->chk);
-                rc = -EIO;
-            } else {
-                *committed = true;
-                rc = 0;
-            }
-        } else {
-            *committed = false; /* read_committed skipped it */
-            rc = 0;
-        }
-        rd_kafka_message_destroy(m);
-    }
-    if (err) {
-        weir_ctx_fail(s->ctx,
-                      "kafka sink %s [%" PRId32 "] offset %" PRId64 ": reading back "
-                      "transaction of checkpoint %" PRIu64 ": %s",
-                      o->topic, t->probe_part, t->probe_off, t->chk, rd_kafka_err2str(err));
-        rc = -EIO;
-    } else if (rc == -ETIMEDOUT) {
-        weir_ctx_fail(s->ctx,
-                      "kafka sink %s [%" PRId32 "] offset %" PRId64 ": no answer in %d ms "
-                      "reading back the transaction of checkpoint %" PRIu64,
-                      o->topic, t->probe_part, t->probe_off, PROBE_TIMEOUT_MS, t->chk);
-    }
-    rd_kafka_consumer_close(c);
-    rd_kafka_destroy(c);
-    return rc;
+    if (h)
+        rd_kafka_headers_destroy(h);
+    struct kafka_probe p = {.bootstrap = s->a->o.bootstrap,
+                            .props = s->a->props,
+                            .topic = s->a->o.topic,
+                            .partition = t->probe_part,
+                            .offset = t->probe_off,
+                            .chk = t->chk,
+                            .value = m.value,
+                            .value_len = m.value ? m.value_len : 0};
+    return kafka_probe_committed(s->ctx, &p, committed);
 }
 
 /* A restored transaction that did not commit: its records again, committed at once. */
 static int resend(struct ks_sink *s, struct txn *t)
 {
-    struct buf kept = t->recs;
+    struct kept_buf kept = t->recs;
     uint64_t chk = t->chk;
-    t->recs = (struct buf){0};
+    t->recs = (struct kept_buf){0};
     int rc = txn_begin(s, t);
     for (size_t at = 0; rc == 0 && at < kept.len;) {
         struct weir_kafka_msg m;
         rd_kafka_headers_t *h;
         size_t here = at;
-        if (!get_rec(&kept, &at, &m, &h)) {
+        if (!kept_get_rec(&kept, &at, &m, &h)) {
             weir_ctx_fail(s->ctx, "kafka sink: the state of checkpoint %" PRIu64 " is corrupt",
                           chk);
             rc = -EIO;
@@ -681,7 +500,7 @@ static int ks_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
         }
         struct txn *t = s->open;
         uint64_t at = t->recs.len;
-        if ((rc = put_rec(&t->recs, &m)) < 0) {
+        if ((rc = kept_put_rec(&t->recs, &m)) < 0) {
             if (h)
                 rd_kafka_headers_destroy(h);
             return rc;
@@ -793,7 +612,7 @@ static int ks_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
     for (uint32_t i = 0; i < n; i++) {
         struct txn *t = kept[i];
         bool committed = t->n_recs == 0;
-        if (!committed && (rc = probe_committed(s, t, &committed)) < 0)
+        if (!committed && (rc = probe(s, t, &committed)) < 0)
             return rc;
         if (committed) {
             txn_reset(t);
