@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <weir/kafka.h>
 #include <weir/weir.h>
 
 #include "bench_nexmark.h"
@@ -406,6 +407,92 @@ static int job_kafka_count(weir_job *job, int argc, char **argv)
         weir_window_aggregate(weir_key_by(s, kafka_key), "count", weir_tumbling((int64_t)window_ms),
                               &weir_agg_count, NULL, NULL);
     weir_sink_file_exactly_once(w, "out", argv[optind], window_row, ".csv");
+/* --- datagen-kafka: generator -> key_by -> Kafka topic ----------------------- */
+
+/* value "seq,key,value", key the decimal key: in buffers of the worker's thread, valid until
+ * its next call as the sink asks */
+static int datagen_kafka_msg(weir_ctx *ctx, const weir_rec *in, struct weir_kafka_msg *m, void *arg)
+{
+    static _Thread_local char value[96], key[24];
+    const struct weir_datagen_rec *r = (const void *)in->data;
+    int vl = weir_format_datagen(in, value, sizeof value);
+    int kl = snprintf(key, sizeof key, "%llu", (unsigned long long)r->key);
+    if (vl < 0 || (size_t)vl >= sizeof value)
+        return -EMSGSIZE;
+    *m = (struct weir_kafka_msg){.key = key,
+                                 .key_len = (size_t)kl,
+                                 .value = value,
+                                 .value_len = (size_t)vl,
+                                 .partition = WEIR_KAFKA_PARTITION_ANY};
+    return 0;
+}
+
+/* Takes NAME VALUE out of argv (getopt in datagen_args would refuse it); 1 when found. */
+static int take_opt(weir_job *job, int *argc, char **argv, const char *name, const char **val)
+{
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], name) != 0)
+            continue;
+        if (i + 1 == *argc) {
+            weir_job_fail(job, "%s needs a value", name);
+            return -EINVAL;
+        }
+        *val = argv[i + 1];
+        memmove(&argv[i], &argv[i + 2], (size_t)(*argc - i - 2) * sizeof *argv);
+        *argc -= 2;
+        return 1;
+    }
+    return 0;
+}
+
+static int job_datagen_kafka(weir_job *job, int argc, char **argv)
+{
+    struct weir_datagen_opts o = {.records = 100000, .keys = 1000, .record_size = 24};
+    struct weir_kafka_sink_opts k = {.serialize = datagen_kafka_msg};
+    const char *g = NULL, *tto = NULL, *props[2 * 16 + 1] = {0};
+    int np = 0, rc;
+    if (take_opt(job, &argc, argv, "--bootstrap", &k.bootstrap) < 0 ||
+        take_opt(job, &argc, argv, "--topic", &k.topic) < 0 ||
+        take_opt(job, &argc, argv, "--delivery-guarantee", &g) < 0 ||
+        take_opt(job, &argc, argv, "--transactional-id-prefix", &k.transactional_id_prefix) < 0 ||
+        take_opt(job, &argc, argv, "--transaction-timeout-ms", &tto) < 0)
+        return -EINVAL;
+    const char *kv;
+    while ((rc = take_opt(job, &argc, argv, "--property", &kv)) == 1) {
+        const char *eq = strchr(kv, '=');
+        if (!eq || eq == kv || np == 2 * 16) {
+            weir_job_fail(job, "--property %s: expected NAME=VALUE (16 at most)", kv);
+            return -EINVAL;
+        }
+        props[np++] = strndup(kv, (size_t)(eq - kv)); /* lives as long as the process */
+        props[np++] = eq + 1;
+    }
+    if (rc < 0)
+        return -EINVAL;
+    k.properties = props;
+    if (!k.bootstrap || !k.topic) {
+        weir_job_fail(job, "--bootstrap and --topic are required");
+        return -EINVAL;
+    }
+    if (g && weir_kafka_delivery_parse(g, &k.delivery_guarantee) < 0) {
+        weir_job_fail(job, "--delivery-guarantee %s: expected none, at-least-once or exactly-once",
+                      g);
+        return -EINVAL;
+    }
+    if (tto) {
+        uint64_t v;
+        if (cli_parse_count(job, "--transaction-timeout-ms", tto, &v) < 0)
+            return -EINVAL;
+        k.transaction_timeout_ms = (int64_t)v;
+    }
+    if (datagen_args(job, argc, argv, &o) < 0)
+        return -EINVAL;
+    if (optind != argc) {
+        weir_job_fail(job, "unexpected argument \"%s\"", argv[optind]);
+        return -EINVAL;
+    }
+    weir_stream *s = weir_source_datagen(job, "datagen", &o);
+    weir_sink_kafka(weir_key_by(s, datagen_key), "kafka", &k);
     return 0;
 }
 
@@ -432,6 +519,12 @@ const struct builtin_job builtin_jobs[] = {
      "window count (Kafka timestamps, per-partition watermarks) -> exactly-once files "
      "(key,start,end,count)",
      job_kafka_count},
+    {"datagen-kafka",
+     "[--records N | --unbounded] [--keys K] [--rate R] [--seed S] --bootstrap B --topic T "
+     "[--delivery-guarantee none|at-least-once|exactly-once] [--transactional-id-prefix P] "
+     "[--transaction-timeout-ms MS] [--property NAME=VALUE]...",
+     "generator -> key_by -> Kafka topic (key: the key, value: \"seq,key,value\")",
+     job_datagen_kafka},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -15,6 +15,9 @@ PKGS=(
   # the fuzz build (make test-fuzz): clang 14, and libFuzzer's runtime
   # (libclang_rt.fuzzer-x86_64.a), which Debian 12 ships in libclang-rt-14-dev
   clang libclang-rt-14-dev
+  # the Kafka tests read topics back with read_committed (tests/kafka/*.sh), and the README's
+  # Kafka examples use it
+  kcat
 )
 
 # The Flink peer (bench/peers/flink) needs a JDK 17 and Maven; many machines

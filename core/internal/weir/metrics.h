@@ -138,6 +138,13 @@ void weir_metrics_set_clock(weir_metrics *m, uint64_t (*now_ns)(void *arg), void
  * before the values go away. NULL when labels do not fit in cap. */
 struct weir_ctx;
 weir_metrics *weir_ctx_metrics(const struct weir_ctx *ctx, char *labels, size_t cap);
+/* For operators the engine builds (io/src/connectors): registers a counter or gauge of the
+ * operator subtask ctx runs, labelled as the runtime labels operator metrics (job_name,
+ * operator_name, subtask_index). *value lives in the operator's state, which outlives the
+ * run's registry. Returns as weir_metrics_add_u64. */
+struct weir_ctx;
+int weir_ctx_metric_u64(struct weir_ctx *ctx, const char *name, const char *help,
+                        enum weir_metric_type type, const _Atomic uint64_t *value);
 
 #ifdef __cplusplus
 }

@@ -337,6 +337,9 @@ struct chk_test_hooks {
     void (*snapshot_submitted)(uint64_t id);
     /* checkpoint id's _metadata went to the io thread */
     void (*commit_submitted)(uint64_t id);
+    /* checkpoint id's _metadata is durable, and no task has been told yet (two-phase-commit
+     * sinks have not committed) */
+    void (*checkpoint_completed)(uint64_t id);
 };
 extern const struct chk_test_hooks *chk_test_hooks;
 

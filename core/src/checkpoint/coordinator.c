@@ -428,6 +428,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         atomic_fetch_add(&cs->completed, 1);
         c->consecutive_failed = 0;
         note_subtasks(rt, pd, now);
+        if (chk_test_hooks && chk_test_hooks->checkpoint_completed && !pd->savepoint)
+            chk_test_hooks->checkpoint_completed(pd->id);
         /* release: pairs with the acquire load in chk_notify */
         atomic_store_explicit(&rt->chk.completed_id, pd->id, memory_order_release);
         rt_wake_workers(rt); /* sleeping sinks commit now, not at their next timeout */

@@ -12,6 +12,9 @@
  *       thread)
  *   WEIR_CRASH_POINT=commit:N    SIGKILL right after the Nth checkpoint's
  *       _metadata was handed to the io thread, while it is being written
+ *   WEIR_CRASH_POINT=completed:N SIGKILL once the Nth checkpoint's _metadata is
+ *       durable, before any task hears of it: two-phase-commit sinks have staged
+ *       its output and not committed it (the Kafka sink's hard case)
  *   WEIR_TEST_CKPT_WRITE_ERROR=N the Nth checkpoint write fails with ENOSPC,
  *       as a full disk would
  *   WEIR_TEST_CKPT_FAULT=ERR:N:K the Nth to the (N+K-1)th checkpoints fail,
@@ -87,11 +90,17 @@ static void commit_submitted(uint64_t id)
     crash_point("commit", id);
 }
 
+static void checkpoint_completed(uint64_t id)
+{
+    crash_point("completed", id);
+}
+
 static const struct chk_test_hooks env_hooks = {
     .storage_opened = storage_opened,
     .checkpoint_begin = checkpoint_begin,
     .snapshot_submitted = snapshot_submitted,
     .commit_submitted = commit_submitted,
+    .checkpoint_completed = checkpoint_completed,
 };
 
 static void fault_from_env(const char *v)

@@ -131,3 +131,16 @@ weir_emit *weir_ctx_side_output(weir_ctx *ctx, const char *tag)
             return &op->side[i].emit;
     return &op->nowhere;
 }
+
+int weir_ctx_metric_u64(weir_ctx *ctx, const char *name, const char *help,
+                        enum weir_metric_type type, const _Atomic uint64_t *value)
+{
+    char labels[1280];
+    int rc = rt_labels(ctx->rt, "operator_name", ctx->op->node->name, ctx->subtask, labels,
+                       sizeof labels);
+    if (rc < 0)
+        return rc;
+    return ctx->rt->metrics
+               ? weir_metrics_add_u64(ctx->rt->metrics, name, help, type, labels, value)
+               : 0;
+}

@@ -1,14 +1,20 @@
 /*
- * @internal What the file connectors (file.c, file_2pc.c) share: one record made into one
- * line of text, by the job's format function or as the record's own bytes; and what the
- * Kafka source's two files share.
+ * @internal What the connectors share: for the file sinks (file.c, file_2pc.c), one record
+ * made into one line of text, by the job's format function or as the record's own bytes; for
+ * the Kafka source, what its two files share; for the Kafka sink, what it keeps of its
+ * transactions.
  */
 #ifndef WEIR_CONNECTORS_PRIVATE_H
 #define WEIR_CONNECTORS_PRIVATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
 
 #include <weir/job.h>
+#include <weir/kafka.h>
 
 /* A line buffer a sink owns, grown to fit the longest line formatted so far. */
 struct line_buf {
@@ -23,13 +29,6 @@ int line_format(weir_ctx *ctx, weir_format_fn fmt, const weir_rec *in, struct li
                 const char **text, size_t *len);
 
 /* --- Kafka (kafka_source.c: the consumer; kafka_record.c: records, values, options) --- */
-
-#include <stdbool.h>
-#include <stdint.h>
-
-#include <librdkafka/rdkafka.h>
-
-#include <weir/kafka.h>
 
 /* The options, copied (strings included) when the job is built. */
 struct kopts {
@@ -61,5 +60,40 @@ size_t kafka_rec_size(const rd_kafka_message_t *m, const char *topic, const stru
                       size_t *headers_len);
 void kafka_rec_write(struct weir_kafka_rec *k, const rd_kafka_message_t *m, const char *topic,
                      const struct kafka_fields *f, size_t headers_len);
+/* --- the Kafka sink (kafka_sink.c), its kept transactions (kafka_sink_kept.c) --- */
+
+/* The records of one transaction, as its checkpoint stores them. */
+struct kept_buf {
+    unsigned char *p;
+    size_t len, cap;
+};
+/* Appends n bytes (p may be NULL when n is 0); 0 or -ENOMEM. */
+int kept_put(struct kept_buf *b, const void *p, size_t n);
+/* Appends one message: partition, key, value and headers; 0 or -ENOMEM. */
+int kept_put_rec(struct kept_buf *b, const struct weir_kafka_msg *m);
+/* The message at *at (moved past it), pointing into b; *hdrs is the caller's to free (NULL
+ * when none). false: b ends or is corrupt there. */
+bool kept_get_rec(const struct kept_buf *b, size_t *at, struct weir_kafka_msg *m,
+                  rd_kafka_headers_t **hdrs);
+
+/* rd_kafka_conf_set, failing ctx with one line naming the property. */
+int kafka_set_prop(weir_ctx *ctx, rd_kafka_conf_t *conf, const char *k, const char *v);
+
+/* Where a kept transaction's first acknowledged record is, and its value. */
+struct kafka_probe {
+    const char *bootstrap;
+    char *const *props; /* the sink's librdkafka properties: name, value, ..., NULL */
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    uint64_t chk; /* for messages */
+    const void *value;
+    size_t value_len;
+};
+/* Reads the partition read_committed from the offset, after the transactional ids were
+ * initialised: *committed is whether the record there is the one kept (its transaction
+ * committed) or read_committed skipped it (aborted). 0, or a negative errno with ctx
+ * failed (a record there that is not ours, no answer in 60 s). */
+int kafka_probe_committed(weir_ctx *ctx, const struct kafka_probe *p, bool *committed);
 
 #endif
