@@ -3,12 +3,15 @@
  * backend, from hashmap to rocksdb and back, and across parallelism (128 key groups from
  * four backends at p=4 into two at p=2); truncated or corrupted input is -EIO; a snapshot of
  * the wrong key group or max parallelism is refused; states restored before the operator
- * declares them are matched by name.
+ * declares them are matched by name. A full RocksDB snapshot written off the worker (a
+ * weir_rocks_view) holds the state as it was at its pin, whatever the worker writes meanwhile.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "checkpoint_rocksdb.h"
 #include "state_test.h"
+#include "state_view.h"
 
 #define NKEYS 3000
 
@@ -547,6 +550,77 @@ static void run_shows_its_key_groups_when_it_ends_and_drops_them_on_failure(void
     free_bufs(bufs, MAXP);
 }
 
+/* ---- a RocksDB snapshot view, written while the worker goes on ------------------------- */
+
+struct view_writer {
+    weir_rocks_view *v;
+    struct membuf *bufs;
+    uint32_t first, last;
+    int rc;
+};
+
+static void *view_write(void *arg)
+{
+    struct view_writer *w = arg;
+    for (uint32_t kg = w->first; w->rc == 0 && kg <= w->last; kg++) {
+        w->bufs[kg].limit = SIZE_MAX;
+        struct weir_snapshot_out o = mem_out(&w->bufs[kg]);
+        w->rc = weir_rocks_view_snapshot_key_group(w->v, kg, &o);
+    }
+    weir_rocks_view_release(w->v);
+    return NULL;
+}
+
+/* Pins a view of a filled RocksDB backend, then, while a thread writes it, changes every key
+ * (more list elements, map entries, sums), removes some, adds new keys and declares a new
+ * state: what the view wrote restores exactly the state at the pin, on either backend. */
+static void rocks_view_is_the_state_at_its_pin(void **state)
+{
+    struct pair *p = *state;
+    weir_keyed_backend *a = backend_for(p->efrom, "op", 0, 0, MAXP - 1);
+    fill(a);
+    uint64_t at_pin = entries(a);
+    assert_true(weir_rocks_view_applies(a));
+    struct membuf bufs[MAXP] = {0};
+    struct view_writer w = {.bufs = bufs, .first = 0, .last = MAXP - 1};
+    assert_int_equal(weir_rocks_view_pin(a, &w.v), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, view_write, &w), 0);
+    struct states s = declare(a);
+    weir_value_state *late = weir_value_state_get(a, "late", 8, NULL);
+    assert_non_null(late);
+    for (uint64_t i = 0; i < NKEYS; i++) {
+        uint64_t key = key_at(i);
+        fill_key(a, &s, key); /* every kind of state changes */
+        assert_int_equal(weir_value_put(late, &key), 0);
+        if (i % 5 == 0) {
+            weir_keyed_backend_set_namespace(a, key % 3);
+            weir_value_clear(s.v);
+            weir_keyed_backend_set_namespace(a, 0);
+        }
+        fill_key(a, &s, key_at(NKEYS + i)); /* new keys */
+    }
+    pthread_join(th, NULL);
+    if (w.rc < 0)
+        fail_msg("view: %s", "written with an error");
+    assert_true(entries(a) > at_pin);
+    weir_keyed_backend *b = backend_for(p->eto, "op", 0, 0, MAXP - 1);
+    restore_all(b, bufs);
+    assert_int_equal(check(b), NKEYS);
+    assert_int_equal(entries(b), at_pin);
+    weir_keyed_backend_close(b);
+    /* A view still pinned when the backend closes: the close waits for its release. */
+    assert_int_equal(weir_rocks_view_pin(a, &w.v), 0);
+    struct membuf more[MAXP] = {0};
+    w = (struct view_writer){.v = w.v, .bufs = more, .first = 0, .last = MAXP - 1};
+    assert_int_equal(pthread_create(&th, NULL, view_write, &w), 0);
+    weir_keyed_backend_close(a);
+    pthread_join(th, NULL);
+    assert_int_equal(w.rc, 0);
+    free_bufs(bufs, MAXP);
+    free_bufs(more, MAXP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +641,10 @@ int main(void)
         {"rocksdb: run_shows_its_key_groups_when_it_ends_and_drops_them_on_failure",
          run_shows_its_key_groups_when_it_ends_and_drops_them_on_failure, fx_setup, fx_teardown,
          (void *)"rocksdb"},
+        {"rocksdb>rocksdb: rocks_view_is_the_state_at_its_pin", rocks_view_is_the_state_at_its_pin,
+         pair_setup, pair_teardown, (void *)"rocksdb>rocksdb"},
+        {"rocksdb>hashmap: rocks_view_is_the_state_at_its_pin", rocks_view_is_the_state_at_its_pin,
+         pair_setup, pair_teardown, (void *)"rocksdb>hashmap"},
         {"rocksdb: corrupt_large_key_group_restores_nothing",
          corrupt_large_key_group_restores_nothing, fx_setup, fx_teardown, (void *)"rocksdb"},
     };

@@ -157,6 +157,7 @@ struct async_snap {
     struct runtime *rt;
     weir_ckpt_file *f;
     weir_keyed_view *view;
+    weir_rocks_view *rview;       /* a full RocksDB snapshot instead of view */
     struct heap_chain_out *chain; /* incremental: the keyed state goes to a chain file */
     struct timer_view *timers;    /* released once gathered into tl */
     struct timer_list tl;
@@ -182,7 +183,9 @@ static int async_write(struct async_snap *a)
     for (uint32_t kg = a->kg_first; rc == 0 && kg <= a->kg_last; kg++) {
         if (!a->chain) {
             rc = weir_ckpt_file_section_begin(a->f, TAG_KEYED | kg);
-            if (rc == 0)
+            if (rc == 0 && a->rview)
+                rc = weir_rocks_view_snapshot_key_group(a->rview, kg, out);
+            else if (rc == 0)
                 rc = weir_keyed_view_snapshot_key_group(a->view, kg, out);
         }
         if (rc == 0)
@@ -207,10 +210,12 @@ static void *async_run(void *arg)
                                  a->why[0] ? a->why
                                  : a->chain && *heap_chain_error(a->chain)
                                      ? heap_chain_error(a->chain)
-                                     : weir_keyed_view_error(a->view));
+                                 : a->rview ? weir_rocks_view_error(a->rview)
+                                            : weir_keyed_view_error(a->view));
     else
         weir_ckpt_file_submit(a->f);
     weir_keyed_view_release(a->view);
+    weir_rocks_view_release(a->rview);
     timers_view_release(a->timers);
     heap_chain_out_free(a->chain);
     free(a->tl.v[0]);
@@ -235,7 +240,8 @@ static bool any_view_state(const struct runtime *rt)
 {
     for (int i = 0; i < rt->n_tasks; i++)
         for (int j = 0; j < rt->tasks[i].n_ops; j++)
-            if (weir_keyed_view_applies(rt->tasks[i].ops[j].backend))
+            if (weir_keyed_view_applies(rt->tasks[i].ops[j].backend) ||
+                weir_rocks_view_applies(rt->tasks[i].ops[j].backend))
                 return true;
     return false;
 }
@@ -309,13 +315,14 @@ static int start_writer(struct runtime *rt, int node, struct async_snap *a)
     return rc;
 }
 
-/* The keyed part of a hashmap operator's snapshot: pin views of the keyed state and of the
- * timers here (the synchronous part, independent of their size), the rest on a writer
- * thread. With chain (incremental), the view writes a chain file (heap_chain.c) named after
- * the state file, name. Owns f from here on. */
+/* The keyed part of a hashmap operator's snapshot, or a full one of a RocksDB operator
+ * (rocks): pin views of the keyed state (a copy-on-write view, or a RocksDB snapshot) and of
+ * the timers here (the synchronous part, independent of their size), the rest on a writer
+ * thread. With chain (incremental heap), the view writes a chain file (heap_chain.c) named
+ * after the state file, name. Owns f from here on. */
 static int snapshot_heap_async(struct op_inst *op, weir_ckpt_file *f,
                                const struct weir_ckpt_entry *e, struct pending *pd, uint64_t id,
-                               bool chain, const char *name)
+                               bool chain, bool rocks, const char *name)
 {
     struct runtime *rt = op->task->rt;
     struct async_snap *a = calloc(1, sizeof *a);
@@ -324,6 +331,8 @@ static int snapshot_heap_async(struct op_inst *op, weir_ckpt_file *f,
         rc = timers_pin(&op->timers, &a->timers);
     if (rc == 0 && chain)
         rc = heap_chain_begin(op, pd, id, f, name, e->kg_first, e->kg_last, &a->view, &a->chain);
+    else if (rc == 0 && rocks)
+        rc = weir_rocks_view_pin(op->backend, &a->rview);
     else if (rc == 0)
         rc = weir_keyed_view_pin(op->backend, &a->view);
     if (rc < 0) {
@@ -365,9 +374,9 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
         return 0;
     /* Incremental RocksDB: the instance's SST files instead of its entries
      * (savepoints stay in the portable format). */
-    bool native = false, chain = false;
+    bool native = false, chain = false, rocks = false;
     if (backend) {
-        bool rocks = rocks_incremental_applies(backend);
+        rocks = rocks_incremental_applies(backend);
         bool incremental = t->rt->chk.coord->incremental && !pd->savepoint;
         native = incremental && rocks;
         chain = incremental && weir_keyed_view_applies(backend);
@@ -393,7 +402,12 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
     }
     if (rc == 0 && backend && weir_keyed_view_applies(backend)) {
         e->file = name;
-        return snapshot_heap_async(op, f, e, pd, id, chain, name);
+        return snapshot_heap_async(op, f, e, pd, id, chain, false, name);
+    }
+    /* A full RocksDB snapshot: a RocksDB snapshot pinned here, written on a writer thread. */
+    if (rc == 0 && backend && rocks && !native && weir_rocks_view_applies(backend)) {
+        e->file = name;
+        return snapshot_heap_async(op, f, e, pd, id, false, true, name);
     }
     if (rc == 0 && backend) {
         struct timer_list tl = {0};

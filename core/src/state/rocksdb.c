@@ -325,6 +325,10 @@ rocksdb_writeoptions_t *state_rocksdb_writeoptions_new(void)
 /* Frees an instance, open or partly built, and removes its working directory. */
 static void instance_free(struct rdb *r)
 {
+    if (r->view_sync) {
+        pthread_cond_destroy(&r->view_cond);
+        pthread_mutex_destroy(&r->view_lock);
+    }
     if (r->batch)
         rocksdb_writebatch_destroy(r->batch);
     rdb_restore_free(r);
@@ -356,6 +360,9 @@ int rdb_backend_open(weir_keyed_backend *be, char *err, size_t errlen)
     if (!r || !uid)
         goto err;
     r->be = be;
+    pthread_mutex_init(&r->view_lock, NULL);
+    pthread_cond_init(&r->view_cond, NULL);
+    r->view_sync = true;
     if (asprintf(&r->dir, "%s/%s-%d", env->jobdir, uid, be->subtask) < 0) {
         r->dir = NULL;
         goto err;
@@ -419,6 +426,17 @@ err:
         instance_free(r);
     free(uid);
     return rc;
+}
+
+void rdb_views_quiesce(weir_keyed_backend *be)
+{
+    struct rdb *r = be->rdb;
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->view_lock);
+    while (r->views > 0)
+        pthread_cond_wait(&r->view_cond, &r->view_lock);
+    pthread_mutex_unlock(&r->view_lock);
 }
 
 void rdb_backend_close(weir_keyed_backend *be)

@@ -6,6 +6,7 @@
  */
 #include "checkpoint_rocksdb.h"
 #include "state_private.h"
+#include "state_view.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -18,7 +19,8 @@
 #include <weir/privdir.h>
 
 struct snap_walk {
-    weir_keyed_backend *be;
+    struct kstate *const *states; /* the backend's, or those a view pinned */
+    uint32_t nstates;
     state_emit_fn emit;
     void *arg;
     int64_t now;
@@ -31,9 +33,9 @@ static int snap_one(void *arg, const char *kc, size_t kl, const char *v, size_t 
     if (kl < KEY_PREFIX)
         return 0;
     unsigned sid = ((k[2] & 0x7fu) << 8) | k[3];
-    if (sid >= w->be->nstates)
+    if (sid >= w->nstates)
         return 0;
-    struct kstate *s = w->be->states[sid];
+    struct kstate *s = w->states[sid];
     size_t hdr = s->ttl ? 8 : 0;
     if (vl < hdr || kl != KEY_PREFIX + s->key_size)
         return 0;
@@ -48,8 +50,137 @@ int rdb_snapshot_kg(weir_keyed_backend *be, uint32_t kg, state_emit_fn emit, voi
 {
     uint8_t prefix[2];
     rdb_put_be16(prefix, (uint16_t)kg);
-    struct snap_walk w = {.be = be, .emit = emit, .arg = arg, .now = state_now(be)};
+    struct snap_walk w = {.states = be->states,
+                          .nstates = be->nstates,
+                          .emit = emit,
+                          .arg = arg,
+                          .now = state_now(be)};
     return rdb_scan(be->rdb, prefix, 2, snap_one, &w);
+}
+
+/* ---- snapshot views: full snapshots written off the worker ------------------------------ */
+
+/* A view pins a RocksDB snapshot (a sequence number: the instance keeps what it reads alive,
+ * whatever the worker writes, deletes or compacts away meanwhile), the states registered then,
+ * and the time then (what is expired). Pinning costs the same at any state size; the walk
+ * runs on a writer thread with its own read options and iterators (RocksDB's reads are
+ * thread-safe beside the worker's writes), and errors go to the view's message, never to the
+ * backend's. The compaction filter drops what expired by its own clock even under a
+ * snapshot: an entry that expires between the pin and its walk may be left out, as it would
+ * be at restore. */
+struct weir_rocks_view {
+    weir_keyed_backend *be;
+    struct rdb *r;
+    const rocksdb_snapshot_t *snap;
+    struct kstate **states;
+    uint32_t nstates;
+    int64_t now;
+    char err[512];
+};
+
+bool weir_rocks_view_applies(const weir_keyed_backend *be)
+{
+    return be && be->kind == BACKEND_ROCKSDB && be->rdb && be->rdb->db;
+}
+
+int weir_rocks_view_pin(weir_keyed_backend *be, weir_rocks_view **out)
+{
+    *out = NULL;
+    if (!weir_rocks_view_applies(be))
+        return state_err(be, -EINVAL, "operator %s: no RocksDB instance for a snapshot view",
+                         be->uid);
+    struct rdb *r = be->rdb;
+    weir_rocks_view *v = calloc(1, sizeof *v);
+    if (v)
+        v->states = malloc((be->nstates ? be->nstates : 1) * sizeof *v->states);
+    if (!v || !v->states) {
+        if (v)
+            free(v->states);
+        free(v);
+        return state_err(be, -ENOMEM, "operator %s: out of memory for a snapshot view", be->uid);
+    }
+    v->be = be;
+    v->r = r;
+    v->now = state_now(be);
+    v->nstates = be->nstates;
+    memcpy(v->states, be->states, be->nstates * sizeof *v->states);
+    v->snap = rocksdb_create_snapshot(r->db);
+    pthread_mutex_lock(&r->view_lock);
+    r->views++;
+    pthread_mutex_unlock(&r->view_lock);
+    *out = v;
+    return 0;
+}
+
+const weir_keyed_backend *rdb_view_backend(const struct weir_rocks_view *v)
+{
+    return v->be;
+}
+
+char *rdb_view_err(struct weir_rocks_view *v)
+{
+    return v->err;
+}
+
+const char *weir_rocks_view_error(const weir_rocks_view *v)
+{
+    return v->err;
+}
+
+uint32_t rdb_view_states(struct weir_rocks_view *v, struct kstate ***states)
+{
+    *states = v->states;
+    return v->nstates;
+}
+
+int rdb_view_walk_kg(struct weir_rocks_view *v, uint32_t kg, state_emit_fn emit, void *arg)
+{
+    uint8_t lo[2], hi[2];
+    rdb_put_be16(lo, (uint16_t)kg);
+    rdb_put_be16(hi, (uint16_t)(kg + 1)); /* key groups are below 32768: no overflow */
+    struct snap_walk w = {
+        .states = v->states, .nstates = v->nstates, .emit = emit, .arg = arg, .now = v->now};
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    if (!ro)
+        return -ENOMEM;
+    rocksdb_readoptions_set_snapshot(ro, v->snap);
+    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, sizeof hi);
+    rocksdb_readoptions_set_fill_cache(ro, 0); /* a one-off scan: keep the worker's blocks */
+    rocksdb_iterator_t *it = rocksdb_create_iterator(v->r->db, ro);
+    int rc = 0;
+    for (rocksdb_iter_seek(it, (const char *)lo, sizeof lo); rc == 0 && rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *val = rocksdb_iter_value(it, &vl);
+        rc = snap_one(&w, k, kl, val, vl);
+    }
+    char *msg = NULL;
+    rocksdb_iter_get_error(it, &msg);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    if (msg) {
+        snprintf(v->err, sizeof v->err,
+                 "operator %s: reading the RocksDB snapshot of key group %u: %s", v->be->uid, kg,
+                 msg);
+        rocksdb_free(msg);
+        return -EIO;
+    }
+    return rc;
+}
+
+void weir_rocks_view_release(weir_rocks_view *v)
+{
+    if (!v)
+        return;
+    struct rdb *r = v->r;
+    rocksdb_release_snapshot(r->db, v->snap);
+    free(v->states);
+    free(v);
+    pthread_mutex_lock(&r->view_lock);
+    r->views--;
+    pthread_cond_broadcast(&r->view_cond);
+    pthread_mutex_unlock(&r->view_lock);
 }
 
 /* ---- restore: key groups written into SSTs, ingested ------------------------------------ */

@@ -233,6 +233,30 @@ int weir_keyed_view_snapshot_key_group(weir_keyed_view *v, uint32_t kg,
     return rc;
 }
 
+/* A RocksDB snapshot view (rocksdb_snapshot.c): the same format from its pinned snapshot. */
+static int walk_rocks_view(void *src, uint32_t kg, state_emit_fn emit, void *arg)
+{
+    return rdb_view_walk_kg(src, kg, emit, arg);
+}
+
+int weir_rocks_view_snapshot_key_group(weir_rocks_view *v, uint32_t kg,
+                                       struct weir_snapshot_out *out)
+{
+    const weir_keyed_backend *be = rdb_view_backend(v);
+    char *err = rdb_view_err(v);
+    if (kg < be->kg_first || kg > be->kg_last) {
+        snprintf(err, 256, "operator %s subtask %d: snapshot of key group %u, outside [%u, %u]",
+                 be->uid, be->subtask, kg, be->kg_first, be->kg_last);
+        return -ERANGE;
+    }
+    struct kstate **states;
+    uint32_t n = rdb_view_states(v, &states);
+    int rc = write_kg(out, kg, be->max_parallelism, states, n, walk_rocks_view, v);
+    if (rc < 0 && !err[0])
+        snprintf(err, 256, "operator %s: snapshot of key group %u: %s", be->uid, kg, strerror(-rc));
+    return rc;
+}
+
 /* ---- snapshot reader -------------------------------------------------------------------- */
 
 struct snap_r {

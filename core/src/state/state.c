@@ -255,6 +255,8 @@ void weir_keyed_backend_close(weir_keyed_backend *be)
 {
     if (!be)
         return;
+    if (be->kind == BACKEND_ROCKSDB)
+        rdb_views_quiesce(be); /* full snapshots being written off the worker */
     for (uint32_t i = 0; i < be->nstates; i++) {
         struct kstate *s = be->states[i];
         if (be->kind == BACKEND_HASHMAP)

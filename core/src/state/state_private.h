@@ -467,6 +467,11 @@ struct rdb {
     uint64_t write_buffer_size;
     struct rdb *next;                  /* env->instances */
     _Atomic int64_t ttl_ms[STATE_MAX]; /* by state id; 0: no TTL */
+    /* Snapshot views in flight (weir_rocks_view): the backend's close waits for them. */
+    pthread_mutex_t view_lock;
+    pthread_cond_t view_cond;
+    int views;
+    bool view_sync; /* view_lock and view_cond initialized */
 };
 
 static inline void rdb_put_be16(uint8_t *p, uint16_t v)
@@ -501,6 +506,16 @@ static inline uint16_t rdb_sid_of(const struct kstate *s)
 }
 
 int rdb_grow(uint8_t **buf, size_t *cap, size_t need);
+/* A RocksDB snapshot view (rocksdb_snapshot.c): its backend, the states it pinned, and the
+ * walk of one key group as it was at the pin; errors go to the view's own message. */
+struct weir_rocks_view;
+/* Waits until no view of be's instance is in flight (they read its states, its instance):
+ * first thing when the backend closes. */
+void rdb_views_quiesce(weir_keyed_backend *be);
+const weir_keyed_backend *rdb_view_backend(const struct weir_rocks_view *v);
+char *rdb_view_err(struct weir_rocks_view *v);
+uint32_t rdb_view_states(struct weir_rocks_view *v, struct kstate ***states);
+int rdb_view_walk_kg(struct weir_rocks_view *v, uint32_t kg, state_emit_fn emit, void *arg);
 void rdb_restore_free(struct rdb *r);
 /* A RocksDB error as the backend's one-line reason; frees the message; -EIO. */
 int rdb_err(weir_keyed_backend *be, char *msg);

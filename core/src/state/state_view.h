@@ -93,4 +93,22 @@ const _Atomic uint64_t *weir_keyed_view_bytes(const weir_keyed_backend *be);
 /* Lets the view go (any thread); NULL is a no-op. */
 void weir_keyed_view_release(weir_keyed_view *v);
 
+/* Full snapshots of a RocksDB keyed backend off the worker (rocksdb_snapshot.c): pinning takes
+ * a RocksDB snapshot (a point-in-time read view, the same cost at any state size) on the
+ * backend's worker; writing it (the same format as weir_keyed_backend_snapshot_key_group, so a
+ * heap backend restores it) and releasing it may run on any thread, one at a time per view,
+ * while the worker goes on writing. Every view must be released, written or not; the
+ * backend's close waits for them. */
+typedef struct weir_rocks_view weir_rocks_view;
+/* Whether be is a RocksDB backend with an open instance. */
+bool weir_rocks_view_applies(const weir_keyed_backend *be);
+/* be's worker. 0, or negative errno (the backend's error says why). */
+int weir_rocks_view_pin(weir_keyed_backend *be, weir_rocks_view **out);
+/* Any thread. On error, weir_rocks_view_error says why. */
+int weir_rocks_view_snapshot_key_group(weir_rocks_view *v, uint32_t kg,
+                                       struct weir_snapshot_out *out);
+const char *weir_rocks_view_error(const weir_rocks_view *v);
+/* Any thread; NULL is a no-op. */
+void weir_rocks_view_release(weir_rocks_view *v);
+
 #endif
