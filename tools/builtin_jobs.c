@@ -407,6 +407,9 @@ static int job_kafka_count(weir_job *job, int argc, char **argv)
         weir_window_aggregate(weir_key_by(s, kafka_key), "count", weir_tumbling((int64_t)window_ms),
                               &weir_agg_count, NULL, NULL);
     weir_sink_file_exactly_once(w, "out", argv[optind], window_row, ".csv");
+    return 0;
+}
+
 /* --- datagen-kafka: generator -> key_by -> Kafka topic ----------------------- */
 
 /* value "seq,key,value", key the decimal key: in buffers of the worker's thread, valid until
