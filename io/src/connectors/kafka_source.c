@@ -29,6 +29,16 @@
  *
  * A record that does not parse goes to reject_record(), the one place a rejected record goes
  * (the dead-letter queue will be there): counted, then dropped or the job fails.
+ *
+ * Where the consumer's position is lost (issue 11): auto.offset.reset is "error", never the
+ * default "latest", which would jump a partition whose next offset the broker refused (out
+ * of range) to its end, where a bounded run drops every record and never ends. An offset
+ * reset error is handled in poll: a next offset that is still in the log is assigned again,
+ * one that is not (records deleted below it) fails the job naming topic, partition and both
+ * offsets. Every other consumer error is logged, one line on stderr. The stall guard: a
+ * partition whose next offset is below its high watermark (the one the fetches brought, or
+ * its stop offset when bounded and none came yet) and that had no record for STALL_NS is
+ * assigned again at its next offset, with one line on stderr.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -52,6 +62,9 @@
 #define SNAP_VERSION    1u
 #define META_TIMEOUT_MS 10000
 #define PENDING_MAX     8 /* snapshots whose checkpoint may still complete */
+/* A partition behind its high watermark that got no record for this long is assigned again
+ * at its next offset (the stall guard, issue 11). */
+#define STALL_NS (10ull * 1000000000ull)
 
 /* One partition's published numbers; allocated apart so that the registry's pointers stay
  * valid when the partition table grows. */
@@ -66,6 +79,7 @@ struct kpart {
     int64_t stop;       /* bounded: the end offset, else INT64_MAX */
     int64_t max_ts;     /* largest event timestamp seen, INT64_MIN: none */
     uint64_t last_ns;   /* when it last had a record (or was assigned) */
+    uint64_t moved_ns;  /* when it last had a record or was assigned again: the stall guard */
     bool idle;
 };
 
@@ -217,6 +231,7 @@ static int kafka_open(weir_ctx *ctx, void *state, void *arg)
         conf_set(ctx, s, c, "client.id", client) < 0 ||
         conf_set(ctx, s, c, "enable.auto.commit", "false") < 0 ||
         conf_set(ctx, s, c, "enable.auto.offset.store", "false") < 0 ||
+        conf_set(ctx, s, c, "auto.offset.reset", "error") < 0 ||
         conf_set(ctx, s, c, "enable.partition.eof", "false") < 0)
         goto err;
     for (size_t i = 0; i < ko->n_props; i++) {
@@ -346,9 +361,12 @@ static int resolve_start(weir_ctx *ctx, struct ksrc *s, struct kpart *p, bool di
 static int assign_all(weir_ctx *ctx, struct ksrc *s)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(s->n_parts);
-    for (int i = 0; i < s->n_parts; i++)
+    uint64_t now = now_ns();
+    for (int i = 0; i < s->n_parts; i++) {
         rd_kafka_topic_partition_list_add(l, s->ko->o.topic, s->parts[i].id)->offset =
             s->parts[i].next;
+        s->parts[i].moved_ns = now;
+    }
     rd_kafka_resp_err_t e = rd_kafka_assign(s->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     if (e) {
@@ -431,7 +449,7 @@ static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool di
             return -ENOMEM;
         s->parts = np;
         struct kpart *p = &s->parts[s->n_parts];
-        *p = (struct kpart){.id = id, .max_ts = INT64_MIN, .last_ns = now};
+        *p = (struct kpart){.id = id, .max_ts = INT64_MIN, .last_ns = now, .moved_ns = now};
         bool from_checkpoint = false;
         for (int r = 0; r < s->n_restored; r++)
             if (s->restored[r].part == id) {
@@ -560,6 +578,60 @@ static bool all_done(const struct ksrc *s)
     return true;
 }
 
+/* An offset reset error of partition id (auto.offset.reset=error: the broker refused its next
+ * offset): assigned again when the offset is still in the log, else the job fails naming
+ * it. */
+static int offset_reset(weir_ctx *ctx, struct ksrc *s, int32_t id, const char *why)
+{
+    const char *topic = s->ko->o.topic;
+    struct kpart *p = part_of(s, id);
+    if (!p)
+        return 0;
+    int64_t lo = -1, hi = -1;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(s->rk, topic, id, &lo, &hi, META_TIMEOUT_MS);
+    if (!e && p->next >= lo && p->next <= hi) {
+        fprintf(stderr,
+                "kafka source \"%s\": %s [%d] offset %" PRId64 " refused (%s) but in the log "
+                "(%" PRId64 " .. %" PRId64 "): assigning it again\n",
+                s->uid, topic, (int)id, p->next, why, lo, hi);
+        return assign_all(ctx, s);
+    }
+    if (e)
+        weir_ctx_fail(ctx, "kafka source \"%s\": %s [%d] offset %" PRId64 ": %s; offsets: %s",
+                      s->uid, topic, (int)id, p->next, why, rd_kafka_err2str(e));
+    else
+        weir_ctx_fail(ctx,
+                      "kafka source \"%s\": %s [%d] offset %" PRId64 " is no longer in the log "
+                      "(%" PRId64 " .. %" PRId64 "): records were deleted (retention?) before "
+                      "they were read",
+                      s->uid, topic, (int)id, p->next, lo, hi);
+    return -ERANGE;
+}
+
+/* The stall guard: a partition behind its high watermark without a record for STALL_NS is
+ * assigned again (all of them: rd_kafka_assign restarts every fetcher at our offsets). */
+static int stall_guard(weir_ctx *ctx, struct ksrc *s, uint64_t now)
+{
+    for (int i = 0; i < s->n_parts; i++) {
+        struct kpart *p = &s->parts[i];
+        if (p->next >= p->stop || now < p->moved_ns + STALL_NS) /* moved_ns may be > now */
+            continue;
+        int64_t lo, hi;
+        if (rd_kafka_get_watermark_offsets(s->rk, s->ko->o.topic, p->id, &lo, &hi) || hi < 0)
+            hi = s->ko->o.bounded ? p->stop : -1; /* no fetch brought one */
+        if (p->next >= hi)
+            continue;
+        fprintf(stderr,
+                "kafka source \"%s\": %s [%d] no record for %llu s at offset %" PRId64
+                " below its high watermark %" PRId64 ": assigning it again\n",
+                s->uid, s->ko->o.topic, (int)p->id,
+                (unsigned long long)((now - p->moved_ns) / 1000000000ull), p->next, hi);
+        return assign_all(ctx, s);
+    }
+    return 0;
+}
+
 /* OPENED -> READING: where each owned partition starts, resolved now, and the assignment. */
 static int start_reading(weir_ctx *ctx, struct ksrc *s, uint64_t now)
 {
@@ -605,6 +677,10 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
             break;
         if (m->err) {
             rd_kafka_resp_err_t e = m->err;
+            int32_t part = m->partition;
+            int64_t off = m->offset;
+            char why[256];
+            snprintf(why, sizeof why, "%s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 continue;
@@ -613,7 +689,16 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
                               rd_kafka_err2str(e));
                 return -EIO;
             }
-            continue; /* transient (a broker away): librdkafka retries */
+            if (e == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+                int rc = offset_reset(ctx, s, part, why);
+                if (rc < 0)
+                    return rc;
+                break; /* what is queued is from before the new assignment */
+            }
+            /* transient (a broker away): librdkafka retries */
+            fprintf(stderr, "kafka source \"%s\": %s [%d] offset %" PRId64 ": %s\n", s->uid,
+                    o->topic, (int)part, off, why);
+            continue;
         }
         struct kpart *p = part_of(s, m->partition);
         /* A record before our position: prefetched before an assign moved it. One at or
@@ -624,12 +709,18 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
         }
         int rc = emit_message(ctx, s, m, p, out, now);
         p->next = m->offset + 1;
+        p->moved_ns = now;
         rd_kafka_message_destroy(m);
         if (rc < 0)
             return rc;
         n++;
     }
     *emitted = n;
+    if (n == 0) {
+        int rc = stall_guard(ctx, s, now);
+        if (rc < 0)
+            return rc;
+    }
     if (n) {
         s->consumed_n += n;
         atomic_store_explicit(&s->consumed, s->consumed_n, memory_order_relaxed);
