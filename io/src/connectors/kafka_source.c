@@ -35,10 +35,9 @@
  * of range) to its end, where a bounded run drops every record and never ends. An offset
  * reset error is handled in poll: a next offset that is still in the log is assigned again,
  * one that is not (records deleted below it) fails the job naming topic, partition and both
- * offsets. Every other consumer error is logged, one line on stderr. The stall guard: a
- * partition whose next offset is below its high watermark (the one the fetches brought, or
- * its stop offset when bounded and none came yet) and that had no record for STALL_NS is
- * assigned again at its next offset, with one line on stderr.
+ * offsets. Every other consumer error is logged, one line on stderr. The stall guard, in
+ * bounded runs: a partition below its stop offset that had no record for STALL_NS (doubled
+ * each time it fires in a row) is assigned again at its next offset, with one line on stderr.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -62,8 +61,8 @@
 #define SNAP_VERSION    1u
 #define META_TIMEOUT_MS 10000
 #define PENDING_MAX     8 /* snapshots whose checkpoint may still complete */
-/* A partition behind its high watermark that got no record for this long is assigned again
- * at its next offset (the stall guard, issue 11). */
+/* A bounded run's partition below its stop offset that got no record for this long is
+ * assigned again at its next offset (the stall guard, issue 11). */
 #define STALL_NS (10ull * 1000000000ull)
 
 /* One partition's published numbers; allocated apart so that the registry's pointers stay
@@ -80,6 +79,7 @@ struct kpart {
     int64_t max_ts;     /* largest event timestamp seen, INT64_MIN: none */
     uint64_t last_ns;   /* when it last had a record (or was assigned) */
     uint64_t moved_ns;  /* when it last had a record or was assigned again: the stall guard */
+    unsigned stalls;    /* times the stall guard fired since its last record */
     bool idle;
 };
 
@@ -609,24 +609,26 @@ static int offset_reset(weir_ctx *ctx, struct ksrc *s, int32_t id, const char *w
     return -ERANGE;
 }
 
-/* The stall guard: a partition behind its high watermark without a record for STALL_NS is
- * assigned again (all of them: rd_kafka_assign restarts every fetcher at our offsets). */
+/* The stall guard (bounded runs): a partition below its stop offset without a record for
+ * STALL_NS, doubled at each time it fired since its last record (up to 64 times), is
+ * assigned again (all of them: rd_kafka_assign restarts every fetcher at our offsets). Only
+ * bounded, where next < stop means records are there: an unbounded partition sits below its
+ * high watermark for as long as a transaction is open, or for good behind a commit marker. */
 static int stall_guard(weir_ctx *ctx, struct ksrc *s, uint64_t now)
 {
+    if (!s->ko->o.bounded)
+        return 0;
     for (int i = 0; i < s->n_parts; i++) {
         struct kpart *p = &s->parts[i];
-        if (p->next >= p->stop || now < p->moved_ns + STALL_NS) /* moved_ns may be > now */
-            continue;
-        int64_t lo, hi;
-        if (rd_kafka_get_watermark_offsets(s->rk, s->ko->o.topic, p->id, &lo, &hi) || hi < 0)
-            hi = s->ko->o.bounded ? p->stop : -1; /* no fetch brought one */
-        if (p->next >= hi)
+        uint64_t after = STALL_NS << (p->stalls < 6 ? p->stalls : 6);
+        if (p->next >= p->stop || now < p->moved_ns + after) /* moved_ns may be > now */
             continue;
         fprintf(stderr,
                 "kafka source \"%s\": %s [%d] no record for %llu s at offset %" PRId64
-                " below its high watermark %" PRId64 ": assigning it again\n",
+                " below its stop offset %" PRId64 ": assigning it again\n",
                 s->uid, s->ko->o.topic, (int)p->id,
-                (unsigned long long)((now - p->moved_ns) / 1000000000ull), p->next, hi);
+                (unsigned long long)((now - p->moved_ns) / 1000000000ull), p->next, p->stop);
+        p->stalls++;
         return assign_all(ctx, s);
     }
     return 0;
@@ -710,6 +712,7 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
         int rc = emit_message(ctx, s, m, p, out, now);
         p->next = m->offset + 1;
         p->moved_ns = now;
+        p->stalls = 0;
         rd_kafka_message_destroy(m);
         if (rc < 0)
             return rc;
