@@ -137,6 +137,10 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=2097152
+# The tests' records carry event times from 1970 (1000 ms ...): time retention (7 days, by the
+# largest timestamp of a segment) deleted all of a topic at its next check, every 5 min, under
+# its reader's feet: a restored kafka-count found its offsets out of range (issue 11).
+log.retention.ms=-1
 EOF
     local jvm=(java -Xmx128m -XX:+UseSerialGC -Dlog4j2.configurationFile="$STATE/log4j2.properties"
       -cp "$cp")
