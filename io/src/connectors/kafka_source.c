@@ -30,14 +30,7 @@
  * A record that does not parse goes to reject_record(), the one place a rejected record goes
  * (the dead-letter queue will be there): counted, then dropped or the job fails.
  *
- * Where the consumer's position is lost (issue 11): auto.offset.reset is "error", never the
- * default "latest", which would jump a partition whose next offset the broker refused (out
- * of range) to its end, where a bounded run drops every record and never ends. An offset
- * reset error is handled in poll: a next offset that is still in the log is assigned again,
- * one that is not (records deleted below it) fails the job naming topic, partition and both
- * offsets. Every other consumer error is logged, one line on stderr. The stall guard, in
- * bounded runs: a partition below its stop offset that had no record for STALL_NS (doubled
- * each time it fires in a row) is assigned again at its next offset, with one line on stderr.
+ * Where the consumer's position may be lost (issue 11): kafka_offsets.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -60,10 +53,8 @@
 #define SNAP_MAGIC      0x4b41464bu /* "KFAK" */
 #define SNAP_VERSION    1u
 #define META_TIMEOUT_MS 10000
-#define PENDING_MAX     8 /* snapshots whose checkpoint may still complete */
-/* A bounded run's partition below its stop offset that got no record for this long is
- * assigned again at its next offset (the stall guard, issue 11). */
-#define STALL_NS (10ull * 1000000000ull)
+#define PENDING_MAX     8                       /* snapshots whose checkpoint may still complete */
+#define STALL_NS        (10ull * 1000000000ull) /* the stall guard's first wait */
 
 /* One partition's published numbers; allocated apart so that the registry's pointers stay
  * valid when the partition table grows. */
@@ -127,17 +118,6 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Flink's KafkaSourceEnumerator.getSplitOwner, with Java's String.hashCode (topic names are
- * ASCII, so bytes are its chars). */
-static int split_owner(const char *topic, int32_t partition, int parallelism)
-{
-    int32_t h = 0;
-    for (const unsigned char *c = (const unsigned char *)topic; *c; c++)
-        h = (int32_t)((uint32_t)h * 31u + *c);
-    int start = (int)(((uint32_t)h * 31u & 0x7FFFFFFFu) % (uint32_t)parallelism);
-    return (int)((start + (int64_t)partition) % parallelism);
 }
 
 /* --- bad records --------------------------------------------------------------------------- */
@@ -437,7 +417,7 @@ static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool di
     bool retry = false;
     uint64_t now = now_ns();
     for (int32_t id = 0; id < count; id++) {
-        if (split_owner(s->ko->o.topic, id, s->parallelism) != s->subtask)
+        if (kafka_split_owner(s->ko->o.topic, id, s->parallelism) != s->subtask)
             continue;
         bool have = false;
         for (int i = 0; i < s->n_parts && !have; i++)
@@ -578,42 +558,7 @@ static bool all_done(const struct ksrc *s)
     return true;
 }
 
-/* An offset reset error of partition id (auto.offset.reset=error: the broker refused its next
- * offset): assigned again when the offset is still in the log, else the job fails naming
- * it. */
-static int offset_reset(weir_ctx *ctx, struct ksrc *s, int32_t id, const char *why)
-{
-    const char *topic = s->ko->o.topic;
-    struct kpart *p = part_of(s, id);
-    if (!p)
-        return 0;
-    int64_t lo = -1, hi = -1;
-    rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(s->rk, topic, id, &lo, &hi, META_TIMEOUT_MS);
-    if (!e && p->next >= lo && p->next <= hi) {
-        fprintf(stderr,
-                "kafka source \"%s\": %s [%d] offset %" PRId64 " refused (%s) but in the log "
-                "(%" PRId64 " .. %" PRId64 "): assigning it again\n",
-                s->uid, topic, (int)id, p->next, why, lo, hi);
-        return assign_all(ctx, s);
-    }
-    if (e)
-        weir_ctx_fail(ctx, "kafka source \"%s\": %s [%d] offset %" PRId64 ": %s; offsets: %s",
-                      s->uid, topic, (int)id, p->next, why, rd_kafka_err2str(e));
-    else
-        weir_ctx_fail(ctx,
-                      "kafka source \"%s\": %s [%d] offset %" PRId64 " is no longer in the log "
-                      "(%" PRId64 " .. %" PRId64 "): records were deleted (retention?) before "
-                      "they were read",
-                      s->uid, topic, (int)id, p->next, lo, hi);
-    return -ERANGE;
-}
-
-/* The stall guard (bounded runs): a partition below its stop offset without a record for
- * STALL_NS, doubled at each time it fired since its last record (up to 64 times), is
- * assigned again (all of them: rd_kafka_assign restarts every fetcher at our offsets). Only
- * bounded, where next < stop means records are there: an unbounded partition sits below its
- * high watermark for as long as a transaction is open, or for good behind a commit marker. */
+/* The stall guard (kafka_offsets.c); assign_all restarts every fetcher at our offsets. */
 static int stall_guard(weir_ctx *ctx, struct ksrc *s, uint64_t now)
 {
     if (!s->ko->o.bounded)
@@ -691,9 +636,10 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
                               rd_kafka_err2str(e));
                 return -EIO;
             }
-            if (e == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
-                int rc = offset_reset(ctx, s, part, why);
-                if (rc < 0)
+            struct kpart *rp = part_of(s, part);
+            if (e == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && rp) { /* 1: assign it again */
+                int rc = kafka_offset_refused(ctx, s->rk, s->uid, o->topic, part, rp->next, why);
+                if (rc < 0 || (rc = assign_all(ctx, s)) < 0)
                     return rc;
                 break; /* what is queued is from before the new assignment */
             }
