@@ -68,8 +68,13 @@ free_port() {
 
 # A KRaft cluster id: 16 random bytes, base64url without padding (what StorageTool random-uuid
 # prints, without starting a JVM for it).
+# Never one that starts with '-' (1 in 64): StorageTool's -t took it for an option and failed.
 cluster_id() {
-  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  local id=-
+  while [ "${id#-}" != "$id" ]; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
+  printf '%s' "$id"
 }
 
 # Ready when a Metadata request (v4: non-flexible, all topics) lists at least one broker: the
