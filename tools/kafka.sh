@@ -68,8 +68,13 @@ free_port() {
 
 # A KRaft cluster id: 16 random bytes, base64url without padding (what StorageTool random-uuid
 # prints, without starting a JVM for it).
+# Never one that starts with '-' (1 in 64): StorageTool's -t took it for an option and failed.
 cluster_id() {
-  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  local id=-
+  while [ "${id#-}" != "$id" ]; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
+  printf '%s' "$id"
 }
 
 # Ready when a Metadata request (v4: non-flexible, all topics) lists at least one broker: the
@@ -137,6 +142,10 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=2097152
+# The tests' records carry event times from 1970 (1000 ms ...): time retention (7 days, by the
+# largest timestamp of a segment) deleted all of a topic at its next check, every 5 min, under
+# its reader's feet: a restored kafka-count found its offsets out of range (issue 11).
+log.retention.ms=-1
 EOF
     local jvm=(java -Xmx128m -XX:+UseSerialGC -Dlog4j2.configurationFile="$STATE/log4j2.properties"
       -cp "$cp")

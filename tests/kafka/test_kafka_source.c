@@ -75,6 +75,7 @@ struct bg {
     int rc;
     char err[512];
     pthread_t th;
+    _Atomic bool done;
 };
 
 static void *bg_main(void *arg)
@@ -82,6 +83,7 @@ static void *bg_main(void *arg)
     struct bg *b = arg;
     b->rc = wt_run(b->job, NULL, &(struct wt_run){.parallelism = b->parallelism, .defs = quick},
                    NULL, b->err, sizeof b->err);
+    b->done = true;
     return NULL;
 }
 
@@ -159,14 +161,9 @@ static void startup_timestamp_skips_older_records(void **st)
     assert_int_equal(run_bounded(&o, 1), 0);
 }
 
-static void startup_group_offsets_resume_where_committed(void **st)
+/* Group commits offset off of partition 0 of topic t. */
+static void commit_group(const char *t, const char *group, int64_t off)
 {
-    char t[256], group[300];
-    wt_kafka_topic("group", 2, t, sizeof t);
-    snprintf(group, sizeof group, "%s-g", t);
-    produce_seq(t, 0, 0, 100, 1000);
-    produce_seq(t, 1, 100, 100, 1000);
-    /* the group committed 30 on partition 0, nothing on 1 (which starts at its earliest) */
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     char err[256];
     assert_int_equal(
@@ -176,10 +173,21 @@ static void startup_group_offsets_resume_where_committed(void **st)
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
     assert_non_null(rk);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, t, 0)->offset = 30;
+    rd_kafka_topic_partition_list_add(l, t, 0)->offset = off;
     assert_int_equal(rd_kafka_commit(rk, l, 0), 0);
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_destroy(rk);
+}
+
+static void startup_group_offsets_resume_where_committed(void **st)
+{
+    char t[256], group[300];
+    wt_kafka_topic("group", 2, t, sizeof t);
+    snprintf(group, sizeof group, "%s-g", t);
+    produce_seq(t, 0, 0, 100, 1000);
+    produce_seq(t, 1, 100, 100, 1000);
+    /* the group committed 30 on partition 0, nothing on 1 (which starts at its earliest) */
+    commit_group(t, group, 30);
     struct weir_kafka_source_opts o = opts_for(t);
     o.startup_mode = WEIR_KAFKA_STARTUP_GROUP;
     o.group_id = group;
@@ -219,6 +227,74 @@ static void startup_latest_reads_only_new_records(void **st)
 }
 
 /* --- errors ------------------------------------------------------------------------------ */
+
+/* Deletes the records of partition 0 of topic t below offset before (DeleteRecords). */
+static void delete_records(const char *t, int64_t before)
+{
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    char err[256];
+    assert_int_equal(
+        rd_kafka_conf_set(c, "bootstrap.servers", wt_kafka_bootstrap(), err, sizeof err),
+        RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    assert_non_null(rk);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, t, 0)->offset = before;
+    rd_kafka_DeleteRecords_t *d = rd_kafka_DeleteRecords_new(l);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteRecords(rk, &d, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, WAIT_MS);
+    assert_non_null(ev);
+    if (rd_kafka_event_error(ev))
+        fail_msg("DeleteRecords %s below %lld: %s", t, (long long)before,
+                 rd_kafka_event_error_string(ev));
+    const rd_kafka_topic_partition_list_t *r =
+        rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+    assert_true(r && r->cnt == 1);
+    if (r->elems[0].err)
+        fail_msg("DeleteRecords %s below %lld: %s", t, (long long)before,
+                 rd_kafka_err2str(r->elems[0].err));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_DeleteRecords_destroy(d);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+static bool bg_done(void *arg)
+{
+    return ((struct bg *)arg)->done;
+}
+
+/* Issue 11: a start offset the broker no longer has (records deleted below it, as retention
+ * does to a checkpoint's offset) must fail the job naming it. With auto.offset.reset at its
+ * default (latest) the partition jumped to its end and the bounded run never ended. */
+static void deleted_start_offset_fails_naming_it(void **st)
+{
+    char t[256], group[300];
+    wt_kafka_topic("deleted", 1, t, sizeof t);
+    snprintf(group, sizeof group, "%s-g", t);
+    produce_seq(t, 0, 0, 100, 1000);
+    commit_group(t, group, 30);
+    delete_records(t, 50);
+    wt_collect_reset();
+    struct bg b = {.job = weir_job_new("kafka-deleted"), .parallelism = 1};
+    struct weir_kafka_source_opts o = opts_for(t);
+    o.startup_mode = WEIR_KAFKA_STARTUP_GROUP;
+    o.group_id = group;
+    o.bounded = true;
+    wt_collect(weir_source_kafka(b.job, "src", &o), "out", 0);
+    bg_start(&b);
+    wait_for(bg_done, &b, "the job to end (it stalled at offset 30?)");
+    pthread_join(b.th, NULL);
+    assert_int_not_equal(b.rc, 0);
+    assert_non_null(strstr(b.err, t));
+    assert_non_null(strstr(b.err, "offset 30"));
+    assert_non_null(strstr(b.err, "no longer in the log"));
+    assert_null(strchr(b.err, '\n'));
+    assert_int_equal(wt_collected(0), 0);
+    weir_job_free(b.job);
+}
 
 static void bad_bootstrap_names_the_option(void **st)
 {
@@ -574,6 +650,7 @@ int main(void)
         cmocka_unit_test(startup_group_offsets_resume_where_committed),
         cmocka_unit_test(startup_latest_reads_only_new_records),
         cmocka_unit_test(bad_bootstrap_names_the_option),
+        cmocka_unit_test(deleted_start_offset_fails_naming_it),
         cmocka_unit_test(missing_topic_names_the_option),
         cmocka_unit_test(record_carries_key_value_headers_and_position),
         cmocka_unit_test(csv_values_split_into_fields),

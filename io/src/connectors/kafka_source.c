@@ -29,6 +29,8 @@
  *
  * A record that does not parse goes to reject_record(), the one place a rejected record goes
  * (the dead-letter queue will be there): counted, then dropped or the job fails.
+ *
+ * Where the consumer's position may be lost (issue 11): kafka_offsets.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -51,7 +53,8 @@
 #define SNAP_MAGIC      0x4b41464bu /* "KFAK" */
 #define SNAP_VERSION    1u
 #define META_TIMEOUT_MS 10000
-#define PENDING_MAX     8 /* snapshots whose checkpoint may still complete */
+#define PENDING_MAX     8                       /* snapshots whose checkpoint may still complete */
+#define STALL_NS        (10ull * 1000000000ull) /* the stall guard's first wait */
 
 /* One partition's published numbers; allocated apart so that the registry's pointers stay
  * valid when the partition table grows. */
@@ -66,6 +69,8 @@ struct kpart {
     int64_t stop;       /* bounded: the end offset, else INT64_MAX */
     int64_t max_ts;     /* largest event timestamp seen, INT64_MIN: none */
     uint64_t last_ns;   /* when it last had a record (or was assigned) */
+    uint64_t moved_ns;  /* when it last had a record or was assigned again: the stall guard */
+    unsigned stalls;    /* times the stall guard fired since its last record */
     bool idle;
 };
 
@@ -113,17 +118,6 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Flink's KafkaSourceEnumerator.getSplitOwner, with Java's String.hashCode (topic names are
- * ASCII, so bytes are its chars). */
-static int split_owner(const char *topic, int32_t partition, int parallelism)
-{
-    int32_t h = 0;
-    for (const unsigned char *c = (const unsigned char *)topic; *c; c++)
-        h = (int32_t)((uint32_t)h * 31u + *c);
-    int start = (int)(((uint32_t)h * 31u & 0x7FFFFFFFu) % (uint32_t)parallelism);
-    return (int)((start + (int64_t)partition) % parallelism);
 }
 
 /* --- bad records --------------------------------------------------------------------------- */
@@ -217,6 +211,7 @@ static int kafka_open(weir_ctx *ctx, void *state, void *arg)
         conf_set(ctx, s, c, "client.id", client) < 0 ||
         conf_set(ctx, s, c, "enable.auto.commit", "false") < 0 ||
         conf_set(ctx, s, c, "enable.auto.offset.store", "false") < 0 ||
+        conf_set(ctx, s, c, "auto.offset.reset", "error") < 0 ||
         conf_set(ctx, s, c, "enable.partition.eof", "false") < 0)
         goto err;
     for (size_t i = 0; i < ko->n_props; i++) {
@@ -346,9 +341,12 @@ static int resolve_start(weir_ctx *ctx, struct ksrc *s, struct kpart *p, bool di
 static int assign_all(weir_ctx *ctx, struct ksrc *s)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(s->n_parts);
-    for (int i = 0; i < s->n_parts; i++)
+    uint64_t now = now_ns();
+    for (int i = 0; i < s->n_parts; i++) {
         rd_kafka_topic_partition_list_add(l, s->ko->o.topic, s->parts[i].id)->offset =
             s->parts[i].next;
+        s->parts[i].moved_ns = now;
+    }
     rd_kafka_resp_err_t e = rd_kafka_assign(s->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     if (e) {
@@ -419,7 +417,7 @@ static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool di
     bool retry = false;
     uint64_t now = now_ns();
     for (int32_t id = 0; id < count; id++) {
-        if (split_owner(s->ko->o.topic, id, s->parallelism) != s->subtask)
+        if (kafka_split_owner(s->ko->o.topic, id, s->parallelism) != s->subtask)
             continue;
         bool have = false;
         for (int i = 0; i < s->n_parts && !have; i++)
@@ -431,7 +429,7 @@ static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool di
             return -ENOMEM;
         s->parts = np;
         struct kpart *p = &s->parts[s->n_parts];
-        *p = (struct kpart){.id = id, .max_ts = INT64_MIN, .last_ns = now};
+        *p = (struct kpart){.id = id, .max_ts = INT64_MIN, .last_ns = now, .moved_ns = now};
         bool from_checkpoint = false;
         for (int r = 0; r < s->n_restored; r++)
             if (s->restored[r].part == id) {
@@ -560,6 +558,27 @@ static bool all_done(const struct ksrc *s)
     return true;
 }
 
+/* The stall guard (kafka_offsets.c); assign_all restarts every fetcher at our offsets. */
+static int stall_guard(weir_ctx *ctx, struct ksrc *s, uint64_t now)
+{
+    if (!s->ko->o.bounded)
+        return 0;
+    for (int i = 0; i < s->n_parts; i++) {
+        struct kpart *p = &s->parts[i];
+        uint64_t after = STALL_NS << (p->stalls < 6 ? p->stalls : 6);
+        if (p->next >= p->stop || now < p->moved_ns + after) /* moved_ns may be > now */
+            continue;
+        fprintf(stderr,
+                "kafka source \"%s\": %s [%d] no record for %llu s at offset %" PRId64
+                " below its stop offset %" PRId64 ": assigning it again\n",
+                s->uid, s->ko->o.topic, (int)p->id,
+                (unsigned long long)((now - p->moved_ns) / 1000000000ull), p->next, p->stop);
+        p->stalls++;
+        return assign_all(ctx, s);
+    }
+    return 0;
+}
+
 /* OPENED -> READING: where each owned partition starts, resolved now, and the assignment. */
 static int start_reading(weir_ctx *ctx, struct ksrc *s, uint64_t now)
 {
@@ -605,6 +624,10 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
             break;
         if (m->err) {
             rd_kafka_resp_err_t e = m->err;
+            int32_t part = m->partition;
+            int64_t off = m->offset;
+            char why[256];
+            snprintf(why, sizeof why, "%s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 continue;
@@ -613,7 +636,17 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
                               rd_kafka_err2str(e));
                 return -EIO;
             }
-            continue; /* transient (a broker away): librdkafka retries */
+            struct kpart *rp = part_of(s, part);
+            if (e == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && rp) { /* 1: assign it again */
+                int rc = kafka_offset_refused(ctx, s->rk, s->uid, o->topic, part, rp->next, why);
+                if (rc < 0 || (rc = assign_all(ctx, s)) < 0)
+                    return rc;
+                break; /* what is queued is from before the new assignment */
+            }
+            /* transient (a broker away): librdkafka retries */
+            fprintf(stderr, "kafka source \"%s\": %s [%d] offset %" PRId64 ": %s\n", s->uid,
+                    o->topic, (int)part, off, why);
+            continue;
         }
         struct kpart *p = part_of(s, m->partition);
         /* A record before our position: prefetched before an assign moved it. One at or
@@ -624,12 +657,19 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
         }
         int rc = emit_message(ctx, s, m, p, out, now);
         p->next = m->offset + 1;
+        p->moved_ns = now;
+        p->stalls = 0;
         rd_kafka_message_destroy(m);
         if (rc < 0)
             return rc;
         n++;
     }
     *emitted = n;
+    if (n == 0) {
+        int rc = stall_guard(ctx, s, now);
+        if (rc < 0)
+            return rc;
+    }
     if (n) {
         s->consumed_n += n;
         atomic_store_explicit(&s->consumed, s->consumed_n, memory_order_relaxed);
