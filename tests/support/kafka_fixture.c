@@ -20,41 +20,13 @@ const char *wt_kafka_bootstrap(void)
 {
     if (bootstrap[0])
         return bootstrap;
-    const char *st = getenv("WEIR_KAFKA_STATE");
-    char path[1024], line[1024];
-    if (!st || !*st) {
-        printf("skip: WEIR_KAFKA_STATE is not set: run through ctest (fixture kafka), or "
-               "tools/kafka.sh start DIR and WEIR_KAFKA_STATE=DIR\n");
-        exit(77);
-    }
-    snprintf(path, sizeof path, "%s/skip", st);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (fgets(line, sizeof line, f))
-            printf("skip: %s", line);
-        fclose(f);
-        exit(77);
-    }
-    snprintf(path, sizeof path, "%s/env", st);
-    if (!(f = fopen(path, "r"))) {
-        printf("%s: missing: the kafka fixture did not start (tools/kafka.sh)\n", path);
+    wt_fixture_env("WEIR_KAFKA_STATE", "kafka", "tools/kafka.sh");
+    const char *b = getenv("WEIR_KAFKA_BOOTSTRAP");
+    if (!b || !*b) {
+        printf("%s/env: no WEIR_KAFKA_BOOTSTRAP in it\n", getenv("WEIR_KAFKA_STATE"));
         exit(1);
     }
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        char *eq = strchr(line, '=');
-        if (!eq)
-            continue;
-        *eq = '\0';
-        setenv(line, eq + 1, 1);
-        if (!strcmp(line, "WEIR_KAFKA_BOOTSTRAP"))
-            snprintf(bootstrap, sizeof bootstrap, "%s", eq + 1);
-    }
-    fclose(f);
-    if (!bootstrap[0]) {
-        printf("%s: no WEIR_KAFKA_BOOTSTRAP in it\n", path);
-        exit(1);
-    }
+    snprintf(bootstrap, sizeof bootstrap, "%s", b);
     return bootstrap;
 }
 

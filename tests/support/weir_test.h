@@ -57,6 +57,13 @@ uint64_t wt_seed(uint64_t def);
 /* $WEIR_TEST_OPS when set (a property test's length), else def. */
 uint64_t wt_ops(uint64_t def);
 
+/* ---- suite fixtures (tools/s3proxy.sh, tools/kafka.sh) ---------------------------------- */
+
+/* Loads $state_var/env into the environment, or exits 77 with the fixture's reason when it
+ * could not start its server (STATE/skip), or when state_var is unset (not run by ctest);
+ * exits 1 when the fixture ran and left no env. fixture and script name it in the lines. */
+void wt_fixture_env(const char *state_var, const char *fixture, const char *script);
+
 /* ---- configs --------------------------------------------------------------------------- */
 
 /* A NULL-terminated list of "key=value" settings, as a compound literal. */
