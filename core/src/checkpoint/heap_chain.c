@@ -400,6 +400,28 @@ bool heap_chain_file(weir_restore_file *f)
 }
 
 /* One chain file's key groups [a, b] into be. */
+#define CHAIN_NAME_MAX 256
+
+/* The next file name of a chain section into name (CHAIN_NAME_MAX bytes): 0, or -EBADMSG with
+ * err saying the section of e's file is corrupt. */
+static int chain_name_read(struct weir_snapshot_in *in, char *name, weir_restore *r,
+                           const struct weir_ckpt_entry *e, char *err, size_t errlen)
+{
+    uint32_t len;
+    int rc = in->read(in, &len, sizeof len);
+    if (rc == 0 && len >= CHAIN_NAME_MAX)
+        rc = -EBADMSG;
+    if (rc == 0)
+        rc = in->read(in, name, len);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s/%s: its heap chain section is corrupt", weir_restore_dir(r),
+                 e->file);
+        return -EBADMSG;
+    }
+    name[len] = '\0';
+    return 0;
+}
+
 static int restore_one(weir_keyed_backend *be, FILE *fp, const struct weir_ckpt_entry *e,
                        bool first, uint32_t a, uint32_t b, char *why, size_t whylen)
 {
@@ -464,19 +486,9 @@ int heap_chain_restore(weir_keyed_backend *be, weir_restore *r, weir_restore_fil
     uint32_t n;
     int rc = in->read(in, &n, sizeof n);
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
-        char name[256], path[4096], why[768] = "";
-        uint32_t len;
-        rc = in->read(in, &len, sizeof len);
-        if (rc == 0 && len >= sizeof name)
-            rc = -EBADMSG;
-        if (rc == 0)
-            rc = in->read(in, name, len);
-        if (rc < 0) {
-            snprintf(err, errlen, "%s/%s: its heap chain section is corrupt", weir_restore_dir(r),
-                     e->file);
+        char name[CHAIN_NAME_MAX], path[4096], why[768] = "";
+        if (chain_name_read(in, name, r, e, err, errlen) < 0)
             return -EBADMSG;
-        }
-        name[len] = '\0';
         rc = weir_restore_shared_path(r, name, path, sizeof path);
         FILE *fp = rc == 0 ? fopen(path, "rb") : NULL;
         if (rc == 0 && !fp)
@@ -617,20 +629,11 @@ int heap_chain_index(weir_restore *r, weir_restore_file *f, const struct weir_ck
         c->fd[i] = -1;
     c->nfiles = n;
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
-        char name[256], why[768] = "";
-        uint32_t len;
-        rc = in->read(in, &len, sizeof len);
-        if (rc == 0 && len >= sizeof name)
-            rc = -EBADMSG;
-        if (rc == 0)
-            rc = in->read(in, name, len);
-        if (rc < 0) {
-            snprintf(err, errlen, "%s/%s: its heap chain section is corrupt", weir_restore_dir(r),
-                     e->file);
+        char name[CHAIN_NAME_MAX], why[768] = "";
+        if (chain_name_read(in, name, r, e, err, errlen) < 0) {
             heap_chain_kgs_free(c);
             return -EBADMSG;
         }
-        name[len] = '\0';
         rc = weir_restore_shared_path(r, name, c->path[i], sizeof c->path[i]);
         if (rc == 0 && (c->fd[i] = open(c->path[i], O_RDONLY | O_CLOEXEC)) < 0)
             rc = -errno;
