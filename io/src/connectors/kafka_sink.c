@@ -41,8 +41,12 @@
  *      a read_committed consumer reads that partition at that offset. If the record there
  *      is ours (offset and value as kept), the transaction committed before the crash:
  *      nothing to do. If read_committed skips past it, it was aborted: its records are sent
- *      again in a fresh transaction, committed at once. (An end of the partition below the
- *      offset means the last stable offset is not past it yet: the read waits, up to 60 s.
+ *      again, first in the restored run's first transaction, which commits with that run's
+ *      first checkpoint like any other. Not at once: a run killed again before that
+ *      checkpoint completes is restored from c again, where the probe finds the records
+ *      aborted at their first offsets and sends them once more (CI saw that duplicate);
+ *      in the next transaction the second send is aborted with it. (An end of the partition below
+ * the offset means the last stable offset is not past it yet: the read waits, up to 60 s.
  *      kafka_sink_kept.c has the read and the kept records' layout.)
  *   3. everything after c is in no listed transaction and was aborted by step 1; the
  *      sources replay it.
@@ -373,33 +377,40 @@ static int probe(struct ks_sink *s, const struct txn *t, bool *committed)
     return kafka_probe_committed(s->ctx, &p, committed);
 }
 
-/* A restored transaction that did not commit: its records again, committed at once. */
-static int resend(struct ks_sink *s, struct txn *t)
+/* A restored transaction that did not commit: its records again, into the first transaction
+ * of this run, which commits with this run's first checkpoint (see the top: committing
+ * them at once would send them twice if this run died before that checkpoint completed, as
+ * the next restore, from the same checkpoint, finds them aborted where they were first). */
+static int resend(struct ks_sink *s, const struct kept_buf *kept, uint64_t chk)
 {
-    struct kept_buf kept = t->recs;
-    uint64_t chk = t->chk;
-    t->recs = (struct kept_buf){0};
-    int rc = txn_begin(s, t);
-    for (size_t at = 0; rc == 0 && at < kept.len;) {
+    int rc = 0;
+    if (!s->open) {
+        struct txn *t = NULL;
+        for (int i = 0; i < NSLOTS && !t; i++)
+            if (s->txns[i].state == TXN_FREE)
+                t = &s->txns[i];
+        if (!t)
+            return -EIO; /* not reached: restore frees every slot first */
+        if ((rc = txn_begin(s, t)) < 0)
+            return rc;
+    }
+    struct txn *t = s->open;
+    for (size_t at = 0; rc == 0 && at < kept->len;) {
         struct weir_kafka_msg m;
         rd_kafka_headers_t *h;
-        size_t here = at;
-        if (!kept_get_rec(&kept, &at, &m, &h)) {
+        if (!kept_get_rec(kept, &at, &m, &h)) {
             weir_ctx_fail(s->ctx, "kafka sink: the state of checkpoint %" PRIu64 " is corrupt",
                           chk);
-            rc = -EIO;
-            break;
+            return -EIO;
         }
+        uint64_t here = t->recs.len;
+        if ((rc = kept_put_rec(&t->recs, &m)) < 0) {
+            if (h)
+                rd_kafka_headers_destroy(h);
+            return rc;
+        }
+        t->n_recs++;
         rc = produce(s, t->rk, &m, h, here);
-    }
-    free(kept.p);
-    if (rc == 0)
-        rc = flush_all(s, t->rk);
-    if (rc == 0) {
-        s->open = NULL;
-        t->state = TXN_PRECOMMITTED;
-        t->chk = chk;
-        rc = txn_commit(s, t);
     }
     return rc;
 }
@@ -609,21 +620,30 @@ static int ks_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
                 kept[i] = kept[j];
                 kept[j] = x;
             }
-    for (uint32_t i = 0; i < n; i++) {
+    /* Probed first, each slot freed; then what did not commit is sent again, oldest first. */
+    struct kept_buf again[NSLOTS] = {{0}};
+    uint64_t again_chk[NSLOTS];
+    uint32_t n_again = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
         struct txn *t = kept[i];
         bool committed = t->n_recs == 0;
         if (!committed && (rc = probe(s, t, &committed)) < 0)
-            return rc;
-        if (committed) {
-            txn_reset(t);
-            continue;
+            break;
+        if (!committed) {
+            atomic_fetch_add_explicit(&s->aborts, 1, memory_order_relaxed);
+            again_chk[n_again] = t->chk;
+            again[n_again++] = t->recs;
+            t->recs = (struct kept_buf){0};
         }
-        atomic_fetch_add_explicit(&s->aborts, 1, memory_order_relaxed);
-        if ((rc = resend(s, t)) < 0)
-            return rc;
+        txn_reset(t);
     }
-    assert(ks_check_state(s));
-    return 0;
+    for (uint32_t i = 0; i < n_again; i++) {
+        if (rc == 0)
+            rc = resend(s, &again[i], again_chk[i]);
+        free(again[i].p);
+    }
+    assert(rc < 0 || ks_check_state(s));
+    return rc;
 }
 
 static int ks_end(weir_ctx *ctx, void *state, weir_emit *out)
