@@ -120,9 +120,7 @@ static void failure_rate_fails_on_too_many_failures_in_the_interval(void **state
 
 /* --- a job whose operator fails -------------------------------------------- */
 
-static int fail_budget;   /* failures left to inject */
-static uint64_t best[10]; /* the largest running sum seen per key */
-static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static int fail_budget; /* failures left to inject */
 
 static int flaky(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
 {
@@ -135,18 +133,6 @@ static int flaky(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
     return weir_emit_forward(out, in);
 }
 
-static int best_sink(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
-{
-    const struct weir_datagen_rec *r = (const void *)in->data;
-    pthread_mutex_lock(&seen_lock);
-    if (r->value > best[r->key])
-        best[r->key] = r->value;
-    pthread_mutex_unlock(&seen_lock);
-    return 0;
-}
-
-static const struct weir_operator_ops best_ops = {.kind = "best", .process = best_sink};
-
 static void failing_operator_restarts_from_checkpoint(void **state)
 {
     weir_config *c = wt_config_new(WT_DEFS(
@@ -155,13 +141,13 @@ static void failing_operator_restarts_from_checkpoint(void **state)
     wt_config_set(c, "state.checkpoints.dir=%s", wt_tmp_dir("restart"));
     wt_config_resolve(c);
     fail_budget = 1;
-    memset(best, 0, sizeof best);
+    wt_best_reset(10); /* the largest running sum per key */
     weir_job *job = weir_job_new("flaky");
     struct weir_datagen_opts o = {.records = 60000, .keys = 10, .record_size = 24, .rate = 60000};
     weir_stream *s = weir_map(weir_source_datagen(job, "gen", &o), "flaky", flaky);
     weir_sink(weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &wt_sum_per_key_ops, NULL,
                                    NULL),
-              "best", &best_ops, NULL);
+              "best", &wt_best_ops, NULL);
     const struct wt_run ro = {.parallelism = 2};
     struct weir_run_stats st;
     char err[512] = "";
@@ -180,7 +166,7 @@ static void failing_operator_restarts_from_checkpoint(void **state)
         uint64_t want = 0;
         for (uint64_t seq = k; seq < 60000; seq += 10)
             want += seq;
-        assert_int_equal(best[k], want); /* nothing lost, nothing counted twice */
+        assert_int_equal(wt_best(k), want); /* nothing lost, nothing counted twice */
     }
     weir_job_free(job);
 
@@ -190,7 +176,7 @@ static void failing_operator_restarts_from_checkpoint(void **state)
     s = weir_map(weir_source_datagen(job, "gen", &o), "flaky", flaky);
     weir_sink(weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &wt_sum_per_key_ops, NULL,
                                    NULL),
-              "best", &best_ops, NULL);
+              "best", &wt_best_ops, NULL);
     rc = wt_run(job, c, &ro, &st, err, sizeof err);
     assert_int_equal(rc, -EIO);
     assert_int_equal(st.restarts, 2);

@@ -73,21 +73,6 @@ static int sum_in_order(weir_ctx *ctx, void *state, int input, const weir_rec *i
 
 static const struct weir_operator_ops sum_ops = {.kind = "sum-in-order", .process = sum_in_order};
 
-static pthread_mutex_t best_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t best[KEYS];
-
-static int best_sink(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
-{
-    const struct weir_datagen_rec *r = (const void *)in->data;
-    pthread_mutex_lock(&best_lock);
-    if (r->value > best[r->key])
-        best[r->key] = r->value;
-    pthread_mutex_unlock(&best_lock);
-    return 0;
-}
-
-static const struct weir_operator_ops best_ops = {.kind = "best", .process = best_sink};
-
 /* The first run stops at its second completed checkpoint: its input is far from over then. */
 static int completed;
 
@@ -117,7 +102,7 @@ static weir_job *job_new(void)
     struct weir_datagen_opts o = {.records = RECORDS, .keys = KEYS, .record_size = 24};
     weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
     s = weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &sum_ops, NULL, NULL);
-    weir_sink(s, "best", &best_ops, NULL);
+    weir_sink(s, "best", &wt_best_ops, NULL);
     return job;
 }
 
@@ -184,7 +169,7 @@ static void rescale(const char *backend, int from, int to)
     char tag[64];
     snprintf(tag, sizeof tag, "unaligned-rescale-%s-%d-%d", backend, from, to);
     const char *dir = wt_tmp_dir(tag);
-    memset(best, 0, sizeof best);
+    wt_best_reset(KEYS);
     atomic_store(&disordered, 0);
     run(dir, backend, from, false);
     uint64_t bytes = in_flight_bytes(dir, backend);
@@ -198,9 +183,9 @@ static void rescale(const char *backend, int from, int to)
         uint64_t want = 0;
         for (uint64_t seq = k; seq < RECORDS; seq += KEYS)
             want += seq;
-        if (best[k] != want)
+        if (wt_best(k) != want)
             fail_msg("%s, parallelism %d -> %d: key %" PRIu64 ": sum %" PRIu64 ", want %" PRIu64,
-                     backend, from, to, k, best[k], want);
+                     backend, from, to, k, wt_best(k), want);
     }
 }
 
@@ -303,7 +288,7 @@ static void killed_twice_restored_at_other_parallelisms(const char *backend)
         if (bytes == 0)
             fail_msg("the checkpoint holds no records in flight on gen -> sum");
     }
-    memset(best, 0, sizeof best);
+    wt_best_reset(KEYS);
     atomic_store(&disordered, 0);
     run(dir, backend, 1, true);
     assert_int_equal(atomic_load(&disordered), 0);
@@ -311,10 +296,10 @@ static void killed_twice_restored_at_other_parallelisms(const char *backend)
         uint64_t want = 0;
         for (uint64_t seq = k; seq < RECORDS; seq += KEYS)
             want += seq;
-        if (best[k] != want)
+        if (wt_best(k) != want)
             fail_msg("%s, killed at 2 and 3, restored at 1: key %" PRIu64 ": sum %" PRIu64
                      ", want %" PRIu64,
-                     backend, k, best[k], want);
+                     backend, k, wt_best(k), want);
     }
 }
 

@@ -36,27 +36,6 @@
 #define RECORDS 240000u /* 40 per key: 12 s at the first run's rate, stopped long before */
 #define MAXP    "1024"
 
-static pthread_mutex_t best_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t best[KEYS];
-static bool seen[KEYS];
-static size_t seen_keys;
-
-static int best_sink(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
-{
-    const struct weir_datagen_rec *r = (const void *)in->data;
-    pthread_mutex_lock(&best_lock);
-    if (!seen[r->key]) {
-        seen[r->key] = true;
-        seen_keys++;
-    }
-    if (r->value > best[r->key])
-        best[r->key] = r->value;
-    pthread_mutex_unlock(&best_lock);
-    return 0;
-}
-
-static const struct weir_operator_ops best_ops = {.kind = "best", .process = best_sink};
-
 /* The first run stops at the `stop_at`th checkpoint that completes after every key has
  * reached the sink (so the later ones hold every key, and with incremental checkpoints the
  * latest is a delta on a chain); its input is not over then, so they hold the keyed state.
@@ -66,9 +45,7 @@ static uint64_t latest;
 
 static void stop_when_every_key_is_in(void *arg, const struct weir_checkpoint_event *ev)
 {
-    pthread_mutex_lock(&best_lock);
-    bool all = seen_keys == KEYS;
-    pthread_mutex_unlock(&best_lock);
+    bool all = wt_best_seen_keys() == KEYS;
     if (ev->completed && ev->id > latest)
         latest = ev->id;
     if (ev->completed && all && ++completed == stop_at)
@@ -103,10 +80,8 @@ static uint64_t run(const char *dir, int p, bool restore, const struct how *h)
     weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
     s = weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &wt_sum_per_key_ops, NULL,
                              NULL);
-    weir_set_parallelism(weir_sink(s, "best", &best_ops, NULL), 1);
-    memset(best, 0, sizeof best);
-    memset(seen, 0, sizeof seen);
-    seen_keys = 0;
+    weir_set_parallelism(weir_sink(s, "best", &wt_best_ops, NULL), 1);
+    wt_best_reset(KEYS);
     completed = 0;
     if (!restore)
         latest = 0;
@@ -132,9 +107,10 @@ static void assert_exact(const char *what)
         uint64_t want = 0;
         for (uint64_t seq = k; seq < RECORDS; seq += KEYS)
             want += seq;
-        if (best[k] != want)
+        if (wt_best(k) != want)
             fail_msg("%s: key %llu: sum %llu after the restore, want %llu", what,
-                     (unsigned long long)k, (unsigned long long)best[k], (unsigned long long)want);
+                     (unsigned long long)k, (unsigned long long)wt_best(k),
+                     (unsigned long long)want);
     }
 }
 
@@ -202,7 +178,7 @@ static void an_incremental_rocksdb_checkpoint_is_refused_by_the_hashmap_backend(
     weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
     s = weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &wt_sum_per_key_ops, NULL,
                              NULL);
-    weir_set_parallelism(weir_sink(s, "best", &best_ops, NULL), 1);
+    weir_set_parallelism(weir_sink(s, "best", &wt_best_ops, NULL), 1);
     const struct wt_run ro = {
         .parallelism = 2, .backend = "hashmap", .defs = defs, .restore_from = "latest"};
     assert_int_not_equal(wt_run(job, NULL, &ro, NULL, err, sizeof err), 0);

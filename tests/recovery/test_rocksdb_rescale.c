@@ -29,27 +29,6 @@
 #define RECORDS 20000u
 #define MAXP    128u
 
-static pthread_mutex_t best_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t best[KEYS];
-static bool seen[KEYS];
-static size_t seen_keys;
-
-static int best_sink(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
-{
-    const struct weir_datagen_rec *r = (const void *)in->data;
-    pthread_mutex_lock(&best_lock);
-    if (!seen[r->key]) {
-        seen[r->key] = true;
-        seen_keys++;
-    }
-    if (r->value > best[r->key])
-        best[r->key] = r->value;
-    pthread_mutex_unlock(&best_lock);
-    return 0;
-}
-
-static const struct weir_operator_ops best_ops = {.kind = "best", .process = best_sink};
-
 /* Stops the first run at the second checkpoint that completes after every key has reached
  * the sink (one checkpoint at a time: the second was triggered after the first completed), so
  * that the restored checkpoint holds every key; its input is not over then, so the checkpoint
@@ -58,9 +37,7 @@ static int completed;
 
 static void stop_when_every_key_is_in(void *arg, const struct weir_checkpoint_event *ev)
 {
-    pthread_mutex_lock(&best_lock);
-    bool all = seen_keys == KEYS;
-    pthread_mutex_unlock(&best_lock);
+    bool all = wt_best_seen_keys() == KEYS;
     if (ev->completed && all && ++completed == 2)
         weir_job_cancel(arg);
 }
@@ -80,10 +57,8 @@ static void run(const char *dir, int p, bool restore)
     weir_stream *s = weir_set_parallelism(weir_source_datagen(job, "gen", &o), 1);
     s = weir_keyed_transform(weir_key_by(s, wt_datagen_key), "sum", &wt_sum_per_key_ops, NULL,
                              NULL);
-    weir_set_parallelism(weir_sink(s, "best", &best_ops, NULL), 1);
-    memset(best, 0, sizeof best);
-    memset(seen, 0, sizeof seen);
-    seen_keys = 0;
+    weir_set_parallelism(weir_sink(s, "best", &wt_best_ops, NULL), 1);
+    wt_best_reset(KEYS);
     completed = 0;
     const struct wt_run ro = {.parallelism = p,
                               .backend = "rocksdb",
@@ -127,9 +102,9 @@ static uint64_t rescale(const char *tag, int to, uint64_t *ssts)
         uint64_t want = 0;
         for (uint64_t seq = k; seq < RECORDS; seq += KEYS)
             want += seq;
-        if (best[k] != want)
+        if (wt_best(k) != want)
             fail_msg("key %llu: sum %llu after the restore at parallelism %d, want %llu",
-                     (unsigned long long)k, (unsigned long long)best[k], to,
+                     (unsigned long long)k, (unsigned long long)wt_best(k), to,
                      (unsigned long long)want);
     }
     return copied;

@@ -138,6 +138,19 @@ int wt_out_cmp(const void *a, const void *b);
 /* Hands collector c's entries to the caller (free() them) and empties it. */
 struct wt_out *wt_collect_take(int c, size_t *n);
 
+/* ---- the best-value sink --------------------------------------------------------------- */
+
+/* A sink (weir_sink(s, "best", &wt_best_ops, NULL)) of struct weir_datagen_rec that keeps
+ * the largest value each key reached and which keys came; keys below the count given to
+ * wt_best_reset (a larger key fails the task). Safe at any parallelism. */
+extern const struct weir_operator_ops wt_best_ops;
+/* Forgets everything; keys 0 .. keys - 1 may come next. */
+void wt_best_reset(size_t keys);
+/* The largest value key reached (0: none yet). */
+uint64_t wt_best(uint64_t key);
+/* How many keys have come. */
+size_t wt_best_seen_keys(void);
+
 /* ---- the scripted source --------------------------------------------------------------- */
 
 /* The payload of every scripted record. */
