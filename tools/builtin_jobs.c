@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <weir/kafka.h>
 #include <weir/weir.h>
@@ -499,6 +500,126 @@ static int job_datagen_kafka(weir_job *job, int argc, char **argv)
     return 0;
 }
 
+/* --- kafka-window: Kafka topic -> keyed tumbling-window count -> Kafka topic ----------- */
+
+/* key: the window's key in decimal, value: "key,start,end,count" (kafka-count's rows); in
+ * buffers of the worker's thread, valid until its next call as the sink asks */
+static int window_kafka_msg(weir_ctx *ctx, const weir_rec *in, struct weir_kafka_msg *m, void *arg)
+{
+    static _Thread_local char value[96], key[24];
+    const struct weir_window_result *w = (const void *)in->data;
+    int vl = window_row(in, value, sizeof value);
+    int kl = snprintf(key, sizeof key, "%llu", (unsigned long long)w->key);
+    if (vl < 0 || (size_t)vl >= sizeof value)
+        return -EMSGSIZE;
+    m->key = key;
+    m->key_len = (size_t)kl;
+    m->value = value;
+    m->value_len = (size_t)vl;
+    return 0;
+}
+
+/* kafka-window --rate R: each subtask passes its share of R records per second on, sleeping
+ * in its worker when ahead. A source batch (up to 1024 records) then takes a while, and a
+ * checkpoint barrier waits behind it: for tests and demos that need a run to last, not for
+ * production. */
+struct pace {
+    double ns_per_rec;
+    uint64_t start_ns, n;
+};
+
+static uint64_t pace_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int pace_open(weir_ctx *ctx, void *state, void *arg)
+{
+    struct pace *p = state;
+    p->ns_per_rec = 1e9 * weir_ctx_parallelism(ctx) / *(const double *)arg;
+    p->start_ns = pace_now_ns();
+    return 0;
+}
+
+static int pace_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
+{
+    struct pace *p = state;
+    uint64_t due = p->start_ns + (uint64_t)((double)++p->n * p->ns_per_rec);
+    uint64_t now = pace_now_ns();
+    if (due > now && !weir_ctx_stopping(ctx)) {
+        uint64_t d = due - now;
+        nanosleep(&(struct timespec){(time_t)(d / 1000000000u), (long)(d % 1000000000u)}, NULL);
+    }
+    return weir_emit_forward(out, in);
+}
+
+static const struct weir_operator_ops pace_ops = {
+    .kind = "map",
+    .state_size = sizeof(struct pace),
+    .open = pace_open,
+    .process = pace_process,
+};
+
+static int job_kafka_window(weir_job *job, int argc, char **argv)
+{
+    struct weir_kafka_source_opts o = {.watermarks = true};
+    struct weir_kafka_sink_opts k = {.serialize = window_kafka_msg};
+    uint64_t window_ms = 1000, rate = 0;
+    const char *g = NULL, *tto = NULL, *r = NULL;
+    /* the sink's options first: kafka-count's getopt refuses what it does not know */
+    if (take_opt(job, &argc, argv, "--sink-topic", &k.topic) < 0 ||
+        take_opt(job, &argc, argv, "--delivery-guarantee", &g) < 0 ||
+        take_opt(job, &argc, argv, "--transactional-id-prefix", &k.transactional_id_prefix) < 0 ||
+        take_opt(job, &argc, argv, "--transaction-timeout-ms", &tto) < 0 ||
+        take_opt(job, &argc, argv, "--rate", &r) < 0)
+        return -EINVAL;
+    if (g && weir_kafka_delivery_parse(g, &k.delivery_guarantee) < 0) {
+        weir_job_fail(job, "--delivery-guarantee %s: expected none, at-least-once or exactly-once",
+                      g);
+        return -EINVAL;
+    }
+    if (tto) {
+        uint64_t v;
+        if (cli_parse_count(job, "--transaction-timeout-ms", tto, &v) < 0)
+            return -EINVAL;
+        k.transaction_timeout_ms = (int64_t)v;
+    }
+    if (r && cli_parse_count(job, "--rate", r, &rate) < 0)
+        return -EINVAL;
+    if (kafka_count_args(job, argc, argv, &o, &window_ms) < 0)
+        return -EINVAL;
+    if (!o.bootstrap || !o.topic || !k.topic) {
+        weir_job_fail(job, "--bootstrap HOST:PORT, --topic T and --sink-topic OUT are needed");
+        return -EINVAL;
+    }
+    if (optind != argc) {
+        weir_job_fail(job, "unexpected argument \"%s\"", argv[optind]);
+        return -EINVAL;
+    }
+    k.bootstrap = o.bootstrap;
+    static const char *const json_key[] = {"key", NULL};
+    if (o.format == WEIR_KAFKA_FORMAT_JSON)
+        o.fields = json_key;
+    weir_stream *s = weir_source_kafka(job, "kafka", &o);
+    if (rate) {
+        double *arg = malloc(sizeof *arg);
+        if (!arg) {
+            weir_job_fail(job, "--rate: out of memory");
+            return -ENOMEM;
+        }
+        *arg = (double)rate;
+        s = weir_transform(s, "pace", &pace_ops, arg);
+        weir_stream_own_arg(s, free);
+    }
+    weir_stream *w =
+        weir_window_aggregate(weir_key_by(s, kafka_key), "count", weir_tumbling((int64_t)window_ms),
+                              &weir_agg_count, NULL, NULL);
+    weir_sink_kafka(w, "kafka-out", &k);
+    return 0;
+}
+
 const struct builtin_job builtin_jobs[] = {
     {"pipeline", "[--records N | --unbounded] [--keys K] [--record-size B] [--rate R] [--seed S]",
      "generator -> map -> filter -> key_by -> blackhole (the benchmark pipeline)", job_pipeline},
@@ -522,6 +643,13 @@ const struct builtin_job builtin_jobs[] = {
      "window count (Kafka timestamps, per-partition watermarks) -> exactly-once files "
      "(key,start,end,count)",
      job_kafka_count},
+    {"kafka-window",
+     "--bootstrap HOST:PORT --topic T --sink-topic OUT [--delivery-guarantee none|at-least-once|"
+     "exactly-once] [--transactional-id-prefix P] [--transaction-timeout-ms MS] [--rate R] "
+     "[kafka-count's options but OUTPUT_DIR]",
+     "Kafka topic -> key_by value -> tumbling event-time window count (Kafka timestamps, "
+     "per-partition watermarks) -> Kafka topic OUT (key: the key, value: key,start,end,count)",
+     job_kafka_window},
     {"datagen-kafka",
      "[--records N | --unbounded] [--keys K] [--rate R] [--seed S] --bootstrap B --topic T "
      "[--delivery-guarantee none|at-least-once|exactly-once] [--transactional-id-prefix P] "
