@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -277,15 +278,16 @@ static void read_file_dlq(const char *path)
         assert_true(n_letters < MAX_LETTERS);
         struct letter *l = &letters[n_letters++];
         memset(l, 0, sizeof *l);
-        const char *reason = NULL, *op = NULL, *topic = NULL, *value = NULL;
-        json_t *part = NULL, *off = NULL, *hdrs = NULL;
-        if (json_unpack_ex(o, &e, 0, "{s:s, s:s, s?s, s:o, s:o, s:s, s:o}", "reason", &reason,
+        const char *reason = NULL, *op = NULL, *value = NULL;
+        json_t *topic = NULL, *part = NULL, *off = NULL, *hdrs = NULL;
+        if (json_unpack_ex(o, &e, 0, "{s:s, s:s, s:o, s:o, s:o, s:s, s:o}", "reason", &reason,
                            "operator", &op, "topic", &topic, "partition", &part, "offset", &off,
                            "value", &value, "headers", &hdrs) < 0)
             fail_msg("DLQ line lacks a member (%s): %s", e.text, line);
         snprintf(l->reason, sizeof l->reason, "%s", reason);
         snprintf(l->op, sizeof l->op, "%s", op);
-        snprintf(l->topic, sizeof l->topic, "%s", topic ? topic : "");
+        snprintf(l->topic, sizeof l->topic, "%s",
+                 json_is_string(topic) ? json_string_value(topic) : "");
         l->part = json_is_integer(part) ? (int32_t)json_integer_value(part) : -1;
         l->off = json_is_integer(off) ? json_integer_value(off) : -1;
         l->len = unbase64(value, l->value, sizeof l->value);
@@ -477,6 +479,144 @@ static void user_function_rejects_into_the_dlq(void **st)
     assert_letters(&pr, topic, "check", "not a number", true);
 }
 
+/* Rejects the generator's records of key 3; emits the rest. */
+static int reject_key3(weir_ctx *ctx, const weir_rec *in, weir_emit *out)
+{
+    if (wt_datagen_key(in) == 3)
+        return weir_ctx_reject(ctx, in, "key 3");
+    return weir_emit_forward(out, in);
+}
+
+/* A record that did not come from Kafka goes with its payload bytes and no source
+ * position. */
+static void rejected_generator_records_keep_their_payload(void **st)
+{
+    (void)st;
+    const char *dir = wt_tmp_dir("dlq-gen");
+    char path[1024], d_path[1100];
+    snprintf(path, sizeof path, "%s/dlq.jsonl", dir);
+    snprintf(d_path, sizeof d_path, "weir.dlq.path=%s", path);
+    wt_collect_reset();
+    weir_job *job = weir_job_new("dlq-gen");
+    struct weir_datagen_opts o = {.records = 1000, .keys = 10, .record_size = 40};
+    wt_collect(weir_flat_map(weir_key_by(weir_source_datagen(job, "gen", &o), wt_datagen_key),
+                             "check", reject_key3),
+               "out", 0);
+    wt_run_ok(job, NULL,
+              &(struct wt_run){.parallelism = 2,
+                               .defs = (const char *const[]){"restart-strategy.type=none",
+                                                             "weir.dlq.type=file", d_path, NULL}},
+              NULL);
+    weir_job_free(job);
+    assert_int_equal(wt_collected(0), 900);
+    read_file_dlq(path);
+    assert_int_equal(n_letters, 100);
+    for (size_t i = 0; i < n_letters; i++) {
+        const struct letter *l = &letters[i];
+        assert_string_equal(l->op, "check");
+        assert_string_equal(l->reason, "key 3");
+        assert_string_equal(l->topic, "");
+        assert_int_equal(l->part, -1);
+        assert_int_equal(l->off, -1);
+        assert_int_equal(l->len, 40);
+        assert_int_equal(((const struct weir_datagen_rec *)(const void *)l->value)->key, 3);
+    }
+}
+
+/* --- the metric ------------------------------------------------------------------------ */
+
+/* The sum of the series of metric name at url holding `with`, -1 when there are none. */
+static double scrape(const char *url, const char *name, const char *with)
+{
+    char cmd[512], line[2048];
+    snprintf(cmd, sizeof cmd, "curl -s --max-time 5 %s", url);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return -1;
+    double sum = -1;
+    size_t nl = strlen(name);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, name, nl) || line[nl] != '{' || !strstr(line, with))
+            continue;
+        char *sp = strrchr(line, ' ');
+        sum = (sum < 0 ? 0 : sum) + (sp ? atof(sp + 1) : 0);
+    }
+    pclose(f);
+    return sum;
+}
+
+/* weir_operator_numRecordsDlq of the source's subtasks adds up to the bad records. */
+static void dead_letters_are_counted_per_operator(void **st)
+{
+    (void)st;
+    if (system("command -v curl >/dev/null 2>&1") != 0)
+        skip(); /* no curl on PATH */
+    char topic[256];
+    wt_kafka_topic("dlqm", 2, topic, sizeof topic);
+    produce(topic, 2, 100, 4, true, &pr);
+    const char *dir = wt_tmp_dir("dlq-metric");
+    char out[1024], log[1024], d_path[1100], url[256] = "";
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(log, sizeof log, "%s/run.log", dir);
+    snprintf(d_path, sizeof d_path, "weir.dlq.path=%s/dlq.jsonl", dir);
+    const char *argv[] = {weir,
+                          "run",
+                          "-p",
+                          "2",
+                          "-D",
+                          "metrics.reporter.prom.port=20000-40000",
+                          "-D",
+                          "weir.progress=never",
+                          "-D",
+                          "weir.dlq.type=file",
+                          "-D",
+                          d_path,
+                          "kafka-count",
+                          "--bootstrap",
+                          wt_kafka_bootstrap(),
+                          "--topic",
+                          topic,
+                          "--format",
+                          "json",
+                          out,
+                          NULL};
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0)
+            _exit(126);
+        execv(weir, (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 900 && !url[0]; i++) { /* "weir: metrics: URL" */
+        usleep(100 * 1000);
+        FILE *f = fopen(log, "r");
+        char line[512];
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "weir: metrics: %255s", url) == 1)
+                break;
+        if (f)
+            fclose(f);
+    }
+    double got = -1;
+    for (int i = 0; i < 450 && url[0] && got != pr.n_bad; i++) {
+        got = scrape(url, "weir_operator_numRecordsDlq", "operator_name=\"kafka\"");
+        if (got != pr.n_bad)
+            usleep(200 * 1000);
+    }
+    kill(pid, SIGTERM);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!url[0])
+        fail_msg("no \"weir: metrics:\" line in %s after 90 s", log);
+    if (got != pr.n_bad)
+        fail_msg("weir_operator_numRecordsDlq{operator_name=\"kafka\"}: %g after 90 s, %d "
+                 "expected",
+                 got, pr.n_bad);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /* --- a DLQ that cannot be written ---------------------------------------------------------- */
 
 static void expect_failure(const char *topic, const char *const *defs, const char *const *flags,
@@ -624,6 +764,8 @@ int main(void)
         cmocka_unit_test(kafka_count_json_bad_records_go_to_the_kafka_dlq),
         cmocka_unit_test(kafka_count_csv_bad_records_go_to_the_file_dlq),
         cmocka_unit_test(user_function_rejects_into_the_dlq),
+        cmocka_unit_test(rejected_generator_records_keep_their_payload),
+        cmocka_unit_test(dead_letters_are_counted_per_operator),
         cmocka_unit_test(unwritable_dlq_fails_the_job),
         cmocka_unit_test(killed_and_resumed_keeps_every_dead_letter),
     };
