@@ -281,6 +281,7 @@ static int kafka_count_args(weir_job *job, int argc, char **argv, struct weir_ka
         {"discovery-interval-ms", required_argument, NULL, 'd'},
         {"bounded", no_argument, NULL, 'B'},
         {"skip-bad-records", no_argument, NULL, 's'},
+        {"csv-fields", required_argument, NULL, 'F'},
         {"property", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
@@ -364,6 +365,19 @@ static int kafka_count_args(weir_job *job, int argc, char **argv, struct weir_ka
         case 's':
             o.skip_bad_records = true;
             break;
+        case 'F': { /* a CSV line with fewer fields is a bad record (the DLQ's, with one) */
+            static const char *const names[] = {"f1",  "f2",  "f3",  "f4",  "f5",  "f6",
+                                                "f7",  "f8",  "f9",  "f10", "f11", "f12",
+                                                "f13", "f14", "f15", "f16", NULL};
+            if (cli_parse_count(job, "--csv-fields", optarg, &v) < 0)
+                return -EINVAL;
+            if (v > 16) {
+                weir_job_fail(job, "--csv-fields %s: at most 16", optarg);
+                return -EINVAL;
+            }
+            o.fields = v ? names + 16 - v : NULL;
+            break;
+        }
         case 'P':
             if (!strchr(optarg, '=') || n_props == 16) {
                 weir_job_fail(job, "--property \"%s\": expected KEY=VALUE (at most 16)", optarg);
@@ -638,7 +652,8 @@ const struct builtin_job builtin_jobs[] = {
      "--bootstrap HOST:PORT --topic T [--group G] [--startup-mode earliest-offset|latest-offset|"
      "group-offsets|timestamp] [--startup-timestamp MS] [--format raw|csv|json] [--window-ms W] "
      "[--out-of-orderness-ms M] [--idleness-ms I] [--discovery-interval-ms D] [--bounded] "
-     "[--skip-bad-records] [--property KEY=VALUE (librdkafka)]... OUTPUT_DIR",
+     "[--skip-bad-records] [--csv-fields N] [--property KEY=VALUE (librdkafka)]... OUTPUT_DIR "
+     "(bad records go to the dead-letter queue with -D weir.dlq.type=kafka|file)",
      "Kafka topic -> key_by value (csv: first field, json: \"key\") -> tumbling event-time "
      "window count (Kafka timestamps, per-partition watermarks) -> exactly-once files "
      "(key,start,end,count)",

@@ -67,6 +67,19 @@ enum weir_start weir_ctx_start(const weir_ctx *ctx);
 const struct weir_config *weir_ctx_config(const weir_ctx *ctx);
 /* Records a one-line failure reason; the operator then returns a negative errno. */
 void weir_ctx_fail(weir_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sends rec to the dead-letter queue (weir.dlq.type, README "Dead-letter queue") instead of
+ * processing it, with reason (one line) and the operator's uid in its headers, and counts it
+ * in weir_operator_numRecordsDlq; callable from process(). A record a Kafka source emitted
+ * (struct weir_kafka_rec, unchanged) goes with its original key, value bytes and headers,
+ * and its topic, partition and offset; any other record with its payload bytes. Returns 0
+ * (the operator goes on with the next record), or a negative errno to return from process():
+ * with weir.dlq.type none the task fails with one line naming weir.dlq.type, and a DLQ that
+ * cannot be written fails the job (a record is never dropped).
+ *
+ *     if (!valid(in))
+ *         return weir_ctx_reject(ctx, in, "amount is negative");
+ */
+int weir_ctx_reject(weir_ctx *ctx, const weir_rec *rec, const char *reason);
 
 /* --- user functions ------------------------------------------------------ */
 /* map emits exactly one record per input; flat_map any number. Return 0 or a

@@ -50,6 +50,10 @@ typedef struct weir_rec {
 #define WEIR_REC_HEADER ((uint32_t)sizeof(weir_rec))
 #define WEIR_TS_NONE    INT64_MIN
 
+/* weir_rec.flags: the payload is a struct weir_kafka_rec as a Kafka source emitted it
+ * (weir_ctx_reject then sends the original Kafka record to the dead-letter queue). */
+#define WEIR_REC_F_KAFKA 0x1u
+
 /* Bytes a record with `len` payload bytes takes in a buffer. */
 static inline uint32_t weir_rec_size(uint32_t len)
 {
@@ -82,16 +86,22 @@ static inline void *weir_emit_reserve(weir_emit *out, uint32_t len)
     return out->scratch + WEIR_REC_HEADER;
 }
 
-/* Emits the reserved record with event timestamp ts. Returns 0 or a negative errno
- * from downstream (which fails the job). */
-static inline int weir_emit_commit(weir_emit *out, int64_t ts)
+/* Emits the reserved record with event timestamp ts (and weir_rec.flags: connectors only,
+ * weir_emit_commit passes 0). Returns 0 or a negative errno from downstream (which fails
+ * the job). */
+static inline int weir_emit_commit_flags(weir_emit *out, int64_t ts, uint16_t flags)
 {
     weir_rec *r = (weir_rec *)out->scratch;
     r->len = out->pending_len;
     r->kind = WEIR_REC_DATA;
-    r->flags = 0;
+    r->flags = flags;
     r->ts = ts;
     return out->push(out, r);
+}
+
+static inline int weir_emit_commit(weir_emit *out, int64_t ts)
+{
+    return weir_emit_commit_flags(out, ts, 0);
 }
 
 /* Emits a copy of data[0..len). */

@@ -23,7 +23,9 @@
  *   tasks:     align (barrier.c), snapshot into one state file per stateful
  *              operator (the synchronous part: serializing state into storage
  *              buffers), hand the files to the io thread, fill their ack slot.
- *   commit:    when every slot is filled, chk_tick commits _metadata (the
+ *   commit:    when every slot is filled, chk_tick flushes the dead-letter queue
+ *              (rt_dlq_flush: what the records before the barriers sent there is
+ *              durable; a failure fails the job) and commits _metadata (the
  *              storage's io thread writes it atomically once the files are
  *              durable) and, once it is, publishes n in rt->chk.completed_id:
  *              tasks then call checkpoint_complete (sinks publish).
@@ -555,7 +557,10 @@ void chk_tick(struct runtime *rt)
          * chk_snapshot_task and ack_finished: every ack slot is filled */
         else if (pd->state == P_PENDING &&
                  atomic_load_explicit(&pd->acked, memory_order_acquire) == rt->n_tasks) {
-            int rc = commit(rt, pd);
+            /* dead letters of the records before the barrier durable first (weir/dlq.h) */
+            int rc = rt_dlq_flush(rt);
+            if (rc == 0)
+                rc = commit(rt, pd);
             if (rc < 0)
                 weir_ckpt_abort(pd->ck, rc);
             pd->state = P_COMMITTING;
@@ -630,7 +635,9 @@ int chk_final(struct runtime *rt)
     atomic_fetch_add(&rt->job->chk.in_progress, 1);
     for (int i = 0; i < rt->n_tasks; i++)
         ack_finished(rt, pd, &rt->tasks[i]);
-    rc = commit(rt, pd);
+    rc = rt_dlq_flush(rt);
+    if (rc == 0)
+        rc = commit(rt, pd);
     if (rc < 0)
         weir_ckpt_abort(pd->ck, rc);
     rc = weir_ckpt_wait(pd->ck, (int64_t)(c->timeout_ns / 1000000ull));

@@ -317,6 +317,28 @@ const struct weir_config_key weir_config_keys[] = {
              "not empty deletes the sink's part files there first; false refuses the run "
              "(weir run/bench --overwrite)." },
 
+    /* ---- dead-letter queue (weir/dlq.h, README "Dead-letter queue") */
+    { .name = "weir.dlq.type", .type = WEIR_CONFIG_ENUM, .def = "none",
+      .words = "none|kafka|file",
+      .doc = "Where records that fail deserialization or that a user function rejects "
+             "(weir_ctx_reject) go: none (the job fails, or the Kafka source's "
+             "--skip-bad-records drops them), kafka (weir.dlq.topic) or file "
+             "(weir.dlq.path)." },
+    { .name = "weir.dlq.topic", .type = WEIR_CONFIG_STRING, .def = "",
+      .doc = "kafka: the DLQ topic; it must exist when the job starts." },
+    { .name = "weir.dlq.bootstrap-servers", .type = WEIR_CONFIG_STRING, .def = "",
+      .doc = "kafka: the DLQ cluster's bootstrap.servers, host:port[,host:port]." },
+    { .name = "weir.dlq.properties", .type = WEIR_CONFIG_STRING, .def = "",
+      .doc = "kafka: more librdkafka producer properties, key=value[,key=value] (e.g. "
+             "security.protocol=SSL)." },
+    { .name = "weir.dlq.path", .type = WEIR_CONFIG_STRING, .def = "",
+      .doc = "file: the DLQ file, JSON lines appended (created if missing); its directory "
+             "must exist." },
+    { .name = "weir.dlq.timeout", .type = WEIR_CONFIG_DURATION, .def = "30 s", .min = 1000,
+      .max = 3600000,
+      .doc = "kafka: how long a dead letter may wait for the broker's acknowledgement "
+             "(message.timeout.ms) before the job fails." },
+
     /* ---- restart strategies (Flink's names; the runtime applies them) */
     { .name = "restart-strategy.type", .type = WEIR_CONFIG_ENUM, .def = "none",
       .aliases = { "restart-strategy" },

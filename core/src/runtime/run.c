@@ -204,6 +204,8 @@ static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir
     }
     if (rc == 0)
         run_workers(rt, t0);
+    if (rc == 0 && !atomic_load(&rt->failed))
+        rt_dlq_flush(rt); /* the dead letters after the last checkpoint, or of a run without */
     close_ops(rt);
     double elapsed = (double)(now_ns() - t0) / 1e9;
     if (stats)

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <weir/dlq.h>
 #include <weir/job.h>
 #include <weir/metrics.h>
 #include <weir/numa.h>
@@ -66,6 +67,7 @@ struct op_inst {
     _Atomic uint64_t records_pub;
     uint64_t late;
     _Atomic uint64_t late_pub;
+    _Atomic uint64_t dlq; /* records sent to the DLQ (weir_operator_numRecordsDlq) */
     bool opened;
     /* keyed operators */
     weir_keyed_backend *backend;
@@ -226,6 +228,12 @@ struct runtime {
     int n_groups;
     struct align_group *groups;
     struct rt_chk chk; /* the checkpoint module's (checkpoint.h) */
+    /* The dead-letter queue (dlq.c), NULL when weir.dlq.type is none; its writer is used
+     * under dlq_lock (workers write, the control thread flushes). dlq_err: the first
+     * failure's errno, sticky. */
+    struct weir_dlq_writer *dlq;
+    pthread_mutex_t dlq_lock;
+    int dlq_err;
     uint64_t restore_ns;
 };
 
@@ -274,6 +282,14 @@ void task_publish(struct task *t);
 
 /* worker.c */
 void *worker_main(void *arg);
+
+/* dlq.c */
+/* Opens the DLQ weir.dlq.type names (none: rt->dlq stays NULL); one line in err. */
+int rt_dlq_open(struct runtime *rt, char *err, size_t errlen);
+/* Makes every record sent so far durable; a failure fails the run with the writer's line
+ * and returns its negative errno. 0 without a DLQ. */
+int rt_dlq_flush(struct runtime *rt);
+void rt_dlq_close(struct runtime *rt);
 
 /* setup.c */
 int open_ops(struct runtime *rt);

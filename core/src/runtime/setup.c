@@ -518,6 +518,7 @@ void close_ops(struct runtime *rt)
 void runtime_free(struct runtime *rt)
 {
     chk_free(rt);
+    rt_dlq_close(rt);
     weir_prom_server_stop(rt->prom);
     weir_metrics_free(rt->metrics);
     for (int i = 0; i < rt->n_tasks; i++) {
@@ -601,7 +602,7 @@ int runtime_setup(struct runtime *rt, weir_job *job, struct weir_config *cfg,
         fprintf(stderr, "weir: plan: %s\n", desc);
     }
     if ((rc = wire(rt, err, errlen)) < 0 || (rc = setup_keyed(rt, err, errlen)) < 0 ||
-        (rc = chk_setup(rt, err, errlen)) < 0)
+        (rc = chk_setup(rt, err, errlen)) < 0 || (rc = rt_dlq_open(rt, err, errlen)) < 0)
         goto err;
     if (register_metrics(rt) < 0 || chk_register_metrics(rt) < 0) {
         snprintf(err, errlen, "out of memory while registering metrics");

@@ -1,7 +1,8 @@
 /*
  * The run's metrics registry: per task records in and out, busy, idle and
  * backpressured time, input and output ring fill; per keyed operator late
- * records. The checkpoint module adds its own (chk_register_metrics).
+ * records; per operator dead letters when the run has a DLQ. The checkpoint module adds its own
+ * (chk_register_metrics).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -94,13 +95,20 @@ int register_metrics(struct runtime *rt)
                                 "Fill ratio of the output rings (0..1)", labels, out_pool_usage, t);
         for (int j = 0; j < t->n_ops && rc == 0; j++) {
             struct op_inst *op = &t->ops[j];
-            if (!op->node->keyed)
+            if (!op->node->keyed && !rt->dlq)
                 continue;
             char olabels[1280];
             rc =
                 rt_labels(rt, "operator_name", op->node->name, t->subtask, olabels, sizeof olabels);
             if (rc < 0)
                 return rc;
+            if (rt->dlq) /* only with a DLQ: without one a rejected record fails the job */
+                rc |= weir_metrics_add_u64(rt->metrics, "weir_operator_numRecordsDlq",
+                                           "Records this operator sent to the dead-letter queue "
+                                           "(weir.dlq.type)",
+                                           WEIR_METRIC_COUNTER, olabels, &op->dlq);
+            if (!op->node->keyed)
+                continue;
             rc |= weir_metrics_add_u64(rt->metrics, "weir_operator_numLateRecordsDropped",
                                        "Records later than the watermark allowed",
                                        WEIR_METRIC_COUNTER, olabels, &op->late_pub);

@@ -27,8 +27,9 @@
  * stores them (relaxed, single writer) every pipeline.auto-watermark-interval, lag from the
  * high watermarks librdkafka's fetches bring (rd_kafka_get_watermark_offsets: no request).
  *
- * A record that does not parse goes to reject_record(), the one place a rejected record goes
- * (the dead-letter queue will be there): counted, then dropped or the job fails.
+ * A record that does not parse goes to reject_record(), the one place a rejected record goes:
+ * counted, then sent to the dead-letter queue (weir/dlq.h) when the run has one, else dropped
+ * or the job fails.
  *
  * Where the consumer's position may be lost (issue 11): kafka_offsets.c.
  */
@@ -43,6 +44,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <weir/config.h>
+#include <weir/dlq.h>
 #include <weir/job.h>
 #include <weir/kafka.h>
 #include <weir/metrics.h>
@@ -122,18 +124,51 @@ static uint64_t now_ns(void)
 
 /* --- bad records --------------------------------------------------------------------------- */
 
-/* Where a record that cannot be read goes: counted, then dropped (skip_bad_records) or the
- * job fails with one line naming topic, partition and offset. The dead-letter queue (issue
- * 11) will take the record here. Returns 0 (dropped) or a negative errno. */
+/* m as a dead letter: its key, value and headers (names NUL-terminated by librdkafka),
+ * topic, partition and offset. */
+static int to_dlq(weir_ctx *ctx, struct ksrc *s, const rd_kafka_message_t *m, const char *why)
+{
+    struct weir_dlq_rec r = {.key = m->key,
+                             .key_len = m->key_len,
+                             .value = m->payload,
+                             .value_len = m->payload ? m->len : 0,
+                             .reason = why,
+                             .topic = s->ko->o.topic,
+                             .partition = m->partition,
+                             .offset = m->offset,
+                             .timestamp_ms = rd_kafka_message_timestamp(m, NULL)};
+    rd_kafka_headers_t *h = NULL;
+    struct weir_kafka_msg_header *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h &&
+        rd_kafka_header_cnt(h) > 0) {
+        size_t n = rd_kafka_header_cnt(h);
+        if (!(hdrs = calloc(n, sizeof *hdrs)))
+            return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_header_get_all(h, i, &hdrs[i].name, &hdrs[i].value, &hdrs[i].len);
+        r.headers = hdrs;
+        r.n_headers = n;
+    }
+    int rc = weir_ctx_dlq(ctx, &r);
+    free(hdrs);
+    return rc;
+}
+
+/* Where a record that cannot be read goes: counted, then sent to the dead-letter queue
+ * (weir.dlq.type), dropped (skip_bad_records) or the job fails with one line naming topic,
+ * partition and offset. Returns 0 (sent or dropped) or a negative errno. */
 static int reject_record(weir_ctx *ctx, struct ksrc *s, const rd_kafka_message_t *m,
                          const char *why)
 {
     s->bad_records++;
+    if (weir_ctx_dlq_on(ctx))
+        return to_dlq(ctx, s, m, why);
     if (s->ko->o.skip_bad_records)
         return 0;
     weir_ctx_fail(ctx,
                   "kafka source \"%s\": topic %s partition %d offset %" PRId64
-                  ": %s (skip_bad_records / --skip-bad-records drops such records)",
+                  ": %s (weir.dlq.type sends such records to a dead-letter queue; "
+                  "skip_bad_records / --skip-bad-records drops them)",
                   s->uid, s->ko->o.topic, (int)m->partition, (int64_t)m->offset, why);
     return -EBADMSG;
 }
@@ -547,7 +582,7 @@ static int emit_message(weir_ctx *ctx, struct ksrc *s, const rd_kafka_message_t 
         if ((rc = weir_emit_idle(out, 0)) < 0)
             return rc;
     }
-    return weir_emit_commit(out, ts);
+    return weir_emit_commit_flags(out, ts, WEIR_REC_F_KAFKA); /* weir_ctx_reject knows it */
 }
 
 static bool all_done(const struct ksrc *s)
