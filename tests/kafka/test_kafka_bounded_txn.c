@@ -35,20 +35,9 @@ static const char *const quick[] = {"restart-strategy.type=none",
 static rd_kafka_t *txn_producer(const char *topic)
 {
     static unsigned n;
-    char err[512], id[400];
+    char id[400];
     snprintf(id, sizeof id, "%s-tx-%u", topic, n++);
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(c, "bootstrap.servers", wt_kafka_bootstrap(), err, sizeof err) ||
-        rd_kafka_conf_set(c, "transactional.id", id, err, sizeof err) ||
-        rd_kafka_conf_set(c, "linger.ms", "5", err, sizeof err))
-        fail_msg("producer config: %s", err);
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-    if (!p)
-        fail_msg("rd_kafka_new: %s", err);
-    rd_kafka_error_t *e = rd_kafka_init_transactions(p, 60 * 1000);
-    if (e)
-        fail_msg("init_transactions: %s", rd_kafka_error_string(e));
-    return p;
+    return wt_kafka_txn_producer(id);
 }
 
 static void txn_check(rd_kafka_error_t *e, const char *what)
@@ -73,6 +62,43 @@ static void txn(rd_kafka_t *p, const char *topic, int partition, int from, int n
         wt_kafka_flush(p);
         txn_check(rd_kafka_abort_transaction(p, 60 * 1000), "abort_transaction");
     }
+}
+
+static rd_kafka_t *consumer(const char *isolation)
+{
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(c, "bootstrap.servers", wt_kafka_bootstrap(), err, sizeof err) ||
+        rd_kafka_conf_set(c, "isolation.level", isolation, err, sizeof err))
+        fail_msg("consumer config: %s", err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    if (!rk)
+        fail_msg("rd_kafka_new: %s", err);
+    return rk;
+}
+
+/* Waits until every partition's last stable offset (a read_committed ListOffsets) is its high
+ * watermark: commit_transaction and abort_transaction return before the broker has written
+ * the transaction's markers, and until then a bounded run's stop offset (the last stable
+ * offset at its start) is below the transaction, so it would not read that far. */
+static void await_stable(const char *topic, int partitions)
+{
+    rd_kafka_t *rc = consumer("read_committed"), *ru = consumer("read_uncommitted");
+    for (int p = 0; p < partitions; p++) {
+        int64_t lo, lso = -1, hw = -2;
+        for (int i = 0; i < 600 && lso != hw; i++) { /* 60 s */
+            if (i)
+                usleep(100 * 1000);
+            if (rd_kafka_query_watermark_offsets(rc, topic, p, &lo, &lso, 10000) ||
+                rd_kafka_query_watermark_offsets(ru, topic, p, &lo, &hw, 10000))
+                lso = -1, hw = -2;
+        }
+        if (lso != hw)
+            fail_msg("%s [%d]: last stable offset %lld, high watermark %lld after 60 s", topic, p,
+                     (long long)lso, (long long)hw);
+    }
+    rd_kafka_destroy(rc);
+    rd_kafka_destroy(ru);
 }
 
 /* --- a bounded job in a thread ----------------------------------------------------------- */
@@ -151,6 +177,7 @@ static void committed_transactions_end(void **st)
     txn(p, t, 1, 40, 30, true);
     txn(p, t, 0, 70, 20, true);
     rd_kafka_destroy(p);
+    await_stable(t, 2);
     for (int par = 1; par <= 2; par++)
         assert_int_equal(run_bounded(t, par, seen, 200), 90);
 }
@@ -175,6 +202,7 @@ static void aborted_transaction_at_the_end(void **st)
     txn(p, t, 1, 50, 5, true);
     txn(p, t, 0, 150, 30, false); /* aborted: values 150 .. 179 never read */
     rd_kafka_destroy(p);
+    await_stable(t, 2);
     for (int par = 1; par <= 2; par++) {
         assert_int_equal(run_bounded(t, par, seen, 200), 65);
         for (int v = 150; v < 180; v++)
@@ -190,6 +218,7 @@ static void only_aborted_records_end_with_none(void **st)
     rd_kafka_t *p = txn_producer(t);
     txn(p, t, 0, 0, 25, false);
     rd_kafka_destroy(p);
+    await_stable(t, 1);
     assert_int_equal(run_bounded(t, 1, seen, 200), 0);
 }
 
@@ -207,6 +236,7 @@ static void kafka_count_bounded_ends_with_the_committed_counts(void **st)
         txn(p, t, part, part * 100, 100, true);
     txn(p, t, 2, 1000, 40, false);
     rd_kafka_destroy(p);
+    await_stable(t, 3);
 
     const char *dir = wt_tmp_dir("kafka-bounded-txn");
     char out[1100], ck[1100], log[1100];
