@@ -7,6 +7,9 @@
 #                                    a Metadata request lists the broker, print the bootstrap;
 #                                    STATE_DIR/env then holds WEIR_KAFKA_BOOTSTRAP=127.0.0.1:PORT
 #   tools/kafka.sh stop STATE_DIR    stop it (by pid) and remove its data
+#   tools/kafka.sh pause STATE_DIR   stop it (by pid), keeping its data: a broker outage
+#   tools/kafka.sh resume STATE_DIR  start a paused (or running: restart) broker again on the
+#                                    same ports with its data, wait until ready
 #
 # ctest starts it once per run (fixture kafka in tests/CMakeLists.txt). When the jars cannot be
 # had (no network, no java, no mvn), start writes STATE_DIR/skip with the reason and exits 0:
@@ -91,6 +94,44 @@ probe() {
   [ -n "$n" ] && [ "$n" -ge 1 ] && [ "$n" -lt 1000 ]
 }
 
+# Starts the broker of $STATE/server.properties (its storage formatted) and waits until it
+# answers on port; 1 when it died or did not answer in time (the JVM is left to stop_server).
+launch() {
+  local port=$1
+  local jvm=(java -Xmx128m -XX:+UseSerialGC -Dlog4j2.configurationFile="$STATE/log4j2.properties"
+    -cp "$LIBS/*")
+  # timeout ends a broker whose stop never came (an interrupted ctest) after
+  # WEIR_KAFKA_LIFETIME s.
+  setsid timeout -k 10 "${WEIR_KAFKA_LIFETIME:-7200}" "${jvm[@]}" kafka.Kafka \
+    "$STATE/server.properties" >>"$STATE/stdout.log" 2>&1 </dev/null &
+  local pid=$!
+  echo "$pid" >"$STATE/pid"
+  local i
+  for i in $(seq 1 360); do # up to 90 s on a loaded machine; it is ready in ~7 s alone
+    if ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+    if probe "$port"; then return 0; fi
+    sleep 0.25
+  done
+  return 1
+}
+
+# The broker of a start, stopped without removing its data (pause) and started again on the
+# same ports with the same topics, offsets and transactions (resume): a broker outage.
+resume() {
+  [ -s "$STATE/bootstrap" ] && [ -s "$STATE/server.properties" ] ||
+    die "resume: no broker was started in $STATE"
+  stop_server # one still running: a restart
+  local port
+  port=$(sed 's/.*://' "$STATE/bootstrap")
+  fetch_jars || die "resume: no jars in $LIBS"
+  if ! launch "$port"; then
+    stop_server
+    tail -n 20 "$STATE/server.log" "$STATE/stdout.log" >&2 || true
+    die "resume: Kafka did not start again on port $port (log: $STATE/server.log)"
+  fi
+  cat "$STATE/bootstrap"
+}
+
 start() {
   mkdir -p "$STATE"
   stop_server # one left by an interrupted run
@@ -155,23 +196,13 @@ EOF
       tail -n 20 "$STATE/format.log" >&2 || true
       die "kafka.tools.StorageTool format failed (log: $STATE/format.log)"
     fi
-    # timeout ends a broker whose stop never came (an interrupted ctest) after
-    # WEIR_KAFKA_LIFETIME s.
-    setsid timeout -k 10 "${WEIR_KAFKA_LIFETIME:-7200}" "${jvm[@]}" kafka.Kafka \
-      "$STATE/server.properties" >"$STATE/stdout.log" 2>&1 </dev/null &
-    local pid=$!
-    echo "$pid" >"$STATE/pid"
-    local i
-    for i in $(seq 1 360); do # up to 90 s on a loaded machine; it is ready in ~7 s alone
-      if ! kill -0 "$pid" 2>/dev/null; then break; fi
-      if probe "$port"; then
-        echo "127.0.0.1:$port" >"$STATE/bootstrap"
-        echo "WEIR_KAFKA_BOOTSTRAP=127.0.0.1:$port" >"$STATE/env"
-        echo "127.0.0.1:$port"
-        return 0
-      fi
-      sleep 0.25
-    done
+    : >"$STATE/stdout.log"
+    if launch "$port"; then
+      echo "127.0.0.1:$port" >"$STATE/bootstrap"
+      echo "WEIR_KAFKA_BOOTSTRAP=127.0.0.1:$port" >"$STATE/env"
+      echo "127.0.0.1:$port"
+      return 0
+    fi
     stop_server
     echo "kafka.sh: attempt $attempt on ports $port/$cport failed; its log:" >&2
     tail -n 20 "$STATE/server.log" "$STATE/stdout.log" >&2 || true
@@ -192,7 +223,8 @@ stop_server() {
   rm -f "$STATE/pid"
 }
 
-[ $# -eq 2 ] || die "usage: $0 start|stop STATE_DIR"
+USAGE="usage: $0 start|stop|pause|resume STATE_DIR"
+[ $# -eq 2 ] || die "$USAGE"
 STATE=$2
 case $1 in
 start) start ;;
@@ -200,5 +232,7 @@ stop)
   stop_server
   rm -rf "$STATE/data" "$STATE/env" "$STATE/bootstrap"
   ;;
-*) die "usage: $0 start|stop STATE_DIR" ;;
+pause) stop_server ;;
+resume) resume ;;
+*) die "$USAGE" ;;
 esac

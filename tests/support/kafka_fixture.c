@@ -186,6 +186,19 @@ rd_kafka_t *wt_kafka_producer(void)
     return handle(RD_KAFKA_PRODUCER, c);
 }
 
+rd_kafka_t *wt_kafka_txn_producer(const char *id)
+{
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    set(c, "transactional.id", id);
+    set(c, "linger.ms", "5");
+    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    rd_kafka_t *p = handle(RD_KAFKA_PRODUCER, c);
+    rd_kafka_error_t *e = rd_kafka_init_transactions(p, 60 * 1000);
+    if (e)
+        fail_msg("init_transactions %s: %s", id, rd_kafka_error_string(e));
+    return p;
+}
+
 void wt_kafka_produce(rd_kafka_t *p, const char *topic, int32_t partition, const char *key,
                       const void *value, size_t value_len, int64_t ts_ms)
 {

@@ -34,6 +34,9 @@ rd_kafka_t *wt_kafka_producer(void);
  * ts_ms 0: the producer's clock. key may be NULL. */
 void wt_kafka_produce(rd_kafka_t *p, const char *topic, int32_t partition, const char *key,
                       const void *value, size_t value_len, int64_t ts_ms);
+/* A transactional producer (transactional.id id, init_transactions done) on the fixture's
+ * broker; wt_kafka_produce and wt_kafka_flush work on it, rd_kafka_destroy frees it. */
+rd_kafka_t *wt_kafka_txn_producer(const char *id);
 /* Waits for every record produced so far to be acknowledged (fails on any delivery error). */
 void wt_kafka_flush(rd_kafka_t *p);
 void wt_kafka_producer_free(rd_kafka_t *p);
