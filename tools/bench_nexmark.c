@@ -5,10 +5,13 @@
  *                      [--rate R] [--event-rate R] [--seed S]
  *                      [--dump-events DIR] [--output DIR] [--json PATH]
  *                      [--from-checkpoint latest|DIR|s3://...] [--allow-non-restored-state]
- *                      [--overwrite]
+ *                      [--overwrite] [--kafka BOOTSTRAP]
  *
  * The job is source "nexmark" -> "latency-stamp" -> the query -> "latency-probe"
- * -> sink (a blackhole, or with --output exactly-once CSV files). Checkpoints
+ * -> sink (a blackhole, or with --output exactly-once CSV files). With --kafka the
+ * events are first written into a new topic "nexmark-<query>-<run id>" of as many
+ * partitions as the parallelism (timed and reported), and source "nexmark" is a
+ * Kafka source reading it (bench/nexmark/kafka.c), then "kafka-event". Checkpoints
  * are on: EXACTLY_ONCE every 10 s unless -c or -D say otherwise; a failure ends
  * the run (restart-strategy.type none unless set), so that the figures are of
  * one attempt. --dump-events without --query writes the events and stops.
@@ -25,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <weir/config.h>
@@ -81,7 +85,7 @@ static void bench_usage(FILE *out)
                  "                          [--dump-events DIR] [--output DIR] [--json PATH]\n"
                  "                          [--from-checkpoint latest|DIR|s3://...] "
                  "[--allow-non-restored-state]\n"
-                 "                          [--overwrite]\n"
+                 "                          [--overwrite] [--kafka BOOTSTRAP]\n"
                  "QUERY is one of:");
     for (const struct weir_nexmark_query *const *q = weir_nexmark_queries; *q; q++)
         fprintf(out, " %s", (*q)->name);
@@ -93,7 +97,9 @@ static void bench_usage(FILE *out)
             "--event-rate sets Nexmark's event-time rate (default 10M/s). --output DIR writes\n"
             "the result rows exactly once as DIR/part-*.csv (a DIR that is not empty only\n"
             "with --overwrite, which replaces its part files); --json PATH the measurements.\n"
-            "With --dump-events DIR and no --query, only the events are written (as CSV).\n");
+            "With --dump-events DIR and no --query, only the events are written (as CSV).\n"
+            "--kafka HOST:PORT writes the events into a new topic nexmark-QUERY-RUNID (as many\n"
+            "partitions as -p) first, then runs the query reading it (Nexmark's Kafka mode).\n");
 }
 
 struct bench_opts {
@@ -102,6 +108,7 @@ struct bench_opts {
     bool events_set;
     double rate, event_rate;
     const char *dump_dir, *output, *json, *restore_from, *config_file;
+    const char *kafka; /* bootstrap servers: the events go through a topic */
     bool allow_non_restored, overwrite, unbounded;
     int parallelism;
     const char *defs[256];
@@ -133,6 +140,13 @@ static int bench_opts_check(const struct bench_opts *o)
     if (o->unbounded && o->dump_dir) {
         fprintf(stderr, "weir: bench nexmark: --dump-events writes a bounded run: give --events N, "
                         "not --unbounded\n");
+        return -1;
+    }
+    if (o->kafka && (o->unbounded || o->rate > 0)) {
+        fprintf(stderr,
+                "weir: bench nexmark: --kafka writes --events N into a topic first and "
+                "reads them as fast as it can: %s\n",
+                o->unbounded ? "not with --unbounded" : "not with --rate");
         return -1;
     }
     /* q17 and q18 pack two ids into one 64-bit key, exact below 2^32 */
@@ -175,6 +189,7 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
                                                      "--dump-events",
                                                      "--output",
                                                      "--json",
+                                                     "--kafka",
                                                      "--from-checkpoint",
                                                      "--from-savepoint",
                                                      "-s",
@@ -229,6 +244,8 @@ static int parse_bench(int argc, char **argv, struct bench_opts *o)
             o->output = v;
         } else if (!strcmp(a, "--json")) {
             o->json = v;
+        } else if (!strcmp(a, "--kafka")) {
+            o->kafka = v;
         } else if (!strcmp(a, "--from-checkpoint") || !strcmp(a, "--from-savepoint") ||
                    !strcmp(a, "-s")) {
             o->restore_from = v;
@@ -326,14 +343,17 @@ static int bench_gen(const struct bench_opts *o, struct weir_nexmark_opts *gen)
 /* The job: source "nexmark" -> "latency-stamp" -> the query -> "latency-probe"
  * -> sink. NULL when out of memory; a build error is the job's sticky error. */
 static weir_job *bench_job(const struct bench_opts *o, struct nexmark_bench *b,
-                           const struct weir_nexmark_opts *gen, char *name, size_t name_len)
+                           const struct weir_nexmark_opts *gen, const char *topic, char *name,
+                           size_t name_len)
 {
     snprintf(name, name_len, "nexmark-%s", o->q->name);
     weir_job *job = weir_job_new(name);
     if (!job)
         return NULL;
     struct weir_nexmark_query_params qp = {.gen = gen};
-    weir_stream *events = nexmark_bench_stamp(b, weir_source_nexmark(job, "nexmark", gen));
+    weir_stream *src = topic ? nexmark_kafka_source(job, "nexmark", o->kafka, topic, gen)
+                             : weir_source_nexmark(job, "nexmark", gen);
+    weir_stream *events = nexmark_bench_stamp(b, src);
     weir_stream *rows = nexmark_bench_probe(b, o->q->build(events, &qp));
     if (o->output)
         weir_nexmark_sink_csv(rows, o->q, o->output);
@@ -389,13 +409,47 @@ static int bench_measure(const struct bench_opts *o, weir_config *cfg,
     return nexmark_bench_report(b, &st, &info, stdout, o->json) < 0 ? EXIT_FAILED : 0;
 }
 
+/* --kafka: the events into a new topic named for the query and the run, timed; one line on
+ * stdout. 0, or an exit status after one line on stderr. */
+static int bench_produce(const struct bench_opts *o, const struct weir_nexmark_opts *gen,
+                         int partitions, char *topic, size_t topic_len)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(topic, topic_len, "nexmark-%s-%lld-%ld", o->q->name, (long long)now.tv_sec,
+             (long)getpid());
+    fprintf(stderr,
+            "weir: bench nexmark: writing %" PRIu64 " events into topic %s (%d "
+            "partitions) on %s\n",
+            gen->events, topic, partitions, o->kafka);
+    struct nexmark_kafka_produced st;
+    char err[1024];
+    if (nexmark_kafka_produce(gen, o->kafka, topic, partitions, &st, err, sizeof err) < 0) {
+        fprintf(stderr, "weir: %s\n", err);
+        return EXIT_FAILED;
+    }
+    printf("produce %s: %" PRIu64 " events (%.1f MiB) into %d partitions in %.3f s: %.0f "
+           "events/s\n",
+           topic, st.events, (double)st.bytes / (1 << 20), partitions, st.seconds,
+           st.seconds > 0 ? (double)st.events / st.seconds : 0);
+    fflush(stdout);
+    return 0;
+}
+
 static int bench_run(const struct bench_opts *o, weir_config *cfg,
                      const struct weir_nexmark_opts *gen)
 {
     int p = (int)weir_config_get_int(cfg, "parallelism.default");
+    char topic[256];
+    if (o->kafka) {
+        int status = bench_produce(o, gen, p, topic, sizeof topic);
+        if (status)
+            return status;
+    }
     struct nexmark_bench *b = nexmark_bench_new(o->q, p);
     char job_name[64];
-    weir_job *job = b ? bench_job(o, b, gen, job_name, sizeof job_name) : NULL;
+    weir_job *job =
+        b ? bench_job(o, b, gen, o->kafka ? topic : NULL, job_name, sizeof job_name) : NULL;
     if (!job) {
         fprintf(stderr, "weir: out of memory\n");
         nexmark_bench_free(b);

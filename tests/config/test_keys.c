@@ -337,6 +337,21 @@ static void cpulist_with_stride_is_accepted(void **state)
     assert_int_equal(weir_config_set(*state, "numa.cpus", "5", err, sizeof err), 0);
 }
 
+static void bad_kafka_instance_names_key_and_value(void **state)
+{
+    const char *bad[] = {"2/2", "3/2", "0/0", "1", "a/2", "1/", "/2", "0/2x", "-1/2", "0/65537"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char kv[128], msg[256];
+        snprintf(kv, sizeof kv, "kafka.instance=%s", bad[i]);
+        snprintf(msg, sizeof msg, "kafka.instance: \"%s\": expected i/N with 0 <= i < N, like 0/2",
+                 bad[i]);
+        refused(*state, kv, msg);
+    }
+    char err[256] = "";
+    assert_int_equal(weir_config_set(*state, "kafka.instance", "1/2", err, sizeof err), 0);
+    assert_string_equal(weir_config_get_str(*state, "kafka.instance"), "1/2");
+}
+
 static void bad_port_names_key_and_value(void **state)
 {
     const char *bad[] = {"70000", "9259-9249", "http", "0-9249", ""};
@@ -492,6 +507,7 @@ int main(void)
         T(bad_enum_lists_the_words),
         T(bad_cpulist_names_key_and_value),
         T(cpulist_with_stride_is_accepted),
+        T(bad_kafka_instance_names_key_and_value),
         T(bad_port_names_key_and_value),
         T(port_zero_turns_the_endpoint_off),
         T(empty_host_is_refused),

@@ -77,4 +77,23 @@ int nexmark_bench_report(const struct nexmark_bench *b, const struct weir_run_st
  * one line on stderr; 0, or a negative errno after one line on stderr. */
 int nexmark_dump_events(const struct weir_nexmark_opts *o, const char *dir);
 
+/* --- Nexmark over Kafka (kafka.c) --- */
+
+struct nexmark_kafka_produced {
+    uint64_t events, bytes;
+    double seconds; /* creating the topic, producing, and every acknowledgement */
+};
+
+/* Creates topic (partitions partitions, replication 1) on bootstrap and writes gen's
+ * events into it: event n to partition n % partitions, its payload as the value, its
+ * dateTime as the timestamp; returns when the broker acknowledged them all. 0, or a
+ * negative errno with one line in err naming --kafka (an unbounded gen is refused). */
+int nexmark_kafka_produce(const struct weir_nexmark_opts *gen, const char *bootstrap,
+                          const char *topic, int partitions, struct nexmark_kafka_produced *st,
+                          char *err, size_t errlen);
+/* The events of topic as the generator source emits them (record ts = dateTime, per-partition
+ * watermarks with gen's max_out_of_orderness_ms), bounded: source uid, then "kafka-event". */
+weir_stream *nexmark_kafka_source(weir_job *job, const char *uid, const char *bootstrap,
+                                  const char *topic, const struct weir_nexmark_opts *gen);
+
 #endif

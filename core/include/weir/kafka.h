@@ -31,7 +31,9 @@ extern "C" {
 
 /* Where a partition starts when no checkpoint says (Flink's scan.startup.mode). A partition
  * the restored checkpoint does not know (discovered since) starts at its earliest offset, as
- * Flink's KafkaSource does. */
+ * Flink's KafkaSource does; one it does not know because the checkpoint was taken as another
+ * instance split (kafka.instance: the partitions moved between processes) starts at the
+ * group's committed offset, earliest when it has none. */
 enum weir_kafka_startup_mode {
     WEIR_KAFKA_STARTUP_EARLIEST = 0, /* "earliest-offset" */
     WEIR_KAFKA_STARTUP_LATEST,       /* "latest-offset": only records produced after start */
@@ -96,14 +98,23 @@ struct weir_kafka_source_opts {
     /* More librdkafka consumer settings, "key=value", NULL-terminated (e.g.
      * "isolation.level=read_uncommitted"; librdkafka reads read_committed by default). */
     const char *const *properties;
+    /* Several processes (one per host) sharing the topic: this one is instance `instance` of
+     * `instances` and reads the partitions that the split owner below gives to the global
+     * subtasks instance*p .. instance*p+p-1 of instances*p (p: this source's parallelism), so
+     * N processes at the same parallelism read every partition once between them. instances
+     * 0: the job configuration's kafka.instance ("i/N", -D kafka.instance=1/2; "0/1" by
+     * default). instance >= instances fails the job at start. */
+    int instance, instances;
 };
 
 /*
  * A Kafka topic as a source. Each subtask runs one librdkafka consumer with a manual
  * assignment: partition p of topic t belongs to subtask
  *     (((javaHash(t) * 31) & 0x7FFFFFFF) % parallelism + p) % parallelism
- * as in Flink's KafkaSourceEnumerator, so a subtask may own several partitions or none. Its
- * checkpointed state is the next offset of each partition it owns; a restore seeks there.
+ * as in Flink's KafkaSourceEnumerator, so a subtask may own several partitions or none
+ * (with instances N > 1, subtask s of instance i is global subtask i*parallelism + s of
+ * N*parallelism in that formula). Its checkpointed state is the next offset of each partition
+ * it owns, and the instance split it was taken with; a restore seeks there.
  * The strings of opts are copied. Errors (no broker answers, no such topic) fail the job at
  * start with one line that names the option.
  */

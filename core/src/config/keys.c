@@ -71,6 +71,20 @@ static int check_nonempty(const char *s)
     return *s ? 0 : -1;
 }
 
+/* kafka.instance: "i/N", decimal, 0 <= i < N <= 65536. */
+static int check_instance(const char *s)
+{
+    unsigned long i, n;
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -1;
+    i = strtoul(s, &end, 10);
+    if (*end != '/' || end[1] < '0' || end[1] > '9')
+        return -1;
+    n = strtoul(end + 1, &end, 10);
+    return *end == '\0' && n >= 1 && n <= 65536 && i < n ? 0 : -1;
+}
+
 /* An octal permission mode, 0640 or 640: no setuid, setgid or sticky bit, no write for the
  * group or others (the checkpoint directory refuses to open a directory they can write, see
  * privdir.h; a file they could write would be theirs to forge), and what the owner needs
@@ -181,6 +195,13 @@ const struct weir_config_key weir_config_keys[] = {
     { .name = "metrics.reporter.prom.host", .type = WEIR_CONFIG_STRING, .def = "127.0.0.1",
       .check = check_nonempty, .expect = "a host name or address like 127.0.0.1",
       .doc = "Address the Prometheus endpoint listens on." },
+
+    /* ---- Kafka (core/include/weir/kafka.h) */
+    { .name = "kafka.instance", .type = WEIR_CONFIG_STRING, .def = "0/1",
+      .check = check_instance, .expect = "i/N with 0 <= i < N, like 0/2",
+      .doc = "This process is instance i of N sharing each Kafka source's topic: it reads "
+             "the partitions Flink's split owner gives to global subtasks i*p .. i*p+p-1 "
+             "of N*p (p: the source's parallelism)." },
 
     /* ---- keyed state (core/include/weir/state.h) */
     { .name = "state.backend", .type = WEIR_CONFIG_ENUM, .def = "hashmap",

@@ -390,6 +390,15 @@ weir_stream *weir_source_kafka(weir_job *job, const char *uid,
                       uid ? uid : "");
         return NULL;
     }
+    if (opts->instances < 0 || opts->instances > 65536 || opts->instance < 0 ||
+        (opts->instances > 0 && opts->instance >= opts->instances)) {
+        weir_job_fail(job,
+                      "kafka source \"%s\": instance %d of %d: expected 0 <= instance < "
+                      "instances <= 65536, or instances 0 for kafka.instance (opts.instance, "
+                      "opts.instances)",
+                      uid ? uid : "", opts->instance, opts->instances);
+        return NULL;
+    }
     struct kopts *ko = calloc(1, sizeof *ko);
     if (!ko)
         return NULL;
