@@ -21,6 +21,8 @@
 //               there first (else it is left out, saying so)
 //
 // WEIR_BENCH_SIDES picks the sides ("bare bare-batch weir flink" by default; add weir-p2).
+// WEIR_BENCH_BASELINE=PATH adds the side weir-base: the weir side of another build of this
+// harness (e.g. one built before a change to the source), alternated with the others.
 // Every side measures the same window: from the first record its pass-through sees to the
 // last (the RECORDS-th): wall time, and the process's CPU time over it (getrusage for the C
 // sides, all threads, librdkafka's included; the JVM's process CPU time for Flink, JIT and GC
@@ -268,7 +270,12 @@ static int side_weir(const char *bootstrap, const char *topic, int p)
     weir_config *cfg = weir_config_new();
     char ps[16];
     snprintf(ps, sizeof ps, "%d", p);
-    const char *kv[][2] = {{"metrics.reporter.prom.port", "0"}, {"parallelism.default", ps}};
+    /* numa.cpus: the core the harness pinned us to, else weir binds its worker to a core of
+     * its own choosing, outside taskset's mask */
+    const char *cpu = getenv("WEIR_BENCH_CPU") ? getenv("WEIR_BENCH_CPU") : "1";
+    const char *kv[][2] = {{"metrics.reporter.prom.port", "0"},
+                           {"parallelism.default", ps},
+                           {"numa.cpus", strcmp(cpu, "none") ? cpu : ""}};
     for (auto &e : kv)
         if (weir_config_set(cfg, e[0], e[1], err, sizeof err) != 0)
             die(e[0], err);
@@ -303,7 +310,7 @@ struct result {
 };
 
 /* Runs argv with its stdout read; returns the side's result, or false (said why). */
-static bool run_child(const std::vector<std::string> &args, const char *side, result *r)
+static bool run_child(const std::vector<std::string> &args, const std::string &side, result *r)
 {
     int fd[2];
     if (pipe(fd) != 0)
@@ -333,14 +340,14 @@ static bool run_child(const std::vector<std::string> &args, const char *side, re
     close(fd[0]);
     int status;
     waitpid(pid, &status, 0);
-    std::string key = std::string(side) + " records=";
+    std::string key = side + " records=";
     size_t at = out.find(key);
     unsigned long long n;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || at == std::string::npos ||
         sscanf(out.c_str() + at + key.size(), "%llu wall_s=%lf cpu_s=%lf", &n, &r->wall_s,
                &r->cpu_s) != 3) {
-        fprintf(stderr, "bench_kafka_source: side %s failed (status %d): %s\n", side, status,
-                out.c_str());
+        fprintf(stderr, "bench_kafka_source: side %s failed (status %d): %s\n", side.c_str(),
+                status, out.c_str());
         return false;
     }
     return true;
@@ -398,6 +405,9 @@ int main(int argc, char **argv)
             sides.push_back(sides_env.substr(i, j - i));
         i = j + 1;
     }
+    const char *baseline = getenv("WEIR_BENCH_BASELINE");
+    if (baseline && *baseline)
+        sides.push_back("weir-base");
     if (std::find(sides.begin(), sides.end(), "flink") != sides.end() &&
         access((peer + "/target/classpath.txt").c_str(), R_OK) != 0) {
         fprintf(stderr,
@@ -437,11 +447,13 @@ int main(int argc, char **argv)
                 setenv("WEIR_FLINK_MAIN", "weir.kafka.KafkaSourceBench", 1);
                 a.insert(a.end(), {"bash", peer + "/bin/run.sh", "--bootstrap", bootstrap,
                                    "--topic", topic, "--records", n});
+            } else if (s == "weir-base") {
+                a.insert(a.end(), {baseline, "--side", "weir", bootstrap, topic, n});
             } else {
                 a.insert(a.end(), {self, "--side", s, bootstrap, topic, n});
             }
             result res;
-            if (!run_child(a, s.c_str(), &res))
+            if (!run_child(a, s == "weir-base" ? "weir" : s, &res))
                 continue;
             rate[s].push_back(records / res.wall_s);
             per_cpu[s].push_back(records / res.cpu_s);
