@@ -4,7 +4,9 @@
 //   bench_kafka_source [BOOTSTRAP|-] [RECORDS] [ROUNDS]
 //
 // BOOTSTRAP: a running broker; "-" or none: $WEIR_KAFKA_BOOTSTRAP, else the harness starts one
-// with tools/kafka.sh start (and stops it at the end). It produces RECORDS (5 000 000) records
+// with tools/kafka.sh start (and stops it at the end), pinned to the cores other than
+// WEIR_BENCH_CPU (pin a broker of your own the same way, e.g. taskset -a -p -c 0 $(cat
+// DIR/pid) for tools/kafka.sh start DIR). It produces RECORDS (5 000 000) records
 // of WEIR_BENCH_VALUE_BYTES (100) bytes, null keys, round-robin into a new 4-partition topic,
 // once; then ROUNDS (3) rounds, each running every side once, the order rotated each round.
 // Each side is a child process of its own (this binary again, or the JVM), pinned to core
@@ -15,7 +17,9 @@
 //               sums the value's bytes, nothing else
 //   bare-batch  the same through rd_kafka_consume_batch_queue, 1024 records a call
 //   weir        weir_source_kafka (bounded, raw values) -> map (forwards the record) ->
-//               weir_sink_blackhole, -p 1; weir-p2: the same at -p 2
+//               weir_sink_blackhole, -p 1; weir-p2: the same at -p 2 (numa.cpus is set to
+//               the pinned core: weir binds its workers to cores of its own choosing, which
+//               taskset's mask does not limit)
 //   flink       bench/peers/flink (weir.kafka.KafkaSourceBench): KafkaSource -> map ->
 //               DiscardingSink, -p 1, object reuse on; needs `mvn -q package -DskipTests`
 //               there first (else it is left out, saying so)
@@ -428,6 +432,13 @@ int main(int argc, char **argv)
             die("tools/kafka.sh start", "no broker (see its message above)");
         bootstrap = started.c_str();
         fprintf(stderr, "bench_kafka_source: started a broker at %s\n", bootstrap);
+        /* the broker off the measured core, when that is one core and there are others */
+        std::string others;
+        for (long c = 0; c < sysconf(_SC_NPROCESSORS_ONLN); c++)
+            if (std::to_string(c) != cpu)
+                others += (others.empty() ? "" : ",") + std::to_string(c);
+        if (strcmp(cpu, "none") != 0 && !others.empty())
+            sh("taskset -a -p -c " + others + " $(cat " + state + "/pid) >/dev/null");
     }
     std::string topic = produce_topic(bootstrap, records, value_bytes);
     char self[4096];
@@ -487,6 +498,6 @@ int main(int argc, char **argv)
                    median(per_cpu["weir"]) / median(per_cpu["flink"]));
     }
     if (!started.empty())
-        sh(std::string(WEIR_SOURCE_DIR) + "/tools/kafka.sh stop " + state);
+        sh(std::string(WEIR_SOURCE_DIR) + "/tools/kafka.sh stop " + state + " && rm -rf " + state);
     return 0;
 }
