@@ -66,6 +66,17 @@ void kafka_rec_write(struct weir_kafka_rec *k, const rd_kafka_message_t *m, cons
 int kafka_split_owner(const char *topic, int32_t partition, int parallelism);
 int kafka_offset_refused(weir_ctx *ctx, rd_kafka_t *rk, const char *uid, const char *topic,
                          int32_t id, int64_t next, const char *why);
+/* kafka_batch.c: the source's read-ahead from the consumer queue. kafka_batch_next: the next
+ * message (the caller destroys it), NULL when none is queued now; kafka_batch_free destroys
+ * those not handed out and the queue, before the consumer is closed. */
+#define KAFKA_BATCH 256
+struct kafka_batch {
+    rd_kafka_queue_t *q; /* the consumer's, taken at the first call */
+    rd_kafka_message_t *m[KAFKA_BATCH];
+    int at, n; /* m[at..n) not handed out yet */
+};
+rd_kafka_message_t *kafka_batch_next(struct kafka_batch *b, rd_kafka_t *rk);
+void kafka_batch_free(struct kafka_batch *b);
 /* --- the Kafka sink (kafka_sink.c), its kept transactions (kafka_sink_kept.c) --- */
 
 /* The records of one transaction, as its checkpoint stores them. */

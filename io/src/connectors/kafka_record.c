@@ -273,7 +273,9 @@ void kafka_rec_write(struct weir_kafka_rec *k, const rd_kafka_message_t *m, cons
 {
     rd_kafka_headers_t *hdrs = NULL;
     size_t n_hdrs = 0;
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    /* headers_len 0: none (kafka_rec_size asked). Asked again, librdkafka would parse the
+     * record's empty header block once more (a buffer allocated and freed per record). */
+    if (headers_len && rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
         n_hdrs = rd_kafka_header_cnt(hdrs);
     size_t topic_len = strlen(topic), key_len = m->key ? m->key_len : 0;
     rd_kafka_timestamp_type_t tt;

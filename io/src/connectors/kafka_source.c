@@ -113,6 +113,7 @@ struct ksrc {
     struct pending pending[PENDING_MAX];
     uint64_t bad_records;
     struct kafka_fields fields; /* the value's, reused record after record */
+    struct kafka_batch batch;   /* read ahead from the consumer queue (kafka_batch.c) */
     /* metrics */
     weir_metrics *metrics;
     char labels[1024]; /* job_name, operator_name, subtask_index: every series of ours */
@@ -336,6 +337,7 @@ static void kafka_close(weir_ctx *ctx, void *state)
     for (int i = 0; i < s->n_parts; i++)
         free(s->parts[i].cell);
     if (s->rk) {
+        kafka_batch_free(&s->batch);
         rd_kafka_consumer_close(s->rk);
         rd_kafka_destroy(s->rk);
     }
@@ -698,7 +700,7 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
         return WEIR_SOURCE_DONE;
     uint32_t n = 0;
     while (n < max) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, 0);
+        rd_kafka_message_t *m = kafka_batch_next(&s->batch, s->rk);
         if (!m)
             break;
         if (m->err) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Flink Nexmark peer offline, from the classpath that `mvn -q package`
 # wrote (target/classpath.txt, jars in ~/.m2). Arguments go to
-# weir.nexmark.flink.Runner; e.g. bin/run.sh --query q5 --events 10M -p 2.
+# weir.nexmark.flink.Runner (WEIR_FLINK_MAIN names another main class, e.g.
+# weir.kafka.KafkaSourceBench); e.g. bin/run.sh --query q5 --events 10M -p 2.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [[ ! -f $here/target/classpath.txt || ! -d $here/target/classes ]]; then
@@ -16,4 +17,5 @@ for p in java.lang java.util java.lang.reflect java.io java.nio sun.nio.ch java.
 done
 exec java ${WEIR_FLINK_JAVA_OPTS:--Xmx4g} "${opens[@]}" \
     -Dorg.slf4j.simpleLogger.defaultLogLevel="${WEIR_FLINK_LOG_LEVEL:-error}" \
-    -cp "$here/target/classes:$(cat "$here/target/classpath.txt")" weir.nexmark.flink.Runner "$@"
+    -cp "$here/target/classes:$(cat "$here/target/classpath.txt")" \
+    "${WEIR_FLINK_MAIN:-weir.nexmark.flink.Runner}" "$@"
