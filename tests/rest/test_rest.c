@@ -626,6 +626,85 @@ static void test_errors(void **state)
     weir_stop(&p);
 }
 
+/* /jobs/:jobid/checkpoints until pred says yes (120 s at most). */
+static json_t *wait_checkpoints(struct weir_proc *p, bool (*pred)(json_t *), const char *what)
+{
+    for (int i = 0; i < 1200; i++) {
+        json_t *ck = get(p, 200, "/jobs/%s/checkpoints", p->jid);
+        if (pred(ck))
+            return ck;
+        json_decref(ck);
+        sleep_ms(100);
+    }
+    dump_log(p);
+    fail_msg("%s: not after 120 s", what);
+    return NULL;
+}
+
+static bool has_completed(json_t *ck)
+{
+    return json_is_object(json_object_get(json_object_get(ck, "latest"), "completed"));
+}
+
+static bool has_savepoint(json_t *ck)
+{
+    return json_is_object(json_object_get(json_object_get(ck, "latest"), "savepoint"));
+}
+
+/* A savepoint (kill -USR1) is the latest savepoint, with its path; a run restored from the
+ * retained checkpoint counts the restore and names it as Flink's latest.restored does. */
+static void test_savepoint_and_restore(void **state)
+{
+    (void)state;
+    const char *dir = wt_tmp_dir("rest-restore");
+    char ckdir[4096];
+    snprintf(ckdir, sizeof ckdir, "state.checkpoints.dir=%s", dir);
+    const char *const common[] = {
+        QUIET, "-D", "rest.port=0", "-D", "execution.checkpointing.interval=200ms", "-D", ckdir};
+    struct weir_proc p;
+    weir_start(&p, "rest-restore-1",
+               (const char *const[]){common[0], common[1], common[2], common[3], common[4],
+                                     common[5], common[6], common[7], common[8], common[9],
+                                     "pipeline", "--unbounded", "--rate", "1000", NULL});
+    weir_wait_rest(&p);
+    json_decref(wait_checkpoints(&p, has_completed, "a completed checkpoint"));
+    kill(p.pid, SIGUSR1);
+    json_t *ck = wait_checkpoints(&p, has_savepoint, "a completed savepoint");
+    json_t *sp = json_object_get(json_object_get(ck, "latest"), "savepoint");
+    check_shape(sp, SPEC_COMPLETED_CHECKPOINT, "latest.savepoint");
+    assert_true(json_is_true(json_object_get(sp, "is_savepoint")));
+    assert_string_equal(str_at(sp, "checkpoint_type"), "SAVEPOINT");
+    if (!strstr(str_at(sp, "external_path"), "savepoint-pipeline-"))
+        fail_msg("savepoint external_path %s", str_at(sp, "external_path"));
+    assert_true(json_is_null(json_object_get(json_object_get(ck, "latest"), "restored")));
+    json_decref(ck);
+    weir_stop(&p);
+
+    weir_start(&p, "rest-restore-2",
+               (const char *const[]){common[0], common[1], common[2], common[3], common[4],
+                                     common[5], common[6], common[7], common[8], common[9],
+                                     "--from-checkpoint", "latest", "pipeline", "--unbounded",
+                                     "--rate", "1000", NULL});
+    weir_wait_rest(&p);
+    ck = wait_checkpoints(&p, has_completed, "a completed checkpoint after the restore");
+    assert_int_equal(int_at(json_object_get(ck, "counts"), "restored"), 1);
+    json_t *r = json_object_get(json_object_get(ck, "latest"), "restored");
+    check_shape(r,
+                "{\"id\":\"int\",\"restore_timestamp\":\"int\",\"is_savepoint\":\"bool\","
+                "\"external_path\":\"string\"}",
+                "latest.restored");
+    assert_true(json_is_false(json_object_get(r, "is_savepoint")));
+    char chk[64];
+    snprintf(chk, sizeof chk, "chk-%lld", (long long)int_at(r, "id"));
+    if (!strstr(str_at(r, "external_path"), chk))
+        fail_msg("restored external_path %s does not name %s", str_at(r, "external_path"), chk);
+    /* ids go on from the restored one */
+    assert_true(int_at(json_object_get(json_object_get(ck, "latest"), "completed"), "id") >
+                int_at(r, "id"));
+    json_decref(ck);
+    weir_stop(&p);
+}
+
 /* A connection that says nothing, or half a request, and stays open. */
 static int idle_connection(int port, bool half)
 {
@@ -730,6 +809,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_documents),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_savepoint_and_restore),
         cmocka_unit_test(test_idle_connections),
         cmocka_unit_test(test_port_taken),
     };
