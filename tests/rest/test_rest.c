@@ -705,6 +705,69 @@ static void test_savepoint_and_restore(void **state)
     weir_stop(&p);
 }
 
+static bool has_failed_and_more(json_t *ck)
+{
+    json_t *c = json_object_get(ck, "counts");
+    return json_integer_value(json_object_get(c, "failed")) >= 1 &&
+           json_integer_value(json_object_get(c, "restored")) >= 1 && has_completed(ck);
+}
+
+/* A failed checkpoint fails the job (tolerable-failed-checkpoints 0), which restarts from the
+ * last checkpoint: the checkpoint is latest.failed with its cause, the job's failure is the
+ * root exception, the restart shows in the timestamps and the subtasks' attempt. */
+static void test_failure_and_restart(void **state)
+{
+    (void)state;
+    char ckdir[4096];
+    snprintf(ckdir, sizeof ckdir, "state.checkpoints.dir=%s", wt_tmp_dir("rest-fail"));
+    struct weir_proc p;
+    setenv("WEIR_TEST_CKPT_FAULT", "enospc:3:1", 1); /* the third checkpoint fails */
+    weir_start(&p, "rest-fail",
+               (const char *const[]){QUIET, "-D", "rest.port=0", "-D",
+                                     "execution.checkpointing.interval=200ms", "-D", ckdir, "-D",
+                                     "restart-strategy.type=fixed-delay", "-D",
+                                     "restart-strategy.fixed-delay.delay=100ms", "pipeline",
+                                     "--unbounded", "--rate", "1000", NULL});
+    unsetenv("WEIR_TEST_CKPT_FAULT");
+    weir_wait_rest(&p);
+    json_t *ck = wait_checkpoints(&p, has_failed_and_more,
+                                  "a failed checkpoint, a restore and a checkpoint after it");
+    json_t *f = json_object_get(json_object_get(ck, "latest"), "failed");
+    check_shape(f,
+                "{" SPEC_CHECKPOINT_FIELDS
+                ",\"failure_timestamp\":\"int\",\"failure_message\":\"string\"}",
+                "latest.failed");
+    assert_string_equal(str_at(f, "status"), "FAILED");
+    if (!strstr(str_at(f, "failure_message"), "No space left on device"))
+        fail_msg("failure_message: %s", str_at(f, "failure_message"));
+    json_decref(ck);
+
+    json_t *d = get(&p, 200, "/jobs/%s/exceptions", p.jid);
+    check_shape(d, SPEC_EXCEPTIONS, "exceptions");
+    if (!strstr(str_at(d, "root-exception"), "consecutive checkpoints failed"))
+        fail_msg("root-exception: %s", str_at(d, "root-exception"));
+    json_t *entries = json_object_get(json_object_get(d, "exceptionHistory"), "entries");
+    assert_true(json_array_size(entries) >= 1);
+    check_shape(json_array_get(entries, 0),
+                "{\"exceptionName\":\"string\",\"stacktrace\":\"string\","
+                "\"timestamp\":\"int\",\"taskName\":\"null|string\","
+                "\"failureLabels\":\"object\",\"concurrentExceptions\":\"array\"}",
+                "exceptionHistory.entries[0]");
+    json_decref(d);
+
+    d = get(&p, 200, "/jobs/%s", p.jid);
+    assert_string_equal(str_at(d, "state"), "RUNNING");
+    json_t *ts = json_object_get(d, "timestamps");
+    assert_true(int_at(ts, "RESTARTING") > 0);
+    assert_true(int_at(ts, "RUNNING") >= int_at(ts, "RESTARTING"));
+    const char *vid = str_at(json_array_get(json_object_get(d, "vertices"), 0), "id");
+    json_t *v = get(&p, 200, "/jobs/%s/vertices/%s", p.jid, vid);
+    assert_true(int_at(json_array_get(json_object_get(v, "subtasks"), 0), "attempt") >= 1);
+    json_decref(v);
+    json_decref(d);
+    weir_stop(&p);
+}
+
 /* A connection that says nothing, or half a request, and stays open. */
 static int idle_connection(int port, bool half)
 {
@@ -733,10 +796,23 @@ static void test_idle_connections(void **state)
                (const char *const[]){QUIET, "-D", "rest.port=0", "pipeline", "--records", "20000",
                                      "--rate", "2000", NULL});
     weir_wait_rest(&p);
+    /* the server starts before the job's tasks: INITIALIZING, then RUNNING */
+    for (int i = 0;; i++) {
+        json_t *d = get(&p, 200, "/jobs");
+        bool running =
+            !strcmp(str_at(json_array_get(json_object_get(d, "jobs"), 0), "status"), "RUNNING");
+        json_decref(d);
+        if (running)
+            break;
+        if (i == 1200)
+            fail_msg("the job is not RUNNING after 120 s");
+        sleep_ms(100);
+    }
     for (int i = 0; i < N; i++)
         fds[i] = idle_connection(p.port, i % 2 == 1);
     json_t *d = get(&p, 200, "/jobs");
     assert_string_equal(str_at(json_array_get(json_object_get(d, "jobs"), 0), "id"), p.jid);
+    /* 10 s of input: still running once the connections are open */
     assert_string_equal(str_at(json_array_get(json_object_get(d, "jobs"), 0), "status"), "RUNNING");
     json_decref(d);
     int rc = weir_wait_exit(&p, 240);
@@ -810,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_documents),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_savepoint_and_restore),
+        cmocka_unit_test(test_failure_and_restart),
         cmocka_unit_test(test_idle_connections),
         cmocka_unit_test(test_port_taken),
     };
