@@ -13,8 +13,9 @@ weir_config *wt_config_new(const char *const *defs)
     weir_config *c = weir_config_new();
     if (!c)
         fail_msg("weir_config_new: out of memory");
-    /* No Prometheus port: tests run side by side. */
-    if (weir_config_set(c, "metrics.reporter.prom.port", "0", err, sizeof err) < 0)
+    /* No Prometheus port and no REST API: tests run side by side. */
+    if (weir_config_set(c, "metrics.reporter.prom.port", "0", err, sizeof err) < 0 ||
+        weir_config_set(c, "rest.enabled", "false", err, sizeof err) < 0)
         fail_msg("%s", err);
     for (; defs && *defs; defs++)
         if (weir_config_set_kv(c, *defs, err, sizeof err) < 0)

@@ -192,6 +192,20 @@ void chk_note_alignment(struct task *t, uint64_t id, uint64_t align_ns);
 /* coordinator.c, control thread: the skew of the last completed checkpoint (run stats) */
 void chk_skew_stats(struct runtime *rt, struct weir_run_stats *st);
 
+/* history.c: checkpoint statistics for the REST API, one per weir_job_run (job->chk.history,
+ * which the runtime makes and frees); the coordinator writes them on the control thread,
+ * the REST server's thread reads them as Flink's documents (jansson objects). */
+struct chk_history;
+struct json_t;
+struct chk_history *chk_history_new(int keep);
+void chk_history_free(struct chk_history *h);
+/* GET /jobs/:jobid/checkpoints: counts, summary, latest, history */
+struct json_t *chk_history_stats_json(struct chk_history *h);
+/* GET /jobs/:jobid/checkpoints/details/:id, tasks keyed by vertex_ids[chain]; NULL when the
+ * history does not know checkpoint id */
+struct json_t *chk_history_details_json(struct chk_history *h, uint64_t id,
+                                        const char (*vertex_ids)[33], int n_vertices);
+
 /* --- inside the module (not for the runtime) --------------------------------- */
 
 /* State file sections: the operator's own state, then per key group its keyed
@@ -346,6 +360,12 @@ extern const struct chk_test_hooks *chk_test_hooks;
 /* barrier.c, from chk_setup: reads the unaligned keys into rt->chk and refuses what they
  * cannot work with; 0 or -EINVAL (err says which key to change) */
 int chk_unaligned_setup(struct runtime *rt, int max_concurrent, char *err, size_t errlen);
+/* history.c, control thread: a checkpoint began, could not begin, or settled; a restore */
+void chk_history_triggered(struct runtime *rt, const struct pending *pd);
+void chk_history_failed_start(struct runtime *rt, uint64_t id, bool savepoint, const char *why);
+void chk_history_settled(struct runtime *rt, const struct pending *pd, bool completed,
+                         uint64_t duration_ms, uint64_t size_bytes, const char *why);
+void chk_history_restored(struct runtime *rt, uint64_t id, bool savepoint, const char *path);
 /* coordinator.c */
 /* The id the next checkpoint or savepoint takes: past the storage's ids and the restored
  * one, wherever the checkpoints are written. */

@@ -424,6 +424,7 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
                     pd->id, ms, pr.bytes_durable);
         }
         report(rt, pd, true, ms, pr.bytes_durable, NULL);
+        chk_history_settled(rt, pd, true, ms, pr.bytes_durable, NULL);
         atomic_store(&cs->last_id, pd->id);
         if (!pd->savepoint)
             atomic_store(&cs->last_checkpoint_id, pd->id);
@@ -451,6 +452,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
                 pd->savepoint ? "savepoint" : "checkpoint", pd->id);
         report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0,
                "cancelled: the job is stopping");
+        chk_history_settled(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0,
+                            "cancelled: the job is stopping");
         return;
     }
     atomic_fetch_add(&cs->failed, 1);
@@ -465,6 +468,7 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
     chk_log(rt, "%s %" PRIu64 " %s%s", pd->savepoint ? "savepoint" : "checkpoint", pd->id,
             status == -ETIMEDOUT ? "" : "failed: ", why);
     report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0, why);
+    chk_history_settled(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0, why);
     if (c->consecutive_failed > c->tolerable) {
         char msg[768];
         snprintf(msg, sizeof msg,
@@ -515,6 +519,7 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
     }
     if (rc < 0) {
         chk_log(rt, "checkpoint %" PRIu64 " could not start: %s", id, strerror(-rc));
+        chk_history_failed_start(rt, id, savepoint, strerror(-rc));
         atomic_fetch_add(&rt->job->chk.failed, 1);
         c->consecutive_failed++;
         c->last_trigger_ns = now;
@@ -525,6 +530,7 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
     c->p[c->n_pending++] = pd;
     c->last_trigger_ns = now;
     atomic_fetch_add(&rt->job->chk.in_progress, 1);
+    chk_history_triggered(rt, pd);
     ack_finished_tasks(rt, pd);
     /* release: pairs with the sources' acquire load in chk_source_trigger */
     atomic_store_explicit(&rt->chk.trigger, id, memory_order_release);
@@ -633,6 +639,7 @@ int chk_final(struct runtime *rt)
         return rc;
     pd->start_ns = now_ns();
     atomic_fetch_add(&rt->job->chk.in_progress, 1);
+    chk_history_triggered(rt, pd);
     for (int i = 0; i < rt->n_tasks; i++)
         ack_finished(rt, pd, &rt->tasks[i]);
     rc = rt_dlq_flush(rt);
@@ -711,8 +718,13 @@ void chk_free(struct runtime *rt)
     struct chk_stats *cs = &rt->job->chk;
     for (int i = 0; i < c->n_live; i++) {
         struct pending *pd = c->live[i];
-        if (pd->ck && pd->state != P_COMPLETED && pd->state != P_FAILED &&
-            weir_ckpt_wait(pd->ck, FREE_WAIT_MS) == 0 && !pd->savepoint) {
+        bool unsettled = pd->state != P_COMPLETED && pd->state != P_FAILED;
+        bool done =
+            unsettled && pd->ck && weir_ckpt_wait(pd->ck, FREE_WAIT_MS) == 0 && !pd->savepoint;
+        if (unsettled && pd->start_ns)
+            chk_history_settled(rt, pd, done, (now_ns() - pd->start_ns) / 1000000ull, 0,
+                                done ? NULL : "cancelled: the job stopped");
+        if (done) {
             /* Its _metadata was already on its way when the abort came, and it completed
              * while the attempt was torn down: "latest" finds it, so the restart restores it
              * and the run's counters must say so. */

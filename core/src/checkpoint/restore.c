@@ -625,6 +625,7 @@ static int restore_checkpoint(struct runtime *rt, char *err, size_t errlen)
             rt->chk.restored_bytes += m->shared[i].size_bytes;
         chk_log(rt, "restored from %s (checkpoint %" PRIu64 ")", weir_restore_dir(r),
                 m->checkpoint_id);
+        chk_history_restored(rt, m->checkpoint_id, m->savepoint, weir_restore_dir(r));
         /* What the restored checkpoint staged is committed: it was complete. */
         atomic_store(&rt->chk.completed_id, m->checkpoint_id);
     }

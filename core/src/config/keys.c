@@ -202,6 +202,25 @@ const struct weir_config_key weir_config_keys[] = {
       .doc = "This process is instance i of N sharing each Kafka source's topic: it reads "
              "the partitions Flink's split owner gives to global subtasks i*p .. i*p+p-1 "
              "of N*p (p: the source's parallelism)." },
+    /* ---- REST API (io/include/weir/rest.h; README "REST API") */
+    /* A range by default, as the Prometheus port: many jobs on one host (and tests side by
+     * side) each take the next free port and print it; a single port that is taken fails
+     * the start, naming rest.port. */
+    { .name = "rest.enabled", .type = WEIR_CONFIG_BOOL, .def = "true",
+      .doc = "Serve Flink's REST API (GET /jobs, /jobs/<id>/checkpoints, ...) while the job "
+             "runs." },
+    { .name = "rest.port", .type = WEIR_CONFIG_STRING, .def = "8081-8180",
+      .aliases = { "rest.bind-port" }, .check = check_port_range,
+      .expect = "a port like 8081, a range like 8081-8180, or 0 for any free port",
+      .doc = "REST API port, or the first free port of a range; 0 takes any free port (the "
+             "log says which)." },
+    { .name = "rest.bind-address", .type = WEIR_CONFIG_STRING, .def = "127.0.0.1",
+      .check = check_nonempty, .expect = "a host name or address like 127.0.0.1",
+      .doc = "Address the REST API listens on." },
+    { .name = "web.checkpoints.history", .type = WEIR_CONFIG_INT, .def = "10", .min = 1,
+      .max = 10000,
+      .doc = "Checkpoints the REST API lists in /jobs/<id>/checkpoints history, newest "
+             "first." },
 
     /* ---- keyed state (core/include/weir/state.h) */
     { .name = "state.backend", .type = WEIR_CONFIG_ENUM, .def = "hashmap",

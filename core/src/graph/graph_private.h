@@ -81,6 +81,7 @@ struct chk_stats {
     _Atomic uint64_t last_checkpoint_id; /* last_id, savepoints left out: what "latest" finds */
     _Atomic uint64_t restarts;
     _Atomic uint64_t last_issued_id; /* newest id taken by a checkpoint or savepoint, failed too */
+    struct chk_history *history;     /* the REST API's statistics (checkpoint/history.c) */
 };
 
 struct weir_job {
@@ -93,7 +94,8 @@ struct weir_job {
     char *error; /* first builder error (sticky) */
     _Atomic int cancel;
     _Atomic int savepoint_requested;
-    struct runtime *rt; /* while running */
+    struct runtime *rt;    /* while running */
+    struct job_live *live; /* while weir_job_run runs: what the REST API reads (run.c) */
 };
 
 const char *part_str(enum part p);

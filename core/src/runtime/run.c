@@ -181,11 +181,13 @@ static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir
 
     uint64_t t0 = now_ns();
     job->rt = rt;
+    rest_live_attach(rt);
     /* before open: operators ask weir_ctx_start whether a checkpoint is restored */
     rc = chk_restore_open(rt, err, errlen);
     rt->restore_ns = now_ns() - t0;
     if (rc < 0) {
         job->rt = NULL;
+        rest_live_detach(rt);
         runtime_free(rt);
         return rc;
     }
@@ -198,6 +200,7 @@ static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir
         if (rc < 0) {
             close_ops(rt);
             job->rt = NULL;
+            rest_live_detach(rt);
             runtime_free(rt);
             return rc;
         }
@@ -223,6 +226,7 @@ static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir
          * and would take the directory for its own in the second. */
         rc = rt->fatal_errno ? -rt->fatal_errno : open_rc == -EEXIST ? -EEXIST : -EIO;
     }
+    rest_live_detach(rt);
     runtime_free(rt);
     return rc;
 }
@@ -263,12 +267,20 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    /* The REST API serves the whole run, restarts included, as Flink's JobManager does. */
+    int lrc = rest_live_start(job, cfg, opts, err, errlen);
+    if (lrc < 0) {
+        restart_strategy_free(&rs);
+        return lrc;
+    }
     bool checkpointing = weir_config_get_duration_ms(cfg, "execution.checkpointing.interval") > 0;
     struct weir_run_opts o = *opts;
     struct weir_run_stats st = {0};
     int restarts = 0, rc;
     for (;;) {
         rc = run_attempt(job, cfg, &o, &st, err, errlen);
+        if (rc < 0 && err[0])
+            rest_live_exception(job, err);
         if (rc != -EIO || atomic_load(&job->cancel))
             break;
         int64_t delay;
@@ -282,6 +294,7 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         }
         restarts++;
         atomic_fetch_add(&job->chk.restarts, 1);
+        rest_live_state(job, JOB_RESTARTING);
         /* Restart from this run's latest checkpoint; before its first one, from
          * where the run began (its --from-checkpoint, or empty): never from an
          * older run's checkpoints left in the same directory. */
@@ -298,6 +311,10 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         err[0] = 0;
     }
     restart_strategy_free(&rs);
+    rest_live_state(job, rc < 0                      ? JOB_FAILED
+                         : atomic_load(&job->cancel) ? JOB_CANCELED
+                                                     : JOB_FINISHED);
+    rest_live_stop(job);
     if (stats) {
         *stats = st;
         stats->restarts = restarts;

@@ -237,6 +237,68 @@ struct runtime {
     uint64_t restore_ns;
 };
 
+/* What the REST API reads of one weir_job_run (rest_docs.c), across its restarts: the
+ * job's state and failures, a copy of its vertices (chains), and the attempt running now.
+ * lock guards every field and the runtime rt points to: run.c attaches an attempt once it
+ * is set up and detaches it before freeing it, both under the lock, and the REST thread
+ * reads only what setup wrote before the attach and the atomics the workers publish. */
+enum job_state {
+    JOB_INITIALIZING,
+    JOB_RUNNING,
+    JOB_RESTARTING,
+    JOB_FINISHED,
+    JOB_FAILED,
+    JOB_CANCELED,
+    JOB_STATES
+};
+
+#define JOB_EXCEPTIONS 16
+
+struct live_vertex {
+    char id[33]; /* 32 hex digits: a hash of the chain's first uid, stable across runs */
+    char *name;  /* "source -> map" */
+    int parallelism;
+    int n_inputs;
+    struct live_input {
+        int vertex;
+        const char *ship_strategy; /* "HASH", "REBALANCE", "FORWARD", "BROADCAST" */
+    } * inputs;
+};
+
+struct weir_rest_server;
+
+struct job_live {
+    pthread_mutex_t lock;
+    weir_job *job;
+    struct weir_config *cfg;
+    struct runtime *rt; /* the attempt running now; NULL between attempts */
+    char id[33];        /* the job id: 32 hex digits, random per weir_job_run, as Flink's */
+    enum job_state state;
+    int64_t ts[JOB_STATES]; /* when it last entered each state (wall ms); 0: never */
+    int64_t start_ms, end_ms;
+    int max_parallelism, n_workers, attempts;
+    int n_vertices;
+    struct live_vertex *vertices;
+    int n_exceptions; /* the newest JOB_EXCEPTIONS failures, oldest first */
+    bool exceptions_truncated;
+    struct {
+        int64_t ms;
+        char *msg;
+    } exceptions[JOB_EXCEPTIONS];
+    struct weir_rest_server *srv;
+};
+
+/* rest_docs.c, control thread: the job's REST API for one weir_job_run. rest_live_start
+ * makes job->live and job->chk.history and starts the server (rest.*; -errno and err when
+ * it cannot); rest_live_stop stops it and frees them. The others say what happened. */
+int rest_live_start(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
+                    char *err, size_t errlen);
+void rest_live_stop(weir_job *job);
+void rest_live_attach(struct runtime *rt);
+void rest_live_detach(struct runtime *rt);
+void rest_live_state(weir_job *job, enum job_state s);
+void rest_live_exception(weir_job *job, const char *msg);
+
 /* channel.c */
 void futex_wake(_Atomic uint32_t *addr);
 void futex_wait(_Atomic uint32_t *addr, uint32_t val, long ns);

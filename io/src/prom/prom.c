@@ -1,9 +1,9 @@
 /*
  * Prometheus endpoint on libmicrohttpd.
  *
- * We bind the listening socket ourselves and hand it to MHD
- * (MHD_OPTION_LISTEN_SOCKET): that is how a port range is walked port by port and
- * how an error can say exactly which port or address failed and why, which MHD's
+ * We bind the listening socket ourselves (http_listen, io/src/http/listen.c) and hand
+ * it to MHD (MHD_OPTION_LISTEN_SOCKET): that is how a port range is walked port by port
+ * and how an error can say exactly which port or address failed and why, which MHD's
  * own binding reports only to its log. MHD then owns the socket and closes it in
  * MHD_stop_daemon.
  *
@@ -22,6 +22,8 @@
  */
 #include <weir/errbuf.h>
 #include <weir/prom.h>
+
+#include "http_listen.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,12 +45,10 @@
 #define KEY_HOST           "metrics.reporter.prom.host"
 #define DEFAULT_HOST       "127.0.0.1"
 #define CONTENT_TYPE       "text/plain; version=0.0.4; charset=utf-8"
-#define LISTEN_BACKLOG     64
 #define MAX_CLIENTS        256
 #define MAX_CLIENTS_PER_IP 128
 #define IDLE_TIMEOUT_S     3
 #define LOG_INTERVAL_S     60
-#define MAX_RANGES         32
 
 struct weir_prom_server {
     struct MHD_Daemon *daemon;
@@ -155,243 +155,15 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
     pthread_mutex_unlock(&s->log_lock);
 }
 
-/* ---- port spec ------------------------------------------------------------- */
-
-struct port_range {
-    unsigned lo, hi;
-};
-
-static bool parse_port(const char **p, unsigned *port)
-{
-    unsigned v = 0;
-    const char *s = *p;
-
-    if (*s < '0' || *s > '9')
-        return false;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        v = v * 10 + (unsigned)(*s - '0');
-        if (v > 65535)
-            return false;
-    }
-    *port = v;
-    *p = s;
-    return true;
-}
-
-static void skip_blanks(const char **p)
-{
-    while (**p == ' ' || **p == '\t')
-        (*p)++;
-}
-
-/* "9249", "9249-9259", "9249,9300-9310", "0". Returns the number of ranges or
- * -EINVAL with err set. */
-static int parse_port_spec(const char *spec, struct port_range *r, int max, char *err,
-                           size_t errlen)
-{
-    const char *p = spec;
-    int n = 0;
-
-    for (;;) {
-        skip_blanks(&p);
-        if (n == max || !parse_port(&p, &r[n].lo))
-            goto err;
-        r[n].hi = r[n].lo;
-        skip_blanks(&p);
-        if (*p == '-') {
-            p++;
-            skip_blanks(&p);
-            if (!parse_port(&p, &r[n].hi))
-                goto err;
-            skip_blanks(&p);
-            if (r[n].lo == 0 || r[n].hi < r[n].lo) {
-                errbuf_printf(err, errlen,
-                              KEY_PORT ": %s: not a port range (a range runs from a "
-                                       "port to a port not below it, e.g. 9249-9259)",
-                              spec);
-                return -EINVAL;
-            }
-        }
-        n++;
-        if (*p == '\0')
-            break;
-        if (*p++ != ',')
-            goto err;
-    }
-    if (n > 1) {
-        for (int i = 0; i < n; i++)
-            if (r[i].lo == 0)
-                goto err;
-    }
-    return n;
-
-err:
-    errbuf_printf(err, errlen, KEY_PORT ": %s: not a port (expected 9249, a range 9249-9259, or 0)",
-                  spec);
-    return -EINVAL;
-}
-
-/* ---- binding --------------------------------------------------------------- */
-
-static void set_port(struct sockaddr_storage *ss, unsigned port)
-{
-    if (ss->ss_family == AF_INET)
-        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-        return -errno;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
-/* A listening socket on addr:port, or -errno. */
-static int listen_on(struct sockaddr_storage *addr, socklen_t addrlen, unsigned port)
-{
-    int fd, one = 1, rc;
-
-    set_port(addr, port);
-    fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -errno;
-    /* Lets a restarted weir take its port back from connections in TIME_WAIT; on
-     * Linux it does not let two listeners share a port, so a taken port still
-     * fails with EADDRINUSE. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-        goto err;
-    /* "::" means IPv6 only, as the host asked: 0.0.0.0 is its own setting. */
-    if (addr->ss_family == AF_INET6 &&
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-        goto err;
-    if (bind(fd, (struct sockaddr *)addr, addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
-        goto err;
-    return fd;
-
-err:
-    rc = -errno;
-    close(fd);
-    return rc;
-}
-
-/* First IPv4 address of host, else its first IPv6 one: "localhost" should mean
- * 127.0.0.1, which is where a scraper configured by hand will look. */
-static int resolve_host(const char *host, struct sockaddr_storage *addr, socklen_t *addrlen,
-                        char *err, size_t errlen)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
-    struct addrinfo *res = NULL, *pick = NULL;
-    char bare[256];
-    size_t n = strlen(host);
-    int rc;
-
-    /* Accept "[::1]" as URLs write it. */
-    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(bare)) {
-        memcpy(bare, host + 1, n - 2);
-        bare[n - 2] = '\0';
-    } else if (n < sizeof(bare)) {
-        memcpy(bare, host, n + 1);
-    } else {
-        errbuf_printf(err, errlen, KEY_HOST ": %.64s...: name too long", host);
-        return -EINVAL;
-    }
-    rc = getaddrinfo(bare, NULL, &hints, &res);
-    if (rc != 0) {
-        errbuf_printf(err, errlen, KEY_HOST ": %s: %s", host,
-                      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-        switch (rc) {
-        case EAI_MEMORY:
-            return -ENOMEM;
-        case EAI_AGAIN:
-            return -EAGAIN;
-        case EAI_SYSTEM:
-            return errno ? -errno : -EINVAL;
-        default:
-            return -EINVAL;
-        }
-    }
-    for (struct addrinfo *ai = res; ai && !pick; ai = ai->ai_next)
-        if (ai->ai_family == AF_INET)
-            pick = ai;
-    for (struct addrinfo *ai = res; ai && !pick; ai = ai->ai_next)
-        if (ai->ai_family == AF_INET6)
-            pick = ai;
-    if (!pick) {
-        errbuf_printf(err, errlen, KEY_HOST ": %s: no IPv4 or IPv6 address", host);
-        freeaddrinfo(res);
-        return -EINVAL;
-    }
-    memcpy(addr, pick->ai_addr, pick->ai_addrlen);
-    *addrlen = pick->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
-/* "localhost (127.0.0.1)" when the host is a name, else just the host. */
-static void describe_host(const char *host, const struct sockaddr_storage *addr, socklen_t addrlen,
-                          char *out, size_t outlen)
-{
-    char num[NI_MAXHOST];
-
-    if (getnameinfo((const struct sockaddr *)addr, addrlen, num, sizeof(num), NULL, 0,
-                    NI_NUMERICHOST) != 0 ||
-        strcmp(num, host) == 0)
-        snprintf(out, outlen, "%s", host);
-    else
-        snprintf(out, outlen, "%s (%s)", host, num);
-}
-
-/* Walk the ranges in order; the first port that binds wins. A taken port moves on
- * to the next; any other failure is about the host or this port and stops. */
-static int bind_first_free(const char *host, const char *spec, const struct port_range *r, int nr,
-                           struct sockaddr_storage *addr, socklen_t addrlen, char *err,
-                           size_t errlen)
-{
-    char where[NI_MAXHOST + 300];
-    int fd;
-
-    for (int i = 0; i < nr; i++) {
-        for (unsigned port = r[i].lo; port <= r[i].hi; port++) {
-            fd = listen_on(addr, addrlen, port);
-            if (fd >= 0)
-                return fd;
-            if (fd == -EADDRINUSE)
-                continue;
-            if (fd == -EADDRNOTAVAIL || fd == -EAFNOSUPPORT) {
-                describe_host(host, addr, addrlen, where, sizeof(where));
-                errbuf_printf(err, errlen, KEY_HOST ": %s: %s", where, strerror(-fd));
-            } else {
-                errbuf_printf(err, errlen, KEY_PORT ": %u: %s", port, strerror(-fd));
-            }
-            return fd;
-        }
-    }
-    if (nr == 1 && r[0].lo == r[0].hi)
-        errbuf_printf(err, errlen, KEY_PORT ": %s: %s", spec, strerror(EADDRINUSE));
-    else
-        errbuf_printf(err, errlen, KEY_PORT ": %s: %s (every port in the range is taken)", spec,
-                      strerror(EADDRINUSE));
-    return -EADDRINUSE;
-}
-
 /* ---- server ---------------------------------------------------------------- */
 
 int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_spec,
                            weir_prom_server **out, char *err, size_t errlen)
 {
-    struct port_range ranges[MAX_RANGES];
-    struct sockaddr_storage addr;
-    socklen_t addrlen = 0;
+    static const struct http_keys keys = {.port = KEY_PORT, .host = KEY_HOST, .example = 9249};
     weir_prom_server *s = NULL;
     struct stat before, after;
-    int nr, fd = -1, rc;
+    int fd = -1, family = AF_INET, rc;
 
     errbuf_printf(err, errlen, "%s", "");
     if (!m || !out) {
@@ -401,46 +173,35 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
     *out = NULL;
     if (!host || !host[0])
         host = DEFAULT_HOST;
-    if (!port_spec) {
-        errbuf_printf(err, errlen, KEY_PORT ": not set (expected 9249, a range 9249-9259, or 0)");
-        return -EINVAL;
-    }
-    nr = parse_port_spec(port_spec, ranges, MAX_RANGES, err, errlen);
-    if (nr < 0)
-        return nr;
-    rc = resolve_host(host, &addr, &addrlen, err, errlen);
-    if (rc < 0)
-        return rc;
 
     s = calloc(1, sizeof(*s));
     if (!s) {
-        errbuf_printf(err, errlen, KEY_PORT ": %s: %s", port_spec, strerror(ENOMEM));
-        rc = -ENOMEM;
-        goto err;
+        errbuf_printf(err, errlen, KEY_PORT ": %s: %s", port_spec ? port_spec : "",
+                      strerror(ENOMEM));
+        return -ENOMEM;
     }
     s->metrics = m;
     pthread_mutex_init(&s->log_lock, NULL);
     snprintf(s->host, sizeof(s->host), "%.*s", (int)strcspn(host + (host[0] == '['), "]"),
              host + (host[0] == '['));
-    fd = bind_first_free(host, port_spec, ranges, nr, &addr, addrlen, err, errlen);
+    fd = http_listen(&keys, host, port_spec, &s->port, &family, err, errlen);
     if (fd < 0) {
         rc = fd;
         goto err;
     }
-    s->port = bound_port(fd);
-    if (s->port < 0 || fstat(fd, &before) < 0) {
-        rc = s->port < 0 ? s->port : -errno;
+    if (fstat(fd, &before) < 0) {
+        rc = -errno;
         errbuf_printf(err, errlen, KEY_PORT ": %s: %s", port_spec, strerror(-rc));
         goto err;
     }
 
-    s->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
-            (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-        0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, s, MHD_OPTION_LISTEN_SOCKET,
-        fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CLIENTS,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)MAX_CLIENTS_PER_IP,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S, MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+                                     MHD_USE_ERROR_LOG | (family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                                 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, s,
+                                 MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                                 (unsigned int)MAX_CLIENTS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                 (unsigned int)MAX_CLIENTS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 (unsigned int)IDLE_TIMEOUT_S, MHD_OPTION_END);
     if (!s->daemon) {
         /* Whether MHD closed the socket on its way out depends on where it failed:
          * close it only if the descriptor is still the socket we made. */
@@ -457,8 +218,7 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
 err:
     if (fd >= 0)
         close(fd);
-    if (s)
-        pthread_mutex_destroy(&s->log_lock);
+    pthread_mutex_destroy(&s->log_lock);
     free(s);
     return rc;
 }

@@ -1,0 +1,27 @@
+/*
+ * The io module's HTTP endpoints share how they listen (listen.c): a host, a port spec
+ * ("9249", "9249-9259", "9249,9300-9310" or "0" for any free port) walked until a port binds,
+ * and one-line errors naming the endpoint's keys. Internal to io/.
+ */
+#ifndef WEIR_HTTP_LISTEN_H
+#define WEIR_HTTP_LISTEN_H
+
+#include <stddef.h>
+
+/* The configuration keys an error names, and the port its examples show. */
+struct http_keys {
+    const char *port; /* "metrics.reporter.prom.port" */
+    const char *host; /* "metrics.reporter.prom.host" */
+    unsigned example; /* 9249: "expected 9249, a range 9249-9259, or 0" */
+};
+
+/*
+ * A listening, non-blocking, close-on-exec socket on host (an address or a name; "[::1]" as
+ * URLs write it) at the first port of port_spec that is free. Returns the descriptor with
+ * *port (the bound port) and *family (AF_INET or AF_INET6), or a negative errno with one
+ * line in err, e.g. "rest.port: 8081: Address already in use".
+ */
+int http_listen(const struct http_keys *k, const char *host, const char *port_spec, int *port,
+                int *family, char *err, size_t errlen);
+
+#endif
