@@ -12,6 +12,8 @@ PKGS=(
   libcurl4-openssl-dev
   # the Kafka source's JSON values; kcat for the README's Kafka examples
   libjansson-dev kcat
+  # the tests read weir inspect --json with jq (tests/cli/test_inspect.sh)
+  jq
   # the fuzz build (make test-fuzz): clang 14, and libFuzzer's runtime
   # (libclang_rt.fuzzer-x86_64.a), which Debian 12 ships in libclang-rt-14-dev
   clang libclang-rt-14-dev

@@ -4,6 +4,7 @@
  *   weir run [-c FILE] [-p N] [-D key=value]... JOB [ARGS...]
  *   weir config [-c FILE] [-D key=value]...
  *   weir jobs
+ *   weir inspect [--json] [--key K [--state NAME]] PATH (inspect.h)
  *   weir selftest recovery [-c FILE] [-D key=value]... [--kills N] (selftest.h)
  *
  * JOB is a built-in job (weir jobs) or a path to a job shared object exporting
@@ -26,6 +27,7 @@
 #include "bench_nexmark.h"
 #include "builtin_jobs.h"
 #include "cli.h"
+#include "inspect.h"
 #include "selftest.h"
 
 static void usage(FILE *out)
@@ -37,6 +39,7 @@ static void usage(FILE *out)
         "                [--allow-non-restored-state] [--overwrite] JOB [ARGS...]\n"
         "       weir config [-c FILE] [-D key=value]...\n"
         "       weir jobs\n"
+        "       weir inspect [--json] [--key K [--state NAME]] PATH\n"
         "       weir bench nexmark --query QUERY --events N [...]   (see --help)\n"
         "       weir selftest recovery [-c FILE] [-D key=value]... [--kills N] [...]\n"
         "JOB is a built-in job (see `weir jobs`) or a path to a job shared object, with a\n"
@@ -418,6 +421,8 @@ int main(int argc, char **argv)
         return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "selftest"))
         return cmd_selftest(argc - 1, argv + 1);
+    if (!strcmp(cmd, "inspect"))
+        return cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -14,6 +14,7 @@
 
 #pragma GCC visibility push(default)
 #include <weir/config.h>
+#include <weir/inspect.h>
 #include <weir/kafka.h>
 #include <weir/weir.h>
 #pragma GCC visibility pop

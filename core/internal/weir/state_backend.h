@@ -131,6 +131,34 @@ struct weir_keyed_backend_stats {
 };
 int weir_keyed_backend_stats_get(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
 
+/* --- reading restored state (weir inspect, tools/inspect.c) ---------------- */
+
+/* The states be knows, declared by an operator or registered by a restore: ids 0 to
+ * weir_keyed_backend_state_count - 1, each with its name and kind ("value", "list", "map",
+ * "reducing", "aggregating"). */
+uint32_t weir_keyed_backend_state_count(const weir_keyed_backend *be);
+const char *weir_keyed_backend_state_name(const weir_keyed_backend *be, uint32_t id,
+                                          const char **kind);
+
+/* One live entry, as a snapshot writes it: user_key is NULL (ukey_len 0) except for map
+ * state; value is the value, the accumulator or a list's elements back to back. A RocksDB
+ * backend gives the entries of states nobody declared too (restored from an incremental
+ * checkpoint, whose instance keeps state ids, not names): state >= state_count. */
+struct weir_keyed_entry {
+    uint32_t state; /* its id */
+    uint64_t key, ns;
+    const void *user_key;
+    uint32_t ukey_len;
+    const void *value;
+    size_t len;
+};
+
+/* Calls fn for each live entry of key group kg of be (expired ones left out), read-only;
+ * fn's nonzero result ends the walk and is returned. 0 or a negative errno. */
+int weir_keyed_backend_walk_key_group(weir_keyed_backend *be, uint32_t kg,
+                                      int (*fn)(void *arg, const struct weir_keyed_entry *e),
+                                      void *arg);
+
 #ifdef __cplusplus
 }
 #endif

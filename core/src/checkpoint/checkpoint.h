@@ -155,6 +155,15 @@ void chk_snapshots_drain(struct runtime *rt);
 int chk_restore_open(struct runtime *rt, char *err, size_t errlen);
 int chk_restore(struct runtime *rt, char *err, size_t errlen);
 void chk_restore_close(struct runtime *rt);
+/* restore.c, read-only checks that chk_restore_open makes and weir inspect repeats, each
+ * 0 or -EBADMSG with one line in err: _metadata's entries are one per subtask of each
+ * operator's parallelism over the key groups it owned (chk_check_entries); entry e's state
+ * file says it holds what e says (its TAG_IDENTITY section: uid, subtask, key groups,
+ * backend, checkpoint id; chk_check_identity). chk_backend_str: a CHK_STATE_* name. */
+int chk_check_entries(const struct weir_ckpt_meta *m, const char *dir, char *err, size_t errlen);
+int chk_check_identity(weir_restore *r, const struct weir_ckpt_meta *m,
+                       const struct weir_ckpt_entry *e, char *err, size_t errlen);
+const char *chk_backend_str(uint32_t backend);
 /* Adds the timers of key group kg that a TAG_TIMERS section holds (two domains: a u64
  * count, then that many {ts, key, ns} int64 triples) to t. 0 or a negative errno. */
 struct timer_service;

@@ -52,7 +52,7 @@ int chk_restore_timers(struct timer_service *t, struct weir_snapshot_in *in, uin
     return 0;
 }
 
-static const char *backend_str(uint32_t b)
+const char *chk_backend_str(uint32_t b)
 {
     static const char *const names[] = {"none", "hashmap", "rocksdb", "rocksdb-incremental",
                                         "hashmap-incremental"};
@@ -89,8 +89,8 @@ static int identity_read(weir_restore_file *f, struct identity *id)
  * _metadata: the key groups of two subtasks or the files of two operators swapped would
  * otherwise restore empty or foreign state): one line with the file, the field, what
  * _metadata says and what the file says. */
-static int check_identity(weir_restore *r, const struct weir_ckpt_meta *m,
-                          const struct weir_ckpt_entry *e, char *err, size_t errlen)
+int chk_check_identity(weir_restore *r, const struct weir_ckpt_meta *m,
+                       const struct weir_ckpt_entry *e, char *err, size_t errlen)
 {
     const char *dir = weir_restore_dir(r);
     weir_restore_file *f;
@@ -130,8 +130,8 @@ static int check_identity(weir_restore *r, const struct weir_ckpt_meta *m,
         }
     if (!what && e->backend != id.v[4]) {
         what = "backend";
-        snprintf(says, sizeof says, "%s", backend_str(e->backend));
-        snprintf(has, sizeof has, "%s", backend_str(id.v[4]));
+        snprintf(says, sizeof says, "%s", chk_backend_str(e->backend));
+        snprintf(has, sizeof has, "%s", chk_backend_str(id.v[4]));
     }
     if (!what && m->checkpoint_id != id.id) {
         what = "checkpoint id";
@@ -485,7 +485,7 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
 /* _metadata's entries of each operator are one per subtask of the parallelism they record,
  * each keyed one over the key groups that subtask owned: an entry left out, repeated or
  * with another range would restore key groups empty or twice. */
-static int check_entries(const struct weir_ckpt_meta *m, const char *dir, char *err, size_t errlen)
+int chk_check_entries(const struct weir_ckpt_meta *m, const char *dir, char *err, size_t errlen)
 {
     for (size_t i = 0; i < m->entry_count; i++) {
         const struct weir_ckpt_entry *e = &m->entries[i];
@@ -554,10 +554,10 @@ static int check_checkpoint(struct runtime *rt, weir_restore *r, char *err, size
             return -EINVAL;
         }
     }
-    int rc = check_entries(m, weir_restore_dir(r), err, errlen);
+    int rc = chk_check_entries(m, weir_restore_dir(r), err, errlen);
     for (size_t i = 0; i < m->entry_count && rc == 0; i++)
         if (m->entries[i].file && *m->entries[i].file)
-            rc = check_identity(r, m, &m->entries[i], err, errlen);
+            rc = chk_check_identity(r, m, &m->entries[i], err, errlen);
     return rc;
 }
 

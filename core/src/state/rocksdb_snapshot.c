@@ -58,6 +58,43 @@ int rdb_snapshot_kg(weir_keyed_backend *be, uint32_t kg, state_emit_fn emit, voi
     return rdb_scan(be->rdb, prefix, 2, snap_one, &w);
 }
 
+struct raw_walk {
+    weir_keyed_backend *be;
+    int (*fn)(void *arg, const struct weir_keyed_entry *e);
+    void *arg;
+    int64_t now;
+};
+
+static int raw_one(void *arg, const char *kc, size_t kl, const char *v, size_t vl)
+{
+    struct raw_walk *w = arg;
+    const uint8_t *k = (const uint8_t *)kc;
+    if (kl < KEY_PREFIX)
+        return 0;
+    unsigned sid = ((k[2] & 0x7fu) << 8) | k[3];
+    struct kstate *s = sid < w->be->nstates ? w->be->states[sid] : NULL;
+    size_t hdr = (k[2] & 0x80u) ? 8 : 0;
+    if (vl <= hdr || (s && state_expired(s, hdr ? rdb_get_ts(v) : 0, w->now)))
+        return 0;
+    struct weir_keyed_entry e = {.state = sid,
+                                 .key = rdb_get_be64(k + 4),
+                                 .ns = rdb_get_be64(k + 12),
+                                 .user_key = kl > KEY_PREFIX ? k + KEY_PREFIX : NULL,
+                                 .ukey_len = (uint32_t)(kl - KEY_PREFIX),
+                                 .value = v + hdr,
+                                 .len = vl - hdr};
+    return w->fn(w->arg, &e);
+}
+
+int rdb_walk_raw_kg(weir_keyed_backend *be, uint32_t kg,
+                    int (*fn)(void *arg, const struct weir_keyed_entry *e), void *arg)
+{
+    uint8_t prefix[2];
+    rdb_put_be16(prefix, (uint16_t)kg);
+    struct raw_walk w = {.be = be, .fn = fn, .arg = arg, .now = state_now(be)};
+    return rdb_scan(be->rdb, prefix, 2, raw_one, &w);
+}
+
 /* ---- snapshot views: full snapshots written off the worker ------------------------------ */
 
 /* A view pins a RocksDB snapshot (a sequence number: the instance keeps what it reads alive,

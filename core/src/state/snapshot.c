@@ -208,6 +208,56 @@ int weir_keyed_backend_snapshot_key_group(weir_keyed_backend *be, uint32_t kg,
     return rc;
 }
 
+uint32_t weir_keyed_backend_state_count(const weir_keyed_backend *be)
+{
+    return be->nstates;
+}
+
+const char *weir_keyed_backend_state_name(const weir_keyed_backend *be, uint32_t id,
+                                          const char **kind)
+{
+    static const char *const kinds[] = {"value", "list", "map", "reducing", "aggregating"};
+    if (id >= be->nstates)
+        return NULL;
+    if (kind)
+        *kind = kinds[be->states[id]->kind];
+    return be->states[id]->name;
+}
+
+struct walk_arg {
+    int (*fn)(void *arg, const struct weir_keyed_entry *e);
+    void *arg;
+};
+
+/* The snapshot writer's entries (emit_entry's), to a reader's callback. */
+static int walk_entry(void *arg, struct kstate *s, uint64_t key, uint64_t ns, const void *ukey,
+                      int64_t ts, const void *payload, size_t len)
+{
+    struct walk_arg *w = arg;
+    if (!payload)
+        return 0; /* a delta's removal: a live backend gives none */
+    struct weir_keyed_entry e = {.state = s->id,
+                                 .key = key,
+                                 .ns = ns,
+                                 .user_key = s->kind == KIND_MAP ? ukey : NULL,
+                                 .ukey_len = s->kind == KIND_MAP ? s->key_size : 0,
+                                 .value = payload,
+                                 .len = len};
+    return w->fn(w->arg, &e);
+}
+
+int weir_keyed_backend_walk_key_group(weir_keyed_backend *be, uint32_t kg,
+                                      int (*fn)(void *arg, const struct weir_keyed_entry *e),
+                                      void *arg)
+{
+    if (kg < be->kg_first || kg > be->kg_last)
+        return -ERANGE;
+    if (be->kind == BACKEND_ROCKSDB)
+        return rdb_walk_raw_kg(be, kg, fn, arg);
+    struct walk_arg w = {fn, arg};
+    return walk_live(be, kg, walk_entry, &w);
+}
+
 /* A copy-on-write view (heap_cow.c): the same format from the version it pinned. */
 static int walk_view(void *src, uint32_t kg, state_emit_fn emit, void *arg)
 {

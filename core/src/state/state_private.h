@@ -433,6 +433,12 @@ int rdb_map_remove(struct kstate *s, const void *ukey);
 int rdb_map_iterate(struct kstate *s, int (*fn)(void *, const void *, const void *), void *arg);
 bool rdb_map_is_empty(struct kstate *s);
 int rdb_snapshot_kg(weir_keyed_backend *be, uint32_t kg, state_emit_fn emit, void *arg);
+/* weir inspect (weir_keyed_backend_walk_key_group): every entry of key group kg by its state
+ * id, those of states nobody declared too (an incremental checkpoint's instance keeps ids,
+ * not names): their user key is what follows the namespace, their value what follows the
+ * timestamp when the id's TTL bit is set. */
+int rdb_walk_raw_kg(weir_keyed_backend *be, uint32_t kg,
+                    int (*fn)(void *arg, const struct weir_keyed_entry *e), void *arg);
 int rdb_restore_begin(weir_keyed_backend *be);
 int rdb_restore_entry(struct kstate *s, uint32_t kg, uint64_t key, uint64_t ns, const void *ukey,
                       int64_t ts, const void *payload, size_t len);

@@ -1,0 +1,51 @@
+/*
+ * Reading a checkpoint or savepoint without running its job: what `weir inspect PATH`
+ * prints (tools/inspect.c). Flink needs a Java program on the State Processor API for this.
+ */
+#ifndef WEIR_INSPECT_H
+#define WEIR_INSPECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct weir_inspect_opts {
+    /* has_key: also give the value of key in every keyed state named state (NULL: any) */
+    bool has_key;
+    uint64_t key;
+    const char *state;
+};
+
+/* Reads the checkpoint or savepoint directory at path (chk-N, a savepoint, a local-recovery
+ * copy; an incremental one finds its shared files in ../shared), verifies every checksum
+ * (state files, shared files, _metadata) and whether each state file is what _metadata says,
+ * then restores each keyed subtask into a scratch backend of the kind that reads its format
+ * (an incremental RocksDB one into a RocksDB instance under $TMPDIR, removed after) to count
+ * it. *json gets a JSON document (free() it):
+ *
+ *   {"path", "job", "checkpoint_id", "savepoint", "timestamp_ms", "max_parallelism",
+ *    "checksums_verified": true, "files", "bytes", "shared": [{"name", "bytes"}],
+ *    "operators": [{"uid", "parallelism", "keyed", "key_groups_per_subtask", "backend",
+ *                   "bytes", "operator_state_bytes", "timers": {"event_time",
+ *                   "processing_time"}, "states": [{"name", "kind", "entries", "bytes"}],
+ *                   "subtasks": [{"subtask", "file", "bytes", "backend", "status",
+ *                                 "key_groups": [first, last], "operator_state_bytes",
+ *                                 "operator_state_hex", "timers", "states"}]}],
+ *    "lookup": {"key", "state", "key_group", "found", "values": [{"operator", "subtask",
+ *               "state", "namespace", "user_key_hex", "hex", "text"}]}}   (has_key only)
+ *
+ * An entry's bytes are those of its key, namespace, user key and value. Returns 0; -ENOENT or
+ * -ENOTDIR when path is not a checkpoint (no such directory, no _metadata); -EBADMSG when a
+ * file is damaged (err: the file and the check that failed); another negative errno. err
+ * gets one line starting with path. */
+int weir_checkpoint_inspect(const char *path, const struct weir_inspect_opts *opts, char **json,
+                            char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

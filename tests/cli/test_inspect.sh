@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# weir inspect (issue 12): checkpoints that the built-in window-count job takes at -p 2 on
+# both backends, incremental and not, read back without the job. The keyed state of the
+# checkpoint (one window per key, all keys, counted since the start) must say what the
+# sources put in: the datagen subtasks' positions (their operator state, "next" as a
+# little-endian u64) give every key's count, which --key/--state must print; --json has the
+# operators, the 50 keys and their 50 event-time timers. A byte flipped in a state file or
+# a shared file gives one line naming the file and the checksum, exit 1; a directory that
+# is not a checkpoint, exit 2.
+set -u
+: "${WEIR:?}"
+: "${WEIR_SRC:?}"
+. "$WEIR_SRC/tests/support/tap.sh" inspect
+command -v jq >/dev/null || { echo "skip: no jq (tools/install-deps.sh installs it)"; exit 77; }
+
+KEYS=50
+# the u64 that 16 hex digits hold, little-endian
+le64() { local h=$1 v="" i; for ((i = 14; i >= 0; i -= 2)); do v+=${h:i:2}; done; echo $((16#$v)); }
+# the count of key k in the checkpoint: the records seq = k (mod KEYS) below next of the
+# source subtask that emits them (seq = subtask mod 2 at -p 2)
+expect_count() {
+  local k=$1 next=$2
+  [ "$next" -gt "$k" ] && echo $(((next - k + KEYS - 1) / KEYS)) || echo 0
+}
+# inverts the byte in the middle of file $1
+flip() {
+  local off b
+  off=$(($(stat -c %s "$1") / 2))
+  b=$(od -An -tu1 -j $off -N1 "$1" | tr -d ' ')
+  printf "\\x$(printf %02x $((b ^ 255)))" | dd of="$1" bs=1 seek=$off conv=notrunc 2>/dev/null
+}
+newest() { # the newest complete checkpoint under $1
+  ls -d "$1"/window-count/chk-* 2>/dev/null | sed 's/.*chk-//' | sort -n | while read -r n; do
+    [ -f "$1/window-count/chk-$n/_metadata" ] && echo "$1/window-count/chk-$n"
+  done | tail -1
+}
+
+for backend in hashmap rocksdb; do
+  for inc in false true; do
+    name="$backend incremental=$inc"
+    ck="$T/ck-$backend-$inc" log="$T/run-$backend-$inc.log"
+    "$WEIR" run -p 2 -D state.backend=$backend -D state.backend.incremental=$inc \
+      -D state.checkpoints.dir="$ck" -D execution.checkpointing.interval=100ms \
+      -D execution.checkpointing.num-retained=100 -D metrics.reporter.prom.port=0 \
+      -D weir.progress=never -D restart-strategy.type=none \
+      window-count --unbounded --rate 4000 --keys $KEYS --window-ms 1000000000000 \
+      "$T/out-$backend-$inc" >"$log" 2>&1 &
+    pid=$!
+    # a checkpoint past the eighth: several deltas of a heap chain, SSTs shared by several
+    for i in $(seq 1 600); do
+      [ -f "$ck/window-count/chk-9/_metadata" ] && break
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.1
+    done
+    # a savepoint too (the portable format, whatever the backend)
+    kill -USR1 $pid 2>/dev/null
+    for i in $(seq 1 600); do
+      grep -q "savepoint [0-9]* complete" "$log" && break
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 $pid 2>/dev/null # no final checkpoint: windows stay open in the newest one
+    wait $pid 2>/dev/null
+    chk=$(newest "$ck")
+    if [ -z "$chk" ] || [ ! -f "$ck/window-count/chk-9/_metadata" ]; then
+      bad "$name: no ninth checkpoint" "$log"
+      continue
+    fi
+    if ! "$WEIR" inspect --json "$chk" >"$T/j" 2>"$T/e"; then
+      bad "$name: inspect --json $chk" "$T/e"
+      continue
+    fi
+    sp=$(sed -n 's/.*savepoint [0-9]* complete: \([^ ]*\) (weir run.*/\1/p' "$log")
+    if [ -n "$sp" ] && "$WEIR" inspect --json "$sp" >"$T/s" 2>"$T/e"; then
+      jq -e --argjson k $KEYS '.savepoint and (.operators[] | select(.uid == "count")
+          | .timers.event_time == $k and (.states[] | select(.name == "acc") | .entries == $k))' \
+        "$T/s" >/dev/null && ok "$name: savepoint: $KEYS entries of acc, $KEYS timers" \
+        || bad "$name: savepoint $sp" "$T/s"
+    else
+      bad "$name: savepoint ${sp:-not taken}" "$T/e"
+    fi
+    id=${chk##*chk-}
+    jq -e --argjson id "$id" '.checkpoint_id == $id and .job == "window-count" and .checksums_verified
+        and .max_parallelism == 128' "$T/j" >/dev/null \
+      && ok "$name: checkpoint $id of window-count, checksums verified" || bad "$name: header" "$T/j"
+    jq -e '[.operators[].uid] | sort == ["count", "datagen", "out"]' "$T/j" >/dev/null \
+      && ok "$name: operators datagen, count, out" || bad "$name: operators" "$T/j"
+    jq -e '.operators[] | select(.uid == "count") | .parallelism == 2 and .keyed
+        and .key_groups_per_subtask == 64 and ([.subtasks[].key_groups] == [[0, 63], [64, 127]])' \
+      "$T/j" >/dev/null && ok "$name: count is keyed, 2 subtasks of 64 key groups" \
+      || bad "$name: count's parallelism and key groups" "$T/j"
+    # an incremental RocksDB checkpoint keeps state ids, not names: the window's first state
+    st=acc kind=value
+    [ $backend-$inc = rocksdb-true ] && st='#0' kind=unknown
+    entries=$(jq --arg st "$st" '.operators[] | select(.uid == "count") | .states[] | select(.name == $st) | .entries' "$T/j")
+    timers=$(jq '.operators[] | select(.uid == "count") | .timers.event_time' "$T/j")
+    [ "$entries" = $KEYS ] && ok "$name: state $st has $KEYS entries" \
+      || bad "$name: state $st has ${entries:-no} entries, not $KEYS" "$T/j"
+    [ "$timers" = $KEYS ] && ok "$name: $KEYS event-time timers" \
+      || bad "$name: ${timers:-no} event-time timers, not $KEYS" "$T/j"
+    want_backend=$backend
+    [ $inc = true ] && want_backend=$([ $backend = rocksdb ] && echo rocksdb-incremental || echo hashmap-incremental)
+    jq -e --arg b "$want_backend" '.operators[] | select(.uid == "count") | .backend == $b' "$T/j" >/dev/null \
+      && ok "$name: backend $want_backend" || bad "$name: backend is not $want_backend" "$T/j"
+    if [ $inc = true ]; then
+      jq -e '.shared | length > 2' "$T/j" >/dev/null && ok "$name: shared files listed (a chain of deltas, SSTs)" \
+        || bad "$name: no shared files" "$T/j"
+    fi
+    # every key's count from the sources' positions; --key/--state prints key 7's and 10's
+    for s in 0 1; do
+      hex=$(jq -r --argjson s $s '.operators[] | select(.uid == "datagen") | .subtasks[] | select(.subtask == $s) | .operator_state_hex' "$T/j")
+      next[$s]=$(le64 "${hex:0:16}")
+    done
+    for k in 7 10; do
+      want=$(expect_count $k ${next[$((k % 2))]})
+      if "$WEIR" inspect --key $k --state "$st" "$chk" >"$T/k" 2>"$T/e"; then
+        got=$(sed -n 's/.*state "'$st'" key '$k' namespace [0-9-]*: \([0-9a-f]*\).*/\1/p' "$T/k")
+        [ -n "$got" ] && [ "$(le64 "$got")" = "$want" ] \
+          && ok "$name: --key $k --state $st: count $want (source position ${next[$((k % 2))]})" \
+          || bad "$name: --key $k --state $st printed \"$(cat "$T/k")\", want count $want"
+      else
+        bad "$name: --key $k --state $st" "$T/e"
+      fi
+    done
+    "$WEIR" inspect --key $((KEYS + 3)) --state "$st" "$chk" >/dev/null 2>"$T/e"
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "has no value" "$T/e" && ok "$name: a key without a value: exit 1" \
+      || bad "$name: a key without a value: exit $rc" "$T/e"
+    "$WEIR" inspect "$chk" >"$T/t" 2>"$T/e" && grep -q "every checksum verified" "$T/t" \
+      && grep -qF "state \"$st\" ($kind): $KEYS entries" "$T/t" \
+      && ok "$name: text output" || bad "$name: text output" "$T/t"
+
+    # a flipped byte in the count operator's state file of subtask 0
+    file=$(jq -r '.operators[] | select(.uid == "count") | .subtasks[0].file' "$T/j")
+    cp -a "$chk" "$T/corrupt"
+    [ $inc = true ] && cp -a "$ck/window-count/shared" "$T/shared"
+    flip "$T/corrupt/$file"
+    "$WEIR" inspect "$T/corrupt" >"$T/o" 2>"$T/e"
+    rc=$?
+    [ $rc -eq 1 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && grep -q "$file" "$T/e" && grep -q "checksum" "$T/e" \
+      && ok "$name: a flipped byte in $file: exit 1, $(cat "$T/e")" \
+      || bad "$name: a flipped byte in $file: exit $rc" "$T/e"
+    rm -rf "$T/corrupt" "$T/shared"
+    if [ $inc = true ]; then
+      # a flipped byte in a shared file (an SST, a heap chain file)
+      sh=$(jq -r '.shared | max_by(.bytes) | .name' "$T/j")
+      cp -a "$ck" "$T/ckc"
+      f="$T/ckc/window-count/shared/$sh"
+      flip "$f"
+      "$WEIR" inspect "$T/ckc/window-count/chk-$id" >/dev/null 2>"$T/e"
+      rc=$?
+      [ $rc -eq 1 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && grep -q "shared file $sh: checksum" "$T/e" \
+        && ok "$name: a flipped byte in shared file $sh: exit 1" \
+        || bad "$name: a flipped byte in shared file $sh: exit $rc" "$T/e"
+      rm -rf "$T/ckc"
+    fi
+  done
+done
+
+# not a checkpoint: a directory without _metadata, a path that does not exist
+mkdir -p "$T/empty"
+for p in "$T/empty" "$T/nothing-here"; do
+  "$WEIR" inspect "$p" >/dev/null 2>"$T/e"
+  rc=$?
+  [ $rc -eq 2 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && grep -q "$p" "$T/e" \
+    && ok "not a checkpoint ($p): exit 2, $(cat "$T/e")" || bad "not a checkpoint ($p): exit $rc" "$T/e"
+done
+"$WEIR" inspect >/dev/null 2>&1
+[ $? -eq 2 ] && ok "no PATH: exit 2" || bad "no PATH: not exit 2"
+
+echo "# $passes passed, $fails failed"
+[ $fails -eq 0 ]
