@@ -64,6 +64,24 @@ void kafka_rec_write(struct weir_kafka_rec *k, const rd_kafka_message_t *m, cons
  * offset reset error of partition id at next: 1 when next is still in the log (assign it
  * again), else -ERANGE with the job failed naming topic, partition and offsets. */
 int kafka_split_owner(const char *topic, int32_t partition, int parallelism);
+/* kafka.instance of a source at parallelism: opts' when instances > 0, else the job
+ * configuration's; 0, or -EINVAL with ctx failed. Whether subtask (of parallelism, in
+ * instance of instances) owns partition. Whether a checkpoint taken as instance i_was of
+ * n_was moved partitions (another split than instance of instances; one line on stderr). */
+int kafka_instance_of(weir_ctx *ctx, const char *uid, const struct weir_kafka_source_opts *o,
+                      int parallelism, int *instance, int *instances);
+bool kafka_owns(const char *topic, int32_t partition, int instance, int instances, int parallelism,
+                int subtask);
+bool kafka_instance_moved(const char *uid, int subtask, uint32_t i_was, uint32_t n_was,
+                          int instance, int instances);
+/* A source subtask's position (kafka_source.c's snapshot): magic, version, count of
+ * partitions, the instance split (instance, instances), then per partition its id, next and
+ * stop offsets. kafka_position_head reads the head into head[5] (version 1, without the
+ * split, reads as 0/1): 0, -EINVAL with ctx failed, or the reader's error. */
+#define KAFKA_SNAP_MAGIC   0x4b41464bu /* "KFAK" */
+#define KAFKA_SNAP_VERSION 2u
+int kafka_position_head(weir_ctx *ctx, const char *uid, struct weir_snapshot_in *in,
+                        uint32_t head[5]);
 int kafka_offset_refused(weir_ctx *ctx, rd_kafka_t *rk, const char *uid, const char *topic,
                          int32_t id, int64_t next, const char *why);
 /* kafka_batch.c: the source's read-ahead from the consumer queue. kafka_batch_next: the next

@@ -54,8 +54,6 @@
 
 #include "connectors_private.h"
 
-#define SNAP_MAGIC      0x4b41464bu /* "KFAK" */
-#define SNAP_VERSION    2u          /* 1: without the instance split (read as 0/1) */
 #define META_TIMEOUT_MS 10000
 #define PENDING_MAX     8                       /* snapshots whose checkpoint may still complete */
 #define STALL_NS        (10ull * 1000000000ull) /* the stall guard's first wait */
@@ -92,7 +90,7 @@ struct ksrc {
     const char *uid;
     rd_kafka_t *rk;
     int subtask, parallelism;
-    int instance, instances; /* kafka.instance: this process is instance of instances */
+    int instance, instances; /* kafka.instance */
     int32_t known;           /* partitions of the topic seen so far */
     struct kpart *parts;
     int n_parts;
@@ -104,9 +102,7 @@ struct ksrc {
     } * restored;
     int n_restored;
     bool was_restored;
-    /* The restored checkpoint was taken as another instance split: partitions it does not
-     * know moved here from another process and start at the group's committed offsets. */
-    bool moved;
+    bool moved; /* restored as another instance split: see resolve_start */
     uint64_t wm_interval_ns, next_wm_ns, next_discovery_ns;
     int64_t wm;
     bool idle_sent;
@@ -236,23 +232,8 @@ static int kafka_open(weir_ctx *ctx, void *state, void *arg)
     s->uid = weir_ctx_uid(ctx);
     s->subtask = weir_ctx_subtask(ctx);
     s->parallelism = weir_ctx_parallelism(ctx);
-    s->instance = o->instance;
-    s->instances = o->instances;
-    if (s->instances == 0) { /* the key's syntax and range were checked when it was set */
-        const char *spec = weir_config_get_str(weir_ctx_config(ctx), "kafka.instance");
-        if (sscanf(spec, "%d/%d", &s->instance, &s->instances) != 2) {
-            weir_ctx_fail(ctx, "kafka source \"%s\": kafka.instance \"%s\": expected i/N", s->uid,
-                          spec);
-            return -EINVAL;
-        }
-    }
-    if ((int64_t)s->instances * s->parallelism > INT32_MAX) {
-        weir_ctx_fail(ctx,
-                      "kafka source \"%s\": kafka.instance %d/%d at parallelism %d: more than "
-                      "2^31 global subtasks",
-                      s->uid, s->instance, s->instances, s->parallelism);
+    if (kafka_instance_of(ctx, s->uid, o, s->parallelism, &s->instance, &s->instances) < 0)
         return -EINVAL;
-    }
     s->wm = INT64_MIN;
     s->wm_interval_ns = (uint64_t)weir_config_get_duration_ms(weir_ctx_config(ctx),
                                                               "pipeline.auto-watermark-interval") *
@@ -349,11 +330,10 @@ static void kafka_close(weir_ctx *ctx, void *state)
 }
 
 /* Where a partition starts without a checkpoint's offset: the startup mode (earliest for a
- * partition discovered after the first start or unknown to the restored checkpoint; the
- * group's committed offset, else earliest, when that checkpoint was taken as another
- * instance split, since another process read the partition then). A
- * failure fails the job, but when quiet (a discovered partition, which may have no leader
- * yet just after its creation): it is tried again at the next discovery. */
+ * partition discovered after the first start or unknown to the restored checkpoint; group
+ * offsets when that checkpoint moved partitions: another process read it). A failure fails
+ * the job, but when quiet (a discovered partition, which may have no leader yet just after
+ * its creation): it is tried again at the next discovery. */
 static int resolve_start(weir_ctx *ctx, struct ksrc *s, struct kpart *p, bool discovered,
                          bool quiet)
 {
@@ -369,9 +349,9 @@ static int resolve_start(weir_ctx *ctx, struct ksrc *s, struct kpart *p, bool di
         return -EHOSTUNREACH;
     }
     p->stop = o->bounded ? hi : INT64_MAX;
-    enum weir_kafka_startup_mode mode = o->startup_mode;
-    if (discovered)
-        mode = s->moved ? WEIR_KAFKA_STARTUP_GROUP : WEIR_KAFKA_STARTUP_EARLIEST;
+    enum weir_kafka_startup_mode mode = !discovered ? o->startup_mode
+                                        : s->moved  ? WEIR_KAFKA_STARTUP_GROUP
+                                                    : WEIR_KAFKA_STARTUP_EARLIEST;
     p->next = lo;
     if (mode == WEIR_KAFKA_STARTUP_LATEST) {
         p->next = hi;
@@ -481,8 +461,7 @@ static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool di
     bool retry = false;
     uint64_t now = now_ns();
     for (int32_t id = 0; id < count; id++) {
-        int global = s->instance * s->parallelism + s->subtask;
-        if (kafka_split_owner(s->ko->o.topic, id, s->instances * s->parallelism) != global)
+        if (!kafka_owns(s->ko->o.topic, id, s->instance, s->instances, s->parallelism, s->subtask))
             continue;
         bool have = false;
         for (int i = 0; i < s->n_parts && !have; i++)
@@ -777,9 +756,9 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
 /* --- checkpoints --------------------------------------------------------------------------- */
 
 /* Position: magic, version, count, the instance split (instance, instances), then per owned
- * partition its id, next offset and stop offset (INT64_MAX when unbounded). A checkpoint before the
- * first poll resolves the start offsets first, so that it names real ones (not "latest", which
- * would move on). */
+ * partition its id, next offset and stop offset (INT64_MAX when unbounded). A checkpoint
+ * before the first poll resolves the start offsets first, so that it names real ones (not
+ * "latest", which would move on). */
 static int kafka_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
 {
     struct ksrc *s = state;
@@ -788,8 +767,8 @@ static int kafka_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_s
         if (rc < 0)
             return rc;
     }
-    uint32_t head[5] = {SNAP_MAGIC, SNAP_VERSION, (uint32_t)s->n_parts, (uint32_t)s->instance,
-                        (uint32_t)s->instances};
+    uint32_t head[5] = {KAFKA_SNAP_MAGIC, KAFKA_SNAP_VERSION, (uint32_t)s->n_parts,
+                        (uint32_t)s->instance, (uint32_t)s->instances};
     int n = s->n_parts;
     int rc = out->write(out, head, sizeof head);
     struct pending *pd = &s->pending[id % PENDING_MAX];
@@ -815,21 +794,10 @@ static int kafka_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_s
 static int kafka_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
 {
     struct ksrc *s = state;
-    uint32_t head[5] = {0, 0, 0, 0, 1}; /* version 1: taken as instance 0/1 */
-    int rc = in->read(in, head, 3 * sizeof *head);
+    uint32_t head[5];
+    int rc = kafka_position_head(ctx, s->uid, in, head);
     if (rc < 0)
         return rc;
-    if (head[0] == SNAP_MAGIC && head[1] == SNAP_VERSION &&
-        (rc = in->read(in, &head[3], 2 * sizeof *head)) < 0)
-        return rc;
-    if (head[0] != SNAP_MAGIC || (head[1] != 1 && head[1] != SNAP_VERSION) ||
-        head[2] > (1u << 20) || head[3] >= head[4]) {
-        weir_ctx_fail(ctx,
-                      "kafka source \"%s\": restored state is not a Kafka source's "
-                      "(magic %08x, version %u)",
-                      s->uid, head[0], head[1]);
-        return -EINVAL;
-    }
     s->restored = calloc(head[2] ? head[2] : 1, sizeof *s->restored);
     if (!s->restored)
         return -ENOMEM;
@@ -844,14 +812,8 @@ static int kafka_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in
     }
     s->n_restored = (int)head[2];
     s->was_restored = true;
-    if (head[3] != (uint32_t)s->instance || head[4] != (uint32_t)s->instances) {
-        s->moved = true;
-        fprintf(stderr,
-                "kafka source \"%s\" subtask %d: checkpoint taken as kafka.instance %u/%u, now "
-                "%d/%d: partitions it does not know start at the consumer group's committed "
-                "offsets\n",
-                s->uid, s->subtask, head[3], head[4], s->instance, s->instances);
-    }
+    s->moved =
+        kafka_instance_moved(s->uid, s->subtask, head[3], head[4], s->instance, s->instances);
     return 0;
 }
 
