@@ -10,7 +10,9 @@
  *   control thread:  chk_setup, chk_register_metrics, chk_restore (once, before
  *                    the workers start), chk_tick (every control tick),
  *                    chk_final (after the workers joined), chk_sync_percentiles,
- *                    chk_free (from runtime_free, any prefix of set-up)
+ *                    chk_free (from runtime_free, any prefix of set-up),
+ *                    chk_history_new and chk_history_free (weir_job_run, rest_docs.c)
+ *   REST thread:     chk_history_stats_json, chk_history_details_json (rest_docs.c)
  *   worker threads:  chk_source_trigger (a source, each step), chk_on_barrier
  *                    (a barrier record on an input), chk_input_ended (END on
  *                    an input), chk_notify (each task, each pass), and with
@@ -36,10 +38,11 @@
  * it writes none of them.
  *
  * Runtime fields this module reads (never writes, except where noted):
- *   runtime:  job (name, nodes, chk counters, cancel, savepoint_requested),
+ *   runtime:  job (name, nodes, chk counters and history, cancel, savepoint_requested),
+ *             plan.n_chains (history.c: per-vertex figures),
  *             cfg, opts, max_parallelism, failed, metrics, n_tasks, tasks, topo,
  *             n_workers and workers[].slot (where snapshot writers and restore threads run)
- *   task:     index, subtask, n_ops, ops, is_source, chain_name,
+ *   task:     index, subtask, chain, n_ops, ops, is_source, chain_name,
  *             worker->now_ns, worker->slot.node, n_in and in[] (ended, ring, off; barrier, blocked,
  *             recording, state, replay, which the barrier handler and the restore
  *             also write), n_routes and routes (writers: ring, buf, used, ovf; state,

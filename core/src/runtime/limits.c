@@ -28,8 +28,8 @@
 #include "runtime_private.h"
 
 /* Besides the workers: checkpoint storage's io thread, the metrics sampler, the metrics
- * endpoint and RocksDB's background threads (flush and compaction). */
-#define HELPER_THREADS 4
+ * endpoint, the REST endpoint and RocksDB's background threads (flush and compaction). */
+#define HELPER_THREADS 5
 
 /* Bytes mapped from files (and the kernel's named areas) now: the lines of
  * /proc/self/maps with a path. Anonymous memory is the pools' business. */

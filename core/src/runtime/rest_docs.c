@@ -66,6 +66,8 @@ static void hex128(uint64_t hi, uint64_t lo, char out[33])
     snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, hi, lo);
 }
 
+static int rest_get(void *arg, const char *path, char **body, size_t *len);
+
 /* ---- what run.c tells ------------------------------------------------------------ */
 
 static const char *ship_strategy(enum part p)
@@ -122,11 +124,31 @@ static void set_state(struct job_live *l, enum job_state s)
         l->end_ms = l->ts[s];
 }
 
-void rest_live_attach(struct runtime *rt)
+/* The server, at the first attempt's attach: after runtime_setup has checked that the
+ * address space holds the run's threads (limits.c counts this one among its helpers). */
+static int serve(struct job_live *l, char *err, size_t errlen)
+{
+    if (l->srv || !weir_config_get_bool(l->cfg, "rest.enabled"))
+        return 0;
+    int rc = weir_rest_server_start(weir_config_get_str(l->cfg, "rest.bind-address"),
+                                    weir_config_get_str(l->cfg, "rest.port"), rest_get, l, &l->srv,
+                                    err, errlen);
+    if (rc < 0)
+        return rc;
+    char url[320];
+    if (!l->quiet && weir_rest_server_url(l->srv, url, sizeof url) > 0)
+        fprintf(stderr, "weir: rest: %s (job %s)\n", url, l->id);
+    return 0;
+}
+
+int rest_live_attach(struct runtime *rt, char *err, size_t errlen)
 {
     struct job_live *l = rt->job->live;
     if (!l)
-        return;
+        return 0;
+    int rc = serve(l, err, errlen);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&l->lock);
     if (!l->vertices)
         copy_vertices(l, rt); /* out of memory: the documents list no vertices */
@@ -136,6 +158,7 @@ void rest_live_attach(struct runtime *rt)
     l->rt = rt;
     set_state(l, JOB_RUNNING);
     pthread_mutex_unlock(&l->lock);
+    return 0;
 }
 
 void rest_live_detach(struct runtime *rt)
@@ -668,7 +691,6 @@ int rest_live_start(weir_job *job, struct weir_config *cfg, const struct weir_ru
 {
     struct job_live *l = calloc(1, sizeof *l);
     uint64_t r[2];
-    int rc;
     if (!l) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -676,6 +698,7 @@ int rest_live_start(weir_job *job, struct weir_config *cfg, const struct weir_ru
     pthread_mutex_init(&l->lock, NULL);
     l->job = job;
     l->cfg = cfg;
+    l->quiet = opts->quiet;
     l->start_ms = wall_now();
     l->state = JOB_INITIALIZING;
     l->ts[JOB_INITIALIZING] = l->start_ms;
@@ -688,27 +711,11 @@ int rest_live_start(weir_job *job, struct weir_config *cfg, const struct weir_ru
     job->chk.history = chk_history_new((int)weir_config_get_int(cfg, "web.checkpoints.history"));
     if (!job->chk.history) {
         snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
-        goto err;
-    }
-    if (weir_config_get_bool(cfg, "rest.enabled")) {
-        rc = weir_rest_server_start(weir_config_get_str(cfg, "rest.bind-address"),
-                                    weir_config_get_str(cfg, "rest.port"), rest_get, l, &l->srv,
-                                    err, errlen);
-        if (rc < 0)
-            goto err;
-        char url[320];
-        if (!opts->quiet && weir_rest_server_url(l->srv, url, sizeof url) > 0)
-            fprintf(stderr, "weir: rest: %s (job %s)\n", url, l->id);
+        live_free(l);
+        return -ENOMEM;
     }
     job->live = l;
     return 0;
-
-err:
-    chk_history_free(job->chk.history);
-    job->chk.history = NULL;
-    live_free(l);
-    return rc;
 }
 
 void rest_live_stop(weir_job *job)

@@ -181,7 +181,12 @@ static int run_attempt(weir_job *job, struct weir_config *cfg, const struct weir
 
     uint64_t t0 = now_ns();
     job->rt = rt;
-    rest_live_attach(rt);
+    rc = rest_live_attach(rt, err, errlen);
+    if (rc < 0) {
+        job->rt = NULL;
+        runtime_free(rt);
+        return rc;
+    }
     /* before open: operators ask weir_ctx_start whether a checkpoint is restored */
     rc = chk_restore_open(rt, err, errlen);
     rt->restore_ns = now_ns() - t0;

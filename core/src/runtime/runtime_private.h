@@ -286,15 +286,17 @@ struct job_live {
         char *msg;
     } exceptions[JOB_EXCEPTIONS];
     struct weir_rest_server *srv;
+    bool quiet; /* weir_run_opts.quiet: no "weir: rest:" line */
 };
 
 /* rest_docs.c, control thread: the job's REST API for one weir_job_run. rest_live_start
- * makes job->live and job->chk.history and starts the server (rest.*; -errno and err when
- * it cannot); rest_live_stop stops it and frees them. The others say what happened. */
+ * makes job->live and job->chk.history; the first rest_live_attach (of an attempt set up)
+ * starts the server (rest.*; -errno and err when it cannot); rest_live_stop stops it and
+ * frees them. The others say what happened. */
 int rest_live_start(weir_job *job, struct weir_config *cfg, const struct weir_run_opts *opts,
                     char *err, size_t errlen);
 void rest_live_stop(weir_job *job);
-void rest_live_attach(struct runtime *rt);
+int rest_live_attach(struct runtime *rt, char *err, size_t errlen);
 void rest_live_detach(struct runtime *rt);
 void rest_live_state(weir_job *job, enum job_state s);
 void rest_live_exception(weir_job *job, const char *msg);
