@@ -159,6 +159,13 @@ for backend in hashmap rocksdb; do
         && ok "$name: $file missing: exit 1, $(cat "$T/e")" \
         || bad "$name: $file missing: exit $rc" "$T/e"
       rm -rf "$T/corrupt"
+      # -D: the scratch backends' settings
+      "$WEIR" inspect -D memory.task.heap.size=64m "$chk" >/dev/null 2>"$T/e" \
+        && ok "$name: -D memory.task.heap.size=64m" || bad "$name: -D memory.task.heap.size=64m" "$T/e"
+      "$WEIR" inspect -D no.such.key=1 "$chk" >/dev/null 2>"$T/e"
+      rc=$?
+      [ $rc -eq 2 ] && grep -q "no.such.key" "$T/e" && ok "$name: -D no.such.key=1: exit 2" \
+        || bad "$name: -D no.such.key=1: exit $rc" "$T/e"
     fi
     if [ $inc = true ]; then
       # a flipped byte in a shared file (an SST, a heap chain file)

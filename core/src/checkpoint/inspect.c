@@ -131,7 +131,14 @@ static int scratch_env(struct insp *in, bool rocks, weir_state_env **out, char *
     if (!cfg)
         return -ENOMEM;
     char why[512];
-    int rc = weir_config_set(cfg, "state.backend", rocks ? "rocksdb" : "hashmap", why, sizeof why);
+    int rc = 0;
+    for (size_t i = 0; i < in->opts->n_config && rc == 0; i++)
+        if ((rc = weir_config_set_kv(cfg, in->opts->config[i], why, sizeof why)) < 0) {
+            errbuf_printf(err, errlen, "-D %s", why);
+            weir_config_free(cfg);
+            return -EINVAL;
+        }
+    rc = weir_config_set(cfg, "state.backend", rocks ? "rocksdb" : "hashmap", why, sizeof why);
     if (rc == 0 && rocks) {
         const char *tmp = getenv("TMPDIR");
         snprintf(in->rocks_dir, sizeof in->rocks_dir, "%s/weir-inspect-XXXXXX",
