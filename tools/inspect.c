@@ -15,12 +15,15 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: weir inspect [--json] [--key K [--state NAME]] PATH\n"
+    fprintf(out, "usage: weir inspect [--json] [--key K [--state NAME]] [-D key=value]... PATH\n"
                  "PATH is a checkpoint (chk-N), a savepoint or a local-recovery copy; every "
                  "checksum is verified.\n"
                  "--json prints the whole document for scripts; --key K prints the value of "
                  "key K (a number,\n"
-                 "0x for hex) in state NAME (in every keyed state without --state).\n");
+                 "0x for hex) in state NAME (in every keyed state without --state).\n"
+                 "-D sets a key for the scratch backends the state is read into, one subtask "
+                 "at a time:\n"
+                 "memory.task.heap.size for a subtask's state larger than its default.\n");
 }
 
 static json_int_t num(json_t *o, const char *k)
@@ -141,9 +144,21 @@ int cmd_inspect(int argc, char **argv)
     struct weir_inspect_opts o = {0};
     bool as_json = false;
     const char *path = NULL;
+    const char *defs[256];
+    o.config = defs;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--json")) {
+        if (!strncmp(a, "-D", 2)) {
+            if (!a[2] && i + 1 >= argc) {
+                cli_error(NULL, "inspect: -D needs a value: key=value");
+                return EXIT_USAGE;
+            }
+            if (o.n_config == sizeof defs / sizeof defs[0]) {
+                cli_error(NULL, "inspect: -D: more than 256 settings");
+                return EXIT_USAGE;
+            }
+            defs[o.n_config++] = a[2] ? a + 2 : argv[++i];
+        } else if (!strcmp(a, "--json")) {
             as_json = true;
         } else if (!strcmp(a, "--key") || !strcmp(a, "--state")) {
             if (i + 1 >= argc) {

@@ -5,8 +5,8 @@
 # sources put in: the datagen subtasks' positions (their operator state, "next" as a
 # little-endian u64) give every key's count, which --key/--state must print; --json has the
 # operators, the 50 keys and their 50 event-time timers. A byte flipped in a state file or
-# a shared file gives one line naming the file and the checksum, exit 1; a directory that
-# is not a checkpoint, exit 2.
+# a shared file or _metadata, or a state file missing, gives one line naming the file and
+# the checksum or the error, exit 1; a directory that is not a checkpoint, exit 2.
 set -u
 : "${WEIR:?}"
 : "${WEIR_SRC:?}"
@@ -141,6 +141,32 @@ for backend in hashmap rocksdb; do
       && ok "$name: a flipped byte in $file: exit 1, $(cat "$T/e")" \
       || bad "$name: a flipped byte in $file: exit $rc" "$T/e"
     rm -rf "$T/corrupt" "$T/shared"
+    if [ $backend-$inc = hashmap-false ]; then
+      # a flipped byte in _metadata; a state file missing: damage too (exit 1), not "not a
+      # checkpoint" (exit 2)
+      cp -a "$chk" "$T/corrupt"
+      flip "$T/corrupt/_metadata"
+      "$WEIR" inspect "$T/corrupt" >/dev/null 2>"$T/e"
+      rc=$?
+      [ $rc -eq 1 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && grep -q "_metadata: .*checksum" "$T/e" \
+        && ok "$name: a flipped byte in _metadata: exit 1, $(cat "$T/e")" \
+        || bad "$name: a flipped byte in _metadata: exit $rc" "$T/e"
+      cp -a "$chk/_metadata" "$T/corrupt/_metadata"
+      rm "$T/corrupt/$file"
+      "$WEIR" inspect "$T/corrupt" >/dev/null 2>"$T/e"
+      rc=$?
+      [ $rc -eq 1 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && grep -q "$file: No such file" "$T/e" \
+        && ok "$name: $file missing: exit 1, $(cat "$T/e")" \
+        || bad "$name: $file missing: exit $rc" "$T/e"
+      rm -rf "$T/corrupt"
+      # -D: the scratch backends' settings
+      "$WEIR" inspect -D memory.task.heap.size=64m "$chk" >/dev/null 2>"$T/e" \
+        && ok "$name: -D memory.task.heap.size=64m" || bad "$name: -D memory.task.heap.size=64m" "$T/e"
+      "$WEIR" inspect -D no.such.key=1 "$chk" >/dev/null 2>"$T/e"
+      rc=$?
+      [ $rc -eq 2 ] && grep -q "no.such.key" "$T/e" && ok "$name: -D no.such.key=1: exit 2" \
+        || bad "$name: -D no.such.key=1: exit $rc" "$T/e"
+    fi
     if [ $inc = true ]; then
       # a flipped byte in a shared file (an SST, a heap chain file)
       sh=$(jq -r '.shared | max_by(.bytes) | .name' "$T/j")

@@ -18,6 +18,10 @@ struct weir_inspect_opts {
     bool has_key;
     uint64_t key;
     const char *state;
+    /* n_config "key=value" settings for the scratch backends the state is read into, e.g.
+     * memory.task.heap.size for a subtask's state larger than its default */
+    const char *const *config;
+    size_t n_config;
 };
 
 /* Reads the checkpoint or savepoint directory at path (chk-N, a savepoint, a local-recovery
@@ -38,10 +42,11 @@ struct weir_inspect_opts {
  *    "lookup": {"key", "state", "key_group", "found", "values": [{"operator", "subtask",
  *               "state", "namespace", "user_key_hex", "hex", "text"}]}}   (has_key only)
  *
- * An entry's bytes are those of its key, namespace, user key and value. Returns 0; -ENOENT or
- * -ENOTDIR when path is not a checkpoint (no such directory, no _metadata); -EBADMSG when a
- * file is damaged (err: the file and the check that failed); another negative errno. err
- * gets one line starting with path. */
+ * An entry's bytes are those of its key, namespace, user key and value. Returns 0; -ENOENT,
+ * -ENOTDIR or -EINVAL (an s3:// URL) when path is not a checkpoint (no such directory, no
+ * _metadata); -EBADMSG when a file is damaged or missing (err: the file and the check that
+ * failed); -EINVAL for a setting of opts->config the scratch backends refuse; another negative
+ * errno. err gets one line, which names the file at fault where one is. */
 int weir_checkpoint_inspect(const char *path, const struct weir_inspect_opts *opts, char **json,
                             char *err, size_t errlen);
 

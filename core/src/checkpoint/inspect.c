@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <weir/config.h>
 #include <weir/errbuf.h>
@@ -130,7 +131,14 @@ static int scratch_env(struct insp *in, bool rocks, weir_state_env **out, char *
     if (!cfg)
         return -ENOMEM;
     char why[512];
-    int rc = weir_config_set(cfg, "state.backend", rocks ? "rocksdb" : "hashmap", why, sizeof why);
+    int rc = 0;
+    for (size_t i = 0; i < in->opts->n_config && rc == 0; i++)
+        if ((rc = weir_config_set_kv(cfg, in->opts->config[i], why, sizeof why)) < 0) {
+            errbuf_printf(err, errlen, "-D %s", why);
+            weir_config_free(cfg);
+            return -EINVAL;
+        }
+    rc = weir_config_set(cfg, "state.backend", rocks ? "rocksdb" : "hashmap", why, sizeof why);
     if (rc == 0 && rocks) {
         const char *tmp = getenv("TMPDIR");
         snprintf(in->rocks_dir, sizeof in->rocks_dir, "%s/weir-inspect-XXXXXX",
@@ -383,8 +391,16 @@ int weir_checkpoint_inspect(const char *path, const struct weir_inspect_opts *op
     err[0] = 0;
     weir_restore *r = NULL;
     int rc = weir_restore_open_dir(path, 0, &r, err, errlen); /* every checksum */
-    if (rc < 0)
-        return rc;
+    if (rc < 0) {
+        /* not a checkpoint: no such directory, or one without _metadata; a file that the
+         * _metadata of one lists and is missing is damage */
+        struct stat st;
+        char *meta = NULL;
+        bool not_ckpt = rc == -EINVAL || stat(path, &st) < 0 || !S_ISDIR(st.st_mode) ||
+                        asprintf(&meta, "%s/_metadata", path) < 0 || stat(meta, &st) < 0;
+        free(meta);
+        return not_ckpt || (rc != -ENOENT && rc != -ENOTDIR) ? rc : -EBADMSG;
+    }
     const struct weir_ckpt_meta *m = weir_restore_meta(r);
     rc = chk_check_entries(m, path, err, errlen);
     for (size_t i = 0; i < m->entry_count && rc == 0; i++)
