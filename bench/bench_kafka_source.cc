@@ -364,6 +364,27 @@ static double median(std::vector<double> v)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* weir's medians over the fastest bare loop's and over Flink's. */
+static void ratios(std::map<std::string, std::vector<double>> &rate,
+                   std::map<std::string, std::vector<double>> &per_cpu)
+{
+    if (rate["weir"].empty())
+        return;
+    double bare = 0, bare_cpu = 0;
+    for (const char *b : {"bare", "bare-batch"})
+        if (!rate[b].empty()) {
+            bare = std::max(bare, median(rate[b]));
+            bare_cpu = std::max(bare_cpu, median(per_cpu[b]));
+        }
+    if (bare > 0)
+        printf("  weir / fastest bare loop: %.2f (records/s), %.2f (records/CPU-s)\n",
+               median(rate["weir"]) / bare, median(per_cpu["weir"]) / bare_cpu);
+    if (!rate["flink"].empty())
+        printf("  weir / flink: %.2f (records/s), %.2f (records/CPU-s)\n",
+               median(rate["weir"]) / median(rate["flink"]),
+               median(per_cpu["weir"]) / median(per_cpu["flink"]));
+}
+
 static std::string sh(const std::string &cmd)
 {
     std::string out;
@@ -482,21 +503,7 @@ int main(int argc, char **argv)
         if (!rate[s].empty())
             printf("  %-10s %10.0f records/s  %10.0f records/CPU-s\n", s.c_str(), median(rate[s]),
                    median(per_cpu[s]));
-    if (!rate["weir"].empty()) {
-        double bare = 0, bare_cpu = 0;
-        for (const char *b : {"bare", "bare-batch"})
-            if (!rate[b].empty()) {
-                bare = std::max(bare, median(rate[b]));
-                bare_cpu = std::max(bare_cpu, median(per_cpu[b]));
-            }
-        if (bare > 0)
-            printf("  weir / fastest bare loop: %.2f (records/s), %.2f (records/CPU-s)\n",
-                   median(rate["weir"]) / bare, median(per_cpu["weir"]) / bare_cpu);
-        if (!rate["flink"].empty())
-            printf("  weir / flink: %.2f (records/s), %.2f (records/CPU-s)\n",
-                   median(rate["weir"]) / median(rate["flink"]),
-                   median(per_cpu["weir"]) / median(per_cpu["flink"]));
-    }
+    ratios(rate, per_cpu);
     if (!started.empty())
         sh(std::string(WEIR_SOURCE_DIR) + "/tools/kafka.sh stop " + state + " && rm -rf " + state);
     return 0;
