@@ -22,6 +22,11 @@ struct numa_core {
 struct weir_topo {
     hwloc_topology_t hw;
     bool synthetic; /* not this system: no thread or memory binding */
+    /* The PUs weir may use: hwloc's allowed set (cgroups) and, on this system, the process's
+     * CPU mask (taskset, numactl --physcpubind, systemd's CPUAffinity), as its main thread had
+     * it when the topology was loaded. weir never pins the main thread, so workers placed from
+     * a later run see the same mask. */
+    hwloc_bitmap_t usable;
     int ncores;
     int nnodes;
     int npackages;

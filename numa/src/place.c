@@ -132,7 +132,7 @@ int weir_topo_place(const weir_topo *t, int n, const char *cpu_list, weir_worker
     if (req == NULL || pus == NULL)
         goto err;
 
-    hwloc_const_bitmap_t avail = hwloc_topology_get_allowed_cpuset(t->hw);
+    hwloc_const_bitmap_t avail = t->usable;
     if (all) {
         if (hwloc_bitmap_copy(req, avail) < 0)
             goto err;
@@ -200,7 +200,7 @@ int weir_topo_helper_cpus(const weir_topo *t, int node, const weir_worker_slot *
     if (t == NULL || out == NULL || floating == NULL || node < 0 || node >= t->nnodes ||
         (n > 0 && slots == NULL))
         return -EINVAL;
-    hwloc_const_bitmap_t avail = hwloc_topology_get_allowed_cpuset(t->hw);
+    hwloc_const_bitmap_t avail = t->usable;
     cpu_set_t all;
     CPU_ZERO(&all);
     CPU_ZERO(out);

@@ -6,8 +6,12 @@
  * so that weir_topo_place() only has to filter it.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <hwloc/glibc-sched.h>
 
 #include "numa_internal.h"
 
@@ -81,6 +85,29 @@ static int build_core_table(weir_topo *t)
     return 0;
 }
 
+/* t->usable: hwloc's allowed PUs, and on this system only those of the process's CPU mask
+ * (hwloc's allowed set follows cgroups, not sched_setaffinity: under `taskset -c 1` workers
+ * were placed on cpu 0). A mask that shares nothing with the allowed set is ignored. */
+static int load_usable(weir_topo *t)
+{
+    t->usable = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(t->hw));
+    if (t->usable == NULL)
+        return -ENOMEM;
+    if (t->synthetic)
+        return 0;
+    cpu_set_t mask;
+    if (sched_getaffinity(getpid(), sizeof mask, &mask) < 0)
+        return 0; /* no mask to honour */
+    hwloc_bitmap_t proc = hwloc_bitmap_alloc();
+    if (proc == NULL)
+        return -ENOMEM;
+    int rc = hwloc_cpuset_from_glibc_sched_affinity(t->hw, proc, &mask, sizeof mask);
+    if (rc == 0 && hwloc_bitmap_intersects(proc, t->usable))
+        rc = hwloc_bitmap_and(t->usable, t->usable, proc);
+    hwloc_bitmap_free(proc);
+    return rc < 0 ? -ENOMEM : 0;
+}
+
 /* desc NULL: this machine. */
 static int load(const char *desc, weir_topo **out)
 {
@@ -112,7 +139,9 @@ static int load(const char *desc, weir_topo **out)
         goto err;
     }
     t->synthetic = desc != NULL || !hwloc_topology_is_thissystem(t->hw);
-    rc = build_core_table(t);
+    rc = load_usable(t);
+    if (rc == 0)
+        rc = build_core_table(t);
     if (rc < 0)
         goto err;
     *out = t;
@@ -142,6 +171,7 @@ void weir_topo_free(weir_topo *t)
 {
     if (t == NULL)
         return;
+    hwloc_bitmap_free(t->usable);
     free(t->cores);
     hwloc_topology_destroy(t->hw);
     free(t);
@@ -190,7 +220,7 @@ int weir_topo_bind_thread(const weir_topo *t, const weir_worker_slot *slot)
         return -EINVAL;
     if (t->synthetic)
         return 0;
-    if (!hwloc_bitmap_isset(hwloc_topology_get_allowed_cpuset(t->hw), (unsigned)slot->pu_os_index))
+    if (!hwloc_bitmap_isset(t->usable, (unsigned)slot->pu_os_index))
         return -EINVAL;
 
     hwloc_bitmap_t set = hwloc_bitmap_alloc();

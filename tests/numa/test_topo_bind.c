@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -103,6 +104,35 @@ static void binding_to_a_cpu_not_in_the_topology_is_einval(void **state)
     weir_topo_free(t);
 }
 
+/* Under `taskset -c LAST` (the process's CPU mask narrowed to the last CPU it may use) one
+ * worker is placed on LAST, and more than the mask grants is refused: hwloc's allowed set
+ * alone (cgroups) put the worker on cpu 0. The main thread's mask is restored after. */
+static void process_cpu_mask_limits_placement(void **state)
+{
+    cpu_set_t before, one;
+    assert_int_equal(sched_getaffinity(getpid(), sizeof before, &before), 0);
+    int last = -1;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &before))
+            last = c;
+    if (CPU_COUNT(&before) < 2)
+        skip(); /* one CPU: no narrower mask to show */
+    CPU_ZERO(&one);
+    CPU_SET(last, &one);
+    assert_int_equal(sched_setaffinity(getpid(), sizeof one, &one), 0);
+    weir_topo *t = NULL;
+    int rc = weir_topo_load(&t);
+    assert_int_equal(sched_setaffinity(getpid(), sizeof before, &before), 0);
+    assert_int_equal(rc, 0);
+    weir_worker_slot s[2];
+    char err[256] = "";
+    assert_int_equal(weir_topo_place(t, 1, NULL, s, err, sizeof err), 0);
+    assert_int_equal(s[0].pu_os_index, last);
+    assert_int_equal(weir_topo_place(t, 2, NULL, s, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "only 1 core"));
+    weir_topo_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +140,7 @@ int main(void)
         cmocka_unit_test(every_worker_bound_runs_on_its_own_cpu),
         cmocka_unit_test(binding_on_synthetic_topology_leaves_affinity_alone),
         cmocka_unit_test(binding_to_a_cpu_not_in_the_topology_is_einval),
+        cmocka_unit_test(process_cpu_mask_limits_placement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
