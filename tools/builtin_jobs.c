@@ -263,6 +263,22 @@ static uint64_t kafka_key(const weir_rec *r)
     return h;
 }
 
+/* --csv-fields N: the names of N CSV fields (a line with fewer is a bad record, the
+ * dead-letter queue's when there is one), NULL for 0 or after the job's error. */
+static const char *const *csv_fields(weir_job *job, const char *arg)
+{
+    static const char *const names[] = {"f1",  "f2",  "f3",  "f4",  "f5",  "f6",  "f7",  "f8", "f9",
+                                        "f10", "f11", "f12", "f13", "f14", "f15", "f16", NULL};
+    uint64_t v;
+    if (cli_parse_count(job, "--csv-fields", arg, &v) < 0)
+        return NULL;
+    if (v > 16) {
+        weir_job_fail(job, "--csv-fields %s: at most 16", arg);
+        return NULL;
+    }
+    return v ? names + 16 - v : NULL;
+}
+
 /* kafka-count's options into o and *window_ms; -EINVAL after the job's error. */
 static int kafka_count_args(weir_job *job, int argc, char **argv, struct weir_kafka_source_opts *op,
                             uint64_t *window_ms)
@@ -365,19 +381,9 @@ static int kafka_count_args(weir_job *job, int argc, char **argv, struct weir_ka
         case 's':
             o.skip_bad_records = true;
             break;
-        case 'F': { /* a CSV line with fewer fields is a bad record (the DLQ's, with one) */
-            static const char *const names[] = {"f1",  "f2",  "f3",  "f4",  "f5",  "f6",
-                                                "f7",  "f8",  "f9",  "f10", "f11", "f12",
-                                                "f13", "f14", "f15", "f16", NULL};
-            if (cli_parse_count(job, "--csv-fields", optarg, &v) < 0)
-                return -EINVAL;
-            if (v > 16) {
-                weir_job_fail(job, "--csv-fields %s: at most 16", optarg);
-                return -EINVAL;
-            }
-            o.fields = v ? names + 16 - v : NULL;
+        case 'F': /* a job error (sticky) when optarg is bad: weir run refuses the job */
+            o.fields = csv_fields(job, optarg);
             break;
-        }
         case 'P':
             if (!strchr(optarg, '=') || n_props == 16) {
                 weir_job_fail(job, "--property \"%s\": expected KEY=VALUE (at most 16)", optarg);

@@ -670,6 +670,127 @@ static void unwritable_dlq_fails_the_job(void **st)
                    json, "weir.dlq.path: /dev/full: write: ", "No space left");
 }
 
+/* Deletes topic (DeleteTopics), waiting for the broker's answer. */
+static void delete_topic(const char *topic)
+{
+    char e[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(c, "bootstrap.servers", wt_kafka_bootstrap(), e, sizeof e))
+        fail_msg("bootstrap.servers: %s", e);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof e);
+    assert_non_null(rk);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteTopic_t *d = rd_kafka_DeleteTopic_new(topic);
+    rd_kafka_DeleteTopics(rk, &d, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, WAIT_MS);
+    if (!ev || rd_kafka_event_error(ev))
+        fail_msg("DeleteTopics %s: %s", topic, ev ? rd_kafka_event_error_string(ev) : "no answer");
+    size_t n;
+    const rd_kafka_topic_result_t **r =
+        rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+    if (n != 1 || rd_kafka_topic_result_error(r[0]))
+        fail_msg("DeleteTopics %s: %s", topic,
+                 n ? rd_kafka_topic_result_error_string(r[0]) : "no result");
+    rd_kafka_event_destroy(ev);
+    rd_kafka_DeleteTopic_destroy(d);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+/* The DLQ topic deleted while the job runs: the next dead letter is not acknowledged within
+ * weir.dlq.timeout, and the job fails (at the next checkpoint's flush) with one line instead
+ * of going on without it. */
+static void dlq_lost_mid_run_fails_the_job(void **st)
+{
+    (void)st;
+    char topic[256], dlq[256], d_topic[300], d_boot[300], d_ck[1100];
+    wt_kafka_topic("dlqgone-in", 1, topic, sizeof topic);
+    wt_kafka_topic("dlqgone", 1, dlq, sizeof dlq);
+    produce(topic, 1, 10, 5, true, &pr); /* 2 bad records */
+    const char *dir = wt_tmp_dir("dlq-gone");
+    char out[1024], log[1024], line[2048];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(log, sizeof log, "%s/run.log", dir);
+    snprintf(d_topic, sizeof d_topic, "weir.dlq.topic=%s", dlq);
+    snprintf(d_boot, sizeof d_boot, "weir.dlq.bootstrap-servers=%s", wt_kafka_bootstrap());
+    snprintf(d_ck, sizeof d_ck, "state.checkpoints.dir=%s/ck", dir);
+    const char *argv[] = {weir,
+                          "run",
+                          "-D",
+                          "metrics.reporter.prom.port=0",
+                          "-D",
+                          "restart-strategy.type=none",
+                          "-D",
+                          "weir.progress=never",
+                          "-D",
+                          "execution.checkpointing.interval=100ms",
+                          "-D",
+                          d_ck,
+                          "-D",
+                          "weir.dlq.type=kafka",
+                          "-D",
+                          d_topic,
+                          "-D",
+                          d_boot,
+                          "-D",
+                          "weir.dlq.timeout=2s",
+                          "kafka-count",
+                          "--bootstrap",
+                          wt_kafka_bootstrap(),
+                          "--topic",
+                          topic,
+                          "--format",
+                          "json",
+                          out,
+                          NULL};
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0)
+            _exit(126);
+        execv(weir, (char *const *)argv);
+        _exit(127);
+    }
+    /* both dead letters there: the job runs and its DLQ works */
+    n_letters = 0;
+    for (int i = 0; i < 600 && n_letters < 2; i++) {
+        usleep(200 * 1000);
+        read_kafka_dlq(dlq);
+    }
+    if (n_letters < 2) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("%zu dead letters in the DLQ topic after 120 s, 2 expected", n_letters);
+    }
+    delete_topic(dlq);
+    rd_kafka_t *p = wt_kafka_producer();
+    produce_one(p, topic, 0, "{\"key\"", 7, 5000, "gone");
+    wt_kafka_flush(p);
+    wt_kafka_producer_free(p);
+    int status = 0;
+    pid_t w = 0;
+    for (int i = 0; i < 1200 && (w = waitpid(pid, &status, WNOHANG)) == 0; i++)
+        usleep(100 * 1000);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("the job still runs 120 s after its DLQ topic was deleted");
+    }
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, "dead-letter queue: weir.dlq.topic") && strstr(line, dlq) &&
+                (strstr(line, "not delivered") || strstr(line, "not acknowledged"));
+    fclose(f);
+    if (!found) {
+        show(log);
+        fail_msg("no line names the DLQ topic that could not be written");
+    }
+}
+
 /* --- kill -9 and restore --------------------------------------------------------------------- */
 
 #define KILLS 4
@@ -767,6 +888,7 @@ int main(void)
         cmocka_unit_test(rejected_generator_records_keep_their_payload),
         cmocka_unit_test(dead_letters_are_counted_per_operator),
         cmocka_unit_test(unwritable_dlq_fails_the_job),
+        cmocka_unit_test(dlq_lost_mid_run_fails_the_job),
         cmocka_unit_test(killed_and_resumed_keeps_every_dead_letter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <weir/dlq.h>
 #include <weir/job.h>
 #include <weir/kafka.h>
 
@@ -55,6 +56,10 @@ int kafka_parse_csv(struct kafka_fields *f, const char *v, size_t n, char delim,
                     char *why, size_t whylen);
 int kafka_parse_json(struct kafka_fields *f, const char *v, size_t n, const char *const *names,
                      size_t n_names, char *why, size_t whylen);
+/* Sends m to the dead-letter queue (weir_ctx_dlq: when weir_ctx_dlq_on) with its key, value,
+ * headers, topic, partition and offset, rejected for why; 0 or a negative errno, the job
+ * failed. */
+int kafka_to_dlq(weir_ctx *ctx, const rd_kafka_message_t *m, const char *topic, const char *why);
 /* The payload bytes of m's record (*headers_len: of its headers), and the record written. */
 size_t kafka_rec_size(const rd_kafka_message_t *m, const char *topic, const struct kafka_fields *f,
                       size_t *headers_len);

@@ -1,7 +1,8 @@
 /*
  * What a Kafka source record is (weir/kafka.h): its accessors, the value parsed into fields
- * (CSV, JSON with jansson), the record written from a librdkafka message, and the builder
- * that copies the source's options. The consumer itself is kafka_source.c.
+ * (CSV, JSON with jansson), the record written from a librdkafka message (or sent to the
+ * dead-letter queue: kafka_to_dlq), and the builder that copies the source's options. The
+ * consumer itself is kafka_source.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -424,4 +425,36 @@ weir_stream *weir_source_kafka(weir_job *job, const char *uid,
     }
     weir_stream_own_arg(s, kopts_free);
     return s;
+}
+
+/* m as a dead letter: its key, value and headers (names NUL-terminated by librdkafka),
+ * topic, partition and offset. */
+int kafka_to_dlq(weir_ctx *ctx, const rd_kafka_message_t *m, const char *topic, const char *why)
+{
+    struct weir_dlq_rec r = {.key = m->key,
+                             .key_len = m->key_len,
+                             .value = m->payload,
+                             .value_len = m->payload ? m->len : 0,
+                             .reason = why,
+                             .topic = topic,
+                             .partition = m->partition,
+                             .offset = m->offset,
+                             .timestamp_ms = rd_kafka_message_timestamp(m, NULL)};
+    rd_kafka_headers_t *h = NULL;
+    struct weir_kafka_msg_header *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h &&
+        rd_kafka_header_cnt(h) > 0) {
+        size_t n = rd_kafka_header_cnt(h);
+        if (!(hdrs = calloc(n, sizeof *hdrs))) {
+            weir_ctx_fail(ctx, "out of memory sending a record to the dead-letter queue");
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_header_get_all(h, i, &hdrs[i].name, &hdrs[i].value, &hdrs[i].len);
+        r.headers = hdrs;
+        r.n_headers = n;
+    }
+    int rc = weir_ctx_dlq(ctx, &r);
+    free(hdrs);
+    return rc;
 }

@@ -30,8 +30,7 @@
  * high watermarks librdkafka's fetches bring (rd_kafka_get_watermark_offsets: no request).
  *
  * A record that does not parse goes to reject_record(), the one place a rejected record goes:
- * counted, then sent to the dead-letter queue (weir/dlq.h) when the run has one, else dropped
- * or the job fails.
+ * counted, then to the dead-letter queue (weir/dlq.h) if any, else dropped or the job fails.
  *
  * Where the consumer's position may be lost (issue 11): kafka_offsets.c.
  */
@@ -46,7 +45,6 @@
 #include <librdkafka/rdkafka.h>
 
 #include <weir/config.h>
-#include <weir/dlq.h>
 #include <weir/job.h>
 #include <weir/kafka.h>
 #include <weir/metrics.h>
@@ -127,36 +125,6 @@ static uint64_t now_ns(void)
 
 /* --- bad records --------------------------------------------------------------------------- */
 
-/* m as a dead letter: its key, value and headers (names NUL-terminated by librdkafka),
- * topic, partition and offset. */
-static int to_dlq(weir_ctx *ctx, struct ksrc *s, const rd_kafka_message_t *m, const char *why)
-{
-    struct weir_dlq_rec r = {.key = m->key,
-                             .key_len = m->key_len,
-                             .value = m->payload,
-                             .value_len = m->payload ? m->len : 0,
-                             .reason = why,
-                             .topic = s->ko->o.topic,
-                             .partition = m->partition,
-                             .offset = m->offset,
-                             .timestamp_ms = rd_kafka_message_timestamp(m, NULL)};
-    rd_kafka_headers_t *h = NULL;
-    struct weir_kafka_msg_header *hdrs = NULL;
-    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h &&
-        rd_kafka_header_cnt(h) > 0) {
-        size_t n = rd_kafka_header_cnt(h);
-        if (!(hdrs = calloc(n, sizeof *hdrs)))
-            return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-            rd_kafka_header_get_all(h, i, &hdrs[i].name, &hdrs[i].value, &hdrs[i].len);
-        r.headers = hdrs;
-        r.n_headers = n;
-    }
-    int rc = weir_ctx_dlq(ctx, &r);
-    free(hdrs);
-    return rc;
-}
-
 /* Where a record that cannot be read goes: counted, then sent to the dead-letter queue
  * (weir.dlq.type), dropped (skip_bad_records) or the job fails with one line naming topic,
  * partition and offset. Returns 0 (sent or dropped) or a negative errno. */
@@ -165,7 +133,7 @@ static int reject_record(weir_ctx *ctx, struct ksrc *s, const rd_kafka_message_t
 {
     s->bad_records++;
     if (weir_ctx_dlq_on(ctx))
-        return to_dlq(ctx, s, m, why);
+        return kafka_to_dlq(ctx, m, s->ko->o.topic, why);
     if (s->ko->o.skip_bad_records)
         return 0;
     weir_ctx_fail(ctx,

@@ -119,7 +119,10 @@ static void kafka_free(struct weir_dlq_writer *w)
 {
     struct dlq_kafka *k = (struct dlq_kafka *)w;
     if (k->rk) {
-        rd_kafka_flush(k->rk, 0);
+        /* a run that ended well flushed already; one that failed does not wait for a broker
+         * that may be gone (its records are read again after the restore) */
+        rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(k->rk, 0);
         rd_kafka_destroy(k->rk);
     }
     free(k->topic);
