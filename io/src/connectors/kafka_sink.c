@@ -434,8 +434,7 @@ static int check_topic(struct ks_sink *s, rd_kafka_t *rk)
     if (e)
         return 0;
     int rc = 0;
-    if (md->topic_cnt == 1 && (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-                               md->topics[0].err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)) {
+    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
         weir_ctx_fail(s->ctx,
                       "kafka sink \"%s\": topic \"%s\" on %s: %s: create it first, or check "
                       "the topic name (opts.topic, --topic)",

@@ -558,7 +558,7 @@ static int emit_message(weir_ctx *ctx, struct ksrc *s, const rd_kafka_message_t 
  * transactional producer's partition is its commit or abort marker) and the records of aborted
  * transactions. The position moves past them, never past the stop offset: without this a
  * bounded partition ending in a marker never reached its stop offset (issue 11), and
- * records-lag stayed at 1 after every transaction. */
+ * records-lag stayed above 0 after a transaction (its marker, and an aborted one's records). */
 static void eof_reached(struct kpart *p, int64_t end, uint64_t now)
 {
     if (!p || end <= p->next)
