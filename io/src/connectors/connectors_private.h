@@ -62,10 +62,12 @@ void kafka_rec_write(struct weir_kafka_rec *k, const rd_kafka_message_t *m, cons
                      const struct kafka_fields *f, size_t headers_len);
 /* kafka_offsets.c: the subtask that reads partition of topic (Flink's split owner); an
  * offset reset error of partition id at next: 1 when next is still in the log (assign it
- * again), else -ERANGE with the job failed naming topic, partition and offsets. */
+ * again), else -ERANGE with the job failed naming topic, partition and offsets; a partition
+ * EOF event at end: moves *next there (at most to stop), true when it moved. */
 int kafka_split_owner(const char *topic, int32_t partition, int parallelism);
 int kafka_offset_refused(weir_ctx *ctx, rd_kafka_t *rk, const char *uid, const char *topic,
                          int32_t id, int64_t next, const char *why);
+bool kafka_eof_moved(int64_t *next, int64_t stop, int64_t end);
 /* --- the Kafka sink (kafka_sink.c), its kept transactions (kafka_sink_kept.c) --- */
 
 /* The records of one transaction, as its checkpoint stores them. */
