@@ -3,10 +3,12 @@
  * broker of this test's own (tools/kafka.sh start in a scratch directory, not the shared
  * fixture's, which other tests use at the same time). Once the job is under way the broker
  * is stopped for 10 s (tools/kafka.sh pause, keeping its data) and started again on the same
- * port with the same state (resume). The job must ride it out: librdkafka retries, checkpoints
- * fail or wait and recover within execution.checkpointing.tolerable-failed-checkpoints, or the
- * job restarts by its restart strategy from its latest checkpoint; it ends cleanly, and a
- * read_committed read of the output finds every input record exactly once.
+ * port with the same state (resume). The job must ride it out: librdkafka retries, and
+ * checkpoints either wait (the sink's snapshot waits for its records' acknowledgements) or,
+ * with execution.checkpointing.timeout=3s, fail and recover within
+ * execution.checkpointing.tolerable-failed-checkpoints (or the job restarts by its restart
+ * strategy from its latest checkpoint); it ends cleanly, and a read_committed read of the
+ * output finds every input record exactly once.
  * Skips (77) when Kafka cannot run here (the reason tools/kafka.sh gives) or without WEIR_SRC.
  */
 #include <setjmp.h>
@@ -64,25 +66,37 @@ static int value_only(weir_ctx *ctx, const weir_rec *r, struct weir_kafka_msg *m
 
 struct bg {
     weir_job *job;
+    const char *const *defs;
     int rc;
     char err[512];
     struct weir_run_stats st;
     _Atomic bool done;
 };
 
-static const char *const defs[] = {"execution.checkpointing.interval=300ms",
-                                   "execution.checkpointing.tolerable-failed-checkpoints=1000",
-                                   "restart-strategy.type=fixed-delay",
-                                   "restart-strategy.fixed-delay.attempts=20",
-                                   "restart-strategy.fixed-delay.delay=2s",
-                                   "pipeline.auto-watermark-interval=50ms",
-                                   NULL};
+/* Checkpoints wait out the outage (a sink's snapshot waits for every record to be
+ * acknowledged), or, with a timeout shorter than the outage, fail and the later ones recover
+ * within tolerable-failed-checkpoints. */
+static const char *const waiting[] = {"execution.checkpointing.interval=300ms",
+                                      "execution.checkpointing.tolerable-failed-checkpoints=1000",
+                                      "restart-strategy.type=fixed-delay",
+                                      "restart-strategy.fixed-delay.attempts=20",
+                                      "restart-strategy.fixed-delay.delay=2s",
+                                      "pipeline.auto-watermark-interval=50ms",
+                                      NULL};
+static const char *const failing[] = {"execution.checkpointing.interval=300ms",
+                                      "execution.checkpointing.timeout=3s",
+                                      "execution.checkpointing.tolerable-failed-checkpoints=1000",
+                                      "restart-strategy.type=fixed-delay",
+                                      "restart-strategy.fixed-delay.attempts=20",
+                                      "restart-strategy.fixed-delay.delay=2s",
+                                      "pipeline.auto-watermark-interval=50ms",
+                                      NULL};
 
 static void *bg_main(void *arg)
 {
     struct bg *b = arg;
-    b->rc = wt_run(b->job, NULL, &(struct wt_run){.parallelism = 2, .defs = defs}, &b->st, b->err,
-                   sizeof b->err);
+    b->rc = wt_run(b->job, NULL, &(struct wt_run){.parallelism = 2, .defs = b->defs}, &b->st,
+                   b->err, sizeof b->err);
     b->done = true;
     return NULL;
 }
@@ -102,8 +116,11 @@ static void on_read(const rd_kafka_message_t *m, void *arg)
         dups++;
 }
 
-static void broker_stopped_10s_loses_and_duplicates_nothing(void **st)
+static void outage(const char *const *defs, bool must_fail_checkpoints)
 {
+    memset(seen, 0, sizeof seen);
+    dups = strays = 0;
+    atomic_store(&mapped, 0);
     wt_kafka_topic("outage-in", PARTS, in, sizeof in);
     wt_kafka_topic("outage-out", PARTS, out, sizeof out);
     rd_kafka_t *p = wt_kafka_producer();
@@ -115,7 +132,7 @@ static void broker_stopped_10s_loses_and_duplicates_nothing(void **st)
     wt_kafka_flush(p);
     wt_kafka_producer_free(p);
 
-    struct bg b = {.job = weir_job_new("kafka-outage")};
+    struct bg b = {.job = weir_job_new("kafka-outage"), .defs = defs};
     struct weir_kafka_source_opts so = {
         .bootstrap = wt_kafka_bootstrap(), .topic = in, .bounded = true};
     char prefix[300];
@@ -158,6 +175,8 @@ static void broker_stopped_10s_loses_and_duplicates_nothing(void **st)
            (unsigned long long)b.st.checkpoints_failed);
     if (early)
         fail_msg("the job was half done before the broker stopped: the outage tested nothing");
+    if (must_fail_checkpoints && b.st.checkpoints_failed == 0 && b.st.restarts == 0)
+        fail_msg("no checkpoint failed (timeout 3 s) in a 10 s outage: the outage tested nothing");
 
     size_t n = wt_kafka_read(out, 1, 120 * 1000, on_read, NULL);
     size_t missing = 0;
@@ -169,9 +188,19 @@ static void broker_stopped_10s_loses_and_duplicates_nothing(void **st)
                  n, missing, dups, strays, RECORDS);
 }
 
+static void broker_stopped_10s_checkpoints_wait(void **st)
+{
+    outage(waiting, false);
+}
+
+static void broker_stopped_10s_checkpoints_fail_and_recover(void **st)
+{
+    outage(failing, true);
+}
+
 static int stop_broker(void **st)
 {
-    (void)st;
+    (void)st; /* after the last test, passed or not */
     kafka("stop");
     return 0;
 }
@@ -193,7 +222,8 @@ int main(void)
     setenv("WEIR_KAFKA_STATE", state, 1); /* the fixture's helpers, on this broker */
     wt_kafka_bootstrap();                 /* exits 77 with kafka.sh's reason */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(broker_stopped_10s_loses_and_duplicates_nothing, stop_broker),
+        cmocka_unit_test(broker_stopped_10s_checkpoints_wait),
+        cmocka_unit_test(broker_stopped_10s_checkpoints_fail_and_recover),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, stop_broker);
 }

@@ -237,7 +237,7 @@ struct weir_kafka_sink_opts {
 int weir_kafka_delivery_parse(const char *s, enum weir_kafka_delivery *out);
 
 /* A Kafka sink with uid; opts and its strings are copied. A missing topic or bootstrap
- * server fails the job when it starts. */
+ * server fails the job when it starts, and so does a topic the broker says does not exist. */
 weir_stream *weir_sink_kafka(weir_stream *in, const char *uid,
                              const struct weir_kafka_sink_opts *opts);
 

@@ -67,7 +67,8 @@ void kafka_rec_write(struct weir_kafka_rec *k, const rd_kafka_message_t *m, cons
                      const struct kafka_fields *f, size_t headers_len);
 /* kafka_offsets.c: the subtask that reads partition of topic (Flink's split owner); an
  * offset reset error of partition id at next: 1 when next is still in the log (assign it
- * again), else -ERANGE with the job failed naming topic, partition and offsets. */
+ * again), else -ERANGE with the job failed naming topic, partition and offsets; a partition
+ * EOF event at end: moves *next there (at most to stop), true when it moved. */
 int kafka_split_owner(const char *topic, int32_t partition, int parallelism);
 /* kafka.instance of a source at parallelism: opts' when instances > 0, else the job
  * configuration's; 0, or -EINVAL with ctx failed. Whether subtask (of parallelism, in
@@ -89,6 +90,7 @@ int kafka_position_head(weir_ctx *ctx, const char *uid, struct weir_snapshot_in 
                         uint32_t head[5]);
 int kafka_offset_refused(weir_ctx *ctx, rd_kafka_t *rk, const char *uid, const char *topic,
                          int32_t id, int64_t next, const char *why);
+bool kafka_eof_moved(int64_t *next, int64_t stop, int64_t end);
 /* kafka_batch.c: the source's read-ahead from the consumer queue. kafka_batch_next: the next
  * message (the caller destroys it), NULL when none is queued now; kafka_batch_free destroys
  * those not handed out and the queue, before the consumer is closed. */

@@ -11,8 +11,16 @@
  * guard, in bounded runs: a partition below its stop offset that had no record for 10 s
  * (doubled each time it fires in a row) is assigned again at its next offset, one line on
  * stderr. Only bounded, where next < stop means records are there: an unbounded partition
- * sits below its high watermark for as long as a transaction is open, or for good behind a
- * commit marker.
+ * sits below its high watermark for as long as a transaction is open.
+ *
+ * Offsets that hold no record: transaction markers (a transactional producer's partition
+ * ends with its commit or abort marker) and, under read_committed (the default), the records
+ * of aborted transactions are never delivered, so a position moved only by records stopped
+ * below them: a bounded partition ending in one never reached its stop offset (issue 11),
+ * and records-lag stayed above 0. The source turns on partition EOF events
+ * (enable.partition.eof): the consumer fetched up to end (the last stable offset), every record
+ * below it was delivered before the event, and kafka_eof_moved() moves the position there,
+ * never past the stop offset.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -123,4 +131,12 @@ int kafka_offset_refused(weir_ctx *ctx, rd_kafka_t *rk, const char *uid, const c
                       "they were read",
                       uid, topic, (int)id, next, lo, hi);
     return -ERANGE;
+}
+
+bool kafka_eof_moved(int64_t *next, int64_t stop, int64_t end)
+{
+    if (end <= *next)
+        return false;
+    *next = end < stop ? end : stop;
+    return true;
 }

@@ -82,6 +82,7 @@
 #define SNAP_MAGIC        0x3143534bu /* "KSC1" */
 #define INIT_TIMEOUT_MS   60000
 #define COMMIT_TIMEOUT_MS 120000
+#define META_TIMEOUT_MS   10000
 
 struct ks_args {
     struct weir_kafka_sink_opts o; /* strings below are copies */
@@ -417,6 +418,34 @@ static int resend(struct ks_sink *s, const struct kept_buf *kept, uint64_t chk)
 
 /* --- operator hooks --------------------------------------------------------- */
 
+/* The topic, looked up at open: a broker that says it does not exist fails the task at once
+ * with one line naming it (librdkafka would only fail each record's delivery, when its
+ * message.timeout.ms ran out, and a sink that sent nothing never). No answer in time (a
+ * broker away) is not an error here: librdkafka retries, as it does for the records. */
+static int check_topic(struct ks_sink *s, rd_kafka_t *rk)
+{
+    const struct weir_kafka_sink_opts *o = &s->a->o;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, o->topic, NULL);
+    if (!t)
+        return 0;
+    const struct rd_kafka_metadata *md;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, META_TIMEOUT_MS);
+    rd_kafka_topic_destroy(t);
+    if (e)
+        return 0;
+    int rc = 0;
+    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        weir_ctx_fail(s->ctx,
+                      "kafka sink \"%s\": topic \"%s\" on %s: %s: create it first, or check "
+                      "the topic name (opts.topic, --topic)",
+                      weir_ctx_uid(s->ctx), o->topic, o->bootstrap,
+                      rd_kafka_err2str(md->topics[0].err));
+        rc = -ENOENT;
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
 static int ks_open(weir_ctx *ctx, void *state, void *arg)
 {
     struct ks_sink *s = state;
@@ -448,14 +477,19 @@ static int ks_open(weir_ctx *ctx, void *state, void *arg)
     }
     if (rc < 0)
         return rc;
-    if (!exactly_once(s))
-        return new_producer(s, &s->txns[0], NULL, &s->rk);
+    if (!exactly_once(s)) {
+        if ((rc = new_producer(s, &s->txns[0], NULL, &s->rk)) < 0)
+            return rc;
+        return check_topic(s, s->rk);
+    }
     /* Every slot's id, so that a dead producer's transaction is settled (see the top). */
     for (int i = 0; i < NSLOTS; i++) {
         struct txn *t = &s->txns[i];
         char tid[512];
         snprintf(tid, sizeof tid, "%s-%d-%d", s->a->o.transactional_id_prefix, s->subtask, i);
         if ((rc = new_producer(s, t, tid, &t->rk)) < 0)
+            return rc;
+        if (i == 0 && (rc = check_topic(s, t->rk)) < 0)
             return rc;
         rd_kafka_error_t *e = rd_kafka_init_transactions(t->rk, INIT_TIMEOUT_MS);
         if (e)

@@ -15,9 +15,7 @@
  * the first record still names a real offset) and assigns. Offsets are the source's
  * position: snapshot() writes each owned partition's next offset (and its stop offset when
  * bounded); checkpoint_complete() commits that checkpoint's offsets to the group,
- * asynchronously, for monitoring only. The next offset moves with each record and with each
- * partition EOF event (enable.partition.eof): past transaction markers and aborted records,
- * which are never delivered, so that a bounded partition reaches its stop offset.
+ * asynchronously, for monitoring only.
  *
  * Watermarks per partition: each owned partition keeps its largest timestamp and when it
  * last had a record; every pipeline.auto-watermark-interval the subtask emits the minimum
@@ -562,22 +560,6 @@ static int emit_message(weir_ctx *ctx, struct ksrc *s, const rd_kafka_message_t 
     return weir_emit_commit_flags(out, ts, WEIR_REC_F_KAFKA); /* weir_ctx_reject knows it */
 }
 
-/* The consumer fetched partition p up to end (its last stable offset under read_committed,
- * the default): every record below end was delivered before this event, so the offsets in
- * between, if any, hold no record to read: transaction markers (the last offset of a
- * transactional producer's partition is its commit or abort marker) and the records of aborted
- * transactions. The position moves past them, never past the stop offset: without this a
- * bounded partition ending in a marker never reached its stop offset (issue 11), and
- * records-lag stayed at 1 after every transaction. */
-static void eof_reached(struct kpart *p, int64_t end, uint64_t now)
-{
-    if (!p || end <= p->next)
-        return;
-    p->next = end < p->stop ? end : p->stop;
-    p->moved_ns = now;
-    p->stalls = 0;
-}
-
 static bool all_done(const struct ksrc *s)
 {
     for (int i = 0; i < s->n_parts; i++)
@@ -657,8 +639,10 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
             char why[256];
             snprintf(why, sizeof why, "%s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
-            if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                eof_reached(part_of(s, part), off, now);
+            struct kpart *rp = part_of(s, part);
+            if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF) { /* kafka_offsets.c */
+                if (rp && kafka_eof_moved(&rp->next, rp->stop, off))
+                    rp->moved_ns = now;
                 continue;
             }
             if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__FATAL) {
@@ -666,7 +650,6 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
                               rd_kafka_err2str(e));
                 return -EIO;
             }
-            struct kpart *rp = part_of(s, part);
             if (e == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && rp) { /* 1: assign it again */
                 int rc = kafka_offset_refused(ctx, s->rk, s->uid, o->topic, part, rp->next, why);
                 if (rc < 0 || (rc = assign_all(ctx, s)) < 0)
