@@ -16,6 +16,7 @@
 #include <weir/dlq.h>
 #include <weir/job.h>
 #include <weir/kafka.h>
+#include <weir/metrics.h>
 
 /* A line buffer a sink owns, grown to fit the longest line formatted so far. */
 struct line_buf {
@@ -88,6 +89,16 @@ bool kafka_instance_moved(const char *uid, int subtask, uint32_t i_was, uint32_t
 #define KAFKA_SNAP_VERSION 2u
 int kafka_position_head(weir_ctx *ctx, const char *uid, struct weir_snapshot_in *in,
                         uint32_t head[5]);
+/* kafka_metrics.c: one partition's records-lag, current and committed offset series, under
+ * labels plus topic and partition, in a cell allocated apart (the registry keeps pointers
+ * into it while the partition table grows); the cell starts at next. 0, or -ENOMEM with ctx
+ * failed naming the source uid and the partition. */
+struct kafka_pcell {
+    _Atomic uint64_t lag, current, committed;
+};
+int kafka_partition_metrics(weir_ctx *ctx, weir_metrics *m, const char *labels, const char *uid,
+                            const char *topic, int32_t partition, int64_t next,
+                            struct kafka_pcell **out);
 int kafka_offset_refused(weir_ctx *ctx, rd_kafka_t *rk, const char *uid, const char *topic,
                          int32_t id, int64_t next, const char *why);
 bool kafka_eof_moved(int64_t *next, int64_t stop, int64_t end);

@@ -54,21 +54,15 @@
 #define PENDING_MAX     8                       /* snapshots whose checkpoint may still complete */
 #define STALL_NS        (10ull * 1000000000ull) /* the stall guard's first wait */
 
-/* One partition's published numbers; allocated apart so that the registry's pointers stay
- * valid when the partition table grows. */
-struct pcell {
-    _Atomic uint64_t lag, current, committed;
-};
-
 struct kpart {
     int32_t id;
-    struct pcell *cell; /* NULL without metrics */
-    int64_t next;       /* the next offset to emit */
-    int64_t stop;       /* bounded: the end offset, else INT64_MAX */
-    int64_t max_ts;     /* largest event timestamp seen, INT64_MIN: none */
-    uint64_t last_ns;   /* when it last had a record (or was assigned) */
-    uint64_t moved_ns;  /* when it last had a record or was assigned again: the stall guard */
-    unsigned stalls;    /* times the stall guard fired since its last record */
+    struct kafka_pcell *cell; /* NULL without metrics */
+    int64_t next;             /* the next offset to emit */
+    int64_t stop;             /* bounded: the end offset, else INT64_MAX */
+    int64_t max_ts;           /* largest event timestamp seen, INT64_MIN: none */
+    uint64_t last_ns;         /* when it last had a record (or was assigned) */
+    uint64_t moved_ns;        /* when it last had a record or was assigned again: the stall guard */
+    unsigned stalls;          /* times the stall guard fired since its last record */
     bool idle;
 };
 
@@ -367,38 +361,6 @@ static int assign_all(weir_ctx *ctx, struct ksrc *s)
     return 0;
 }
 
-/* records-lag, current and committed offset series of partition p. */
-static int partition_metrics(weir_ctx *ctx, struct ksrc *s, struct kpart *p)
-{
-    char labels[1400], id[16];
-    snprintf(labels, sizeof labels, "%s", s->labels);
-    snprintf(id, sizeof id, "%d", (int)p->id);
-    if (!(p->cell = calloc(1, sizeof *p->cell)))
-        return -ENOMEM;
-    atomic_store_explicit(&p->cell->current, (uint64_t)p->next, memory_order_relaxed);
-    int m = weir_metrics_labels_append(labels, sizeof labels, "topic", s->ko->o.topic);
-    m |= weir_metrics_labels_append(labels, sizeof labels, "partition", id);
-    if (m == 0) {
-        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_partition_records_lag",
-                                  "Kafka records-lag of one partition: its high watermark minus "
-                                  "the next offset to read",
-                                  WEIR_METRIC_GAUGE, labels, &p->cell->lag);
-        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_partition_current_offset",
-                                  "The next offset of the partition to read", WEIR_METRIC_GAUGE,
-                                  labels, &p->cell->current);
-        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_partition_committed_offset",
-                                  "The offset last committed to the consumer group (at a "
-                                  "completed checkpoint)",
-                                  WEIR_METRIC_GAUGE, labels, &p->cell->committed);
-    }
-    if (m) {
-        weir_ctx_fail(ctx, "kafka source \"%s\": registering the metrics of partition %d failed",
-                      s->uid, (int)p->id);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
 /* Publishes lag and offsets; lag from the high watermarks the fetches brought. */
 static void publish_metrics(struct ksrc *s)
 {
@@ -457,7 +419,8 @@ static int take_partitions(weir_ctx *ctx, struct ksrc *s, int32_t count, bool di
                 return rc;
         }
         if (s->metrics) {
-            int rc = partition_metrics(ctx, s, p);
+            int rc = kafka_partition_metrics(ctx, s->metrics, s->labels, s->uid, s->ko->o.topic,
+                                             p->id, p->next, &p->cell);
             if (rc < 0)
                 return rc;
         }
