@@ -6,7 +6,10 @@
 #ifndef WEIR_HTTP_LISTEN_H
 #define WEIR_HTTP_LISTEN_H
 
+#include <stdarg.h>
 #include <stddef.h>
+
+#include <microhttpd.h>
 
 /* The configuration keys an error names, and the port its examples show. */
 struct http_keys {
@@ -23,5 +26,23 @@ struct http_keys {
  */
 int http_listen(const struct http_keys *k, const char *host, const char *port_spec, int *port,
                 int *family, char *err, size_t errlen);
+
+/* How an endpoint serves: its keys, handler, optional libmicrohttpd logger, and limits. */
+struct http_serve_opts {
+    struct http_keys keys;
+    MHD_AccessHandlerCallback handle;
+    void *arg;                                           /* handle's and log's */
+    void (*log)(void *arg, const char *fmt, va_list ap); /* NULL: libmicrohttpd quiet */
+    unsigned max_clients, max_clients_per_ip, idle_timeout_s;
+};
+
+/*
+ * Listens as http_listen does (host NULL or "": 127.0.0.1) and starts a libmicrohttpd
+ * daemon on its own thread. Returns 0 with *daemon, *port and host_out (the host without the
+ * brackets of "[::1]"), or a negative errno with one line in err naming o->keys.port.
+ */
+int http_serve(const struct http_serve_opts *o, const char *host, const char *port_spec,
+               struct MHD_Daemon **daemon, int *port, char *host_out, size_t host_len, char *err,
+               size_t errlen);
 
 #endif

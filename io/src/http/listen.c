@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "http_listen.h"
@@ -276,4 +277,50 @@ int http_listen(const struct http_keys *k, const char *host, const char *port_sp
     }
     *family = addr.ss_family;
     return fd;
+}
+
+/* ---- serving --------------------------------------------------------------- */
+
+int http_serve(const struct http_serve_opts *o, const char *host, const char *port_spec,
+               struct MHD_Daemon **daemon, int *port, char *host_out, size_t host_len, char *err,
+               size_t errlen)
+{
+    struct stat before, after;
+    int family = AF_INET;
+    if (!host || !host[0])
+        host = "127.0.0.1";
+    snprintf(host_out, host_len, "%.*s", (int)strcspn(host + (host[0] == '['), "]"),
+             host + (host[0] == '['));
+    int fd = http_listen(&o->keys, host, port_spec, port, &family, err, errlen);
+    if (fd < 0)
+        return fd;
+    if (fstat(fd, &before) < 0) {
+        int rc = -errno;
+        errbuf_printf(err, errlen, "%s: %s: %s", o->keys.port, port_spec, strerror(-rc));
+        close(fd);
+        return rc;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+                     (o->log ? MHD_USE_ERROR_LOG : 0) | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    if (o->log)
+        *daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, o->handle, o->arg, MHD_OPTION_EXTERNAL_LOGGER, o->log, o->arg,
+            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, o->max_clients,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_clients_per_ip,
+            MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s, MHD_OPTION_END);
+    else
+        *daemon =
+            MHD_start_daemon(flags, 0, NULL, NULL, o->handle, o->arg, MHD_OPTION_LISTEN_SOCKET, fd,
+                             MHD_OPTION_CONNECTION_LIMIT, o->max_clients,
+                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_clients_per_ip,
+                             MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s, MHD_OPTION_END);
+    if (*daemon)
+        return 0;
+    /* Whether MHD closed the socket on its way out depends on where it failed: close it only
+     * if the descriptor is still the socket we made. */
+    if (fstat(fd, &after) == 0 && after.st_ino == before.st_ino && after.st_dev == before.st_dev)
+        close(fd);
+    errbuf_printf(err, errlen, "%s: %d: could not start the HTTP server (libmicrohttpd)",
+                  o->keys.port, *port);
+    return -EIO;
 }

@@ -37,13 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define KEY_PORT           "metrics.reporter.prom.port"
 #define KEY_HOST           "metrics.reporter.prom.host"
-#define DEFAULT_HOST       "127.0.0.1"
 #define CONTENT_TYPE       "text/plain; version=0.0.4; charset=utf-8"
 #define MAX_CLIENTS        256
 #define MAX_CLIENTS_PER_IP 128
@@ -160,21 +158,13 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
 int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_spec,
                            weir_prom_server **out, char *err, size_t errlen)
 {
-    static const struct http_keys keys = {.port = KEY_PORT, .host = KEY_HOST, .example = 9249};
-    weir_prom_server *s = NULL;
-    struct stat before, after;
-    int fd = -1, family = AF_INET, rc;
-
     errbuf_printf(err, errlen, "%s", "");
     if (!m || !out) {
         errbuf_printf(err, errlen, "weir_prom_server_start: no registry or no result pointer");
         return -EINVAL;
     }
     *out = NULL;
-    if (!host || !host[0])
-        host = DEFAULT_HOST;
-
-    s = calloc(1, sizeof(*s));
+    weir_prom_server *s = calloc(1, sizeof(*s));
     if (!s) {
         errbuf_printf(err, errlen, KEY_PORT ": %s: %s", port_spec ? port_spec : "",
                       strerror(ENOMEM));
@@ -182,45 +172,24 @@ int weir_prom_server_start(weir_metrics *m, const char *host, const char *port_s
     }
     s->metrics = m;
     pthread_mutex_init(&s->log_lock, NULL);
-    snprintf(s->host, sizeof(s->host), "%.*s", (int)strcspn(host + (host[0] == '['), "]"),
-             host + (host[0] == '['));
-    fd = http_listen(&keys, host, port_spec, &s->port, &family, err, errlen);
-    if (fd < 0) {
-        rc = fd;
-        goto err;
-    }
-    if (fstat(fd, &before) < 0) {
-        rc = -errno;
-        errbuf_printf(err, errlen, KEY_PORT ": %s: %s", port_spec, strerror(-rc));
-        goto err;
-    }
-
-    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-                                     MHD_USE_ERROR_LOG | (family == AF_INET6 ? MHD_USE_IPv6 : 0),
-                                 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, s,
-                                 MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned int)MAX_CLIENTS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                                 (unsigned int)MAX_CLIENTS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned int)IDLE_TIMEOUT_S, MHD_OPTION_END);
-    if (!s->daemon) {
-        /* Whether MHD closed the socket on its way out depends on where it failed:
-         * close it only if the descriptor is still the socket we made. */
-        if (fstat(fd, &after) < 0 || after.st_ino != before.st_ino || after.st_dev != before.st_dev)
-            fd = -1;
-        rc = -EIO;
-        errbuf_printf(err, errlen, KEY_PORT ": %d: could not start the HTTP server (libmicrohttpd)",
-                      s->port);
-        goto err;
+    const struct http_serve_opts o = {
+        .keys = {.port = KEY_PORT, .host = KEY_HOST, .example = 9249},
+        .handle = handle,
+        .arg = s,
+        .log = log_mhd,
+        .max_clients = MAX_CLIENTS,
+        .max_clients_per_ip = MAX_CLIENTS_PER_IP,
+        .idle_timeout_s = IDLE_TIMEOUT_S,
+    };
+    int rc =
+        http_serve(&o, host, port_spec, &s->daemon, &s->port, s->host, sizeof s->host, err, errlen);
+    if (rc < 0) {
+        pthread_mutex_destroy(&s->log_lock);
+        free(s);
+        return rc;
     }
     *out = s;
     return 0;
-
-err:
-    if (fd >= 0)
-        close(fd);
-    pthread_mutex_destroy(&s->log_lock);
-    free(s);
-    return rc;
 }
 
 int weir_prom_server_port(const weir_prom_server *s)

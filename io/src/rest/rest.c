@@ -22,12 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define KEY_PORT           "rest.port"
 #define KEY_HOST           "rest.bind-address"
-#define DEFAULT_HOST       "127.0.0.1"
 #define CONTENT_TYPE       "application/json; charset=UTF-8"
 #define MAX_CLIENTS        512
 #define MAX_CLIENTS_PER_IP 256
@@ -125,20 +123,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 int weir_rest_server_start(const char *host, const char *port_spec, weir_rest_get_fn get, void *arg,
                            weir_rest_server **out, char *err, size_t errlen)
 {
-    static const struct http_keys keys = {.port = KEY_PORT, .host = KEY_HOST, .example = 8081};
-    weir_rest_server *s = NULL;
-    struct stat before, after;
-    int fd = -1, family = AF_INET, rc;
-
     errbuf_printf(err, errlen, "%s", "");
     if (!get || !out) {
         errbuf_printf(err, errlen, "weir_rest_server_start: no get function or no result pointer");
         return -EINVAL;
     }
     *out = NULL;
-    if (!host || !host[0])
-        host = DEFAULT_HOST;
-    s = calloc(1, sizeof(*s));
+    weir_rest_server *s = calloc(1, sizeof(*s));
     if (!s) {
         errbuf_printf(err, errlen, KEY_PORT ": %s: %s", port_spec ? port_spec : "",
                       strerror(ENOMEM));
@@ -146,41 +137,22 @@ int weir_rest_server_start(const char *host, const char *port_spec, weir_rest_ge
     }
     s->get = get;
     s->arg = arg;
-    snprintf(s->host, sizeof(s->host), "%.*s", (int)strcspn(host + (host[0] == '['), "]"),
-             host + (host[0] == '['));
-    fd = http_listen(&keys, host, port_spec, &s->port, &family, err, errlen);
-    if (fd < 0) {
-        rc = fd;
-        goto err;
-    }
-    if (fstat(fd, &before) < 0) {
-        rc = -errno;
-        errbuf_printf(err, errlen, KEY_PORT ": %s: %s", port_spec, strerror(-rc));
-        goto err;
-    }
-    s->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | (family == AF_INET6 ? MHD_USE_IPv6 : 0), 0,
-        NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)MAX_CLIENTS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned int)MAX_CLIENTS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)IDLE_TIMEOUT_S, MHD_OPTION_END);
-    if (!s->daemon) {
-        /* As in prom.c: close the socket only if it is still the one we made. */
-        if (fstat(fd, &after) < 0 || after.st_ino != before.st_ino || after.st_dev != before.st_dev)
-            fd = -1;
-        rc = -EIO;
-        errbuf_printf(err, errlen, KEY_PORT ": %d: could not start the HTTP server (libmicrohttpd)",
-                      s->port);
-        goto err;
+    const struct http_serve_opts o = {
+        .keys = {.port = KEY_PORT, .host = KEY_HOST, .example = 8081},
+        .handle = handle,
+        .arg = s,
+        .max_clients = MAX_CLIENTS,
+        .max_clients_per_ip = MAX_CLIENTS_PER_IP,
+        .idle_timeout_s = IDLE_TIMEOUT_S,
+    };
+    int rc =
+        http_serve(&o, host, port_spec, &s->daemon, &s->port, s->host, sizeof s->host, err, errlen);
+    if (rc < 0) {
+        free(s);
+        return rc;
     }
     *out = s;
     return 0;
-
-err:
-    if (fd >= 0)
-        close(fd);
-    free(s);
-    return rc;
 }
 
 int weir_rest_server_port(const weir_rest_server *s)
