@@ -361,9 +361,11 @@ void chk_skew_stats(struct runtime *rt, struct weir_run_stats *st)
 }
 
 /* Tells the run's caller (weir_run_opts.on_checkpoint) that checkpoint pd ended. */
+/* A settled checkpoint to the REST statistics (history.c) and to the run's on_checkpoint. */
 static void report(struct runtime *rt, const struct pending *pd, bool completed,
                    uint64_t duration_ms, uint64_t size_bytes, const char *reason)
 {
+    chk_history_settled(rt, pd, completed, duration_ms, size_bytes, reason);
     const struct weir_run_opts *o = rt->opts;
     if (!o || !o->on_checkpoint)
         return;
@@ -424,7 +426,6 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
                     pd->id, ms, pr.bytes_durable);
         }
         report(rt, pd, true, ms, pr.bytes_durable, NULL);
-        chk_history_settled(rt, pd, true, ms, pr.bytes_durable, NULL);
         atomic_store(&cs->last_id, pd->id);
         if (!pd->savepoint)
             atomic_store(&cs->last_checkpoint_id, pd->id);
@@ -452,8 +453,6 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
                 pd->savepoint ? "savepoint" : "checkpoint", pd->id);
         report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0,
                "cancelled: the job is stopping");
-        chk_history_settled(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0,
-                            "cancelled: the job is stopping");
         return;
     }
     atomic_fetch_add(&cs->failed, 1);
@@ -468,7 +467,6 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
     chk_log(rt, "%s %" PRIu64 " %s%s", pd->savepoint ? "savepoint" : "checkpoint", pd->id,
             status == -ETIMEDOUT ? "" : "failed: ", why);
     report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0, why);
-    chk_history_settled(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0, why);
     if (c->consecutive_failed > c->tolerable) {
         char msg[768];
         snprintf(msg, sizeof msg,
@@ -740,66 +738,4 @@ void chk_free(struct runtime *rt)
     weir_storage_close(c->storage);
     free(c);
     rt->chk.coord = NULL;
-}
-
-int chk_register_metrics(struct runtime *rt)
-{
-    struct chk_stats *cs = &rt->job->chk;
-    char labels[600];
-    int rc = rt_labels(rt, NULL, NULL, -1, labels, sizeof labels);
-    if (rc < 0)
-        return rc;
-    rc |=
-        weir_metrics_add_u64(rt->metrics, "weir_job_numberOfCompletedCheckpoints",
-                             "Checkpoints completed", WEIR_METRIC_COUNTER, labels, &cs->completed);
-    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_numberOfFailedCheckpoints",
-                               "Checkpoints failed or expired", WEIR_METRIC_COUNTER, labels,
-                               &cs->failed);
-    rc |=
-        weir_metrics_add_u64(rt->metrics, "weir_job_numberOfInProgressCheckpoints",
-                             "Checkpoints in flight", WEIR_METRIC_GAUGE, labels, &cs->in_progress);
-    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_lastCheckpointDuration",
-                               "Duration of the last completed checkpoint in ms", WEIR_METRIC_GAUGE,
-                               labels, &cs->last_duration_ms);
-    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_lastCheckpointSize",
-                               "Bytes of the last completed checkpoint", WEIR_METRIC_GAUGE, labels,
-                               &cs->last_size_bytes);
-    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_lastCompletedCheckpointId",
-                               "Id of the last completed checkpoint", WEIR_METRIC_GAUGE, labels,
-                               &cs->last_id);
-    rc |= weir_metrics_add_u64(rt->metrics, "weir_job_numRestarts",
-                               "Restarts of the job from a checkpoint", WEIR_METRIC_COUNTER, labels,
-                               &cs->restarts);
-    for (int i = 0; i < rt->n_tasks && rc == 0; i++) {
-        struct task *t = &rt->tasks[i];
-        char l[1024];
-        if (rt_labels(rt, "task_name", t->chain_name, t->subtask, l, sizeof l) < 0)
-            return -ENOMEM;
-        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_checkpointAlignmentTimeNs",
-                                   "Total time spent aligning checkpoint barriers (ns)",
-                                   WEIR_METRIC_COUNTER, l, &t->chk.align_ns);
-        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_checkpointSyncTimeNs",
-                                   "Total time in the synchronous part of snapshots (ns)",
-                                   WEIR_METRIC_COUNTER, l, &t->chk.sync_ns);
-        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointSyncDurationMs",
-                                   "Synchronous part of this subtask's last completed snapshot",
-                                   WEIR_METRIC_GAUGE, l, &t->chk.last_sync_ms);
-        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointAsyncDurationMs",
-                                   "From hand-over to the io thread to the checkpoint complete",
-                                   WEIR_METRIC_GAUGE, l, &t->chk.last_async_ms);
-        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointEndToEndDurationMs",
-                                   "From the trigger until this subtask's state was durable",
-                                   WEIR_METRIC_GAUGE, l, &t->chk.last_e2e_ms);
-        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointAlignmentDurationMs",
-                                   "Barrier alignment of this subtask's last completed snapshot",
-                                   WEIR_METRIC_GAUGE, l, &t->chk.last_align_ms);
-        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointChannelStateBytes",
-                                   "Records in flight in this subtask's last unaligned snapshot",
-                                   WEIR_METRIC_GAUGE, l, &t->chk.last_channel_bytes);
-        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_lastCheckpointSizeBytes",
-                                   "Bytes of this subtask's state files in the last completed "
-                                   "checkpoint",
-                                   WEIR_METRIC_GAUGE, l, &t->chk.last_size_bytes);
-    }
-    return rc ? -ENOMEM : 0;
 }
