@@ -261,15 +261,7 @@ static void kafka_count_bounded_ends_with_the_committed_counts(void **st)
                           "--bounded",
                           out,
                           NULL};
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0)
-            _exit(126);
-        execv(weir, (char *const *)argv);
-        _exit(127);
-    }
+    pid_t pid = wt_weir_start(argv, log, NULL);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int status = 0;

@@ -141,22 +141,8 @@ static int run_weir(const char *topic, const char *out, const char *const *defs,
     argv[n++] = out;
     argv[n] = NULL;
     assert_true(n < 64);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0)
-            _exit(126);
-        execv(weir, (char *const *)argv);
-        _exit(127);
-    }
-    if (kill_ms > 0) {
-        usleep((useconds_t)kill_ms * 1000);
-        kill(pid, SIGKILL);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return status;
+    pid_t pid = wt_weir_start(argv, log, NULL);
+    return wt_weir_wait(pid, kill_ms);
 }
 
 static void show(const char *log)
@@ -580,15 +566,7 @@ static void dead_letters_are_counted_per_operator(void **st)
                           "json",
                           out,
                           NULL};
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0)
-            _exit(126);
-        execv(weir, (char *const *)argv);
-        _exit(127);
-    }
+    pid_t pid = wt_weir_start(argv, log, NULL);
     for (int i = 0; i < 900 && !url[0]; i++) { /* "weir: metrics: URL" */
         usleep(100 * 1000);
         FILE *f = fopen(log, "r");
@@ -743,15 +721,7 @@ static void dlq_lost_mid_run_fails_the_job(void **st)
                           "json",
                           out,
                           NULL};
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0)
-            _exit(126);
-        execv(weir, (char *const *)argv);
-        _exit(127);
-    }
+    pid_t pid = wt_weir_start(argv, log, NULL);
     /* both dead letters there: the job runs and its DLQ works */
     n_letters = 0;
     for (int i = 0; i < 600 && n_letters < 2; i++) {

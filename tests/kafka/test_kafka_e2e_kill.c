@@ -109,29 +109,7 @@ static int run_weir(const struct run *r)
     argv[a++] = "--rate";
     argv[a++] = r->paced ? RATE : FAST;
     argv[a] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(r->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-            _exit(126);
-        if (r->crash_point)
-            setenv("WEIR_CRASH_POINT", r->crash_point, 1);
-        else
-            unsetenv("WEIR_CRASH_POINT");
-        execv(weir, (char *const *)argv);
-        _exit(127);
-    }
-    assert_true(pid > 0);
-    if (r->kill_after_ms > 0) {
-        struct timespec ts = {r->kill_after_ms / 1000, (r->kill_after_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return st;
+    return wt_weir_wait(wt_weir_start(argv, r->log, r->crash_point), r->kill_after_ms);
 }
 
 static void print_log(const char *log)

@@ -108,15 +108,7 @@ static pid_t start(const struct run *r)
         argv[n++] = "--bounded";
     argv[n++] = r->out;
     argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!freopen(r->log, "w", stdout) || dup2(fileno(stdout), 2) < 0)
-            _exit(126);
-        execv(weir, (char *const *)argv);
-        _exit(127);
-    }
+    pid_t pid = wt_weir_start(argv, r->log, NULL);
     return pid;
 }
 

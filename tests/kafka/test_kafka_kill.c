@@ -64,22 +64,8 @@ static int run_weir(const char *out, const char *ck, bool restore, int kill_ms, 
     for (size_t i = 0; i < sizeof job / sizeof *job; i++)
         argv[n++] = job[i];
     argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0)
-            _exit(126);
-        execv(weir, (char *const *)argv);
-        _exit(127);
-    }
-    if (kill_ms > 0) {
-        usleep((useconds_t)kill_ms * 1000);
-        kill(pid, SIGKILL);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return status;
+    pid_t pid = wt_weir_start(argv, log, NULL);
+    return wt_weir_wait(pid, kill_ms);
 }
 
 /* The committed rows of out, sorted, written to file. */

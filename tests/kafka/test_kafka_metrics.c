@@ -108,15 +108,7 @@ static void consumed_lag_and_committed_offsets(void **st)
                           topic,
                           out,
                           NULL};
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!freopen(log_path, "w", stdout) || dup2(fileno(stdout), 2) < 0)
-            _exit(126);
-        execv(weir, (char *const *)argv);
-        _exit(127);
-    }
+    pid_t pid = wt_weir_start(argv, log_path, NULL);
     /* its endpoint, from the line "weir: metrics: URL" */
     for (int i = 0; i < 900 && !url[0]; i++) {
         usleep(100 * 1000);

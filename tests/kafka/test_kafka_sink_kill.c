@@ -37,24 +37,8 @@
 #define N     30000
 #define PARTS 4
 
-static char weir_bin[PATH_MAX + 16];
 static const char *bootstrap;
 static uint64_t rng;
-
-/* The weir command beside this test: <build>/tests/<this> -> <build>/tools/weir. */
-static void find_weir(void)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        exit(1);
-    self[n] = 0;
-    char *slash = strrchr(self, '/');
-    *slash = 0;
-    slash = strrchr(self, '/');
-    *slash = 0;
-    snprintf(weir_bin, sizeof weir_bin, "%s/tools/weir", self);
-}
 
 struct run {
     const char *topic, *ck, *guarantee;
@@ -74,13 +58,13 @@ static int run_weir(const struct run *r)
     snprintf(records, sizeof records, "%d", N);
     const char *argv[64];
     int a = 0;
-    const char *pre[] = {weir_bin, "run",
-                         "-p",     "2",
-                         "-D",     "metrics.reporter.prom.port=0",
-                         "-D",     "execution.checkpointing.interval=100ms",
-                         "-D",     "restart-strategy.type=none",
-                         "-D",     "weir.progress=never",
-                         "-D",     ckdef};
+    const char *pre[] = {wt_weir_cmd(), "run",
+                         "-p",          "2",
+                         "-D",          "metrics.reporter.prom.port=0",
+                         "-D",          "execution.checkpointing.interval=100ms",
+                         "-D",          "restart-strategy.type=none",
+                         "-D",          "weir.progress=never",
+                         "-D",          ckdef};
     for (size_t i = 0; i < sizeof pre / sizeof *pre; i++)
         argv[a++] = pre[i];
     if (r->restore) {
@@ -107,28 +91,7 @@ static int run_weir(const struct run *r)
     for (size_t i = 0; i < sizeof job / sizeof *job; i++)
         argv[a++] = job[i];
     argv[a] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(r->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        if (r->crash_point)
-            setenv("WEIR_CRASH_POINT", r->crash_point, 1);
-        else
-            unsetenv("WEIR_CRASH_POINT");
-        execv(weir_bin, (char *const *)argv);
-        _exit(127);
-    }
-    assert_true(pid > 0);
-    if (r->kill_after_ms > 0) {
-        struct timespec ts = {r->kill_after_ms / 1000, (r->kill_after_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return st;
+    return wt_weir_wait(wt_weir_start(argv, r->log, r->crash_point), r->kill_after_ms);
 }
 
 static void print_log(const char *log)
@@ -382,11 +345,7 @@ static void transaction_timeout_above_broker_max_names_the_key(void **state)
 int main(void)
 {
     bootstrap = wt_kafka_bootstrap();
-    find_weir();
-    if (access(weir_bin, X_OK) != 0) {
-        fprintf(stderr, "no weir command at %s\n", weir_bin);
-        return 1;
-    }
+    wt_weir_cmd();
     rng = wt_seed((uint64_t)time(NULL));
     print_message("seed %llu (WEIR_TEST_SEED replays it)\n", (unsigned long long)rng);
     const struct CMUnitTest tests[] = {

@@ -213,16 +213,6 @@ struct weir_proc {
     char jid[33];
 };
 
-static const char *weir_cmd(void)
-{
-    const char *w = getenv("WEIR");
-    if (!w || !*w) {
-        fprintf(stderr, "skip: WEIR (the weir command) is not set: run through ctest\n");
-        exit(77);
-    }
-    return w;
-}
-
 /* weir run <args...>, stderr into a log in the scratch directory. */
 static void weir_start(struct weir_proc *p, const char *tag, const char *const *args)
 {
@@ -232,7 +222,7 @@ static void weir_start(struct weir_proc *p, const char *tag, const char *const *
     p->jid[0] = '\0';
     const char *argv[64];
     int n = 0;
-    argv[n++] = weir_cmd();
+    argv[n++] = wt_weir_cmd();
     argv[n++] = "run";
     for (; *args && n < 62; args++)
         argv[n++] = *args;
@@ -879,7 +869,7 @@ static void test_port_taken(void **state)
 
 int main(void)
 {
-    weir_cmd();
+    wt_weir_cmd();
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 
@@ -137,6 +138,17 @@ void wt_collect_sort(int c, int (*cmp)(const void *, const void *));
 int wt_out_cmp(const void *a, const void *b);
 /* Hands collector c's entries to the caller (free() them) and empties it. */
 struct wt_out *wt_collect_take(int c, size_t *n);
+
+/* ---- the weir command ------------------------------------------------------------------ */
+
+/* $WEIR, the weir command ctest names; exits 77 (skip) when it is not set. */
+const char *wt_weir_cmd(void);
+/* Starts argv (argv[0] the command) in a child with stdout and stderr into log (truncated)
+ * and WEIR_CRASH_POINT set to crash_point, or unset when it is NULL. Returns the pid. */
+pid_t wt_weir_start(const char *const *argv, const char *log, const char *crash_point);
+/* Waits for pid to end, SIGKILLing it first after kill_after_ms when that is > 0. Returns
+ * its wait status. */
+int wt_weir_wait(pid_t pid, int kill_after_ms);
 
 /* ---- the best-value sink --------------------------------------------------------------- */
 
