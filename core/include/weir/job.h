@@ -61,6 +61,9 @@ enum weir_start {
                            restore hooks follow open ("latest" with none yet starts empty) */
     WEIR_START_RETRY,   /* an in-process restart before any checkpoint completed: from no
                            state again, over what this run's earlier attempts left */
+    WEIR_START_RESUME,  /* "--from-checkpoint latest" found no complete checkpoint: from no
+                           state, over what a run killed before its first checkpoint left
+                           (a supervisor's restart): its uncommitted output is not output */
 };
 enum weir_start weir_ctx_start(const weir_ctx *ctx);
 /* The run's configuration, for the keys a connector reads (config.h's getters). */

@@ -49,7 +49,10 @@ enum weir_start weir_ctx_start(const weir_ctx *ctx)
     /* a checkpoint found, not only asked for: "latest" with none yet is a fresh start */
     if (ctx->rt->chk.restore || ctx->rt->chk.restored_id)
         return WEIR_START_RESTORE;
-    return atomic_load(&ctx->rt->job->chk.restarts) ? WEIR_START_RETRY : WEIR_START_FRESH;
+    if (atomic_load(&ctx->rt->job->chk.restarts))
+        return WEIR_START_RETRY;
+    const char *from = ctx->rt->opts ? ctx->rt->opts->restore_from : NULL;
+    return from && !strcmp(from, "latest") ? WEIR_START_RESUME : WEIR_START_FRESH;
 }
 
 const struct weir_config *weir_ctx_config(const weir_ctx *ctx)

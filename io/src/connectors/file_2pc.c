@@ -24,8 +24,10 @@
  * The directory belongs to one run and its restores. A fresh run (weir_ctx_start) finds it
  * empty, or is refused (-EEXIST, not restarted) unless sink.file.overwrite says to delete
  * the sink's files there first; an in-process retry before any checkpoint deletes what its
- * earlier attempts left; a restore deletes only its own subtask's unlisted in-progress and
- * pending files. "The sink's files" are the names above with its suffix, nothing else.
+ * earlier attempts left; a run resumed with --from-checkpoint latest that finds no complete
+ * checkpoint (a process killed before its first) deletes the in-progress and pending files
+ * there and refuses committed ones; a restore deletes only its own subtask's unlisted in-progress
+ * and pending files. "The sink's files" are the names above with its suffix, nothing else.
  *
  * The sink of one subtask (tpc_state_str), over those files:
  *
@@ -165,6 +167,9 @@ static int claim_dir(weir_ctx *ctx, struct tpc_sink *s)
             close(fd);
         return fail_errno(ctx, "open", s->a->dir);
     }
+    /* resumed with nothing to resume (WEIR_START_RESUME): in-progress and pending files of
+     * any subtask are a killed run's uncommitted output; committed ones are refused */
+    bool resume = start == WEIR_START_RESUME;
     bool used = false;
     int rc = 0;
     struct dirent *de;
@@ -173,13 +178,21 @@ static int claim_dir(weir_ctx *ctx, struct tpc_sink *s)
         uint64_t n;
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
-        if (!clear)
+        bool own = own_name(s, de->d_name, &sub, &n, &stage);
+        if (!clear && !(resume && own && stage < 2))
             used = true;
-        else if (own_name(s, de->d_name, &sub, &n, &stage) &&
-                 unlinkat(s->dirfd, de->d_name, 0) < 0 && errno != ENOENT)
-            rc = fail_errno(ctx, "overwrite: unlink", de->d_name);
+        else if (own && unlinkat(s->dirfd, de->d_name, 0) < 0 && errno != ENOENT)
+            rc = fail_errno(ctx, clear ? "overwrite: unlink" : "unlink", de->d_name);
     }
     closedir(d);
+    if (used && resume) {
+        weir_ctx_fail(ctx,
+                      "%s: not empty (committed part files, or others), and --from-checkpoint "
+                      "latest found no checkpoint to continue them from: use another "
+                      "directory, or --overwrite (sink.file.overwrite: true) to replace them",
+                      s->a->dir);
+        return -EEXIST;
+    }
     if (used) {
         weir_ctx_fail(ctx,
                       "%s: not empty, and a fresh run (no --from-checkpoint) would mix its part "
