@@ -45,4 +45,9 @@ int http_serve(const struct http_serve_opts *o, const char *host, const char *po
                struct MHD_Daemon **daemon, int *port, char *host_out, size_t host_len, char *err,
                size_t errlen);
 
+/* Queues body (len bytes, of content type; mode as libmicrohttpd's, MUST_FREE bodies freed
+ * on failure too) with status; a 405 says "Allow: GET, HEAD". */
+enum MHD_Result http_reply(struct MHD_Connection *c, unsigned int status, const char *type,
+                           const char *body, size_t len, enum MHD_ResponseMemoryMode mode);
+
 #endif

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -323,4 +324,24 @@ int http_serve(const struct http_serve_opts *o, const char *host, const char *po
     errbuf_printf(err, errlen, "%s: %d: could not start the HTTP server (libmicrohttpd)",
                   o->keys.port, *port);
     return -EIO;
+}
+
+/* ---- replies --------------------------------------------------------------- */
+
+enum MHD_Result http_reply(struct MHD_Connection *c, unsigned int status, const char *type,
+                           const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free((void *)body);
+        return MHD_NO;
+    }
+    enum MHD_Result ret = MHD_NO;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) == MHD_YES &&
+        (status != MHD_HTTP_METHOD_NOT_ALLOWED ||
+         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") == MHD_YES))
+        ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
 }

@@ -69,31 +69,6 @@ static const char NO_MEMORY[] = "Out of memory rendering metrics.\n";
 
 /* ---- HTTP ------------------------------------------------------------------ */
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, const char *type,
-                             const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
-{
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
-    enum MHD_Result ret;
-
-    if (!r) {
-        if (mode == MHD_RESPMEM_MUST_FREE)
-            free((void *)body);
-        return MHD_NO;
-    }
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES)
-        goto err;
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
-        goto err;
-    ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-
-err:
-    MHD_destroy_response(r);
-    return MHD_NO;
-}
-
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
@@ -104,19 +79,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
     /* MHD answers HEAD with the headers of the GET response and no body. */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", NOT_ALLOWED,
-                     sizeof(NOT_ALLOWED) - 1, MHD_RESPMEM_PERSISTENT);
+        return http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", NOT_ALLOWED,
+                          sizeof(NOT_ALLOWED) - 1, MHD_RESPMEM_PERSISTENT);
     if (strcmp(url, "/metrics") == 0) {
         if (weir_metrics_render(s->metrics, &text, &len) < 0)
-            return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", NO_MEMORY,
-                         sizeof(NO_MEMORY) - 1, MHD_RESPMEM_PERSISTENT);
-        return reply(c, MHD_HTTP_OK, CONTENT_TYPE, text, len, MHD_RESPMEM_MUST_FREE);
+            return http_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8",
+                              NO_MEMORY, sizeof(NO_MEMORY) - 1, MHD_RESPMEM_PERSISTENT);
+        return http_reply(c, MHD_HTTP_OK, CONTENT_TYPE, text, len, MHD_RESPMEM_MUST_FREE);
     }
     if (strcmp(url, "/") == 0)
-        return reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", ROOT_PAGE, sizeof(ROOT_PAGE) - 1,
-                     MHD_RESPMEM_PERSISTENT);
-    return reply(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", NOT_FOUND,
-                 sizeof(NOT_FOUND) - 1, MHD_RESPMEM_PERSISTENT);
+        return http_reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", ROOT_PAGE,
+                          sizeof(ROOT_PAGE) - 1, MHD_RESPMEM_PERSISTENT);
+    return http_reply(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", NOT_FOUND,
+                      sizeof(NOT_FOUND) - 1, MHD_RESPMEM_PERSISTENT);
 }
 
 /* One line per LOG_INTERVAL_S at most: a client that sends a thousand bad requests

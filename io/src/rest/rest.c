@@ -48,26 +48,7 @@ static const char TOO_LONG[] = "{\"errors\":[\"Bad request: path too long.\"]}";
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, const char *body,
                              size_t len, enum MHD_ResponseMemoryMode mode)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
-    enum MHD_Result ret;
-
-    if (!r) {
-        if (mode == MHD_RESPMEM_MUST_FREE)
-            free((void *)body);
-        return MHD_NO;
-    }
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE) != MHD_YES)
-        goto err;
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
-        goto err;
-    ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-
-err:
-    MHD_destroy_response(r);
-    return MHD_NO;
+    return http_reply(c, status, CONTENT_TYPE, body, len, mode);
 }
 
 /* "/v1/jobs/" -> "/jobs": Flink's version prefix and a trailing '/' dropped (MHD has
