@@ -1,6 +1,7 @@
 /*
  * Flink's REST API, read side, for the job a weir_job_run runs: the documents behind
- * io/include/weir/rest.h's server, built with jansson on the server's thread.
+ * io/include/weir/rest.h's server, built with jansson on the server's thread. rest_route.c
+ * routes requests here (its table has every path), rest_ops.c answers the operations.
  *
  *   GET /overview                                    cluster overview
  *   GET /config                                      dashboard configuration

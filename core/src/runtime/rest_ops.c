@@ -90,11 +90,19 @@ static struct rest_trigger *trigger_add(struct job_live *l)
     return t;
 }
 
+/* The storage names state.savepoints.dir in its errors; a request's own directory is its
+ * target-directory, so the cause names that instead. */
 static void trigger_fail(struct rest_trigger *t, const char *cause)
 {
+    static const char CONFIGURED[] = "state.savepoints.dir: ";
+    bool own = t->dir && strncmp(cause, CONFIGURED, sizeof CONFIGURED - 1) == 0;
     t->done = true;
     free(t->cause);
-    t->cause = strdup(cause);
+    t->cause = NULL;
+    if (own && asprintf(&t->cause, "target-directory: %s", cause + sizeof CONFIGURED - 1) < 0)
+        t->cause = NULL;
+    if (!t->cause)
+        t->cause = strdup(cause);
 }
 
 /* ---- the body's fields ------------------------------------------------------------ */
