@@ -132,19 +132,44 @@ static void expect_exit(struct weir_proc *p, int want, const char *what)
     }
 }
 
+/* weir run [extra...] pipeline --unbounded --rate 1000 as p, in scratch directory tag, with
+ * checkpoints every interval (NULL: none) into tag/ck; waits for its REST line when wait. The
+ * scratch directory's path. */
+static const char *run_pipeline(struct weir_proc *p, const char *tag, const char *interval,
+                                const char *const *extra, bool wait)
+{
+    const char *dir = wt_tmp_dir(tag);
+    char every[128], ck[4200];
+    const char *argv[48] = {QUIET, REST0};
+    int n = 0;
+    while (argv[n])
+        n++;
+    if (interval) {
+        snprintf(every, sizeof every, "execution.checkpointing.interval=%s", interval);
+        snprintf(ck, sizeof ck, "state.checkpoints.dir=%s/ck", dir);
+        const char *const chk[] = {"-D", every, "-D", ck};
+        for (size_t i = 0; i < 4; i++)
+            argv[n++] = chk[i];
+    }
+    for (; extra && *extra && n < 40; extra++)
+        argv[n++] = *extra;
+    const char *const job[] = {"pipeline", "--unbounded", "--rate", "1000", NULL};
+    for (size_t i = 0; i < 5; i++)
+        argv[n++] = job[i];
+    weir_start(p, tag, argv);
+    if (wait)
+        weir_wait_rest(p);
+    return dir;
+}
+
 /* A savepoint into a directory the request names completes there; the run stopped and
  * started again from its location restores it. */
 static void test_savepoint_then_restore(void **state)
 {
     (void)state;
-    const char *dir = wt_tmp_dir("rest-ops-sp");
-    char ck[4200], body[4200], id[33];
-    snprintf(ck, sizeof ck, "state.checkpoints.dir=%s/ck", dir);
+    char body[4200], id[33];
     struct weir_proc p;
-    weir_start(&p, "rest-ops-sp-1",
-               (const char *const[]){QUIET, REST0, "-D", "execution.checkpointing.interval=200ms",
-                                     "-D", ck, "pipeline", "--unbounded", "--rate", "1000", NULL});
-    weir_wait_rest(&p);
+    const char *dir = run_pipeline(&p, "rest-ops-sp", "200ms", NULL, true);
     snprintf(body, sizeof body, "{\"target-directory\":\"%s/sp\",\"cancel-job\":false}", dir);
     trigger(&p, "savepoints", body, id);
     json_t *d = wait_trigger(&p, "savepoints", id);
@@ -165,11 +190,8 @@ static void test_savepoint_then_restore(void **state)
     json_decref(d);
     weir_stop(&p);
 
-    weir_start(&p, "rest-ops-sp-2",
-               (const char *const[]){QUIET, REST0, "-D", "execution.checkpointing.interval=200ms",
-                                     "-D", ck, "--from-savepoint", loc, "pipeline", "--unbounded",
-                                     "--rate", "1000", NULL});
-    weir_wait_rest(&p);
+    run_pipeline(&p, "rest-ops-sp-2", "200ms", (const char *const[]){"--from-savepoint", loc, NULL},
+                 true);
     d = wait_checkpoints(&p, has_completed, "a checkpoint after the restore");
     assert_int_equal(int_at(json_object_get(d, "counts"), "restored"), 1);
     json_t *r = json_object_get(json_object_get(d, "latest"), "restored");
@@ -186,19 +208,16 @@ static void test_savepoint_failure_keeps_job(void **state)
 {
     (void)state;
     const char *dir = wt_tmp_dir("rest-ops-spfail");
-    char ck[4200], file[4200], body[4300], id[33];
-    snprintf(ck, sizeof ck, "state.checkpoints.dir=%s/ck", dir);
+    char file[4200], body[4300], id[33];
     snprintf(file, sizeof file, "%s/a-file", dir);
     FILE *f = fopen(file, "w");
     assert_non_null(f);
     fclose(f);
     struct weir_proc p;
-    weir_start(&p, "rest-ops-spfail",
-               (const char *const[]){QUIET, REST0, "-D", "execution.checkpointing.interval=200ms",
-                                     "-D", "execution.checkpointing.tolerable-failed-checkpoints=0",
-                                     "-D", "restart-strategy.type=none", "-D", ck, "pipeline",
-                                     "--unbounded", "--rate", "1000", NULL});
-    weir_wait_rest(&p);
+    run_pipeline(&p, "rest-ops-spfail", "200ms",
+                 (const char *const[]){"-D", "execution.checkpointing.tolerable-failed-checkpoints=0",
+                                       "-D", "restart-strategy.type=none", NULL},
+                 true);
     snprintf(body, sizeof body, "{\"target-directory\":\"%s/under\"}", file);
     trigger(&p, "savepoints", body, id);
     json_t *d = wait_trigger(&p, "savepoints", id);
@@ -230,14 +249,9 @@ static void test_savepoint_failure_keeps_job(void **state)
 static void test_savepoint_cancel_job(void **state)
 {
     (void)state;
-    const char *dir = wt_tmp_dir("rest-ops-spcancel");
-    char ck[4200], body[4300], id[33];
-    snprintf(ck, sizeof ck, "state.checkpoints.dir=%s/ck", dir);
+    char body[4300], id[33];
     struct weir_proc p;
-    weir_start(&p, "rest-ops-spcancel",
-               (const char *const[]){QUIET, REST0, "-D", "execution.checkpointing.interval=1h",
-                                     "-D", ck, "pipeline", "--unbounded", "--rate", "1000", NULL});
-    weir_wait_rest(&p);
+    const char *dir = run_pipeline(&p, "rest-ops-spcancel", "1h", NULL, true);
     snprintf(body, sizeof body,
              "{\"target-directory\":\"%s/sp\",\"cancel-job\":true,\"formatType\":\"CANONICAL\"}",
              dir);
@@ -251,10 +265,7 @@ static void test_cancel(void **state)
 {
     (void)state;
     struct weir_proc p;
-    weir_start(&p, "rest-ops-cancel",
-               (const char *const[]){QUIET, REST0, "pipeline", "--unbounded", "--rate", "1000",
-                                     NULL});
-    weir_wait_rest(&p);
+    run_pipeline(&p, "rest-ops-cancel", NULL, NULL, true);
     check_errors(send_json(&p, "PATCH", NULL, 400, "/jobs/%s?mode=stop", p.jid), "mode=cancel");
     json_t *d = send_json(&p, "PATCH", NULL, 202, "/jobs/%s?mode=cancel", p.jid);
     assert_true(json_is_object(d) && json_object_size(d) == 0);
@@ -267,14 +278,9 @@ static void test_cancel(void **state)
 static void test_checkpoint_trigger(void **state)
 {
     (void)state;
-    const char *dir = wt_tmp_dir("rest-ops-chk");
-    char ck[4200], id[33];
-    snprintf(ck, sizeof ck, "state.checkpoints.dir=%s/ck", dir);
+    char id[33];
     struct weir_proc p;
-    weir_start(&p, "rest-ops-chk",
-               (const char *const[]){QUIET, REST0, "-D", "execution.checkpointing.interval=1h",
-                                     "-D", ck, "pipeline", "--unbounded", "--rate", "1000", NULL});
-    weir_wait_rest(&p);
+    run_pipeline(&p, "rest-ops-chk", "1h", NULL, true);
     check_errors(send_json(&p, "POST", "{\"checkpointType\":\"INCREMENTAL\"}", 400,
                       "/jobs/%s/checkpoints", p.jid),
                  "state.backend.incremental");
@@ -353,10 +359,7 @@ static void test_bad_requests(void **state)
     (void)state;
     struct weir_proc p;
     char id[33];
-    weir_start(&p, "rest-ops-bad",
-               (const char *const[]){QUIET, REST0, "pipeline", "--unbounded", "--rate", "1000",
-                                     NULL});
-    weir_wait_rest(&p);
+    run_pipeline(&p, "rest-ops-bad", NULL, NULL, true);
     check_errors(send_json(&p, "POST", "{not json", 400, "/jobs/%s/savepoints", p.jid), "not JSON");
     check_errors(send_json(&p, "POST", "[1]", 400, "/jobs/%s/savepoints", p.jid), "object");
     check_errors(send_json(&p, "POST", "{\"cancel-job\":\"yes\"}", 400, "/jobs/%s/savepoints", p.jid),
@@ -446,10 +449,8 @@ static void test_auth(void **state)
     char tf[4300], jobs[64], sp[128];
     snprintf(tf, sizeof tf, "rest.auth.token-file=%s", token_file("rest-ops-auth", "s3cret"));
     struct weir_proc p;
-    weir_start(&p, "rest-ops-auth-1",
-               (const char *const[]){QUIET, REST0, "-D", "rest.bind-address=0.0.0.0", "-D", tf,
-                                     "pipeline", "--unbounded", "--rate", "1000", NULL});
-    weir_wait_rest(&p);
+    run_pipeline(&p, "rest-ops-auth-1", NULL,
+                 (const char *const[]){"-D", "rest.bind-address=0.0.0.0", "-D", tf, NULL}, true);
     snprintf(jobs, sizeof jobs, "/jobs/%s", p.jid);
     snprintf(sp, sizeof sp, "/jobs/%s/savepoints", p.jid);
     assert_int_equal(status_of(&p, "GET", NULL, jobs), 401);
@@ -461,10 +462,8 @@ static void test_auth(void **state)
     assert_int_equal(status_of(&p, "POST", "s3cret", sp), 202);
     weir_stop(&p);
 
-    weir_start(&p, "rest-ops-auth-2",
-               (const char *const[]){QUIET, REST0, "-D", tf, "-D", "rest.auth.open-reads=true",
-                                     "pipeline", "--unbounded", "--rate", "1000", NULL});
-    weir_wait_rest(&p);
+    run_pipeline(&p, "rest-ops-auth-2", NULL,
+                 (const char *const[]){"-D", tf, "-D", "rest.auth.open-reads=true", NULL}, true);
     snprintf(jobs, sizeof jobs, "/jobs/%s", p.jid);
     assert_int_equal(status_of(&p, "GET", NULL, jobs), 200);
     assert_int_equal(status_of(&p, "PATCH", NULL, jobs), 401);
@@ -478,14 +477,12 @@ static void test_auth_refusals(void **state)
 {
     (void)state;
     struct weir_proc p;
-    weir_start(&p, "rest-ops-open",
-               (const char *const[]){QUIET, REST0, "-D", "rest.bind-address=0.0.0.0", "pipeline",
-                                     "--unbounded", NULL});
+    run_pipeline(&p, "rest-ops-open", NULL,
+                 (const char *const[]){"-D", "rest.bind-address=0.0.0.0", NULL}, false);
     expect_exit(&p, 2,
                 "rest.bind-address: 0.0.0.0: not a loopback address: set rest.auth.token-file");
-    weir_start(&p, "rest-ops-notoken",
-               (const char *const[]){QUIET, REST0, "-D", "rest.auth.token-file=/nonexistent/tok",
-                                     "pipeline", "--unbounded", NULL});
+    run_pipeline(&p, "rest-ops-notoken", NULL,
+                 (const char *const[]){"-D", "rest.auth.token-file=/nonexistent/tok", NULL}, false);
     expect_exit(&p, 2, "rest.auth.token-file: /nonexistent/tok: No such file or directory");
 }
 
