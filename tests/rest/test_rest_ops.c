@@ -372,6 +372,9 @@ static void test_bad_requests(void **state)
     check_errors(send_json(&p, "POST", "{\"formatType\":\"BOGUS\"}", 400, "/jobs/%s/savepoints",
                       p.jid),
                  "BOGUS");
+    check_errors(send_json(&p, "POST", "{\"target-directory\":\"s3://b/sp\"}", 400,
+                           "/jobs/%s/savepoints", p.jid),
+                 "state.checkpoints.dir");
     check_errors(send_json(&p, "POST", "{\"triggerId\":\"x\"}", 400, "/jobs/%s/checkpoints", p.jid),
                  "triggerId");
     check_errors(send_json(&p, "POST", "{}", 404, "/jobs/00000000000000000000000000000000/savepoints"),
