@@ -244,8 +244,9 @@ static void test_savepoint_failure_keeps_job(void **state)
     weir_stop(&p);
 }
 
-/* cancel-job: the savepoint completes, then the job ends cancelled (weir run says
- * "stopped" and exits 0, as after SIGTERM). */
+/* cancel-job: the savepoint completes, then the job ends CANCELED, and its REST API waits
+ * until the savepoint's result has been fetched (as Flink's cluster does); weir run then says
+ * "stopped" and exits 0, as after SIGTERM. */
 static void test_savepoint_cancel_job(void **state)
 {
     (void)state;
@@ -256,8 +257,26 @@ static void test_savepoint_cancel_job(void **state)
              "{\"target-directory\":\"%s/sp\",\"cancel-job\":true,\"formatType\":\"CANONICAL\"}",
              dir);
     trigger(&p, "savepoints", body, id);
+    bool canceled = false;
+    for (int i = 0; i < 600 && !canceled; i++) {
+        json_t *d = get(&p, 200, "/jobs");
+        const char *st = str_at(json_array_get(json_object_get(d, "jobs"), 0), "status");
+        canceled = strcmp(st, "CANCELED") == 0;
+        if (!canceled && strcmp(st, "RUNNING") != 0 && strcmp(st, "CANCELLING") != 0)
+            fail_msg("job status %s while its cancel-job savepoint is taken", st);
+        json_decref(d);
+        if (!canceled)
+            sleep_ms(100);
+    }
+    assert_true(canceled);
+    json_t *d = wait_trigger(&p, "savepoints", id);
+    check_shape(d, SPEC_SAVEPOINT_DONE, "cancel-job savepoint status");
+    char meta[4400];
+    snprintf(meta, sizeof meta, "%s/_metadata", str_at(json_object_get(d, "operation"), "location"));
+    json_decref(d);
+    struct stat st;
+    assert_int_equal(stat(meta, &st), 0);
     expect_exit(&p, 0, "job pipeline stopped");
-    assert_true(log_has(&p, "savepoint-pipeline-"));
 }
 
 /* PATCH ?mode=cancel: 202 {}, and the job ends; another mode is refused. */

@@ -41,6 +41,9 @@
 #include "rest_private.h"
 #include "restart.h"
 
+/* How long a job that ended waits for a cancel-job savepoint's result to be fetched */
+#define RESULT_WAIT_MS 30000
+
 #ifndef WEIR_VERSION
 #define WEIR_VERSION "0"
 #endif
@@ -723,6 +726,9 @@ void rest_live_stop(weir_job *job)
     struct job_live *l = job->live;
     if (!l)
         return;
+    if (l->srv && !rest_triggers_wait_fetched(l, RESULT_WAIT_MS))
+        fprintf(stderr, "weir: rest: a cancel-job savepoint's result was not fetched in %d s\n",
+                RESULT_WAIT_MS / 1000);
     weir_rest_server_stop(l->srv); /* no request runs after this */
     job->live = NULL;
     rest_triggers_free(l);

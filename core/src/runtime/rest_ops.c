@@ -27,10 +27,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <weir/config.h>
 
 #include "rest_private.h"
+
+/* rest_triggers_wait_fetched looks this often */
+#define FETCH_POLL_MS 50
 
 /* The no-watermark value Flink reports (Long.MIN_VALUE). */
 #define NO_WATERMARK INT64_MIN
@@ -291,6 +295,7 @@ static int status_doc(struct job_live *l, struct rest_call *c, bool savepoint, j
         op = json_pack("{s:I}", "checkpointId", (json_int_t)t->checkpoint_id);
     *doc = json_pack("{s:{s:s},s:o}", "status", "id", t->done ? "COMPLETED" : "IN_PROGRESS",
                      "operation", op);
+    t->fetched = t->done;
     return 200;
 }
 
@@ -339,6 +344,22 @@ int rest_get_watermarks(struct job_live *l, struct rest_call *c, json_t **doc)
     }
     *doc = a;
     return 200;
+}
+
+bool rest_triggers_wait_fetched(struct job_live *l, int timeout_ms)
+{
+    for (int waited = 0;; waited += FETCH_POLL_MS) {
+        bool waiting = false;
+        pthread_mutex_lock(&l->lock);
+        for (int i = 0; i < l->n_triggers && !waiting; i++)
+            waiting = l->triggers[i].cancel_job && l->triggers[i].done &&
+                      !l->triggers[i].cause && !l->triggers[i].fetched;
+        pthread_mutex_unlock(&l->lock);
+        if (!waiting || waited >= timeout_ms)
+            return !waiting;
+        struct timespec ts = {0, FETCH_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* ---- the coordinator's side (control thread) -------------------------------------- */
