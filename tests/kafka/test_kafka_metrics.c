@@ -126,20 +126,20 @@ static void consumed_lag_and_committed_offsets(void **st)
         fail_msg("no \"weir: metrics:\" line in %s after 90 s", log_path);
     }
     const struct want first[] = {
-        {"weir_kafka_records_consumed_total", NULL, 600},
-        {"weir_kafka_partition_current_offset", "partition=\"2\"", 300},
-        {"weir_kafka_partition_committed_offset", "partition=\"0\"", 100},
-        {"weir_kafka_partition_committed_offset", "partition=\"1\"", 200},
-        {"weir_kafka_partition_committed_offset", "partition=\"2\"", 300},
-        {"weir_kafka_partition_records_lag", NULL, 0},
-        {"weir_kafka_records_lag_max", NULL, 0},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_KafkaConsumer_records_consumed_total", NULL, 600},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_topic_partition_currentOffset", "partition=\"2\"", 300},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_topic_partition_committedOffset", "partition=\"0\"", 100},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_topic_partition_committedOffset", "partition=\"1\"", 200},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_topic_partition_committedOffset", "partition=\"2\"", 300},
+        {"weir_operator_KafkaSourceReader_topic_partition_recordsLag", NULL, 0},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_KafkaConsumer_records_lag_max", NULL, 0},
     };
     wait_metrics(first, sizeof first / sizeof *first);
     produce(1, 50);
     const struct want more[] = {
-        {"weir_kafka_records_consumed_total", NULL, 650},
-        {"weir_kafka_partition_committed_offset", "partition=\"1\"", 250},
-        {"weir_kafka_records_lag_max", NULL, 0},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_KafkaConsumer_records_consumed_total", NULL, 650},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_topic_partition_committedOffset", "partition=\"1\"", 250},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_KafkaConsumer_records_lag_max", NULL, 0},
     };
     wait_metrics(more, sizeof more / sizeof *more);
     kill(pid, SIGTERM);

@@ -237,14 +237,17 @@ static int kafka_open(weir_ctx *ctx, void *state, void *arg)
         goto err_rk;
     s->metrics = weir_ctx_metrics(ctx, s->labels, sizeof s->labels);
     if (s->metrics) {
-        int m = weir_metrics_add_u64(s->metrics, "weir_kafka_records_lag_max",
+        int m = weir_metrics_add_u64(s->metrics,
+                                     WEIR_FLINK_KAFKA_SOURCE "KafkaConsumer_records_lag_max",
                                      "Kafka records-lag-max: the most records any partition of "
                                      "this subtask is behind its high watermark",
                                      WEIR_METRIC_GAUGE, s->labels, &s->lag_max);
-        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_records_consumed_total",
+        m |= weir_metrics_add_u64(s->metrics,
+                                  WEIR_FLINK_KAFKA_SOURCE "KafkaConsumer_records_consumed_total",
                                   "Kafka records-consumed-total", WEIR_METRIC_COUNTER, s->labels,
                                   &s->consumed);
-        m |= weir_metrics_add_meter(s->metrics, "weir_kafka_records_consumed_rate",
+        m |= weir_metrics_add_meter(s->metrics,
+                                    WEIR_FLINK_KAFKA_SOURCE "KafkaConsumer_records_consumed_rate",
                                     "Kafka records-consumed-rate (records per second, over 60 s)",
                                     s->labels, &s->consumed, 60);
         if (m) {
