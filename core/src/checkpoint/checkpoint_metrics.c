@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 
+#include <weir/config.h>
 #include <weir/metrics.h>
 
 #include "checkpoint.h"
@@ -41,6 +42,13 @@ int chk_register_metrics(struct runtime *rt)
     rc |= weir_metrics_add_u64(rt->metrics, WEIR_FLINK_JOB "numRestarts",
                                "Restarts of the job from a checkpoint", WEIR_METRIC_COUNTER, labels,
                                &cs->restarts);
+    /* Flink has no metric of the interval; alerts on a checkpoint taking over half of it
+     * (tools/deploy) need one. */
+    int64_t interval = weir_config_get_duration_ms(rt->cfg, "execution.checkpointing.interval");
+    atomic_store(&cs->interval_ms, interval > 0 ? (uint64_t)interval : 0);
+    rc |= weir_metrics_add_u64(rt->metrics, WEIR_ONLY_JOB "checkpointIntervalMs",
+                               "execution.checkpointing.interval in ms (0: checkpointing off)",
+                               WEIR_METRIC_GAUGE, labels, &cs->interval_ms);
     rc |= weir_metrics_add_u64(rt->metrics, WEIR_FLINK_JOB "fullRestarts",
                                "Restarts of the job (Flink's deprecated name for numRestarts)",
                                WEIR_METRIC_COUNTER, labels, &cs->restarts);

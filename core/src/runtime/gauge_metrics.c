@@ -174,9 +174,41 @@ static int register_pools(struct runtime *rt)
     return rc;
 }
 
+/* weir's own: each worker thread's time, and where it runs (cpu, NUMA node) as labels. */
+static int register_workers(struct runtime *rt)
+{
+    int rc = 0;
+    for (int i = 0; i < rt->n_workers && rc == 0; i++) {
+        struct worker *w = &rt->workers[i];
+        char l[700], v[3][16];
+        snprintf(v[0], sizeof v[0], "%d", w->id);
+        snprintf(v[1], sizeof v[1], "%d", w->slot.pu_os_index);
+        snprintf(v[2], sizeof v[2], "%d", w->slot.node);
+        if ((rc = rt_labels(rt, NULL, NULL, -1, l, sizeof l)) < 0 ||
+            (rc = weir_metrics_labels_append(l, sizeof l, "worker", v[0])) < 0 ||
+            (rc = weir_metrics_labels_append(l, sizeof l, "cpu", v[1])) < 0 ||
+            (rc = weir_metrics_labels_append(l, sizeof l, "numa_node", v[2])) < 0)
+            return rc;
+        rc |= weir_metrics_add_time_share(rt->metrics, "weir_worker_busyTimeMsPerSecond",
+                                          "Milliseconds per second the worker moved records",
+                                          l, &w->busy_ns, 5);
+        rc |= weir_metrics_add_time_share(rt->metrics, "weir_worker_spinTimeMsPerSecond",
+                                          "Milliseconds per second the worker polled its subtasks "
+                                          "and found nothing to do or only full outputs",
+                                          l, &w->spin_ns, 5);
+        rc |= weir_metrics_add_time_share(rt->metrics, "weir_worker_sleepTimeMsPerSecond",
+                                          "Milliseconds per second the worker slept, parked "
+                                          "until a producer woke it",
+                                          l, &w->sleep_ns, 5);
+    }
+    return rc;
+}
+
 int register_gauges(struct runtime *rt)
 {
     int rc = register_pools(rt);
+    if (rc == 0)
+        rc = register_workers(rt);
     for (int i = 0; i < rt->n_tasks && rc == 0; i++) {
         struct task *t = &rt->tasks[i];
         char labels[1024];
