@@ -65,5 +65,25 @@ if [ "${wm:-x}" -gt 0 ] 2>/dev/null && [ "${used:-0}" -gt 0 ] 2>/dev/null \
 else
   bad "gauge values: watermark '$wm', managed used '$used', heap '$heap_cap' vs '$heap_max'" "$T/m"
 fi
+
+# Flink's reporter keys: filterLabelValueCharacters filters label values as Flink's default
+# does; a Flink configuration's factory.class is taken when it names the Prometheus reporter,
+# and refused, naming the key, when it names another.
+if metrics_job_start "$T/filter" -D metrics.reporter.prom.filterLabelValueCharacters=true      pipeline --unbounded --rate 1000 && metrics_scrape "$T/f"; then
+  grep -q '^flink_taskmanager_job_task_numRecordsIn{job_name="pipeline",job_id="[0-9a-f]*",task_name="datagen____map____filter",' "$T/f" \
+    && ok "filterLabelValueCharacters=true turns what Flink filters into '_'" \
+    || bad "filtered label values" "$T/f"
+else
+  bad "a job with filterLabelValueCharacters=true" "$T/filter.err"
+fi
+metrics_job_stop
+F=org.apache.flink.metrics
+"$WEIR" run -D metrics.reporter.prom.factory.class=$F.prometheus.PrometheusReporterFactory \
+  -D weir.progress=never pipeline --records 10 >"$T/o" 2>"$T/e" \
+  && ok "factory.class naming the Prometheus reporter is taken" || bad "factory.class" "$T/e"
+"$WEIR" run -D metrics.reporter.prom.factory.class=$F.jmx.JMXReporterFactory \
+  pipeline --records 10 >"$T/o" 2>"$T/e"; rc=$?
+[ $rc -eq 2 ] && grep -q 'metrics.reporter.prom.factory.class: "org.apache.flink.metrics.jmx' "$T/e" \
+  && ok "another reporter's factory.class is an error naming the key" || bad "factory.class JMX (rc=$rc)" "$T/e"
 echo "1..$((passes + fails))"
 [ "$fails" -eq 0 ]

@@ -5,7 +5,10 @@
  * (chk_register_metrics).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+
+#include <weir/config.h>
 
 #include <weir/metrics.h>
 
@@ -43,19 +46,38 @@ static double out_pool_usage(void *arg)
     return ring_fill(rings, n, t->rt->nbufs);
 }
 
+/* metrics.reporter.prom.filterLabelValueCharacters, as Flink's reporter: what is not
+ * [a-zA-Z0-9:_] becomes '_'. Returns value, or its filtered copy in out. */
+static const char *label_value(const struct runtime *rt, const char *value, char *out, size_t cap)
+{
+    if (!rt->cfg ||
+        !weir_config_get_bool(rt->cfg, "metrics.reporter.prom.filterLabelValueCharacters"))
+        return value;
+    size_t i = 0;
+    for (; value[i] && i + 1 < cap; i++) {
+        char c = value[i];
+        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == ':' || c == '_';
+        out[i] = keep ? c : '_';
+    }
+    out[i] = '\0';
+    return out;
+}
+
 /* job_name, job_id, <what>_name and subtask_index labels, escaped by the registry's helper.
  * job_id is the run's (the REST API's) when it has one, as Flink labels a job's series. */
 int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
               size_t cap)
 {
-    char idx[16];
+    char idx[16], v[512];
     snprintf(idx, sizeof idx, "%d", subtask);
     buf[0] = 0;
-    int rc = weir_metrics_labels_append(buf, cap, "job_name", rt->job->name);
+    int rc = weir_metrics_labels_append(buf, cap, "job_name",
+                                        label_value(rt, rt->job->name, v, sizeof v));
     if (rc == 0 && rt->job->live)
         rc = weir_metrics_labels_append(buf, cap, "job_id", rt->job->live->id);
     if (rc == 0 && what)
-        rc = weir_metrics_labels_append(buf, cap, what, name);
+        rc = weir_metrics_labels_append(buf, cap, what, label_value(rt, name, v, sizeof v));
     if (rc == 0 && subtask >= 0)
         rc = weir_metrics_labels_append(buf, cap, "subtask_index", idx);
     return rc;
