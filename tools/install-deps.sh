@@ -20,6 +20,9 @@ PKGS=(
   # the Kafka tests read topics back with read_committed (tests/kafka/*.sh), and the README's
   # Kafka examples use it
   kcat
+  # tools/deploy's alert rules are checked with promtool, and tests/deploy scrape a job with a
+  # real Prometheus server (tools/prometheus.sh)
+  prometheus
 )
 
 # The Flink peer (bench/peers/flink) needs a JDK 17 and Maven; many machines

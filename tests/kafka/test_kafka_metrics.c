@@ -2,7 +2,8 @@
  * The Kafka source's metrics on the Prometheus endpoint of a running kafka-count ($WEIR):
  * records consumed, per-partition current and committed offsets (committed when a checkpoint
  * completes), per-partition records-lag and records-lag-max back at 0 once everything is
- * read, and all of it moving when more records arrive. Skips (77) without a broker or WEIR.
+ * read, and all of it moving when more records arrive, under the names Flink's
+ * KafkaSourceReader has (tests/metrics/flink_names.txt). Skips (77) without a broker or WEIR.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,6 +80,29 @@ static void wait_metrics(const struct want *w, size_t n)
     }
 }
 
+/* Every name tests/metrics/flink_names.txt says the Kafka source exports (Flink's
+ * KafkaSourceReader names) is on the endpoint. */
+static void flink_kafka_names_exported(void)
+{
+    const char *src = getenv("WEIR_SRC");
+    char path[1024], line[512], name[256], scope[64], by[64];
+    snprintf(path, sizeof path, "%s/tests/metrics/flink_names.txt", src ? src : ".");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("%s: cannot open (WEIR_SRC)", path);
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || sscanf(line, "%255s %63s %63s", name, scope, by) != 3 ||
+            strcmp(by, "kafka-source") != 0)
+            continue;
+        if (scrape(name, NULL) < 0)
+            fail_msg("%s (tests/metrics/flink_names.txt, kafka-source) is not exported", name);
+        n++;
+    }
+    fclose(f);
+    assert_true(n >= 5);
+}
+
 static void consumed_lag_and_committed_offsets(void **st)
 {
     wt_kafka_topic("metrics", 3, topic, sizeof topic);
@@ -126,20 +150,21 @@ static void consumed_lag_and_committed_offsets(void **st)
         fail_msg("no \"weir: metrics:\" line in %s after 90 s", log_path);
     }
     const struct want first[] = {
-        {"weir_kafka_records_consumed_total", NULL, 600},
-        {"weir_kafka_partition_current_offset", "partition=\"2\"", 300},
-        {"weir_kafka_partition_committed_offset", "partition=\"0\"", 100},
-        {"weir_kafka_partition_committed_offset", "partition=\"1\"", 200},
-        {"weir_kafka_partition_committed_offset", "partition=\"2\"", 300},
-        {"weir_kafka_partition_records_lag", NULL, 0},
-        {"weir_kafka_records_lag_max", NULL, 0},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_KafkaConsumer_records_consumed_total", NULL, 600},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_topic_partition_currentOffset", "partition=\"2\"", 300},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_topic_partition_committedOffset", "partition=\"0\"", 100},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_topic_partition_committedOffset", "partition=\"1\"", 200},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_topic_partition_committedOffset", "partition=\"2\"", 300},
+        {"weir_operator_KafkaSourceReader_topic_partition_recordsLag", NULL, 0},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_KafkaConsumer_records_lag_max", NULL, 0},
     };
     wait_metrics(first, sizeof first / sizeof *first);
+    flink_kafka_names_exported();
     produce(1, 50);
     const struct want more[] = {
-        {"weir_kafka_records_consumed_total", NULL, 650},
-        {"weir_kafka_partition_committed_offset", "partition=\"1\"", 250},
-        {"weir_kafka_records_lag_max", NULL, 0},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_KafkaConsumer_records_consumed_total", NULL, 650},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_topic_partition_committedOffset", "partition=\"1\"", 250},
+        {"flink_taskmanager_job_task_operator_KafkaSourceReader_KafkaConsumer_records_lag_max", NULL, 0},
     };
     wait_metrics(more, sizeof more / sizeof *more);
     kill(pid, SIGTERM);

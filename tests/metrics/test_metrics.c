@@ -97,19 +97,19 @@ static void render_writes_help_and_type_once_per_name(void **state)
     _Atomic uint64_t in0 = 5, in1 = 7, fill = 3;
 
     /* Interleaved registration: the output still groups one name's series. */
-    assert_int_equal(weir_metrics_add_u64(m, "weir_task_numRecordsIn", "Records received.",
+    assert_int_equal(weir_metrics_add_u64(m, "flink_taskmanager_job_task_numRecordsIn", "Records received.",
                                           WEIR_METRIC_COUNTER, "task=\"map\",subtask=\"0\"", &in0),
                      0);
     assert_int_equal(weir_metrics_add_u64(m, "weir_ring_fill", "Buffers in the ring.",
                                           WEIR_METRIC_GAUGE, "ring=\"a\"", &fill),
                      0);
-    assert_int_equal(weir_metrics_add_u64(m, "weir_task_numRecordsIn", "ignored second help",
+    assert_int_equal(weir_metrics_add_u64(m, "flink_taskmanager_job_task_numRecordsIn", "ignored second help",
                                           WEIR_METRIC_COUNTER, "task=\"map\",subtask=\"1\"", &in1),
                      0);
-    assert_render(m, "# HELP weir_task_numRecordsIn Records received.\n"
-                     "# TYPE weir_task_numRecordsIn counter\n"
-                     "weir_task_numRecordsIn{task=\"map\",subtask=\"0\"} 5\n"
-                     "weir_task_numRecordsIn{task=\"map\",subtask=\"1\"} 7\n"
+    assert_render(m, "# HELP flink_taskmanager_job_task_numRecordsIn Records received.\n"
+                     "# TYPE flink_taskmanager_job_task_numRecordsIn counter\n"
+                     "flink_taskmanager_job_task_numRecordsIn{task=\"map\",subtask=\"0\"} 5\n"
+                     "flink_taskmanager_job_task_numRecordsIn{task=\"map\",subtask=\"1\"} 7\n"
                      "# HELP weir_ring_fill Buffers in the ring.\n"
                      "# TYPE weir_ring_fill gauge\n"
                      "weir_ring_fill{ring=\"a\"} 3\n");
@@ -407,7 +407,7 @@ static void time_share_is_milliseconds_per_second(void **state)
     _Atomic uint64_t busy_ns = 0;
 
     weir_metrics_set_clock(m, fake_now, &clk);
-    assert_int_equal(weir_metrics_add_time_share(m, "weir_task_busyTimeMsPerSecond", "",
+    assert_int_equal(weir_metrics_add_time_share(m, "flink_taskmanager_job_task_busyTimeMsPerSecond", "",
                                                  "task=\"map\"", &busy_ns, 60),
                      0);
     /* Busy 250 ms of each of 4 seconds. */
@@ -416,7 +416,7 @@ static void time_share_is_milliseconds_per_second(void **state)
         busy_ns += 250 * 1000000ull;
         weir_metrics_sample_now(m);
     }
-    assert_true(rate_of(m, "weir_task_busyTimeMsPerSecond{task=\"map\"}") == 250.0);
+    assert_true(rate_of(m, "flink_taskmanager_job_task_busyTimeMsPerSecond{task=\"map\"}") == 250.0);
     weir_metrics_free(m);
 }
 

@@ -38,10 +38,10 @@ struct fixture {
     int port;
 };
 
-static const char EXPECTED[] = "# HELP weir_task_numRecordsIn Records received.\n"
-                               "# TYPE weir_task_numRecordsIn counter\n"
-                               "weir_task_numRecordsIn{job=\"p\",subtask=\"0\"} 42\n"
-                               "weir_task_numRecordsIn{job=\"p\",subtask=\"1\"} 7\n";
+static const char EXPECTED[] = "# HELP flink_taskmanager_job_task_numRecordsIn Records received.\n"
+                               "# TYPE flink_taskmanager_job_task_numRecordsIn counter\n"
+                               "flink_taskmanager_job_task_numRecordsIn{job=\"p\",subtask=\"0\"} 42\n"
+                               "flink_taskmanager_job_task_numRecordsIn{job=\"p\",subtask=\"1\"} 7\n";
 
 static int setup(void **state)
 {
@@ -52,9 +52,9 @@ static int setup(void **state)
         return -1;
     atomic_init(&f->in0, 42);
     atomic_init(&f->in1, 7);
-    if (weir_metrics_add_u64(f->m, "weir_task_numRecordsIn", "Records received.",
+    if (weir_metrics_add_u64(f->m, "flink_taskmanager_job_task_numRecordsIn", "Records received.",
                              WEIR_METRIC_COUNTER, "job=\"p\",subtask=\"0\"", &f->in0) != 0 ||
-        weir_metrics_add_u64(f->m, "weir_task_numRecordsIn", "Records received.",
+        weir_metrics_add_u64(f->m, "flink_taskmanager_job_task_numRecordsIn", "Records received.",
                              WEIR_METRIC_COUNTER, "job=\"p\",subtask=\"1\"", &f->in1) != 0)
         return -1;
     if (weir_prom_server_start(f->m, "127.0.0.1", "0", &f->srv, err, sizeof(err)) != 0) {

@@ -8,17 +8,21 @@
  * time shares are sampled once per second by the registry's own sampler thread, as
  * Flink's MeterView is, and exposed as gauges averaged over a window.
  *
- * Names follow Flink's Prometheus reporter: one metric name per concept, the scope
- * (job, task, subtask) in labels, invalid name characters replaced by '_'.
+ * Names follow Flink's Prometheus reporter: "flink_" and the metric's scope joined by '_'
+ * (WEIR_FLINK_JOB, WEIR_FLINK_TASK, WEIR_FLINK_OPERATOR below) before the metric's own name,
+ * the scope's variables (job, task, subtask) in labels, invalid name characters replaced by
+ * '_'. Numbers Flink has no equivalent of (ring and pool fill, workers, snapshot stalls,
+ * the DLQ) are named weir_<scope>_<name> instead (WEIR_ONLY_TASK, ...): a Flink team's
+ * dashboards match the first kind and cannot mistake the second for Flink's.
  *
  *     weir_metrics *m = weir_metrics_new();
  *     char labels[256] = "";
  *     weir_metrics_labels_append(labels, sizeof labels, "job", "pipeline");
  *     weir_metrics_labels_append(labels, sizeof labels, "subtask", "0");
- *     weir_metrics_add_u64(m, "weir_task_numRecordsIn", "Records received.",
+ *     weir_metrics_add_u64(m, WEIR_FLINK_TASK "numRecordsIn", "Records received.",
  *                          WEIR_METRIC_COUNTER, labels, &task->records_in);
- *     weir_metrics_add_meter(m, "weir_task_numRecordsInPerSecond", "Records received per second.",
- *                            labels, &task->records_in, 60);
+ *     weir_metrics_add_meter(m, WEIR_FLINK_TASK "numRecordsInPerSecond",
+ *                            "Records received per second.", labels, &task->records_in, 60);
  *     ...                             // worker: atomic_store_explicit(&task->records_in,
  *     ...                             //         n, memory_order_relaxed)
  *     weir_metrics_remove(m, "job=\"pipeline\"");   // before task->records_in goes away
@@ -44,6 +48,16 @@ typedef struct weir_metrics weir_metrics;
 
 enum weir_metric_type { WEIR_METRIC_COUNTER, WEIR_METRIC_GAUGE };
 
+/* Flink's scopes as its Prometheus reporter spells them (labels job_id, job_name; task_name,
+ * subtask_index; operator_name), and weir's own beside them. */
+#define WEIR_FLINK_JOB          "flink_jobmanager_job_"
+#define WEIR_FLINK_TASK         "flink_taskmanager_job_task_"
+#define WEIR_FLINK_OPERATOR     "flink_taskmanager_job_task_operator_"
+#define WEIR_FLINK_KAFKA_SOURCE WEIR_FLINK_OPERATOR "KafkaSourceReader_"
+#define WEIR_ONLY_JOB           "weir_job_"
+#define WEIR_ONLY_TASK          "weir_task_"
+#define WEIR_ONLY_OPERATOR      "weir_operator_"
+
 /* NULL when out of memory. The sampler thread starts with the first meter or time
  * share, not here. */
 weir_metrics *weir_metrics_new(void);
@@ -56,11 +70,11 @@ void weir_metrics_free(weir_metrics *m);
  * Register a metric whose value the owner updates with relaxed atomic stores (single
  * writer, e.g. a worker thread) and the registry reads at scrape time.
  *
- * name: Prometheus metric name, e.g. "weir_task_numRecordsIn"; characters outside
+ * name: Prometheus metric name, e.g. WEIR_FLINK_TASK "numRecordsIn"; characters outside
  * [a-zA-Z0-9_:] become '_' and a leading digit gets a '_' in front.
  * help: one line of text (may be NULL or ""); '\' and newlines are escaped on output.
  * labels: the inside of {...} already formatted, e.g.
- * "job=\"pipeline\",task=\"map\",subtask=\"0\"" (may be "" or NULL); values must be
+ * "job_name=\"pipeline\",task_name=\"map\",subtask_index=\"0\"" (may be "" or NULL); values must be
  * escaped as the exposition format says (\\, \", \n) — weir_metrics_labels_append
  * does it.
  *

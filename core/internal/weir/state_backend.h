@@ -131,6 +131,16 @@ struct weir_keyed_backend_stats {
 };
 int weir_keyed_backend_stats_get(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
 
+/* The numbers the metrics show, cheap enough for once a second (a few RocksDB properties, no
+ * scan); call on the thread that owns the backend. state_bytes: hashmap, bytes charged to the
+ * task heap pool; RocksDB, rocksdb.estimate-live-data-size. RocksDB only: memtable_bytes
+ * (rocksdb.cur-size-all-mem-tables), block_cache_bytes (rocksdb.block-cache-usage of the
+ * cache every instance of the env shares). */
+struct weir_keyed_backend_gauges {
+    uint64_t state_bytes, memtable_bytes, block_cache_bytes;
+};
+void weir_keyed_backend_gauges_get(weir_keyed_backend *be, struct weir_keyed_backend_gauges *g);
+
 /* --- reading restored state (weir inspect, tools/inspect.c) ---------------- */
 
 /* The states be knows, declared by an operator or registered by a restore: ids 0 to

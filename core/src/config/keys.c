@@ -71,6 +71,14 @@ static int check_nonempty(const char *s)
     return *s ? 0 : -1;
 }
 
+/* metrics.reporter.prom.factory.class: a Flink configuration names the reporter's class;
+ * weir has that one reporter only. */
+#define PROM_FACTORY "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+static int check_prom_factory(const char *s)
+{
+    return strcmp(s, PROM_FACTORY) == 0 ? 0 : -1;
+}
+
 /* kafka.instance: "i/N", decimal, 0 <= i < N <= 65536. */
 static int check_instance(const char *s)
 {
@@ -195,6 +203,13 @@ const struct weir_config_key weir_config_keys[] = {
     { .name = "metrics.reporter.prom.host", .type = WEIR_CONFIG_STRING, .def = "127.0.0.1",
       .check = check_nonempty, .expect = "a host name or address like 127.0.0.1",
       .doc = "Address the Prometheus endpoint listens on." },
+    { .name = "metrics.reporter.prom.factory.class", .type = WEIR_CONFIG_STRING,
+      .def = PROM_FACTORY, .check = check_prom_factory, .expect = PROM_FACTORY,
+      .doc = "As in a Flink configuration; weir has only the Prometheus reporter." },
+    { .name = "metrics.reporter.prom.filterLabelValueCharacters", .type = WEIR_CONFIG_BOOL,
+      .def = "false",
+      .doc = "true: label values keep only [a-zA-Z0-9:_], the rest becomes '_', as Flink's "
+             "reporter does by default (task_name=\"source____map\")." },
 
     /* ---- Kafka (core/include/weir/kafka.h) */
     { .name = "kafka.instance", .type = WEIR_CONFIG_STRING, .def = "0/1",

@@ -80,6 +80,7 @@ struct chk_stats {
     _Atomic uint64_t last_duration_ms, last_size_bytes, last_id;
     _Atomic uint64_t last_checkpoint_id; /* last_id, savepoints left out: what "latest" finds */
     _Atomic uint64_t restarts;
+    _Atomic uint64_t interval_ms; /* execution.checkpointing.interval, for the metrics */
     _Atomic uint64_t last_issued_id; /* newest id taken by a checkpoint or savepoint, failed too */
     struct chk_history *history;     /* the REST API's statistics (checkpoint/history.c) */
 };

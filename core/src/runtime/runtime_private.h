@@ -68,6 +68,8 @@ struct op_inst {
     uint64_t late;
     _Atomic uint64_t late_pub;
     _Atomic uint64_t dlq; /* records sent to the DLQ (weir_operator_numRecordsDlq) */
+    /* keyed operators: weir_keyed_backend_gauges, published once a second (task_publish) */
+    _Atomic uint64_t state_bytes_pub, memtable_bytes_pub, cache_bytes_pub;
     bool opened;
     /* keyed operators */
     weir_keyed_backend *backend;
@@ -168,6 +170,10 @@ struct task {
     uint64_t n_in_local, n_out_local;
     uint64_t n_out_bytes, n_out_bytes_recs; /* learning the output record size */
     _Atomic uint64_t rec_in, rec_out, busy_ns, idle_ns, bp_ns;
+    /* for the metrics: the watermark this subtask holds (wm, or a source's last_wm), and
+     * when its operators' state gauges were last published (worker clock) */
+    _Atomic int64_t wm_pub;
+    uint64_t gauges_ns;
 };
 
 struct align_group {
@@ -187,6 +193,11 @@ struct worker {
     uint64_t now_ns;
     _Atomic uint32_t futex;
     _Atomic int sleeping;
+    /* For the metrics, the worker's own time: passes that moved records, passes that found
+     * nothing (or only full outputs), parked on the futex. A cache line away from futex and
+     * sleeping, which producers read whenever they publish. */
+    char pad_[64];
+    _Atomic uint64_t busy_ns, spin_ns, sleep_ns;
 };
 
 struct ring_block {
@@ -401,6 +412,8 @@ int check_address_space(struct runtime *rt, int workers, char *err, size_t errle
 int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
               size_t cap);
 int register_metrics(struct runtime *rt);
+/* gauge_metrics.c: watermarks and their lag, keyed state size, memory pools */
+int register_gauges(struct runtime *rt);
 
 /* run.c */
 void rt_fail(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -605,7 +605,7 @@ int runtime_setup(struct runtime *rt, weir_job *job, struct weir_config *cfg,
     if ((rc = wire(rt, err, errlen)) < 0 || (rc = setup_keyed(rt, err, errlen)) < 0 ||
         (rc = chk_setup(rt, err, errlen)) < 0 || (rc = rt_dlq_open(rt, err, errlen)) < 0)
         goto err;
-    if (register_metrics(rt) < 0 || chk_register_metrics(rt) < 0) {
+    if (register_metrics(rt) < 0 || register_gauges(rt) < 0 || chk_register_metrics(rt) < 0) {
         snprintf(err, errlen, "out of memory while registering metrics");
         rc = -ENOMEM;
         goto err;

@@ -343,8 +343,29 @@ int task_step(struct task *t)
     return done ? (int)done : blocked ? -1 : 0;
 }
 
+/* The operators' state gauges: a few RocksDB properties, so once a second, not per step. */
+static void publish_gauges(struct task *t)
+{
+    uint64_t now = t->worker ? t->worker->now_ns : 0;
+    if (now - t->gauges_ns < 1000000000ull)
+        return;
+    t->gauges_ns = now;
+    for (int i = 0; i < t->n_ops; i++) {
+        struct op_inst *op = &t->ops[i];
+        if (!op->backend)
+            continue;
+        struct weir_keyed_backend_gauges g;
+        weir_keyed_backend_gauges_get(op->backend, &g);
+        atomic_store_explicit(&op->state_bytes_pub, g.state_bytes, memory_order_relaxed);
+        atomic_store_explicit(&op->memtable_bytes_pub, g.memtable_bytes, memory_order_relaxed);
+        atomic_store_explicit(&op->cache_bytes_pub, g.block_cache_bytes, memory_order_relaxed);
+    }
+}
+
 void task_publish(struct task *t)
 {
+    atomic_store_explicit(&t->wm_pub, t->wms ? t->last_wm : t->wm, memory_order_relaxed);
+    publish_gauges(t);
     if (t->n_in_local) {
         pub_add(&t->rec_in, t->n_in_local);
         t->n_in_local = 0;

@@ -5,7 +5,10 @@
  * (chk_register_metrics).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+
+#include <weir/config.h>
 
 #include <weir/metrics.h>
 
@@ -43,16 +46,38 @@ static double out_pool_usage(void *arg)
     return ring_fill(rings, n, t->rt->nbufs);
 }
 
-/* job_name, <what>_name and subtask_index labels, escaped by the registry's helper. */
+/* metrics.reporter.prom.filterLabelValueCharacters, as Flink's reporter: what is not
+ * [a-zA-Z0-9:_] becomes '_'. Returns value, or its filtered copy in out. */
+static const char *label_value(const struct runtime *rt, const char *value, char *out, size_t cap)
+{
+    if (!rt->cfg ||
+        !weir_config_get_bool(rt->cfg, "metrics.reporter.prom.filterLabelValueCharacters"))
+        return value;
+    size_t i = 0;
+    for (; value[i] && i + 1 < cap; i++) {
+        char c = value[i];
+        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == ':' || c == '_';
+        out[i] = keep ? c : '_';
+    }
+    out[i] = '\0';
+    return out;
+}
+
+/* job_name, job_id, <what>_name and subtask_index labels, escaped by the registry's helper.
+ * job_id is the run's (the REST API's) when it has one, as Flink labels a job's series. */
 int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
               size_t cap)
 {
-    char idx[16];
+    char idx[16], v[512];
     snprintf(idx, sizeof idx, "%d", subtask);
     buf[0] = 0;
-    int rc = weir_metrics_labels_append(buf, cap, "job_name", rt->job->name);
+    int rc = weir_metrics_labels_append(buf, cap, "job_name",
+                                        label_value(rt, rt->job->name, v, sizeof v));
+    if (rc == 0 && rt->job->live)
+        rc = weir_metrics_labels_append(buf, cap, "job_id", rt->job->live->id);
     if (rc == 0 && what)
-        rc = weir_metrics_labels_append(buf, cap, what, name);
+        rc = weir_metrics_labels_append(buf, cap, what, label_value(rt, name, v, sizeof v));
     if (rc == 0 && subtask >= 0)
         rc = weir_metrics_labels_append(buf, cap, "subtask_index", idx);
     return rc;
@@ -69,29 +94,30 @@ int register_metrics(struct runtime *rt)
         int rc = rt_labels(rt, "task_name", t->chain_name, t->subtask, labels, sizeof labels);
         if (rc < 0)
             return rc;
-        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_numRecordsIn",
+        rc |= weir_metrics_add_u64(rt->metrics, WEIR_FLINK_TASK "numRecordsIn",
                                    "Records this subtask received", WEIR_METRIC_COUNTER, labels,
                                    &t->rec_in);
-        rc |= weir_metrics_add_u64(rt->metrics, "weir_task_numRecordsOut",
+        rc |= weir_metrics_add_u64(rt->metrics, WEIR_FLINK_TASK "numRecordsOut",
                                    "Records this subtask sent downstream", WEIR_METRIC_COUNTER,
                                    labels, &t->rec_out);
-        rc |= weir_metrics_add_meter(rt->metrics, "weir_task_numRecordsInPerSecond",
+        rc |= weir_metrics_add_meter(rt->metrics, WEIR_FLINK_TASK "numRecordsInPerSecond",
                                      "Records received per second", labels, &t->rec_in, 5);
-        rc |= weir_metrics_add_meter(rt->metrics, "weir_task_numRecordsOutPerSecond",
+        rc |= weir_metrics_add_meter(rt->metrics, WEIR_FLINK_TASK "numRecordsOutPerSecond",
                                      "Records sent per second", labels, &t->rec_out, 5);
-        rc |= weir_metrics_add_time_share(rt->metrics, "weir_task_busyTimeMsPerSecond",
+        rc |= weir_metrics_add_time_share(rt->metrics, WEIR_FLINK_TASK "busyTimeMsPerSecond",
                                           "Milliseconds per second spent processing", labels,
                                           &t->busy_ns, 5);
-        rc |= weir_metrics_add_time_share(rt->metrics, "weir_task_idleTimeMsPerSecond",
+        rc |= weir_metrics_add_time_share(rt->metrics, WEIR_FLINK_TASK "idleTimeMsPerSecond",
                                           "Milliseconds per second with nothing to do", labels,
                                           &t->idle_ns, 5);
-        rc |= weir_metrics_add_time_share(rt->metrics, "weir_task_backPressuredTimeMsPerSecond",
+        rc |= weir_metrics_add_time_share(rt->metrics,
+                                          WEIR_FLINK_TASK "backPressuredTimeMsPerSecond",
                                           "Milliseconds per second blocked on full output rings",
                                           labels, &t->bp_ns, 5);
-        rc |= weir_metrics_add_fn(rt->metrics, "weir_task_inPoolUsage",
+        rc |= weir_metrics_add_fn(rt->metrics, WEIR_FLINK_TASK "buffers_inPoolUsage",
                                   "Fill ratio of the input rings (0..1)", labels, in_pool_usage, t);
         rc |=
-            weir_metrics_add_fn(rt->metrics, "weir_task_outPoolUsage",
+            weir_metrics_add_fn(rt->metrics, WEIR_FLINK_TASK "buffers_outPoolUsage",
                                 "Fill ratio of the output rings (0..1)", labels, out_pool_usage, t);
         for (int j = 0; j < t->n_ops && rc == 0; j++) {
             struct op_inst *op = &t->ops[j];
@@ -103,19 +129,19 @@ int register_metrics(struct runtime *rt)
             if (rc < 0)
                 return rc;
             if (rt->dlq) /* only with a DLQ: without one a rejected record fails the job */
-                rc |= weir_metrics_add_u64(rt->metrics, "weir_operator_numRecordsDlq",
+                rc |= weir_metrics_add_u64(rt->metrics, WEIR_ONLY_OPERATOR "numRecordsDlq",
                                            "Records this operator sent to the dead-letter queue "
                                            "(weir.dlq.type)",
                                            WEIR_METRIC_COUNTER, olabels, &op->dlq);
             if (!op->node->keyed)
                 continue;
-            rc |= weir_metrics_add_u64(rt->metrics, "weir_operator_numLateRecordsDropped",
+            rc |= weir_metrics_add_u64(rt->metrics, WEIR_FLINK_OPERATOR "numLateRecordsDropped",
                                        "Records later than the watermark allowed",
                                        WEIR_METRIC_COUNTER, olabels, &op->late_pub);
             const _Atomic uint64_t *cow = weir_keyed_view_bytes(op->backend);
             if (cow)
                 rc |= weir_metrics_add_u64(
-                    rt->metrics, "weir_operator_stateCopyOnWriteBytes",
+                    rt->metrics, WEIR_ONLY_OPERATOR "stateCopyOnWriteBytes",
                     "Heap state and timers kept as they were for snapshots still being written "
                     "(bytes, in the task heap pool)",
                     WEIR_METRIC_GAUGE, olabels, cow);

@@ -27,6 +27,7 @@ static int worker_pass(struct worker *w)
 {
     struct runtime *rt = w->rt;
     int progress = 0;
+    uint64_t busy = 0, spin = 0;
     for (int i = 0; i < w->n_tasks; i++) {
         struct task *t = w->tasks[i];
         if (t->state == TASK_DONE)
@@ -38,10 +39,13 @@ static int worker_pass(struct worker *w)
         if (r > 0) {
             progress += r;
             pub_add(&t->busy_ns, t1 - t0);
+            busy += t1 - t0;
         } else if (r < 0) {
             pub_add(&t->bp_ns, t1 - t0);
+            spin += t1 - t0;
         } else {
             pub_add(&t->idle_ns, t1 - t0);
+            spin += t1 - t0;
         }
         task_processing_time(t);
         /* Once DONE (this step, maybe), the task's operators are the control
@@ -55,6 +59,10 @@ static int worker_pass(struct worker *w)
             task_flush_timeout(t, t1, rt->buffer_timeout_ns);
         task_publish(t);
     }
+    if (busy)
+        pub_add(&w->busy_ns, busy);
+    if (spin)
+        pub_add(&w->spin_ns, spin);
     return progress;
 }
 
@@ -124,6 +132,7 @@ void *worker_main(void *arg)
         atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
         w->now_ns = now_ns();
         worker_idle_time(w, w->now_ns - t0);
+        pub_add(&w->sleep_ns, w->now_ns - t0);
     }
     return NULL;
 }

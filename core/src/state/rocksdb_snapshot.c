@@ -645,6 +645,17 @@ void rdb_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st)
     pthread_mutex_unlock(&be->env->lock);
 }
 
+/* Under env->lock, as swap_db sets r->db: a restore may adopt another instance. */
+void rdb_gauges(weir_keyed_backend *be, struct weir_keyed_backend_gauges *g)
+{
+    pthread_mutex_lock(&be->env->lock);
+    rocksdb_t *db = be->rdb->db;
+    rocksdb_property_int(db, "rocksdb.estimate-live-data-size", &g->state_bytes);
+    rocksdb_property_int(db, "rocksdb.cur-size-all-mem-tables", &g->memtable_bytes);
+    rocksdb_property_int(db, "rocksdb.block-cache-usage", &g->block_cache_bytes);
+    pthread_mutex_unlock(&be->env->lock);
+}
+
 /* ---- for incremental checkpoints (rocksdb_incremental.c) ------------------------ */
 
 bool rdb_is_rocksdb(const weir_keyed_backend *be)

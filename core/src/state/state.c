@@ -347,6 +347,15 @@ int weir_keyed_backend_stats_get(weir_keyed_backend *be, struct weir_keyed_backe
     return 0;
 }
 
+void weir_keyed_backend_gauges_get(weir_keyed_backend *be, struct weir_keyed_backend_gauges *g)
+{
+    memset(g, 0, sizeof *g);
+    if (be->kind == BACKEND_HASHMAP)
+        g->state_bytes = be->heap_bytes;
+    else
+        rdb_gauges(be, g);
+}
+
 /* ---- registry --------------------------------------------------------------------------- */
 
 static struct kstate *find_state(weir_keyed_backend *be, const char *name)

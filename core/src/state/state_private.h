@@ -448,6 +448,7 @@ int rdb_restore_run_end(weir_keyed_backend *be, bool commit);
 int rdb_flush(weir_keyed_backend *be);
 int rdb_cleanup(weir_keyed_backend *be);
 void rdb_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
+void rdb_gauges(weir_keyed_backend *be, struct weir_keyed_backend_gauges *g);
 
 /* rocksdb*.c, between its files: the instance of a backend and the key layout (rocksdb.c's
  * note). */

@@ -29,14 +29,16 @@ int kafka_partition_metrics(weir_ctx *ctx, weir_metrics *metrics, const char *ba
     int m = weir_metrics_labels_append(labels, sizeof labels, "topic", topic);
     m |= weir_metrics_labels_append(labels, sizeof labels, "partition", id);
     if (m == 0) {
-        m |= weir_metrics_add_u64(metrics, "weir_kafka_partition_records_lag",
+        m |= weir_metrics_add_u64(metrics,
+                                  WEIR_ONLY_OPERATOR "KafkaSourceReader_topic_partition_recordsLag",
                                   "Kafka records-lag of one partition: its high watermark minus "
                                   "the next offset to read",
                                   WEIR_METRIC_GAUGE, labels, &c->lag);
-        m |= weir_metrics_add_u64(metrics, "weir_kafka_partition_current_offset",
+        m |= weir_metrics_add_u64(metrics, WEIR_FLINK_KAFKA_SOURCE "topic_partition_currentOffset",
                                   "The next offset of the partition to read", WEIR_METRIC_GAUGE,
                                   labels, &c->current);
-        m |= weir_metrics_add_u64(metrics, "weir_kafka_partition_committed_offset",
+        m |= weir_metrics_add_u64(metrics,
+                                  WEIR_FLINK_KAFKA_SOURCE "topic_partition_committedOffset",
                                   "The offset last committed to the consumer group (at a "
                                   "completed checkpoint)",
                                   WEIR_METRIC_GAUGE, labels, &c->committed);

@@ -463,14 +463,15 @@ static int ks_open(weir_ctx *ctx, void *state, void *arg)
         txn_reset(&s->txns[i]);
     }
     int rc =
-        weir_ctx_metric_u64(ctx, "weir_operator_numRecordsOut", "Records this sink handed to Kafka",
+        weir_ctx_metric_u64(ctx, WEIR_FLINK_OPERATOR "numRecordsOut",
+                            "Records this sink handed to Kafka",
                             WEIR_METRIC_COUNTER, &s->records_out);
     if (rc == 0 && exactly_once(s)) {
-        rc = weir_ctx_metric_u64(ctx, "weir_operator_kafkaTransactionsCommitted",
+        rc = weir_ctx_metric_u64(ctx, WEIR_ONLY_OPERATOR "kafkaTransactionsCommitted",
                                  "Kafka transactions this sink committed", WEIR_METRIC_COUNTER,
                                  &s->commits);
         if (rc == 0)
-            rc = weir_ctx_metric_u64(ctx, "weir_operator_kafkaTransactionsAborted",
+            rc = weir_ctx_metric_u64(ctx, WEIR_ONLY_OPERATOR "kafkaTransactionsAborted",
                                      "Kafka transactions this sink aborted (a restore sends "
                                      "their records again)",
                                      WEIR_METRIC_COUNTER, &s->aborts);

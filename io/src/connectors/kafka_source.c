@@ -103,7 +103,7 @@ struct ksrc {
     /* metrics */
     weir_metrics *metrics;
     char labels[1024]; /* job_name, operator_name, subtask_index: every series of ours */
-    _Atomic uint64_t lag_max, consumed;
+    _Atomic uint64_t lag_max, pending_records, consumed;
     uint64_t consumed_n;
     uint64_t next_metrics_ns;
 };
@@ -237,14 +237,21 @@ static int kafka_open(weir_ctx *ctx, void *state, void *arg)
         goto err_rk;
     s->metrics = weir_ctx_metrics(ctx, s->labels, sizeof s->labels);
     if (s->metrics) {
-        int m = weir_metrics_add_u64(s->metrics, "weir_kafka_records_lag_max",
+        int m = weir_metrics_add_u64(s->metrics,
+                                     WEIR_FLINK_KAFKA_SOURCE "KafkaConsumer_records_lag_max",
                                      "Kafka records-lag-max: the most records any partition of "
                                      "this subtask is behind its high watermark",
                                      WEIR_METRIC_GAUGE, s->labels, &s->lag_max);
-        m |= weir_metrics_add_u64(s->metrics, "weir_kafka_records_consumed_total",
+        m |= weir_metrics_add_u64(s->metrics, WEIR_FLINK_OPERATOR "pendingRecords",
+                                  "Records the subtask's partitions hold past what it has read "
+                                  "(Flink's source pendingRecords: the sum of their lags)",
+                                  WEIR_METRIC_GAUGE, s->labels, &s->pending_records);
+        m |= weir_metrics_add_u64(s->metrics,
+                                  WEIR_FLINK_KAFKA_SOURCE "KafkaConsumer_records_consumed_total",
                                   "Kafka records-consumed-total", WEIR_METRIC_COUNTER, s->labels,
                                   &s->consumed);
-        m |= weir_metrics_add_meter(s->metrics, "weir_kafka_records_consumed_rate",
+        m |= weir_metrics_add_meter(s->metrics,
+                                    WEIR_FLINK_KAFKA_SOURCE "KafkaConsumer_records_consumed_rate",
                                     "Kafka records-consumed-rate (records per second, over 60 s)",
                                     s->labels, &s->consumed, 60);
         if (m) {
@@ -364,21 +371,26 @@ static int assign_all(weir_ctx *ctx, struct ksrc *s)
 /* Publishes lag and offsets; lag from the high watermarks the fetches brought. */
 static void publish_metrics(struct ksrc *s)
 {
-    uint64_t max = 0;
+    uint64_t max = 0, pending = 0;
     for (int i = 0; i < s->n_parts; i++) {
         struct kpart *p = &s->parts[i];
         int64_t lo, hi;
         if (!p->cell)
             continue;
         atomic_store_explicit(&p->cell->current, (uint64_t)p->next, memory_order_relaxed);
-        if (rd_kafka_get_watermark_offsets(s->rk, s->ko->o.topic, p->id, &lo, &hi) || hi < 0)
-            continue; /* not fetched yet: the lag stays as it was */
+        if (rd_kafka_get_watermark_offsets(s->rk, s->ko->o.topic, p->id, &lo, &hi) || hi < 0) {
+            /* not fetched yet: the lag stays as it was */
+            pending += atomic_load_explicit(&p->cell->lag, memory_order_relaxed);
+            continue;
+        }
         uint64_t lag = hi > p->next ? (uint64_t)(hi - p->next) : 0;
         atomic_store_explicit(&p->cell->lag, lag, memory_order_relaxed);
+        pending += lag;
         if (lag > max)
             max = lag;
     }
     atomic_store_explicit(&s->lag_max, max, memory_order_relaxed);
+    atomic_store_explicit(&s->pending_records, pending, memory_order_relaxed);
 }
 
 /* Takes the partitions below count that this subtask owns and does not have yet. Returns
