@@ -430,7 +430,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         if (!pd->savepoint)
             atomic_store(&cs->last_checkpoint_id, pd->id);
         atomic_fetch_add(&cs->completed, 1);
-        c->consecutive_failed = 0;
+        if (!pd->savepoint)
+            c->consecutive_failed = 0;
         note_subtasks(rt, pd, now);
         if (chk_test_hooks && chk_test_hooks->checkpoint_completed && !pd->savepoint)
             chk_test_hooks->checkpoint_completed(pd->id);
@@ -443,6 +444,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         for (int i = 0; i < rt->n_tasks; i++)
             if (task_finished(&rt->tasks[i]))
                 chk_notify(&rt->tasks[i]);
+        if (pd->stop)
+            chk_stop_settled(rt, pd->savepoint, NULL);
         return;
     }
     pd->state = P_FAILED;
@@ -453,10 +456,16 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
                 pd->savepoint ? "savepoint" : "checkpoint", pd->id);
         report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0,
                "cancelled: the job is stopping");
+        if (pd->stop)
+            chk_stop_settled(rt, NULL, "cancelled: the job is stopping");
         return;
     }
     atomic_fetch_add(&cs->failed, 1);
-    c->consecutive_failed++;
+    /* As Flink's CheckpointFailureManager: a failed savepoint is reported, and counts against
+     * tolerable-failed-checkpoints no more than it resets their count (a stop that fails
+     * leaves the job running). */
+    if (!pd->savepoint)
+        c->consecutive_failed++;
     /* An expiry says which timeout ran out, not the errno it was aborted with. */
     char why[512];
     if (status == -ETIMEDOUT)
@@ -467,7 +476,9 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
     chk_log(rt, "%s %" PRIu64 " %s%s", pd->savepoint ? "savepoint" : "checkpoint", pd->id,
             status == -ETIMEDOUT ? "" : "failed: ", why);
     report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0, why);
-    if (c->consecutive_failed > c->tolerable) {
+    if (pd->stop)
+        chk_stop_settled(rt, NULL, why);
+    if (!pd->savepoint && c->consecutive_failed > c->tolerable) {
         char msg[768];
         snprintf(msg, sizeof msg,
                  "%d consecutive checkpoints failed, more than "
@@ -490,7 +501,10 @@ uint64_t chk_next_id(const struct runtime *rt)
     return issued + 1 > id ? issued + 1 : id;
 }
 
-static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
+/* A checkpoint, or a savepoint; a stop's savepoint when stop: into stop_dir (NULL:
+ * state.savepoints.dir), drain as weir_job_stop_with_savepoint says. */
+static void trigger(struct runtime *rt, uint64_t now, bool savepoint, bool stop,
+                    const char *stop_dir, bool drain)
 {
     struct coordinator *c = rt->chk.coord;
     uint64_t id = chk_next_id(rt);
@@ -499,7 +513,7 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
         return;
     int rc;
     if (savepoint) {
-        const char *dir = weir_config_get_str(rt->cfg, "state.savepoints.dir");
+        const char *dir = stop_dir ? stop_dir : weir_config_get_str(rt->cfg, "state.savepoints.dir");
         char path[4096];
         snprintf(path, sizeof path, "%s/savepoint-%s-%" PRIu64,
                  *dir ? dir : weir_storage_job_dir(c->storage), rt->job->name, id);
@@ -518,8 +532,14 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
     if (rc < 0) {
         chk_log(rt, "checkpoint %" PRIu64 " could not start: %s", id, strerror(-rc));
         chk_history_failed_start(rt, id, savepoint, strerror(-rc));
+        if (stop) {
+            char why[4200];
+            snprintf(why, sizeof why, "savepoint %" PRIu64 " could not start: %s: %s", id,
+                     pd->savepoint ? pd->savepoint : "", strerror(-rc));
+            chk_stop_settled(rt, NULL, why);
+        }
         atomic_fetch_add(&rt->job->chk.failed, 1);
-        c->consecutive_failed++;
+        c->consecutive_failed += !savepoint; /* as in settle */
         c->last_trigger_ns = now;
         return;
     }
@@ -530,6 +550,12 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
     atomic_fetch_add(&rt->job->chk.in_progress, 1);
     chk_history_triggered(rt, pd);
     ack_finished_tasks(rt, pd);
+    if (stop) { /* the trigger's release store below publishes them (stop.c) */
+        pd->stop = true;
+        c->stop_id = id;
+        atomic_store_explicit(&rt->chk.stop_drain, drain, memory_order_relaxed);
+        atomic_store_explicit(&rt->chk.stop_id, id, memory_order_relaxed);
+    }
     /* release: pairs with the sources' acquire load in chk_source_trigger */
     atomic_store_explicit(&rt->chk.trigger, id, memory_order_release);
     rt_wake_workers(rt); /* idle sources inject the barrier now */
@@ -539,6 +565,12 @@ void chk_tick(struct runtime *rt)
 {
     struct coordinator *c = rt->chk.coord;
     if (!chk_enabled(rt)) {
+        char *d = NULL;
+        bool drain;
+        if (chk_stop_take(rt, &d, &drain))
+            chk_stop_settled(rt, NULL, "the job takes no checkpoints; set "
+                                       "execution.checkpointing.interval");
+        free(d);
         if (atomic_exchange(&rt->job->savepoint_requested, 0))
             chk_log(rt, "savepoint not taken: the job takes no checkpoints; set "
                         "execution.checkpointing.interval");
@@ -595,10 +627,20 @@ void chk_tick(struct runtime *rt)
     if (atomic_load(&rt->job->cancel))
         return; /* stopping: sources end early, and a checkpoint now would record them as
                  * finished; nothing new starts (what is in flight was aborted above) */
+    if (c->stop_id || atomic_load(&rt->chk.stopped))
+        return; /* the sources halt after the stop's barrier: nothing else could complete */
+    char *stop_dir = NULL;
+    bool drain;
+    if (c->n_pending == 0 && !atomic_load(&rt->failed) &&
+        chk_stop_take(rt, &stop_dir, &drain)) {
+        trigger(rt, now, true, true, stop_dir, drain);
+        free(stop_dir);
+        return;
+    }
     if (atomic_load(&rt->job->savepoint_requested) && c->n_pending == 0 &&
         !atomic_load(&rt->failed)) {
         atomic_store(&rt->job->savepoint_requested, 0);
-        trigger(rt, now, true);
+        trigger(rt, now, true, false, NULL, false);
         return;
     }
     /* last_end_ns may be later than now: settle() above ran in this tick, after now was
@@ -606,7 +648,7 @@ void chk_tick(struct runtime *rt)
     if (c->interval_ns && c->n_pending < c->max_concurrent &&
         now - c->last_trigger_ns >= c->interval_ns && now >= c->last_end_ns + c->min_pause_ns &&
         !atomic_load(&rt->failed))
-        trigger(rt, now, false);
+        trigger(rt, now, false, false, NULL, false);
 }
 
 /* After the last task finished: one more checkpoint in which every task is
@@ -623,6 +665,10 @@ int chk_final(struct runtime *rt)
         chk_tick(rt);
         struct timespec ts = {0, FINAL_SETTLE_POLL_NS};
         nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&rt->chk.stopped)) { /* a stop's savepoint completed meanwhile: it ends */
+        chk_stop_commit(rt);
+        return 0;
     }
     uint64_t id = chk_next_id(rt);
     struct pending *pd = pending_new(rt, id);
@@ -722,6 +768,8 @@ void chk_free(struct runtime *rt)
         if (unsettled && pd->start_ns)
             chk_history_settled(rt, pd, done, (now_ns() - pd->start_ns) / 1000000ull, 0,
                                 done ? NULL : "cancelled: the job stopped");
+        if (unsettled && pd->stop)
+            chk_stop_settled(rt, NULL, "the job stopped or failed before the savepoint completed");
         if (done) {
             /* Its _metadata was already on its way when the abort came, and it completed
              * while the attempt was torn down: "latest" finds it, so the restart restores it
