@@ -33,46 +33,6 @@ static weir_job *running; /* the job run_lines runs, for the test hooks */
 static enum weir_stop_state ended_state;
 static char ended_result[4096];
 
-/* A thread that asks job to stop after_ms, then waits for the stop to settle. */
-struct stopper {
-    weir_job *job;
-    const char *dir;
-    bool drain;
-    int after_ms;
-    int rc;
-    enum weir_stop_state state;
-    char result[4096];
-    pthread_t thread;
-};
-
-static void *stop_later(void *arg)
-{
-    struct stopper *s = arg;
-    usleep((useconds_t)s->after_ms * 1000);
-    s->rc = -ESRCH;
-    for (int i = 0; i < 500 && s->rc == -ESRCH; i++) { /* until weir_job_run serves it */
-        s->rc = weir_job_stop_with_savepoint(s->job, s->dir, s->drain);
-        if (s->rc == -ESRCH)
-            usleep(10 * 1000);
-    }
-    do {
-        usleep(5 * 1000);
-        s->state = weir_job_stop_status(s->job, s->result, sizeof s->result);
-    } while (s->rc == 0 && s->state == WEIR_STOP_PENDING);
-    return NULL;
-}
-
-static void stopper_start(struct stopper *s)
-{
-    assert_int_equal(pthread_create(&s->thread, NULL, stop_later, s), 0);
-}
-
-static void stopper_join(struct stopper *s)
-{
-    pthread_join(s->thread, NULL);
-    assert_int_equal(s->rc, 0);
-}
-
 static unsigned slow_us = 20;
 
 static int slow(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
@@ -95,7 +55,7 @@ static weir_config *lines_config(const char *chk)
 /* file source -> slow -> exactly-once file sink into out; rebalanced puts the slow operator
  * in a task of its own, so that the source can finish before it. */
 static int run_lines(const char *in, const char *out, const char *chk, const char *from,
-                     bool rebalanced, struct stopper *stop, struct wt_run *ro,
+                     bool rebalanced, struct wt_stopper *stop, struct wt_run *ro,
                      struct weir_run_stats *st)
 {
     weir_config *cfg = lines_config(chk);
@@ -105,10 +65,8 @@ static int run_lines(const char *in, const char *out, const char *chk, const cha
         s = weir_rebalance(s);
     weir_sink_file_exactly_once(weir_transform(s, "slow", &slow_ops, NULL), "sink", out, NULL,
                                 ".txt");
-    if (stop) {
-        stop->job = job;
-        stopper_start(stop);
-    }
+    if (stop)
+        wt_stopper_start(stop, job);
     struct wt_run o = ro ? *ro : (struct wt_run){0};
     o.restore_from = from;
     char err[1024] = "";
@@ -116,7 +74,7 @@ static int run_lines(const char *in, const char *out, const char *chk, const cha
     if (rc < 0)
         fprintf(stderr, "run: %s\n", err);
     if (stop)
-        stopper_join(stop);
+        wt_stopper_join(stop);
     ended_state = weir_job_stop_status(job, ended_result, sizeof ended_result);
     weir_job_free(job);
     weir_config_free(cfg);
@@ -144,12 +102,11 @@ static void stop_commits_up_to_the_savepoint_and_the_resume_completes_it(void **
     char in[4096];
     snprintf(in, sizeof in, "%s", wt_lines_file("stop-in", LINES));
     const char *out = wt_tmp_dir("stop-out"), *chk = wt_tmp_dir("stop-chk");
-    struct stopper stop = {.dir = wt_tmp_dir("stop-sp"), .after_ms = 150};
+    struct wt_stopper stop = {.dir = wt_tmp_dir("stop-sp"), .after_ms = 150};
     struct weir_run_stats st;
     slow_us = 20;
     assert_int_equal(run_lines(in, out, chk, NULL, false, &stop, NULL, &st), 0);
-    if (stop.state != WEIR_STOP_COMPLETED)
-        fail_msg("stop: state %d: %s", stop.state, stop.result);
+    wt_stopper_completed(&stop);
     assert_non_null(strstr(stop.result, stop.dir));
     assert_false(st.cancelled);
     if (st.source_records == 0 || st.source_records >= LINES)
@@ -173,7 +130,7 @@ static void a_failed_savepoint_leaves_the_job_running(void **state)
     const char *out = wt_tmp_dir("stopfail-out"), *chk = wt_tmp_dir("stopfail-chk");
     char dir[4096]; /* under a regular file: mkdir fails with ENOTDIR, root or not */
     snprintf(dir, sizeof dir, "%s/not-a-dir/sp", wt_tmp_file("stopfail-file", "x"));
-    struct stopper stop = {.dir = dir, .after_ms = 150};
+    struct wt_stopper stop = {.dir = dir, .after_ms = 150};
     struct weir_run_stats st;
     slow_us = 20;
     assert_int_equal(run_lines(in, out, chk, NULL, false, &stop, NULL, &st), 0);
@@ -187,7 +144,7 @@ static void a_failed_savepoint_leaves_the_job_running(void **state)
 
 /* The stop is asked for while checkpoint c commits (the test hook holds it there a while):
  * the stop's savepoint waits for c, which completes, and then stops the job as above. */
-static struct stopper in_flight_stop;
+static struct wt_stopper in_flight_stop;
 static _Atomic uint64_t in_flight_id;
 static _Atomic int in_flight_completed;
 
@@ -211,7 +168,7 @@ static void a_stop_waits_for_the_checkpoint_in_flight(void **state)
     char in[4096];
     snprintf(in, sizeof in, "%s", wt_lines_file("stopfly-in", LINES));
     const char *out = wt_tmp_dir("stopfly-out"), *chk = wt_tmp_dir("stopfly-chk");
-    in_flight_stop = (struct stopper){.dir = wt_tmp_dir("stopfly-sp"), .rc = -1};
+    in_flight_stop = (struct wt_stopper){.dir = wt_tmp_dir("stopfly-sp"), .rc = -1};
     static const struct chk_test_hooks hooks = {.commit_submitted = commit_submitted};
     struct weir_run_stats st;
     slow_us = 20;
@@ -238,12 +195,11 @@ static void a_stop_after_the_sources_finished_completes(void **state)
     char in[4096];
     snprintf(in, sizeof in, "%s", wt_lines_file("stopfin-in", FEW));
     const char *out = wt_tmp_dir("stopfin-out"), *chk = wt_tmp_dir("stopfin-chk");
-    struct stopper stop = {.dir = wt_tmp_dir("stopfin-sp"), .after_ms = 500};
+    struct wt_stopper stop = {.dir = wt_tmp_dir("stopfin-sp"), .after_ms = 500};
     struct weir_run_stats st;
     slow_us = 1000; /* 2 s downstream, a few ms for the source */
     assert_int_equal(run_lines(in, out, chk, NULL, true, &stop, NULL, &st), 0);
-    if (stop.state != WEIR_STOP_COMPLETED)
-        fail_msg("stop: state %d: %s", stop.state, stop.result);
+    wt_stopper_completed(&stop);
     assert_int_equal(st.source_records, FEW);
     assert_committed_prefix(out, FEW, FEW);
 
@@ -269,7 +225,7 @@ static int format_window(const weir_rec *r, char *buf, size_t cap)
                     weir_result_i64(w->result));
 }
 
-static int run_windows(const char *out, const char *chk, const char *from, struct stopper *stop,
+static int run_windows(const char *out, const char *chk, const char *from, struct wt_stopper *stop,
                        struct weir_run_stats *st)
 {
     weir_config *cfg = lines_config(chk);
@@ -281,16 +237,14 @@ static int run_windows(const char *out, const char *chk, const char *from, struc
     s = weir_window_aggregate(weir_key_by(s, wt_datagen_key), "count", weir_tumbling(WIN_MS),
                               &weir_agg_count, NULL, NULL);
     weir_sink_file_exactly_once(s, "sink", out, format_window, ".csv");
-    if (stop) {
-        stop->job = job;
-        stopper_start(stop);
-    }
+    if (stop)
+        wt_stopper_start(stop, job);
     char err[1024] = "";
     int rc = wt_run(job, cfg, &(struct wt_run){.restore_from = from}, st, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "run: %s\n", err);
     if (stop)
-        stopper_join(stop);
+        wt_stopper_join(stop);
     weir_job_free(job);
     weir_config_free(cfg);
     return rc;
@@ -335,11 +289,10 @@ static int committed_windows(const char *dir, uint64_t *sum, int *partial)
 static void stop_with_drain_fires_every_window_before_the_savepoint(void **state)
 {
     const char *out = wt_tmp_dir("drain-out"), *chk = wt_tmp_dir("drain-chk");
-    struct stopper stop = {.dir = wt_tmp_dir("drain-sp"), .drain = true, .after_ms = 300};
+    struct wt_stopper stop = {.dir = wt_tmp_dir("drain-sp"), .drain = true, .after_ms = 300};
     struct weir_run_stats st;
     assert_int_equal(run_windows(out, chk, NULL, &stop, &st), 0);
-    if (stop.state != WEIR_STOP_COMPLETED)
-        fail_msg("stop --drain: state %d: %s", stop.state, stop.result);
+    wt_stopper_completed(&stop);
     if (st.source_records == 0 || st.source_records >= WIN_RECORDS)
         fail_msg("the stop came at %" PRIu64 " records: not mid-stream", st.source_records);
     uint64_t sum;
@@ -353,11 +306,10 @@ static void stop_with_drain_fires_every_window_before_the_savepoint(void **state
 static void stop_without_drain_keeps_open_windows_for_the_resume(void **state)
 {
     const char *out = wt_tmp_dir("nodrain-out"), *chk = wt_tmp_dir("nodrain-chk");
-    struct stopper stop = {.dir = wt_tmp_dir("nodrain-sp"), .after_ms = 300};
+    struct wt_stopper stop = {.dir = wt_tmp_dir("nodrain-sp"), .after_ms = 300};
     struct weir_run_stats st;
     assert_int_equal(run_windows(out, chk, NULL, &stop, &st), 0);
-    if (stop.state != WEIR_STOP_COMPLETED)
-        fail_msg("stop: state %d: %s", stop.state, stop.result);
+    wt_stopper_completed(&stop);
     uint64_t sum;
     int partial;
     committed_windows(out, &sum, &partial);
