@@ -157,6 +157,9 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen);
 int chk_register_metrics(struct runtime *rt);
 void chk_tick(struct runtime *rt);
 int chk_final(struct runtime *rt);
+/* checkpoint_metrics.c, settle: the per-subtask series and the run's skew of completed pd */
+struct pending;
+void chk_note_subtasks(struct runtime *rt, const struct pending *pd, uint64_t now);
 /* stop.c, control thread. chk_stop_run: weir_job_run starts (running) or ends (a stop still
  * pending fails). chk_stop_take: a stop is asked for and not taken: take it (1; *dir
  * malloc'd or NULL). chk_stop_settled: the stop's savepoint ended (savepoint: its path when
@@ -164,6 +167,8 @@ int chk_final(struct runtime *rt);
  * stop, every task's checkpoint_complete up to it. */
 void chk_stop_run(weir_job *job, bool running);
 int chk_stop_take(struct runtime *rt, char **dir, bool *drain);
+/* A stop asked for over REST, taken at once: 0, or -EBUSY while another is pending. */
+int chk_stop_claim(weir_job *job, const char *dir, bool drain);
 void chk_stop_settled(struct runtime *rt, const char *savepoint, const char *why);
 void chk_stop_commit(struct runtime *rt);
 void chk_free(struct runtime *rt);
@@ -334,6 +339,7 @@ struct pending {
     struct runtime *rt; /* for the storage's file_done callback */
     uint64_t id;
     char *savepoint; /* path when this is a savepoint */
+    char trigger[33]; /* the REST request's trigger id ("": none, rest_request_take) */
     enum pending_state state;
     weir_ckpt *ck;
     uint64_t start_ns;

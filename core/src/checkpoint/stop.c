@@ -30,7 +30,8 @@
 #include "checkpoint.h"
 #include "runtime_private.h"
 
-int weir_job_stop_with_savepoint(weir_job *job, const char *dir, bool drain)
+/* -> PENDING, taken already when the coordinator asks (chk_stop_claim). */
+static int request(weir_job *job, const char *dir, bool drain, bool taken)
 {
     char *d = dir && *dir ? strdup(dir) : NULL;
     if (dir && *dir && !d)
@@ -45,12 +46,22 @@ int weir_job_stop_with_savepoint(weir_job *job, const char *dir, bool drain)
         d = NULL;
         s->result = NULL;
         s->drain = drain;
-        s->taken = false;
+        s->taken = taken;
         s->state = WEIR_STOP_PENDING;
     }
     pthread_mutex_unlock(&s->lock);
     free(d);
     return rc;
+}
+
+int weir_job_stop_with_savepoint(weir_job *job, const char *dir, bool drain)
+{
+    return request(job, dir, drain, false);
+}
+
+int chk_stop_claim(weir_job *job, const char *dir, bool drain)
+{
+    return request(job, dir, drain, true);
 }
 
 enum weir_stop_state weir_job_stop_status(weir_job *job, char *buf, size_t len)
