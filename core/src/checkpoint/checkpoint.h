@@ -171,6 +171,10 @@ int chk_stop_take(struct runtime *rt, char **dir, bool *drain);
 int chk_stop_claim(weir_job *job, const char *dir, bool drain);
 void chk_stop_settled(struct runtime *rt, const char *savepoint, const char *why);
 void chk_stop_commit(struct runtime *rt);
+/* claim.c, control thread: execution.savepoint-restore-mode for the checkpoint restored from
+ * a path (chk_restore_open); a checkpoint completed (settle). */
+int chk_claim_open(struct runtime *rt, weir_restore *r, char *err, size_t errlen);
+void chk_claim_completed(struct runtime *rt);
 void chk_free(struct runtime *rt);
 /* snapshot.c: waits until no heap snapshot is being written off a worker (before the
  * storage and the backends are closed). */
@@ -362,6 +366,10 @@ struct coordinator {
     struct pending *p[MAX_PENDING]; /* in flight */
     int n_pending;
     uint64_t stop_id; /* a stop's savepoint in flight: no other checkpoint starts */
+    /* a snapshot restored by path under execution.savepoint-restore-mode CLAIM (claim.c),
+     * deleted after claim_left more completed checkpoints; NULL: none */
+    char *claimed;
+    int claim_left;
     /* Workers find checkpoint id's pending in slot[id % SLOTS]: release store
      * in pending_new (coordinator.c) <-> acquire load in find_pending
      * (snapshot.c). A pending is freed once it has settled and every task has

@@ -371,6 +371,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         chk_note_subtasks(rt, pd, now);
         if (chk_test_hooks && chk_test_hooks->checkpoint_completed && !pd->savepoint)
             chk_test_hooks->checkpoint_completed(pd->id);
+        if (!pd->savepoint)
+            chk_claim_completed(rt);
         /* release: pairs with the acquire load in chk_notify */
         atomic_store_explicit(&rt->chk.completed_id, pd->id, memory_order_release);
         rt_wake_workers(rt); /* sleeping sinks commit now, not at their next timeout */
@@ -767,6 +769,7 @@ void chk_free(struct runtime *rt)
         pending_free(rt, pd);
     }
     free(c->live);
+    free(c->claimed);
     weir_storage_close(c->storage);
     free(c);
     rt->chk.coord = NULL;
