@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include <weir/config.h>
@@ -250,40 +249,37 @@ static int run_windows(const char *out, const char *chk, const char *from, struc
     return rc;
 }
 
+struct windows {
+    unsigned char seen[WIN_KEYS][WINDOWS];
+    uint64_t sum;
+    int partial, n;
+};
+
+static void add_window(const char *path, const char *line, void *arg)
+{
+    struct windows *w = arg;
+    uint64_t key;
+    int64_t start, count;
+    if (sscanf(line, "%" SCNu64 ",%" SCNd64 ",%" SCNd64, &key, &start, &count) != 3 ||
+        key >= WIN_KEYS || start < 0 || start / WIN_MS >= WINDOWS)
+        fail_msg("%s: malformed: %s", path, line);
+    if (w->seen[key][start / WIN_MS]++)
+        fail_msg("window key %" PRIu64 " at %" PRId64 " committed twice", key, start);
+    w->sum += (uint64_t)count;
+    w->partial += count != WIN_FULL;
+    w->n++;
+}
+
 /* Sums the committed counts into *sum; returns how many windows are committed, failing on a
  * window committed twice, and counts in *partial those with fewer than WIN_FULL records. */
 static int committed_windows(const char *dir, uint64_t *sum, int *partial)
 {
-    static unsigned char seen[WIN_KEYS][WINDOWS];
-    memset(seen, 0, sizeof seen);
-    *sum = 0;
-    *partial = 0;
-    int n = 0;
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    for (struct dirent *de; (de = readdir(d));) {
-        if (strncmp(de->d_name, "part-", 5) != 0)
-            continue;
-        char path[4096], line[128];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        FILE *f = fopen(path, "r");
-        assert_non_null(f);
-        uint64_t key;
-        int64_t start, count;
-        while (fgets(line, sizeof line, f)) {
-            if (sscanf(line, "%" SCNu64 ",%" SCNd64 ",%" SCNd64, &key, &start, &count) != 3 ||
-                key >= WIN_KEYS || start < 0 || start / WIN_MS >= WINDOWS)
-                fail_msg("%s: malformed: %s", path, line);
-            if (seen[key][start / WIN_MS]++)
-                fail_msg("window key %" PRIu64 " at %" PRId64 " committed twice", key, start);
-            *sum += (uint64_t)count;
-            *partial += count != WIN_FULL;
-            n++;
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return n;
+    static struct windows w;
+    memset(&w, 0, sizeof w);
+    wt_committed_lines(dir, add_window, &w);
+    *sum = w.sum;
+    *partial = w.partial;
+    return w.n;
 }
 
 static void stop_with_drain_fires_every_window_before_the_savepoint(void **state)

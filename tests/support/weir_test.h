@@ -270,6 +270,10 @@ const char *wt_lines_file(const char *tag, int lines);
  * ones) to seen[n] for "line-n", saturating at 255; returns how many lines are malformed or
  * out of 0 .. lines-1. */
 size_t wt_count_committed_lines(const char *dir, unsigned char *seen, int lines);
+/* Calls fn with each line (newline kept) of dir's committed part files (part-*, not the
+ * hidden in-progress or pending ones) and the file's path. */
+void wt_committed_lines(const char *dir, void (*fn)(const char *path, const char *line, void *arg),
+                        void *arg);
 /* Fails the test unless dir's committed output holds every line 0 .. lines-1 exactly once,
  * and nothing else. */
 void wt_assert_lines_once(const char *dir, int lines);

@@ -167,6 +167,8 @@ void chk_note_subtasks(struct runtime *rt, const struct pending *pd, uint64_t no
  * stop, every task's checkpoint_complete up to it. */
 void chk_stop_run(weir_job *job, bool running);
 int chk_stop_take(struct runtime *rt, char **dir, bool *drain);
+/* A stop is asked for and waits for the checkpoints in flight: none new starts. */
+bool chk_stop_waiting(struct runtime *rt);
 /* A stop asked for over REST, taken at once: 0, or -EBUSY while another is pending. */
 int chk_stop_claim(weir_job *job, const char *dir, bool drain);
 void chk_stop_settled(struct runtime *rt, const char *savepoint, const char *why);

@@ -630,7 +630,7 @@ void chk_tick(struct runtime *rt)
      * read, so the pause is compared without subtracting (which would wrap). */
     if (c->interval_ns && c->n_pending < c->max_concurrent &&
         now - c->last_trigger_ns >= c->interval_ns && now >= c->last_end_ns + c->min_pause_ns &&
-        !atomic_load(&rt->failed))
+        !atomic_load(&rt->failed) && !chk_stop_waiting(rt)) /* a stop waits for none in flight */
         trigger(rt, now, false, NULL);
 }
 

@@ -108,6 +108,15 @@ int chk_stop_take(struct runtime *rt, char **dir, bool *drain)
     return take;
 }
 
+bool chk_stop_waiting(struct runtime *rt)
+{
+    struct job_stop *s = &rt->job->stop;
+    pthread_mutex_lock(&s->lock);
+    bool waiting = s->state == WEIR_STOP_PENDING && !s->taken;
+    pthread_mutex_unlock(&s->lock);
+    return waiting;
+}
+
 void chk_stop_settled(struct runtime *rt, const char *savepoint, const char *why)
 {
     struct job_stop *s = &rt->job->stop;

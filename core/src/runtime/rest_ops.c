@@ -187,15 +187,19 @@ static int accepted(const struct rest_trigger *t, json_t **doc)
 
 /* ---- handlers -------------------------------------------------------------------- */
 
-int rest_post_savepoint(struct job_live *l, struct rest_call *c, json_t **doc)
+/* A savepoint (POST .../savepoints: target-directory, cancel-job) or a stop-with-savepoint
+ * (POST .../stop: targetDirectory, drain), their other fields the same: formatType and
+ * triggerId. */
+static int post_savepoint(struct job_live *l, struct rest_call *c, bool stop, json_t **doc)
 {
+    const char *dir_key = stop ? "targetDirectory" : "target-directory";
     const char *dir, *format, *chosen;
-    bool cancel;
-    int rc = only_fields(c, SAVEPOINT_FIELDS, doc);
+    bool flag;
+    int rc = only_fields(c, stop ? STOP_FIELDS : SAVEPOINT_FIELDS, doc);
     if (rc == 0)
-        rc = opt_string(c, "target-directory", &dir, doc);
+        rc = opt_string(c, dir_key, &dir, doc);
     if (rc == 0)
-        rc = opt_bool(c, "cancel-job", &cancel, doc);
+        rc = opt_bool(c, stop ? "drain" : "cancel-job", &flag, doc);
     if (rc == 0)
         rc = opt_string(c, "formatType", &format, doc);
     if (rc == 0)
@@ -207,48 +211,31 @@ int rest_post_savepoint(struct job_live *l, struct rest_call *c, json_t **doc)
         return rest_errors(doc, 400,
                            "Bad request: formatType '%s' is not CANONICAL or NATIVE.", format);
     if (dir && !*dir)
-        return rest_errors(doc, 400, "Bad request: target-directory is empty.");
+        return rest_errors(doc, 400, "Bad request: %s is empty.", dir_key);
     struct rest_trigger *t;
     rc = new_trigger(l, chosen, true, &t, doc);
     if (rc == 1 || rc != 0)
         return rc == 1 ? accepted(t, doc) : rc;
-    t->cancel_job = cancel;
+    t->stop = stop;
+    if (stop)
+        t->drain = flag;
+    else
+        t->cancel_job = flag;
     if (dir && !(t->dir = strdup(dir)))
         return -ENOMEM;
     return accepted(t, doc);
+}
+
+int rest_post_savepoint(struct job_live *l, struct rest_call *c, json_t **doc)
+{
+    return post_savepoint(l, c, false, doc);
 }
 
 /* Flink's stop-with-savepoint: the savepoint's status as any savepoint's; once complete the
  * job ends FINISHED. A savepoint that fails leaves the job running, as Flink's. */
 int rest_post_stop(struct job_live *l, struct rest_call *c, json_t **doc)
 {
-    const char *dir, *format, *chosen;
-    bool drain;
-    int rc = only_fields(c, STOP_FIELDS, doc);
-    if (rc == 0)
-        rc = opt_string(c, "targetDirectory", &dir, doc);
-    if (rc == 0)
-        rc = opt_bool(c, "drain", &drain, doc);
-    if (rc == 0)
-        rc = opt_string(c, "formatType", &format, doc);
-    if (rc == 0)
-        rc = opt_trigger_id(c, &chosen, doc);
-    if (rc != 0)
-        return rc;
-    if (format && strcmp(format, "CANONICAL") != 0 && strcmp(format, "NATIVE") != 0)
-        return rest_errors(doc, 400,
-                           "Bad request: formatType '%s' is not CANONICAL or NATIVE.", format);
-    if (dir && !*dir)
-        return rest_errors(doc, 400, "Bad request: targetDirectory is empty.");
-    struct rest_trigger *t;
-    rc = new_trigger(l, chosen, true, &t, doc);
-    if (rc == 1 || rc != 0)
-        return rc == 1 ? accepted(t, doc) : rc;
-    t->stop = true;
-    t->drain = drain;
-    if (dir && !(t->dir = strdup(dir)))
-        return -ENOMEM;
-    return accepted(t, doc);
+    return post_savepoint(l, c, true, doc);
 }
 
 int rest_post_checkpoint(struct job_live *l, struct rest_call *c, json_t **doc)
