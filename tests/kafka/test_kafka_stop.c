@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +22,11 @@
 
 #define LINES 20000
 
+static _Atomic int started; /* a record went through the slow operator */
+
 static int slow(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
 {
+    atomic_store(&started, 1);
     usleep(20); /* ~0.4 s in all: the stop comes mid-stream */
     return weir_emit_forward(out, in);
 }
@@ -44,8 +48,11 @@ static void run(const char *in, const char *topic, const char *chk, const char *
                                       .transactional_id_prefix = topic};
     weir_stream *s = weir_transform(weir_source_file(job, "src", in), "slow", &slow_ops, NULL);
     weir_sink_kafka(s, "out", &ko);
-    if (stop)
+    atomic_store(&started, 0);
+    if (stop) {
+        stop->ready = &started;
         wt_stopper_start(stop, job);
+    }
     wt_run_ok(job, cfg, &(struct wt_run){.restore_from = from}, st);
     if (stop)
         wt_stopper_join(stop);

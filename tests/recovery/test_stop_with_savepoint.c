@@ -33,9 +33,11 @@ static enum weir_stop_state ended_state;
 static char ended_result[4096];
 
 static unsigned slow_us = 20;
+static _Atomic int started; /* a record went through the slow operator, or a checkpoint completed */
 
 static int slow(weir_ctx *ctx, void *st, int input, const weir_rec *in, weir_emit *out)
 {
+    atomic_store(&started, 1);
     usleep(slow_us);
     return weir_emit_forward(out, in);
 }
@@ -64,8 +66,11 @@ static int run_lines(const char *in, const char *out, const char *chk, const cha
         s = weir_rebalance(s);
     weir_sink_file_exactly_once(weir_transform(s, "slow", &slow_ops, NULL), "sink", out, NULL,
                                 ".txt");
-    if (stop)
+    atomic_store(&started, 0);
+    if (stop) {
+        stop->ready = &started;
         wt_stopper_start(stop, job);
+    }
     struct wt_run o = ro ? *ro : (struct wt_run){0};
     o.restore_from = from;
     char err[1024] = "";
@@ -224,6 +229,12 @@ static int format_window(const weir_rec *r, char *buf, size_t cap)
                     weir_result_i64(w->result));
 }
 
+static void on_started(void *arg, const struct weir_checkpoint_event *ev)
+{
+    if (ev->completed)
+        atomic_store(&started, 1);
+}
+
 static int run_windows(const char *out, const char *chk, const char *from, struct wt_stopper *stop,
                        struct weir_run_stats *st)
 {
@@ -236,10 +247,14 @@ static int run_windows(const char *out, const char *chk, const char *from, struc
     s = weir_window_aggregate(weir_key_by(s, wt_datagen_key), "count", weir_tumbling(WIN_MS),
                               &weir_agg_count, NULL, NULL);
     weir_sink_file_exactly_once(s, "sink", out, format_window, ".csv");
-    if (stop)
+    atomic_store(&started, 0);
+    if (stop) {
+        stop->ready = &started;
         wt_stopper_start(stop, job);
+    }
     char err[1024] = "";
-    int rc = wt_run(job, cfg, &(struct wt_run){.restore_from = from}, st, err, sizeof err);
+    int rc = wt_run(job, cfg, &(struct wt_run){.restore_from = from, .on_checkpoint = on_started},
+                    st, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "run: %s\n", err);
     if (stop)
@@ -320,6 +335,17 @@ static void stop_without_drain_keeps_open_windows_for_the_resume(void **state)
     assert_int_equal(sum, WIN_RECORDS);
 }
 
+/* A job that is not running (never run, or run to its end) cannot be stopped. */
+static void a_job_not_running_is_not_stopped(void **state)
+{
+    weir_job *job = weir_job_new("idle");
+    assert_int_equal(weir_job_stop_with_savepoint(job, NULL, false), -ESRCH);
+    char why[256] = "x";
+    assert_int_equal(weir_job_stop_status(job, why, sizeof why), WEIR_STOP_NONE);
+    assert_string_equal(why, "");
+    weir_job_free(job);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +355,7 @@ int main(void)
         cmocka_unit_test(a_stop_after_the_sources_finished_completes),
         cmocka_unit_test(stop_with_drain_fires_every_window_before_the_savepoint),
         cmocka_unit_test(stop_without_drain_keeps_open_windows_for_the_resume),
+        cmocka_unit_test(a_job_not_running_is_not_stopped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

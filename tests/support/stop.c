@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <unistd.h>
 
@@ -10,6 +11,8 @@
 static void *stop_later(void *arg)
 {
     struct wt_stopper *s = arg;
+    for (int i = 0; s->ready && !atomic_load(s->ready) && i < 60000; i++)
+        usleep(1000); /* 60 s at most */
     usleep((useconds_t)s->after_ms * 1000);
     s->rc = -ESRCH;
     for (int i = 0; i < 500 && s->rc == -ESRCH; i++) { /* until weir_job_run serves it */

@@ -154,12 +154,15 @@ int wt_weir_wait(pid_t pid, int kill_after_ms);
 /* ---- stop-with-savepoint (stop.c) ----------------------------------------------------- */
 
 /* A thread that asks job to stop with a savepoint into dir (NULL: state.savepoints.dir)
- * after_ms after wt_stopper_start (retrying while the run has not started), then waits until
- * the stop settles: rc is weir_job_stop_with_savepoint's, state and result its end. */
+ * after_ms after wt_stopper_start, or after *ready became nonzero when ready is set (the test
+ * sets it once the job has made progress: a loaded machine may take long to start it),
+ * retrying while the run has not started, then waits until the stop settles: rc is
+ * weir_job_stop_with_savepoint's, state and result its end. */
 struct wt_stopper {
     const char *dir;
     bool drain;
     int after_ms;
+    const _Atomic int *ready;
     weir_job *job;
     int rc;
     enum weir_stop_state state;
