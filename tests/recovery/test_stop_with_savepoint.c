@@ -240,8 +240,11 @@ static int run_windows(const char *out, const char *chk, const char *from, struc
 {
     weir_config *cfg = lines_config(chk);
     weir_job *job = weir_job_new("stopwin");
-    struct weir_datagen_opts o = {
-        .records = WIN_RECORDS, .keys = WIN_KEYS, .record_size = 24, .rate = 10000, .records_per_ms = 10};
+    struct weir_datagen_opts o = {.records = WIN_RECORDS,
+                                  .keys = WIN_KEYS,
+                                  .record_size = 24,
+                                  .rate = 10000,
+                                  .records_per_ms = 10};
     static const struct weir_watermark_strategy ws = {0};
     weir_stream *s = weir_assign_watermarks(weir_source_datagen(job, "gen", &o), &ws);
     s = weir_window_aggregate(weir_key_by(s, wt_datagen_key), "count", weir_tumbling(WIN_MS),

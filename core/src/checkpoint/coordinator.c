@@ -494,14 +494,13 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint, const stru
     if (rc < 0) {
         chk_log(rt, "checkpoint %" PRIu64 " could not start: %s", id, strerror(-rc));
         chk_history_failed_start(rt, id, savepoint, strerror(-rc));
-        if (rq && rq->stop) {
-            char why[4200];
-            snprintf(why, sizeof why, "savepoint %" PRIu64 " could not start: %s: %s", id,
-                     pd->savepoint ? pd->savepoint : "", strerror(-rc));
+        char why[4200]; /* a savepoint's cause names its path */
+        snprintf(why, sizeof why, "%s%s%s", pd->savepoint ? pd->savepoint : "",
+                 pd->savepoint ? ": " : "", strerror(-rc));
+        if (rq && rq->stop)
             chk_stop_settled(rt, NULL, why);
-        }
         if (rq)
-            rest_request_settled(rt->job, rq->trigger, NULL, strerror(-rc));
+            rest_request_settled(rt->job, rq->trigger, NULL, why);
         atomic_fetch_add(&rt->job->chk.failed, 1);
         if (!savepoint) /* as in settle */
             c->consecutive_failed++;

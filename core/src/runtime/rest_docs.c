@@ -1,6 +1,7 @@
 /*
  * Flink's REST API, read side, for the job a weir_job_run runs: the documents behind
- * io/include/weir/rest.h's server, built with jansson on the server's thread.
+ * io/include/weir/rest.h's server, built with jansson on the server's thread. rest_route.c
+ * routes requests here (its table has every path), rest_ops.c answers the operations.
  *
  *   GET /overview                                    cluster overview
  *   GET /config                                      dashboard configuration
@@ -39,6 +40,9 @@
 
 #include "rest_private.h"
 #include "restart.h"
+
+/* How long a job that ended waits for a cancel-job or stop savepoint's result to be fetched */
+#define RESULT_WAIT_MS 30000
 
 #ifndef WEIR_VERSION
 #define WEIR_VERSION "0"
@@ -722,6 +726,10 @@ void rest_live_stop(weir_job *job)
     struct job_live *l = job->live;
     if (!l)
         return;
+    if (l->srv && !rest_triggers_wait_fetched(l, RESULT_WAIT_MS))
+        fprintf(stderr,
+                "weir: rest: a cancel-job or stop savepoint's result was not fetched in %d s\n",
+                RESULT_WAIT_MS / 1000);
     weir_rest_server_stop(l->srv); /* no request runs after this */
     job->live = NULL;
     rest_triggers_free(l);

@@ -30,10 +30,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <weir/config.h>
 
 #include "rest_private.h"
+
+/* rest_triggers_wait_fetched looks this often */
+#define FETCH_POLL_MS 50
 
 /* The no-watermark value Flink reports (Long.MIN_VALUE). */
 #define NO_WATERMARK INT64_MIN
@@ -95,11 +99,20 @@ static struct rest_trigger *trigger_add(struct job_live *l)
     return t;
 }
 
+/* The storage names state.savepoints.dir in its errors; a request's own directory is its
+ * target-directory (a stop's targetDirectory), so the cause names that instead. */
 static void trigger_fail(struct rest_trigger *t, const char *cause)
 {
+    static const char CONFIGURED[] = "state.savepoints.dir: ";
+    bool own = t->dir && strncmp(cause, CONFIGURED, sizeof CONFIGURED - 1) == 0;
     t->done = true;
     free(t->cause);
-    t->cause = strdup(cause);
+    t->cause = NULL;
+    if (own && asprintf(&t->cause, "%s: %s", t->stop ? "targetDirectory" : "target-directory",
+                        cause + sizeof CONFIGURED - 1) < 0)
+        t->cause = NULL;
+    if (!t->cause)
+        t->cause = strdup(cause);
 }
 
 /* ---- the body's fields ------------------------------------------------------------ */
@@ -187,6 +200,18 @@ static int accepted(const struct rest_trigger *t, json_t **doc)
 
 /* ---- handlers -------------------------------------------------------------------- */
 
+/* Whether the storage can write a savepoint to dir: a local one always, one on S3 only in the
+ * bucket of state.checkpoints.dir (its uploader puts savepoints too), as the storage checks
+ * state.savepoints.dir at the start. */
+static bool same_store(const struct job_live *l, const char *dir)
+{
+    const char *ck = weir_config_get_str(l->cfg, "state.checkpoints.dir");
+    if (strncmp(dir, "s3://", 5) != 0)
+        return true;
+    size_t lc = strcspn(ck + (strncmp(ck, "s3://", 5) ? 0 : 5), "/"), ld = strcspn(dir + 5, "/");
+    return strncmp(ck, "s3://", 5) == 0 && lc == ld && strncmp(ck + 5, dir + 5, ld) == 0;
+}
+
 /* A savepoint (POST .../savepoints: target-directory, cancel-job) or a stop-with-savepoint
  * (POST .../stop: targetDirectory, drain), their other fields the same: formatType and
  * triggerId. */
@@ -212,6 +237,15 @@ static int post_savepoint(struct job_live *l, struct rest_call *c, bool stop, js
                            "Bad request: formatType '%s' is not CANONICAL or NATIVE.", format);
     if (dir && !*dir)
         return rest_errors(doc, 400, "Bad request: %s is empty.", dir_key);
+    if (dir && !same_store(l, dir))
+        return rest_errors(doc, 400,
+                           "Bad request: %s %s: savepoints to S3 go to the bucket "
+                           "of state.checkpoints.dir, which is %s: give s3://<that bucket>/... "
+                           "or a local directory.",
+                           dir_key, dir,
+                           *weir_config_get_str(l->cfg, "state.checkpoints.dir")
+                               ? weir_config_get_str(l->cfg, "state.checkpoints.dir")
+                               : "(local, the default)");
     struct rest_trigger *t;
     rc = new_trigger(l, chosen, true, &t, doc);
     if (rc == 1 || rc != 0)
@@ -288,6 +322,7 @@ static int status_doc(struct job_live *l, struct rest_call *c, bool savepoint, j
         op = json_pack("{s:I}", "checkpointId", (json_int_t)t->checkpoint_id);
     *doc = json_pack("{s:{s:s},s:o}", "status", "id", t->done ? "COMPLETED" : "IN_PROGRESS",
                      "operation", op);
+    t->fetched = t->done;
     return 200;
 }
 
@@ -336,6 +371,22 @@ int rest_get_watermarks(struct job_live *l, struct rest_call *c, json_t **doc)
     }
     *doc = a;
     return 200;
+}
+
+bool rest_triggers_wait_fetched(struct job_live *l, int timeout_ms)
+{
+    for (int waited = 0;; waited += FETCH_POLL_MS) {
+        bool waiting = false;
+        pthread_mutex_lock(&l->lock);
+        for (int i = 0; i < l->n_triggers && !waiting; i++)
+            waiting = (l->triggers[i].cancel_job || l->triggers[i].stop) && l->triggers[i].done &&
+                      !l->triggers[i].cause && !l->triggers[i].fetched;
+        pthread_mutex_unlock(&l->lock);
+        if (!waiting || waited >= timeout_ms)
+            return !waiting;
+        struct timespec ts = {0, FETCH_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* ---- the coordinator's side (control thread) -------------------------------------- */
@@ -387,6 +438,9 @@ void rest_request_settled(weir_job *job, const char *trigger, const char *locati
         return;
     pthread_mutex_lock(&l->lock);
     struct rest_trigger *t = trigger_find(l, trigger);
+    if (t && t->done)
+        t = NULL; /* settled once: a checkpoint that could not start is also torn down
+                   * with its attempt (chk_free), which must not overwrite why it failed */
     if (t && cause) {
         trigger_fail(t, cause); /* and a cancel-job savepoint leaves the job running */
     } else if (t) {

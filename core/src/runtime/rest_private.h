@@ -60,5 +60,9 @@ int rest_patch_job(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_get_watermarks(struct job_live *l, struct rest_call *c, json_t **doc);
 /* Frees what the triggers hold (rest_live_stop). */
 void rest_triggers_free(struct job_live *l);
+/* Once the job has ended (rest_live_stop): waits up to timeout_ms while a cancel-job or
+ * stop savepoint's result has not been fetched, so that the client that asked learns where it
+ * went (Flink's cluster waits for such results too); true when none is left waiting. */
+bool rest_triggers_wait_fetched(struct job_live *l, int timeout_ms);
 
 #endif
