@@ -202,31 +202,32 @@ static void test_savepoint_then_restore(void **state)
     weir_stop(&p);
 }
 
-/* A savepoint into a path that cannot be a directory fails with its cause in the trigger
- * status, and the job runs on and checkpoints, with no failed checkpoint tolerated. */
-static void test_savepoint_failure_keeps_job(void **state)
+/* POST kind with body_fmt (its %s: a path under a regular file, the request's dir_key): the
+ * savepoint fails with its cause, naming dir_key, in the savepoint trigger's status, and the
+ * job runs on and checkpoints, with no failed checkpoint tolerated. */
+static void savepoint_failure_keeps_job(const char *tag, const char *kind, const char *body_fmt,
+                                        const char *dir_key)
 {
-    (void)state;
-    const char *dir = wt_tmp_dir("rest-ops-spfail");
-    char file[4200], body[4300], id[33];
+    const char *dir = wt_tmp_dir(tag);
+    char file[4200], body[4300], id[33], key[64];
     snprintf(file, sizeof file, "%s/a-file", dir);
     FILE *f = fopen(file, "w");
     assert_non_null(f);
     fclose(f);
     struct weir_proc p;
-    run_pipeline(&p, "rest-ops-spfail", "200ms",
-                 (const char *const[]){"-D", "execution.checkpointing.tolerable-failed-checkpoints=0",
-                                       "-D", "restart-strategy.type=none", NULL},
-                 true);
-    snprintf(body, sizeof body, "{\"target-directory\":\"%s/under\"}", file);
-    trigger(&p, "savepoints", body, id);
+    const char *const extra[] = {"-D", "execution.checkpointing.tolerable-failed-checkpoints=0",
+                                 "-D", "restart-strategy.type=none", NULL};
+    run_pipeline(&p, tag, "200ms", extra, true);
+    snprintf(body, sizeof body, body_fmt, file);
+    trigger(&p, kind, body, id);
     json_t *d = wait_trigger(&p, "savepoints", id);
     check_shape(d, SPEC_SAVEPOINT_FAILED, "failed savepoint status");
     const char *cause =
         str_at(json_object_get(json_object_get(d, "operation"), "failure-cause"), "stack-trace");
+    snprintf(key, sizeof key, "%s: ", dir_key);
     if (!strstr(cause, "Not a directory") || !strstr(cause, file) ||
-        strncmp(cause, "target-directory: ", 18) != 0)
-        fail_msg("failure cause \"%s\" does not say why (target-directory %s is a file)", cause,
+        strncmp(cause, key, strlen(key)) != 0)
+        fail_msg("failure cause \"%s\" does not say why (%s %s is a file)", cause, dir_key,
                  file);
     json_decref(d);
     json_int_t before = completed_count(&p);
@@ -242,6 +243,14 @@ static void test_savepoint_failure_keeps_job(void **state)
         fail_msg("the job failed: %s", str_at(d, "root-exception"));
     json_decref(d);
     weir_stop(&p);
+}
+
+/* A savepoint into a path that cannot be a directory. */
+static void test_savepoint_failure_keeps_job(void **state)
+{
+    (void)state;
+    savepoint_failure_keeps_job("rest-ops-spfail", "savepoints",
+                                "{\"target-directory\":\"%s/under\"}", "target-directory");
 }
 
 /* cancel-job: the savepoint completes, then the job ends CANCELED, and its REST API waits
@@ -277,6 +286,44 @@ static void test_savepoint_cancel_job(void **state)
     struct stat st;
     assert_int_equal(stat(meta, &st), 0);
     expect_exit(&p, 0, "job pipeline stopped");
+}
+
+/* POST /jobs/:jobid/stop (Flink's stop-with-savepoint): 202 {"request-id"}; the savepoint
+ * completes in targetDirectory, its status read as any savepoint's while the job ends
+ * FINISHED (weir run exits 0, "finished"); a body Flink would refuse is refused. */
+static void test_stop_with_savepoint(void **state)
+{
+    (void)state;
+    struct weir_proc p;
+    const char *dir = run_pipeline(&p, "rest-ops-stop", "200ms", NULL, true);
+    char body[4300], id[33], want[4300], meta[4400];
+    check_errors(send_json(&p, "POST", "{\"drain\":\"yes\"}", 400, "/jobs/%s/stop", p.jid),
+                 "drain");
+    check_errors(send_json(&p, "POST", "{\"target-directory\":\"x\"}", 400, "/jobs/%s/stop",
+                           p.jid),
+                 "target-directory");
+    snprintf(body, sizeof body, "{\"targetDirectory\":\"%s/sp\",\"drain\":false}", dir);
+    trigger(&p, "stop", body, id);
+    json_t *d = wait_trigger(&p, "savepoints", id);
+    check_shape(d, SPEC_SAVEPOINT_DONE, "stop savepoint status");
+    const char *loc = str_at(json_object_get(d, "operation"), "location");
+    snprintf(want, sizeof want, "%s/sp/savepoint-pipeline-", dir);
+    if (strncmp(loc, want, strlen(want)) != 0)
+        fail_msg("location %s is not under %s", loc, want);
+    snprintf(meta, sizeof meta, "%s/_metadata", loc);
+    json_decref(d);
+    struct stat st;
+    assert_int_equal(stat(meta, &st), 0);
+    expect_exit(&p, 0, "job pipeline finished");
+}
+
+/* A stop whose savepoint cannot be written: the sources (drained) go on. */
+static void test_stop_failure_keeps_job(void **state)
+{
+    (void)state;
+    savepoint_failure_keeps_job("rest-ops-stopfail", "stop",
+                                "{\"targetDirectory\":\"%s/under\",\"drain\":true}",
+                                "targetDirectory");
 }
 
 /* PATCH ?mode=cancel: 202 {}, and the job ends; another mode is refused. */
@@ -518,6 +565,8 @@ int main(void)
         cmocka_unit_test(test_savepoint_failure_keeps_job),
         cmocka_unit_test(test_savepoint_cancel_job),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_stop_with_savepoint),
+        cmocka_unit_test(test_stop_failure_keeps_job),
         cmocka_unit_test(test_checkpoint_trigger),
         cmocka_unit_test(test_watermarks),
         cmocka_unit_test(test_bad_requests),

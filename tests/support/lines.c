@@ -22,30 +22,47 @@ const char *wt_lines_file(const char *tag, int lines)
     return path;
 }
 
-size_t wt_count_committed_lines(const char *dir, unsigned char *seen, int lines)
+void wt_committed_lines(const char *dir, void (*fn)(const char *path, const char *line, void *arg),
+                        void *arg)
 {
-    size_t bad = 0;
     DIR *d = opendir(dir);
     assert_non_null(d);
     struct dirent *de;
     while ((de = readdir(d))) {
         if (strncmp(de->d_name, "part-", 5) != 0)
             continue;
-        char path[4096], line[64];
+        char path[4096], line[256];
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         FILE *f = fopen(path, "r");
         assert_non_null(f);
-        while (fgets(line, sizeof line, f)) {
-            int n;
-            if (sscanf(line, "line-%d", &n) != 1 || n < 0 || n >= lines)
-                bad++;
-            else if (seen[n] < 255)
-                seen[n]++;
-        }
+        while (fgets(line, sizeof line, f))
+            fn(path, line, arg);
         fclose(f);
     }
     closedir(d);
-    return bad;
+}
+
+struct line_count {
+    unsigned char *seen;
+    int lines;
+    size_t bad;
+};
+
+static void count_line(const char *path, const char *line, void *arg)
+{
+    struct line_count *lc = arg;
+    int n;
+    if (sscanf(line, "line-%d", &n) != 1 || n < 0 || n >= lc->lines)
+        lc->bad++;
+    else if (lc->seen[n] < 255)
+        lc->seen[n]++;
+}
+
+size_t wt_count_committed_lines(const char *dir, unsigned char *seen, int lines)
+{
+    struct line_count lc = {seen, lines, 0};
+    wt_committed_lines(dir, count_line, &lc);
+    return lc.bad;
 }
 
 void wt_assert_lines_once(const char *dir, int lines)

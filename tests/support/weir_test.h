@@ -24,6 +24,7 @@
 #ifndef WEIR_TEST_H
 #define WEIR_TEST_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -150,6 +151,30 @@ pid_t wt_weir_start(const char *const *argv, const char *log, const char *crash_
  * its wait status. */
 int wt_weir_wait(pid_t pid, int kill_after_ms);
 
+/* ---- stop-with-savepoint (stop.c) ----------------------------------------------------- */
+
+/* A thread that asks job to stop with a savepoint into dir (NULL: state.savepoints.dir)
+ * after_ms after wt_stopper_start, or after *ready became nonzero when ready is set (the test
+ * sets it once the job has made progress: a loaded machine may take long to start it),
+ * retrying while the run has not started, then waits until the stop settles: rc is
+ * weir_job_stop_with_savepoint's, state and result its end. */
+struct wt_stopper {
+    const char *dir;
+    bool drain;
+    int after_ms;
+    const _Atomic int *ready;
+    weir_job *job;
+    int rc;
+    enum weir_stop_state state;
+    char result[4096];
+    pthread_t thread;
+};
+void wt_stopper_start(struct wt_stopper *s, weir_job *job);
+/* Joins the thread; fails the test unless the stop was asked for. */
+void wt_stopper_join(struct wt_stopper *s);
+/* Fails the test, saying why, unless the stop completed (result: the savepoint's path). */
+void wt_stopper_completed(const struct wt_stopper *s);
+
 /* ---- the best-value sink --------------------------------------------------------------- */
 
 /* A sink (weir_sink(s, "best", &wt_best_ops, NULL)) of struct weir_datagen_rec that keeps
@@ -248,6 +273,10 @@ const char *wt_lines_file(const char *tag, int lines);
  * ones) to seen[n] for "line-n", saturating at 255; returns how many lines are malformed or
  * out of 0 .. lines-1. */
 size_t wt_count_committed_lines(const char *dir, unsigned char *seen, int lines);
+/* Calls fn with each line (newline kept) of dir's committed part files (part-*, not the
+ * hidden in-progress or pending ones) and the file's path. */
+void wt_committed_lines(const char *dir, void (*fn)(const char *path, const char *line, void *arg),
+                        void *arg);
 /* Fails the test unless dir's committed output holds every line 0 .. lines-1 exactly once,
  * and nothing else. */
 void wt_assert_lines_once(const char *dir, int lines);

@@ -41,7 +41,7 @@
 #include "rest_private.h"
 #include "restart.h"
 
-/* How long a job that ended waits for a cancel-job savepoint's result to be fetched */
+/* How long a job that ended waits for a cancel-job or stop savepoint's result to be fetched */
 #define RESULT_WAIT_MS 30000
 
 #ifndef WEIR_VERSION
@@ -727,7 +727,8 @@ void rest_live_stop(weir_job *job)
     if (!l)
         return;
     if (l->srv && !rest_triggers_wait_fetched(l, RESULT_WAIT_MS))
-        fprintf(stderr, "weir: rest: a cancel-job savepoint's result was not fetched in %d s\n",
+        fprintf(stderr,
+                "weir: rest: a cancel-job or stop savepoint's result was not fetched in %d s\n",
                 RESULT_WAIT_MS / 1000);
     weir_rest_server_stop(l->srv); /* no request runs after this */
     job->live = NULL;

@@ -6,6 +6,9 @@
  *                                            triggerId} -> 202 {"request-id"}
  *   GET   /jobs/:jobid/savepoints/:triggerid  {"status": {"id": IN_PROGRESS | COMPLETED},
  *                                            "operation": {"location"} | {"failure-cause"}}
+ *   POST  /jobs/:jobid/stop                  {targetDirectory, drain, formatType, triggerId}
+ *                                            -> 202 {"request-id"}: stop-with-savepoint, its
+ *                                            status at GET /jobs/:jobid/savepoints/:triggerid
  *   POST  /jobs/:jobid/checkpoints           {checkpointType, triggerId} -> 202 (Flink 1.19)
  *   GET   /jobs/:jobid/checkpoints/:triggerid {"status", "operation": {"checkpointId"} |
  *                                            {"failureCause"}}
@@ -41,6 +44,8 @@
 
 static const char *const SAVEPOINT_FIELDS[] = {"target-directory", "cancel-job", "formatType",
                                                "triggerId", NULL};
+static const char *const STOP_FIELDS[] = {"targetDirectory", "drain", "formatType", "triggerId",
+                                          NULL};
 static const char *const CHECKPOINT_FIELDS[] = {"checkpointType", "triggerId", NULL};
 
 /* ---- triggers -------------------------------------------------------------------- */
@@ -95,7 +100,7 @@ static struct rest_trigger *trigger_add(struct job_live *l)
 }
 
 /* The storage names state.savepoints.dir in its errors; a request's own directory is its
- * target-directory, so the cause names that instead. */
+ * target-directory (a stop's targetDirectory), so the cause names that instead. */
 static void trigger_fail(struct rest_trigger *t, const char *cause)
 {
     static const char CONFIGURED[] = "state.savepoints.dir: ";
@@ -103,7 +108,8 @@ static void trigger_fail(struct rest_trigger *t, const char *cause)
     t->done = true;
     free(t->cause);
     t->cause = NULL;
-    if (own && asprintf(&t->cause, "target-directory: %s", cause + sizeof CONFIGURED - 1) < 0)
+    if (own && asprintf(&t->cause, "%s: %s", t->stop ? "targetDirectory" : "target-directory",
+                        cause + sizeof CONFIGURED - 1) < 0)
         t->cause = NULL;
     if (!t->cause)
         t->cause = strdup(cause);
@@ -206,15 +212,19 @@ static bool same_store(const struct job_live *l, const char *dir)
     return strncmp(ck, "s3://", 5) == 0 && lc == ld && strncmp(ck + 5, dir + 5, ld) == 0;
 }
 
-int rest_post_savepoint(struct job_live *l, struct rest_call *c, json_t **doc)
+/* A savepoint (POST .../savepoints: target-directory, cancel-job) or a stop-with-savepoint
+ * (POST .../stop: targetDirectory, drain), their other fields the same: formatType and
+ * triggerId. */
+static int post_savepoint(struct job_live *l, struct rest_call *c, bool stop, json_t **doc)
 {
+    const char *dir_key = stop ? "targetDirectory" : "target-directory";
     const char *dir, *format, *chosen;
-    bool cancel;
-    int rc = only_fields(c, SAVEPOINT_FIELDS, doc);
+    bool flag;
+    int rc = only_fields(c, stop ? STOP_FIELDS : SAVEPOINT_FIELDS, doc);
     if (rc == 0)
-        rc = opt_string(c, "target-directory", &dir, doc);
+        rc = opt_string(c, dir_key, &dir, doc);
     if (rc == 0)
-        rc = opt_bool(c, "cancel-job", &cancel, doc);
+        rc = opt_bool(c, stop ? "drain" : "cancel-job", &flag, doc);
     if (rc == 0)
         rc = opt_string(c, "formatType", &format, doc);
     if (rc == 0)
@@ -226,23 +236,40 @@ int rest_post_savepoint(struct job_live *l, struct rest_call *c, json_t **doc)
         return rest_errors(doc, 400,
                            "Bad request: formatType '%s' is not CANONICAL or NATIVE.", format);
     if (dir && !*dir)
-        return rest_errors(doc, 400, "Bad request: target-directory is empty.");
+        return rest_errors(doc, 400, "Bad request: %s is empty.", dir_key);
     if (dir && !same_store(l, dir))
         return rest_errors(doc, 400,
-                           "Bad request: target-directory %s: savepoints to S3 go to the bucket "
+                           "Bad request: %s %s: savepoints to S3 go to the bucket "
                            "of state.checkpoints.dir, which is %s: give s3://<that bucket>/... "
                            "or a local directory.",
-                           dir, *weir_config_get_str(l->cfg, "state.checkpoints.dir")
-                                    ? weir_config_get_str(l->cfg, "state.checkpoints.dir")
-                                    : "(local, the default)");
+                           dir_key, dir,
+                           *weir_config_get_str(l->cfg, "state.checkpoints.dir")
+                               ? weir_config_get_str(l->cfg, "state.checkpoints.dir")
+                               : "(local, the default)");
     struct rest_trigger *t;
     rc = new_trigger(l, chosen, true, &t, doc);
     if (rc == 1 || rc != 0)
         return rc == 1 ? accepted(t, doc) : rc;
-    t->cancel_job = cancel;
+    t->stop = stop;
+    if (stop)
+        t->drain = flag;
+    else
+        t->cancel_job = flag;
     if (dir && !(t->dir = strdup(dir)))
         return -ENOMEM;
     return accepted(t, doc);
+}
+
+int rest_post_savepoint(struct job_live *l, struct rest_call *c, json_t **doc)
+{
+    return post_savepoint(l, c, false, doc);
+}
+
+/* Flink's stop-with-savepoint: the savepoint's status as any savepoint's; once complete the
+ * job ends FINISHED. A savepoint that fails leaves the job running, as Flink's. */
+int rest_post_stop(struct job_live *l, struct rest_call *c, json_t **doc)
+{
+    return post_savepoint(l, c, true, doc);
 }
 
 int rest_post_checkpoint(struct job_live *l, struct rest_call *c, json_t **doc)
@@ -352,7 +379,7 @@ bool rest_triggers_wait_fetched(struct job_live *l, int timeout_ms)
         bool waiting = false;
         pthread_mutex_lock(&l->lock);
         for (int i = 0; i < l->n_triggers && !waiting; i++)
-            waiting = l->triggers[i].cancel_job && l->triggers[i].done &&
+            waiting = (l->triggers[i].cancel_job || l->triggers[i].stop) && l->triggers[i].done &&
                       !l->triggers[i].cause && !l->triggers[i].fetched;
         pthread_mutex_unlock(&l->lock);
         if (!waiting || waited >= timeout_ms)
@@ -364,7 +391,8 @@ bool rest_triggers_wait_fetched(struct job_live *l, int timeout_ms)
 
 /* ---- the coordinator's side (control thread) -------------------------------------- */
 
-bool rest_request_take(weir_job *job, char *trigger, bool *savepoint, char **dir)
+bool rest_request_take(weir_job *job, char *trigger, bool *savepoint, char **dir, bool *stop,
+                       bool *drain)
 {
     struct job_live *l = job->live;
     bool got = false;
@@ -378,6 +406,8 @@ bool rest_request_take(weir_job *job, char *trigger, bool *savepoint, char **dir
         t->taken = got = true;
         memcpy(trigger, t->id, sizeof t->id);
         *savepoint = t->savepoint;
+        *stop = t->stop;
+        *drain = t->drain;
         *dir = t->dir ? strdup(t->dir) : NULL;
         if (t->dir && !*dir) {
             trigger_fail(t, strerror(ENOMEM));

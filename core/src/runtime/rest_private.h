@@ -52,6 +52,7 @@ int rest_vertex_find(const struct job_live *l, const struct rest_call *c, json_t
 
 /* rest_ops.c */
 int rest_post_savepoint(struct job_live *l, struct rest_call *c, json_t **doc);
+int rest_post_stop(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_get_savepoint(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_post_checkpoint(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_get_checkpoint_trigger(struct job_live *l, struct rest_call *c, json_t **doc);
@@ -59,8 +60,8 @@ int rest_patch_job(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_get_watermarks(struct job_live *l, struct rest_call *c, json_t **doc);
 /* Frees what the triggers hold (rest_live_stop). */
 void rest_triggers_free(struct job_live *l);
-/* Once the job has ended (rest_live_stop): waits up to timeout_ms while a cancel-job
- * savepoint's result has not been fetched, so that the client that asked learns where it
+/* Once the job has ended (rest_live_stop): waits up to timeout_ms while a cancel-job or
+ * stop savepoint's result has not been fetched, so that the client that asked learns where it
  * went (Flink's cluster waits for such results too); true when none is left waiting. */
 bool rest_triggers_wait_fetched(struct job_live *l, int timeout_ms);
 
