@@ -143,7 +143,7 @@ const char *weir_keyed_backend_state_name(const weir_keyed_backend *be, uint32_t
 /* One live entry, as a snapshot writes it: user_key is NULL (ukey_len 0) except for map
  * state; value is the value, the accumulator or a list's elements back to back. A RocksDB
  * backend gives the entries of states nobody declared too (restored from an incremental
- * checkpoint, whose instance keeps state ids, not names): state >= state_count. */
+ * checkpoint written before it listed its states' names): state >= state_count. */
 struct weir_keyed_entry {
     uint32_t state; /* its id */
     uint64_t key, ns;

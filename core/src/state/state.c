@@ -390,8 +390,14 @@ struct kstate *state_declare(weir_keyed_backend *be, const char *name, enum stat
                 .kind = kind, .key_size = key_size, .value_size = value_size, .ttl = has_ttl};
             describe(s, had, sizeof had);
             describe(&tmp, want, sizeof want);
-            state_err(be, -EINVAL, "operator %s: state \"%s\" is a %s%s, not a %s", be->uid, name,
-                      had, s->declared ? "" : " in the snapshot", want);
+            if (from_restore && s->declared) /* an upgraded job: the snapshot has the old one */
+                state_err(be, -EINVAL,
+                          "operator %s: state \"%s\" is a %s in the snapshot, but the job "
+                          "declares a %s",
+                          be->uid, name, want, had);
+            else
+                state_err(be, -EINVAL, "operator %s: state \"%s\" is a %s%s, not a %s", be->uid,
+                          name, had, s->declared ? "" : " in the snapshot", want);
             return NULL;
         }
         /* A job declares its states on every get: write only what changes, as a snapshot

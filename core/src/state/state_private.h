@@ -16,6 +16,7 @@
  *   rocksdb_ops.c    its per-kind operations
  *   rocksdb_snapshot.c  its half of a snapshot, cleanup, stats
  *   rocksdb_incremental.c  incremental checkpoints of a RocksDB backend (checkpoint_rocksdb.h)
+ *   rocksdb_names.c  their list of the states' names and ids, matched by name on restore
  *   timers.c         the timer service on keyed state (timers.h)
  */
 #ifndef WEIR_STATE_PRIVATE_H
@@ -434,9 +435,9 @@ int rdb_map_iterate(struct kstate *s, int (*fn)(void *, const void *, const void
 bool rdb_map_is_empty(struct kstate *s);
 int rdb_snapshot_kg(weir_keyed_backend *be, uint32_t kg, state_emit_fn emit, void *arg);
 /* weir inspect (weir_keyed_backend_walk_key_group): every entry of key group kg by its state
- * id, those of states nobody declared too (an incremental checkpoint's instance keeps ids,
- * not names): their user key is what follows the namespace, their value what follows the
- * timestamp when the id's TTL bit is set. */
+ * id, those of states nobody declared too (an incremental checkpoint written before it listed
+ * its states' names): their user key is what follows the namespace, their value what follows
+ * the timestamp when the id's TTL bit is set. */
 int rdb_walk_raw_kg(weir_keyed_backend *be, uint32_t kg,
                     int (*fn)(void *arg, const struct weir_keyed_entry *e), void *arg);
 int rdb_restore_begin(weir_keyed_backend *be);
