@@ -225,10 +225,14 @@ static void *par_main(void *arg)
         }
         if (rc < 0) {
             pthread_mutex_lock(&p->lock);
-            if (!p->rc) {
-                p->rc = rc;
+            if (!p->rc && !why[0] && sc.err[0]) /* the backend's line: a state's shape... */
+                snprintf(p->err, sizeof p->err,
+                         "operator \"%s\" (subtask %d): restoring keyed state failed: %s",
+                         p->op->node->uid, p->op->task->subtask + 1, sc.err);
+            else if (!p->rc)
                 snprintf(p->err, sizeof p->err, "%s", why);
-            }
+            if (!p->rc)
+                p->rc = rc;
             pthread_mutex_unlock(&p->lock);
             atomic_store_explicit(&p->failed, true, memory_order_relaxed);
         }
@@ -474,11 +478,14 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
         weir_restore_file_close(f);
     }
     /* the key groups ingested, as one SST, only now (weir_keyed_backend_restore_run_begin) */
+    /* the backend's line (a state the job declares with another shape) before it ends */
+    char why[512];
+    snprintf(why, sizeof why, "%s", rc < 0 ? weir_keyed_backend_error(op->backend) : "");
     int end = weir_keyed_backend_restore_run_end(op->backend, rc == 0);
     rc = rc < 0 ? rc : end;
     if (rc < 0)
         snprintf(err, errlen, "operator \"%s\" (subtask %d): restoring keyed state failed: %s", uid,
-                 t->subtask + 1, strerror(-rc));
+                 t->subtask + 1, why[0] ? why : strerror(-rc));
     return rc;
 }
 
