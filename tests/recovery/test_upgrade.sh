@@ -89,6 +89,26 @@ for backend in hashmap rocksdb; do
       && ok "$name: v3 (count is a list) refused: $(grep -F "$line" "$T/$name-v3.log" | head -1)" \
       || bad "$name: v3 (count is a list): exit $rc" "$T/$name-v3.log"
 
+    # v4 has no "tally": refused, naming its uid and the flag; with the flag its state is
+    # dropped and the log says so (on copies, as v3)
+    rm -rf "$T/out3-$name" "$T/ck3-$name"
+    cp -a "$T/out-$name" "$T/out3-$name"
+    cp -a "$T/ck-$name" "$T/ck3-$name"
+    v4=("$WEIR" run "${opts[@]}" -D state.checkpoints.dir="$T/ck3-$name" "${resume[@]}")
+    "${v4[@]}" "$T/v4/upgrade.so" "$T/in.txt" "$T/out3-$name" 0 >"$T/$name-v4.log" 2>&1
+    rc=$?
+    line='state of operator uid "tally" matches no operator of job upgrade.so; pass --allow-non-restored-state (--allowNonRestoredState) to skip it'
+    [ $rc -eq 2 ] && grep -qF "$line" "$T/$name-v4.log" \
+      && ok "$name: v4 (no tally) refused, naming the uid and the flag" \
+      || bad "$name: v4 (no tally): exit $rc" "$T/$name-v4.log"
+    "${v4[@]}" --allowNonRestoredState "$T/v4/upgrade.so" "$T/in.txt" "$T/out3-$name" 0 \
+      >"$T/$name-v4.log" 2>&1
+    rc=$?
+    line='dropping the state of operator uid "tally": no operator of job upgrade.so has it (--allow-non-restored-state)'
+    [ $rc -eq 0 ] && grep -qF "$line" "$T/$name-v4.log" \
+      && ok "$name: v4 --allowNonRestoredState drops tally's state and says so" \
+      || bad "$name: v4 --allowNonRestoredState: exit $rc" "$T/$name-v4.log"
+
     "$WEIR" run "${opts[@]}" "${resume[@]}" "$T/v2/upgrade.so" "$T/in.txt" "$T/out-$name" 0 \
       >"$T/$name-v2.log" 2>&1 || { bad "$name: v2 from the $how" "$T/$name-v2.log"; continue; }
     if why=$(check_rows "$T/out-$name"); then

@@ -543,25 +543,60 @@ int chk_check_entries(const struct weir_ckpt_meta *m, const char *dir, char *err
     return 0;
 }
 
+/* The uid of entry i when no operator of the job has it and no earlier entry had it too. */
+static const char *unmatched_uid(struct runtime *rt, const struct weir_ckpt_meta *m, size_t i)
+{
+    const char *uid = m->entries[i].operator_uid;
+    for (int k = 0; k < rt->job->n_nodes; k++)
+        if (!strcmp(rt->job->nodes[k]->uid, uid))
+            return NULL;
+    if (chk_channels_uid_known(rt, uid))
+        return NULL;
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(m->entries[j].operator_uid, uid))
+            return NULL;
+    return uid;
+}
+
+/* State of uids no operator has any more (an upgrade removed them): refused with one line
+ * naming every such uid and the flag, or with --allow-non-restored-state dropped with a log
+ * line naming each. */
+static int check_unmatched(struct runtime *rt, weir_restore *r, char *err, size_t errlen)
+{
+    const struct weir_ckpt_meta *m = weir_restore_meta(r);
+    char uids[1024] = "";
+    size_t len = 0, n = 0;
+    for (size_t i = 0; i < m->entry_count; i++) {
+        const char *uid = unmatched_uid(rt, m, i);
+        if (!uid)
+            continue;
+        n++;
+        if (rt->opts->allow_non_restored_state)
+            chk_log(rt,
+                    "%s: dropping the state of operator uid \"%s\": no operator of job %s has "
+                    "it (--allow-non-restored-state)",
+                    weir_restore_dir(r), uid, rt->job->name);
+        else if (len < sizeof uids)
+            len += (size_t)snprintf(uids + len, sizeof uids - len, "%s\"%s\"", n > 1 ? ", " : "",
+                                    uid);
+    }
+    if (n == 0 || rt->opts->allow_non_restored_state)
+        return 0;
+    snprintf(err, errlen,
+             "%s: state of operator uid%s %s match%s no operator of job %s; pass "
+             "--allow-non-restored-state (--allowNonRestoredState) to skip it",
+             weir_restore_dir(r), n > 1 ? "s" : "", uids, n > 1 ? "" : "es", rt->job->name);
+    return -EINVAL;
+}
+
 /* What the checkpoint holds fits the job before any operator opens: every piece of state
  * finds its operator, and every state file is what its entry says. */
 static int check_checkpoint(struct runtime *rt, weir_restore *r, char *err, size_t errlen)
 {
     const struct weir_ckpt_meta *m = weir_restore_meta(r);
-    for (size_t i = 0; i < m->entry_count; i++) {
-        bool found = false;
-        for (int k = 0; k < rt->job->n_nodes && !found; k++)
-            found = !strcmp(rt->job->nodes[k]->uid, m->entries[i].operator_uid);
-        found = found || chk_channels_uid_known(rt, m->entries[i].operator_uid);
-        if (!found && !rt->opts->allow_non_restored_state) {
-            snprintf(err, errlen,
-                     "%s: state of operator uid \"%s\" matches no operator of job %s; pass "
-                     "--allow-non-restored-state to skip it",
-                     weir_restore_dir(r), m->entries[i].operator_uid, rt->job->name);
-            return -EINVAL;
-        }
-    }
-    int rc = chk_check_entries(m, weir_restore_dir(r), err, errlen);
+    int rc = check_unmatched(rt, r, err, errlen);
+    if (rc == 0)
+        rc = chk_check_entries(m, weir_restore_dir(r), err, errlen);
     for (size_t i = 0; i < m->entry_count && rc == 0; i++)
         if (m->entries[i].file && *m->entries[i].file)
             rc = chk_check_identity(r, m, &m->entries[i], err, errlen);
