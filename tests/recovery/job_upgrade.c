@@ -8,7 +8,8 @@
  *   v2  an upgrade with the same uids and a changed function: a new map state "seen" is
  *       declared first, then "sum", then "count" (other ids than v1's), and rows say v2
  *   v3  an incompatible one: "count" is a list state now
- *   v4  "tally" is gone: lines go to "out" as they are */
+ *   v4  "tally" is gone: lines go to "out" as they are
+ *   v5  "sum" renamed "total" (which starts empty) */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,6 +57,9 @@ static int tally_open(weir_ctx *ctx, void *st, void *arg)
     if (!weir_list_state_get(be, "count", 8, NULL))
         return -EINVAL;
     t->count = t->sum = weir_value_state_get(be, "sum", 8, NULL);
+#elif JOB_VERSION == 5
+    t->count = weir_value_state_get(be, "count", 8, NULL);
+    t->sum = weir_value_state_get(be, "total", 8, NULL);
 #else
     t->count = weir_value_state_get(be, "count", 8, NULL);
     t->sum = weir_value_state_get(be, "sum", 8, NULL);

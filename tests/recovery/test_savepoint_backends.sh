@@ -11,17 +11,9 @@ set -u
 : "${WEIR:?}"
 : "${WEIR_SRC:?}"
 . "$WEIR_SRC/tests/support/tap.sh" savepoint-backends
+. "$WEIR_SRC/tests/support/savepoint.sh"
 
 rows() { for f in "$1"/part-*.csv; do [ -f "$f" ] && tail -n +2 "$f"; done | LC_ALL=C sort; }
-# waits up to $3 tenths of a second for a line matching $2 in $1
-wait_for() {
-  local i
-  for ((i = 0; i < $3 * 5; i++)); do
-    grep -Eq "$2" "$1" && return 0
-    sleep 0.02
-  done
-  return 1
-}
 heap=(-D state.backend=hashmap)
 rocks=(-D state.backend=rocksdb -D state.backend.incremental=true
        -D state.backend.rocksdb.localdir="$T/rocks")
@@ -36,11 +28,7 @@ run_and_savepoint() {
   "$WEIR" "${args[@]}" $q "${job[@]}" "$T/out-$q" >"$log" 2>&1 &
   pid=$!
   sleep 1
-  kill -USR1 $pid
-  sp=""
-  if wait_for "$log" "savepoint [0-9]+ complete" 100; then
-    sp=$(sed -n 's/.*savepoint [0-9]* complete: \([^ ]*\) .*/\1/p' "$log")
-  fi
+  sp=$(savepoint_of $pid "$log")
   kill -9 $pid 2>/dev/null
   wait $pid 2>/dev/null
   rc=$?

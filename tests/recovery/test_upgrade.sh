@@ -7,14 +7,17 @@
 # none read as another. v3 declares "count" as a list: refused with one line naming the
 # operator, the state and both shapes. v4 has no "tally": refused without
 # --allowNonRestoredState with a line naming the uid and the flag; with it, the log names
-# the uid whose state it drops.
+# the uid whose state it drops. v5 renames "sum": kept without the flag (a job may declare a
+# state on its first record), dropped with it; the log says which, and the final
+# checkpoint has sum's entries, or none.
 set -u
 : "${WEIR:?}" "${WEIR_SRC:?}"
 . "$WEIR_SRC/tests/support/tap.sh" upgrade
+. "$WEIR_SRC/tests/support/savepoint.sh"
 command -v cc >/dev/null || { echo "skip: no cc"; exit 77; }
 # each version a build of the same job (one file name, so one job name: its checkpoints'
 # directory) in its own directory
-for v in 1 2 3 4; do
+for v in 1 2 3 4 5; do
   mkdir -p "$T/v$v"
   cc -shared -fPIC -DJOB_VERSION=$v -I"$WEIR_SRC/core/include" "$WEIR_SRC/tests/recovery/job_upgrade.c" \
      -o "$T/v$v/upgrade.so" 2>"$T/cc.log" || { bad "job_upgrade.c v$v does not compile" "$T/cc.log"; exit 1; }
@@ -22,15 +25,6 @@ done
 N=20000
 seq 0 $((N - 1)) >"$T/in.txt"
 
-# waits up to $3 tenths of a second for a line matching $2 in $1
-wait_for() {
-  local i
-  for ((i = 0; i < $3 * 5; i++)); do
-    grep -Eq "$2" "$1" && return 0
-    sleep 0.02
-  done
-  return 1
-}
 # the committed rows of $1 check out against the input: per key, counts 1..n once each and
 # the last sum the key's total; prints what is wrong, if anything
 check_rows() {
@@ -53,9 +47,7 @@ run_v1() {
   from=""
   if [ $how = savepoint ]; then
     sleep 0.8
-    kill -USR1 $pid
-    wait_for "$log" "savepoint [0-9]+ complete" 100 \
-      && from=$(sed -n 's/.*savepoint [0-9]* complete: \([^ ]*\) .*/\1/p' "$log")
+    from=$(savepoint_of $pid "$log")
   elif wait_for "$log" "checkpoint [2-9] complete" 100; then
     from=latest
   fi
@@ -108,6 +100,34 @@ for backend in hashmap rocksdb; do
     [ $rc -eq 0 ] && grep -qF "$line" "$T/$name-v4.log" \
       && ok "$name: v4 --allowNonRestoredState drops tally's state and says so" \
       || bad "$name: v4 --allowNonRestoredState: exit $rc" "$T/$name-v4.log"
+
+    # v5 renames sum: kept, or dropped with the flag (on copies); a savepoint of v5 says
+    # which (a finished job's last checkpoint holds no keyed state)
+    for flag in "" --allowNonRestoredState; do
+      rm -rf "$T/out3-$name" "$T/ck3-$name"
+      cp -a "$T/out-$name" "$T/out3-$name"
+      cp -a "$T/ck-$name" "$T/ck3-$name"
+      log=$T/$name-v5.log
+      "${v4[@]}" $flag -D state.savepoints.dir="$T/sp5-$name${flag:+-drop}" \
+        "$T/v5/upgrade.so" "$T/in.txt" "$T/out3-$name" 500 >"$log" 2>&1 &
+      pid=$!
+      sp5="" entries=""
+      wait_for "$log" "restored from" 100 && sp5=$(savepoint_of $pid "$log")
+      kill -9 $pid 2>/dev/null
+      wait $pid 2>/dev/null
+      if [ -z "$flag" ]; then
+        line='operator "tally": state "sum" of the snapshot is not declared by the job at open: kept for a later declaration (--allow-non-restored-state drops it)'
+        want='-gt 0' what=kept
+      else
+        line='operator "tally": dropping state "sum" of the snapshot: the job does not declare it (--allow-non-restored-state)'
+        want='-eq 0' what=dropped
+      fi
+      [ -n "$sp5" ] && entries=$("$WEIR" inspect --json "$sp5" 2>/dev/null \
+        | jq '[.operators[] | select(.uid == "tally") | .states[] | select(.name == "sum") | .entries] | add // 0')
+      grep -qF "$line" "$log" && [ -n "$entries" ] && [ "$entries" $want ] \
+        && ok "$name: v5 ${flag:-without the flag}: sum $what ($entries entries in a savepoint of v5), the log says so" \
+        || bad "$name: v5 ${flag:-without the flag}: sum has ${entries:-?} entries in savepoint ${sp5:-none}" "$log"
+    done
 
     "$WEIR" run "${opts[@]}" "${resume[@]}" "$T/v2/upgrade.so" "$T/in.txt" "$T/out-$name" 0 \
       >"$T/$name-v2.log" 2>&1 || { bad "$name: v2 from the $how" "$T/$name-v2.log"; continue; }

@@ -41,18 +41,49 @@ static bool owns(weir_keyed_backend *be, uint64_t key)
     return kg >= first && kg <= last;
 }
 
+/* Calls fn(be, k, arg) with be at key k for every key k in [0, NKEYS) that be owns; returns
+ * how many. */
+static uint64_t each_owned(weir_keyed_backend *be,
+                           void (*fn)(weir_keyed_backend *be, uint64_t k, void *arg), void *arg)
+{
+    uint64_t owned = 0;
+    for (uint64_t k = 0; k < NKEYS; k++) {
+        if (!owns(be, k))
+            continue;
+        owned++;
+        at(be, k);
+        fn(be, k, arg);
+    }
+    return owned;
+}
+
+static void assert_entries(weir_keyed_backend *be, uint64_t n)
+{
+    struct weir_keyed_backend_stats st = {0};
+    weir_keyed_backend_stats_get(be, &st);
+    assert_int_equal(st.entries, n);
+}
+
+static void put_3k(weir_keyed_backend *be, uint64_t k, void *v)
+{
+    uint64_t x = 3 * k;
+    assert_int_equal(weir_value_put(v, &x), 0);
+}
+
 /* Key k -> 3k for every key in [0, NKEYS) that be owns. */
 static void fill(weir_keyed_backend *be)
 {
     weir_value_state *v = weir_value_state_get(be, "v", 8, NULL);
     assert_non_null(v);
-    for (uint64_t k = 0; k < NKEYS; k++) {
-        if (!owns(be, k))
-            continue;
-        at(be, k);
-        uint64_t x = 3 * k;
-        assert_int_equal(weir_value_put(v, &x), 0);
-    }
+    each_owned(be, put_3k, v);
+}
+
+static void has_3k(weir_keyed_backend *be, uint64_t k, void *v)
+{
+    const uint64_t *x = weir_value_get(v);
+    if (!x)
+        fail_msg("key %" PRIu64 " is missing after the restore", k);
+    assert_int_equal(*x, 3 * k);
 }
 
 /* Every key be owns has its value, and be holds no other entry. */
@@ -60,20 +91,7 @@ static void check(weir_keyed_backend *be)
 {
     weir_value_state *v = weir_value_state_get(be, "v", 8, NULL);
     assert_non_null(v);
-    uint64_t owned = 0;
-    for (uint64_t k = 0; k < NKEYS; k++) {
-        if (!owns(be, k))
-            continue;
-        owned++;
-        at(be, k);
-        const uint64_t *x = weir_value_get(v);
-        if (!x)
-            fail_msg("key %" PRIu64 " is missing after the restore", k);
-        assert_int_equal(*x, 3 * k);
-    }
-    struct weir_keyed_backend_stats st = {0};
-    weir_keyed_backend_stats_get(be, &st);
-    assert_int_equal(st.entries, owned);
+    assert_entries(be, each_owned(be, has_3k, v));
 }
 
 /* Checkpoint id of the n instances be[] (subtasks 0..n-1 of operator "op", parallelism n),
@@ -355,22 +373,33 @@ static void scale_in_restore_refuses_a_checkpoint_with_a_damaged_sst(void **stat
 
 /* ---- states matched by name ------------------------------------------------------------- */
 
+struct a_b {
+    weir_value_state *a, *b;
+};
+
+static struct a_b states_a_b(weir_keyed_backend *be)
+{
+    struct a_b ab = {weir_value_state_get(be, "a", 8, NULL),
+                     weir_value_state_get(be, "b", 8, NULL)};
+    assert_non_null(ab.a);
+    assert_non_null(ab.b);
+    return ab;
+}
+
+static void put_3k_5k(weir_keyed_backend *be, uint64_t k, void *arg)
+{
+    struct a_b *ab = arg;
+    uint64_t x = 3 * k, y = 5 * k;
+    assert_int_equal(weir_value_put(ab->a, &x), 0);
+    assert_int_equal(weir_value_put(ab->b, &y), 0);
+}
+
 /* Key k -> 3k in value state "a" and 5k in "b", declared in that order, for every key be
  * owns. */
 static void fill_a_b(weir_keyed_backend *be)
 {
-    weir_value_state *a = weir_value_state_get(be, "a", 8, NULL);
-    weir_value_state *b = weir_value_state_get(be, "b", 8, NULL);
-    assert_non_null(a);
-    assert_non_null(b);
-    for (uint64_t k = 0; k < NKEYS; k++) {
-        if (!owns(be, k))
-            continue;
-        at(be, k);
-        uint64_t x = 3 * k, y = 5 * k;
-        assert_int_equal(weir_value_put(a, &x), 0);
-        assert_int_equal(weir_value_put(b, &y), 0);
-    }
+    struct a_b ab = states_a_b(be);
+    each_owned(be, put_3k_5k, &ab);
 }
 
 /* An upgraded job: "b" declared before "a". */
@@ -388,34 +417,26 @@ static void declare_new_a(weir_keyed_backend *be)
     assert_non_null(weir_value_state_get(be, "a", 8, NULL));
 }
 
+static void has_3k_5k(weir_keyed_backend *be, uint64_t k, void *arg)
+{
+    struct a_b *ab = arg;
+    const uint64_t *p = weir_value_get(ab->a); /* valid until the next get (RocksDB) */
+    uint64_t x = p ? *p : UINT64_MAX;
+    const uint64_t *y = weir_value_get(ab->b);
+    if (!p || !y)
+        fail_msg("key %" PRIu64 ": state \"%s\" is missing after the restore", k, p ? "b" : "a");
+    if (x != 3 * k || *y != 5 * k)
+        fail_msg("key %" PRIu64 ": a = %" PRIu64 " (want %" PRIu64 "), b = %" PRIu64
+                 " (want %" PRIu64 "): states restored by position, not by name",
+                 k, x, 3 * k, *y, 5 * k);
+}
+
 /* Every key be owns has 3k in "a" and 5k in "b", "new" (when declared) is empty, and be
  * holds no other entry. */
 static void check_a_b(weir_keyed_backend *be)
 {
-    weir_value_state *a = weir_value_state_get(be, "a", 8, NULL);
-    weir_value_state *b = weir_value_state_get(be, "b", 8, NULL);
-    assert_non_null(a);
-    assert_non_null(b);
-    uint64_t owned = 0;
-    for (uint64_t k = 0; k < NKEYS; k++) {
-        if (!owns(be, k))
-            continue;
-        owned++;
-        at(be, k);
-        const uint64_t *p = weir_value_get(a); /* valid until the next get (RocksDB) */
-        uint64_t x = p ? *p : UINT64_MAX;
-        const uint64_t *y = weir_value_get(b);
-        if (!p || !y)
-            fail_msg("key %" PRIu64 ": state \"%s\" is missing after the restore", k,
-                     p ? "b" : "a");
-        if (x != 3 * k || *y != 5 * k)
-            fail_msg("key %" PRIu64 ": a = %" PRIu64 " (want %" PRIu64 "), b = %" PRIu64
-                     " (want %" PRIu64 "): states restored by position, not by name",
-                     k, x, 3 * k, *y, 5 * k);
-    }
-    struct weir_keyed_backend_stats st = {0};
-    weir_keyed_backend_stats_get(be, &st);
-    assert_int_equal(st.entries, 2 * owned);
+    struct a_b ab = states_a_b(be);
+    assert_entries(be, 2 * each_owned(be, has_3k_5k, &ab));
 }
 
 static const struct shape reordered = {fill_a_b, declare_b_a, check_a_b};

@@ -647,6 +647,37 @@ void chk_restore_close(struct runtime *rt)
     rt->chk.restore = NULL;
 }
 
+/* The keyed states op's snapshot had that the job (upgraded) did not declare by the end of
+ * its open: dropped with --allow-non-restored-state; else kept, as Flink keeps them, for an
+ * operator may declare a state on its first record. A log line per state says which. */
+static int undeclared_states(struct runtime *rt, struct op_inst *op, char *err, size_t errlen)
+{
+    weir_keyed_backend *be = op->backend;
+    bool drop = rt->opts->allow_non_restored_state, first = op->task->subtask == 0;
+    for (uint32_t id = 0; be && id < weir_keyed_backend_state_count(be); id++) {
+        if (weir_keyed_backend_state_declared(be, id))
+            continue;
+        const char *name = weir_keyed_backend_state_name(be, id, NULL);
+        if (first && drop)
+            chk_log(rt,
+                    "operator \"%s\": dropping state \"%s\" of the snapshot: the job does not "
+                    "declare it (--allow-non-restored-state)",
+                    op->node->uid, name);
+        else if (first)
+            chk_log(rt,
+                    "operator \"%s\": state \"%s\" of the snapshot is not declared by the job "
+                    "at open: kept for a later declaration (--allow-non-restored-state drops it)",
+                    op->node->uid, name);
+        int rc = drop ? weir_keyed_backend_state_drop(be, id) : 0;
+        if (rc < 0) {
+            snprintf(err, errlen, "operator \"%s\" (subtask %d): dropping state \"%s\": %s",
+                     op->node->uid, op->task->subtask + 1, name, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static int restore_checkpoint(struct runtime *rt, char *err, size_t errlen)
 {
     weir_restore *r = rt->chk.restore;
@@ -655,8 +686,11 @@ static int restore_checkpoint(struct runtime *rt, char *err, size_t errlen)
     const struct weir_ckpt_meta *m = weir_restore_meta(r);
     int rc = 0;
     for (int i = 0; i < rt->n_tasks && rc == 0; i++)
-        for (int j = 0; j < rt->tasks[i].n_ops && rc == 0; j++)
+        for (int j = 0; j < rt->tasks[i].n_ops && rc == 0; j++) {
             rc = restore_op(rt, r, &rt->tasks[i].ops[j], m, err, errlen);
+            if (rc == 0)
+                rc = undeclared_states(rt, &rt->tasks[i].ops[j], err, errlen);
+        }
     if (rc == 0)
         rc = chk_restore_channels(rt, r, m, err, errlen);
     if (rc == 0) {

@@ -12,6 +12,8 @@
  *                      u32 value size  i64 ttl ms  u16 name length, name
  *
  * A checkpoint written before this section existed restores by id, as it always did.
+ * rdb_drop_state, here too: a restored state the upgraded job does not declare, deleted
+ * (--allow-non-restored-state).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +25,6 @@
 #include "checkpoint_rocksdb.h"
 #include "state_private.h"
 
-#define DESC_BYTES 22
 #define NAME_MAX_LEN 1024
 
 int rocks_states_write(weir_ckpt_file *f, const weir_keyed_backend *be)
@@ -35,16 +36,10 @@ int rocks_states_write(weir_ckpt_file *f, const weir_keyed_backend *be)
         rc = out->write(out, &count, sizeof count);
     for (uint32_t i = 0; rc == 0 && i < be->nstates; i++) {
         const struct kstate *s = be->states[i];
-        uint8_t d[DESC_BYTES];
+        uint8_t d[STATE_DESC_BYTES];
         size_t len = strlen(s->name);
         uint16_t nl = (uint16_t)(len > NAME_MAX_LEN ? NAME_MAX_LEN : len);
-        memcpy(d, &s->id, 2);
-        d[2] = (uint8_t)s->kind;
-        d[3] = (uint8_t)((s->ttl ? 1 : 0) | (s->update_on_read ? 2 : 0));
-        memcpy(d + 4, &s->key_size, 4);
-        memcpy(d + 8, &s->value_size, 4);
-        memcpy(d + 12, &s->ttl_ms, 8);
-        memcpy(d + 20, &nl, 2);
+        state_desc_encode(s, nl, d);
         rc = out->write(out, d, sizeof d);
         if (rc == 0)
             rc = out->write(out, s->name, nl);
@@ -63,20 +58,15 @@ static int by_new_id(const void *a, const void *b)
 static int read_one(weir_keyed_backend *be, struct weir_snapshot_in *in, bool *seen,
                     struct rocks_sid_map *m, char *why, size_t whylen)
 {
-    uint8_t d[DESC_BYTES];
+    uint8_t d[STATE_DESC_BYTES];
     char name[NAME_MAX_LEN + 1];
-    uint16_t id, nl;
-    uint32_t ksz, vsz;
-    int64_t ttl_ms;
+    struct state_desc sd;
     int rc = in->read(in, d, sizeof d);
     if (rc < 0)
         return rc;
-    memcpy(&id, d, 2);
-    memcpy(&ksz, d + 4, 4);
-    memcpy(&vsz, d + 8, 4);
-    memcpy(&ttl_ms, d + 12, 8);
-    memcpy(&nl, d + 20, 2);
-    if (id >= STATE_MAX || seen[id] || d[2] > KIND_AGGREGATING || nl == 0 || nl > NAME_MAX_LEN) {
+    state_desc_decode(d, &sd);
+    uint16_t id = sd.id, nl = sd.name_len;
+    if (id >= STATE_MAX || seen[id] || sd.kind > KIND_AGGREGATING || nl == 0 || nl > NAME_MAX_LEN) {
         snprintf(why, whylen, "the state file's list of states is damaged (state id %u)", id);
         return -EBADMSG;
     }
@@ -85,15 +75,14 @@ static int read_one(weir_keyed_backend *be, struct weir_snapshot_in *in, bool *s
     if (rc < 0)
         return rc;
     name[nl] = '\0';
-    struct weir_state_ttl ttl = {.ttl_ms = (d[3] & 1) ? (ttl_ms > 0 ? ttl_ms : 1) : 0,
-                                 .update_on_read = (d[3] & 2) != 0};
     state_err_clear(be);
-    struct kstate *s = state_declare(be, name, (enum state_kind)d[2], ksz, vsz, &ttl, true);
+    struct kstate *s = state_declare(be, name, (enum state_kind)sd.kind, sd.key_size,
+                                     sd.value_size, &sd.ttl, true);
     if (!s) {
         snprintf(why, whylen, "%s", be->err);
         return -EINVAL;
     }
-    m->from = (uint16_t)(id | ((d[3] & 1) ? TTL_BIT : 0));
+    m->from = (uint16_t)(id | (sd.ttl.ttl_ms > 0 ? TTL_BIT : 0));
     m->to = rdb_sid_of(s);
     return 0;
 }
@@ -132,4 +121,28 @@ int rocks_states_read(weir_keyed_backend *be, weir_restore_file *f, struct rocks
     *map = m;
     *n = count;
     return 0;
+}
+
+int rdb_drop_state(struct kstate *s)
+{
+    weir_keyed_backend *be = s->be;
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wo;
+    const char *dir;
+    rdb_handles(be, &db, &opts, &wo, &dir);
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    uint16_t sid = rdb_sid_of(s);
+    for (uint32_t kg = be->kg_first; kg <= be->kg_last; kg++) {
+        uint8_t lo[4], hi[4];
+        rdb_put_be16(lo, (uint16_t)kg);
+        rdb_put_be16(lo + 2, sid);
+        rdb_put_be16(hi, (uint16_t)kg);
+        rdb_put_be16(hi + 2, (uint16_t)(sid + 1));
+        rocksdb_writebatch_delete_range(wb, (const char *)lo, 4, (const char *)hi, 4);
+    }
+    char *err = NULL;
+    rocksdb_write(db, wo, wb, &err);
+    rocksdb_writebatch_destroy(wb);
+    return err ? rdb_err(be, err) : 0;
 }

@@ -499,6 +499,26 @@ weir_aggregating_state *weir_aggregating_state_get(weir_keyed_backend *be, const
     return (weir_aggregating_state *)s;
 }
 
+bool weir_keyed_backend_state_declared(const weir_keyed_backend *be, uint32_t id)
+{
+    return id < be->nstates && be->states[id]->declared;
+}
+
+int weir_keyed_backend_state_drop(weir_keyed_backend *be, uint32_t id)
+{
+    if (id >= be->nstates)
+        return -ERANGE;
+    struct kstate *s = be->states[id];
+    if (be->kind == BACKEND_ROCKSDB)
+        return rdb_drop_state(s);
+    for (uint32_t kgi = 0; kgi < be->nkg; kgi++) {
+        int rc = heap_restore_remove(s, kgi, 0, 0, true);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* ---- dispatch --------------------------------------------------------------------------- */
 
 static int __attribute__((noinline)) key_refused(weir_keyed_backend *be)

@@ -265,6 +265,19 @@ struct kstate *state_declare(weir_keyed_backend *be, const char *name, enum stat
 typedef int (*state_emit_fn)(void *arg, struct kstate *s, uint64_t key, uint64_t ns,
                              const void *ukey, int64_t ts, const void *payload, size_t len);
 
+/* snapshot.c: a state descriptor's fixed part as snapshots write it (its format note), 22
+ * bytes before the name: from s with a name of nl bytes, and back (ttl as a declaration
+ * takes it). The list of an incremental RocksDB checkpoint's states uses it too. */
+#define STATE_DESC_BYTES 22
+struct state_desc {
+    uint16_t id, name_len;
+    uint8_t kind;
+    uint32_t key_size, value_size;
+    struct weir_state_ttl ttl;
+};
+void state_desc_encode(const struct kstate *s, uint16_t nl, uint8_t d[STATE_DESC_BYTES]);
+void state_desc_decode(const uint8_t d[STATE_DESC_BYTES], struct state_desc *sd);
+
 /* heap*.c */
 int heap_env_init(weir_state_env *env);
 void heap_env_fini(weir_state_env *env);
@@ -447,6 +460,8 @@ int rdb_restore_end(weir_keyed_backend *be, bool commit);
 int rdb_restore_run_begin(weir_keyed_backend *be);
 int rdb_restore_run_end(weir_keyed_backend *be, bool commit);
 int rdb_flush(weir_keyed_backend *be);
+/* rocksdb_names.c: deletes every entry of s, key group by key group (one range each). */
+int rdb_drop_state(struct kstate *s);
 int rdb_cleanup(weir_keyed_backend *be);
 void rdb_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
 
