@@ -112,7 +112,7 @@ for backend in hashmap rocksdb; do
         "$T/v5/upgrade.so" "$T/in.txt" "$T/out3-$name" 500 >"$log" 2>&1 &
       pid=$!
       sp5="" entries=""
-      wait_for "$log" "restored from" 100 && sp5=$(savepoint_of $pid "$log")
+      wait_for "$log" "restored from" 300 && sp5=$(savepoint_of $pid "$log")
       kill -9 $pid 2>/dev/null
       wait $pid 2>/dev/null
       if [ -z "$flag" ]; then
@@ -126,7 +126,7 @@ for backend in hashmap rocksdb; do
         | jq '[.operators[] | select(.uid == "tally") | .states[] | select(.name == "sum") | .entries] | add // 0')
       grep -qF "$line" "$log" && [ -n "$entries" ] && [ "$entries" $want ] \
         && ok "$name: v5 ${flag:-without the flag}: sum $what ($entries entries in a savepoint of v5), the log says so" \
-        || bad "$name: v5 ${flag:-without the flag}: sum has ${entries:-?} entries in savepoint ${sp5:-none}" "$log"
+        || bad "$name: v5 ${flag:-without the flag}: sum has ${entries:-?} entries in savepoint ${sp5:-none} ($(wc -l <"$log") lines of log)" "$log"
     done
 
     "$WEIR" run "${opts[@]}" "${resume[@]}" "$T/v2/upgrade.so" "$T/in.txt" "$T/out-$name" 0 \

@@ -648,13 +648,19 @@ void chk_restore_close(struct runtime *rt)
 }
 
 /* The keyed states op's snapshot had that the job (upgraded) did not declare by the end of
- * its open: dropped with --allow-non-restored-state; else kept, as Flink keeps them, for an
- * operator may declare a state on its first record. A log line per state says which. */
+ * its open: kept, as Flink keeps them, for an operator may declare a state on its first
+ * record; dropped with --allow-non-restored-state when the operator declared some other
+ * state at open (then it declares its states there: an operator that declared none at open
+ * keeps them all, flag or not). A log line per state says which. */
 static int undeclared_states(struct runtime *rt, struct op_inst *op, char *err, size_t errlen)
 {
     weir_keyed_backend *be = op->backend;
-    bool drop = rt->opts->allow_non_restored_state, first = op->task->subtask == 0;
-    for (uint32_t id = 0; be && id < weir_keyed_backend_state_count(be); id++) {
+    uint32_t n = be ? weir_keyed_backend_state_count(be) : 0;
+    bool at_open = false, first = op->task->subtask == 0;
+    for (uint32_t id = 0; id < n && !at_open; id++)
+        at_open = weir_keyed_backend_state_declared(be, id);
+    bool drop = rt->opts->allow_non_restored_state && at_open;
+    for (uint32_t id = 0; id < n; id++) {
         if (weir_keyed_backend_state_declared(be, id))
             continue;
         const char *name = weir_keyed_backend_state_name(be, id, NULL);
@@ -666,8 +672,10 @@ static int undeclared_states(struct runtime *rt, struct op_inst *op, char *err, 
         else if (first)
             chk_log(rt,
                     "operator \"%s\": state \"%s\" of the snapshot is not declared by the job "
-                    "at open: kept for a later declaration (--allow-non-restored-state drops it)",
-                    op->node->uid, name);
+                    "at open: kept for a later declaration%s",
+                    op->node->uid, name,
+                    at_open ? " (--allow-non-restored-state drops it)"
+                            : " (the operator declares no state at open)");
         int rc = drop ? weir_keyed_backend_state_drop(be, id) : 0;
         if (rc < 0) {
             snprintf(err, errlen, "operator \"%s\" (subtask %d): dropping state \"%s\": %s",
