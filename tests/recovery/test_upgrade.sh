@@ -22,7 +22,7 @@ for v in 1 2 3 4 5; do
   cc -shared -fPIC -DJOB_VERSION=$v -I"$WEIR_SRC/core/include" "$WEIR_SRC/tests/recovery/job_upgrade.c" \
      -o "$T/v$v/upgrade.so" 2>"$T/cc.log" || { bad "job_upgrade.c v$v does not compile" "$T/cc.log"; exit 1; }
 done
-N=20000
+N=30000
 seq 0 $((N - 1)) >"$T/in.txt"
 
 # the committed rows of $1 check out against the input: per key, counts 1..n once each and
@@ -48,7 +48,7 @@ run_v1() {
   if [ $how = savepoint ]; then
     sleep 0.8
     from=$(savepoint_of $pid "$log")
-  elif wait_for "$log" "checkpoint [2-9] complete" 100; then
+  elif wait_for "$log" "checkpoint [1-9] complete" 100; then
     from=latest
   fi
   kill -9 $pid 2>/dev/null
