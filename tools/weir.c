@@ -35,8 +35,8 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: weir run [-c FILE] [-p N] [-D key=value]...\n"
-        "                [--from-checkpoint|--from-savepoint latest|DIR|s3://BUCKET/KEY]\n"
-        "                [--allow-non-restored-state] [--overwrite] JOB [ARGS...]\n"
+        "                [--from-checkpoint|--from-savepoint|-s latest|DIR|s3://BUCKET/KEY]\n"
+        "                [--allow-non-restored-state|-n] [--overwrite] JOB [ARGS...]\n"
         "       weir config [-c FILE] [-D key=value]...\n"
         "       weir jobs\n"
         "       weir inspect [--json] [--key K [--state NAME]] PATH\n"
@@ -46,7 +46,8 @@ static void usage(FILE *out)
         "slash (./job.so). --overwrite lets a fresh run replace the part files of an\n"
         "exactly-once output directory that is not empty (sink.file.overwrite).\n"
         "--from-checkpoint latest restores the newest retained checkpoint of\n"
-        "state.checkpoints.dir; a DIR or s3:// URL names one checkpoint (chk-N) or savepoint.\n");
+        "state.checkpoints.dir; a DIR or s3:// URL names one checkpoint (chk-N) or savepoint.\n"
+        "Flink's spellings --fromSavepoint and --allowNonRestoredState work too.\n");
 }
 
 static const char *restore_from;
@@ -96,14 +97,15 @@ static int parse_common(int argc, char **argv, bool want_job, weir_config *cfg, 
             }
             val = argv[++i];
         } else if (!strcmp(a, "--from-checkpoint") || !strcmp(a, "--from-savepoint") ||
-                   !strcmp(a, "-s")) {
+                   !strcmp(a, "-s") || !strcmp(a, "--fromSavepoint")) { /* Flink's spelling */
             if (i + 1 >= argc) {
                 fprintf(stderr, "weir: %s needs \"latest\" or a checkpoint directory\n", a);
                 return -1;
             }
             restore_from = argv[++i];
             continue;
-        } else if (!strcmp(a, "--allow-non-restored-state") || !strcmp(a, "-n")) {
+        } else if (!strcmp(a, "--allow-non-restored-state") || !strcmp(a, "-n") ||
+                   !strcmp(a, "--allowNonRestoredState")) {
             allow_non_restored = true;
             continue;
         } else if (!strcmp(a, "--overwrite")) {

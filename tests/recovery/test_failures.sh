@@ -82,14 +82,16 @@ else bad "many checkpoints (rc=$rc, n=$n)" "$T/run.log"; fi
 chk=$(ls -d "$T/ck-full"/window-count/chk-* | sort -t- -k2 -n | tail -1)
 "$WEIR" run "${base[@]}" -D state.checkpoints.dir="$T/ck-other" --from-checkpoint "$chk" \
   generate --records 1000 "$T/gen-out" >"$T/run.log" 2>&1; rc=$?
-if [ $rc -eq 2 ] && grep -q 'uid "count" matches no operator' "$T/run.log" \
+if [ $rc -eq 2 ] && grep -q 'uids "count", "out" match no operator' "$T/run.log" \
    && grep -q -- '--allow-non-restored-state' "$T/run.log"; then
-  ok "state of an unknown operator uid is refused, naming the uid and the flag"
+  ok "state of unknown operator uids is refused in one line naming every uid and the flag"
 else bad "unknown uid (rc=$rc)" "$T/run.log"; fi
 "$WEIR" run "${base[@]}" -D state.checkpoints.dir="$T/ck-other" --from-checkpoint "$chk" \
   --allow-non-restored-state generate --records 1000 "$T/gen-out2" >"$T/run.log" 2>&1; rc=$?
-if [ $rc -eq 0 ] && grep -q "restored from" "$T/run.log"; then
-  ok "--allow-non-restored-state skips it and restores the rest"
+if [ $rc -eq 0 ] && grep -q "restored from" "$T/run.log" \
+   && grep -q 'dropping the state of operator uid "count"' "$T/run.log" \
+   && grep -q 'dropping the state of operator uid "out"' "$T/run.log"; then
+  ok "--allow-non-restored-state skips them, a log line naming each, and restores the rest"
 else bad "--allow-non-restored-state (rc=$rc)" "$T/run.log"; fi
 
 # --- checkpoint metrics on the Prometheus endpoint, scraped with curl ---

@@ -16,20 +16,12 @@ set -u
 : "${WEIR_SRC:?}"
 . "$WEIR_SRC/tests/support/tap.sh" savepoint-kill
 . "$WEIR_SRC/tests/support/keep.sh"
+. "$WEIR_SRC/tests/support/savepoint.sh"
 
 # source subtask 1 paces at 4 times its share (bench/nexmark/source.c), so it finishes
 # first: savepoints and kills land while one subtask is finished and the other runs
 export WEIR_TEST_NEXMARK_FAST_SUBTASK=1:4
 rows() { for f in "$1"/part-*.csv; do [ -f "$f" ] && tail -n +2 "$f"; done | LC_ALL=C sort; }
-# waits up to $3 tenths of a second for a line matching $2 in $1
-wait_for() {
-  local i
-  for ((i = 0; i < $3 * 5; i++)); do
-    grep -Eq "$2" "$1" && return 0
-    sleep 0.02
-  done
-  return 1
-}
 savepoint_loop() {
   local q=$1 args n
   args=(bench nexmark --query "$q" -p 2 --events 120000 --rate 30000 --event-rate 250

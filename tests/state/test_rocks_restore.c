@@ -41,18 +41,49 @@ static bool owns(weir_keyed_backend *be, uint64_t key)
     return kg >= first && kg <= last;
 }
 
+/* Calls fn(be, k, arg) with be at key k for every key k in [0, NKEYS) that be owns; returns
+ * how many. */
+static uint64_t each_owned(weir_keyed_backend *be,
+                           void (*fn)(weir_keyed_backend *be, uint64_t k, void *arg), void *arg)
+{
+    uint64_t owned = 0;
+    for (uint64_t k = 0; k < NKEYS; k++) {
+        if (!owns(be, k))
+            continue;
+        owned++;
+        at(be, k);
+        fn(be, k, arg);
+    }
+    return owned;
+}
+
+static void assert_entries(weir_keyed_backend *be, uint64_t n)
+{
+    struct weir_keyed_backend_stats st = {0};
+    weir_keyed_backend_stats_get(be, &st);
+    assert_int_equal(st.entries, n);
+}
+
+static void put_3k(weir_keyed_backend *be, uint64_t k, void *v)
+{
+    uint64_t x = 3 * k;
+    assert_int_equal(weir_value_put(v, &x), 0);
+}
+
 /* Key k -> 3k for every key in [0, NKEYS) that be owns. */
 static void fill(weir_keyed_backend *be)
 {
     weir_value_state *v = weir_value_state_get(be, "v", 8, NULL);
     assert_non_null(v);
-    for (uint64_t k = 0; k < NKEYS; k++) {
-        if (!owns(be, k))
-            continue;
-        at(be, k);
-        uint64_t x = 3 * k;
-        assert_int_equal(weir_value_put(v, &x), 0);
-    }
+    each_owned(be, put_3k, v);
+}
+
+static void has_3k(weir_keyed_backend *be, uint64_t k, void *v)
+{
+    const uint64_t *x = weir_value_get(v);
+    if (!x)
+        fail_msg("key %" PRIu64 " is missing after the restore", k);
+    assert_int_equal(*x, 3 * k);
 }
 
 /* Every key be owns has its value, and be holds no other entry. */
@@ -60,20 +91,7 @@ static void check(weir_keyed_backend *be)
 {
     weir_value_state *v = weir_value_state_get(be, "v", 8, NULL);
     assert_non_null(v);
-    uint64_t owned = 0;
-    for (uint64_t k = 0; k < NKEYS; k++) {
-        if (!owns(be, k))
-            continue;
-        owned++;
-        at(be, k);
-        const uint64_t *x = weir_value_get(v);
-        if (!x)
-            fail_msg("key %" PRIu64 " is missing after the restore", k);
-        assert_int_equal(*x, 3 * k);
-    }
-    struct weir_keyed_backend_stats st = {0};
-    weir_keyed_backend_stats_get(be, &st);
-    assert_int_equal(st.entries, owned);
+    assert_entries(be, each_owned(be, has_3k, v));
 }
 
 /* Checkpoint id of the n instances be[] (subtasks 0..n-1 of operator "op", parallelism n),
@@ -175,11 +193,22 @@ static void world_close(struct world *w)
 /* SST files the last round_trip's restore ingested. */
 static uint64_t ingested;
 
+/* What a round trip puts in, what the restoring operator declares before its restore (the
+ * runtime opens operators, which declare their states, before it restores them; NULL:
+ * nothing), and what it checks after. */
+struct shape {
+    void (*fill)(weir_keyed_backend *be);
+    void (*declare)(weir_keyed_backend *be);
+    void (*check)(weir_keyed_backend *be);
+};
+
+static const struct shape one_state = {fill, NULL, check};
+
 /* Checkpoints operator "op" at parallelism from, restores it at parallelism to (uids "op" and
  * "re" keep the instances' directories apart), checks every restored subtask and returns
  * the entries the restore took from an instance other than the one it opened (into an SST it
  * ingested: counted in `ingested`). */
-static uint64_t round_trip(const char *tag, int from, int to)
+static uint64_t round_trip_shape(const char *tag, int from, int to, const struct shape *sh)
 {
     struct world w;
     world_open(&w, tag);
@@ -188,7 +217,7 @@ static uint64_t round_trip(const char *tag, int from, int to)
         uint32_t first = weir_key_group_range_start((uint32_t)i, MAXP, (uint32_t)from);
         uint32_t last = weir_key_group_range_end((uint32_t)i, MAXP, (uint32_t)from);
         be[i] = backend_for(w.env, "op", i, first, last);
-        fill(be[i]);
+        sh->fill(be[i]);
     }
     checkpoint(w.s, 1, be, from);
     for (int i = 0; i < from; i++)
@@ -199,13 +228,20 @@ static uint64_t round_trip(const char *tag, int from, int to)
         uint32_t first = weir_key_group_range_start((uint32_t)i, MAXP, (uint32_t)to);
         uint32_t last = weir_key_group_range_end((uint32_t)i, MAXP, (uint32_t)to);
         weir_keyed_backend *back = backend_for(w.env, "re", i, first, last);
+        if (sh->declare)
+            sh->declare(back);
         restore(w.s, back);
-        check(back);
+        sh->check(back);
         weir_keyed_backend_close(back);
     }
     world_close(&w);
     ingested = atomic_load(&rdb_restore_ssts_ingested) - ssts;
     return atomic_load(&rocks_restore_entries_copied) - before;
+}
+
+static uint64_t round_trip(const char *tag, int from, int to)
+{
+    return round_trip_shape(tag, from, to, &one_state);
 }
 
 static void
@@ -335,6 +371,133 @@ static void scale_in_restore_refuses_a_checkpoint_with_a_damaged_sst(void **stat
     world_close(&w);
 }
 
+/* ---- states matched by name ------------------------------------------------------------- */
+
+struct a_b {
+    weir_value_state *a, *b;
+};
+
+static struct a_b states_a_b(weir_keyed_backend *be)
+{
+    struct a_b ab = {weir_value_state_get(be, "a", 8, NULL),
+                     weir_value_state_get(be, "b", 8, NULL)};
+    assert_non_null(ab.a);
+    assert_non_null(ab.b);
+    return ab;
+}
+
+static void put_3k_5k(weir_keyed_backend *be, uint64_t k, void *arg)
+{
+    struct a_b *ab = arg;
+    uint64_t x = 3 * k, y = 5 * k;
+    assert_int_equal(weir_value_put(ab->a, &x), 0);
+    assert_int_equal(weir_value_put(ab->b, &y), 0);
+}
+
+/* Key k -> 3k in value state "a" and 5k in "b", declared in that order, for every key be
+ * owns. */
+static void fill_a_b(weir_keyed_backend *be)
+{
+    struct a_b ab = states_a_b(be);
+    each_owned(be, put_3k_5k, &ab);
+}
+
+/* An upgraded job: "b" declared before "a". */
+static void declare_b_a(weir_keyed_backend *be)
+{
+    assert_non_null(weir_value_state_get(be, "b", 8, NULL));
+    assert_non_null(weir_value_state_get(be, "a", 8, NULL));
+}
+
+/* An upgraded job: a new map state "new" declared first, then "a" (and "b" not yet: it
+ * declares it later, on its first record). */
+static void declare_new_a(weir_keyed_backend *be)
+{
+    assert_non_null(weir_map_state_get(be, "new", 8, 8, NULL));
+    assert_non_null(weir_value_state_get(be, "a", 8, NULL));
+}
+
+static void has_3k_5k(weir_keyed_backend *be, uint64_t k, void *arg)
+{
+    struct a_b *ab = arg;
+    const uint64_t *p = weir_value_get(ab->a); /* valid until the next get (RocksDB) */
+    uint64_t x = p ? *p : UINT64_MAX;
+    const uint64_t *y = weir_value_get(ab->b);
+    if (!p || !y)
+        fail_msg("key %" PRIu64 ": state \"%s\" is missing after the restore", k, p ? "b" : "a");
+    if (x != 3 * k || *y != 5 * k)
+        fail_msg("key %" PRIu64 ": a = %" PRIu64 " (want %" PRIu64 "), b = %" PRIu64
+                 " (want %" PRIu64 "): states restored by position, not by name",
+                 k, x, 3 * k, *y, 5 * k);
+}
+
+/* Every key be owns has 3k in "a" and 5k in "b", "new" (when declared) is empty, and be
+ * holds no other entry. */
+static void check_a_b(weir_keyed_backend *be)
+{
+    struct a_b ab = states_a_b(be);
+    assert_entries(be, 2 * each_owned(be, has_3k_5k, &ab));
+}
+
+static const struct shape reordered = {fill_a_b, declare_b_a, check_a_b};
+static const struct shape added_first = {fill_a_b, declare_new_a, check_a_b};
+
+/* The job declares its states in another order than the one that took the checkpoint: each
+ * gets its own entries back, at the same parallelism (where the instance is opened, not
+ * copied, when the ids agree) and at another. */
+static void states_declared_in_another_order_restore_by_name(void **state)
+{
+    (void)state;
+    round_trip_shape("rocks-restore-order-p1-p1", 1, 1, &reordered);
+    round_trip_shape("rocks-restore-order-p2-p1", 2, 1, &reordered);
+    round_trip_shape("rocks-restore-order-p1-p2", 1, 2, &reordered);
+}
+
+/* A state added before the existing ones, and one of them declared only after the restore. */
+static void state_added_before_the_existing_ones_restores_by_name(void **state)
+{
+    (void)state;
+    round_trip_shape("rocks-restore-added-p1-p1", 1, 1, &added_first);
+    round_trip_shape("rocks-restore-added-p2-p1", 2, 1, &added_first);
+}
+
+/* Declared in the same order, the instance is still opened as it is, not copied. */
+static void states_in_the_same_order_still_open_the_instance(void **state)
+{
+    (void)state;
+    static const struct shape same = {fill_a_b, NULL, check_a_b};
+    assert_int_equal(round_trip_shape("rocks-restore-same-p1-p1", 1, 1, &same), 0);
+    assert_int_equal(ingested, 0);
+}
+
+/* "a" is a list now: the restore is refused with a line that names the operator, the state
+ * and both shapes. */
+static void state_whose_kind_changed_is_refused_naming_it(void **state)
+{
+    (void)state;
+    struct world w;
+    world_open(&w, "rocks-restore-kind");
+    weir_keyed_backend *be = backend_for(w.env, "op", 0, 0, MAXP - 1);
+    fill_a_b(be);
+    checkpoint(w.s, 1, &be, 1);
+    weir_keyed_backend_close(be);
+    weir_keyed_backend *back = backend_for(w.env, "re", 0, 0, MAXP - 1);
+    assert_non_null(weir_list_state_get(back, "a", 8, NULL));
+    weir_restore *r;
+    weir_restore_file *f;
+    char err[1024] = "";
+    assert_int_equal(weir_restore_open_latest(w.s, 0, &r), 0);
+    assert_int_equal(weir_restore_file_open(r, weir_restore_meta(r)->entries[0].file, &f), 0);
+    assert_int_equal(rocks_incremental_restore(back, r, f, 0, MAXP - 1, err, sizeof err),
+                     -EINVAL);
+    assert_string_equal(err, "operator re: state \"a\" is a value of 8-byte values in the "
+                             "snapshot, but the job declares a list of 8-byte elements");
+    weir_restore_file_close(f);
+    weir_restore_close(r);
+    weir_keyed_backend_close(back);
+    world_close(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +507,10 @@ int main(void)
         cmocka_unit_test(scale_in_restore_opens_one_instance_and_copies_only_the_other),
         cmocka_unit_test(restored_instance_has_an_identity_of_its_own),
         cmocka_unit_test(scale_in_restore_refuses_a_checkpoint_with_a_damaged_sst),
+        cmocka_unit_test(states_declared_in_another_order_restore_by_name),
+        cmocka_unit_test(state_added_before_the_existing_ones_restores_by_name),
+        cmocka_unit_test(states_in_the_same_order_still_open_the_instance),
+        cmocka_unit_test(state_whose_kind_changed_is_refused_naming_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -149,11 +149,17 @@ void weir_keyed_backend_gauges_get(weir_keyed_backend *be, struct weir_keyed_bac
 uint32_t weir_keyed_backend_state_count(const weir_keyed_backend *be);
 const char *weir_keyed_backend_state_name(const weir_keyed_backend *be, uint32_t id,
                                           const char **kind);
+/* Whether an operator declared state id; false for one only a restore registered (a state
+ * of the snapshot that the job, upgraded, may no longer have). */
+bool weir_keyed_backend_state_declared(const weir_keyed_backend *be, uint32_t id);
+/* Deletes every entry of state id (--allow-non-restored-state: a restored state the job does
+ * not declare); the state stays registered, empty. After a restore, before any snapshot. */
+int weir_keyed_backend_state_drop(weir_keyed_backend *be, uint32_t id);
 
 /* One live entry, as a snapshot writes it: user_key is NULL (ukey_len 0) except for map
  * state; value is the value, the accumulator or a list's elements back to back. A RocksDB
  * backend gives the entries of states nobody declared too (restored from an incremental
- * checkpoint, whose instance keeps state ids, not names): state >= state_count. */
+ * checkpoint written before it listed its states' names): state >= state_count. */
 struct weir_keyed_entry {
     uint32_t state; /* its id */
     uint64_t key, ns;

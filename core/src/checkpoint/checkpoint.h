@@ -260,7 +260,7 @@ struct json_t *chk_history_details_json(struct chk_history *h, uint64_t id,
 #define BLOB_FINISHED 'F'
 #define BLOB_RUNNING  'R'
 /* The first section of every state file: what it holds (snapshot.c identity_write);
- * 4 and 5 are RocksDB's (checkpoint_rocksdb.h). */
+ * 4, 5 and 6 are RocksDB's (checkpoint_rocksdb.h). */
 #define TAG_IDENTITY (7ull << 32)
 /* Channel state of unaligned checkpoints (channel_state.c): | input index, | writer index */
 #define TAG_CHANNEL_IN  (8ull << 32)

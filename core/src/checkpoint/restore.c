@@ -225,10 +225,14 @@ static void *par_main(void *arg)
         }
         if (rc < 0) {
             pthread_mutex_lock(&p->lock);
-            if (!p->rc) {
-                p->rc = rc;
+            if (!p->rc && !why[0] && sc.err[0]) /* the backend's line: a state's shape... */
+                snprintf(p->err, sizeof p->err,
+                         "operator \"%s\" (subtask %d): restoring keyed state failed: %s",
+                         p->op->node->uid, p->op->task->subtask + 1, sc.err);
+            else if (!p->rc)
                 snprintf(p->err, sizeof p->err, "%s", why);
-            }
+            if (!p->rc)
+                p->rc = rc;
             pthread_mutex_unlock(&p->lock);
             atomic_store_explicit(&p->failed, true, memory_order_relaxed);
         }
@@ -474,11 +478,14 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
         weir_restore_file_close(f);
     }
     /* the key groups ingested, as one SST, only now (weir_keyed_backend_restore_run_begin) */
+    /* the backend's line (a state the job declares with another shape) before it ends */
+    char why[512];
+    snprintf(why, sizeof why, "%s", rc < 0 ? weir_keyed_backend_error(op->backend) : "");
     int end = weir_keyed_backend_restore_run_end(op->backend, rc == 0);
     rc = rc < 0 ? rc : end;
     if (rc < 0)
         snprintf(err, errlen, "operator \"%s\" (subtask %d): restoring keyed state failed: %s", uid,
-                 t->subtask + 1, strerror(-rc));
+                 t->subtask + 1, why[0] ? why : strerror(-rc));
     return rc;
 }
 
@@ -536,25 +543,60 @@ int chk_check_entries(const struct weir_ckpt_meta *m, const char *dir, char *err
     return 0;
 }
 
+/* The uid of entry i when no operator of the job has it and no earlier entry had it too. */
+static const char *unmatched_uid(struct runtime *rt, const struct weir_ckpt_meta *m, size_t i)
+{
+    const char *uid = m->entries[i].operator_uid;
+    for (int k = 0; k < rt->job->n_nodes; k++)
+        if (!strcmp(rt->job->nodes[k]->uid, uid))
+            return NULL;
+    if (chk_channels_uid_known(rt, uid))
+        return NULL;
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(m->entries[j].operator_uid, uid))
+            return NULL;
+    return uid;
+}
+
+/* State of uids no operator has any more (an upgrade removed them): refused with one line
+ * naming every such uid and the flag, or with --allow-non-restored-state dropped with a log
+ * line naming each. */
+static int check_unmatched(struct runtime *rt, weir_restore *r, char *err, size_t errlen)
+{
+    const struct weir_ckpt_meta *m = weir_restore_meta(r);
+    char uids[1024] = "";
+    size_t len = 0, n = 0;
+    for (size_t i = 0; i < m->entry_count; i++) {
+        const char *uid = unmatched_uid(rt, m, i);
+        if (!uid)
+            continue;
+        n++;
+        if (rt->opts->allow_non_restored_state)
+            chk_log(rt,
+                    "%s: dropping the state of operator uid \"%s\": no operator of job %s has "
+                    "it (--allow-non-restored-state)",
+                    weir_restore_dir(r), uid, rt->job->name);
+        else if (len < sizeof uids)
+            len += (size_t)snprintf(uids + len, sizeof uids - len, "%s\"%s\"", n > 1 ? ", " : "",
+                                    uid);
+    }
+    if (n == 0 || rt->opts->allow_non_restored_state)
+        return 0;
+    snprintf(err, errlen,
+             "%s: state of operator uid%s %s match%s no operator of job %s; pass "
+             "--allow-non-restored-state (--allowNonRestoredState) to skip it",
+             weir_restore_dir(r), n > 1 ? "s" : "", uids, n > 1 ? "" : "es", rt->job->name);
+    return -EINVAL;
+}
+
 /* What the checkpoint holds fits the job before any operator opens: every piece of state
  * finds its operator, and every state file is what its entry says. */
 static int check_checkpoint(struct runtime *rt, weir_restore *r, char *err, size_t errlen)
 {
     const struct weir_ckpt_meta *m = weir_restore_meta(r);
-    for (size_t i = 0; i < m->entry_count; i++) {
-        bool found = false;
-        for (int k = 0; k < rt->job->n_nodes && !found; k++)
-            found = !strcmp(rt->job->nodes[k]->uid, m->entries[i].operator_uid);
-        found = found || chk_channels_uid_known(rt, m->entries[i].operator_uid);
-        if (!found && !rt->opts->allow_non_restored_state) {
-            snprintf(err, errlen,
-                     "%s: state of operator uid \"%s\" matches no operator of job %s; pass "
-                     "--allow-non-restored-state to skip it",
-                     weir_restore_dir(r), m->entries[i].operator_uid, rt->job->name);
-            return -EINVAL;
-        }
-    }
-    int rc = chk_check_entries(m, weir_restore_dir(r), err, errlen);
+    int rc = check_unmatched(rt, r, err, errlen);
+    if (rc == 0)
+        rc = chk_check_entries(m, weir_restore_dir(r), err, errlen);
     for (size_t i = 0; i < m->entry_count && rc == 0; i++)
         if (m->entries[i].file && *m->entries[i].file)
             rc = chk_check_identity(r, m, &m->entries[i], err, errlen);
@@ -607,6 +649,45 @@ void chk_restore_close(struct runtime *rt)
     rt->chk.restore = NULL;
 }
 
+/* The keyed states op's snapshot had that the job (upgraded) did not declare by the end of
+ * its open: kept, as Flink keeps them, for an operator may declare a state on its first
+ * record; dropped with --allow-non-restored-state when the operator declared some other
+ * state at open (then it declares its states there: an operator that declared none at open
+ * keeps them all, flag or not). A log line per state says which. */
+static int undeclared_states(struct runtime *rt, struct op_inst *op, char *err, size_t errlen)
+{
+    weir_keyed_backend *be = op->backend;
+    uint32_t n = be ? weir_keyed_backend_state_count(be) : 0;
+    bool at_open = false, first = op->task->subtask == 0;
+    for (uint32_t id = 0; id < n && !at_open; id++)
+        at_open = weir_keyed_backend_state_declared(be, id);
+    bool drop = rt->opts->allow_non_restored_state && at_open;
+    for (uint32_t id = 0; id < n; id++) {
+        if (weir_keyed_backend_state_declared(be, id))
+            continue;
+        const char *name = weir_keyed_backend_state_name(be, id, NULL);
+        if (first && drop)
+            chk_log(rt,
+                    "operator \"%s\": dropping state \"%s\" of the snapshot: the job does not "
+                    "declare it (--allow-non-restored-state)",
+                    op->node->uid, name);
+        else if (first)
+            chk_log(rt,
+                    "operator \"%s\": state \"%s\" of the snapshot is not declared by the job "
+                    "at open: kept for a later declaration%s",
+                    op->node->uid, name,
+                    at_open ? " (--allow-non-restored-state drops it)"
+                            : " (the operator declares no state at open)");
+        int rc = drop ? weir_keyed_backend_state_drop(be, id) : 0;
+        if (rc < 0) {
+            snprintf(err, errlen, "operator \"%s\" (subtask %d): dropping state \"%s\": %s",
+                     op->node->uid, op->task->subtask + 1, name, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static int restore_checkpoint(struct runtime *rt, char *err, size_t errlen)
 {
     weir_restore *r = rt->chk.restore;
@@ -615,8 +696,11 @@ static int restore_checkpoint(struct runtime *rt, char *err, size_t errlen)
     const struct weir_ckpt_meta *m = weir_restore_meta(r);
     int rc = 0;
     for (int i = 0; i < rt->n_tasks && rc == 0; i++)
-        for (int j = 0; j < rt->tasks[i].n_ops && rc == 0; j++)
+        for (int j = 0; j < rt->tasks[i].n_ops && rc == 0; j++) {
             rc = restore_op(rt, r, &rt->tasks[i].ops[j], m, err, errlen);
+            if (rc == 0)
+                rc = undeclared_states(rt, &rt->tasks[i].ops[j], err, errlen);
+        }
     if (rc == 0)
         rc = chk_restore_channels(rt, r, m, err, errlen);
     if (rc == 0) {

@@ -12,6 +12,7 @@
 
 #define TAG_ROCKS_SHARED (4ull << 32)
 #define TAG_ROCKS_FILE   (5ull << 32)
+#define TAG_ROCKS_STATES (6ull << 32) /* the states' names and ids (rocksdb_names.c) */
 
 /* Shared file names a checkpoint's subtasks added, for its _metadata. */
 struct rocks_shared_list {
@@ -39,6 +40,18 @@ extern _Atomic uint64_t rocks_restore_entries_copied;
 /* SST files restores ingested (rdb_ingest_file: a full snapshot's key groups, and the key
  * groups above), over the process; tests read it. */
 extern _Atomic uint64_t rdb_restore_ssts_ingested;
+/* rocksdb_names.c: the TAG_ROCKS_STATES section of be's states, written with its instance;
+ * read back, each state matched by name to one of be (registered when the job has not
+ * declared it yet; -EINVAL with the line in why when it declares it with another kind or
+ * size). *map gets, sorted by the new key bytes, each state's key bytes (id | TTL_BIT) in
+ * the checkpoint and in be; NULL (and *n 0) when every state keeps its own, or the file
+ * predates the section: the instance is then used as it is. */
+struct rocks_sid_map {
+    uint16_t from, to;
+};
+int rocks_states_write(weir_ckpt_file *f, const weir_keyed_backend *be);
+int rocks_states_read(weir_keyed_backend *be, weir_restore_file *f, struct rocks_sid_map **map,
+                      size_t *n, char *why, size_t whylen);
 int rocks_shared_list_add(struct rocks_shared_list *l, const char *name);
 void rocks_shared_list_free(struct rocks_shared_list *l);
 void rocks_rm_rf(const char *dir);

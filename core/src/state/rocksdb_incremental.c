@@ -12,6 +12,7 @@
  * State file sections written here:
  *   TAG_ROCKS_SHARED            count, then (shared name, file name) pairs
  *   TAG_ROCKS_FILE | i          file name, then its bytes
+ *   TAG_ROCKS_STATES            the states' names and ids (rocksdb_names.c)
  *
  * Restore materializes the instance in a scratch directory (SSTs hard-linked
  * from the checkpoint, small files written). The first file a subtask restores
@@ -21,8 +22,11 @@
  * so a restore at the same parallelism costs links and an open); the entries
  * of the key groups it owns in any further file (another parallelism) are
  * read from it in key order into one SST file, which the live instance
- * ingests (no write path, no memtable). Savepoints always use the full,
- * backend-independent format.
+ * ingests (no write path, no memtable). Entries are keyed by state id, which is
+ * only the order the operator declared its states in: when the restoring job's states
+ * (matched by name) have other ids, nothing is opened in place; every owned key group is
+ * copied into the SST, state by state, its entries' ids rewritten. Savepoints always use
+ * the full, backend-independent format.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -274,6 +278,8 @@ int rocks_incremental_snapshot(weir_storage *st, weir_keyed_backend *be, weir_ck
         return rc;
     rc = list_files(*tmp_dir, &cf);
     if (rc == 0)
+        rc = rocks_states_write(f, be);
+    if (rc == 0)
         rc = write_shared(st, ck, f, file_base, identity, *tmp_dir, &cf, shared, new_bytes);
     if (rc == 0)
         rc = write_private(f, *tmp_dir, &cf);
@@ -416,59 +422,103 @@ static int write_small_files(weir_restore_file *f, const char *scratch, char *wh
     return rc;
 }
 
+struct import_run {
+    rocksdb_iterator_t *it;
+    rocksdb_sstfilewriter_t *w;
+    char *kbuf; /* a key with its state id rewritten */
+    size_t kcap;
+    uint64_t n;
+    char *err;
+};
+
+/* Puts into the SST the iterator's entries from key `from` on, in key order: with m NULL,
+ * every one up to the end of key group last; with m, those of one state of one key group
+ * (from's four bytes), their state id rewritten to m->to. */
+static void put_run(struct import_run *ir, const unsigned char *from, size_t flen, uint32_t last,
+                    const struct rocks_sid_map *m)
+{
+    for (rocksdb_iter_seek(ir->it, (const char *)from, flen);
+         !ir->err && rocksdb_iter_valid(ir->it); rocksdb_iter_next(ir->it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(ir->it, &kl);
+        if (kl < 2 && !m)
+            continue;
+        if (m && (kl < 4 || memcmp(k, from, 4) != 0))
+            break; /* past the state's run: keys sort by (key group, state id) */
+        uint32_t kg = ((uint32_t)(unsigned char)k[0] << 8) | (unsigned char)k[1];
+        if (kg > last)
+            break;
+        if (m) {
+            if (kl > ir->kcap) {
+                char *nb = realloc(ir->kbuf, kl);
+                if (!nb) {
+                    ir->err = strdup("out of memory");
+                    break;
+                }
+                ir->kbuf = nb;
+                ir->kcap = kl;
+            }
+            memcpy(ir->kbuf, k, kl);
+            rdb_put_be16((uint8_t *)ir->kbuf + 2, m->to);
+            k = ir->kbuf;
+        }
+        const char *v = rocksdb_iter_value(ir->it, &vl);
+        rocksdb_sstfilewriter_put(ir->w, k, kl, v, vl, &ir->err);
+        ir->n++;
+    }
+}
+
 /* Moves the entries of key groups [first, last] of the instance rebuilt in scratch into the
  * live instance db, as Flink's rescaling restore does: read in key order from the checkpointed
  * instance (keys start with the key group, big-endian, so the key groups are one run of keys)
- * into an SST file in the live instance's directory (dir), which db then ingests. */
+ * into an SST file in the live instance's directory (dir), which db then ingests. With a map
+ * (the states have other ids here), key group by key group, state by state in the order of
+ * their new ids, so that the SST's keys still ascend. */
 static int import_key_groups(rocksdb_t *db, rocksdb_options_t *opts, const char *dir,
-                             const char *scratch, uint32_t first, uint32_t last, char *errbuf,
+                             const char *scratch, uint32_t first, uint32_t last,
+                             const struct rocks_sid_map *map, size_t nmap, char *errbuf,
                              size_t errlen)
 {
-    char *err = NULL;
-    rocksdb_t *old = rocksdb_open_for_read_only(opts, scratch, 0, &err);
-    if (err) {
-        snprintf(errbuf, errlen, "opening the RocksDB checkpoint: %s", err);
-        rocksdb_free(err);
+    struct import_run ir = {0};
+    rocksdb_t *old = rocksdb_open_for_read_only(opts, scratch, 0, &ir.err);
+    if (ir.err) {
+        snprintf(errbuf, errlen, "opening the RocksDB checkpoint: %s", ir.err);
+        rocksdb_free(ir.err);
         return -EIO;
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/weir-restore-import.sst", dir);
     rocksdb_envoptions_t *eo = rocksdb_envoptions_create();
-    rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(eo, opts);
-    rocksdb_sstfilewriter_open(w, path, &err);
+    ir.w = rocksdb_sstfilewriter_create(eo, opts);
+    rocksdb_sstfilewriter_open(ir.w, path, &ir.err);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_fill_cache(ro, 0); /* read once: not worth the live instances' cache */
-    rocksdb_iterator_t *it = rocksdb_create_iterator(old, ro);
-    unsigned char start[2] = {(unsigned char)(first >> 8), (unsigned char)first};
-    uint64_t n = 0;
-    for (rocksdb_iter_seek(it, (const char *)start, 2); !err && rocksdb_iter_valid(it);
-         rocksdb_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = rocksdb_iter_key(it, &kl);
-        if (kl < 2)
-            continue;
-        uint32_t kg = ((uint32_t)(unsigned char)k[0] << 8) | (unsigned char)k[1];
-        if (kg > last)
-            break;
-        const char *v = rocksdb_iter_value(it, &vl);
-        rocksdb_sstfilewriter_put(w, k, kl, v, vl, &err);
-        n++;
-    }
-    if (!err)
-        rocksdb_iter_get_error(it, &err);
-    if (!err && n) /* an SST of no entries is refused: nothing to ingest then */
-        rocksdb_sstfilewriter_finish(w, &err);
-    rocksdb_iter_destroy(it);
+    ir.it = rocksdb_create_iterator(old, ro);
+    unsigned char start[4] = {(unsigned char)(first >> 8), (unsigned char)first};
+    if (!map)
+        put_run(&ir, start, 2, last, NULL);
+    for (uint32_t kg = first; map && kg <= last && !ir.err; kg++)
+        for (size_t i = 0; i < nmap && !ir.err; i++) {
+            rdb_put_be16(start, (uint16_t)kg);
+            rdb_put_be16(start + 2, map[i].from);
+            put_run(&ir, start, 4, last, &map[i]);
+        }
+    if (!ir.err)
+        rocksdb_iter_get_error(ir.it, &ir.err);
+    if (!ir.err && ir.n) /* an SST of no entries is refused: nothing to ingest then */
+        rocksdb_sstfilewriter_finish(ir.w, &ir.err);
+    rocksdb_iter_destroy(ir.it);
     rocksdb_readoptions_destroy(ro);
-    rocksdb_sstfilewriter_destroy(w);
+    rocksdb_sstfilewriter_destroy(ir.w);
     rocksdb_envoptions_destroy(eo);
     rocksdb_close(old);
-    if (!err && n && rdb_ingest_file(db, path, &err) == 0)
-        atomic_fetch_add_explicit(&rocks_restore_entries_copied, n, memory_order_relaxed);
+    free(ir.kbuf);
+    if (!ir.err && ir.n && rdb_ingest_file(db, path, &ir.err) == 0)
+        atomic_fetch_add_explicit(&rocks_restore_entries_copied, ir.n, memory_order_relaxed);
     unlink(path); /* moved by a successful ingest; otherwise ours to remove */
-    if (err) {
-        snprintf(errbuf, errlen, "copying state from the RocksDB checkpoint: %s", err);
-        rocksdb_free(err);
+    if (ir.err) {
+        snprintf(errbuf, errlen, "copying state from the RocksDB checkpoint: %s", ir.err);
+        rocksdb_free(ir.err);
         return -EIO;
     }
     return 0;
@@ -553,20 +603,30 @@ int rocks_incremental_restore(weir_keyed_backend *be, weir_restore *r, weir_rest
     if (mkdir(scratch, 0700) < 0)
         return -errno;
     char why[700] = "";
-    int rc = link_shared(r, f, scratch, why, sizeof why);
+    struct rocks_sid_map *map = NULL;
+    size_t nmap = 0;
+    int rc = rocks_states_read(be, f, &map, &nmap, why, sizeof why);
+    if (rc == -EINVAL) { /* a state the job declares with another kind or size: its line */
+        snprintf(errbuf, errlen, "%s", why);
+        rocks_rm_rf(scratch);
+        return rc;
+    }
+    if (rc == 0)
+        rc = link_shared(r, f, scratch, why, sizeof why);
     if (rc == 0)
         rc = write_small_files(f, scratch, why, sizeof why);
     if (rc < 0) {
         snprintf(errbuf, errlen, "rebuilding the RocksDB checkpoint in %s: %s", scratch,
                  why[0] ? why : strerror(-rc));
-    } else if (!edge_key_group(db, false, &any)) {
+    } else if (!map && !edge_key_group(db, false, &any)) {
         rc = rdb_adopt_instance(be, scratch, errbuf, errlen);
         rdb_handles(be, &db, &opts, &wo, &dir);
         if (rc == 0)
             rc = trim_key_groups(db, wo, first, last, errbuf, errlen);
     } else {
-        rc = import_key_groups(db, opts, dir, scratch, first, last, errbuf, errlen);
+        rc = import_key_groups(db, opts, dir, scratch, first, last, map, nmap, errbuf, errlen);
     }
+    free(map);
     rocks_rm_rf(scratch);
     return rc;
 }

@@ -89,10 +89,6 @@ static int w_u8(struct snap_w *w, uint8_t v)
 {
     return w_bytes(w, &v, 1);
 }
-static int w_u16(struct snap_w *w, uint16_t v)
-{
-    return w_bytes(w, &v, 2);
-}
 static int w_u32(struct snap_w *w, uint32_t v)
 {
     return w_bytes(w, &v, 4);
@@ -134,6 +130,30 @@ static int emit_entry(void *arg, struct kstate *s, uint64_t key, uint64_t ns, co
 /* Walks one key group's entries into emit: the live backend's or a view's. */
 typedef int (*snap_walk_fn)(void *src, uint32_t kg, state_emit_fn emit, void *arg);
 
+void state_desc_encode(const struct kstate *s, uint16_t nl, uint8_t d[STATE_DESC_BYTES])
+{
+    memcpy(d, &s->id, 2);
+    d[2] = (uint8_t)s->kind;
+    d[3] = (uint8_t)((s->ttl ? 1 : 0) | (s->update_on_read ? 2 : 0));
+    memcpy(d + 4, &s->key_size, 4);
+    memcpy(d + 8, &s->value_size, 4);
+    memcpy(d + 12, &s->ttl_ms, 8);
+    memcpy(d + 20, &nl, 2);
+}
+
+void state_desc_decode(const uint8_t d[STATE_DESC_BYTES], struct state_desc *sd)
+{
+    int64_t ttl_ms;
+    memcpy(&sd->id, d, 2);
+    sd->kind = d[2];
+    memcpy(&sd->key_size, d + 4, 4);
+    memcpy(&sd->value_size, d + 8, 4);
+    memcpy(&ttl_ms, d + 12, 8);
+    memcpy(&sd->name_len, d + 20, 2);
+    sd->ttl = (struct weir_state_ttl){.ttl_ms = (d[3] & 1) ? (ttl_ms > 0 ? ttl_ms : 1) : 0,
+                                      .update_on_read = (d[3] & 2) != 0};
+}
+
 /* Header, state descriptors, the entries walk gives, end marker, checksum. */
 static int write_kg(struct weir_snapshot_out *out, uint32_t kg, uint32_t maxp,
                     struct kstate *const *states, uint32_t nstates, snap_walk_fn walk, void *src)
@@ -152,20 +172,10 @@ static int write_kg(struct weir_snapshot_out *out, uint32_t kg, uint32_t maxp,
         rc = w_u32(&w, nstates);
     for (uint32_t i = 0; rc == 0 && i < nstates; i++) {
         const struct kstate *s = states[i];
-        size_t nl = strlen(s->name);
-        rc = w_u16(&w, s->id);
-        if (rc == 0)
-            rc = w_u8(&w, (uint8_t)s->kind);
-        if (rc == 0)
-            rc = w_u8(&w, (uint8_t)((s->ttl ? 1 : 0) | (s->update_on_read ? 2 : 0)));
-        if (rc == 0)
-            rc = w_u32(&w, s->key_size);
-        if (rc == 0)
-            rc = w_u32(&w, s->value_size);
-        if (rc == 0)
-            rc = w_u64(&w, (uint64_t)s->ttl_ms);
-        if (rc == 0)
-            rc = w_u16(&w, (uint16_t)nl);
+        uint16_t nl = (uint16_t)strlen(s->name);
+        uint8_t d[STATE_DESC_BYTES];
+        state_desc_encode(s, nl, d);
+        rc = w_bytes(&w, d, sizeof d);
         if (rc == 0)
             rc = w_bytes(&w, s->name, nl);
     }
@@ -407,28 +417,22 @@ static int read_descriptors(struct snap_r *r)
     if (!r->map)
         return -ENOMEM;
     for (uint32_t i = 0; i < r->nstates; i++) {
-        uint8_t d[22];
+        uint8_t d[STATE_DESC_BYTES];
         char name[1025];
-        uint16_t id, nl;
-        uint32_t ksz, vsz;
-        int64_t ttl_ms;
+        struct state_desc sd;
         int rc = r_bytes(r, d, sizeof d);
         if (rc < 0)
             return rc;
-        memcpy(&id, d, 2);
-        memcpy(&ksz, d + 4, 4);
-        memcpy(&vsz, d + 8, 4);
-        memcpy(&ttl_ms, d + 12, 8);
-        memcpy(&nl, d + 20, 2);
-        if (id >= r->nstates || r->map[id] || d[2] > KIND_AGGREGATING || nl == 0 || nl > 1024)
+        state_desc_decode(d, &sd);
+        uint16_t id = sd.id, nl = sd.name_len;
+        if (id >= r->nstates || r->map[id] || sd.kind > KIND_AGGREGATING || nl == 0 || nl > 1024)
             return corrupt(r, "bad state descriptor");
         rc = r_bytes(r, name, nl);
         if (rc < 0)
             return rc;
         name[nl] = '\0';
-        struct weir_state_ttl ttl = {.ttl_ms = (d[3] & 1) ? (ttl_ms > 0 ? ttl_ms : 1) : 0,
-                                     .update_on_read = (d[3] & 2) != 0};
-        r->map[id] = state_declare(r->be, name, (enum state_kind)d[2], ksz, vsz, &ttl, true);
+        r->map[id] = state_declare(r->be, name, (enum state_kind)sd.kind, sd.key_size,
+                                   sd.value_size, &sd.ttl, true);
         if (!r->map[id])
             return -EINVAL;
     }

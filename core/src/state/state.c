@@ -399,8 +399,14 @@ struct kstate *state_declare(weir_keyed_backend *be, const char *name, enum stat
                 .kind = kind, .key_size = key_size, .value_size = value_size, .ttl = has_ttl};
             describe(s, had, sizeof had);
             describe(&tmp, want, sizeof want);
-            state_err(be, -EINVAL, "operator %s: state \"%s\" is a %s%s, not a %s", be->uid, name,
-                      had, s->declared ? "" : " in the snapshot", want);
+            if (from_restore && s->declared) /* an upgraded job: the snapshot has the old one */
+                state_err(be, -EINVAL,
+                          "operator %s: state \"%s\" is a %s in the snapshot, but the job "
+                          "declares a %s",
+                          be->uid, name, want, had);
+            else
+                state_err(be, -EINVAL, "operator %s: state \"%s\" is a %s%s, not a %s", be->uid,
+                          name, had, s->declared ? "" : " in the snapshot", want);
             return NULL;
         }
         /* A job declares its states on every get: write only what changes, as a snapshot
@@ -500,6 +506,26 @@ weir_aggregating_state *weir_aggregating_state_get(weir_keyed_backend *be, const
     if (s)
         s->agg = *fn;
     return (weir_aggregating_state *)s;
+}
+
+bool weir_keyed_backend_state_declared(const weir_keyed_backend *be, uint32_t id)
+{
+    return id < be->nstates && be->states[id]->declared;
+}
+
+int weir_keyed_backend_state_drop(weir_keyed_backend *be, uint32_t id)
+{
+    if (id >= be->nstates)
+        return -ERANGE;
+    struct kstate *s = be->states[id];
+    if (be->kind == BACKEND_ROCKSDB)
+        return rdb_drop_state(s);
+    for (uint32_t kgi = 0; kgi < be->nkg; kgi++) {
+        int rc = heap_restore_remove(s, kgi, 0, 0, true);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* ---- dispatch --------------------------------------------------------------------------- */

@@ -16,6 +16,7 @@
  *   rocksdb_ops.c    its per-kind operations
  *   rocksdb_snapshot.c  its half of a snapshot, cleanup, stats
  *   rocksdb_incremental.c  incremental checkpoints of a RocksDB backend (checkpoint_rocksdb.h)
+ *   rocksdb_names.c  their list of the states' names and ids, matched by name on restore
  *   timers.c         the timer service on keyed state (timers.h)
  */
 #ifndef WEIR_STATE_PRIVATE_H
@@ -264,6 +265,19 @@ struct kstate *state_declare(weir_keyed_backend *be, const char *name, enum stat
 typedef int (*state_emit_fn)(void *arg, struct kstate *s, uint64_t key, uint64_t ns,
                              const void *ukey, int64_t ts, const void *payload, size_t len);
 
+/* snapshot.c: a state descriptor's fixed part as snapshots write it (its format note), 22
+ * bytes before the name: from s with a name of nl bytes, and back (ttl as a declaration
+ * takes it). The list of an incremental RocksDB checkpoint's states uses it too. */
+#define STATE_DESC_BYTES 22
+struct state_desc {
+    uint16_t id, name_len;
+    uint8_t kind;
+    uint32_t key_size, value_size;
+    struct weir_state_ttl ttl;
+};
+void state_desc_encode(const struct kstate *s, uint16_t nl, uint8_t d[STATE_DESC_BYTES]);
+void state_desc_decode(const uint8_t d[STATE_DESC_BYTES], struct state_desc *sd);
+
 /* heap*.c */
 int heap_env_init(weir_state_env *env);
 void heap_env_fini(weir_state_env *env);
@@ -434,9 +448,9 @@ int rdb_map_iterate(struct kstate *s, int (*fn)(void *, const void *, const void
 bool rdb_map_is_empty(struct kstate *s);
 int rdb_snapshot_kg(weir_keyed_backend *be, uint32_t kg, state_emit_fn emit, void *arg);
 /* weir inspect (weir_keyed_backend_walk_key_group): every entry of key group kg by its state
- * id, those of states nobody declared too (an incremental checkpoint's instance keeps ids,
- * not names): their user key is what follows the namespace, their value what follows the
- * timestamp when the id's TTL bit is set. */
+ * id, those of states nobody declared too (an incremental checkpoint written before it listed
+ * its states' names): their user key is what follows the namespace, their value what follows
+ * the timestamp when the id's TTL bit is set. */
 int rdb_walk_raw_kg(weir_keyed_backend *be, uint32_t kg,
                     int (*fn)(void *arg, const struct weir_keyed_entry *e), void *arg);
 int rdb_restore_begin(weir_keyed_backend *be);
@@ -446,6 +460,8 @@ int rdb_restore_end(weir_keyed_backend *be, bool commit);
 int rdb_restore_run_begin(weir_keyed_backend *be);
 int rdb_restore_run_end(weir_keyed_backend *be, bool commit);
 int rdb_flush(weir_keyed_backend *be);
+/* rocksdb_names.c: deletes every entry of s, key group by key group (one range each). */
+int rdb_drop_state(struct kstate *s);
 int rdb_cleanup(weir_keyed_backend *be);
 void rdb_stats(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
 void rdb_gauges(weir_keyed_backend *be, struct weir_keyed_backend_gauges *g);
