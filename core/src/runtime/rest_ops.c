@@ -363,7 +363,7 @@ int rest_get_watermarks(struct job_live *l, struct rest_call *c, json_t **doc)
         int64_t wm = NO_WATERMARK;
         for (int i = 0; rt && i < rt->n_tasks; i++)
             if (rt->tasks[i].chain == v && rt->tasks[i].subtask == k)
-                wm = atomic_load_explicit(&rt->tasks[i].wm_pub, memory_order_relaxed);
+                wm = atomic_load_explicit(&rt->tasks[i].wm_in_pub, memory_order_relaxed);
         char id[64], val[32];
         snprintf(id, sizeof id, "%d.currentInputWatermark", k);
         snprintf(val, sizeof val, "%" PRId64, wm);

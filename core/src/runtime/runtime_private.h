@@ -154,7 +154,7 @@ struct task {
     int n_in, n_live, rr;
     struct in_chan *in;
     int64_t wm;
-    _Atomic int64_t wm_pub; /* wm, for the REST API's watermarks (relaxed, as the metrics) */
+    _Atomic int64_t wm_in_pub; /* wm, for the REST API's input watermarks (relaxed) */
     struct task_chk chk; /* the checkpoint module's (checkpoint.h) */
     bool idle_sent;      /* all inputs idle: told downstream */
     /* sources with a watermark strategy */
