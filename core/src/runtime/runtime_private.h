@@ -287,6 +287,8 @@ struct job_live {
     } exceptions[JOB_EXCEPTIONS];
     struct weir_rest_server *srv;
     bool quiet; /* weir_run_opts.quiet: no "weir: rest:" line */
+    void (*on_rest)(void *arg, const char *job_id, const char *url); /* weir_run_opts */
+    void *on_rest_arg;
 };
 
 /* rest_docs.c, control thread: the job's REST API for one weir_job_run. rest_live_start
