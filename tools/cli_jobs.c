@@ -332,6 +332,8 @@ static int cmd_list(struct verb *v)
 static void cause_text(const json_t *op, char *buf, size_t len)
 {
     const json_t *c = json_object_get(op, "failure-cause");
+    if (!c)
+        c = json_object_get(op, "failureCause"); /* the checkpoint trigger's spelling */
     const char *s = json_string_value(c);
     if (!s)
         s = str(c, "stack-trace", NULL);
@@ -393,7 +395,8 @@ static int poll_op(const struct verb *v, const struct job *j, const char *path, 
         if (strcmp(st, "IN_PROGRESS")) {
             json_t *o = json_incref(json_object_get(r.doc, "operation"));
             rest_reply_free(&r);
-            if (!strcmp(st, "COMPLETED") && !json_object_get(o, "failure-cause")) {
+            if (!strcmp(st, "COMPLETED") && !json_object_get(o, "failure-cause") &&
+                !json_object_get(o, "failureCause")) {
                 *op = o;
                 return 0;
             }

@@ -315,6 +315,7 @@ struct pending {
     struct runtime *rt; /* for the storage's file_done callback */
     uint64_t id;
     char *savepoint; /* path when this is a savepoint */
+    char trigger[33]; /* the REST request's trigger id ("": none, rest_request_take) */
     enum pending_state state;
     weir_ckpt *ck;
     uint64_t start_ns;

@@ -426,6 +426,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
                     pd->id, ms, pr.bytes_durable);
         }
         report(rt, pd, true, ms, pr.bytes_durable, NULL);
+        if (pd->trigger[0]) /* and cancels the job after a cancel-job savepoint */
+            rest_request_settled(rt->job, pd->trigger, pd->savepoint, NULL);
         atomic_store(&cs->last_id, pd->id);
         if (!pd->savepoint)
             atomic_store(&cs->last_checkpoint_id, pd->id);
@@ -453,10 +455,15 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
                 pd->savepoint ? "savepoint" : "checkpoint", pd->id);
         report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0,
                "cancelled: the job is stopping");
+        if (pd->trigger[0])
+            rest_request_settled(rt->job, pd->trigger, NULL, "cancelled: the job is stopping");
         return;
     }
     atomic_fetch_add(&cs->failed, 1);
-    c->consecutive_failed++;
+    /* A savepoint that fails does not count against tolerable-failed-checkpoints, as
+     * Flink's do not: a person asked for it, and the job's own checkpoints go on. */
+    if (!pd->savepoint)
+        c->consecutive_failed++;
     /* An expiry says which timeout ran out, not the errno it was aborted with. */
     char why[512];
     if (status == -ETIMEDOUT)
@@ -467,7 +474,9 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
     chk_log(rt, "%s %" PRIu64 " %s%s", pd->savepoint ? "savepoint" : "checkpoint", pd->id,
             status == -ETIMEDOUT ? "" : "failed: ", why);
     report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0, why);
-    if (c->consecutive_failed > c->tolerable) {
+    if (pd->trigger[0])
+        rest_request_settled(rt->job, pd->trigger, NULL, why);
+    if (!pd->savepoint && c->consecutive_failed > c->tolerable) {
         char msg[768];
         snprintf(msg, sizeof msg,
                  "%d consecutive checkpoints failed, more than "
@@ -490,25 +499,47 @@ uint64_t chk_next_id(const struct runtime *rt)
     return issued + 1 > id ? issued + 1 : id;
 }
 
-static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
+/* A savepoint or checkpoint asked for over REST (rest_request_take), or none. */
+struct request {
+    char trigger[33];
+    bool savepoint;
+    char *dir; /* NULL: state.savepoints.dir */
+};
+
+static int begin_savepoint(struct runtime *rt, struct pending *pd, const char *target)
+{
+    struct coordinator *c = rt->chk.coord;
+    const char *dir = target ? target : weir_config_get_str(rt->cfg, "state.savepoints.dir");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/savepoint-%s-%" PRIu64,
+             *dir ? dir : weir_storage_job_dir(c->storage), rt->job->name, pd->id);
+    pd->savepoint = strdup(path);
+    struct weir_ckpt_callbacks cb;
+    int rc = pd->savepoint
+                 ? weir_savepoint_begin(c->storage, path, pd->id, callbacks(pd, &cb), &pd->ck)
+                 : -ENOMEM;
+    if (rc == 0)
+        chk_log(rt, "savepoint %" PRIu64 " triggered: %s", pd->id, path);
+    return rc;
+}
+
+static void trigger(struct runtime *rt, uint64_t now, bool savepoint, const struct request *rq)
 {
     struct coordinator *c = rt->chk.coord;
     uint64_t id = chk_next_id(rt);
     struct pending *pd = pending_new(rt, id);
-    if (!pd)
+    if (!pd) {
+        if (rq)
+            rest_request_settled(rt->job, rq->trigger, NULL, strerror(ENOMEM));
         return;
+    }
     int rc;
+    if (rq) {
+        memcpy(pd->trigger, rq->trigger, sizeof pd->trigger);
+        rest_request_started(rt->job, rq->trigger, id);
+    }
     if (savepoint) {
-        const char *dir = weir_config_get_str(rt->cfg, "state.savepoints.dir");
-        char path[4096];
-        snprintf(path, sizeof path, "%s/savepoint-%s-%" PRIu64,
-                 *dir ? dir : weir_storage_job_dir(c->storage), rt->job->name, id);
-        pd->savepoint = strdup(path);
-        struct weir_ckpt_callbacks cb;
-        rc = pd->savepoint ? weir_savepoint_begin(c->storage, path, id, callbacks(pd, &cb), &pd->ck)
-                           : -ENOMEM;
-        if (rc == 0)
-            chk_log(rt, "savepoint %" PRIu64 " triggered: %s", id, path);
+        rc = begin_savepoint(rt, pd, rq ? rq->dir : NULL);
     } else {
         if (chk_test_hooks && chk_test_hooks->checkpoint_begin)
             chk_test_hooks->checkpoint_begin(c->storage, id, false);
@@ -518,8 +549,11 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint)
     if (rc < 0) {
         chk_log(rt, "checkpoint %" PRIu64 " could not start: %s", id, strerror(-rc));
         chk_history_failed_start(rt, id, savepoint, strerror(-rc));
+        if (rq)
+            rest_request_settled(rt->job, rq->trigger, NULL, strerror(-rc));
         atomic_fetch_add(&rt->job->chk.failed, 1);
-        c->consecutive_failed++;
+        if (!savepoint) /* as in settle */
+            c->consecutive_failed++;
         c->last_trigger_ns = now;
         return;
     }
@@ -598,7 +632,15 @@ void chk_tick(struct runtime *rt)
     if (atomic_load(&rt->job->savepoint_requested) && c->n_pending == 0 &&
         !atomic_load(&rt->failed)) {
         atomic_store(&rt->job->savepoint_requested, 0);
-        trigger(rt, now, true);
+        trigger(rt, now, true, NULL);
+        return;
+    }
+    /* asked for over REST: one at a time, as the savepoints of kill -USR1 */
+    struct request rq;
+    if (c->n_pending == 0 && !atomic_load(&rt->failed) &&
+        rest_request_take(rt->job, rq.trigger, &rq.savepoint, &rq.dir)) {
+        trigger(rt, now, rq.savepoint, &rq);
+        free(rq.dir);
         return;
     }
     /* last_end_ns may be later than now: settle() above ran in this tick, after now was
@@ -606,7 +648,7 @@ void chk_tick(struct runtime *rt)
     if (c->interval_ns && c->n_pending < c->max_concurrent &&
         now - c->last_trigger_ns >= c->interval_ns && now >= c->last_end_ns + c->min_pause_ns &&
         !atomic_load(&rt->failed))
-        trigger(rt, now, false);
+        trigger(rt, now, false, NULL);
 }
 
 /* After the last task finished: one more checkpoint in which every task is
@@ -722,6 +764,9 @@ void chk_free(struct runtime *rt)
         if (unsettled && pd->start_ns)
             chk_history_settled(rt, pd, done, (now_ns() - pd->start_ns) / 1000000ull, 0,
                                 done ? NULL : "cancelled: the job stopped");
+        if (unsettled && pd->trigger[0])
+            rest_request_settled(rt->job, pd->trigger, NULL,
+                                 done ? NULL : "cancelled: the job stopped");
         if (done) {
             /* Its _metadata was already on its way when the abort came, and it completed
              * while the attempt was torn down: "latest" finds it, so the restart restores it

@@ -216,7 +216,16 @@ const struct weir_config_key weir_config_keys[] = {
              "log says which)." },
     { .name = "rest.bind-address", .type = WEIR_CONFIG_STRING, .def = "127.0.0.1",
       .check = check_nonempty, .expect = "a host name or address like 127.0.0.1",
-      .doc = "Address the REST API listens on." },
+      .doc = "Address the REST API listens on; one that is not a loopback address needs "
+             "rest.auth.token-file." },
+    { .name = "rest.auth.token-file", .type = WEIR_CONFIG_STRING, .def = "",
+      .doc = "File whose first line is the REST API's bearer token: every request but GET "
+             "and HEAD then needs 'Authorization: Bearer <token>' (401 otherwise), reads too "
+             "unless rest.auth.open-reads. Required to bind a non-loopback "
+             "rest.bind-address." },
+    { .name = "rest.auth.open-reads", .type = WEIR_CONFIG_BOOL, .def = "false",
+      .doc = "With rest.auth.token-file: GET and HEAD are served without the token (the "
+             "operations still need it)." },
     { .name = "web.checkpoints.history", .type = WEIR_CONFIG_INT, .def = "10", .min = 1,
       .max = 10000,
       .doc = "Checkpoints the REST API lists in /jobs/<id>/checkpoints history, newest "

@@ -36,10 +36,9 @@
 #include <xxhash.h>
 
 #include <weir/config.h>
-#include <weir/rest.h>
 
+#include "rest_private.h"
 #include "restart.h"
-#include "runtime_private.h"
 
 #ifndef WEIR_VERSION
 #define WEIR_VERSION "0"
@@ -49,6 +48,14 @@ static const char *const JOB_STATE_NAMES[JOB_STATES] = {
     [JOB_INITIALIZING] = "INITIALIZING", [JOB_RUNNING] = "RUNNING", [JOB_RESTARTING] = "RESTARTING",
     [JOB_FINISHED] = "FINISHED",         [JOB_FAILED] = "FAILED",   [JOB_CANCELED] = "CANCELED",
 };
+
+/* The job's state as Flink names it: CANCELLING from a cancel until the job has ended. */
+static const char *state_name(const struct job_live *l)
+{
+    if (l->cancelling && (l->state == JOB_RUNNING || l->state == JOB_RESTARTING))
+        return "CANCELLING";
+    return JOB_STATE_NAMES[l->state];
+}
 
 /* Flink's ExecutionState names, in the order its status-counts list them. */
 static const char *const TASK_STATES[] = {"CREATED",     "SCHEDULED",   "DEPLOYING", "RUNNING",
@@ -65,8 +72,6 @@ static void hex128(uint64_t hi, uint64_t lo, char out[33])
 {
     snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, hi, lo);
 }
-
-static int rest_get(void *arg, const char *path, char **body, size_t *len);
 
 /* ---- what run.c tells ------------------------------------------------------------ */
 
@@ -124,15 +129,53 @@ static void set_state(struct job_live *l, enum job_state s)
         l->end_ms = l->ts[s];
 }
 
+/* rest.auth.token-file's token into buf: the file's first line, without surrounding blanks.
+ * 0, or -errno with one line in err naming the key. */
+static int read_token(const char *path, char *buf, size_t cap, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        int rc = -errno;
+        snprintf(err, errlen, "rest.auth.token-file: %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    char *line = fgets(buf, (int)cap, f);
+    fclose(f);
+    size_t n = line ? strcspn(buf, "\r\n") : 0;
+    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        n--;
+    buf[n] = '\0';
+    size_t lead = strspn(buf, " \t");
+    memmove(buf, buf + lead, n - lead + 1);
+    if (!buf[0]) {
+        snprintf(err, errlen, "rest.auth.token-file: %s: the file holds no token (one line)",
+                 path);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* The server, at the first attempt's attach: after runtime_setup has checked that the
  * address space holds the run's threads (limits.c counts this one among its helpers). */
 static int serve(struct job_live *l, char *err, size_t errlen)
 {
     if (l->srv || !weir_config_get_bool(l->cfg, "rest.enabled"))
         return 0;
-    int rc = weir_rest_server_start(weir_config_get_str(l->cfg, "rest.bind-address"),
-                                    weir_config_get_str(l->cfg, "rest.port"), rest_get, l, &l->srv,
-                                    err, errlen);
+    char token[512];
+    const char *file = weir_config_get_str(l->cfg, "rest.auth.token-file");
+    if (*file) {
+        int rc = read_token(file, token, sizeof token, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    struct weir_rest_opts o = {.host = weir_config_get_str(l->cfg, "rest.bind-address"),
+                               .port_spec = weir_config_get_str(l->cfg, "rest.port"),
+                               .handle = rest_handle,
+                               .arg = l,
+                               .token = *file ? token : NULL,
+                               .open_reads = weir_config_get_bool(l->cfg, "rest.auth.open-reads")};
+    int rc = weir_rest_server_start(&o, &l->srv, err, errlen);
+    explicit_bzero(token, sizeof token);
     if (rc < 0)
         return rc;
     char url[320];
@@ -209,19 +252,6 @@ void rest_live_exception(weir_job *job, const char *msg)
 }
 
 /* ---- documents (the server's thread, under live->lock) -------------------------- */
-
-static int errors_doc(json_t **doc, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int errors_doc(json_t **doc, int status, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    *doc = json_pack("{s:[s]}", "errors", msg);
-    return status;
-}
 
 static int64_t duration_ms(const struct job_live *l)
 {
@@ -348,7 +378,7 @@ static json_t *job_overview_json(const struct job_live *l)
         if (l->ts[s] > last_mod)
             last_mod = l->ts[s];
     return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:o}", "jid", l->id, "name", l->job->name,
-                     "state", JOB_STATE_NAMES[l->state], "start-time", (json_int_t)l->start_ms,
+                     "state", state_name(l), "start-time", (json_int_t)l->start_ms,
                      "end-time", (json_int_t)(l->end_ms ? l->end_ms : -1), "duration",
                      (json_int_t)duration_ms(l), "last-modification", (json_int_t)last_mod, "tasks",
                      tasks);
@@ -408,7 +438,7 @@ static json_t *job_details_json(const struct job_live *l)
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
         json_object_set_new(ts, others[i], json_integer(0));
     return json_pack("{s:s,s:s,s:b,s:s,s:s,s:I,s:I,s:I,s:i,s:I,s:o,s:o,s:o,s:o}", "jid", l->id,
-                     "name", l->job->name, "isStoppable", 0, "state", JOB_STATE_NAMES[l->state],
+                     "name", l->job->name, "isStoppable", 0, "state", state_name(l),
                      "job-type", "STREAMING", "start-time", (json_int_t)l->start_ms, "end-time",
                      (json_int_t)(l->end_ms ? l->end_ms : -1), "duration",
                      (json_int_t)duration_ms(l), "maxParallelism", l->max_parallelism, "now",
@@ -479,7 +509,7 @@ static int checkpoint_config(const struct job_live *l, json_t **doc)
     struct weir_config *cfg = l->cfg;
     int64_t interval = weir_config_get_duration_ms(cfg, "execution.checkpointing.interval");
     if (interval <= 0)
-        return errors_doc(doc, 404,
+        return rest_errors(doc, 404,
                           "Checkpointing is not enabled for this job (%s): set "
                           "execution.checkpointing.interval.",
                           l->id);
@@ -529,148 +559,117 @@ static json_t *dashboard_config_json(void)
                      "web-rescale", 0, "web-history", 0);
 }
 
-/* The next path segment of *p (after its '/') into seg; false when there is none. */
-static bool segment(const char **p, char *seg, size_t cap)
+/* ---- handlers (rest_route.c's table) --------------------------------------------- */
+
+int rest_get_overview(struct job_live *l, struct rest_call *c, json_t **doc)
 {
-    if (**p != '/')
-        return false;
-    const char *s = *p + 1;
-    size_t n = strcspn(s, "/");
-    if (n == 0 || n >= cap)
-        return false;
-    memcpy(seg, s, n);
-    seg[n] = '\0';
-    *p = s + n;
-    return true;
+    (void)c;
+    *doc = cluster_overview_json(l);
+    return 200;
 }
 
-static bool is_job_id(const char *s)
+int rest_get_config(struct job_live *l, struct rest_call *c, json_t **doc)
 {
-    size_t n = strlen(s);
-    if (n != 32)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-              (s[i] >= 'A' && s[i] <= 'F')))
-            return false;
-    return true;
+    (void)l;
+    (void)c;
+    *doc = dashboard_config_json();
+    return 200;
 }
 
-/* /jobs/:jobid/... below the job id (rest), for the job l runs. */
-static int job_route(struct job_live *l, const char *path, const char *rest, json_t **doc)
+int rest_get_jobs(struct job_live *l, struct rest_call *c, json_t **doc)
 {
-    char seg[128], id[128];
-    if (*rest == '\0') {
-        *doc = job_details_json(l);
-        return 200;
-    }
-    if (strcmp(rest, "/config") == 0) {
-        *doc = job_config_json(l);
-        return 200;
-    }
-    if (strcmp(rest, "/exceptions") == 0) {
-        *doc = exceptions_json(l);
-        return 200;
-    }
-    if (strcmp(rest, "/checkpoints") == 0) {
-        *doc = chk_history_stats_json(l->job->chk.history);
-        return 200;
-    }
-    if (strcmp(rest, "/checkpoints/config") == 0)
-        return checkpoint_config(l, doc);
-    if (strncmp(rest, "/checkpoints/details/", 21) == 0) {
-        const char *p = rest + 20;
-        if (!segment(&p, id, sizeof id) || *p)
-            return errors_doc(doc, 404, "Not found: %s", path);
-        char *end;
-        errno = 0;
-        unsigned long long cid = strtoull(id, &end, 10);
-        if (*end || errno || id[0] < '0' || id[0] > '9')
-            return errors_doc(
-                doc, 400, "Bad request: checkpointid '%s' is not a checkpoint id (a number).", id);
-        char(*vids)[33] = calloc((size_t)l->n_vertices + 1, sizeof *vids);
-        if (!vids)
-            return -ENOMEM;
-        for (int c = 0; c < l->n_vertices; c++)
-            memcpy(vids[c], l->vertices[c].id, 33);
-        *doc = chk_history_details_json(l->job->chk.history, cid, (const char(*)[33])vids,
-                                        l->n_vertices);
-        free(vids);
-        if (!*doc)
-            return errors_doc(doc, 404,
-                              "Could not find checkpointing statistics for checkpoint %llu.", cid);
-        return 200;
-    }
-    const char *p = rest;
-    if (segment(&p, seg, sizeof seg) && strcmp(seg, "vertices") == 0 &&
-        segment(&p, id, sizeof id) && *p == '\0') {
-        for (int c = 0; c < l->n_vertices; c++)
-            if (strcasecmp(l->vertices[c].id, id) == 0) {
-                *doc = vertex_details_json(l, c);
-                return 200;
-            }
-        if (!is_job_id(id)) /* a vertex id has the job id's form */
-            return errors_doc(doc, 400,
-                              "Bad request: vertexid '%s' is not a vertex id (32 hexadecimal "
-                              "characters).",
-                              id);
-        return errors_doc(doc, 404, "Job vertex %s not found in job %s.", id, l->id);
-    }
-    return errors_doc(doc, 404, "Not found: %s", path);
+    (void)c;
+    *doc = json_pack("{s:[{s:s,s:s}]}", "jobs", "id", l->id, "status", state_name(l));
+    return 200;
 }
 
-static int route(struct job_live *l, const char *path, json_t **doc)
+int rest_get_jobs_overview(struct job_live *l, struct rest_call *c, json_t **doc)
 {
-    char id[128];
-    if (strcmp(path, "/overview") == 0) {
-        *doc = cluster_overview_json(l);
-        return 200;
-    }
-    if (strcmp(path, "/config") == 0) {
-        *doc = dashboard_config_json();
-        return 200;
-    }
-    if (strcmp(path, "/jobs") == 0) {
-        *doc =
-            json_pack("{s:[{s:s,s:s}]}", "jobs", "id", l->id, "status", JOB_STATE_NAMES[l->state]);
-        return 200;
-    }
-    if (strcmp(path, "/jobs/overview") == 0) {
-        *doc = json_pack("{s:[o]}", "jobs", job_overview_json(l));
-        return 200;
-    }
-    const char *p = path;
-    if (strncmp(path, "/jobs/", 6) == 0 && (p = path + 5, segment(&p, id, sizeof id))) {
-        if (!is_job_id(id))
-            return errors_doc(doc, 400,
-                              "Bad request: jobid '%s' is not a job id (32 hexadecimal "
-                              "characters).",
-                              id);
-        if (strcasecmp(id, l->id) != 0)
-            return errors_doc(doc, 404, "Job %s not found.", id);
-        return job_route(l, path, p, doc);
-    }
-    return errors_doc(doc, 404, "Not found: %s", path);
+    (void)c;
+    *doc = json_pack("{s:[o]}", "jobs", job_overview_json(l));
+    return 200;
 }
 
-/* weir_rest_get_fn */
-static int rest_get(void *arg, const char *path, char **body, size_t *len)
+int rest_get_job(struct job_live *l, struct rest_call *c, json_t **doc)
 {
-    struct job_live *l = arg;
-    json_t *doc = NULL;
-    pthread_mutex_lock(&l->lock);
-    int status = route(l, path, &doc);
-    pthread_mutex_unlock(&l->lock);
-    if (status < 0 || !doc) {
-        json_decref(doc);
+    (void)c;
+    *doc = job_details_json(l);
+    return 200;
+}
+
+int rest_get_job_config(struct job_live *l, struct rest_call *c, json_t **doc)
+{
+    (void)c;
+    *doc = job_config_json(l);
+    return 200;
+}
+
+int rest_get_exceptions(struct job_live *l, struct rest_call *c, json_t **doc)
+{
+    (void)c;
+    *doc = exceptions_json(l);
+    return 200;
+}
+
+int rest_get_checkpoints(struct job_live *l, struct rest_call *c, json_t **doc)
+{
+    (void)c;
+    *doc = chk_history_stats_json(l->job->chk.history);
+    return 200;
+}
+
+int rest_get_checkpoint_config(struct job_live *l, struct rest_call *c, json_t **doc)
+{
+    (void)c;
+    return checkpoint_config(l, doc);
+}
+
+int rest_get_checkpoint_details(struct job_live *l, struct rest_call *c, json_t **doc)
+{
+    const char *id = c->checkpoint;
+    char *end;
+    errno = 0;
+    unsigned long long cid = strtoull(id, &end, 10);
+    if (*end || errno || id[0] < '0' || id[0] > '9')
+        return rest_errors(doc, 400,
+                           "Bad request: checkpointid '%s' is not a checkpoint id (a number).", id);
+    char(*vids)[33] = calloc((size_t)l->n_vertices + 1, sizeof *vids);
+    if (!vids)
         return -ENOMEM;
-    }
-    *body = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    if (!*body)
-        return -ENOMEM;
-    *len = strlen(*body);
-    return status;
+    for (int v = 0; v < l->n_vertices; v++)
+        memcpy(vids[v], l->vertices[v].id, 33);
+    *doc = chk_history_details_json(l->job->chk.history, cid, (const char(*)[33])vids,
+                                    l->n_vertices);
+    free(vids);
+    if (!*doc)
+        return rest_errors(doc, 404, "Could not find checkpointing statistics for checkpoint %llu.",
+                           cid);
+    return 200;
+}
+
+int rest_vertex_find(const struct job_live *l, const struct rest_call *c, json_t **doc,
+                     int *index)
+{
+    for (int v = 0; v < l->n_vertices; v++)
+        if (strcasecmp(l->vertices[v].id, c->vertex) == 0) {
+            *index = v;
+            return 0;
+        }
+    if (!rest_is_id(c->vertex)) /* a vertex id has the job id's form */
+        return rest_errors(doc, 400,
+                           "Bad request: vertexid '%s' is not a vertex id (32 hexadecimal "
+                           "characters).",
+                           c->vertex);
+    return rest_errors(doc, 404, "Job vertex %s not found in job %s.", c->vertex, l->id);
+}
+
+int rest_get_vertex(struct job_live *l, struct rest_call *c, json_t **doc)
+{
+    int v, rc = rest_vertex_find(l, c, doc, &v);
+    if (rc != 0)
+        return rc;
+    *doc = vertex_details_json(l, v);
+    return 200;
 }
 
 /* ---- lifetime -------------------------------------------------------------------- */
@@ -731,6 +730,7 @@ void rest_live_stop(weir_job *job)
         return;
     weir_rest_server_stop(l->srv); /* no request runs after this */
     job->live = NULL;
+    rest_triggers_free(l);
     chk_history_free(job->chk.history);
     job->chk.history = NULL;
     live_free(l);

@@ -152,6 +152,7 @@ struct task {
     int n_in, n_live, rr;
     struct in_chan *in;
     int64_t wm;
+    _Atomic int64_t wm_pub; /* wm, for the REST API's watermarks (relaxed, as the metrics) */
     struct task_chk chk; /* the checkpoint module's (checkpoint.h) */
     bool idle_sent;      /* all inputs idle: told downstream */
     /* sources with a watermark strategy */
@@ -267,6 +268,19 @@ struct live_vertex {
 
 struct weir_rest_server;
 
+/* A savepoint or checkpoint asked for over REST (rest_ops.c), known by its trigger id
+ * (Flink's request-id) until REST_TRIGGERS newer ones push it out. */
+#define REST_TRIGGERS 64
+struct rest_trigger {
+    char id[33];
+    bool savepoint, cancel_job;
+    bool taken;  /* the coordinator has it (rest_request_take) */
+    bool done;   /* COMPLETED: location (savepoint) or cause (failed) says how */
+    char *dir;   /* target-directory; NULL: state.savepoints.dir */
+    uint64_t checkpoint_id; /* once triggered */
+    char *location, *cause;
+};
+
 struct job_live {
     pthread_mutex_t lock;
     weir_job *job;
@@ -289,6 +303,9 @@ struct job_live {
     bool quiet; /* weir_run_opts.quiet: no "weir: rest:" line */
     void (*on_rest)(void *arg, const char *job_id, const char *url); /* weir_run_opts */
     void *on_rest_arg;
+    bool cancelling; /* PATCH ?mode=cancel came: the job is CANCELLING until it ends */
+    int n_triggers;  /* oldest first */
+    struct rest_trigger triggers[REST_TRIGGERS];
 };
 
 /* rest_docs.c, control thread: the job's REST API for one weir_job_run. rest_live_start
@@ -302,6 +319,17 @@ int rest_live_attach(struct runtime *rt, char *err, size_t errlen);
 void rest_live_detach(struct runtime *rt);
 void rest_live_state(weir_job *job, enum job_state s);
 void rest_live_exception(weir_job *job, const char *msg);
+
+/* rest_ops.c, control thread (the coordinator, chk_tick): the savepoints and checkpoints
+ * asked for over REST. rest_request_take hands over the oldest not yet taken (true), its
+ * trigger id in trigger (33 bytes), its target directory in *dir (malloc'd, NULL: the
+ * configured one); rest_request_started says which checkpoint id it became, and
+ * rest_request_settled how it ended: location on success, cause (one line) on failure. A
+ * cancel-job savepoint that completes cancels the job there. */
+bool rest_request_take(weir_job *job, char *trigger, bool *savepoint, char **dir);
+void rest_request_started(weir_job *job, const char *trigger, uint64_t id);
+void rest_request_settled(weir_job *job, const char *trigger, const char *location,
+                          const char *cause);
 
 /* channel.c */
 void futex_wake(_Atomic uint32_t *addr);

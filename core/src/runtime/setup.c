@@ -49,6 +49,7 @@ static int build_tasks(struct runtime *rt, char *err, size_t errlen)
             if (!t->chain_name)
                 goto err;
             t->wm = INT64_MIN;
+            atomic_init(&t->wm_pub, INT64_MIN);
             t->n_ops = rt->plan.chain_len[c];
             t->ops = calloc((size_t)t->n_ops, sizeof *t->ops);
             if (!t->ops)

@@ -33,7 +33,11 @@ struct http_serve_opts {
     MHD_AccessHandlerCallback handle;
     void *arg;                                           /* handle's and log's */
     void (*log)(void *arg, const char *fmt, va_list ap); /* NULL: libmicrohttpd quiet */
+    MHD_RequestCompletedCallback completed;              /* NULL: none; arg is handle's */
     unsigned max_clients, max_clients_per_ip, idle_timeout_s;
+    /* Non-NULL: a host that is not a loopback address (127.0.0.0/8, ::1) is refused with
+     * "<keys.host>: <host>: not a loopback address: <loopback_only>". */
+    const char *loopback_only;
 };
 
 /*
@@ -49,5 +53,9 @@ int http_serve(const struct http_serve_opts *o, const char *host, const char *po
  * on failure too) with status; a 405 says "Allow: GET, HEAD". */
 enum MHD_Result http_reply(struct MHD_Connection *c, unsigned int status, const char *type,
                            const char *body, size_t len, enum MHD_ResponseMemoryMode mode);
+/* As http_reply, with header name: value (neither NULL) instead of a 405's Allow. */
+enum MHD_Result http_reply_hdr(struct MHD_Connection *c, unsigned int status, const char *type,
+                               const char *body, size_t len, enum MHD_ResponseMemoryMode mode,
+                               const char *name, const char *value);
 
 #endif

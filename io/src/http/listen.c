@@ -6,6 +6,7 @@
 #include <weir/errbuf.h>
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -282,6 +283,21 @@ int http_listen(const struct http_keys *k, const char *host, const char *port_sp
 
 /* ---- serving --------------------------------------------------------------- */
 
+/* Whether the socket is bound to 127.0.0.0/8 or ::1 (an IPv4-mapped loopback too). */
+static bool is_loopback(int fd)
+{
+    struct sockaddr_storage a;
+    socklen_t n = sizeof a;
+    if (getsockname(fd, (struct sockaddr *)&a, &n) < 0)
+        return false;
+    if (a.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&a)->sin_addr.s_addr) >> 24) == 127;
+    if (a.ss_family != AF_INET6)
+        return false;
+    const struct in6_addr *v6 = &((struct sockaddr_in6 *)&a)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(v6) || (IN6_IS_ADDR_V4MAPPED(v6) && v6->s6_addr[12] == 127);
+}
+
 int http_serve(const struct http_serve_opts *o, const char *host, const char *port_spec,
                struct MHD_Daemon **daemon, int *port, char *host_out, size_t host_len, char *err,
                size_t errlen)
@@ -295,6 +311,12 @@ int http_serve(const struct http_serve_opts *o, const char *host, const char *po
     int fd = http_listen(&o->keys, host, port_spec, port, &family, err, errlen);
     if (fd < 0)
         return fd;
+    if (o->loopback_only && !is_loopback(fd)) {
+        errbuf_printf(err, errlen, "%s: %s: not a loopback address: %s", o->keys.host, host,
+                      o->loopback_only);
+        close(fd);
+        return -EPERM;
+    }
     if (fstat(fd, &before) < 0) {
         int rc = -errno;
         errbuf_printf(err, errlen, "%s: %s: %s", o->keys.port, port_spec, strerror(-rc));
@@ -308,13 +330,15 @@ int http_serve(const struct http_serve_opts *o, const char *host, const char *po
             flags, 0, NULL, NULL, o->handle, o->arg, MHD_OPTION_EXTERNAL_LOGGER, o->log, o->arg,
             MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, o->max_clients,
             MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_clients_per_ip,
-            MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s, MHD_OPTION_END);
+            MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
+            o->completed, o->arg, MHD_OPTION_END);
     else
         *daemon =
             MHD_start_daemon(flags, 0, NULL, NULL, o->handle, o->arg, MHD_OPTION_LISTEN_SOCKET, fd,
                              MHD_OPTION_CONNECTION_LIMIT, o->max_clients,
                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_clients_per_ip,
-                             MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s, MHD_OPTION_END);
+                             MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
+                             MHD_OPTION_NOTIFY_COMPLETED, o->completed, o->arg, MHD_OPTION_END);
     if (*daemon)
         return 0;
     /* Whether MHD closed the socket on its way out depends on where it failed: close it only
@@ -328,8 +352,9 @@ int http_serve(const struct http_serve_opts *o, const char *host, const char *po
 
 /* ---- replies --------------------------------------------------------------- */
 
-enum MHD_Result http_reply(struct MHD_Connection *c, unsigned int status, const char *type,
-                           const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+enum MHD_Result http_reply_hdr(struct MHD_Connection *c, unsigned int status, const char *type,
+                               const char *body, size_t len, enum MHD_ResponseMemoryMode mode,
+                               const char *name, const char *value)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
     if (!r) {
@@ -339,9 +364,16 @@ enum MHD_Result http_reply(struct MHD_Connection *c, unsigned int status, const 
     }
     enum MHD_Result ret = MHD_NO;
     if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) == MHD_YES &&
-        (status != MHD_HTTP_METHOD_NOT_ALLOWED ||
-         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") == MHD_YES))
+        (!name || MHD_add_response_header(r, name, value) == MHD_YES))
         ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+enum MHD_Result http_reply(struct MHD_Connection *c, unsigned int status, const char *type,
+                           const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+    bool allow = status == MHD_HTTP_METHOD_NOT_ALLOWED;
+    return http_reply_hdr(c, status, type, body, len, mode, allow ? MHD_HTTP_HEADER_ALLOW : NULL,
+                          allow ? "GET, HEAD" : NULL);
 }

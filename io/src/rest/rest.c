@@ -1,8 +1,9 @@
 /*
  * REST endpoint on libmicrohttpd (weir/rest.h): the socket is bound by http_listen
  * (io/src/http/listen.c), as the Prometheus endpoint's is, and handed to MHD, which runs
- * one internal polling thread (epoll via MHD_USE_AUTO). A request runs the caller's get on
- * that thread; get reads what the job publishes and never waits on a worker.
+ * one internal polling thread (epoll via MHD_USE_AUTO). A request's body is read whole
+ * (struct upload), then the token checked and the caller's handle run on that thread;
+ * handle reads what the job publishes and never waits on a worker.
  *
  * Clients that do not behave: a connection silent for IDLE_TIMEOUT_S is closed, one address
  * holds at most MAX_CLIENTS_PER_IP connections and all together MAX_CLIENTS, so a few
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,21 +36,42 @@
 
 struct weir_rest_server {
     struct MHD_Daemon *daemon;
-    weir_rest_get_fn get;
+    weir_rest_handle_fn handle;
     void *arg;
     int port;
     char host[256]; /* as configured, without the brackets of "[::1]" */
+    char *token;    /* NULL: none */
+    bool open_reads;
 };
 
-static const char NOT_ALLOWED[] =
-    "{\"errors\":[\"Method not allowed: this endpoint serves GET requests only.\"]}";
+/* One request's body as it arrives (MHD's *req_cls): up to WEIR_REST_MAX_BODY bytes kept,
+ * the rest counted and dropped, so that the answer (413 among others) goes out after the
+ * client has sent everything and a close does not reset what it has not read yet. */
+struct upload {
+    char *buf;
+    size_t len, cap, seen;
+};
+
 static const char NO_MEMORY[] = "{\"errors\":[\"Internal server error: out of memory.\"]}";
 static const char TOO_LONG[] = "{\"errors\":[\"Bad request: path too long.\"]}";
+static const char TOO_LARGE[] =
+    "{\"errors\":[\"Request entity too large: the body is over 65536 bytes.\"]}";
+static const char UNAUTHORIZED[] =
+    "{\"errors\":[\"Unauthorized: this request needs the header 'Authorization: Bearer "
+    "<token>' with the token of rest.auth.token-file.\"]}";
+/* Content-Length past which the server answers 413 before the body rather than read it */
+#define DRAIN_LIMIT (16u * WEIR_REST_MAX_BODY)
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, const char *body,
                              size_t len, enum MHD_ResponseMemoryMode mode)
 {
     return http_reply(c, status, CONTENT_TYPE, body, len, mode);
+}
+
+static enum MHD_Result reply_const(struct MHD_Connection *c, unsigned int status,
+                                   const char *body)
+{
+    return reply(c, status, body, strlen(body), MHD_RESPMEM_PERSISTENT);
 }
 
 /* "/v1/jobs/" -> "/jobs": Flink's version prefix and a trailing '/' dropped (MHD has
@@ -69,66 +92,165 @@ static bool normalize(const char *url, char *out, size_t cap)
     return true;
 }
 
+/* Compares in time that depends on the lengths only, not on where the two first differ. */
+static bool same_secret(const char *a, size_t alen, const char *b, size_t blen)
+{
+    unsigned char diff = alen != blen;
+    for (size_t i = 0; i < blen; i++)
+        diff |= (unsigned char)(b[i] ^ (i < alen ? a[i] : 0));
+    return diff == 0;
+}
+
+static bool authorized(const struct weir_rest_server *s, struct MHD_Connection *c, bool read)
+{
+    if (!s->token || (read && s->open_reads))
+        return true;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return same_secret(h, strlen(h), s->token, strlen(s->token));
+}
+
+/* Keeps what fits of the next piece of the body. false: out of memory. */
+static bool take(struct upload *u, const char *data, size_t n)
+{
+    u->seen += n;
+    if (u->seen > WEIR_REST_MAX_BODY)
+        return true;
+    if (u->len + n + 1 > u->cap) {
+        size_t cap = u->cap ? u->cap : 1024;
+        while (cap < u->len + n + 1)
+            cap *= 2;
+        char *b = realloc(u->buf, cap);
+        if (!b)
+            return false;
+        u->buf = b;
+        u->cap = cap;
+    }
+    memcpy(u->buf + u->len, data, n);
+    u->len += n;
+    u->buf[u->len] = '\0';
+    return true;
+}
+
+static enum MHD_Result answer(struct weir_rest_server *s, struct MHD_Connection *c,
+                              const char *url, const char *method, struct upload *u)
+{
+    char path[MAX_PATH];
+    char *body = NULL;
+    size_t len = 0;
+    bool read = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (!authorized(s, c, read))
+        return http_reply_hdr(c, MHD_HTTP_UNAUTHORIZED, CONTENT_TYPE, UNAUTHORIZED,
+                              sizeof(UNAUTHORIZED) - 1, MHD_RESPMEM_PERSISTENT,
+                              MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (u->seen > WEIR_REST_MAX_BODY)
+        return reply_const(c, MHD_HTTP_CONTENT_TOO_LARGE, TOO_LARGE);
+    if (!normalize(url, path, sizeof path))
+        return reply_const(c, MHD_HTTP_BAD_REQUEST, TOO_LONG);
+    struct weir_rest_request req = {.method = read ? MHD_HTTP_METHOD_GET : method,
+                                    .path = path,
+                                    .body = u->buf ? u->buf : "",
+                                    .body_len = u->len,
+                                    .conn = c};
+    int status = s->handle(s->arg, &req, &body, &len);
+    if (status < 0 || !body) {
+        free(body);
+        return reply_const(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NO_MEMORY);
+    }
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED && req.allow)
+        return http_reply_hdr(c, (unsigned)status, CONTENT_TYPE, body, len, MHD_RESPMEM_MUST_FREE,
+                              MHD_HTTP_HEADER_ALLOW, req.allow);
+    return reply(c, (unsigned)status, body, len, MHD_RESPMEM_MUST_FREE);
+}
+
+/* MHD calls it once with the headers (*req_cls NULL), once per piece of the body, and once
+ * more with none left: the answer goes out then. */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
 {
     struct weir_rest_server *s = cls;
-    char path[MAX_PATH];
-    char *body = NULL;
-    size_t len = 0;
-    int status;
-
+    struct upload *u = *req_cls;
     (void)version;
-    (void)upload_data;
-    (void)upload_data_size;
-    (void)req_cls;
-    /* MHD answers HEAD with the headers of the GET response and no body. A request with a
-     * body (POST, PATCH) is answered before its body is read: MHD then closes the
-     * connection rather than read what nobody wants. */
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, NOT_ALLOWED, sizeof(NOT_ALLOWED) - 1,
-                     MHD_RESPMEM_PERSISTENT);
-    if (!normalize(url, path, sizeof path))
-        return reply(c, MHD_HTTP_BAD_REQUEST, TOO_LONG, sizeof(TOO_LONG) - 1,
-                     MHD_RESPMEM_PERSISTENT);
-    status = s->get(s->arg, path, &body, &len);
-    if (status < 0 || !body) {
-        free(body);
-        return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NO_MEMORY, sizeof(NO_MEMORY) - 1,
-                     MHD_RESPMEM_PERSISTENT);
+    if (!u) {
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > DRAIN_LIMIT)
+            return reply_const(c, MHD_HTTP_CONTENT_TOO_LARGE, TOO_LARGE);
+        u = calloc(1, sizeof *u);
+        if (!u)
+            return reply_const(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NO_MEMORY);
+        *req_cls = u;
+        return MHD_YES;
     }
-    return reply(c, (unsigned)status, body, len, MHD_RESPMEM_MUST_FREE);
+    if (*upload_data_size) {
+        bool ok = take(u, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return ok ? MHD_YES : MHD_NO;
+    }
+    return answer(s, c, url, method, u);
 }
 
-int weir_rest_server_start(const char *host, const char *port_spec, weir_rest_get_fn get, void *arg,
-                           weir_rest_server **out, char *err, size_t errlen)
+static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                      enum MHD_RequestTerminationCode why)
+{
+    struct upload *u = *req_cls;
+    (void)cls;
+    (void)c;
+    (void)why;
+    if (u)
+        free(u->buf);
+    free(u);
+    *req_cls = NULL;
+}
+
+const char *weir_rest_query(const struct weir_rest_request *req, const char *key)
+{
+    return req && req->conn
+               ? MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key)
+               : NULL;
+}
+
+int weir_rest_server_start(const struct weir_rest_opts *o, weir_rest_server **out, char *err,
+                           size_t errlen)
 {
     errbuf_printf(err, errlen, "%s", "");
-    if (!get || !out) {
-        errbuf_printf(err, errlen, "weir_rest_server_start: no get function or no result pointer");
+    if (!o || !o->handle || !out) {
+        errbuf_printf(err, errlen, "weir_rest_server_start: no handle function or no result");
         return -EINVAL;
     }
     *out = NULL;
     weir_rest_server *s = calloc(1, sizeof(*s));
-    if (!s) {
-        errbuf_printf(err, errlen, KEY_PORT ": %s: %s", port_spec ? port_spec : "",
+    if (!s || (o->token && !(s->token = strdup(o->token)))) {
+        free(s);
+        errbuf_printf(err, errlen, KEY_PORT ": %s: %s", o->port_spec ? o->port_spec : "",
                       strerror(ENOMEM));
         return -ENOMEM;
     }
-    s->get = get;
-    s->arg = arg;
-    const struct http_serve_opts o = {
+    s->handle = o->handle;
+    s->arg = o->arg;
+    s->open_reads = o->open_reads;
+    const struct http_serve_opts so = {
         .keys = {.port = KEY_PORT, .host = KEY_HOST, .example = 8081},
         .handle = handle,
         .arg = s,
+        .completed = completed,
         .max_clients = MAX_CLIENTS,
         .max_clients_per_ip = MAX_CLIENTS_PER_IP,
         .idle_timeout_s = IDLE_TIMEOUT_S,
+        .loopback_only = o->token ? NULL
+                                  : "set rest.auth.token-file to serve the REST API beyond "
+                                    "this host",
     };
-    int rc =
-        http_serve(&o, host, port_spec, &s->daemon, &s->port, s->host, sizeof s->host, err, errlen);
+    int rc = http_serve(&so, o->host, o->port_spec, &s->daemon, &s->port, s->host, sizeof s->host,
+                        err, errlen);
     if (rc < 0) {
+        free(s->token);
         free(s);
         return rc;
     }
@@ -154,5 +276,8 @@ void weir_rest_server_stop(weir_rest_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->daemon);
+    if (s->token)
+        explicit_bzero(s->token, strlen(s->token));
+    free(s->token);
     free(s);
 }
