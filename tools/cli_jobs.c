@@ -393,9 +393,10 @@ static int poll_op(const struct verb *v, const struct job *j, const char *path, 
         }
         const char *st = str(json_object_get(r.doc, "status"), "id", "");
         if (strcmp(st, "IN_PROGRESS")) {
+            bool completed = !strcmp(st, "COMPLETED"); /* st is the reply's: freed next */
             json_t *o = json_incref(json_object_get(r.doc, "operation"));
             rest_reply_free(&r);
-            if (!strcmp(st, "COMPLETED") && !json_object_get(o, "failure-cause") &&
+            if (completed && !json_object_get(o, "failure-cause") &&
                 !json_object_get(o, "failureCause")) {
                 *op = o;
                 return 0;
