@@ -549,8 +549,11 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint, const stru
     if (rc < 0) {
         chk_log(rt, "checkpoint %" PRIu64 " could not start: %s", id, strerror(-rc));
         chk_history_failed_start(rt, id, savepoint, strerror(-rc));
+        char why[4200]; /* a savepoint's cause names its path */
+        snprintf(why, sizeof why, "%s%s%s", pd->savepoint ? pd->savepoint : "",
+                 pd->savepoint ? ": " : "", strerror(-rc));
         if (rq)
-            rest_request_settled(rt->job, rq->trigger, NULL, strerror(-rc));
+            rest_request_settled(rt->job, rq->trigger, NULL, why);
         atomic_fetch_add(&rt->job->chk.failed, 1);
         if (!savepoint) /* as in settle */
             c->consecutive_failed++;

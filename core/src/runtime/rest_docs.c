@@ -1,6 +1,7 @@
 /*
  * Flink's REST API, read side, for the job a weir_job_run runs: the documents behind
- * io/include/weir/rest.h's server, built with jansson on the server's thread.
+ * io/include/weir/rest.h's server, built with jansson on the server's thread. rest_route.c
+ * routes requests here (its table has every path), rest_ops.c answers the operations.
  *
  *   GET /overview                                    cluster overview
  *   GET /config                                      dashboard configuration
@@ -130,14 +131,14 @@ static void set_state(struct job_live *l, enum job_state s)
 }
 
 /* rest.auth.token-file's token into buf: the file's first line, without surrounding blanks.
- * 0, or -errno with one line in err naming the key. */
+ * 0, or -EINVAL (a configuration to change: weir run exits 2) with one line in err naming
+ * the key. */
 static int read_token(const char *path, char *buf, size_t cap, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "re");
     if (!f) {
-        int rc = -errno;
-        snprintf(err, errlen, "rest.auth.token-file: %s: %s", path, strerror(-rc));
-        return rc;
+        snprintf(err, errlen, "rest.auth.token-file: %s: %s", path, strerror(errno));
+        return -EINVAL;
     }
     char *line = fgets(buf, (int)cap, f);
     fclose(f);

@@ -90,11 +90,19 @@ static struct rest_trigger *trigger_add(struct job_live *l)
     return t;
 }
 
+/* The storage names state.savepoints.dir in its errors; a request's own directory is its
+ * target-directory, so the cause names that instead. */
 static void trigger_fail(struct rest_trigger *t, const char *cause)
 {
+    static const char CONFIGURED[] = "state.savepoints.dir: ";
+    bool own = t->dir && strncmp(cause, CONFIGURED, sizeof CONFIGURED - 1) == 0;
     t->done = true;
     free(t->cause);
-    t->cause = strdup(cause);
+    t->cause = NULL;
+    if (own && asprintf(&t->cause, "target-directory: %s", cause + sizeof CONFIGURED - 1) < 0)
+        t->cause = NULL;
+    if (!t->cause)
+        t->cause = strdup(cause);
 }
 
 /* ---- the body's fields ------------------------------------------------------------ */
@@ -182,6 +190,18 @@ static int accepted(const struct rest_trigger *t, json_t **doc)
 
 /* ---- handlers -------------------------------------------------------------------- */
 
+/* Whether the storage can write a savepoint to dir: a local one always, one on S3 only in the
+ * bucket of state.checkpoints.dir (its uploader puts savepoints too), as the storage checks
+ * state.savepoints.dir at the start. */
+static bool same_store(const struct job_live *l, const char *dir)
+{
+    const char *ck = weir_config_get_str(l->cfg, "state.checkpoints.dir");
+    if (strncmp(dir, "s3://", 5) != 0)
+        return true;
+    size_t lc = strcspn(ck + (strncmp(ck, "s3://", 5) ? 0 : 5), "/"), ld = strcspn(dir + 5, "/");
+    return strncmp(ck, "s3://", 5) == 0 && lc == ld && strncmp(ck + 5, dir + 5, ld) == 0;
+}
+
 int rest_post_savepoint(struct job_live *l, struct rest_call *c, json_t **doc)
 {
     const char *dir, *format, *chosen;
@@ -203,6 +223,14 @@ int rest_post_savepoint(struct job_live *l, struct rest_call *c, json_t **doc)
                            "Bad request: formatType '%s' is not CANONICAL or NATIVE.", format);
     if (dir && !*dir)
         return rest_errors(doc, 400, "Bad request: target-directory is empty.");
+    if (dir && !same_store(l, dir))
+        return rest_errors(doc, 400,
+                           "Bad request: target-directory %s: savepoints to S3 go to the bucket "
+                           "of state.checkpoints.dir, which is %s: give s3://<that bucket>/... "
+                           "or a local directory.",
+                           dir, *weir_config_get_str(l->cfg, "state.checkpoints.dir")
+                                    ? weir_config_get_str(l->cfg, "state.checkpoints.dir")
+                                    : "(local, the default)");
     struct rest_trigger *t;
     rc = new_trigger(l, chosen, true, &t, doc);
     if (rc == 1 || rc != 0)
@@ -359,6 +387,9 @@ void rest_request_settled(weir_job *job, const char *trigger, const char *locati
         return;
     pthread_mutex_lock(&l->lock);
     struct rest_trigger *t = trigger_find(l, trigger);
+    if (t && t->done)
+        t = NULL; /* settled once: a checkpoint that could not start is also torn down
+                   * with its attempt (chk_free), which must not overwrite why it failed */
     if (t && cause) {
         trigger_fail(t, cause); /* and a cancel-job savepoint leaves the job running */
     } else if (t) {

@@ -315,7 +315,7 @@ int http_serve(const struct http_serve_opts *o, const char *host, const char *po
         errbuf_printf(err, errlen, "%s: %s: not a loopback address: %s", o->keys.host, host,
                       o->loopback_only);
         close(fd);
-        return -EPERM;
+        return -EINVAL; /* a configuration to change, as a taken port */
     }
     if (fstat(fd, &before) < 0) {
         int rc = -errno;
