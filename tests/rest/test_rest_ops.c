@@ -260,6 +260,69 @@ static void test_savepoint_cancel_job(void **state)
     assert_true(log_has(&p, "savepoint-pipeline-"));
 }
 
+/* POST /jobs/:jobid/stop (Flink's stop-with-savepoint): 202 {"request-id"}, the savepoint
+ * completes in targetDirectory and the job ends FINISHED (weir run exits 0, "finished"); a
+ * body Flink would refuse is refused. */
+static void test_stop_with_savepoint(void **state)
+{
+    (void)state;
+    const char *dir = wt_tmp_dir("rest-ops-stop");
+    char ck[4200], body[4300], id[33], want[4300];
+    snprintf(ck, sizeof ck, "state.checkpoints.dir=%s/ck", dir);
+    struct weir_proc p;
+    weir_start(&p, "rest-ops-stop",
+               (const char *const[]){QUIET, REST0, "-D", "execution.checkpointing.interval=200ms",
+                                     "-D", ck, "pipeline", "--unbounded", "--rate", "1000", NULL});
+    weir_wait_rest(&p);
+    check_errors(send_json(&p, "POST", "{\"drain\":\"yes\"}", 400, "/jobs/%s/stop", p.jid),
+                 "drain");
+    check_errors(send_json(&p, "POST", "{\"target-directory\":\"x\"}", 400, "/jobs/%s/stop",
+                           p.jid),
+                 "target-directory");
+    snprintf(body, sizeof body, "{\"targetDirectory\":\"%s/sp\",\"drain\":false}", dir);
+    trigger(&p, "stop", body, id);
+    expect_exit(&p, 0, "job pipeline finished");
+    snprintf(want, sizeof want, "stopping with savepoint %s/sp/savepoint-pipeline-", dir);
+    if (!log_has(&p, want)) {
+        dump_log(&p);
+        fail_msg("the log does not say \"%s\"", want);
+    }
+}
+
+/* A stop whose savepoint cannot be written fails with its cause in the savepoint trigger's
+ * status, and the job keeps running. */
+static void test_stop_failure_keeps_job(void **state)
+{
+    (void)state;
+    const char *dir = wt_tmp_dir("rest-ops-stopfail");
+    char ck[4200], file[4200], body[4300], id[33];
+    snprintf(ck, sizeof ck, "state.checkpoints.dir=%s/ck", dir);
+    snprintf(file, sizeof file, "%s", wt_tmp_file("rest-ops-stopfail-file", "x"));
+    struct weir_proc p;
+    weir_start(&p, "rest-ops-stopfail",
+               (const char *const[]){QUIET, REST0, "-D", "execution.checkpointing.interval=200ms",
+                                     "-D", ck, "pipeline", "--unbounded", "--rate", "1000", NULL});
+    weir_wait_rest(&p);
+    snprintf(body, sizeof body, "{\"targetDirectory\":\"%s/under\",\"drain\":true}", file);
+    trigger(&p, "stop", body, id);
+    json_t *d = wait_trigger(&p, "savepoints", id);
+    check_shape(d, SPEC_SAVEPOINT_FAILED, "failed stop status");
+    const char *cause =
+        str_at(json_object_get(json_object_get(d, "operation"), "failure-cause"), "stack-trace");
+    if (!strstr(cause, "Not a directory"))
+        fail_msg("failure cause \"%s\" does not say why (%s is a file)", cause, file);
+    json_decref(d);
+    json_int_t before = completed_count(&p);
+    for (int i = 0; i < 600 && completed_count(&p) < before + 2; i++)
+        sleep_ms(100);
+    assert_true(completed_count(&p) >= before + 2); /* the sources went on */
+    d = get(&p, 200, "/jobs");
+    assert_string_equal(str_at(json_array_get(json_object_get(d, "jobs"), 0), "status"),
+                        "RUNNING");
+    json_decref(d);
+    weir_stop(&p);
+}
+
 /* PATCH ?mode=cancel: 202 {}, and the job ends; another mode is refused. */
 static void test_cancel(void **state)
 {
@@ -499,6 +562,8 @@ int main(void)
         cmocka_unit_test(test_savepoint_failure_keeps_job),
         cmocka_unit_test(test_savepoint_cancel_job),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_stop_with_savepoint),
+        cmocka_unit_test(test_stop_failure_keeps_job),
         cmocka_unit_test(test_checkpoint_trigger),
         cmocka_unit_test(test_watermarks),
         cmocka_unit_test(test_bad_requests),

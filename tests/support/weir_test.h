@@ -24,6 +24,7 @@
 #ifndef WEIR_TEST_H
 #define WEIR_TEST_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -149,6 +150,27 @@ pid_t wt_weir_start(const char *const *argv, const char *log, const char *crash_
 /* Waits for pid to end, SIGKILLing it first after kill_after_ms when that is > 0. Returns
  * its wait status. */
 int wt_weir_wait(pid_t pid, int kill_after_ms);
+
+/* ---- stop-with-savepoint (stop.c) ----------------------------------------------------- */
+
+/* A thread that asks job to stop with a savepoint into dir (NULL: state.savepoints.dir)
+ * after_ms after wt_stopper_start (retrying while the run has not started), then waits until
+ * the stop settles: rc is weir_job_stop_with_savepoint's, state and result its end. */
+struct wt_stopper {
+    const char *dir;
+    bool drain;
+    int after_ms;
+    weir_job *job;
+    int rc;
+    enum weir_stop_state state;
+    char result[4096];
+    pthread_t thread;
+};
+void wt_stopper_start(struct wt_stopper *s, weir_job *job);
+/* Joins the thread; fails the test unless the stop was asked for. */
+void wt_stopper_join(struct wt_stopper *s);
+/* Fails the test, saying why, unless the stop completed (result: the savepoint's path). */
+void wt_stopper_completed(const struct wt_stopper *s);
 
 /* ---- the best-value sink --------------------------------------------------------------- */
 

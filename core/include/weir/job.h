@@ -336,6 +336,34 @@ void weir_job_cancel(weir_job *job);
  * Restore it with restore_from = its path. Safe from a signal handler. */
 void weir_job_savepoint(weir_job *job);
 
+/* Stop-with-savepoint (Flink's `flink stop`, a synchronous savepoint): the sources stop
+ * emitting and take a savepoint with their last positions, written to
+ * dir/savepoint-<job>-<id> (dir NULL or "": state.savepoints.dir, as weir_job_savepoint);
+ * two-phase sinks commit exactly up to it, and the job ends (weir_job_run returns 0, the job
+ * FINISHED). Nothing the sources read after it reaches a sink's committed output: resuming
+ * with restore_from = its path continues with no gap and no duplicate. Without drain, windows
+ * and timers stay in the savepoint's state; with drain the sources first emit the maximal
+ * watermark, so every event-time window fires and its output is committed with the savepoint
+ * (a drained savepoint is for ending a job for good: its resumed watermark is the maximum).
+ * A savepoint that fails (an unwritable dir, a timeout) does not stop the job: the sources go
+ * on and weir_job_stop_status says why. Needs checkpointing
+ * (execution.checkpointing.interval). Waits for a checkpoint in flight, then takes the
+ * savepoint. Returns 0 once asked (the stop itself is asynchronous: poll
+ * weir_job_stop_status), -ESRCH when the job is not running, -EBUSY while a stop is pending,
+ * -ENOMEM. Thread-safe; not for a signal handler. */
+int weir_job_stop_with_savepoint(weir_job *job, const char *dir, bool drain);
+
+enum weir_stop_state {
+    WEIR_STOP_NONE,      /* never asked for */
+    WEIR_STOP_PENDING,   /* asked for, its savepoint not settled yet */
+    WEIR_STOP_COMPLETED, /* the savepoint is complete (buf: its path) and the job stops */
+    WEIR_STOP_FAILED,    /* buf: why; the job kept running (or had ended) */
+};
+
+/* The last stop-with-savepoint of job: its state, and in buf the savepoint's path or why it
+ * failed ("" while pending). Thread-safe. */
+enum weir_stop_state weir_job_stop_status(weir_job *job, char *buf, size_t len);
+
 /* The entry point a job shared object exports (as flink run takes a jar). */
 typedef int (*weir_job_main_fn)(weir_job *job, int argc, char **argv);
 #define WEIR_JOB_MAIN_SYMBOL "weir_job_main"

@@ -86,6 +86,7 @@ struct chan_buf {
 struct task_chk {
     uint64_t notified_id;               /* newest checkpoint_complete delivered */
     uint64_t last_chk;                  /* newest checkpoint this task took */
+    bool stop_drained; /* a source that emitted the maximal watermark for a stop's --drain */
     uint64_t aligning;                  /* checkpoint being aligned, 0 when none (barrier.c) */
     uint64_t align_start_ns;            /* when the alignment began */
     _Atomic uint64_t align_ns, sync_ns; /* alignment and synchronous snapshot time */
@@ -126,6 +127,15 @@ struct rt_chk {
     /* Newest complete checkpoint, sinks commit up to it: release store in
      * settle() (coordinator.c) <-> acquire load in chk_notify (snapshot.c). */
     _Atomic uint64_t completed_id;
+    /* Stop-with-savepoint (stop.c): the stop's savepoint id (0: none), and whether it
+     * drains, stored before the release store of trigger (the sources' acquire load of it
+     * precedes their loads of these); stop_id back to 0 when the savepoint failed: the
+     * sources go on. stopped: the savepoint is complete and sinks may commit it, the
+     * workers stop (release store in chk_stop_settled <-> acquire loads in run_workers and
+     * worker_main). */
+    _Atomic uint64_t stop_id;
+    _Atomic int stop_drain;
+    _Atomic int stopped;
     uint64_t restored_id, restored_bytes;
     /* The checkpoint to restore, opened by chk_restore_open before the operators open
      * and closed by chk_restore; NULL for a fresh run ("latest" with none yet too), which
@@ -147,6 +157,24 @@ int chk_setup(struct runtime *rt, char *err, size_t errlen);
 int chk_register_metrics(struct runtime *rt);
 void chk_tick(struct runtime *rt);
 int chk_final(struct runtime *rt);
+/* checkpoint_metrics.c, settle: the per-subtask series and the run's skew of completed pd */
+struct pending;
+void chk_note_subtasks(struct runtime *rt, const struct pending *pd, uint64_t now);
+/* stop.c, control thread. chk_stop_run: weir_job_run starts (running) or ends (a stop still
+ * pending fails). chk_stop_take: a stop is asked for and not taken: take it (1; *dir
+ * malloc'd or NULL). chk_stop_settled: the stop's savepoint ended (savepoint: its path when
+ * completed) or could not start. chk_stop_commit: after the workers joined on a completed
+ * stop, every task's checkpoint_complete up to it. */
+void chk_stop_run(weir_job *job, bool running);
+int chk_stop_take(struct runtime *rt, char **dir, bool *drain);
+/* A stop asked for over REST, taken at once: 0, or -EBUSY while another is pending. */
+int chk_stop_claim(weir_job *job, const char *dir, bool drain);
+void chk_stop_settled(struct runtime *rt, const char *savepoint, const char *why);
+void chk_stop_commit(struct runtime *rt);
+/* claim.c, control thread: execution.savepoint-restore-mode for the checkpoint restored from
+ * a path (chk_restore_open); a checkpoint completed (settle). */
+int chk_claim_open(struct runtime *rt, weir_restore *r, char *err, size_t errlen);
+void chk_claim_completed(struct runtime *rt);
 void chk_free(struct runtime *rt);
 /* snapshot.c: waits until no heap snapshot is being written off a worker (before the
  * storage and the backends are closed). */
@@ -322,6 +350,7 @@ struct pending {
     struct task_ack *acks;
     _Atomic int acked;
     bool final;                      /* taken by the control thread after every task finished */
+    bool stop;                       /* a stop-with-savepoint's savepoint (stop.c) */
     struct rocks_shared_list shared; /* SSTs referenced (incremental RocksDB) */
     pthread_mutex_t tmp_lock;
     char **tmp_dirs; /* RocksDB checkpoint links, removed once settled */
@@ -336,6 +365,11 @@ struct coordinator {
     uint64_t last_trigger_ns, last_end_ns;
     struct pending *p[MAX_PENDING]; /* in flight */
     int n_pending;
+    uint64_t stop_id; /* a stop's savepoint in flight: no other checkpoint starts */
+    /* a snapshot restored by path under execution.savepoint-restore-mode CLAIM (claim.c),
+     * deleted after claim_left more completed checkpoints; NULL: none */
+    char *claimed;
+    int claim_left;
     /* Workers find checkpoint id's pending in slot[id % SLOTS]: release store
      * in pending_new (coordinator.c) <-> acquire load in find_pending
      * (snapshot.c). A pending is freed once it has settled and every task has

@@ -72,3 +72,71 @@ int chk_register_metrics(struct runtime *rt)
     }
     return rc ? -ENOMEM : 0;
 }
+
+/* --- checkpoint skew (coordinator.c's settle) --------------------------------- */
+
+static void subtask_of(const struct task *t, const struct task_ack *a, uint64_t start_ns,
+                       struct weir_subtask_checkpoint *out)
+{
+    uint64_t end = atomic_load(&a->durable_ns);
+    if (end < a->submit_ns)
+        end = a->submit_ns; /* no state file: its ack ends it */
+    *out = (struct weir_subtask_checkpoint){.subtask = t->subtask,
+                                            .parallelism = t->n_ops ? t->ops[0].ctx.parallelism : 0,
+                                            .end_to_end_ms =
+                                                end > start_ns ? (end - start_ns) / 1000000ull : 0,
+                                            .sync_ms = a->sync_ms,
+                                            .alignment_ms = a->align_ns / 1000000ull,
+                                            .size_bytes = atomic_load(&a->size_bytes)};
+    snprintf(out->task, sizeof out->task, "%s", t->chain_name);
+}
+
+/* Per subtask of completed checkpoint pd, for those that snapshotted it (finished ones are
+ * acked by the coordinator, submit_ns 0): the metrics, and the skew (slowest and fastest end
+ * to end, smallest and largest state) for the run stats. sync = the snapshot's synchronous
+ * part; async = from its hand-over to the io thread until the checkpoint's files were durable
+ * and _metadata committed (now). */
+void chk_note_subtasks(struct runtime *rt, const struct pending *pd, uint64_t now)
+{
+    struct coordinator *c = rt->chk.coord;
+    int n = 0;
+    for (int i = 0; i < rt->n_tasks; i++) {
+        struct task *t = &rt->tasks[i];
+        const struct task_ack *a = &pd->acks[i]; /* every task acked: COMMITTING */
+        if (!a->submit_ns)
+            continue;
+        struct weir_subtask_checkpoint sc;
+        subtask_of(t, a, pd->start_ns, &sc);
+        atomic_store(&t->chk.last_sync_ms, a->sync_ms);
+        atomic_store(&t->chk.last_async_ms, (now - a->submit_ns) / 1000000ull);
+        atomic_store(&t->chk.last_e2e_ms, sc.end_to_end_ms);
+        atomic_store(&t->chk.last_align_ms, sc.alignment_ms);
+        atomic_store(&t->chk.last_size_bytes, sc.size_bytes);
+        if (n == 0 || sc.end_to_end_ms > c->skew_slowest.end_to_end_ms)
+            c->skew_slowest = sc;
+        if (n == 0 || sc.end_to_end_ms < c->skew_fastest.end_to_end_ms)
+            c->skew_fastest = sc;
+        if (n == 0 || sc.size_bytes < c->skew_smallest.size_bytes)
+            c->skew_smallest = sc;
+        if (n == 0 || sc.size_bytes > c->skew_largest.size_bytes)
+            c->skew_largest = sc;
+        n++;
+    }
+    if (n) {
+        c->skew_id = pd->id;
+        c->skew_n = n;
+    }
+}
+
+void chk_skew_stats(struct runtime *rt, struct weir_run_stats *st)
+{
+    const struct coordinator *c = rt->chk.coord;
+    if (!c || !c->skew_id)
+        return;
+    st->skew_checkpoint_id = c->skew_id;
+    st->skew_subtasks = c->skew_n;
+    st->skew_slowest = c->skew_slowest;
+    st->skew_fastest = c->skew_fastest;
+    st->skew_smallest = c->skew_smallest;
+    st->skew_largest = c->skew_largest;
+}

@@ -294,72 +294,6 @@ void chk_note_alignment(struct task *t, uint64_t id, uint64_t align_ns)
         a->align_ns = align_ns;
 }
 
-static void subtask_of(const struct task *t, const struct task_ack *a, uint64_t start_ns,
-                       struct weir_subtask_checkpoint *out)
-{
-    uint64_t end = atomic_load(&a->durable_ns);
-    if (end < a->submit_ns)
-        end = a->submit_ns; /* no state file: its ack ends it */
-    *out = (struct weir_subtask_checkpoint){.subtask = t->subtask,
-                                            .parallelism = t->n_ops ? t->ops[0].ctx.parallelism : 0,
-                                            .end_to_end_ms =
-                                                end > start_ns ? (end - start_ns) / 1000000ull : 0,
-                                            .sync_ms = a->sync_ms,
-                                            .alignment_ms = a->align_ns / 1000000ull,
-                                            .size_bytes = atomic_load(&a->size_bytes)};
-    snprintf(out->task, sizeof out->task, "%s", t->chain_name);
-}
-
-/* Per subtask of completed checkpoint pd, for those that snapshotted it (finished ones are
- * acked by the coordinator, submit_ns 0): the metrics, and the skew (slowest and fastest end
- * to end, smallest and largest state) for the run stats. sync = the snapshot's synchronous
- * part; async = from its hand-over to the io thread until the checkpoint's files were durable
- * and _metadata committed (now). */
-static void note_subtasks(struct runtime *rt, const struct pending *pd, uint64_t now)
-{
-    struct coordinator *c = rt->chk.coord;
-    int n = 0;
-    for (int i = 0; i < rt->n_tasks; i++) {
-        struct task *t = &rt->tasks[i];
-        const struct task_ack *a = &pd->acks[i]; /* every task acked: COMMITTING */
-        if (!a->submit_ns)
-            continue;
-        struct weir_subtask_checkpoint sc;
-        subtask_of(t, a, pd->start_ns, &sc);
-        atomic_store(&t->chk.last_sync_ms, a->sync_ms);
-        atomic_store(&t->chk.last_async_ms, (now - a->submit_ns) / 1000000ull);
-        atomic_store(&t->chk.last_e2e_ms, sc.end_to_end_ms);
-        atomic_store(&t->chk.last_align_ms, sc.alignment_ms);
-        atomic_store(&t->chk.last_size_bytes, sc.size_bytes);
-        if (n == 0 || sc.end_to_end_ms > c->skew_slowest.end_to_end_ms)
-            c->skew_slowest = sc;
-        if (n == 0 || sc.end_to_end_ms < c->skew_fastest.end_to_end_ms)
-            c->skew_fastest = sc;
-        if (n == 0 || sc.size_bytes < c->skew_smallest.size_bytes)
-            c->skew_smallest = sc;
-        if (n == 0 || sc.size_bytes > c->skew_largest.size_bytes)
-            c->skew_largest = sc;
-        n++;
-    }
-    if (n) {
-        c->skew_id = pd->id;
-        c->skew_n = n;
-    }
-}
-
-void chk_skew_stats(struct runtime *rt, struct weir_run_stats *st)
-{
-    const struct coordinator *c = rt->chk.coord;
-    if (!c || !c->skew_id)
-        return;
-    st->skew_checkpoint_id = c->skew_id;
-    st->skew_subtasks = c->skew_n;
-    st->skew_slowest = c->skew_slowest;
-    st->skew_fastest = c->skew_fastest;
-    st->skew_smallest = c->skew_smallest;
-    st->skew_largest = c->skew_largest;
-}
-
 /* Tells the run's caller (weir_run_opts.on_checkpoint) that checkpoint pd ended. */
 /* A settled checkpoint to the REST statistics (history.c) and to the run's on_checkpoint. */
 static void report(struct runtime *rt, const struct pending *pd, bool completed,
@@ -432,10 +366,13 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         if (!pd->savepoint)
             atomic_store(&cs->last_checkpoint_id, pd->id);
         atomic_fetch_add(&cs->completed, 1);
-        c->consecutive_failed = 0;
-        note_subtasks(rt, pd, now);
+        if (!pd->savepoint)
+            c->consecutive_failed = 0;
+        chk_note_subtasks(rt, pd, now);
         if (chk_test_hooks && chk_test_hooks->checkpoint_completed && !pd->savepoint)
             chk_test_hooks->checkpoint_completed(pd->id);
+        if (!pd->savepoint)
+            chk_claim_completed(rt);
         /* release: pairs with the acquire load in chk_notify */
         atomic_store_explicit(&rt->chk.completed_id, pd->id, memory_order_release);
         rt_wake_workers(rt); /* sleeping sinks commit now, not at their next timeout */
@@ -445,6 +382,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
         for (int i = 0; i < rt->n_tasks; i++)
             if (task_finished(&rt->tasks[i]))
                 chk_notify(&rt->tasks[i]);
+        if (pd->stop)
+            chk_stop_settled(rt, pd->savepoint, NULL);
         return;
     }
     pd->state = P_FAILED;
@@ -455,13 +394,16 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
                 pd->savepoint ? "savepoint" : "checkpoint", pd->id);
         report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0,
                "cancelled: the job is stopping");
+        if (pd->stop)
+            chk_stop_settled(rt, NULL, "cancelled: the job is stopping");
         if (pd->trigger[0])
             rest_request_settled(rt->job, pd->trigger, NULL, "cancelled: the job is stopping");
         return;
     }
     atomic_fetch_add(&cs->failed, 1);
     /* A savepoint that fails does not count against tolerable-failed-checkpoints, as
-     * Flink's do not: a person asked for it, and the job's own checkpoints go on. */
+     * Flink's do not: a person asked for it, and the job's own checkpoints go on (a stop
+     * whose savepoint fails leaves the job running). */
     if (!pd->savepoint)
         c->consecutive_failed++;
     /* An expiry says which timeout ran out, not the errno it was aborted with. */
@@ -474,6 +416,8 @@ static void settle(struct runtime *rt, struct pending *pd, int status)
     chk_log(rt, "%s %" PRIu64 " %s%s", pd->savepoint ? "savepoint" : "checkpoint", pd->id,
             status == -ETIMEDOUT ? "" : "failed: ", why);
     report(rt, pd, false, (now - pd->start_ns) / 1000000ull, 0, why);
+    if (pd->stop)
+        chk_stop_settled(rt, NULL, why);
     if (pd->trigger[0])
         rest_request_settled(rt->job, pd->trigger, NULL, why);
     if (!pd->savepoint && c->consecutive_failed > c->tolerable) {
@@ -504,6 +448,7 @@ struct request {
     char trigger[33];
     bool savepoint;
     char *dir; /* NULL: state.savepoints.dir */
+    bool stop, drain; /* a stop-with-savepoint's (stop.c), and whether it drains */
 };
 
 static int begin_savepoint(struct runtime *rt, struct pending *pd, const char *target)
@@ -552,6 +497,12 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint, const stru
         char why[4200]; /* a savepoint's cause names its path */
         snprintf(why, sizeof why, "%s%s%s", pd->savepoint ? pd->savepoint : "",
                  pd->savepoint ? ": " : "", strerror(-rc));
+        if (rq && rq->stop) {
+            char stop_why[4300];
+            snprintf(stop_why, sizeof stop_why, "savepoint %" PRIu64 " could not start: %s", id,
+                     why);
+            chk_stop_settled(rt, NULL, stop_why);
+        }
         if (rq)
             rest_request_settled(rt->job, rq->trigger, NULL, why);
         atomic_fetch_add(&rt->job->chk.failed, 1);
@@ -567,15 +518,45 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint, const stru
     atomic_fetch_add(&rt->job->chk.in_progress, 1);
     chk_history_triggered(rt, pd);
     ack_finished_tasks(rt, pd);
+    if (rq && rq->stop) { /* the trigger's release store below publishes them (stop.c) */
+        pd->stop = true;
+        c->stop_id = id;
+        atomic_store_explicit(&rt->chk.stop_drain, rq->drain, memory_order_relaxed);
+        atomic_store_explicit(&rt->chk.stop_id, id, memory_order_relaxed);
+    }
     /* release: pairs with the sources' acquire load in chk_source_trigger */
     atomic_store_explicit(&rt->chk.trigger, id, memory_order_release);
     rt_wake_workers(rt); /* idle sources inject the barrier now */
+}
+
+/* A stop-with-savepoint (weir_job_stop_with_savepoint), else a REST request, a stop
+ * included (POST /jobs/:jobid/stop), taken into rq. */
+static bool take_request(struct runtime *rt, struct request *rq)
+{
+    if (chk_stop_take(rt, &rq->dir, &rq->drain))
+        return rq->savepoint = rq->stop = true;
+    if (!rest_request_take(rt->job, rq->trigger, &rq->savepoint, &rq->dir, &rq->stop,
+                           &rq->drain))
+        return false;
+    if (rq->stop && chk_stop_claim(rt->job, rq->dir, rq->drain) < 0) {
+        rest_request_settled(rt->job, rq->trigger, NULL, "a stop-with-savepoint is in progress");
+        free(rq->dir);
+        rq->dir = NULL;
+        return false;
+    }
+    return true;
 }
 
 void chk_tick(struct runtime *rt)
 {
     struct coordinator *c = rt->chk.coord;
     if (!chk_enabled(rt)) {
+        char *d = NULL;
+        bool drain;
+        if (chk_stop_take(rt, &d, &drain))
+            chk_stop_settled(rt, NULL, "the job takes no checkpoints; set "
+                                       "execution.checkpointing.interval");
+        free(d);
         if (atomic_exchange(&rt->job->savepoint_requested, 0))
             chk_log(rt, "savepoint not taken: the job takes no checkpoints; set "
                         "execution.checkpointing.interval");
@@ -632,16 +613,18 @@ void chk_tick(struct runtime *rt)
     if (atomic_load(&rt->job->cancel))
         return; /* stopping: sources end early, and a checkpoint now would record them as
                  * finished; nothing new starts (what is in flight was aborted above) */
+    if (c->stop_id || atomic_load(&rt->chk.stopped))
+        return; /* the sources halt after the stop's barrier: nothing else could complete */
     if (atomic_load(&rt->job->savepoint_requested) && c->n_pending == 0 &&
         !atomic_load(&rt->failed)) {
         atomic_store(&rt->job->savepoint_requested, 0);
         trigger(rt, now, true, NULL);
         return;
     }
-    /* asked for over REST: one at a time, as the savepoints of kill -USR1 */
-    struct request rq;
-    if (c->n_pending == 0 && !atomic_load(&rt->failed) &&
-        rest_request_take(rt->job, rq.trigger, &rq.savepoint, &rq.dir)) {
+    /* a stop-with-savepoint, or asked for over REST: one at a time, as the savepoints of
+     * kill -USR1 */
+    struct request rq = {0};
+    if (c->n_pending == 0 && !atomic_load(&rt->failed) && take_request(rt, &rq)) {
         trigger(rt, now, rq.savepoint, &rq);
         free(rq.dir);
         return;
@@ -668,6 +651,10 @@ int chk_final(struct runtime *rt)
         chk_tick(rt);
         struct timespec ts = {0, FINAL_SETTLE_POLL_NS};
         nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&rt->chk.stopped)) { /* a stop's savepoint completed meanwhile: it ends */
+        chk_stop_commit(rt);
+        return 0;
     }
     uint64_t id = chk_next_id(rt);
     struct pending *pd = pending_new(rt, id);
@@ -767,6 +754,8 @@ void chk_free(struct runtime *rt)
         if (unsettled && pd->start_ns)
             chk_history_settled(rt, pd, done, (now_ns() - pd->start_ns) / 1000000ull, 0,
                                 done ? NULL : "cancelled: the job stopped");
+        if (unsettled && pd->stop)
+            chk_stop_settled(rt, NULL, "the job stopped or failed before the savepoint completed");
         if (unsettled && pd->trigger[0])
             rest_request_settled(rt->job, pd->trigger, NULL,
                                  done ? NULL : "cancelled: the job stopped");
@@ -783,6 +772,7 @@ void chk_free(struct runtime *rt)
         pending_free(rt, pd);
     }
     free(c->live);
+    free(c->claimed);
     weir_storage_close(c->storage);
     free(c);
     rt->chk.coord = NULL;

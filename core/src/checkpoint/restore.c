@@ -591,6 +591,8 @@ int chk_restore_open(struct runtime *rt, char *err, size_t errlen)
         }
     }
     rc = check_checkpoint(rt, r, err, errlen);
+    if (rc == 0)
+        rc = chk_claim_open(rt, r, err, errlen);
     if (rc < 0) {
         weir_restore_close(r);
         return rc;

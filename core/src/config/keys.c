@@ -359,6 +359,12 @@ const struct weir_config_key weir_config_keys[] = {
       .aliases = { "execution.checkpointing.savepoint-dir" },
       .doc = "Default directory of savepoints when a trigger names none; empty: a path must "
              "be given." },
+    { .name = "execution.savepoint-restore-mode", .type = WEIR_CONFIG_ENUM, .def = "NO_CLAIM",
+      .words = "NO_CLAIM|CLAIM|LEGACY",
+      .aliases = { "execution.state-recovery.claim-mode" },
+      .doc = "Who owns a checkpoint or savepoint restored by path: NO_CLAIM leaves it to you "
+             "(never deleted nor changed); CLAIM gives it to the job, which deletes it once "
+             "subsumed; LEGACY is NO_CLAIM." },
 
     /* ---- sinks */
     { .name = "sink.file.overwrite", .type = WEIR_CONFIG_BOOL, .def = "false",

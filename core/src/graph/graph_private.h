@@ -6,6 +6,7 @@
 #ifndef WEIR_GRAPH_H
 #define WEIR_GRAPH_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -84,6 +85,18 @@ struct chk_stats {
     struct chk_history *history;     /* the REST API's statistics (checkpoint/history.c) */
 };
 
+/* A stop-with-savepoint (checkpoint/stop.c), under lock: asked for by any thread, taken and
+ * settled by the control thread. */
+struct job_stop {
+    pthread_mutex_t lock;
+    enum weir_stop_state state;
+    bool running; /* weir_job_run is running */
+    bool taken;   /* its savepoint is triggered */
+    bool drain;
+    char *dir;    /* NULL: state.savepoints.dir */
+    char *result; /* the savepoint's path, or why it failed */
+};
+
 struct weir_job {
     struct chk_stats chk;
     char *name;
@@ -94,6 +107,7 @@ struct weir_job {
     char *error; /* first builder error (sticky) */
     _Atomic int cancel;
     _Atomic int savepoint_requested;
+    struct job_stop stop;
     struct runtime *rt;    /* while running */
     struct job_live *live; /* while weir_job_run runs: what the REST API reads (run.c) */
 };

@@ -69,6 +69,7 @@ weir_job *weir_job_new(const char *name)
         free(job);
         return NULL;
     }
+    pthread_mutex_init(&job->stop.lock, NULL);
     return job;
 }
 
@@ -98,6 +99,9 @@ void weir_job_free(weir_job *job)
     free(job->nodes);
     free(job->streams);
     free(job->error);
+    free(job->stop.dir);
+    free(job->stop.result);
+    pthread_mutex_destroy(&job->stop.lock);
     free(job->name);
     free(job);
 }

@@ -6,6 +6,9 @@
  *                                            triggerId} -> 202 {"request-id"}
  *   GET   /jobs/:jobid/savepoints/:triggerid  {"status": {"id": IN_PROGRESS | COMPLETED},
  *                                            "operation": {"location"} | {"failure-cause"}}
+ *   POST  /jobs/:jobid/stop                  {targetDirectory, drain, formatType, triggerId}
+ *                                            -> 202 {"request-id"}: stop-with-savepoint, its
+ *                                            status at GET /jobs/:jobid/savepoints/:triggerid
  *   POST  /jobs/:jobid/checkpoints           {checkpointType, triggerId} -> 202 (Flink 1.19)
  *   GET   /jobs/:jobid/checkpoints/:triggerid {"status", "operation": {"checkpointId"} |
  *                                            {"failureCause"}}
@@ -37,6 +40,8 @@
 
 static const char *const SAVEPOINT_FIELDS[] = {"target-directory", "cancel-job", "formatType",
                                                "triggerId", NULL};
+static const char *const STOP_FIELDS[] = {"targetDirectory", "drain", "formatType", "triggerId",
+                                          NULL};
 static const char *const CHECKPOINT_FIELDS[] = {"checkpointType", "triggerId", NULL};
 
 /* ---- triggers -------------------------------------------------------------------- */
@@ -241,6 +246,39 @@ int rest_post_savepoint(struct job_live *l, struct rest_call *c, json_t **doc)
     return accepted(t, doc);
 }
 
+/* Flink's stop-with-savepoint: the savepoint's status as any savepoint's; once complete the
+ * job ends FINISHED. A savepoint that fails leaves the job running, as Flink's. */
+int rest_post_stop(struct job_live *l, struct rest_call *c, json_t **doc)
+{
+    const char *dir, *format, *chosen;
+    bool drain;
+    int rc = only_fields(c, STOP_FIELDS, doc);
+    if (rc == 0)
+        rc = opt_string(c, "targetDirectory", &dir, doc);
+    if (rc == 0)
+        rc = opt_bool(c, "drain", &drain, doc);
+    if (rc == 0)
+        rc = opt_string(c, "formatType", &format, doc);
+    if (rc == 0)
+        rc = opt_trigger_id(c, &chosen, doc);
+    if (rc != 0)
+        return rc;
+    if (format && strcmp(format, "CANONICAL") != 0 && strcmp(format, "NATIVE") != 0)
+        return rest_errors(doc, 400,
+                           "Bad request: formatType '%s' is not CANONICAL or NATIVE.", format);
+    if (dir && !*dir)
+        return rest_errors(doc, 400, "Bad request: targetDirectory is empty.");
+    struct rest_trigger *t;
+    rc = new_trigger(l, chosen, true, &t, doc);
+    if (rc == 1 || rc != 0)
+        return rc == 1 ? accepted(t, doc) : rc;
+    t->stop = true;
+    t->drain = drain;
+    if (dir && !(t->dir = strdup(dir)))
+        return -ENOMEM;
+    return accepted(t, doc);
+}
+
 int rest_post_checkpoint(struct job_live *l, struct rest_call *c, json_t **doc)
 {
     const char *type, *chosen;
@@ -343,7 +381,8 @@ int rest_get_watermarks(struct job_live *l, struct rest_call *c, json_t **doc)
 
 /* ---- the coordinator's side (control thread) -------------------------------------- */
 
-bool rest_request_take(weir_job *job, char *trigger, bool *savepoint, char **dir)
+bool rest_request_take(weir_job *job, char *trigger, bool *savepoint, char **dir, bool *stop,
+                       bool *drain)
 {
     struct job_live *l = job->live;
     bool got = false;
@@ -357,6 +396,8 @@ bool rest_request_take(weir_job *job, char *trigger, bool *savepoint, char **dir
         t->taken = got = true;
         memcpy(trigger, t->id, sizeof t->id);
         *savepoint = t->savepoint;
+        *stop = t->stop;
+        *drain = t->drain;
         *dir = t->dir ? strdup(t->dir) : NULL;
         if (t->dir && !*dir) {
             trigger_fail(t, strerror(ENOMEM));

@@ -52,6 +52,7 @@ int rest_vertex_find(const struct job_live *l, const struct rest_call *c, json_t
 
 /* rest_ops.c */
 int rest_post_savepoint(struct job_live *l, struct rest_call *c, json_t **doc);
+int rest_post_stop(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_get_savepoint(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_post_checkpoint(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_get_checkpoint_trigger(struct job_live *l, struct rest_call *c, json_t **doc);

@@ -42,6 +42,7 @@ static const struct endpoint ROUTES[] = {
     {"GET", "/jobs/:jobid/checkpoints/:triggerid", rest_get_checkpoint_trigger},
     {"POST", "/jobs/:jobid/savepoints", rest_post_savepoint},
     {"GET", "/jobs/:jobid/savepoints/:triggerid", rest_get_savepoint},
+    {"POST", "/jobs/:jobid/stop", rest_post_stop},
     {"GET", "/jobs/:jobid/vertices/:vertexid", rest_get_vertex},
     {"GET", "/jobs/:jobid/vertices/:vertexid/watermarks", rest_get_watermarks},
 };

@@ -124,10 +124,11 @@ static void run_workers(struct runtime *rt, uint64_t t0)
         }
     }
     uint64_t last_progress = 0;
-    /* acquire: pairs with the release increment of n_done in task_step and
-     * the release store of failed in rt_fail */
+    /* acquire: pairs with the release increment of n_done in task_step, the
+     * release store of failed in rt_fail and that of stopped in chk_stop_settled */
     while (atomic_load_explicit(&rt->n_done, memory_order_acquire) < rt->n_tasks &&
-           !atomic_load_explicit(&rt->failed, memory_order_acquire)) {
+           !atomic_load_explicit(&rt->failed, memory_order_acquire) &&
+           !atomic_load_explicit(&rt->chk.stopped, memory_order_acquire)) {
         struct timespec ts = {0, CONTROL_TICK_NS};
         nanosleep(&ts, NULL);
         chk_tick(rt);
@@ -142,9 +143,12 @@ static void run_workers(struct runtime *rt, uint64_t t0)
         poke(NULL, &rt->workers[w]);
         pthread_join(rt->workers[w].thread, NULL);
     }
-    /* A bounded job that ran to its end takes a final checkpoint, so that
-     * what its exactly-once sinks staged is committed. */
-    if (!atomic_load(&rt->failed) && !atomic_load(&rt->job->cancel)) {
+    /* A job stopped with a savepoint commits it and ends there (checkpoint/stop.c). A
+     * bounded job that ran to its end takes a final checkpoint, so that what its
+     * exactly-once sinks staged is committed. */
+    if (atomic_load(&rt->chk.stopped) && !atomic_load(&rt->failed)) {
+        chk_stop_commit(rt);
+    } else if (!atomic_load(&rt->failed) && !atomic_load(&rt->job->cancel)) {
         int frc = chk_final(rt);
         if (frc < 0)
             rt_fail(rt, "final checkpoint failed: %s", strerror(-frc));
@@ -278,6 +282,7 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         restart_strategy_free(&rs);
         return lrc;
     }
+    chk_stop_run(job, true); /* weir_job_stop_with_savepoint is served from here on */
     bool checkpointing = weir_config_get_duration_ms(cfg, "execution.checkpointing.interval") > 0;
     struct weir_run_opts o = *opts;
     struct weir_run_stats st = {0};
@@ -316,6 +321,7 @@ int weir_job_run(weir_job *job, struct weir_config *cfg, const struct weir_run_o
         err[0] = 0;
     }
     restart_strategy_free(&rs);
+    chk_stop_run(job, false);
     rest_live_state(job, rc < 0                      ? JOB_FAILED
                          : atomic_load(&job->cancel) ? JOB_CANCELED
                                                      : JOB_FINISHED);

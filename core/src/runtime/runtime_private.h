@@ -274,6 +274,7 @@ struct weir_rest_server;
 struct rest_trigger {
     char id[33];
     bool savepoint, cancel_job;
+    bool stop, drain; /* POST /jobs/:jobid/stop: a stop-with-savepoint (checkpoint/stop.c) */
     bool taken;  /* the coordinator has it (rest_request_take) */
     bool done;   /* COMPLETED: location (savepoint) or cause (failed) says how */
     char *dir;   /* target-directory; NULL: state.savepoints.dir */
@@ -323,10 +324,12 @@ void rest_live_exception(weir_job *job, const char *msg);
 /* rest_ops.c, control thread (the coordinator, chk_tick): the savepoints and checkpoints
  * asked for over REST. rest_request_take hands over the oldest not yet taken (true), its
  * trigger id in trigger (33 bytes), its target directory in *dir (malloc'd, NULL: the
- * configured one); rest_request_started says which checkpoint id it became, and
+ * configured one), and whether it is a stop-with-savepoint that drains or not in *stop and
+ * *drain; rest_request_started says which checkpoint id it became, and
  * rest_request_settled how it ended: location on success, cause (one line) on failure. A
  * cancel-job savepoint that completes cancels the job there. */
-bool rest_request_take(weir_job *job, char *trigger, bool *savepoint, char **dir);
+bool rest_request_take(weir_job *job, char *trigger, bool *savepoint, char **dir, bool *stop,
+                       bool *drain);
 void rest_request_started(weir_job *job, const char *trigger, uint64_t id);
 void rest_request_settled(weir_job *job, const char *trigger, const char *location,
                           const char *cause);

@@ -96,6 +96,70 @@ static int task_finish(struct task *t)
     return 0;
 }
 
+/* Stop-with-savepoint (checkpoint/stop.c): 1 once this source took the stop's barrier (it
+ * emits nothing more unless the savepoint fails); with drain, the maximal watermark goes out
+ * just before the barrier, so every event-time window fires into the savepoint's output. */
+static int source_stopping(struct task *t)
+{
+    /* acquire: pairs with the release store of trigger in the coordinator's trigger(), made
+     * after its stores of stop_id and stop_drain */
+    uint64_t trig = atomic_load_explicit(&t->rt->chk.trigger, memory_order_acquire);
+    uint64_t stop = atomic_load_explicit(&t->rt->chk.stop_id, memory_order_relaxed);
+    if (!stop)
+        return 0;
+    if (t->chk.last_chk >= stop)
+        return 1;
+    if (trig >= stop && !t->chk.stop_drained &&
+        atomic_load_explicit(&t->rt->chk.stop_drain, memory_order_relaxed)) {
+        align_leave(t);
+        int rc = weir_emit_watermark(&t->ops[0].emit, INT64_MAX);
+        if (rc < 0)
+            return task_fail_rc(t, &t->ops[0], rc);
+        t->chk.stop_drained = true;
+    }
+    return 0;
+}
+
+/* task_step of a source: one batch from its source function. */
+static int source_step(struct task *t)
+{
+    struct op_inst *src = &t->ops[0];
+    if (t->restored_finished || atomic_load_explicit(&t->rt->job->cancel, memory_order_relaxed))
+        return task_finish(t) < 0 ? 0 : 1;
+    if (source_stopping(t) != 0) /* halted after the stop's barrier (or failed) */
+        return 0;
+    int crc = chk_source_trigger(t);
+    if (crc < 0)
+        return task_fail_rc(t, src, crc), 0;
+    if (source_stopping(t) != 0) /* it just took the stop's barrier: nothing after it */
+        return 0;
+    if (t->wms) {
+        int rc = source_time(t);
+        if (rc < 0)
+            return task_fail_rc(t, src, rc), 0;
+        if (rc == 1)
+            return 0; /* paused by watermark alignment */
+    }
+    /* Ask the source for no more than fits: with records of the average
+     * size seen so far (one per emitted record, fan-out aside). */
+    uint64_t room = task_room(t);
+    uint64_t avg = t->n_out_bytes_recs ? t->n_out_bytes / t->n_out_bytes_recs : 64;
+    uint64_t fit = room / (avg ? avg : 1);
+    if (fit == 0)
+        return -1;
+    uint32_t max = fit < SOURCE_BATCH ? (uint32_t)fit : SOURCE_BATCH;
+    uint32_t emitted = 0;
+    int rc = src->node->src->poll(&src->ctx, src->state, &src->emit, max, &emitted);
+    src->records += emitted;
+    if (rc < 0)
+        return task_fail_rc(t, src, rc), 0;
+    if (rc == WEIR_SOURCE_DONE) {
+        task_finish(t);
+        return 1;
+    }
+    return emitted ? (int)emitted : 0;
+}
+
 /* Processes a channel's buffer from c->off. Returns the data records processed,
  * or < 0. Stops early, leaving c->off at the next record, when a barrier
  * blocks the channel. */
@@ -250,39 +314,8 @@ int task_step(struct task *t)
         atomic_fetch_add_explicit(&t->rt->n_done, 1, memory_order_acq_rel);
         return 1;
     }
-    if (t->is_source) {
-        struct op_inst *src = &t->ops[0];
-        if (t->restored_finished || atomic_load_explicit(&t->rt->job->cancel, memory_order_relaxed))
-            return task_finish(t) < 0 ? 0 : 1;
-        int crc = chk_source_trigger(t);
-        if (crc < 0)
-            return task_fail_rc(t, src, crc), 0;
-        if (t->wms) {
-            int rc = source_time(t);
-            if (rc < 0)
-                return task_fail_rc(t, src, rc), 0;
-            if (rc == 1)
-                return 0; /* paused by watermark alignment */
-        }
-        /* Ask the source for no more than fits: with records of the average
-         * size seen so far (one per emitted record, fan-out aside). */
-        uint64_t room = task_room(t);
-        uint64_t avg = t->n_out_bytes_recs ? t->n_out_bytes / t->n_out_bytes_recs : 64;
-        uint64_t fit = room / (avg ? avg : 1);
-        if (fit == 0)
-            return -1;
-        uint32_t max = fit < SOURCE_BATCH ? (uint32_t)fit : SOURCE_BATCH;
-        uint32_t emitted = 0;
-        int rc = src->node->src->poll(&src->ctx, src->state, &src->emit, max, &emitted);
-        src->records += emitted;
-        if (rc < 0)
-            return task_fail_rc(t, src, rc), 0;
-        if (rc == WEIR_SOURCE_DONE) {
-            task_finish(t);
-            return 1;
-        }
-        return emitted ? (int)emitted : 0;
-    }
+    if (t->is_source)
+        return source_step(t);
     /* Round robin over the channels, one buffer each, until the budget is spent
      * or no channel has a buffer ready. */
     uint32_t done = 0;

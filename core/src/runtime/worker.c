@@ -91,8 +91,10 @@ void *worker_main(void *arg)
 
     w->now_ns = now_ns();
     int idle = 0;
-    /* acquire: pairs with the release store of failed in rt_fail */
-    while (!atomic_load_explicit(&rt->failed, memory_order_acquire) && !worker_finished(w)) {
+    /* acquire: pairs with the release stores of failed in rt_fail and of stopped in
+     * chk_stop_settled (a job stopped with a savepoint: the control thread commits it) */
+    while (!atomic_load_explicit(&rt->failed, memory_order_acquire) &&
+           !atomic_load_explicit(&rt->chk.stopped, memory_order_acquire) && !worker_finished(w)) {
         if (worker_pass(w) > 0) {
             idle = 0;
             continue;

@@ -140,6 +140,11 @@ const char *weir_storage_job_dir(const weir_storage *s);
 /* One more than the largest checkpoint id found on disk or begun: the id to use next so
  * that a restarted job never reuses the directory of an older attempt. */
 uint64_t weir_storage_next_id(const weir_storage *s);
+/* Keeps retained checkpoint id of this directory for good (a run restored it with
+ * execution.savepoint-restore-mode NO_CLAIM: it is not this run's to delete): retention
+ * deletes neither it nor the shared files it lists, and it does not count against
+ * num-retained. -ENOENT when id is not a retained checkpoint here. */
+int weir_storage_protect(weir_storage *s, uint64_t id);
 
 /* "ready", "broken" (the io thread hit an error it cannot recover from, e.g. io_uring
  * itself failing: every later checkpoint fails with it) or "closing". */

@@ -186,8 +186,14 @@ void retention_run(struct weir_storage *s, uint64_t new_id)
     uint64_t *keep = NULL, *ids = NULL;
     size_t nkeep = 0, nids = 0;
     pthread_mutex_lock(&s->lock);
-    while (s->nret > (size_t)s->num_retained)
-        retained_drop_at(s, 0);
+    /* the oldest go, the protected one (weir_storage_protect) aside */
+    bool prot = s->protected_id && retained_has(s, s->protected_id);
+    for (size_t i = 0; s->nret - prot > (size_t)s->num_retained;) {
+        if (s->ret[i].id == s->protected_id)
+            i++;
+        else
+            retained_drop_at(s, i);
+    }
     size_t cnt = s->nret;
     for (struct weir_ckpt *c = s->cks; c; c = c->next)
         cnt++;
@@ -220,6 +226,16 @@ void retention_run(struct weir_storage *s, uint64_t new_id)
     if (s->remote && keep)
         remote_retain(s, new_id, keep, nkeep);
     free(keep);
+}
+
+int weir_storage_protect(weir_storage *s, uint64_t id)
+{
+    pthread_mutex_lock(&s->lock);
+    bool has = retained_has(s, id);
+    if (has)
+        s->protected_id = id;
+    pthread_mutex_unlock(&s->lock);
+    return has ? 0 : -ENOENT;
 }
 
 /* Removes what a failed checkpoint left on disk. */

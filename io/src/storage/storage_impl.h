@@ -222,6 +222,7 @@ struct weir_storage {
     struct reg_ent **reg;
     size_t reg_buckets, reg_count;
     uint64_t max_id;
+    uint64_t protected_id; /* weir_storage_protect's, 0: none (retention.c) */
 
     /* io thread */
     pthread_t thread;
