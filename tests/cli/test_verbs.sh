@@ -3,8 +3,9 @@
 # `weir savepoint` prints the location and `weir run -s` restores from it; `weir checkpoint`
 # takes one that GET /jobs/:id/checkpoints then shows; a savepoint into a directory that
 # cannot be written reports the cause, exits 1 and leaves the job running; -m reaches the
-# job without the registry; a job behind rest.auth.token-file is refused without the token
-# and served with WEIR_REST_TOKEN or -D rest.auth.token-file; `weir cancel` ends the job.
+# job without the registry; `weir stop` ends the job with a savepoint and prints it; a job
+# behind rest.auth.token-file is refused without the token and served with WEIR_REST_TOKEN or
+# -D rest.auth.token-file; `weir cancel` ends the job.
 set -u
 : "${WEIR:?}" "${WEIR_SRC:?}"
 . "$WEIR_SRC/tests/support/tap.sh" cli_verbs
@@ -80,6 +81,21 @@ sp_id=${P##*-}
 "$WEIR" run "${Q[@]}" -s "$P" window-count --records 6000 --rate 6000 "$T/out2" >"$T/o" 2>"$T/e"; rc=$?
 [ $rc -eq 0 ] && grep -q "restored from $sp_id, " "$T/e" \
   && ok "weir run -s PATH restores from the savepoint weir savepoint printed" || bad "restore from $P (rc=$rc)" "$T/e"
+
+# --- stop: the savepoint's location is printed although the job, and its REST API, end at
+# once; five times, as that end races the client's poll ---
+stopped=0
+for i in 1 2 3 4 5; do
+  start_job "$T/stop$i" || { bad "stop: job $i registers" "$T/job.err"; continue; }
+  drain=(); [ $i -eq 5 ] && drain=(--drain)
+  "$WEIR" stop "${drain[@]}" --savepointPath "$T/stopsp$i" "${ID:0:10}" >"$T/o" 2>"$T/e"; src=$?
+  wait_gone $JOB
+  P=$(sed -n 's/^Savepoint completed. Path: //p' "$T/o")
+  if [ $src -eq 0 ] && [ $rc -eq 0 ] && grep -q "^Suspending job \"$ID\" with a savepoint.$" "$T/o" && [ -e "$P/_metadata" ] \
+     && [ "${P#"$T/stopsp$i/"}" != "$P" ] && grep -q 'weir: job window-count finished' "$T/job.err"; then
+    stopped=$((stopped + 1)); else bad "stop $i ${drain[*]} (rc=$src, weir run's $rc)" "$T/e"; fi
+done
+[ $stopped -eq 5 ] && ok "stop [--drain] --savepointPath DIR JOBID prints the savepoint and the job finishes (5 of 5)"
 
 # --- a job behind a bearer token ---
 printf 's3cret-token\n' >"$T/token"

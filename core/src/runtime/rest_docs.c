@@ -729,6 +729,8 @@ void rest_live_stop(weir_job *job)
     struct job_live *l = job->live;
     if (!l)
         return;
+    if (l->srv)
+        rest_triggers_linger(l);
     weir_rest_server_stop(l->srv); /* no request runs after this */
     job->live = NULL;
     rest_triggers_free(l);

@@ -25,11 +25,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <weir/config.h>
 
@@ -59,6 +61,26 @@ void rest_triggers_free(struct job_live *l)
     for (int i = 0; i < l->n_triggers; i++)
         trigger_clear(&l->triggers[i]);
     l->n_triggers = 0;
+}
+
+/* Whether a trigger that ended the job (a stop, a cancel-job savepoint) is settled and no GET
+ * has reported it yet. */
+static bool unreported_end(struct job_live *l)
+{
+    pthread_mutex_lock(&l->lock);
+    bool any = false;
+    for (int i = 0; i < l->n_triggers; i++) {
+        const struct rest_trigger *t = &l->triggers[i];
+        any |= t->done && !t->cause && (t->stop || t->cancel_job) && !t->reported;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return any;
+}
+
+void rest_triggers_linger(struct job_live *l)
+{
+    for (int waited_ms = 0; waited_ms < REST_LINGER_MS && unreported_end(l); waited_ms += 10)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
 }
 
 static struct rest_trigger *trigger_find(struct job_live *l, const char *id)
@@ -329,6 +351,7 @@ static int status_doc(struct job_live *l, struct rest_call *c, bool savepoint, j
         op = json_pack("{s:I}", "checkpointId", (json_int_t)t->checkpoint_id);
     *doc = json_pack("{s:{s:s},s:o}", "status", "id", t->done ? "COMPLETED" : "IN_PROGRESS",
                      "operation", op);
+    t->reported = t->done;
     return 200;
 }
 

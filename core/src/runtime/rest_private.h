@@ -60,5 +60,11 @@ int rest_patch_job(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_get_watermarks(struct job_live *l, struct rest_call *c, json_t **doc);
 /* Frees what the triggers hold (rest_live_stop). */
 void rest_triggers_free(struct job_live *l);
+/* The job ends right after a stop's savepoint (or a cancel-job one), and its server with it:
+ * a client polling the trigger (weir stop, Flink's CLI) would find nobody to tell it the
+ * location. rest_live_stop first waits, up to REST_LINGER_MS, until a GET has reported every
+ * such settled trigger. */
+#define REST_LINGER_MS 3000
+void rest_triggers_linger(struct job_live *l);
 
 #endif

@@ -277,6 +277,7 @@ struct rest_trigger {
     bool stop, drain; /* POST /jobs/:jobid/stop: a stop-with-savepoint (checkpoint/stop.c) */
     bool taken;  /* the coordinator has it (rest_request_take) */
     bool done;   /* COMPLETED: location (savepoint) or cause (failed) says how */
+    bool reported; /* a GET of its status has answered COMPLETED */
     char *dir;   /* target-directory; NULL: state.savepoints.dir */
     uint64_t checkpoint_id; /* once triggered */
     char *location, *cause;
