@@ -6,6 +6,7 @@
  *   weir jobs
  *   weir inspect [--json] [--key K [--state NAME]] PATH (inspect.h)
  *   weir selftest recovery [-c FILE] [-D key=value]... [--kills N] (selftest.h)
+ *   weir list | savepoint | stop | cancel | checkpoint ... (cli_jobs.h)
  *
  * JOB is a built-in job (weir jobs) or a path to a job shared object exporting
  * weir_job_main, as `flink run` takes a jar. Exit status: 0 when the job
@@ -27,6 +28,7 @@
 #include "bench_nexmark.h"
 #include "builtin_jobs.h"
 #include "cli.h"
+#include "cli_jobs.h"
 #include "inspect.h"
 #include "selftest.h"
 
@@ -42,6 +44,7 @@ static void usage(FILE *out)
         "       weir inspect [--json] [--key K [--state NAME]] PATH\n"
         "       weir bench nexmark --query QUERY --events N [...]   (see --help)\n"
         "       weir selftest recovery [-c FILE] [-D key=value]... [--kills N] [...]\n"
+        "       weir list | savepoint | stop | cancel | checkpoint ...   (see weir list --help)\n"
         "JOB is a built-in job (see `weir jobs`) or a path to a job shared object, with a\n"
         "slash (./job.so). --overwrite lets a fresh run replace the part files of an\n"
         "exactly-once output directory that is not empty (sink.file.overwrite).\n"
@@ -363,12 +366,15 @@ static int cmd_run(int argc, char **argv)
                                  .progress = show_progress,
                                  .progress_arg = &prog,
                                  .restore_from = restore_from,
-                                 .allow_non_restored_state = allow_non_restored};
+                                 .allow_non_restored_state = allow_non_restored,
+                                 .on_rest = cli_jobs_on_rest};
+    cli_jobs_register_name(base);
     struct weir_run_stats st;
     char err[1024];
     cli_watch_signals(job);
     rc = weir_job_run(job, cfg, &opts, &st, err, sizeof err);
     cli_watch_signals(NULL);
+    cli_jobs_unregister();
     int status = 0;
     if (rc < 0) {
         fprintf(stderr, "weir: %s\n", err);
@@ -425,6 +431,9 @@ int main(int argc, char **argv)
         return cmd_selftest(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 1, argv + 1);
+    int rc = cmd_job_verb(argc - 1, argv + 1);
+    if (rc >= 0)
+        return rc;
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

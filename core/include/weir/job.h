@@ -263,6 +263,12 @@ struct weir_run_opts {
      * be thread-safe, cheap, and never go backwards. */
     int64_t (*clock_ms)(void *arg);
     void *clock_arg;
+    /* Called once from the control thread when the job's REST API starts serving
+     * (rest.enabled), with the job id (32 hex digits, as GET /jobs lists it) and the server's
+     * URL ("http://127.0.0.1:8081"): the weir command registers the job there for `weir
+     * list`. NULL: not called. */
+    void (*on_rest)(void *arg, const char *job_id, const char *url);
+    void *on_rest_arg;
 };
 
 /* One subtask's part in a checkpoint (checkpoint skew). */

@@ -497,8 +497,12 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint, const stru
         char why[4200]; /* a savepoint's cause names its path */
         snprintf(why, sizeof why, "%s%s%s", pd->savepoint ? pd->savepoint : "",
                  pd->savepoint ? ": " : "", strerror(-rc));
-        if (rq && rq->stop)
-            chk_stop_settled(rt, NULL, why);
+        if (rq && rq->stop) {
+            char stop_why[4300];
+            snprintf(stop_why, sizeof stop_why, "savepoint %" PRIu64 " could not start: %s", id,
+                     why);
+            chk_stop_settled(rt, NULL, stop_why);
+        }
         if (rq)
             rest_request_settled(rt->job, rq->trigger, NULL, why);
         atomic_fetch_add(&rt->job->chk.failed, 1);

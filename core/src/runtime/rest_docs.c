@@ -183,8 +183,12 @@ static int serve(struct job_live *l, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     char url[320];
-    if (!l->quiet && weir_rest_server_url(l->srv, url, sizeof url) > 0)
+    if (weir_rest_server_url(l->srv, url, sizeof url) <= 0)
+        return 0;
+    if (!l->quiet)
         fprintf(stderr, "weir: rest: %s (job %s)\n", url, l->id);
+    if (l->on_rest)
+        l->on_rest(l->on_rest_arg, l->id, url);
     return 0;
 }
 
@@ -702,6 +706,8 @@ int rest_live_start(weir_job *job, struct weir_config *cfg, const struct weir_ru
     l->job = job;
     l->cfg = cfg;
     l->quiet = opts->quiet;
+    l->on_rest = opts->on_rest;
+    l->on_rest_arg = opts->on_rest_arg;
     l->start_ms = wall_now();
     l->state = JOB_INITIALIZING;
     l->ts[JOB_INITIALIZING] = l->start_ms;

@@ -314,6 +314,8 @@ struct job_live {
     } exceptions[JOB_EXCEPTIONS];
     struct weir_rest_server *srv;
     bool quiet; /* weir_run_opts.quiet: no "weir: rest:" line */
+    void (*on_rest)(void *arg, const char *job_id, const char *url); /* weir_run_opts */
+    void *on_rest_arg;
     bool cancelling; /* PATCH ?mode=cancel came: the job is CANCELLING until it ends */
     int n_triggers;  /* oldest first */
     struct rest_trigger triggers[REST_TRIGGERS];
