@@ -16,25 +16,26 @@
  * complete checkpoint, so they are committed (again, idempotently); every other
  * in-progress or pending file of the subtask holds records after c, which the
  * sources replay, so it is deleted. The part counter continues from the state,
- * so replayed records land in new files.
+ * so replayed records land in new files. What end of input staged is listed by
+ * the first checkpoint after it and every later one (the runtime snapshots a
+ * finished task's operators into each), and committed when one of those
+ * completes. Without checkpointing, files are committed at end of input.
  *
  * At any parallelism (rescale): each subtask's state is one item of union list state
  * (WEIR_STATE_UNION), so every new subtask of p sees the state of every old one. The files
  * named for subtask index k (listed pending ones to commit, unlisted ones to delete) are
  * handled by new subtask k % p alone, so each is committed or deleted exactly once, whatever
  * p was and is; and every new subtask's part counter goes on from the highest counter of all
- * old subtasks, so that no new file takes the name of one an old subtask of its index made. What end of input staged is listed by
- * the first checkpoint after it and every later one (the runtime snapshots a
- * finished task's operators into each), and committed when one of those
- * completes. Without checkpointing, files are committed at end of input.
+ * old subtasks, so that no new file takes the name of one an old subtask of its index made.
  *
  * The directory belongs to one run and its restores. A fresh run (weir_ctx_start) finds it
  * empty, or is refused (-EEXIST, not restarted) unless sink.file.overwrite says to delete
  * the sink's files there first; an in-process retry before any checkpoint deletes what its
  * earlier attempts left; a run resumed with --from-checkpoint latest that finds no complete
  * checkpoint (a process killed before its first) deletes the in-progress and pending files
- * there and refuses committed ones; a restore deletes only the unlisted in-progress
- * and pending files of the subtask indexes it now handles (k % p). "The sink's files" are the names above with its suffix, nothing else.
+ * there and refuses committed ones; a restore deletes only the unlisted in-progress and
+ * pending files of the subtask indexes it now handles (k % p). "The sink's files" are the
+ * names above with its suffix, nothing else.
  *
  * The sink of one subtask (tpc_state_str), over those files:
  *
