@@ -10,7 +10,7 @@
 . "$WEIR_SRC/tests/nexmark_queries/canon.sh"
 
 RESCALE_EVENTS=30000
-RESCALE_RATE=20000 # events/s of the runs that are stopped: 1.5 s each, stopped at 0.3 s
+RESCALE_RATE=10000 # events/s of the runs that are stopped: 3 s each, stopped at about 0.2 s
 
 # rescale_savepoint LOG PID: asks PID for a savepoint once it runs, and kills it with SIGKILL
 # when the savepoint completed; sets sp to the savepoint's path (empty when none completed)
@@ -21,7 +21,7 @@ rescale_savepoint() {
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.01
   done
-  sleep 0.3
+  sleep 0.15
   kill -USR1 "$pid" 2>/dev/null
   for ((i = 0; i < 500; i++)); do
     grep -q "savepoint [0-9]* complete" "$log" && break
