@@ -432,14 +432,17 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
     }
     if (!count)
         return 0; /* a new operator: starts empty */
-    /* a source subtask that had finished finishes again; at another parallelism its splits
-     * went elsewhere (a source without splits finishes by itself) */
-    if (mine && mine->parallelism == p && mine->blob_len == 1 &&
-        *(const char *)mine->blob == BLOB_FINISHED && t->is_source)
-        t->restored_finished = true;
-    int rc = 0;
     enum weir_state_mode mode =
         op->node->src ? op->node->src->state_mode : op->node->op->state_mode;
+    /* A source subtask that had finished finishes again, as its source operator says (the
+     * operators chained behind it finished with it). Not a source with list state: its splits
+     * are dealt again, and what this subtask is dealt may be another's live split (a source
+     * without live splits finishes by itself). */
+    if (mine && mine->parallelism == p && mine->blob_len == 1 &&
+        *(const char *)mine->blob == BLOB_FINISHED && op->node->src &&
+        mode == WEIR_STATE_SAME_PARALLELISM)
+        t->restored_finished = true;
+    int rc = 0;
     if (mode != WEIR_STATE_SAME_PARALLELISM)
         rc = restore_items(rt, r, op, m, mode, err, errlen);
     if (rc < 0)
