@@ -126,7 +126,10 @@ static int header_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_
     return 0;
 }
 
-static int header_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+/* No items (a header is due after any restore, as after open): list state only so that a
+ * restore at another parallelism is not refused. */
+static int header_restore(weir_ctx *ctx, void *state, const struct weir_state_item *items,
+                          size_t n)
 {
     return 0;
 }
@@ -136,7 +139,8 @@ static const struct weir_operator_ops header_ops = {.kind = "csv-header",
                                                     .open = header_open,
                                                     .process = header_process,
                                                     .snapshot = header_snapshot,
-                                                    .restore = header_restore};
+                                                    .state_mode = WEIR_STATE_SPLIT,
+                                                    .restore_items = header_restore};
 
 weir_stream *weir_nexmark_sink_csv(weir_stream *rows, const struct weir_nexmark_query *q,
                                    const char *dir)

@@ -1,7 +1,14 @@
 /*
- * The Nexmark source: subtask i of p emits events i, i + p, i + 2p, ... of the
- * generator (generator.c), paced by rate_limit, and checkpoints the next event
- * number it would emit. See include/nexmark.h for the contract.
+ * The Nexmark source: its events are split into residue classes, split (r, m) holding events
+ * r, r + m, r + 2m, ... of the generator (generator.c), and a fresh run gives subtask i of p
+ * the split (i, p). A subtask emits the events of its splits in order of event number (the
+ * next of whichever split is behind), paced by rate_limit, and checkpoints each split with
+ * the next event number it would emit as one item of split list state (WEIR_STATE_SPLIT).
+ * Restored at another parallelism, a subtask takes over the whole splits dealt to it: at a
+ * lower parallelism one runs several, at a higher one the subtasks beyond the splits have none
+ * and finish at once, so that they do not hold the watermark back. A split's events are the
+ * same whoever runs it, so the output is that of one uninterrupted run. See
+ * include/nexmark.h for the contract.
  *
  * Crash tests make subtasks finish at different times with
  * WEIR_TEST_NEXMARK_FAST_SUBTASK=S:F, read when a subtask opens: with --rate, subtask S
@@ -21,9 +28,17 @@
 #include "nexmark.h"
 #include "nexmark_private.h"
 
+/* Events next, next + stride, ... (the split's checkpointed position and item). */
+struct split {
+    uint64_t next, stride;
+};
+
 struct source {
     struct nexmark_cfg c;
-    uint64_t next, stride, emitted;
+    struct split *splits;
+    size_t n_splits;
+    uint64_t emitted;
+    double fast; /* WEIR_TEST_NEXMARK_FAST_SUBTASK's factor for this subtask */
     double rate; /* this subtask's wall-clock events per second; 0 = unlimited */
     uint64_t start_ns;
     size_t max_size;
@@ -53,6 +68,27 @@ static double fast_factor_for_test(int subtask)
     return f;
 }
 
+/* This subtask's share of rate_limit: that of each split it runs. */
+static void set_rate(struct source *s)
+{
+    s->rate = 0;
+    for (size_t i = 0; i < s->n_splits && s->c.o.rate_limit > 0; i++)
+        s->rate += s->c.o.rate_limit / (double)s->splits[i].stride;
+    s->rate *= s->fast;
+}
+
+/* The split whose next event comes first, NULL when every split has ended. */
+static struct split *next_split(struct source *s)
+{
+    struct split *best = NULL;
+    uint64_t events = s->c.o.events;
+    for (size_t i = 0; i < s->n_splits; i++)
+        if ((!events || s->splits[i].next < events) &&
+            (!best || s->splits[i].next < best->next))
+            best = &s->splits[i];
+    return best;
+}
+
 static int source_open(weir_ctx *ctx, void *state, void *arg)
 {
     struct source *s = state;
@@ -64,10 +100,14 @@ static int source_open(weir_ctx *ctx, void *state, void *arg)
     }
     nexmark_channels_init();
     nexmark_resolve(o, &s->c);
-    s->next = (uint64_t)weir_ctx_subtask(ctx);
-    s->stride = (uint64_t)weir_ctx_parallelism(ctx);
-    s->rate = s->c.o.rate_limit > 0 ? s->c.o.rate_limit / (double)s->stride : 0;
-    s->rate *= fast_factor_for_test(weir_ctx_subtask(ctx));
+    s->splits = malloc(sizeof *s->splits);
+    if (!s->splits)
+        return -ENOMEM;
+    s->splits[0] = (struct split){(uint64_t)weir_ctx_subtask(ctx),
+                                  (uint64_t)weir_ctx_parallelism(ctx)};
+    s->n_splits = 1;
+    s->fast = fast_factor_for_test(weir_ctx_subtask(ctx));
+    set_rate(s);
     s->start_ns = (uint64_t)nexmark_mono_ns();
     s->max_size = weir_nexmark_event_max_size(o);
     /* uint64_t-aligned: the payload is read as the structs it holds */
@@ -87,25 +127,25 @@ static int source_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max,
         if (allowed < n)
             n = allowed;
     }
-    uint64_t events = s->c.o.events;
+    struct split *sp = next_split(s);
     uint32_t i = 0;
-    for (; i < n; i++) {
-        if (weir_ctx_stopping(ctx) || (events && s->next >= events))
+    for (; i < n && sp; i++, sp = next_split(s)) {
+        if (weir_ctx_stopping(ctx))
             break;
-        int size = nexmark_event_at(&s->c, s->next, s->buf, s->max_size);
+        int size = nexmark_event_at(&s->c, sp->next, s->buf, s->max_size);
         if (size < 0 || (size_t)size > s->max_size) {
-            weir_ctx_fail(ctx, "nexmark: event %" PRIu64 " does not fit %zu bytes", s->next,
+            weir_ctx_fail(ctx, "nexmark: event %" PRIu64 " does not fit %zu bytes", sp->next,
                           s->max_size);
             return -EOVERFLOW;
         }
         int rc = weir_emit_copy(out, event_time(s->buf), s->buf, (uint32_t)size);
         if (rc < 0)
             return rc;
-        s->next += s->stride;
+        sp->next += sp->stride;
     }
     s->emitted += i;
     *emitted = i;
-    if ((events && s->next >= events) || weir_ctx_stopping(ctx))
+    if (!sp || weir_ctx_stopping(ctx))
         return WEIR_SOURCE_DONE;
     return WEIR_SOURCE_MORE;
 }
@@ -115,32 +155,50 @@ static void source_close(weir_ctx *ctx, void *state)
     struct source *s = state;
     free(s->buf);
     s->buf = NULL;
+    free(s->splits);
+    s->splits = NULL;
 }
 
-/* Position: the next event number of this subtask, and the stride it steps by. */
+/* Each split that has events left: its next event number and its stride. */
 static int source_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
 {
     struct source *s = state;
-    uint64_t pos[2] = {s->next, s->stride};
-    return out->write(out, pos, sizeof pos);
+    int rc = 0;
+    for (size_t i = 0; i < s->n_splits && rc == 0; i++)
+        if (!s->c.o.events || s->splits[i].next < s->c.o.events)
+            rc = weir_snapshot_write_item(out, &s->splits[i], sizeof s->splits[i]);
+    return rc;
 }
 
-static int source_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+/* The splits dealt to this subtask replace the one it opened with (none: it finishes). */
+static int source_restore(weir_ctx *ctx, void *state, const struct weir_state_item *items,
+                          size_t n)
 {
     struct source *s = state;
-    uint64_t pos[2];
-    int rc = in->read(in, pos, sizeof pos);
-    if (rc < 0)
-        return rc;
-    if (pos[1] != s->stride || pos[0] % s->stride != s->next % s->stride) {
-        /* Another parallelism: the subtasks' positions do not map one to one. */
-        weir_ctx_fail(ctx,
-                      "nexmark source: checkpoint was taken at parallelism %" PRIu64
-                      ", job runs at %" PRIu64 "; restore at the same -p",
-                      pos[1], s->stride);
-        return -EINVAL;
+    struct split *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].len != sizeof *v) {
+            weir_ctx_fail(ctx,
+                          "nexmark source: a split of subtask %" PRIu32 " is %zu bytes, not %zu: "
+                          "a checkpoint of another source under uid \"%s\"?",
+                          items[i].subtask, items[i].len, sizeof *v, weir_ctx_uid(ctx));
+            free(v);
+            return -EINVAL;
+        }
+        memcpy(&v[i], items[i].data, sizeof *v);
+        if (v[i].stride == 0) {
+            weir_ctx_fail(ctx, "nexmark source: a split of subtask %" PRIu32 " has stride 0",
+                          items[i].subtask);
+            free(v);
+            return -EINVAL;
+        }
     }
-    s->next = pos[0];
+    free(s->splits);
+    s->splits = v;
+    s->n_splits = n;
+    set_rate(s);
     return 0;
 }
 
@@ -151,7 +209,8 @@ static const struct weir_source_ops source_ops = {
     .poll = source_poll,
     .close = source_close,
     .snapshot = source_snapshot,
-    .restore = source_restore,
+    .state_mode = WEIR_STATE_SPLIT,
+    .restore_items = source_restore,
 };
 
 weir_stream *weir_source_nexmark(weir_job *job, const char *uid,

@@ -167,6 +167,24 @@ static void key_by_without_function_is_refused(void **state)
     weir_job_free(job);
 }
 
+static int op_pass(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
+{
+    return 0;
+}
+
+/* List state without the hook that takes its items back would be restored into nothing. */
+static void list_state_without_restore_items_is_refused(void **state)
+{
+    static const struct weir_operator_ops split = {
+        .kind = "k", .process = op_pass, .state_mode = WEIR_STATE_SPLIT};
+    weir_job *job = weir_job_new("j");
+    assert_null(weir_sink(weir_source_datagen(job, "gen", &gen), "sink", &split, NULL));
+    assert_string_equal(weir_job_error(job),
+                        "operator \"sink\": state_mode is list state (WEIR_STATE_SPLIT) but it "
+                        "has no restore_items hook to take the items back");
+    weir_job_free(job);
+}
+
 static void key_groups_follow_flink(void **state)
 {
     /* Reference values printed by Flink 2.3.0's own org.apache.flink.util.MathUtils:
@@ -219,6 +237,7 @@ int main(void)
         cmocka_unit_test(parallelism_above_max_parallelism_is_refused),
         cmocka_unit_test(zero_parallelism_is_refused),
         cmocka_unit_test(key_by_without_function_is_refused),
+        cmocka_unit_test(list_state_without_restore_items_is_refused),
         cmocka_unit_test(key_groups_follow_flink),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,26 +22,7 @@ export WEIR_TEST_NEXMARK_FAST_SUBTASK=1:4
 # again, its random kill sooner (tests/support/keep.sh).
 . "$WEIR_SRC/tests/support/keep.sh"
 
-# rows of the committed files in commit order: by subtask, then part number (header rows
-# left out)
-committed_rows() {
-  local f
-  for f in $(ls "$1" | grep '^part-[0-9]*-[0-9]*\.csv$' | sort -t- -k2,2n -k3,3n); do
-    tail -n +2 "$1/$f"
-  done
-}
-
-# the result to compare: sorted rows, or for an updating query its final table
-canon() {
-  local q=$1 dir=$2
-  case $q in
-    q4) committed_rows "$dir" | awk -F, '{ last[$1] = $0 } END { for (k in last) print last[k] }' ;;
-    q17|q18) committed_rows "$dir" | awk -F, '{ last[$1 "," $2] = $0 } END { for (k in last) print last[k] }' ;;
-    # the rank's row: auction, price, rank (ties on price may name other bidders)
-    q19) committed_rows "$dir" | awk -F, '{ last[$1 "," $NF] = $1 "," $3 "," $NF } END { for (k in last) print last[k] }' ;;
-    *) committed_rows "$dir" ;;
-  esac | LC_ALL=C sort
-}
+. "$WEIR_SRC/tests/nexmark_queries/canon.sh"
 
 # the newest checkpoint of a checkpoints dir that completed (has its _metadata)
 newest_chk() {

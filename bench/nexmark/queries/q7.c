@@ -165,60 +165,70 @@ static int q7_local_end(weir_ctx *ctx, void *state, weir_emit *out)
     return q7_local_fire(state, INT64_MAX, out);
 }
 
-/* Operator state: the open windows and their bids. */
+/* Operator state: split list state, one item per open window (its start, its highest price,
+ * how many bids have it, then their slots), so that a restore at another parallelism deals
+ * whole windows to the subtasks. */
 static int q7_local_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *o)
 {
     struct q7_local *s = state;
-    uint64_t hdr[2] = {s->n, s->slot};
-    int rc = o->write(o, hdr, sizeof hdr);
+    int rc = 0;
     for (uint32_t i = 0; i < s->n && rc == 0; i++) {
         const struct q7_window *w = &s->w[i];
+        size_t len = 3 * sizeof(int64_t) + (size_t)w->n * s->slot;
+        unsigned char *item = malloc(len);
+        if (!item)
+            return -ENOMEM;
         int64_t wh[3] = {w->start, w->max, (int64_t)w->n};
-        rc = o->write(o, wh, sizeof wh);
-        if (rc == 0 && w->n)
-            rc = o->write(o, w->bids, (size_t)w->n * s->slot);
+        memcpy(item, wh, sizeof wh);
+        if (w->n)
+            memcpy(item + sizeof wh, w->bids, (size_t)w->n * s->slot);
+        rc = weir_snapshot_write_item(o, item, len);
+        free(item);
     }
     return rc;
 }
 
-static int q7_local_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+/* Merges a window of another subtask into this one's: the higher price wins, equal prices
+ * keep the bids of both. */
+static int q7_local_merge(struct q7_local *s, const int64_t wh[3], const unsigned char *bids)
 {
-    struct q7_local *s = state;
-    uint64_t hdr[2];
-    int rc = in->read(in, hdr, sizeof hdr);
-    if (rc == -ENODATA)
+    struct q7_window *w = q7_window_get(s, wh[0]);
+    if (!w)
+        return -ENOMEM;
+    if (wh[1] < w->max)
         return 0;
-    if (rc < 0)
-        return rc;
-    if (hdr[1] != s->slot) {
-        weir_ctx_fail(ctx,
-                      "%s: checkpoint holds bid slots of %" PRIu64 " bytes, this job %" PRIu32
-                      " (another avg bid size?)",
-                      weir_ctx_uid(ctx), hdr[1], s->slot);
-        return -EINVAL;
-    }
-    for (uint64_t i = 0; i < hdr[0]; i++) {
-        int64_t wh[3];
-        if ((rc = in->read(in, wh, sizeof wh)) < 0)
-            return rc;
-        struct q7_window *w = q7_window_get(s, wh[0]);
-        if (!w)
-            return -ENOMEM;
+    if (wh[1] > w->max) {
         w->max = wh[1];
         w->n = 0;
-        for (int64_t k = 0; k < wh[2]; k++) {
-            if (w->n == w->cap) {
-                uint32_t ncap = w->cap ? w->cap * 2 : 2;
-                unsigned char *b = realloc(w->bids, (size_t)ncap * s->slot);
-                if (!b)
-                    return -ENOMEM;
-                w->bids = b;
-                w->cap = ncap;
-            }
-            if ((rc = in->read(in, w->bids + (size_t)w->n * s->slot, s->slot)) < 0)
-                return rc;
-            w->n++;
+    }
+    for (int64_t k = 0; k < wh[2]; k++) {
+        const struct slot *sl = (const void *)(bids + (size_t)k * s->slot);
+        int rc = q7_window_add(s, w, sl->data, sl->len);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int q7_local_restore(weir_ctx *ctx, void *state, const struct weir_state_item *items,
+                            size_t n)
+{
+    struct q7_local *s = state;
+    for (size_t i = 0; i < n; i++) {
+        int64_t wh[3];
+        if (items[i].len >= sizeof wh)
+            memcpy(wh, items[i].data, sizeof wh);
+        if (items[i].len < sizeof wh || wh[2] < 0 ||
+            items[i].len != sizeof wh + (size_t)wh[2] * s->slot) {
+            weir_ctx_fail(ctx,
+                          "%s: a window of subtask %" PRIu32 " is %zu bytes, not one of bid "
+                          "slots of %" PRIu32 " bytes (another avg bid size?)",
+                          weir_ctx_uid(ctx), items[i].subtask, items[i].len, s->slot);
+            return -EINVAL;
         }
+        int rc = q7_local_merge(s, wh, (const unsigned char *)items[i].data + sizeof wh);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -231,7 +241,8 @@ static const struct weir_operator_ops q7_local_ops = {.kind = "local-max",
                                                       .end = q7_local_end,
                                                       .close = q7_local_close,
                                                       .snapshot = q7_local_snapshot,
-                                                      .restore = q7_local_restore};
+                                                      .state_mode = WEIR_STATE_SPLIT,
+                                                      .restore_items = q7_local_restore};
 
 /* Stage two, keyed by window (its end - 1, the local winners' timestamp): the
  * highest of the local maxima and its bids, emitted at the window's end. */

@@ -38,7 +38,8 @@ struct weir_inspect_opts {
  *                   "processing_time"}, "states": [{"name", "kind", "entries", "bytes"}],
  *                   "subtasks": [{"subtask", "file", "bytes", "backend", "status",
  *                                 "key_groups": [first, last], "operator_state_bytes",
- *                                 "operator_state_hex", "timers", "states"}]}],
+ *                                 "operator_state_hex", "operator_state_items" (list
+ *                                 state only), "timers", "states"}]}],
  *    "lookup": {"key", "state", "key_group", "found", "values": [{"operator", "subtask",
  *               "state", "namespace", "user_key_hex", "hex", "text"}]}}   (has_key only)
  *

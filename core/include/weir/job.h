@@ -84,6 +84,33 @@ void weir_ctx_fail(weir_ctx *ctx, const char *fmt, ...) __attribute__((format(pr
  */
 int weir_ctx_reject(weir_ctx *ctx, const weir_rec *rec, const char *reason);
 
+/* --- operator state at another parallelism -------------------------------- */
+/* How an operator's (non-keyed) state is redistributed when a checkpoint or savepoint is
+ * restored, at the parallelism it was taken at or another (Flink's operator list state).
+ * Keyed state is redistributed by key groups whatever this says. */
+enum weir_state_mode {
+    /* restore() reads back what snapshot() wrote for the same subtask; a restore at another
+     * parallelism is refused with one line naming the operator */
+    WEIR_STATE_SAME_PARALLELISM = 0,
+    /* The state is a list of items (weir_snapshot_write_item). On restore the items of all
+     * old subtasks, in subtask order and then in the order written, are dealt round-robin:
+     * the new subtask i of p gets items i, i + p, i + 2p, ... (Flink's split list state:
+     * source splits, each with its position) */
+    WEIR_STATE_SPLIT,
+    /* A list of items too, and every new subtask gets all of them (Flink's union list state:
+     * each subtask picks what it now owns, e.g. by partition or by old subtask) */
+    WEIR_STATE_UNION,
+};
+/* One item of list state as restore_items sees it: the bytes one weir_snapshot_write_item
+ * wrote, and the subtask (of parallelism) that wrote them. */
+struct weir_state_item {
+    const void *data;
+    size_t len;
+    uint32_t subtask, parallelism;
+};
+/* In snapshot() of an operator whose state_mode is SPLIT or UNION: appends one item. */
+int weir_snapshot_write_item(struct weir_snapshot_out *out, const void *data, size_t len);
+
 /* --- user functions ------------------------------------------------------ */
 /* map emits exactly one record per input; flat_map any number. Return 0 or a
  * negative errno, which fails the job. */
@@ -115,6 +142,13 @@ struct weir_operator_ops {
     /* Checkpoint id is complete (its _metadata is durable): two-phase-commit sinks
      * publish what they staged up to it. */
     int (*checkpoint_complete)(weir_ctx *ctx, void *state, uint64_t checkpoint_id);
+    /* SPLIT or UNION (enum weir_state_mode): restore_items instead of restore, called once
+     * after open when the checkpoint holds state of this uid, at any parallelism, with the
+     * items this subtask inherits (n may be 0: it inherits none). The items live until it
+     * returns. */
+    enum weir_state_mode state_mode;
+    int (*restore_items)(weir_ctx *ctx, void *state, const struct weir_state_item *items,
+                         size_t n);
 };
 
 #define WEIR_SOURCE_MORE 0
@@ -133,6 +167,10 @@ struct weir_source_ops {
                     struct weir_snapshot_out *out);
     int (*restore)(weir_ctx *ctx, void *state, struct weir_snapshot_in *in);
     int (*checkpoint_complete)(weir_ctx *ctx, void *state, uint64_t checkpoint_id);
+    /* as weir_operator_ops's: a source's splits and their positions are SPLIT items */
+    enum weir_state_mode state_mode;
+    int (*restore_items)(weir_ctx *ctx, void *state, const struct weir_state_item *items,
+                         size_t n);
 };
 
 /* --- building ------------------------------------------------------------ */

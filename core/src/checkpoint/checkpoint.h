@@ -255,6 +255,8 @@ struct json_t *chk_history_details_json(struct chk_history *h, uint64_t id,
 #define TAG_OPERATOR  (1ull << 32)
 #define TAG_KEYED     (2ull << 32)
 #define TAG_TIMERS    (3ull << 32)
+/* An operator's list state (op_state.c): items, each a u32 length and its bytes */
+#define TAG_OPERATOR_LIST (11ull << 32)
 #define MAX_PENDING   16
 #define SLOTS         64
 #define BLOB_FINISHED 'F'
@@ -432,6 +434,18 @@ int chk_snapshot_task(struct runtime *rt, struct task *t, uint64_t id, bool ack)
 void chk_task_ack(struct pending *pd, struct task *t);
 /* snapshot.c: checkpoint id's pending, NULL when it is no longer in flight */
 struct pending *chk_find_pending(struct runtime *rt, uint64_t id);
+/* op_state.c: operator list state (SPLIT, UNION) on restore, its file comment */
+struct chk_items {
+    struct weir_state_item *v; /* each data malloc'd */
+    size_t n, cap;
+};
+/* Every item of uid's entries in m: old subtasks in order, each one's items as written. */
+int chk_items_load(weir_restore *r, const struct weir_ckpt_meta *m, const char *uid,
+                   struct chk_items *out);
+void chk_items_free(struct chk_items *l);
+/* Subtask's share of all[n] at parallelism p into mine (room for n); returns how many. */
+size_t chk_items_deal(const struct weir_state_item *all, size_t n, enum weir_state_mode mode,
+                      uint32_t p, uint32_t subtask, struct weir_state_item *mine);
 /* snapshot.c: a state file's TAG_IDENTITY section, as entry e says it */
 int chk_identity_write(weir_ckpt_file *f, const struct weir_ckpt_entry *e, uint64_t id);
 /* channel_state.c (its file comment has the format) */

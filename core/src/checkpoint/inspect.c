@@ -242,6 +242,34 @@ static int inspect_keyed(struct insp *in, weir_restore *r, weir_restore_file *f,
     return rc;
 }
 
+/* The first bytes of a list state section's items, back to back, into head (*n: room, then
+ * how many), and the items' count as "operator_state_items". */
+static int list_preview(struct weir_snapshot_in *si, unsigned char *head, size_t *n, json_t *sub)
+{
+    size_t room = *n, got = 0;
+    json_int_t items = 0;
+    uint32_t len;
+    int rc;
+    while ((rc = si->read(si, &len, sizeof len)) == 0) {
+        items++;
+        unsigned char buf[256];
+        for (uint32_t left = len; left > 0 && rc == 0;) {
+            uint32_t k = left < sizeof buf ? left : (uint32_t)sizeof buf;
+            rc = si->read(si, buf, k);
+            size_t take = room - got < k ? room - got : k;
+            if (rc == 0 && take)
+                memcpy(head + got, buf, take);
+            got += rc == 0 ? take : 0;
+            left -= k;
+        }
+        if (rc < 0)
+            return rc == -ENODATA ? -EIO : rc;
+    }
+    *n = got;
+    json_object_set_new(sub, "operator_state_items", json_integer(items));
+    return rc == -ENODATA ? 0 : rc;
+}
+
 /* One _metadata entry: a subtask of an operator. */
 static int inspect_entry(struct insp *in, weir_restore *r, const struct weir_ckpt_entry *e,
                          json_t **out, char *err, size_t errlen)
@@ -267,12 +295,14 @@ static int inspect_entry(struct insp *in, weir_restore *r, const struct weir_ckp
     }
     size_t sec;
     uint64_t tag, len = 0;
-    if (weir_restore_file_find(f, TAG_OPERATOR, &sec) == 0 &&
+    /* list state (op_state.c): its items' bytes back to back, and how many */
+    bool list = weir_restore_file_find(f, TAG_OPERATOR_LIST, &sec) == 0;
+    if ((list || weir_restore_file_find(f, TAG_OPERATOR, &sec) == 0) &&
         weir_restore_file_section(f, sec, &tag, &len) == 0 && len) {
         unsigned char head[HEX_PREVIEW];
         size_t n = len < sizeof head ? (size_t)len : sizeof head;
         struct weir_snapshot_in *si = weir_restore_file_section_in(f, sec);
-        rc = si->read(si, head, n);
+        rc = list ? list_preview(si, head, &n, sub) : si->read(si, head, n);
         if (rc < 0) {
             errbuf_printf(err, errlen, "%s/%s: operator state: %s", weir_restore_dir(r), e->file,
                           strerror(-rc));

@@ -376,6 +376,47 @@ out:
     return rc;
 }
 
+/* The operator's error line when its restore hook failed: its own words (weir_ctx_fail:
+ * which file, which call) when it gave any. */
+static void hook_failed(struct runtime *rt, struct op_inst *op, int rc, char *err, size_t errlen)
+{
+    char why[512];
+    if (!rt_error_copy(rt, why, sizeof why))
+        snprintf(why, sizeof why, "%s", strerror(-rc));
+    snprintf(err, errlen, "operator \"%s\" (subtask %d): restoring its state failed: %s",
+             op->node->uid, op->task->subtask + 1, why);
+}
+
+/* List state (op_state.c): the items of every old subtask, this subtask's share of them
+ * to restore_items, once, at whatever parallelism they were taken. */
+static int restore_items(struct runtime *rt, weir_restore *r, struct op_inst *op,
+                         const struct weir_ckpt_meta *m, enum weir_state_mode mode, char *err,
+                         size_t errlen)
+{
+    /* the builder refused list state without this hook (graph/job.c state_mode_ok) */
+    int (*hook)(weir_ctx *, void *, const struct weir_state_item *, size_t) =
+        op->node->src ? op->node->src->restore_items : op->node->op->restore_items;
+    struct chk_items all;
+    int rc = chk_items_load(r, m, op->node->uid, &all);
+    if (rc < 0) {
+        snprintf(err, errlen, "operator \"%s\" (subtask %d): reading its state failed: %s",
+                 op->node->uid, op->task->subtask + 1, strerror(-rc));
+        return rc;
+    }
+    struct weir_state_item *mine = calloc(all.n ? all.n : 1, sizeof *mine);
+    rc = mine ? 0 : -ENOMEM;
+    if (rc == 0) {
+        size_t n = chk_items_deal(all.v, all.n, mode, (uint32_t)op->ctx.parallelism,
+                                  (uint32_t)op->task->subtask, mine);
+        rc = hook(&op->ctx, op->state, mine, n);
+    }
+    if (rc < 0)
+        hook_failed(rt, op, rc, err, errlen);
+    free(mine);
+    chk_items_free(&all);
+    return rc;
+}
+
 /* Restores one operator from the entries of its uid. */
 static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
                       const struct weir_ckpt_meta *m, char *err, size_t errlen)
@@ -395,19 +436,33 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
     }
     if (!count)
         return 0; /* a new operator: starts empty */
-    if (mine && mine->blob_len == 1 && *(const char *)mine->blob == BLOB_FINISHED && t->is_source)
+    enum weir_state_mode mode =
+        op->node->src ? op->node->src->state_mode : op->node->op->state_mode;
+    /* A source subtask that had finished finishes again, as its source operator says (the
+     * operators chained behind it finished with it). Not a source with list state: its splits
+     * are dealt again, and what this subtask is dealt may be another's live split (a source
+     * without live splits finishes by itself). */
+    if (mine && mine->parallelism == p && mine->blob_len == 1 &&
+        *(const char *)mine->blob == BLOB_FINISHED && op->node->src &&
+        mode == WEIR_STATE_SAME_PARALLELISM)
         t->restored_finished = true;
     int rc = 0;
+    if (mode != WEIR_STATE_SAME_PARALLELISM)
+        rc = restore_items(rt, r, op, m, mode, err, errlen);
+    if (rc < 0)
+        return rc;
     /* operator state: same subtask index, same parallelism */
     int (*hook)(weir_ctx *, void *, struct weir_snapshot_in *) =
         op->node->src ? op->node->src->restore : op->node->op->restore;
-    if (hook && mine && mine->file && *mine->file) {
+    if (mode == WEIR_STATE_SAME_PARALLELISM && hook && mine && mine->file && *mine->file) {
         if (mine->parallelism != p) {
+            const char *kind = op->node->src ? op->node->src->kind : op->node->op->kind;
             snprintf(err, errlen,
-                     "operator \"%s\": its state was taken at parallelism %u, not %u; operator "
-                     "state (source positions, sink files) is restored only at the same "
-                     "parallelism",
-                     uid, mine->parallelism, p);
+                     "operator \"%s\" (%s): its state was taken at parallelism %u, not %u, "
+                     "and a %s operator's state is restored only at the parallelism it was "
+                     "taken at: run with -p %u",
+                     uid, kind ? kind : "?", mine->parallelism, p, kind ? kind : "?",
+                     mine->parallelism);
             return -EINVAL;
         }
         weir_restore_file *f;
@@ -419,12 +474,7 @@ static int restore_op(struct runtime *rt, weir_restore *r, struct op_inst *op,
             weir_restore_file_close(f);
         }
         if (rc < 0) {
-            /* the operator's own words (weir_ctx_fail: which file, which call) when it gave any */
-            char why[512];
-            if (!rt_error_copy(rt, why, sizeof why))
-                snprintf(why, sizeof why, "%s", strerror(-rc));
-            snprintf(err, errlen, "operator \"%s\" (subtask %d): restoring its state failed: %s",
-                     uid, t->subtask + 1, why);
+            hook_failed(rt, op, rc, err, errlen);
             return rc;
         }
     }

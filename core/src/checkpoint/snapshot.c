@@ -396,7 +396,10 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
     struct weir_snapshot_out *out = weir_ckpt_file_out(f);
     rc = chk_identity_write(f, e, id);
     if (rc == 0 && hook) {
-        rc = weir_ckpt_file_section_begin(f, TAG_OPERATOR);
+        /* list state (SPLIT, UNION): items that a restore at any parallelism deals out */
+        enum weir_state_mode mode = sops ? sops->state_mode : ops->state_mode;
+        rc = weir_ckpt_file_section_begin(
+            f, mode == WEIR_STATE_SAME_PARALLELISM ? TAG_OPERATOR : TAG_OPERATOR_LIST);
         if (rc == 0)
             rc = hook(&op->ctx, op->state, id, out);
     }

@@ -4,8 +4,11 @@
  * The generator is deterministic from its seed: record seq carries
  * key = seq % keys (or a hash of seed and seq, uniform in [0, keys)) and
  * value = hash(seed, seq), so any subtask split produces the same records.
- * Subtask i of p emits seq = i, i + p, i + 2p, ...; a rate limit is shared
- * evenly among subtasks.
+ * The sequence is split into residue classes: split (r, m) is seq = r, r + m, r + 2m, ...,
+ * and a fresh run gives subtask i of p the split (i, p); a rate limit is shared evenly among
+ * splits. Each split and its next seq is one item of split list state (WEIR_STATE_SPLIT), so
+ * a restore at another parallelism deals whole splits to the subtasks (one may run several,
+ * in seq order; one with none finishes at once and does not hold the watermark back).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,12 +28,41 @@ static inline uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+struct dg_split {
+    uint64_t next, stride; /* the item's layout, and a position's before splits existed */
+};
+
 struct datagen {
     struct weir_datagen_opts o;
-    uint64_t next, stride, emitted;
+    struct dg_split *sp;
+    size_t n_sp;
+    uint64_t emitted;
     double rate; /* this subtask's records per second */
     uint64_t start_ns;
 };
+
+/* Whether split x has records left. */
+static bool dg_live(const struct datagen *g, const struct dg_split *x)
+{
+    return !g->o.records || x->next < g->o.records;
+}
+
+/* The live split with the lowest next seq, NULL when all have ended. */
+static struct dg_split *dg_next(struct datagen *g)
+{
+    struct dg_split *b = NULL;
+    for (size_t i = 0; i < g->n_sp; i++)
+        if (dg_live(g, &g->sp[i]) && (!b || g->sp[i].next < b->next))
+            b = &g->sp[i];
+    return b;
+}
+
+static void dg_rate(struct datagen *g)
+{
+    g->rate = 0;
+    for (size_t i = 0; i < g->n_sp && g->o.rate > 0; i++)
+        g->rate += g->o.rate / (double)g->sp[i].stride;
+}
 
 static uint64_t mono_ns(void)
 {
@@ -43,11 +75,22 @@ static int datagen_open(weir_ctx *ctx, void *state, void *arg)
 {
     struct datagen *g = state;
     g->o = *(const struct weir_datagen_opts *)arg;
-    g->next = (uint64_t)weir_ctx_subtask(ctx);
-    g->stride = (uint64_t)weir_ctx_parallelism(ctx);
-    g->rate = g->o.rate > 0 ? g->o.rate / (double)weir_ctx_parallelism(ctx) : 0;
+    g->sp = malloc(sizeof *g->sp);
+    if (!g->sp)
+        return -ENOMEM;
+    g->sp[0] = (struct dg_split){(uint64_t)weir_ctx_subtask(ctx),
+                                 (uint64_t)weir_ctx_parallelism(ctx)};
+    g->n_sp = 1;
+    dg_rate(g);
     g->start_ns = mono_ns();
     return 0;
+}
+
+static void datagen_close(weir_ctx *ctx, void *state)
+{
+    struct datagen *g = state;
+    free(g->sp);
+    g->sp = NULL;
 }
 
 static int datagen_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, uint32_t *emitted)
@@ -63,10 +106,9 @@ static int datagen_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max
     }
     uint64_t keys = o->keys ? o->keys : (o->records ? o->records : UINT64_MAX);
     uint32_t i = 0;
-    for (; i < n; i++) {
-        uint64_t seq = g->next;
-        if (o->records && seq >= o->records)
-            break;
+    struct dg_split *x = dg_next(g);
+    for (; i < n && x; i++, x = dg_next(g)) {
+        uint64_t seq = x->next;
         struct weir_datagen_rec *r = weir_emit_reserve(out, o->record_size);
         if (!r)
             return -EMSGSIZE;
@@ -78,33 +120,48 @@ static int datagen_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max
             weir_emit_commit(out, (int64_t)(o->records_per_ms ? seq / o->records_per_ms : seq));
         if (rc < 0)
             return rc;
-        g->next += g->stride;
+        x->next += x->stride;
     }
     g->emitted += i;
     *emitted = i;
-    if (o->records && g->next >= o->records)
-        return WEIR_SOURCE_DONE;
-    return WEIR_SOURCE_MORE;
+    return x ? WEIR_SOURCE_MORE : WEIR_SOURCE_DONE;
 }
 
-/* Position: the next sequence number of this subtask. */
+/* Positions: each live split, its next seq. */
 static int datagen_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
 {
     struct datagen *g = state;
-    uint64_t pos[2] = {g->next, g->stride};
-    return out->write(out, pos, sizeof pos);
+    int rc = 0;
+    for (size_t i = 0; i < g->n_sp && rc == 0; i++)
+        if (dg_live(g, &g->sp[i]))
+            rc = weir_snapshot_write_item(out, &g->sp[i], sizeof g->sp[i]);
+    return rc;
 }
 
-static int datagen_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+/* The splits dealt to this subtask replace its first one. */
+static int datagen_restore(weir_ctx *ctx, void *state, const struct weir_state_item *items,
+                           size_t n)
 {
     struct datagen *g = state;
-    uint64_t pos[2];
-    int rc = in->read(in, pos, sizeof pos);
-    if (rc < 0)
-        return rc;
-    if (pos[1] != g->stride || pos[0] % g->stride != g->next % g->stride)
-        return -EINVAL; /* another parallelism: positions do not map */
-    g->next = pos[0];
+    struct dg_split *v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].len == sizeof *v)
+            memcpy(&v[i], items[i].data, sizeof *v);
+        if (v[i].stride == 0) {
+            weir_ctx_fail(ctx,
+                          "datagen \"%s\": subtask %" PRIu32 "'s position is not a split "
+                          "(%zu bytes): a checkpoint of another source under this uid?",
+                          weir_ctx_uid(ctx), items[i].subtask, items[i].len);
+            free(v);
+            return -EINVAL;
+        }
+    }
+    free(g->sp);
+    g->sp = v;
+    g->n_sp = n;
+    dg_rate(g);
     return 0;
 }
 
@@ -113,8 +170,10 @@ static const struct weir_source_ops datagen_ops = {
     .state_size = sizeof(struct datagen),
     .open = datagen_open,
     .poll = datagen_poll,
+    .close = datagen_close,
     .snapshot = datagen_snapshot,
-    .restore = datagen_restore,
+    .state_mode = WEIR_STATE_SPLIT,
+    .restore_items = datagen_restore,
 };
 
 weir_stream *weir_source_datagen(weir_job *job, const char *uid,

@@ -245,6 +245,25 @@ static weir_stream *single(weir_job *job, struct node *n)
     return s;
 }
 
+/* List state (weir/job.h enum weir_state_mode) needs the hook that takes its items. */
+static bool state_mode_ok(weir_job *job, const char *uid, enum weir_state_mode mode,
+                          bool has_restore_items)
+{
+    if (mode != WEIR_STATE_SAME_PARALLELISM && mode != WEIR_STATE_SPLIT &&
+        mode != WEIR_STATE_UNION) {
+        job_fail(job, "operator \"%s\": state_mode %d is none of WEIR_STATE_SAME_PARALLELISM, "
+                 "WEIR_STATE_SPLIT, WEIR_STATE_UNION", uid ? uid : "", (int)mode);
+        return false;
+    }
+    if (mode != WEIR_STATE_SAME_PARALLELISM && !has_restore_items) {
+        job_fail(job, "operator \"%s\": state_mode is list state (%s) but it has no "
+                 "restore_items hook to take the items back", uid ? uid : "",
+                 mode == WEIR_STATE_SPLIT ? "WEIR_STATE_SPLIT" : "WEIR_STATE_UNION");
+        return false;
+    }
+    return true;
+}
+
 weir_stream *weir_source(weir_job *job, const char *uid, const struct weir_source_ops *ops,
                          void *arg)
 {
@@ -254,6 +273,8 @@ weir_stream *weir_source(weir_job *job, const char *uid, const struct weir_sourc
         job_fail(job, "source \"%s\": no poll function", uid ? uid : "");
         return NULL;
     }
+    if (!state_mode_ok(job, uid, ops->state_mode, ops->restore_items))
+        return NULL;
     struct node *n = node_new(job, NODE_SOURCE, uid, ops->kind);
     if (!n)
         return NULL;
@@ -272,6 +293,8 @@ static weir_stream *add_operator(weir_stream *in, enum node_type type, const cha
         job_fail(job, "operator \"%s\": no process function", uid ? uid : "");
         return NULL;
     }
+    if (!state_mode_ok(job, uid, ops->state_mode, ops->restore_items))
+        return NULL;
     struct node *n = node_new(job, type, uid, ops->kind);
     if (!n || connect(in, n, 0) < 0)
         return NULL;
@@ -516,6 +539,8 @@ weir_stream *weir_keyed_connect(weir_stream *a, weir_stream *b, const char *uid,
         job_fail(job, "operator \"%s\": no process function", uid ? uid : "");
         return NULL;
     }
+    if (!state_mode_ok(job, uid, ops->state_mode, ops->restore_items))
+        return NULL;
     struct node *n = node_new(job, NODE_OPERATOR, uid, ops->kind);
     if (!n || connect(a, n, 0) < 0 || connect(b, n, 1) < 0)
         return NULL;

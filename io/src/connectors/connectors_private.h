@@ -89,6 +89,22 @@ bool kafka_instance_moved(const char *uid, int subtask, uint32_t i_was, uint32_t
 #define KAFKA_SNAP_VERSION 2u
 int kafka_position_head(weir_ctx *ctx, const char *uid, struct weir_snapshot_in *in,
                         uint32_t head[5]);
+/* kafka_positions.c: a position restored, and those of every old subtask (union list state)
+ * into *out (realloc'd) and *n; *moved when one was taken as another instance split. 0, or a
+ * negative errno with ctx failed. A weir_snapshot_out into a malloc'd buffer p (free it). */
+struct kafka_restored {
+    int32_t part;
+    int64_t next, stop;
+};
+int kafka_positions_restore(weir_ctx *ctx, const char *uid, int subtask, int instance,
+                            int instances, const struct weir_state_item *items, size_t n_items,
+                            struct kafka_restored **out, int *n, bool *moved);
+struct kafka_mem_out {
+    struct weir_snapshot_out out;
+    unsigned char *p;
+    size_t len, cap;
+};
+void kafka_mem_out_init(struct kafka_mem_out *m);
 /* kafka_metrics.c: one partition's records-lag, current and committed offset series, under
  * labels plus topic and partition, in a cell allocated apart (the registry keeps pointers
  * into it while the partition table grows); the cell starts at next. 0, or -ENOMEM with ctx

@@ -21,13 +21,21 @@
  * finished task's operators into each), and committed when one of those
  * completes. Without checkpointing, files are committed at end of input.
  *
+ * At any parallelism (rescale): each subtask's state is one item of union list state
+ * (WEIR_STATE_UNION), so every new subtask of p sees the state of every old one. The files
+ * named for subtask index k (listed pending ones to commit, unlisted ones to delete) are
+ * handled by new subtask k % p alone, so each is committed or deleted exactly once, whatever
+ * p was and is; and every new subtask's part counter goes on from the highest counter of all
+ * old subtasks, so that no new file takes the name of one an old subtask of its index made.
+ *
  * The directory belongs to one run and its restores. A fresh run (weir_ctx_start) finds it
  * empty, or is refused (-EEXIST, not restarted) unless sink.file.overwrite says to delete
  * the sink's files there first; an in-process retry before any checkpoint deletes what its
  * earlier attempts left; a run resumed with --from-checkpoint latest that finds no complete
  * checkpoint (a process killed before its first) deletes the in-progress and pending files
- * there and refuses committed ones; a restore deletes only its own subtask's unlisted in-progress
- * and pending files. "The sink's files" are the names above with its suffix, nothing else.
+ * there and refuses committed ones; a restore deletes only the unlisted in-progress and
+ * pending files of the subtask indexes it now handles (k % p). "The sink's files" are the
+ * names above with its suffix, nothing else.
  *
  * The sink of one subtask (tpc_state_str), over those files:
  *
@@ -73,7 +81,7 @@ struct tpc_args {
 
 struct tpc_sink {
     const struct tpc_args *a;
-    int subtask;
+    int subtask, parallelism;
     uint64_t next_n; /* part number of the next file */
     FILE *f;         /* the in-progress file, NULL when none */
     uint64_t f_n;
@@ -114,11 +122,18 @@ static int push_pending(struct tpc_sink *s, struct pending_file p)
     return 0;
 }
 
-static void part_name(char *buf, size_t len, const struct tpc_sink *s, uint64_t n, int stage)
+/* The name of part n of subtask index sub at stage (0 in progress, 1 pending, 2 committed). */
+static void part_name_of(char *buf, size_t len, const struct tpc_sink *s, int sub, uint64_t n,
+                         int stage)
 {
     static const char *const ext[] = {".inprogress", ".pending", ""};
-    snprintf(buf, len, "%s%s/%spart-%d-%" PRIu64 "%s%s", "", s->a->dir, stage < 2 ? "." : "",
-             s->subtask, n, s->a->suffix, ext[stage]);
+    snprintf(buf, len, "%s/%spart-%d-%" PRIu64 "%s%s", s->a->dir, stage < 2 ? "." : "", sub, n,
+             s->a->suffix, ext[stage]);
+}
+
+static void part_name(char *buf, size_t len, const struct tpc_sink *s, uint64_t n, int stage)
+{
+    part_name_of(buf, len, s, s->subtask, n, stage);
 }
 
 /* Whether name is one of this sink's files (part_name's, with its suffix): then *subtask,
@@ -209,6 +224,7 @@ static int tpc_open(weir_ctx *ctx, void *state, void *arg)
     struct tpc_sink *s = state;
     s->a = arg;
     s->subtask = weir_ctx_subtask(ctx);
+    s->parallelism = weir_ctx_parallelism(ctx);
     s->dirfd = -1;
     if (mkdir(s->a->dir, 0777) < 0 && errno != EEXIST)
         return fail_errno(ctx, "mkdir", s->a->dir);
@@ -300,7 +316,7 @@ static int tpc_process(weir_ctx *ctx, void *state, int input, const weir_rec *in
 }
 
 /* Pre-commit: the in-progress file becomes pending for this checkpoint; the
- * state lists every pending file and the part counter. */
+ * state, one item, lists every pending file and the part counter. */
 static int tpc_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
 {
     struct tpc_sink *s = state;
@@ -311,10 +327,16 @@ static int tpc_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_sna
         if (s->pending[i].chk == 0)
             s->pending[i].chk = id; /* staged at end of input: the first checkpoint after */
     assert(tpc_check_state(s));
-    uint64_t hdr[2] = {s->next_n, s->n_pending};
-    rc = out->write(out, hdr, sizeof hdr);
-    for (size_t i = 0; rc == 0 && i < s->n_pending; i++)
-        rc = out->write(out, &s->pending[i], sizeof s->pending[i]);
+    size_t len = 2 * sizeof(uint64_t) + s->n_pending * sizeof *s->pending;
+    uint64_t *item = malloc(len);
+    if (!item)
+        return -ENOMEM;
+    item[0] = s->next_n;
+    item[1] = s->n_pending;
+    if (s->n_pending)
+        memcpy(item + 2, s->pending, s->n_pending * sizeof *s->pending);
+    rc = weir_snapshot_write_item(out, item, len);
+    free(item);
     return rc;
 }
 
@@ -323,10 +345,38 @@ static int tpc_complete(weir_ctx *ctx, void *state, uint64_t id)
     return commit_upto(ctx, state, id);
 }
 
-/* Removes this subtask's in-progress and pending files that the restored state
- * does not list: they hold records after the checkpoint. Files of other sinks (another
- * suffix) and of no sink stay. */
-static int discard_strays(weir_ctx *ctx, struct tpc_sink *s)
+/* An old subtask's item: its part counter and its pending files (NULL when it is not one). */
+static const struct pending_file *item_pending(const struct weir_state_item *it,
+                                               uint64_t hdr[2])
+{
+    if (it->len < 2 * sizeof(uint64_t))
+        return NULL;
+    memcpy(hdr, it->data, 2 * sizeof(uint64_t));
+    if (hdr[1] > (it->len - 2 * sizeof(uint64_t)) / sizeof(struct pending_file) ||
+        it->len != 2 * sizeof(uint64_t) + hdr[1] * sizeof(struct pending_file))
+        return NULL;
+    return (const struct pending_file *)(const void *)((const uint64_t *)it->data + 2);
+}
+
+/* Whether part n of index sub at stage is listed pending by the old subtask sub's item. */
+static bool listed(const struct weir_state_item *items, size_t n_items, int sub, uint64_t n,
+                   int stage)
+{
+    for (size_t i = 0; i < n_items && stage == 1; i++) {
+        uint64_t hdr[2];
+        const struct pending_file *p = item_pending(&items[i], hdr);
+        for (uint64_t j = 0; p && items[i].subtask == (uint32_t)sub && j < hdr[1]; j++)
+            if (p[j].n == n)
+                return true;
+    }
+    return false;
+}
+
+/* Removes the in-progress and pending files of the subtask indexes this subtask handles
+ * (k % p) that the restored state does not list: they hold records after the checkpoint.
+ * Files of other sinks (another suffix) and of no sink stay. */
+static int discard_strays(weir_ctx *ctx, struct tpc_sink *s, const struct weir_state_item *items,
+                          size_t n_items)
 {
     DIR *d = opendir(s->a->dir);
     if (!d)
@@ -335,39 +385,64 @@ static int discard_strays(weir_ctx *ctx, struct tpc_sink *s)
     while ((de = readdir(d))) {
         int sub, stage;
         uint64_t n;
-        if (!own_name(s, de->d_name, &sub, &n, &stage) || sub != s->subtask || stage == 2)
+        if (!own_name(s, de->d_name, &sub, &n, &stage) || sub % s->parallelism != s->subtask ||
+            stage == 2)
             continue;
-        bool listed = false;
-        for (size_t i = 0; i < s->n_pending && !listed; i++)
-            listed = s->pending[i].n == n && stage == 1;
-        if (!listed)
+        if (!listed(items, n_items, sub, n, stage))
             unlinkat(s->dirfd, de->d_name, 0);
     }
     closedir(d);
     return 0;
 }
 
-static int tpc_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+/* Commits the files old subtask sub listed pending: they were pre-committed by a complete
+ * checkpoint. */
+static int commit_listed(weir_ctx *ctx, struct tpc_sink *s, int sub,
+                         const struct pending_file *p, uint64_t n)
+{
+    bool any = false;
+    for (uint64_t i = 0; i < n; i++) {
+        char from[4096], to[4096];
+        part_name_of(from, sizeof from, s, sub, p[i].n, 1);
+        part_name_of(to, sizeof to, s, sub, p[i].n, 2);
+        if (rename(from, to) != 0 && !(errno == ENOENT && access(to, F_OK) == 0))
+            return fail_errno(ctx, "commit", from);
+        any = true;
+    }
+    if (any && fsync(s->dirfd) != 0)
+        return fail_errno(ctx, "fsync", s->a->dir);
+    return 0;
+}
+
+/* Every old subtask's state (union): the part counter goes on from the highest; the files of
+ * the old subtask indexes this one handles are committed or discarded. */
+static int tpc_restore(weir_ctx *ctx, void *state, const struct weir_state_item *items,
+                       size_t n_items)
 {
     struct tpc_sink *s = state;
-    uint64_t hdr[2];
-    int rc = in->read(in, hdr, sizeof hdr);
-    if (rc < 0)
-        return rc;
-    s->next_n = hdr[0];
     s->n_pending = 0;
-    for (uint64_t i = 0; i < hdr[1]; i++) {
-        struct pending_file p;
-        rc = in->read(in, &p, sizeof p);
-        if (rc < 0)
-            return rc;
-        if ((rc = push_pending(s, p)) < 0)
-            return rc;
+    for (size_t i = 0; i < n_items; i++) {
+        uint64_t hdr[2];
+        if (!item_pending(&items[i], hdr)) {
+            weir_ctx_fail(ctx,
+                          "%s: the state of old subtask %" PRIu32 " (%zu bytes) is not an "
+                          "exactly-once file sink's: a checkpoint of another operator under "
+                          "uid \"%s\"?",
+                          s->a->dir, items[i].subtask, items[i].len, weir_ctx_uid(ctx));
+            return -EINVAL;
+        }
+        if (hdr[0] > s->next_n)
+            s->next_n = hdr[0];
     }
     assert(tpc_check_state(s));
-    rc = discard_strays(ctx, s);
-    /* Everything listed was pre-committed by a complete checkpoint. */
-    return rc < 0 ? rc : commit_upto(ctx, s, UINT64_MAX);
+    int rc = discard_strays(ctx, s, items, n_items);
+    for (size_t i = 0; i < n_items && rc == 0; i++) {
+        uint64_t hdr[2];
+        const struct pending_file *p = item_pending(&items[i], hdr);
+        if (items[i].subtask % (uint32_t)s->parallelism == (uint32_t)s->subtask)
+            rc = commit_listed(ctx, s, (int)items[i].subtask, p, hdr[1]);
+    }
+    return rc;
 }
 
 static int tpc_end(weir_ctx *ctx, void *state, weir_emit *out)
@@ -398,7 +473,8 @@ static const struct weir_operator_ops tpc_ops = {
     .end = tpc_end,
     .close = tpc_close,
     .snapshot = tpc_snapshot,
-    .restore = tpc_restore,
+    .state_mode = WEIR_STATE_UNION,
+    .restore_items = tpc_restore,
     .checkpoint_complete = tpc_complete,
 };
 

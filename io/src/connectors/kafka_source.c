@@ -86,10 +86,7 @@ struct ksrc {
     int n_parts;
     bool assigned;
     /* restored positions, used at the first assignment */
-    struct {
-        int32_t part;
-        int64_t next, stop;
-    } * restored;
+    struct kafka_restored *restored; /* of every old subtask (kafka_positions.c) */
     int n_restored;
     bool was_restored;
     bool moved; /* restored as another instance split: see resolve_start */
@@ -685,9 +682,12 @@ static int kafka_poll(weir_ctx *ctx, void *state, weir_emit *out, uint32_t max, 
  * partition its id, next offset and stop offset (INT64_MAX when unbounded). A checkpoint
  * before the first poll resolves the start offsets first, so that it names real ones (not
  * "latest", which would move on). */
-static int kafka_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
+static int kafka_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *item)
 {
     struct ksrc *s = state;
+    struct kafka_mem_out m; /* one item of union list state (kafka_positions.c) */
+    kafka_mem_out_init(&m);
+    struct weir_snapshot_out *out = &m.out;
     if (!s->assigned) {
         int rc = start_reading(ctx, s, now_ns());
         if (rc < 0)
@@ -714,33 +714,21 @@ static int kafka_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_s
             pd->n = i + 1;
         }
     }
+    if (rc == 0)
+        rc = weir_snapshot_write_item(item, m.p, m.len);
+    free(m.p);
     return rc;
 }
 
-static int kafka_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+/* The offsets of every old subtask, at any parallelism: each partition's owner takes its own
+ * at the first assignment. */
+static int kafka_restore(weir_ctx *ctx, void *state, const struct weir_state_item *items,
+                         size_t n)
 {
     struct ksrc *s = state;
-    uint32_t head[5];
-    int rc = kafka_position_head(ctx, s->uid, in, head);
-    if (rc < 0)
-        return rc;
-    s->restored = calloc(head[2] ? head[2] : 1, sizeof *s->restored);
-    if (!s->restored)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < head[2]; i++) {
-        int32_t part;
-        int64_t v[2];
-        if ((rc = in->read(in, &part, sizeof part)) < 0 || (rc = in->read(in, v, sizeof v)) < 0)
-            return rc;
-        s->restored[i].part = part;
-        s->restored[i].next = v[0];
-        s->restored[i].stop = v[1];
-    }
-    s->n_restored = (int)head[2];
     s->was_restored = true;
-    s->moved =
-        kafka_instance_moved(s->uid, s->subtask, head[3], head[4], s->instance, s->instances);
-    return 0;
+    return kafka_positions_restore(ctx, s->uid, s->subtask, s->instance, s->instances, items, n,
+                                   &s->restored, &s->n_restored, &s->moved);
 }
 
 /* Commits checkpoint id's offsets to the group, asynchronously: for lag monitoring with
@@ -776,6 +764,7 @@ const struct weir_source_ops kafka_source_ops = {
     .poll = kafka_poll,
     .close = kafka_close,
     .snapshot = kafka_snapshot,
-    .restore = kafka_restore,
+    .state_mode = WEIR_STATE_UNION,
+    .restore_items = kafka_restore,
     .checkpoint_complete = kafka_checkpoint_complete,
 };

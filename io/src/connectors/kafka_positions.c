@@ -1,0 +1,106 @@
+/*
+ * A Kafka source's positions as union list state (weir/job.h WEIR_STATE_UNION): each
+ * subtask's snapshot is one item, its head and its partitions' offsets (kafka_position_head's
+ * format), and on restore every new subtask reads the items of every old one, so that
+ * whichever subtask owns a partition at the new parallelism (kafka_owns) finds its offsets.
+ * Each partition was owned by one old subtask, so the union lists it once. A checkpoint
+ * taken before list state existed is one item per subtask in the same format.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <weir/job.h>
+#include <weir/state.h>
+
+#include "connectors_private.h"
+
+static int mem_write(struct weir_snapshot_out *o, const void *buf, size_t len)
+{
+    struct kafka_mem_out *m = o->arg;
+    if (m->len + len > m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 256;
+        while (ncap < m->len + len)
+            ncap *= 2;
+        unsigned char *np = realloc(m->p, ncap);
+        if (!np)
+            return -ENOMEM;
+        m->p = np;
+        m->cap = ncap;
+    }
+    memcpy(m->p + m->len, buf, len);
+    m->len += len;
+    return 0;
+}
+
+void kafka_mem_out_init(struct kafka_mem_out *m)
+{
+    *m = (struct kafka_mem_out){.out = {.write = mem_write, .arg = m}};
+}
+
+struct mem_in {
+    struct weir_snapshot_in in;
+    const unsigned char *p;
+    size_t len, off;
+};
+
+static int mem_read(struct weir_snapshot_in *in, void *buf, size_t len)
+{
+    struct mem_in *m = in->arg;
+    if (len && m->off == m->len)
+        return -ENODATA;
+    if (len > m->len - m->off)
+        return -EIO;
+    memcpy(buf, m->p + m->off, len);
+    m->off += len;
+    return 0;
+}
+
+/* Appends the partitions of one old subtask's item to *out. */
+static int read_item(weir_ctx *ctx, const char *uid, int subtask, int instance, int instances,
+                     const struct weir_state_item *it, struct kafka_restored **out, int *n,
+                     bool *moved)
+{
+    struct mem_in m = {.p = it->data, .len = it->len};
+    m.in = (struct weir_snapshot_in){.read = mem_read, .arg = &m};
+    uint32_t head[5];
+    int rc = kafka_position_head(ctx, uid, &m.in, head);
+    if (rc < 0)
+        return rc;
+    struct kafka_restored *v = realloc(*out, ((size_t)*n + head[2] + 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    *out = v;
+    for (uint32_t i = 0; i < head[2]; i++) {
+        struct kafka_restored *r = &v[*n];
+        int64_t off[2];
+        if ((rc = m.in.read(&m.in, &r->part, sizeof r->part)) < 0 ||
+            (rc = m.in.read(&m.in, off, sizeof off)) < 0)
+            return rc;
+        r->next = off[0];
+        r->stop = off[1];
+        (*n)++;
+    }
+    if (kafka_instance_moved(uid, subtask, head[3], head[4], instance, instances))
+        *moved = true;
+    return 0;
+}
+
+int kafka_positions_restore(weir_ctx *ctx, const char *uid, int subtask, int instance,
+                            int instances, const struct weir_state_item *items, size_t n_items,
+                            struct kafka_restored **out, int *n, bool *moved)
+{
+    free(*out);
+    *out = NULL;
+    *n = 0;
+    *moved = false;
+    int rc = 0;
+    for (size_t i = 0; i < n_items && rc == 0; i++)
+        rc = read_item(ctx, uid, subtask, instance, instances, &items[i], out, n, moved);
+    if (rc == -ENODATA || rc == -EIO) {
+        weir_ctx_fail(ctx, "kafka source \"%s\": the state of old subtask %u is cut short", uid,
+                      (unsigned)items[0].subtask);
+        rc = -EINVAL;
+    }
+    return rc;
+}
