@@ -116,16 +116,7 @@ static void committed(const char *out, const char *file)
 static void rescaled_twice_equals_failure_free(void **st)
 {
     wt_kafka_topic("rescale", PARTITIONS, topic, sizeof topic);
-    rd_kafka_t *prod = wt_kafka_producer();
-    for (int i = 0; i < PER_PART; i++)
-        for (int part = 0; part < PARTITIONS; part++) {
-            char v[16];
-            snprintf(v, sizeof v, "%d", (i * 7 + part) % KEYS);
-            wt_kafka_produce(prod, topic, part, NULL, v, strlen(v),
-                             1000 + (int64_t)i * 20000 / PER_PART);
-        }
-    wt_kafka_flush(prod);
-    wt_kafka_producer_free(prod);
+    wt_kafka_fill_counts(topic, PARTITIONS, PER_PART, KEYS, 20000);
 
     const char *dir = wt_tmp_dir("kafka-rescale");
     char ref[1024], ref_ck[1024], out[1024], ck[1024], log[1024], a[1024], b[1024];

@@ -311,3 +311,18 @@ size_t wt_kafka_read(const char *topic, int committed, int timeout_ms,
     rd_kafka_destroy(rk);
     return read;
 }
+
+void wt_kafka_fill_counts(const char *topic, int partitions, int per_part, int keys,
+                          int64_t span_ms)
+{
+    rd_kafka_t *p = wt_kafka_producer();
+    for (int i = 0; i < per_part; i++)
+        for (int part = 0; part < partitions; part++) {
+            char v[16];
+            snprintf(v, sizeof v, "%d", (i * 7 + part) % keys);
+            wt_kafka_produce(p, topic, part, NULL, v, strlen(v),
+                             1000 + (int64_t)i * span_ms / per_part);
+        }
+    wt_kafka_flush(p);
+    wt_kafka_producer_free(p);
+}

@@ -40,6 +40,11 @@ rd_kafka_t *wt_kafka_txn_producer(const char *id);
 /* Waits for every record produced so far to be acknowledged (fails on any delivery error). */
 void wt_kafka_flush(rd_kafka_t *p);
 void wt_kafka_producer_free(rd_kafka_t *p);
+/* Fills topic's partitions with per_part counting records each: value "(i*7 + partition) %
+ * keys", timestamps from 1000 ms spread evenly over span_ms (the kill and rescale tests'
+ * kafka-count input). */
+void wt_kafka_fill_counts(const char *topic, int partitions, int per_part, int keys,
+                          int64_t span_ms);
 
 /* Reads every partition of topic from its start up to its end (read_committed when committed,
  * else read_uncommitted), calling fn for each record in each partition's order, and returns
