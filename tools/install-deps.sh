@@ -23,6 +23,8 @@ PKGS=(
   # tools/deploy's alert rules are checked with promtool, and tests/deploy scrape a job with a
   # real Prometheus server (tools/prometheus.sh)
   prometheus
+  # systemd-analyze verifies tools/deploy/systemd/weir@.service (tests/deploy/test_systemd.sh)
+  systemd
 )
 
 # The Flink peer (bench/peers/flink) needs a JDK 17 and Maven; many machines
