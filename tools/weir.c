@@ -29,6 +29,7 @@
 #include "builtin_jobs.h"
 #include "cli.h"
 #include "cli_jobs.h"
+#include "cli_log.h"
 #include "inspect.h"
 #include "selftest.h"
 
@@ -414,6 +415,7 @@ static int cmd_run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    cli_log_init(); /* "<N>" levels on each line under journald */
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
