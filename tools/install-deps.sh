@@ -23,6 +23,9 @@ PKGS=(
   # tools/deploy's alert rules are checked with promtool, and tests/deploy scrape a job with a
   # real Prometheus server (tools/prometheus.sh)
   prometheus
+  # the REST server's web dashboard is tested in a real headless browser
+  # (tests/rest/test_web_dashboard.sh)
+  chromium
 )
 
 # The Flink peer (bench/peers/flink) needs a JDK 17 and Maven; many machines
