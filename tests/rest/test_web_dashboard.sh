@@ -3,7 +3,7 @@
 # behind rest.auth.token-file serves the page and its assets with their Content-Types without
 # the token, its API still answers 401 without it, and the page given the token in its
 # "#token=" loads with no console error and shows the job's vertices, their parallelism and
-# a completed checkpoint and per-subtask records/s; without the token it shows the 401 and
+# a completed checkpoint, per-subtask records/s and the memory pools (/taskmanagers/localhost); without the token it shows the 401 and
 # no job data. Screenshots are kept in $WEIR_BUILD/test-output/web_dashboard_*.png.
 set -u
 : "${WEIR:?}"
@@ -58,6 +58,14 @@ grep -Eq '<td>[0-9]+</td><td>COMPLETED</td>' "$T/job.html" \
   && ok "the page shows a completed checkpoint" || bad "a completed checkpoint in the DOM" "$T/job.html"
 grep -Eq '<td>0</td><td>RUNNING</td><td>[0-9]+</td>' "$T/job.html" \
   && ok "the page shows per-subtask records/s" || bad "records/s in the DOM" "$T/job.html"
+grep -Eq '<td>task_heap</td><td>[0-9.]+ MiB</td><td>[0-9.]+ MiB</td><td>[0-9]+%</td>' "$T/job.html" \
+  && ok "the page shows the memory pools" || bad "the task heap pool in the DOM" "$T/job.html"
+curl -fsS -H "Authorization: Bearer $(cat "$T/token")" "$URL/taskmanagers/localhost" >"$T/tm.json" 2>&1
+jq -e '.metrics.heapMax == .memoryConfiguration.taskHeap and .metrics.heapMax > 0
+       and ([.weir.pools[].name] == ["framework", "task_heap", "managed", "network", "overhead"])
+       and (.weir.pools[3].used > 0)' "$T/tm.json" >/dev/null \
+  && ok "/taskmanagers/localhost holds the pools (Flink's heap and managed fields, weir.pools)" \
+  || bad "/taskmanagers/localhost" "$T/tm.json"
 [ -s "$OUTDIR/web_dashboard_job.png" ] && ok "the screenshot is saved ($OUTDIR/web_dashboard_job.png)" \
   || bad "no screenshot" "$T/job.log"
 echo "1..$((passes + fails))"

@@ -88,6 +88,18 @@ async function checkpoints(jid) {
   chart(c.history);
 }
 
+function mib(b) { return (b / 1048576).toFixed(1) + " MiB"; }
+
+// The pools of weir's one task manager (the subtasks' taskmanager-id); use unmeasured: "-".
+async function pools() {
+  const tm = await get("/taskmanagers/localhost");
+  document.querySelector("#pools tbody").replaceChildren(...tm.weir.pools.map(p => {
+    const use = p.used === null ? "-" : Math.round(100 * p.used / p.capacity) + "%";
+    return row([p.name, p.used === null ? "-" : mib(p.used), mib(p.capacity), use],
+               p.used !== null && p.used > 0.9 * p.capacity ? "high" : "");
+  }));
+}
+
 async function exceptions(jid) {
   const e = await get(`/jobs/${jid}/exceptions`);
   const entries = e.exceptionHistory.entries;
@@ -106,7 +118,7 @@ async function refresh() {
     document.getElementById("status").textContent = job.state;
     const boxes = await Promise.all(job.vertices.map(v => vertexBox(jid, v)));
     document.getElementById("graph").replaceChildren(...boxes);
-    await Promise.all([checkpoints(jid), exceptions(jid)]);
+    await Promise.all([checkpoints(jid), exceptions(jid), pools()]);
     err.hidden = true;
   } catch (e) {
     err.textContent = String(e);
