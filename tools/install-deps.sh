@@ -25,6 +25,9 @@ PKGS=(
   prometheus
   # systemd-analyze verifies tools/deploy/systemd/weir@.service (tests/deploy/test_systemd.sh)
   systemd
+  # the REST server's web dashboard is tested in a real headless browser
+  # (tests/rest/test_web_dashboard.sh)
+  chromium
 )
 
 # The Flink peer (bench/peers/flink) needs a JDK 17 and Maven; many machines

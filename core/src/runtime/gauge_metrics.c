@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -129,34 +130,54 @@ static double constant(void *arg)
     return (double)*(const uint64_t *)arg;
 }
 
+/* The pools, as the metrics and the REST API's /taskmanagers document name them; used is
+ * NULL where weir does not measure the pool's use. */
+static const struct {
+    const char *name;
+    size_t capacity; /* offset in struct weir_memory_pools */
+    double (*used)(void *arg);
+} POOLS[RT_POOLS] = {
+    {"framework", offsetof(struct weir_memory_pools, framework), NULL},
+    {"task_heap", offsetof(struct weir_memory_pools, task_heap), task_heap_used},
+    {"managed", offsetof(struct weir_memory_pools, managed), managed_used},
+    {"network", offsetof(struct weir_memory_pools, network), network_used},
+    {"overhead", offsetof(struct weir_memory_pools, overhead), NULL},
+};
+
+static const uint64_t *pool_capacity(const struct weir_memory_pools *p, int i)
+{
+    return (const uint64_t *)((const char *)p + POOLS[i].capacity);
+}
+
+void rt_pools(const struct runtime *rt, const struct weir_config *cfg, struct rt_pool *out)
+{
+    const struct weir_memory_pools *p = weir_config_pools(cfg);
+    for (int i = 0; i < RT_POOLS; i++) {
+        out[i].name = POOLS[i].name;
+        out[i].capacity = *pool_capacity(p, i);
+        out[i].used = rt && POOLS[i].used ? (int64_t)POOLS[i].used((void *)rt) : -1;
+    }
+}
+
 static int register_pools(struct runtime *rt)
 {
     const struct weir_memory_pools *p = weir_config_pools(rt->cfg);
-    const struct {
-        const char *name;
-        const uint64_t *capacity;
-        double (*used)(void *arg);
-    } pools[] = {
-        {"framework", &p->framework, NULL},  {"task_heap", &p->task_heap, task_heap_used},
-        {"managed", &p->managed, managed_used}, {"network", &p->network, network_used},
-        {"overhead", &p->overhead, NULL},
-    };
     char job[600];
     int rc = rt_labels(rt, NULL, NULL, -1, job, sizeof job);
-    for (size_t i = 0; i < sizeof pools / sizeof *pools && rc == 0; i++) {
+    for (int i = 0; i < RT_POOLS && rc == 0; i++) {
         char l[700];
         snprintf(l, sizeof l, "%s", job);
-        if ((rc = weir_metrics_labels_append(l, sizeof l, "pool", pools[i].name)) < 0)
+        if ((rc = weir_metrics_labels_append(l, sizeof l, "pool", POOLS[i].name)) < 0)
             return rc;
         rc |= weir_metrics_add_fn(rt->metrics, "weir_memory_pool_capacityBytes",
                                   "Size of the memory pool (memory.* keys; weir run prints them)",
-                                  l, constant, (void *)pools[i].capacity);
-        if (pools[i].used)
+                                  l, constant, (void *)pool_capacity(p, i));
+        if (POOLS[i].used)
             rc |= weir_metrics_add_fn(rt->metrics, "weir_memory_pool_usedBytes",
                                       "Bytes of the pool in use (task heap: hashmap state; "
                                       "managed: RocksDB's block cache and memtables; network: "
                                       "the rings)",
-                                      l, pools[i].used, rt);
+                                      l, POOLS[i].used, rt);
     }
     /* The operations guide's heap and managed memory gauges under Flink's names: weir's task
      * heap pool is where a Flink job's heap state lives, and running out of it fails the job

@@ -374,6 +374,36 @@ int rest_get_watermarks(struct job_live *l, struct rest_call *c, json_t **doc)
     return 200;
 }
 
+/* Flink's task manager document for weir's one ("localhost", the subtasks' taskmanager-id):
+ * memoryConfiguration and metrics under Flink's names where a pool is Flink's (the task heap
+ * is the heap where Flink keeps heap state, managed and network memory are Flink's), and
+ * every pool under weir.pools, with null where weir does not measure its use. */
+int rest_get_taskmanager(struct job_live *l, struct rest_call *c, json_t **doc)
+{
+    (void)c;
+    struct rt_pool p[RT_POOLS];
+    rt_pools(l->rt, l->cfg, p);
+    json_t *pools = json_array();
+    for (int i = 0; i < RT_POOLS; i++)
+        json_array_append_new(pools, json_pack("{s:s,s:I,s:o}", "name", p[i].name, "capacity",
+                                               (json_int_t)p[i].capacity, "used",
+                                               p[i].used < 0 ? json_null()
+                                                             : json_integer(p[i].used)));
+    const struct weir_memory_pools *m = weir_config_pools(l->cfg);
+    *doc = json_pack(
+        "{s:s,s:i,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I},s:{s:o}}", "id",
+        "localhost", "slotsNumber", l->n_workers, "memoryConfiguration", "frameworkHeap",
+        (json_int_t)m->framework, "taskHeap", (json_int_t)m->task_heap, "managedMemory",
+        (json_int_t)m->managed, "networkMemory", (json_int_t)m->network, "jvmOverhead",
+        (json_int_t)m->overhead, "totalProcessMemory", (json_int_t)m->process, "metrics",
+        "heapUsed", (json_int_t)(p[1].used < 0 ? 0 : p[1].used), "heapMax",
+        (json_int_t)p[1].capacity, "managedMemoryUsed", (json_int_t)(p[2].used < 0 ? 0 : p[2].used),
+        "managedMemoryTotal", (json_int_t)p[2].capacity, "nettyShuffleMemoryUsed",
+        (json_int_t)(p[3].used < 0 ? 0 : p[3].used), "nettyShuffleMemoryTotal",
+        (json_int_t)p[3].capacity, "weir", "pools", pools);
+    return *doc ? 200 : -ENOMEM;
+}
+
 bool rest_triggers_wait_fetched(struct job_live *l, int timeout_ms)
 {
     for (int waited = 0;; waited += FETCH_POLL_MS) {

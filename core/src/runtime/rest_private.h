@@ -58,6 +58,7 @@ int rest_post_checkpoint(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_get_checkpoint_trigger(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_patch_job(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_get_watermarks(struct job_live *l, struct rest_call *c, json_t **doc);
+int rest_get_taskmanager(struct job_live *l, struct rest_call *c, json_t **doc);
 /* Frees what the triggers hold (rest_live_stop). */
 void rest_triggers_free(struct job_live *l);
 /* Once the job has ended (rest_live_stop): waits up to timeout_ms while a cancel-job or

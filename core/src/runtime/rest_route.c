@@ -31,6 +31,7 @@ static const struct endpoint ROUTES[] = {
     {"GET", "/config", rest_get_config},
     {"GET", "/jobs", rest_get_jobs},
     {"GET", "/jobs/overview", rest_get_jobs_overview},
+    {"GET", "/taskmanagers/localhost", rest_get_taskmanager}, /* the one, as subtasks name it */
     {"GET", "/jobs/:jobid", rest_get_job},
     {"PATCH", "/jobs/:jobid", rest_patch_job},
     {"GET", "/jobs/:jobid/config", rest_get_job_config},

@@ -419,6 +419,15 @@ int rt_labels(const struct runtime *rt, const char *what, const char *name, int 
 int register_metrics(struct runtime *rt);
 /* gauge_metrics.c: watermarks and their lag, keyed state size, memory pools */
 int register_gauges(struct runtime *rt);
+/* The memory pools (framework, task_heap, managed, network, overhead): capacity from cfg,
+ * use (bytes) where weir measures it and rt is running, else -1. */
+#define RT_POOLS 5
+struct rt_pool {
+    const char *name;
+    uint64_t capacity;
+    int64_t used;
+};
+void rt_pools(const struct runtime *rt, const struct weir_config *cfg, struct rt_pool *out);
 
 /* run.c */
 void rt_fail(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

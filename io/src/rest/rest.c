@@ -15,6 +15,7 @@
 #include <weir/rest.h>
 
 #include "http_listen.h"
+#include "rest_web.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -144,6 +145,13 @@ static enum MHD_Result answer(struct weir_rest_server *s, struct MHD_Connection 
     size_t len = 0;
     bool read = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                 strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    /* The dashboard's files hold no job data and a browser cannot send a token when it
+     * opens a page: they are served to anyone; the page's API calls carry the token. */
+    const struct rest_web_asset *page =
+        read && normalize(url, path, sizeof path) ? rest_web_find(path) : NULL;
+    if (page)
+        return http_reply(c, MHD_HTTP_OK, page->type, (const char *)page->data, page->len,
+                          MHD_RESPMEM_PERSISTENT);
     if (!authorized(s, c, read))
         return http_reply_hdr(c, MHD_HTTP_UNAUTHORIZED, CONTENT_TYPE, UNAUTHORIZED,
                               sizeof(UNAUTHORIZED) - 1, MHD_RESPMEM_PERSISTENT,
