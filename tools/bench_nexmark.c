@@ -36,6 +36,7 @@
 
 #include "bench_nexmark.h"
 #include "cli.h"
+#include "cli_jobs.h"
 #include "nexmark.h"
 #include "nexmark_bench.h"
 #include "nexmark_queries.h"
@@ -393,14 +394,17 @@ static int bench_measure(const struct bench_opts *o, weir_config *cfg,
                                .restore_from = o->restore_from,
                                .allow_non_restored_state = o->allow_non_restored,
                                .on_checkpoint = nexmark_bench_on_checkpoint,
-                               .on_checkpoint_arg = b};
+                               .on_checkpoint_arg = b,
+                               .on_rest = cli_jobs_on_rest};
     struct weir_run_stats st;
     memset(&st, 0, sizeof st);
     char err[1024];
     cli_watch_signals(job);
+    cli_jobs_register_name(job_name); /* `weir list`, `weir stop JOBID` reach the bench too */
     nexmark_bench_start(b);
     int rc = weir_job_run(job, cfg, &ro, &st, err, sizeof err);
     nexmark_bench_stop(b);
+    cli_jobs_unregister();
     cli_watch_signals(NULL);
     if (rc < 0) {
         fprintf(stderr, "weir: %s\n", err);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A source subtask that finished before the savepoint, restored at the same and at another
 # parallelism: with source subtask 0 four times as fast as its share, it has read all its
-# events when the first savepoint is taken (1 s into a run of 3 s): it owns no live split then.
+# events when the first stop with a savepoint is taken (1 s into a run of 3 s): it owns no live split then.
 # The splits are dealt again on restore (op_state.c) and may land on subtask 0: a restored
 # subtask must run what it was dealt, not finish because the old subtask 0 had finished. q1
 # (source to sink in one chain) and q5 (keyed windows), -p 2 -> 2 and -p 2 -> 3 -> 1, on the

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Rescale on RocksDB: every Nexmark query with output at -p 2, savepoint, resumed at -p 3,
-# savepoint, resumed at -p 1 commits what a run without interruption does (rescale.sh says
-# how).
+# Rescale on RocksDB: every Nexmark query with output at -p 2, stopped with a savepoint,
+# resumed at -p 3, stopped with a savepoint, resumed at -p 1 commits what a run without
+# interruption does (rescale.sh says how).
 set -u
 : "${WEIR:?}"
 : "${WEIR_SRC:?}"
