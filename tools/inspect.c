@@ -49,6 +49,27 @@ static void print_states(json_t *states, const char *indent)
     }
 }
 
+/* A subtask's decoded operator state (weir/inspect.h weir_state_decoder): per item its
+ * fields as name=value, items separated by "; ". */
+static void print_decoded(json_t *sub)
+{
+    json_t *items = json_object_get(sub, "operator_state_decoded"), *item, *v;
+    size_t i;
+    const char *k;
+    if (!json_is_array(items))
+        return;
+    printf("\n    %s state, %zu item%s", str(sub, "operator_state_kind"), json_array_size(items),
+           json_array_size(items) == 1 ? "" : "s");
+    json_array_foreach(items, i, item) {
+        printf("%s", i ? ";" : ":");
+        json_object_foreach(item, k, v) {
+            char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            printf(" %s=%s", k, t ? t : "?");
+            free(t);
+        }
+    }
+}
+
 static void print_text(json_t *doc)
 {
     time_t t = (time_t)(num(doc, "timestamp_ms") / 1000);
@@ -103,6 +124,7 @@ static void print_text(json_t *doc)
                                (json_int_t)strlen(str(sub, "operator_state_hex"))
                            ? "..."
                            : "");
+            print_decoded(sub);
             printf("\n");
         }
     }
