@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <weir/inspect.h>
+#include <weir/kafka.h>
 
 #include "cli.h"
 #include "inspect.h"
@@ -227,6 +228,7 @@ int cmd_inspect(int argc, char **argv)
         return EXIT_USAGE;
     }
     char *text = NULL, err[1024];
+    weir_kafka_register_inspect_decoder(); /* the io connectors' decoders (weir/inspect.h) */
     int rc = weir_checkpoint_inspect(path, &o, &text, err, sizeof err);
     if (rc < 0) {
         cli_error(NULL, "inspect: %s", err);
