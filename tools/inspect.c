@@ -228,7 +228,9 @@ int cmd_inspect(int argc, char **argv)
         return EXIT_USAGE;
     }
     char *text = NULL, err[1024];
-    weir_kafka_register_inspect_decoder(); /* the io connectors' decoders (weir/inspect.h) */
+    /* the io connectors' decoders (weir/inspect.h) */
+    weir_kafka_register_inspect_decoder();
+    weir_file_register_inspect_decoder();
     int rc = weir_checkpoint_inspect(path, &o, &text, err, sizeof err);
     if (rc < 0) {
         cli_error(NULL, "inspect: %s", err);

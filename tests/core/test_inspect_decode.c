@@ -3,7 +3,8 @@
  * built-in datagen decoder is there without registering, a kind has one decoder, and a
  * damaged datagen item is refused with what is wrong with it (inspect prints that with the
  * file, exit 1). The Kafka source's decoder (io, registered by weir inspect) reads the
- * partitions and offsets of an item laid out as kafka_snapshot writes it. The decoded
+ * partitions and offsets of an item laid out as kafka_snapshot writes it, the exactly-once
+ * file sink's its pending part files as tpc_snapshot writes them. The decoded
  * fields of a datagen run's checkpoint: tests/cli/test_inspect.sh.
  */
 #include <errno.h>
@@ -108,6 +109,28 @@ static void a_datagen_split_decodes_to_residue_stride_next(void **state)
     json_decref(o);
 }
 
+static void a_file_sink_item_decodes_to_its_pending_files(void **state)
+{
+    int rc = weir_file_register_inspect_decoder();
+    assert_true(rc == 0 || rc == -EEXIST);
+    weir_state_decoder dec = weir_inspect_decoder("file-exactly-once");
+    assert_non_null(dec);
+    /* next part 5; 2 pending: part 3 of checkpoint 11, part 4 staged at end of input */
+    uint64_t item[6] = {5, 2, 3, 11, 4, 0};
+    json_t *o = NULL;
+    char err[256] = "";
+    assert_int_equal(dec(item, sizeof item, &o, err, sizeof err), 0);
+    char *text = json_dumps(o, JSON_COMPACT);
+    assert_string_equal(text, "{\"next_part\":5,\"pending\":[{\"part\":3,\"checkpoint\":11},"
+                              "{\"part\":4,\"checkpoint\":0}]}");
+    free(text);
+    json_decref(o);
+    item[1] = 3; /* counts a file it does not hold */
+    assert_int_equal(dec(item, sizeof item, &o, err, sizeof err), -EBADMSG);
+    if (!strstr(err, "of 48 bytes does not hold the 3 pending files"))
+        fail_msg("a short item: %s", err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +138,7 @@ int main(void)
         cmocka_unit_test(a_damaged_datagen_item_says_what_is_wrong),
         cmocka_unit_test(a_datagen_split_decodes_to_residue_stride_next),
         cmocka_unit_test(a_kafka_source_item_decodes_to_its_partitions_and_offsets),
+        cmocka_unit_test(a_file_sink_item_decodes_to_its_pending_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
