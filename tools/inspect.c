@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <weir/inspect.h>
+#include <weir/kafka.h>
 
 #include "cli.h"
 #include "inspect.h"
@@ -46,6 +47,27 @@ static void print_states(json_t *states, const char *indent)
         printf("%sstate \"%s\" (%s): %" JSON_INTEGER_FORMAT " entries, %" JSON_INTEGER_FORMAT
                " bytes\n",
                indent, str(s, "name"), str(s, "kind"), num(s, "entries"), num(s, "bytes"));
+    }
+}
+
+/* A subtask's decoded operator state (weir/inspect.h weir_state_decoder): per item its
+ * fields as name=value, items separated by "; ". */
+static void print_decoded(json_t *sub)
+{
+    json_t *items = json_object_get(sub, "operator_state_decoded"), *item, *v;
+    size_t i;
+    const char *k;
+    if (!json_is_array(items))
+        return;
+    printf("\n    %s state, %zu item%s", str(sub, "operator_state_kind"), json_array_size(items),
+           json_array_size(items) == 1 ? "" : "s");
+    json_array_foreach(items, i, item) {
+        printf("%s", i ? ";" : ":");
+        json_object_foreach(item, k, v) {
+            char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            printf(" %s=%s", k, t ? t : "?");
+            free(t);
+        }
     }
 }
 
@@ -103,6 +125,7 @@ static void print_text(json_t *doc)
                                (json_int_t)strlen(str(sub, "operator_state_hex"))
                            ? "..."
                            : "");
+            print_decoded(sub);
             printf("\n");
         }
     }
@@ -205,6 +228,9 @@ int cmd_inspect(int argc, char **argv)
         return EXIT_USAGE;
     }
     char *text = NULL, err[1024];
+    /* the io connectors' decoders (weir/inspect.h) */
+    weir_kafka_register_inspect_decoder();
+    weir_file_register_inspect_decoder();
     int rc = weir_checkpoint_inspect(path, &o, &text, err, sizeof err);
     if (rc < 0) {
         cli_error(NULL, "inspect: %s", err);

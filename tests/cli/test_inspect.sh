@@ -2,11 +2,12 @@
 # weir inspect (issue 12): checkpoints that the built-in window-count job takes at -p 2 on
 # both backends, incremental and not, read back without the job. The keyed state of the
 # checkpoint (one window per key, all keys, counted since the start) must say what the
-# sources put in: the datagen subtasks' positions (their operator state, "next" as a
-# little-endian u64) give every key's count, which --key/--state must print; --json has the
-# operators, the 50 keys and their 50 event-time timers. A byte flipped in a state file or
-# a shared file or _metadata, or a state file missing, gives one line naming the file and
-# the checksum or the error, exit 1; a directory that is not a checkpoint, exit 2.
+# sources put in: the datagen subtasks' positions (their operator state decoded, each
+# split's "next", which is the little-endian u64 of its bytes too) give every key's count,
+# which --key/--state must print; --json has the operators, the 50 keys and their 50
+# event-time timers. A byte flipped in a state file or a shared file or _metadata, or a
+# state file missing, gives one line naming the file and the checksum or the error, exit 1;
+# a directory that is not a checkpoint, exit 2.
 set -u
 : "${WEIR:?}"
 : "${WEIR_SRC:?}"
@@ -107,9 +108,15 @@ for backend in hashmap rocksdb; do
         || bad "$name: no shared files" "$T/j"
     fi
     # every key's count from the sources' positions; --key/--state prints key 7's and 10's
+    # (the positions decoded, "operator_state_decoded": split s of 2, next as the bytes say)
     for s in 0 1; do
-      hex=$(jq -r --argjson s $s '.operators[] | select(.uid == "datagen") | .subtasks[] | select(.subtask == $s) | .operator_state_hex' "$T/j")
-      next[$s]=$(le64 "${hex:0:16}")
+      sel='.operators[] | select(.uid == "datagen") | .subtasks[] | select(.subtask == $s)'
+      hex=$(jq -r --argjson s $s "$sel | .operator_state_hex" "$T/j")
+      next[$s]=$(jq -r --argjson s $s "$sel | .operator_state_decoded[0].next" "$T/j")
+      jq -e --argjson s $s --argjson n "$(le64 "${hex:0:16}")" "$sel | .operator_state_kind == \"datagen\"
+          and .operator_state_decoded == [{residue: \$s, stride: 2, next: \$n}]" "$T/j" >/dev/null \
+        && ok "$name: datagen subtask $s decoded: split $s of 2, next ${next[$s]}" \
+        || bad "$name: datagen subtask $s decoded" "$T/j"
     done
     for k in 7 10; do
       want=$(expect_count $k ${next[$((k % 2))]})
@@ -128,6 +135,7 @@ for backend in hashmap rocksdb; do
       || bad "$name: a key without a value: exit $rc" "$T/e"
     "$WEIR" inspect "$chk" >"$T/t" 2>"$T/e" && grep -q "every checksum verified" "$T/t" \
       && grep -qF "state \"$st\" ($kind): $KEYS entries" "$T/t" \
+      && grep -qF "datagen state, 1 item: residue=1 stride=2 next=${next[1]}" "$T/t" \
       && ok "$name: text output" || bad "$name: text output" "$T/t"
 
     # a flipped byte in the count operator's state file of subtask 0

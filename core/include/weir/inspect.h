@@ -39,7 +39,9 @@ struct weir_inspect_opts {
  *                   "subtasks": [{"subtask", "file", "bytes", "backend", "status",
  *                                 "key_groups": [first, last], "operator_state_bytes",
  *                                 "operator_state_hex", "operator_state_items" (list
- *                                 state only), "timers", "states"}]}],
+ *                                 state only), "operator_state_kind",
+ *                                 "operator_state_decoded" (see below), "timers",
+ *                                 "states"}]}],
  *    "lookup": {"key", "state", "key_group", "found", "values": [{"operator", "subtask",
  *               "state", "namespace", "user_key_hex", "hex", "text"}]}}   (has_key only)
  *
@@ -50,6 +52,21 @@ struct weir_inspect_opts {
  * errno. err gets one line, which names the file at fault where one is. */
 int weir_checkpoint_inspect(const char *path, const struct weir_inspect_opts *opts, char **json,
                             char *err, size_t errlen);
+
+/* A connector's operator state, decoded for inspect: a state file records the kind of the
+ * operator that wrote it (its ops' .kind), and inspect asks the decoder registered for that
+ * kind to turn each item of its list state into a JSON object (a subtask's
+ * "operator_state_kind" and "operator_state_decoded": [objects]); a kind without a decoder,
+ * or a state file from before kinds were recorded, is shown as bytes only. The decoder
+ * returns 0 and sets *out, or -EBADMSG with what is wrong with the item in err (one line). */
+struct json_t;
+typedef int (*weir_state_decoder)(const void *item, size_t len, struct json_t **out, char *err,
+                                  size_t errlen);
+/* Registers fn for kind (the built-in connectors register theirs on first use); -EEXIST when
+ * kind has one, -ENOSPC when the table is full. */
+int weir_inspect_register_decoder(const char *kind, weir_state_decoder fn);
+/* The decoder of kind, NULL when none. */
+weir_state_decoder weir_inspect_decoder(const char *kind);
 
 #ifdef __cplusplus
 }

@@ -259,6 +259,11 @@ weir_stream *weir_sink_stdout(weir_stream *in, const char *uid, weir_format_fn f
  * the key sink.file.overwrite is true, which deletes the sink's part files there first. */
 weir_stream *weir_sink_file_exactly_once(weir_stream *in, const char *uid, const char *dir,
                                          weir_format_fn fmt, const char *suffix);
+/* Registers its decoder of checkpointed state for weir inspect (weir/inspect.h; kind
+ * "file-exactly-once"): per subtask "next_part" (the part number its next in-progress file
+ * gets) and "pending" ([{"part", "checkpoint"}]: the files pre-committed by that checkpoint,
+ * renamed when it completes; checkpoint 0: staged at end of input). 0 or -EEXIST. */
+int weir_file_register_inspect_decoder(void);
 /* Counts records and drops them. */
 weir_stream *weir_sink_blackhole(weir_stream *in, const char *uid);
 /* "seq,key,value" for datagen records. */

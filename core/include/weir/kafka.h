@@ -120,6 +120,11 @@ struct weir_kafka_source_opts {
  */
 weir_stream *weir_source_kafka(weir_job *job, const char *uid,
                                const struct weir_kafka_source_opts *opts);
+/* Registers the Kafka source's decoder of its checkpointed positions for weir inspect
+ * (weir/inspect.h; kind "kafka"): per item the instance split it was taken with
+ * ("instance", "instances") and each partition's
+ * "partition", "offset" (the next to read) and "stop" (-1: unbounded). 0 or -EEXIST. */
+int weir_kafka_register_inspect_decoder(void);
 
 /* The fixed part of every Kafka source record; the bytes after it are the accessors'. */
 struct weir_kafka_rec {

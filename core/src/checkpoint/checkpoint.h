@@ -257,6 +257,10 @@ struct json_t *chk_history_details_json(struct chk_history *h, uint64_t id,
 #define TAG_TIMERS    (3ull << 32)
 /* An operator's list state (op_state.c): items, each a u32 length and its bytes */
 #define TAG_OPERATOR_LIST (11ull << 32)
+/* Which operator wrote the operator state: its kind ("datagen", "kafka-source", ...), the
+ * bytes of the name unterminated, so that inspect decodes the items (inspect_decode.c); a
+ * state file without it (written before it existed) is shown as bytes */
+#define TAG_OPERATOR_KIND (12ull << 32)
 #define MAX_PENDING   16
 #define SLOTS         64
 #define BLOB_FINISHED 'F'

@@ -242,31 +242,76 @@ static int inspect_keyed(struct insp *in, weir_restore *r, weir_restore_file *f,
     return rc;
 }
 
+/* The kind of operator that wrote f's operator state (TAG_OPERATOR_KIND) into kind, "" when
+ * the file does not record it (written before it did). */
+static int state_kind(weir_restore_file *f, char *kind, size_t room)
+{
+    size_t sec;
+    uint64_t tag, len = 0;
+    *kind = '\0';
+    if (weir_restore_file_find(f, TAG_OPERATOR_KIND, &sec) < 0 ||
+        weir_restore_file_section(f, sec, &tag, &len) < 0 || len == 0)
+        return 0;
+    if (len >= room)
+        return -EIO;
+    struct weir_snapshot_in *si = weir_restore_file_section_in(f, sec);
+    int rc = si->read(si, kind, (size_t)len);
+    kind[rc == 0 ? len : 0] = '\0';
+    return rc == -ENODATA ? -EIO : rc;
+}
+
+/* Item k (its bytes, len) of a list state section: its first bytes onto head (*got of room),
+ * and decoded by dec into the array decoded. */
+static int list_item(const unsigned char *item, uint32_t len, json_int_t k, unsigned char *head,
+                     size_t room, size_t *got, weir_state_decoder dec, json_t *decoded,
+                     char *err, size_t errlen)
+{
+    size_t take = room - *got < len ? room - *got : len;
+    memcpy(head + *got, item, take);
+    *got += take;
+    if (!dec)
+        return 0;
+    json_t *o = NULL;
+    char why[256] = "";
+    int rc = dec(item, len, &o, why, sizeof why);
+    if (rc < 0) {
+        errbuf_printf(err, errlen, "item %" JSON_INTEGER_FORMAT ": %s", k, why);
+        return rc;
+    }
+    return json_array_append_new(decoded, o) == 0 ? 0 : -ENOMEM;
+}
+
 /* The first bytes of a list state section's items, back to back, into head (*n: room, then
- * how many), and the items' count as "operator_state_items". */
-static int list_preview(struct weir_snapshot_in *si, unsigned char *head, size_t *n, json_t *sub)
+ * how many), the items' count as "operator_state_items" and, when dec is not NULL, each item
+ * decoded in "operator_state_decoded". A damaged item: -EBADMSG and why in err. */
+static int list_preview(struct weir_snapshot_in *si, unsigned char *head, size_t *n, json_t *sub,
+                        weir_state_decoder dec, char *err, size_t errlen)
 {
     size_t room = *n, got = 0;
     json_int_t items = 0;
+    json_t *decoded = json_array();
     uint32_t len;
     int rc;
+    if (!decoded)
+        return -ENOMEM;
     while ((rc = si->read(si, &len, sizeof len)) == 0) {
+        unsigned char *item = malloc(len ? len : 1);
+        rc = item ? (len ? si->read(si, item, len) : 0) : -ENOMEM;
+        if (rc == 0)
+            rc = list_item(item, len, items, head, room, &got, dec, decoded, err, errlen);
+        free(item);
         items++;
-        unsigned char buf[256];
-        for (uint32_t left = len; left > 0 && rc == 0;) {
-            uint32_t k = left < sizeof buf ? left : (uint32_t)sizeof buf;
-            rc = si->read(si, buf, k);
-            size_t take = room - got < k ? room - got : k;
-            if (rc == 0 && take)
-                memcpy(head + got, buf, take);
-            got += rc == 0 ? take : 0;
-            left -= k;
-        }
-        if (rc < 0)
+        if (rc < 0) {
+            json_decref(decoded);
             return rc == -ENODATA ? -EIO : rc;
+        }
     }
     *n = got;
     json_object_set_new(sub, "operator_state_items", json_integer(items));
+    if (dec)
+        json_object_set_new(sub, "operator_state_decoded", decoded);
+    else
+        json_decref(decoded);
     return rc == -ENODATA ? 0 : rc;
 }
 
@@ -295,21 +340,28 @@ static int inspect_entry(struct insp *in, weir_restore *r, const struct weir_ckp
     }
     size_t sec;
     uint64_t tag, len = 0;
-    /* list state (op_state.c): its items' bytes back to back, and how many */
+    /* list state (op_state.c): its items' bytes back to back, how many, and decoded by
+     * the decoder of the kind that wrote them */
+    char kind[64], why[512] = "";
     bool list = weir_restore_file_find(f, TAG_OPERATOR_LIST, &sec) == 0;
-    if ((list || weir_restore_file_find(f, TAG_OPERATOR, &sec) == 0) &&
+    rc = state_kind(f, kind, sizeof kind);
+    if (rc == 0 && *kind)
+        json_object_set_new(sub, "operator_state_kind", json_string(kind));
+    if (rc == 0 && (list || weir_restore_file_find(f, TAG_OPERATOR, &sec) == 0) &&
         weir_restore_file_section(f, sec, &tag, &len) == 0 && len) {
         unsigned char head[HEX_PREVIEW];
         size_t n = len < sizeof head ? (size_t)len : sizeof head;
         struct weir_snapshot_in *si = weir_restore_file_section_in(f, sec);
-        rc = list ? list_preview(si, head, &n, sub) : si->read(si, head, n);
-        if (rc < 0) {
-            errbuf_printf(err, errlen, "%s/%s: operator state: %s", weir_restore_dir(r), e->file,
-                          strerror(-rc));
-            weir_restore_file_close(f);
-            return rc;
-        }
-        json_object_set_new(sub, "operator_state_hex", hex_of(head, n));
+        rc = list ? list_preview(si, head, &n, sub, weir_inspect_decoder(kind), why, sizeof why)
+                  : si->read(si, head, n);
+        if (rc == 0)
+            json_object_set_new(sub, "operator_state_hex", hex_of(head, n));
+    }
+    if (rc < 0) {
+        errbuf_printf(err, errlen, "%s/%s: operator state%s%s: %s", weir_restore_dir(r), e->file,
+                      *kind ? " of " : "", kind, *why ? why : strerror(-rc));
+        weir_restore_file_close(f);
+        return rc;
     }
     json_object_set_new(sub, "operator_state_bytes", json_integer((json_int_t)len));
     if (e->kg_first != WEIR_KG_NONE)

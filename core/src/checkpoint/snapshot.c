@@ -398,8 +398,15 @@ int chk_snapshot_op(struct op_inst *op, struct pending *pd, uint64_t id, bool ke
     if (rc == 0 && hook) {
         /* list state (SPLIT, UNION): items that a restore at any parallelism deals out */
         enum weir_state_mode mode = sops ? sops->state_mode : ops->state_mode;
-        rc = weir_ckpt_file_section_begin(
-            f, mode == WEIR_STATE_SAME_PARALLELISM ? TAG_OPERATOR : TAG_OPERATOR_LIST);
+        const char *kind = sops ? sops->kind : ops->kind;
+        if (kind && *kind) {
+            rc = weir_ckpt_file_section_begin(f, TAG_OPERATOR_KIND);
+            if (rc == 0)
+                rc = out->write(out, kind, strlen(kind));
+        }
+        if (rc == 0)
+            rc = weir_ckpt_file_section_begin(
+                f, mode == WEIR_STATE_SAME_PARALLELISM ? TAG_OPERATOR : TAG_OPERATOR_LIST);
         if (rc == 0)
             rc = hook(&op->ctx, op->state, id, out);
     }

@@ -17,8 +17,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
+#include <weir/errbuf.h>
 #include <weir/job.h>
 #include <weir/state.h>
+
+#include "decoders.h"
 
 static inline uint64_t splitmix64(uint64_t x)
 {
@@ -163,6 +168,24 @@ static int datagen_restore(weir_ctx *ctx, void *state, const struct weir_state_i
     g->n_sp = n;
     dg_rate(g);
     return 0;
+}
+
+/* For weir inspect: one item that datagen_snapshot wrote. */
+int datagen_decode_item(const void *item, size_t len, json_t **out, char *err, size_t errlen)
+{
+    struct dg_split x;
+    if (len != sizeof x) {
+        errbuf_printf(err, errlen, "a datagen split is %zu bytes, not %zu", sizeof x, len);
+        return -EBADMSG;
+    }
+    memcpy(&x, item, sizeof x);
+    if (x.stride == 0) {
+        errbuf_printf(err, errlen, "a datagen split with stride 0 (next %" PRIu64 ")", x.next);
+        return -EBADMSG;
+    }
+    *out = json_pack("{s:I, s:I, s:I}", "residue", (json_int_t)(x.next % x.stride), "stride",
+                     (json_int_t)x.stride, "next", (json_int_t)x.next);
+    return *out ? 0 : -ENOMEM;
 }
 
 static const struct weir_source_ops datagen_ops = {

@@ -61,7 +61,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include <weir/config.h>
+#include <weir/errbuf.h>
+#include <weir/inspect.h>
 #include <weir/io_paths.h>
 #include <weir/job.h>
 #include <weir/state.h>
@@ -338,6 +342,41 @@ static int tpc_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_sna
     rc = weir_snapshot_write_item(out, item, len);
     free(item);
     return rc;
+}
+
+/* For weir inspect: one item that tpc_snapshot wrote. */
+static int tpc_decode_item(const void *item, size_t len, json_t **out, char *err, size_t errlen)
+{
+    uint64_t head[2];
+    struct pending_file p;
+    if (len < sizeof head) {
+        errbuf_printf(err, errlen, "a file sink state of %zu bytes, shorter than its %zu-byte "
+                      "head", len, sizeof head);
+        return -EBADMSG;
+    }
+    memcpy(head, item, sizeof head);
+    if (head[1] > (len - sizeof head) / sizeof p || len != sizeof head + head[1] * sizeof p) {
+        errbuf_printf(err, errlen, "a file sink state of %zu bytes does not hold the %" PRIu64
+                      " pending files it counts", len, head[1]);
+        return -EBADMSG;
+    }
+    json_t *pending = json_array();
+    for (uint64_t i = 0; pending && i < head[1]; i++) {
+        memcpy(&p, (const unsigned char *)item + sizeof head + i * sizeof p, sizeof p);
+        if (json_array_append_new(pending, json_pack("{s:I, s:I}", "part", (json_int_t)p.n,
+                                                     "checkpoint", (json_int_t)p.chk)) < 0) {
+            json_decref(pending);
+            pending = NULL;
+        }
+    }
+    *out = pending ? json_pack("{s:I, s:o}", "next_part", (json_int_t)head[0], "pending", pending)
+                   : NULL;
+    return *out ? 0 : -ENOMEM;
+}
+
+int weir_file_register_inspect_decoder(void)
+{
+    return weir_inspect_register_decoder("file-exactly-once", tpc_decode_item);
 }
 
 static int tpc_complete(weir_ctx *ctx, void *state, uint64_t id)

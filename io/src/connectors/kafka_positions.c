@@ -7,10 +7,15 @@
  * taken before list state existed is one item per subtask in the same format.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <weir/errbuf.h>
+#include <weir/inspect.h>
 #include <weir/job.h>
+#include <weir/kafka.h>
 #include <weir/state.h>
 
 #include "connectors_private.h"
@@ -103,4 +108,54 @@ int kafka_positions_restore(weir_ctx *ctx, const char *uid, int subtask, int ins
         rc = -EINVAL;
     }
     return rc;
+}
+
+/* One partition of an item (kafka_snapshot's layout: i32 partition, i64 next, i64 stop). */
+static json_t *partition_json(const unsigned char *p)
+{
+    int32_t part;
+    int64_t v[2];
+    memcpy(&part, p, sizeof part);
+    memcpy(v, p + sizeof part, sizeof v);
+    return json_pack("{s:i, s:I, s:I}", "partition", (int)part, "offset", (json_int_t)v[0],
+                     "stop", (json_int_t)v[1]);
+}
+
+/* For weir inspect: one subtask's item, its head and its partitions. */
+static int decode_item(const void *item, size_t len, json_t **out, char *err, size_t errlen)
+{
+    const size_t one = sizeof(int32_t) + 2 * sizeof(int64_t);
+    uint32_t head[5];
+    if (len < sizeof head) {
+        errbuf_printf(err, errlen, "a Kafka source position of %zu bytes, shorter than its "
+                      "%zu-byte head", len, sizeof head);
+        return -EBADMSG;
+    }
+    memcpy(head, item, sizeof head);
+    if (head[0] != KAFKA_SNAP_MAGIC || head[1] != KAFKA_SNAP_VERSION) {
+        errbuf_printf(err, errlen, "not a Kafka source position of version %u (magic %08" PRIx32
+                      ", version %" PRIu32 ")", KAFKA_SNAP_VERSION, head[0], head[1]);
+        return -EBADMSG;
+    }
+    if (len != sizeof head + (size_t)head[2] * one) {
+        errbuf_printf(err, errlen, "a Kafka source position of %zu bytes, not the %zu of its "
+                      "%" PRIu32 " partitions", len, sizeof head + (size_t)head[2] * one, head[2]);
+        return -EBADMSG;
+    }
+    json_t *parts = json_array();
+    for (uint32_t i = 0; parts && i < head[2]; i++)
+        if (json_array_append_new(parts, partition_json((const unsigned char *)item +
+                                                        sizeof head + i * one)) < 0) {
+            json_decref(parts);
+            parts = NULL;
+        }
+    *out = parts ? json_pack("{s:I, s:I, s:o}", "instance", (json_int_t)head[3], "instances",
+                             (json_int_t)head[4], "partitions", parts)
+                 : NULL;
+    return *out ? 0 : -ENOMEM;
+}
+
+int weir_kafka_register_inspect_decoder(void)
+{
+    return weir_inspect_register_decoder("kafka", decode_item);
 }
