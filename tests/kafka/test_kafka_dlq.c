@@ -188,9 +188,23 @@ struct letter {
     size_t len;
 };
 
-#define MAX_LETTERS (4 * MAX_BAD)
-static struct letter letters[MAX_LETTERS];
-static size_t n_letters;
+/* As many as the DLQ holds: the kill test's rounds each send every bad record again (the DLQ is
+ * at least once), so the count has no fixed bound. */
+static struct letter *letters;
+static size_t n_letters, cap_letters;
+
+/* The next letter's slot, zeroed. */
+static struct letter *new_letter(void)
+{
+    if (n_letters == cap_letters) {
+        cap_letters = cap_letters ? 2 * cap_letters : 4 * MAX_BAD;
+        letters = realloc(letters, cap_letters * sizeof *letters);
+        assert_non_null(letters);
+    }
+    struct letter *l = &letters[n_letters++];
+    memset(l, 0, sizeof *l);
+    return l;
+}
 
 static void header(const rd_kafka_message_t *m, const char *name, char *buf, size_t cap)
 {
@@ -206,8 +220,7 @@ static void header(const rd_kafka_message_t *m, const char *name, char *buf, siz
 static void take_kafka_letter(const rd_kafka_message_t *m, void *arg)
 {
     (void)arg;
-    assert_true(n_letters < MAX_LETTERS);
-    struct letter *l = &letters[n_letters++];
+    struct letter *l = new_letter();
     char num[32];
     header(m, "weir.dlq.reason", l->reason, sizeof l->reason);
     header(m, "weir.dlq.operator", l->op, sizeof l->op);
@@ -261,9 +274,7 @@ static void read_file_dlq(const char *path)
         json_t *o = json_loads(line, 0, &e);
         if (!o)
             fail_msg("DLQ line does not parse (%s): %s", e.text, line);
-        assert_true(n_letters < MAX_LETTERS);
-        struct letter *l = &letters[n_letters++];
-        memset(l, 0, sizeof *l);
+        struct letter *l = new_letter();
         const char *reason = NULL, *op = NULL, *value = NULL;
         json_t *topic = NULL, *part = NULL, *off = NULL, *hdrs = NULL;
         if (json_unpack_ex(o, &e, 0, "{s:s, s:s, s:o, s:o, s:o, s:s, s:o}", "reason", &reason,
