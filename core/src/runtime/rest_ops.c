@@ -300,6 +300,18 @@ int rest_post_checkpoint(struct job_live *l, struct rest_call *c, json_t **doc)
     return rc;
 }
 
+/* The server's: the answer that reported trigger id's end has been handed to the socket,
+ * so a job that ends may now stop its server. */
+static void trigger_sent(void *arg, const char *id)
+{
+    struct job_live *l = arg;
+    pthread_mutex_lock(&l->lock);
+    struct rest_trigger *t = trigger_find(l, id);
+    if (t && t->done)
+        t->fetched = true;
+    pthread_mutex_unlock(&l->lock);
+}
+
 /* Flink's SerializedThrowable, as its REST API writes one. */
 static json_t *failure_json(const char *cause)
 {
@@ -323,7 +335,10 @@ static int status_doc(struct job_live *l, struct rest_call *c, bool savepoint, j
         op = json_pack("{s:I}", "checkpointId", (json_int_t)t->checkpoint_id);
     *doc = json_pack("{s:{s:s},s:o}", "status", "id", t->done ? "COMPLETED" : "IN_PROGRESS",
                      "operation", op);
-    t->fetched = t->done;
+    if (t->done) { /* fetched once the answer has left, not now (rest_triggers_wait_fetched) */
+        c->req->sent = trigger_sent;
+        snprintf(c->req->sent_tag, sizeof c->req->sent_tag, "%s", t->id);
+    }
     return 200;
 }
 

@@ -55,6 +55,12 @@ struct weir_rest_request {
     /* handle sets it with a 405: the methods the path takes ("GET, PATCH") */
     const char *allow;
     void *conn; /* the server's; for weir_rest_query */
+    /* handle may set it: called on the server's thread, with handle's arg and sent_tag, once
+     * the whole answer has been handed to the socket, and not when the connection ended
+     * first (the client went away, or the server stopped). For a result the caller must
+     * know was delivered before it stops the server. */
+    void (*sent)(void *arg, const char *tag);
+    char sent_tag[48];
 };
 
 /* The query string's argument key ("mode" of "?mode=cancel"), NULL when absent. */

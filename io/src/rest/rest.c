@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KEY_PORT           "rest.port"
@@ -43,6 +44,10 @@ struct weir_rest_server {
     char host[256]; /* as configured, without the brackets of "[::1]" */
     char *token;    /* NULL: none */
     bool open_reads;
+    /* Tests (WEIR_TEST_REST_REPLY_DELAY_MS): every answer is queued this much later than
+     * handle made it, as on a loaded machine or a sanitized build, so that a test finds what
+     * takes an answer for delivered before it has left. */
+    int reply_delay_ms;
 };
 
 /* One request's body as it arrives (MHD's *req_cls): up to WEIR_REST_MAX_BODY bytes kept,
@@ -51,6 +56,8 @@ struct weir_rest_server {
 struct upload {
     char *buf;
     size_t len, cap, seen;
+    void (*sent)(void *arg, const char *tag); /* the handle's, once its answer is queued */
+    char sent_tag[48];
 };
 
 static const char NO_MEMORY[] = "{\"errors\":[\"Internal server error: out of memory.\"]}";
@@ -166,6 +173,14 @@ static enum MHD_Result answer(struct weir_rest_server *s, struct MHD_Connection 
                                     .body_len = u->len,
                                     .conn = c};
     int status = s->handle(s->arg, &req, &body, &len);
+    if (s->reply_delay_ms > 0) {
+        struct timespec ts = {s->reply_delay_ms / 1000, (s->reply_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (status >= 0 && body && req.sent) {
+        u->sent = req.sent;
+        memcpy(u->sent_tag, req.sent_tag, sizeof u->sent_tag);
+    }
     if (status < 0 || !body) {
         free(body);
         return reply_const(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NO_MEMORY);
@@ -207,10 +222,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
                       enum MHD_RequestTerminationCode why)
 {
+    struct weir_rest_server *s = cls;
     struct upload *u = *req_cls;
-    (void)cls;
     (void)c;
-    (void)why;
+    if (u && u->sent && why == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        u->sent(s->arg, u->sent_tag);
     if (u)
         free(u->buf);
     free(u);
@@ -243,6 +259,8 @@ int weir_rest_server_start(const struct weir_rest_opts *o, weir_rest_server **ou
     s->handle = o->handle;
     s->arg = o->arg;
     s->open_reads = o->open_reads;
+    const char *delay = getenv("WEIR_TEST_REST_REPLY_DELAY_MS");
+    s->reply_delay_ms = delay ? atoi(delay) : 0;
     const struct http_serve_opts so = {
         .keys = {.port = KEY_PORT, .host = KEY_HOST, .example = 8081},
         .handle = handle,
