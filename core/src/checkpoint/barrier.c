@@ -505,11 +505,8 @@ int chk_input_ended(struct task *t, struct in_chan *c)
     return 0;
 }
 
-int chk_source_trigger(struct task *t)
+int chk_source_trigger(struct task *t, uint64_t trig)
 {
-    /* acquire: pairs with the release store of trigger in the coordinator's
-     * trigger(), made after checkpoint trig's pending went into its slot */
-    uint64_t trig = atomic_load_explicit(&t->rt->chk.trigger, memory_order_acquire);
     if (trig <= t->chk.last_chk)
         return 0;
     /* trigger holds only the newest id: a source whose worker was busy for two triggers

@@ -122,7 +122,8 @@ struct rt_chk {
     bool unaligned;
     uint64_t aligned_timeout_ns;
     /* Newest checkpoint the sources should take: release store in trigger()
-     * (coordinator.c) <-> acquire load in chk_source_trigger (barrier.c). */
+     * (coordinator.c) <-> acquire load in a source's step (runtime/task.c), which passes
+     * what it loaded to chk_source_trigger. */
     _Atomic uint64_t trigger;
     /* Newest complete checkpoint, sinks commit up to it: release store in
      * settle() (coordinator.c) <-> acquire load in chk_notify (snapshot.c). */
@@ -208,8 +209,9 @@ void chk_sync_percentiles(struct runtime *rt, struct weir_run_stats *st);
  * workers are placed and the backends open; says so once when they float among workers.
  * chk_free frees them. */
 int chk_snapshot_cpus_setup(struct runtime *rt);
-/* barrier.c, the task's worker; each returns 0 or a negative errno */
-int chk_source_trigger(struct task *t);
+/* barrier.c, the task's worker; each returns 0 or a negative errno. A source takes the
+ * checkpoints up to trig, the trigger it loaded (acquire) for its step. */
+int chk_source_trigger(struct task *t, uint64_t trig);
 int chk_on_barrier(struct task *t, struct in_chan *c, uint64_t id);
 int chk_input_ended(struct task *t, struct in_chan *c);
 /* barrier.c, unaligned checkpoints (rt->chk.unaligned), the task's worker:
@@ -409,6 +411,10 @@ struct chk_test_hooks {
     /* checkpoint id's _metadata is durable, and no task has been told yet (two-phase-commit
      * sinks have not committed) */
     void (*checkpoint_completed)(uint64_t id);
+    /* a source's step loaded trigger's value (loaded) and is about to act on it; stop_id is
+     * the runtime's (a stop-with-savepoint's checkpoint id, 0 before one) */
+    void (*source_step)(const _Atomic uint64_t *trigger, const _Atomic uint64_t *stop_id,
+                        uint64_t loaded);
 };
 extern const struct chk_test_hooks *chk_test_hooks;
 

@@ -524,7 +524,7 @@ static void trigger(struct runtime *rt, uint64_t now, bool savepoint, const stru
         atomic_store_explicit(&rt->chk.stop_drain, rq->drain, memory_order_relaxed);
         atomic_store_explicit(&rt->chk.stop_id, id, memory_order_relaxed);
     }
-    /* release: pairs with the sources' acquire load in chk_source_trigger */
+    /* release: pairs with the sources' acquire load in source_step (runtime/task.c) */
     atomic_store_explicit(&rt->chk.trigger, id, memory_order_release);
     rt_wake_workers(rt); /* idle sources inject the barrier now */
 }

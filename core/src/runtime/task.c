@@ -98,12 +98,11 @@ static int task_finish(struct task *t)
 
 /* Stop-with-savepoint (checkpoint/stop.c): 1 once this source took the stop's barrier (it
  * emits nothing more unless the savepoint fails); with drain, the maximal watermark goes out
- * just before the barrier, so every event-time window fires into the savepoint's output. */
-static int source_stopping(struct task *t)
+ * just before the barrier, so every event-time window fires into the savepoint's output.
+ * trig is the trigger source_step loaded, the one chk_source_trigger takes up to: had it
+ * loaded a newer one, the stop's barrier would go out without the watermark before it. */
+static int source_stopping(struct task *t, uint64_t trig)
 {
-    /* acquire: pairs with the release store of trigger in the coordinator's trigger(), made
-     * after its stores of stop_id and stop_drain */
-    uint64_t trig = atomic_load_explicit(&t->rt->chk.trigger, memory_order_acquire);
     uint64_t stop = atomic_load_explicit(&t->rt->chk.stop_id, memory_order_relaxed);
     if (!stop)
         return 0;
@@ -126,12 +125,18 @@ static int source_step(struct task *t)
     struct op_inst *src = &t->ops[0];
     if (t->restored_finished || atomic_load_explicit(&t->rt->job->cancel, memory_order_relaxed))
         return task_finish(t) < 0 ? 0 : 1;
-    if (source_stopping(t) != 0) /* halted after the stop's barrier (or failed) */
+    /* acquire: pairs with the release store of trigger in the coordinator's trigger(), made
+     * after checkpoint trig's pending went into its slot and after a stop's stop_id and
+     * stop_drain */
+    uint64_t trig = atomic_load_explicit(&t->rt->chk.trigger, memory_order_acquire);
+    if (chk_test_hooks && chk_test_hooks->source_step)
+        chk_test_hooks->source_step(&t->rt->chk.trigger, &t->rt->chk.stop_id, trig);
+    if (source_stopping(t, trig) != 0) /* halted after the stop's barrier (or failed) */
         return 0;
-    int crc = chk_source_trigger(t);
+    int crc = chk_source_trigger(t, trig);
     if (crc < 0)
         return task_fail_rc(t, src, crc), 0;
-    if (source_stopping(t) != 0) /* it just took the stop's barrier: nothing after it */
+    if (source_stopping(t, trig) != 0) /* it just took the stop's barrier: nothing after it */
         return 0;
     if (t->wms) {
         int rc = source_time(t);
