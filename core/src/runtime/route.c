@@ -51,8 +51,10 @@ static inline int route_put(struct route *rt, const weir_rec *r)
 int push_routes(weir_emit *e, const weir_rec *r)
 {
     struct task *t = e->target;
-    if (__builtin_expect(r->kind != WEIR_REC_DATA, 0))
+    if (__builtin_expect(r->kind != WEIR_REC_DATA, 0)) {
+        wm_note_out(t, r);
         return route_control(t, r);
+    }
     t->n_out_local++;
     t->n_out_bytes += weir_rec_size(r->len);
     t->n_out_bytes_recs++;
