@@ -445,7 +445,9 @@ void runtime_free(struct runtime *rt);
 int check_address_space(struct runtime *rt, int workers, char *err, size_t errlen);
 
 /* task_metrics.c */
-/* Metric labels job_name[, what=name][, subtask_index] (subtask < 0: none). */
+/* Metric labels job_name, job_id[, what=name][, subtask_index], host, tm_id (subtask < 0:
+ * none): a task manager's scope; rt_jm_labels: job_name, job_id, host, the job manager's. */
+int rt_jm_labels(const struct runtime *rt, char *buf, size_t cap);
 int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
               size_t cap);
 int register_metrics(struct runtime *rt);
