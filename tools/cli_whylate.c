@@ -88,10 +88,10 @@ static void print_answer(const json_t *d)
         settings(h, rest, sizeof rest);
         /* ten watermark intervals without an advance: stalled, not merely the slowest */
         bool stalled = num(h, "stalled-ms") >= 10 * num(d, "auto-watermark-interval-ms");
-        printf("watermark %s by source \"%s\" subtask %" JSON_INTEGER_FORMAT
+        printf("watermark %s source \"%s\" subtask %" JSON_INTEGER_FORMAT
                "%s: %s, not advanced for %" JSON_INTEGER_FORMAT " s; %" JSON_INTEGER_FORMAT
                " windows waiting (event-time timers); %s\n",
-               stalled ? "held back" : "advancing, lowest", text(h, "name"), num(h, "subtask"),
+               stalled ? "held back by" : "advancing; lowest:", text(h, "name"), num(h, "subtask"),
                part, wm, num(h, "stalled-ms") / 1000, waiting, rest);
     }
     size_t i;

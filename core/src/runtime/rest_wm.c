@@ -8,7 +8,7 @@
  * What it reads, all published by the workers without a lock (relaxed stores, a single
  * writer each), read here under live->lock like the other documents:
  *   - a task's output watermark and idleness, stored where they leave its chain (route.c's
- *     push_routes calls wm_note_out for every control event) with the wall-clock ms of the
+ *     route_control calls wm_note_out for every control event) with the wall-clock ms of the
  *     watermark's last advance: one coarse clock read per advance, none per record;
  *   - a task's input watermark and the ms of its last advance (progress.c, gate_watermark);
  *   - each keyed operator's event-time timer count (task.c, once a second);
@@ -223,10 +223,13 @@ static json_t *held_by(const struct job_live *l, const struct holder *h, int64_t
     json_t *split = h->split;
     int64_t ms = split ? json_integer_value(json_object_get(split, "since")) : h->ms;
     int64_t idleness = idleness_of(t);
-    return json_pack("{s:s,s:s,s:i,s:O,s:O,s:I,s:I,s:o,s:o}", "vertex", l->vertices[t->chain].id,
+    /* "o" takes each reference: the split's values are borrowed, so incref'd */
+    return json_pack("{s:s,s:s,s:i,s:o,s:o,s:I,s:I,s:o,s:o}", "vertex", l->vertices[t->chain].id,
                      "name", l->vertices[t->chain].name, "subtask", t->subtask, "partition",
-                     split ? json_object_get(split, "partition") : json_null(), "watermark",
-                     split ? json_object_get(split, "watermark") : wm_value(h->wm), "since",
+                     split ? json_incref(json_object_get(split, "partition")) : json_null(),
+                     "watermark",
+                     split ? json_incref(json_object_get(split, "watermark")) : wm_value(h->wm),
+                     "since",
                      (json_int_t)ms, "stalled-ms", (json_int_t)(now - ms), "idleness-ms",
                      idleness < 0 ? json_null() : json_integer((json_int_t)idleness),
                      "alignment", alignment_of(t));

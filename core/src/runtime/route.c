@@ -9,6 +9,8 @@
 
 int route_control(struct task *t, const weir_rec *r)
 {
+    /* every watermark and idleness leaving the task passes here, a source's own too */
+    wm_note_out(t, r);
     for (int i = 0; i < t->n_routes; i++) {
         struct route *rt = &t->routes[i];
         for (int j = 0; j < rt->n; j++) {
@@ -51,10 +53,8 @@ static inline int route_put(struct route *rt, const weir_rec *r)
 int push_routes(weir_emit *e, const weir_rec *r)
 {
     struct task *t = e->target;
-    if (__builtin_expect(r->kind != WEIR_REC_DATA, 0)) {
-        wm_note_out(t, r);
+    if (__builtin_expect(r->kind != WEIR_REC_DATA, 0))
         return route_control(t, r);
-    }
     t->n_out_local++;
     t->n_out_bytes += weir_rec_size(r->len);
     t->n_out_bytes_recs++;
