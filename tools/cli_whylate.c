@@ -76,6 +76,10 @@ static void print_answer(const json_t *d)
     const json_t *h = json_object_get(d, "held-by");
     json_int_t waiting = num(d, "timers-waiting");
     char wm[64], rest[600], part[64] = "";
+    if (!json_is_true(json_object_get(d, "running"))) {
+        printf("no attempt of the job runs now (it is restarting, or ending): ask again\n");
+        return;
+    }
     if (!json_is_object(h)) {
         printf("nothing holds the watermark back: every source subtask is idle or finished; "
                "%" JSON_INTEGER_FORMAT " windows waiting (event-time timers)\n",
