@@ -1,4 +1,4 @@
-/* weir list, savepoint, stop, cancel, checkpoint: see cli_jobs.h. */
+/* weir list, savepoint, stop, cancel, checkpoint, why-late: see cli_jobs.h. */
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -55,7 +55,7 @@ struct verb {
     const char *m;    /* -m HOST:PORT, or NULL: the registry */
     const char *id;   /* JOBID, or a prefix of one */
     const char *dir;  /* savepoint DIR, stop --savepointPath */
-    bool drain, full;
+    bool drain, full, json;
     char base[320]; /* the REST URL of -m */
 };
 
@@ -66,6 +66,7 @@ static void usage(FILE *out)
                  "       weir stop [-m HOST:PORT] [-p|--savepointPath DIR] [-d|--drain] JOBID\n"
                  "       weir cancel [-m HOST:PORT] JOBID\n"
                  "       weir checkpoint [-m HOST:PORT] [--full] JOBID\n"
+                 "       weir why-late [-m HOST:PORT] [--json] JOBID\n"
                  "Each also takes -c FILE and -D rest.auth.token-file=PATH (or WEIR_REST_TOKEN)\n"
                  "for a job whose REST API wants a bearer token. Without -m, the jobs running\n"
                  "on this host are found in the job registry (WEIR_RUNTIME_DIR, else\n"
@@ -127,6 +128,8 @@ static int parse(int argc, char **argv, struct verb *v)
             v->drain = true;
         else if (!strcmp(v->name, "checkpoint") && (!strcmp(a, "--full") || !strcmp(a, "-full")))
             v->full = true;
+        else if (!strcmp(v->name, "why-late") && !strcmp(a, "--json"))
+            v->json = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
@@ -514,7 +517,8 @@ static int cancel(const struct verb *v, const struct job *j)
 
 int cmd_job_verb(int argc, char **argv)
 {
-    static const char *const verbs[] = {"list", "savepoint", "stop", "cancel", "checkpoint"};
+    static const char *const verbs[] = {"list",   "savepoint",  "stop",
+                                        "cancel", "checkpoint", "why-late"};
     struct verb v = {0};
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (!strcmp(argv[0], verbs[i]))
@@ -533,5 +537,7 @@ int cmd_job_verb(int argc, char **argv)
         return cancel(&v, &j);
     if (!strcmp(v.name, "checkpoint"))
         return checkpoint(&v, &j);
+    if (!strcmp(v.name, "why-late"))
+        return cli_why_late(j.e.id, j.e.url, v.json);
     return savepoint(&v, &j, !strcmp(v.name, "stop"));
 }

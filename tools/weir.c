@@ -6,7 +6,7 @@
  *   weir jobs
  *   weir inspect [--json] [--key K [--state NAME]] PATH (inspect.h)
  *   weir selftest recovery [-c FILE] [-D key=value]... [--kills N] (selftest.h)
- *   weir list | savepoint | stop | cancel | checkpoint ... (cli_jobs.h)
+ *   weir list | savepoint | stop | cancel | checkpoint | why-late ... (cli_jobs.h)
  *
  * JOB is a built-in job (weir jobs) or a path to a job shared object exporting
  * weir_job_main, as `flink run` takes a jar. Exit status: 0 when the job
@@ -45,7 +45,8 @@ static void usage(FILE *out)
         "       weir inspect [--json] [--key K [--state NAME]] PATH\n"
         "       weir bench nexmark --query QUERY --events N [...]   (see --help)\n"
         "       weir selftest recovery [-c FILE] [-D key=value]... [--kills N] [...]\n"
-        "       weir list | savepoint | stop | cancel | checkpoint ...   (see weir list --help)\n"
+        "       weir list | savepoint | stop | cancel | checkpoint | why-late ...\n"
+        "                                      (see weir list --help)\n"
         "JOB is a built-in job (see `weir jobs`) or a path to a job shared object, with a\n"
         "slash (./job.so). --overwrite lets a fresh run replace the part files of an\n"
         "exactly-once output directory that is not empty (sink.file.overwrite).\n"

@@ -91,7 +91,7 @@ for i in $(seq 1 100); do
 done
 sleep 1.5
 if [ -n "$port" ] && curl -fsS "http://127.0.0.1:$port/metrics" >"$T/m" 2>&1 \
-   && grep -Eq '^flink_taskmanager_job_task_numRecordsOut\{job_name="pipeline",job_id="[0-9a-f]{32}",task_name="datagen -> map -> filter",subtask_index="1"\} [1-9]' "$T/m" \
+   && grep -Eq '^flink_taskmanager_job_task_numRecordsOut\{job_name="pipeline",job_id="[0-9a-f]{32}",task_name="datagen -> map -> filter",subtask_index="1"(,[^}]*)?\} [1-9]' "$T/m" \
    && grep -q '^flink_taskmanager_job_task_busyTimeMsPerSecond' "$T/m" && grep -q '^# TYPE flink_taskmanager_job_task_numRecordsIn counter' "$T/m"; then
   ok "Prometheus endpoint serves per-subtask metrics to curl"; else bad "metrics endpoint (port=$port)" "$T/m"; fi
 kill -TERM $BG; wait $BG; rc=$?; BG=""

@@ -55,15 +55,19 @@ grep -Ev '^(flink|weir)_' "$T/exported" >"$T/stray"
 [ ! -s "$T/stray" ] && ok "every other name is under weir_" || bad "names under neither prefix" "$T/stray"
 
 # Flink's labels per scope: job_name and job_id everywhere a job is, task_name and
-# subtask_index for a task, operator_name and subtask_index for an operator.
+# subtask_index for a task, operator_name and subtask_index for an operator; host everywhere
+# and tm_id ("<host>:<pid>") in the task manager's scopes, as Flink's reporter adds them.
+HOST=$(hostname)
+TM="host=\"$HOST\",tm_id=\"$HOST:[0-9]+\""
 labels_bad() {
   grep -E "^$1" "$T/m" | grep -Ev "^$1[A-Za-z_]*\{job_name=\"window-count\",job_id=\"[0-9a-f]{32}\"$2"
 }
 {
-  labels_bad flink_jobmanager_job_ '\}'
-  labels_bad flink_taskmanager_job_task_ ',task_name="[^"]+",subtask_index="[01]"\}' \
+  labels_bad flink_jobmanager_job_ ",host=\"$HOST\"\\}"
+  labels_bad flink_taskmanager_job_task_ ",task_name=\"[^\"]+\",subtask_index=\"[01]\",$TM\\}" \
     | grep -v '^flink_taskmanager_job_task_operator_'
-  labels_bad flink_taskmanager_job_task_operator_ ',operator_name="[^"]+",subtask_index="[01]"[,}]'
+  labels_bad flink_taskmanager_job_task_operator_ ",operator_name=\"[^\"]+\",subtask_index=\"[01]\",$TM[,}]"
+  grep -E '^flink_taskmanager_Status_' "$T/m" | grep -Ev "\\{job_name=\"window-count\",job_id=\"[0-9a-f]{32}\",$TM\\}"
 } >"$T/labels"
 [ ! -s "$T/labels" ] && ok "series carry Flink's labels for their scope" \
   || bad "series without Flink's labels for their scope" "$T/labels"

@@ -44,7 +44,7 @@ for m in weir_task_lastCheckpointEndToEndDurationMs weir_task_lastCheckpointSize
          weir_task_lastCheckpointAlignmentDurationMs weir_task_lastCheckpointSyncDurationMs \
          weir_task_lastCheckpointAsyncDurationMs; do
   for s in 0 1; do
-    grep -Eq "^$m\{job_name=\"[^\"]*\",job_id=\"[0-9a-f]{32}\",task_name=\"[^\"]+\",subtask_index=\"$s\"\} [0-9]" "$T/m" \
+    grep -Eq "^$m\{job_name=\"[^\"]*\",job_id=\"[0-9a-f]{32}\",task_name=\"[^\"]+\",subtask_index=\"$s\"(,[^}]*)?\} [0-9]" "$T/m" \
       || labels_ok=0
   done
 done

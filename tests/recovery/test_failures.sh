@@ -108,7 +108,7 @@ done
 sleep 1.5
 curl -fsS "http://127.0.0.1:$port/metrics" >"$T/m" 2>&1
 kill $pid; wait $pid 2>/dev/null
-if grep -Eq '^flink_jobmanager_job_numberOfCompletedCheckpoints\{job_name="window-count",job_id="[0-9a-f]{32}"\} [1-9]' "$T/m" \
+if grep -Eq '^flink_jobmanager_job_numberOfCompletedCheckpoints\{job_name="window-count",job_id="[0-9a-f]{32}"(,[^}]*)?\} [1-9]' "$T/m" \
    && grep -q '^flink_jobmanager_job_lastCheckpointDuration' "$T/m" && grep -q '^flink_jobmanager_job_lastCheckpointSize' "$T/m" \
    && grep -q '^flink_jobmanager_job_numRestarts' "$T/m" && grep -q '^weir_task_checkpointAlignmentTimeNs' "$T/m" \
    && grep -q '^weir_task_lastCheckpointAsyncDurationMs' "$T/m"; then

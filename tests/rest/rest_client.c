@@ -318,17 +318,49 @@ void check_errors(json_t *doc, const char *what)
 }
 
 /* /jobs/:jobid/checkpoints until pred says yes (120 s at most). */
-json_t *wait_checkpoints(struct weir_proc *p, bool (*pred)(json_t *), const char *what)
+json_t *wait_doc(struct weir_proc *p, const char *doc, bool (*pred)(json_t *), const char *what)
 {
+    char *last = NULL;
     for (int i = 0; i < 1200; i++) {
-        json_t *ck = get(p, 200, "/jobs/%s/checkpoints", p->jid);
-        if (pred(ck))
-            return ck;
-        json_decref(ck);
+        json_t *d = get(p, 200, "/jobs/%s/%s", p->jid, doc);
+        if (pred(d)) {
+            free(last);
+            return d;
+        }
+        free(last);
+        last = json_dumps(d, JSON_COMPACT);
+        json_decref(d);
         sleep_ms(100);
     }
-    dump_log(p);
-    fail_msg("%s: not after 120 s", what);
+    if (p->log[0])
+        dump_log(p);
+    fail_msg("%s: not after 120 s; the last answer: %s", what, last ? last : "?");
     return NULL;
+}
+
+json_t *entry_with(const json_t *arr, const char *key, json_int_t value)
+{
+    json_t *e;
+    size_t i;
+    json_array_foreach(arr, i, e)
+        if (json_integer_value(json_object_get(e, key)) == value)
+            return e;
+    fail_msg("no entry with %s %lld in %zu", key, (long long)value, json_array_size(arr));
+    return NULL;
+}
+
+void check_still_held(const json_t *held_by, json_int_t since, json_int_t stalled,
+                      json_int_t grown_ms)
+{
+    assert_int_equal(int_at(held_by, "since"), since);
+    json_int_t now = int_at(held_by, "stalled-ms");
+    if (now < stalled + grown_ms)
+        fail_msg("stalled-ms %lld, not %lld + %lld or more", (long long)now, (long long)stalled,
+                 (long long)grown_ms);
+}
+
+json_t *wait_checkpoints(struct weir_proc *p, bool (*pred)(json_t *), const char *what)
+{
+    return wait_doc(p, "checkpoints", pred, what);
 }
 

@@ -59,10 +59,18 @@ json_t *get(const struct weir_proc *p, long want, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 json_int_t int_at(const json_t *o, const char *key);
+/* The object of array arr whose key is value; fails the test when there is none. */
+json_t *entry_with(const json_t *arr, const char *key, json_int_t value);
 const char *str_at(const json_t *o, const char *key);
 /* An error document as Flink answers: {"errors": ["...", ...]}, the first one mentioning
  * what; doc is freed. */
 void check_errors(json_t *doc, const char *what);
+/* /jobs/:jobid/<doc> until pred says yes (120 s at most; then fails with the last answer). */
+json_t *wait_doc(struct weir_proc *p, const char *doc, bool (*pred)(json_t *), const char *what);
+/* The watermark diagnosis' held-by has not moved: the same since as before, and a stalled-ms
+ * at least grown_ms above the one before. */
+void check_still_held(const json_t *held_by, json_int_t since, json_int_t stalled,
+                      json_int_t grown_ms);
 /* /jobs/:jobid/checkpoints until pred says yes (120 s at most). */
 json_t *wait_checkpoints(struct weir_proc *p, bool (*pred)(json_t *), const char *what);
 

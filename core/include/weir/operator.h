@@ -44,6 +44,15 @@ int64_t weir_ctx_watermark(const weir_ctx *ctx);
 /* Wall-clock time in ms, as processing-time timers see it. */
 int64_t weir_ctx_processing_time(const weir_ctx *ctx);
 
+/* For the watermark diagnosis (`weir why-late`, REST /jobs/:jobid/watermark-diagnosis): a
+ * source that makes its own watermarks per split (the Kafka source, per partition) reports
+ * each split's watermark (INT64_MIN: none yet) and whether it is idle, as often as it
+ * computes them, and the idle timeout it applies (0: never idle). Source subtasks only, from
+ * their own thread; a few relaxed stores, no lock. The first 256 splits of a subtask are
+ * reported, later ones are left out. */
+void weir_ctx_report_split(weir_ctx *ctx, int32_t split, int64_t wm, bool idle);
+void weir_ctx_report_idleness(weir_ctx *ctx, int64_t idleness_ms);
+
 /* Timers for the current key in namespace ns (the same namespace as state). */
 int weir_timer_register(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns, int64_t ts);
 int weir_timer_delete(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns, int64_t ts);

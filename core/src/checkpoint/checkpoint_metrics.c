@@ -18,7 +18,7 @@ int chk_register_metrics(struct runtime *rt)
 {
     struct chk_stats *cs = &rt->job->chk;
     char labels[600];
-    int rc = rt_labels(rt, NULL, NULL, -1, labels, sizeof labels);
+    int rc = rt_jm_labels(rt, labels, sizeof labels); /* Flink's jobmanager_job_ scope */
     if (rc < 0)
         return rc;
     rc |=

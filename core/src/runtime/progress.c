@@ -62,6 +62,7 @@ void gate_watermark(struct task *t)
     if (active > 0 && wm > t->wm) {
         t->wm = wm;
         atomic_store_explicit(&t->wm_in_pub, wm, memory_order_relaxed);
+        atomic_store_explicit(&t->wm_in_ms, wm_wall_ms(), memory_order_relaxed);
         int rc = deliver_watermark(&t->ops[0], wm);
         if (rc < 0)
             task_fail_rc(t, &t->ops[0], rc);

@@ -59,6 +59,8 @@ int rest_get_checkpoint_trigger(struct job_live *l, struct rest_call *c, json_t 
 int rest_patch_job(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_get_watermarks(struct job_live *l, struct rest_call *c, json_t **doc);
 int rest_get_taskmanager(struct job_live *l, struct rest_call *c, json_t **doc);
+/* rest_wm.c: weir why-late's document (which source holds the watermark back) */
+int rest_get_wm_diagnosis(struct job_live *l, struct rest_call *c, json_t **doc);
 /* Frees what the triggers hold (rest_live_stop). */
 void rest_triggers_free(struct job_live *l);
 /* Once the job has ended (rest_live_stop): waits up to timeout_ms while a cancel-job or

@@ -46,6 +46,7 @@ static const struct endpoint ROUTES[] = {
     {"POST", "/jobs/:jobid/stop", rest_post_stop},
     {"GET", "/jobs/:jobid/vertices/:vertexid", rest_get_vertex},
     {"GET", "/jobs/:jobid/vertices/:vertexid/watermarks", rest_get_watermarks},
+    {"GET", "/jobs/:jobid/watermark-diagnosis", rest_get_wm_diagnosis}, /* weir only */
 };
 #define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
 

@@ -9,6 +9,8 @@
 
 int route_control(struct task *t, const weir_rec *r)
 {
+    /* every watermark and idleness leaving the task passes here, a source's own too */
+    wm_note_out(t, r);
     for (int i = 0; i < t->n_routes; i++) {
         struct route *rt = &t->routes[i];
         for (int j = 0; j < rt->n; j++) {

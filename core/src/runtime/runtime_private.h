@@ -54,6 +54,22 @@ struct side_emit {
     const char *tag; /* == the route's tag pointer */
 };
 
+/* The watermarks a source reports per split (a Kafka partition: weir_ctx_report_split), for
+ * the watermark diagnosis. The worker fills slot n then publishes n + 1 (release; the REST
+ * thread's acquire load of n pairs with it); the slots are never moved or freed while the
+ * runtime lives. idleness_ms: what the source said it applies (-1: it said nothing). */
+#define WM_SPLITS 256
+struct wm_split {
+    _Atomic int32_t id;
+    _Atomic int64_t wm, ms; /* its watermark, and the wall ms of its last advance */
+    _Atomic int idle;
+};
+struct wm_splits {
+    struct wm_split *slot; /* WM_SPLITS of them, allocated at the first report */
+    _Atomic int n;
+    _Atomic int64_t idleness_ms;
+};
+
 struct op_inst {
     struct node *node;
     struct task *task;
@@ -70,6 +86,7 @@ struct op_inst {
     _Atomic uint64_t dlq; /* records sent to the DLQ (weir_operator_numRecordsDlq) */
     /* keyed operators: weir_keyed_backend_gauges, published once a second (task_publish) */
     _Atomic uint64_t state_bytes_pub, memtable_bytes_pub, cache_bytes_pub;
+    _Atomic uint64_t et_timers_pub; /* event-time timers waiting (windows), the same cadence */
     bool opened;
     /* keyed operators */
     weir_keyed_backend *backend;
@@ -174,6 +191,14 @@ struct task {
      * when its operators' state gauges were last published (worker clock) */
     _Atomic int64_t wm_pub;
     uint64_t gauges_ns;
+    /* For the watermark diagnosis (rest_wm.c): what left the task (wm_out_pub, the last
+     * watermark out of its chain; idle_pub, whether it told downstream it is idle) and the
+     * wall-clock ms of the last advance of its input and output watermarks (the attempt's
+     * start before the first). Stored by the worker where a watermark is published (route.c,
+     * progress.c), relaxed, no lock; read by the REST thread. */
+    _Atomic int64_t wm_out_pub, wm_out_ms, wm_in_ms;
+    _Atomic int idle_pub;
+    struct wm_splits wm_splits; /* a source's own per-split watermarks (weir_ctx_report_*) */
 };
 
 struct align_group {
@@ -375,6 +400,13 @@ int push_op(weir_emit *e, const weir_rec *r);
 /* progress.c */
 int deliver_watermark(struct op_inst *op, int64_t wm);
 void gate_watermark(struct task *t);
+/* rest_wm.c: the wall clock in ms (coarse: the watermark diagnosis needs no better). */
+int64_t wm_wall_ms(void);
+/* rest_wm.c, worker: a control event r leaves task t (a watermark or a source's idleness):
+ * published for the watermark diagnosis. */
+void wm_note_out(struct task *t, const weir_rec *r);
+/* rest_wm.c: frees what the source's reports allocated (task teardown). */
+void wm_splits_free(struct wm_splits *s);
 /* A finished source leaves its watermark alignment group (not barrier alignment). */
 void align_leave(struct task *t);
 /* Watermarks, idleness, alignment of a source; 1 when it must pause. */
@@ -413,7 +445,9 @@ void runtime_free(struct runtime *rt);
 int check_address_space(struct runtime *rt, int workers, char *err, size_t errlen);
 
 /* task_metrics.c */
-/* Metric labels job_name[, what=name][, subtask_index] (subtask < 0: none). */
+/* Metric labels job_name, job_id[, what=name][, subtask_index], host, tm_id (subtask < 0:
+ * none): a task manager's scope; rt_jm_labels: job_name, job_id, host, the job manager's. */
+int rt_jm_labels(const struct runtime *rt, char *buf, size_t cap);
 int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
               size_t cap);
 int register_metrics(struct runtime *rt);

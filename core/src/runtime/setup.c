@@ -51,6 +51,10 @@ static int build_tasks(struct runtime *rt, char *err, size_t errlen)
             t->wm = INT64_MIN;
             atomic_init(&t->wm_pub, INT64_MIN);
             atomic_init(&t->wm_in_pub, INT64_MIN);
+            atomic_init(&t->wm_out_pub, INT64_MIN);
+            atomic_init(&t->wm_out_ms, wm_wall_ms()); /* "not advanced since the start" */
+            atomic_init(&t->wm_in_ms, wm_wall_ms());
+            atomic_init(&t->wm_splits.idleness_ms, -1);
             t->n_ops = rt->plan.chain_len[c];
             t->ops = calloc((size_t)t->n_ops, sizeof *t->ops);
             if (!t->ops)
@@ -554,6 +558,7 @@ void runtime_free(struct runtime *rt)
             free(t->op_replay[k].p);
         free(t->op_replay);
         free(t->chain_name);
+        wm_splits_free(&t->wm_splits);
     }
     free(rt->tasks);
     for (int w = 0; w < rt->n_workers; w++)

@@ -397,6 +397,8 @@ static void publish_gauges(struct task *t)
         atomic_store_explicit(&op->state_bytes_pub, g.state_bytes, memory_order_relaxed);
         atomic_store_explicit(&op->memtable_bytes_pub, g.memtable_bytes, memory_order_relaxed);
         atomic_store_explicit(&op->cache_bytes_pub, g.block_cache_bytes, memory_order_relaxed);
+        atomic_store_explicit(&op->et_timers_pub, timers_count(&op->timers, WEIR_EVENT_TIME),
+                              memory_order_relaxed);
     }
 }
 

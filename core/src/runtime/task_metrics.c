@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <weir/config.h>
 
@@ -64,23 +65,55 @@ static const char *label_value(const struct runtime *rt, const char *value, char
     return out;
 }
 
-/* job_name, job_id, <what>_name and subtask_index labels, escaped by the registry's helper.
- * job_id is the run's (the REST API's) when it has one, as Flink labels a job's series. */
-int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
-              size_t cap)
+/* Flink's reporter's host label (every scope) and tm_id (the task manager's scopes), appended
+ * to buf: the host name, and "<host>:<pid>" for the one task manager a weir process is, new
+ * with each process as Flink's TaskManager ResourceID is with each TaskManager. */
+static int host_labels(const struct runtime *rt, bool tm, char *buf, size_t cap)
 {
-    char idx[16], v[512];
-    snprintf(idx, sizeof idx, "%d", subtask);
+    char host[256], id[300], v[512];
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    int rc = weir_metrics_labels_append(buf, cap, "host", label_value(rt, host, v, sizeof v));
+    if (rc == 0 && tm) {
+        snprintf(id, sizeof id, "%s:%ld", host, (long)getpid());
+        rc = weir_metrics_labels_append(buf, cap, "tm_id", label_value(rt, id, v, sizeof v));
+    }
+    return rc;
+}
+
+/* job_name and job_id: the run's (the REST API's) when it has one, as Flink labels a job's
+ * series. */
+static int job_labels(const struct runtime *rt, char *buf, size_t cap)
+{
+    char v[512];
     buf[0] = 0;
     int rc = weir_metrics_labels_append(buf, cap, "job_name",
                                         label_value(rt, rt->job->name, v, sizeof v));
     if (rc == 0 && rt->job->live)
         rc = weir_metrics_labels_append(buf, cap, "job_id", rt->job->live->id);
+    return rc;
+}
+
+/* job_name, job_id, <what>_name, subtask_index, host and tm_id labels, escaped by the
+ * registry's helper. */
+int rt_labels(const struct runtime *rt, const char *what, const char *name, int subtask, char *buf,
+              size_t cap)
+{
+    char idx[16], v[512];
+    snprintf(idx, sizeof idx, "%d", subtask);
+    int rc = job_labels(rt, buf, cap);
     if (rc == 0 && what)
         rc = weir_metrics_labels_append(buf, cap, what, label_value(rt, name, v, sizeof v));
     if (rc == 0 && subtask >= 0)
         rc = weir_metrics_labels_append(buf, cap, "subtask_index", idx);
-    return rc;
+    return rc == 0 ? host_labels(rt, true, buf, cap) : rc;
+}
+
+int rt_jm_labels(const struct runtime *rt, char *buf, size_t cap)
+{
+    int rc = job_labels(rt, buf, cap);
+    return rc == 0 ? host_labels(rt, false, buf, cap) : rc;
 }
 
 int register_metrics(struct runtime *rt)

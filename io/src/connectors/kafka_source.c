@@ -448,15 +448,19 @@ static int emit_time(weir_ctx *ctx, struct ksrc *s, weir_emit *out, uint64_t now
     const struct weir_kafka_source_opts *o = &s->ko->o;
     int64_t wm = INT64_MAX;
     int active = 0;
+    if (o->watermarks)
+        weir_ctx_report_idleness(ctx, o->idleness_ms);
     for (int i = 0; i < s->n_parts; i++) {
         struct kpart *p = &s->parts[i];
         if (!p->idle && o->idleness_ms && now - p->last_ns >= (uint64_t)o->idleness_ms * 1000000ull)
             p->idle = true;
+        int64_t pw =
+            p->max_ts == INT64_MIN ? INT64_MIN : p->max_ts - o->max_out_of_orderness_ms - 1;
+        if (o->watermarks) /* for weir why-late: which partition holds the subtask back */
+            weir_ctx_report_split(ctx, p->id, pw, p->idle);
         if (p->idle)
             continue;
         active++;
-        int64_t pw =
-            p->max_ts == INT64_MIN ? INT64_MIN : p->max_ts - o->max_out_of_orderness_ms - 1;
         if (pw < wm)
             wm = pw;
     }
