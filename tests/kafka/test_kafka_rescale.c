@@ -1,4 +1,6 @@
 /*
+ * Kafka state at another parallelism.
+ *
  * The Kafka source's offsets follow their partitions to another parallelism (union list
  * state, kafka_positions.c): a topic of 5 partitions, the kafka-count built-in job (keyed
  * event-time window counts, exactly-once file sink) at -p 2 with a checkpoint every 100 ms,
@@ -6,6 +8,10 @@
  * way, and resumed at -p 1 to the end. Each partition is read by another subtask after each
  * restore; the committed output must equal a failure-free run's, row for row (a partition
  * that started over, or at the offset of the wrong partition, shows as a wrong count).
+ *
+ * The exactly-once Kafka sink's pending transactions follow too (sink_rescaled_commits_each_
+ * record_once, below): every record committed once after -p 2 -> 3 -> 1, each run killed with
+ * transactions open.
  * Runs the weir command ($WEIR); skips (77) without it or without a broker.
  */
 #include <setjmp.h>
@@ -37,15 +43,14 @@
 static const char *weir;
 static char topic[256];
 
-/* Starts weir at parallelism p into out, checkpoints in ck, resuming the latest checkpoint
- * when restore. Returns its pid. */
-static pid_t start_weir(const char *p, const char *out, const char *ck, bool restore,
-                        const char *log)
+/* Starts weir at parallelism p with checkpoints in ck, resuming the latest checkpoint when
+ * restore, killed at crash_point (NULL: none), running job (NULL-terminated). Returns its pid. */
+static pid_t start_job(const char *p, const char *ck, bool restore, const char *crash_point,
+                       const char *log, const char *const *job)
 {
-    char ckdir[1100], bootstrap[300];
+    char ckdir[1100];
     snprintf(ckdir, sizeof ckdir, "state.checkpoints.dir=%s", ck);
-    snprintf(bootstrap, sizeof bootstrap, "%s", wt_kafka_bootstrap());
-    const char *argv[40];
+    const char *argv[48];
     int n = 0;
     argv[n++] = weir;
     argv[n++] = "run";
@@ -62,12 +67,22 @@ static pid_t start_weir(const char *p, const char *out, const char *ck, bool res
         argv[n++] = "--from-checkpoint";
         argv[n++] = "latest";
     }
-    const char *job[] = {"kafka-count", "--bootstrap", bootstrap, "--topic", topic,
-                         "--bounded",   "--window-ms", "1000",    out};
-    for (size_t i = 0; i < sizeof job / sizeof *job; i++)
-        argv[n++] = job[i];
+    while (*job && n < 47)
+        argv[n++] = *job++;
     argv[n] = NULL;
-    return wt_weir_start(argv, log, NULL);
+    return wt_weir_start(argv, log, crash_point);
+}
+
+/* The kafka-count job into out (see start_job). */
+static pid_t start_weir(const char *p, const char *out, const char *ck, bool restore,
+                        const char *log)
+{
+    char bootstrap[300];
+    snprintf(bootstrap, sizeof bootstrap, "%s", wt_kafka_bootstrap());
+    const char *job[] = {"kafka-count", "--bootstrap", bootstrap, "--topic",
+                         topic,         "--bounded",   "--window-ms", "1000",
+                         out,           NULL};
+    return start_job(p, ck, restore, NULL, log, job);
 }
 
 static bool log_has(const char *log, const char *what)
@@ -154,6 +169,122 @@ static void rescaled_twice_equals_failure_free(void **st)
         fail_msg("the committed output after -p 2 -> 3 -> 1 differs from the failure-free run's");
 }
 
+/* --- the exactly-once Kafka sink at another parallelism ------------------------------ */
+
+#define SINK_PARTS 4
+#define SINK_N     30000
+
+struct seen {
+    unsigned char count[SINK_N];
+    size_t markers, other;
+};
+
+static void count_row(const rd_kafka_message_t *m, void *arg)
+{
+    struct seen *r = arg;
+    unsigned long long seq;
+    char v[64];
+    snprintf(v, sizeof v, "%.*s", (int)m->len, (const char *)m->payload);
+    if (!strcmp(v, "marker"))
+        r->markers++;
+    else if (sscanf(v, "%llu,", &seq) != 1 || seq >= SINK_N)
+        r->other++;
+    else if (r->count[seq] < 255)
+        r->count[seq]++;
+}
+
+/* Runs datagen-kafka (exactly-once into out) at p; killed at crash_point, or to the end. */
+static void sink_run(const char *p, const char *out, const char *ck, bool restore,
+                     const char *crash_point, const char *log)
+{
+    char n[32], bootstrap[300];
+    snprintf(n, sizeof n, "%d", SINK_N);
+    snprintf(bootstrap, sizeof bootstrap, "%s", wt_kafka_bootstrap());
+    const char *job[] = {"datagen-kafka", "--records", n, "--keys", "100", "--rate", "4000",
+                         "--bootstrap", bootstrap, "--topic", out, "--delivery-guarantee",
+                         "exactly-once", "--transactional-id-prefix", out,
+                         "--transaction-timeout-ms", "600000", NULL};
+    int status = wt_weir_wait(start_job(p, ck, restore, crash_point, log, job), 0);
+    bool ok = crash_point ? WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL
+                          : WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok || (restore && !log_has(log, "restored from"))) {
+        show(log);
+        fail_msg("datagen-kafka at -p %s (%s): status %d", p,
+                 crash_point ? crash_point : "to the end", status);
+    }
+}
+
+/* Whether the newest complete checkpoint under ck lists a pending transaction of old subtask
+ * sub (weir inspect decodes the sink's state; its transactional ids are "<out>-<sub>-<slot>");
+ * if not, the decoded state goes to stderr. */
+static bool pending_of(const char *ck, const char *out, int sub)
+{
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd,
+             "m=$(ls %s/datagen-kafka/chk-*/_metadata | sort -t- -k2 -n | tail -1) && "
+             "j=$(%s inspect --json \"${m%%/_metadata}\") && printf '%%s' \"$j\" | "
+             "jq -e '[.. | .transactional_id? // empty | select(startswith(\"%s-%d-\"))] | "
+             "length > 0' >/dev/null || { echo \"$m:\"; printf '%%s' \"$j\" | "
+             "jq -c '.. | .operator_state_decoded? // empty'; false; } >&2",
+             ck, weir, out, sub);
+    return system(cmd) == 0;
+}
+
+/* Each run is killed once a checkpoint's _metadata is durable and before its transactions
+ * commit (crash point completed:N): they are open on the broker, listed in the state, under
+ * transactional ids of every old subtask. -p 2, then -p 3 (subtask 2 takes nothing and uses
+ * ids no one used before; run again until it is killed with a transaction pending), then -p 1, which alone must settle the ids of old subtasks 1 and 2
+ * (transaction.timeout.ms is 10 min: their open transactions hold read_committed readers, and
+ * its own read-back of their transactions, until then) and commit or resend every listed
+ * transaction once. Markers produced before the last run are read only when the last stable
+ * offset got past every transaction the kills left open. */
+static void sink_rescaled_commits_each_record_once(void **st)
+{
+    char out[256], ck[1024], log[1024];
+    wt_kafka_topic("rescale-sink", SINK_PARTS, out, sizeof out);
+    const char *dir = wt_tmp_dir("kafka-sink-rescale");
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    snprintf(log, sizeof log, "%s/run.log", dir);
+
+    sink_run("2", out, ck, false, "completed:3", log);
+    /* again at -p 3 (from its own checkpoint) while its subtask 2 had nothing pending when
+     * killed: a checkpoint that came before records reached it */
+    for (int tries = 1; sink_run("3", out, ck, true, "completed:2", log), !pending_of(ck, out, 2);
+         tries++)
+        if (tries == 4) {
+            show(log);
+            fail_msg("%d runs at -p 3 were killed with nothing pending in subtask 2: the test "
+                     "cannot show that -p 1 settles it",
+                     tries);
+        }
+    rd_kafka_t *pr = wt_kafka_producer();
+    for (int i = 0; i < SINK_PARTS; i++)
+        wt_kafka_produce(pr, out, i, NULL, "marker", 6, 0);
+    wt_kafka_producer_free(pr);
+    sink_run("1", out, ck, true, NULL, log);
+
+    struct seen *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    wt_kafka_read(out, 1, 120 * 1000, count_row, r);
+    size_t lost = 0, twice = 0, first_bad = SINK_N;
+    for (size_t i = 0; i < SINK_N; i++)
+        if (r->count[i] != 1) {
+            lost += r->count[i] == 0;
+            twice += r->count[i] > 1;
+            first_bad = first_bad < i ? first_bad : i;
+        }
+    size_t markers = r->markers, other = r->other;
+    free(r);
+    if (lost || twice || other)
+        fail_msg("after -p 2 -> 3 -> 1: %zu records lost, %zu read more than once (the first at "
+                 "seq %zu), %zu rows not ours",
+                 lost, twice, first_bad, other);
+    if (markers != SINK_PARTS)
+        fail_msg("%zu of %d markers read: a transaction the kills left open still holds the "
+                 "last stable offset",
+                 markers, SINK_PARTS);
+}
+
 int main(void)
 {
     wt_kafka_bootstrap();
@@ -164,6 +295,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rescaled_twice_equals_failure_free),
+        cmocka_unit_test(sink_rescaled_commits_each_record_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
