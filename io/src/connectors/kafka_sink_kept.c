@@ -381,15 +381,14 @@ static json_t *txn_json(const struct kept_txn *t)
     json_t *first = t->probe_off < 0 ? json_null()
                                      : json_pack("{s:i, s:I}", "partition", (int)t->probe_part,
                                                  "offset", (json_int_t)t->probe_off);
-    json_t *o = json_pack("{s:o, s:I, s:I, s:I}", "first_record", first, "checkpoint",
-                          (json_int_t)t->chk, "records", (json_int_t)t->n_recs, "bytes",
-                          (json_int_t)t->recs.len);
-    if (o && t->tid && json_object_set_new(o, "transactional_id",
-                                           json_stringn(t->tid, t->tid_len)) < 0) {
-        json_decref(o);
-        o = NULL;
-    }
-    return o;
+    if (!t->tid) /* legacy: the id was not kept */
+        return json_pack("{s:I, s:I, s:I, s:o}", "checkpoint", (json_int_t)t->chk, "records",
+                         (json_int_t)t->n_recs, "bytes", (json_int_t)t->recs.len,
+                         "first_record", first);
+    return json_pack("{s:s%, s:I, s:I, s:I, s:o}", "transactional_id", t->tid,
+                     (size_t)t->tid_len, "checkpoint", (json_int_t)t->chk, "records",
+                     (json_int_t)t->n_recs, "bytes", (json_int_t)t->recs.len, "first_record",
+                     first);
 }
 
 /* For weir inspect: a head ({"pending_transactions"}), a transaction (its transactional.id,
