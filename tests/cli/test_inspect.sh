@@ -31,6 +31,14 @@ flip() {
   b=$(od -An -tu1 -j $off -N1 "$1" | tr -d ' ')
   printf "\\x$(printf %02x $((b ^ 255)))" | dd of="$1" bs=1 seek=$off conv=notrunc 2>/dev/null
 }
+wait_for() { # until file $1 exists, or process $2 ended, or 60 s passed
+  local i
+  for i in $(seq 1 600); do
+    [ -f "$1" ] && return
+    kill -0 "$2" 2>/dev/null || return
+    sleep 0.1
+  done
+}
 newest() { # the newest complete checkpoint under $1
   ls -d "$1"/window-count/chk-* 2>/dev/null | sed 's/.*chk-//' | sort -n | while read -r n; do
     [ -f "$1/window-count/chk-$n/_metadata" ] && echo "$1/window-count/chk-$n"
@@ -49,11 +57,7 @@ for backend in hashmap rocksdb; do
       "$T/out-$backend-$inc" >"$log" 2>&1 &
     pid=$!
     # a checkpoint past the eighth: several deltas of a heap chain, SSTs shared by several
-    for i in $(seq 1 600); do
-      [ -f "$ck/window-count/chk-9/_metadata" ] && break
-      kill -0 $pid 2>/dev/null || break
-      sleep 0.1
-    done
+    wait_for "$ck/window-count/chk-9/_metadata" $pid
     # a savepoint too (the portable format, whatever the backend)
     kill -USR1 $pid 2>/dev/null
     for i in $(seq 1 600); do
@@ -199,11 +203,7 @@ ck="$T/ck-nexmark" log="$T/run-nexmark.log"
   -D metrics.reporter.prom.port=0 -D weir.progress=never -D restart-strategy.type=none \
   q1 --unbounded --rate 4000 >"$log" 2>&1 &
 pid=$!
-for i in $(seq 1 600); do
-  [ -f "$ck/q1/chk-3/_metadata" ] && break
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.1
-done
+wait_for "$ck/q1/chk-3/_metadata" $pid
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 if [ ! -f "$ck/q1/chk-3/_metadata" ]; then
