@@ -639,8 +639,9 @@ static int ks_restore_items(weir_ctx *ctx, void *state, const struct weir_state_
             weir_ctx_fail(ctx, "kafka sink \"%s\": the state of its old subtask %u: %s",
                           weir_ctx_uid(ctx), items[i].subtask + 1, err);
     }
-    if (rc == 0)
-        qsort(v, nv, sizeof *v, by_chk); /* oldest first: a partition gets them in order */
+    /* oldest first: a partition gets them in order (v is NULL when none: not for qsort) */
+    if (rc == 0 && nv)
+        qsort(v, nv, sizeof *v, by_chk);
     /* All probed first, then what did not commit is sent again, oldest first. */
     bool *again = rc == 0 && nv ? calloc(nv, sizeof *again) : NULL;
     if (rc == 0 && nv && !again)
