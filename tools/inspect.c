@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "inspect.h"
+#include "nexmark.h"
 
 static void usage(FILE *out)
 {
@@ -231,6 +232,7 @@ int cmd_inspect(int argc, char **argv)
     /* the io connectors' decoders (weir/inspect.h) */
     weir_kafka_register_inspect_decoder();
     weir_file_register_inspect_decoder();
+    weir_nexmark_register_inspect_decoder();
     int rc = weir_checkpoint_inspect(path, &o, &text, err, sizeof err);
     if (rc < 0) {
         cli_error(NULL, "inspect: %s", err);

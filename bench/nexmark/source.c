@@ -22,6 +22,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
+#include <weir/inspect.h>
 #include <weir/job.h>
 #include <weir/operator.h>
 
@@ -212,6 +215,29 @@ static const struct weir_source_ops source_ops = {
     .state_mode = WEIR_STATE_SPLIT,
     .restore_items = source_restore,
 };
+
+/* For weir inspect: one split as source_snapshot wrote it. */
+static int decode_split(const void *item, size_t len, json_t **out, char *err, size_t errlen)
+{
+    struct split x;
+    if (len != sizeof x) {
+        snprintf(err, errlen, "a Nexmark split of %zu bytes, not %zu", len, sizeof x);
+        return -EBADMSG;
+    }
+    memcpy(&x, item, sizeof x);
+    if (x.stride == 0) {
+        snprintf(err, errlen, "a Nexmark split with stride 0 (next event %" PRIu64 ")", x.next);
+        return -EBADMSG;
+    }
+    *out = json_pack("{s:I, s:I, s:I}", "residue", (json_int_t)(x.next % x.stride), "stride",
+                     (json_int_t)x.stride, "next_event", (json_int_t)x.next);
+    return *out ? 0 : -ENOMEM;
+}
+
+int weir_nexmark_register_inspect_decoder(void)
+{
+    return weir_inspect_register_decoder("nexmark", decode_split);
+}
 
 weir_stream *weir_source_nexmark(weir_job *job, const char *uid,
                                  const struct weir_nexmark_opts *opts)

@@ -7,7 +7,8 @@
 # which --key/--state must print; --json has the operators, the 50 keys and their 50
 # event-time timers. A byte flipped in a state file or a shared file or _metadata, or a
 # state file missing, gives one line naming the file and the checksum or the error, exit 1;
-# a directory that is not a checkpoint, exit 2.
+# a directory that is not a checkpoint, exit 2. The Nexmark source's splits (q1) are decoded
+# too; the Kafka sink's pending transactions: tests/kafka/test_kafka_rescale.c (a broker).
 set -u
 : "${WEIR:?}"
 : "${WEIR_SRC:?}"
@@ -30,6 +31,14 @@ flip() {
   b=$(od -An -tu1 -j $off -N1 "$1" | tr -d ' ')
   printf "\\x$(printf %02x $((b ^ 255)))" | dd of="$1" bs=1 seek=$off conv=notrunc 2>/dev/null
 }
+wait_for() { # until file $1 exists, or process $2 ended, or 60 s passed
+  local i
+  for i in $(seq 1 600); do
+    [ -f "$1" ] && return
+    kill -0 "$2" 2>/dev/null || return
+    sleep 0.1
+  done
+}
 newest() { # the newest complete checkpoint under $1
   ls -d "$1"/window-count/chk-* 2>/dev/null | sed 's/.*chk-//' | sort -n | while read -r n; do
     [ -f "$1/window-count/chk-$n/_metadata" ] && echo "$1/window-count/chk-$n"
@@ -48,11 +57,7 @@ for backend in hashmap rocksdb; do
       "$T/out-$backend-$inc" >"$log" 2>&1 &
     pid=$!
     # a checkpoint past the eighth: several deltas of a heap chain, SSTs shared by several
-    for i in $(seq 1 600); do
-      [ -f "$ck/window-count/chk-9/_metadata" ] && break
-      kill -0 $pid 2>/dev/null || break
-      sleep 0.1
-    done
+    wait_for "$ck/window-count/chk-9/_metadata" $pid
     # a savepoint too (the portable format, whatever the backend)
     kill -USR1 $pid 2>/dev/null
     for i in $(seq 1 600); do
@@ -190,6 +195,33 @@ for backend in hashmap rocksdb; do
     fi
   done
 done
+
+# the Nexmark source's splits, decoded: q1 at -p 2, killed after a few checkpoints; subtask s
+# holds split (s, 2) and the event it emits next, of its residue
+ck="$T/ck-nexmark" log="$T/run-nexmark.log"
+"$WEIR" run -p 2 -D state.checkpoints.dir="$ck" -D execution.checkpointing.interval=100ms \
+  -D metrics.reporter.prom.port=0 -D weir.progress=never -D restart-strategy.type=none \
+  q1 --unbounded --rate 4000 >"$log" 2>&1 &
+pid=$!
+wait_for "$ck/q1/chk-3/_metadata" $pid
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+if [ ! -f "$ck/q1/chk-3/_metadata" ]; then
+  bad "nexmark: no third checkpoint" "$log"
+elif ! "$WEIR" inspect --json "$ck/q1/chk-3" >"$T/j" 2>"$T/e"; then
+  bad "nexmark: inspect --json" "$T/e"
+else
+  for s in 0 1; do
+    jq -e --argjson s $s '.operators[] | select(.uid == "nexmark") | .subtasks[]
+        | select(.subtask == $s) | .operator_state_kind == "nexmark"
+        and (.operator_state_decoded | length == 1 and .[0].residue == $s and .[0].stride == 2
+             and .[0].next_event > $s and .[0].next_event % 2 == $s)' "$T/j" >/dev/null \
+      && ok "nexmark: subtask $s decoded: split $s of 2, next event $(jq --argjson s $s '.operators[]
+           | select(.uid == "nexmark") | .subtasks[] | select(.subtask == $s)
+           | .operator_state_decoded[0].next_event' "$T/j")" \
+      || bad "nexmark: subtask $s decoded" "$T/j"
+  done
+fi
 
 # not a checkpoint: a directory without _metadata, a path that does not exist
 mkdir -p "$T/empty"

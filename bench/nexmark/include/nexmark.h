@@ -177,6 +177,11 @@ int64_t weir_nexmark_time_at(const struct weir_nexmark_opts *o, uint64_t n);
  * opts is copied. */
 weir_stream *weir_source_nexmark(weir_job *job, const char *uid,
                                  const struct weir_nexmark_opts *opts);
+/* Registers the Nexmark source's decoder of its checkpointed splits for weir inspect
+ * (weir/inspect.h; kind "nexmark"): per split "residue", "stride" (its events are residue,
+ * residue + stride, ...) and "next_event", the number of the event it emits next. 0 or
+ * -EEXIST. */
+int weir_nexmark_register_inspect_decoder(void);
 
 /* --- viewing a record ---------------------------------------------------- */
 

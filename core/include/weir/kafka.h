@@ -123,7 +123,10 @@ weir_stream *weir_source_kafka(weir_job *job, const char *uid,
 /* Registers the Kafka source's decoder of its checkpointed positions for weir inspect
  * (weir/inspect.h; kind "kafka"): per item the instance split it was taken with
  * ("instance", "instances") and each partition's
- * "partition", "offset" (the next to read) and "stop" (-1: unbounded). 0 or -EEXIST. */
+ * "partition", "offset" (the next to read) and "stop" (-1: unbounded). And the Kafka sink's
+ * (kind "kafka-sink"): per subtask {"pending_transactions": n}, then per pending transaction
+ * "transactional_id", "checkpoint", "records", "bytes" and "first_record" ({"partition",
+ * "offset"} where the broker put its first record, null when none). 0 or -EEXIST. */
 int weir_kafka_register_inspect_decoder(void);
 
 /* The fixed part of every Kafka source record; the bytes after it are the accessors'. */

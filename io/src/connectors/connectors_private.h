@@ -145,8 +145,39 @@ int kept_put_rec(struct kept_buf *b, const struct weir_kafka_msg *m);
 bool kept_get_rec(const struct kept_buf *b, size_t *at, struct weir_kafka_msg *m,
                   rd_kafka_headers_t **hdrs);
 
+/* A PRECOMMITTED transaction as a checkpoint keeps it (one list-state item each, see
+ * kafka_sink_kept.c for the layout): the transactional.id it ran under, the checkpoint that
+ * pre-committed it, its records and where the first of them landed. */
+struct kept_txn {
+    const char *tid; /* not NUL-terminated: tid_len bytes */
+    uint32_t tid_len;
+    uint64_t chk, n_recs;
+    int32_t probe_part;
+    int64_t probe_off; /* -1: none acknowledged */
+    uint64_t probe_at; /* where the probed record is in recs */
+    struct kept_buf recs;
+};
+/* The sink's items: one head per subtask (how many transactions it lists), then one per
+ * transaction. */
+int kept_write_head(struct weir_snapshot_out *out, uint32_t n_txns);
+int kept_write_txn(struct weir_snapshot_out *out, const struct kept_txn *t);
+/* Appends the transactions of one item to *v (n of cap), pointing into item (which must
+ * outlive them): none for a head, one for a transaction, all of them for the state of a
+ * weir before list state (one blob per subtask). 0, -ENOMEM, or -EBADMSG with err. */
+int kept_parse_item(const void *item, size_t len, struct kept_txn **v, size_t *n, size_t *cap,
+                    char *err, size_t errlen);
+/* weir inspect's decoder of those items (weir/inspect.h weir_state_decoder; kind "kafka-sink",
+ * registered with the source's by weir_kafka_register_inspect_decoder). */
+struct json_t;
+int kafka_sink_decode_item(const void *item, size_t len, struct json_t **out, char *err,
+                           size_t errlen);
+
 /* rd_kafka_conf_set, failing ctx with one line naming the property. */
 int kafka_set_prop(weir_ctx *ctx, rd_kafka_conf_t *conf, const char *k, const char *v);
+
+/* Whether the broker knows topic, asked at the sink's open: one that says it does not fails
+ * ctx with one line naming it (-ENOENT); 0 otherwise, no answer included. */
+int kafka_check_topic(weir_ctx *ctx, rd_kafka_t *rk, const char *bootstrap, const char *topic);
 
 /* Where a kept transaction's first acknowledged record is, and its value. */
 struct kafka_probe {

@@ -157,5 +157,7 @@ static int decode_item(const void *item, size_t len, json_t **out, char *err, si
 
 int weir_kafka_register_inspect_decoder(void)
 {
-    return weir_inspect_register_decoder("kafka", decode_item);
+    int rc = weir_inspect_register_decoder("kafka", decode_item);
+    int rs = weir_inspect_register_decoder("kafka-sink", kafka_sink_decode_item);
+    return rc < 0 ? rc : rs;
 }

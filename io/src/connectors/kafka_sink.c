@@ -50,6 +50,10 @@
  *      kafka_sink_kept.c has the read and the kept records' layout.)
  *   3. everything after c is in no listed transaction and was aborted by step 1; the
  *      sources replay it.
+ * At another parallelism p (list state, UNION): new subtask k takes the transactions of the
+ * old subtasks i with i % p == k and, before step 2, initialises the ids of those i >= p (no
+ * subtask of this run opens them: what they left open would block read_committed readers
+ * until transaction.timeout.ms); the ids of those i < p are its own, settled by step 1.
  * The cost: a checkpoint interval of output held in memory and stored in each checkpoint.
  * The alternatives were worse: committing before _metadata is durable duplicates on a failed
  * checkpoint, and a marker file written after the commit cannot be atomic with it.
@@ -79,10 +83,8 @@
 #include "connectors_private.h"
 
 #define NSLOTS            WEIR_KAFKA_SINK_PRODUCERS
-#define SNAP_MAGIC        0x3143534bu /* "KSC1" */
 #define INIT_TIMEOUT_MS   60000
 #define COMMIT_TIMEOUT_MS 120000
-#define META_TIMEOUT_MS   10000
 
 struct ks_args {
     struct weir_kafka_sink_opts o; /* strings below are copies */
@@ -201,7 +203,8 @@ static int new_producer(struct ks_sink *s, struct txn *t, const char *tid, rd_ka
 }
 
 /* One line for a transactional call that failed; the negative errno to return. */
-static int txn_fail(struct ks_sink *s, struct txn *t, const char *what, rd_kafka_error_t *e)
+static int txn_fail(struct ks_sink *s, const struct txn *t, int subtask, const char *what,
+                    rd_kafka_error_t *e)
 {
     rd_kafka_resp_err_t code = rd_kafka_error_code(e);
     if (code == RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT) {
@@ -215,7 +218,7 @@ static int txn_fail(struct ks_sink *s, struct txn *t, const char *what, rd_kafka
                       v);
     } else {
         weir_ctx_fail(s->ctx, "kafka sink %s, transactional.id %s-%d-%d: %s: %s", s->a->o.topic,
-                      s->a->o.transactional_id_prefix, s->subtask, t->slot, what,
+                      s->a->o.transactional_id_prefix, subtask, t->slot, what,
                       rd_kafka_error_string(e));
     }
     bool fatal = rd_kafka_error_is_fatal(e) || code == RD_KAFKA_RESP_ERR__FENCED ||
@@ -287,7 +290,7 @@ static int txn_begin(struct ks_sink *s, struct txn *t)
 {
     rd_kafka_error_t *e = rd_kafka_begin_transaction(t->rk);
     if (e)
-        return txn_fail(s, t, "begin_transaction", e);
+        return txn_fail(s, t, s->subtask, "begin_transaction", e);
     txn_reset(t);
     t->state = TXN_OPEN;
     s->open = t;
@@ -298,7 +301,7 @@ static int txn_commit(struct ks_sink *s, struct txn *t)
 {
     rd_kafka_error_t *e = rd_kafka_commit_transaction(t->rk, COMMIT_TIMEOUT_MS);
     if (e)
-        return txn_fail(s, t, "commit_transaction", e);
+        return txn_fail(s, t, s->subtask, "commit_transaction", e);
     atomic_fetch_add_explicit(&s->commits, 1, memory_order_relaxed);
     txn_reset(t);
     return 0;
@@ -356,7 +359,7 @@ static int commit_upto(struct ks_sink *s, uint64_t upto)
 }
 
 /* Whether the restored transaction t committed before the crash: see the top. */
-static int probe(struct ks_sink *s, const struct txn *t, bool *committed)
+static int probe(struct ks_sink *s, const struct kept_txn *t, bool *committed)
 {
     size_t at = t->probe_at;
     struct weir_kafka_msg m;
@@ -418,32 +421,21 @@ static int resend(struct ks_sink *s, const struct kept_buf *kept, uint64_t chk)
 
 /* --- operator hooks --------------------------------------------------------- */
 
-/* The topic, looked up at open: a broker that says it does not exist fails the task at once
- * with one line naming it (librdkafka would only fail each record's delivery, when its
- * message.timeout.ms ran out, and a sink that sent nothing never). No answer in time (a
- * broker away) is not an error here: librdkafka retries, as it does for the records. */
-static int check_topic(struct ks_sink *s, rd_kafka_t *rk)
+/* A transactional producer for slot t's id of subtask sub ("<prefix>-<sub>-<slot>"), its
+ * init_transactions done: the broker has aborted that id's open transaction (or completed
+ * its commit, if the coordinator had logged one) and fenced the producer that held it. */
+static int init_id(struct ks_sink *s, struct txn *t, int sub, rd_kafka_t **rk)
 {
-    const struct weir_kafka_sink_opts *o = &s->a->o;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, o->topic, NULL);
-    if (!t)
-        return 0;
-    const struct rd_kafka_metadata *md;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, META_TIMEOUT_MS);
-    rd_kafka_topic_destroy(t);
-    if (e)
-        return 0;
-    int rc = 0;
-    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        weir_ctx_fail(s->ctx,
-                      "kafka sink \"%s\": topic \"%s\" on %s: %s: create it first, or check "
-                      "the topic name (opts.topic, --topic)",
-                      weir_ctx_uid(s->ctx), o->topic, o->bootstrap,
-                      rd_kafka_err2str(md->topics[0].err));
-        rc = -ENOENT;
-    }
-    rd_kafka_metadata_destroy(md);
-    return rc;
+    char tid[512];
+    snprintf(tid, sizeof tid, "%s-%d-%d", s->a->o.transactional_id_prefix, sub, t->slot);
+    *rk = NULL;
+    int rc = new_producer(s, t, tid, rk);
+    if (rc == 0 && sub == s->subtask && t->slot == 0)
+        rc = kafka_check_topic(s->ctx, *rk, s->a->o.bootstrap, s->a->o.topic);
+    if (rc < 0)
+        return rc;
+    rd_kafka_error_t *e = rd_kafka_init_transactions(*rk, INIT_TIMEOUT_MS);
+    return e ? txn_fail(s, t, sub, "init_transactions", e) : 0;
 }
 
 static int ks_open(weir_ctx *ctx, void *state, void *arg)
@@ -481,22 +473,12 @@ static int ks_open(weir_ctx *ctx, void *state, void *arg)
     if (!exactly_once(s)) {
         if ((rc = new_producer(s, &s->txns[0], NULL, &s->rk)) < 0)
             return rc;
-        return check_topic(s, s->rk);
+        return kafka_check_topic(ctx, s->rk, s->a->o.bootstrap, s->a->o.topic);
     }
     /* Every slot's id, so that a dead producer's transaction is settled (see the top). */
-    for (int i = 0; i < NSLOTS; i++) {
-        struct txn *t = &s->txns[i];
-        char tid[512];
-        snprintf(tid, sizeof tid, "%s-%d-%d", s->a->o.transactional_id_prefix, s->subtask, i);
-        if ((rc = new_producer(s, t, tid, &t->rk)) < 0)
-            return rc;
-        if (i == 0 && (rc = check_topic(s, t->rk)) < 0)
-            return rc;
-        rd_kafka_error_t *e = rd_kafka_init_transactions(t->rk, INIT_TIMEOUT_MS);
-        if (e)
-            return txn_fail(s, t, "init_transactions", e);
-    }
-    return 0;
+    for (int i = 0; i < NSLOTS && rc == 0; i++)
+        rc = init_id(s, &s->txns[i], s->subtask, &s->txns[i].rk);
+    return rc;
 }
 
 static int ks_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
@@ -561,15 +543,15 @@ static int ks_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
     return rc;
 }
 
-/* State: magic, then (exactly-once) the PRECOMMITTED transactions with their records. */
+/* State (list state, UNION): a head item, then one item per PRECOMMITTED transaction with
+ * its transactional.id and records (kafka_sink_kept.c has the layout). */
 static int ks_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snapshot_out *out)
 {
     struct ks_sink *s = state;
-    uint32_t magic = SNAP_MAGIC;
     if (!exactly_once(s)) {
         int rc = s->a->o.delivery_guarantee == WEIR_KAFKA_AT_LEAST_ONCE ? flush_all(s, s->rk)
                                                                         : dr_check(s);
-        return rc < 0 ? rc : out->write(out, &magic, sizeof magic);
+        return rc < 0 ? rc : kept_write_head(out, 0);
     }
     int rc = txn_precommit(s, id);
     if (rc < 0)
@@ -581,21 +563,23 @@ static int ks_snapshot(weir_ctx *ctx, void *state, uint64_t id, struct weir_snap
             t->chk = id; /* staged at end of input: the first checkpoint after */
         n += t->state == TXN_PRECOMMITTED;
     }
-    rc = out->write(out, &magic, sizeof magic);
-    if (rc == 0)
-        rc = out->write(out, &n, sizeof n);
+    rc = kept_write_head(out, n);
     for (int i = 0; rc == 0 && i < NSLOTS; i++) {
         struct txn *t = &s->txns[i];
         if (t->state != TXN_PRECOMMITTED)
             continue;
-        uint64_t hdr[5] = {t->chk, t->n_recs, (uint64_t)(int64_t)t->probe_part,
-                           (uint64_t)t->probe_off, t->probe_at};
-        uint64_t len = t->recs.len;
-        rc = out->write(out, hdr, sizeof hdr);
-        if (rc == 0)
-            rc = out->write(out, &len, sizeof len);
-        if (rc == 0 && len)
-            rc = out->write(out, t->recs.p, len);
+        char tid[512];
+        int tl = snprintf(tid, sizeof tid, "%s-%d-%d", s->a->o.transactional_id_prefix,
+                          s->subtask, t->slot);
+        struct kept_txn k = {.tid = tid,
+                             .tid_len = tl < (int)sizeof tid ? (uint32_t)tl : sizeof tid - 1,
+                             .chk = t->chk,
+                             .n_recs = t->n_recs,
+                             .probe_part = t->probe_part,
+                             .probe_off = t->probe_off,
+                             .probe_at = t->probe_at,
+                             .recs = t->recs};
+        rc = kept_write_txn(out, &k);
     }
     return rc;
 }
@@ -606,77 +590,74 @@ static int ks_complete(weir_ctx *ctx, void *state, uint64_t id)
     return exactly_once(s) ? commit_upto(s, id) : 0;
 }
 
-static int ks_restore(weir_ctx *ctx, void *state, struct weir_snapshot_in *in)
+/* Settles the ids of old subtask sub, which no subtask of this run has (see the top). */
+static int fence_old(struct ks_sink *s, int sub)
+{
+    int rc = 0;
+    for (int i = 0; i < NSLOTS && rc == 0; i++) {
+        struct txn t = {.s = s, .slot = i, .probe_off = -1};
+        rd_kafka_t *rk;
+        rc = init_id(s, &t, sub, &rk);
+        if (rk)
+            rd_kafka_destroy(rk);
+    }
+    return rc;
+}
+
+static int by_chk(const void *a, const void *b)
+{
+    const struct kept_txn *x = a, *y = b;
+    return x->chk < y->chk ? -1 : x->chk > y->chk;
+}
+
+/* This subtask's share of the checkpoint's transactions (UNION: it sees every item): those of
+ * old subtasks i with i % p == this subtask. Not dealt one by one: the subtask that settles
+ * an old subtask's ids is the one that probes its transactions, so no probe waits on the
+ * restore of another subtask (they run one after another). */
+static int ks_restore_items(weir_ctx *ctx, void *state, const struct weir_state_item *items,
+                            size_t n)
 {
     struct ks_sink *s = state;
-    uint32_t magic, n;
-    int rc = in->read(in, &magic, sizeof magic);
-    if (rc < 0)
-        return rc;
-    if (magic != SNAP_MAGIC) {
-        weir_ctx_fail(ctx, "kafka sink: checkpoint state has magic 0x%08x, not 0x%08x", magic,
-                      SNAP_MAGIC);
-        return -EINVAL;
-    }
     if (!exactly_once(s))
         return 0;
-    if ((rc = in->read(in, &n, sizeof n)) < 0)
-        return rc;
-    /* Slots in the state need not be the ones they had: any free slot serves. */
-    struct txn *kept[NSLOTS];
-    if (n > NSLOTS) {
-        weir_ctx_fail(ctx, "kafka sink: checkpoint state lists %u transactions, more than %d", n,
-                      NSLOTS);
-        return -EINVAL;
+    uint32_t p = (uint32_t)weir_ctx_parallelism(ctx), me = (uint32_t)s->subtask, old_p = 0;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].parallelism > old_p)
+            old_p = items[i].parallelism;
+    int rc = 0;
+    for (uint32_t sub = p; sub < old_p && rc == 0; sub++)
+        if (sub % p == me)
+            rc = fence_old(s, (int)sub);
+    struct kept_txn *v = NULL;
+    size_t nv = 0, cap = 0;
+    char err[256];
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (items[i].subtask % p != me)
+            continue;
+        rc = kept_parse_item(items[i].data, items[i].len, &v, &nv, &cap, err, sizeof err);
+        if (rc == -EBADMSG)
+            weir_ctx_fail(ctx, "kafka sink \"%s\": the state of its old subtask %u: %s",
+                          weir_ctx_uid(ctx), items[i].subtask + 1, err);
     }
-    for (uint32_t i = 0; i < n; i++) {
-        struct txn *t = kept[i] = &s->txns[i];
-        uint64_t hdr[5], len;
-        if ((rc = in->read(in, hdr, sizeof hdr)) < 0 || (rc = in->read(in, &len, sizeof len)) < 0)
-            return rc;
-        t->state = TXN_PRECOMMITTED;
-        t->chk = hdr[0];
-        t->n_recs = hdr[1];
-        t->probe_part = (int32_t)(int64_t)hdr[2];
-        t->probe_off = (int64_t)hdr[3];
-        t->probe_at = hdr[4];
-        t->recs.len = 0;
-        if (len && !(t->recs.p = malloc(len)))
-            return -ENOMEM;
-        t->recs.cap = t->recs.len = len;
-        if (len && (rc = in->read(in, t->recs.p, len)) < 0)
-            return rc;
-    }
-    /* Oldest first, so that a partition gets them in their order. */
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t j = i + 1; j < n; j++)
-            if (kept[j]->chk < kept[i]->chk) {
-                struct txn *x = kept[i];
-                kept[i] = kept[j];
-                kept[j] = x;
-            }
-    /* Probed first, each slot freed; then what did not commit is sent again, oldest first. */
-    struct kept_buf again[NSLOTS] = {{0}};
-    uint64_t again_chk[NSLOTS];
-    uint32_t n_again = 0;
-    for (uint32_t i = 0; i < n && rc == 0; i++) {
-        struct txn *t = kept[i];
-        bool committed = t->n_recs == 0;
-        if (!committed && (rc = probe(s, t, &committed)) < 0)
-            break;
-        if (!committed) {
+    /* oldest first: a partition gets them in order (v is NULL when none: not for qsort) */
+    if (rc == 0 && nv)
+        qsort(v, nv, sizeof *v, by_chk);
+    /* All probed first, then what did not commit is sent again, oldest first. */
+    bool *again = rc == 0 && nv ? calloc(nv, sizeof *again) : NULL;
+    if (rc == 0 && nv && !again)
+        rc = -ENOMEM;
+    for (size_t i = 0; i < nv && rc == 0; i++) {
+        bool committed = v[i].n_recs == 0;
+        if (!committed && (rc = probe(s, &v[i], &committed)) == 0 && !committed) {
             atomic_fetch_add_explicit(&s->aborts, 1, memory_order_relaxed);
-            again_chk[n_again] = t->chk;
-            again[n_again++] = t->recs;
-            t->recs = (struct kept_buf){0};
+            again[i] = true;
         }
-        txn_reset(t);
     }
-    for (uint32_t i = 0; i < n_again; i++) {
-        if (rc == 0)
-            rc = resend(s, &again[i], again_chk[i]);
-        free(again[i].p);
-    }
+    for (size_t i = 0; i < nv && rc == 0; i++)
+        if (again[i])
+            rc = resend(s, &v[i].recs, v[i].chk);
+    free(again);
+    free(v);
     assert(rc < 0 || ks_check_state(s));
     return rc;
 }
@@ -714,15 +695,16 @@ static void ks_close(weir_ctx *ctx, void *state)
 }
 
 static const struct weir_operator_ops ks_ops = {
-    .kind = "kafka",
+    .kind = "kafka-sink",
     .state_size = sizeof(struct ks_sink),
     .open = ks_open,
     .process = ks_process,
     .end = ks_end,
     .close = ks_close,
     .snapshot = ks_snapshot,
-    .restore = ks_restore,
     .checkpoint_complete = ks_complete,
+    .state_mode = WEIR_STATE_UNION,
+    .restore_items = ks_restore_items,
 };
 
 /* --- building --------------------------------------------------------------- */
