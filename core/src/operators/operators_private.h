@@ -1,5 +1,6 @@
 /*
- * What the window operators' files share (window.c, window_fire.c, window_session.c): the
+ * What the window operators' files share (window.c, window_fire.c, window_slice.c,
+ * window_session.c): the
  * configuration a builder makes, a subtask's state, and the steps the two kinds of windows
  * have in common. Not part of the API (weir/windows.h is). keyed.c and interval_join.c
  * share nothing with them.
@@ -111,6 +112,14 @@ int window_agg_emit(weir_ctx *ctx, struct wstate *s, int64_t start, int64_t end,
 
 extern const struct weir_operator_ops window_agg_fixed_ops, window_join_ops, window_topn_ops;
 extern const struct weir_keyed_ops window_fixed_kops;
+
+/* window_slice.c */
+
+/* Whether c's windows run by slices (window_slice.c): a sliding event-time aggregate that
+ * merges, size a multiple of the slide, no lateness. */
+bool window_sliced(const struct wcfg *c);
+extern const struct weir_operator_ops window_agg_slice_ops;
+extern const struct weir_keyed_ops window_slice_kops;
 
 /* window_session.c */
 

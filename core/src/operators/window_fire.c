@@ -99,7 +99,10 @@ int window_open(weir_ctx *ctx, void *state, void *arg)
     }
     switch (c->op) {
     case WOP_AGG:
-        s->acc = weir_value_state_get(s->be, "acc", c->agg.acc_size, NULL);
+        /* By slices, an accumulator per slice ("slice"), else one per window ("acc"): a
+         * checkpoint of the one restores no state of the other. */
+        s->acc = weir_value_state_get(s->be, window_sliced(c) ? "slice" : "acc", c->agg.acc_size,
+                                      NULL);
         /* 16-aligned copies: user accumulators may hold doubles or int128s. */
         s->accbuf = aligned_alloc(16, (c->agg.acc_size + 15u) & ~15u);
         s->accbuf2 = aligned_alloc(16, (c->agg.acc_size + 15u) & ~15u);
