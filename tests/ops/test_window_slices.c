@@ -4,7 +4,8 @@
  * behind them, goes through an aggregate that merges (taken by slices) and the same
  * aggregate without its merge function (kept per window), in one job; their outputs must be
  * the same multiset, on both backends, at parallelism 1 and 2, and no state may be left once
- * the final watermark fired every window.
+ * the final watermark fired every window. A savepoint of windows kept per window restores
+ * into windows by slices without losing what the open windows held.
  *
  * WEIR_TEST_SEED=n picks another input.
  */
@@ -108,10 +109,88 @@ static void test_slices_give_the_results_of_windows(void **st)
     gen = NULL;
 }
 
+/* --- a checkpoint of windows kept per window, restored into windows by slices ---------- */
+
+static const struct weir_aggregate_fn *count_fn(bool merges)
+{
+    static struct weir_aggregate_fn unmerged;
+    unmerged = weir_agg_count;
+    unmerged.merge = NULL;
+    return merges ? &weir_agg_count : &unmerged;
+}
+
+/* Runs script sc through sliding(30, 10) counts (uid "w") into collector 0, by slices when
+ * merges, per window otherwise; stopped with a savepoint into stop->dir after the script's
+ * pause when stop is set, restored from `from` when set. */
+static void run_counts(const char *backend, const struct wt_script *sc, bool merges,
+                       struct wt_stopper *stop, const char *from)
+{
+    weir_job *job = weir_job_new("window-slices-upgrade");
+    wt_collect(weir_window_aggregate(keyed_script(job, sc), "w", weir_sliding(30, 10),
+                                     count_fn(merges), NULL, NULL),
+               "out", 0);
+    if (stop)
+        wt_stopper_start(stop, job);
+    struct weir_run_stats st;
+    wt_run_ok(job, NULL,
+              &(struct wt_run){.backend = backend,
+                               .restore_from = from,
+                               /* a stop needs checkpoints on; none is due in the run */
+                               .defs = WT_DEFS("execution.checkpointing.interval=1h")},
+              &st);
+    if (stop) {
+        wt_stopper_join(stop);
+        wt_stopper_completed(stop);
+    }
+    weir_job_free(job);
+}
+
+static void test_a_checkpoint_of_windows_restores_into_slices(void **st)
+{
+    const char *backend = *st;
+    /* clang-format off */
+    static const struct wt_ev before[] = {
+        WT_D(1, 1, 0, 1), WT_D(12, 1, 0, 2), WT_D(14, 2, 0, 3), WT_W(10), /* fires [-20,10) */
+        WT_D(25, 1, 0, 4), WT_D(27, 2, 0, 5),
+        WT_SLEEP(15000), /* stopped with a savepoint here: [-10,20) onwards are open */
+    };
+    static const struct wt_ev after[] = {
+        WT_D(28, 1, 0, 6), WT_D(33, 2, 0, 7), WT_W(20), WT_D(41, 1, 0, 8),
+    };
+    static const struct wt_ev whole[] = {
+        WT_D(1, 1, 0, 1), WT_D(12, 1, 0, 2), WT_D(14, 2, 0, 3), WT_W(10),
+        WT_D(25, 1, 0, 4), WT_D(27, 2, 0, 5),
+        WT_D(28, 1, 0, 6), WT_D(33, 2, 0, 7), WT_W(20), WT_D(41, 1, 0, 8),
+    };
+    /* clang-format on */
+    struct wt_script sb = WT_SCRIPT(before), sa = WT_SCRIPT(after), sw = WT_SCRIPT(whole);
+    colls_reset();
+    run_counts(backend, &sw, false, NULL, NULL);
+    size_t n_want;
+    wt_collect_sort(0, NULL);
+    struct wt_out *want = wt_collect_take(0, &n_want);
+    colls_reset();
+    struct wt_stopper stop = {.dir = wt_tmp_dir("slices-upgrade-sp"), .after_ms = 500};
+    run_counts(backend, &sb, false, &stop, NULL);
+    atomic_store(&leftover_entries, 0); /* the open windows, in the savepoint */
+    run_counts(backend, &sa, true, NULL, stop.result);
+    size_t n;
+    wt_collect_sort(0, NULL);
+    struct wt_out *got = wt_collect_take(0, &n);
+    assert_int_equal(n, n_want);
+    for (size_t i = 0; i < n; i++)
+        if (wt_out_cmp(&got[i], &want[i]) != 0)
+            fail_msg("result %zu of %zu differs from the run without a restore", i, n);
+    assert_int_equal(atomic_load(&leftover_entries), 0);
+    free(got);
+    free(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         BOTH(test_slices_give_the_results_of_windows),
+        BOTH(test_a_checkpoint_of_windows_restores_into_slices),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     colls_reset();

@@ -73,6 +73,8 @@ struct wstate {
     int max_starts;
     /* aggregate */
     weir_value_state *acc;
+    weir_value_state *legacy; /* by slices: restored per-window accumulators ("acc") */
+    bool legacy_checked;      /* by slices: looked for them (after the restore) */
     weir_list_state *sessions;
     unsigned char *accbuf, *accbuf2;
     struct session *sbuf;

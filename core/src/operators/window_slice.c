@@ -29,6 +29,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <weir/state_backend.h>
+
 bool window_sliced(const struct wcfg *c)
 {
     const struct weir_window_spec *w = &c->spec;
@@ -37,13 +39,48 @@ bool window_sliced(const struct wcfg *c)
            w->size_ms > w->slide_ms && w->size_ms % w->slide_ms == 0;
 }
 
+/* A checkpoint taken while these windows were kept per window (before slices, or with an
+ * aggregate that did not merge) holds state "acc", an accumulator per window namespace, and
+ * the windows' timers: such a window fires here with its "acc" merged into its slices', so
+ * that the records it had before the restore still count. Keyed state is restored after
+ * open, so this looks once, at the first record or timer. */
+static int take_legacy(struct wstate *s)
+{
+    s->legacy_checked = true;
+    uint32_t n = weir_keyed_backend_state_count(s->be);
+    for (uint32_t id = 0; id < n; id++) {
+        const char *name = weir_keyed_backend_state_name(s->be, id, NULL);
+        if (name && strcmp(name, "acc") == 0) {
+            s->legacy = weir_value_state_get(s->be, "acc", s->cfg->agg.acc_size, NULL);
+            return s->legacy ? 0 : -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* The restored per-window accumulator of the window at ns (see window_slice_open) into
+ * s->accbuf, then cleared: 1 when there was one, 0, or < 0. */
+static int merge_legacy(struct wstate *s, uint64_t ns, bool first)
+{
+    weir_keyed_backend_set_namespace(s->be, ns);
+    const void *acc = weir_value_get(s->legacy);
+    if (!acc)
+        return 0;
+    if (first)
+        memcpy(s->accbuf, acc, s->cfg->agg.acc_size);
+    else
+        s->cfg->agg.merge(s->accbuf, acc);
+    int rc = weir_value_clear(s->legacy);
+    return rc < 0 ? rc : 1;
+}
+
 static int slice_process(weir_ctx *ctx, void *state, int input, const weir_rec *in,
                          weir_emit *out)
 {
     struct wstate *s = state;
     const struct wcfg *c = s->cfg;
     int rc = window_need_ts(ctx, in);
-    if (rc < 0)
+    if (rc < 0 || (__builtin_expect(!s->legacy_checked, 0) && (rc = take_legacy(s)) < 0))
         return rc;
     int64_t size = c->spec.size_ms, slide = c->spec.slide_ms;
     int64_t wm = weir_ctx_watermark(ctx);
@@ -90,8 +127,12 @@ static int slice_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, u
     bool oldest, later;
     if (d != WEIR_EVENT_TIME || ts != start + size - 1)
         return 0; /* not a timer of this operator's */
-    int rc = 0;
-    if (merge_slices(s, start, &oldest, &later) > 0) {
+    if (!s->legacy_checked && take_legacy(s) < 0)
+        return -EINVAL;
+    int found = merge_slices(s, start, &oldest, &later), rc = 0;
+    if (s->legacy && (rc = merge_legacy(s, ns, found == 0)) < 0)
+        return rc;
+    if (found + rc > 0) {
         uint32_t len = (uint32_t)sizeof(struct weir_window_result) + c->agg.result_size;
         struct weir_window_result *r = weir_emit_reserve(out, len);
         if (!r)
