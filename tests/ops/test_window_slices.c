@@ -16,17 +16,14 @@
 #define WM_EVERY  20
 #define BOUND     25 /* watermark = max timestamp - BOUND */
 
-static struct wt_ev *gen;
+static struct wt_ev gen[N_RECORDS + N_RECORDS / WM_EVERY + 1];
 static size_t n_gen;
 
 static void generate(uint64_t seed)
 {
     uint64_t rng = seed;
-    free(gen);
-    gen = calloc(N_RECORDS + N_RECORDS / WM_EVERY + 2, sizeof *gen);
-    assert_non_null(gen);
-    n_gen = 0;
     int64_t base = 0, max_ts = INT64_MIN, wm = INT64_MIN;
+    n_gen = 0;
     for (int i = 0; i < N_RECORDS; i++) {
         base += (int64_t)(wt_rand(&rng) % 3);
         /* mostly within the bound, some behind the watermark by up to a window or more */
@@ -105,8 +102,6 @@ static void test_slices_give_the_results_of_windows(void **st)
     generate(wt_seed(14));
     run_pairs(backend, 1);
     run_pairs(backend, 2);
-    free(gen);
-    gen = NULL;
 }
 
 /* --- a checkpoint of windows kept per window, restored into windows by slices ---------- */

@@ -111,6 +111,9 @@ int window_need_ts(weir_ctx *ctx, const weir_rec *in);
 int window_agg_add(struct wstate *s, const weir_rec *in);
 /* Emits the result of the accumulator in the current namespace, if any. */
 int window_agg_emit(weir_ctx *ctx, struct wstate *s, int64_t start, int64_t end, weir_emit *out);
+/* Emits the result of s->accbuf for the current key's window [start, end). */
+int window_agg_emit_buf(weir_ctx *ctx, struct wstate *s, int64_t start, int64_t end,
+                        weir_emit *out);
 
 extern const struct weir_operator_ops window_agg_fixed_ops, window_join_ops, window_topn_ops;
 extern const struct weir_keyed_ops window_fixed_kops;

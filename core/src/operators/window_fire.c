@@ -241,11 +241,18 @@ int window_agg_add(struct wstate *s, const weir_rec *in)
 /* Emits the result of the accumulator in the current namespace, if any. */
 int window_agg_emit(weir_ctx *ctx, struct wstate *s, int64_t start, int64_t end, weir_emit *out)
 {
-    const struct wcfg *c = s->cfg;
     const void *cur = weir_value_get(s->acc);
     if (!cur)
         return 0;
-    memcpy(s->accbuf, cur, c->agg.acc_size);
+    memcpy(s->accbuf, cur, s->cfg->agg.acc_size);
+    return window_agg_emit_buf(ctx, s, start, end, out);
+}
+
+/* Emits the result of s->accbuf for the current key's window [start, end). */
+int window_agg_emit_buf(weir_ctx *ctx, struct wstate *s, int64_t start, int64_t end,
+                        weir_emit *out)
+{
+    const struct wcfg *c = s->cfg;
     uint32_t len = (uint32_t)sizeof(struct weir_window_result) + c->agg.result_size;
     struct weir_window_result *r = weir_emit_reserve(out, len);
     if (!r)

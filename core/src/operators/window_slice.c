@@ -132,18 +132,8 @@ static int slice_on_timer(weir_ctx *ctx, void *state, enum weir_time_domain d, u
     int found = merge_slices(s, start, &oldest, &later), rc = 0;
     if (s->legacy && (rc = merge_legacy(s, ns, found == 0)) < 0)
         return rc;
-    if (found + rc > 0) {
-        uint32_t len = (uint32_t)sizeof(struct weir_window_result) + c->agg.result_size;
-        struct weir_window_result *r = weir_emit_reserve(out, len);
-        if (!r)
-            return -EMSGSIZE;
-        r->key = weir_ctx_current_key(ctx);
-        r->start = start;
-        r->end = start + size;
-        c->agg.result(s->accbuf, r->result);
-        if ((rc = weir_emit_commit(out, ts)) < 0)
-            return rc;
-    }
+    if (found + rc > 0 && (rc = window_agg_emit_buf(ctx, s, start, start + size, out)) < 0)
+        return rc;
     if (oldest) {
         weir_keyed_backend_set_namespace(s->be, ns);
         if ((rc = weir_value_clear(s->acc)) < 0)
