@@ -75,6 +75,10 @@ struct wstate {
     weir_value_state *acc;
     weir_value_state *legacy; /* by slices: restored per-window accumulators ("acc") */
     bool legacy_checked;      /* by slices: looked for them (after the restore) */
+    /* by slices: s->accbuf holds what the last record wrote to (last_key, last_slice) */
+    bool last_valid;
+    uint64_t last_key;
+    int64_t last_slice;
     weir_list_state *sessions;
     unsigned char *accbuf, *accbuf2;
     struct session *sbuf;
@@ -106,6 +110,8 @@ int window_ensure_sessions(struct wstate *s, uint32_t need);
 int window_drop_late(weir_ctx *ctx, const struct wcfg *c, int input, const weir_rec *in);
 /* Fails the job for a record without a timestamp (event-time windows need one). */
 int window_need_ts(weir_ctx *ctx, const weir_rec *in);
+/* Adds in (or its value, with a value function) to the accumulator acc. */
+void window_agg_add_value(const struct wcfg *c, void *acc, const weir_rec *in);
 /* Adds in to the accumulator in the current namespace: 1 when this created it (the window
  * is new for this key), 0, or < 0. */
 int window_agg_add(struct wstate *s, const weir_rec *in);

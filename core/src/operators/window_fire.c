@@ -213,7 +213,7 @@ static int check_size(weir_ctx *ctx, const struct wcfg *c, int input, const weir
     return -EMSGSIZE;
 }
 
-static void agg_add_value(const struct wcfg *c, void *acc, const weir_rec *in)
+void window_agg_add_value(const struct wcfg *c, void *acc, const weir_rec *in)
 {
     if (c->value) {
         int64_t v = c->value(in);
@@ -233,7 +233,7 @@ int window_agg_add(struct wstate *s, const weir_rec *in)
         memcpy(s->accbuf, cur, c->agg.acc_size);
     else
         c->agg.init(s->accbuf);
-    agg_add_value(c, s->accbuf, in);
+    window_agg_add_value(c, s->accbuf, in);
     int rc = weir_value_put(s->acc, s->accbuf);
     return rc < 0 ? rc : cur == NULL;
 }
