@@ -354,6 +354,9 @@ struct weir_run_stats {
     uint64_t unaligned_snapshots, channel_state_bytes_max;
     uint64_t other_snapshots;
     double other_sync_ms_p50, other_sync_ms_p99, other_sync_ms_max;
+    /* Records that went into operators (not sources, not sinks), chained ones included: per
+     * source record, a deterministic measure of a job's per-record work. */
+    uint64_t operator_records;
 };
 
 /* Plans, places and runs the job until its sources are exhausted and every record

@@ -121,7 +121,9 @@ struct weir_aggregate_fn {
     uint32_t result_size;
     void (*init)(void *acc);
     void (*add)(void *acc, const void *in);
-    void (*merge)(void *acc, const void *other); /* for merging (session) windows; may be NULL */
+    /* For session windows, and sliding windows kept by slices (a window's result is the
+     * merge of its slices'); may be NULL. */
+    void (*merge)(void *acc, const void *other);
     void (*result)(const void *acc, void *out);
 };
 weir_aggregating_state *weir_aggregating_state_get(weir_keyed_backend *be, const char *name,

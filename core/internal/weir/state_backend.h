@@ -128,6 +128,10 @@ struct weir_keyed_backend_stats {
     uint64_t block_cache_bytes;    /* usage of the cache all instances of the env share */
     uint64_t block_cache_capacity; /* its capacity */
     uint64_t sst_bytes;            /* rocksdb.total-sst-files-size */
+    /* Calls of the operator's state handles (get, put, add, clear, ... of every state) since
+     * the backend opened: a deterministic measure of per-record state work, which
+     * tests/nexmark_queries/test_work_counters.c holds against committed figures. */
+    uint64_t state_calls;
 };
 int weir_keyed_backend_stats_get(weir_keyed_backend *be, struct weir_keyed_backend_stats *st);
 

@@ -1,5 +1,6 @@
 /*
- * What the window operators' files share (window.c, window_fire.c, window_session.c): the
+ * What the window operators' files share (window.c, window_fire.c, window_slice.c,
+ * window_session.c): the
  * configuration a builder makes, a subtask's state, and the steps the two kinds of windows
  * have in common. Not part of the API (weir/windows.h is). keyed.c and interval_join.c
  * share nothing with them.
@@ -72,6 +73,12 @@ struct wstate {
     int max_starts;
     /* aggregate */
     weir_value_state *acc;
+    weir_value_state *legacy; /* by slices: restored per-window accumulators ("acc") */
+    bool legacy_checked;      /* by slices: looked for them (after the restore) */
+    /* by slices: s->accbuf holds what the last record wrote to (last_key, last_slice) */
+    bool last_valid;
+    uint64_t last_key;
+    int64_t last_slice;
     weir_list_state *sessions;
     unsigned char *accbuf, *accbuf2;
     struct session *sbuf;
@@ -103,14 +110,27 @@ int window_ensure_sessions(struct wstate *s, uint32_t need);
 int window_drop_late(weir_ctx *ctx, const struct wcfg *c, int input, const weir_rec *in);
 /* Fails the job for a record without a timestamp (event-time windows need one). */
 int window_need_ts(weir_ctx *ctx, const weir_rec *in);
+/* Adds in (or its value, with a value function) to the accumulator acc. */
+void window_agg_add_value(const struct wcfg *c, void *acc, const weir_rec *in);
 /* Adds in to the accumulator in the current namespace: 1 when this created it (the window
  * is new for this key), 0, or < 0. */
 int window_agg_add(struct wstate *s, const weir_rec *in);
 /* Emits the result of the accumulator in the current namespace, if any. */
 int window_agg_emit(weir_ctx *ctx, struct wstate *s, int64_t start, int64_t end, weir_emit *out);
+/* Emits the result of s->accbuf for the current key's window [start, end). */
+int window_agg_emit_buf(weir_ctx *ctx, struct wstate *s, int64_t start, int64_t end,
+                        weir_emit *out);
 
 extern const struct weir_operator_ops window_agg_fixed_ops, window_join_ops, window_topn_ops;
 extern const struct weir_keyed_ops window_fixed_kops;
+
+/* window_slice.c */
+
+/* Whether c's windows run by slices (window_slice.c): a sliding event-time aggregate that
+ * merges, size a multiple of the slide, no lateness. */
+bool window_sliced(const struct wcfg *c);
+extern const struct weir_operator_ops window_agg_slice_ops;
+extern const struct weir_keyed_ops window_slice_kops;
 
 /* window_session.c */
 

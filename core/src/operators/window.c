@@ -324,11 +324,16 @@ weir_stream *weir_window_aggregate(weir_stream *keyed, const char *uid,
             cfg_error(c, "the built-in sum, min, max and avg need a value function");
     }
     c->value = value;
-    bool session = spec.kind == WEIR_WINDOW_SESSION;
-    return finish(weir_keyed_transform(keyed, uid,
-                                       session ? &window_agg_session_ops : &window_agg_fixed_ops,
-                                       session ? &window_session_kops : &window_fixed_kops, c),
-                  c);
+    const struct weir_operator_ops *ops = &window_agg_fixed_ops;
+    const struct weir_keyed_ops *kops = &window_fixed_kops;
+    if (spec.kind == WEIR_WINDOW_SESSION) {
+        ops = &window_agg_session_ops;
+        kops = &window_session_kops;
+    } else if (!c->error && window_sliced(c)) {
+        ops = &window_agg_slice_ops;
+        kops = &window_slice_kops;
+    }
+    return finish(weir_keyed_transform(keyed, uid, ops, kops, c), c);
 }
 
 weir_stream *weir_window_join(weir_stream *a, weir_stream *b, const char *uid,

@@ -99,7 +99,10 @@ int window_open(weir_ctx *ctx, void *state, void *arg)
     }
     switch (c->op) {
     case WOP_AGG:
-        s->acc = weir_value_state_get(s->be, "acc", c->agg.acc_size, NULL);
+        /* By slices, an accumulator per slice ("slice"), else one per window ("acc"): a
+         * checkpoint of the one restores no state of the other. */
+        s->acc = weir_value_state_get(s->be, window_sliced(c) ? "slice" : "acc", c->agg.acc_size,
+                                      NULL);
         /* 16-aligned copies: user accumulators may hold doubles or int128s. */
         s->accbuf = aligned_alloc(16, (c->agg.acc_size + 15u) & ~15u);
         s->accbuf2 = aligned_alloc(16, (c->agg.acc_size + 15u) & ~15u);
@@ -210,7 +213,7 @@ static int check_size(weir_ctx *ctx, const struct wcfg *c, int input, const weir
     return -EMSGSIZE;
 }
 
-static void agg_add_value(const struct wcfg *c, void *acc, const weir_rec *in)
+void window_agg_add_value(const struct wcfg *c, void *acc, const weir_rec *in)
 {
     if (c->value) {
         int64_t v = c->value(in);
@@ -230,7 +233,7 @@ int window_agg_add(struct wstate *s, const weir_rec *in)
         memcpy(s->accbuf, cur, c->agg.acc_size);
     else
         c->agg.init(s->accbuf);
-    agg_add_value(c, s->accbuf, in);
+    window_agg_add_value(c, s->accbuf, in);
     int rc = weir_value_put(s->acc, s->accbuf);
     return rc < 0 ? rc : cur == NULL;
 }
@@ -238,11 +241,18 @@ int window_agg_add(struct wstate *s, const weir_rec *in)
 /* Emits the result of the accumulator in the current namespace, if any. */
 int window_agg_emit(weir_ctx *ctx, struct wstate *s, int64_t start, int64_t end, weir_emit *out)
 {
-    const struct wcfg *c = s->cfg;
     const void *cur = weir_value_get(s->acc);
     if (!cur)
         return 0;
-    memcpy(s->accbuf, cur, c->agg.acc_size);
+    memcpy(s->accbuf, cur, s->cfg->agg.acc_size);
+    return window_agg_emit_buf(ctx, s, start, end, out);
+}
+
+/* Emits the result of s->accbuf for the current key's window [start, end). */
+int window_agg_emit_buf(weir_ctx *ctx, struct wstate *s, int64_t start, int64_t end,
+                        weir_emit *out)
+{
+    const struct wcfg *c = s->cfg;
     uint32_t len = (uint32_t)sizeof(struct weir_window_result) + c->agg.result_size;
     struct weir_window_result *r = weir_emit_reserve(out, len);
     if (!r)

@@ -160,6 +160,7 @@ static void fill_stats(struct runtime *rt, double elapsed, struct weir_run_stats
     memset(stats, 0, sizeof *stats);
     stats->source_records = sum_records(rt, NODE_SOURCE);
     stats->sink_records = sum_records(rt, NODE_SINK);
+    stats->operator_records = sum_records(rt, NODE_OPERATOR);
     stats->elapsed_s = elapsed;
     stats->workers = rt->n_workers;
     stats->cancelled = atomic_load(&rt->job->cancel) != 0;

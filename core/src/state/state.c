@@ -344,6 +344,7 @@ int weir_keyed_backend_stats_get(weir_keyed_backend *be, struct weir_keyed_backe
         heap_stats(be, st);
     else
         rdb_stats(be, st);
+    st->state_calls = be->calls;
     return 0;
 }
 
@@ -538,8 +539,11 @@ static int __attribute__((noinline)) key_refused(weir_keyed_backend *be)
                      be->uid, be->subtask, be->kg, be->kg_first, be->kg_last);
 }
 
+/* Every state call of an operator passes here: counted (a plain increment, the backend is its
+ * worker's), then refused when the current key is outside the subtask's key groups. */
 #define REFUSE_BAD_KEY(be, ret)                                                                    \
     do {                                                                                           \
+        (be)->calls++;                                                                             \
         if (__builtin_expect((be)->kg_bad, 0)) {                                                   \
             key_refused(be);                                                                       \
             return ret;                                                                            \

@@ -140,6 +140,7 @@ struct weir_keyed_backend {
 
     struct kstate **states;
     uint32_t nstates;
+    uint64_t calls; /* state calls of the operator (weir_keyed_backend_stats.state_calls) */
 
     char err[512];
     /* snapshot.c: a key group's snapshot read whole on restore, kept for the next one (fresh
