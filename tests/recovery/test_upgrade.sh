@@ -107,7 +107,9 @@ for backend in hashmap rocksdb; do
       rm -rf "$T/out3-$name" "$T/ck3-$name"
       cp -a "$T/out-$name" "$T/out3-$name"
       cp -a "$T/ck-$name" "$T/ck3-$name"
-      log=$T/$name-v5.log
+      # a log of its own: the run starts in the background, so a reused log could still
+      # hold the last run's "restored from" and savepoint when wait_for reads it
+      log=$T/$name-v5${flag:+-drop}.log
       "${v4[@]}" $flag -D state.savepoints.dir="$T/sp5-$name${flag:+-drop}" \
         "$T/v5/upgrade.so" "$T/in.txt" "$T/out3-$name" 500 >"$log" 2>&1 &
       pid=$!

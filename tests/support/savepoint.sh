@@ -7,7 +7,7 @@
 wait_for() {
   local i
   for ((i = 0; i < $3 * 5; i++)); do
-    grep -Eq "$2" "$1" && return 0
+    grep -Eq "$2" "$1" 2>/dev/null && return 0
     sleep 0.02
   done
   return 1
