@@ -100,12 +100,17 @@ void weir_start(struct weir_proc *p, const char *tag, const char *const *args)
     for (; *args && n < 62; args++)
         argv[n++] = *args;
     argv[n] = NULL;
+    /* emptied before the run starts, so that polling the log shows only this run's lines */
+    int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    fflush(NULL);
     p->pid = fork();
+    if (p->pid != 0)
+        close(fd);
     assert_true(p->pid >= 0);
     if (p->pid == 0) {
-        int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int nul = open("/dev/null", O_WRONLY);
-        if (fd < 0 || nul < 0 || chdir(dir) < 0)
+        if (nul < 0 || chdir(dir) < 0)
             _exit(127);
         dup2(fd, 2);
         dup2(nul, 1);

@@ -26,11 +26,15 @@ const char *wt_weir_cmd(void)
 
 pid_t wt_weir_start(const char *const *argv, const char *log, const char *crash_point)
 {
+    /* the log is emptied here, before the run starts: a caller that polls it (for a
+     * completed checkpoint, say) must not read the previous run's lines from it */
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        fail_msg("%s: %s", log, strerror(errno));
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+        if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
             _exit(126);
         if (crash_point)
             setenv("WEIR_CRASH_POINT", crash_point, 1);
@@ -39,8 +43,10 @@ pid_t wt_weir_start(const char *const *argv, const char *log, const char *crash_
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    int fork_errno = errno;
+    close(fd);
     if (pid < 0)
-        fail_msg("fork for %s: %s", argv[0], strerror(errno));
+        fail_msg("fork for %s: %s", argv[0], strerror(fork_errno));
     return pid;
 }
 

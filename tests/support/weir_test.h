@@ -144,7 +144,8 @@ struct wt_out *wt_collect_take(int c, size_t *n);
 
 /* $WEIR, the weir command ctest names; exits 77 (skip) when it is not set. */
 const char *wt_weir_cmd(void);
-/* Starts argv (argv[0] the command) in a child with stdout and stderr into log (truncated)
+/* Starts argv (argv[0] the command) in a child with stdout and stderr into log (emptied
+ * before this returns, so polling it shows only the new run)
  * and WEIR_CRASH_POINT set to crash_point, or unset when it is NULL. Returns the pid. */
 pid_t wt_weir_start(const char *const *argv, const char *log, const char *crash_point);
 /* Waits for pid to end, SIGKILLing it first after kill_after_ms when that is > 0. Returns
