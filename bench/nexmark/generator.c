@@ -284,15 +284,17 @@ static int32_t next_extra_len(struct jrand *r, int32_t current_size, int32_t avg
 }
 
 /* Java's two letters (char)('a' + m % 26), (char)('a' + (m / 26) % 26) for m in
- * -675..675, at m + 675. */
-static char letter_pairs[2 * 675 + 1][2];
+ * 0..675 at [0][m], for -m at [1][m] (Java's / and % truncate: -m gives 'a' minus). */
+static char letter_pairs[2][676][2];
 static pthread_once_t letter_pairs_once = PTHREAD_ONCE_INIT;
 
 static void letter_pairs_build(void)
 {
-    for (int32_t m = -675; m <= 675; m++) {
-        letter_pairs[m + 675][0] = (char)('a' + m % 26);
-        letter_pairs[m + 675][1] = (char)('a' + (m / 26) % 26);
+    for (int32_t m = 0; m < 676; m++) {
+        letter_pairs[0][m][0] = (char)('a' + m % 26);
+        letter_pairs[0][m][1] = (char)('a' + m / 26);
+        letter_pairs[1][m][0] = (char)('a' - m % 26);
+        letter_pairs[1][m][1] = (char)('a' - m / 26);
     }
 }
 
@@ -301,16 +303,18 @@ static void letter_pairs_build(void)
 static void next_exact_string(struct jrand *r, int32_t len, char *buf)
 {
     /* Java's rnd % 26, rnd /= 26 six times is a chain of dependent divisions.
-     * Truncating division (Java's and C's) composes, rnd / 26 / 26 == rnd / 676,
-     * so the six letters are the pairs of rnd % 676, (rnd / 676) % 676 and
-     * (rnd / 26^4) % 676 (all in -675..675), each two letters from one table entry. */
+     * Truncating division (Java's and C's) is odd in rnd and composes,
+     * rnd / 26 / 26 == rnd / 676, so the six letters are the pairs of |rnd| % 676,
+     * (|rnd| / 676) % 676 and (|rnd| / 26^4) % 676, from rnd's sign's table. */
     int32_t i = 0;
     for (; i + 6 <= len; i += 6) {
-        int32_t q0 = jrand_next_int(r);
-        int32_t q2 = q0 / 676, q4 = q0 / 456976, q6 = q0 / 308915776;
-        memcpy(buf + i, letter_pairs[675 + q0 - 676 * q2], 2);
-        memcpy(buf + i + 2, letter_pairs[675 + q2 - 676 * q4], 2);
-        memcpy(buf + i + 4, letter_pairs[675 + q4 - 676 * q6], 2);
+        int32_t rnd = jrand_next_int(r);
+        const char(*pairs)[2] = letter_pairs[rnd < 0];
+        uint32_t a0 = rnd < 0 ? 0u - (uint32_t)rnd : (uint32_t)rnd;
+        uint32_t a2 = a0 / 676, a4 = a0 / 456976, a6 = a0 / 308915776;
+        memcpy(buf + i, pairs[a0 - 676 * a2], 2);
+        memcpy(buf + i + 2, pairs[a2 - 676 * a4], 2);
+        memcpy(buf + i + 4, pairs[a4 - 676 * a6], 2);
     }
     int32_t rnd = 0, left = 0;
     for (; i < len; i++) {
