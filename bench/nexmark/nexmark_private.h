@@ -39,7 +39,7 @@ void nexmark_resolve(const struct weir_nexmark_opts *in, struct nexmark_cfg *c);
 /* weir_nexmark_event_at with resolved options (nexmark_channels_init first). */
 int nexmark_event_at(const struct nexmark_cfg *c, uint64_t n, struct weir_nexmark_event *out,
                      size_t cap);
-/* Builds the table of bid channels once per process. */
+/* Builds the generator's tables (bid channels, letter triples) once per process. */
 void nexmark_channels_init(void);
 
 /* --- the queries (queries/) ------------------------------------------------------ */

@@ -251,6 +251,68 @@ static void seed_zero_first_events_are_stable(void **state)
     }
 }
 
+/* FNV-1a over bytes, for pinning whole event streams. */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * UINT64_C(0x100000001B3);
+    return h;
+}
+
+/* The bytes of events 0..n-1 hashed per kind: a change to what the generator
+ * makes (and so to what the Java peer must make) changes one of these. */
+static void hash_events(const struct weir_nexmark_opts *o, uint64_t n, uint64_t h[3])
+{
+    for (int t = 0; t < 3; t++)
+        h[t] = UINT64_C(0xCBF29CE484222325);
+    for (uint64_t i = 0; i < n; i++) {
+        const struct weir_nexmark_event *e = gen(o, i);
+        h[e->type] = fnv1a(h[e->type], e, weir_nexmark_event_size(e));
+    }
+}
+
+/* Pinned from the generator that the Java peer was checked against (see
+ * bench/peers/flink): seed 0 (Beam's events), seed 42 (the benchmarks'), and
+ * odd options that take the non-power-of-two and tiny-extra paths. */
+static void event_bytes_are_pinned_per_kind(void **state)
+{
+    struct weir_nexmark_opts o[3] = {defaults(), defaults(), defaults()};
+    o[1].seed = 42;
+    o[2].seed = 7;
+    o[2].events_per_second = 12345;
+    o[2].person_proportion = 3;
+    o[2].auction_proportion = 5;
+    o[2].bid_proportion = 20;
+    o[2].hot_auction_ratio = 3;
+    o[2].hot_bidders_ratio = 5;
+    o[2].hot_sellers_ratio = 7;
+    o[2].num_in_flight_auctions = 37;
+    o[2].num_active_people = 55;
+    o[2].avg_person_bytes = 10;
+    o[2].avg_auction_bytes = 700;
+    o[2].avg_bid_bytes = 40;
+    const uint64_t want[3][3] = {
+        {UINT64_C(0x31f1bb45a53ba9db), UINT64_C(0x579238728831fa30), UINT64_C(0x4a00933f359bf6c5)},
+        {UINT64_C(0x3b65c50eec983ac5), UINT64_C(0x1e5e73009b077f6e), UINT64_C(0x4e6316aa2d6d3265)},
+        {UINT64_C(0x8c1eaf3150c5875e), UINT64_C(0xcf99477fe6870815), UINT64_C(0x3c779d8f8c3fc493)},
+    };
+    int wrong = 0;
+    for (int i = 0; i < 3; i++) {
+        uint64_t h[3];
+        hash_events(&o[i], N, h);
+        for (int t = 0; t < 3; t++) {
+            if (h[t] == want[i][t])
+                continue;
+            print_error("options %d, %s: 0x%016llx\n", i,
+                        weir_nexmark_type_name((enum weir_nexmark_type)t),
+                        (unsigned long long)h[t]);
+            wrong++;
+        }
+    }
+    assert_int_equal(wrong, 0);
+}
+
 static void strings_fit_their_capacities_and_sizes_their_bound(void **state)
 {
     struct weir_nexmark_opts o = defaults();
@@ -371,6 +433,7 @@ int main(void)
         cmocka_unit_test(auctions_expire_within_twice_the_horizon),
         cmocka_unit_test(same_seed_same_events_other_seed_other_events),
         cmocka_unit_test(seed_zero_first_events_are_stable),
+        cmocka_unit_test(event_bytes_are_pinned_per_kind),
         cmocka_unit_test(strings_fit_their_capacities_and_sizes_their_bound),
         cmocka_unit_test(event_larger_than_the_buffer_reports_its_size),
         cmocka_unit_test(csv_rows_have_the_header_columns),
