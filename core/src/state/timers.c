@@ -512,6 +512,21 @@ bool timers_pop_due(struct timer_service *t, int domain, int64_t upto, struct we
     return false;
 }
 
+bool timers_peek_due(const struct timer_service *t, int domain, int64_t upto, uint32_t ahead,
+                     struct weir_timer *out)
+{
+    const struct timer_domain *dm = &t->d[domain];
+    if (!dm->n_heap || dm->heap[0]->ts > upto)
+        return false;
+    const struct timer_bucket *b = dm->heap[0];
+    uint32_t i = b->pos + ahead;
+    if (i >= count(b))
+        return false;
+    const struct timer_entry *e = &entries(b)[i];
+    *out = (struct weir_timer){.ts = b->ts, .key = e->key, .ns = e->ns, .key_group = e->key_group};
+    return true;
+}
+
 size_t timers_count(const struct timer_service *t, int domain)
 {
     return t->d[domain].live;

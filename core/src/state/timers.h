@@ -103,6 +103,10 @@ int timers_add_new(struct timer_service *t, int domain, const struct weir_timer 
 int timers_del(struct timer_service *t, int domain, const struct weir_timer *tm);
 /* Pops the earliest live timer with ts <= upto into *out; false when none. */
 bool timers_pop_due(struct timer_service *t, int domain, int64_t upto, struct weir_timer *out);
+/* The timer `ahead` entries after the next one timers_pop_due would give (in the same
+ * timestamp; dead ones counted), to prefetch its state; false when there is none. */
+bool timers_peek_due(const struct timer_service *t, int domain, int64_t upto, uint32_t ahead,
+                     struct weir_timer *out);
 size_t timers_count(const struct timer_service *t, int domain);
 
 /* Pins the timers as they are now (the worker; constant time): 0 or -ENOMEM. */
