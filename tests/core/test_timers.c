@@ -261,6 +261,44 @@ static void view_sees_the_timers_of_its_pin(void **state)
     }
 }
 
+/* Timers added without the deduplication lookup (timers_add_new: a window's new
+ * accumulator) are still found by a later timers_add or timers_del in the same bucket, from
+ * a small bucket on to a big indexed one, interleaved with indexed adds: each fires once. */
+static void new_timers_are_found_by_later_lookups(void **state)
+{
+    struct timer_service t;
+    timers_init(&t);
+    const uint64_t n = 20000;
+    for (uint64_t k = 0; k < n; k++) {
+        struct weir_timer w = tm(1000, k, 7), old = tm(1000, k - 2, 7), other = tm(1000, n + k, 7);
+        assert_int_equal(timers_add_new(&t, 0, &w), 0);
+        if (k % 7 == 3) /* one of the last few new ones, and an indexed add of another key */
+            assert_int_equal(timers_add(&t, 0, &old), 1);
+        if (k % 5 == 0)
+            assert_int_equal(timers_add(&t, 0, &other), 0);
+    }
+    for (uint64_t k = 0; k < n; k += 2) {
+        struct weir_timer w = tm(1000, k, 7);
+        assert_int_equal(timers_del(&t, 0, &w), 0);
+    }
+    struct weir_timer one = tm(1000, 1, 7);
+    assert_int_equal(timers_add(&t, 0, &one), 1);
+    size_t left = n / 2 + n / 5;
+    assert_int_equal(timers_count(&t, 0), left);
+    char *seen = calloc(2 * n, 1);
+    assert_non_null(seen);
+    struct weir_timer out;
+    size_t fired = 0;
+    while (timers_pop_due(&t, 0, 1000, &out)) {
+        assert_true(out.key % 2 == 1 || out.key >= n);
+        assert_int_equal(seen[out.key]++, 0);
+        fired++;
+    }
+    assert_int_equal(fired, left);
+    free(seen);
+    timers_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +308,7 @@ int main(void)
         cmocka_unit_test(domains_are_separate),
         cmocka_unit_test(many_timers_with_churn_stay_consistent),
         cmocka_unit_test(big_buckets_and_many_timestamps),
+        cmocka_unit_test(new_timers_are_found_by_later_lookups),
         cmocka_unit_test(view_sees_the_timers_of_its_pin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,7 +7,7 @@
  *   state calls     calls of the operators' state handles (get, put, add, clear...),
  *                   summed over every keyed backend when it closes
  *                   (weir_keyed_backend_stats.state_calls)
- *   timers          weir_timer_register calls
+ *   timers          weir_timer_register and weir_timer_register_new calls
  *   operator input  records into operators, chained ones included
  *                   (weir_run_stats.operator_records)
  *
@@ -61,6 +61,15 @@ int __wrap_weir_timer_register(weir_ctx *ctx, enum weir_time_domain d, uint64_t 
 {
     atomic_fetch_add_explicit(&timers, 1, memory_order_relaxed);
     return __real_weir_timer_register(ctx, d, ns, ts);
+}
+
+int __real_weir_timer_register_new(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns,
+                                   int64_t ts);
+int __wrap_weir_timer_register_new(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns,
+                                   int64_t ts)
+{
+    atomic_fetch_add_explicit(&timers, 1, memory_order_relaxed);
+    return __real_weir_timer_register_new(ctx, d, ns, ts);
 }
 
 /* --- the committed figures ------------------------------------------------------------ */

@@ -56,6 +56,10 @@ void weir_ctx_report_idleness(weir_ctx *ctx, int64_t idleness_ms);
 /* Timers for the current key in namespace ns (the same namespace as state). */
 int weir_timer_register(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns, int64_t ts);
 int weir_timer_delete(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns, int64_t ts);
+/* weir_timer_register for a timer the caller knows is not registered (say, the state it
+ * guards was just created): no deduplication lookup. Registering a live one this way makes
+ * it fire twice. */
+int weir_timer_register_new(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns, int64_t ts);
 
 /* Counts a record dropped for being late (metric numLateRecordsDropped). */
 void weir_ctx_count_late(weir_ctx *ctx);
@@ -73,6 +77,10 @@ struct weir_keyed_ops {
     /* A timer fired: current key and namespace are set. */
     int (*on_timer)(weir_ctx *ctx, void *state, enum weir_time_domain d, uint64_t ns, int64_t ts,
                     weir_emit *out);
+    /* Optional, a hint the runtime asks a few records ahead: the namespace whose state
+     * record r (key already known) will touch first, so the state backend can start
+     * loading that entry. Returns false when it cannot tell. Changes nothing. */
+    bool (*prefetch_ns)(const void *state, const weir_rec *r, uint64_t *ns);
 };
 
 /* A keyed operator over one keyed stream (from weir_key_by). */

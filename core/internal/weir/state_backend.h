@@ -48,6 +48,9 @@ uint64_t weir_keyed_backend_current_key(const weir_keyed_backend *be);
  * table, so the cache misses of several records overlap instead of queueing one after the
  * other (a million random keys: about 2x the operations per second). RocksDB: no-op. */
 void weir_keyed_backend_prefetch(weir_keyed_backend *be, uint64_t key, uint32_t key_group);
+/* The same in namespace ns (a window operator's window). */
+void weir_keyed_backend_prefetch_ns(weir_keyed_backend *be, uint64_t key, uint32_t key_group,
+                                    uint64_t ns);
 /* Processing time used by TTL (ms); the runtime advances it. */
 void weir_keyed_backend_set_time(weir_keyed_backend *be, int64_t now_ms);
 /* The one-line reason of the last failure (pool exhausted, RocksDB error). */

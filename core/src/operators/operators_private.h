@@ -123,6 +123,9 @@ int window_agg_emit_buf(weir_ctx *ctx, struct wstate *s, int64_t start, int64_t 
 
 extern const struct weir_operator_ops window_agg_fixed_ops, window_join_ops, window_topn_ops;
 extern const struct weir_keyed_ops window_fixed_kops;
+/* weir_keyed_ops.prefetch_ns of tumbling and sliding windows and of slices: the namespace of
+ * the record's last window start (the first window process() touches; a slice's start). */
+bool window_prefetch_ns(const void *state, const weir_rec *r, uint64_t *ns);
 
 /* window_slice.c */
 

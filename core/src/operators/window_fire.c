@@ -406,6 +406,16 @@ static int contents_clear(struct wstate *s)
 
 /* --- non-merging windows (tumbling, sliding) -------------------------------------- */
 
+/* A window's timer at ts. An aggregate's accumulator and its timers come and go together
+ * (created by the same record, gone at cleanup), so a new accumulator means no live timer:
+ * registered without the deduplication lookup (a cache miss per key and window). */
+static int fixed_timer(weir_ctx *ctx, bool agg, enum weir_time_domain d, int64_t start,
+                       int64_t ts)
+{
+    return agg ? weir_timer_register_new(ctx, d, (uint64_t)start, ts)
+               : weir_timer_register(ctx, d, (uint64_t)start, ts);
+}
+
 static int fixed_process(weir_ctx *ctx, void *state, int input, const weir_rec *in, weir_emit *out)
 {
     struct wstate *s = state;
@@ -432,18 +442,17 @@ static int fixed_process(weir_ctx *ctx, void *state, int input, const weir_rec *
         /* An aggregate's timers exist from the record that created its window
          * on (timers are checkpointed with the state): registering them again
          * for every record would only be deduplicated, at a hash lookup each. */
-        bool fresh = c->op != WOP_AGG || rc == 1;
+        bool agg = c->op == WOP_AGG, fresh = !agg || rc == 1;
         enum weir_time_domain d = event ? WEIR_EVENT_TIME : WEIR_PROCESSING_TIME;
         if (event && max_ts <= wm) {
             /* Fired already; still within the allowed lateness: fire again. */
             weir_keyed_backend_set_namespace(s->be, (uint64_t)start);
             if ((rc = contents_fire(ctx, s, start, max_ts + 1, out)) < 0)
                 return rc;
-        } else if (fresh && (rc = weir_timer_register(ctx, d, (uint64_t)start, max_ts)) < 0) {
+        } else if (fresh && (rc = fixed_timer(ctx, agg, d, start, max_ts)) < 0) {
             return rc;
         }
-        if (fresh && cleanup != max_ts &&
-            (rc = weir_timer_register(ctx, d, (uint64_t)start, cleanup)) < 0)
+        if (fresh && cleanup != max_ts && (rc = fixed_timer(ctx, agg, d, start, cleanup)) < 0)
             return rc;
     }
     if (!taken && event)
@@ -475,7 +484,18 @@ const struct weir_operator_ops window_agg_fixed_ops = {.kind = "window",
                                                        .open = window_open,
                                                        .process = fixed_process,
                                                        .close = window_close};
-const struct weir_keyed_ops window_fixed_kops = {.on_timer = fixed_on_timer};
+/* Event time only: a processing-time window is known only when process() reads the clock. */
+bool window_prefetch_ns(const void *state, const weir_rec *r, uint64_t *ns)
+{
+    const struct wcfg *c = ((const struct wstate *)state)->cfg;
+    if (c->spec.time != WEIR_EVENT_TIME || r->ts == WEIR_TS_NONE)
+        return false;
+    *ns = (uint64_t)weir_window_start(r->ts, c->spec.offset_ms, c->spec.slide_ms);
+    return true;
+}
+
+const struct weir_keyed_ops window_fixed_kops = {.on_timer = fixed_on_timer,
+                                                 .prefetch_ns = window_prefetch_ns};
 const struct weir_operator_ops window_join_ops = {.kind = "window_join",
                                                   .state_size = sizeof(struct wstate),
                                                   .open = window_open,

@@ -162,4 +162,5 @@ const struct weir_operator_ops window_agg_slice_ops = {.kind = "window",
                                                        .open = window_open,
                                                        .process = slice_process,
                                                        .close = window_close};
-const struct weir_keyed_ops window_slice_kops = {.on_timer = slice_on_timer};
+const struct weir_keyed_ops window_slice_kops = {.on_timer = slice_on_timer,
+                                                 .prefetch_ns = window_prefetch_ns};

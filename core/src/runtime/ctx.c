@@ -111,6 +111,15 @@ int weir_timer_register(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns, int
     return rc < 0 ? rc : 0;
 }
 
+int weir_timer_register_new(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns, int64_t ts)
+{
+    struct op_inst *op = ctx->op;
+    if (!op->backend || (d != WEIR_EVENT_TIME && d != WEIR_PROCESSING_TIME))
+        return -EINVAL;
+    struct weir_timer tm = {.ts = ts, .key = op->cur_key, .ns = ns, .key_group = op->cur_kg};
+    return timers_add_new(&op->timers, d, &tm);
+}
+
 int weir_timer_delete(weir_ctx *ctx, enum weir_time_domain d, uint64_t ns, int64_t ts)
 {
     struct op_inst *op = ctx->op;

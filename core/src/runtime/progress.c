@@ -9,11 +9,17 @@
 
 #include "runtime_private.h"
 
+#define TIMER_PREFETCH_AHEAD 8 /* timers looked ahead for state prefetch */
+
 static int fire_timers(struct op_inst *op, int domain, int64_t upto)
 {
-    struct weir_timer tm;
+    struct weir_timer tm, ahead;
     const struct weir_keyed_ops *k = op->node->kops;
     while (timers_pop_due(&op->timers, domain, upto, &tm)) {
+        /* A window's timers fire in the order their keys came, random over the key space:
+         * start loading the state of the one a few on, so the cache misses overlap. */
+        if (timers_peek_due(&op->timers, domain, upto, TIMER_PREFETCH_AHEAD - 1, &ahead))
+            weir_keyed_backend_prefetch_ns(op->backend, ahead.key, ahead.key_group, ahead.ns);
         set_key(op, tm.key, tm.key_group);
         weir_keyed_backend_set_namespace(op->backend, tm.ns);
         int rc = k->on_timer(&op->ctx, op->state, (enum weir_time_domain)domain, tm.ns, tm.ts,

@@ -165,6 +165,17 @@ static int source_step(struct task *t)
     return emitted ? (int)emitted : 0;
 }
 
+/* Starts loading the state entry record a (key k) will touch: in the namespace the operator
+ * names (a window's), else in namespace 0. */
+static inline void prefetch(struct op_inst *head, uint64_t k, const weir_rec *a, uint32_t maxp)
+{
+    const struct weir_keyed_ops *kops = head->node->kops;
+    uint64_t ns = 0;
+    if (kops && kops->prefetch_ns && !kops->prefetch_ns(head->state, a, &ns))
+        return;
+    weir_keyed_backend_prefetch_ns(head->backend, k, weir_key_group_of(k, maxp), ns);
+}
+
 /* Processes a channel's buffer from c->off. Returns the data records processed,
  * or < 0. Stops early, leaving c->off at the next record, when a barrier
  * blocks the channel. */
@@ -189,10 +200,8 @@ static int consume_buffer(struct task *t, struct in_chan *c, const unsigned char
             if (c->key && head->backend && ahead < used) {
                 const weir_rec *a = (const weir_rec *)(buf + ahead);
                 ahead += weir_rec_size(a->len);
-                if (a->kind == WEIR_REC_DATA) {
-                    uint64_t ak = c->key(a);
-                    weir_keyed_backend_prefetch(head->backend, ak, weir_key_group_of(ak, maxp));
-                }
+                if (a->kind == WEIR_REC_DATA)
+                    prefetch(head, c->key(a), a, maxp);
             }
             if (c->key) {
                 uint64_t key = c->key(r);

@@ -291,8 +291,14 @@ void weir_keyed_backend_set_current_key(weir_keyed_backend *be, uint64_t key, ui
 
 void weir_keyed_backend_prefetch(weir_keyed_backend *be, uint64_t key, uint32_t key_group)
 {
+    weir_keyed_backend_prefetch_ns(be, key, key_group, 0);
+}
+
+void weir_keyed_backend_prefetch_ns(weir_keyed_backend *be, uint64_t key, uint32_t key_group,
+                                    uint64_t ns)
+{
     if (be->kind == BACKEND_HASHMAP && key_group >= be->kg_first && key_group <= be->kg_last)
-        heap_prefetch(be, state_key_hash(key, 0), key_group - be->kg_first);
+        heap_prefetch(be, state_key_hash(key, ns), key_group - be->kg_first);
 }
 
 uint64_t weir_keyed_backend_current_key(const weir_keyed_backend *be)

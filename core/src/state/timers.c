@@ -333,12 +333,17 @@ static int index_rebuild(struct timer_bucket *b)
         }
         ix[i] = e + 1;
     }
+    b->indexed = n;
     return 0;
 }
 
-/* The newest entry of (key, ns) in the bucket, or -1. */
-static long entry_find(const struct timer_bucket *b, uint64_t key, uint64_t ns)
+static int index_catch_up(struct timer_bucket *b);
+
+/* The newest entry of (key, ns) in the bucket, or -1 (-ENOMEM when the index cannot grow). */
+static long entry_find(struct timer_bucket *b, uint64_t key, uint64_t ns)
 {
+    if (b->indexed < count(b) && index_catch_up(b) < 0)
+        return -ENOMEM;
     const struct timer_entry *v = entries(b);
     if (!b->index) {
         for (long e = (long)count(b) - 1; e >= 0; e--)
@@ -375,45 +380,37 @@ static int entries_reserve(struct timer_service *t, struct timer_bucket *b)
     return 0;
 }
 
-static int index_add(struct timer_bucket *b, const struct weir_timer *tm)
+/* Puts the entries the index lacks, [indexed, n), into it, in order (a later entry of the
+ * same timer replaces the earlier); small buckets are scanned and need none. */
+static int index_catch_up(struct timer_bucket *b)
 {
     uint32_t n = count(b);
-    if (n <= SMALL_BUCKET)
+    if (n <= SMALL_BUCKET) {
+        b->indexed = n;
         return 0;
+    }
     if (!b->index || n * 2 > b->index_cap)
         return index_rebuild(b);
     const struct timer_entry *v = entries(b);
-    uint32_t mask = b->index_cap - 1, i = (uint32_t)entry_hash(tm->key, tm->ns) & mask;
-    while (b->index[i]) {
-        const struct timer_entry *o = &v[b->index[i] - 1];
-        if (o->key == tm->key && o->ns == tm->ns)
-            break;
-        i = (i + 1) & mask;
+    uint32_t mask = b->index_cap - 1;
+    for (uint32_t e = b->indexed; e < n; e++) {
+        uint32_t i = (uint32_t)entry_hash(v[e].key, v[e].ns) & mask;
+        while (b->index[i]) {
+            const struct timer_entry *o = &v[b->index[i] - 1];
+            if (o->key == v[e].key && o->ns == v[e].ns)
+                break;
+            i = (i + 1) & mask;
+        }
+        b->index[i] = e + 1;
     }
-    b->index[i] = n;
+    b->indexed = n;
     return 0;
 }
 
-int timers_add(struct timer_service *t, int domain, const struct weir_timer *tm)
+/* A new live entry at the end of b, not yet in its index. */
+static int entry_append(struct timer_service *t, struct timer_domain *dm, struct timer_bucket *b,
+                        const struct weir_timer *tm)
 {
-    struct timer_domain *dm = &t->d[domain];
-    struct timer_bucket *b = bucket_get(t, dm, tm->ts, true);
-    if (!b)
-        return -ENOMEM;
-    long e = entry_find(b, tm->key, tm->ns);
-    if (e >= 0 && (uint32_t)e >= b->pos) {
-        struct timer_entry *x = &entries(b)[e];
-        uint32_t died = atomic_load_explicit(&x->died, memory_order_relaxed);
-        if (died == TIMER_ALIVE)
-            return 1;
-        /* deleted, not fired yet: alive again where it was, unless a view in flight saw it
-         * deleted (it died before the newest pin): then a new entry, born now */
-        if (died == t->epoch || atomic_load_explicit(&t->views, memory_order_relaxed) == 0) {
-            atomic_store_explicit(&x->died, TIMER_ALIVE, memory_order_relaxed);
-            dm->live++;
-            return 0;
-        }
-    }
     if (entries_reserve(t, b) < 0)
         return -ENOMEM;
     uint32_t n = count(b);
@@ -427,7 +424,41 @@ int timers_add(struct timer_service *t, int domain, const struct weir_timer *tm)
      * written) */
     atomic_store_explicit(&b->n, n + 1, memory_order_release);
     dm->live++;
-    return index_add(b, tm) < 0 ? -ENOMEM : 0;
+    return 0;
+}
+
+int timers_add(struct timer_service *t, int domain, const struct weir_timer *tm)
+{
+    struct timer_domain *dm = &t->d[domain];
+    struct timer_bucket *b = bucket_get(t, dm, tm->ts, true);
+    if (!b)
+        return -ENOMEM;
+    long e = entry_find(b, tm->key, tm->ns);
+    if (e == -ENOMEM)
+        return -ENOMEM;
+    if (e >= 0 && (uint32_t)e >= b->pos) {
+        struct timer_entry *x = &entries(b)[e];
+        uint32_t died = atomic_load_explicit(&x->died, memory_order_relaxed);
+        if (died == TIMER_ALIVE)
+            return 1;
+        /* deleted, not fired yet: alive again where it was, unless a view in flight saw it
+         * deleted (it died before the newest pin): then a new entry, born now */
+        if (died == t->epoch || atomic_load_explicit(&t->views, memory_order_relaxed) == 0) {
+            atomic_store_explicit(&x->died, TIMER_ALIVE, memory_order_relaxed);
+            dm->live++;
+            return 0;
+        }
+    }
+    return entry_append(t, dm, b, tm) < 0 || index_catch_up(b) < 0 ? -ENOMEM : 0;
+}
+
+int timers_add_new(struct timer_service *t, int domain, const struct weir_timer *tm)
+{
+    struct timer_domain *dm = &t->d[domain];
+    struct timer_bucket *b = bucket_get(t, dm, tm->ts, true);
+    if (!b)
+        return -ENOMEM;
+    return entry_append(t, dm, b, tm);
 }
 
 int timers_del(struct timer_service *t, int domain, const struct weir_timer *tm)
@@ -479,6 +510,21 @@ bool timers_pop_due(struct timer_service *t, int domain, int64_t upto, struct we
         bucket_fired(t, dm, b);
     }
     return false;
+}
+
+bool timers_peek_due(const struct timer_service *t, int domain, int64_t upto, uint32_t ahead,
+                     struct weir_timer *out)
+{
+    const struct timer_domain *dm = &t->d[domain];
+    if (!dm->n_heap || dm->heap[0]->ts > upto)
+        return false;
+    const struct timer_bucket *b = dm->heap[0];
+    uint32_t i = b->pos + ahead;
+    if (i >= count(b))
+        return false;
+    const struct timer_entry *e = &entries(b)[i];
+    *out = (struct weir_timer){.ts = b->ts, .key = e->key, .ns = e->ns, .key_group = e->key_group};
+    return true;
 }
 
 size_t timers_count(const struct timer_service *t, int domain)

@@ -60,6 +60,7 @@ struct timer_bucket {
     uint32_t cap, pos; /* entries [pos, n) are still to fire */
     uint32_t *index;   /* open addressing over (key, ns): entry index + 1; NULL while small */
     uint32_t index_cap;
+    uint32_t indexed; /* entries [0, indexed) are in index (timers_add_new leaves the rest) */
     _Atomic uint32_t fired; /* the epoch its last timer fired in; 0 while it has timers */
 };
 
@@ -95,10 +96,17 @@ void timers_init(struct timer_service *t);
 void timers_free(struct timer_service *t);
 /* 0 when registered, 1 when it already was, -ENOMEM. */
 int timers_add(struct timer_service *t, int domain, const struct weir_timer *tm);
+/* timers_add of a timer the caller knows has no live entry: appended without the
+ * deduplication lookup and left out of the bucket's index until a lookup needs it. */
+int timers_add_new(struct timer_service *t, int domain, const struct weir_timer *tm);
 /* 0 when deleted, 1 when there was no such timer. */
 int timers_del(struct timer_service *t, int domain, const struct weir_timer *tm);
 /* Pops the earliest live timer with ts <= upto into *out; false when none. */
 bool timers_pop_due(struct timer_service *t, int domain, int64_t upto, struct weir_timer *out);
+/* The timer `ahead` entries after the next one timers_pop_due would give (in the same
+ * timestamp; dead ones counted), to prefetch its state; false when there is none. */
+bool timers_peek_due(const struct timer_service *t, int domain, int64_t upto, uint32_t ahead,
+                     struct weir_timer *out);
 size_t timers_count(const struct timer_service *t, int domain);
 
 /* Pins the timers as they are now (the worker; constant time): 0 or -ENOMEM. */
