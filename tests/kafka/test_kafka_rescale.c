@@ -344,7 +344,7 @@ static void sink_stopped_and_rescaled_commits_each_record_once(void **st)
         }
         pclose(f);
         from[i][strcspn(from[i], "\n")] = 0;
-        char meta[sizeof from[i] + 16];
+        char meta[sizeof from + 16]; /* what GCC allows a row of from, whatever fgets reads */
         snprintf(meta, sizeof meta, "%s/_metadata", from[i]);
         if (!pending_of(meta, out, 0))
             fail_msg("the savepoint at -p %s lists no transaction of subtask 0 (committed when "
