@@ -857,11 +857,7 @@ static void killed_and_resumed_keeps_every_dead_letter(void **st)
 int main(void)
 {
     wt_kafka_bootstrap();
-    weir = getenv("WEIR");
-    if (!weir || !*weir) {
-        printf("skip: WEIR (the weir command) is not set: run through ctest\n");
-        return 77;
-    }
+    weir = wt_weir_cmd(); /* exits 77 (skip) without $WEIR */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kafka_count_json_bad_records_go_to_the_kafka_dlq),
         cmocka_unit_test(kafka_count_csv_bad_records_go_to_the_file_dlq),

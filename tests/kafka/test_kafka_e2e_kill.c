@@ -335,11 +335,7 @@ int main(void)
     return 77;
 #endif
     bootstrap = wt_kafka_bootstrap();
-    weir = getenv("WEIR");
-    if (!weir || !*weir) {
-        printf("skip: WEIR (the weir command) is not set: run through ctest\n");
-        return 77;
-    }
+    weir = wt_weir_cmd(); /* exits 77 (skip) without $WEIR */
     const char *k = getenv("WEIR_E2E_KILLS");
     if (k && *k) {
         soak_kills = atoi(k);

@@ -351,11 +351,7 @@ static void rescale_two_to_one_loses_and_repeats_nothing(void **st)
 int main(void)
 {
     wt_kafka_bootstrap();
-    weir = getenv("WEIR");
-    if (!weir || !*weir) {
-        printf("skip: WEIR (the weir command) is not set: run through ctest\n");
-        return 77;
-    }
+    weir = wt_weir_cmd(); /* exits 77 (skip) without $WEIR */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(two_instances_equal_one_process),
         cmocka_unit_test(rescale_two_to_one_loses_and_repeats_nothing),

@@ -163,11 +163,7 @@ static void killed_and_resumed_equals_failure_free(void **st)
 int main(void)
 {
     wt_kafka_bootstrap();
-    weir = getenv("WEIR");
-    if (!weir || !*weir) {
-        printf("skip: WEIR (the weir command) is not set: run through ctest\n");
-        return 77;
-    }
+    weir = wt_weir_cmd(); /* exits 77 (skip) without $WEIR */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(killed_and_resumed_equals_failure_free),
     };

@@ -176,11 +176,7 @@ static void consumed_lag_and_committed_offsets(void **st)
 int main(void)
 {
     wt_kafka_bootstrap();
-    weir = getenv("WEIR");
-    if (!weir || !*weir) {
-        printf("skip: WEIR (the weir command) is not set: run through ctest\n");
-        return 77;
-    }
+    weir = wt_weir_cmd(); /* exits 77 (skip) without $WEIR */
     if (system("command -v curl >/dev/null 2>&1") != 0) {
         printf("skip: no curl on PATH\n");
         return 77;

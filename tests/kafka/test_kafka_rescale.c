@@ -359,11 +359,7 @@ static void sink_stopped_and_rescaled_commits_each_record_once(void **st)
 int main(void)
 {
     wt_kafka_bootstrap();
-    weir = getenv("WEIR");
-    if (!weir || !*weir) {
-        printf("skip: WEIR (the weir command) is not set: run through ctest\n");
-        return 77;
-    }
+    weir = wt_weir_cmd(); /* exits 77 (skip) without $WEIR */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rescaled_twice_equals_failure_free),
         cmocka_unit_test(sink_rescaled_commits_each_record_once),
